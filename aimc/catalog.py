@@ -1,0 +1,233 @@
+"""Catalog stage: find recipes and hardware profiles in the shipped and user directories.
+
+Takes the user's recipe directories (``--recipes DIR``, then ``$AIMC_RECIPES``); hands on
+:class:`Recipe` and :class:`Hardware` objects, each loaded, schema-checked and linted on
+first use. Every recipe directory has the same layout as the shipped one::
+
+    models/<org>/<name>.yaml     one recipe per Hugging Face model id
+    hardware/<name>.yaml         one hardware profile per target name
+
+Precedence: a model id or hardware name found in several directories is taken from the
+first one, in this order: ``--recipes`` directories (in the order given), ``$AIMC_RECIPES``
+directories (in order, separated by ``:``), the recipes shipped with aimc.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aimc import _resources
+from aimc.diagnostics import Diagnostic, did_you_mean
+from aimc.errors import ConfigError, ValidationFailed
+from aimc.loader import Document, read_document
+
+__all__ = ["RECIPES_ENV", "Catalog", "Hardware", "Recipe", "RecipeRoot", "recipe_roots"]
+
+#: Environment variable naming extra recipe directories (``os.pathsep``-separated).
+RECIPES_ENV = "AIMC_RECIPES"
+_YAML = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class RecipeRoot:
+    """One directory of recipes; ``label`` says where it came from."""
+
+    path: Path
+    label: str
+
+
+def recipe_roots(user_dirs: Sequence[str | Path] = (),
+                 environ: Mapping[str, str] | None = None) -> list[RecipeRoot]:
+    """The recipe directories in precedence order (first wins)."""
+    env = os.environ if environ is None else environ
+    roots = [RecipeRoot(Path(d), "--recipes") for d in user_dirs]
+    roots += [RecipeRoot(Path(d), RECIPES_ENV) for d in env.get(RECIPES_ENV, "").split(os.pathsep)
+              if d]
+    roots.append(RecipeRoot(_resources.path("recipes"), "shipped"))
+    return roots
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated model recipe."""
+
+    doc: Document
+    root: RecipeRoot
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The recipe as plain data."""
+        data: dict[str, Any] = self.doc.data
+        return data
+
+    @property
+    def model_id(self) -> str:
+        """The Hugging Face model id."""
+        return str(self.data["model"]["id"])
+
+    @property
+    def path(self) -> str:
+        """The recipe file's display path."""
+        return self.doc.path
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A validated hardware profile."""
+
+    doc: Document
+    root: RecipeRoot
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The profile as plain data."""
+        data: dict[str, Any] = self.doc.data
+        return data
+
+    @property
+    def name(self) -> str:
+        """The target name."""
+        return str(self.data["name"])
+
+
+def model_id_from_path(models_dir: Path, file: Path) -> str:
+    """``models/<org>/<name>.yaml`` -> ``org/name``."""
+    rel = file.relative_to(models_dir).with_suffix("")
+    return rel.as_posix()
+
+
+def iter_yaml(directory: Path) -> Iterator[Path]:
+    """YAML files below ``directory``, in a stable order."""
+    if directory.is_dir():
+        yield from sorted(p for p in directory.rglob("*") if p.suffix in _YAML and p.is_file())
+
+
+@dataclass
+class Catalog:
+    """Recipes and hardware profiles from every recipe directory, loaded lazily.
+
+    Args:
+        roots: Recipe directories, highest precedence first (see :func:`recipe_roots`).
+    """
+
+    roots: Sequence[RecipeRoot]
+    _recipes: dict[str, Recipe] = field(default_factory=dict, repr=False)
+    _hardware: dict[str, Hardware] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def default(cls, user_dirs: Sequence[str | Path] = ()) -> Catalog:
+        """The catalog for ``--recipes`` directories, ``$AIMC_RECIPES`` and the shipped ones."""
+        for d in user_dirs:
+            if not Path(d).is_dir():
+                raise ConfigError(f"recipe directory not found: {d}")
+        return cls(recipe_roots(user_dirs))
+
+    def _index(self, sub: str, is_model: bool) -> dict[str, tuple[Path, RecipeRoot]]:
+        found: dict[str, tuple[Path, RecipeRoot]] = {}
+        for root in self.roots:
+            base = root.path / sub
+            for file in iter_yaml(base):
+                key = model_id_from_path(base, file) if is_model else file.stem
+                found.setdefault(key, (file, root))
+        return found
+
+    def model_files(self) -> dict[str, tuple[Path, RecipeRoot]]:
+        """Model id -> (recipe file, its root), precedence applied."""
+        return self._index("models", True)
+
+    def hardware_files(self) -> dict[str, tuple[Path, RecipeRoot]]:
+        """Hardware name -> (profile file, its root), precedence applied."""
+        return self._index("hardware", False)
+
+    def model_ids(self) -> list[str]:
+        """Every model id in the catalog, sorted."""
+        return sorted(self.model_files())
+
+    def hardware_names(self) -> list[str]:
+        """Every hardware profile name, sorted."""
+        return sorted(self.hardware_files())
+
+    def _load(self, file: Path) -> Document:
+        from aimc.schema import check_schema
+
+        doc = read_document(file)
+        problems = [d for d in check_schema(doc) if d.severity == "error"]
+        if problems:
+            raise ValidationFailed(problems)
+        return doc
+
+    def recipe(self, model_id: str) -> Recipe:
+        """The recipe for ``model_id`` (exact, else case-insensitive match).
+
+        Raises:
+            ConfigError: No recipe for that id (with "did you mean").
+            ValidationFailed: The recipe file is invalid.
+        """
+        files = self.model_files()
+        key = model_id if model_id in files else next(
+            (k for k in files if k.casefold() == model_id.casefold()), None)
+        if key is None:
+            raise ConfigError(
+                f"no recipe for model {model_id!r}",
+                hint=did_you_mean(model_id, files)
+                or "see 'aim-engine list models' for the models with recipes",
+            )
+        if key not in self._recipes:
+            file, root = files[key]
+            recipe = Recipe(self._load(file), root)
+            self._check(lint_recipe_in_catalog(recipe, self))
+            self._recipes[key] = recipe
+        return self._recipes[key]
+
+    def hardware(self, name: str) -> Hardware:
+        """The hardware profile called ``name``.
+
+        Raises:
+            ConfigError: No such profile (with "did you mean").
+            ValidationFailed: The profile file is invalid.
+        """
+        files = self.hardware_files()
+        if name not in files:
+            raise ConfigError(
+                f"unknown hardware target {name!r}",
+                hint=did_you_mean(name, files) or "known targets: " + ", ".join(sorted(files)),
+            )
+        if name not in self._hardware:
+            file, root = files[name]
+            hw = Hardware(self._load(file), root)
+            self._check(lint_hardware_in_catalog(hw))
+            self._hardware[name] = hw
+        return self._hardware[name]
+
+    def recipes(self) -> list[Recipe]:
+        """Every recipe, sorted by model id."""
+        return [self.recipe(m) for m in self.model_ids()]
+
+    def all_hardware(self) -> list[Hardware]:
+        """Every hardware profile, sorted by name."""
+        return [self.hardware(n) for n in self.hardware_names()]
+
+    @staticmethod
+    def _check(diagnostics: list[Diagnostic]) -> None:
+        errors = [d for d in diagnostics if d.severity == "error"]
+        if errors:
+            raise ValidationFailed(errors)
+
+
+def lint_recipe_in_catalog(recipe: Recipe, catalog: Catalog) -> list[Diagnostic]:
+    """Lint one recipe against the hardware profiles of the catalog."""
+    from aimc.lint import lint_recipe
+
+    hardware = {name: catalog.hardware(name).data for name in catalog.hardware_names()}
+    return lint_recipe(recipe.doc, hardware, recipe.root.path / "models")
+
+
+def lint_hardware_in_catalog(hw: Hardware) -> list[Diagnostic]:
+    """Lint one hardware profile."""
+    from aimc.lint import lint_hardware
+
+    return lint_hardware(hw.doc, hw.root.path / "hardware")

@@ -1,0 +1,151 @@
+"""Validate stage: files and folders -> every diagnostic of every file, in one result.
+
+Takes paths (files or directories) and the catalog they are checked against; loads each
+YAML file, checks it against the schema for its ``kind``, then runs the lint rules with
+the hardware profiles of the catalog and of the checked files. Collects everything and
+never stops at the first error (like check-jsonschema's checker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aimc.catalog import Catalog, iter_yaml
+from aimc.diagnostics import Diagnostic, sort_diagnostics
+from aimc.errors import ValidationFailed
+from aimc.lint import lint_hardware, lint_recipe
+from aimc.loader import Document, read_document
+from aimc.schema import check_schema
+
+__all__ = ["CheckResult", "check_paths"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What validation found.
+
+    Attributes:
+        files: The files that were checked, in order.
+        diagnostics: Every diagnostic, sorted by file and position.
+    """
+
+    files: list[str]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        """Number of error diagnostics."""
+        return sum(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        """Number of warning diagnostics."""
+        return len(self.diagnostics) - self.errors
+
+    def ok(self, strict: bool = False) -> bool:
+        """True when there is no error (and, with ``strict``, no warning)."""
+        return not self.errors and not (strict and self.warnings)
+
+    def to_json(self, strict: bool = False) -> dict[str, Any]:
+        """Stable JSON form (``schemas/validate-output.schema.json``)."""
+        return {
+            "valid": self.ok(strict),
+            "files": len(self.files),
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+        }
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _catalog_dir(file: Path, name: str) -> Path | None:
+    """The nearest enclosing folder called ``name`` (a catalog's models/ or hardware/)."""
+    for parent in file.resolve().parents:
+        if parent.name == name:
+            return parent
+    return None
+
+
+def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
+    files: list[Path] = []
+    missing: list[Diagnostic] = []
+    for p in paths:
+        if p.is_dir():
+            found = list(iter_yaml(p))
+            if not found:
+                missing.append(Diagnostic(path=str(p), line=0, column=0, rule="io",
+                                          severity="warning", message="no YAML files found"))
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            missing.append(Diagnostic(path=str(p), line=0, column=0, rule="io",
+                                      message="no such file or directory"))
+    unique = list(dict.fromkeys(files))
+    return unique, missing
+
+
+def check_paths(paths: Sequence[Path], catalog: Catalog) -> CheckResult:
+    """Validate ``paths`` (files or folders, searched for ``*.yaml``/``*.yml``).
+
+    Args:
+        paths: What to check; when empty, every recipe directory of ``catalog``.
+        catalog: Supplies the hardware profiles recipes may refer to.
+    """
+    if not paths:
+        paths = [root.path for root in catalog.roots]
+    files, diagnostics = _expand(paths)
+    valid: list[tuple[Path, Document]] = []
+    for file in files:
+        try:
+            doc = read_document(file, _display(file))
+        except ValidationFailed as exc:
+            diagnostics += exc.diagnostics
+            continue
+        problems = check_schema(doc)
+        diagnostics += problems
+        if not problems:
+            valid.append((file, doc))
+
+    hardware: dict[str, dict[str, Any]] = {}
+    first_seen: dict[tuple[str, str], str] = {}
+    for file, doc in valid:
+        kind, key = doc.data["kind"], _identity(doc)
+        pointer = "/name" if kind == "HardwareProfile" else "/model/id"
+        if (kind, key) in first_seen:
+            diagnostics.append(doc.diagnostic(
+                pointer, f"{key!r} is also defined in {first_seen[kind, key]}",
+                rule="lint/duplicate-id"))
+        first_seen.setdefault((kind, key), doc.path)
+        if kind == "HardwareProfile":
+            hardware.setdefault(key, doc.data)
+    for name, (hw_file, _root) in catalog.hardware_files().items():
+        if name not in hardware:
+            try:
+                hw_doc = read_document(hw_file)
+            except ValidationFailed:
+                continue
+            if not check_schema(hw_doc):
+                hardware[name] = hw_doc.data
+
+    for file, doc in valid:
+        if doc.data["kind"] == "Recipe":
+            diagnostics += lint_recipe(doc, hardware, _catalog_dir(file, "models"))
+        else:
+            diagnostics += lint_hardware(doc, _catalog_dir(file, "hardware"))
+    return CheckResult(files=[_display(f) for f in files],
+                       diagnostics=sort_diagnostics(diagnostics))
+
+
+def _identity(doc: Document) -> str:
+    data = doc.data
+    return str(data["name"] if data["kind"] == "HardwareProfile" else data["model"]["id"])

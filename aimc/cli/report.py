@@ -1,0 +1,97 @@
+"""Reporters: rows and errors printed as table, JSON or YAML, chosen by ``--format``.
+
+JSON output is stable: keys keep the order documented in ``schemas/``; errors use the
+seed's error response shape (``success: false`` with ``error.code/message/details``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from aimc.errors import AimcError, ValidationFailed
+
+__all__ = ["dump", "emit", "print_error", "set_format", "table"]
+
+_state = {"format": "table"}
+
+
+def set_format(fmt: str) -> None:
+    """Remember the output format of the running command (for error output)."""
+    _state["format"] = fmt
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as aligned text columns under an upper-case header."""
+    cells = [[c.upper().replace("_", " ") for c in columns]]
+    cells += [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
+    )
+
+
+def _yaml(data: Any) -> str:
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    return buf.getvalue().rstrip("\n")
+
+
+#: format name -> function turning data into text
+DUMPERS: dict[str, Callable[[Any], str]] = {
+    "json": lambda data: json.dumps(data, indent=2, ensure_ascii=False),
+    "yaml": _yaml,
+}
+
+
+def dump(data: Any, fmt: str) -> str:
+    """``data`` as JSON or YAML text."""
+    return DUMPERS[fmt](data)
+
+
+def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:
+    """Print rows: a table of ``columns``, or all fields as JSON / YAML."""
+    if fmt == "table":
+        click.echo(table(rows, columns) if rows else "(none)")
+    else:
+        click.echo(dump(list(rows), fmt))
+
+
+def print_error(exc: AimcError) -> None:
+    """Print a user error: JSON on stdout under ``--format json``, else text on stderr."""
+    if _state["format"] == "json":
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        error = exc.to_json()
+        if isinstance(exc, ValidationFailed):
+            error["details"] = "\n".join(d.format() for d in exc.diagnostics)
+        body = {"success": False, "error": error,
+                "timestamp": now.isoformat().replace("+00:00", "Z")}
+        click.echo(json.dumps(body, indent=2))
+        return
+    if isinstance(exc, ValidationFailed):
+        for d in exc.diagnostics:
+            click.echo(d.format(), err=True)
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+    sys.stderr.flush()

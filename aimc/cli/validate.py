@@ -1,0 +1,43 @@
+"""``aim-engine validate [PATH...]``: check recipe files and folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aimc.cli.options import format_option, recipes_option
+from aimc.cli.report import dump
+
+__all__ = ["validate"]
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@recipes_option
+@format_option("text", "json", default="text")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str,
+             strict: bool) -> None:
+    """Validate recipes and hardware profiles.
+
+    PATHS are files or folders (searched for *.yaml and *.yml); without any, the shipped
+    catalog and every --recipes / $AIMC_RECIPES directory are checked. Exits 0 when all
+    files are valid, 2 otherwise, after printing every problem as
+    path:LINE:COL: error: message (at /pointer).
+    """
+    from aimc.catalog import Catalog
+    from aimc.checker import check_paths
+    from aimc.diagnostics import format_text
+
+    catalog = Catalog.default(recipe_dirs)
+    result = check_paths(list(paths), catalog)
+    if fmt == "json":
+        click.echo(dump(result.to_json(strict), "json"))
+    elif result.diagnostics:
+        click.echo(format_text(result.diagnostics))
+    else:
+        n = len(result.files)
+        click.echo(f"{n} file{'s' if n != 1 else ''} valid")
+    if not result.ok(strict):
+        raise click.exceptions.Exit(2)

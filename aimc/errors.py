@@ -1,0 +1,116 @@
+"""Errors that aimc reports to users, each with its documented exit code.
+
+Every user-facing failure is an :class:`AimcError` subclass. The CLI prints its message
+(and hint) on one line each and exits with :attr:`AimcError.exit_code`; it never prints a
+traceback for these. Anything else that escapes is an internal bug (traceback with
+``--debug``).
+
+Exit codes (from the AIM Engine API reference):
+
+====  ======================  =========================================
+code  error code              meaning
+====  ======================  =========================================
+0     -                       success
+1     GENERAL_ERROR           general error
+2     CONFIGURATION_ERROR     bad recipe, bad flag, no matching config
+3     GPU_DETECTION_FAILED    GPU detection error
+4     MODEL_LAUNCH_FAILED     server died, health check timed out
+5     CACHE_ERROR             model cache error
+6     NETWORK_ERROR           network error
+7     PERMISSION_DENIED       permission error
+====  ======================  =========================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from aimc.diagnostics import Diagnostic
+
+__all__ = [
+    "AimcError",
+    "CacheError",
+    "ConfigError",
+    "GPUDetectionError",
+    "LaunchError",
+    "NetworkError",
+    "PermissionDeniedError",
+    "ValidationFailed",
+]
+
+
+class AimcError(Exception):
+    """Base class of every error aimc reports to a user.
+
+    Args:
+        message: One line saying what went wrong.
+        hint: Optional one line saying what to do about it.
+        details: Optional longer text (the ``details`` field of the error JSON).
+    """
+
+    exit_code: ClassVar[int] = 1
+    code: ClassVar[str] = "GENERAL_ERROR"
+
+    def __init__(self, message: str, *, hint: str | None = None, details: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def to_json(self) -> dict[str, str]:
+        """The ``error`` object of the seed's error response."""
+        return {"code": self.code, "message": self.message, "details": self.details or ""}
+
+
+class ConfigError(AimcError):
+    """Bad recipe, bad flag or no configuration that matches the request."""
+
+    exit_code = 2
+    code = "CONFIGURATION_ERROR"
+
+
+class ValidationFailed(ConfigError):
+    """One or more files failed validation; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        errors = [d for d in diagnostics if d.severity == "error"]
+        n = len(errors)
+        super().__init__(f"{n} error{'s' if n != 1 else ''} in recipe files")
+        self.diagnostics = list(diagnostics)
+
+
+class GPUDetectionError(AimcError):
+    """GPUs were required but could not be detected."""
+
+    exit_code = 3
+    code = "GPU_DETECTION_FAILED"
+
+
+class LaunchError(AimcError):
+    """The model server did not start or did not become healthy."""
+
+    exit_code = 4
+    code = "MODEL_LAUNCH_FAILED"
+
+
+class CacheError(AimcError):
+    """The model cache could not be read or filled."""
+
+    exit_code = 5
+    code = "CACHE_ERROR"
+
+
+class NetworkError(AimcError):
+    """A network operation failed."""
+
+    exit_code = 6
+    code = "NETWORK_ERROR"
+
+
+class PermissionDeniedError(AimcError):
+    """Permission was denied (a file, a device, the Docker socket)."""
+
+    exit_code = 7
+    code = "PERMISSION_DENIED"

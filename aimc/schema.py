@@ -1,0 +1,207 @@
+"""Schema stage: a loaded :class:`~aimc.loader.Document` -> diagnostics.
+
+Takes a document, picks the JSON Schema for its ``kind`` (shipped in ``aimc/schemas``), and
+hands on every violation as a :class:`~aimc.diagnostics.Diagnostic` at the line and column
+of the offending key or value, with "did you mean" hints for unknown keys and closed value
+sets. Collects all errors; never stops at the first.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from aimc import _resources
+from aimc.diagnostics import Diagnostic, did_you_mean
+from aimc.loader import Document, escape_pointer
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
+__all__ = ["KINDS", "check_schema", "load_schema"]
+
+#: kind -> schema file name
+KINDS: dict[str, str] = {
+    "Recipe": "recipe.schema.json",
+    "HardwareProfile": "hardware.schema.json",
+}
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """A shipped JSON Schema by file name."""
+    data: dict[str, Any] = json.loads(_resources.read_text("schemas", name))
+    return data
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(kind: str) -> Validator:
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema(KINDS[kind])
+    return Draft202012Validator(schema)  # type: ignore[no-any-return]
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _pointer(error: ValidationError) -> str:
+    return "".join(f"/{escape_pointer(p)}" for p in error.absolute_path)
+
+
+def _expected_types(types: Any) -> str:
+    names = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_NAMES.get(t, t) for t in names)
+
+
+def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
+    """Turn one jsonschema error into diagnostics users can act on."""
+    pointer = _pointer(error)
+    validator = error.validator
+    value = error.validator_value
+    instance = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+
+    if validator == "additionalProperties" and isinstance(instance, dict):
+        known = list(schema.get("properties", {}))
+        for key in sorted(set(instance) - set(known)):
+            yield doc.diagnostic(
+                f"{pointer}/{escape_pointer(key)}",
+                f"unknown key {key!r}",
+                key=True,
+                hint=did_you_mean(key, known)
+                or ("allowed keys: " + ", ".join(known) if known else None),
+            )
+        return
+    if validator == "required":
+        missing = [k for k in value if isinstance(instance, dict) and k not in instance]
+        for key in missing:
+            where = f"in {pointer}" if pointer else "at the top level"
+            yield doc.diagnostic(pointer, f"missing required key {key!r} {where}", key=True)
+        return
+    if "propertyNames" in error.relative_schema_path and validator != "propertyNames":
+        # A sub-schema of propertyNames failed: the instance is the offending *key*.
+        parent = error.schema_path
+        choices = schema.get("enum")
+        name = str(instance)
+        yield doc.diagnostic(
+            f"{pointer}/{escape_pointer(name)}",
+            f"{name!r} is not a valid key here"
+            + (f"; expected one of: {', '.join(map(str, choices))}" if choices else ""),
+            key=True,
+            hint=did_you_mean(name, choices) if choices else None,
+        )
+        del parent
+        return
+    if validator == "propertyNames":
+        # jsonschema reports the bad *name* as the instance, at the parent's path.
+        sub = value if isinstance(value, dict) else {}
+        choices = sub.get("enum")
+        name = str(instance)
+        if choices:
+            yield doc.diagnostic(
+                f"{pointer}/{escape_pointer(name)}",
+                f"{name!r} is not a valid key here; expected one of: {', '.join(choices)}",
+                key=True,
+                hint=did_you_mean(name, choices),
+            )
+        else:
+            yield doc.diagnostic(
+                f"{pointer}/{escape_pointer(name)}",
+                f"key {name!r} does not match the required pattern {sub.get('pattern', '')}",
+                key=True,
+            )
+        return
+    if validator == "enum":
+        choices = [str(c) for c in value]
+        yield doc.diagnostic(
+            pointer,
+            f"{_short(instance)} is not one of: {', '.join(choices)}",
+            hint=did_you_mean(str(instance), choices),
+        )
+        return
+    if validator == "const":
+        yield doc.diagnostic(pointer, f"expected {_short(value)}, got {_short(instance)}")
+        return
+    if validator == "type":
+        hint = None
+        if "string" in ([value] if isinstance(value, str) else value) and isinstance(
+            instance, (int, float, bool)
+        ):
+            hint = "quote the value, e.g. \"1\""
+        key_position = isinstance(instance, (dict, list))
+        yield doc.diagnostic(
+            pointer,
+            f"expected {_expected_types(value)}, got {_TYPE_NAMES[_type_of(instance)]}",
+            key=key_position,
+            hint=hint,
+        )
+        return
+    if validator == "pattern":
+        what = schema.get("description", "")
+        yield doc.diagnostic(
+            pointer,
+            f"{_short(instance)} is not valid here" + (f": {what}" if what else ""),
+        )
+        return
+    if validator in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context)
+        yield from _diagnose(doc, best)
+        return
+    yield doc.diagnostic(pointer, error.message.replace("\n", " "))
+
+
+def check_schema(doc: Document) -> list[Diagnostic]:
+    """Every schema violation of one document, as diagnostics.
+
+    The document's ``kind`` chooses the schema; a missing or unknown kind is itself a
+    diagnostic.
+    """
+    data = doc.data
+    if not isinstance(data, dict):
+        return [doc.diagnostic("", f"expected a mapping at the top level, got "
+                                   f"{_TYPE_NAMES[_type_of(data)]}")]
+    kind = data.get("kind")
+    if kind is None:
+        return [doc.diagnostic("", "missing required key 'kind' at the top level", key=True,
+                               hint="one of: " + ", ".join(KINDS))]
+    if kind not in KINDS:
+        return [doc.diagnostic("/kind", f"unknown kind {_short(kind)}; expected one of: "
+                               + ", ".join(KINDS), hint=did_you_mean(str(kind), KINDS))]
+    errors: Iterable[ValidationError] = _validator(kind).iter_errors(data)
+    out: list[Diagnostic] = []
+    for error in errors:
+        out.extend(_diagnose(doc, error))
+    return out
