@@ -40,13 +40,15 @@ class RecipeRoot:
     label: str
 
 
-def recipe_roots(user_dirs: Sequence[str | Path] = (),
-                 environ: Mapping[str, str] | None = None) -> list[RecipeRoot]:
+def recipe_roots(
+    user_dirs: Sequence[str | Path] = (), environ: Mapping[str, str] | None = None
+) -> list[RecipeRoot]:
     """The recipe directories in precedence order (first wins)."""
     env = os.environ if environ is None else environ
     roots = [RecipeRoot(Path(d), "--recipes") for d in user_dirs]
-    roots += [RecipeRoot(Path(d), RECIPES_ENV) for d in env.get(RECIPES_ENV, "").split(os.pathsep)
-              if d]
+    roots += [
+        RecipeRoot(Path(d), RECIPES_ENV) for d in env.get(RECIPES_ENV, "").split(os.pathsep) if d
+    ]
     roots.append(RecipeRoot(_resources.path("recipes"), "shipped"))
     return roots
 
@@ -168,8 +170,11 @@ class Catalog:
             ValidationFailed: The recipe file is invalid.
         """
         files = self.model_files()
-        key = model_id if model_id in files else next(
-            (k for k in files if k.casefold() == model_id.casefold()), None)
+        key = (
+            model_id
+            if model_id in files
+            else next((k for k in files if k.casefold() == model_id.casefold()), None)
+        )
         if key is None:
             raise ConfigError(
                 f"no recipe for model {model_id!r}",

@@ -82,14 +82,25 @@ def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
         if p.is_dir():
             found = list(iter_yaml(p))
             if not found:
-                missing.append(Diagnostic(path=str(p), line=0, column=0, rule="io",
-                                          severity="warning", message="no YAML files found"))
+                missing.append(
+                    Diagnostic(
+                        path=str(p),
+                        line=0,
+                        column=0,
+                        rule="io",
+                        severity="warning",
+                        message="no YAML files found",
+                    )
+                )
             files += found
         elif p.exists():
             files.append(p)
         else:
-            missing.append(Diagnostic(path=str(p), line=0, column=0, rule="io",
-                                      message="no such file or directory"))
+            missing.append(
+                Diagnostic(
+                    path=str(p), line=0, column=0, rule="io", message="no such file or directory"
+                )
+            )
     unique = list(dict.fromkeys(files))
     return unique, missing
 
@@ -118,13 +129,17 @@ def check_paths(paths: Sequence[Path], catalog: Catalog) -> CheckResult:
 
     hardware: dict[str, dict[str, Any]] = {}
     first_seen: dict[tuple[str, str], str] = {}
-    for file, doc in valid:
+    for _file, doc in valid:
         kind, key = doc.data["kind"], _identity(doc)
         pointer = "/name" if kind == "HardwareProfile" else "/model/id"
         if (kind, key) in first_seen:
-            diagnostics.append(doc.diagnostic(
-                pointer, f"{key!r} is also defined in {first_seen[kind, key]}",
-                rule="lint/duplicate-id"))
+            diagnostics.append(
+                doc.diagnostic(
+                    pointer,
+                    f"{key!r} is also defined in {first_seen[kind, key]}",
+                    rule="lint/duplicate-id",
+                )
+            )
         first_seen.setdefault((kind, key), doc.path)
         if kind == "HardwareProfile":
             hardware.setdefault(key, doc.data)
@@ -142,8 +157,9 @@ def check_paths(paths: Sequence[Path], catalog: Catalog) -> CheckResult:
             diagnostics += lint_recipe(doc, hardware, _catalog_dir(file, "models"))
         else:
             diagnostics += lint_hardware(doc, _catalog_dir(file, "hardware"))
-    return CheckResult(files=[_display(f) for f in files],
-                       diagnostics=sort_diagnostics(diagnostics))
+    return CheckResult(
+        files=[_display(f) for f in files], diagnostics=sort_diagnostics(diagnostics)
+    )
 
 
 def _identity(doc: Document) -> str:

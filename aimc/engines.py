@@ -74,7 +74,7 @@ class Vocabulary:
     env_prefix: str
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def vocabulary(backend: str) -> Vocabulary:
     """The vocabulary of ``backend`` (one of :data:`BACKENDS`)."""
     data = json.loads(_resources.read_text("backends", f"{backend}.json"))

@@ -50,6 +50,10 @@ _REMOVED_ENV = {
 }
 
 
+def _gpus(n: int) -> str:
+    return f"{n} GPU" if n == 1 else f"{n} GPUs"
+
+
 def _p(*parts: str | int) -> str:
     return "".join(f"/{escape_pointer(p)}" for p in parts)
 
@@ -60,15 +64,27 @@ def _args(doc: Document, base: str, args: Mapping[str, Any], backend: str) -> li
     for name, value in args.items():
         where = f"{base}/{escape_pointer(name)}"
         if name in MANAGED[backend]:
-            out.append(doc.diagnostic(
-                where, f"'{name}' is set by aimc; do not set it in args", key=True,
-                rule="lint/managed-arg", hint=f"set {MANAGED[backend][name]} instead"))
+            out.append(
+                doc.diagnostic(
+                    where,
+                    f"'{name}' is set by aimc; do not set it in args",
+                    key=True,
+                    rule="lint/managed-arg",
+                    hint=f"set {MANAGED[backend][name]} instead",
+                )
+            )
             continue
         spec = vocab.flags.get(name)
         if spec is None:
-            out.append(doc.diagnostic(
-                where, f"unknown {backend} {vocab.version} engine arg '{name}'", key=True,
-                rule="lint/unknown-arg", hint=did_you_mean(name, vocab.flags)))
+            out.append(
+                doc.diagnostic(
+                    where,
+                    f"unknown {backend} {vocab.version} engine arg '{name}'",
+                    key=True,
+                    rule="lint/unknown-arg",
+                    hint=did_you_mean(name, vocab.flags),
+                )
+            )
             continue
         if value is None:
             continue
@@ -86,12 +102,20 @@ def _args(doc: Document, base: str, args: Mapping[str, Any], backend: str) -> li
             problem = f"'{name}' needs an integer, got {value!r}"
         elif spec.get("type") == "float" and not isinstance(value, (int, float)):
             problem = f"'{name}' needs a number, got {value!r}"
-        elif "choices" in spec and not isinstance(value, (list, dict)) and \
-                str(value) not in spec["choices"]:
-            out.append(doc.diagnostic(
-                where, f"{value!r} is not a valid value for '{name}'; expected one of: "
-                + ", ".join(spec["choices"]), rule="lint/unknown-arg",
-                hint=did_you_mean(str(value), spec["choices"])))
+        elif (
+            "choices" in spec
+            and not isinstance(value, (list, dict))
+            and str(value) not in spec["choices"]
+        ):
+            out.append(
+                doc.diagnostic(
+                    where,
+                    f"{value!r} is not a valid value for '{name}'; expected one of: "
+                    + ", ".join(spec["choices"]),
+                    rule="lint/unknown-arg",
+                    hint=did_you_mean(str(value), spec["choices"]),
+                )
+            )
             continue
         if problem:
             out.append(doc.diagnostic(where, problem, rule="lint/unknown-arg"))
@@ -103,27 +127,46 @@ def _env(doc: Document, base: str, env: Mapping[str, str]) -> list[Diagnostic]:
     for name in env:
         where = f"{base}/{escape_pointer(name)}"
         if _SECRET.search(name):
-            out.append(doc.diagnostic(
-                where, f"'{name}' looks like a secret; secrets never go in recipes", key=True,
-                rule="lint/secret",
-                hint="HF_TOKEN and other secrets are passed through from the caller's environment"))
+            out.append(
+                doc.diagnostic(
+                    where,
+                    f"'{name}' looks like a secret; secrets never go in recipes",
+                    key=True,
+                    rule="lint/secret",
+                    hint="HF_TOKEN and other secrets are passed through from the caller's "
+                    "environment",
+                )
+            )
             continue
         if name in _REMOVED_ENV:
-            out.append(doc.diagnostic(
-                where, f"'{name}' is not read by the pinned backend", key=True,
-                rule="lint/unknown-env", hint=_REMOVED_ENV[name]))
+            out.append(
+                doc.diagnostic(
+                    where,
+                    f"'{name}' is not read by the pinned backend",
+                    key=True,
+                    rule="lint/unknown-env",
+                    hint=_REMOVED_ENV[name],
+                )
+            )
             continue
         for backend in BACKENDS:
             vocab = vocabulary(backend)
             if name.startswith(vocab.env_prefix) and vocab.env and name not in vocab.env:
-                out.append(doc.diagnostic(
-                    where, f"unknown {backend} {vocab.version} environment variable '{name}'",
-                    key=True, rule="lint/unknown-env", hint=did_you_mean(name, vocab.env)))
+                out.append(
+                    doc.diagnostic(
+                        where,
+                        f"unknown {backend} {vocab.version} environment variable '{name}'",
+                        key=True,
+                        rule="lint/unknown-env",
+                        hint=did_you_mean(name, vocab.env),
+                    )
+                )
     return out
 
 
-def _path_rule(doc: Document, base_dir: Path | None, expected: str, pointer: str,
-               what: str) -> list[Diagnostic]:
+def _path_rule(
+    doc: Document, base_dir: Path | None, expected: str, pointer: str, what: str
+) -> list[Diagnostic]:
     if base_dir is None:
         return []
     try:
@@ -132,13 +175,20 @@ def _path_rule(doc: Document, base_dir: Path | None, expected: str, pointer: str
         return []
     if rel.as_posix() == expected:
         return []
-    return [doc.diagnostic(pointer, f"{what} {expected!r} does not match the file's place "
-                           f"{rel.as_posix()!r} in the catalog", rule="lint/path",
-                           hint=f"move the file to {expected}.yaml")]
+    return [
+        doc.diagnostic(
+            pointer,
+            f"{what} {expected!r} does not match the file's place "
+            f"{rel.as_posix()!r} in the catalog",
+            rule="lint/path",
+            hint=f"move the file to {expected}.yaml",
+        )
+    ]
 
 
-def lint_recipe(doc: Document, hardware: Mapping[str, Mapping[str, Any]],
-                models_dir: Path | None = None) -> list[Diagnostic]:
+def lint_recipe(
+    doc: Document, hardware: Mapping[str, Mapping[str, Any]], models_dir: Path | None = None
+) -> list[Diagnostic]:
     """Semantic diagnostics of one schema-valid recipe.
 
     Args:
@@ -151,29 +201,53 @@ def lint_recipe(doc: Document, hardware: Mapping[str, Mapping[str, Any]],
     facts = data["model"]["facts"]
     heads, kv_heads = facts["attention_heads"], facts["kv_heads"]
     if heads % kv_heads:
-        out.append(doc.diagnostic(
-            "/model/facts/kv_heads", f"kv_heads {kv_heads} does not divide attention_heads "
-            f"{heads}", rule="lint/heads"))
+        out.append(
+            doc.diagnostic(
+                "/model/facts/kv_heads",
+                f"kv_heads {kv_heads} does not divide attention_heads {heads}",
+                rule="lint/heads",
+            )
+        )
     weights = data["weights"]
-    entries = [(("weights", p), w) for p, w in weights.items()]
-    entries += [(("configurations", i, "weights", p), w)
-                for i, c in enumerate(data["configurations"]) for p, w in c.get("weights", {}).items()]
+    entries: list[tuple[tuple[str | int, ...], Any]] = [
+        (("weights", p), w) for p, w in weights.items()
+    ]
+    entries += [
+        (("configurations", i, "weights", p), w)
+        for i, c in enumerate(data["configurations"])
+        for p, w in c.get("weights", {}).items()
+    ]
     for parts, w in entries:
         if ("repo" in w) == ("path" in w):
-            out.append(doc.diagnostic(
-                _p(*parts), "weights need exactly one of 'repo' or 'path'",
-                key=True, rule="lint/weights"))
+            out.append(
+                doc.diagnostic(
+                    _p(*parts),
+                    "weights need exactly one of 'repo' or 'path'",
+                    key=True,
+                    rule="lint/weights",
+                )
+            )
     defaults = data.get("defaults", {})
     default_backend = defaults.get("backend", "vllm")
     if "precision" in defaults and defaults["precision"] not in weights:
-        out.append(doc.diagnostic(
-            "/defaults/precision", f"no weights for default precision {defaults['precision']!r}",
-            rule="lint/weights", hint="declared weights: " + ", ".join(weights)))
+        out.append(
+            doc.diagnostic(
+                "/defaults/precision",
+                f"no weights for default precision {defaults['precision']!r}",
+                rule="lint/weights",
+                hint="declared weights: " + ", ".join(weights),
+            )
+        )
     max_context = facts["max_context"]
     if defaults.get("context_length", 0) > max_context:
-        out.append(doc.diagnostic(
-            "/defaults/context_length", f"context_length {defaults['context_length']} exceeds "
-            f"the model's max_context {max_context}", rule="lint/context-length"))
+        out.append(
+            doc.diagnostic(
+                "/defaults/context_length",
+                f"context_length {defaults['context_length']} exceeds "
+                f"the model's max_context {max_context}",
+                rule="lint/context-length",
+            )
+        )
     out += _args(doc, "/defaults/args", defaults.get("args", {}), default_backend)
     out += _env(doc, "/defaults/env", defaults.get("env", {}))
 
@@ -183,60 +257,102 @@ def lint_recipe(doc: Document, hardware: Mapping[str, Mapping[str, Any]],
         backend = conf.get("backend", default_backend)
         for j, precision in enumerate(conf["precision"]):
             if precision not in weights and precision not in conf.get("weights", {}):
-                out.append(doc.diagnostic(
-                    _p("configurations", i, "precision", j),
-                    f"no weights declared for precision {precision!r}", rule="lint/weights",
-                    hint="declared weights: " + ", ".join(weights)))
+                out.append(
+                    doc.diagnostic(
+                        _p("configurations", i, "precision", j),
+                        f"no weights declared for precision {precision!r}",
+                        rule="lint/weights",
+                        hint="declared weights: " + ", ".join(weights),
+                    )
+                )
         for j, gpus in enumerate(conf["gpus"]):
             where = _p("configurations", i, "gpus", j)
             if heads % gpus:
-                out.append(doc.diagnostic(
-                    where, f"{gpus} GPUs do not divide the model's {heads} attention heads",
-                    rule="lint/tensor-parallel"))
+                out.append(
+                    doc.diagnostic(
+                        where,
+                        f"{gpus} GPUs do not divide the model's {heads} attention heads",
+                        rule="lint/tensor-parallel",
+                    )
+                )
             elif kv_heads % gpus and gpus % kv_heads:
-                out.append(doc.diagnostic(
-                    where, f"{gpus} GPUs and the model's {kv_heads} KV heads do not divide "
-                    "one another", rule="lint/tensor-parallel"))
+                out.append(
+                    doc.diagnostic(
+                        where,
+                        f"{gpus} GPUs and the model's {kv_heads} KV heads do not divide "
+                        "one another",
+                        rule="lint/tensor-parallel",
+                    )
+                )
         for j, name in enumerate(conf["hardware"]):
             where = _p("configurations", i, "hardware", j)
             profile = hardware.get(name)
             if profile is None:
-                out.append(doc.diagnostic(
-                    where, f"unknown hardware {name!r}", rule="lint/unknown-hardware",
-                    hint=did_you_mean(name, hardware)
-                    or "known hardware: " + ", ".join(sorted(hardware))))
+                out.append(
+                    doc.diagnostic(
+                        where,
+                        f"unknown hardware {name!r}",
+                        rule="lint/unknown-hardware",
+                        hint=did_you_mean(name, hardware)
+                        or "known hardware: " + ", ".join(sorted(hardware)),
+                    )
+                )
                 continue
             for precision in conf["precision"]:
                 if precision not in profile["precisions"]:
-                    out.append(doc.diagnostic(
-                        where, f"{name} ({profile['architecture']}) does not support "
-                        f"precision {precision!r}", rule="lint/precision-unsupported",
-                        hint=f"{name} supports: " + ", ".join(profile["precisions"])))
+                    out.append(
+                        doc.diagnostic(
+                            where,
+                            f"{name} ({profile['architecture']}) does not support "
+                            f"precision {precision!r}",
+                            rule="lint/precision-unsupported",
+                            hint=f"{name} supports: " + ", ".join(profile["precisions"]),
+                        )
+                    )
             too_many = [g for g in conf["gpus"] if g > profile["gpus_per_node"]]
             if too_many:
-                out.append(doc.diagnostic(
-                    where, f"{name} has {profile['gpus_per_node']} GPUs per node; "
-                    f"configuration asks for {max(too_many)}", rule="lint/gpus-per-node"))
+                out.append(
+                    doc.diagnostic(
+                        where,
+                        f"{name} has {profile['gpus_per_node']} GPUs per node; "
+                        f"configuration asks for {max(too_many)}",
+                        rule="lint/gpus-per-node",
+                    )
+                )
             for precision in conf["precision"]:
                 for gpus in conf["gpus"]:
                     key = (name, precision, gpus, backend)
                     if key in seen:
-                        out.append(doc.diagnostic(
-                            _p("configurations", i), f"overlaps configuration #{seen[key] + 1} "
-                            f"({name}, {precision}, {gpus} GPU{'s' if gpus != 1 else ''}, {backend})", key=True,
-                            rule="lint/overlap"))
+                        out.append(
+                            doc.diagnostic(
+                                _p("configurations", i),
+                                f"overlaps configuration #{seen[key] + 1} "
+                                f"({name}, {precision}, {_gpus(gpus)}, {backend})",
+                                key=True,
+                                rule="lint/overlap",
+                            )
+                        )
                     else:
                         seen[key] = i
         if conf.get("context_length", 0) > max_context:
-            out.append(doc.diagnostic(
-                _p("configurations", i, "context_length"),
-                f"context_length {conf['context_length']} exceeds the model's max_context "
-                f"{max_context}", rule="lint/context-length"))
+            out.append(
+                doc.diagnostic(
+                    _p("configurations", i, "context_length"),
+                    f"context_length {conf['context_length']} exceeds the model's max_context "
+                    f"{max_context}",
+                    rule="lint/context-length",
+                )
+            )
         if "id" in conf:
             if conf["id"] in ids:
-                out.append(doc.diagnostic(
-                    _p("configurations", i, "id"), f"configuration id {conf['id']!r} is used "
-                    f"by configuration #{ids[conf['id']] + 1} too", rule="lint/duplicate-id"))
+                out.append(
+                    doc.diagnostic(
+                        _p("configurations", i, "id"),
+                        f"configuration id {conf['id']!r} is used "
+                        f"by configuration #{ids[conf['id']] + 1} too",
+                        rule="lint/duplicate-id",
+                    )
+                )
             ids.setdefault(conf["id"], i)
         out += _args(doc, _p("configurations", i, "args"), conf.get("args", {}), backend)
         out += _env(doc, _p("configurations", i, "env"), conf.get("env", {}))

@@ -108,8 +108,9 @@ def _decode(raw: bytes, path: str) -> str:
     raise AssertionError("unreachable")
 
 
-def _plain(node: Any, pointer: str, values: dict[str, Position], keys: dict[str, Position],
-           path: str) -> Any:
+def _plain(
+    node: Any, pointer: str, values: dict[str, Position], keys: dict[str, Position], path: str
+) -> Any:
     """Convert ruamel's round-trip objects to plain data, recording positions."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -118,8 +119,13 @@ def _plain(node: Any, pointer: str, values: dict[str, Position], keys: dict[str,
         for k, v in node.items():
             kline, kcol = node.lc.key(k)
             if not isinstance(k, str):
-                _fail(path, kline + 1, kcol + 1, f"mapping key {k!r} is not a string",
-                      hint="quote the key")
+                _fail(
+                    path,
+                    kline + 1,
+                    kcol + 1,
+                    f"mapping key {k!r} is not a string",
+                    hint="quote the key",
+                )
             child = f"{pointer}/{escape_pointer(k)}"
             keys[child] = (kline + 1, kcol + 1)
             vline, vcol = node.lc.value(k)
@@ -188,7 +194,18 @@ def load_document(raw: bytes, path: str) -> Document:
             _fail(path, line, column, problem, hint=hint)
         if "found another document" in problem:
             problem = "more than one YAML document in the file"
-        _fail(path, line, column, f"YAML syntax error: {problem}")
+        hint = None
+        start = exc.context_mark
+        if (
+            start is not None
+            and exc.context
+            and (start.line, start.column) != (line - 1, column - 1)
+        ):
+            hint = (
+                f"{exc.context.strip()} that starts at line {start.line + 1}, "
+                f"column {start.column + 1}"
+            )
+        _fail(path, line, column, f"YAML syntax error: {problem}", hint=hint)
     except YAMLError as exc:
         _fail(path, 1, 1, f"YAML error: {str(exc).splitlines()[0]}")
     except RecursionError:
@@ -213,7 +230,14 @@ def read_document(file: Path, display: str | None = None) -> Document:
         raw = file.read_bytes()
     except OSError as exc:
         raise ValidationFailed(
-            [Diagnostic(path=name, line=0, column=0, rule="io",
-                        message=f"cannot read file: {exc.strerror or exc}")]
+            [
+                Diagnostic(
+                    path=name,
+                    line=0,
+                    column=0,
+                    rule="io",
+                    message=f"cannot read file: {exc.strerror or exc}",
+                )
+            ]
         ) from None
     return load_document(raw, name)

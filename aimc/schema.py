@@ -46,12 +46,12 @@ def load_schema(name: str) -> dict[str, Any]:
     return data
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(kind: str) -> Validator:
     from jsonschema import Draft202012Validator
 
     schema = load_schema(KINDS[kind])
-    return Draft202012Validator(schema)  # type: ignore[no-any-return]
+    return Draft202012Validator(schema)
 
 
 def _type_of(value: Any) -> str:
@@ -88,7 +88,7 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
     """Turn one jsonschema error into diagnostics users can act on."""
     pointer = _pointer(error)
     validator = error.validator
-    value = error.validator_value
+    value: Any = error.validator_value
     instance = error.instance
     schema = error.schema if isinstance(error.schema, dict) else {}
 
@@ -111,17 +111,21 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         return
     if "propertyNames" in error.relative_schema_path and validator != "propertyNames":
         # A sub-schema of propertyNames failed: the instance is the offending *key*.
-        parent = error.schema_path
         choices = schema.get("enum")
         name = str(instance)
+        form = schema.get("description")
+        if choices:
+            message = f"{name!r} is not a valid key here; expected one of: " + ", ".join(
+                map(str, choices)
+            )
+        else:
+            message = f"{name!r} is not a valid key here" + (f"; expected {form}" if form else "")
         yield doc.diagnostic(
             f"{pointer}/{escape_pointer(name)}",
-            f"{name!r} is not a valid key here"
-            + (f"; expected one of: {', '.join(map(str, choices))}" if choices else ""),
+            message,
             key=True,
             hint=did_you_mean(name, choices) if choices else None,
         )
-        del parent
         return
     if validator == "propertyNames":
         # jsonschema reports the bad *name* as the instance, at the parent's path.
@@ -158,7 +162,7 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         if "string" in ([value] if isinstance(value, str) else value) and isinstance(
             instance, (int, float, bool)
         ):
-            hint = "quote the value, e.g. \"1\""
+            hint = 'quote the value, e.g. "1"'
         key_position = isinstance(instance, (dict, list))
         yield doc.diagnostic(
             pointer,
@@ -168,10 +172,24 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         )
         return
     if validator == "pattern":
-        what = schema.get("description", "")
+        what = schema.get("description", "").rstrip(".")
         yield doc.diagnostic(
             pointer,
-            f"{_short(instance)} is not valid here" + (f": {what}" if what else ""),
+            f"{_short(instance)} is not valid here" + (f"; expected: {what}" if what else ""),
+        )
+        return
+    bounds = {
+        "minimum": "at least",
+        "maximum": "at most",
+        "exclusiveMinimum": "greater than",
+        "exclusiveMaximum": "less than",
+        "minItems": "at least",
+        "minLength": "at least",
+    }
+    if validator in bounds:
+        unit = {"minItems": " item(s)", "minLength": " character(s)"}.get(str(validator), "")
+        yield doc.diagnostic(
+            pointer, f"must be {bounds[str(validator)]} {value}{unit}, got {_short(instance)}"
         )
         return
     if validator in ("oneOf", "anyOf") and error.context:
@@ -191,15 +209,29 @@ def check_schema(doc: Document) -> list[Diagnostic]:
     """
     data = doc.data
     if not isinstance(data, dict):
-        return [doc.diagnostic("", f"expected a mapping at the top level, got "
-                                   f"{_TYPE_NAMES[_type_of(data)]}")]
+        return [
+            doc.diagnostic(
+                "", f"expected a mapping at the top level, got {_TYPE_NAMES[_type_of(data)]}"
+            )
+        ]
     kind = data.get("kind")
     if kind is None:
-        return [doc.diagnostic("", "missing required key 'kind' at the top level", key=True,
-                               hint="one of: " + ", ".join(KINDS))]
+        return [
+            doc.diagnostic(
+                "",
+                "missing required key 'kind' at the top level",
+                key=True,
+                hint="one of: " + ", ".join(KINDS),
+            )
+        ]
     if kind not in KINDS:
-        return [doc.diagnostic("/kind", f"unknown kind {_short(kind)}; expected one of: "
-                               + ", ".join(KINDS), hint=did_you_mean(str(kind), KINDS))]
+        return [
+            doc.diagnostic(
+                "/kind",
+                f"unknown kind {_short(kind)}; expected one of: " + ", ".join(KINDS),
+                hint=did_you_mean(str(kind), KINDS),
+            )
+        ]
     errors: Iterable[ValidationError] = _validator(kind).iter_errors(data)
     out: list[Diagnostic] = []
     for error in errors:

@@ -32,7 +32,8 @@ def main() -> None:
         name = longs[0][2:]
         entry: dict[str, Any] = {
             "value": action.nargs != 0,
-            "multiple": action.nargs in ("+", "*") or isinstance(action.nargs, int) and action.nargs > 1,
+            "multiple": action.nargs in ("+", "*")
+            or (isinstance(action.nargs, int) and action.nargs > 1),
         }
         if negatable:
             entry["negatable"] = True

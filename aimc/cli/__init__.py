@@ -49,15 +49,20 @@ class LazyGroup(click.Group):
             from aimc.diagnostics import did_you_mean
 
             hint = did_you_mean(name, COMMANDS)
-            ctx.fail(f"no such command {name!r}." + (f" {hint[0].upper()}{hint[1:]}" if hint
-                                                      else ""))
+            ctx.fail(
+                f"no such command {name!r}." + (f" {hint[0].upper()}{hint[1:]}" if hint else "")
+            )
         return super().resolve_command(ctx, args)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aim-engine")
-@click.option("--debug", is_flag=True, envvar="AIM_DEBUG",
-              help="Show tracebacks of internal errors (also AIM_DEBUG=1).")
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="AIM_DEBUG",
+    help="Show tracebacks of internal errors (also AIM_DEBUG=1).",
+)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """aimc: compile LLM serving recipes into launch artifacts, and run them."""

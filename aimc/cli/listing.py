@@ -30,45 +30,58 @@ def _rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
         default_backend = data.get("defaults", {}).get("backend", "vllm")
         confs = data["configurations"]
         if kind == "models":
-            rows.append({
-                "model": r.model_id,
-                "description": data["model"].get("description", ""),
-                "precisions": list(data["weights"]),
-                "backends": sorted({c.get("backend", default_backend) for c in confs}),
-                "hardware": sorted({h for c in confs for h in c["hardware"]}),
-                "gpus": sorted({g for c in confs for g in c["gpus"]}),
-                "weights": {p: w.get("repo") or w.get("path") for p, w in data["weights"].items()},
-            })
+            rows.append(
+                {
+                    "model": r.model_id,
+                    "description": data["model"].get("description", ""),
+                    "precisions": list(data["weights"]),
+                    "backends": sorted({c.get("backend", default_backend) for c in confs}),
+                    "hardware": sorted({h for c in confs for h in c["hardware"]}),
+                    "gpus": sorted({g for c in confs for g in c["gpus"]}),
+                    "weights": {
+                        p: w.get("repo") or w.get("path") for p, w in data["weights"].items()
+                    },
+                }
+            )
         elif kind == "recipes":
-            rows.append({
-                "model": r.model_id,
-                "path": r.path,
-                "source": r.root.label,
-                "configurations": len(confs),
-                "sha256": r.doc.sha256,
-            })
+            rows.append(
+                {
+                    "model": r.model_id,
+                    "path": r.path,
+                    "source": r.root.label,
+                    "configurations": len(confs),
+                    "sha256": r.doc.sha256,
+                }
+            )
         else:
             for i, c in enumerate(confs):
-                rows.append({
-                    "model": r.model_id,
-                    "config": config_id(c, i),
-                    "backend": c.get("backend", default_backend),
-                    "hardware": c["hardware"],
-                    "precision": c["precision"],
-                    "gpus": c["gpus"],
-                })
+                rows.append(
+                    {
+                        "model": r.model_id,
+                        "config": config_id(c, i),
+                        "backend": c.get("backend", default_backend),
+                        "hardware": c["hardware"],
+                        "precision": c["precision"],
+                        "gpus": c["gpus"],
+                    }
+                )
     return rows
 
 
 @click.command("list")
 @click.argument("kind", metavar="TYPE", type=click.Choice(list(COLUMNS)))
 @click.argument("model", required=False)
-@click.option("--filter", "pattern", metavar="TEXT",
-              help="Only models whose id contains TEXT (case-insensitive).")
+@click.option(
+    "--filter",
+    "pattern",
+    metavar="TEXT",
+    help="Only models whose id contains TEXT (case-insensitive).",
+)
 @recipes_option
 @format_option("table", "json", "yaml")
-def list_(kind: str, model: str | None, pattern: str | None, recipe_dirs: tuple[str, ...],
-          fmt: str) -> None:
+def list_(
+    kind: str, model: str | None, pattern: str | None, recipe_dirs: tuple[str, ...], fmt: str
+) -> None:
     """List available models, recipes, or configurations.
 
     TYPE is models, recipes or configs; MODEL narrows the list to one model.
@@ -79,7 +92,6 @@ def list_(kind: str, model: str | None, pattern: str | None, recipe_dirs: tuple[
     if model:
         recipes = [catalog.recipe(model)]
     else:
-        ids = [m for m in catalog.model_ids()
-               if not pattern or pattern.casefold() in m.casefold()]
+        ids = [m for m in catalog.model_ids() if not pattern or pattern.casefold() in m.casefold()]
         recipes = [catalog.recipe(m) for m in ids]
     emit(_rows(kind, recipes), fmt, COLUMNS[kind])

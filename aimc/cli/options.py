@@ -17,7 +17,10 @@ __all__ = ["format_option", "recipes_option"]
 def recipes_option(f: F) -> F:
     """``--recipes DIR`` (repeatable): user recipe directories, before the shipped ones."""
     return click.option(
-        "--recipes", "recipe_dirs", multiple=True, metavar="DIR",
+        "--recipes",
+        "recipe_dirs",
+        multiple=True,
+        metavar="DIR",
         type=click.Path(file_okay=False, dir_okay=True),
         help="Extra recipe directory (repeatable; before $AIMC_RECIPES and the shipped ones).",
     )(f)
@@ -33,8 +36,14 @@ def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
 
     def decorate(f: F) -> F:
         return click.option(
-            "--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
-            callback=_remember_format, is_eager=True, help="Output format.",
+            "--format",
+            "fmt",
+            type=click.Choice(choices),
+            default=default,
+            show_default=True,
+            callback=_remember_format,
+            is_eager=True,
+            help="Output format.",
         )(f)
 
     return decorate

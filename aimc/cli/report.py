@@ -84,8 +84,11 @@ def print_error(exc: AimcError) -> None:
         error = exc.to_json()
         if isinstance(exc, ValidationFailed):
             error["details"] = "\n".join(d.format() for d in exc.diagnostics)
-        body = {"success": False, "error": error,
-                "timestamp": now.isoformat().replace("+00:00", "Z")}
+        body = {
+            "success": False,
+            "error": error,
+            "timestamp": now.isoformat().replace("+00:00", "Z"),
+        }
         click.echo(json.dumps(body, indent=2))
         return
     if isinstance(exc, ValidationFailed):

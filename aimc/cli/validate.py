@@ -17,8 +17,7 @@ __all__ = ["validate"]
 @recipes_option
 @format_option("text", "json", default="text")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str,
-             strict: bool) -> None:
+def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Validate recipes and hardware profiles.
 
     PATHS are files or folders (searched for *.yaml and *.yml); without any, the shipped

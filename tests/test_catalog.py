@@ -1,0 +1,98 @@
+"""Recipe directories: shipped, --recipes and $AIMC_RECIPES, and which one wins."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.conftest import CORPUS, ROOT
+
+SHIPPED = ROOT / "aimc/recipes/models/Qwen/Qwen3-8B.yaml"
+
+
+def _user_dir(tmp_path: Path, name: str, description: str) -> Path:
+    """A recipe directory overriding Qwen/Qwen3-8B with another description."""
+    d = tmp_path / name
+    (d / "models/Qwen").mkdir(parents=True)
+    text = SHIPPED.read_text().replace(
+        "description: Qwen3 8B dense, hybrid thinking", f"description: {description}"
+    )
+    (d / "models/Qwen/Qwen3-8B.yaml").write_text(text)
+    return d
+
+
+def _description(cli, *args: str, env: dict[str, str] | None = None) -> str:
+    result = cli("list", "models", "--filter", "Qwen3-8B", "--format", "json", *args, env=env)
+    assert result.code == 0, result.err
+    (row,) = json.loads(result.out)
+    return str(row["description"])
+
+
+def test_shipped_recipe_by_default(cli) -> None:
+    assert _description(cli) == "Qwen3 8B dense, hybrid thinking"
+
+
+def test_user_directory_overrides_shipped(cli, tmp_path: Path) -> None:
+    d = _user_dir(tmp_path, "mine", "mine")
+    assert _description(cli, "--recipes", str(d)) == "mine"
+
+
+def test_env_directory_overrides_shipped(cli, tmp_path: Path) -> None:
+    d = _user_dir(tmp_path, "env", "from env")
+    assert _description(cli, env={"AIMC_RECIPES": str(d)}) == "from env"
+
+
+def test_flag_beats_env_and_first_flag_wins(cli, tmp_path: Path) -> None:
+    first = _user_dir(tmp_path, "first", "first")
+    second = _user_dir(tmp_path, "second", "second")
+    env_dir = _user_dir(tmp_path, "env", "env")
+    args = ("--recipes", str(first), "--recipes", str(second))
+    assert _description(cli, *args, env={"AIMC_RECIPES": str(env_dir)}) == "first"
+
+
+def test_list_recipes_reports_the_source(cli, tmp_path: Path) -> None:
+    d = _user_dir(tmp_path, "mine", "mine")
+    result = cli("list", "recipes", "--recipes", str(d), "--format", "json")
+    rows = {r["model"]: r for r in json.loads(result.out)}
+    assert rows["Qwen/Qwen3-8B"]["source"] == "--recipes"
+    assert rows["Qwen/Qwen3-32B"]["source"] == "shipped"
+
+
+def test_user_hardware_profile_is_usable_by_user_recipes(cli, tmp_path: Path) -> None:
+    d = tmp_path / "recipes"
+    (d / "hardware").mkdir(parents=True)
+    (d / "models/example-org").mkdir(parents=True)
+    shutil.copy(CORPUS / "valid/hardware-full.yaml", d / "hardware/my-box.yaml")
+    recipe = (CORPUS / "invalid/lint-unknown-hardware.yaml").read_text()
+    recipe = recipe.replace("hardware: [mi300, h100]", "hardware: [my-box]")
+    (d / "models/example-org/Example-7B.yaml").write_text(recipe)
+    assert cli("validate", str(d)).code == 0
+    result = cli("list", "configs", "example-org/Example-7B", "--recipes", str(d))
+    assert result.code == 0
+    assert "my-box" in result.out
+
+
+def test_invalid_user_recipe_stops_list_with_its_diagnostics(cli, tmp_path: Path) -> None:
+    d = tmp_path / "recipes"
+    (d / "models/example-org").mkdir(parents=True)
+    shutil.copy(CORPUS / "invalid/wrong-type.yaml", d / "models/example-org/Example-7B.yaml")
+    result = cli("list", "models", "--recipes", str(d))
+    assert result.code == 2
+    assert "Example-7B.yaml:8:18: error: expected an integer" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_recipe_in_the_wrong_place_is_reported(cli, tmp_path: Path) -> None:
+    d = tmp_path / "recipes"
+    (d / "models/other-org").mkdir(parents=True)
+    shutil.copy(CORPUS / "valid/recipe-full.yaml", d / "models/other-org/Example-7B.yaml")
+    result = cli("validate", str(d))
+    assert result.code == 2
+    assert "model id 'example-org/Example-7B' does not match" in result.out
+
+
+def test_missing_recipe_directory(cli, tmp_path: Path) -> None:
+    result = cli("list", "models", "--recipes", str(tmp_path / "nope"))
+    assert result.code == 2
+    assert "Traceback" not in result.err

@@ -1,0 +1,128 @@
+"""The load stage: plain data plus exact positions, and one diagnostic for bad text."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from aimc.errors import ValidationFailed
+from aimc.loader import escape_pointer, load_document
+
+TEXT = b"""\
+model:
+  id: org/name
+  facts:
+    layers: 32
+list:
+  - a
+  - {b: 1, c: [x, y]}
+"""
+
+
+def test_positions_of_keys_and_values() -> None:
+    doc = load_document(TEXT, "f.yaml")
+    assert doc.data == {
+        "model": {"id": "org/name", "facts": {"layers": 32}},
+        "list": ["a", {"b": 1, "c": ["x", "y"]}],
+    }
+    assert doc.keys["/model/facts/layers"] == (4, 5)
+    assert doc.values["/model/facts/layers"] == (4, 13)
+    assert doc.values["/list/1/c/1"] == (7, 19)
+    assert doc.keys["/list/1/b"] == (7, 6)
+
+
+def test_missing_pointer_falls_back_to_the_nearest_parent() -> None:
+    doc = load_document(TEXT, "f.yaml")
+    assert doc.position("/model/facts/heads") == doc.values["/model/facts"]
+
+
+def _error(raw: bytes):
+    with pytest.raises(ValidationFailed) as info:
+        load_document(raw, "x.yaml")
+    (diag,) = info.value.diagnostics
+    return diag
+
+
+def test_duplicate_key_points_at_the_second_one() -> None:
+    diag = _error(b"a: 1\nb:\n  c: 1\n  c: 2\n")
+    assert (diag.line, diag.column) == (4, 3)
+    assert diag.hint == "first defined at line 3"
+
+
+def test_bad_byte_is_located_by_line_and_column() -> None:
+    diag = _error(b"a: 1\nb: 2\nc: \xff\n")
+    assert (diag.line, diag.column, diag.rule) == (3, 4, "yaml")
+    assert "not UTF-8" in diag.message
+
+
+def test_control_character_is_rejected() -> None:
+    diag = _error(b"a: 1\nb: x\x07y\n")
+    assert (diag.line, diag.column) == (2, 5)
+    assert "U+0007" in diag.message
+
+
+def test_several_documents_are_rejected() -> None:
+    diag = _error(b"a: 1\n---\nb: 2\n")
+    assert diag.line == 2
+    assert "more than one YAML document" in diag.message
+
+
+def test_non_string_keys_are_rejected() -> None:
+    diag = _error(b"a:\n  1: x\n")
+    assert (diag.line, diag.column) == (2, 3)
+
+
+def test_bom_is_accepted() -> None:
+    assert load_document(b"\xef\xbb\xbfa: 1\n", "f.yaml").data == {"a": 1}
+
+
+def test_deep_nesting_is_a_diagnostic_not_a_crash() -> None:
+    diag = _error(b"a: " + b"[" * 400 + b"]" * 400 + b"\n")
+    assert diag.path == "x.yaml"
+
+
+KEYS = st.text(alphabet=st.characters(categories=["L", "N"], include_characters="_-/~."),
+               min_size=1, max_size=8)
+SCALARS = st.one_of(
+    st.integers(),
+    st.booleans(),
+    st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"]), max_size=10),
+    st.none(),
+)
+TREES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=4),
+        st.dictionaries(KEYS, inner, min_size=1, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(KEYS, TREES, min_size=1, max_size=5))
+def test_any_mapping_round_trips_and_every_key_is_located(data: dict) -> None:
+    buf = io.StringIO()
+    YAML().dump(data, buf)
+    text = buf.getvalue()
+    doc = load_document(text.encode(), "p.yaml")
+    assert doc.data == data
+    lines = text.splitlines()
+
+    def walk(node, pointer: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                child = f"{pointer}/{escape_pointer(k)}"
+                line, col = doc.keys[child]
+                # the key's text (maybe quoted) starts at that column
+                assert lines[line - 1][col - 1 :].lstrip("'\"").startswith(k[:1])
+                walk(v, child)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{pointer}/{i}")
+
+    walk(data, "")
