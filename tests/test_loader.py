@@ -85,8 +85,11 @@ def test_deep_nesting_is_a_diagnostic_not_a_crash() -> None:
     assert diag.path == "x.yaml"
 
 
-KEYS = st.text(alphabet=st.characters(categories=["L", "N"], include_characters="_-/~."),
-               min_size=1, max_size=8)
+KEYS = st.text(
+    alphabet=st.characters(categories=["L", "N"], include_characters="_-/~."),
+    min_size=1,
+    max_size=8,
+)
 SCALARS = st.one_of(
     st.integers(),
     st.booleans(),
