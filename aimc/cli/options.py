@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -11,7 +13,9 @@ from aimc.cli import report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["format_option", "recipes_option"]
+__all__ = ["format_option", "plan_options", "recipes_option", "request_from"]
+
+PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
 
 
 def recipes_option(f: F) -> F:
@@ -47,3 +51,92 @@ def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
         )(f)
 
     return decorate
+
+
+def plan_options(f: F) -> F:
+    """The options that shape a plan: target, precision, backend, port, overrides."""
+    options = [
+        click.option(
+            "--target",
+            default="auto",
+            show_default=True,
+            metavar="NAME",
+            help="Hardware profile to compile for; auto detects this machine.",
+        ),
+        click.option(
+            "--precision",
+            type=click.Choice(PRECISIONS),
+            help="Precision (default: the recipe's choice).",
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(["vllm", "sglang"]),
+            help="Backend engine (default: the recipe's choice).",
+        ),
+        click.option(
+            "--port",
+            type=click.IntRange(1, 65535),
+            help="Port for the endpoint (default: $DEFAULT_PORT or 8000).",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="User configuration file (overrides above the recipe).",
+        ),
+        click.option(
+            "--set",
+            "sets",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override one setting: an engine arg (max-num-seqs=128), "
+            "env.NAME=VALUE, context_length, memory_utilization, "
+            "served_model_name, host, image. Repeatable.",
+        ),
+        click.option(
+            "--launcher",
+            type=click.Choice(["docker", "process"]),
+            help="Run in a container or as a bare process (default: docker when "
+            "the target has an image).",
+        ),
+        recipes_option,
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def request_from(
+    model: str,
+    gpus: int | None,
+    precision: str | None,
+    backend: str | None,
+    port: int | None,
+    config_file: Path | None,
+    sets: tuple[str, ...],
+    launcher: str | None,
+) -> Any:
+    """A :class:`~aimc.resolve.Request` from command-line values."""
+    from aimc.build import load_config_file
+    from aimc.errors import ConfigError
+    from aimc.resolve import Request
+
+    default_port = None
+    if os.environ.get("DEFAULT_PORT"):
+        try:
+            default_port = int(os.environ["DEFAULT_PORT"])
+        except ValueError:
+            raise ConfigError(
+                f"DEFAULT_PORT={os.environ['DEFAULT_PORT']!r} is not a number"
+            ) from None
+    return Request(
+        model=model,
+        gpus=gpus,
+        precision=precision,
+        backend=backend,
+        port=port,
+        launcher=launcher,
+        config=load_config_file(config_file) if config_file else None,
+        sets=tuple(sets),
+        default_port=default_port,
+    )

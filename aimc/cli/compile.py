@@ -1,0 +1,110 @@
+"""``aim-engine compile MODEL [GPU_COUNT]``: write launch artifacts, or check them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aimc.cli.options import format_option, plan_options, request_from
+from aimc.cli.report import dump
+
+__all__ = ["compile_"]
+
+
+@click.command("compile")
+@click.argument("model")
+@click.argument("gpu_count", required=False, type=click.IntRange(1, 64))
+@plan_options
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    type=click.Path(path_type=Path),
+    default="build",
+    show_default=True,
+    help="Folder for the artifacts (replaced as a whole).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 with a diff if OUTPUT differs from what would be generated.",
+)
+@format_option("text", "json", default="text")
+def compile_(
+    model: str,
+    gpu_count: int | None,
+    target: str,
+    precision: str | None,
+    backend: str | None,
+    port: int | None,
+    config_file: Path | None,
+    sets: tuple[str, ...],
+    launcher: str | None,
+    recipe_dirs: tuple[str, ...],
+    outdir: Path,
+    check: bool,
+    fmt: str,
+) -> None:
+    """Compile MODEL's recipe for a target into launch artifacts.
+
+    Writes launch.sh, aim.env, the backend's config file, compose.yaml (when the target
+    has a container image) and manifest.json into OUTPUT. The same inputs always give
+    byte-identical files.
+    """
+    from aimc.build import compile_plan, make_plan
+    from aimc.catalog import Catalog
+    from aimc.hardware import target_name
+    from aimc.write import diff_artifacts, write_artifacts
+
+    catalog = Catalog.default(recipe_dirs)
+    request = request_from(model, gpu_count, precision, backend, port, config_file, sets, launcher)
+    name = target_name(catalog, target)
+    compiled = compile_plan(make_plan(catalog, request, name), request, name)
+    plan = compiled.plan
+    if check:
+        diff = diff_artifacts(outdir, compiled.files)
+        if fmt == "json":
+            click.echo(
+                dump({"success": not diff, "data": {"output": str(outdir), "diff": diff}}, "json")
+            )
+        elif diff:
+            click.echo(diff, nl=False)
+            click.echo(f"{outdir} is out of date; run the same command without --check", err=True)
+        else:
+            click.echo(f"{outdir} is up to date")
+        if diff:
+            raise click.exceptions.Exit(1)
+        return
+    write_artifacts(outdir, compiled.files)
+    summary = (
+        f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
+        f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}, configuration "
+        f"{plan.configuration}"
+    )
+    if fmt == "json":
+        click.echo(
+            dump(
+                {
+                    "success": True,
+                    "data": {
+                        "output": str(outdir),
+                        "artifacts": sorted(compiled.files),
+                        "model": plan.model_id,
+                        "target": plan.hardware["name"],
+                        "backend": plan.backend,
+                        "precision": plan.precision,
+                        "gpu_count": plan.gpus,
+                        "configuration": plan.configuration,
+                        "decisions": plan.decisions,
+                    },
+                    "message": f"wrote {outdir}",
+                },
+                "json",
+            )
+        )
+        return
+    for decision in plan.decisions:
+        click.echo(f"note: {decision}", err=True)
+    click.echo(f"wrote {outdir}/ ({', '.join(sorted(compiled.files))})")
+    click.echo(summary)

@@ -1,0 +1,97 @@
+"""``aim-engine show-config MODEL``: the resolved plan, and where each value came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aimc.cli.options import format_option, plan_options, request_from
+from aimc.cli.report import dump, table
+
+__all__ = ["show_config"]
+
+
+def candidate_rows(recipe: Any, target: str) -> list[dict[str, Any]]:
+    """Every configuration the recipe offers on ``target``, one row per combination."""
+    from aimc.resolve import candidates
+
+    return [
+        {"config": c.config_id, "backend": c.backend, "precision": c.precision, "gpus": c.gpus}
+        for c in candidates(recipe, target)
+    ]
+
+
+def plan_text(plan: Any, explain: bool) -> str:
+    """The plan as text: a summary, the args and env tables, the automatic choices."""
+    endpoint = f"http://localhost:{plan.port}"
+    lines = [
+        f"model:          {plan.model_id} (served as {plan.served_model_name})",
+        f"weights:        {plan.model_source}"
+        + (f" @ {plan.model_revision}" if plan.model_revision else ""),
+        f"target:         {plan.hardware['name']} ({plan.hardware['vendor']} "
+        f"{plan.hardware['architecture']}, {plan.hardware['memory_gib']} GiB per GPU)",
+        f"configuration:  {plan.configuration} ({plan.recipe['path']})",
+        f"backend:        {plan.backend} {plan.backend_version}",
+        f"precision:      {plan.precision}",
+        f"gpu count:      {plan.gpus}",
+        f"launcher:       {plan.launcher}" + (f" ({plan.image})" if plan.image else ""),
+        f"endpoint:       {endpoint} (health {plan.health_path})",
+        "",
+    ]
+    columns = ["arg", "value", "layer", "source"] if explain else ["arg", "value"]
+    rows = [
+        {"arg": f"--{k}", "value": s.value, "layer": s.layer, "source": s.source}
+        for k, s in plan.args.items()
+    ]
+    lines += [table(rows, columns), ""]
+    env_columns = ["env", "value", "layer", "source"] if explain else ["env", "value"]
+    env_rows = [
+        {"env": k, "value": s.value, "layer": s.layer, "source": s.source}
+        for k, s in plan.env.items()
+    ]
+    if env_rows:
+        lines += [table(env_rows, env_columns), ""]
+    lines += [f"passed through: {', '.join(plan.passthrough_env)}"]
+    lines += [f"choice: {d}" for d in plan.decisions]
+    return "\n".join(lines)
+
+
+@click.command("show-config")
+@click.argument("model")
+@click.option("--gpu-count", type=click.IntRange(1, 64), help="GPU count to resolve for.")
+@plan_options
+@click.option("--explain", is_flag=True, help="Show the layer and file:line of every value.")
+@format_option("table", "json", "yaml")
+def show_config(
+    model: str,
+    gpu_count: int | None,
+    target: str,
+    precision: str | None,
+    backend: str | None,
+    port: int | None,
+    config_file: Path | None,
+    sets: tuple[str, ...],
+    launcher: str | None,
+    recipe_dirs: tuple[str, ...],
+    explain: bool,
+    fmt: str,
+) -> None:
+    """Display the configuration MODEL resolves to, and the alternatives on the target."""
+    from aimc.build import make_plan
+    from aimc.catalog import Catalog
+    from aimc.hardware import target_name
+
+    catalog = Catalog.default(recipe_dirs)
+    request = request_from(model, gpu_count, precision, backend, port, config_file, sets, launcher)
+    name = target_name(catalog, target)
+    plan = make_plan(catalog, request, name)
+    rows = candidate_rows(catalog.recipe(model), name)
+    if fmt != "table":
+        click.echo(dump({"plan": plan.to_json(), "candidates": rows}, fmt))
+        return
+    click.echo(plan_text(plan, explain))
+    click.echo("")
+    click.echo(f"configurations of {plan.model_id} on {name}:")
+    click.echo(table(rows, ["config", "backend", "precision", "gpus"]))

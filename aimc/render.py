@@ -1,0 +1,184 @@
+"""Render stage: :class:`~aimc.plan.Plan` -> {artifact name: text}.
+
+Pure: builds the values each artifact needs (the server's argv, docker options, the
+Compose and native-config data) and lets the templates in ``aimc/templates`` format them.
+The same plan gives byte-identical text on any machine: no timestamps, no host paths other
+than those the plan holds, sorted where order is not meaningful.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aimc import __version__
+from aimc.engines import ENGINES, vocabulary
+from aimc.plan import Plan
+
+__all__ = ["CONTAINER_CACHE", "manifest", "render", "server_argv", "server_argv_groups"]
+
+#: Where the model cache is mounted inside containers.
+CONTAINER_CACHE = "/workspace/model-cache"
+#: Where a local model folder is mounted inside containers.
+CONTAINER_MODELS = "/models"
+
+
+def _flag_words(name: str, value: Any, negatable: bool) -> list[str]:
+    """One engine arg as argv words, with vLLM's ``--config`` semantics."""
+    if isinstance(value, bool):
+        if value:
+            return [f"--{name}"]
+        return [f"--no-{name}"] if negatable else []
+    if isinstance(value, list):
+        return [f"--{name}", *(str(v) for v in value)] if value else []
+    if isinstance(value, dict):
+        return [f"--{name}", json.dumps(value, sort_keys=True)]
+    return [f"--{name}", str(value)]
+
+
+def model_path(plan: Plan) -> str:
+    """The model as the server sees it (a container path for a mounted local folder)."""
+    if plan.local_model and plan.launcher == "docker":
+        return f"{CONTAINER_MODELS}/{plan.model_source.rstrip('/').rsplit('/', 1)[-1]}"
+    return plan.model_source
+
+
+def server_argv_groups(plan: Plan) -> list[list[str]]:
+    """The server's arguments after its command, grouped: the model, then one group per arg."""
+    engine = ENGINES[plan.backend]
+    flags = vocabulary(plan.backend).flags
+    model = model_path(plan)
+    groups = [[f"--{engine.model_flag}", model] if engine.model_flag else [model]]
+    for name, setting in plan.args.items():
+        words = _flag_words(name, setting.value, bool(flags.get(name, {}).get("negatable")))
+        if words:
+            groups.append(words)
+    return groups
+
+
+def server_argv(plan: Plan) -> list[str]:
+    """The server's arguments after its command: the model, then every engine arg."""
+    return [word for group in server_argv_groups(plan) for word in group]
+
+
+def _docker_options(plan: Plan) -> list[list[str]]:
+    """``docker run`` options, one option (with its value) per entry."""
+    c = plan.container
+    opts: list[list[str]] = []
+    opts += [["--device", d] for d in c.get("devices", [])]
+    opts += [["--group-add", g] for g in c.get("group_add", [])]
+    opts += [["--security-opt", s] for s in c.get("security_opt", [])]
+    opts += [["--cap-add", s] for s in c.get("cap_add", [])]
+    if c.get("gpu_reservation"):
+        opts.append(["--gpus", str(plan.gpus)])
+    if "ipc" in c:
+        opts.append(["--ipc", c["ipc"]])
+    if "shm_size" in c:
+        opts.append(["--shm-size", c["shm_size"]])
+    opts.append(["-p", f"{plan.port}:{plan.port}"])
+    if plan.local_model:
+        opts.append(["-v", f"{plan.model_source}:{model_path(plan)}:ro"])
+    opts += [["-e", name] for name in [*plan.env, *plan.passthrough_env]]
+    opts.append(["-e", f"HF_HUB_CACHE={CONTAINER_CACHE}"])
+    return opts
+
+
+def _compose_escape(value: Any) -> Any:
+    """Compose interpolates ``$``; a literal ``$`` is written ``$$``."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_compose_escape(v) for v in value]
+    return value
+
+
+def _compose(plan: Plan, command: list[str]) -> dict[str, Any]:
+    c = plan.container
+    service: dict[str, Any] = {
+        "image": plan.image,
+        "command": _compose_escape(command),
+        "env_file": ["aim.env"],
+        "environment": {
+            "HF_HUB_CACHE": CONTAINER_CACHE,
+            **{name: None for name in plan.passthrough_env},
+        },
+        "ports": [f"{plan.port}:{plan.port}"],
+        "volumes": [f"${{CACHE_DIR:-{CONTAINER_CACHE}}}:{CONTAINER_CACHE}"],
+    }
+    if plan.local_model:
+        service["volumes"].append(_compose_escape(f"{plan.model_source}:{model_path(plan)}:ro"))
+    for key in ("devices", "group_add", "security_opt", "cap_add"):
+        if c.get(key):
+            service[key] = list(c[key])
+    if "ipc" in c:
+        service["ipc"] = c["ipc"]
+    if "shm_size" in c:
+        service["shm_size"] = c["shm_size"]
+    url = f"http://127.0.0.1:{plan.port}{plan.health_path}"
+    service["healthcheck"] = {
+        "test": ["CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen({url!r})"],
+        "interval": "10s",
+        "timeout": "5s",
+        "retries": 3,
+        "start_period": "600s",
+    }
+    if c.get("gpu_reservation"):
+        service["deploy"] = {
+            "resources": {
+                "reservations": {
+                    "devices": [{"driver": "nvidia", "count": plan.gpus, "capabilities": ["gpu"]}]
+                }
+            }
+        }
+    return {"name": plan.name, "services": {"server": service}}
+
+
+def _native_config(plan: Plan) -> dict[str, Any]:
+    engine = ENGINES[plan.backend]
+    config: dict[str, Any] = {engine.model_flag or "model": model_path(plan)}
+    config.update({name: s.value for name, s in plan.args.items()})
+    return config
+
+
+def render(plan: Plan, request_line: str) -> dict[str, str]:
+    """Every artifact of ``plan`` except the manifest, by file name.
+
+    Args:
+        plan: The resolved plan.
+        request_line: The ``aim-engine compile ...`` command that reproduces the plan
+            (written into the headers).
+    """
+    from aimc.templating import environment
+
+    env = environment()
+    argv = server_argv(plan)
+    command = [*plan.command, *argv]
+    context = {
+        "plan": plan,
+        "version": __version__,
+        "request_line": request_line,
+        "argv_groups": server_argv_groups(plan),
+        "env": [(name, str(s.value)) for name, s in plan.env.items()],
+        "docker_options": _docker_options(plan) if plan.launcher == "docker" else [],
+        "container_cache": CONTAINER_CACHE,
+        "compose": _compose(plan, command) if plan.image else None,
+        "native_config": _native_config(plan),
+    }
+    names = ["launch.sh", "aim.env", f"{plan.backend}.yaml"]
+    if plan.image:
+        names.append("compose.yaml")
+    return {name: env.get_template(f"{name}.j2").render(context) for name in sorted(names)}
+
+
+def manifest(plan: Plan, artifacts: dict[str, str], inputs: dict[str, Any]) -> str:
+    """``manifest.json``: the plan, the inputs' hashes and each artifact's sha256."""
+    data = {
+        "generator": f"aimc {__version__}",
+        "inputs": inputs,
+        "artifacts": {
+            name: hashlib.sha256(text.encode()).hexdigest() for name, text in artifacts.items()
+        },
+        "plan": plan.to_json(),
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,524 @@
+"""Resolve stage: (request, recipe, hardware profile) -> :class:`~aimc.plan.Plan`.
+
+Takes a :class:`Request` (model, GPU count, precision, backend, target, overrides), the
+recipe and the target's hardware profile; picks the one configuration that matches,
+merges the settings of every layer in the documented precedence (:func:`merge`) and
+derives the backend's flags. Pure: no file is read and no process started here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aimc.catalog import Hardware, Recipe
+from aimc.diagnostics import did_you_mean
+from aimc.engines import ENGINES, MANAGED, vocabulary
+from aimc.errors import ConfigError
+from aimc.loader import Document, escape_pointer
+from aimc.plan import Plan, Setting
+
+__all__ = [
+    "LAYERS",
+    "PRECISION_ORDER",
+    "Candidate",
+    "Layer",
+    "Request",
+    "candidates",
+    "merge",
+    "parse_set",
+    "resolve",
+]
+
+#: Precedence layers, lowest first.
+LAYERS = ("backend", "hardware", "recipe", "configuration", "config-file", "cli")
+
+#: Quality order used when the request leaves the precision open.
+PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "mxfp4", "int4")
+
+#: Neutral settings (besides ``args.*`` and ``env.*``) that layers may set.
+NEUTRAL = ("context_length", "memory_utilization", "served_model_name", "host", "port", "image")
+
+#: Environment variables passed through from the caller, never written to artifacts.
+PASSTHROUGH_ENV = ("HF_TOKEN", "HF_HUB_OFFLINE")
+
+DEFAULT_PORT = 8000
+_SAFE_ENV_VALUE = re.compile(r"^[A-Za-z0-9_@%+=:,./^-]*$")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for.
+
+    Attributes:
+        model: Model id.
+        gpus: GPU count, or None to let the recipe decide.
+        precision: Precision, or None.
+        backend: Backend, or None for the recipe's default.
+        port: Port, or None for ``$DEFAULT_PORT`` / 8000.
+        launcher: ``docker`` or ``process``, or None (docker when the target has an image).
+        config: A loaded ``--config`` file, if any.
+        sets: ``--set key=value`` items, in order.
+        default_port: Value of ``$DEFAULT_PORT`` when set.
+    """
+
+    model: str
+    gpus: int | None = None
+    precision: str | None = None
+    backend: str | None = None
+    port: int | None = None
+    launcher: str | None = None
+    config: Document | None = None
+    sets: tuple[str, ...] = ()
+    default_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """The settings one layer contributes: key -> (value, source)."""
+
+    name: str
+    values: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One concrete (configuration, hardware, precision, GPU count, backend) combination."""
+
+    index: int
+    config_id: str
+    hardware: str
+    precision: str
+    gpus: int
+    backend: str
+
+
+def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
+    """Merge settings; a higher layer replaces a lower one's value for the same key.
+
+    ====  ===============  =====================================================
+    rank  layer            what it holds
+    ====  ===============  =====================================================
+    1     backend          the engine's defaults (port, host, memory fraction)
+    2     hardware         the target profile's env, multi-GPU env, backend args
+    3     recipe           the recipe's facts, weights and ``defaults``
+    4     configuration    the configuration entry that matched
+    5     config-file      ``--config FILE``
+    6     cli              GPU count, ``--port``, ``--set key=value``
+    ====  ===============  =====================================================
+
+    A value of None removes whatever a lower layer set. Keys are neutral settings
+    (``context_length``...), ``args.<flag>`` or ``env.<NAME>``.
+    """
+    order = {name: i for i, name in enumerate(LAYERS)}
+    out: dict[str, Setting] = {}
+    for layer in sorted(layers, key=lambda la: order[la.name]):
+        for key, (value, source) in layer.values.items():
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = Setting(value, layer.name, source)
+    return out
+
+
+def config_id(conf: Mapping[str, Any], index: int) -> str:
+    """A configuration's id, or ``#N`` (1-based) when it has none."""
+    return str(conf.get("id") or f"#{index + 1}")
+
+
+def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
+    """Every concrete combination the recipe allows (on ``hardware`` when given)."""
+    data = recipe.data
+    default_backend = data.get("defaults", {}).get("backend", "vllm")
+    out = []
+    for i, conf in enumerate(data["configurations"]):
+        for hw in conf["hardware"]:
+            if hardware is not None and hw != hardware:
+                continue
+            for precision in conf["precision"]:
+                for gpus in conf["gpus"]:
+                    out.append(
+                        Candidate(
+                            i,
+                            config_id(conf, i),
+                            hw,
+                            precision,
+                            gpus,
+                            conf.get("backend", default_backend),
+                        )
+                    )
+    return out
+
+
+def _summary(cands: Sequence[Candidate]) -> str:
+    groups: dict[tuple[str, str], list[int]] = {}
+    for c in cands:
+        groups.setdefault((c.backend, c.precision), []).append(c.gpus)
+    return "; ".join(
+        f"{b} {p} on {','.join(map(str, sorted(set(g))))} GPUs"
+        for (b, p), g in sorted(groups.items())
+    )
+
+
+def select(recipe: Recipe, hardware: Hardware, request: Request) -> tuple[Candidate, list[str]]:
+    """Pick the configuration for the request; explain every automatic choice.
+
+    Raises:
+        ConfigError: Nothing matches what was asked (lists what does exist).
+    """
+    model, target = recipe.model_id, hardware.name
+    all_here = candidates(recipe, target)
+    if not all_here:
+        others = sorted({c.hardware for c in candidates(recipe)})
+        raise ConfigError(
+            f"{model} has no configuration for {target}",
+            hint="it has configurations for: " + ", ".join(others),
+        )
+    defaults = recipe.data.get("defaults", {})
+    decisions: list[str] = []
+    pool = all_here
+    asked = []
+    if request.backend:
+        pool = [c for c in pool if c.backend == request.backend]
+        asked.append(request.backend)
+    if request.precision:
+        pool = [c for c in pool if c.precision == request.precision]
+        asked.append(request.precision)
+    if request.gpus is not None:
+        pool = [c for c in pool if c.gpus == request.gpus]
+        asked.append(f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}")
+    if not pool:
+        raise ConfigError(
+            f"no configuration of {model} on {target} for {', '.join(asked)}",
+            hint=f"available on {target}: {_summary(all_here)}",
+        )
+    if not request.backend:
+        backends = sorted({c.backend for c in pool})
+        preferred = defaults.get("backend", "vllm")
+        backend = preferred if preferred in backends else backends[0]
+        why = (
+            "the recipe's default"
+            if backend == preferred
+            else f"the recipe's default {preferred} has no configuration here"
+        )
+        if len(backends) > 1 or backend != preferred:
+            decisions.append(f"backend {backend}: {why} (choose with --backend)")
+        pool = [c for c in pool if c.backend == backend]
+    if not request.precision:
+        precisions = {c.precision for c in pool}
+        preferred = defaults.get("precision")
+        if preferred in precisions:
+            precision, why = preferred, "the recipe's default precision"
+        else:
+            precision = min(precisions, key=PRECISION_ORDER.index)
+            why = "the highest-quality precision available"
+        if len(precisions) > 1:
+            decisions.append(f"precision {precision}: {why} (choose with --precision)")
+        pool = [c for c in pool if c.precision == precision]
+    if request.gpus is None:
+        counts = sorted({c.gpus for c in pool})
+        if len(counts) > 1:
+            decisions.append(
+                f"{counts[0]} GPU{'s' if counts[0] != 1 else ''}: the smallest count the "
+                f"recipe supports here ({', '.join(map(str, counts))}); pass GPU_COUNT "
+                "to choose"
+            )
+        pool = [c for c in pool if c.gpus == counts[0]]
+    chosen = pool[0]
+    decisions.append(f"configuration {chosen.config_id} of {_display(recipe)}")
+    return chosen, decisions
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """``key=value`` from ``--set`` -> (layer key, value). Values are YAML scalars.
+
+    Raises:
+        ConfigError: The item is not ``key=value``.
+    """
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(
+            f"--set {item!r}: expected key=value",
+            hint="e.g. --set max-num-seqs=128 or --set env.VLLM_LOGGING_LEVEL=DEBUG",
+        )
+    if key.startswith("env."):
+        return key, raw
+    if not key.startswith("args.") and key not in NEUTRAL:
+        key = f"args.{key}"
+    return key, _scalar(raw)
+
+
+def _scalar(raw: str) -> Any:
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        value = YAML(typ="safe", pure=True).load(io.StringIO(raw))
+    except YAMLError:
+        return raw
+    return raw if value is None and raw.strip() not in ("null", "~") else value
+
+
+class _Src:
+    """``file:line`` sources for values of one document."""
+
+    def __init__(self, doc: Document, display: str):
+        self.doc, self.display = doc, display
+
+    def __call__(self, pointer: str) -> str:
+        line, _ = self.doc.position(pointer)
+        return f"{self.display}:{line}"
+
+
+def _scoped(
+    values: dict[str, tuple[Any, str]],
+    mapping: Mapping[str, Any],
+    prefix: str,
+    base: str,
+    src: _Src,
+) -> None:
+    for name, value in mapping.items():
+        values[f"{prefix}.{name}"] = (value, src(f"{base}/{escape_pointer(name)}"))
+
+
+def _neutral(
+    values: dict[str, tuple[Any, str]], mapping: Mapping[str, Any], base: str, src: _Src
+) -> None:
+    for key in NEUTRAL:
+        if key in mapping:
+            values[key] = (mapping[key], src(f"{base}/{key}"))
+
+
+def _display(recipe: Recipe) -> str:
+    if recipe.root.label == "shipped":
+        rel = Path(recipe.path).resolve().relative_to(recipe.root.path.resolve())
+        return f"aimc/recipes/{rel.as_posix()}"
+    return recipe.path
+
+
+def _hardware_display(hw: Hardware) -> str:
+    if hw.root.label == "shipped":
+        return f"aimc/recipes/hardware/{Path(hw.doc.path).name}"
+    return hw.doc.path
+
+
+def _check_args(args: Mapping[str, Any], backend: str, where: str) -> None:
+    vocab = vocabulary(backend)
+    for name in args:
+        if name in MANAGED[backend]:
+            raise ConfigError(
+                f"{where}: '{name}' is set by aimc", hint=f"set {MANAGED[backend][name]} instead"
+            )
+        if name not in vocab.flags:
+            raise ConfigError(
+                f"{where}: unknown {backend} {vocab.version} engine arg '{name}'",
+                hint=did_you_mean(name, vocab.flags),
+            )
+
+
+def _user_layers(request: Request, backend: str) -> list[Layer]:
+    layers = []
+    if request.config is not None:
+        doc = request.config
+        src = _Src(doc, doc.path)
+        values: dict[str, tuple[Any, str]] = {}
+        _neutral(values, doc.data, "", src)
+        _check_args(doc.data.get("args", {}), backend, doc.path)
+        _scoped(values, doc.data.get("args", {}), "args", "/args", src)
+        _scoped(values, doc.data.get("env", {}), "env", "/env", src)
+        layers.append(Layer("config-file", values))
+    cli: dict[str, tuple[Any, str]] = {}
+    for item in request.sets:
+        key, value = parse_set(item)
+        if key.startswith("args."):
+            _check_args({key[5:]: value}, backend, f"--set {item}")
+        cli[key] = (value, f"--set {item}")
+    if request.port is not None:
+        cli["port"] = (request.port, "--port")
+    layers.append(Layer("cli", cli))
+    return layers
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
+    """The plan for ``request`` on ``hardware``.
+
+    Raises:
+        ConfigError: No configuration matches, an override is invalid, or a value cannot
+            be written safely.
+    """
+    chosen, decisions = select(recipe, hardware, request)
+    data, hw = recipe.data, hardware.data
+    engine = ENGINES[chosen.backend]
+    conf = data["configurations"][chosen.index]
+    defaults = data.get("defaults", {})
+    rsrc = _Src(recipe.doc, _display(recipe))
+    hsrc = _Src(hardware.doc, _hardware_display(hardware))
+    cbase = f"/configurations/{chosen.index}"
+
+    # --- layer 1: backend defaults
+    backend_values: dict[str, tuple[Any, str]] = {"host": ("0.0.0.0", "aimc default")}
+    vocab = vocabulary(chosen.backend)
+    if engine.default_memory_utilization is not None:
+        backend_values["memory_utilization"] = (
+            engine.default_memory_utilization,
+            f"{chosen.backend} {vocab.version} default",
+        )
+    if request.default_port is not None:
+        backend_values["port"] = (request.default_port, "$DEFAULT_PORT")
+    else:
+        backend_values["port"] = (DEFAULT_PORT, "aimc default")
+
+    # --- layer 2: hardware profile
+    hw_values: dict[str, tuple[Any, str]] = {}
+    _scoped(hw_values, hw.get("env", {}), "env", "/env", hsrc)
+    if chosen.gpus > 1:
+        _scoped(hw_values, hw.get("multi_gpu_env", {}), "env", "/multi_gpu_env", hsrc)
+    hb = hw.get("backends", {}).get(chosen.backend, {})
+    bbase = f"/backends/{chosen.backend}"
+    _scoped(hw_values, hb.get("env", {}), "env", f"{bbase}/env", hsrc)
+    _scoped(hw_values, hb.get("args", {}), "args", f"{bbase}/args", hsrc)
+    if "image" in hb:
+        hw_values["image"] = (hb["image"], hsrc(f"{bbase}/image"))
+
+    # --- layer 3: recipe (facts, weights, defaults)
+    weights_ptr = f"{cbase}/weights/{chosen.precision}"
+    weights = conf.get("weights", {}).get(chosen.precision)
+    if weights is None:
+        weights_ptr, weights = f"/weights/{chosen.precision}", data["weights"][chosen.precision]
+    recipe_values: dict[str, tuple[Any, str]] = {
+        "context_length": (data["model"]["facts"]["max_context"], rsrc("/model/facts/max_context")),
+        "served_model_name": (recipe.model_id, rsrc("/model/id")),
+    }
+    _neutral(recipe_values, defaults, "/defaults", rsrc)
+    if chosen.backend == defaults.get("backend", "vllm"):
+        _scoped(recipe_values, defaults.get("args", {}), "args", "/defaults/args", rsrc)
+    _scoped(recipe_values, defaults.get("env", {}), "env", "/defaults/env", rsrc)
+
+    # --- layer 4: the configuration (and the weights it chose)
+    conf_values: dict[str, tuple[Any, str]] = {}
+    _neutral(conf_values, conf, cbase, rsrc)
+    _scoped(conf_values, conf.get("args", {}), "args", f"{cbase}/args", rsrc)
+    _scoped(conf_values, conf.get("env", {}), "env", f"{cbase}/env", rsrc)
+    weights_layer = conf_values if weights_ptr.startswith(cbase) else recipe_values
+    if "kv_cache_dtype" in weights:
+        flag = engine.flags["kv_cache_dtype"]
+        weights_layer[f"args.{flag}"] = (
+            engine.kv_cache_dtypes[weights["kv_cache_dtype"]],
+            rsrc(f"{weights_ptr}/kv_cache_dtype"),
+        )
+
+    layers = [
+        Layer("backend", backend_values),
+        Layer("hardware", hw_values),
+        Layer("recipe", recipe_values),
+        Layer("configuration", conf_values),
+        *_user_layers(request, chosen.backend),
+    ]
+    merged = merge(layers)
+
+    # --- derive the backend's own flags from neutral settings
+    gpus_src = (
+        ("cli", "GPU_COUNT argument")
+        if request.gpus is not None
+        else ("configuration", rsrc(f"{cbase}/gpus/{conf['gpus'].index(chosen.gpus)}"))
+    )
+    core: dict[str, Setting] = {engine.flags["gpus"]: Setting(chosen.gpus, *gpus_src)}
+    wsrc = rsrc(weights_ptr)
+    wlayer = "configuration" if weights_ptr.startswith(cbase) else "recipe"
+    for key in ("context_length", "memory_utilization"):
+        if key in merged:
+            core[engine.flags[key]] = merged[key]
+    if chosen.precision in engine.dtypes:
+        core[engine.flags["dtype"]] = Setting(engine.dtypes[chosen.precision], wlayer, wsrc)
+    if "quantization" in weights:
+        core[engine.flags["quantization"]] = Setting(weights["quantization"], wlayer, wsrc)
+    if "revision" in weights:
+        core[engine.flags["revision"]] = Setting(weights["revision"], wlayer, wsrc)
+    if data["model"].get("trust_remote_code"):
+        core[engine.flags["trust_remote_code"]] = Setting(
+            True, "recipe", rsrc("/model/trust_remote_code")
+        )
+    for key in ("served_model_name", "host", "port"):
+        core[engine.flags[key]] = merged[key]
+    rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
+    args = {**core, **{k: v for k, v in rest.items() if k not in core}}
+    env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
+    for name, setting in env.items():
+        value = str(setting.value)
+        if not _SAFE_ENV_VALUE.match(value):
+            raise ConfigError(
+                f"environment variable {name}={value!r} ({setting.source}) cannot be written "
+                "safely to aim.env",
+                hint="env values may use letters, digits and _ @ % + = : , . / ^ - only "
+                "(docker --env-file reads them literally, a shell would expand them)",
+            )
+    served = merged["served_model_name"]
+    if not isinstance(served.value, str) or not re.fullmatch(
+        r"[^\x00-\x1f\x7f]{1,200}", served.value
+    ):
+        raise ConfigError(
+            f"served model name {served.value!r} ({served.source}) is not a one-line name",
+            hint="use up to 200 printable characters",
+        )
+    port = merged["port"].value
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ConfigError(f"port {port!r} ({merged['port'].source}) is not a TCP port number")
+
+    # --- model source, image and launcher
+    local = "path" in weights
+    if local:
+        base = Path(recipe.path).resolve().parent
+        source = str((base / weights["path"]).resolve())
+    else:
+        source = weights["repo"]
+    image = merged["image"].value if "image" in merged else None
+    launcher = request.launcher or ("docker" if image else "process")
+    if launcher == "docker" and not image:
+        raise ConfigError(
+            f"no container image for {chosen.backend} on {hardware.name}",
+            hint="use --launcher process, or --set image=NAME:TAG",
+        )
+    container = dict(hw.get("container", {}))
+    return Plan(
+        name=f"aim-{_slug(recipe.model_id.split('/')[-1])}",
+        model_id=recipe.model_id,
+        served_model_name=str(merged["served_model_name"].value),
+        model_source=source,
+        model_revision=weights.get("revision"),
+        local_model=local,
+        recipe={"source": recipe.root.label, "path": _display(recipe), "sha256": recipe.doc.sha256},
+        hardware={
+            "name": hardware.name,
+            "vendor": hw["vendor"],
+            "architecture": hw["architecture"],
+            "memory_gib": hw["memory_gib"],
+            "source": hardware.root.label,
+            "path": _hardware_display(hardware),
+            "sha256": hardware.doc.sha256,
+        },
+        configuration=chosen.config_id,
+        backend=chosen.backend,
+        backend_version=vocab.version,
+        precision=chosen.precision,
+        gpus=chosen.gpus,
+        port=port,
+        launcher=launcher,
+        image=image,
+        container=container,
+        command=list(engine.container_command if launcher == "docker" else engine.process_command),
+        args=args,
+        env=env,
+        passthrough_env=list(PASSTHROUGH_ENV),
+        health_path=engine.health_path,
+        decisions=decisions,
+    )
