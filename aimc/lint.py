@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,10 @@ from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.engines import BACKENDS, MANAGED, vocabulary
 from aimc.loader import Document, escape_pointer
 
-__all__ = ["lint_hardware", "lint_recipe"]
+__all__ = ["ArgProblem", "check_arg", "is_secret", "lint_hardware", "lint_recipe"]
 
-_SECRET = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)", re.I)
+_SECRET_WORDS = {"SECRET", "PASSWORD", "PASSWD"}
+_SECRET_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY"), ("SECRET", "KEY")}
 
 #: Variables that older recipes use but the pinned releases no longer read.
 _REMOVED_ENV = {
@@ -48,6 +50,27 @@ _REMOVED_ENV = {
     "VLLM_USE_TRITON_FLASH_ATTN": "a V0-era switch deprecated in vLLM 0.12; drop it",
     "VLLM_ATTENTION_BACKEND": "removed after vLLM 0.14; use the attention-backend arg",
 }
+
+
+#: Flags and variables of the pinned backends that carry secrets.
+_KNOWN_SECRETS = {"api-key", "admin-api-key", "hf-token", "ssl-keyfile-password",
+                  "VLLM_API_KEY", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"}
+
+
+def is_secret(name: str) -> bool:
+    """True for names of secrets (tokens, passwords, keys): never written to artifacts.
+
+    The pinned backends' own names are known; others are judged by their words
+    (``*_TOKEN``, ``*PASSWORD*``, ``*_API_KEY``...).
+    """
+    if name in _KNOWN_SECRETS:
+        return True
+    if any(name in vocabulary(b).flags or name in vocabulary(b).env for b in BACKENDS):
+        return False
+    words = re.split(r"[_-]+", name.upper())
+    return words[-1] == "TOKEN" or any(w in _SECRET_WORDS for w in words) or any(
+        pair in _SECRET_PAIRS for pair in zip(words, words[1:])
+    )
 
 
 def _gpus(n: int) -> str:
@@ -58,67 +81,85 @@ def _p(*parts: str | int) -> str:
     return "".join(f"/{escape_pointer(p)}" for p in parts)
 
 
-def _args(doc: Document, base: str, args: Mapping[str, Any], backend: str) -> list[Diagnostic]:
+@dataclass(frozen=True)
+class ArgProblem:
+    """What is wrong with one engine arg (``key``: the problem is the name, not the value)."""
+
+    rule: str
+    message: str
+    hint: str | None = None
+    key: bool = False
+
+
+def check_arg(name: str, value: Any, backend: str) -> ArgProblem | None:
+    """The problem with engine arg ``name`` = ``value`` for the pinned ``backend``, if any."""
     vocab = vocabulary(backend)
+    if is_secret(name):
+        return ArgProblem(
+            "lint/secret",
+            f"'{name}' is a secret; secrets never go in recipes",
+            "pass it through the environment (HF_TOKEN, VLLM_API_KEY)",
+            True,
+        )
+    if name in MANAGED[backend]:
+        return ArgProblem(
+            "lint/managed-arg",
+            f"'{name}' is set by aimc; do not set it in args",
+            f"set {MANAGED[backend][name]} instead",
+            True,
+        )
+    spec = vocab.flags.get(name)
+    if spec is None:
+        return ArgProblem(
+            "lint/unknown-arg",
+            f"unknown {backend} {vocab.version} engine arg '{name}'",
+            did_you_mean(name, vocab.flags),
+            True,
+        )
+    if value is None:
+        return None
+    problem = None
+    if not spec["value"]:
+        if not isinstance(value, bool):
+            problem = f"'{name}' is a flag without a value; use true or false"
+        elif value is False and not spec.get("negatable"):
+            problem = f"'{name}' cannot be negated; leave it out instead of false"
+    elif isinstance(value, bool):
+        problem = f"'{name}' needs a value, not {str(value).lower()}"
+    elif isinstance(value, list) and not spec.get("multiple"):
+        problem = f"'{name}' takes one value, not a list"
+    elif spec.get("type") == "int" and not isinstance(value, int):
+        problem = f"'{name}' needs an integer, got {value!r}"
+    elif spec.get("type") == "float" and not isinstance(value, (int, float)):
+        problem = f"'{name}' needs a number, got {value!r}"
+    elif (
+        "choices" in spec
+        and not isinstance(value, (list, dict))
+        and str(value) not in spec["choices"]
+    ):
+        return ArgProblem(
+            "lint/unknown-arg",
+            f"{value!r} is not a valid value for '{name}'; "
+            "expected one of: " + ", ".join(spec["choices"]),
+            did_you_mean(str(value), spec["choices"]),
+        )
+    return ArgProblem("lint/unknown-arg", problem) if problem else None
+
+
+def _args(doc: Document, base: str, args: Mapping[str, Any], backend: str) -> list[Diagnostic]:
     out = []
     for name, value in args.items():
-        where = f"{base}/{escape_pointer(name)}"
-        if name in MANAGED[backend]:
-            out.append(
-                doc.diagnostic(
-                    where,
-                    f"'{name}' is set by aimc; do not set it in args",
-                    key=True,
-                    rule="lint/managed-arg",
-                    hint=f"set {MANAGED[backend][name]} instead",
-                )
-            )
-            continue
-        spec = vocab.flags.get(name)
-        if spec is None:
-            out.append(
-                doc.diagnostic(
-                    where,
-                    f"unknown {backend} {vocab.version} engine arg '{name}'",
-                    key=True,
-                    rule="lint/unknown-arg",
-                    hint=did_you_mean(name, vocab.flags),
-                )
-            )
-            continue
-        if value is None:
-            continue
-        problem = None
-        if not spec["value"]:
-            if not isinstance(value, bool):
-                problem = f"'{name}' is a flag without a value; use true or false"
-            elif value is False and not spec.get("negatable"):
-                problem = f"'{name}' cannot be negated; leave it out instead of false"
-        elif isinstance(value, bool):
-            problem = f"'{name}' needs a value, not {str(value).lower()}"
-        elif isinstance(value, list) and not spec.get("multiple"):
-            problem = f"'{name}' takes one value, not a list"
-        elif spec.get("type") == "int" and not isinstance(value, int):
-            problem = f"'{name}' needs an integer, got {value!r}"
-        elif spec.get("type") == "float" and not isinstance(value, (int, float)):
-            problem = f"'{name}' needs a number, got {value!r}"
-        elif (
-            "choices" in spec
-            and not isinstance(value, (list, dict))
-            and str(value) not in spec["choices"]
-        ):
-            out.append(
-                doc.diagnostic(
-                    where,
-                    f"{value!r} is not a valid value for '{name}'; expected one of: "
-                    + ", ".join(spec["choices"]),
-                    rule="lint/unknown-arg",
-                    hint=did_you_mean(str(value), spec["choices"]),
-                )
-            )
-            continue
+        problem = check_arg(name, value, backend)
         if problem:
-            out.append(doc.diagnostic(where, problem, rule="lint/unknown-arg"))
+            out.append(
+                doc.diagnostic(
+                    f"{base}/{escape_pointer(name)}",
+                    problem.message,
+                    key=problem.key,
+                    rule=problem.rule,
+                    hint=problem.hint,
+                )
+            )
     return out
 
 
@@ -126,7 +167,7 @@ def _env(doc: Document, base: str, env: Mapping[str, str]) -> list[Diagnostic]:
     out = []
     for name in env:
         where = f"{base}/{escape_pointer(name)}"
-        if _SECRET.search(name):
+        if is_secret(name):
             out.append(
                 doc.diagnostic(
                     where,

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from aimc.catalog import Hardware, Recipe
-from aimc.diagnostics import did_you_mean
-from aimc.engines import ENGINES, MANAGED, vocabulary
+from aimc.engines import ENGINES, vocabulary
 from aimc.errors import ConfigError
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting
+from aimc.templating import one_line
 
 __all__ = [
     "LAYERS",
@@ -43,7 +43,10 @@ PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "mxfp4", "int4")
 NEUTRAL = ("context_length", "memory_utilization", "served_model_name", "host", "port", "image")
 
 #: Environment variables passed through from the caller, never written to artifacts.
-PASSTHROUGH_ENV = ("HF_TOKEN", "HF_HUB_OFFLINE")
+PASSTHROUGH_ENV = {
+    "vllm": ("HF_TOKEN", "HF_HUB_OFFLINE", "VLLM_API_KEY"),
+    "sglang": ("HF_TOKEN", "HF_HUB_OFFLINE"),
+}
 
 DEFAULT_PORT = 8000
 _SAFE_ENV_VALUE = re.compile(r"^[A-Za-z0-9_@%+=:,./^-]*$")
@@ -253,16 +256,27 @@ def parse_set(item: str) -> tuple[str, Any]:
 
 
 def _scalar(raw: str) -> Any:
+    """A ``--set`` value: YAML numbers, booleans and null, flow lists and mappings; any
+    other text stays the literal string (so ``a: b`` or a newline are not re-read)."""
     import io
 
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    text = raw.strip()
+    if not text or any(not c.isprintable() for c in raw):
+        return raw
     try:
-        value = YAML(typ="safe", pure=True).load(io.StringIO(raw))
+        value = YAML(typ="safe", pure=True).load(io.StringIO(text))
     except YAMLError:
         return raw
-    return raw if value is None and raw.strip() not in ("null", "~") else value
+    if isinstance(value, (bool, int, float)) and not isinstance(value, str):
+        return value
+    if value is None and text in ("null", "~"):
+        return None
+    if isinstance(value, (list, dict)) and text[0] in "[{":
+        return value
+    return raw
 
 
 class _Src:
@@ -308,18 +322,23 @@ def _hardware_display(hw: Hardware) -> str:
     return hw.doc.path
 
 
+def _no_secret(name: str, where: str) -> None:
+    from aimc.lint import is_secret
+
+    if is_secret(name):
+        raise ConfigError(
+            f"{where}: '{name}' is a secret and would be written to the artifacts",
+            hint="pass it through the environment instead (HF_TOKEN, VLLM_API_KEY)",
+        )
+
+
 def _check_args(args: Mapping[str, Any], backend: str, where: str) -> None:
-    vocab = vocabulary(backend)
-    for name in args:
-        if name in MANAGED[backend]:
-            raise ConfigError(
-                f"{where}: '{name}' is set by aimc", hint=f"set {MANAGED[backend][name]} instead"
-            )
-        if name not in vocab.flags:
-            raise ConfigError(
-                f"{where}: unknown {backend} {vocab.version} engine arg '{name}'",
-                hint=did_you_mean(name, vocab.flags),
-            )
+    from aimc.lint import check_arg
+
+    for name, value in args.items():
+        problem = check_arg(name, value, backend)
+        if problem:
+            raise ConfigError(f"{where}: {problem.message}", hint=problem.hint)
 
 
 def _user_layers(request: Request, backend: str) -> list[Layer]:
@@ -331,14 +350,18 @@ def _user_layers(request: Request, backend: str) -> list[Layer]:
         _neutral(values, doc.data, "", src)
         _check_args(doc.data.get("args", {}), backend, doc.path)
         _scoped(values, doc.data.get("args", {}), "args", "/args", src)
+        for name in doc.data.get("env", {}):
+            _no_secret(name, doc.path)
         _scoped(values, doc.data.get("env", {}), "env", "/env", src)
         layers.append(Layer("config-file", values))
     cli: dict[str, tuple[Any, str]] = {}
     for item in request.sets:
         key, value = parse_set(item)
+        if key.startswith("env."):
+            _no_secret(key[4:], f"--set {one_line(item)}")
         if key.startswith("args."):
-            _check_args({key[5:]: value}, backend, f"--set {item}")
-        cli[key] = (value, f"--set {item}")
+            _check_args({key[5:]: value}, backend, f"--set {one_line(item)}")
+        cli[key] = (value, f"--set {one_line(item)}")
     if request.port is not None:
         cli["port"] = (request.port, "--port")
     layers.append(Layer("cli", cli))
@@ -518,7 +541,7 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
         command=list(engine.container_command if launcher == "docker" else engine.process_command),
         args=args,
         env=env,
-        passthrough_env=list(PASSTHROUGH_ENV),
+        passthrough_env=list(PASSTHROUGH_ENV[chosen.backend]),
         health_path=engine.health_path,
         decisions=decisions,
     )
