@@ -14,6 +14,8 @@ directories (in order, separated by ``:``), the recipes shipped with aimc.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +98,18 @@ class Hardware:
         return str(self.data["name"])
 
 
+@functools.cache
+def _shipped_index() -> dict[str, str]:
+    """Shipped file (relative path) -> sha256 of the version that passed validation."""
+    try:
+        index: dict[str, str] = json.loads(_resources.read_text("recipes", "index.json"))[
+            "validated"
+        ]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return index
+
+
 def model_id_from_path(models_dir: Path, file: Path) -> str:
     """``models/<org>/<name>.yaml`` -> ``org/name``."""
     rel = file.relative_to(models_dir).with_suffix("")
@@ -153,10 +167,15 @@ class Catalog:
         """Every hardware profile name, sorted."""
         return sorted(self.hardware_files())
 
-    def _load(self, file: Path) -> Document:
+    def _load(self, file: Path, root: RecipeRoot) -> Document:
+        doc = read_document(file)
+        if (
+            root.label == "shipped"
+            and _shipped_index().get(file.relative_to(root.path).as_posix()) == doc.sha256
+        ):
+            return doc  # validated when aimc was built (tools/update_catalog_index.py)
         from aimc.schema import check_schema
 
-        doc = read_document(file)
         problems = [d for d in check_schema(doc) if d.severity == "error"]
         if problems:
             raise ValidationFailed(problems)
@@ -183,7 +202,7 @@ class Catalog:
             )
         if key not in self._recipes:
             file, root = files[key]
-            recipe = Recipe(self._load(file), root)
+            recipe = Recipe(self._load(file, root), root)
             self._check(lint_recipe_in_catalog(recipe, self))
             self._recipes[key] = recipe
         return self._recipes[key]
@@ -203,7 +222,7 @@ class Catalog:
             )
         if name not in self._hardware:
             file, root = files[name]
-            hw = Hardware(self._load(file), root)
+            hw = Hardware(self._load(file, root), root)
             self._check(lint_hardware_in_catalog(hw))
             self._hardware[name] = hw
         return self._hardware[name]
@@ -223,12 +242,30 @@ class Catalog:
             raise ValidationFailed(errors)
 
 
+class _Profiles(Mapping[str, Any]):
+    """The catalog's hardware profiles by name, each loaded only when looked up."""
+
+    def __init__(self, catalog: Catalog):
+        self._catalog = catalog
+        self._names = catalog.hardware_names()
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._catalog.hardware(name).data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 def lint_recipe_in_catalog(recipe: Recipe, catalog: Catalog) -> list[Diagnostic]:
-    """Lint one recipe against the hardware profiles of the catalog."""
+    """Lint one recipe against the hardware profiles of the catalog (loaded as needed)."""
     from aimc.lint import lint_recipe
 
-    hardware = {name: catalog.hardware(name).data for name in catalog.hardware_names()}
-    return lint_recipe(recipe.doc, hardware, recipe.root.path / "models")
+    return lint_recipe(recipe.doc, _Profiles(catalog), recipe.root.path / "models")
 
 
 def lint_hardware_in_catalog(hw: Hardware) -> list[Diagnostic]:

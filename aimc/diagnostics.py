@@ -9,7 +9,6 @@ rules produce) and the functions that sort and print them. Text form::
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -79,6 +78,8 @@ def format_text(diagnostics: Sequence[Diagnostic]) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A "did you mean" hint for a word from a closed set, or None when nothing is close."""
+    import difflib
+
     options = sorted({str(c) for c in choices})
     close = difflib.get_close_matches(str(word), options, n=3, cutoff=0.6)
     if not close:

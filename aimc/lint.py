@@ -29,6 +29,7 @@ lint/path                      a file's location in a catalog matches its model 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,8 +54,15 @@ _REMOVED_ENV = {
 
 
 #: Flags and variables of the pinned backends that carry secrets.
-_KNOWN_SECRETS = {"api-key", "admin-api-key", "hf-token", "ssl-keyfile-password",
-                  "VLLM_API_KEY", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"}
+_KNOWN_SECRETS = {
+    "api-key",
+    "admin-api-key",
+    "hf-token",
+    "ssl-keyfile-password",
+    "VLLM_API_KEY",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+}
 
 
 def is_secret(name: str) -> bool:
@@ -68,8 +76,10 @@ def is_secret(name: str) -> bool:
     if any(name in vocabulary(b).flags or name in vocabulary(b).env for b in BACKENDS):
         return False
     words = re.split(r"[_-]+", name.upper())
-    return words[-1] == "TOKEN" or any(w in _SECRET_WORDS for w in words) or any(
-        pair in _SECRET_PAIRS for pair in zip(words, words[1:])
+    return (
+        words[-1] == "TOKEN"
+        or any(w in _SECRET_WORDS for w in words)
+        or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
     )
 
 

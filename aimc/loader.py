@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aimc.diagnostics import Diagnostic
 from aimc.errors import ValidationFailed
@@ -92,7 +92,7 @@ def _offset_position(text: str, offset: int) -> Position:
     return line, offset - (before.rfind("\n") + 1) + 1
 
 
-def _fail(path: str, line: int, column: int, message: str, hint: str | None = None) -> None:
+def _fail(path: str, line: int, column: int, message: str, hint: str | None = None) -> NoReturn:
     raise ValidationFailed(
         [Diagnostic(path=path, line=line, column=column, message=message, rule="yaml", hint=hint)]
     )
@@ -109,49 +109,55 @@ def _decode(raw: bytes, path: str) -> str:
 
 
 def _plain(
-    node: Any, pointer: str, values: dict[str, Position], keys: dict[str, Position], path: str
+    node: Any,
+    pointer: str,
+    values: dict[str, Position],
+    keys: dict[str, Position],
+    path: str,
+    construct: Any,
 ) -> Any:
-    """Convert ruamel's round-trip objects to plain data, recording positions."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    """Turn a composed YAML node into plain data, recording every position."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
 
-    if isinstance(node, CommentedMap):
+    values[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, MappingNode):
         out: dict[str, Any] = {}
-        for k, v in node.items():
-            kline, kcol = node.lc.key(k)
-            if not isinstance(k, str):
+        first: dict[str, Position] = {}
+        for key_node, value_node in node.value:
+            where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                _fail(path, *where, "merge keys (<<) are not supported", hint="repeat the keys")
+            key = (
+                construct(key_node)
+                if not isinstance(key_node, (MappingNode, SequenceNode))
+                else None
+            )
+            if not isinstance(key, str):
+                _fail(path, *where, f"mapping key {key!r} is not a string", hint="quote the key")
+            if key in first:
                 _fail(
                     path,
-                    kline + 1,
-                    kcol + 1,
-                    f"mapping key {k!r} is not a string",
-                    hint="quote the key",
+                    *where,
+                    f'found duplicate key "{key}"',
+                    hint=f"first defined at line {first[key][0]}",
                 )
-            child = f"{pointer}/{escape_pointer(k)}"
-            keys[child] = (kline + 1, kcol + 1)
-            vline, vcol = node.lc.value(k)
-            values[child] = (vline + 1, vcol + 1)
-            out[str(k)] = _plain(v, child, values, keys, path)
+            first[key] = where
+            child = f"{pointer}/{escape_pointer(key)}"
+            keys[child] = where
+            out[key] = _plain(value_node, child, values, keys, path, construct)
         return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for i, v in enumerate(node):
-            child = f"{pointer}/{i}"
-            iline, icol = node.lc.item(i)
-            values[child] = (iline + 1, icol + 1)
-            items.append(_plain(v, child, values, keys, path))
-        return items
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, (datetime.date, datetime.datetime)):
+    if isinstance(node, SequenceNode):
+        return [
+            _plain(item, f"{pointer}/{i}", values, keys, path, construct)
+            for i, item in enumerate(node.value)
+        ]
+    value = construct(node)
+    if isinstance(value, (datetime.date, datetime.datetime)):
         # YAML 1.1 timestamps: keep the text the user wrote so a string schema accepts it.
-        return node.isoformat()
-    return node
+        return str(node.value)
+    if isinstance(value, (bytes, bytearray)):
+        return str(node.value)
+    return value
 
 
 def load_document(raw: bytes, path: str) -> Document:
@@ -165,7 +171,6 @@ def load_document(raw: bytes, path: str) -> Document:
         ValidationFailed: With one ``yaml`` diagnostic where the text is not one YAML document.
     """
     from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
@@ -175,10 +180,14 @@ def load_document(raw: bytes, path: str) -> Document:
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
         _fail(path, 1, 1, "file is empty: expected a YAML mapping")
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
+    yaml = YAML(typ="safe")  # libyaml's parser (ruamel.yaml.clib) when installed
     try:
-        tree = yaml.load(text)
+        node = yaml.compose(text)
+        if node is None:
+            _fail(path, 1, 1, "file is empty: expected a YAML mapping")
+        values: dict[str, Position] = {}
+        keys: dict[str, Position] = {}
+        data = _plain(node, "", values, keys, path, yaml.constructor.construct_object)
     except ReaderError as exc:
         line, column = _offset_position(text, exc.position)
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
@@ -187,11 +196,6 @@ def load_document(raw: bytes, path: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = (exc.problem or exc.context or "invalid YAML").strip()
-        if "duplicate key" in problem:
-            problem = problem.split(" with value")[0]
-            first = exc.context_mark
-            hint = f"first defined at line {first.line + 1}" if first else None
-            _fail(path, line, column, problem, hint=hint)
         if "found another document" in problem:
             problem = "more than one YAML document in the file"
         hint = None
@@ -208,16 +212,6 @@ def load_document(raw: bytes, path: str) -> Document:
         _fail(path, line, column, f"YAML syntax error: {problem}", hint=hint)
     except YAMLError as exc:
         _fail(path, 1, 1, f"YAML error: {str(exc).splitlines()[0]}")
-    except RecursionError:
-        _fail(path, 1, 1, "YAML document is nested too deeply")
-    if not isinstance(tree, (CommentedMap, CommentedSeq)) and tree is None:
-        _fail(path, 1, 1, "file is empty: expected a YAML mapping")
-    values: dict[str, Position] = {"": (1, 1)}
-    keys: dict[str, Position] = {}
-    if isinstance(tree, (CommentedMap, CommentedSeq)):
-        values[""] = (tree.lc.line + 1, tree.lc.col + 1)
-    try:
-        data = _plain(tree, "", values, keys, path)
     except RecursionError:
         _fail(path, 1, 1, "YAML document is nested too deeply")
     return Document(path=path, data=data, sha256=digest, values=values, keys=keys)

@@ -81,8 +81,14 @@ def test_bom_is_accepted() -> None:
 
 
 def test_deep_nesting_is_a_diagnostic_not_a_crash() -> None:
-    diag = _error(b"a: " + b"[" * 400 + b"]" * 400 + b"\n")
-    assert diag.path == "x.yaml"
+    assert load_document(b"a: " + b"[" * 100 + b"]" * 100 + b"\n", "x.yaml").data["a"]
+    diag = _error(b"a: " + b"[" * 2000 + b"]" * 2000 + b"\n")
+    assert (diag.path, diag.message) == ("x.yaml", "YAML document is nested too deeply")
+
+
+def test_merge_keys_are_rejected() -> None:
+    diag = _error(b"a: &x {b: 1}\nc:\n  <<: *x\n")
+    assert (diag.line, diag.column) == (3, 3)
 
 
 KEYS = st.text(

@@ -102,3 +102,32 @@ def test_json_error_output_of_other_commands(cli) -> None:
     assert body["success"] is False
     assert body["error"]["code"] == "CONFIGURATION_ERROR"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["timestamp"])
+
+
+def test_shipped_index_is_complete_and_current() -> None:
+    """aimc/recipes/index.json lists every shipped file at its current sha256
+    (regenerate with tools/update_catalog_index.py)."""
+    import hashlib
+
+    root = ROOT / "aimc/recipes"
+    index = json.loads((root / "index.json").read_text())["validated"]
+    current = {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*.yaml")
+    }
+    assert index == current
+
+
+def test_an_edited_shipped_file_is_validated_again(tmp_path: Path) -> None:
+    """A shipped file that no longer matches the index gets the full schema check."""
+    from aimc.catalog import Catalog, RecipeRoot
+    from aimc.errors import ValidationFailed
+
+    root = tmp_path / "recipes"
+    shutil.copytree(ROOT / "aimc/recipes", root)
+    path = root / "models/Qwen/Qwen3-8B.yaml"
+    path.write_text(path.read_text().replace("layers: 36", 'layers: "36"'))
+    catalog = Catalog([RecipeRoot(root, "shipped")])
+    with pytest.raises(ValidationFailed) as info:
+        catalog.recipe("Qwen/Qwen3-8B")
+    assert "expected an integer" in info.value.diagnostics[0].message
