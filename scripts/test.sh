@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-.venv/bin/ruff check aimc tests examples tools
-.venv/bin/ruff format --check aimc tests examples tools
+.venv/bin/ruff check aimc tests examples tools bench
+.venv/bin/ruff format --check aimc tests examples tools bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

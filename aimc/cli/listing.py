@@ -18,12 +18,9 @@ COLUMNS = {
 }
 
 
-def config_id(conf: dict[str, Any], index: int) -> str:
-    """The configuration's id, or its 1-based position when it has none."""
-    return str(conf.get("id") or f"#{index + 1}")
-
-
 def _rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
+    from aimc.resolve import config_id
+
     rows: list[dict[str, Any]] = []
     for r in recipes:
         data = r.data
