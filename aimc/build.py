@@ -9,12 +9,13 @@ touch the machine; everything else is the pure stages.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from aimc.catalog import Catalog
 from aimc.errors import ValidationFailed
+from aimc.hardware import Target
 from aimc.loader import Document, read_document
 from aimc.plan import Plan
 from aimc.render import manifest, render
@@ -38,10 +39,14 @@ def load_config_file(path: Path) -> Document:
     return doc
 
 
-def make_plan(catalog: Catalog, request: Request, target: str) -> Plan:
-    """Resolve ``request`` for the hardware profile ``target``."""
+def make_plan(catalog: Catalog, request: Request, target: str | Target) -> Plan:
+    """Resolve ``request`` for ``target`` (a profile name, or a detected :class:`Target`)."""
     recipe = catalog.recipe(request.model)
-    return resolve(recipe, catalog.hardware(target), request)
+    if isinstance(target, str):
+        return resolve(recipe, catalog.hardware(target), request)
+    if target.available_gpus is not None:
+        request = replace(request, available_gpus=target.available_gpus)
+    return resolve(recipe, target.hardware, request)
 
 
 def request_line(request: Request, target: str) -> str:

@@ -61,7 +61,11 @@ class AimcError(Exception):
 
     def to_json(self) -> dict[str, str]:
         """The ``error`` object of the seed's error response."""
-        return {"code": self.code, "message": self.message, "details": self.details or ""}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "details": self.details or self.hint or "",
+        }
 
 
 class ConfigError(AimcError):

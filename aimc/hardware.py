@@ -1,32 +1,157 @@
 """Hardware stage: which hardware profile a request compiles for.
 
-Takes ``--target`` (a profile name, or ``auto`` for this machine) and hands on a profile
-name from the catalog.
+Takes ``--target`` (a profile name, or ``auto`` for this machine) and hands on a
+:class:`~aimc.catalog.Hardware` profile plus how many GPUs are available. For ``auto`` it
+runs detection (:mod:`aimc.detect`), matches each GPU to a profile by PCI device id and,
+for a GPU no profile knows, derives a generic profile from its vendor, architecture and
+memory (and says so).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from aimc.catalog import Catalog
-from aimc.errors import GPUDetectionError
+from aimc.catalog import Catalog, Hardware, RecipeRoot
+from aimc.detect import GPU, Detection
+from aimc.errors import ConfigError, GPUDetectionError
+from aimc.loader import Document
 
-__all__ = ["target_name"]
+__all__ = ["Target", "generic_profile", "match_profiles", "resolve_target"]
 
 
-def target_name(catalog: Catalog, target: str) -> str:
-    """The hardware profile for ``target``; ``auto`` looks at this machine.
+@dataclass(frozen=True)
+class Target:
+    """The hardware a plan is made for.
+
+    Attributes:
+        hardware: The profile (from the catalog, or derived for an unknown GPU).
+        available_gpus: GPUs visible on this machine (None for a named target).
+        notes: What detection decided and why.
+        detection: The detection behind ``auto`` (None for a named target).
+    """
+
+    hardware: Hardware
+    available_gpus: int | None = None
+    notes: list[str] = field(default_factory=list)
+    detection: Detection | None = None
+
+
+def match_profiles(gpus: Sequence[GPU], catalog: Catalog) -> list[str | None]:
+    """For each GPU, the catalog profile whose PCI device ids include its device id."""
+    by_id: dict[tuple[str, str], str] = {}
+    for hw in catalog.all_hardware():
+        for device in hw.data.get("pci_device_ids", []):
+            by_id.setdefault((hw.data["vendor"], device.lower()), hw.name)
+    return [by_id.get((g.vendor, (g.device_id or "").lower())) for g in gpus]
+
+
+def _precisions(vendor: str, arch: str | None) -> list[str]:
+    arch = arch or ""
+    if vendor == "amd":
+        if arch == "gfx950":
+            return ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]
+        if arch == "gfx942":
+            return ["bf16", "fp16", "fp8", "int8", "int4"]
+        return ["bf16", "fp16", "int8", "int4"]
+    sm = int(arch[2:]) if arch.startswith("sm") and arch[2:].isdigit() else 0
+    if sm >= 89:
+        return ["bf16", "fp16", "fp8", "int8", "int4"]
+    if sm >= 80:
+        return ["bf16", "fp16", "int8", "int4"]
+    return ["fp16", "int8", "int4"]
+
+
+def generic_profile(gpus: Sequence[GPU]) -> Hardware:
+    """A profile derived from detected GPUs that no shipped or user profile matches."""
+    first = gpus[0]
+    arch = first.architecture or (first.device_id or "unknown").replace("0x", "dev")
+    totals = [g.memory_total_mib for g in gpus if g.memory_total_mib]
+    memory = round(min(totals) / 1024, 1) if totals else 1.0
+    data: dict[str, Any] = {
+        "apiVersion": "aimc/v1",
+        "kind": "HardwareProfile",
+        "name": f"generic-{first.vendor}-{arch}",
+        "description": f"{first.model} (derived from detection: no profile matches device "
+        f"{first.device_id})",
+        "vendor": first.vendor,
+        "architecture": arch,
+        "memory_gib": memory,
+        "gpus_per_node": len(gpus),
+        "precisions": _precisions(first.vendor, first.architecture),
+    }
+    if first.vendor == "amd":
+        data["container"] = {
+            "runtime": "rocm",
+            "devices": ["/dev/kfd", "/dev/dri"],
+            "group_add": ["video"],
+            "security_opt": ["seccomp=unconfined"],
+            "ipc": "host",
+            "shm_size": "16g",
+        }
+        data["backends"] = {"vllm": {"image": "vllm/vllm-openai-rocm:v0.32.0"}}
+    else:
+        data["container"] = {"runtime": "cuda", "gpu_reservation": True, "ipc": "host"}
+        data["backends"] = {"vllm": {"image": "vllm/vllm-openai:v0.32.0"}}
+    text = json.dumps(data, sort_keys=True).encode()
+    doc = Document(path="<detected>", data=data, sha256=hashlib.sha256(text).hexdigest())
+    return Hardware(doc, RecipeRoot(Path("."), "detected"))
+
+
+def _describe(gpus: Sequence[GPU]) -> str:
+    return f"{len(gpus)} x {gpus[0].model}"
+
+
+def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) -> Target:
+    """The profile for this machine's visible GPUs.
 
     Raises:
-        ConfigError: Unknown profile name (with "did you mean").
-        GPUDetectionError: GPUs are present but cannot be matched to a profile.
+        GPUDetectionError: GPUs were required but none was detected.
+        ConfigError: The machine mixes GPU models (choose one with ``--target``).
     """
-    if target != "auto":
-        return catalog.hardware(target).name
-    if os.path.exists("/dev/kfd") or shutil.which("nvidia-smi"):
-        raise GPUDetectionError(
-            "GPUs are present but their model was not detected",
-            hint="name the target, e.g. --target mi300x",
+    if not detection.gpus:
+        if gpus_required:
+            tried = "; ".join(f"{p.method}: {p.status} ({p.detail})" for p in detection.probes)
+            raise GPUDetectionError(
+                "no GPU detected, but a GPU count was given",
+                hint="run 'aim-engine debug gpu-info --detailed', or name a target "
+                "(--target cpu for no GPU)",
+                details=tried,
+            )
+        return Target(catalog.hardware("cpu"), None, ["no GPU detected: target cpu"], detection)
+    names = match_profiles(detection.gpus, catalog)
+    groups: dict[str, list[GPU]] = {}
+    for gpu, name in zip(detection.gpus, names, strict=True):
+        key = name or f"unknown {gpu.vendor} {gpu.device_id} ({gpu.model})"
+        groups.setdefault(key, []).append(gpu)
+    if len(groups) > 1:
+        found = ", ".join(f"{_describe(g)} ({k})" for k, g in groups.items())
+        raise ConfigError(
+            f"this machine has different GPU models: {found}",
+            hint="choose one with --target NAME (and limit the GPUs with "
+            "CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES)",
         )
-    return "cpu"
+    ((key, gpus),) = groups.items()
+    if names[0] is None:
+        hw = generic_profile(gpus)
+        note = (
+            f"detected {_describe(gpus)}, device {gpus[0].device_id}: no profile matches; "
+            f"using derived profile {hw.name} ({hw.data['memory_gib']} GiB per GPU)"
+        )
+    else:
+        hw = catalog.hardware(key)
+        note = f"detected {_describe(gpus)}: target {key}"
+    return Target(hw, len(gpus), [note], detection)
+
+
+def resolve_target(catalog: Catalog, target: str, gpus_required: bool = False) -> Target:
+    """The :class:`Target` for ``--target`` (``auto`` detects this machine)."""
+    if target != "auto":
+        return Target(catalog.hardware(target))
+    from aimc.detect import detect
+
+    return local_target(catalog, detect(), gpus_required)

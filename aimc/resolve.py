@@ -66,6 +66,7 @@ class Request:
         config: A loaded ``--config`` file, if any.
         sets: ``--set key=value`` items, in order.
         default_port: Value of ``$DEFAULT_PORT`` when set.
+        available_gpus: GPUs visible on this machine (``--target auto``), else None.
     """
 
     model: str
@@ -77,6 +78,7 @@ class Request:
     config: Document | None = None
     sets: tuple[str, ...] = ()
     default_port: int | None = None
+    available_gpus: int | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,23 @@ def select(recipe: Recipe, hardware: Hardware, request: Request) -> tuple[Candid
     if request.gpus is not None:
         pool = [c for c in pool if c.gpus == request.gpus]
         asked.append(f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}")
+        if request.available_gpus is not None and request.gpus > request.available_gpus:
+            raise ConfigError(
+                f"{request.gpus} GPUs requested, but this machine has "
+                f"{request.available_gpus} visible {target} GPU"
+                f"{'s' if request.available_gpus != 1 else ''}",
+                hint="check CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES, or compile for a "
+                "named --target",
+            )
+    elif request.available_gpus is not None:
+        fitting = [c for c in pool if c.gpus <= request.available_gpus]
+        if pool and not fitting:
+            raise ConfigError(
+                f"{model} needs at least {min(c.gpus for c in pool)} {target} GPUs; this "
+                f"machine has {request.available_gpus} visible",
+                hint=f"available on {target}: {_summary(all_here)}",
+            )
+        pool = fitting
     if not pool:
         raise ConfigError(
             f"no configuration of {model} on {target} for {', '.join(asked)}",

@@ -54,13 +54,16 @@ def compile_(
     """
     from aimc.build import compile_plan, make_plan
     from aimc.catalog import Catalog
-    from aimc.hardware import target_name
+    from aimc.hardware import resolve_target
     from aimc.write import diff_artifacts, write_artifacts
 
     catalog = Catalog.default(recipe_dirs)
     request = request_from(model, gpu_count, precision, backend, port, config_file, sets, launcher)
-    name = target_name(catalog, target)
-    compiled = compile_plan(make_plan(catalog, request, name), request, name)
+    resolved = resolve_target(catalog, target, gpus_required=gpu_count is not None)
+    name = resolved.hardware.name
+    for note in resolved.notes:
+        click.echo(f"note: {note}", err=True)
+    compiled = compile_plan(make_plan(catalog, request, resolved), request, name)
     plan = compiled.plan
     if check:
         diff = diff_artifacts(outdir, compiled.files)

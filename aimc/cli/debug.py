@@ -66,3 +66,83 @@ def recipe_info(model: str, gpu_count: int | None, recipe_dirs: tuple[str, ...],
         click.echo(f"no configuration offers {gpu_count} GPUs")
         return
     click.echo(table(confs, ["config", "backend", "hardware", "precision", "gpus"]))
+
+
+@debug.command("gpu-info")
+@click.option(
+    "--detailed",
+    is_flag=True,
+    help="Also show every detection method tried, and the visibility variables.",
+)
+@recipes_option
+@format_option("table", "json")
+def gpu_info(detailed: bool, recipe_dirs: tuple[str, ...], fmt: str) -> None:
+    """Display GPU information: the GPUs detected and the hardware profile they match."""
+    from aimc.catalog import Catalog
+    from aimc.detect import detect
+    from aimc.errors import AimcError
+    from aimc.hardware import local_target, match_profiles
+
+    catalog = Catalog.default(recipe_dirs)
+    detection = detect()
+    profiles = match_profiles(detection.gpus, catalog)
+    target: str | None = None
+    notes: list[str] = []
+    try:
+        resolved = local_target(catalog, detection, gpus_required=False)
+        target, notes = resolved.hardware.name, resolved.notes
+    except AimcError as exc:  # mixed GPU models: reported, not fatal here
+        notes = [exc.message + (f" ({exc.hint})" if exc.hint else "")]
+    rows = [{**g.to_json(), "profile": p} for g, p in zip(detection.gpus, profiles, strict=True)]
+    if fmt == "json":
+        data: dict[str, Any] = {
+            "gpu_count": len(rows),
+            "gpus": rows,
+            "target": target,
+            "notes": notes,
+            "warnings": detection.warnings,
+            "hidden": detection.hidden,
+        }
+        if detailed:
+            full = detection.to_json()
+            data.update(probes=full["probes"], visibility=full["visibility"])
+        click.echo(dump(data, "json"))
+        return
+    if rows:
+        click.echo(
+            table(
+                [
+                    {
+                        **r,
+                        "memory_gib": f"{r['memory_total_mib'] / 1024:.1f}"
+                        if r["memory_total_mib"]
+                        else None,
+                        "free_gib": f"{r['memory_free_mib'] / 1024:.1f}"
+                        if r["memory_free_mib"] is not None
+                        else None,
+                    }
+                    for r in rows
+                ],
+                [
+                    "index",
+                    "vendor",
+                    "model",
+                    "architecture",
+                    "memory_gib",
+                    "free_gib",
+                    "device_id",
+                    "profile",
+                ],
+            )
+        )
+    else:
+        click.echo("no GPU detected")
+    for note in notes:
+        click.echo(f"target: {note}")
+    for warning in detection.warnings:
+        click.echo(f"warning: {warning}")
+    if detailed:
+        click.echo("")
+        click.echo(table([p.__dict__ for p in detection.probes], ["method", "status", "detail"]))
+        for name, value in detection.visibility.items():
+            click.echo(f"{name}={value!r}")

@@ -81,16 +81,19 @@ def show_config(
     """Display the configuration MODEL resolves to, and the alternatives on the target."""
     from aimc.build import make_plan
     from aimc.catalog import Catalog
-    from aimc.hardware import target_name
+    from aimc.hardware import resolve_target
 
     catalog = Catalog.default(recipe_dirs)
     request = request_from(model, gpu_count, precision, backend, port, config_file, sets, launcher)
-    name = target_name(catalog, target)
-    plan = make_plan(catalog, request, name)
+    resolved = resolve_target(catalog, target, gpus_required=gpu_count is not None)
+    name = resolved.hardware.name
+    plan = make_plan(catalog, request, resolved)
     rows = candidate_rows(catalog.recipe(model), name)
     if fmt != "table":
         click.echo(dump({"plan": plan.to_json(), "candidates": rows}, fmt))
         return
+    for note in resolved.notes:
+        click.echo(f"target: {note}")
     click.echo(plan_text(plan, explain))
     click.echo("")
     click.echo(f"configurations of {plan.model_id} on {name}:")
