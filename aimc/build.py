@@ -8,18 +8,20 @@ touch the machine; everything else is the pure stages.
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from aimc.catalog import Catalog
+from aimc.catalog import Catalog, Recipe
 from aimc.errors import ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
 from aimc.plan import Plan
+from aimc.policy import resolve
 from aimc.render import manifest, render
-from aimc.resolve import Request, resolve
+from aimc.resolve import Request
 
 __all__ = ["Compiled", "compile_plan", "load_config_file", "make_plan", "request_line"]
 
@@ -39,9 +41,45 @@ def load_config_file(path: Path) -> Document:
     return doc
 
 
+#: Default model cache (the AIM Engine API's CACHE_DIR default).
+DEFAULT_CACHE_DIR = "/workspace/model-cache"
+
+
+def cache_dir() -> Path:
+    """The model cache folder: ``$CACHE_DIR`` or /workspace/model-cache."""
+    return Path(os.environ.get("CACHE_DIR") or DEFAULT_CACHE_DIR)
+
+
+def weight_sources(recipe: Recipe) -> list[tuple[str, str | None, bool]]:
+    """(source, revision, is local path) of every checkpoint a recipe names."""
+    data = recipe.data
+    entries = list(data["weights"].values())
+    entries += [w for c in data["configurations"] for w in c.get("weights", {}).values()]
+    base = Path(recipe.path).resolve().parent
+    out: list[tuple[str, str | None, bool]] = []
+    for w in entries:
+        if "path" in w:
+            out.append((str((base / w["path"]).resolve()), None, True))
+        else:
+            out.append((w["repo"], w.get("revision"), False))
+    return out
+
+
 def make_plan(catalog: Catalog, request: Request, target: str | Target) -> Plan:
-    """Resolve ``request`` for ``target`` (a profile name, or a detected :class:`Target`)."""
+    """Resolve ``request`` for ``target`` (a profile name, or a detected :class:`Target`).
+
+    For ``--target auto`` (this machine) checkpoints already here (local folders, the model
+    cache) are sized from their safetensors headers for the memory estimate; a named target
+    is compiled from the recipe alone, so its artifacts do not depend on this machine.
+    """
+    from aimc.checkpoint import local_sizes
+
     recipe = catalog.recipe(request.model)
+    detected = isinstance(target, Target) and target.detection is not None
+    if detected and not request.checkpoint_bytes:
+        sizes = local_sizes(weight_sources(recipe), cache_dir())
+        if sizes:
+            request = replace(request, checkpoint_bytes=sizes)
     if isinstance(target, str):
         return resolve(recipe, catalog.hardware(target), request)
     if target.available_gpus is not None:
@@ -59,6 +97,7 @@ def request_line(request: Request, target: str) -> str:
         ("--precision", request.precision),
         ("--backend", request.backend),
         ("--port", request.port),
+        ("--optimize", request.optimize),
         ("--launcher", request.launcher),
     ):
         if value is not None:

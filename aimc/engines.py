@@ -26,6 +26,7 @@ MANAGED: dict[str, dict[str, str]] = {
     "vllm": {
         "model": "the recipe's weights",
         "tensor-parallel-size": "the configuration's gpus",
+        "data-parallel-size": "--optimize throughput",
         "max-model-len": "context_length",
         "gpu-memory-utilization": "memory_utilization",
         "dtype": "the weights' precision",
@@ -41,6 +42,8 @@ MANAGED: dict[str, dict[str, str]] = {
         "model-path": "the recipe's weights",
         "tp-size": "the configuration's gpus",
         "tensor-parallel-size": "the configuration's gpus",
+        "dp-size": "--optimize throughput",
+        "data-parallel-size": "--optimize throughput",
         "context-length": "context_length",
         "mem-fraction-static": "memory_utilization",
         "dtype": "the weights' precision",
@@ -130,6 +133,7 @@ ENGINES: dict[str, Engine] = {
         model_flag=None,
         flags={
             "gpus": "tensor-parallel-size",
+            "data_parallel": "data-parallel-size",
             "context_length": "max-model-len",
             "memory_utilization": "gpu-memory-utilization",
             "dtype": "dtype",
@@ -159,6 +163,7 @@ ENGINES: dict[str, Engine] = {
         model_flag="model-path",
         flags={
             "gpus": "tp-size",
+            "data_parallel": "dp-size",
             "context_length": "context-length",
             "memory_utilization": "mem-fraction-static",
             "dtype": "dtype",

@@ -61,6 +61,8 @@ class Plan:
         passthrough_env: Variables passed through from the caller (secrets, never written).
         health_path: HTTP path that answers 200 when the server is up.
         decisions: Why each automatic choice was made, in order.
+        data_parallel: Data-parallel replicas (each of ``gpus`` GPUs).
+        estimate: The memory estimate per GPU (:class:`aimc.estimate.Estimate` JSON).
     """
 
     name: str
@@ -86,6 +88,13 @@ class Plan:
     passthrough_env: list[str] = field(default_factory=list)
     health_path: str = "/health"
     decisions: list[str] = field(default_factory=list)
+    data_parallel: int = 1
+    estimate: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs the server uses: tensor-parallel size x data-parallel replicas."""
+        return self.gpus * self.data_parallel
 
     def arg(self, name: str, default: Any = None) -> Any:
         """The value of engine argument ``name``."""

@@ -71,7 +71,7 @@ def _docker_options(plan: Plan) -> list[list[str]]:
     opts += [["--security-opt", s] for s in c.get("security_opt", [])]
     opts += [["--cap-add", s] for s in c.get("cap_add", [])]
     if c.get("gpu_reservation"):
-        opts.append(["--gpus", str(plan.gpus)])
+        opts.append(["--gpus", str(plan.total_gpus)])
     if "ipc" in c:
         opts.append(["--ipc", c["ipc"]])
     if "shm_size" in c:
@@ -127,7 +127,9 @@ def _compose(plan: Plan, command: list[str]) -> dict[str, Any]:
         service["deploy"] = {
             "resources": {
                 "reservations": {
-                    "devices": [{"driver": "nvidia", "count": plan.gpus, "capabilities": ["gpu"]}]
+                    "devices": [
+                        {"driver": "nvidia", "count": plan.total_gpus, "capabilities": ["gpu"]}
+                    ]
                 }
             }
         }

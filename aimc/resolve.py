@@ -17,6 +17,7 @@ from typing import Any
 from aimc.catalog import Hardware, Recipe
 from aimc.engines import ENGINES, vocabulary
 from aimc.errors import ConfigError
+from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting
 from aimc.templating import one_line
@@ -27,10 +28,11 @@ __all__ = [
     "Candidate",
     "Layer",
     "Request",
+    "build_plan",
     "candidates",
     "merge",
     "parse_set",
-    "resolve",
+    "summary",
 ]
 
 #: Precedence layers, lowest first.
@@ -67,6 +69,8 @@ class Request:
         sets: ``--set key=value`` items, in order.
         default_port: Value of ``$DEFAULT_PORT`` when set.
         available_gpus: GPUs visible on this machine (``--target auto``), else None.
+        optimize: ``latency`` or ``throughput`` when the GPU count is left open.
+        checkpoint_bytes: Real sizes of checkpoints found locally (source -> bytes).
     """
 
     model: str
@@ -79,6 +83,8 @@ class Request:
     sets: tuple[str, ...] = ()
     default_port: int | None = None
     available_gpus: int | None = None
+    optimize: str | None = None
+    checkpoint_bytes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,7 @@ def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
     return out
 
 
-def _summary(cands: Sequence[Candidate]) -> str:
+def summary(cands: Sequence[Candidate]) -> str:
     groups: dict[tuple[str, str], list[int]] = {}
     for c in cands:
         groups.setdefault((c.backend, c.precision), []).append(c.gpus)
@@ -166,92 +172,6 @@ def _summary(cands: Sequence[Candidate]) -> str:
         f"{b} {p} on {','.join(map(str, sorted(set(g))))} GPUs"
         for (b, p), g in sorted(groups.items())
     )
-
-
-def select(recipe: Recipe, hardware: Hardware, request: Request) -> tuple[Candidate, list[str]]:
-    """Pick the configuration for the request; explain every automatic choice.
-
-    Raises:
-        ConfigError: Nothing matches what was asked (lists what does exist).
-    """
-    model, target = recipe.model_id, hardware.name
-    all_here = candidates(recipe, target)
-    if not all_here:
-        others = sorted({c.hardware for c in candidates(recipe)})
-        raise ConfigError(
-            f"{model} has no configuration for {target}",
-            hint="it has configurations for: " + ", ".join(others),
-        )
-    defaults = recipe.data.get("defaults", {})
-    decisions: list[str] = []
-    pool = all_here
-    asked = []
-    if request.backend:
-        pool = [c for c in pool if c.backend == request.backend]
-        asked.append(request.backend)
-    if request.precision:
-        pool = [c for c in pool if c.precision == request.precision]
-        asked.append(request.precision)
-    if request.gpus is not None:
-        pool = [c for c in pool if c.gpus == request.gpus]
-        asked.append(f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}")
-        if request.available_gpus is not None and request.gpus > request.available_gpus:
-            raise ConfigError(
-                f"{request.gpus} GPUs requested, but this machine has "
-                f"{request.available_gpus} visible {target} GPU"
-                f"{'s' if request.available_gpus != 1 else ''}",
-                hint="check CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES, or compile for a "
-                "named --target",
-            )
-    elif request.available_gpus is not None:
-        fitting = [c for c in pool if c.gpus <= request.available_gpus]
-        if pool and not fitting:
-            raise ConfigError(
-                f"{model} needs at least {min(c.gpus for c in pool)} {target} GPUs; this "
-                f"machine has {request.available_gpus} visible",
-                hint=f"available on {target}: {_summary(all_here)}",
-            )
-        pool = fitting
-    if not pool:
-        raise ConfigError(
-            f"no configuration of {model} on {target} for {', '.join(asked)}",
-            hint=f"available on {target}: {_summary(all_here)}",
-        )
-    if not request.backend:
-        backends = sorted({c.backend for c in pool})
-        preferred = defaults.get("backend", "vllm")
-        backend = preferred if preferred in backends else backends[0]
-        why = (
-            "the recipe's default"
-            if backend == preferred
-            else f"the recipe's default {preferred} has no configuration here"
-        )
-        if len(backends) > 1 or backend != preferred:
-            decisions.append(f"backend {backend}: {why} (choose with --backend)")
-        pool = [c for c in pool if c.backend == backend]
-    if not request.precision:
-        precisions = {c.precision for c in pool}
-        preferred = defaults.get("precision")
-        if preferred in precisions:
-            precision, why = preferred, "the recipe's default precision"
-        else:
-            precision = min(precisions, key=PRECISION_ORDER.index)
-            why = "the highest-quality precision available"
-        if len(precisions) > 1:
-            decisions.append(f"precision {precision}: {why} (choose with --precision)")
-        pool = [c for c in pool if c.precision == precision]
-    if request.gpus is None:
-        counts = sorted({c.gpus for c in pool})
-        if len(counts) > 1:
-            decisions.append(
-                f"{counts[0]} GPU{'s' if counts[0] != 1 else ''}: the smallest count the "
-                f"recipe supports here ({', '.join(map(str, counts))}); pass GPU_COUNT "
-                "to choose"
-            )
-        pool = [c for c in pool if c.gpus == counts[0]]
-    chosen = pool[0]
-    decisions.append(f"configuration {chosen.config_id} of {_display(recipe)}")
-    return chosen, decisions
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -391,14 +311,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
-    """The plan for ``request`` on ``hardware``.
+def build_plan(
+    recipe: Recipe,
+    hardware: Hardware,
+    request: Request,
+    chosen: Candidate,
+    decisions: Sequence[str] = (),
+    data_parallel: int = 1,
+) -> Plan:
+    """The plan for one concrete candidate: every layer merged, flags derived, memory
+    estimated.
 
     Raises:
-        ConfigError: No configuration matches, an override is invalid, or a value cannot
-            be written safely.
+        ConfigError: An override is invalid, or a value cannot be written safely.
     """
-    chosen, decisions = select(recipe, hardware, request)
     data, hw = recipe.data, hardware.data
     engine = ENGINES[chosen.backend]
     conf = data["configurations"][chosen.index]
@@ -492,6 +418,8 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
         )
     for key in ("served_model_name", "host", "port"):
         core[engine.flags[key]] = merged[key]
+    if data_parallel > 1:
+        core[engine.flags["data_parallel"]] = Setting(data_parallel, "cli", "--optimize throughput")
     rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
     args = {**core, **{k: v for k, v in rest.items() if k not in core}}
     env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
@@ -531,6 +459,9 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
             hint="use --launcher process, or --set image=NAME:TAG",
         )
     container = dict(hw.get("container", {}))
+    memory = _estimate(
+        data["model"]["facts"], weights, source, chosen, hw, merged, args, env, request
+    )
     return Plan(
         name=f"aim-{_slug(recipe.model_id.split('/')[-1])}",
         model_id=recipe.model_id,
@@ -562,5 +493,55 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
         env=env,
         passthrough_env=list(PASSTHROUGH_ENV[chosen.backend]),
         health_path=engine.health_path,
-        decisions=decisions,
+        decisions=list(decisions),
+        data_parallel=data_parallel,
+        estimate=memory.to_json(),
+    )
+
+
+#: Memory fraction assumed for SGLang when none is set (it sizes its static pool itself).
+SGLANG_ASSUMED_FRACTION = 0.88
+
+
+def _estimate(
+    facts: Mapping[str, Any],
+    weights: Mapping[str, Any],
+    source: str,
+    chosen: Candidate,
+    hw: Mapping[str, Any],
+    merged: Mapping[str, Setting],
+    args: Mapping[str, Setting],
+    env: Mapping[str, Setting],
+    request: Request,
+) -> Estimate:
+    """The memory estimate of a plan being built."""
+    size = request.checkpoint_bytes.get(source)
+    basis = "checkpoint"
+    if size is None and "size_gib" in weights:
+        size, basis = weights["size_gib"] * GIB, "recipe"
+    util = (
+        merged["memory_utilization"].value
+        if "memory_utilization" in merged
+        else SGLANG_ASSUMED_FRACTION
+    )
+    kv_budget = None
+    if hw["vendor"] == "cpu":
+        space = env.get("VLLM_CPU_KVCACHE_SPACE")
+        try:
+            kv_budget = float(space.value) if space else 4.0
+        except ValueError:
+            kv_budget = 4.0
+        util = 1.0
+    kv_setting = args.get("kv-cache-dtype")
+    return estimate(
+        facts,
+        chosen.precision,
+        chosen.gpus,
+        float(hw["memory_gib"]),
+        float(util),
+        int(merged["context_length"].value),
+        kv_cache_dtype=str(kv_setting.value) if kv_setting else "auto",
+        weights_bytes=size,
+        weights_basis=basis,
+        kv_budget_gib=kv_budget,
     )

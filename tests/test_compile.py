@@ -368,7 +368,7 @@ def test_explain_shows_layer_and_file_line(cli) -> None:
 def test_automatic_choices_are_explained(cli) -> None:
     result = cli("show-config", "Qwen/Qwen3-32B", "--target", "h100")
     assert "choice: precision bf16: the recipe's default precision" in result.out
-    assert "choice: 2 GPUs: the smallest count the recipe supports here (2, 4, 8)" in result.out
+    assert "choice: 2 GPUs: the smallest count where bf16 fits at 32768 tokens" in result.out
     plan = json.loads(
         cli(
             "show-config",

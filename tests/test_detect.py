@@ -347,7 +347,7 @@ def test_target_auto_uses_the_visible_count(machine, cli, tmp_path) -> None:
         cli, "compile", "meta-llama/Llama-3.1-405B-Instruct", "-o", str(tmp_path / "o")
     )
     assert big.code == 2
-    assert "needs at least 4 mi300x GPUs; this machine has 2 visible" in big.err
+    assert "needs at least 4 GPUs of mi300x; this machine has 2 visible" in big.err
 
 
 def test_gpu_count_without_gpus_is_a_detection_error(machine, cli, tmp_path) -> None:

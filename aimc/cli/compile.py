@@ -40,6 +40,7 @@ def compile_(
     port: int | None,
     config_file: Path | None,
     sets: tuple[str, ...],
+    optimize: str | None,
     launcher: str | None,
     recipe_dirs: tuple[str, ...],
     outdir: Path,
@@ -58,7 +59,9 @@ def compile_(
     from aimc.write import diff_artifacts, write_artifacts
 
     catalog = Catalog.default(recipe_dirs)
-    request = request_from(model, gpu_count, precision, backend, port, config_file, sets, launcher)
+    request = request_from(
+        model, gpu_count, precision, backend, port, config_file, sets, launcher, optimize
+    )
     resolved = resolve_target(catalog, target, gpus_required=gpu_count is not None)
     name = resolved.hardware.name
     for note in resolved.notes:

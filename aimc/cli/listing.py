@@ -69,6 +69,12 @@ def _rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
 @click.argument("kind", metavar="TYPE", type=click.Choice(list(COLUMNS)))
 @click.argument("model", required=False)
 @click.option(
+    "--target",
+    metavar="NAME",
+    help="configs: assess each configuration on this hardware (auto: this machine) with its "
+    "memory per GPU and verdict.",
+)
+@click.option(
     "--filter",
     "pattern",
     metavar="TEXT",
@@ -77,7 +83,12 @@ def _rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
 @recipes_option
 @format_option("table", "json", "yaml")
 def list_(
-    kind: str, model: str | None, pattern: str | None, recipe_dirs: tuple[str, ...], fmt: str
+    kind: str,
+    model: str | None,
+    target: str | None,
+    pattern: str | None,
+    recipe_dirs: tuple[str, ...],
+    fmt: str,
 ) -> None:
     """List available models, recipes, or configurations.
 
@@ -91,4 +102,19 @@ def list_(
     else:
         ids = [m for m in catalog.model_ids() if not pattern or pattern.casefold() in m.casefold()]
         recipes = [catalog.recipe(m) for m in ids]
+    if kind == "configs" and target:
+        from aimc.cli.show_config import CANDIDATE_COLUMNS, candidate_rows
+        from aimc.hardware import resolve_target
+        from aimc.resolve import Request
+
+        resolved = resolve_target(catalog, target)
+        request = Request(model="", available_gpus=resolved.available_gpus)
+        rows = [
+            {"model": r.model_id, **row}
+            for r in recipes
+            if any(resolved.hardware.name in c["hardware"] for c in r.data["configurations"])
+            for row in candidate_rows(r, resolved.hardware, request)
+        ]
+        emit(rows, fmt, ["model", *CANDIDATE_COLUMNS, "reason"])
+        return
     emit(_rows(kind, recipes), fmt, COLUMNS[kind])

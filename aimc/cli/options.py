@@ -94,6 +94,12 @@ def plan_options(f: F) -> F:
             "served_model_name, host, image. Repeatable.",
         ),
         click.option(
+            "--optimize",
+            type=click.Choice(["latency", "throughput"]),
+            help="With GPU_COUNT open: latency takes the most GPUs the recipe supports; "
+            "throughput the smallest size that fits, with data-parallel replicas over the rest.",
+        ),
+        click.option(
             "--launcher",
             type=click.Choice(["docker", "process"]),
             help="Run in a container or as a bare process (default: docker when "
@@ -115,6 +121,7 @@ def request_from(
     config_file: Path | None,
     sets: tuple[str, ...],
     launcher: str | None,
+    optimize: str | None = None,
 ) -> Any:
     """A :class:`~aimc.resolve.Request` from command-line values."""
     from aimc.build import load_config_file
@@ -139,4 +146,5 @@ def request_from(
         config=load_config_file(config_file) if config_file else None,
         sets=tuple(sets),
         default_port=default_port,
+        optimize=optimize,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,44 @@ from aimc.cli.report import dump, table
 __all__ = ["show_config"]
 
 
-def candidate_rows(recipe: Any, target: str) -> list[dict[str, Any]]:
-    """Every configuration the recipe offers on ``target``, one row per combination."""
-    from aimc.resolve import candidates
+#: Columns of the candidates table (``--explain`` adds the reason).
+CANDIDATE_COLUMNS = [
+    "config",
+    "backend",
+    "precision",
+    "gpus",
+    "weights_gib",
+    "kv_gib",
+    "need_gib",
+    "budget_gib",
+    "max_context",
+    "verdict",
+]
 
-    return [
-        {"config": c.config_id, "backend": c.backend, "precision": c.precision, "gpus": c.gpus}
-        for c in candidates(recipe, target)
-    ]
+
+def candidate_rows(recipe: Any, hardware: Any, request: Any) -> list[dict[str, Any]]:
+    """Every configuration the recipe offers on ``hardware``, with its memory verdict."""
+    from aimc.policy import assess
+
+    rows = []
+    for a in assess(recipe, hardware, request):
+        c, est = a.candidate, (a.plan.estimate if a.plan else {})
+        rows.append(
+            {
+                "config": c.config_id,
+                "backend": c.backend,
+                "precision": c.precision,
+                "gpus": c.gpus,
+                "weights_gib": est.get("weights_gib"),
+                "kv_gib": est.get("kv_gib"),
+                "need_gib": est.get("need_gib"),
+                "budget_gib": est.get("budget_gib"),
+                "max_context": est.get("max_context"),
+                "verdict": a.verdict,
+                "reason": a.reason,
+            }
+        )
+    return rows
 
 
 def plan_text(plan: Any, explain: bool) -> str:
@@ -35,9 +66,11 @@ def plan_text(plan: Any, explain: bool) -> str:
         f"configuration:  {plan.configuration} ({plan.recipe['path']})",
         f"backend:        {plan.backend} {plan.backend_version}",
         f"precision:      {plan.precision}",
-        f"gpu count:      {plan.gpus}",
+        f"gpu count:      {plan.gpus}"
+        + (f" x {plan.data_parallel} data-parallel replicas" if plan.data_parallel > 1 else ""),
         f"launcher:       {plan.launcher}" + (f" ({plan.image})" if plan.image else ""),
         f"endpoint:       {endpoint} (health {plan.health_path})",
+        f"memory:         {plan.estimate['verdict']}: {plan.estimate['reason']}",
         "",
     ]
     columns = ["arg", "value", "layer", "source"] if explain else ["arg", "value"]
@@ -73,6 +106,7 @@ def show_config(
     port: int | None,
     config_file: Path | None,
     sets: tuple[str, ...],
+    optimize: str | None,
     launcher: str | None,
     recipe_dirs: tuple[str, ...],
     explain: bool,
@@ -84,11 +118,17 @@ def show_config(
     from aimc.hardware import resolve_target
 
     catalog = Catalog.default(recipe_dirs)
-    request = request_from(model, gpu_count, precision, backend, port, config_file, sets, launcher)
+    request = request_from(
+        model, gpu_count, precision, backend, port, config_file, sets, launcher, optimize
+    )
     resolved = resolve_target(catalog, target, gpus_required=gpu_count is not None)
     name = resolved.hardware.name
     plan = make_plan(catalog, request, resolved)
-    rows = candidate_rows(catalog.recipe(model), name)
+    rows = candidate_rows(
+        catalog.recipe(model),
+        resolved.hardware,
+        replace(request, available_gpus=resolved.available_gpus),
+    )
     if fmt != "table":
         click.echo(dump({"plan": plan.to_json(), "candidates": rows}, fmt))
         return
@@ -96,5 +136,5 @@ def show_config(
         click.echo(f"target: {note}")
     click.echo(plan_text(plan, explain))
     click.echo("")
-    click.echo(f"configurations of {plan.model_id} on {name}:")
-    click.echo(table(rows, ["config", "backend", "precision", "gpus"]))
+    click.echo(f"configurations of {plan.model_id} on {name} (GiB per GPU):")
+    click.echo(table(rows, CANDIDATE_COLUMNS + (["reason"] if explain else [])))

@@ -3,7 +3,7 @@
 #   aim-engine compile meta-llama/Llama-3.1-70B-Instruct --target a100-80gb
 # recipe:        aimc/recipes/models/meta-llama/Llama-3.1-70B-Instruct.yaml (shipped) sha256:7e189ca574b735bb73c3a8b5ebb9c2ec1d0f659c5bd4117919c6ad7153204be1
 # target:        a100-80gb (aimc/recipes/hardware/a100-80gb.yaml) sha256:b0ed9b4f3280f08e1260424b5cc68fbc7b7dcc3b38c7ddbda01de8dcc704bef3
-# configuration: nvidia-vllm-bf16: vllm 0.32.0, bf16, 2 GPUs
+# configuration: nvidia-vllm-bf16: vllm 0.32.0, bf16, 4 GPUs
 #
 # Runs the vllm server for meta-llama/Llama-3.1-70B-Instruct on port 8000.
 # CACHE_DIR (default /workspace/model-cache) is the Hugging Face cache the model is read from.
@@ -15,7 +15,7 @@ export CACHE_DIR="${CACHE_DIR:-/workspace/model-cache}"
 mkdir -p "$CACHE_DIR"
 
 exec docker run --rm --name "${AIM_CONTAINER_NAME:-aim-llama-3-1-70b-instruct}" \
-  --gpus 2 \
+  --gpus 4 \
   --ipc host \
   -p 8000:8000 \
   -e HF_TOKEN \
@@ -25,7 +25,7 @@ exec docker run --rm --name "${AIM_CONTAINER_NAME:-aim-llama-3-1-70b-instruct}" 
   -v "$CACHE_DIR:/workspace/model-cache" \
   vllm/vllm-openai:v0.32.0 \
   meta-llama/Llama-3.1-70B-Instruct \
-  --tensor-parallel-size 2 \
+  --tensor-parallel-size 4 \
   --max-model-len 32768 \
   --gpu-memory-utilization 0.92 \
   --dtype bfloat16 \

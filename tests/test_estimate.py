@@ -1,0 +1,101 @@
+"""The memory estimator on models whose memory is public, and its special cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from aimc.catalog import Catalog
+from aimc.estimate import GIB, estimate, kv_bytes_per_token, weights_size
+from aimc.policy import assess
+from aimc.resolve import Request, candidates
+
+CATALOG = Catalog.default()
+
+
+def facts(model: str) -> dict:
+    return CATALOG.recipe(model).data["model"]["facts"]
+
+
+LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
+H100 = CATALOG.hardware("h100").data["memory_gib"]
+MI300X = CATALOG.hardware("mi300x").data["memory_gib"]
+
+
+def test_llama_70b_bf16_weights_are_about_141_gb() -> None:
+    assert weights_size(facts(LLAMA_70B), "bf16") / 1e9 == pytest.approx(141.1, abs=0.5)
+
+
+def test_llama_70b_bf16_needs_two_h100_but_fits_one_mi300x() -> None:
+    f = facts(LLAMA_70B)
+    assert estimate(f, "bf16", 1, H100, 0.92, 8192).verdict == "incompatible"
+    assert estimate(f, "bf16", 2, H100, 0.92, 8192).verdict == "runnable"
+    assert estimate(f, "bf16", 1, MI300X, 0.92, 32768).verdict == "runnable"
+
+
+def test_llama_8b_kv_is_128_kib_per_token() -> None:
+    f = facts("meta-llama/Llama-3.1-8B-Instruct")
+    assert kv_bytes_per_token(f, 1, 2) == 128 * 1024
+    e = estimate(f, "bf16", 1, 79.19, 0.95, 8192)
+    # vLLM 0.19 on H100 at 0.95: "Model loading took 14.99 GiB", "GPU KV cache size:
+    # 476,016 tokens" (tests/data/vllm_memory_points.yaml)
+    assert e.weights_gib == pytest.approx(14.99, rel=0.03)
+    assert e.kv_capacity_tokens == pytest.approx(476_016, rel=0.10)
+
+
+def test_fp8_kv_cache_halves_the_kv_term() -> None:
+    f = facts("Qwen/Qwen3-32B")
+    auto = estimate(f, "bf16", 2, MI300X, 0.9, 32768)
+    fp8 = estimate(f, "bf16", 2, MI300X, 0.9, 32768, kv_cache_dtype="fp8")
+    assert fp8.kv_bytes_per_token == auto.kv_bytes_per_token / 2
+    assert fp8.kv_gib == pytest.approx(auto.kv_gib / 2)
+    assert fp8.kv_capacity_tokens == pytest.approx(2 * auto.kv_capacity_tokens, rel=1e-3)
+
+
+def test_tensor_parallel_beyond_kv_heads_replicates_them() -> None:
+    f = facts("Qwen/Qwen3-235B-A22B")  # 4 KV heads
+    per_layer_head = 2 * f["head_dim"] * 2
+    assert kv_bytes_per_token(f, 4, 2) == f["layers"] * per_layer_head
+    assert kv_bytes_per_token(f, 8, 2) == kv_bytes_per_token(f, 4, 2)
+    assert kv_bytes_per_token(f, 2, 2) == 2 * kv_bytes_per_token(f, 4, 2)
+
+
+def test_mla_stores_one_latent_vector_per_layer_on_every_gpu() -> None:
+    f = facts("deepseek-ai/DeepSeek-R1")
+    expected = 61 * (512 + 64) * 2  # layers x (kv_lora_rank + qk_rope_head_dim) x bf16
+    assert kv_bytes_per_token(f, 1, 2) == expected
+    assert kv_bytes_per_token(f, 8, 2) == expected  # not divided by tensor parallelism
+
+
+def test_sliding_window_layers_hold_at_most_their_window() -> None:
+    f = facts("openai/gpt-oss-20b")  # 24 layers, 12 of them with a 128-token window
+    per_full_layer = 2 * 8 * 64 * 2
+    e = estimate(f, "mxfp4", 1, H100, 0.92, 131072, weights_bytes=14.02 * GIB)
+    expected = 12 * per_full_layer * 131072 + 12 * per_full_layer * 128
+    assert e.kv_gib * GIB == pytest.approx(expected)
+    assert e.kv_bytes_per_token == 12 * per_full_layer
+
+
+def test_low_memory_says_the_longest_context_that_fits() -> None:
+    e = estimate(facts(LLAMA_70B), "bf16", 2, H100, 0.92, 32768)
+    assert e.verdict == "low-memory"
+    assert 16384 < e.max_context < 32768
+    fits = e.max_context // 1024 * 1024
+    assert f"fits with --max-model-len {fits}" in e.reason
+    assert estimate(facts(LLAMA_70B), "bf16", 2, H100, 0.92, fits).verdict == "runnable"
+
+
+def test_quantized_weights_keep_embeddings_in_16_bits() -> None:
+    f = facts("meta-llama/Llama-3.1-8B-Instruct")
+    embed = 2 * 128256 * 4096
+    assert weights_size(f, "fp8") == pytest.approx((f["parameters"] - embed) + 2 * embed)
+
+
+def test_every_shipped_configuration_can_start_on_the_hardware_it_claims() -> None:
+    checked = 0
+    for recipe in CATALOG.recipes():
+        for name in sorted({c.hardware for c in candidates(recipe)}):
+            for a in assess(recipe, CATALOG.hardware(name), Request(recipe.model_id)):
+                assert a.verdict in ("runnable", "low-memory"), (
+                    f"{recipe.model_id} {a.candidate} on {name}: {a.reason}")
+                checked += 1
+    assert checked > 300
