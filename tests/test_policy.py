@@ -35,27 +35,40 @@ def test_lower_precision_when_the_preferred_one_does_not_fit_the_machine() -> No
 
 
 def test_a_shorter_context_makes_it_fit() -> None:
-    p = plan(LLAMA_70B, "h100", available_gpus=2, precision="bf16",
-             sets=("context_length=16384",))
+    p = plan(LLAMA_70B, "h100", available_gpus=2, precision="bf16", sets=("context_length=16384",))
     assert (p.gpus, p.arg("max-model-len")) == (2, 16384)
 
 
 def test_explicit_request_that_cannot_fit_is_refused_with_numbers(cli, tmp_path) -> None:
-    result = cli("compile", LLAMA_70B, "2", "--target", "h100", "--precision", "bf16",
-                 "-o", str(tmp_path / "o"))
+    result = cli(
+        "compile",
+        LLAMA_70B,
+        "2",
+        "--target",
+        "h100",
+        "--precision",
+        "bf16",
+        "-o",
+        str(tmp_path / "o"),
+    )
     assert result.code == 2
-    assert "cannot run: 32768 tokens need 74.8 GiB per GPU, 72.9 usable; fits with " \
-           "--max-model-len 19456" in result.err
-    assert "hint: vllm bf16 on 2 GPUs fits 19456 tokens: add --set context_length=19456" \
-        in result.err
+    assert (
+        "cannot run: 32768 tokens need 74.8 GiB per GPU, 72.9 usable; fits with "
+        "--max-model-len 19456" in result.err
+    )
+    assert (
+        "hint: vllm bf16 on 2 GPUs fits 19456 tokens: add --set context_length=19456" in result.err
+    )
     assert not (tmp_path / "o").exists()
 
 
 def test_nothing_fits_lists_what_would(cli) -> None:
     with pytest.raises(ConfigError) as info:
         plan(LLAMA_70B, "h100", available_gpus=2, precision="bf16")
-    assert "no configuration of meta-llama/Llama-3.1-70B-Instruct fits h100 for bf16" in \
-        info.value.message
+    assert (
+        "no configuration of meta-llama/Llama-3.1-70B-Instruct fits h100 for bf16"
+        in info.value.message
+    )
     assert "--set context_length=" in (info.value.hint or "")
 
 
@@ -74,8 +87,16 @@ def test_optimize_throughput_adds_data_parallel_replicas() -> None:
 
 
 def test_throughput_renders_all_gpus_for_the_container(cli) -> None:
-    out = cli("show-config", "Qwen/Qwen3-8B", "--target", "h100", "--optimize",
-              "throughput", "--format", "json").out
+    out = cli(
+        "show-config",
+        "Qwen/Qwen3-8B",
+        "--target",
+        "h100",
+        "--optimize",
+        "throughput",
+        "--format",
+        "json",
+    ).out
     data = json.loads(out)["plan"]
     assert data["data_parallel"] == 8
     assert data["args"]["data-parallel-size"]["source"] == "--optimize throughput"
@@ -93,7 +114,8 @@ def test_list_configs_with_target_shows_memory_and_verdicts(cli) -> None:
 
 def test_explain_table_has_the_candidates_with_reasons(cli) -> None:
     result = cli("show-config", LLAMA_70B, "--target", "h100", "--explain")
-    assert "configurations of meta-llama/Llama-3.1-70B-Instruct on h100 (GiB per GPU):" in \
-        result.out
+    assert (
+        "configurations of meta-llama/Llama-3.1-70B-Instruct on h100 (GiB per GPU):" in result.out
+    )
     assert "fits with --max-model-len 19456" in result.out
     assert "memory:         runnable: needs" in result.out

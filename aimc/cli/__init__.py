@@ -23,6 +23,10 @@ __all__ = ["main"]
 #: command name -> "module:attribute"
 COMMANDS = {
     "compile": "aimc.cli.compile:compile_",
+    "launch": "aimc.cli.serve:launch",
+    "run": "aimc.cli.serve:run",
+    "status": "aimc.cli.serve:status",
+    "stop": "aimc.cli.serve:stop",
     "debug": "aimc.cli.debug:debug",
     "list": "aimc.cli.listing:list_",
     "show-config": "aimc.cli.show_config:show_config",

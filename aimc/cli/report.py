@@ -97,4 +97,8 @@ def print_error(exc: AimcError) -> None:
     click.echo(f"error: {exc.message}", err=True)
     if exc.hint:
         click.echo(f"hint: {exc.hint}", err=True)
+    if exc.details and not isinstance(exc, ValidationFailed):
+        click.echo("details:", err=True)
+        for line in exc.details.splitlines():
+            click.echo(f"  {line}", err=True)
     sys.stderr.flush()

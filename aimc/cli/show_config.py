@@ -113,7 +113,7 @@ def show_config(
     fmt: str,
 ) -> None:
     """Display the configuration MODEL resolves to, and the alternatives on the target."""
-    from aimc.build import make_plan
+    from aimc.build import load_recipe, make_plan
     from aimc.catalog import Catalog
     from aimc.hardware import resolve_target
 
@@ -125,7 +125,7 @@ def show_config(
     name = resolved.hardware.name
     plan = make_plan(catalog, request, resolved)
     rows = candidate_rows(
-        catalog.recipe(model),
+        load_recipe(catalog, model, resolved.hardware),
         resolved.hardware,
         replace(request, available_gpus=resolved.available_gpus),
     )

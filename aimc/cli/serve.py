@@ -1,0 +1,272 @@
+"""``aim-engine launch``, ``run``, ``status`` and ``stop``: servers started and watched."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aimc.cli.options import format_option, plan_options, request_from
+from aimc.cli.report import dump, table
+
+__all__ = ["launch", "run", "status", "stop"]
+
+
+def _default_timeout() -> float:
+    try:
+        return float(os.environ.get("DEFAULT_TIMEOUT", "600"))
+    except ValueError:
+        return 600.0
+
+
+def _timeout_option(f: Any) -> Any:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=1),
+        default=_default_timeout,
+        show_default="$DEFAULT_TIMEOUT or 600",
+        help="Seconds to wait for the endpoint to be ready.",
+    )(f)
+
+
+def _name_option(f: Any) -> Any:
+    return click.option(
+        "--name", metavar="NAME", help="Name of the run (default: the plan's, e.g. aim-qwen3-32b)."
+    )(f)
+
+
+def _started(record: Any, fmt: str, seconds: float) -> None:
+    if fmt == "json":
+        click.echo(
+            dump(
+                {
+                    "success": True,
+                    "data": record.seed_data("running"),
+                    "message": "Model launched successfully",
+                },
+                "json",
+            )
+        )
+        return
+    click.echo(
+        f"ready: {record.endpoint_url} serves {record.model} "
+        f"({record.container_id}, {seconds:.1f} s)"
+    )
+    click.echo(f"log:   {record.log}")
+    click.echo(f"stop:  aim-engine stop {record.name}")
+
+
+def _run(
+    folder: Path, timeout: float, name: str | None, fmt: str, env: dict[str, str] | None = None
+) -> None:
+    from aimc.runner import run_folder, terminal_progress
+
+    progress = terminal_progress if fmt != "json" and sys.stderr.isatty() else None
+    start = time.monotonic()
+    try:
+        record = run_folder(folder, timeout, name=name, progress=progress, env=env)
+    finally:
+        if progress is not None:
+            sys.stderr.write("\n")
+    _started(record, fmt, time.monotonic() - start)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@_timeout_option
+@_name_option
+@format_option("text", "json", default="text")
+def run(folder: Path, timeout: float, name: str | None, fmt: str) -> None:
+    """Run a folder written by 'aim-engine compile' and wait until it serves."""
+    _run(folder, timeout, name, fmt)
+
+
+def _cache_env(plan: Any, use_cache: bool, env: dict[str, str]) -> list[str]:
+    """Prepare the model cache for a launch; notes on what was done."""
+    from aimc.build import cache_dir
+    from aimc.checkpoint import cache_snapshot
+    from aimc.errors import CacheError, NetworkError
+
+    if plan.local_model:
+        return []
+    cache = cache_dir()
+    if use_cache:
+        if cache_snapshot(cache, plan.model_source, plan.model_revision) is not None:
+            env["HF_HUB_OFFLINE"] = "1"
+            return [f"{plan.model_source} is in {cache}: the server starts offline"]
+        return [f"{plan.model_source} is not in {cache} yet: the server downloads it"]
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise CacheError(f"huggingface_hub is not importable: {exc}") from None
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        snapshot_download(
+            plan.model_source,
+            revision=plan.model_revision,
+            cache_dir=str(cache),
+            force_download=True,
+        )
+    except PermissionError as exc:
+        raise CacheError(f"cannot write the model cache {cache}: {exc.strerror}") from None
+    except HfHubHTTPError as exc:
+        raise NetworkError(f"download of {plan.model_source} failed: {exc}") from None
+    except OSError as exc:
+        raise NetworkError(f"download of {plan.model_source} failed: {exc}") from None
+    return [f"downloaded {plan.model_source} afresh into {cache}"]
+
+
+@click.command()
+@click.argument("model")
+@click.argument("gpu_count", required=False, type=click.IntRange(1, 64))
+@plan_options
+@_timeout_option
+@_name_option
+@click.option(
+    "--use-cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Use the cached model if it is in CACHE_DIR (start offline), or download it afresh first.",
+)
+@click.option(
+    "--debug",
+    "debug_server",
+    is_flag=True,
+    help="Debug mode: verbose server logs, tracebacks for internal errors.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    type=click.Path(path_type=Path),
+    help="Folder for the compiled artifacts (default: in the state folder).",
+)
+@format_option("text", "json", default="text")
+def launch(
+    model: str,
+    gpu_count: int | None,
+    target: str,
+    precision: str | None,
+    backend: str | None,
+    port: int | None,
+    config_file: Path | None,
+    sets: tuple[str, ...],
+    optimize: str | None,
+    launcher: str | None,
+    recipe_dirs: tuple[str, ...],
+    timeout: float,
+    name: str | None,
+    use_cache: bool,
+    debug_server: bool,
+    outdir: Path | None,
+    fmt: str,
+) -> None:
+    """Launch MODEL (a recipe's model id, or a local model folder): compile, run, wait.
+
+    GPU_COUNT is auto-detected when left out. The artifacts are written to --output (or
+    a folder in the state directory) and run like 'aim-engine run'.
+    """
+    from aimc.build import compile_plan, make_plan
+    from aimc.catalog import Catalog
+    from aimc.hardware import resolve_target
+    from aimc.runner import state_dir
+    from aimc.write import write_artifacts
+
+    catalog = Catalog.default(recipe_dirs)
+    request = request_from(
+        model, gpu_count, precision, backend, port, config_file, sets, launcher, optimize
+    )
+    resolved = resolve_target(catalog, target, gpus_required=gpu_count is not None)
+    plan = make_plan(catalog, request, resolved)
+    compiled = compile_plan(plan, request, resolved.hardware.name)
+    run_name = name or plan.name
+    folder = outdir or state_dir() / "builds" / run_name
+    write_artifacts(folder, compiled.files)
+    env = dict(os.environ)
+    notes = [*resolved.notes, *plan.decisions, *_cache_env(plan, use_cache, env)]
+    if debug_server:
+        env["VLLM_LOGGING_LEVEL"] = "DEBUG"
+        env["AIM_DEBUG"] = "1"
+    if fmt != "json":
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+        click.echo(f"compiled: {folder}", err=True)
+    _run(folder, timeout, run_name, fmt, env)
+
+
+def _status_rows() -> list[dict[str, Any]]:
+    from aimc.runner import alive, forget, is_ready, load_records
+
+    rows = []
+    for record in load_records():
+        if not alive(record.pid):
+            forget(record)  # the process is gone: a stale record
+            continue
+        state = "running" if is_ready(record.port, record.health_path, record.model) else "starting"
+        rows.append(
+            {
+                **record.seed_data(state),
+                "name": record.name,
+                "pid": record.pid,
+                "model": record.model,
+                "folder": record.folder,
+                "log": record.log,
+            }
+        )
+    return rows
+
+
+@click.command()
+@format_option("table", "json", default="table")
+def status(fmt: str) -> None:
+    """Show the servers aimc started (stale records of exited servers are removed)."""
+    rows = _status_rows()
+    if fmt == "json":
+        click.echo(dump({"success": True, "data": rows}, "json"))
+        return
+    if not rows:
+        click.echo("no server running")
+        return
+    click.echo(table(rows, ["name", "status", "endpoint_url", "model", "container_id", "folder"]))
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--all", "stop_all", is_flag=True, help="Stop every server aimc started.")
+@format_option("text", "json", default="text")
+def stop(name: str | None, stop_all: bool, fmt: str) -> None:
+    """Stop the server NAME (or --all): its whole process group, or its container."""
+    from aimc.diagnostics import did_you_mean
+    from aimc.errors import ConfigError
+    from aimc.runner import load_records, stop_record
+
+    records = load_records()
+    if stop_all == bool(name):
+        raise ConfigError("give a NAME or --all", hint="see 'aim-engine status'")
+    chosen = records if stop_all else [r for r in records if r.name == name]
+    if name and not chosen:
+        raise ConfigError(
+            f"no server named {name!r}",
+            hint=did_you_mean(name, [r.name for r in records]) or "see 'aim-engine status'",
+        )
+    for record in chosen:
+        stop_record(record)
+    stopped = [r.name for r in chosen]
+    if fmt == "json":
+        click.echo(
+            dump(
+                {
+                    "success": True,
+                    "data": {"stopped": stopped},
+                    "message": f"stopped {len(stopped)} server(s)",
+                },
+                "json",
+            )
+        )
+    else:
+        click.echo(f"stopped: {', '.join(stopped)}" if stopped else "no server running")

@@ -1,0 +1,139 @@
+"""A recipe for any local Hugging Face model folder, derived from its ``config.json``.
+
+Takes a folder (``config.json`` + safetensors) and a hardware profile; hands on a
+:class:`~aimc.catalog.Recipe` that serves the folder as the weights for its own dtype on
+that hardware, with every GPU count that divides its attention heads. Nothing is written:
+the recipe lives in memory, and ``show-config`` says where it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+from aimc.catalog import Hardware, Recipe, RecipeRoot
+from aimc.errors import ConfigError
+from aimc.loader import Document
+
+__all__ = ["derive_recipe", "is_model_folder"]
+
+_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+_QUANT = {"fp8": "fp8", "mxfp4": "mxfp4", "awq": "int4", "gptq": "int4"}
+_ELEMENT_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "BF16": 2,
+    "F16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
+
+
+def is_model_folder(text: str) -> bool:
+    """True when ``text`` names a folder with a ``config.json``."""
+    path = Path(text).expanduser()
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def _parameters(folder: Path) -> int | None:
+    """Element count of every tensor in the folder's safetensors headers."""
+    total = 0
+    files = sorted(folder.glob("*.safetensors"))
+    for file in files:
+        try:
+            with file.open("rb") as f:
+                (length,) = struct.unpack("<Q", f.read(8))
+                header = json.loads(f.read(min(length, 100 * 2**20)))
+        except (OSError, ValueError, struct.error):
+            return None
+        for key, tensor in header.items():
+            if key == "__metadata__":
+                continue
+            count = 1
+            for dim in tensor.get("shape", []):
+                count *= int(dim)
+            total += count
+    return total or None
+
+
+def derive_recipe(folder: Path, hardware: Hardware) -> Recipe:
+    """A recipe serving ``folder`` on ``hardware``.
+
+    Raises:
+        ConfigError: ``config.json`` is missing or lacks what serving needs.
+    """
+    folder = folder.expanduser().resolve()
+    config_path = folder / "config.json"
+    try:
+        raw = config_path.read_bytes()
+        config: dict[str, Any] = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {config_path}: {exc}") from None
+    text = config.get("text_config", config)
+    try:
+        heads = int(text["num_attention_heads"])
+        hidden = int(text["hidden_size"])
+        facts: dict[str, Any] = {
+            "layers": int(text["num_hidden_layers"]),
+            "hidden_size": hidden,
+            "attention_heads": heads,
+            "kv_heads": int(text.get("num_key_value_heads") or heads),
+            "head_dim": int(text.get("head_dim") or hidden // heads),
+            "max_context": int(text.get("max_position_embeddings") or 2048),
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{config_path} lacks a model dimension ({exc})",
+            hint="aimc serves decoder models with a transformers config.json",
+        ) from None
+    if text.get("vocab_size"):
+        facts["vocab_size"] = int(text["vocab_size"])
+    params = _parameters(folder)
+    facts["parameters"] = params or 12 * facts["layers"] * hidden * hidden
+    quant = (config.get("quantization_config") or {}).get("quant_method")
+    dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
+    precision = _QUANT.get(str(quant), "") if quant else _DTYPES.get(dtype, "bf16")
+    if not precision:
+        raise ConfigError(f"{config_path}: quantization {quant!r} is not supported by aimc")
+    counts = [
+        g
+        for g in (1, 2, 4, 8)
+        if g <= hardware.data["gpus_per_node"]
+        and heads % g == 0
+        and (facts["kv_heads"] % g == 0 or g % facts["kv_heads"] == 0)
+    ]
+    org = "local"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.name).strip("-.") or "model"
+    data: dict[str, Any] = {
+        "apiVersion": "aimc/v1",
+        "kind": "Recipe",
+        "model": {
+            "id": f"{org}/{name}",
+            "description": f"derived from {config_path}",
+            "architecture": str((config.get("architectures") or ["unknown"])[0]),
+            "facts": facts,
+        },
+        "weights": {precision: {"path": str(folder)}},
+        # The folder's name is what clients ask /v1/models for.
+        "defaults": {"backend": "vllm", "precision": precision, "served_model_name": folder.name},
+        "configurations": [
+            {
+                "id": "derived",
+                "hardware": [hardware.name],
+                "precision": [precision],
+                "gpus": counts or [1],
+            }
+        ],
+    }
+    doc = Document(path=str(config_path), data=data, sha256=hashlib.sha256(raw).hexdigest())
+    return Recipe(doc, RecipeRoot(folder, "derived"))

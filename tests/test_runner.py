@@ -1,0 +1,251 @@
+"""The runner with a stand-in server: fast failure, timeouts, late readiness, busy ports,
+state records, Docker errors. The real vLLM server is in test_server.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aimc.runner import alive
+from tests.conftest import ROOT
+
+FAKE = ROOT / "tests" / "fakes" / "fake_server.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Lab:
+    """A folder compiled for the cpu target whose 'python' is the stand-in server."""
+
+    def __init__(self, tmp: Path, cli):
+        self.tmp, self.cli = tmp, cli
+        self.port = free_port()
+        self.python = tmp / "fake-python"
+        self.python.write_text(f'#!/bin/bash\nexec {sys.executable} {FAKE} "$@"\n')
+        self.python.chmod(0o755)
+        self.pids = tmp / "pids.json"
+        self.env = {
+            "AIM_PYTHON": str(self.python),
+            "AIMC_STATE_DIR": str(tmp / "state"),
+            "CACHE_DIR": str(tmp / "cache"),
+            "FAKE_PIDS": str(self.pids),
+        }
+        self.folder = tmp / "build"
+        model = ROOT / "examples/recipes/models/aimc-examples/tiny-llama.yaml"
+        assert model.exists()
+        result = cli(
+            "compile",
+            "aimc-examples/tiny-llama",
+            "--target",
+            "cpu",
+            "--recipes",
+            str(ROOT / "examples/recipes"),
+            "--port",
+            str(self.port),
+            "-o",
+            str(self.folder),
+        )
+        assert result.code == 0, result.err
+
+    def run(self, *args: str, **env: str):
+        return self.cli(*args, env={**self.env, **env})
+
+    def started_pids(self) -> dict[str, int]:
+        return json.loads(self.pids.read_text())
+
+
+@pytest.fixture
+def lab(tmp_path: Path, cli) -> Lab:
+    lab = Lab(tmp_path, cli)
+    yield lab
+    lab.run("stop", "--all")
+    if lab.pids.exists():  # never leave a stand-in behind, whatever a test did
+        for pid in lab.started_pids().values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_server_that_exits_at_once_is_reported_with_its_log(lab) -> None:
+    result = lab.run("run", str(lab.folder), "--timeout", "60", FAKE_MODE="exit")
+    assert result.code == 4
+    assert "error: the server exited with code 3 after" in result.err
+    assert "cannot allocate KV cache, giving up" in result.err
+    assert f"its log: {lab.folder / 'server.log'}" in result.err
+    assert "Traceback" not in result.err
+    assert lab.run("status").out.strip() == "no server running"
+
+
+def test_server_that_never_becomes_healthy_is_stopped_at_the_timeout(lab) -> None:
+    start = time.monotonic()
+    result = lab.run(
+        "run", str(lab.folder), "--timeout", "2", "--format", "json", FAKE_MODE="never"
+    )
+    assert result.code == 4
+    body = json.loads(result.out)
+    assert body["error"]["code"] == "MODEL_LAUNCH_FAILED"
+    assert body["error"]["message"] == "the server was not ready after 2 s; stopped it"
+    assert time.monotonic() - start < 30
+    pids = lab.started_pids()
+    assert not alive(pids["server"]) and not alive(pids["child"])
+
+
+def test_server_that_becomes_healthy_late(lab) -> None:
+    result = lab.run(
+        "run",
+        str(lab.folder),
+        "--timeout",
+        "30",
+        "--format",
+        "json",
+        FAKE_MODE="late",
+        FAKE_DELAY="1.5",
+    )
+    assert result.code == 0, result.err
+    body = json.loads(result.out)
+    assert body["success"] is True and body["message"] == "Model launched successfully"
+    data = body["data"]
+    assert set(data) == {
+        "container_id",
+        "container_name",
+        "endpoint_url",
+        "gpu_count",
+        "precision",
+        "backend",
+        "status",
+    }
+    assert data["endpoint_url"] == f"http://localhost:{lab.port}"
+    assert (data["container_name"], data["status"], data["precision"]) == (
+        "aim-tiny-llama",
+        "running",
+        "fp32",
+    )
+    status = json.loads(lab.run("status", "--format", "json").out)["data"]
+    assert [s["name"] for s in status] == ["aim-tiny-llama"]
+    assert status[0]["status"] == "running"
+    stopped = lab.run("stop", "aim-tiny-llama")
+    assert stopped.code == 0 and stopped.out.strip() == "stopped: aim-tiny-llama"
+    pids = lab.started_pids()
+    assert not alive(pids["server"]) and not alive(pids["child"])
+    assert lab.run("status").out.strip() == "no server running"
+
+
+def test_port_already_in_use_is_refused_before_starting(lab) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", lab.port))
+        busy.listen()
+        result = lab.run("run", str(lab.folder), FAKE_MODE="ready")
+    assert result.code == 4
+    assert f"error: port {lab.port} is already in use" in result.err
+    assert not lab.pids.exists()
+
+
+def test_a_second_run_with_the_same_name_is_refused(lab) -> None:
+    assert lab.run("run", str(lab.folder), FAKE_MODE="ready").code == 0
+    again = lab.run("run", str(lab.folder), FAKE_MODE="ready")
+    assert again.code == 2
+    assert "a server named aim-tiny-llama is already running" in again.err
+
+
+def test_stale_record_is_cleaned_up(lab) -> None:
+    assert lab.run("run", str(lab.folder), FAKE_MODE="ready").code == 0
+    pids = lab.started_pids()
+    os.killpg(pids["server"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(pids["server"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lab.run("status").out.strip() == "no server running"
+    assert not list((lab.tmp / "state" / "runs").glob("*.json"))
+
+
+def test_stop_unknown_name(lab) -> None:
+    assert lab.run("run", str(lab.folder), FAKE_MODE="ready").code == 0
+    result = lab.run("stop", "aim-tiny-lama")
+    assert result.code == 2
+    assert "did you mean 'aim-tiny-llama'?" in result.err
+
+
+def test_run_needs_a_compiled_folder(lab, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = lab.run("run", str(empty))
+    assert result.code == 2
+    assert "is not a compiled aimc folder" in result.err
+
+
+def _docker(lab: Lab, version_body: str) -> dict[str, str]:
+    bindir = lab.tmp / "bin"
+    bindir.mkdir(exist_ok=True)
+    docker = bindir / "docker"
+    docker.write_text(
+        "#!/bin/bash\n"
+        f'case "$1" in\n  version) {version_body};;\n'
+        "  inspect) echo 0123456789abcdef0123;;\n  rm) exit 0;;\n"
+        f'  run) exec {sys.executable} {FAKE} "$@";;\nesac\n'
+    )
+    docker.chmod(0o755)
+    return {"PATH": f"{bindir}:{os.environ['PATH']}"}
+
+
+@pytest.fixture
+def docker_folder(lab) -> Path:
+    folder = lab.tmp / "docker-build"
+    result = lab.cli(
+        "compile",
+        "aimc-examples/tiny-llama",
+        "--target",
+        "cpu",
+        "--recipes",
+        str(ROOT / "examples/recipes"),
+        "--port",
+        str(lab.port),
+        "--launcher",
+        "docker",
+        "--set",
+        "image=vllm/vllm-openai:v0.32.0",
+        "-o",
+        str(folder),
+    )
+    assert result.code == 0, result.err
+    return folder
+
+
+def test_no_docker_engine_is_a_launch_error(lab, docker_folder) -> None:
+    env = _docker(
+        lab,
+        "echo 'Cannot connect to the Docker daemon at "
+        "unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1",
+    )
+    result = lab.run("run", str(docker_folder), **env)
+    assert result.code == 4
+    assert "error: no Docker engine is reachable: Cannot connect to the Docker daemon" in result.err
+
+
+def test_docker_socket_permission_is_exit_7(lab, docker_folder) -> None:
+    env = _docker(
+        lab,
+        "echo 'permission denied while trying to connect to the Docker daemon "
+        "socket at unix:///var/run/docker.sock' >&2; exit 1",
+    )
+    result = lab.run("run", str(docker_folder), "--format", "json", **env)
+    assert result.code == 7
+    assert json.loads(result.out)["error"]["code"] == "PERMISSION_DENIED"
+
+
+def test_docker_launcher_runs_and_records_the_container(lab, docker_folder) -> None:
+    env = _docker(lab, "echo 28.2.2")
+    result = lab.run("run", str(docker_folder), "--format", "json", FAKE_MODE="ready", **env)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["data"]["container_id"] == "0123456789ab"
+    assert lab.run("stop", "--all", **env).code == 0
+    assert not alive(lab.started_pids()["server"])
