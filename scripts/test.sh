@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/setup-vllm.sh
-.venv/bin/ruff check aimc tests examples tools bench
-.venv/bin/ruff format --check aimc tests examples tools bench
+.venv/bin/ruff check aimc aim_launcher tests examples tools bench
+.venv/bin/ruff format --check aimc aim_launcher tests examples tools bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -1,0 +1,88 @@
+"""The AIM Engine Python API as its reference uses it (``from aim_launcher import ...``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from aim_launcher import AIMConfigGenerator, AIMDockerManager, AIMEngine, AIMRecipeSelector
+from aimc.runner import load_records, stop_record
+from tests.conftest import ROOT
+from tests.test_runner import FAKE, free_port
+
+EXAMPLES = ROOT / "examples" / "recipes"
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    python = tmp_path / "fake-python"
+    python.write_text(f'#!/bin/bash\nexec {sys.executable} {FAKE} "$@"\n')
+    python.chmod(0o755)
+    monkeypatch.setenv("AIM_PYTHON", str(python))
+    monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FAKE_MODE", "ready")
+    yield
+    for record in load_records():
+        stop_record(record)
+
+
+def test_list_models() -> None:
+    models = AIMEngine(cache_dir=None).list_models()
+    assert {"Qwen/Qwen3-32B", "openai/gpt-oss-20b"} <= {m["model"] for m in models}
+
+
+def test_optimal_configuration() -> None:
+    selector = AIMRecipeSelector(target="mi300x")
+    plan = selector.get_optimal_configuration("Qwen/Qwen3-32B", customer_gpu_count=8)
+    assert plan is not None
+    assert (plan["gpus"], plan["precision"], plan["backend"]) == (8, "bf16", "vllm")
+    fp8 = selector.get_optimal_configuration("Qwen/Qwen3-32B", customer_precision="fp8")
+    assert fp8 is not None and fp8["model_source"] == "Qwen/Qwen3-32B-FP8"
+    assert selector.get_optimal_configuration("Qwen/Qwen3-32B", customer_gpu_count=3) is None
+    assert selector._detect_vllm_gpus() == 0  # this machine has no GPU
+
+
+def test_generate_config_from_a_recipe_dict() -> None:
+    from ruamel.yaml import YAML
+
+    recipe = YAML(typ="safe").load((ROOT / "aimc/recipes/models/Qwen/Qwen3-8B.yaml").read_text())
+    config = AIMConfigGenerator(target="h100").generate_config(recipe, 2)
+    assert config is not None
+    assert config["command"][:3] == ["Qwen/Qwen3-8B", "--tensor-parallel-size", "2"]
+    assert {"launch.sh", "manifest.json", "aim.env"} <= set(config["files"])
+    assert AIMConfigGenerator(target="h100").generate_config(recipe, 3) is None
+    assert AIMConfigGenerator(target="h100").generate_config({"kind": "Recipe"}, 1) is None
+
+
+def test_launch_model_success_and_error_responses(fake_env) -> None:
+    engine = AIMEngine(target="cpu", recipe_dirs=[EXAMPLES])
+    port = free_port()
+    result = engine.launch_model("aimc-examples/tiny-llama", port=port, timeout=60)
+    assert result["success"] is True, result
+    assert result["data"]["endpoint_url"] == f"http://localhost:{port}"
+    assert result["data"]["status"] == "running"
+    missing = engine.launch_model("no-such/model")
+    assert missing["success"] is False
+    assert missing["error"]["code"] == "CONFIGURATION_ERROR"
+    assert missing["timestamp"].endswith("Z")
+
+
+def test_run_command_directly(fake_env) -> None:
+    import json
+
+    from ruamel.yaml import YAML
+
+    recipe = YAML(typ="safe").load((EXAMPLES / "models/aimc-examples/tiny-llama.yaml").read_text())
+    recipe["weights"]["fp32"]["path"] = str(ROOT / "examples/models/tiny-llama")
+    port = free_port()
+    config = AIMConfigGenerator(target="cpu").generate_config(recipe, 1, port=port)
+    assert config is not None
+    assert json.loads(config["files"]["manifest.json"])["plan"]["port"] == port
+    result = AIMDockerManager().run_command_directly(config, "aim-api-test", 1, timeout=60)
+    assert result["success"] is True, result
+    assert result["data"]["container_name"] == "aim-api-test"
+    wrong = AIMDockerManager().run_command_directly(config, "aim-api-test-2", 2)
+    assert wrong["success"] is False
