@@ -22,6 +22,7 @@ __all__ = ["main"]
 
 #: command name -> "module:attribute"
 COMMANDS = {
+    "cache": "aimc.cli.cache:cache",
     "compile": "aimc.cli.compile:compile_",
     "launch": "aimc.cli.serve:launch",
     "run": "aimc.cli.serve:run",
