@@ -249,3 +249,27 @@ def test_docker_launcher_runs_and_records_the_container(lab, docker_folder) -> N
     assert json.loads(result.out)["data"]["container_id"] == "0123456789ab"
     assert lab.run("stop", "--all", **env).code == 0
     assert not alive(lab.started_pids()["server"])
+
+
+def test_ctrl_c_while_waiting_stops_the_whole_group(lab) -> None:
+    import subprocess
+
+    env = {**os.environ, **lab.env, "FAKE_MODE": "never"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aimc", "run", str(lab.folder)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not lab.pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    pids = lab.started_pids()
+    assert not alive(pids["server"]) and not alive(pids["child"])
+    assert lab.run("status").out.strip() == "no server running"
