@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,8 +19,15 @@ from tests.conftest import ROOT
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project built as a wheel and installed into a fresh target folder."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"  # setuptools builds in the source tree: keep the checkout clean
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("aimc", "aim_launcher"):
+        shutil.copytree(ROOT / package, source / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp), str(source)],
         check=True,
         capture_output=True,
     )
@@ -28,6 +36,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "aimc/recipes/models/Qwen/Qwen3-32B.yaml" in names
     assert "aimc/schemas/recipe.schema.json" in names
     assert "aimc/backends/vllm.json" in names
+    assert "aimc/recipes/index.json" in names and "aimc/templates/launch.sh.j2" in names
+    assert "aim_launcher/__init__.py" in names
     assert not any(n.startswith("tests/") for n in names)
     target = tmp / "site"
     subprocess.run(
