@@ -14,12 +14,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimc.catalog import Catalog, Hardware, RecipeRoot
-from aimc.detect import GPU, Detection
 from aimc.errors import ConfigError, GPUDetectionError
 from aimc.loader import Document
+
+if TYPE_CHECKING:
+    from aimc.detect import GPU, Detection
 
 __all__ = ["Target", "generic_profile", "match_profiles", "resolve_target"]
 
