@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aimc.cli.options import format_option, plan_options, request_from
+from aimc.cli.options import PlanArgs, format_option, plan_options
 from aimc.cli.report import dump
 
 __all__ = ["compile_"]
@@ -34,15 +34,7 @@ __all__ = ["compile_"]
 def compile_(
     model: str,
     gpu_count: int | None,
-    target: str,
-    precision: str | None,
-    backend: str | None,
-    port: int | None,
-    config_file: Path | None,
-    sets: tuple[str, ...],
-    optimize: str | None,
-    launcher: str | None,
-    recipe_dirs: tuple[str, ...],
+    opts: PlanArgs,
     outdir: Path,
     check: bool,
     fmt: str,
@@ -53,20 +45,13 @@ def compile_(
     has a container image) and manifest.json into OUTPUT. The same inputs always give
     byte-identical files.
     """
-    from aimc.build import compile_plan, make_plan
-    from aimc.catalog import Catalog
-    from aimc.hardware import resolve_target
+    from aimc.build import compile_plan
     from aimc.write import diff_artifacts, write_artifacts
 
-    catalog = Catalog.default(recipe_dirs)
-    request = request_from(
-        model, gpu_count, precision, backend, port, config_file, sets, launcher, optimize
-    )
-    resolved = resolve_target(catalog, target, gpus_required=gpu_count is not None)
-    name = resolved.hardware.name
-    for note in resolved.notes:
+    resolved = opts.resolve(model, gpu_count)
+    for note in resolved.target.notes:
         click.echo(f"note: {note}", err=True)
-    compiled = compile_plan(make_plan(catalog, request, resolved), request, name)
+    compiled = compile_plan(resolved.plan, resolved.request, resolved.target.hardware.name)
     plan = compiled.plan
     if check:
         diff = diff_artifacts(outdir, compiled.files)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,7 +15,14 @@ from aimc.cli import report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["format_option", "plan_options", "recipes_option", "request_from"]
+__all__ = [
+    "PlanArgs",
+    "Resolved",
+    "format_option",
+    "plan_options",
+    "recipes_option",
+    "request_from",
+]
 
 PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
 
@@ -53,8 +62,52 @@ def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     return decorate
 
 
+@dataclass(frozen=True)
+class PlanArgs:
+    """The values of the options :func:`plan_options` adds, as one argument."""
+
+    target: str
+    precision: str | None
+    backend: str | None
+    port: int | None
+    config_file: Path | None
+    sets: tuple[str, ...]
+    optimize: str | None
+    launcher: str | None
+    recipe_dirs: tuple[str, ...]
+
+    def resolve(self, model: str, gpus: int | None) -> Resolved:
+        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs."""
+        from aimc.build import make_plan
+        from aimc.catalog import Catalog
+        from aimc.hardware import resolve_target
+
+        catalog = Catalog.default(self.recipe_dirs)
+        request = request_from(model, gpus, self)
+        target = resolve_target(catalog, self.target, gpus_required=gpus is not None)
+        return Resolved(catalog, request, target, make_plan(catalog, request, target))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a command resolved from its arguments."""
+
+    catalog: Any
+    request: Any
+    target: Any
+    plan: Any
+
+
 def plan_options(f: F) -> F:
-    """The options that shape a plan: target, precision, backend, port, overrides."""
+    """The options that shape a plan (target, precision, backend, port, overrides...),
+    passed to the command as one ``opts: PlanArgs`` argument."""
+    names = [field.name for field in fields(PlanArgs)]
+
+    @functools.wraps(f)
+    def collect(*args: Any, **kwargs: Any) -> Any:
+        opts = PlanArgs(**{name: kwargs.pop(name) for name in names})
+        return f(*args, opts=opts, **kwargs)
+
     options = [
         click.option(
             "--target",
@@ -107,22 +160,13 @@ def plan_options(f: F) -> F:
         ),
         recipes_option,
     ]
+    wrapped: Any = collect
     for option in reversed(options):
-        f = option(f)
-    return f
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
 
 
-def request_from(
-    model: str,
-    gpus: int | None,
-    precision: str | None,
-    backend: str | None,
-    port: int | None,
-    config_file: Path | None,
-    sets: tuple[str, ...],
-    launcher: str | None,
-    optimize: str | None = None,
-) -> Any:
+def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
     """A :class:`~aimc.resolve.Request` from command-line values."""
     from aimc.build import load_config_file
     from aimc.errors import ConfigError
@@ -139,12 +183,12 @@ def request_from(
     return Request(
         model=model,
         gpus=gpus,
-        precision=precision,
-        backend=backend,
-        port=port,
-        launcher=launcher,
-        config=load_config_file(config_file) if config_file else None,
-        sets=tuple(sets),
+        precision=plan.precision,
+        backend=plan.backend,
+        port=plan.port,
+        launcher=plan.launcher,
+        config=load_config_file(plan.config_file) if plan.config_file else None,
+        sets=tuple(plan.sets),
         default_port=default_port,
-        optimize=optimize,
+        optimize=plan.optimize,
     )

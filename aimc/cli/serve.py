@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import format_option, plan_options, request_from
+from aimc.cli.options import PlanArgs, format_option, plan_options
 from aimc.cli.report import dump, table
 
 __all__ = ["launch", "run", "status", "stop"]
@@ -150,15 +150,7 @@ def _cache_env(plan: Any, use_cache: bool, env: dict[str, str]) -> list[str]:
 def launch(
     model: str,
     gpu_count: int | None,
-    target: str,
-    precision: str | None,
-    backend: str | None,
-    port: int | None,
-    config_file: Path | None,
-    sets: tuple[str, ...],
-    optimize: str | None,
-    launcher: str | None,
-    recipe_dirs: tuple[str, ...],
+    opts: PlanArgs,
     timeout: float,
     name: str | None,
     use_cache: bool,
@@ -171,24 +163,18 @@ def launch(
     GPU_COUNT is auto-detected when left out. The artifacts are written to --output (or
     a folder in the state directory) and run like 'aim-engine run'.
     """
-    from aimc.build import compile_plan, make_plan
-    from aimc.catalog import Catalog
-    from aimc.hardware import resolve_target
+    from aimc.build import compile_plan
     from aimc.runner import state_dir
     from aimc.write import write_artifacts
 
-    catalog = Catalog.default(recipe_dirs)
-    request = request_from(
-        model, gpu_count, precision, backend, port, config_file, sets, launcher, optimize
-    )
-    resolved = resolve_target(catalog, target, gpus_required=gpu_count is not None)
-    plan = make_plan(catalog, request, resolved)
-    compiled = compile_plan(plan, request, resolved.hardware.name)
+    resolved = opts.resolve(model, gpu_count)
+    plan = resolved.plan
+    compiled = compile_plan(plan, resolved.request, resolved.target.hardware.name)
     run_name = name or plan.name
     folder = outdir or state_dir() / "builds" / run_name
     write_artifacts(folder, compiled.files)
     env = dict(os.environ)
-    notes = [*resolved.notes, *plan.decisions, *_cache_env(plan, use_cache, env)]
+    notes = [*resolved.target.notes, *plan.decisions, *_cache_env(plan, use_cache, env)]
     if debug_server:
         env["VLLM_LOGGING_LEVEL"] = "DEBUG"
         env["AIM_DEBUG"] = "1"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import click
 
-from aimc.cli.options import format_option, plan_options, request_from
+from aimc.cli.options import PlanArgs, format_option, plan_options
 from aimc.cli.report import dump, table
 
 __all__ = ["show_config"]
@@ -100,39 +99,25 @@ def plan_text(plan: Any, explain: bool) -> str:
 def show_config(
     model: str,
     gpu_count: int | None,
-    target: str,
-    precision: str | None,
-    backend: str | None,
-    port: int | None,
-    config_file: Path | None,
-    sets: tuple[str, ...],
-    optimize: str | None,
-    launcher: str | None,
-    recipe_dirs: tuple[str, ...],
+    opts: PlanArgs,
     explain: bool,
     fmt: str,
 ) -> None:
     """Display the configuration MODEL resolves to, and the alternatives on the target."""
-    from aimc.build import load_recipe, make_plan
-    from aimc.catalog import Catalog
-    from aimc.hardware import resolve_target
+    from aimc.build import load_recipe
 
-    catalog = Catalog.default(recipe_dirs)
-    request = request_from(
-        model, gpu_count, precision, backend, port, config_file, sets, launcher, optimize
-    )
-    resolved = resolve_target(catalog, target, gpus_required=gpu_count is not None)
-    name = resolved.hardware.name
-    plan = make_plan(catalog, request, resolved)
+    resolved = opts.resolve(model, gpu_count)
+    target, plan = resolved.target, resolved.plan
+    name = target.hardware.name
     rows = candidate_rows(
-        load_recipe(catalog, model, resolved.hardware),
-        resolved.hardware,
-        replace(request, available_gpus=resolved.available_gpus),
+        load_recipe(resolved.catalog, model, target.hardware),
+        target.hardware,
+        replace(resolved.request, available_gpus=target.available_gpus),
     )
     if fmt != "table":
         click.echo(dump({"plan": plan.to_json(), "candidates": rows}, fmt))
         return
-    for note in resolved.notes:
+    for note in target.notes:
         click.echo(f"target: {note}")
     click.echo(plan_text(plan, explain))
     click.echo("")
