@@ -31,6 +31,23 @@ def _error(exc: AimcError) -> dict[str, Any]:
     return {"success": False, "error": body, "timestamp": now.isoformat().replace("+00:00", "Z")}
 
 
+def _start(
+    files: dict[str, str], name: str, timeout: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Write ``files`` to the run folder ``name`` and run it; the success response."""
+    from aimc.runner import run_folder, state_dir
+    from aimc.write import write_artifacts
+
+    folder = state_dir() / "builds" / name
+    write_artifacts(folder, files)
+    record = run_folder(folder, timeout, name=name, env=env)
+    return {
+        "success": True,
+        "data": record.seed_data("running"),
+        "message": "Model launched successfully",
+    }
+
+
 class AIMRecipeSelector:
     """Recipe and GPU selection.
 
@@ -129,24 +146,14 @@ class AIMDockerManager:
     ) -> dict[str, Any]:
         """Write ``config["files"]`` (from :meth:`AIMConfigGenerator.generate_config`) to a
         run folder and start it as ``container_name``; the success or error response."""
-        from aimc.runner import run_folder, state_dir
-        from aimc.write import write_artifacts
-
         try:
             if config.get("plan", {}).get("gpus") not in (None, gpu_count):
                 raise ConfigError(
                     f"the configuration is for {config['plan']['gpus']} GPUs, not {gpu_count}"
                 )
-            folder = state_dir() / "builds" / container_name
-            write_artifacts(folder, config["files"])
-            record = run_folder(folder, timeout, name=container_name)
+            return _start(config["files"], container_name, timeout)
         except AimcError as exc:
             return _error(exc)
-        return {
-            "success": True,
-            "data": record.seed_data("running"),
-            "message": "Model launched successfully",
-        }
 
 
 class AIMEngine:
@@ -184,10 +191,8 @@ class AIMEngine:
     ) -> dict[str, Any]:
         """Compile and run ``model_id``; the success or error response (never raises)."""
         from aimc.build import compile_plan, make_plan
-        from aimc.cli.serve import _cache_env
+        from aimc.checkpoint import prepare_cache
         from aimc.resolve import Request
-        from aimc.runner import run_folder, state_dir
-        from aimc.write import write_artifacts
 
         try:
             target = self.selector._target(gpus_required=gpu_count is not None)
@@ -196,20 +201,13 @@ class AIMEngine:
             )
             plan = make_plan(self.selector.catalog, request, target)
             compiled = compile_plan(plan, request, target.hardware.name)
-            folder = state_dir() / "builds" / plan.name
-            write_artifacts(folder, compiled.files)
             env = dict(os.environ)
-            _cache_env(plan, use_cache, env)
+            prepare_cache(plan, use_cache, env)
             if debug or self.debug:
                 env["VLLM_LOGGING_LEVEL"] = "DEBUG"
-            record = run_folder(folder, timeout, env=env)
+            return _start(compiled.files, plan.name, timeout, env)
         except AimcError as exc:
             return _error(exc)
-        return {
-            "success": True,
-            "data": record.seed_data("running"),
-            "message": "Model launched successfully",
-        }
 
     def list_models(self, format: str = "table") -> list[dict[str, Any]]:
         """Every model with a recipe: id, precisions, backends, hardware, GPU counts."""

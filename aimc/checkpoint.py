@@ -1,4 +1,4 @@
-"""Checkpoint sizes from safetensors headers, read from local folders or the model cache.
+"""The model cache and checkpoints: sizes from safetensors headers, cache preparation.
 
 Takes a recipe's weight sources and the Hugging Face cache folder (``CACHE_DIR``); hands on
 {source: bytes of weights} for the checkpoints present locally. Only the JSON header at the
@@ -12,8 +12,9 @@ import json
 import struct
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["cache_snapshot", "checkpoint_bytes", "local_sizes"]
+__all__ = ["cache_snapshot", "checkpoint_bytes", "local_sizes", "prepare_cache"]
 
 _MAX_HEADER = 100 * 2**20
 
@@ -64,3 +65,42 @@ def local_sizes(sources: Iterable[tuple[str, str | None, bool]], cache_dir: Path
         if size:
             sizes[source] = size
     return sizes
+
+
+def prepare_cache(plan: Any, use_cache: bool, env: dict[str, str]) -> list[str]:
+    """Prepare the model cache for a launch (``env`` is the server's); notes on what was done.
+
+    With ``use_cache`` a model already in the cache starts offline (``HF_HUB_OFFLINE=1``);
+    without it the snapshot is downloaded afresh first.
+    """
+    from aimc.build import cache_dir
+    from aimc.errors import CacheError, NetworkError
+
+    if plan.local_model:
+        return []
+    cache = cache_dir()
+    if use_cache:
+        if cache_snapshot(cache, plan.model_source, plan.model_revision) is not None:
+            env["HF_HUB_OFFLINE"] = "1"
+            return [f"{plan.model_source} is in {cache}: the server starts offline"]
+        return [f"{plan.model_source} is not in {cache} yet: the server downloads it"]
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise CacheError(f"huggingface_hub is not importable: {exc}") from None
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        snapshot_download(
+            plan.model_source,
+            revision=plan.model_revision,
+            cache_dir=str(cache),
+            force_download=True,
+        )
+    except PermissionError as exc:
+        raise CacheError(f"cannot write the model cache {cache}: {exc.strerror}") from None
+    except HfHubHTTPError as exc:
+        raise NetworkError(f"download of {plan.model_source} failed: {exc}") from None
+    except OSError as exc:
+        raise NetworkError(f"download of {plan.model_source} failed: {exc}") from None
+    return [f"downloaded {plan.model_source} afresh into {cache}"]

@@ -85,42 +85,6 @@ def run(folder: Path, timeout: float, name: str | None, fmt: str) -> None:
     _run(folder, timeout, name, fmt)
 
 
-def _cache_env(plan: Any, use_cache: bool, env: dict[str, str]) -> list[str]:
-    """Prepare the model cache for a launch; notes on what was done."""
-    from aimc.build import cache_dir
-    from aimc.checkpoint import cache_snapshot
-    from aimc.errors import CacheError, NetworkError
-
-    if plan.local_model:
-        return []
-    cache = cache_dir()
-    if use_cache:
-        if cache_snapshot(cache, plan.model_source, plan.model_revision) is not None:
-            env["HF_HUB_OFFLINE"] = "1"
-            return [f"{plan.model_source} is in {cache}: the server starts offline"]
-        return [f"{plan.model_source} is not in {cache} yet: the server downloads it"]
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HfHubHTTPError
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise CacheError(f"huggingface_hub is not importable: {exc}") from None
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        snapshot_download(
-            plan.model_source,
-            revision=plan.model_revision,
-            cache_dir=str(cache),
-            force_download=True,
-        )
-    except PermissionError as exc:
-        raise CacheError(f"cannot write the model cache {cache}: {exc.strerror}") from None
-    except HfHubHTTPError as exc:
-        raise NetworkError(f"download of {plan.model_source} failed: {exc}") from None
-    except OSError as exc:
-        raise NetworkError(f"download of {plan.model_source} failed: {exc}") from None
-    return [f"downloaded {plan.model_source} afresh into {cache}"]
-
-
 @click.command()
 @click.argument("model")
 @click.argument("gpu_count", required=False, type=click.IntRange(1, 64))
@@ -164,6 +128,7 @@ def launch(
     a folder in the state directory) and run like 'aim-engine run'.
     """
     from aimc.build import compile_plan
+    from aimc.checkpoint import prepare_cache
     from aimc.runner import state_dir
     from aimc.write import write_artifacts
 
@@ -174,7 +139,7 @@ def launch(
     folder = outdir or state_dir() / "builds" / run_name
     write_artifacts(folder, compiled.files)
     env = dict(os.environ)
-    notes = [*resolved.target.notes, *plan.decisions, *_cache_env(plan, use_cache, env)]
+    notes = [*resolved.target.notes, *plan.decisions, *prepare_cache(plan, use_cache, env)]
     if debug_server:
         env["VLLM_LOGGING_LEVEL"] = "DEBUG"
         env["AIM_DEBUG"] = "1"
