@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap '.venv/bin/aim-engine stop --all >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 export AIMC_STATE_DIR="$work/state" CACHE_DIR="$work/cache" HF_HUB_OFFLINE=1
-export AIM_PYTHON="$PWD/.venv-vllm/bin/python"
+export AIM_PYTHON="$PWD/.venv-vllm/bin/python" LOG_FORMAT=text
 port=${DEMO_PORT:-18000}
 
 set -x

@@ -431,3 +431,14 @@ def test_script_mode_bits(tmp_path: Path) -> None:
 def test_unknown_precision_for_request_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         _plan("openai/gpt-oss-20b", "h100", precision="bf16")
+
+
+def test_notes_follow_log_format_and_log_level(cli, tmp_path: Path) -> None:
+    args = ("compile", "Qwen/Qwen3-32B", "--target", "h100", "-o", str(tmp_path / "o"))
+    lines = cli(*args).err.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert {r["level"] for r in records} == {"INFO"} and records[0]["logger"] == "aimc"
+    assert any(r["message"].startswith("2 GPUs: the smallest count") for r in records)
+    text = cli(*args, env={"LOG_FORMAT": "text"}).err
+    assert "note: 2 GPUs: the smallest count where bf16 fits" in text
+    assert cli(*args, env={"LOG_LEVEL": "WARNING"}).err == ""

@@ -46,11 +46,12 @@ def compile_(
     byte-identical files.
     """
     from aimc.build import compile_plan
+    from aimc.log import note
     from aimc.write import diff_artifacts, write_artifacts
 
     resolved = opts.resolve(model, gpu_count)
-    for note in resolved.target.notes:
-        click.echo(f"note: {note}", err=True)
+    for text in resolved.target.notes:
+        note(text)
     compiled = compile_plan(resolved.plan, resolved.request, resolved.target.hardware.name)
     plan = compiled.plan
     if check:
@@ -96,6 +97,6 @@ def compile_(
         )
         return
     for decision in plan.decisions:
-        click.echo(f"note: {decision}", err=True)
+        note(decision)
     click.echo(f"wrote {outdir}/ ({', '.join(sorted(compiled.files))})")
     click.echo(summary)

@@ -129,6 +129,7 @@ def launch(
     """
     from aimc.build import compile_plan
     from aimc.checkpoint import prepare_cache
+    from aimc.log import note
     from aimc.runner import state_dir
     from aimc.write import write_artifacts
 
@@ -144,9 +145,9 @@ def launch(
         env["VLLM_LOGGING_LEVEL"] = "DEBUG"
         env["AIM_DEBUG"] = "1"
     if fmt != "json":
-        for note in notes:
-            click.echo(f"note: {note}", err=True)
-        click.echo(f"compiled: {folder}", err=True)
+        for text in notes:
+            note(text)
+        note(f"compiled: {folder}")
     _run(folder, timeout, run_name, fmt, env)
 
 
