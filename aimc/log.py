@@ -27,5 +27,14 @@ def note(message: str, level: str = "INFO") -> None:
         click.echo(f"note: {message}", err=True)
         return
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-    click.echo(json.dumps({"timestamp": now.replace("+00:00", "Z"), "level": level,
-                           "logger": "aimc", "message": message}), err=True)
+    click.echo(
+        json.dumps(
+            {
+                "timestamp": now.replace("+00:00", "Z"),
+                "level": level,
+                "logger": "aimc",
+                "message": message,
+            }
+        ),
+        err=True,
+    )
