@@ -168,7 +168,7 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         "compose": _compose(plan, command) if plan.image else None,
         "native_config": _native_config(plan),
     }
-    names = ["launch.sh", "aim.env", f"{plan.backend}.yaml"]
+    names = ["launch.sh", "aim.env", ENGINES[plan.backend].config_file]
     if plan.image:
         names.append("compose.yaml")
     return {name: env.get_template(f"{name}.j2").render(context) for name in sorted(names)}
