@@ -8,13 +8,25 @@ and nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_snapshot", "checkpoint_bytes", "local_sizes", "prepare_cache"]
+from aimc.safety import mask, shorten
+
+__all__ = [
+    "cache_snapshot",
+    "check_cache_dir",
+    "checkpoint_bytes",
+    "hub_errors",
+    "local_sizes",
+    "prepare_cache",
+]
 
 _MAX_HEADER = 100 * 2**20
 
@@ -40,20 +52,137 @@ def checkpoint_bytes(folder: Path) -> int | None:
         return None
     try:
         return sum(_tensor_bytes(f) for f in files)
-    except (OSError, ValueError, KeyError, TypeError, struct.error):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, struct.error):
         return None
 
 
+#: What a ref file in the cache may name: a commit hash (never a path).
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+#: Repository ids and revisions aimc looks up in the cache (no path separators but ``/``).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,200}")
+
+
 def cache_snapshot(cache_dir: Path, repo: str, revision: str | None = None) -> Path | None:
-    """The snapshot folder of ``repo`` in a Hugging Face cache (``models--org--name``)."""
+    """The snapshot folder of ``repo`` in a Hugging Face cache (``models--org--name``).
+
+    A ref that is not a commit hash (binary, a path, empty) counts as absent.
+    """
+    if (
+        not _NAME.fullmatch(repo)
+        or ".." in repo
+        or (revision is not None and (not _NAME.fullmatch(revision) or ".." in revision))
+    ):
+        return None
     base = cache_dir / f"models--{repo.replace('/', '--')}"
     ref = base / "refs" / (revision or "main")
-    if ref.is_file():
-        snapshot = base / "snapshots" / ref.read_text().strip()
-        return snapshot if snapshot.is_dir() else None
-    if revision and (base / "snapshots" / revision).is_dir():
+    try:
+        commit = ref.read_bytes()[:100].decode("ascii").strip() if ref.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
+    if commit is not None:
+        snapshot = base / "snapshots" / commit
+        return snapshot if _COMMIT.fullmatch(commit) and snapshot.is_dir() else None
+    if revision and _COMMIT.fullmatch(revision) and (base / "snapshots" / revision).is_dir():
         return base / "snapshots" / revision
     return None
+
+
+def check_cache_dir(folder: Path) -> None:
+    """Refuse a ``CACHE_DIR`` that cannot be a cache folder (a file, unreadable).
+
+    Raises:
+        CacheError: ``folder`` exists and is not a readable folder.
+    """
+    from aimc.errors import CacheError
+
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise CacheError(
+                f"CACHE_DIR {folder} is not a folder", hint="point CACHE_DIR at a folder"
+            )
+    except OSError as exc:
+        raise CacheError(f"cannot read CACHE_DIR {folder}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def hub_errors(repo: str, folder: Path) -> Iterator[None]:
+    """Turn what ``huggingface_hub`` raises while filling ``folder`` into aimc's errors.
+
+    ============================================  ===========================
+    what went wrong                               error (exit code)
+    ============================================  ===========================
+    invalid repository id or revision             ConfigError (2)
+    repository or revision not found              ConfigError (2)
+    gated repository, no or wrong ``HF_TOKEN``    PermissionDeniedError (7)
+    hub unreachable, proxy, bad ``HF_ENDPOINT``   NetworkError (6)
+    cache not writable, full, or broken           CacheError (5)
+    ============================================  ===========================
+    """
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    from aimc.errors import (
+        CacheError,
+        ConfigError,
+        NetworkError,
+        PermissionDeniedError,
+    )
+
+    def first_line(exc: BaseException) -> str:
+        return mask(shorten(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)))
+
+    try:
+        yield
+    except HFValidationError as exc:
+        raise ConfigError(
+            f"{shorten(repo)!r} is not a valid repository id: {first_line(exc)}"
+        ) from None
+    except GatedRepoError:
+        raise PermissionDeniedError(
+            f"{repo} is gated: access needs a token of an account that accepted its terms",
+            hint="export HF_TOKEN=... (it is read from the environment, never stored)",
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise ConfigError(
+            f"{repo} was not found on the hub: {first_line(exc)}",
+            hint="check the id and revision; private repositories need HF_TOKEN",
+        ) from None
+    except LocalEntryNotFoundError as exc:
+        raise NetworkError(
+            f"{repo} is not in {folder} and cannot be downloaded: {first_line(exc)}",
+            hint="check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
+        ) from None
+    except HfHubHTTPError as exc:
+        raise NetworkError(f"download of {repo} failed: {first_line(exc)}") from None
+    except UnicodeDecodeError:
+        raise CacheError(
+            f"the cache entry of {repo} in {folder} is broken (a ref is not text)",
+            hint="remove it and download again",
+        ) from None
+    except (ConnectionError, TimeoutError) as exc:
+        raise NetworkError(f"download of {repo} failed: {first_line(exc)}") from None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise PermissionDeniedError(
+                f"cannot write the model cache {folder}: {exc.strerror}"
+            ) from None
+        raise CacheError(f"cannot use the model cache {folder}: {first_line(exc)}") from None
+    except Exception as exc:
+        # httpx / requests errors (proxy, protocol, TLS) share no base class with OSError.
+        if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
+            raise NetworkError(
+                f"download of {repo} failed: {type(exc).__name__}: {first_line(exc)}",
+                hint="check the network, a proxy and HF_ENDPOINT",
+            ) from None
+        if isinstance(exc, ValueError) and "HF_ENDPOINT" in str(exc):
+            raise NetworkError(f"HF_ENDPOINT is not usable: {first_line(exc)}") from None
+        raise
 
 
 def local_sizes(sources: Iterable[tuple[str, str | None, bool]], cache_dir: Path) -> dict[str, int]:
@@ -74,22 +203,20 @@ def prepare_cache(plan: Any, use_cache: bool, env: dict[str, str]) -> list[str]:
     without it the snapshot is downloaded afresh first.
     """
     from aimc.build import cache_dir
-    from aimc.errors import CacheError, NetworkError
 
     if plan.local_model:
         return []
     cache = cache_dir()
+    check_cache_dir(cache)
     if use_cache:
         if cache_snapshot(cache, plan.model_source, plan.model_revision) is not None:
             env["HF_HUB_OFFLINE"] = "1"
             return [f"{plan.model_source} is in {cache}: the server starts offline"]
         return [f"{plan.model_source} is not in {cache} yet: the server downloads it"]
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HfHubHTTPError
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise CacheError(f"huggingface_hub is not importable: {exc}") from None
-    try:
+    from huggingface_hub import snapshot_download
+
+    check_cache_dir(cache)
+    with hub_errors(plan.model_source, cache):
         cache.mkdir(parents=True, exist_ok=True)
         snapshot_download(
             plan.model_source,
@@ -97,10 +224,4 @@ def prepare_cache(plan: Any, use_cache: bool, env: dict[str, str]) -> list[str]:
             cache_dir=str(cache),
             force_download=True,
         )
-    except PermissionError as exc:
-        raise CacheError(f"cannot write the model cache {cache}: {exc.strerror}") from None
-    except HfHubHTTPError as exc:
-        raise NetworkError(f"download of {plan.model_source} failed: {exc}") from None
-    except OSError as exc:
-        raise NetworkError(f"download of {plan.model_source} failed: {exc}") from None
     return [f"downloaded {plan.model_source} afresh into {cache}"]

@@ -18,6 +18,8 @@ from typing import Any
 from aimc.catalog import Hardware, Recipe, RecipeRoot
 from aimc.errors import ConfigError
 from aimc.loader import Document
+from aimc.safety import shorten
+from aimc.templating import one_line
 
 __all__ = ["derive_recipe", "is_model_folder"]
 
@@ -39,6 +41,20 @@ _ELEMENT_BYTES = {
 }
 
 
+#: Largest config.json read, and the largest model dimension believed.
+_MAX_CONFIG = 2**20
+_MAX_DIMENSION = 10**13
+
+
+def _count(value: Any, key: str, where: Path) -> int:
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(key)
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{where}: {key} is not a whole number") from None
+
+
 def is_model_folder(text: str) -> bool:
     """True when ``text`` names a folder with a ``config.json``."""
     path = Path(text).expanduser()
@@ -54,16 +70,16 @@ def _parameters(folder: Path) -> int | None:
             with file.open("rb") as f:
                 (length,) = struct.unpack("<Q", f.read(8))
                 header = json.loads(f.read(min(length, 100 * 2**20)))
-        except (OSError, ValueError, struct.error):
+            for key, tensor in header.items():
+                if key == "__metadata__":
+                    continue
+                count = 1
+                for dim in tensor.get("shape", []):
+                    count *= max(int(dim), 0)
+                total += count
+        except (OSError, ValueError, TypeError, AttributeError, struct.error, RecursionError):
             return None
-        for key, tensor in header.items():
-            if key == "__metadata__":
-                continue
-            count = 1
-            for dim in tensor.get("shape", []):
-                count *= int(dim)
-            total += count
-    return total or None
+    return total if 0 < total < 10**15 else None
 
 
 def derive_recipe(folder: Path, hardware: Hardware) -> Recipe:
@@ -75,10 +91,19 @@ def derive_recipe(folder: Path, hardware: Hardware) -> Recipe:
     folder = folder.expanduser().resolve()
     config_path = folder / "config.json"
     try:
-        raw = config_path.read_bytes()
-        config: dict[str, Any] = json.loads(raw)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {config_path}: {exc}") from None
+        str(folder).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{one_line(str(folder))}: the path is not UTF-8 text") from None
+    try:
+        with config_path.open("rb") as f:
+            raw = f.read(_MAX_CONFIG + 1)
+        if len(raw) > _MAX_CONFIG:
+            raise ConfigError(f"{config_path} is larger than {_MAX_CONFIG // 2**20} MiB")
+        config = json.loads(raw)
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"cannot read {config_path}: {shorten(str(exc))}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("text_config", {}), dict):
+        raise ConfigError(f"{config_path} is not a transformers config (a JSON object)")
     text = config.get("text_config", config)
     try:
         heads = int(text["num_attention_heads"])
@@ -91,13 +116,19 @@ def derive_recipe(folder: Path, hardware: Hardware) -> Recipe:
             "head_dim": int(text.get("head_dim") or hidden // heads),
             "max_context": int(text.get("max_position_embeddings") or 2048),
         }
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
         raise ConfigError(
-            f"{config_path} lacks a model dimension ({exc})",
+            f"{config_path} lacks a model dimension ({shorten(str(exc))})",
             hint="aimc serves decoder models with a transformers config.json",
         ) from None
     if text.get("vocab_size"):
-        facts["vocab_size"] = int(text["vocab_size"])
+        facts["vocab_size"] = _count(text["vocab_size"], "vocab_size", config_path)
+    for key, value in facts.items():
+        if not 0 < value <= _MAX_DIMENSION:
+            raise ConfigError(
+                f"{config_path}: {key} is {value}; expected 1 to {_MAX_DIMENSION}",
+                hint="aimc serves decoder models with a transformers config.json",
+            )
     params = _parameters(folder)
     facts["parameters"] = params or 12 * facts["layers"] * hidden * hidden
     quant = (config.get("quantization_config") or {}).get("quant_method")

@@ -30,6 +30,7 @@ lint/path                      a file's location in a catalog matches its model 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from typing import Any
 from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.engines import BACKENDS, MANAGED, vocabulary
 from aimc.loader import Document, escape_pointer
+from aimc.safety import shorten
 
 __all__ = ["ArgProblem", "check_arg", "is_secret", "lint_hardware", "lint_recipe"]
 
@@ -101,6 +103,24 @@ class ArgProblem:
     key: bool = False
 
 
+_UNSAFE_WHY = "starts with '-' (the server would read it as another flag) or holds a NUL"
+
+
+def _unsafe_word(value: Any) -> str | None:
+    """The first word of an arg value that the server's parser would misread, if any."""
+    for word in value if isinstance(value, list) else [value]:
+        if not isinstance(word, str):
+            continue
+        if "\0" in word:
+            return word
+        if word.startswith("-"):
+            try:
+                float(word)
+            except ValueError:
+                return word
+    return None
+
+
 def check_arg(name: str, value: Any, backend: str) -> ArgProblem | None:
     """The problem with engine arg ``name`` = ``value`` for the pinned ``backend``, if any."""
     vocab = vocabulary(backend)
@@ -139,9 +159,13 @@ def check_arg(name: str, value: Any, backend: str) -> ArgProblem | None:
     elif isinstance(value, list) and not spec.get("multiple"):
         problem = f"'{name}' takes one value, not a list"
     elif spec.get("type") == "int" and not isinstance(value, int):
-        problem = f"'{name}' needs an integer, got {value!r}"
+        problem = f"'{name}' needs an integer, got {shorten(repr(value))}"
     elif spec.get("type") == "float" and not isinstance(value, (int, float)):
-        problem = f"'{name}' needs a number, got {value!r}"
+        problem = f"'{name}' needs a number, got {shorten(repr(value))}"
+    elif isinstance(value, float) and not math.isfinite(value):
+        problem = f"'{name}' needs a finite number, got {value!r}"
+    elif unsafe := _unsafe_word(value):
+        problem = f"'{name}' value {shorten(repr(unsafe))} {_UNSAFE_WHY}"
     elif (
         "choices" in spec
         and not isinstance(value, (list, dict))

@@ -97,7 +97,7 @@ def _compose_escape(value: Any) -> Any:
 def _compose(plan: Plan, command: list[str]) -> dict[str, Any]:
     c = plan.container
     service: dict[str, Any] = {
-        "image": plan.image,
+        "image": _compose_escape(plan.image),
         "command": _compose_escape(command),
         "env_file": ["aim.env"],
         "environment": {

@@ -8,6 +8,7 @@ derives the backend's flags. Pure: no file is read and no process started here.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from aimc.errors import ConfigError
 from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting
-from aimc.templating import one_line
+from aimc.safety import check_env, shown_set
 
 __all__ = [
     "LAYERS",
@@ -51,7 +52,8 @@ PASSTHROUGH_ENV = {
 }
 
 DEFAULT_PORT = 8000
-_SAFE_ENV_VALUE = re.compile(r"^[A-Za-z0-9_@%+=:,./^-]*$")
+#: Lone surrogates: what Python makes of command-line bytes that are not UTF-8.
+_UNENCODABLE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -180,11 +182,13 @@ def parse_set(item: str) -> tuple[str, Any]:
     Raises:
         ConfigError: The item is not ``key=value``.
     """
+    if not item.isprintable() and _UNENCODABLE.search(item):
+        raise ConfigError(f"--set {shown_set(item)!r}: not valid UTF-8 text")
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ConfigError(
-            f"--set {item!r}: expected key=value",
+            f"--set {shown_set(item)!r}: expected key=value",
             hint="e.g. --set max-num-seqs=128 or --set env.VLLM_LOGGING_LEVEL=DEBUG",
         )
     if key.startswith("env."):
@@ -280,10 +284,40 @@ def _check_args(args: Mapping[str, Any], backend: str, where: str) -> None:
             raise ConfigError(f"{where}: {problem.message}", hint=problem.hint)
 
 
+def _check_set(key: str, value: Any, shown: str, backend: str) -> None:
+    """One ``--set`` item, checked by the same schema as a ``--config`` file's key."""
+    from aimc.schema import check_schema
+
+    scope, _, name = key.partition(".")
+    data: dict[str, Any] = {scope: {name: value}} if name else {key: value}
+    if scope == "env":
+        _no_secret(name, f"--set {shown}")
+    problems = check_schema(Document(path="--set", data=data, sha256=""), "Overrides")
+    if problems:
+        raise ConfigError(f"--set {shown}: {problems[0].message}", hint=problems[0].hint)
+    if not _finite(value):
+        raise ConfigError(f"--set {shown}: {value!r} is not a finite number")
+    if scope == "args":
+        _check_args({name: value}, backend, f"--set {shown}")
+
+
+def _finite(value: Any) -> bool:
+    """False for NaN and infinities anywhere in ``value`` (no schema keyword says this)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
 def _user_layers(request: Request, backend: str) -> list[Layer]:
     layers = []
     if request.config is not None:
         doc = request.config
+        if not _finite(doc.data):
+            raise ConfigError(f"{doc.path}: a number is not finite (nan or inf)")
         src = _Src(doc, doc.path)
         values: dict[str, tuple[Any, str]] = {}
         _neutral(values, doc.data, "", src)
@@ -295,12 +329,10 @@ def _user_layers(request: Request, backend: str) -> list[Layer]:
         layers.append(Layer("config-file", values))
     cli: dict[str, tuple[Any, str]] = {}
     for item in request.sets:
+        shown = shown_set(item)
         key, value = parse_set(item)
-        if key.startswith("env."):
-            _no_secret(key[4:], f"--set {one_line(item)}")
-        if key.startswith("args."):
-            _check_args({key[5:]: value}, backend, f"--set {one_line(item)}")
-        cli[key] = (value, f"--set {one_line(item)}")
+        _check_set(key, value, shown, backend)
+        cli[key] = (value, f"--set {shown}")
     if request.port is not None:
         cli["port"] = (request.port, "--port")
     layers.append(Layer("cli", cli))
@@ -424,14 +456,7 @@ def build_plan(
     args = {**core, **{k: v for k, v in rest.items() if k not in core}}
     env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
     for name, setting in env.items():
-        value = str(setting.value)
-        if not _SAFE_ENV_VALUE.match(value):
-            raise ConfigError(
-                f"environment variable {name}={value!r} ({setting.source}) cannot be written "
-                "safely to aim.env",
-                hint="env values may use letters, digits and _ @ % + = : , . / ^ - only "
-                "(docker --env-file reads them literally, a shell would expand them)",
-            )
+        check_env(name, str(setting.value), setting.source)
     served = merged["served_model_name"]
     if not isinstance(served.value, str) or not re.fullmatch(
         r"[^\x00-\x1f\x7f]{1,200}", served.value

@@ -7,7 +7,9 @@ autoescape off (nothing here is HTML), trailing newlines kept. Filters:
 - ``to_yaml``: data as deterministic block YAML (:func:`to_yaml`), strings always
   double-quoted JSON-style so no value is re-typed (``"1"``, ``"yes"``, ``"0x74a1"``);
 - ``tojson``: JSON text;
-- ``one_line``: text safe inside a comment line (control characters escaped).
+- ``one_line``: text safe inside a comment line (control characters escaped);
+- ``env_name`` / ``env_value``: the value unchanged when :mod:`aimc.safety` allows it in an
+  environment file, else an error (the resolver checks first; this is the last guard).
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from aimc import _resources
 __all__ = ["environment", "shell_quote", "to_yaml"]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+#: Characters a YAML reader refuses or reads as line breaks (DEL, C1 controls, NEL, the
+#: Unicode line and paragraph separators, lone surrogates): JSON leaves them raw.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+def _json(value: Any) -> str:
+    """JSON text that is also a YAML flow scalar or collection, byte for byte."""
+    text = json.dumps(value, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def shell_quote(value: Any) -> str:
@@ -35,6 +46,20 @@ def one_line(value: Any) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
 
 
+def _env_name(name: str) -> str:
+    from aimc.safety import check_env
+
+    check_env(name, "", "template")
+    return name
+
+
+def _env_value(value: str) -> str:
+    from aimc.safety import check_env
+
+    check_env("VALUE", value, "template")
+    return value
+
+
 def _scalar(value: Any) -> str:
     if value is None:
         return "null"
@@ -42,16 +67,12 @@ def _scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return json.dumps(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    return _json(str(value))
 
 
 def _key(key: Any) -> str:
     text = str(key)
-    return (
-        text
-        if _PLAIN_KEY.match(text) and text not in ("null", "true", "false")
-        else json.dumps(text)
-    )
+    return text if _PLAIN_KEY.match(text) and text not in ("null", "true", "false") else _json(text)
 
 
 def to_yaml(data: Any, indent: int = 0) -> str:
@@ -83,9 +104,9 @@ def to_yaml(data: Any, indent: int = 0) -> str:
 
 def _flow(value: Any) -> str:
     if isinstance(value, dict):
-        return "{}" if not value else json.dumps(value, ensure_ascii=False)
+        return "{}" if not value else _json(value)
     if isinstance(value, list):
-        return "[]" if not value else json.dumps(value, ensure_ascii=False)
+        return "[]" if not value else _json(value)
     return _scalar(value)
 
 
@@ -106,5 +127,7 @@ def environment() -> Any:
     env.filters["shell_quote"] = shell_quote
     env.filters["to_yaml"] = to_yaml
     env.filters["one_line"] = one_line
+    env.filters["env_name"] = _env_name
+    env.filters["env_value"] = _env_value
     env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)
     return env

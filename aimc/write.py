@@ -1,28 +1,51 @@
 """Write stage: artifacts -> a folder, atomically; or compare them with one (``--check``).
 
 Takes {file name: text}; the only stage that writes to disk. A folder is replaced as a
-whole: the new files are written to a temporary sibling first and swapped in with renames,
-so a failure leaves the previous folder as it was. A folder that holds other files than an
-earlier aimc output is never replaced.
+whole, and only when aimc can prove it wrote it (:func:`owned`): its ``manifest.json`` is
+aimc's, and every entry in the folder is an artifact that manifest lists, unchanged since,
+or the runner's ``server.log`` (which is carried over). Anything else is refused, never
+deleted.
+
+The swap is atomic: the new files are written to a hidden sibling
+(``.NAME.new-XXXXXXXX``, manifest first) and exchanged with the old folder in one
+``renameat2(RENAME_EXCHANGE)`` call; where the kernel or file system lacks it, two renames
+run instead, and a folder left aside by a SIGKILL between them (``.NAME.old-XXXXXXXX``) is
+put back by the next write. SIGINT, SIGTERM and SIGHUP are held until a write is done.
+Leftover siblings are removed only when they are provably aimc's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import difflib
 import errno
+import hashlib
+import json
 import os
 import shutil
+import signal
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from aimc.errors import AimcError, ConfigError, PermissionDeniedError
 
-__all__ = ["EXECUTABLE", "diff_artifacts", "write_artifacts"]
+__all__ = ["EXECUTABLE", "MANIFEST", "RUNTIME_FILES", "diff_artifacts", "owned", "write_artifacts"]
 
 #: Artifacts written with the executable bit.
 EXECUTABLE = frozenset({"launch.sh"})
 MANIFEST = "manifest.json"
+#: Files aimc adds to an artifact folder after writing it (the runner's log): kept on rewrite,
+#: never reported as drift.
+RUNTIME_FILES = frozenset({"server.log"})
+#: Largest manifest aimc reads back.
+MAX_MANIFEST_BYTES = 2**20
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_GUARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _os_error(exc: OSError, what: str) -> AimcError:
@@ -31,53 +54,229 @@ def _os_error(exc: OSError, what: str) -> AimcError:
     return AimcError(f"cannot write {what}: {exc.strerror or exc}")
 
 
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(2**16), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _manifest_artifacts(folder: Path) -> dict[str, str] | None:
+    """{artifact name: sha256} from ``folder``'s manifest when it is aimc's, else None."""
+    path = folder / MANIFEST
+    try:
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
+            return None
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not str(data.get("generator", "")).startswith("aimc "):
+        return None
+    artifacts = data.get("artifacts")
+    if not isinstance(artifacts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and "/" not in k and k not in (".", "..")
+        for k, v in artifacts.items()
+    ):
+        return None
+    return dict(artifacts)
+
+
+def owned(folder: Path, *, check_hashes: bool = True) -> list[str]:
+    """What stands between aimc and replacing ``folder``: one line per entry it did not write.
+
+    Empty when aimc may replace the folder: it is empty, or its manifest is aimc's and
+    every entry is a regular file that the manifest lists (with the recorded sha256 when
+    ``check_hashes``), the manifest itself or a runtime file (:data:`RUNTIME_FILES`).
+    """
+    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    if not entries:
+        return []
+    artifacts = _manifest_artifacts(folder)
+    if artifacts is None:
+        return [f"{MANIFEST} is missing or not written by aimc"]
+    problems = []
+    for entry in entries:
+        name = entry.name
+        if not entry.is_file(follow_symlinks=False):
+            problems.append(f"{name} (not a file aimc writes)")
+        elif name in artifacts:
+            if check_hashes and _sha256(Path(entry.path)) != artifacts[name]:
+                problems.append(f"{name} (changed since aimc wrote it)")
+        elif name not in RUNTIME_FILES and name != MANIFEST:
+            problems.append(f"{name} (not listed in {MANIFEST})")
+    return problems
+
+
+def _siblings(outdir: Path, kind: str) -> list[Path]:
+    try:
+        return sorted(outdir.parent.glob(f".{outdir.name}.{kind}-*"))
+    except OSError:
+        return []
+
+
+def _ours(folder: Path) -> bool:
+    """A temporary sibling aimc made: a real folder, empty, holding only a (maybe partly
+    written) manifest, or one whose manifest lists every entry."""
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    try:
+        names = [e.name for e in os.scandir(folder)]
+        return names in ([], [MANIFEST]) or not owned(folder, check_hashes=False)
+    except OSError:
+        return False
+
+
+def _recover(outdir: Path) -> None:
+    """Undo what a killed earlier write left: put a folder set aside back, remove aimc's
+    temporary siblings. A sibling that is not provably aimc's is left alone."""
+    if not os.path.lexists(outdir):
+        for old in _siblings(outdir, "old"):
+            if _ours(old) and (old / MANIFEST).is_file():
+                with contextlib.suppress(OSError):
+                    os.rename(old, outdir)
+                    break
+    for leftover in [*_siblings(outdir, "new"), *_siblings(outdir, "old")]:
+        if _ours(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _refuse_unowned(outdir: Path) -> None:
+    if os.path.islink(outdir):
+        raise ConfigError(
+            f"output {outdir} is a symbolic link",
+            hint="aimc replaces folders, not links: give the real folder with -o",
+        )
+    if not os.path.lexists(outdir):
+        return
+    if not outdir.is_dir():
+        raise ConfigError(f"output {outdir} exists and is not a folder")
+    try:
+        problems = owned(outdir)
+    except OSError as exc:
+        raise _os_error(exc, str(outdir)) from None
+    if problems:
+        shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+        raise ConfigError(
+            f"output folder {outdir} holds what aimc did not write: {shown}",
+            hint="aimc only replaces folders it wrote, unchanged: choose another -o, or move "
+            "those files away",
+        )
+
+
+def _renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        func = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one system call; False where the system cannot."""
+    func = _renameat2()
+    if func is None:
+        return False
+    if func(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _GUARDED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _swap(new: Path, outdir: Path) -> Path | None:
+    """Put ``new`` at ``outdir``; returns where the old folder went (to be removed)."""
+    if not os.path.lexists(outdir):
+        os.rename(new, outdir)
+        return None
+    if _exchange(new, outdir):
+        return new
+    old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
+    os.rmdir(old)
+    os.rename(outdir, old)
+    try:
+        os.rename(new, outdir)
+    except OSError:
+        os.rename(old, outdir)
+        raise
+    return old
+
+
 def write_artifacts(outdir: Path, files: Mapping[str, str]) -> None:
-    """Replace ``outdir`` with exactly ``files``, atomically.
+    """Replace ``outdir`` with exactly ``files`` (plus its runtime files), atomically.
+
+    SIGINT, SIGTERM and SIGHUP wait until the write is complete (it takes milliseconds),
+    so they never leave a half-done swap; a SIGKILL is undone by the next write.
 
     Raises:
-        ConfigError: ``outdir`` is a file, or a folder that aimc did not write.
+        ConfigError: ``outdir`` is a file, a link, or a folder that aimc cannot prove it
+            wrote (see :func:`owned`).
         PermissionDeniedError: The folder cannot be written.
     """
-    if outdir.exists() and not outdir.is_dir():
-        raise ConfigError(f"output {outdir} exists and is not a folder")
-    if outdir.is_dir() and any(outdir.iterdir()) and not (outdir / MANIFEST).is_file():
-        raise ConfigError(
-            f"output folder {outdir} is not empty and holds no {MANIFEST}",
-            hint="aimc only replaces folders it wrote; choose another -o",
-        )
-    parent = outdir.resolve().parent
+    outdir = Path(os.path.abspath(outdir))
+    if not outdir.name:
+        raise ConfigError(f"output {outdir} is not a folder aimc can replace")
+    with _signals_blocked():
+        _recover(outdir)
+        _refuse_unowned(outdir)
+        _write(outdir, files)
+
+
+def _write(outdir: Path, files: Mapping[str, str]) -> None:
+    """Write ``files`` to a hidden sibling, carry the runtime files over, swap it in."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=parent))
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent))
     except OSError as exc:
         raise _os_error(exc, str(outdir)) from None
-    old: Path | None = None
+    gone: Path | None = tmp
     try:
-        for name, text in sorted(files.items()):
+        # The manifest first: a folder left half-written still proves it is aimc's.
+        for name in sorted(files, key=lambda n: (n != MANIFEST, n)):
             path = tmp / name
-            path.write_text(text, encoding="utf-8", newline="\n")
+            path.write_text(files[name], encoding="utf-8", newline="\n")
             os.chmod(path, 0o755 if name in EXECUTABLE else 0o644)
+        for name in sorted(RUNTIME_FILES - set(files)):
+            kept = outdir / name
+            if kept.is_file() and not kept.is_symlink():
+                try:
+                    os.link(kept, tmp / name)
+                except OSError:
+                    shutil.copy2(kept, tmp / name)
         os.chmod(tmp, 0o755)
-        if outdir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=parent))
-            os.rmdir(old)
-            os.rename(outdir, old)
-        os.rename(tmp, outdir)
+        gone = _swap(tmp, outdir)
     except OSError as exc:
-        if old is not None and not outdir.exists():
-            os.rename(old, outdir)
-            old = None
         raise _os_error(exc, str(outdir)) from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        if gone is not None:
+            shutil.rmtree(gone, ignore_errors=True)
 
 
 def diff_artifacts(outdir: Path, files: Mapping[str, str]) -> str:
     """A unified diff from what ``outdir`` holds to ``files``; empty when they match."""
     out: list[str] = []
-    present = sorted(p.name for p in outdir.iterdir() if p.is_file()) if outdir.is_dir() else []
+    present = (
+        sorted(p.name for p in outdir.iterdir() if p.is_file() and p.name not in RUNTIME_FILES)
+        if outdir.is_dir()
+        else []
+    )
     for name in sorted(set(files) | set(present)):
         path = outdir / name
         new = files.get(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -167,9 +168,16 @@ def test_replacing_refuses_a_foreign_folder(cli, tmp_path: Path) -> None:
     assert (out / "notes.txt").read_text() == "keep me"
 
 
+def _aimc_files(**texts: str) -> dict[str, str]:
+    """Artifacts with the manifest aimc writes beside them (names and sha256)."""
+    digests = {name: hashlib.sha256(text.encode()).hexdigest() for name, text in texts.items()}
+    manifest = {"generator": "aimc test", "artifacts": digests}
+    return {**texts, "manifest.json": json.dumps(manifest)}
+
+
 def test_a_failed_write_leaves_the_previous_folder_intact(tmp_path: Path) -> None:
     out = tmp_path / "build"
-    write_artifacts(out, {"manifest.json": "{}\n", "launch.sh": "old\n"})
+    write_artifacts(out, _aimc_files(**{"launch.sh": "old\n"}))
     with pytest.raises(AimcError, match="cannot write"):
         write_artifacts(out, {"manifest.json": "{}\n", "sub/dir/file": "new\n"})
     assert (out / "launch.sh").read_text() == "old\n"

@@ -18,15 +18,17 @@ def _scan() -> tuple[Any, list[dict[str, Any]]]:
     from huggingface_hub.errors import CacheNotFound
 
     from aimc.build import cache_dir
+    from aimc.checkpoint import check_cache_dir
     from aimc.errors import CacheError
 
     folder = cache_dir()
+    check_cache_dir(folder)
     try:
         info = scan_cache_dir(folder)
     except CacheNotFound:
         return folder, []
-    except OSError as exc:
-        raise CacheError(f"cannot read the model cache {folder}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise CacheError(f"cannot read the model cache {folder}: {exc}") from None
     rows = []
     for repo in sorted(info.repos, key=lambda r: r.repo_id):
         if repo.repo_type != "model":
@@ -103,11 +105,11 @@ def download(
 ) -> None:
     """Download MODEL to the cache: a recipe's model id (its weights) or any repository id."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     from aimc.build import cache_dir
     from aimc.catalog import Catalog
-    from aimc.errors import CacheError, ConfigError, NetworkError
+    from aimc.checkpoint import check_cache_dir, hub_errors
+    from aimc.errors import ConfigError
 
     catalog = Catalog.default(recipe_dirs)
     repo = model
@@ -125,25 +127,12 @@ def download(
             raise ConfigError(f"{model} {chosen} weights are a local folder: nothing to download")
         repo, revision = weights["repo"], revision or weights.get("revision")
     folder = cache_dir()
-    try:
+    check_cache_dir(folder)
+    with hub_errors(repo, folder):
         folder.mkdir(parents=True, exist_ok=True)
         path = snapshot_download(
             repo, revision=revision, cache_dir=str(folder), force_download=force
         )
-    except PermissionError as exc:
-        raise CacheError(f"cannot write the model cache {folder}: {exc.strerror}") from None
-    except LocalEntryNotFoundError as exc:
-        raise NetworkError(
-            f"{repo} is not in {folder} and cannot be downloaded: {str(exc).splitlines()[0]}",
-            hint="check the network and HF_HUB_OFFLINE",
-        ) from None
-    except HfHubHTTPError as exc:
-        raise NetworkError(
-            f"download of {repo} failed: {str(exc).splitlines()[0]}",
-            hint="gated models need HF_TOKEN in the environment",
-        ) from None
-    except OSError as exc:
-        raise NetworkError(f"download of {repo} failed: {exc}") from None
     if fmt == "json":
         click.echo(
             dump(

@@ -1,0 +1,102 @@
+"""What may be written where: the one place that judges names and values bound for artifacts.
+
+Every user-controlled string that reaches a generated file passes a check here, chosen by
+its destination:
+
+==============  =====================================================================
+destination     rule
+==============  =====================================================================
+env name        ``[A-Za-z_][A-Za-z0-9_]*`` (:data:`ENV_NAME`): the shell's and Docker's
+                variable names; anything else could end an ``export`` line
+env value       :data:`ENV_VALUE` characters only: ``aim.env`` is read literally by
+                ``docker --env-file`` and expanded by a shell, so it must mean the same
+engine arg      the backend's vocabulary (:func:`aimc.lint.check_arg`); a value never
+                starts with ``-`` (it would be read as another flag)
+image, host...  the ``--config`` schema (``overrides.schema.json``), for ``--set`` too
+comment         :func:`aimc.templating.one_line` (control characters escaped)
+shell word      :func:`aimc.templating.shell_quote`
+YAML / compose  :func:`aimc.templating.to_yaml` (JSON-quoted strings), ``$`` doubled
+==============  =====================================================================
+
+Secrets never leave aimc: :func:`mask` hides token-shaped text and the values of the
+caller's secret variables in every message, and :func:`shown_set` hides the value of a
+``--set`` item whose name is a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from aimc.errors import ConfigError
+
+__all__ = ["ENV_NAME", "ENV_VALUE", "check_env", "mask", "shorten", "shown_set"]
+
+#: Names of environment variables aimc writes (``export NAME=...``, ``NAME=...``).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+#: Characters an environment value may hold: the same text for a shell and ``--env-file``.
+ENV_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./^-]{0,4096}")
+
+#: Token shapes of the usual providers (Hugging Face, OpenAI-style, GitHub, AWS, Slack).
+_TOKEN = re.compile(
+    r"\b(hf_|gh[pousr]_)[A-Za-z0-9]{20,}|\b(github_pat_|sk-|xox[abprs]-)[A-Za-z0-9_\-]{20,}"
+    r"|\b(AKIA)[0-9A-Z]{16}\b|(?i:\b(bearer\s+))[A-Za-z0-9._~+/\-]{8,}=*"
+)
+#: The caller's variables whose values are masked wherever they appear.
+SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY", "OPENAI_API_KEY")
+
+
+def check_env(name: str, value: str, source: str) -> None:
+    """Refuse an environment variable that cannot be written safely.
+
+    Raises:
+        ConfigError: The name is not a variable name, or the value holds shell syntax.
+    """
+    from aimc.templating import one_line
+
+    if not ENV_NAME.fullmatch(name):
+        raise ConfigError(
+            f"environment variable name {shorten(one_line(name))!r} ({source}) is not a "
+            "variable name",
+            hint="names use letters, digits and '_' and do not start with a digit",
+        )
+    if not ENV_VALUE.fullmatch(value):
+        raise ConfigError(
+            f"environment variable {name}={shorten(mask(one_line(value)))!r} ({source}) "
+            "cannot be written safely to aim.env",
+            hint="env values may use letters, digits and _ @ % + = : , . / ^ - only, up to "
+            "4096 characters (docker --env-file reads them literally, a shell would "
+            "expand them)",
+        )
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with secrets replaced by ``***``: token-shaped words, and the values of
+    the caller's secret variables (:data:`SECRET_ENV`) wherever they appear."""
+    env = os.environ if environ is None else environ
+    for name in SECRET_ENV:
+        value = env.get(name, "")
+        if len(value) >= 6:
+            text = text.replace(value, "***")
+    return _TOKEN.sub(lambda m: next((g for g in m.groups() if g), "") + "***", text)
+
+
+def shown_set(item: str) -> str:
+    """A ``--set KEY=VALUE`` item as messages and headers may show it: one line, short, and
+    with the value hidden when the key names a secret."""
+    from aimc.lint import is_secret
+    from aimc.templating import one_line
+
+    key, sep, _ = item.partition("=")
+    words = re.split(r"[^A-Za-z0-9_-]+", key.strip().removeprefix("env.").removeprefix("args."))
+    if sep and any(w and is_secret(w) for w in words):
+        item = f"{key}=***"
+    return shorten(mask(one_line(item)))

@@ -1,0 +1,161 @@
+"""Trust (issue 9): every failure is its documented exit code with one line, never a
+traceback. Each case below ended in "internal error" (exit 1) before issue 9."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result
+
+QUIET = {"LOG_LEVEL": "WARNING"}
+
+
+def _one_line_error(result: Result, code: int) -> None:
+    assert result.code == code, (result.code, result.err)
+    assert "internal error" not in result.err
+    assert "Traceback" not in result.err
+    assert result.err.startswith("error: ")
+    assert len([ln for ln in result.err.splitlines() if ln.startswith("error: ")]) == 1
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "context_length=abc",
+        "context_length=[1,2]",
+        "context_length=-5",
+        "memory_utilization=2",
+        "memory_utilization=.nan",
+        "max-num-seqs=.inf",
+        "port=null",
+        "served_model_name=null",
+        "host=null",
+    ],
+)
+def test_nonsense_set_values_are_configuration_errors(cli, tmp_path: Path, item: str) -> None:
+    """Before issue 9: ValueError/KeyError tracebacks, or the nonsense written as is."""
+    out = tmp_path / "b"
+    result = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(out), "--set", item)
+    _one_line_error(result, 2)
+    assert f"--set {item}" in result.err
+    assert not out.exists()
+
+
+def test_a_nan_in_a_config_file_is_refused(cli, tmp_path: Path) -> None:
+    """Before issue 9 ``memory_utilization: .nan`` passed the schema (NaN compares false)."""
+    config = tmp_path / "c.yaml"
+    config.write_text("memory_utilization: .nan\n")
+    result = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--config", str(config))
+    _one_line_error(result, 2)
+
+
+def _model(folder: Path, **config: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"num_attention_heads": 0, "hidden_size": 64, "num_hidden_layers": 2},
+        {"num_attention_heads": 2, "hidden_size": 1e308 * 10, "num_hidden_layers": 2},
+        {"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": -2},
+        {"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": "x"},
+        {"text_config": 5},
+    ],
+    ids=["zero-heads", "infinite-hidden", "negative-layers", "text-vocab", "bad-text-config"],
+)
+def test_a_broken_local_model_config_is_a_configuration_error(
+    cli, tmp_path: Path, config: dict
+) -> None:
+    """Before issue 9: ZeroDivisionError, OverflowError or AttributeError tracebacks."""
+    folder = _model(tmp_path / "m", **config)
+    result = cli("compile", str(folder), "--target", "cpu", "-o", str(tmp_path / "b"))
+    _one_line_error(result, 2)
+    assert "config.json" in result.err
+
+
+def test_a_config_json_that_is_not_an_object(cli, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text("[1, 2]")
+    result = cli("compile", str(folder), "--target", "cpu")
+    _one_line_error(result, 2)
+
+
+@pytest.mark.parametrize("command", [("cache", "stats"), ("cache", "list")])
+def test_a_cache_dir_that_is_a_file_is_a_cache_error(cli, tmp_path: Path, command) -> None:
+    """Before issue 9: ValueError from huggingface_hub's scan, exit 1."""
+    file = tmp_path / "cache"
+    file.write_text("not a folder")
+    result = cli(*command, env={"CACHE_DIR": str(file), **QUIET})
+    _one_line_error(result, 5)
+
+
+def _broken_ref_cache(tmp_path: Path) -> Path:
+    cache = tmp_path / "cache"
+    refs = cache / "models--Qwen--Qwen3-8B" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_bytes(b"\xff\xfe\x00binary")
+    return cache
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_binary_ref_is_a_cache_error(cli, tmp_path: Path) -> None:
+    """Before issue 9: UnicodeDecodeError while the hub was unreachable, exit 1."""
+    env = {
+        "CACHE_DIR": str(_broken_ref_cache(tmp_path)),
+        "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
+        **QUIET,
+    }
+    _one_line_error(cli("cache", "download", "Qwen/Qwen3-8B", env=env), 5)
+
+
+def test_a_ref_that_names_a_path_is_not_followed(tmp_path: Path) -> None:
+    """A ref is a commit hash; ``../../..`` in it must not lead out of the cache."""
+    from aimc.checkpoint import cache_snapshot
+
+    cache = tmp_path / "cache"
+    refs = cache / "models--org--m" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_text("../../../")
+    assert cache_snapshot(cache, "org/m") is None
+    assert cache_snapshot(cache, "../x") is None
+
+
+@pytest.mark.parametrize(
+    ("env", "code"),
+    [
+        ({"HF_ENDPOINT": "not-a-url"}, 6),
+        ({"HF_ENDPOINT": "http://127.0.0.1:{port}"}, 6),
+        ({"HTTPS_PROXY": "http://127.0.0.1:{port}", "HTTP_PROXY": "http://127.0.0.1:{port}"}, 6),
+    ],
+    ids=["bad-endpoint", "unreachable-endpoint", "dead-proxy"],
+)
+def test_hub_failures_are_network_errors(cli, tmp_path: Path, env: dict, code: int) -> None:
+    """Before issue 9 a bad HF_ENDPOINT was an httpx UnsupportedProtocol traceback."""
+    port = _closed_port()
+    full = {k: v.format(port=port) for k, v in env.items()}
+    full.update({"CACHE_DIR": str(tmp_path / "cache"), **QUIET})
+    _one_line_error(cli("cache", "download", "some-org/some-model", env=full), code)
+
+
+def test_an_invalid_repository_id_is_a_configuration_error(cli, tmp_path: Path) -> None:
+    """Before issue 9: HFValidationError traceback, exit 1."""
+    env = {"CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", **QUIET}
+    _one_line_error(cli("cache", "download", "bad id!!", env=env), 2)
+
+
+def test_a_cache_dir_below_proc_is_a_cache_error(cli) -> None:
+    env = {"CACHE_DIR": "/proc/aimc-cache", "HF_HUB_OFFLINE": "1", **QUIET}
+    _one_line_error(cli("cache", "download", "some-org/some-model", env=env), 5)
