@@ -19,10 +19,13 @@ _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRI
 
 
 def note(message: str, level: str = "INFO") -> None:
-    """Report one step or automatic choice on stderr."""
+    """Report one step or automatic choice on stderr (secrets masked)."""
     threshold = _LEVELS.get(os.environ.get("LOG_LEVEL", "INFO").upper(), 20)
     if _LEVELS[level] < threshold:
         return
+    from aimc.safety import mask
+
+    message = mask(message)
     if os.environ.get("LOG_FORMAT", "json").lower() == "text":
         click.echo(f"note: {message}", err=True)
         return

@@ -22,6 +22,7 @@ from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting
 from aimc.safety import check_env, shown_set
+from aimc.templating import one_line
 
 __all__ = [
     "LAYERS",
@@ -52,6 +53,8 @@ PASSTHROUGH_ENV = {
 }
 
 DEFAULT_PORT = 8000
+#: Host paths ``docker run -v`` and Compose read as one path.
+_MOUNTABLE = re.compile(r"/[^:,\x00-\x1f\x7f]*")
 #: Lone surrogates: what Python makes of command-line bytes that are not UTF-8.
 _UNENCODABLE = re.compile("[\ud800-\udfff]")
 
@@ -482,6 +485,12 @@ def build_plan(
         raise ConfigError(
             f"no container image for {chosen.backend} on {hardware.name}",
             hint="use --launcher process, or --set image=NAME:TAG",
+        )
+    if local and launcher == "docker" and not _MOUNTABLE.fullmatch(source):
+        raise ConfigError(
+            f"the model folder {one_line(source)!r} cannot be mounted into a container",
+            hint="docker -v splits at ':' and ','; move or link the folder to a plain path, "
+            "or use --launcher process",
         )
     container = dict(hw.get("container", {}))
     memory = _estimate(

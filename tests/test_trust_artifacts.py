@@ -173,7 +173,8 @@ EVIL_DIR = "r\ntrust-remote-code: true\ntouch PWNED\n#"
 def test_a_newline_in_a_recipe_path_stays_in_the_comment(cli, tmp_path: Path, how: str) -> None:
     """Before issue 9 the provenance header printed the recipe path raw: a newline in it
     became a shell line in launch.sh and a key in vllm.yaml."""
-    recipes = _user_recipes(tmp_path, EVIL_DIR)
+    # $AIMC_RECIPES is split at ':', so its hostile folder name has none.
+    recipes = _user_recipes(tmp_path, EVIL_DIR if how == "--recipes" else "r\ntouch PWNED\n#")
     out = tmp_path / "build"
     args = ["compile", "Qwen/Qwen3-8B", "--target", "h100", "--launcher", "process", "-o", str(out)]
     if how == "--recipes":
@@ -181,6 +182,7 @@ def test_a_newline_in_a_recipe_path_stays_in_the_comment(cli, tmp_path: Path, ho
     else:
         result = cli(*args, env={"AIMC_RECIPES": str(recipes)}, cwd=tmp_path)
     assert result.code == 0, result.err
+    assert f"({how})" in (out / "launch.sh").read_text()  # the user's recipe was used
     assert "trust-remote-code" not in _yaml((out / "vllm.yaml").read_text())  # type: ignore[operator]
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
@@ -395,3 +397,30 @@ def test_plan_json_keeps_hostile_text_as_data() -> None:
     request = Request(model="Qwen/Qwen3-8B", sets=("chat-template=$(touch PWNED)\n#",))
     plan = make_plan(Catalog.default(), request, "h100")
     assert Plan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+
+
+def test_notes_mask_secrets(capsys, monkeypatch) -> None:
+    """Before issue 9 notes on stderr printed whatever text they were given."""
+    from aimc.log import note
+
+    monkeypatch.setenv("VLLM_API_KEY", "my-own-api-key-123")
+    for fmt in ("json", "text"):
+        monkeypatch.setenv("LOG_FORMAT", fmt)
+        note(f"fetching with {TOKEN} and key my-own-api-key-123 (Bearer abcdefghijkl)")
+        err = capsys.readouterr().err
+        assert TOKEN not in err and "my-own-api-key-123" not in err and "abcdefghijkl" not in err
+        assert err.count("***") == 3
+
+
+def test_a_model_folder_docker_cannot_mount_is_refused(cli, tmp_path: Path) -> None:
+    """Before issue 9 ``-v a:b/m:/models/m:ro`` was written, which docker splits at ':'."""
+    folder = tmp_path / "a:b" / "m"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(
+        json.dumps({"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": 2})
+    )
+    args = ("compile", str(folder), "--target", "cpu", "--launcher", "docker")
+    result = cli(*args, "--set", "image=vllm/vllm-openai:v0.32.0", "-o", str(tmp_path / "o"))
+    assert result.code == 2
+    assert "cannot be mounted into a container" in result.err
+    assert not (tmp_path / "o").exists()

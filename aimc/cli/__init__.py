@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:
         if _debug_requested(args):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        from aimc.safety import mask, shorten
+
+        click.echo(f"internal error: {type(exc).__name__}: {mask(shorten(str(exc)))}", err=True)
         click.echo("hint: run again with --debug for a traceback, and report it", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

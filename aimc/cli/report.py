@@ -78,12 +78,18 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> No
 
 
 def print_error(exc: AimcError) -> None:
-    """Print a user error: JSON on stdout under ``--format json``, else text on stderr."""
+    """Print a user error: JSON on stdout under ``--format json``, else text on stderr.
+
+    Secrets are masked (:func:`aimc.safety.mask`) in every field.
+    """
+    from aimc.safety import mask
+
     if _state["format"] == "json":
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         error = exc.to_json()
         if isinstance(exc, ValidationFailed):
             error["details"] = "\n".join(d.format() for d in exc.diagnostics)
+        error = {key: mask(value) for key, value in error.items()}
         body = {
             "success": False,
             "error": error,
@@ -93,12 +99,12 @@ def print_error(exc: AimcError) -> None:
         return
     if isinstance(exc, ValidationFailed):
         for d in exc.diagnostics:
-            click.echo(d.format(), err=True)
-    click.echo(f"error: {exc.message}", err=True)
+            click.echo(mask(d.format()), err=True)
+    click.echo(f"error: {mask(exc.message)}", err=True)
     if exc.hint:
-        click.echo(f"hint: {exc.hint}", err=True)
+        click.echo(f"hint: {mask(exc.hint)}", err=True)
     if exc.details and not isinstance(exc, ValidationFailed):
         click.echo("details:", err=True)
         for line in exc.details.splitlines():
-            click.echo(f"  {line}", err=True)
+            click.echo(f"  {mask(line)}", err=True)
     sys.stderr.flush()
