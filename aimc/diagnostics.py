@@ -5,6 +5,11 @@ rules produce) and the functions that sort and print them. Text form::
 
     path:LINE:COL: error: message (at /json/pointer)
       hint: did you mean 'kv_heads'?
+
+User text never breaks that form: a message or hint is cut to :data:`MAX_TEXT` characters
+and its control characters are escaped when the diagnostic is made; the path and pointer
+get the same treatment when printed (the JSON form keeps them exact). Code that quotes a
+user value in a message uses :func:`excerpt`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,69 @@ from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
-__all__ = ["Diagnostic", "Severity", "did_you_mean", "format_text", "sort_diagnostics"]
+__all__ = [
+    "MAX_EXCERPT",
+    "MAX_TEXT",
+    "Diagnostic",
+    "Severity",
+    "did_you_mean",
+    "excerpt",
+    "format_text",
+    "one_line",
+    "sort_diagnostics",
+]
+
+#: Most characters of one user value that a message quotes (see :func:`excerpt`).
+MAX_EXCERPT = 60
+#: Most characters of a message, hint, path or pointer in a diagnostic.
+MAX_TEXT = 500
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def one_line(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` safe to print on one line of a terminal.
+
+    Escapes what ``str.isprintable`` rejects (control characters, line and paragraph
+    separators, bidirectional overrides) the way ``repr`` does, and cuts text longer than
+    ``limit`` characters in the middle, saying how much was left out.
+    """
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else _escape(c) for c in text)
+    if len(text) <= limit:
+        return text
+    # Keep both ends: the start names the value, the end often says what was expected. The
+    # result is at most ``limit`` long, so cutting it again changes nothing.
+    room = limit - len(f"…[{len(text)} characters left out]…")
+    tail = room // 4
+    head = room - tail
+    return (
+        f"{text[:head]}…[{len(text) - head - tail} characters left out]…{text[len(text) - tail :]}"
+    )
+
+
+def excerpt(value: object, limit: int = MAX_EXCERPT) -> str:
+    """A user value quoted for a message: its ``repr``, shortened when long.
+
+    A string longer than ``limit`` characters becomes ``'xxxx…' (5242880 characters)``;
+    any other value whose ``repr`` is too long is cut the same way.
+    """
+    if isinstance(value, str) and len(value) > limit:
+        quoted = repr(value[:limit])
+        return f"{quoted[:-1]}…{quoted[-1]} ({len(value)} characters)"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -42,14 +109,24 @@ class Diagnostic:
     rule: str = "schema"
     hint: str | None = None
 
+    def __post_init__(self) -> None:
+        # The one choke point every message passes: whatever a caller interpolated, the
+        # diagnostic stays one bounded line.
+        object.__setattr__(self, "message", one_line(self.message))
+        if self.hint is not None:
+            object.__setattr__(self, "hint", one_line(self.hint))
+
     def to_json(self) -> dict[str, Any]:
         """Stable JSON form (documented in ``schemas/validate-output.schema.json``)."""
         return asdict(self)
 
     def format(self) -> str:
         """The text form: one line, plus an indented hint line when there is one."""
-        where = f" (at {self.pointer})" if self.pointer else ""
-        text = f"{self.path}:{self.line}:{self.column}: {self.severity}: {self.message}{where}"
+        where = f" (at {one_line(self.pointer)})" if self.pointer else ""
+        text = (
+            f"{one_line(self.path)}:{self.line}:{self.column}: {self.severity}: "
+            f"{self.message}{where}"
+        )
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

@@ -5,6 +5,21 @@ Takes the bytes of one file and its display path; hands on a :class:`Document` (
 raises :class:`~aimc.errors.ValidationFailed` with one diagnostic at the exact place where
 the text stops being a single valid YAML document (syntax error, duplicate key, bad bytes,
 empty file). Pure: reading the file is the caller's job (:func:`read_document` does both).
+
+Hostile input is refused before it can cost much time or memory, each time with one
+diagnostic (rule ``yaml``) where the limit was crossed:
+
+* :data:`MAX_FILE_BYTES`: a longer file is refused after reading one byte more than that
+  (so ``/dev/zero`` or an endless pipe too).
+* :data:`MAX_DEPTH`: mappings and lists nested deeper, aliases expanded.
+* :data:`MAX_NODES`: more nodes, each alias counted as the whole node its anchor names
+  (this stops "billion laughs" alias bombs).
+* :data:`MAX_EXPANDED_CHARS`: more text once aliases are expanded, counting every scalar
+  and the JSON Pointer of every node (the position tables hold one per node).
+
+The limits are checked on the parser's event stream, which is produced without recursion,
+before the document is composed into nodes (libyaml's composer recurses in C and would
+crash on deep nesting) or expanded into plain data.
 """
 
 from __future__ import annotations
@@ -16,12 +31,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from aimc.diagnostics import Diagnostic
+from aimc.diagnostics import MAX_EXCERPT, Diagnostic, excerpt
 from aimc.errors import ValidationFailed
 
-__all__ = ["Document", "escape_pointer", "load_document", "read_document"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EXPANDED_CHARS",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "Document",
+    "escape_pointer",
+    "load_document",
+    "read_document",
+]
 
 Position = tuple[int, int]
+
+#: Largest file aimc reads, in bytes (1 MiB); recipes and hardware profiles are a few KiB.
+MAX_FILE_BYTES = 1024 * 1024
+#: Deepest nesting of mappings and lists, aliases expanded (a recipe needs about 5; data
+#: nested 100 deep is still read).
+MAX_DEPTH = 128
+#: Most nodes (scalars, mappings, lists) in one document, each alias expanded.
+MAX_NODES = 20_000
+#: Most characters in one document once aliases are expanded: every scalar plus the JSON
+#: Pointer of every node (16 Mi).
+MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 
 
 def escape_pointer(token: str | int) -> str:
@@ -108,6 +143,192 @@ def _decode(raw: bytes, path: str) -> str:
     raise AssertionError("unreachable")
 
 
+def _limit_messages(aliases: bool) -> tuple[str, str]:
+    """What to say when the node or the text limit is crossed."""
+    if aliases:
+        return (
+            f"YAML aliases expand to more than {MAX_NODES} nodes",
+            f"YAML aliases expand to more than {MAX_EXPANDED_CHARS // 2**20} MiB of text",
+        )
+    return (
+        f"YAML document has more than {MAX_NODES} nodes",
+        f"YAML document expands to more than {MAX_EXPANDED_CHARS // 2**20} MiB of text",
+    )
+
+
+# The message predates the limit (it named Python's recursion limit); the hint says the limit.
+_DEPTH_MESSAGE = "YAML document is nested too deeply"
+_DEPTH_HINT = f"aimc reads at most {MAX_DEPTH} levels of nested mappings and lists"
+_TEXT_HINT = "counting every key and value and the path to each, with aliases expanded"
+
+
+@dataclass(frozen=True)
+class _Size:
+    """What one node costs once expanded (for an anchor, what each alias to it costs)."""
+
+    nodes: int
+    chars: int
+    #: JSON Pointer characters of the nodes, relative to the node's own pointer.
+    pointers: int
+    #: Levels of collections in it: 0 for a scalar, 1 for a flat list.
+    height: int
+
+
+#: A mapping or list as it opens; its children are counted as they come.
+_OPENING = _Size(1, 0, 0, 1)
+#: An alias to an anchor never defined (or defined as a document of its own).
+_UNKNOWN = _Size(1, 0, 0, 0)
+
+
+def _at(event: Any) -> Position:
+    return event.start_mark.line + 1, event.start_mark.column + 1
+
+
+@dataclass
+class _Open:
+    """A mapping or list whose end event has not come yet."""
+
+    anchor: str | None
+    is_map: bool
+    level: int
+    pointer: int
+    #: (nodes, chars, pointer characters) counted before it opened.
+    before: tuple[int, int, int]
+    deepest: int
+    children: int = 0
+    key: int = 0
+
+
+def _check_limits(text: str, path: str) -> None:
+    """Refuse a document over the depth, node or text limits, before it is composed.
+
+    Walks the parser's events (no recursion) and keeps, for every anchor, the size of the
+    node it names, so that an alias costs what expanding it would.
+
+    Raises:
+        ValidationFailed: At the event where a limit was crossed.
+        YAMLError: The text is not YAML (the composer would say the same).
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        CollectionStartEvent,
+        DocumentStartEvent,
+        MappingStartEvent,
+        NodeEvent,
+        ScalarEvent,
+    )
+
+    nodes = chars = pointers = 0
+    aliases = False
+    anchors: dict[str, _Size | None] = {}  # None: the anchored node is still open
+    stack: list[_Open] = []
+    documents = 0
+    for event in YAML(typ="safe").parse(text):
+        if isinstance(event, DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                return  # the composer reports the second document without reading it
+            continue
+        if isinstance(event, CollectionEndEvent):
+            done = stack.pop()
+            n, c, p = done.before
+            size = _Size(
+                nodes - n,
+                chars - c,
+                pointers - p - (nodes - n) * done.pointer,
+                done.deepest - done.level + 1,
+            )
+            if done.anchor is not None and anchors.get(done.anchor, size) is None:
+                anchors[done.anchor] = size
+            if stack:
+                stack[-1].deepest = max(stack[-1].deepest, done.deepest)
+            continue
+        if not isinstance(event, NodeEvent):
+            continue
+        parent = stack[-1] if stack else None
+        value: str = event.value if isinstance(event, ScalarEvent) else ""
+        pointer = 0
+        if parent is not None:
+            if not parent.is_map:
+                token = len(str(parent.children))
+            elif parent.children % 2 == 0:  # a key: its pointer is the one of its value
+                token = len(escape_pointer(value))
+                parent.key = token
+            else:
+                token = parent.key
+            pointer = parent.pointer + 1 + token
+            parent.children += 1
+        level = len(stack)
+        if isinstance(event, AliasEvent):
+            aliases = True
+            name = event.anchor
+            if name in anchors and anchors[name] is None:
+                _fail(
+                    path,
+                    *_at(event),
+                    f"YAML alias {excerpt(name)} refers to a node that contains it",
+                )
+            size = anchors.get(name) or _UNKNOWN  # undefined: the composer says so
+        elif isinstance(event, CollectionStartEvent):
+            size = _OPENING
+        else:
+            size = _Size(1, len(value), 0, 0)
+        if level + size.height > MAX_DEPTH:
+            _fail(path, *_at(event), _DEPTH_MESSAGE, hint=_DEPTH_HINT)
+        nodes += size.nodes
+        chars += size.chars
+        pointers += size.pointers + size.nodes * pointer
+        if nodes > MAX_NODES:
+            _fail(path, *_at(event), _limit_messages(aliases)[0])
+        if chars + pointers > MAX_EXPANDED_CHARS:
+            _fail(path, *_at(event), _limit_messages(aliases)[1], hint=_TEXT_HINT)
+        if parent is not None and level + size.height > parent.deepest:
+            parent.deepest = level + size.height
+        if size is _OPENING:
+            if event.anchor is not None:
+                anchors[event.anchor] = None
+            stack.append(
+                _Open(
+                    anchor=event.anchor,
+                    is_map=isinstance(event, MappingStartEvent),
+                    level=level + 1,
+                    pointer=pointer,
+                    before=(nodes - 1, chars, pointers - pointer),
+                    deepest=level + 1,
+                )
+            )
+        elif event.anchor is not None and not isinstance(event, AliasEvent):
+            anchors[event.anchor] = size
+
+
+@dataclass
+class _Budget:
+    """Nodes :func:`_plain` may still produce: a second guard behind :func:`_check_limits`."""
+
+    nodes: int = MAX_NODES
+
+
+def _scalar(node: Any, construct: Any, path: str) -> Any:
+    """The value of a scalar node; a value its tag cannot take is a diagnostic."""
+    try:
+        return construct(node)
+    except (ValueError, LookupError, TypeError, ArithmeticError) as exc:
+        if str(node.tag).endswith(":timestamp"):
+            # Looks like a date but is none (2024-13-45): keep the text, as for real dates.
+            return str(node.value)
+        kind = str(node.tag).rsplit(":", 1)[-1]
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _fail(
+            path,
+            node.start_mark.line + 1,
+            node.start_mark.column + 1,
+            f"{excerpt(str(node.value))} is not a valid {kind}",
+            hint=reason,
+        )
+
+
 def _plain(
     node: Any,
     pointer: str,
@@ -115,11 +336,19 @@ def _plain(
     keys: dict[str, Position],
     path: str,
     construct: Any,
+    budget: _Budget,
+    depth: int = 0,
 ) -> Any:
     """Turn a composed YAML node into plain data, recording every position."""
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
-    values[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    where = (node.start_mark.line + 1, node.start_mark.column + 1)
+    budget.nodes -= 1
+    if budget.nodes < 0:
+        _fail(path, *where, _limit_messages(aliases=True)[0])
+    values[pointer] = where
+    if isinstance(node, (MappingNode, SequenceNode)) and depth >= MAX_DEPTH:
+        _fail(path, *where, _DEPTH_MESSAGE, hint=_DEPTH_HINT)
     if isinstance(node, MappingNode):
         out: dict[str, Any] = {}
         first: dict[str, Position] = {}
@@ -127,31 +356,38 @@ def _plain(
             where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key_node.tag == "tag:yaml.org,2002:merge":
                 _fail(path, *where, "merge keys (<<) are not supported", hint="repeat the keys")
-            key = (
-                construct(key_node)
-                if not isinstance(key_node, (MappingNode, SequenceNode))
-                else None
-            )
+            if isinstance(key_node, (MappingNode, SequenceNode)):
+                what = "a mapping" if isinstance(key_node, MappingNode) else "a list"
+                _fail(path, *where, f"mapping key is {what}, not a string")
+            key = _scalar(key_node, construct, path)
             if not isinstance(key, str):
-                _fail(path, *where, f"mapping key {key!r} is not a string", hint="quote the key")
+                _fail(
+                    path,
+                    *where,
+                    f"mapping key {excerpt(key)} is not a string",
+                    hint="quote the key",
+                )
             if key in first:
                 _fail(
                     path,
                     *where,
-                    f'found duplicate key "{key}"',
+                    # The quotes users know from libyaml, unless the key is too long to quote.
+                    f'found duplicate key "{key}"'
+                    if len(key) <= MAX_EXCERPT
+                    else f"found duplicate key {excerpt(key)}",
                     hint=f"first defined at line {first[key][0]}",
                 )
             first[key] = where
             child = f"{pointer}/{escape_pointer(key)}"
             keys[child] = where
-            out[key] = _plain(value_node, child, values, keys, path, construct)
+            out[key] = _plain(value_node, child, values, keys, path, construct, budget, depth + 1)
         return out
     if isinstance(node, SequenceNode):
         return [
-            _plain(item, f"{pointer}/{i}", values, keys, path, construct)
+            _plain(item, f"{pointer}/{i}", values, keys, path, construct, budget, depth + 1)
             for i, item in enumerate(node.value)
         ]
-    value = construct(node)
+    value = _scalar(node, construct, path)
     if isinstance(value, (datetime.date, datetime.datetime)):
         # YAML 1.1 timestamps: keep the text the user wrote so a string schema accepts it.
         return str(node.value)
@@ -174,6 +410,14 @@ def load_document(raw: bytes, path: str) -> Document:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
+    if len(raw) > MAX_FILE_BYTES:
+        _fail(
+            path,
+            1,
+            1,
+            f"file is larger than {MAX_FILE_BYTES // 2**20} MiB",
+            hint=f"aimc reads files of at most {MAX_FILE_BYTES} bytes",
+        )
     digest = hashlib.sha256(raw).hexdigest()
     text = _decode(raw, path)
     if not text.strip() or all(
@@ -182,12 +426,13 @@ def load_document(raw: bytes, path: str) -> Document:
         _fail(path, 1, 1, "file is empty: expected a YAML mapping")
     yaml = YAML(typ="safe")  # libyaml's parser (ruamel.yaml.clib) when installed
     try:
+        _check_limits(text, path)
         node = yaml.compose(text)
         if node is None:
             _fail(path, 1, 1, "file is empty: expected a YAML mapping")
         values: dict[str, Position] = {}
         keys: dict[str, Position] = {}
-        data = _plain(node, "", values, keys, path, yaml.constructor.construct_object)
+        data = _plain(node, "", values, keys, path, yaml.constructor.construct_object, _Budget())
     except ReaderError as exc:
         line, column = _offset_position(text, exc.position)
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
@@ -213,15 +458,20 @@ def load_document(raw: bytes, path: str) -> Document:
     except YAMLError as exc:
         _fail(path, 1, 1, f"YAML error: {str(exc).splitlines()[0]}")
     except RecursionError:
-        _fail(path, 1, 1, "YAML document is nested too deeply")
+        _fail(path, 1, 1, _DEPTH_MESSAGE, hint=_DEPTH_HINT)
     return Document(path=path, data=data, sha256=digest, values=values, keys=keys)
 
 
 def read_document(file: Path, display: str | None = None) -> Document:
-    """Read and parse a file; an unreadable file becomes a diagnostic too."""
+    """Read and parse a file; an unreadable or too large file becomes a diagnostic too.
+
+    Reads at most one byte more than :data:`MAX_FILE_BYTES`, so an endless file
+    (``/dev/zero``, a pipe) is refused as quickly as a large one.
+    """
     name = display or str(file)
     try:
-        raw = file.read_bytes()
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ValidationFailed(
             [

@@ -3,18 +3,20 @@
 Takes a document, picks the JSON Schema for its ``kind`` (shipped in ``aimc/schemas``), and
 hands on every violation as a :class:`~aimc.diagnostics.Diagnostic` at the line and column
 of the offending key or value, with "did you mean" hints for unknown keys and closed value
-sets. Collects all errors; never stops at the first.
+sets. Collects all errors; never stops at the first. A user value quoted in a message is
+cut to :data:`~aimc.diagnostics.MAX_EXCERPT` characters (see :func:`_short`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aimc import _resources
-from aimc.diagnostics import Diagnostic, did_you_mean
+from aimc.diagnostics import MAX_EXCERPT, Diagnostic, did_you_mean, excerpt
 from aimc.loader import Document, escape_pointer
 
 if TYPE_CHECKING:
@@ -72,8 +74,11 @@ def _type_of(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=True) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A user value for a message: ``'xxxx…' (5242880 characters)`` when it is long."""
+    if isinstance(value, str):
+        return excerpt(value)
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= MAX_EXCERPT else f"{text[:MAX_EXCERPT]}… ({len(text)} characters)"
 
 
 def _pointer(error: ValidationError) -> str:
@@ -98,7 +103,7 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         for key in sorted(set(instance) - set(known)):
             yield doc.diagnostic(
                 f"{pointer}/{escape_pointer(key)}",
-                f"unknown key {key!r}",
+                f"unknown key {_short(key)}",
                 key=True,
                 hint=did_you_mean(key, known)
                 or ("allowed keys: " + ", ".join(known) if known else None),
@@ -116,11 +121,13 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         name = str(instance)
         form = schema.get("description")
         if choices:
-            message = f"{name!r} is not a valid key here; expected one of: " + ", ".join(
+            message = f"{_short(name)} is not a valid key here; expected one of: " + ", ".join(
                 map(str, choices)
             )
         else:
-            message = f"{name!r} is not a valid key here" + (f"; expected {form}" if form else "")
+            message = f"{_short(name)} is not a valid key here" + (
+                f"; expected {form}" if form else ""
+            )
         yield doc.diagnostic(
             f"{pointer}/{escape_pointer(name)}",
             message,
@@ -136,14 +143,14 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         if choices:
             yield doc.diagnostic(
                 f"{pointer}/{escape_pointer(name)}",
-                f"{name!r} is not a valid key here; expected one of: {', '.join(choices)}",
+                f"{_short(name)} is not a valid key here; expected one of: {', '.join(choices)}",
                 key=True,
                 hint=did_you_mean(name, choices),
             )
         else:
             yield doc.diagnostic(
                 f"{pointer}/{escape_pointer(name)}",
-                f"key {name!r} does not match the required pattern {sub.get('pattern', '')}",
+                f"key {_short(name)} does not match the required pattern {sub.get('pattern', '')}",
                 key=True,
             )
         return
@@ -186,9 +193,16 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         "exclusiveMaximum": "less than",
         "minItems": "at least",
         "minLength": "at least",
+        "maxItems": "at most",
+        "maxLength": "at most",
     }
     if validator in bounds:
-        unit = {"minItems": " item(s)", "minLength": " character(s)"}.get(str(validator), "")
+        unit = {
+            "minItems": " item(s)",
+            "minLength": " character(s)",
+            "maxItems": " item(s)",
+            "maxLength": " character(s)",
+        }.get(str(validator), "")
         yield doc.diagnostic(
             pointer, f"must be {bounds[str(validator)]} {value}{unit}, got {_short(instance)}"
         )
@@ -199,7 +213,12 @@ def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         best = best_match(error.context)
         yield from _diagnose(doc, best)
         return
-    yield doc.diagnostic(pointer, error.message.replace("\n", " "))
+    # jsonschema's own message quotes the whole instance (repr): quote an excerpt instead.
+    message = error.message
+    whole = repr(instance)
+    if len(whole) > MAX_EXCERPT and whole in message:
+        message = message.replace(whole, _short(instance))
+    yield doc.diagnostic(pointer, message.replace("\n", " "))
 
 
 def check_schema(doc: Document, default_kind: str | None = None) -> list[Diagnostic]:
@@ -237,4 +256,21 @@ def check_schema(doc: Document, default_kind: str | None = None) -> list[Diagnos
     out: list[Diagnostic] = []
     for error in errors:
         out.extend(_diagnose(doc, error))
+    out.extend(
+        doc.diagnostic(pointer, f"{value} is not a finite number", hint="write a number")
+        for pointer, value in _non_finite(data, "")
+    )
     return out
+
+
+def _non_finite(data: Any, pointer: str) -> Iterator[tuple[str, float]]:
+    """NaN and infinities (``.nan``, ``.inf``, ``1e400``): no schema keyword refuses them,
+    and every comparison with NaN is false."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield pointer, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _non_finite(value, f"{pointer}/{escape_pointer(key)}")
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _non_finite(value, f"{pointer}/{i}")
