@@ -35,10 +35,11 @@ def _start(
     files: dict[str, str], name: str, timeout: float, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Write ``files`` to the run folder ``name`` and run it; the success response."""
-    from aimc.runner import run_folder, state_dir
+    from aimc.runner import refuse_busy, run_folder, state_dir, validate_name
     from aimc.write import write_artifacts
 
-    folder = state_dir() / "builds" / name
+    folder = state_dir() / "builds" / validate_name(name)
+    refuse_busy(name, folder)
     write_artifacts(folder, files)
     record = run_folder(folder, timeout, name=name, env=env)
     return {

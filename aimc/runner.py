@@ -4,47 +4,79 @@ Takes an artifact folder (with ``manifest.json``) and hands on a :class:`RunReco
 the server is ready: ``/health`` answers 200 and ``/v1/models`` lists the served model.
 The only stage that starts processes. The script runs in its own session (process group)
 with its output in ``server.log`` in the folder (never an unread pipe); the runner fails
-fast when the process exits, and on timeout or Ctrl-C ends the whole group (SIGTERM, then
-SIGKILL) so nothing is orphaned. What was started is recorded in the state folder so that
-``status`` and ``stop`` find it later.
+fast when the process exits, and on timeout, Ctrl-C, SIGTERM or SIGHUP ends the whole
+group (SIGTERM, then SIGKILL) so nothing is orphaned.
+
+What was started is recorded in ``$AIMC_STATE_DIR/runs/NAME.json`` before the runner waits
+for readiness, so that ``status`` and ``stop`` find it later. A record is data, never a
+path or a promise: it names the process by pid, session id, start time (clock ticks since
+boot) and boot id, and nothing is signalled unless the running process still matches all
+of them. A record that does not match is stale and is forgotten; one that cannot be read
+or checked is skipped with a warning. Names are checked wherever they enter (``--name``,
+the plan, records on disk) and are the only thing a record's file name is made from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
+import functools
 import json
+import math
 import os
+import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from aimc.errors import ConfigError, LaunchError, PermissionDeniedError
+from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
 from aimc.plan import Plan
 
 __all__ = [
+    "Interrupted",
     "RunRecord",
     "alive",
+    "forget",
     "is_ready",
+    "kill_group",
     "load_records",
     "port_in_use",
+    "refuse_running_in",
     "run_folder",
+    "running",
+    "running_in",
     "state_dir",
     "stop_record",
+    "validate_name",
+    "verify",
 ]
 
 LOG_NAME = "server.log"
+MANIFEST_NAME = "manifest.json"
 #: Seconds between readiness polls: starts short, grows to the cap.
 POLL_START, POLL_MAX = 0.05, 0.25
 #: Seconds a stopped group gets between SIGTERM and SIGKILL.
 STOP_GRACE = 15.0
+#: Largest manifest read (bytes); a compiled one is a few KiB.
+MANIFEST_MAX = 1 << 20
+#: Largest run record read (bytes); a real one is under 1 KiB.
+RECORD_MAX = 64 << 10
+LAUNCHERS = ("process", "docker")
+#: Signals that stop a server still starting, as Ctrl-C does.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 
 def state_dir() -> Path:
@@ -55,17 +87,33 @@ def state_dir() -> Path:
     return Path(base) / "aimc"
 
 
+def validate_name(name: object) -> str:
+    """Return ``name`` if it is a valid run name, else raise :class:`ConfigError`.
+
+    A run name is 1-63 characters of ``a-z``, ``0-9``, ``.``, ``_`` and ``-``, starting
+    with a letter or digit, with no ``..``: it is used as a file name, a folder name and a
+    container name, so it can never name another folder.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        shown = repr(name)[:80]
+        raise ConfigError(
+            f"invalid run name {shown}",
+            hint="use 1-63 characters a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """A server aimc started.
 
     Attributes:
         name: Container / run name (``aim-qwen3-32b``).
-        pid: Process id of ``launch.sh`` (the process group leader).
+        pid: Process id of ``launch.sh`` (the process group and session leader).
         container_id: Docker container id, or ``pid:<pid>`` for a bare process.
         port: Port of the endpoint.
         endpoint_url: ``http://localhost:PORT``.
-        folder: The artifact folder.
+        folder: The artifact folder (absolute).
         log: The server log file.
         launcher: ``process`` or ``docker``.
         model: Served model name.
@@ -74,6 +122,10 @@ class RunRecord:
         backend: ``vllm`` or ``sglang``.
         health_path: Health endpoint path.
         started: Unix time the server was started.
+        start_time: Start time of ``pid`` in clock ticks since boot (``/proc/PID/stat``
+            field 22); with ``sid`` and ``boot_id`` it proves the pid was not reused.
+        sid: Session id of ``pid`` (equal to ``pid``: it was started in a new session).
+        boot_id: ``/proc/sys/kernel/random/boot_id`` when it was started ("" if unknown).
     """
 
     name: str
@@ -90,6 +142,9 @@ class RunRecord:
     backend: str
     health_path: str
     started: float
+    start_time: int
+    sid: int
+    boot_id: str
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (the state file)."""
@@ -108,19 +163,85 @@ class RunRecord:
         }
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop signal arrived while waiting for readiness; the server was stopped.
+
+    Attributes:
+        signum: The signal (SIGINT, SIGTERM or SIGHUP).
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class InvalidRecord(ValueError):
+    """A run record that cannot be read or trusted (the reason is the message)."""
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Stat:
+    state: str
+    pgrp: int
+    sid: int
+    start_time: int
+
+
+def _proc_stat(pid: int) -> _Stat | None:
+    """Fields of ``/proc/PID/stat``, or None when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_bytes()[:4096].decode("ascii", "replace")
+        # The command name (field 2) may hold spaces and ')': split after the last ')'.
+        fields = text.rsplit(")", 1)[1].split()
+        return _Stat(fields[0], int(fields[2]), int(fields[3]), int(fields[19]))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:64]
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie counts as gone)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    except OSError:
+        return False
+    found = _proc_stat(pid)
+    return found is None or found.state != "Z"
+
+
+def verify(record: RunRecord) -> bool:
+    """True when the record's process runs and is provably the one aimc started.
+
+    Its pid must run (not as a zombie) with the recorded session id and start time, on the
+    same boot. Reads ``/proc`` only; signals nothing.
+    """
+    if record.pid <= 1:
+        return False
+    if record.boot_id and _boot_id() and record.boot_id != _boot_id():
+        return False
+    found = _proc_stat(record.pid)
+    return (
+        found is not None
+        and found.state != "Z"
+        and found.sid == record.sid == record.pid
+        and found.start_time == record.start_time
+    )
 
 
 def _group_alive(pgid: int) -> bool:
@@ -131,28 +252,54 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # killpg succeeds while zombies remain; look for a live member.
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
+    for entry in Path("/proc").glob("[0-9]*"):
+        found = _proc_stat(int(entry.name))
+        if found is not None and found.pgrp == pgid and found.state != "Z":
             return True
     return False
 
 
 def kill_group(pgid: int, grace: float = STOP_GRACE) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
+    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds.
+
+    The caller proves that the group is the one it started (:func:`verify`, or an unreaped
+    child of its own). ``pgid`` <= 1 would name the caller's own group or init's: refused.
+
+    Raises:
+        ValueError: ``pgid`` is not a process group id aimc can have started.
+    """
+    if isinstance(pgid, bool) or not isinstance(pgid, int) or pgid <= 1:
+        raise ValueError(f"refusing to signal process group {pgid!r}")
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and _group_alive(pgid):
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    # Once its last member is gone the group id may be reused: SIGKILL only live members.
+    if _group_alive(pgid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and _group_alive(pgid):
         time.sleep(0.05)
+
+
+def _exit_status(pid: int) -> int | None:
+    """The exit status of our child ``pid`` once it exited (negative: killed by that
+    signal), else None. It is left unreaped, so neither its pid nor its group id can be
+    reused until the caller waits for it."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return -1
+    if info is None:
+        return None
+    if info.si_code == os.CLD_EXITED:
+        return int(info.si_status)
+    return -int(info.si_status)
+
+
+# --- the endpoint ---------------------------------------------------------------------
 
 
 def port_in_use(port: int) -> bool:
@@ -169,9 +316,13 @@ def port_in_use(port: int) -> bool:
 
 
 def _get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
+    # Imported here: urllib.request is slow to import, and 'compile' imports this module.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return int(response.status), response.read()
+            return int(response.status), response.read(1 << 20)
     except urllib.error.HTTPError as exc:
         return exc.code, b""
     except (urllib.error.URLError, OSError, ValueError):
@@ -189,7 +340,7 @@ def is_ready(port: int, health_path: str, model: str) -> bool:
         return False
     try:
         ids = [m.get("id") for m in json.loads(body).get("data", [])]
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):
         return False
     return model in ids
 
@@ -239,40 +390,414 @@ def _docker_check(env: dict[str, str]) -> None:
         )
 
 
+def _docker_rm(name: str, env: dict[str, str]) -> None:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            ["docker", "rm", "-f", name],
+            capture_output=True,
+            timeout=60,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def _read_bounded(path: Path, limit: int, follow: bool = True) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Opened without blocking so that a FIFO cannot hang the reader.
+
+    Raises:
+        OSError: It cannot be opened.
+        ValueError: It is not a regular file, or is larger than ``limit``.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ValueError(f"larger than {limit} bytes")
+    return b"".join(chunks)
+
+
+def _state_error(exc: OSError, where: Path) -> AimcError:
+    what = f"cannot write run records in {where}: {exc.strerror or exc}"
+    hint = "set AIMC_STATE_DIR to a writable folder"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDeniedError(what, hint=hint)
+    return AimcError(what, hint=hint)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _plan_problem(plan: Plan) -> str | None:
+    """What makes a plan unusable for the runner, or None."""
+    if not _is_int(plan.port) or not 1 <= plan.port <= 65535:
+        return f"port must be an integer 1-65535, not {plan.port!r:.40}"
+    if plan.launcher not in LAUNCHERS:
+        return f"launcher must be one of {', '.join(LAUNCHERS)}, not {plan.launcher!r:.40}"
+    if not isinstance(plan.health_path, str) or not plan.health_path.startswith("/"):
+        return f"health_path must be a path starting with '/', not {plan.health_path!r:.40}"
+    for field in ("served_model_name", "precision", "backend", "name"):
+        if not isinstance(getattr(plan, field), str):
+            return f"{field} must be a string"
+    if not _is_int(plan.gpus) or not _is_int(plan.data_parallel):
+        return "gpus and data_parallel must be integers"
+    return None
+
+
+def _load_plan(folder: Path) -> Plan:
+    """The plan of a compiled folder; any malformed manifest is a ConfigError."""
+    hint = "create it with 'aim-engine compile ... -o DIR'"
+    try:
+        data = json.loads(_read_bounded(folder / MANIFEST_NAME, MANIFEST_MAX))
+        plan = Plan.from_json(data["plan"])
+    # The manifest is untrusted input: every way it can be malformed is a user error.
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"{folder} is not a compiled aimc folder ({type(exc).__name__}: {reason[:200]})",
+            hint=hint,
+        ) from None
+    problem = _plan_problem(plan)
+    if problem:
+        raise ConfigError(f"{folder / MANIFEST_NAME} has an invalid plan: {problem}", hint=hint)
+    return plan
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+def _runs_dir() -> Path:
+    return state_dir() / "runs"
+
+
 def _record_path(name: str) -> Path:
-    return state_dir() / "runs" / f"{name}.json"
+    """The record file of a validated name; always directly inside the runs folder."""
+    runs = _runs_dir()
+    path = runs / f"{validate_name(name)}.json"
+    if os.path.dirname(os.path.normpath(path)) != os.path.normpath(runs):
+        raise ConfigError(f"invalid run name {name!r}")
+    return path
 
 
-def load_records() -> list[RunRecord]:
-    """Every recorded run, oldest first (unreadable records are skipped)."""
+_STR_FIELDS = (
+    "name",
+    "container_id",
+    "endpoint_url",
+    "folder",
+    "log",
+    "launcher",
+    "model",
+    "precision",
+    "backend",
+    "health_path",
+    "boot_id",
+)
+_INT_FIELDS = ("pid", "port", "gpu_count", "start_time", "sid")
+
+
+def _parse_record(data: object, stem: str) -> RunRecord:
+    """A record from the JSON data of the file ``STEM.json``.
+
+    Raises:
+        InvalidRecord: Anything is missing, of the wrong type or out of range.
+    """
+    if not isinstance(data, dict):
+        raise InvalidRecord("not a JSON object")
+    missing = [f for f in (*_STR_FIELDS, *_INT_FIELDS, "started") if f not in data]
+    if missing:
+        raise InvalidRecord(f"missing {', '.join(missing)} (written by an older aimc?)")
+    for field in _STR_FIELDS:
+        if not isinstance(data[field], str):
+            raise InvalidRecord(f"{field} is not a string")
+    for field in _INT_FIELDS:
+        if not _is_int(data[field]):
+            raise InvalidRecord(f"{field} is not an integer")
+    if not (_is_int(data["started"]) or isinstance(data["started"], float)):
+        raise InvalidRecord("started is not a number")
+    try:
+        started = float(data["started"])
+    except OverflowError:
+        started = math.inf
+    if not math.isfinite(started):
+        raise InvalidRecord("started is not a finite number")
+    try:
+        validate_name(data["name"])
+    except ConfigError:
+        raise InvalidRecord("name is not a valid run name") from None
+    if data["name"] != stem:
+        raise InvalidRecord("name does not match the file name")
+    if data["pid"] <= 1:
+        raise InvalidRecord("pid is not a process aimc can have started")
+    if data["sid"] != data["pid"]:
+        raise InvalidRecord("sid is not pid")
+    if data["start_time"] < 0:
+        raise InvalidRecord("start_time is negative")
+    if not 1 <= data["port"] <= 65535:
+        raise InvalidRecord("port is out of range")
+    if data["gpu_count"] < 0:
+        raise InvalidRecord("gpu_count is negative")
+    if data["launcher"] not in LAUNCHERS:
+        raise InvalidRecord("unknown launcher")
+    if not data["health_path"].startswith("/"):
+        raise InvalidRecord("health_path is not a path")
+    if not os.path.isabs(data["folder"]):
+        raise InvalidRecord("folder is not absolute")
+    fields = {f: data[f] for f in (*_STR_FIELDS, *_INT_FIELDS)}
+    return RunRecord(started=started, **fields)
+
+
+def _read_record(path: Path) -> RunRecord:
+    """Raises: InvalidRecord."""
+    try:
+        raw = _read_bounded(path, RECORD_MAX, follow=False)
+    except OSError as exc:
+        raise InvalidRecord(exc.strerror or str(exc)) from None
+    except ValueError as exc:
+        raise InvalidRecord(str(exc)) from None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRecord(f"not JSON ({str(exc)[:80]})") from None
+    return _parse_record(data, path.name[: -len(".json")])
+
+
+def _warn(message: str) -> None:
+    from aimc.log import note
+
+    note(message, level="WARNING")
+
+
+def _record_files() -> Iterator[Path]:
+    runs = _runs_dir()
+    try:
+        names = sorted(entry.name for entry in os.scandir(runs))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        _warn(f"cannot read run records in {runs}: {exc.strerror or exc}")
+        return
+    for name in names:
+        if name.endswith(".json"):
+            yield runs / name
+
+
+def load_records(warn: bool = True) -> list[RunRecord]:
+    """Every valid run record, oldest first.
+
+    A record that cannot be read, or does not hold exactly what aimc writes, is skipped
+    with one warning line on stderr (unless ``warn`` is False); it never hides the others.
+    """
     out = []
-    for path in sorted((state_dir() / "runs").glob("*.json")):
+    for path in _record_files():
         try:
-            out.append(RunRecord(**json.loads(path.read_text())))
-        except (OSError, ValueError, TypeError):
-            continue
+            out.append(_read_record(path))
+        except InvalidRecord as exc:
+            if warn:
+                _warn(f"skipped run record {path}: {exc}")
     return sorted(out, key=lambda r: r.started)
 
 
 def forget(record: RunRecord) -> None:
-    """Remove a run record."""
+    """Remove a run record (only if its file still holds this record's process)."""
+    path = _record_path(record.name)
+    with contextlib.suppress(InvalidRecord):
+        current = _read_record(path)
+        if (current.pid, current.start_time) != (record.pid, record.start_time):
+            return  # replaced meanwhile by a newer run of the same name
     with contextlib.suppress(FileNotFoundError):
-        _record_path(record.name).unlink()
+        path.unlink()
 
 
-def stop_record(record: RunRecord, env: dict[str, str] | None = None) -> None:
-    """Stop a recorded server (the whole process group; the container for Docker)."""
+def running(name: str) -> RunRecord | None:
+    """The record of the server ``name`` if it is provably running.
+
+    A stale record is forgotten; an unreadable one is removed with a warning (a new run of
+    the name replaces it).
+
+    Raises:
+        ConfigError: ``name`` is not a valid run name.
+    """
+    path = _record_path(name)
+    if not os.path.lexists(path):
+        return None
+    try:
+        record = _read_record(path)
+    except InvalidRecord as exc:
+        _warn(f"removed unusable run record {path}: {exc}")
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return None
+    if verify(record):
+        return record
+    forget(record)
+    return None
+
+
+def running_in(folder: Path) -> RunRecord | None:
+    """The record of a provably running server whose folder is ``folder`` or inside it.
+
+    Writing ``folder`` would replace that server's files (and its log). Changes nothing.
+    """
+    target = Path(os.path.realpath(folder))
+    for record in load_records(warn=False):
+        served = Path(record.folder)
+        if (served == target or served.is_relative_to(target)) and verify(record):
+            return record
+    return None
+
+
+def refuse_running_in(folder: Path) -> None:
+    """Raise :class:`ConfigError` when a server runs from ``folder`` (or inside it).
+
+    Raises:
+        ConfigError: ``folder`` holds a running server's files.
+    """
+    record = running_in(folder)
+    if record is not None:
+        raise ConfigError(
+            f"a server named {record.name} is running from {record.folder}; stop it first",
+            hint=f"aim-engine stop {record.name}",
+        )
+
+
+def refuse_busy(name: str, folder: Path) -> str:
+    """Check a run before its folder is written: a valid name that is not running, and a
+    folder no running server uses. Returns the validated name.
+
+    Raises:
+        ConfigError: The name is invalid or taken, or ``folder`` holds a running server.
+    """
+    name = validate_name(name)
+    taken = running(name)
+    if taken is not None:
+        raise ConfigError(
+            f"a server named {name} is already running ({taken.endpoint_url})",
+            hint=f"stop it with 'aim-engine stop {name}'",
+        )
+    refuse_running_in(folder)
+    return name
+
+
+def _write_record(record: RunRecord, replace: bool = False) -> None:
+    """Write a record atomically.
+
+    Raises:
+        FileExistsError: ``replace`` is False and the name has a record (a concurrent run).
+        OSError: The runs folder cannot be written.
+    """
+    path = _record_path(record.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(record.to_json(), indent=2) + "\n")
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails when the name was claimed meanwhile
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _check_runs_writable() -> None:
+    """Fail before anything starts when a record could not be written.
+
+    Raises:
+        PermissionDeniedError: No permission (exit 7).
+        AimcError: Any other reason (exit 1).
+    """
+    runs = _runs_dir()
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=runs)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise _state_error(exc, runs) from None
+
+
+def stop_record(record: RunRecord, env: dict[str, str] | None = None) -> bool:
+    """Stop a recorded server (its whole process group; the container for Docker).
+
+    Nothing is signalled unless :func:`verify` proves the process is the one aimc started;
+    the record is forgotten either way.
+
+    Returns:
+        True if it was stopped, False if the record was stale (nothing signalled).
+    """
+    if not verify(record):
+        forget(record)
+        return False
     if record.launcher == "docker":
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(
-                ["docker", "rm", "-f", record.name],
-                capture_output=True,
-                timeout=60,
-                env=env or dict(os.environ),
-                stdin=subprocess.DEVNULL,
-            )
+        _docker_rm(record.name, env or dict(os.environ))
     kill_group(record.pid)
     forget(record)
+    return True
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+class _SignalGuard:
+    """While active, SIGINT, SIGTERM and SIGHUP are noted instead of acted on at once.
+
+    The wait loop checks :attr:`signum` between polls, so cleanup is never cut short by a
+    signal. Signals that were ignored stay ignored; outside the main thread nothing is
+    installed (Python allows handlers only there).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def __enter__(self) -> _SignalGuard:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in STOP_SIGNALS:
+            previous = signal.getsignal(sig)
+            if previous is None or previous == signal.SIG_IGN:
+                continue
+            self._saved[sig] = previous
+            signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._saved.items():
+            signal.signal(sig, previous)
+        self._saved.clear()
+
+    def check(self) -> None:
+        """Raises: Interrupted: A stop signal arrived."""
+        if self.signum is not None:
+            raise Interrupted(self.signum)
 
 
 def run_folder(
@@ -284,40 +809,43 @@ def run_folder(
 ) -> RunRecord:
     """Start the folder's ``launch.sh`` and wait until its endpoint is ready.
 
+    Nothing in ``folder`` is touched before every check passed. The run is recorded as
+    soon as the process exists; on failure, timeout or a stop signal the whole group is
+    stopped and the record removed.
+
     Args:
-        folder: A compiled artifact folder.
+        folder: A compiled artifact folder (relative to the current folder, or absolute).
         timeout: Seconds to wait for readiness.
         name: Run name (default: the plan's name).
         progress: Called with (elapsed seconds, the server's latest log line) while waiting.
         env: Environment for the server (default: this process's).
 
     Raises:
-        ConfigError: The folder is not a compiled aimc folder, or the name is taken.
+        ConfigError: The folder is not a compiled aimc folder, the name is invalid or
+            taken, or a server runs from the folder.
         LaunchError: The port is taken, the server exited, or it was not ready in time.
+        PermissionDeniedError: The state folder cannot be written (nothing was started).
+        AimcError: The state folder cannot be written for another reason.
+        Interrupted: SIGINT, SIGTERM or SIGHUP arrived while waiting (server stopped).
     """
-    manifest = folder / "manifest.json"
+    if name is not None:
+        validate_name(name)
+    folder = Path(os.path.abspath(folder))
+    plan = _load_plan(folder)
     script = folder / "launch.sh"
-    try:
-        plan = Plan.from_json(json.loads(manifest.read_text())["plan"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(
-            f"{folder} is not a compiled aimc folder ({type(exc).__name__}: {exc})",
-            hint="create it with 'aim-engine compile ... -o DIR'",
-        ) from None
     if not script.is_file():
         raise ConfigError(f"{script} is missing", hint="recompile the folder")
-    name = name or plan.name
+    name = validate_name(plan.name if name is None else name)
     env = dict(os.environ if env is None else env)
     if env.get("DOCKER_SOCKET") and "DOCKER_HOST" not in env:
         env["DOCKER_HOST"] = f"unix://{env['DOCKER_SOCKET']}"
-    for record in load_records():
-        if record.name == name:
-            if alive(record.pid):
-                raise ConfigError(
-                    f"a server named {name} is already running ({record.endpoint_url})",
-                    hint=f"stop it with 'aim-engine stop {name}'",
-                )
-            forget(record)  # stale
+    taken = running(name)
+    if taken is not None:
+        raise ConfigError(
+            f"a server named {name} is already running ({taken.endpoint_url})",
+            hint=f"stop it with 'aim-engine stop {name}'",
+        )
+    refuse_running_in(folder)
     if port_in_use(plan.port):
         raise LaunchError(
             f"port {plan.port} is already in use",
@@ -325,76 +853,65 @@ def run_folder(
         )
     if plan.launcher == "docker":
         _docker_check(env)
+    _check_runs_writable()
     env["AIM_CONTAINER_NAME"] = name
     log = folder / LOG_NAME
-    start = time.monotonic()
-    with log.open("ab") as out:
+    with _SignalGuard() as guard:
+        start = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                ["bash", str(script)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=folder,
-                env=env,
-                start_new_session=True,
-            )
+            with log.open("ab") as out:
+                proc = subprocess.Popen(
+                    ["bash", str(script)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=folder,
+                    env=env,
+                    start_new_session=True,
+                )
         except OSError as exc:
             raise LaunchError(f"cannot start {script}: {exc.strerror or exc}") from None
-    container_id = f"pid:{proc.pid}"
-    try:
-        delay = POLL_START
-        while True:
-            code = proc.poll()
-            if code is not None:
-                tail = _tail(log)
-                raise LaunchError(
-                    f"the server exited with code {code} after {time.monotonic() - start:.1f} s",
-                    details=tail,
-                    hint=f"its log: {log}",
-                )
-            if is_ready(plan.port, plan.health_path, plan.served_model_name):
-                break
-            elapsed = time.monotonic() - start
-            if elapsed > timeout:
-                kill_group(proc.pid)
-                if plan.launcher == "docker":
-                    with contextlib.suppress(OSError, subprocess.SubprocessError):
-                        subprocess.run(
-                            ["docker", "rm", "-f", name],
-                            capture_output=True,
-                            timeout=60,
-                            env=env,
-                            stdin=subprocess.DEVNULL,
-                        )
-                tail = _tail(log)
-                raise LaunchError(
-                    f"the server was not ready after {timeout:g} s; stopped it",
-                    details=tail,
-                    hint=f"its log: {log}",
-                )
-            if progress is not None:
-                progress(elapsed, _last_line(log))
-            time.sleep(delay)
-            delay = min(delay * 1.5, POLL_MAX)
-    except KeyboardInterrupt:
-        kill_group(proc.pid, grace=5)
-        raise
+        recorded: RunRecord | None = None
+        try:
+            recorded = _record_started(proc.pid, name, plan, folder, log)
+            _wait_ready(proc, plan, timeout, start, log, guard, progress)
+        except BaseException as exc:
+            kill_group(proc.pid, grace=5 if guard.signum is not None else STOP_GRACE)
+            if plan.launcher == "docker":
+                _docker_rm(name, env)
+            proc.wait()
+            if recorded is not None:
+                forget(recorded)
+            if guard.signum is not None and not isinstance(exc, Interrupted):
+                # e.g. the progress line failed on a terminal that hung up
+                raise Interrupted(guard.signum) from None
+            raise
+    record = recorded
     if plan.launcher == "docker":
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            found = subprocess.run(
-                ["docker", "inspect", "--format", "{{.Id}}", name],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                env=env,
-                stdin=subprocess.DEVNULL,
-            ).stdout.strip()
-            container_id = found[:12] or container_id
+        container_id = _container_id(name, env)
+        if container_id:
+            record = dataclasses.replace(record, container_id=container_id)
+            # The first record already proves the process; a richer one is a bonus.
+            with contextlib.suppress(OSError):
+                _write_record(record, replace=True)
+    return record
+
+
+def _record_started(pid: int, name: str, plan: Plan, folder: Path, log: Path) -> RunRecord:
+    """Record the just started (unreaped) process ``pid``.
+
+    Raises:
+        LaunchError: Its identity cannot be read.
+        ConfigError: A concurrent run claimed the name.
+        PermissionDeniedError, AimcError: The record cannot be written.
+    """
+    found = _proc_stat(pid)
+    if found is None or found.sid != pid:
+        raise LaunchError(f"cannot identify the started process {pid} in /proc")
     record = RunRecord(
         name=name,
-        pid=proc.pid,
-        container_id=container_id,
+        pid=pid,
+        container_id=f"pid:{pid}",
         port=plan.port,
         endpoint_url=f"http://localhost:{plan.port}",
         folder=str(folder.resolve()),
@@ -406,13 +923,76 @@ def run_folder(
         backend=plan.backend,
         health_path=plan.health_path,
         started=time.time(),
+        start_time=found.start_time,
+        sid=found.sid,
+        boot_id=_boot_id(),
     )
-    path = _record_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=2) + "\n")
-    tmp.replace(path)
+    try:
+        _write_record(record)
+    except FileExistsError:
+        raise ConfigError(
+            f"a server named {name} was started meanwhile",
+            hint=f"stop it with 'aim-engine stop {name}'",
+        ) from None
+    except OSError as exc:
+        raise _state_error(exc, _runs_dir()) from None
     return record
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes],
+    plan: Plan,
+    timeout: float,
+    start: float,
+    log: Path,
+    guard: _SignalGuard,
+    progress: Callable[[float, str], None] | None,
+) -> None:
+    """Poll until the endpoint is ready.
+
+    Raises:
+        LaunchError: The server exited, or was not ready after ``timeout`` seconds.
+        Interrupted: A stop signal arrived.
+    """
+    delay = POLL_START
+    while True:
+        guard.check()
+        code = _exit_status(proc.pid)
+        if code is not None:
+            # Its group may still hold children: the caller stops them before reaping.
+            raise LaunchError(
+                f"the server exited with code {code} after {time.monotonic() - start:.1f} s",
+                details=_tail(log),
+                hint=f"its log: {log}",
+            )
+        if is_ready(plan.port, plan.health_path, plan.served_model_name):
+            guard.check()
+            return
+        elapsed = time.monotonic() - start
+        if elapsed > timeout:
+            raise LaunchError(
+                f"the server was not ready after {timeout:g} s; stopped it",
+                details=_tail(log),
+                hint=f"its log: {log}",
+            )
+        if progress is not None:
+            progress(elapsed, _last_line(log))
+        time.sleep(delay)
+        delay = min(delay * 1.5, POLL_MAX)
+
+
+def _container_id(name: str, env: dict[str, str]) -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        found = subprocess.run(
+            ["docker", "inspect", "--format", "{{.Id}}", name],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        ).stdout.strip()
+        return found[:12]
+    return ""
 
 
 def terminal_progress(elapsed: float, line: str) -> None:

@@ -86,3 +86,41 @@ def test_run_command_directly(fake_env) -> None:
     assert result["data"]["container_name"] == "aim-api-test"
     wrong = AIMDockerManager().run_command_directly(config, "aim-api-test-2", 2)
     assert wrong["success"] is False
+
+
+def _tiny_recipe() -> dict:
+    from ruamel.yaml import YAML
+
+    recipe = YAML(typ="safe").load((EXAMPLES / "models/aimc-examples/tiny-llama.yaml").read_text())
+    recipe["weights"]["fp32"]["path"] = str(ROOT / "examples/models/tiny-llama")
+    return dict(recipe)
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "UPPER", ""])
+def test_run_command_directly_refuses_a_name_that_is_a_path(
+    fake_env, tmp_path: Path, name: str
+) -> None:
+    """Before issue 9 the container name was joined into a path: ``../escape`` wrote the
+    artifacts outside the state folder."""
+    config = AIMConfigGenerator(target="cpu").generate_config(_tiny_recipe(), 1, port=free_port())
+    assert config is not None
+    result = AIMDockerManager().run_command_directly(config, name, 1, timeout=10)
+    assert result["success"] is False
+    assert result["error"]["code"] == "CONFIGURATION_ERROR"
+    assert not (tmp_path / "state" / "escape").exists()
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
+def test_a_long_model_name_still_gives_a_valid_run_name() -> None:
+    """Run names are at most 63 characters; the plan's default name is cut to fit."""
+    import json
+
+    from aimc.runner import validate_name
+
+    recipe = _tiny_recipe()
+    recipe["model"]["id"] = "org/" + "very-long-model-name-" * 5
+    config = AIMConfigGenerator(target="cpu").generate_config(recipe, 1)
+    assert config is not None
+    name = json.loads(config["files"]["manifest.json"])["plan"]["name"]
+    assert len(name) <= 63
+    assert validate_name(name) == name

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -63,15 +65,25 @@ def _started(record: Any, fmt: str, seconds: float) -> None:
 def _run(
     folder: Path, timeout: float, name: str | None, fmt: str, env: dict[str, str] | None = None
 ) -> None:
-    from aimc.runner import run_folder, terminal_progress
+    from aimc.runner import Interrupted, run_folder, terminal_progress
 
     progress = terminal_progress if fmt != "json" and sys.stderr.isatty() else None
     start = time.monotonic()
     try:
         record = run_folder(folder, timeout, name=name, progress=progress, env=env)
-    finally:
-        if progress is not None:
-            sys.stderr.write("\n")
+    except BaseException as exc:
+        # After SIGHUP the terminal may be gone: reporting must not change the exit code.
+        with contextlib.suppress(OSError, ValueError):
+            if progress is not None:
+                sys.stderr.write("\n")
+            if isinstance(exc, Interrupted):
+                what = signal.Signals(exc.signum).name
+                click.echo(f"stopped: {what} while waiting for the server; stopped it", err=True)
+        if isinstance(exc, Interrupted):
+            raise click.exceptions.Exit(128 + exc.signum) from None
+        raise
+    if progress is not None:
+        sys.stderr.write("\n")
     _started(record, fmt, time.monotonic() - start)
 
 
@@ -82,6 +94,10 @@ def _run(
 @format_option("text", "json", default="text")
 def run(folder: Path, timeout: float, name: str | None, fmt: str) -> None:
     """Run a folder written by 'aim-engine compile' and wait until it serves."""
+    from aimc.runner import validate_name
+
+    if name is not None:
+        validate_name(name)
     _run(folder, timeout, name, fmt)
 
 
@@ -130,14 +146,18 @@ def launch(
     from aimc.build import compile_plan
     from aimc.checkpoint import prepare_cache
     from aimc.log import note
-    from aimc.runner import state_dir
+    from aimc.runner import refuse_busy, state_dir, validate_name
     from aimc.write import write_artifacts
 
+    if name is not None:
+        validate_name(name)
     resolved = opts.resolve(model, gpu_count)
     plan = resolved.plan
     compiled = compile_plan(plan, resolved.request, resolved.target.hardware.name)
-    run_name = name or plan.name
+    run_name = validate_name(name or plan.name)
     folder = outdir or state_dir() / "builds" / run_name
+    # Checked before writing: the folder of a running server (and its log) is never touched.
+    refuse_busy(run_name, folder)
     write_artifacts(folder, compiled.files)
     env = dict(os.environ)
     notes = [*resolved.target.notes, *plan.decisions, *prepare_cache(plan, use_cache, env)]
@@ -152,12 +172,12 @@ def launch(
 
 
 def _status_rows() -> list[dict[str, Any]]:
-    from aimc.runner import alive, forget, is_ready, load_records
+    from aimc.runner import forget, is_ready, load_records, verify
 
     rows = []
     for record in load_records():
-        if not alive(record.pid):
-            forget(record)  # the process is gone: a stale record
+        if not verify(record):
+            forget(record)  # gone, or its pid now names another process: a stale record
             continue
         state = "running" if is_ready(record.port, record.health_path, record.model) else "starting"
         rows.append(
@@ -195,26 +215,36 @@ def stop(name: str | None, stop_all: bool, fmt: str) -> None:
     """Stop the server NAME (or --all): its whole process group, or its container."""
     from aimc.diagnostics import did_you_mean
     from aimc.errors import ConfigError
+    from aimc.log import note
     from aimc.runner import load_records, stop_record
 
-    records = load_records()
     if stop_all == bool(name):
         raise ConfigError("give a NAME or --all", hint="see 'aim-engine status'")
+    records = load_records()
     chosen = records if stop_all else [r for r in records if r.name == name]
     if name and not chosen:
         raise ConfigError(
             f"no server named {name!r}",
             hint=did_you_mean(name, [r.name for r in records]) or "see 'aim-engine status'",
         )
+    stopped: list[str] = []
+    stale: list[str] = []
     for record in chosen:
-        stop_record(record)
-    stopped = [r.name for r in chosen]
+        if stop_record(record):
+            stopped.append(record.name)
+        else:
+            stale.append(record.name)
+            note(
+                f"the record of {record.name} is stale (pid {record.pid} is gone or is not "
+                "the process aimc started); forgot it, signalled nothing",
+                level="WARNING",
+            )
     if fmt == "json":
         click.echo(
             dump(
                 {
                     "success": True,
-                    "data": {"stopped": stopped},
+                    "data": {"stopped": stopped, "stale": stale},
                     "message": f"stopped {len(stopped)} server(s)",
                 },
                 "json",

@@ -8,7 +8,7 @@ Started in place of the real server (as $AIM_PYTHON, or by a stand-in docker). R
 - ``never``: /health is 503 forever;
 - ``exit``: prints a message and exits with code 3 after FAKE_DELAY seconds.
 
-It starts a ``sleep`` child in its own process group (to check that the whole group is
+It starts a ``sleep`` child in its process group (to check that the whole group is
 stopped), writes its pid and the child's to FAKE_PIDS, and the time it became ready or died
 to FAKE_EVENTS (for the latency benchmark).
 """
