@@ -8,7 +8,6 @@ derives the backend's flags. Pure: no file is read and no process started here.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -298,29 +297,14 @@ def _check_set(key: str, value: Any, shown: str, backend: str) -> None:
     problems = check_schema(Document(path="--set", data=data, sha256=""), "Overrides")
     if problems:
         raise ConfigError(f"--set {shown}: {problems[0].message}", hint=problems[0].hint)
-    if not _finite(value):
-        raise ConfigError(f"--set {shown}: {value!r} is not a finite number")
     if scope == "args":
         _check_args({name: value}, backend, f"--set {shown}")
-
-
-def _finite(value: Any) -> bool:
-    """False for NaN and infinities anywhere in ``value`` (no schema keyword says this)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite(v) for v in value)
-    return True
 
 
 def _user_layers(request: Request, backend: str) -> list[Layer]:
     layers = []
     if request.config is not None:
         doc = request.config
-        if not _finite(doc.data):
-            raise ConfigError(f"{doc.path}: a number is not finite (nan or inf)")
         src = _Src(doc, doc.path)
         values: dict[str, tuple[Any, str]] = {}
         _neutral(values, doc.data, "", src)
@@ -497,7 +481,7 @@ def build_plan(
         data["model"]["facts"], weights, source, chosen, hw, merged, args, env, request
     )
     return Plan(
-        name=f"aim-{_slug(recipe.model_id.split('/')[-1])}",
+        name=f"aim-{_slug(recipe.model_id.split('/')[-1])}"[:63].rstrip("-"),
         model_id=recipe.model_id,
         served_model_name=str(merged["served_model_name"].value),
         model_source=source,

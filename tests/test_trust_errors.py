@@ -52,8 +52,9 @@ def test_a_nan_in_a_config_file_is_refused(cli, tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("memory_utilization: .nan\n")
     result = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--config", str(config))
-    _one_line_error(result, 2)
-    assert "not finite" in result.err
+    assert result.code == 2
+    assert "c.yaml:1:21: error: nan is not a finite number (at /memory_utilization)" in result.err
+    assert "Traceback" not in result.err
 
 
 def _model(folder: Path, **config: object) -> Path:
@@ -163,3 +164,20 @@ def test_an_invalid_repository_id_is_a_configuration_error(cli, tmp_path: Path) 
 def test_a_cache_dir_below_proc_is_a_cache_error(cli) -> None:
     env = {"CACHE_DIR": "/proc/aimc-cache", "HF_HUB_OFFLINE": "1", **QUIET}
     _one_line_error(cli("cache", "download", "some-org/some-model", env=env), 5)
+
+
+def test_an_infinite_number_in_a_recipe_is_a_diagnostic(cli, tmp_path: Path) -> None:
+    """Before issue 9 ``parameters: 1e400`` validated, and compiling it ended in a bogus
+    "no configuration fits"."""
+    shipped = Path(__file__).resolve().parent.parent / "aimc/recipes/models/Qwen/Qwen3-8B.yaml"
+    text = shipped.read_text()
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "parameters:" in ln)
+    recipes = tmp_path / "r" / "models" / "Qwen"
+    recipes.mkdir(parents=True)
+    lines = text.splitlines()
+    lines[line - 1] = lines[line - 1].split("parameters:")[0] + "parameters: 1e400"
+    (recipes / "Qwen3-8B.yaml").write_text("\n".join(lines) + "\n")
+    result = cli("validate", str(tmp_path / "r"))
+    assert result.code == 2
+    assert f"Qwen3-8B.yaml:{line}:" in result.out + result.err
+    assert "inf is not a finite number (at /model/facts/parameters)" in result.out + result.err
