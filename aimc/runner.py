@@ -839,13 +839,7 @@ def run_folder(
     env = dict(os.environ if env is None else env)
     if env.get("DOCKER_SOCKET") and "DOCKER_HOST" not in env:
         env["DOCKER_HOST"] = f"unix://{env['DOCKER_SOCKET']}"
-    taken = running(name)
-    if taken is not None:
-        raise ConfigError(
-            f"a server named {name} is already running ({taken.endpoint_url})",
-            hint=f"stop it with 'aim-engine stop {name}'",
-        )
-    refuse_running_in(folder)
+    refuse_busy(name, folder)
     if port_in_use(plan.port):
         raise LaunchError(
             f"port {plan.port} is already in use",
