@@ -1,7 +1,7 @@
 """Render stage: :class:`~aimc.plan.Plan` -> {artifact name: text}.
 
 Pure: builds the values each artifact needs (the server's argv, docker options, the
-Compose and native-config data) and lets the templates in ``aimc/templates`` format them.
+Compose and native-config data) and lets the templates in ``templates/`` format them.
 The same plan gives byte-identical text on any machine: no timestamps, no host paths other
 than those the plan holds, sorted where order is not meaningful.
 """

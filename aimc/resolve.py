@@ -257,13 +257,13 @@ def _neutral(
 def _display(recipe: Recipe) -> str:
     if recipe.root.label == "shipped":
         rel = Path(recipe.path).resolve().relative_to(recipe.root.path.resolve())
-        return f"aimc/recipes/{rel.as_posix()}"
+        return f"recipes/{rel.as_posix()}"
     return recipe.path
 
 
 def _hardware_display(hw: Hardware) -> str:
     if hw.root.label == "shipped":
-        return f"aimc/recipes/hardware/{Path(hw.doc.path).name}"
+        return f"recipes/hardware/{Path(hw.doc.path).name}"
     return hw.doc.path
 
 

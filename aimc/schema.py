@@ -1,6 +1,6 @@
 """Schema stage: a loaded :class:`~aimc.loader.Document` -> diagnostics.
 
-Takes a document, picks the JSON Schema for its ``kind`` (shipped in ``aimc/schemas``), and
+Takes a document, picks the JSON Schema for its ``kind`` (shipped in ``schemas/``), and
 hands on every violation as a :class:`~aimc.diagnostics.Diagnostic` at the line and column
 of the offending key or value, with "did you mean" hints for unknown keys and closed value
 sets. Collects all errors; never stops at the first. A user value quoted in a message is

@@ -112,7 +112,7 @@ def _flow(value: Any) -> str:
 
 @functools.cache
 def environment() -> Any:
-    """The sandboxed Jinja environment over ``aimc/templates``."""
+    """The sandboxed Jinja environment over ``templates/``."""
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 

@@ -48,7 +48,7 @@ def test_optimal_configuration() -> None:
 def test_generate_config_from_a_recipe_dict() -> None:
     from ruamel.yaml import YAML
 
-    recipe = YAML(typ="safe").load((ROOT / "aimc/recipes/models/Qwen/Qwen3-8B.yaml").read_text())
+    recipe = YAML(typ="safe").load((ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text())
     config = AIMConfigGenerator(target="h100").generate_config(recipe, 2)
     assert config is not None
     assert config["command"][:3] == ["Qwen/Qwen3-8B", "--tensor-parallel-size", "2"]

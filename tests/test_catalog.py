@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import CORPUS, ROOT
 
-SHIPPED = ROOT / "aimc/recipes/models/Qwen/Qwen3-8B.yaml"
+SHIPPED = ROOT / "recipes/models/Qwen/Qwen3-8B.yaml"
 
 
 def _user_dir(tmp_path: Path, name: str, description: str) -> Path:

@@ -368,8 +368,8 @@ def test_explain_shows_layer_and_file_line(cli) -> None:
     )
     assert result.code == 0
     line = next(ln for ln in result.out.splitlines() if ln.startswith("--max-model-len"))
-    assert line.split()[1:] == ["32768", "recipe", "aimc/recipes/models/Qwen/Qwen3-32B.yaml:23"]
-    recipe = (ROOT / "aimc/recipes/models/Qwen/Qwen3-32B.yaml").read_text().splitlines()
+    assert line.split()[1:] == ["32768", "recipe", "recipes/models/Qwen/Qwen3-32B.yaml:23"]
+    recipe = (ROOT / "recipes/models/Qwen/Qwen3-32B.yaml").read_text().splitlines()
     assert "context_length: 32768" in recipe[22]
 
 

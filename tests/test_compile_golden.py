@@ -24,7 +24,7 @@ from tests.conftest import GOLDEN, ROOT
 
 CATALOG = Catalog.default()
 PAIRS = sorted({(r.model_id, c.hardware) for r in CATALOG.recipes() for c in candidates(r)})
-COMPOSE_SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose-spec" / "compose-spec.json"
 
 
 def _compiled(model: str, target: str) -> dict[str, str]:

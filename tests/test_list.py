@@ -10,8 +10,8 @@ from ruamel.yaml import YAML
 from tests.conftest import ROOT
 
 SHIPPED_IDS = sorted(
-    p.relative_to(ROOT / "aimc/recipes/models").with_suffix("").as_posix()
-    for p in (ROOT / "aimc/recipes/models").rglob("*.yaml")
+    p.relative_to(ROOT / "recipes/models").with_suffix("").as_posix()
+    for p in (ROOT / "recipes/models").rglob("*.yaml")
 )
 
 

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from tests.conftest import ROOT
 
-SCHEMAS = sorted((ROOT / "aimc/schemas").glob("*.schema.json"))
+SCHEMAS = sorted((ROOT / "schemas").glob("*.schema.json"))
 
 
 def _objects(node: Any, path: str = "#"):

@@ -36,7 +36,7 @@ with open(os.environ["RECORD"], "w") as f:
     json.dump({"argv": sys.argv[1:], "env": dict(os.environ)}, f)
 """
 TOKEN = "hf_" + "Q7x9" * 9
-SHIPPED = ROOT / "aimc" / "recipes" / "models" / "Qwen" / "Qwen3-8B.yaml"
+SHIPPED = ROOT / "recipes" / "models" / "Qwen" / "Qwen3-8B.yaml"
 
 
 def _yaml(text: str) -> object:

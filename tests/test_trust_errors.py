@@ -169,7 +169,7 @@ def test_a_cache_dir_below_proc_is_a_cache_error(cli) -> None:
 def test_an_infinite_number_in_a_recipe_is_a_diagnostic(cli, tmp_path: Path) -> None:
     """Before issue 9 ``parameters: 1e400`` validated, and compiling it ended in a bogus
     "no configuration fits"."""
-    shipped = Path(__file__).resolve().parent.parent / "aimc/recipes/models/Qwen/Qwen3-8B.yaml"
+    shipped = Path(__file__).resolve().parent.parent / "recipes/models/Qwen/Qwen3-8B.yaml"
     text = shipped.read_text()
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "parameters:" in ln)
     recipes = tmp_path / "r" / "models" / "Qwen"

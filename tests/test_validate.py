@@ -14,7 +14,7 @@ from tests.conftest import CORPUS, ROOT
 
 INVALID = sorted((CORPUS / "invalid").glob("*.yaml"))
 VALID = sorted((CORPUS / "valid").glob("*.yaml"))
-OUTPUT_SCHEMA = json.loads((ROOT / "aimc/schemas/validate-output.schema.json").read_text())
+OUTPUT_SCHEMA = json.loads((ROOT / "schemas/validate-output.schema.json").read_text())
 DIAG = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (error|warning): .+$")
 
 
@@ -67,7 +67,7 @@ def test_shipped_catalog_json(cli) -> None:
     data = json.loads(result.out)
     jsonschema.validate(data, OUTPUT_SCHEMA)
     assert data["valid"] is True and data["errors"] == 0
-    shipped = list((ROOT / "aimc/recipes").rglob("*.yaml"))
+    shipped = list((ROOT / "recipes").rglob("*.yaml"))
     assert data["files"] == len(shipped)
 
 
@@ -105,11 +105,11 @@ def test_json_error_output_of_other_commands(cli) -> None:
 
 
 def test_shipped_index_is_complete_and_current() -> None:
-    """aimc/recipes/index.json lists every shipped file at its current sha256
+    """recipes/index.json lists every shipped file at its current sha256
     (regenerate with tools/update_catalog_index.py)."""
     import hashlib
 
-    root = ROOT / "aimc/recipes"
+    root = ROOT / "recipes"
     index = json.loads((root / "index.json").read_text())["validated"]
     current = {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -124,7 +124,7 @@ def test_an_edited_shipped_file_is_validated_again(tmp_path: Path) -> None:
     from aimc.errors import ValidationFailed
 
     root = tmp_path / "recipes"
-    shutil.copytree(ROOT / "aimc/recipes", root)
+    shutil.copytree(ROOT / "recipes", root)
     path = root / "models/Qwen/Qwen3-8B.yaml"
     path.write_text(path.read_text().replace("layers: 36", 'layers: "36"'))
     catalog = Catalog([RecipeRoot(root, "shipped")])

@@ -1,4 +1,4 @@
-"""Regenerate ``aimc/recipes/index.json``: the shipped files that passed validation.
+"""Regenerate ``recipes/index.json``: the shipped files that passed validation.
 
     .venv/bin/python tools/update_catalog_index.py
 
