@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,175 +264,217 @@ def _path_rule(
 def lint_recipe(
     doc: Document, hardware: Mapping[str, Mapping[str, Any]], models_dir: Path | None = None
 ) -> list[Diagnostic]:
-    """Semantic diagnostics of one schema-valid recipe.
+    """Semantic diagnostics of one schema-valid recipe: every rule of :data:`RECIPE_RULES`,
+    then the file's place in the catalog.
 
     Args:
         doc: The recipe document.
         hardware: Known hardware profiles by name (as plain data).
         models_dir: The catalog's ``models`` folder the file should sit in, if any.
     """
-    data = doc.data
-    out: list[Diagnostic] = []
-    facts = data["model"]["facts"]
+    out = [d for rule in RECIPE_RULES for d in rule(doc, hardware)]
+    out += _path_rule(doc, models_dir, doc.data["model"]["id"], "/model/id", "model id")
+    return _dedupe_overlaps(out)
+
+
+Rule = Callable[[Document, Mapping[str, Mapping[str, Any]]], Iterator[Diagnostic]]
+
+
+def _configurations(doc: Document) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(index, configuration, its backend) for every configuration of a recipe."""
+    default = doc.data.get("defaults", {}).get("backend", "vllm")
+    for i, conf in enumerate(doc.data["configurations"]):
+        yield i, conf, conf.get("backend", default)
+
+
+def _rule_heads(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """KV heads divide the attention heads."""
+    facts = doc.data["model"]["facts"]
     heads, kv_heads = facts["attention_heads"], facts["kv_heads"]
     if heads % kv_heads:
-        out.append(
-            doc.diagnostic(
-                "/model/facts/kv_heads",
-                f"kv_heads {kv_heads} does not divide attention_heads {heads}",
-                rule="lint/heads",
-            )
+        yield doc.diagnostic(
+            "/model/facts/kv_heads",
+            f"kv_heads {kv_heads} does not divide attention_heads {heads}",
+            rule="lint/heads",
         )
-    weights = data["weights"]
-    entries: list[tuple[tuple[str | int, ...], Any]] = [
-        (("weights", p), w) for p, w in weights.items()
-    ]
+
+
+def _rule_weights(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """Every weights entry names exactly one of a repository or a local path."""
+    entries = [(("weights", p), w) for p, w in doc.data["weights"].items()]
     entries += [
         (("configurations", i, "weights", p), w)
-        for i, c in enumerate(data["configurations"])
-        for p, w in c.get("weights", {}).items()
+        for i, conf, _ in _configurations(doc)
+        for p, w in conf.get("weights", {}).items()
     ]
     for parts, w in entries:
         if ("repo" in w) == ("path" in w):
-            out.append(
-                doc.diagnostic(
-                    _p(*parts),
-                    "weights need exactly one of 'repo' or 'path'",
-                    key=True,
-                    rule="lint/weights",
-                )
-            )
-    defaults = data.get("defaults", {})
-    default_backend = defaults.get("backend", "vllm")
-    if "precision" in defaults and defaults["precision"] not in weights:
-        out.append(
-            doc.diagnostic(
-                "/defaults/precision",
-                f"no weights for default precision {defaults['precision']!r}",
+            yield doc.diagnostic(
+                _p(*parts),
+                "weights need exactly one of 'repo' or 'path'",
+                key=True,
                 rule="lint/weights",
-                hint="declared weights: " + ", ".join(weights),
             )
-        )
-    max_context = facts["max_context"]
-    if defaults.get("context_length", 0) > max_context:
-        out.append(
-            doc.diagnostic(
-                "/defaults/context_length",
-                f"context_length {defaults['context_length']} exceeds "
-                f"the model's max_context {max_context}",
-                rule="lint/context-length",
-            )
-        )
-    out += _args(doc, "/defaults/args", defaults.get("args", {}), default_backend)
-    out += _env(doc, "/defaults/env", defaults.get("env", {}))
 
-    seen: dict[tuple[str, str, int, str], int] = {}
-    ids: dict[str, int] = {}
-    for i, conf in enumerate(data["configurations"]):
-        backend = conf.get("backend", default_backend)
+
+def _rule_defaults(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """The defaults: a precision with weights, a context the model has, known args and env."""
+    data = doc.data
+    defaults, weights = data.get("defaults", {}), data["weights"]
+    if "precision" in defaults and defaults["precision"] not in weights:
+        yield doc.diagnostic(
+            "/defaults/precision",
+            f"no weights for default precision {defaults['precision']!r}",
+            rule="lint/weights",
+            hint="declared weights: " + ", ".join(weights),
+        )
+    max_context = data["model"]["facts"]["max_context"]
+    if defaults.get("context_length", 0) > max_context:
+        yield doc.diagnostic(
+            "/defaults/context_length",
+            f"context_length {defaults['context_length']} exceeds "
+            f"the model's max_context {max_context}",
+            rule="lint/context-length",
+        )
+    yield from _args(
+        doc, "/defaults/args", defaults.get("args", {}), defaults.get("backend", "vllm")
+    )
+    yield from _env(doc, "/defaults/env", defaults.get("env", {}))
+
+
+def _rule_precisions_have_weights(
+    doc: Document, hardware: Mapping[str, Any]
+) -> Iterator[Diagnostic]:
+    """Every precision a configuration offers has weights (its own or the recipe's)."""
+    weights = doc.data["weights"]
+    for i, conf, _ in _configurations(doc):
         for j, precision in enumerate(conf["precision"]):
             if precision not in weights and precision not in conf.get("weights", {}):
-                out.append(
-                    doc.diagnostic(
-                        _p("configurations", i, "precision", j),
-                        f"no weights declared for precision {precision!r}",
-                        rule="lint/weights",
-                        hint="declared weights: " + ", ".join(weights),
-                    )
+                yield doc.diagnostic(
+                    _p("configurations", i, "precision", j),
+                    f"no weights declared for precision {precision!r}",
+                    rule="lint/weights",
+                    hint="declared weights: " + ", ".join(weights),
                 )
+
+
+def _rule_tensor_parallel(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """Every GPU count divides the attention heads, and it and the KV heads divide one
+    another."""
+    facts = doc.data["model"]["facts"]
+    heads, kv_heads = facts["attention_heads"], facts["kv_heads"]
+    for i, conf, _ in _configurations(doc):
         for j, gpus in enumerate(conf["gpus"]):
             where = _p("configurations", i, "gpus", j)
             if heads % gpus:
-                out.append(
-                    doc.diagnostic(
-                        where,
-                        f"{gpus} GPUs do not divide the model's {heads} attention heads",
-                        rule="lint/tensor-parallel",
-                    )
+                yield doc.diagnostic(
+                    where,
+                    f"{gpus} GPUs do not divide the model's {heads} attention heads",
+                    rule="lint/tensor-parallel",
                 )
             elif kv_heads % gpus and gpus % kv_heads:
-                out.append(
-                    doc.diagnostic(
-                        where,
-                        f"{gpus} GPUs and the model's {kv_heads} KV heads do not divide "
-                        "one another",
-                        rule="lint/tensor-parallel",
-                    )
+                yield doc.diagnostic(
+                    where,
+                    f"{gpus} GPUs and the model's {kv_heads} KV heads do not divide one another",
+                    rule="lint/tensor-parallel",
                 )
+
+
+def _rule_hardware(
+    doc: Document, hardware: Mapping[str, Mapping[str, Any]]
+) -> Iterator[Diagnostic]:
+    """Every hardware name is known, supports the precisions, and has the GPUs asked for."""
+    for i, conf, _ in _configurations(doc):
         for j, name in enumerate(conf["hardware"]):
             where = _p("configurations", i, "hardware", j)
             profile = hardware.get(name)
             if profile is None:
-                out.append(
-                    doc.diagnostic(
-                        where,
-                        f"unknown hardware {name!r}",
-                        rule="lint/unknown-hardware",
-                        hint=did_you_mean(name, hardware)
-                        or "known hardware: " + ", ".join(sorted(hardware)),
-                    )
+                yield doc.diagnostic(
+                    where,
+                    f"unknown hardware {name!r}",
+                    rule="lint/unknown-hardware",
+                    hint=did_you_mean(name, hardware)
+                    or "known hardware: " + ", ".join(sorted(hardware)),
                 )
                 continue
             for precision in conf["precision"]:
                 if precision not in profile["precisions"]:
-                    out.append(
-                        doc.diagnostic(
-                            where,
-                            f"{name} ({profile['architecture']}) does not support "
-                            f"precision {precision!r}",
-                            rule="lint/precision-unsupported",
-                            hint=f"{name} supports: " + ", ".join(profile["precisions"]),
-                        )
+                    yield doc.diagnostic(
+                        where,
+                        f"{name} ({profile['architecture']}) does not support "
+                        f"precision {precision!r}",
+                        rule="lint/precision-unsupported",
+                        hint=f"{name} supports: " + ", ".join(profile["precisions"]),
                     )
             too_many = [g for g in conf["gpus"] if g > profile["gpus_per_node"]]
             if too_many:
-                out.append(
-                    doc.diagnostic(
-                        where,
-                        f"{name} has {profile['gpus_per_node']} GPUs per node; "
-                        f"configuration asks for {max(too_many)}",
-                        rule="lint/gpus-per-node",
-                    )
+                yield doc.diagnostic(
+                    where,
+                    f"{name} has {profile['gpus_per_node']} GPUs per node; "
+                    f"configuration asks for {max(too_many)}",
+                    rule="lint/gpus-per-node",
                 )
+
+
+def _rule_overlap(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """No two configurations match the same hardware x precision x GPU count x backend."""
+    seen: dict[tuple[str, str, int, str], int] = {}
+    for i, conf, backend in _configurations(doc):
+        for name in conf["hardware"]:
+            if name not in hardware:
+                continue
             for precision in conf["precision"]:
                 for gpus in conf["gpus"]:
                     key = (name, precision, gpus, backend)
                     if key in seen:
-                        out.append(
-                            doc.diagnostic(
-                                _p("configurations", i),
-                                f"overlaps configuration #{seen[key] + 1} "
-                                f"({name}, {precision}, {_gpus(gpus)}, {backend})",
-                                key=True,
-                                rule="lint/overlap",
-                            )
+                        yield doc.diagnostic(
+                            _p("configurations", i),
+                            f"overlaps configuration #{seen[key] + 1} "
+                            f"({name}, {precision}, {_gpus(gpus)}, {backend})",
+                            key=True,
+                            rule="lint/overlap",
                         )
                     else:
                         seen[key] = i
+
+
+def _rule_configuration_values(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """Each configuration's context fits the model, its id is unique, its args and env
+    exist in the pinned backend."""
+    max_context = doc.data["model"]["facts"]["max_context"]
+    ids: dict[str, int] = {}
+    for i, conf, backend in _configurations(doc):
         if conf.get("context_length", 0) > max_context:
-            out.append(
-                doc.diagnostic(
-                    _p("configurations", i, "context_length"),
-                    f"context_length {conf['context_length']} exceeds the model's max_context "
-                    f"{max_context}",
-                    rule="lint/context-length",
-                )
+            yield doc.diagnostic(
+                _p("configurations", i, "context_length"),
+                f"context_length {conf['context_length']} exceeds the model's max_context "
+                f"{max_context}",
+                rule="lint/context-length",
             )
         if "id" in conf:
             if conf["id"] in ids:
-                out.append(
-                    doc.diagnostic(
-                        _p("configurations", i, "id"),
-                        f"configuration id {conf['id']!r} is used "
-                        f"by configuration #{ids[conf['id']] + 1} too",
-                        rule="lint/duplicate-id",
-                    )
+                yield doc.diagnostic(
+                    _p("configurations", i, "id"),
+                    f"configuration id {conf['id']!r} is used "
+                    f"by configuration #{ids[conf['id']] + 1} too",
+                    rule="lint/duplicate-id",
                 )
             ids.setdefault(conf["id"], i)
-        out += _args(doc, _p("configurations", i, "args"), conf.get("args", {}), backend)
-        out += _env(doc, _p("configurations", i, "env"), conf.get("env", {}))
-    out += _path_rule(doc, models_dir, data["model"]["id"], "/model/id", "model id")
-    return _dedupe_overlaps(out)
+        yield from _args(doc, _p("configurations", i, "args"), conf.get("args", {}), backend)
+        yield from _env(doc, _p("configurations", i, "env"), conf.get("env", {}))
+
+
+#: The recipe rules, in the order their diagnostics are collected (then sorted by place).
+RECIPE_RULES: tuple[Rule, ...] = (
+    _rule_heads,
+    _rule_weights,
+    _rule_defaults,
+    _rule_precisions_have_weights,
+    _rule_tensor_parallel,
+    _rule_hardware,
+    _rule_overlap,
+    _rule_configuration_values,
+)
 
 
 def _dedupe_overlaps(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

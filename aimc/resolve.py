@@ -330,6 +330,53 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every step of :func:`build_plan` reads: the inputs and where values came from."""
+
+    recipe: Recipe
+    hardware: Hardware
+    request: Request
+    chosen: Candidate
+    rsrc: _Src
+    hsrc: _Src
+
+    @property
+    def engine(self) -> Any:
+        return ENGINES[self.chosen.backend]
+
+    @property
+    def conf(self) -> dict[str, Any]:
+        conf: dict[str, Any] = self.recipe.data["configurations"][self.chosen.index]
+        return conf
+
+    @property
+    def cbase(self) -> str:
+        return f"/configurations/{self.chosen.index}"
+
+    @property
+    def weights_ptr(self) -> str:
+        """Where the chosen weights are: the configuration's own, else the recipe's."""
+        own = f"{self.cbase}/weights/{self.chosen.precision}"
+        return (
+            own
+            if self.chosen.precision in self.conf.get("weights", {})
+            else (f"/weights/{self.chosen.precision}")
+        )
+
+    @property
+    def weights(self) -> dict[str, Any]:
+        own = self.conf.get("weights", {})
+        w: dict[str, Any] = (
+            own.get(self.chosen.precision) or self.recipe.data["weights"][self.chosen.precision]
+        )
+        return w
+
+    @property
+    def weights_layer(self) -> str:
+        return "configuration" if self.weights_ptr.startswith(self.cbase) else "recipe"
+
+
 def build_plan(
     recipe: Recipe,
     hardware: Hardware,
@@ -344,148 +391,41 @@ def build_plan(
     Raises:
         ConfigError: An override is invalid, or a value cannot be written safely.
     """
-    data, hw = recipe.data, hardware.data
-    engine = ENGINES[chosen.backend]
-    conf = data["configurations"][chosen.index]
-    defaults = data.get("defaults", {})
-    rsrc = _Src(recipe.doc, _display(recipe))
-    hsrc = _Src(hardware.doc, _hardware_display(hardware))
-    cbase = f"/configurations/{chosen.index}"
-
-    # --- layer 1: backend defaults
-    backend_values: dict[str, tuple[Any, str]] = {"host": ("0.0.0.0", "aimc default")}
-    vocab = vocabulary(chosen.backend)
-    if engine.default_memory_utilization is not None:
-        backend_values["memory_utilization"] = (
-            engine.default_memory_utilization,
-            f"{chosen.backend} {vocab.version} default",
-        )
-    if request.default_port is not None:
-        backend_values["port"] = (request.default_port, "$DEFAULT_PORT")
-    else:
-        backend_values["port"] = (DEFAULT_PORT, "aimc default")
-
-    # --- layer 2: hardware profile
-    hw_values: dict[str, tuple[Any, str]] = {}
-    _scoped(hw_values, hw.get("env", {}), "env", "/env", hsrc)
-    if chosen.gpus > 1:
-        _scoped(hw_values, hw.get("multi_gpu_env", {}), "env", "/multi_gpu_env", hsrc)
-    hb = hw.get("backends", {}).get(chosen.backend, {})
-    bbase = f"/backends/{chosen.backend}"
-    _scoped(hw_values, hb.get("env", {}), "env", f"{bbase}/env", hsrc)
-    _scoped(hw_values, hb.get("args", {}), "args", f"{bbase}/args", hsrc)
-    if "image" in hb:
-        hw_values["image"] = (hb["image"], hsrc(f"{bbase}/image"))
-
-    # --- layer 3: recipe (facts, weights, defaults)
-    weights_ptr = f"{cbase}/weights/{chosen.precision}"
-    weights = conf.get("weights", {}).get(chosen.precision)
-    if weights is None:
-        weights_ptr, weights = f"/weights/{chosen.precision}", data["weights"][chosen.precision]
-    recipe_values: dict[str, tuple[Any, str]] = {
-        "context_length": (data["model"]["facts"]["max_context"], rsrc("/model/facts/max_context")),
-        "served_model_name": (recipe.model_id, rsrc("/model/id")),
-    }
-    _neutral(recipe_values, defaults, "/defaults", rsrc)
-    if chosen.backend == defaults.get("backend", "vllm"):
-        _scoped(recipe_values, defaults.get("args", {}), "args", "/defaults/args", rsrc)
-    _scoped(recipe_values, defaults.get("env", {}), "env", "/defaults/env", rsrc)
-
-    # --- layer 4: the configuration (and the weights it chose)
-    conf_values: dict[str, tuple[Any, str]] = {}
-    _neutral(conf_values, conf, cbase, rsrc)
-    _scoped(conf_values, conf.get("args", {}), "args", f"{cbase}/args", rsrc)
-    _scoped(conf_values, conf.get("env", {}), "env", f"{cbase}/env", rsrc)
-    weights_layer = conf_values if weights_ptr.startswith(cbase) else recipe_values
-    if "kv_cache_dtype" in weights:
-        flag = engine.flags["kv_cache_dtype"]
-        weights_layer[f"args.{flag}"] = (
-            engine.kv_cache_dtypes[weights["kv_cache_dtype"]],
-            rsrc(f"{weights_ptr}/kv_cache_dtype"),
-        )
-
-    layers = [
-        Layer("backend", backend_values),
-        Layer("hardware", hw_values),
-        Layer("recipe", recipe_values),
-        Layer("configuration", conf_values),
-        *_user_layers(request, chosen.backend),
-    ]
-    merged = merge(layers)
-
-    # --- derive the backend's own flags from neutral settings
-    gpus_src = (
-        ("cli", "GPU_COUNT argument")
-        if request.gpus is not None
-        else ("configuration", rsrc(f"{cbase}/gpus/{conf['gpus'].index(chosen.gpus)}"))
+    ctx = _Context(
+        recipe,
+        hardware,
+        request,
+        chosen,
+        _Src(recipe.doc, _display(recipe)),
+        _Src(hardware.doc, _hardware_display(hardware)),
     )
-    core: dict[str, Setting] = {engine.flags["gpus"]: Setting(chosen.gpus, *gpus_src)}
-    wsrc = rsrc(weights_ptr)
-    wlayer = "configuration" if weights_ptr.startswith(cbase) else "recipe"
-    for key in ("context_length", "memory_utilization"):
-        if key in merged:
-            core[engine.flags[key]] = merged[key]
-    if chosen.precision in engine.dtypes:
-        core[engine.flags["dtype"]] = Setting(engine.dtypes[chosen.precision], wlayer, wsrc)
-    if "quantization" in weights:
-        core[engine.flags["quantization"]] = Setting(weights["quantization"], wlayer, wsrc)
-    if "revision" in weights:
-        core[engine.flags["revision"]] = Setting(weights["revision"], wlayer, wsrc)
-    if data["model"].get("trust_remote_code"):
-        core[engine.flags["trust_remote_code"]] = Setting(
-            True, "recipe", rsrc("/model/trust_remote_code")
-        )
-    for key in ("served_model_name", "host", "port"):
-        core[engine.flags[key]] = merged[key]
-    if data_parallel > 1:
-        core[engine.flags["data_parallel"]] = Setting(data_parallel, "cli", "--optimize throughput")
-    rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
-    args = {**core, **{k: v for k, v in rest.items() if k not in core}}
+    merged = merge(
+        [
+            _backend_layer(ctx),
+            _hardware_layer(ctx),
+            _recipe_layer(ctx),
+            _configuration_layer(ctx),
+            *_user_layers(request, chosen.backend),
+        ]
+    )
+    args = _engine_args(ctx, merged, data_parallel)
     env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
     for name, setting in env.items():
         check_env(name, str(setting.value), setting.source)
-    served = merged["served_model_name"]
-    if not isinstance(served.value, str) or not re.fullmatch(
-        r"[^\x00-\x1f\x7f]{1,200}", served.value
-    ):
-        raise ConfigError(
-            f"served model name {served.value!r} ({served.source}) is not a one-line name",
-            hint="use up to 200 printable characters",
-        )
-    port = merged["port"].value
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        raise ConfigError(f"port {port!r} ({merged['port'].source}) is not a TCP port number")
-
-    # --- model source, image and launcher
-    local = "path" in weights
-    if local:
-        base = Path(recipe.path).resolve().parent
-        source = str((base / weights["path"]).resolve())
-    else:
-        source = weights["repo"]
-    image = merged["image"].value if "image" in merged else None
-    launcher = request.launcher or ("docker" if image else "process")
-    if launcher == "docker" and not image:
-        raise ConfigError(
-            f"no container image for {chosen.backend} on {hardware.name}",
-            hint="use --launcher process, or --set image=NAME:TAG",
-        )
-    if local and launcher == "docker" and not _MOUNTABLE.fullmatch(source):
-        raise ConfigError(
-            f"the model folder {one_line(source)!r} cannot be mounted into a container",
-            hint="docker -v splits at ':' and ','; move or link the folder to a plain path, "
-            "or use --launcher process",
-        )
-    container = dict(hw.get("container", {}))
+    _check_name_and_port(merged)
+    source, local = _model_source(ctx)
+    image, launcher = _image_and_launcher(ctx, merged, source, local)
+    hw = hardware.data
     memory = _estimate(
-        data["model"]["facts"], weights, source, chosen, hw, merged, args, env, request
+        recipe.data["model"]["facts"], ctx.weights, source, chosen, hw, merged, args, env, request
     )
+    engine = ctx.engine
     return Plan(
         name=f"aim-{_slug(recipe.model_id.split('/')[-1])}"[:63].rstrip("-"),
         model_id=recipe.model_id,
         served_model_name=str(merged["served_model_name"].value),
         model_source=source,
-        model_revision=weights.get("revision"),
+        model_revision=ctx.weights.get("revision"),
         local_model=local,
         recipe={"source": recipe.root.label, "path": _display(recipe), "sha256": recipe.doc.sha256},
         hardware={
@@ -499,13 +439,13 @@ def build_plan(
         },
         configuration=chosen.config_id,
         backend=chosen.backend,
-        backend_version=vocab.version,
+        backend_version=vocabulary(chosen.backend).version,
         precision=chosen.precision,
         gpus=chosen.gpus,
-        port=port,
+        port=merged["port"].value,
         launcher=launcher,
         image=image,
-        container=container,
+        container=dict(hw.get("container", {})),
         command=list(engine.container_command if launcher == "docker" else engine.process_command),
         args=args,
         env=env,
@@ -515,6 +455,148 @@ def build_plan(
         data_parallel=data_parallel,
         estimate=memory.to_json(),
     )
+
+
+def _backend_layer(ctx: _Context) -> Layer:
+    """Layer 1: the engine's defaults (host, memory fraction, port)."""
+    values: dict[str, tuple[Any, str]] = {"host": ("0.0.0.0", "aimc default")}
+    backend = ctx.chosen.backend
+    if ctx.engine.default_memory_utilization is not None:
+        values["memory_utilization"] = (
+            ctx.engine.default_memory_utilization,
+            f"{backend} {vocabulary(backend).version} default",
+        )
+    if ctx.request.default_port is not None:
+        values["port"] = (ctx.request.default_port, "$DEFAULT_PORT")
+    else:
+        values["port"] = (DEFAULT_PORT, "aimc default")
+    return Layer("backend", values)
+
+
+def _hardware_layer(ctx: _Context) -> Layer:
+    """Layer 2: the profile's env (multi-GPU env with more than one GPU), backend args, image."""
+    hw, src = ctx.hardware.data, ctx.hsrc
+    values: dict[str, tuple[Any, str]] = {}
+    _scoped(values, hw.get("env", {}), "env", "/env", src)
+    if ctx.chosen.gpus > 1:
+        _scoped(values, hw.get("multi_gpu_env", {}), "env", "/multi_gpu_env", src)
+    backend = hw.get("backends", {}).get(ctx.chosen.backend, {})
+    base = f"/backends/{ctx.chosen.backend}"
+    _scoped(values, backend.get("env", {}), "env", f"{base}/env", src)
+    _scoped(values, backend.get("args", {}), "args", f"{base}/args", src)
+    if "image" in backend:
+        values["image"] = (backend["image"], src(f"{base}/image"))
+    return Layer("hardware", values)
+
+
+def _recipe_layer(ctx: _Context) -> Layer:
+    """Layer 3: the recipe's facts (context, name) and ``defaults``."""
+    data, src = ctx.recipe.data, ctx.rsrc
+    defaults = data.get("defaults", {})
+    values: dict[str, tuple[Any, str]] = {
+        "context_length": (data["model"]["facts"]["max_context"], src("/model/facts/max_context")),
+        "served_model_name": (ctx.recipe.model_id, src("/model/id")),
+    }
+    _neutral(values, defaults, "/defaults", src)
+    if ctx.chosen.backend == defaults.get("backend", "vllm"):
+        _scoped(values, defaults.get("args", {}), "args", "/defaults/args", src)
+    _scoped(values, defaults.get("env", {}), "env", "/defaults/env", src)
+    if ctx.weights_layer == "recipe":
+        values.update(_weights_values(ctx))
+    return Layer("recipe", values)
+
+
+def _configuration_layer(ctx: _Context) -> Layer:
+    """Layer 4: the configuration entry that matched (and the weights it names)."""
+    conf, base, src = ctx.conf, ctx.cbase, ctx.rsrc
+    values: dict[str, tuple[Any, str]] = {}
+    _neutral(values, conf, base, src)
+    _scoped(values, conf.get("args", {}), "args", f"{base}/args", src)
+    _scoped(values, conf.get("env", {}), "env", f"{base}/env", src)
+    if ctx.weights_layer == "configuration":
+        values.update(_weights_values(ctx))
+    return Layer("configuration", values)
+
+
+def _weights_values(ctx: _Context) -> dict[str, tuple[Any, str]]:
+    """Settings the chosen weights imply (their KV-cache dtype)."""
+    if "kv_cache_dtype" not in ctx.weights:
+        return {}
+    flag = ctx.engine.flags["kv_cache_dtype"]
+    value = ctx.engine.kv_cache_dtypes[ctx.weights["kv_cache_dtype"]]
+    return {f"args.{flag}": (value, ctx.rsrc(f"{ctx.weights_ptr}/kv_cache_dtype"))}
+
+
+def _engine_args(ctx: _Context, merged: Mapping[str, Setting], replicas: int) -> dict[str, Setting]:
+    """The backend's flags: those aimc derives (GPU count, dtype, context...) first, then
+    every ``args.*`` setting that does not override one of them."""
+    engine, chosen, weights = ctx.engine, ctx.chosen, ctx.weights
+    gpus_src = (
+        ("cli", "GPU_COUNT argument")
+        if ctx.request.gpus is not None
+        else ("configuration", ctx.rsrc(f"{ctx.cbase}/gpus/{ctx.conf['gpus'].index(chosen.gpus)}"))
+    )
+    core: dict[str, Setting] = {engine.flags["gpus"]: Setting(chosen.gpus, *gpus_src)}
+    wsrc, wlayer = ctx.rsrc(ctx.weights_ptr), ctx.weights_layer
+    for key in ("context_length", "memory_utilization"):
+        if key in merged:
+            core[engine.flags[key]] = merged[key]
+    if chosen.precision in engine.dtypes:
+        core[engine.flags["dtype"]] = Setting(engine.dtypes[chosen.precision], wlayer, wsrc)
+    for key in ("quantization", "revision"):
+        if key in weights:
+            core[engine.flags[key]] = Setting(weights[key], wlayer, wsrc)
+    if ctx.recipe.data["model"].get("trust_remote_code"):
+        core[engine.flags["trust_remote_code"]] = Setting(
+            True, "recipe", ctx.rsrc("/model/trust_remote_code")
+        )
+    for key in ("served_model_name", "host", "port"):
+        core[engine.flags[key]] = merged[key]
+    if replicas > 1:
+        core[engine.flags["data_parallel"]] = Setting(replicas, "cli", "--optimize throughput")
+    rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
+    return {**core, **{k: v for k, v in rest.items() if k not in core}}
+
+
+def _check_name_and_port(merged: Mapping[str, Setting]) -> None:
+    served = merged["served_model_name"]
+    if not isinstance(served.value, str) or not re.fullmatch(
+        r"[^\x00-\x1f\x7f]{1,200}", served.value
+    ):
+        raise ConfigError(
+            f"served model name {served.value!r} ({served.source}) is not a one-line name",
+            hint="use up to 200 printable characters",
+        )
+    port = merged["port"].value
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ConfigError(f"port {port!r} ({merged['port'].source}) is not a TCP port number")
+
+
+def _model_source(ctx: _Context) -> tuple[str, bool]:
+    """(what the server loads: a repository id or an absolute folder, is it a folder)."""
+    if "path" in ctx.weights:
+        base = Path(ctx.recipe.path).resolve().parent
+        return str((base / ctx.weights["path"]).resolve()), True
+    return str(ctx.weights["repo"]), False
+
+
+def _image_and_launcher(
+    ctx: _Context, merged: Mapping[str, Setting], source: str, local: bool
+) -> tuple[str | None, str]:
+    image = merged["image"].value if "image" in merged else None
+    launcher = ctx.request.launcher or ("docker" if image else "process")
+    if launcher == "docker" and not image:
+        raise ConfigError(
+            f"no container image for {ctx.chosen.backend} on {ctx.hardware.name}",
+            hint="use --launcher process, or --set image=NAME:TAG",
+        )
+    if local and launcher == "docker" and not _MOUNTABLE.fullmatch(source):
+        raise ConfigError(
+            f"the model folder {one_line(source)!r} cannot be mounted into a container",
+            hint="docker -v splits at ':' and ','; move or link the folder to a plain path, "
+            "or use --launcher process",
+        )
+    return image, launcher
 
 
 #: Memory fraction assumed for SGLang when none is set (it sizes its static pool itself).

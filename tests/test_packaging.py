@@ -16,7 +16,6 @@ import pytest
 
 from tests.conftest import ROOT
 
-
 #: What a build needs from the checkout (setuptools builds in the source tree).
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
 PACKAGES = ("aimc", "aim_launcher", "recipes", "schemas", "templates")
