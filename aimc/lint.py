@@ -301,7 +301,9 @@ def _rule_heads(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnost
 
 def _rule_weights(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
     """Every weights entry names exactly one of a repository or a local path."""
-    entries = [(("weights", p), w) for p, w in doc.data["weights"].items()]
+    entries: list[tuple[tuple[str | int, ...], Any]] = [
+        (("weights", p), w) for p, w in doc.data["weights"].items()
+    ]
     entries += [
         (("configurations", i, "weights", p), w)
         for i, conf, _ in _configurations(doc)
