@@ -429,3 +429,18 @@ def test_gpu_info_table(machine, cli) -> None:
     assert "h200" in lines[1] and "140.4" in lines[1]
     assert "target: detected 2 x NVIDIA H200: target h200" in result.out
     assert any(line.startswith("nvidia-smi") and "found" in line for line in lines)
+
+
+def test_probes_are_listed_in_the_order_of_trust(machine, cli) -> None:
+    machine.amd_smi("amd-smi-7.0-static-2x-mi355x.json", "amd-smi-7.0-metric-2x-mi355x.json")
+    machine.nvidia_smi("nvidia-smi-2x-h200.csv")
+    info = machine.info(cli)
+    assert [(p["method"], p["status"]) for p in info["probes"]] == [
+        ("amdsmi", "unavailable"),
+        ("amd-smi", "found"),
+        ("rocm-smi", "skipped"),
+        ("kfd", "skipped"),
+        ("nvml", "unavailable"),
+        ("nvidia-smi", "found"),
+    ]
+    assert [g["vendor"] for g in info["gpus"]] == ["amd", "amd", "nvidia", "nvidia"]
