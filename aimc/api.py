@@ -4,6 +4,12 @@ The classes and signatures are those of the AIM Engine API reference; each metho
 through the same pipeline as the CLI (catalog -> resolve -> render -> write -> run) and
 returns plain dicts. ``launch_model`` and ``run_command_directly`` return the reference's
 success or error response instead of raising.
+
+Settings come from :class:`aimc.settings.Settings`, as for the CLI: an argument given (not
+None) wins over its environment variable, which wins over the default (``port`` over
+``DEFAULT_PORT`` over 8000, ``timeout`` over ``DEFAULT_TIMEOUT`` over 600). An
+:class:`AIMEngine`'s ``cache_dir`` is its own: it is passed down to the pipeline and the
+server, and never written to ``os.environ``.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ from typing import Any
 from aimc.catalog import Catalog, Recipe, RecipeRoot
 from aimc.errors import AimcError, ConfigError, ValidationFailed
 from aimc.loader import Document
+from aimc.settings import Settings, setting
 
 __all__ = ["AIMConfigGenerator", "AIMDockerManager", "AIMEngine", "AIMRecipeSelector"]
 
@@ -32,16 +38,18 @@ def _error(exc: AimcError) -> dict[str, Any]:
 
 
 def _start(
-    files: dict[str, str], name: str, timeout: float, env: dict[str, str] | None = None
+    files: dict[str, str], name: str, settings: Settings, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Write ``files`` to the run folder ``name`` and run it; the success response."""
-    from aimc.runner import refuse_busy, run_folder, state_dir, validate_name
+    """Write ``files`` to the run folder ``name`` (in the state folder) and run it, waiting
+    ``settings.default_timeout`` seconds; the success response."""
+    from aimc.runner import refuse_busy, run_folder, validate_name
     from aimc.write import write_artifacts
 
-    folder = state_dir() / "builds" / validate_name(name)
+    folder = settings.state_dir / "builds" / validate_name(name)
     refuse_busy(name, folder)
     write_artifacts(folder, files)
-    record = run_folder(folder, timeout, name=name, env=env)
+    server_env = settings.server_env() if env is None else env
+    record = run_folder(folder, settings.default_timeout, name=name, env=server_env)
     return {
         "success": True,
         "data": record.seed_data("running"),
@@ -103,10 +111,20 @@ class AIMConfigGenerator:
         self.selector = AIMRecipeSelector(recipe_dirs, target)
 
     def generate_config(
-        self, recipe: dict[str, Any], gpu_count: int, backend: str = "vllm", port: int = 8000
+        self,
+        recipe: dict[str, Any],
+        gpu_count: int,
+        backend: str = "vllm",
+        port: int | None = None,
     ) -> dict[str, Any] | None:
         """``{"plan", "command", "env", "files"}`` for ``gpu_count`` GPUs, or None when the
-        recipe has no configuration that fits."""
+        recipe has no configuration that fits.
+
+        ``port`` defaults to ``$DEFAULT_PORT``, else 8000.
+
+        Raises:
+            ConfigError: ``DEFAULT_PORT`` (or another setting) is invalid.
+        """
         from aimc.build import compile_plan
         from aimc.policy import resolve
         from aimc.render import server_argv
@@ -124,6 +142,7 @@ class AIMConfigGenerator:
             gpus=gpu_count,
             backend=backend,
             port=port,
+            default_port=Settings.load().default_port_given,
             available_gpus=target.available_gpus,
         )
         try:
@@ -143,16 +162,22 @@ class AIMDockerManager:
     """Container and process lifecycle."""
 
     def run_command_directly(
-        self, config: dict[str, Any], container_name: str, gpu_count: int, timeout: float = 600
+        self,
+        config: dict[str, Any],
+        container_name: str,
+        gpu_count: int,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """Write ``config["files"]`` (from :meth:`AIMConfigGenerator.generate_config`) to a
-        run folder and start it as ``container_name``; the success or error response."""
+        run folder and start it as ``container_name``, waiting ``timeout`` seconds (default
+        ``$DEFAULT_TIMEOUT``, else 600); the success or error response."""
         try:
+            settings = Settings.load(default_timeout=timeout)
             if config.get("plan", {}).get("gpus") not in (None, gpu_count):
                 raise ConfigError(
                     f"the configuration is for {config['plan']['gpus']} GPUs, not {gpu_count}"
                 )
-            return _start(config["files"], container_name, timeout)
+            return _start(config["files"], container_name, settings)
         except AimcError as exc:
             return _error(exc)
 
@@ -161,23 +186,39 @@ class AIMEngine:
     """The AIM Engine: launch models with automatic configuration.
 
     Args:
-        cache_dir: Model cache (``CACHE_DIR``; default ``/workspace/model-cache``).
-        debug: Verbose server logs.
+        cache_dir: Model cache of this engine (default ``$CACHE_DIR``, else
+            ``/workspace/model-cache``). It is kept in the instance and passed down (to the
+            pipeline and, as ``CACHE_DIR``, to the server); the process environment is
+            never changed, so other engines do not see it.
+        debug: Verbose server logs (also ``AIM_DEBUG=1``).
         target: Hardware profile, or ``auto`` to detect this machine.
         recipe_dirs: Extra recipe directories.
     """
 
     def __init__(
         self,
-        cache_dir: str | None = None,
+        cache_dir: str | Path | None = None,
         debug: bool = False,
         target: str = "auto",
         recipe_dirs: Sequence[str | Path] = (),
     ):
-        if cache_dir:
-            os.environ["CACHE_DIR"] = cache_dir
+        #: The ``cache_dir`` flag (checked, absolute), or None when not given (or empty).
+        self._cache_dir = setting("cache_dir", flag=cache_dir) if cache_dir else None
         self.debug = debug
         self.selector = AIMRecipeSelector(recipe_dirs, target)
+
+    def settings(self, debug: bool = False) -> Settings:
+        """This engine's settings: its arguments over the environment over the defaults.
+
+        Raises:
+            ConfigError: A setting is invalid (``DEFAULT_PORT=abc``...).
+        """
+        return Settings.load(cache_dir=self._cache_dir, debug=True if debug or self.debug else None)
+
+    @property
+    def cache_dir(self) -> Path:
+        """The model cache this engine uses (absolute)."""
+        return setting("cache_dir", flag=self._cache_dir)
 
     def launch_model(
         self,
@@ -185,28 +226,37 @@ class AIMEngine:
         gpu_count: int | None = None,
         precision: str | None = None,
         backend: str = "vllm",
-        port: int = 8000,
-        timeout: int = 600,
+        port: int | None = None,
+        timeout: float | None = None,
         use_cache: bool = True,
         debug: bool = False,
     ) -> dict[str, Any]:
-        """Compile and run ``model_id``; the success or error response (never raises)."""
+        """Compile and run ``model_id``; the success or error response (never raises).
+
+        ``port`` defaults to ``$DEFAULT_PORT``, else 8000; ``timeout`` to
+        ``$DEFAULT_TIMEOUT``, else 600 s; ``debug`` (or the engine's, or ``AIM_DEBUG=1``)
+        makes the server's logs verbose.
+        """
         from aimc.build import compile_plan, make_plan
         from aimc.checkpoint import prepare_cache
         from aimc.resolve import Request
 
         try:
+            settings = self.settings(debug).with_flags(default_timeout=timeout)
             target = self.selector._target(gpus_required=gpu_count is not None)
             request = Request(
-                model=model_id, gpus=gpu_count, precision=precision, backend=backend, port=port
+                model=model_id,
+                gpus=gpu_count,
+                precision=precision,
+                backend=backend,
+                port=port,
+                default_port=settings.default_port_given,
             )
-            plan = make_plan(self.selector.catalog, request, target)
+            plan = make_plan(self.selector.catalog, request, target, settings.cache_dir)
             compiled = compile_plan(plan, request, target.hardware.name)
-            env = dict(os.environ)
-            prepare_cache(plan, use_cache, env)
-            if debug or self.debug:
-                env["VLLM_LOGGING_LEVEL"] = "DEBUG"
-            return _start(compiled.files, plan.name, timeout, env)
+            env = settings.server_env()
+            prepare_cache(plan, use_cache, env, settings.cache_dir)
+            return _start(compiled.files, plan.name, settings, env)
         except AimcError as exc:
             return _error(exc)
 

@@ -8,7 +8,6 @@ touch the machine; everything else is the pure stages.
 
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from aimc.plan import Plan
 from aimc.policy import resolve
 from aimc.render import manifest, render
 from aimc.resolve import Request
+from aimc.settings import setting
 
 __all__ = ["Compiled", "compile_plan", "load_config_file", "make_plan", "request_line"]
 
@@ -41,15 +41,6 @@ def load_config_file(path: Path) -> Document:
     return doc
 
 
-#: Default model cache (the AIM Engine API's CACHE_DIR default).
-DEFAULT_CACHE_DIR = "/workspace/model-cache"
-
-
-def cache_dir() -> Path:
-    """The model cache folder: ``$CACHE_DIR`` or /workspace/model-cache."""
-    return Path(os.environ.get("CACHE_DIR") or DEFAULT_CACHE_DIR)
-
-
 def weight_sources(recipe: Recipe) -> list[tuple[str, str | None, bool]]:
     """(source, revision, is local path) of every checkpoint a recipe names."""
     data = recipe.data
@@ -65,12 +56,15 @@ def weight_sources(recipe: Recipe) -> list[tuple[str, str | None, bool]]:
     return out
 
 
-def make_plan(catalog: Catalog, request: Request, target: str | Target) -> Plan:
+def make_plan(
+    catalog: Catalog, request: Request, target: str | Target, cache_dir: Path | None = None
+) -> Plan:
     """Resolve ``request`` for ``target`` (a profile name, or a detected :class:`Target`).
 
     For ``--target auto`` (this machine) checkpoints already here (local folders, the model
-    cache) are sized from their safetensors headers for the memory estimate; a named target
-    is compiled from the recipe alone, so its artifacts do not depend on this machine.
+    cache ``cache_dir``, default :attr:`aimc.settings.Settings.cache_dir`) are sized from
+    their safetensors headers for the memory estimate; a named target is compiled from the
+    recipe alone, so its artifacts do not depend on this machine.
     """
     from aimc.checkpoint import local_sizes
 
@@ -79,7 +73,9 @@ def make_plan(catalog: Catalog, request: Request, target: str | Target) -> Plan:
     recipe = load_recipe(catalog, request.model, target.hardware)
     local = recipe.root.label == "derived"
     if (local or target.detection is not None) and not request.checkpoint_bytes:
-        sizes = local_sizes(weight_sources(recipe), cache_dir())
+        if cache_dir is None:
+            cache_dir = setting("cache_dir")
+        sizes = local_sizes(weight_sources(recipe), cache_dir)
         if sizes:
             request = replace(request, checkpoint_bytes=sizes)
     if target.available_gpus is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from aimc import _resources
 from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.errors import ConfigError, ValidationFailed
 from aimc.loader import Document, read_document
+from aimc.settings import setting
 
 __all__ = ["RECIPES_ENV", "Catalog", "Hardware", "Recipe", "RecipeRoot", "recipe_roots"]
 
@@ -45,12 +45,11 @@ class RecipeRoot:
 def recipe_roots(
     user_dirs: Sequence[str | Path] = (), environ: Mapping[str, str] | None = None
 ) -> list[RecipeRoot]:
-    """The recipe directories in precedence order (first wins)."""
-    env = os.environ if environ is None else environ
+    """The recipe directories in precedence order (first wins): ``user_dirs``, then
+    ``$AIMC_RECIPES`` (:attr:`aimc.settings.Settings.recipe_dirs`, read from ``environ``,
+    default this process's environment), then the shipped recipes."""
     roots = [RecipeRoot(Path(d), "--recipes") for d in user_dirs]
-    roots += [
-        RecipeRoot(Path(d), RECIPES_ENV) for d in env.get(RECIPES_ENV, "").split(os.pathsep) if d
-    ]
+    roots += [RecipeRoot(d, RECIPES_ENV) for d in setting("recipe_dirs", environ)]
     roots.append(RecipeRoot(_resources.path("recipes"), "shipped"))
     return roots
 

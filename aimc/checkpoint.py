@@ -196,17 +196,20 @@ def local_sizes(sources: Iterable[tuple[str, str | None, bool]], cache_dir: Path
     return sizes
 
 
-def prepare_cache(plan: Any, use_cache: bool, env: dict[str, str]) -> list[str]:
-    """Prepare the model cache for a launch (``env`` is the server's); notes on what was done.
+def prepare_cache(
+    plan: Any, use_cache: bool, env: dict[str, str], cache_dir: Path | None = None
+) -> list[str]:
+    """Prepare the model cache ``cache_dir`` (default: :attr:`aimc.settings.Settings.cache_dir`)
+    for a launch (``env`` is the server's); notes on what was done.
 
     With ``use_cache`` a model already in the cache starts offline (``HF_HUB_OFFLINE=1``);
     without it the snapshot is downloaded afresh first.
     """
-    from aimc.build import cache_dir
+    from aimc.settings import setting
 
     if plan.local_model:
         return []
-    cache = cache_dir()
+    cache = setting("cache_dir") if cache_dir is None else cache_dir
     check_cache_dir(cache)
     if use_cache:
         if cache_snapshot(cache, plan.model_source, plan.model_revision) is not None:

@@ -2,31 +2,30 @@
 
 ``LOG_FORMAT`` is ``json`` (the default: one JSON object a line, for log collectors) or
 ``text`` (``note: ...``); ``LOG_LEVEL`` (default ``INFO``) hides notes below it
-(``WARNING`` and above silence them). Results go to stdout and are not affected.
+(``WARNING`` and above silence them). Results go to stdout and are not affected. Both are
+read and validated by :mod:`aimc.settings` (an invalid value: one warning, the default).
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import os
 
 import click
 
-__all__ = ["note"]
+from aimc.settings import LOG_LEVELS, setting
 
-_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+__all__ = ["note"]
 
 
 def note(message: str, level: str = "INFO") -> None:
     """Report one step or automatic choice on stderr (secrets masked)."""
-    threshold = _LEVELS.get(os.environ.get("LOG_LEVEL", "INFO").upper(), 20)
-    if _LEVELS[level] < threshold:
+    if LOG_LEVELS[level] < LOG_LEVELS[setting("log_level")]:
         return
     from aimc.safety import mask
 
     message = mask(message)
-    if os.environ.get("LOG_FORMAT", "json").lower() == "text":
+    if setting("log_format") == "text":
         click.echo(f"note: {message}", err=True)
         return
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")

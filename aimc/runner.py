@@ -42,6 +42,7 @@ from typing import Any
 
 from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
 from aimc.plan import Plan
+from aimc.settings import setting
 
 __all__ = [
     "Interrupted",
@@ -80,11 +81,18 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 
 def state_dir() -> Path:
-    """Where run records live: ``$AIMC_STATE_DIR``, else ``$XDG_STATE_HOME/aimc``."""
-    if os.environ.get("AIMC_STATE_DIR"):
-        return Path(os.environ["AIMC_STATE_DIR"])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "aimc"
+    """Where run records live: :attr:`aimc.settings.Settings.state_dir` (``$AIMC_STATE_DIR``,
+    else ``$XDG_STATE_HOME/aimc``, else ``~/.local/state/aimc``)."""
+    return setting("state_dir")
+
+
+def _docker_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with ``DOCKER_HOST`` pointing at ``DOCKER_SOCKET`` (as read by
+    :mod:`aimc.settings` from ``env``) when that is set and ``DOCKER_HOST`` is not."""
+    socket_path = setting("docker_socket", env)
+    if socket_path is not None and "DOCKER_HOST" not in env:
+        env["DOCKER_HOST"] = f"unix://{socket_path}"
+    return env
 
 
 def validate_name(name: object) -> str:
@@ -753,7 +761,7 @@ def stop_record(record: RunRecord, env: dict[str, str] | None = None) -> bool:
         forget(record)
         return False
     if record.launcher == "docker":
-        _docker_rm(record.name, env or dict(os.environ))
+        _docker_rm(record.name, _docker_env(dict(env or os.environ)))
     kill_group(record.pid)
     forget(record)
     return True
@@ -836,9 +844,7 @@ def run_folder(
     if not script.is_file():
         raise ConfigError(f"{script} is missing", hint="recompile the folder")
     name = validate_name(plan.name if name is None else name)
-    env = dict(os.environ if env is None else env)
-    if env.get("DOCKER_SOCKET") and "DOCKER_HOST" not in env:
-        env["DOCKER_HOST"] = f"unix://{env['DOCKER_SOCKET']}"
+    env = _docker_env(dict(os.environ if env is None else env))
     refuse_busy(name, folder)
     if port_in_use(plan.port):
         raise LaunchError(

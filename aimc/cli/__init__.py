@@ -4,21 +4,29 @@ One click group; each command lives in its own module and is imported only when 
 so ``aim-engine --help`` and ``aim-engine validate`` stay fast. User errors
 (:class:`~aimc.errors.AimcError`) print one line (and a hint) and exit with their code;
 anything else is an internal error, shown with a traceback under ``--debug`` or
-``AIM_DEBUG=1``.
+``AIM_DEBUG=1``. The group loads :class:`~aimc.settings.Settings` once (``--debug`` is its
+flag for ``debug``) and keeps it in ``ctx.obj["settings"]`` for the commands
+(:func:`aimc.cli.options.current_settings`).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Any
 
 import click
 
 from aimc import __version__
+from aimc.errors import ConfigError
+from aimc.settings import Settings
 
 __all__ = ["main"]
+
+#: Whether the running command asked for debug (``--debug`` or ``AIM_DEBUG``), for ``main``.
+_session = {"debug": False}
+#: The running command's arguments.
+_argv: list[str] = []
 
 #: command name -> "module:attribute"
 COMMANDS = {
@@ -68,18 +76,44 @@ class LazyGroup(click.Group):
 @click.option(
     "--debug",
     is_flag=True,
-    envvar="AIM_DEBUG",
-    help="Show tracebacks of internal errors (also AIM_DEBUG=1).",
+    help="Show tracebacks of internal errors; verbose server logs for launch (also AIM_DEBUG=1).",
 )
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """aimc: compile LLM serving recipes into launch artifacts, and run them."""
     ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+    try:
+        # --debug is given only when set; AIM_DEBUG decides otherwise (no click envvar: it
+        # made every command a usage error for values click does not read as a boolean).
+        settings = Settings.load(debug=True if debug else None)
+    except ConfigError:
+        # Raised before the command parsed its --format: the error takes the format asked.
+        from aimc.cli.report import set_format
+
+        set_format(_format_asked(_argv))
+        raise
+    _session["debug"] = settings.debug
+    ctx.obj["settings"] = settings
+    ctx.obj["debug"] = settings.debug
+
+
+def _format_asked(argv: list[str]) -> str:
+    """The value of the last ``--format`` in ``argv`` (``table`` without one)."""
+    fmt = "table"
+    for i, word in enumerate(argv):
+        if word == "--":
+            break
+        if word == "--format" and i + 1 < len(argv):
+            fmt = argv[i + 1]
+        elif word.startswith("--format="):
+            fmt = word.partition("=")[2]
+    return fmt
 
 
 def _debug_requested(argv: list[str]) -> bool:
-    return "--debug" in argv or os.environ.get("AIM_DEBUG", "0") not in ("", "0", "false")
+    """Show the traceback of an internal error: ``--debug`` (the group's or launch's), or
+    ``AIM_DEBUG`` read by the settings the group loaded."""
+    return "--debug" in argv or _session["debug"]
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -87,6 +121,8 @@ def main(argv: list[str] | None = None) -> Any:
     from aimc.errors import AimcError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    _session["debug"] = False
+    _argv[:] = args
     try:
         code = cli.main(args=args, prog_name="aim-engine", standalone_mode=False)
     except click.exceptions.Exit as exc:

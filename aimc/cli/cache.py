@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import format_option, recipes_option
+from aimc.cli.options import current_settings, format_option, recipes_option
 from aimc.cli.report import dump, emit
 
 __all__ = ["cache"]
@@ -17,11 +17,10 @@ def _scan() -> tuple[Any, list[dict[str, Any]]]:
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
-    from aimc.build import cache_dir
     from aimc.checkpoint import check_cache_dir
     from aimc.errors import CacheError
 
-    folder = cache_dir()
+    folder = current_settings().cache_dir
     check_cache_dir(folder)
     try:
         info = scan_cache_dir(folder)
@@ -106,7 +105,6 @@ def download(
     """Download MODEL to the cache: a recipe's model id (its weights) or any repository id."""
     from huggingface_hub import snapshot_download
 
-    from aimc.build import cache_dir
     from aimc.catalog import Catalog
     from aimc.checkpoint import check_cache_dir, hub_errors
     from aimc.errors import ConfigError
@@ -126,7 +124,7 @@ def download(
         if "repo" not in weights:
             raise ConfigError(f"{model} {chosen} weights are a local folder: nothing to download")
         repo, revision = weights["repo"], revision or weights.get("revision")
-    folder = cache_dir()
+    folder = current_settings().cache_dir
     check_cache_dir(folder)
     with hub_errors(repo, folder):
         folder.mkdir(parents=True, exist_ok=True)

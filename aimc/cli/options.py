@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -12,12 +11,14 @@ from typing import Any, TypeVar
 import click
 
 from aimc.cli import report
+from aimc.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "PlanArgs",
     "Resolved",
+    "current_settings",
     "format_option",
     "plan_options",
     "recipes_option",
@@ -25,6 +26,15 @@ __all__ = [
 ]
 
 PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
+
+
+def current_settings() -> Settings:
+    """The settings the ``aim-engine`` group loaded for this command (``ctx.obj``), or
+    :meth:`Settings.load` outside a command."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    settings = obj.get("settings") if isinstance(obj, dict) else None
+    return settings if isinstance(settings, Settings) else Settings.load()
 
 
 def recipes_option(f: F) -> F:
@@ -85,7 +95,8 @@ class PlanArgs:
         catalog = Catalog.default(self.recipe_dirs)
         request = request_from(model, gpus, self)
         target = resolve_target(catalog, self.target, gpus_required=gpus is not None)
-        return Resolved(catalog, request, target, make_plan(catalog, request, target))
+        plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
+        return Resolved(catalog, request, target, plan)
 
 
 @dataclass(frozen=True)
@@ -167,19 +178,13 @@ def plan_options(f: F) -> F:
 
 
 def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
-    """A :class:`~aimc.resolve.Request` from command-line values."""
+    """A :class:`~aimc.resolve.Request` from command-line values.
+
+    ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
+    """
     from aimc.build import load_config_file
-    from aimc.errors import ConfigError
     from aimc.resolve import Request
 
-    default_port = None
-    if os.environ.get("DEFAULT_PORT"):
-        try:
-            default_port = int(os.environ["DEFAULT_PORT"])
-        except ValueError:
-            raise ConfigError(
-                f"DEFAULT_PORT={os.environ['DEFAULT_PORT']!r} is not a number"
-            ) from None
     return Request(
         model=model,
         gpus=gpus,
@@ -189,6 +194,6 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
         launcher=plan.launcher,
         config=load_config_file(plan.config_file) if plan.config_file else None,
         sets=tuple(plan.sets),
-        default_port=default_port,
+        default_port=current_settings().default_port_given,
         optimize=plan.optimize,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -12,24 +11,19 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import PlanArgs, format_option, plan_options
+from aimc.cli.options import PlanArgs, current_settings, format_option, plan_options
 from aimc.cli.report import dump, table
 
 __all__ = ["launch", "run", "status", "stop"]
 
 
-def _default_timeout() -> float:
-    try:
-        return float(os.environ.get("DEFAULT_TIMEOUT", "600"))
-    except ValueError:
-        return 600.0
-
-
 def _timeout_option(f: Any) -> Any:
+    """``--timeout``: None when not given, so that the settings apply
+    ``--timeout > $DEFAULT_TIMEOUT > 600`` (:mod:`aimc.settings`)."""
     return click.option(
         "--timeout",
         type=click.FloatRange(min=1),
-        default=_default_timeout,
+        default=None,
         show_default="$DEFAULT_TIMEOUT or 600",
         help="Seconds to wait for the endpoint to be ready.",
     )(f)
@@ -92,13 +86,14 @@ def _run(
 @_timeout_option
 @_name_option
 @format_option("text", "json", default="text")
-def run(folder: Path, timeout: float, name: str | None, fmt: str) -> None:
+def run(folder: Path, timeout: float | None, name: str | None, fmt: str) -> None:
     """Run a folder written by 'aim-engine compile' and wait until it serves."""
     from aimc.runner import validate_name
 
     if name is not None:
         validate_name(name)
-    _run(folder, timeout, name, fmt)
+    settings = current_settings().with_flags(default_timeout=timeout)
+    _run(folder, settings.default_timeout, name, fmt, settings.server_env())
 
 
 @click.command()
@@ -117,7 +112,7 @@ def run(folder: Path, timeout: float, name: str | None, fmt: str) -> None:
     "--debug",
     "debug_server",
     is_flag=True,
-    help="Debug mode: verbose server logs, tracebacks for internal errors.",
+    help="Debug mode: verbose server logs, tracebacks for internal errors (also AIM_DEBUG=1).",
 )
 @click.option(
     "-o",
@@ -131,7 +126,7 @@ def launch(
     model: str,
     gpu_count: int | None,
     opts: PlanArgs,
-    timeout: float,
+    timeout: float | None,
     name: str | None,
     use_cache: bool,
     debug_server: bool,
@@ -146,29 +141,31 @@ def launch(
     from aimc.build import compile_plan
     from aimc.checkpoint import prepare_cache
     from aimc.log import note
-    from aimc.runner import refuse_busy, state_dir, validate_name
+    from aimc.runner import refuse_busy, validate_name
     from aimc.write import write_artifacts
 
     if name is not None:
         validate_name(name)
+    settings = current_settings().with_flags(
+        default_timeout=timeout, debug=True if debug_server else None
+    )
     resolved = opts.resolve(model, gpu_count)
     plan = resolved.plan
     compiled = compile_plan(plan, resolved.request, resolved.target.hardware.name)
     run_name = validate_name(name or plan.name)
-    folder = outdir or state_dir() / "builds" / run_name
+    folder = outdir or settings.state_dir / "builds" / run_name
     # Checked before writing: the folder of a running server (and its log) is never touched.
     refuse_busy(run_name, folder)
     write_artifacts(folder, compiled.files)
-    env = dict(os.environ)
-    notes = [*resolved.target.notes, *plan.decisions, *prepare_cache(plan, use_cache, env)]
-    if debug_server:
-        env["VLLM_LOGGING_LEVEL"] = "DEBUG"
-        env["AIM_DEBUG"] = "1"
+    # CACHE_DIR, and under --debug / AIM_DEBUG=1 verbose server logs (VLLM_LOGGING_LEVEL).
+    env = settings.server_env()
+    cached = prepare_cache(plan, use_cache, env, settings.cache_dir)
+    notes = [*resolved.target.notes, *plan.decisions, *cached]
     if fmt != "json":
         for text in notes:
             note(text)
         note(f"compiled: {folder}")
-    _run(folder, timeout, run_name, fmt, env)
+    _run(folder, settings.default_timeout, run_name, fmt, env)
 
 
 def _status_rows() -> list[dict[str, Any]]:
