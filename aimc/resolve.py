@@ -21,6 +21,7 @@ from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting
 from aimc.safety import check_env, shown_set
+from aimc.settings import DEFAULT_PORT
 from aimc.templating import one_line
 
 __all__ = [
@@ -51,7 +52,6 @@ PASSTHROUGH_ENV = {
     "sglang": ("HF_TOKEN", "HF_HUB_OFFLINE"),
 }
 
-DEFAULT_PORT = 8000
 #: Host paths ``docker run -v`` and Compose read as one path.
 _MOUNTABLE = re.compile(r"/[^:,\x00-\x1f\x7f]*")
 #: Lone surrogates: what Python makes of command-line bytes that are not UTF-8.

@@ -31,6 +31,10 @@ variable             default                 validation                 field: r
                                                                         :mod:`aimc.log`
 ``AIMC_RECIPES``     none                    folders split at ``:``,    recipe_dirs: the
                                              empty parts skipped        catalog [8]_
+``AIMC_DETECT_       10                      positive finite seconds    detect_timeout:
+TIMEOUT``                                    [6]_                       :mod:`aimc.detect` [9]_
+``AIMC_KFD_          /sys/class/kfd/kfd/     a path                     kfd_topology:
+TOPOLOGY``           topology/nodes                                     :mod:`aimc.detect` [9]_
 ===================  ======================  =========================  ======================
 
 .. [1] The server runs in its own folder, so a relative ``CACHE_DIR`` is made absolute
@@ -49,6 +53,9 @@ variable             default                 validation                 field: r
 .. [7] The same as ``--debug``: tracebacks of internal errors and, for ``launch`` and the
    API's ``launch_model``, verbose server logs (``VLLM_LOGGING_LEVEL=DEBUG``).
 .. [8] After the ``--recipes`` directories, before the shipped recipes.
+.. [9] Read from the environment :func:`aimc.detect.detect` is given (tests pass their
+   own), through :func:`setting`: how long one detection tool may run, and the KFD
+   topology folder to read.
 
 Without ``AIMC_STATE_DIR`` and ``XDG_STATE_HOME`` the state folder is under the home
 folder (``HOME``, else the password database); with none of them it is a ConfigError.
@@ -56,9 +63,6 @@ An empty variable counts as unset.
 
 Read elsewhere, not settings:
 
-- ``AIMC_DETECT_TIMEOUT`` (default 10 s) and ``AIMC_KFD_TOPOLOGY`` (default
-  ``/sys/class/kfd/kfd/topology/nodes``): read by :mod:`aimc.detect` from the environment it
-  is given (to be wired to this module later).
 - ``AIM_PYTHON`` (default ``python3``): read by the generated ``launch.sh`` at run time (the
   interpreter with the backend installed, for the bare-process launcher), never by aimc.
 - Secrets and server variables (``HF_TOKEN``, ``HF_HUB_OFFLINE``, ``VLLM_API_KEY``...):
@@ -98,6 +102,8 @@ DEFAULT_PORT = 8000
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_LOG_FORMAT = "json"
+DEFAULT_DETECT_TIMEOUT = 10.0
+DEFAULT_KFD_TOPOLOGY = "/sys/class/kfd/kfd/topology/nodes"
 
 #: ``LOG_LEVEL`` names and their numeric levels.
 LOG_LEVELS: Mapping[str, int] = MappingProxyType(
@@ -238,6 +244,14 @@ _VARS = (
     _Var("log_level", "LOG_LEVEL", lambda env: DEFAULT_LOG_LEVEL, _log_level, lenient=True),
     _Var("log_format", "LOG_FORMAT", lambda env: DEFAULT_LOG_FORMAT, _log_format, lenient=True),
     _Var("recipe_dirs", "AIMC_RECIPES", lambda env: (), _recipe_dirs),
+    _Var(
+        "detect_timeout",
+        "AIMC_DETECT_TIMEOUT",
+        lambda env: DEFAULT_DETECT_TIMEOUT,
+        _seconds,
+        lenient=True,
+    ),
+    _Var("kfd_topology", "AIMC_KFD_TOPOLOGY", lambda env: Path(DEFAULT_KFD_TOPOLOGY), _path),
 )
 _BY_FIELD = {var.field: var for var in _VARS}
 
@@ -309,6 +323,8 @@ class Settings:
         log_format: ``json`` or ``text`` notes.
         recipe_dirs: Recipe directories from ``AIMC_RECIPES`` (``--recipes`` ones come
             before them, the shipped recipes after).
+        detect_timeout: Seconds one GPU detection tool may run.
+        kfd_topology: The KFD topology folder GPU detection reads.
         origins: Field name -> ``flag``, ``environment`` or ``default``: where the value
             came from.
     """
@@ -322,6 +338,8 @@ class Settings:
     log_level: str
     log_format: str
     recipe_dirs: tuple[Path, ...]
+    detect_timeout: float
+    kfd_topology: Path
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -338,6 +356,8 @@ class Settings:
         log_level: str | None = None,
         log_format: str | None = None,
         recipe_dirs: Sequence[str | os.PathLike[str]] | None = None,
+        detect_timeout: float | None = None,
+        kfd_topology: str | os.PathLike[str] | None = None,
     ) -> Settings:
         """The settings: each flag given (not None), else its variable in ``environ``
         (default: this process's environment) when set and not empty, else its default.
@@ -357,6 +377,8 @@ class Settings:
             "log_level": log_level,
             "log_format": log_format,
             "recipe_dirs": recipe_dirs,
+            "detect_timeout": detect_timeout,
+            "kfd_topology": kfd_topology,
         }
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -416,7 +438,9 @@ _Env = Mapping[str, str] | None
 
 @overload
 def setting(
-    name: Literal["cache_dir", "state_dir"], environ: _Env = None, flag: object = None
+    name: Literal["cache_dir", "state_dir", "kfd_topology"],
+    environ: _Env = None,
+    flag: object = None,
 ) -> Path: ...
 @overload
 def setting(
@@ -426,7 +450,7 @@ def setting(
 def setting(name: Literal["default_port"], environ: _Env = None, flag: object = None) -> int: ...
 @overload
 def setting(
-    name: Literal["default_timeout"], environ: _Env = None, flag: object = None
+    name: Literal["default_timeout", "detect_timeout"], environ: _Env = None, flag: object = None
 ) -> float: ...
 @overload
 def setting(name: Literal["debug"], environ: _Env = None, flag: object = None) -> bool: ...

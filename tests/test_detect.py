@@ -444,3 +444,15 @@ def test_probes_are_listed_in_the_order_of_trust(machine, cli) -> None:
         ("nvidia-smi", "found"),
     ]
     assert [g["vendor"] for g in info["gpus"]] == ["amd", "amd", "nvidia", "nvidia"]
+
+
+def test_an_invalid_detect_timeout_warns_once_and_uses_the_default(machine, cli) -> None:
+    """Before issue 10 ``AIMC_DETECT_TIMEOUT=soon`` fell back to 10 s without a word."""
+    machine.kfd_gpus(1)
+    result = machine.run(
+        cli, "debug", "gpu-info", "--detailed", "--format", "json", AIMC_DETECT_TIMEOUT="soon"
+    )
+    assert result.code == 0, result.err
+    warnings = [ln for ln in result.err.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "AIMC_DETECT_TIMEOUT='soon'" in warnings[0]
+    assert json.loads(result.out)["gpu_count"] == 1

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from aimc.settings import DEFAULT_DETECT_TIMEOUT, DEFAULT_KFD_TOPOLOGY
+
 __all__ = [
     "BUSY_FRACTION",
     "DEFAULT_TIMEOUT",
@@ -32,10 +34,10 @@ __all__ = [
     "run",
 ]
 
-#: Where the KFD topology lives; ``AIMC_KFD_TOPOLOGY`` overrides it (containers, tests).
-KFD_TOPOLOGY = "/sys/class/kfd/kfd/topology/nodes"
-#: Seconds a detection tool may run; ``AIMC_DETECT_TIMEOUT`` overrides it.
-DEFAULT_TIMEOUT = 10.0
+#: Where the KFD topology lives and how long a tool may run (``AIMC_KFD_TOPOLOGY``,
+#: ``AIMC_DETECT_TIMEOUT``): defaults written once, in :mod:`aimc.settings`.
+KFD_TOPOLOGY = DEFAULT_KFD_TOPOLOGY
+DEFAULT_TIMEOUT = DEFAULT_DETECT_TIMEOUT
 #: A GPU with less than this fraction of its memory free is reported as busy.
 BUSY_FRACTION = 0.9
 
@@ -141,12 +143,12 @@ class Context:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Context:
-        """The context for ``environ`` (an unreadable timeout falls back to the default)."""
-        try:
-            timeout = float(environ.get("AIMC_DETECT_TIMEOUT", DEFAULT_TIMEOUT))
-        except ValueError:
-            timeout = DEFAULT_TIMEOUT
-        return cls(timeout, environ.get("AIMC_KFD_TOPOLOGY", KFD_TOPOLOGY), environ)
+        """The context for ``environ``: ``AIMC_DETECT_TIMEOUT`` and ``AIMC_KFD_TOPOLOGY``
+        through :func:`aimc.settings.setting` (an invalid timeout warns and is the default)."""
+        from aimc.settings import setting
+
+        timeout = setting("detect_timeout", environ)
+        return cls(timeout, str(setting("kfd_topology", environ)), environ)
 
 
 @dataclass(frozen=True)
