@@ -16,7 +16,7 @@ import click
 
 from aimc.errors import AimcError, ValidationFailed
 
-__all__ = ["dump", "emit", "print_error", "set_format", "table"]
+__all__ = ["dump", "emit", "emit_result", "print_error", "set_format", "success", "table"]
 
 _state = {"format": "table"}
 
@@ -67,6 +67,17 @@ DUMPERS: dict[str, Callable[[Any], str]] = {
 def dump(data: Any, fmt: str) -> str:
     """``data`` as JSON or YAML text."""
     return DUMPERS[fmt](data)
+
+
+def success(data: Any, message: str) -> dict[str, Any]:
+    """The AIM Engine success response: ``{success: true, data, message}``."""
+    return {"success": True, "data": data, "message": message}
+
+
+def emit_result(data: Any, fmt: str, message: str) -> None:
+    """Print a command's result as data: under ``json`` the success response (one JSON
+    document), under ``yaml`` the data alone. Text formats are the command's own."""
+    click.echo(dump(success(data, message) if fmt == "json" else data, fmt))
 
 
 def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:
