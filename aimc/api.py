@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aimc.catalog import Catalog, Recipe, RecipeRoot
-from aimc.errors import AimcError, ConfigError, ValidationFailed
+from aimc.errors import AimcError, ConfigError, GPUDetectionError, ValidationFailed
 from aimc.loader import Document
 from aimc.settings import Settings, setting
 
@@ -81,7 +81,8 @@ class AIMRecipeSelector:
         customer_precision: str | None = None,
         backend: str = "vllm",
     ) -> dict[str, Any] | None:
-        """The resolved plan (as JSON data) for the request, or None when nothing fits."""
+        """The resolved plan (as JSON data) for the request, or None when nothing fits
+        (no configuration, or no GPU detected for a GPU count on ``target="auto"``)."""
         from aimc.build import make_plan
         from aimc.resolve import Request
 
@@ -92,8 +93,8 @@ class AIMRecipeSelector:
             plan = make_plan(
                 self.catalog, request, self._target(gpus_required=customer_gpu_count is not None)
             )
-        except ConfigError:
-            return None
+        except (ConfigError, GPUDetectionError):
+            return None  # nothing fits, or the machine has no GPU for it
         data: dict[str, Any] = plan.to_json()
         return data
 
@@ -168,18 +169,85 @@ class AIMDockerManager:
         gpu_count: int,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Write ``config["files"]`` (from :meth:`AIMConfigGenerator.generate_config`) to a
-        run folder and start it as ``container_name``, waiting ``timeout`` seconds (default
-        ``$DEFAULT_TIMEOUT``, else 600); the success or error response."""
+        """Run a command configuration as a subprocess named ``container_name``, waiting
+        ``timeout`` seconds (default ``$DEFAULT_TIMEOUT``, else 600) until it is ready; the
+        success or error response (never raises).
+
+        ``config`` is either what :meth:`AIMConfigGenerator.generate_config` returns (its
+        ``files``, or its ``plan`` rendered again), or a command given as is::
+
+            {"command": ["python3", "-m", "my.server", "--port", "9000"],  # argv, run as is
+             "port": 9000,                 # where it listens (default $DEFAULT_PORT / 8000)
+             "env": {"NAME": "value"},     # optional, added to this process's environment
+             "health_path": "/health",     # optional: ready when this answers 200
+             "model": "served-name"}       # optional: ... and /v1/models lists it
+
+        The process runs in its own session with its output in ``server.log`` of its run
+        folder; ``aim-engine status``/``stop`` see it like any other run.
+        """
         try:
             settings = Settings.load(default_timeout=timeout)
-            if config.get("plan", {}).get("gpus") not in (None, gpu_count):
-                raise ConfigError(
-                    f"the configuration is for {config['plan']['gpus']} GPUs, not {gpu_count}"
-                )
-            return _start(config["files"], container_name, settings)
+            return _start(
+                _command_files(config, container_name, gpu_count, settings),
+                container_name,
+                settings,
+            )
         except AimcError as exc:
             return _error(exc)
+
+
+def _command_files(config: Any, name: str, gpu_count: int, settings: Settings) -> dict[str, str]:
+    """The run folder's files for a ``run_command_directly`` configuration.
+
+    Raises:
+        ConfigError: The configuration is not one of the accepted shapes, or is for
+            another GPU count.
+    """
+    from aimc.plan import Plan
+    from aimc.render import command_plan, manifest, render
+
+    if not isinstance(config, dict):
+        raise ConfigError("the configuration must be a dict (see run_command_directly)")
+    planned = config.get("plan")
+    if isinstance(planned, dict) and planned.get("gpus") not in (None, gpu_count):
+        raise ConfigError(f"the configuration is for {planned['gpus']} GPUs, not {gpu_count}")
+    if isinstance(config.get("files"), dict):
+        files: dict[str, str] = config["files"]
+        return files
+    if isinstance(planned, dict):
+        try:
+            plan = Plan.from_json(planned)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ConfigError(f"the configuration's plan is malformed: {exc}") from None
+        artifacts = render(plan, "python API: run_command_directly")
+        return {**artifacts, "manifest.json": manifest(plan, artifacts, {"api": "plan"})}
+    argv, env = config.get("command"), config.get("env", {})
+    if (
+        not isinstance(argv, list)
+        or not argv
+        or not all(isinstance(w, str) and w and "\0" not in w for w in argv)
+    ):
+        raise ConfigError(
+            "the configuration needs 'files' or 'plan' (from generate_config), or 'command': "
+            "a non-empty list of argument strings"
+        )
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise ConfigError("the configuration's 'env' must map names to strings")
+    from aimc.safety import check_env
+
+    for key, value in env.items():
+        check_env(str(key), value, "run_command_directly env")
+    port = config.get("port", settings.default_port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"the configuration's port {port!r:.40} is not a TCP port number")
+    health = config.get("health_path", "/health")
+    model = config.get("model", "")
+    if not isinstance(health, str) or not health.startswith("/") or not isinstance(model, str):
+        raise ConfigError("'health_path' must be a path starting with '/', 'model' a string")
+    from aimc.render import render_command
+
+    plan = command_plan(argv, name, gpu_count, port, dict(env), health, model)
+    return render_command(plan)
 
 
 class AIMEngine:
@@ -261,7 +329,18 @@ class AIMEngine:
             return _error(exc)
 
     def list_models(self, format: str = "table") -> list[dict[str, Any]]:
-        """Every model with a recipe: id, precisions, backends, hardware, GPU counts."""
-        from aimc.cli.listing import _rows
+        """Every model with a recipe, as ``aim-engine list models --format FORMAT`` shows
+        it: ``table`` gives the table's columns (model, precisions, backends, hardware, GPU
+        counts), ``json`` and ``yaml`` every field (also the description and weights).
 
-        return _rows("models", self.selector.catalog.recipes())
+        Raises:
+            ValueError: ``format`` is not table, json or yaml.
+        """
+        from aimc.cli.listing import COLUMNS, _rows
+
+        if format not in ("table", "json", "yaml"):
+            raise ValueError(f"format must be table, json or yaml, not {format!r:.40}")
+        rows = _rows("models", self.selector.catalog.recipes())
+        if format == "table":
+            return [{key: row[key] for key in COLUMNS["models"]} for row in rows]
+        return rows

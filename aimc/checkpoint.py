@@ -23,6 +23,7 @@ __all__ = [
     "cache_snapshot",
     "check_cache_dir",
     "checkpoint_bytes",
+    "download",
     "hub_errors",
     "local_sizes",
     "prepare_cache",
@@ -165,24 +166,34 @@ def hub_errors(repo: str, folder: Path) -> Iterator[None]:
             f"the cache entry of {repo} in {folder} is broken (a ref is not text)",
             hint="remove it and download again",
         ) from None
-    except (ConnectionError, TimeoutError) as exc:
-        raise NetworkError(f"download of {repo} failed: {first_line(exc)}") from None
-    except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise PermissionDeniedError(
-                f"cannot write the model cache {folder}: {exc.strerror}"
-            ) from None
-        raise CacheError(f"cannot use the model cache {folder}: {first_line(exc)}") from None
     except Exception as exc:
-        # httpx / requests errors (proxy, protocol, TLS) share no base class with OSError.
-        if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
-            raise NetworkError(
-                f"download of {repo} failed: {type(exc).__name__}: {first_line(exc)}",
-                hint="check the network, a proxy and HF_ENDPOINT",
-            ) from None
-        if isinstance(exc, ValueError) and "HF_ENDPOINT" in str(exc):
-            raise NetworkError(f"HF_ENDPOINT is not usable: {first_line(exc)}") from None
-        raise
+        if not _network_failure(exc):
+            raise _cache_failure(exc, folder) from None
+        raise NetworkError(
+            f"download of {repo} failed: {type(exc).__name__}: {first_line(exc)}",
+            hint="check the network, a proxy and HF_ENDPOINT",
+        ) from None
+
+
+def _network_failure(exc: BaseException) -> bool:
+    """A connection, proxy, TLS or protocol failure (the standard library's or the HTTP
+    client's that huggingface_hub uses, which share no base class with OSError)."""
+    return isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__module__.startswith(
+        ("httpx", "httpcore", "requests", "urllib3")
+    )
+
+
+def _cache_failure(exc: Exception, folder: Path) -> Exception:
+    """What a non-network failure while filling the cache becomes."""
+    from aimc.errors import CacheError, NetworkError, PermissionDeniedError
+
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return PermissionDeniedError(f"cannot write the model cache {folder}: {exc.strerror}")
+        return CacheError(f"cannot use the model cache {folder}: {mask(shorten(str(exc)))}")
+    if isinstance(exc, ValueError) and "HF_ENDPOINT" in str(exc):
+        return NetworkError(f"HF_ENDPOINT is not usable: {mask(shorten(str(exc)))}")
+    return exc
 
 
 def local_sizes(sources: Iterable[tuple[str, str | None, bool]], cache_dir: Path) -> dict[str, int]:
@@ -216,15 +227,42 @@ def prepare_cache(
             env["HF_HUB_OFFLINE"] = "1"
             return [f"{plan.model_source} is in {cache}: the server starts offline"]
         return [f"{plan.model_source} is not in {cache} yet: the server downloads it"]
-    from huggingface_hub import snapshot_download
+    download(plan.model_source, plan.model_revision, cache, force=True)
+    return [f"downloaded {plan.model_source} afresh into {cache}"]
+
+
+def download(repo: str, revision: str | None, cache: Path, force: bool = False) -> Path:
+    """Download ``repo`` at ``revision`` into the Hugging Face cache ``cache``; its snapshot.
+
+    With ``force`` every file is fetched again, and the hub is asked first: when it cannot
+    be reached this fails (exit 6) instead of quietly handing back the cached copy, so
+    "downloaded afresh" is never said of files that were not.
+
+    Raises:
+        NetworkError: The hub is unreachable (with ``force``: even if a copy is cached).
+        ConfigError, PermissionDeniedError, CacheError: see :func:`hub_errors`.
+    """
+    from huggingface_hub import HfApi, snapshot_download
+
+    from aimc.errors import NetworkError
 
     check_cache_dir(cache)
-    with hub_errors(plan.model_source, cache):
+    with hub_errors(repo, cache):
+        if force:
+            try:
+                HfApi().repo_info(repo, revision=revision, repo_type="model", timeout=30)
+            except Exception as exc:
+                if not _network_failure(exc):
+                    raise
+                cached = cache_snapshot(cache, repo, revision)
+                raise NetworkError(
+                    f"the hub cannot be reached, so nothing was downloaded: {exc}",
+                    hint=f"a cached copy is at {cached}: use it without --force/--no-cache"
+                    if cached
+                    else "check the network, a proxy and HF_ENDPOINT",
+                ) from None
         cache.mkdir(parents=True, exist_ok=True)
-        snapshot_download(
-            plan.model_source,
-            revision=plan.model_revision,
-            cache_dir=str(cache),
-            force_download=True,
+        path = snapshot_download(
+            repo, revision=revision, cache_dir=str(cache), force_download=force
         )
-    return [f"downloaded {plan.model_source} afresh into {cache}"]
+    return Path(path)

@@ -16,7 +16,15 @@ from aimc import __version__
 from aimc.engines import ENGINES, vocabulary
 from aimc.plan import Plan
 
-__all__ = ["CONTAINER_CACHE", "manifest", "render", "server_argv", "server_argv_groups"]
+__all__ = [
+    "CONTAINER_CACHE",
+    "command_plan",
+    "manifest",
+    "render",
+    "render_command",
+    "server_argv",
+    "server_argv_groups",
+]
 
 #: Where the model cache is mounted inside containers.
 CONTAINER_CACHE = "/workspace/model-cache"
@@ -185,3 +193,57 @@ def manifest(plan: Plan, artifacts: dict[str, str], inputs: dict[str, Any]) -> s
         "plan": plan.to_json(),
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def command_plan(
+    argv: list[str],
+    name: str,
+    gpus: int,
+    port: int,
+    env: dict[str, str],
+    health_path: str = "/health",
+    model: str = "",
+) -> Plan:
+    """The plan of a command given as is (the Python API's ``run_command_directly``): a
+    bare process that runs ``argv``; ready when ``health_path`` answers (and ``model`` is
+    listed, when given)."""
+    from aimc.plan import Setting
+
+    digest = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
+    return Plan(
+        name=name,
+        model_id=model or argv[0],
+        served_model_name=model,
+        model_source=argv[0],
+        model_revision=None,
+        local_model=False,
+        recipe={"source": "api", "path": "<command>", "sha256": digest},
+        hardware={"name": "command", "vendor": "none", "architecture": "", "memory_gib": 0},
+        configuration="command",
+        backend="command",
+        backend_version="",
+        precision="",
+        gpus=gpus,
+        port=port,
+        launcher="process",
+        image=None,
+        container={},
+        command=list(argv),
+        env={k: Setting(v, "cli", "run_command_directly") for k, v in sorted(env.items())},
+        health_path=health_path,
+    )
+
+
+def render_command(plan: Plan) -> dict[str, str]:
+    """``launch.sh`` (exports, then ``exec`` of the command) and ``manifest.json`` of a
+    :func:`command_plan`."""
+    from aimc.templating import environment
+
+    context = {
+        "plan": plan,
+        "version": __version__,
+        "env": [(name, str(s.value)) for name, s in plan.env.items()],
+    }
+    files = {"launch.sh": environment().get_template("command.sh.j2").render(context)}
+    files["manifest.json"] = manifest(plan, files, {"command": plan.command})
+    return files

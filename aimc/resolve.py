@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aimc.catalog import Hardware, Recipe
-from aimc.engines import ENGINES, vocabulary
+from aimc.engines import ENGINES, MANAGED, vocabulary
 from aimc.errors import ConfigError
 from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
@@ -45,6 +45,15 @@ PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "mxfp4", "int4")
 
 #: Neutral settings (besides ``args.*`` and ``env.*``) that layers may set.
 NEUTRAL = ("context_length", "memory_utilization", "served_model_name", "host", "port", "image")
+
+#: Backend flags that aimc derives from a neutral setting -> that setting: ``--set`` takes
+#: either spelling (``served-model-name=x`` is ``served_model_name=x``).
+_NEUTRAL_FLAGS = {
+    flag: neutral
+    for flags in MANAGED.values()
+    for flag, neutral in flags.items()
+    if neutral in NEUTRAL
+}
 
 #: Environment variables passed through from the caller, never written to artifacts.
 PASSTHROUGH_ENV = {
@@ -195,6 +204,7 @@ def parse_set(item: str) -> tuple[str, Any]:
         )
     if key.startswith("env."):
         return key, raw
+    key = _NEUTRAL_FLAGS.get(key.removeprefix("args."), key)
     if not key.startswith("args.") and key not in NEUTRAL:
         key = f"args.{key}"
     return key, _scalar(raw)

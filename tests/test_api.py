@@ -124,3 +124,46 @@ def test_a_long_model_name_still_gives_a_valid_run_name() -> None:
     name = json.loads(config["files"]["manifest.json"])["plan"]["name"]
     assert len(name) <= 63
     assert validate_name(name) == name
+
+
+def test_run_command_directly_runs_a_command_configuration(fake_env, tmp_path: Path) -> None:
+    """Before issue 11 ``{"command": [...]}`` raised KeyError: 'files'."""
+    port = free_port()
+    marker = tmp_path / "env-seen"
+    config = {
+        "command": [sys.executable, str(FAKE), "--port", str(port), "--served-model-name", "m"],
+        "port": port,
+        "env": {"FAKE_PIDS": str(marker)},
+        "model": "m",
+    }
+    result = AIMDockerManager().run_command_directly(config, "aim-command-test", 1, timeout=60)
+    assert result["success"] is True, result
+    assert result["data"]["endpoint_url"] == f"http://localhost:{port}"
+    assert marker.exists()  # the env reached the process
+    (record,) = [r for r in load_records() if r.name == "aim-command-test"]
+    assert record.port == port
+    assert Path(record.folder, "launch.sh").read_text().rstrip().endswith("--served-model-name m")
+
+
+def test_run_command_directly_refuses_what_is_not_a_command(fake_env) -> None:
+    for config in ({}, {"command": []}, {"command": "python3 -m x"}, {"command": ["a\0b"]}):
+        result = AIMDockerManager().run_command_directly(config, "aim-bad", 1, timeout=5)
+        assert result["success"] is False
+        assert result["error"]["code"] == "CONFIGURATION_ERROR"
+
+
+def test_get_optimal_configuration_is_none_without_gpus() -> None:
+    """Before issue 11 it raised GPUDetectionError on a machine without GPUs."""
+    selector = AIMRecipeSelector(target="auto")
+    assert selector.get_optimal_configuration("Qwen/Qwen3-32B", customer_gpu_count=8) is None
+
+
+def test_list_models_honours_its_format() -> None:
+    """Before issue 11 ``format`` was ignored."""
+    engine = AIMEngine()
+    table = engine.list_models(format="table")
+    full = engine.list_models(format="json")
+    assert [r["model"] for r in table] == [r["model"] for r in full]
+    assert set(table[0]) < set(full[0])
+    with pytest.raises(ValueError, match="format"):
+        engine.list_models(format="xml")

@@ -450,3 +450,18 @@ def test_notes_follow_log_format_and_log_level(cli, tmp_path: Path) -> None:
     text = cli(*args, env={"LOG_FORMAT": "text"}).err
     assert "note: 2 GPUs: the smallest count where bf16 fits" in text
     assert cli(*args, env={"LOG_LEVEL": "WARNING"}).err == ""
+
+
+def test_set_takes_the_flag_spelling_of_a_neutral_setting(cli, tmp_path: Path) -> None:
+    """Before issue 11 ``--set served-model-name=x`` was refused ("set the request instead")."""
+    out = tmp_path / "b"
+    result = cli(
+        "compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(out),
+        "--set", "served-model-name=my-model", "--set", "max-model-len=4096",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    plan = json.loads((out / "manifest.json").read_text())["plan"]
+    assert plan["served_model_name"] == "my-model"
+    assert plan["args"]["max-model-len"]["value"] == 4096
+    refused = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--set", "tensor-parallel-size=2")
+    assert refused.code == 2 and "the configuration's gpus" in refused.err
