@@ -158,7 +158,38 @@ def test_launch_a_local_folder_end_to_end(cli, env, tiny_model, reference_tokens
     assert probe.stdout.strip() == "", "a process of the server is still running"
 
 
-def test_compile_then_run(cli, env, tiny_model, reference_tokens, tmp_path) -> None:
+#: The AIM Engine reference's "REST API Integration" example, as written (port substituted).
+REST_EXAMPLE = """
+import requests
+
+# Check endpoint health
+response = requests.get("http://localhost:8000/health")
+if response.status_code == 200:
+    print("Endpoint is healthy")
+
+# Make inference request
+response = requests.post(
+    "http://localhost:8000/v1/completions",
+    json={
+        "prompt": "Hello, how are you?",
+        "max_tokens": 100
+    }
+)
+print(response.json())
+"""
+
+
+def _run_the_rest_example(python: Path, port: int) -> None:
+    code = REST_EXAMPLE.replace("localhost:8000", f"localhost:{port}")
+    out = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    healthy, answer = out.splitlines()[0], out.splitlines()[-1]
+    assert healthy == "Endpoint is healthy"
+    assert "'object': 'text_completion'" in answer and "'completion_tokens'" in answer
+
+
+def test_compile_then_run(cli, env, tiny_model, reference_tokens, tmp_path, vllm_python) -> None:
     port = free_port()
     folder = tmp_path / "build"
     compiled = cli(
@@ -181,6 +212,7 @@ def test_compile_then_run(cli, env, tiny_model, reference_tokens, tmp_path) -> N
         assert ran.code == 0, ran.err + ran.out
         assert f"ready: http://localhost:{port} serves tiny-llama" in ran.out
         _check_serving(f"http://localhost:{port}", "tiny-llama", reference_tokens)
+        _run_the_rest_example(vllm_python, port)
         pids = _server_pids(tmp_path / "state")
     finally:
         stopped = cli("stop", "--all", env=env, timeout=120)
