@@ -100,3 +100,57 @@ def test_every_shipped_configuration_can_start_on_the_hardware_it_claims() -> No
                 )
                 checked += 1
     assert checked > 300
+
+
+# Quantized checkpoints: the formula against what vLLM loaded (tests/data/vllm_memory_points.yaml).
+QWEN_32B = "Qwen/Qwen3-32B"
+
+
+def test_int4_is_4_bits_plus_a_scale_and_zero_point_per_128_values() -> None:
+    f = facts(QWEN_32B)
+    embed = 2 * f["vocab_size"] * f["hidden_size"]  # embedding + LM head, kept in 16 bits
+    linear = f["parameters"] - embed
+    expected = linear * (0.5 + 2.5 / 128) + 2 * embed
+    assert weights_size(f, "int4") == pytest.approx(expected)
+    # Qwen/Qwen3-32B-AWQ on vLLM 0.28: "Checkpoint size: 18.00 GiB"
+    assert weights_size(f, "int4") / GIB == pytest.approx(18.00, rel=0.01)
+
+
+def test_int4_weights_per_gpu_match_vllm() -> None:
+    # Qwen/Qwen3-32B-AWQ, TP 2: "Model loading took 9.01 GiB" (vLLM 0.28)
+    e = estimate(facts(QWEN_32B), "int4", 2, 23.52, 0.85, 8192)
+    assert e.weights_gib == pytest.approx(9.01, rel=0.02)
+    # RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w4a16 (GPTQ, symmetric, no zero points),
+    # TP 1: "Model loading took 5.38 GiB" (vLLM 0.19)
+    e = estimate(facts("meta-llama/Llama-3.1-8B-Instruct"), "int4", 1, H100, 0.95, 8192)
+    assert e.weights_gib == pytest.approx(5.38, rel=0.03)
+
+
+def test_int8_weights_per_gpu_match_vllm() -> None:
+    # RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w8a8, TP 1: 8.49 GiB (vLLM 0.19)
+    e = estimate(facts("meta-llama/Llama-3.1-8B-Instruct"), "int8", 1, H100, 0.95, 8192)
+    assert e.weights_gib == pytest.approx(8.49, rel=0.01)
+    # RedHatAI/Llama-3.3-70B-Instruct-quantized.w8a8, TP 2: 33.88 GiB and 244,304 tokens
+    e = estimate(facts("meta-llama/Llama-3.3-70B-Instruct"), "int8", 2, H100, 0.95, 8192)
+    assert e.weights_gib == pytest.approx(33.88, rel=0.01)
+    assert e.kv_capacity_tokens == pytest.approx(244_304, rel=0.05)
+
+
+def test_quantized_weights_shrink_in_precision_order() -> None:
+    f = facts(LLAMA_70B)
+    sizes = [weights_size(f, p) for p in ("bf16", "fp8", "int8", "int4")]
+    assert sizes[0] > sizes[1] == sizes[2] > sizes[3]
+    assert sizes[3] / sizes[0] == pytest.approx(0.28, abs=0.01)  # embeddings stay 16-bit
+
+
+def test_a_recipe_size_gib_wins_over_the_formula() -> None:
+    recipe = CATALOG.recipe(QWEN_32B)
+    assert recipe.data["weights"]["int4"]["size_gib"] == 18.0
+    (a,) = [
+        a
+        for a in assess(recipe, CATALOG.hardware("h100"), Request(QWEN_32B))
+        if a.candidate.precision == "int4" and a.candidate.gpus == 2
+    ]
+    assert a.plan is not None
+    assert a.plan.estimate["weights_basis"] == "recipe"
+    assert a.plan.estimate["weights_gib"] == pytest.approx(9.0)

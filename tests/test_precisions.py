@@ -1,0 +1,165 @@
+"""Precisions a user can ask for: int4 and int8 checkpoints, and the gfx950 profiles.
+
+The CLI offers ``--precision int8`` and ``int4``; these tests check that the shipped catalog
+serves them with real checkpoints (AWQ, W8A8), that vLLM is left to detect the quantization
+from the checkpoint's config.json, and that MI350X (gfx950, like MI355X) is offered
+wherever MI355X is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from aimc.catalog import Catalog
+from aimc.cli.options import PRECISIONS
+from aimc.resolve import candidates
+
+CATALOG = Catalog.default()
+AMD_INT = {"mi300x", "mi325x", "mi350x", "mi355x"}
+NVIDIA_INT = {"h100", "h200", "a100-80gb"}
+
+#: Checkpoints verified for this catalog (repository -> precision).
+CHECKPOINTS = {
+    "Qwen/Qwen3-8B": {"int4": "Qwen/Qwen3-8B-AWQ"},
+    "Qwen/Qwen3-32B": {"int4": "Qwen/Qwen3-32B-AWQ"},
+    "meta-llama/Llama-3.1-8B-Instruct": {
+        "int4": "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4",
+        "int8": "RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w8a8",
+    },
+    "meta-llama/Llama-3.1-70B-Instruct": {
+        "int4": "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
+        "int8": "RedHatAI/Meta-Llama-3.1-70B-Instruct-quantized.w8a8",
+    },
+    "meta-llama/Llama-3.3-70B-Instruct": {
+        "int8": "RedHatAI/Llama-3.3-70B-Instruct-quantized.w8a8",
+    },
+}
+
+
+def _vllm_config(out: Path) -> dict:
+    return YAML(typ="safe").load((out / "vllm.yaml").read_text())
+
+
+def _rows(out: str) -> list[dict]:
+    """The rows of a JSON listing (bare, or the ``data`` of a success response)."""
+    data = json.loads(out)
+    return data["data"] if isinstance(data, dict) else data
+
+
+def _offered(model: str) -> dict[str, set[str]]:
+    """precision -> hardware names the recipe offers it on."""
+    out: dict[str, set[str]] = {}
+    for c in candidates(CATALOG.recipe(model)):
+        out.setdefault(c.precision, set()).add(c.hardware)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("model", "target"), [("Qwen/Qwen3-32B", "h100"), ("Qwen/Qwen3-8B", "mi350x")]
+)
+def test_compile_int4_serves_the_awq_checkpoint(
+    cli, tmp_path: Path, model: str, target: str
+) -> None:
+    out = tmp_path / "build"
+    result = cli("compile", model, "--precision", "int4", "--target", target, "-o", str(out))
+    assert result.code == 0, result.err
+    config = _vllm_config(out)
+    assert config["model"] == CHECKPOINTS[model]["int4"]
+    assert config["tensor-parallel-size"] == 1
+    # vLLM reads quant_method awq from config.json and picks its kernel (Marlin on CUDA,
+    # Triton on ROCm); --quantization awq would only restate it, --dtype is the checkpoint's.
+    assert "quantization" not in config and "dtype" not in config
+    script = (out / "launch.sh").read_text()
+    assert CHECKPOINTS[model]["int4"] in script
+    assert "--quantization" not in script and "--dtype" not in script
+    assert "int4" in result.out
+
+
+@pytest.mark.parametrize(
+    ("target", "gpus"), [("h100", 2), ("a100-80gb", 2), ("h200", 1), ("mi300x", 1), ("mi350x", 1)]
+)
+def test_compile_int8_serves_the_w8a8_checkpoint(
+    cli, tmp_path: Path, target: str, gpus: int
+) -> None:
+    model = "meta-llama/Llama-3.1-70B-Instruct"
+    out = tmp_path / "build"
+    result = cli("compile", model, "--precision", "int8", "--target", target, "-o", str(out))
+    assert result.code == 0, result.err
+    config = _vllm_config(out)
+    assert config["model"] == CHECKPOINTS[model]["int8"]
+    assert config["tensor-parallel-size"] == gpus  # 68 GiB of weights: 2 x 80 GB, 1 x 141+ GB
+    assert "quantization" not in config and "dtype" not in config
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert '"int8"' in json.dumps(manifest)
+
+
+def test_list_configs_shows_the_new_precisions_with_memory_verdicts(cli) -> None:
+    result = cli("list", "configs", "Qwen/Qwen3-32B", "--target", "h100", "--format", "json")
+    assert result.code == 0, result.err
+    rows = [r for r in _rows(result.out) if r["precision"] == "int4"]
+    assert [r["gpus"] for r in rows] == [1, 2, 4, 8]
+    assert all(r["verdict"] == "runnable" for r in rows)
+    # the recipe's size_gib (18.00 GiB, what vLLM loads) split over the GPUs
+    assert [r["weights_gib"] for r in rows] == [18.0, 9.0, 4.5, 2.25]
+
+    result = cli("list", "configs", "meta-llama/Llama-3.3-70B-Instruct", "--target", "h100")
+    assert result.code == 0, result.err
+    int8 = [line.split() for line in result.out.splitlines() if " int8 " in line]
+    assert [row[4] for row in int8] == ["2", "4", "8"]
+    assert all("runnable" in row for row in int8)
+
+
+def test_a_precision_that_is_not_offered_says_what_is(cli, tmp_path: Path) -> None:
+    result = cli(
+        "compile", "Qwen/Qwen3-32B", "--precision", "int8", "--target", "h100",
+        "-o", str(tmp_path / "b"),
+    )  # fmt: skip
+    assert result.code == 2
+    assert "vllm int4 on 1,2,4,8 GPUs" in result.err
+
+
+@pytest.mark.parametrize("model", sorted(CHECKPOINTS))
+def test_quantized_checkpoints_are_the_verified_ones(model: str) -> None:
+    weights = CATALOG.recipe(model).data["weights"]
+    for precision, repo in CHECKPOINTS[model].items():
+        assert weights[precision]["repo"] == repo
+        # pre-quantized: config.json says how; an explicit --quantization is not needed
+        assert "quantization" not in weights[precision]
+
+
+@pytest.mark.parametrize("model", sorted(CHECKPOINTS))
+def test_int_precisions_run_on_cdna3_cdna4_and_nvidia(model: str) -> None:
+    offered = _offered(model)
+    for precision in CHECKPOINTS[model]:
+        hardware = offered[precision]
+        # AWQ: Marlin (CUDA) / Triton (ROCm); W8A8: CUTLASS (CUDA) / AITER or Triton (ROCm)
+        assert hardware == AMD_INT | NVIDIA_INT, (model, precision)
+
+
+def test_every_int_precision_the_cli_offers_is_served() -> None:
+    served = {c.precision for r in CATALOG.recipes() for c in candidates(r)}
+    assert {"int8", "int4"} <= served
+    assert {"int8", "int4"} <= set(PRECISIONS)
+
+
+def test_every_gpu_profile_runs_int8_and_int4() -> None:
+    for name in CATALOG.hardware_names():
+        profile = CATALOG.hardware(name).data
+        if profile["vendor"] != "cpu":
+            assert {"int8", "int4"} <= set(profile["precisions"]), name
+
+
+def test_mi350x_is_offered_wherever_mi355x_is() -> None:
+    assert CATALOG.hardware("mi350x").data["architecture"] == "gfx950"
+    assert CATALOG.hardware("mi355x").data["architecture"] == "gfx950"
+    for recipe in CATALOG.recipes():
+        on = {
+            name: {(c.precision, c.gpus, c.backend) for c in candidates(recipe, name)}
+            for name in ("mi350x", "mi355x")
+        }
+        assert on["mi350x"] == on["mi355x"], recipe.model_id
+        assert on["mi350x"], recipe.model_id
