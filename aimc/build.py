@@ -18,7 +18,7 @@ from aimc.errors import ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
 from aimc.plan import Plan
-from aimc.policy import resolve
+from aimc.policy import Pool, resolve
 from aimc.render import manifest, render
 from aimc.resolve import Request
 from aimc.settings import setting
@@ -63,7 +63,8 @@ def make_plan(
 
     For ``--target auto`` (this machine) checkpoints already here (local folders, the model
     cache ``cache_dir``, default :attr:`aimc.settings.Settings.cache_dir`) are sized from
-    their safetensors headers for the memory estimate; a named target is compiled from the
+    their safetensors headers for the memory estimate, and a GPU count left open fills this
+    machine's free GPUs (:class:`~aimc.policy.Pool`); a named target is compiled from the
     recipe alone, so its artifacts do not depend on this machine.
     """
     from aimc.checkpoint import local_sizes
@@ -78,9 +79,12 @@ def make_plan(
         sizes = local_sizes(weight_sources(recipe), cache_dir)
         if sizes:
             request = replace(request, checkpoint_bytes=sizes)
+    pool = None
     if target.available_gpus is not None:
         request = replace(request, available_gpus=target.available_gpus)
-    return resolve(recipe, target.hardware, request)
+        if target.detection is not None:
+            pool = Pool(target.available_gpus, target.busy, target.busy_hint)
+    return resolve(recipe, target.hardware, request, pool)
 
 
 def load_recipe(catalog: Catalog, model: str, hardware: Hardware) -> Recipe:

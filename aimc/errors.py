@@ -1,24 +1,34 @@
 """Errors that aimc reports to users, each with its documented exit code.
 
 Every user-facing failure is an :class:`AimcError` subclass. The CLI prints its message
-(and hint) on one line each and exits with :attr:`AimcError.exit_code`; it never prints a
-traceback for these. Anything else that escapes is an internal bug (traceback with
-``--debug``).
+(and hint) on one line each, or under ``--format json`` the error response with its
+:attr:`AimcError.code`, and exits with :attr:`AimcError.exit_code`; it never prints a
+traceback for these. Anything else that escapes is an internal bug
+(:class:`InternalError`; traceback with ``--debug``).
 
-Exit codes (from the AIM Engine API reference):
+Exit codes (from the AIM Engine API reference) and the ``error.code`` that
+``--format json`` prints with each (``schemas/output.schema.json#/$defs/error_code``). The
+codes are stable: one per exit code, plus ``INTERNAL_ERROR`` (a bug) and ``INTERRUPTED`` (a
+stop signal); a new one is added here, in the schema and in the README together.
 
-====  ======================  =========================================
-code  error code              meaning
-====  ======================  =========================================
-0     -                       success
-1     GENERAL_ERROR           general error
-2     CONFIGURATION_ERROR     bad recipe, bad flag, no matching config
-3     GPU_DETECTION_FAILED    GPU detection error
-4     MODEL_LAUNCH_FAILED     server died, health check timed out
-5     CACHE_ERROR             model cache error
-6     NETWORK_ERROR           network error
-7     PERMISSION_DENIED       permission error
-====  ======================  =========================================
+=======  ======================  ==============================================
+exit     error code              meaning
+=======  ======================  ==============================================
+0        -                       success
+1        GENERAL_ERROR           general error (e.g. ``compile --check`` found
+                                 the folder out of date)
+1        INTERNAL_ERROR          a bug in aimc (traceback with ``--debug``)
+2        CONFIGURATION_ERROR     bad recipe, bad flag, usage error (missing
+                                 argument, unknown option or command), no
+                                 matching configuration
+3        GPU_DETECTION_FAILED    GPU detection error
+4        MODEL_LAUNCH_FAILED     server died, health check timed out
+5        CACHE_ERROR             model cache error
+6        NETWORK_ERROR           network error
+7        PERMISSION_DENIED       permission error
+128+N    INTERRUPTED             stopped by signal N: 130 Ctrl-C (SIGINT),
+                                 143 SIGTERM, 129 SIGHUP
+=======  ======================  ==============================================
 """
 
 from __future__ import annotations
@@ -34,9 +44,11 @@ __all__ = [
     "CacheError",
     "ConfigError",
     "GPUDetectionError",
+    "InternalError",
     "LaunchError",
     "NetworkError",
     "PermissionDeniedError",
+    "StoppedBySignal",
     "ValidationFailed",
 ]
 
@@ -118,3 +130,28 @@ class PermissionDeniedError(AimcError):
 
     exit_code = 7
     code = "PERMISSION_DENIED"
+
+
+class InternalError(AimcError):
+    """A bug: an exception that is not an :class:`AimcError` escaped a command."""
+
+    exit_code = 1
+    code = "INTERNAL_ERROR"
+
+
+class StoppedBySignal(AimcError):
+    """A stop signal (Ctrl-C's SIGINT, SIGTERM, SIGHUP) ended the command.
+
+    The exit status is ``128 + signum`` (130 for Ctrl-C); :attr:`exit_code` is Ctrl-C's.
+
+    Args:
+        message: One line saying what was stopped.
+        signum: The signal's number.
+    """
+
+    exit_code = 130
+    code = "INTERRUPTED"
+
+    def __init__(self, message: str, *, signum: int, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.signum = signum

@@ -4,7 +4,8 @@ Takes ``--target`` (a profile name, or ``auto`` for this machine) and hands on a
 :class:`~aimc.catalog.Hardware` profile plus how many GPUs are available. For ``auto`` it
 runs detection (:mod:`aimc.detect`), matches each GPU to a profile by PCI device id and,
 for a GPU no profile knows, derives a generic profile from its vendor, architecture and
-memory (and says so).
+memory (and says so). Visible GPUs that detection reports as busy are handed on too: a GPU
+count left open on this machine counts only the free ones (:mod:`aimc.policy`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from aimc.loader import Document
 if TYPE_CHECKING:
     from aimc.detect import GPU, Detection
 
-__all__ = ["Target", "generic_profile", "match_profiles", "resolve_target"]
+__all__ = ["Target", "busy_gpus", "generic_profile", "match_profiles", "resolve_target"]
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,24 @@ class Target:
         available_gpus: GPUs visible on this machine (None for a named target).
         notes: What detection decided and why.
         detection: The detection behind ``auto`` (None for a named target).
+        busy: One line per visible GPU that detection reports busy (less than 90% of its
+            memory free, :data:`aimc.detect.base.BUSY_FRACTION`): not counted when the GPU
+            count is left open.
+        busy_hint: When a busy GPU comes before a free one: the server takes the first
+            GPUs it sees, so how to hide the busy ones (None otherwise).
     """
 
     hardware: Hardware
     available_gpus: int | None = None
     notes: list[str] = field(default_factory=list)
     detection: Detection | None = None
+    busy: tuple[str, ...] = ()
+    busy_hint: str | None = None
+
+    @property
+    def free_gpus(self) -> int | None:
+        """Visible GPUs that are not busy (None for a named target or no GPU)."""
+        return None if self.available_gpus is None else self.available_gpus - len(self.busy)
 
 
 def match_profiles(gpus: Sequence[GPU], catalog: Catalog) -> list[str | None]:
@@ -108,6 +121,48 @@ def _describe(gpus: Sequence[GPU]) -> str:
     return f"{len(gpus)} x {gpus[0].model}"
 
 
+def busy_gpus(gpus: Sequence[GPU]) -> list[GPU]:
+    """The GPUs detection reports as busy: less than :data:`~aimc.detect.base.BUSY_FRACTION`
+    of their memory free (a GPU whose free memory is unknown counts as free)."""
+    from aimc.detect.base import BUSY_FRACTION
+
+    return [
+        g
+        for g in gpus
+        if g.memory_total_mib
+        and g.memory_free_mib is not None
+        and g.memory_free_mib < BUSY_FRACTION * g.memory_total_mib
+    ]
+
+
+def _busy_line(gpu: GPU) -> str:
+    total, free = gpu.memory_total_mib or 0, gpu.memory_free_mib or 0
+    return f"GPU {gpu.index} ({free / 1024:.1f} of {total / 1024:.1f} GiB free)"
+
+
+def _busy_hint(gpus: Sequence[GPU], busy: Sequence[GPU], visibility: dict[str, str]) -> str | None:
+    """How to hide busy GPUs that come before free ones (the server takes the first)."""
+    order = [g in busy for g in gpus]
+    if not any(b and not all(order[i:]) for i, b in enumerate(order)):
+        return None  # the busy GPUs are all at the end: the first free ones are taken
+    free = [g for g in gpus if g not in busy]
+    if visibility:  # runtime numbering is positional within what is already visible
+        ids = [g.uuid for g in free]
+        if not all(ids):
+            return (
+                "the server takes the first visible GPUs, busy ones included: free them, "
+                "or narrow " + ", ".join(visibility) + " to the free GPUs"
+            )
+        value = ",".join(str(i) for i in ids)
+    else:
+        value = ",".join(str(g.index) for g in free)
+    var = "ROCR_VISIBLE_DEVICES" if gpus[0].vendor == "amd" else "CUDA_VISIBLE_DEVICES"
+    return (
+        "the server takes the first visible GPUs, busy ones included: free them, or hide "
+        f"them from the server ({var}={value})"
+    )
+
+
 def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) -> Target:
     """The profile for this machine's visible GPUs.
 
@@ -147,7 +202,15 @@ def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) ->
     else:
         hw = catalog.hardware(key)
         note = f"detected {_describe(gpus)}: target {key}"
-    return Target(hw, len(gpus), [note], detection)
+    busy = busy_gpus(gpus)
+    return Target(
+        hw,
+        len(gpus),
+        [note],
+        detection,
+        busy=tuple(_busy_line(g) for g in busy),
+        busy_hint=_busy_hint(gpus, busy, detection.visibility) if busy else None,
+    )
 
 
 def resolve_target(catalog: Catalog, target: str, gpus_required: bool = False) -> Target:

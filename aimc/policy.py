@@ -1,31 +1,53 @@
 """Selection policy: which configuration a request gets, and why.
 
-Takes a recipe, a hardware profile and a :class:`~aimc.resolve.Request` whose GPU count,
-precision or backend may be open; assesses every candidate configuration on that hardware
-(memory estimate -> runnable / low-memory / incompatible) and picks one:
+Takes a recipe, a hardware profile, a :class:`~aimc.resolve.Request` whose GPU count,
+precision or backend may be open and, on this machine (``--target auto`` that found GPUs),
+the :class:`Pool` of its visible and free GPUs; assesses every candidate configuration on
+that hardware (memory estimate -> runnable / low-memory / incompatible) and picks one:
 
 1. the backend asked for, else the recipe's default backend;
 2. the precision asked for, else the recipe's default precision, else the highest-quality
    one (fp32 > bf16 > fp16 > fp8 > int8 > mxfp4 > int4) that has a runnable configuration;
-3. the GPU count asked for, else the smallest tensor-parallel size that is runnable at the
-   recipe's context length; ``--optimize latency`` takes the most GPUs instead, and
-   ``--optimize throughput`` the smallest size with data-parallel replicas over the rest.
+3. the GPU count asked for (GPU_COUNT), else (TP: tensor-parallel size, "fits": runnable at
+   the recipe's context length by the memory estimate, F: the free GPUs of this machine):
 
-Every automatic choice is recorded in the plan's ``decisions`` with its reason. A request
-that cannot run is an error with the numbers and what would work instead: never a silent
-fallback.
+   ======================  =================================  ==============================
+   GPU count left open     named target (``--target h100``)   this machine (``auto``, GPUs)
+   ======================  =================================  ==============================
+   no ``--optimize``       the smallest TP that fits          TP F when the recipe offers F
+                                                              and it fits; else the smallest
+                                                              TP that fits x F // TP
+                                                              data-parallel replicas
+   ``--optimize latency``  the largest TP that fits           the largest TP <= F that fits
+   ``--optimize            the smallest TP that fits x        the smallest TP that fits x
+   throughput``            gpus_per_node // TP replicas       F // TP replicas
+   ======================  =================================  ==============================
+
+   F counts the visible GPUs less those detection reports as busy (less than 90% of their
+   memory free); the decisions name the busy ones. A named target describes no machine, so
+   it keeps the smallest size that fits (its artifacts do not depend on this machine).
+   Replicas are the backend's data parallelism (vLLM ``--data-parallel-size``, SGLang
+   ``--dp-size``); replicas x TP never exceeds F.
+
+Every automatic choice is recorded in the plan's ``decisions`` with its reason and numbers.
+A request that cannot run is an error with the numbers (``1 x h100 would need 141.2 GiB per
+GPU for 32768 tokens, has 72.9 (79.19 x 0.92)``) and what would work instead (the counts
+that fit): never a silent fallback. The refusals are written here, and only here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from aimc.catalog import Hardware, Recipe
+from aimc.engines import ENGINES
 from aimc.errors import ConfigError
-from aimc.plan import Plan
+from aimc.plan import Plan, Setting
 from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
 
-__all__ = ["Assessment", "assess", "resolve"]
+__all__ = ["Assessment", "Pool", "assess", "resolve", "shortfall"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,35 @@ class Assessment:
     reason: str
 
 
+@dataclass(frozen=True)
+class Pool:
+    """The GPUs of this machine, for a plan made on it (``--target auto`` that found GPUs).
+
+    Attributes:
+        visible: GPUs visible to the server.
+        busy: One line per visible GPU detection reports busy (less than 90% of its memory
+            free); not counted when the GPU count is left open.
+        hint: How to hide busy GPUs that come before free ones (the server takes the first
+            GPUs it sees), when some do.
+    """
+
+    visible: int
+    busy: tuple[str, ...] = ()
+    hint: str | None = None
+
+    @property
+    def free(self) -> int:
+        """Visible GPUs that are not busy."""
+        return max(self.visible - len(self.busy), 0)
+
+    def busy_text(self) -> str:
+        """``2 of 8 visible GPUs are busy: GPU 0 (1.2 of 79.6 GiB free), ...``"""
+        n = len(self.busy)
+        return f"{n} of {self.visible} visible GPUs {'is' if n == 1 else 'are'} busy: " + ", ".join(
+            self.busy
+        )
+
+
 def _gpus(n: int) -> str:
     return f"{n} GPU" if n == 1 else f"{n} GPUs"
 
@@ -55,12 +106,15 @@ def assess(
     request: Request,
     cands: list[Candidate] | None = None,
     strict: bool = False,
+    free_gpus: int | None = None,
 ) -> list[Assessment]:
     """The verdict of every candidate on ``hardware`` (or of ``cands``).
 
     Args:
         strict: Raise the error of a candidate whose plan cannot be built (an override that
             does not apply to it), instead of reporting it as incompatible.
+        free_gpus: Only this many GPUs may be used (the free GPUs of this machine): larger
+            candidates are incompatible.
     """
     out = []
     for c in cands if cands is not None else candidates(recipe, hardware.name):
@@ -71,6 +125,18 @@ def assess(
                     None,
                     "incompatible",
                     f"needs {_gpus(c.gpus)}, {request.available_gpus} visible",
+                )
+            )
+            continue
+        if free_gpus is not None and c.gpus > free_gpus:
+            seen = request.available_gpus
+            out.append(
+                Assessment(
+                    c,
+                    None,
+                    "incompatible",
+                    f"needs {_gpus(c.gpus)}, {free_gpus} free"
+                    + (f" of {seen} visible" if seen is not None else ""),
                 )
             )
             continue
@@ -95,6 +161,35 @@ def assess(
     return out
 
 
+def shortfall(estimate: Mapping[str, Any], gpus: int, hardware: Hardware) -> str:
+    """Why a configuration does not fit, with the numbers: ``1 x h100 would need 141.2 GiB
+    per GPU for 32768 tokens, has 72.9 (79.19 x 0.92)``, and what the estimate offers
+    (a shorter ``--max-model-len``, or the weights alone being too large)."""
+    memory = float(hardware.data["memory_gib"])
+    util = round(estimate["budget_gib"] / memory, 2) if memory else 0.0
+    text = (
+        f"{gpus} x {hardware.name} would need {estimate['need_gib']:.1f} GiB per GPU for "
+        f"{estimate['context_length']} tokens, has {memory * util:.1f} ({memory:g} x {util:g})"
+    )
+    if estimate["verdict"] == "low-memory":
+        text += f"; fits with --max-model-len {estimate['max_context'] // 1024 * 1024}"
+    elif estimate["max_context"] == 0:
+        text += (
+            f"; the weights alone take {estimate['weights_gib']:.1f} GiB per GPU "
+            f"(+ {estimate['overhead_gib']:.1f} overhead)"
+        )
+    else:
+        text += f"; only {estimate['max_context']} tokens of KV cache fit"
+    return text
+
+
+def _why_not(a: Assessment, hardware: Hardware) -> str:
+    """Why an assessed candidate cannot run: its memory shortfall, else its reason."""
+    if a.plan is None or a.verdict == "runnable":
+        return a.reason
+    return shortfall(a.plan.estimate, a.candidate.gpus, hardware)
+
+
 def _runnable_summary(assessed: list[Assessment]) -> str:
     ok = [a.candidate for a in assessed if a.verdict == "runnable"]
     return summary(ok) if ok else "nothing at this context length"
@@ -113,11 +208,17 @@ def _low_memory_hint(assessed: list[Assessment]) -> str | None:
     )
 
 
-def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
+def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | None = None) -> Plan:
     """The plan for ``request`` on ``hardware`` (see the module docstring for the policy).
 
+    Args:
+        pool: The GPUs of this machine when the plan is made for it (``--target auto``
+            that found GPUs): a GPU count left open fills its free GPUs. None for a named
+            target (the smallest size that fits).
+
     Raises:
-        ConfigError: Nothing matches, or what was asked for does not fit.
+        ConfigError: Nothing matches, or what was asked for does not fit (with the numbers
+            and what would work instead).
     """
     model, target = recipe.model_id, hardware.name
     all_here = candidates(recipe, target)
@@ -129,16 +230,22 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
         )
     defaults = recipe.data.get("defaults", {})
     decisions: list[str] = []
-    pool, asked = all_here, []
+    fill = pool if pool is not None and request.gpus is None else None
+    if pool is not None and pool.busy:
+        if fill is not None:
+            decisions.append(f"{pool.busy_text()} (not counted)")
+        else:
+            decisions.append(f"{pool.busy_text()} (GPU_COUNT {request.gpus} was given)")
+        if pool.hint and (fill is not None or (request.gpus or 0) <= pool.free):
+            decisions.append(pool.hint)
+    cands, asked = all_here, []
     if request.backend:
-        pool = [c for c in pool if c.backend == request.backend]
+        cands = [c for c in cands if c.backend == request.backend]
         asked.append(request.backend)
     if request.precision:
-        pool = [c for c in pool if c.precision == request.precision]
+        cands = [c for c in cands if c.precision == request.precision]
         asked.append(request.precision)
     if request.gpus is not None:
-        pool = [c for c in pool if c.gpus == request.gpus]
-        asked.append(_gpus(request.gpus))
         if request.available_gpus is not None and request.gpus > request.available_gpus:
             raise ConfigError(
                 f"{_gpus(request.gpus)} requested, but this machine has "
@@ -147,13 +254,18 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
                 hint="check CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES, or compile for a "
                 "named --target",
             )
-    if not pool:
+        like = cands
+        cands = [c for c in cands if c.gpus == request.gpus]
+        asked.append(_gpus(request.gpus))
+        if not cands and like:
+            raise _count_not_offered(recipe, hardware, request, like, all_here, asked)
+    if not cands:
         raise ConfigError(
             f"no configuration of {model} on {target} for {', '.join(asked)}",
             hint=f"available on {target}: {summary(all_here)}",
         )
     if not request.backend:
-        backends = sorted({c.backend for c in pool})
+        backends = sorted({c.backend for c in cands})
         preferred = defaults.get("backend", "vllm")
         backend = preferred if preferred in backends else backends[0]
         if len(backends) > 1 or backend != preferred:
@@ -163,31 +275,38 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
                 else f"the recipe's default {preferred} has no configuration here"
             )
             decisions.append(f"backend {backend}: {why} (choose with --backend)")
-        pool = [c for c in pool if c.backend == backend]
+        cands = [c for c in cands if c.backend == backend]
 
-    if (
-        request.gpus is None
-        and request.available_gpus is not None
-        and all(c.gpus > request.available_gpus for c in pool)
-    ):
+    limit = fill.free if fill is not None else request.available_gpus
+    if request.gpus is None and limit is not None and all(c.gpus > limit for c in cands):
+        at_least = _gpus(min(c.gpus for c in cands))
+        if fill is not None and fill.busy:
+            raise ConfigError(
+                f"{model} needs at least {at_least} of {target}; this machine has "
+                f"{fill.visible} visible, {fill.free} free",
+                hint=f"{fill.busy_text()}; pass GPU_COUNT to use busy GPUs anyway",
+            )
         raise ConfigError(
-            f"{model} needs at least {_gpus(min(c.gpus for c in pool))} of {target}; this "
-            f"machine has {request.available_gpus} visible",
+            f"{model} needs at least {at_least} of {target}; this machine has "
+            f"{request.available_gpus} visible",
             hint=f"available on {target}: {summary(all_here)}",
         )
-    assessed = assess(recipe, hardware, request, pool, strict=True)
+    assessed = assess(
+        recipe,
+        hardware,
+        request,
+        cands,
+        strict=True,
+        free_gpus=fill.free if fill is not None and fill.busy else None,
+    )
     if request.gpus is not None and request.precision is not None:
         (only,) = assessed
         if only.verdict != "runnable" or only.plan is None:
-            everything = assess(recipe, hardware, request)
-            hint = (
-                _low_memory_hint([only]) or f"runnable on {target}: {_runnable_summary(everything)}"
-            )
             raise ConfigError(
                 f"{model} {only.candidate.precision} on "
                 f"{_gpus(only.candidate.gpus)} of {target} cannot run: "
-                f"{only.reason}",
-                hint=hint,
+                f"{_why_not(only, hardware)}",
+                hint=_instead(recipe, hardware, request, [only]),
             )
         return replace(only.plan, decisions=[*decisions, _config_note(only, recipe)])
 
@@ -202,8 +321,12 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
         )
         if not runnable:
             if len(precisions) > 1:
-                sized = [a for a in here if a.plan is not None] or here
-                best = max(sized, key=lambda a: a.candidate.gpus)
+                sized = [a for a in here if a.plan is not None]
+                best = (
+                    max(sized, key=lambda a: a.candidate.gpus)
+                    if sized  # the closest to fitting; else the smallest count is too many
+                    else min(here, key=lambda a: a.candidate.gpus)
+                )
                 decisions.append(
                     f"precision {precision} skipped: on {_gpus(best.candidate.gpus)} {best.reason}"
                 )
@@ -215,20 +338,131 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request) -> Plan:
                 else "the highest-quality precision that fits"
             )
             decisions.append(f"precision {precision}: {why} (choose with --precision)")
-        return _choose_gpus(recipe, hardware, request, runnable, here, decisions)
+        return _choose_gpus(recipe, hardware, request, runnable, here, decisions, fill)
     what = f"no configuration of {model} fits {target}"
     what += f" for {', '.join(asked)}" if asked else ""
-    what += f": {assessed[0].reason}" if len(assessed) == 1 else ""
-    raise ConfigError(
-        what,
-        hint=_low_memory_hint(assessed)
-        or f"see 'aim-engine list configs {model} --target {target}'",
+    what += f": {_closest(assessed, hardware)}"
+    hint = _instead(recipe, hardware, request, assessed)
+    if fill is not None and fill.busy:
+        hint += f"; {fill.busy_text()}: pass GPU_COUNT to use them anyway"
+    raise ConfigError(what, hint=hint)
+
+
+def _closest(assessed: list[Assessment], hardware: Hardware) -> str:
+    """Per precision, how far its largest candidate is from fitting (with the numbers)."""
+    by_precision: dict[str, Assessment] = {}
+    for a in assessed:
+        best = by_precision.get(a.candidate.precision)
+        key = (a.plan is not None, a.candidate.gpus)
+        if best is None or key > (best.plan is not None, best.candidate.gpus):
+            by_precision[a.candidate.precision] = a
+    if len(by_precision) == 1:
+        (only,) = by_precision.values()
+        return _why_not(only, hardware)
+    return "; ".join(f"{p}: {_why_not(a, hardware)}" for p, a in by_precision.items())
+
+
+def _instead(
+    recipe: Recipe, hardware: Hardware, request: Request, refused: list[Assessment]
+) -> str:
+    """What would work instead of ``refused``: a shorter context where one fits, and the
+    configurations (counts) that fit on this target at the requested context."""
+    open_count = replace(request, gpus=None)
+    everything = assess(recipe, hardware, open_count)
+    ok = [a for a in everything if a.verdict == "runnable" and a.plan is not None]
+    parts = [h for h in [_low_memory_hint(refused)] if h]
+    if ok:
+        assert ok[0].plan is not None
+        context = ok[0].plan.estimate["context_length"]
+        parts.append(
+            f"runnable on {hardware.name} at {context} tokens: {summary([a.candidate for a in ok])}"
+        )
+    else:
+        parts.append(f"see 'aim-engine list configs {recipe.model_id} --target {hardware.name}'")
+    return "; ".join(parts)
+
+
+def _count_not_offered(
+    recipe: Recipe,
+    hardware: Hardware,
+    request: Request,
+    like: list[Candidate],
+    all_here: list[Candidate],
+    asked: list[str],
+) -> ConfigError:
+    """The refusal of a GPU count the recipe does not offer (for the backend and precision
+    asked for): what it would need per GPU (estimated as if offered), and what fits."""
+    assert request.gpus is not None
+    n, target = request.gpus, hardware.name
+    what = f"no configuration of {recipe.model_id} on {target} for {', '.join(asked)}"
+    heads = recipe.data["model"]["facts"].get("attention_heads")
+    per_node = int(hardware.data["gpus_per_node"])
+    if n > per_node:
+        what += f": {target} nodes have {_gpus(per_node)}"
+    elif heads and heads % n:
+        what += f": tensor parallelism {n} does not divide the {heads} attention heads"
+    else:
+        probe = _probe(recipe, hardware, request, _preferred(recipe, like), n)
+        if probe is not None and probe.verdict != "runnable":
+            what += f": {_why_not(probe, hardware)}"
+        elif probe is not None:
+            what += f": the recipe does not offer it (by the estimate it would fit: {probe.reason})"
+    hint = f"available on {target}: {summary(all_here)}"
+    everything = assess(recipe, hardware, replace(request, gpus=None))
+    ok = [a for a in everything if a.verdict == "runnable" and a.plan is not None]
+    if ok and ok[0].plan is not None:
+        context = ok[0].plan.estimate["context_length"]
+        if len(ok) == len(everything):
+            hint += f" (all runnable at {context} tokens)"
+        else:
+            hint += f"; runnable at {context} tokens: {summary([a.candidate for a in ok])}"
+    return ConfigError(what, hint=hint)
+
+
+def _preferred(recipe: Recipe, like: list[Candidate]) -> Candidate:
+    """The candidate a request would most likely get: the recipe's default backend and
+    precision, else the highest-quality precision."""
+    defaults = recipe.data.get("defaults", {})
+    return min(
+        like,
+        key=lambda c: (
+            c.backend != defaults.get("backend", "vllm"),
+            c.precision != defaults.get("precision"),
+            PRECISION_ORDER.index(c.precision),
+            c.gpus,
+        ),
     )
+
+
+def _probe(
+    recipe: Recipe, hardware: Hardware, request: Request, like: Candidate, gpus: int
+) -> Assessment | None:
+    """``like`` on ``gpus`` GPUs, a count its configuration does not offer: its estimate
+    (None when no plan can be built)."""
+    c = replace(like, gpus=gpus)
+    if c.precision not in hardware.data["precisions"]:
+        return None
+    try:
+        plan = build_plan(recipe, hardware, replace(request, gpus=gpus), c)
+    except ConfigError:
+        return None
+    return Assessment(c, plan, plan.estimate["verdict"], plan.estimate["reason"])
 
 
 def _config_note(a: Assessment, recipe: Recipe) -> str:
     path = a.plan.recipe["path"] if a.plan else recipe.path
     return f"configuration {a.candidate.config_id} of {path}"
+
+
+def _smallest_why(chosen: Assessment, here: list[Assessment]) -> str:
+    """Why ``chosen`` is the smallest count that fits (with the next smaller one's verdict)."""
+    context = chosen.plan.estimate["context_length"] if chosen.plan else 0
+    why = f"the smallest count where {chosen.candidate.precision} fits at {context} tokens"
+    smaller = [a for a in here if a.candidate.gpus < chosen.candidate.gpus]
+    if smaller:
+        s = max(smaller, key=lambda a: a.candidate.gpus)
+        why += f" ({_gpus(s.candidate.gpus)}: {s.verdict}, {s.reason})"
+    return why
 
 
 def _choose_gpus(
@@ -238,7 +472,9 @@ def _choose_gpus(
     runnable: list[Assessment],
     here: list[Assessment],
     decisions: list[str],
+    fill: Pool | None,
 ) -> Plan:
+    replicas, source = 1, ("cli", "--optimize throughput")
     if request.gpus is not None:
         chosen = runnable[0]
     elif request.optimize == "latency":
@@ -246,36 +482,89 @@ def _choose_gpus(
         decisions.append(
             f"{_gpus(chosen.candidate.gpus)}: --optimize latency takes the most "
             "GPUs the recipe supports here"
+            + (f" within the {fill.free} free GPUs" if fill is not None else "")
         )
+    elif fill is not None and request.optimize is None:
+        chosen, replicas = _fill(fill, runnable, here, decisions)
+        source = ("hardware", f"--target auto: {fill.free} free GPUs")
     else:
         chosen = runnable[0]
-        smaller = [a for a in here if a.candidate.gpus < chosen.candidate.gpus]
         counts = sorted({a.candidate.gpus for a in here})
         if len(counts) > 1:
-            why = (
-                f"the smallest count where {chosen.candidate.precision} fits at "
-                f"{chosen.plan.estimate['context_length'] if chosen.plan else 0} tokens"
+            decisions.append(
+                f"{_gpus(chosen.candidate.gpus)}: {_smallest_why(chosen, here)}; "
+                "pass GPU_COUNT to choose"
             )
-            if smaller:
-                s = max(smaller, key=lambda a: a.candidate.gpus)
-                why += f" ({_gpus(s.candidate.gpus)}: {s.verdict}, {s.reason})"
-            decisions.append(f"{_gpus(chosen.candidate.gpus)}: {why}; pass GPU_COUNT to choose")
+        if request.optimize == "throughput":
+            if fill is not None:
+                available, where = fill.free, f"the {fill.free} free GPUs of this machine"
+            else:
+                available = request.available_gpus or int(hardware.data["gpus_per_node"])
+                where = f"{available} GPUs"
+            replicas = available // chosen.candidate.gpus
+            if replicas > 1:
+                decisions.append(
+                    f"{_gpus(chosen.candidate.gpus)} x {replicas} replicas: "
+                    f"--optimize throughput spreads data-parallel replicas over {where}"
+                )
     assert chosen.plan is not None
     plan = chosen.plan
-    if request.optimize == "throughput" and request.gpus is None:
-        available = request.available_gpus or int(hardware.data["gpus_per_node"])
-        replicas = available // chosen.candidate.gpus
-        if replicas > 1:
-            pinned = replace(
-                request,
-                gpus=chosen.candidate.gpus,
-                precision=chosen.candidate.precision,
-                backend=chosen.candidate.backend,
-            )
-            plan = build_plan(recipe, hardware, pinned, chosen.candidate, data_parallel=replicas)
-            decisions.append(
-                f"{_gpus(chosen.candidate.gpus)} x {replicas} replicas: "
-                f"--optimize throughput spreads data-parallel replicas over "
-                f"{available} GPUs"
-            )
+    if replicas > 1:
+        plan = _replicated(recipe, hardware, request, chosen, replicas, source)
     return replace(plan, decisions=[*decisions, _config_note(chosen, recipe)])
+
+
+def _fill(
+    pool: Pool, runnable: list[Assessment], here: list[Assessment], decisions: list[str]
+) -> tuple[Assessment, int]:
+    """This machine with the GPU count open: one tensor-parallel group over its ``F`` free
+    GPUs where the recipe offers ``F`` and it fits; else the smallest size that fits, with
+    ``F // size`` data-parallel replicas. Returns (the candidate, replicas)."""
+    free = pool.free
+    exact = next((a for a in runnable if a.candidate.gpus == free), None)
+    if exact is not None:
+        decisions.append(
+            f"{_gpus(free)}: every free GPU of this machine in one tensor-parallel group "
+            f"(the recipe offers {free} and it fits: {exact.reason}); pass GPU_COUNT or "
+            "--optimize throughput to choose"
+        )
+        return exact, 1
+    chosen = runnable[0]
+    tp = chosen.candidate.gpus
+    replicas = free // tp
+    same = [a for a in here if a.candidate.gpus == free]
+    if same:
+        why = f"tensor parallelism {free} does not fit ({same[0].verdict}: {same[0].reason})"
+    else:
+        sizes = ",".join(str(g) for g in sorted({a.candidate.gpus for a in here}))
+        why = f"the recipe offers no tensor-parallel size {free} here (only {sizes})"
+    head = f"{_gpus(tp)} x {replicas} data-parallel replicas" if replicas > 1 else _gpus(tp)
+    text = f"{head} on the {free} free GPU{'s' if free != 1 else ''}: {why}; {tp} is " + (
+        _smallest_why(chosen, here)
+    )
+    idle = free - tp * replicas
+    if idle:
+        text += f"; {_gpus(idle)} left idle"
+    decisions.append(text + "; pass GPU_COUNT or --optimize latency to choose")
+    return chosen, replicas
+
+
+def _replicated(
+    recipe: Recipe,
+    hardware: Hardware,
+    request: Request,
+    chosen: Assessment,
+    replicas: int,
+    source: tuple[str, str],
+) -> Plan:
+    """``chosen``'s plan with ``replicas`` data-parallel replicas; the tensor-parallel size
+    keeps its source (the recipe), the replica count gets ``source`` (layer, what)."""
+    assert chosen.plan is not None
+    c = chosen.candidate
+    pinned = replace(request, gpus=c.gpus, precision=c.precision, backend=c.backend)
+    plan = build_plan(recipe, hardware, pinned, c, data_parallel=replicas)
+    flags = ENGINES[c.backend].flags
+    args = dict(plan.args)
+    args[flags["gpus"]] = chosen.plan.args[flags["gpus"]]
+    args[flags["data_parallel"]] = Setting(replicas, *source)
+    return replace(plan, args=args)

@@ -35,7 +35,7 @@ def cache(tmp_path: Path) -> Path:
 def test_stats(cli, cache: Path) -> None:
     result = cli("cache", "stats", "--format", "json", env={"CACHE_DIR": str(cache)})
     assert result.code == 0
-    data = json.loads(result.out)
+    data = json.loads(result.out)["data"]
     assert (data["models"], data["files"], data["exists"]) == (2, 3, True)
 
 
@@ -49,7 +49,7 @@ def test_list_with_filter(cli, cache: Path) -> None:
     result = cli(
         "cache", "list", "--filter", "qwen", "--format", "json", env={"CACHE_DIR": str(cache)}
     )
-    rows = json.loads(result.out)
+    rows = json.loads(result.out)["data"]
     assert [r["model"] for r in rows] == ["Qwen/Qwen3-8B"]
     assert rows[0]["refs"] == ["main"] and rows[0]["files"] == 2
 

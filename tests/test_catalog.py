@@ -25,7 +25,7 @@ def _user_dir(tmp_path: Path, name: str, description: str) -> Path:
 def _description(cli, *args: str, env: dict[str, str] | None = None) -> str:
     result = cli("list", "models", "--filter", "Qwen3-8B", "--format", "json", *args, env=env)
     assert result.code == 0, result.err
-    (row,) = json.loads(result.out)
+    (row,) = json.loads(result.out)["data"]
     return str(row["description"])
 
 
@@ -54,7 +54,7 @@ def test_flag_beats_env_and_first_flag_wins(cli, tmp_path: Path) -> None:
 def test_list_recipes_reports_the_source(cli, tmp_path: Path) -> None:
     d = _user_dir(tmp_path, "mine", "mine")
     result = cli("list", "recipes", "--recipes", str(d), "--format", "json")
-    rows = {r["model"]: r for r in json.loads(result.out)}
+    rows = {r["model"]: r for r in json.loads(result.out)["data"]}
     assert rows["Qwen/Qwen3-8B"]["source"] == "--recipes"
     assert rows["Qwen/Qwen3-32B"]["source"] == "shipped"
 

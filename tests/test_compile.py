@@ -326,7 +326,7 @@ def test_precedence_recipe_config_file_and_set(cli, tmp_path: Path) -> None:
         "json",
     )
     assert result.code == 0, result.err
-    plan = json.loads(result.out)["plan"]
+    plan = json.loads(result.out)["data"]["plan"]
     args, env = plan["args"], plan["env"]
     assert args["max-model-len"] == {"value": 8192, "layer": "config-file", "source": f"{config}:1"}
     assert args["max-num-seqs"]["value"] == 32 and args["max-num-seqs"]["layer"] == "cli"
@@ -356,9 +356,11 @@ def test_bad_config_file_points_at_the_line(cli, tmp_path: Path) -> None:
 
 def test_port_from_flag_and_environment(cli) -> None:
     base = ("show-config", "Qwen/Qwen3-8B", "--target", "h100", "--format", "json")
-    plan = json.loads(cli(*base, env={"DEFAULT_PORT": "9000"}).out)["plan"]
+    plan = json.loads(cli(*base, env={"DEFAULT_PORT": "9000"}).out)["data"]["plan"]
     assert plan["port"] == 9000 and plan["args"]["port"]["source"] == "$DEFAULT_PORT"
-    plan = json.loads(cli(*base, "--port", "8123", env={"DEFAULT_PORT": "9000"}).out)["plan"]
+    plan = json.loads(cli(*base, "--port", "8123", env={"DEFAULT_PORT": "9000"}).out)["data"][
+        "plan"
+    ]
     assert plan["port"] == 8123 and plan["args"]["port"]["layer"] == "cli"
 
 
@@ -367,10 +369,11 @@ def test_explain_shows_layer_and_file_line(cli) -> None:
         "show-config", "Qwen/Qwen3-32B", "--target", "mi300x", "--gpu-count", "8", "--explain"
     )
     assert result.code == 0
-    line = next(ln for ln in result.out.splitlines() if ln.startswith("--max-model-len"))
-    assert line.split()[1:] == ["32768", "recipe", "recipes/models/Qwen/Qwen3-32B.yaml:23"]
     recipe = (ROOT / "recipes/models/Qwen/Qwen3-32B.yaml").read_text().splitlines()
-    assert "context_length: 32768" in recipe[22]
+    number = next(i for i, ln in enumerate(recipe, 1) if "context_length: 32768" in ln)
+    line = next(ln for ln in result.out.splitlines() if ln.startswith("--max-model-len"))
+    where = f"recipes/models/Qwen/Qwen3-32B.yaml:{number}"
+    assert line.split()[1:] == ["32768", "recipe", where]
 
 
 def test_automatic_choices_are_explained(cli) -> None:
@@ -388,7 +391,7 @@ def test_automatic_choices_are_explained(cli) -> None:
             "--format",
             "json",
         ).out
-    )["plan"]
+    )["data"]["plan"]
     assert (plan["precision"], plan["gpus"], plan["configuration"]) == ("fp8", 1, "nvidia-vllm")
 
 
@@ -424,7 +427,7 @@ def test_multi_gpu_env_only_with_several_gpus() -> None:
 
 def test_debug_recipe_info(cli) -> None:
     result = cli("debug", "recipe-info", "Qwen/Qwen3-32B", "--gpu-count", "1", "--format", "json")
-    info = json.loads(result.out)
+    info = json.loads(result.out)["data"]
     assert info["facts"]["attention_heads"] == 64
     assert all(1 in c["gpus"] for c in info["configurations"])
     assert "mi250x-vllm" not in {c["config"] for c in info["configurations"]}

@@ -116,7 +116,7 @@ class Machine:
         result = self.run(cli, "debug", "gpu-info", "--detailed", "--format", "json", **env)
         assert result.code == 0, result.err
         assert "Traceback" not in result.err
-        return json.loads(result.out)
+        return json.loads(result.out)["data"]
 
 
 @pytest.fixture
@@ -338,7 +338,7 @@ def test_rocm_visibility(machine, cli, env, visible) -> None:
 def test_target_auto_uses_the_visible_count(machine, cli, tmp_path) -> None:
     machine.kfd_gpus(2)
     result = machine.run(cli, "show-config", "Qwen/Qwen3-235B-A22B", "--format", "json")
-    plan = json.loads(result.out)["plan"]
+    plan = json.loads(result.out)["data"]["plan"]
     assert plan["hardware"]["name"] == "mi300x" and plan["gpus"] == 2
     too_many = machine.run(cli, "compile", "Qwen/Qwen3-8B", "4", "-o", str(tmp_path / "o"))
     assert too_many.code == 2
@@ -455,4 +455,4 @@ def test_an_invalid_detect_timeout_warns_once_and_uses_the_default(machine, cli)
     assert result.code == 0, result.err
     warnings = [ln for ln in result.err.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1 and "AIMC_DETECT_TIMEOUT='soon'" in warnings[0]
-    assert json.loads(result.out)["gpu_count"] == 1
+    assert json.loads(result.out)["data"]["gpu_count"] == 1

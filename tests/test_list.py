@@ -18,11 +18,15 @@ SHIPPED_IDS = sorted(
 def test_list_models_json_lists_every_shipped_recipe(cli) -> None:
     result = cli("list", "models", "--format", "json")
     assert result.code == 0
-    rows = json.loads(result.out)
+    rows = json.loads(result.out)["data"]
     assert [r["model"] for r in rows] == SHIPPED_IDS
     assert len(rows) >= 10
     qwen = next(r for r in rows if r["model"] == "Qwen/Qwen3-32B")
-    assert qwen["weights"] == {"bf16": "Qwen/Qwen3-32B", "fp8": "Qwen/Qwen3-32B-FP8"}
+    assert qwen["weights"] == {
+        "bf16": "Qwen/Qwen3-32B",
+        "fp8": "Qwen/Qwen3-32B-FP8",
+        "int4": "Qwen/Qwen3-32B-AWQ",
+    }
     assert "mi300x" in qwen["hardware"] and "h100" in qwen["hardware"]
 
 
@@ -34,7 +38,7 @@ def test_list_models_table_has_a_header_and_a_row_per_model(cli) -> None:
 
 
 def test_filter_is_case_insensitive(cli) -> None:
-    rows = json.loads(cli("list", "recipes", "--filter", "QWEN", "--format", "json").out)
+    rows = json.loads(cli("list", "recipes", "--filter", "QWEN", "--format", "json").out)["data"]
     assert rows and all("qwen" in r["model"].lower() for r in rows)
     assert all(Path(r["path"]).is_file() and len(r["sha256"]) == 64 for r in rows)
 
@@ -48,7 +52,7 @@ def test_list_configs_yaml(cli) -> None:
 
 
 def test_list_configs_of_a_model_by_case_insensitive_id(cli) -> None:
-    rows = json.loads(cli("list", "configs", "qwen/qwen3-8b", "--format", "json").out)
+    rows = json.loads(cli("list", "configs", "qwen/qwen3-8b", "--format", "json").out)["data"]
     assert {r["model"] for r in rows} == {"Qwen/Qwen3-8B"}
 
 

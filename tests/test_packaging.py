@@ -148,7 +148,7 @@ def test_installed_package_is_the_one_that_runs(installed: Path, tmp_path: Path)
 def test_installed_tool_lists_and_validates_the_catalog(installed: Path, tmp_path: Path) -> None:
     listed = _run(installed, tmp_path, "list", "models", "--format", "json")
     assert listed.returncode == 0, listed.stderr
-    models = [r["model"] for r in json.loads(listed.stdout)]
+    models = [r["model"] for r in json.loads(listed.stdout)["data"]]
     assert "Qwen/Qwen3-32B" in models and len(models) >= 10
     checked = _run(installed, tmp_path, "validate")
     assert checked.returncode == 0, checked.stdout

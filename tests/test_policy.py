@@ -9,7 +9,7 @@ import pytest
 
 from aimc.catalog import Catalog
 from aimc.errors import ConfigError
-from aimc.policy import resolve
+from aimc.policy import Pool, resolve, shortfall
 from aimc.resolve import Request
 
 CATALOG = Catalog.default()
@@ -53,11 +53,13 @@ def test_explicit_request_that_cannot_fit_is_refused_with_numbers(cli, tmp_path)
     )
     assert result.code == 2
     assert (
-        "cannot run: 32768 tokens need 74.8 GiB per GPU, 72.9 usable; fits with "
-        "--max-model-len 19456" in result.err
+        "cannot run: 2 x h100 would need 74.8 GiB per GPU for 32768 tokens, has 72.9 "
+        "(79.19 x 0.92); fits with --max-model-len 19456" in result.err
     )
     assert (
-        "hint: vllm bf16 on 2 GPUs fits 19456 tokens: add --set context_length=19456" in result.err
+        "hint: vllm bf16 on 2 GPUs fits 19456 tokens: add --set context_length=19456; "
+        "runnable on h100 at 32768 tokens: vllm bf16 on 4,8 GPUs; vllm fp8 on 2,4,8 GPUs"
+        in result.err
     )
     assert not (tmp_path / "o").exists()
 
@@ -97,14 +99,14 @@ def test_throughput_renders_all_gpus_for_the_container(cli) -> None:
         "--format",
         "json",
     ).out
-    data = json.loads(out)["plan"]
+    data = json.loads(out)["data"]["plan"]
     assert data["data_parallel"] == 8
     assert data["args"]["data-parallel-size"]["source"] == "--optimize throughput"
 
 
 def test_list_configs_with_target_shows_memory_and_verdicts(cli) -> None:
     result = cli("list", "configs", LLAMA_70B, "--target", "h100", "--format", "json")
-    rows = json.loads(result.out)
+    rows = json.loads(result.out)["data"]
     verdicts = {(r["precision"], r["gpus"]): r["verdict"] for r in rows}
     assert verdicts[("bf16", 2)] == "low-memory" and verdicts[("bf16", 4)] == "runnable"
     row = next(r for r in rows if (r["precision"], r["gpus"]) == ("bf16", 2))
@@ -119,3 +121,110 @@ def test_explain_table_has_the_candidates_with_reasons(cli) -> None:
     )
     assert "fits with --max-model-len 19456" in result.out
     assert "memory:         runnable: needs" in result.out
+
+
+# --- issue 11: refusals with the numbers, this machine's free GPUs ------------------------
+
+
+def test_a_count_the_recipe_does_not_offer_is_refused_with_the_numbers(cli, tmp_path) -> None:
+    """Written to fail before issue 11: 'no configuration ... for bf16, 1 GPU' said nothing
+    of memory, nor which counts fit."""
+    args = ("compile", LLAMA_70B, "1", "--target", "h100", "--precision", "bf16")
+    result = cli(*args, "-o", str(tmp_path / "o"))
+    assert result.code == 2
+    (error, hint) = result.err.splitlines()
+    assert error.startswith(
+        f"error: no configuration of {LLAMA_70B} on h100 for bf16, 1 GPU: 1 x h100 would need "
+    )
+    assert "GiB per GPU for 32768 tokens, has 72.9 (79.19 x 0.92); the weights alone" in error
+    assert hint.startswith("hint: available on h100: vllm bf16 on 2,4,8 GPUs")
+    assert "; runnable at 32768 tokens: vllm bf16 on 4,8 GPUs; vllm fp8 on 2,4,8 GPUs" in hint
+
+
+@pytest.mark.parametrize(
+    ("gpus", "why"),
+    [
+        (3, "tensor parallelism 3 does not divide the 64 attention heads"),
+        (16, "h100 nodes have 8 GPUs"),
+    ],
+)
+def test_impossible_counts_say_why(gpus: int, why: str) -> None:
+    """Written to fail before issue 11: only 'no configuration ... for N GPUs'."""
+    with pytest.raises(ConfigError) as info:
+        plan("Qwen/Qwen3-32B", "h100", gpus=gpus)
+    assert info.value.message.endswith(f"for {gpus} GPUs: {why}")
+    assert "(all runnable at 32768 tokens)" in (info.value.hint or "")
+
+
+def test_an_unoffered_count_that_would_fit_says_so() -> None:
+    """Written to fail before issue 11: no estimate for a count the recipe leaves out."""
+    with pytest.raises(ConfigError) as info:
+        plan("Qwen/Qwen3-32B", "h100", gpus=1, precision="bf16")
+    assert "the recipe does not offer it (by the estimate it would fit: needs " in (
+        info.value.message
+    )
+
+
+def test_nothing_fitting_the_machine_gives_the_closest_numbers() -> None:
+    """Written to fail before issue 11: the message had no numbers with several counts."""
+    with pytest.raises(ConfigError) as info:
+        plan(LLAMA_70B, "h100", available_gpus=2, precision="bf16")
+    assert info.value.message.endswith(
+        "fits h100 for bf16: 2 x h100 would need 74.8 GiB per GPU for 32768 tokens, has 72.9 "
+        "(79.19 x 0.92); fits with --max-model-len 19456"
+    )
+
+
+def test_shortfall_wording() -> None:
+    """Written to fail before issue 11 (shortfall is new): the one way numbers are given."""
+    hw = CATALOG.hardware("h100")
+    est = {
+        "need_gib": 141.23,
+        "budget_gib": 72.85,
+        "context_length": 32768,
+        "verdict": "incompatible",
+        "max_context": 0,
+        "weights_gib": 131.4,
+        "overhead_gib": 2.2,
+    }
+    assert shortfall(est, 1, hw) == (
+        "1 x h100 would need 141.2 GiB per GPU for 32768 tokens, has 72.9 (79.19 x 0.92); "
+        "the weights alone take 131.4 GiB per GPU (+ 2.2 overhead)"
+    )
+
+
+def _auto(model: str, target: str, pool: Pool, **kw):
+    request = Request(model=model, available_gpus=pool.visible, **kw)
+    return resolve(CATALOG.recipe(model), CATALOG.hardware(target), request, pool)
+
+
+def test_this_machine_fills_its_free_gpus() -> None:
+    """Written to fail before issue 11: resolve had no notion of this machine's GPUs."""
+    p = _auto("Qwen/Qwen3-32B", "h100", Pool(8))
+    assert (p.gpus, p.data_parallel) == (8, 1)
+    assert p.decisions[-2].startswith("8 GPUs: every free GPU of this machine")
+
+
+def test_five_free_gpus_leave_one_idle_and_say_so() -> None:
+    """Written to fail before issue 11: busy GPUs were counted, and idle ones unmentioned."""
+    busy = tuple(f"GPU {i} (1.2 of 79.6 GiB free)" for i in (5, 6, 7))
+    p = _auto("Qwen/Qwen3-32B", "h100", Pool(8, busy))
+    assert (p.gpus, p.data_parallel, p.total_gpus) == (2, 2, 4)
+    assert p.decisions[0] == (
+        "3 of 8 visible GPUs are busy: GPU 5 (1.2 of 79.6 GiB free), GPU 6 (1.2 of 79.6 GiB "
+        "free), GPU 7 (1.2 of 79.6 GiB free) (not counted)"
+    )
+    fill = next(d for d in p.decisions if "data-parallel replicas" in d)
+    assert fill.startswith("2 GPUs x 2 data-parallel replicas on the 5 free GPUs: the recipe ")
+    assert "; 1 GPU left idle;" in fill
+
+
+def test_one_free_gpu_takes_a_precision_that_fits_one() -> None:
+    """Written to fail before issue 11: a busy machine's GPUs counted as free."""
+    busy = tuple(f"GPU {i} (0.5 of 79.6 GiB free)" for i in range(1, 8))
+    p = _auto("Qwen/Qwen3-32B", "h100", Pool(8, busy))
+    assert (p.precision, p.gpus, p.data_parallel) == ("fp8", 1, 1)
+    assert any(
+        d.startswith("precision bf16 skipped: on 2 GPUs needs 2 GPUs, 1 free of 8")
+        for d in p.decisions
+    )

@@ -347,8 +347,8 @@ def test_every_module_imports_in_a_fresh_interpreter() -> None:
 def test_cache_dir_is_the_folder_cache_stats_reports(tmp_path: Path) -> None:
     result = aim("cache", "stats", "--format", "json", env={"CACHE_DIR": str(tmp_path / "c")})
     assert result.code == 0, result.err
-    assert json.loads(result.out)["cache_dir"] == str(tmp_path / "c")
-    default = json.loads(aim("cache", "stats", "--format", "json").out)
+    assert json.loads(result.out)["data"]["cache_dir"] == str(tmp_path / "c")
+    default = json.loads(aim("cache", "stats", "--format", "json").out)["data"]
     assert default["cache_dir"] == "/workspace/model-cache"
 
 
@@ -356,7 +356,7 @@ def test_a_relative_cache_dir_is_reported_absolute(tmp_path: Path) -> None:
     """Failed before: a relative CACHE_DIR was used as given, so the server (which runs in
     its build folder) looked for the cache somewhere else than aimc did."""
     result = aim("cache", "stats", "--format", "json", env={"CACHE_DIR": "rel"}, cwd=tmp_path)
-    assert json.loads(result.out)["cache_dir"] == str(tmp_path / "rel")
+    assert json.loads(result.out)["data"]["cache_dir"] == str(tmp_path / "rel")
 
 
 def test_a_cache_dir_that_is_a_file_is_exit_5(tmp_path: Path) -> None:
@@ -466,7 +466,7 @@ def _plan_port(*flags: str, env: dict[str, str] | None = None) -> tuple[int, str
     args = ("show-config", "Qwen/Qwen3-8B", "--target", "h100", "--format", "json", *flags)
     result = aim(*args, env=env)
     assert result.code == 0, result.err
-    plan = json.loads(result.out)["plan"]
+    plan = json.loads(result.out)["data"]["plan"]
     return plan["port"], plan["args"]["port"]["source"]
 
 
@@ -669,7 +669,7 @@ def test_aimc_recipes_adds_recipe_directories() -> None:
     def models(env: dict[str, str] | None = None) -> set[str]:
         result = aim("list", "models", "--format", "json", env=env)
         assert result.code == 0, result.err
-        return {row["model"] for row in json.loads(result.out)}
+        return {row["model"] for row in json.loads(result.out)["data"]}
 
     assert "aimc-examples/tiny-llama" not in models()
     assert "aimc-examples/tiny-llama" in models({"AIMC_RECIPES": f":{EXAMPLES}:/nonexistent"})

@@ -38,7 +38,7 @@ def test_valid_corpus_file_passes(case: Path, cli) -> None:
 def test_errors_of_all_files_come_out_in_one_run(cli) -> None:
     result = cli("validate", "tests/corpus/invalid", "--format", "json")
     assert result.code == 2
-    data = json.loads(result.out)
+    data = json.loads(result.out)["data"]
     jsonschema.validate(data, OUTPUT_SCHEMA)
     assert data["valid"] is False
     assert data["files"] == len(INVALID)
@@ -49,7 +49,7 @@ def test_errors_of_all_files_come_out_in_one_run(cli) -> None:
 
 def test_error_points_at_the_offending_key(cli) -> None:
     result = cli("validate", "tests/corpus/invalid/unknown-key.yaml", "--format", "json")
-    (diag,) = json.loads(result.out)["diagnostics"]
+    (diag,) = json.loads(result.out)["data"]["diagnostics"]
     lines = (CORPUS / "invalid/unknown-key.yaml").read_text().splitlines()
     assert lines[diag["line"] - 1][diag["column"] - 1 :].startswith("layer:")
     assert diag["pointer"] == "/model/facts/layer"
@@ -64,7 +64,7 @@ def test_shipped_catalog_is_valid(cli) -> None:
 
 def test_shipped_catalog_json(cli) -> None:
     result = cli("validate", "--format", "json")
-    data = json.loads(result.out)
+    data = json.loads(result.out)["data"]
     jsonschema.validate(data, OUTPUT_SCHEMA)
     assert data["valid"] is True and data["errors"] == 0
     shipped = list((ROOT / "recipes").rglob("*.yaml"))

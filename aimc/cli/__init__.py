@@ -7,26 +7,42 @@ anything else is an internal error, shown with a traceback under ``--debug`` or
 ``AIM_DEBUG=1``. The group loads :class:`~aimc.settings.Settings` once (``--debug`` is its
 flag for ``debug``) and keeps it in ``ctx.obj["settings"]`` for the commands
 (:func:`aimc.cli.options.current_settings`).
+
+With ``--format json`` anywhere in the arguments, every failure :func:`main` sees is
+printed as the JSON error response on stdout (:func:`aimc.cli.report.print_error`), those
+click raises before the command's options are read included:
+
+==========================================  =====================  ==========
+failure                                     ``error.code``         exit
+==========================================  =====================  ==========
+an :class:`~aimc.errors.AimcError`          its ``code``           its code
+usage error (missing argument, bad or       CONFIGURATION_ERROR    2
+unknown option or value, unknown command)
+any other exception (a bug)                 INTERNAL_ERROR         1
+Ctrl-C; SIGTERM, SIGHUP while ``run`` or    INTERRUPTED            128 + signal
+``launch`` waits
+==========================================  =====================  ==========
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aimc import __version__
-from aimc.errors import ConfigError
 from aimc.settings import Settings
+
+if TYPE_CHECKING:
+    from aimc.errors import AimcError
 
 __all__ = ["main"]
 
 #: Whether the running command asked for debug (``--debug`` or ``AIM_DEBUG``), for ``main``.
 _session = {"debug": False}
-#: The running command's arguments.
-_argv: list[str] = []
 
 #: command name -> "module:attribute"
 COMMANDS = {
@@ -82,16 +98,9 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """aimc: compile LLM serving recipes into launch artifacts, and run them."""
     ctx.ensure_object(dict)
-    try:
-        # --debug is given only when set; AIM_DEBUG decides otherwise (no click envvar: it
-        # made every command a usage error for values click does not read as a boolean).
-        settings = Settings.load(debug=True if debug else None)
-    except ConfigError:
-        # Raised before the command parsed its --format: the error takes the format asked.
-        from aimc.cli.report import set_format
-
-        set_format(_format_asked(_argv))
-        raise
+    # --debug is given only when set; AIM_DEBUG decides otherwise (no click envvar: it
+    # made every command a usage error for values click does not read as a boolean).
+    settings = Settings.load(debug=True if debug else None)
     _session["debug"] = settings.debug
     ctx.obj["settings"] = settings
     ctx.obj["debug"] = settings.debug
@@ -118,34 +127,75 @@ def _debug_requested(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console scripts; returns only in tests (standalone_mode off)."""
-    from aimc.errors import AimcError
+    from aimc.cli import report
+    from aimc.errors import AimcError, InternalError
 
     args = list(sys.argv[1:] if argv is None else argv)
     _session["debug"] = False
-    _argv[:] = args
+    # Usage errors come before the command reads its --format: they take the one asked.
+    fmt = _format_asked(args)
+    report.set_format(fmt)
+    as_json = fmt == "json"
     try:
         code = cli.main(args=args, prog_name="aim-engine", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+    except click.Abort as exc:  # click's form of a KeyboardInterrupt (Ctrl-C)
+        if not as_json:
+            click.echo("Aborted.", err=True)
+        sys.exit(_interrupted(exc.__cause__ or exc, as_json))
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        status = 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        if as_json:
+            # Even when the command took "--format" as another option's value.
+            report.set_format("json")
+            report.print_error(_click_error(exc))
+        else:
+            exc.show()
+        sys.exit(status)
     except AimcError as exc:
-        from aimc.cli.report import print_error
-
-        print_error(exc)
+        report.print_error(exc)
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, BrokenPipeError):
+    except BrokenPipeError:
         sys.exit(130)
+    except KeyboardInterrupt as exc:
+        sys.exit(_interrupted(exc, as_json))
     except Exception as exc:
-        if _debug_requested(args):
-            raise
         from aimc.safety import mask, shorten
 
-        click.echo(f"internal error: {type(exc).__name__}: {mask(shorten(str(exc)))}", err=True)
-        click.echo("hint: run again with --debug for a traceback, and report it", err=True)
+        what = f"{type(exc).__name__}: {mask(shorten(str(exc)))}"
+        hint = "run again with --debug for a traceback, and report it"
+        if as_json:
+            report.print_error(InternalError(f"internal error: {what}", hint=hint))
+        if _debug_requested(args):
+            raise
+        if not as_json:
+            click.echo(f"internal error: {what}", err=True)
+            click.echo(f"hint: {hint}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted(exc: BaseException, as_json: bool) -> int:
+    """Report a stop signal (Ctrl-C; the runner's ``Interrupted`` carries its ``signum``)
+    under ``--format json``; the exit status, 128 + the signal's number."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    if as_json:
+        from aimc.cli.report import print_error
+        from aimc.errors import StoppedBySignal
+
+        name = signal.Signals(signum).name
+        print_error(StoppedBySignal(f"interrupted by {name}", signum=signum))
+    return 128 + int(signum)
+
+
+def _click_error(exc: click.ClickException) -> AimcError:
+    """A click error as the error it reports: a usage error is a configuration error."""
+    from aimc.errors import AimcError, ConfigError
+
+    ctx = getattr(exc, "ctx", None)
+    hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
+    message = " ".join(exc.format_message().split())  # click's may span lines
+    if isinstance(exc, click.UsageError):
+        return ConfigError(message, hint=hint)
+    return AimcError(message, hint=hint)

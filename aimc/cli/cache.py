@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from aimc.cli.options import current_settings, format_option, recipes_option
-from aimc.cli.report import dump, emit
+from aimc.cli.report import count, emit, emit_result
 
 __all__ = ["cache"]
 
@@ -64,7 +64,7 @@ def stats(fmt: str) -> None:
         "size_gib": round(sum(r["size_gib"] for r in rows), 3),
     }
     if fmt == "json":
-        click.echo(dump(data, "json"))
+        emit_result(data, fmt, f"{count(len(rows), 'model')} in {folder}")
         return
     click.echo(f"cache:  {data['cache_dir']}" + ("" if data["exists"] else " (not created yet)"))
     click.echo(f"models: {data['models']}")
@@ -84,7 +84,8 @@ def list_(pattern: str | None, fmt: str) -> None:
     """List cached models."""
     _folder, rows = _scan()
     rows = [r for r in rows if not pattern or pattern.casefold() in r["model"].casefold()]
-    emit(rows, fmt, ["model", "size_gib", "files", "refs", "revisions"])
+    message = count(len(rows), "cached model")
+    emit(rows, fmt, ["model", "size_gib", "files", "refs", "revisions"], message)
 
 
 @cache.command()
@@ -103,10 +104,8 @@ def download(
     fmt: str,
 ) -> None:
     """Download MODEL to the cache: a recipe's model id (its weights) or any repository id."""
-    from huggingface_hub import snapshot_download
-
     from aimc.catalog import Catalog
-    from aimc.checkpoint import check_cache_dir, hub_errors
+    from aimc.checkpoint import download
     from aimc.errors import ConfigError
 
     catalog = Catalog.default(recipe_dirs)
@@ -124,23 +123,8 @@ def download(
         if "repo" not in weights:
             raise ConfigError(f"{model} {chosen} weights are a local folder: nothing to download")
         repo, revision = weights["repo"], revision or weights.get("revision")
-    folder = current_settings().cache_dir
-    check_cache_dir(folder)
-    with hub_errors(repo, folder):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = snapshot_download(
-            repo, revision=revision, cache_dir=str(folder), force_download=force
-        )
+    path = str(download(repo, revision, current_settings().cache_dir, force=force))
     if fmt == "json":
-        click.echo(
-            dump(
-                {
-                    "success": True,
-                    "data": {"model": repo, "path": path},
-                    "message": f"{repo} is in the cache",
-                },
-                "json",
-            )
-        )
+        emit_result({"model": repo, "path": path}, fmt, f"{repo} is in the cache")
     else:
         click.echo(f"{repo}: {path}")

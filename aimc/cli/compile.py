@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from aimc.cli.options import PlanArgs, format_option, plan_options
-from aimc.cli.report import dump
+from aimc.cli.report import emit_result, print_error
 
 __all__ = ["compile_"]
 
@@ -55,11 +55,17 @@ def compile_(
     compiled = compile_plan(resolved.plan, resolved.request, resolved.target.hardware.name)
     plan = compiled.plan
     if check:
+        from aimc.errors import AimcError
+
         diff = diff_artifacts(outdir, compiled.files)
-        if fmt == "json":
-            click.echo(
-                dump({"success": not diff, "data": {"output": str(outdir), "diff": diff}}, "json")
+        data = {"output": str(outdir), "diff": diff}
+        if fmt == "json" and not diff:
+            emit_result(data, fmt, f"{outdir} is up to date")
+        elif fmt == "json":
+            stale = AimcError(
+                f"{outdir} is out of date", hint="run the same command without --check"
             )
+            print_error(stale, data=data)
         elif diff:
             click.echo(diff, nl=False)
             click.echo(f"{outdir} is out of date; run the same command without --check", err=True)
@@ -78,26 +84,18 @@ def compile_(
         f"{plan.configuration}"
     )
     if fmt == "json":
-        click.echo(
-            dump(
-                {
-                    "success": True,
-                    "data": {
-                        "output": str(outdir),
-                        "artifacts": sorted(compiled.files),
-                        "model": plan.model_id,
-                        "target": plan.hardware["name"],
-                        "backend": plan.backend,
-                        "precision": plan.precision,
-                        "gpu_count": plan.gpus,
-                        "configuration": plan.configuration,
-                        "decisions": plan.decisions,
-                    },
-                    "message": f"wrote {outdir}",
-                },
-                "json",
-            )
-        )
+        written = {
+            "output": str(outdir),
+            "artifacts": sorted(compiled.files),
+            "model": plan.model_id,
+            "target": plan.hardware["name"],
+            "backend": plan.backend,
+            "precision": plan.precision,
+            "gpu_count": plan.gpus,
+            "configuration": plan.configuration,
+            "decisions": plan.decisions,
+        }
+        emit_result(written, fmt, f"wrote {outdir}")
         return
     for decision in plan.decisions:
         note(decision)

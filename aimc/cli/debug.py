@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from aimc.cli.options import format_option, recipes_option
-from aimc.cli.report import dump, table
+from aimc.cli.report import table
 
 __all__ = ["debug"]
 
@@ -20,16 +20,44 @@ def debug() -> None:
 @debug.command("recipe-info")
 @click.argument("model")
 @click.option(
-    "--gpu-count", type=click.IntRange(1, 64), help="Only configurations that offer this GPU count."
+    "--gpu-count",
+    type=click.IntRange(1, 64),
+    help="Resolve the configuration for this GPU count (on the target; without one, on every "
+    "target that offers it), and list only the configurations that offer it.",
+)
+@click.option(
+    "--target",
+    default="auto",
+    show_default=True,
+    metavar="NAME",
+    help="Hardware profile to resolve --gpu-count for; auto detects this machine.",
 )
 @recipes_option
 @format_option("table", "json", "yaml")
-def recipe_info(model: str, gpu_count: int | None, recipe_dirs: tuple[str, ...], fmt: str) -> None:
-    """Display recipe information: source, model facts, weights, configurations."""
+def recipe_info(
+    model: str, gpu_count: int | None, target: str, recipe_dirs: tuple[str, ...], fmt: str
+) -> None:
+    """Display recipe information: source, model facts, weights, configurations.
+
+    With --gpu-count N, also the configuration for N GPUs resolved: its args, env, image
+    and memory estimate per GPU with its verdict (or why it is refused, with the numbers),
+    on the target (--target NAME, or GPUs detected here), else on every target whose
+    configurations offer N GPUs.
+
+    \b
+    Data (--format json: the "data" of the success response; yaml: the data alone):
+      model, path, source, sha256, facts, weights, defaults, configurations
+      resolved    with --gpu-count, one entry per target: target, gpus, configuration,
+                  backend, precision, data_parallel, image, launcher, args and env
+                  (name: value), memory (the estimate per GPU, GiB), verdict, decisions;
+                  error and hint when refused (the others null)
+    """
     from aimc.catalog import Catalog
+    from aimc.cli.report import emit_result
     from aimc.resolve import config_id
 
-    recipe = Catalog.default(recipe_dirs).recipe(model)
+    catalog = Catalog.default(recipe_dirs)
+    recipe = catalog.recipe(model)
     data = recipe.data
     confs: list[dict[str, Any]] = []
     for i, conf in enumerate(data["configurations"]):
@@ -43,7 +71,7 @@ def recipe_info(model: str, gpu_count: int | None, recipe_dirs: tuple[str, ...],
                 **{k: conf[k] for k in ("args", "env", "weights") if k in conf},
             }
         )
-    info = {
+    info: dict[str, Any] = {
         "model": recipe.model_id,
         "path": recipe.path,
         "source": recipe.root.label,
@@ -53,8 +81,19 @@ def recipe_info(model: str, gpu_count: int | None, recipe_dirs: tuple[str, ...],
         "defaults": data.get("defaults", {}),
         "configurations": confs,
     }
+    shown: list[tuple[dict[str, Any], Any]] = []
+    if gpu_count is not None:
+        shown = _resolve_count(catalog, recipe, gpu_count, target)
+        info["resolved"] = [entry for entry, _ in shown]
     if fmt != "table":
-        click.echo(dump(info, fmt))
+        plural = "s" if len(confs) != 1 else ""
+        message = f"{recipe.model_id}: {len(confs)} configuration{plural}"
+        if gpu_count is not None:
+            ok = [e["target"] for e, _ in shown if e["error"] is None]
+            message += f"; {gpu_count} GPU{'s' if gpu_count != 1 else ''} resolved on " + (
+                ", ".join(ok) if ok else "no target"
+            )
+        emit_result(info, fmt, message)
         return
     click.echo(f"model:   {info['model']}")
     click.echo(f"recipe:  {info['path']} ({info['source']}, sha256 {info['sha256']})")
@@ -66,6 +105,90 @@ def recipe_info(model: str, gpu_count: int | None, recipe_dirs: tuple[str, ...],
         click.echo(f"no configuration offers {gpu_count} GPUs")
         return
     click.echo(table(confs, ["config", "backend", "hardware", "precision", "gpus"]))
+    for entry, plan in shown:
+        click.echo("")
+        click.echo(_resolved_text(entry, plan))
+
+
+def _resolve_count(
+    catalog: Any, recipe: Any, gpus: int, target_name: str
+) -> list[tuple[dict[str, Any], Any]]:
+    """The configuration for ``gpus`` GPUs resolved on the target (``auto`` with GPUs, or a
+    named one), else on every target whose configurations offer that count: (entry, plan
+    or None) per target."""
+    from aimc.build import make_plan
+    from aimc.cli.options import current_settings
+    from aimc.errors import AimcError
+    from aimc.hardware import Target, resolve_target
+    from aimc.resolve import Request, candidates
+
+    settings = current_settings()
+    request = Request(model=recipe.model_id, gpus=gpus, default_port=settings.default_port_given)
+    resolved = resolve_target(catalog, target_name)
+    if target_name != "auto" or resolved.available_gpus is not None:
+        targets = [resolved]
+    else:  # no GPU here: every target that offers the count
+        names = sorted({c.hardware for c in candidates(recipe) if c.gpus == gpus})
+        targets = [Target(catalog.hardware(name)) for name in names]
+    out: list[tuple[dict[str, Any], Any]] = []
+    for t in targets:
+        try:
+            plan = make_plan(catalog, request, t, cache_dir=settings.cache_dir)
+        except AimcError as exc:
+            out.append((_resolved_entry(t.hardware.name, gpus, None, exc), None))
+            continue
+        out.append((_resolved_entry(t.hardware.name, gpus, plan, None), plan))
+    return out
+
+
+def _resolved_entry(target: str, gpus: int, plan: Any, error: Any) -> dict[str, Any]:
+    """One target's resolution for ``--gpu-count``: target, gpus; configuration, backend,
+    precision, data_parallel, image, launcher, args and env (name -> value), memory (the
+    estimate per GPU in GiB: weights, KV cache, overhead, need, budget, max_context...),
+    verdict and decisions; or, when refused, null for those and ``error`` / ``hint``."""
+    entry: dict[str, Any] = {"target": target, "gpus": gpus}
+    if plan is None:
+        keys = ("configuration", "backend", "precision", "data_parallel", "image", "launcher")
+        entry.update(dict.fromkeys(keys))
+        entry.update(args=None, env=None, memory=None, verdict=None, decisions=[])
+        entry.update(error=error.message, hint=error.hint)
+        return entry
+    entry.update(
+        configuration=plan.configuration,
+        backend=plan.backend,
+        precision=plan.precision,
+        data_parallel=plan.data_parallel,
+        image=plan.image,
+        launcher=plan.launcher,
+        args={k: s.value for k, s in plan.args.items()},
+        env={k: s.value for k, s in plan.env.items()},
+        memory=dict(plan.estimate),
+        verdict=plan.estimate["verdict"],
+        decisions=list(plan.decisions),
+        error=None,
+        hint=None,
+    )
+    return entry
+
+
+def _resolved_text(entry: dict[str, Any], plan: Any) -> str:
+    """One resolution as text: the plan (args, env, image, memory), or the refusal."""
+    from aimc.cli.show_config import plan_text
+
+    head = f"{entry['gpus']} GPU{'s' if entry['gpus'] != 1 else ''} on {entry['target']}"
+    if plan is None:
+        lines = [f"{head}: refused: {entry['error']}"]
+        return "\n".join(lines + ([f"hint: {entry['hint']}"] if entry["hint"] else []))
+    m = entry["memory"]
+    return "\n".join(
+        [
+            f"{head}: configuration {plan.configuration} resolved",
+            f"memory per GPU: weights {m['weights_gib']:.2f} + KV cache {m['kv_gib']:.2f} "
+            f"({m['context_length']} tokens) + overhead {m['overhead_gib']:.2f} = "
+            f"{m['need_gib']:.2f} of {m['budget_gib']:.2f} GiB usable",
+            plan_text(plan, explain=False),
+        ]
+    )
 
 
 @debug.command("gpu-info")
@@ -79,6 +202,7 @@ def recipe_info(model: str, gpu_count: int | None, recipe_dirs: tuple[str, ...],
 def gpu_info(detailed: bool, recipe_dirs: tuple[str, ...], fmt: str) -> None:
     """Display GPU information: the GPUs detected and the hardware profile they match."""
     from aimc.catalog import Catalog
+    from aimc.cli.report import count, emit_result
     from aimc.detect import detect
     from aimc.errors import AimcError
     from aimc.hardware import local_target, match_profiles
@@ -106,7 +230,8 @@ def gpu_info(detailed: bool, recipe_dirs: tuple[str, ...], fmt: str) -> None:
         if detailed:
             full = detection.to_json()
             data.update(probes=full["probes"], visibility=full["visibility"])
-        click.echo(dump(data, "json"))
+        found = f"{count(len(rows), 'GPU')} detected" if rows else "no GPU detected"
+        emit_result(data, fmt, found + (f"; target {target}" if target else ""))
         return
     if rows:
         click.echo(

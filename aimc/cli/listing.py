@@ -7,9 +7,12 @@ from typing import Any
 import click
 
 from aimc.cli.options import format_option, recipes_option
-from aimc.cli.report import emit
+from aimc.cli.report import count, emit
 
 __all__ = ["list_"]
+
+#: TYPE -> what one row is, for the JSON message
+NOUNS = {"models": "model", "recipes": "recipe", "configs": "configuration"}
 
 COLUMNS = {
     "models": ["model", "precisions", "backends", "hardware", "gpus", "description"],
@@ -115,6 +118,8 @@ def list_(
             if any(resolved.hardware.name in c["hardware"] for c in r.data["configurations"])
             for row in candidate_rows(r, resolved.hardware, request)
         ]
-        emit(rows, fmt, ["model", *CANDIDATE_COLUMNS, "reason"])
+        message = f"{count(len(rows), 'configuration')} assessed on {resolved.hardware.name}"
+        emit(rows, fmt, ["model", *CANDIDATE_COLUMNS, "reason"], message)
         return
-    emit(_rows(kind, recipes), fmt, COLUMNS[kind])
+    rows = _rows(kind, recipes)
+    emit(rows, fmt, COLUMNS[kind], count(len(rows), NOUNS[kind]))

@@ -1,7 +1,16 @@
 """Reporters: rows and errors printed as table, JSON or YAML, chosen by ``--format``.
 
-JSON output is stable: keys keep the order documented in ``schemas/``; errors use the
-seed's error response shape (``success: false`` with ``error.code/message/details``).
+Under ``--format json`` every command prints exactly one JSON document on stdout (notes
+and warnings go to stderr), in the AIM Engine response shapes of
+``schemas/output.schema.json``:
+
+- success: ``{"success": true, "data": ..., "message": "..."}`` (:func:`emit_result`,
+  :func:`emit`);
+- failure: ``{"success": false, "error": {"code", "message", "details"}, "timestamp"}``
+  (:func:`print_error`), plus ``data`` when the command still has its result to give
+  (``validate`` with errors, ``compile --check`` with differences).
+
+``yaml`` prints the data alone. Keys keep the order the schema documents.
 """
 
 from __future__ import annotations
@@ -16,7 +25,16 @@ import click
 
 from aimc.errors import AimcError, ValidationFailed
 
-__all__ = ["dump", "emit", "emit_result", "print_error", "set_format", "success", "table"]
+__all__ = [
+    "count",
+    "dump",
+    "emit",
+    "emit_result",
+    "print_error",
+    "set_format",
+    "success",
+    "table",
+]
 
 _state = {"format": "table"}
 
@@ -24,6 +42,11 @@ _state = {"format": "table"}
 def set_format(fmt: str) -> None:
     """Remember the output format of the running command (for error output)."""
     _state["format"] = fmt
+
+
+def count(n: int, noun: str) -> str:
+    """``1 model``, ``2 models``: a number and its noun, for messages."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _cell(value: Any) -> str:
@@ -80,18 +103,24 @@ def emit_result(data: Any, fmt: str, message: str) -> None:
     click.echo(dump(success(data, message) if fmt == "json" else data, fmt))
 
 
-def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:
-    """Print rows: a table of ``columns``, or all fields as JSON / YAML."""
+def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str], message: str) -> None:
+    """Print rows: a table of ``columns``, or all fields as JSON (the success response,
+    with ``message``) / YAML."""
     if fmt == "table":
         click.echo(table(rows, columns) if rows else "(none)")
     else:
-        click.echo(dump(list(rows), fmt))
+        emit_result(list(rows), fmt, message)
 
 
-def print_error(exc: AimcError) -> None:
+def print_error(exc: AimcError, data: Any = None) -> None:
     """Print a user error: JSON on stdout under ``--format json``, else text on stderr.
 
-    Secrets are masked (:func:`aimc.safety.mask`) in every field.
+    Args:
+        exc: The error.
+        data: The command's result despite the error (``validate``'s report), added to
+            the JSON error response as ``data``; text output leaves it to the command.
+
+    Secrets are masked (:func:`aimc.safety.mask`) in every field of ``error``.
     """
     from aimc.safety import mask
 
@@ -100,12 +129,13 @@ def print_error(exc: AimcError) -> None:
         error = exc.to_json()
         if isinstance(exc, ValidationFailed):
             error["details"] = "\n".join(d.format() for d in exc.diagnostics)
-        error = {key: mask(value) for key, value in error.items()}
-        body = {
+        body: dict[str, Any] = {
             "success": False,
-            "error": error,
-            "timestamp": now.isoformat().replace("+00:00", "Z"),
+            "error": {key: mask(value) for key, value in error.items()},
         }
+        if data is not None:
+            body["data"] = data
+        body["timestamp"] = now.isoformat().replace("+00:00", "Z")
         click.echo(json.dumps(body, indent=2))
         return
     if isinstance(exc, ValidationFailed):

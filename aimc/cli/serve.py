@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from aimc.cli.options import PlanArgs, current_settings, format_option, plan_options
-from aimc.cli.report import dump, table
+from aimc.cli.report import count, emit_result, print_error, table
 
 __all__ = ["launch", "run", "status", "stop"]
 
@@ -37,16 +37,7 @@ def _name_option(f: Any) -> Any:
 
 def _started(record: Any, fmt: str, seconds: float) -> None:
     if fmt == "json":
-        click.echo(
-            dump(
-                {
-                    "success": True,
-                    "data": record.seed_data("running"),
-                    "message": "Model launched successfully",
-                },
-                "json",
-            )
-        )
+        emit_result(record.seed_data("running"), fmt, "Model launched successfully")
         return
     click.echo(
         f"ready: {record.endpoint_url} serves {record.model} "
@@ -71,8 +62,14 @@ def _run(
             if progress is not None:
                 sys.stderr.write("\n")
             if isinstance(exc, Interrupted):
+                from aimc.errors import StoppedBySignal
+
                 what = signal.Signals(exc.signum).name
-                click.echo(f"stopped: {what} while waiting for the server; stopped it", err=True)
+                message = f"{what} while waiting for the server; stopped it"
+                if fmt == "json":
+                    print_error(StoppedBySignal(f"stopped: {message}", signum=exc.signum))
+                else:
+                    click.echo(f"stopped: {message}", err=True)
         if isinstance(exc, Interrupted):
             raise click.exceptions.Exit(128 + exc.signum) from None
         raise
@@ -196,7 +193,7 @@ def status(fmt: str) -> None:
     """Show the servers aimc started (stale records of exited servers are removed)."""
     rows = _status_rows()
     if fmt == "json":
-        click.echo(dump({"success": True, "data": rows}, "json"))
+        emit_result(rows, fmt, f"{count(len(rows), 'server')} started by aimc")
         return
     if not rows:
         click.echo("no server running")
@@ -237,15 +234,7 @@ def stop(name: str | None, stop_all: bool, fmt: str) -> None:
                 level="WARNING",
             )
     if fmt == "json":
-        click.echo(
-            dump(
-                {
-                    "success": True,
-                    "data": {"stopped": stopped, "stale": stale},
-                    "message": f"stopped {len(stopped)} server(s)",
-                },
-                "json",
-            )
-        )
+        data = {"stopped": stopped, "stale": stale}
+        emit_result(data, fmt, f"stopped {count(len(stopped), 'server')}")
     else:
         click.echo(f"stopped: {', '.join(stopped)}" if stopped else "no server running")

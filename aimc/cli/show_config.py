@@ -1,4 +1,5 @@
-"""``aim-engine show-config MODEL``: the resolved plan, and where each value came from."""
+"""``aim-engine show-config MODEL``: the resolved plan, and where each value came from; or,
+without a target to resolve for, every configuration on every target with its verdict."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import PlanArgs, format_option, plan_options
-from aimc.cli.report import dump, table
+from aimc.cli.options import PlanArgs, current_settings, format_option, plan_options
+from aimc.cli.report import emit_result, table
 
 __all__ = ["show_config"]
 
@@ -90,6 +91,53 @@ def plan_text(plan: Any, explain: bool) -> str:
     return "\n".join(lines)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def plan_message(plan: Any) -> str:
+    """One line: ``MODEL on TARGET: BACKEND PRECISION, N GPUs, configuration ID``."""
+    replicas = f" x {plan.data_parallel} replicas" if plan.data_parallel > 1 else ""
+    return (
+        f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
+        f"{_n(plan.gpus, 'GPU')}{replicas}, configuration {plan.configuration}"
+    )
+
+
+def all_targets_rows(
+    catalog: Any, recipe: Any, request: Any, gpu_count: int | None
+) -> list[dict[str, Any]]:
+    """Every configuration of ``recipe`` on every target it names (each as a named target:
+    no GPU limit), with its memory verdict; only ``gpu_count`` GPUs, and the precision and
+    backend of ``request``, when given."""
+    from aimc.resolve import candidates
+
+    open_request = replace(request, gpus=None, available_gpus=None)
+    rows = []
+    for name in sorted({c.hardware for c in candidates(recipe)}):
+        for row in candidate_rows(recipe, catalog.hardware(name), open_request):
+            if (
+                (gpu_count is None or row["gpus"] == gpu_count)
+                and (request.precision is None or row["precision"] == request.precision)
+                and (request.backend is None or row["backend"] == request.backend)
+            ):
+                rows.append({"hardware": name, **row})
+    return rows
+
+
+def how_to_choose(model: str, rows: list[dict[str, Any]]) -> str:
+    """How to pick one of ``rows``: the options, and an example that fits."""
+    targets = ", ".join(dict.fromkeys(r["hardware"] for r in rows))
+    text = f"choose with --target NAME ({targets}) and --gpu-count N"
+    ok = next((r for r in rows if r["verdict"] == "runnable"), None)
+    if ok is not None:
+        text += (
+            f", e.g. aim-engine show-config {model} --target {ok['hardware']} "
+            f"--gpu-count {ok['gpus']}"
+        )
+    return text
+
+
 @click.command("show-config")
 @click.argument("model")
 @click.option("--gpu-count", type=click.IntRange(1, 64), help="GPU count to resolve for.")
@@ -103,19 +151,95 @@ def show_config(
     explain: bool,
     fmt: str,
 ) -> None:
-    """Display the configuration MODEL resolves to, and the alternatives on the target."""
-    from aimc.build import load_recipe
+    """Display the configuration MODEL resolves to, and the alternatives on the target.
 
-    resolved = opts.resolve(model, gpu_count)
-    target, plan = resolved.target, resolved.plan
+    With a target (--target NAME, or GPUs detected on this machine): the resolved plan and
+    every configuration on that target with its memory verdict. Without one (no GPU
+    detected, and MODEL has no configuration for cpu; or a --gpu-count without GPUs): every
+    configuration on every target with its verdict (runnable, low-memory with the context
+    that fits, incompatible with the reason) and how to pick one. --gpu-count N resolves
+    for N GPUs, or narrows the list to N.
+
+    \b
+    Data (--format json: the "data" of the success response; yaml: the data alone):
+      target      the hardware profile resolved; null without one
+      notes       what target detection decided (list of text)
+      plan        the resolved plan (as in manifest.json); null without a target
+      candidates  one row per configuration: hardware, config, backend, precision, gpus,
+                  weights_gib, kv_gib, need_gib, budget_gib (GiB per GPU), max_context,
+                  verdict, reason
+      choose      how to pick a configuration without a target; null with a plan
+    """
+    from aimc.build import load_recipe, make_plan
+    from aimc.catalog import Catalog
+    from aimc.cli.options import request_from
+    from aimc.errors import ConfigError
+    from aimc.hardware import resolve_target
+    from aimc.resolve import candidates, summary
+
+    catalog = Catalog.default(opts.recipe_dirs)
+    request = request_from(model, gpu_count, opts)
+    target = resolve_target(catalog, opts.target)
+    recipe = load_recipe(catalog, model, target.hardware)
     name = target.hardware.name
-    rows = candidate_rows(
-        load_recipe(resolved.catalog, model, target.hardware),
-        target.hardware,
-        replace(resolved.request, available_gpus=target.available_gpus),
-    )
+    no_gpu = target.detection is not None and target.available_gpus is None
+    if no_gpu and (gpu_count is not None or not candidates(recipe, name)):
+        rows = all_targets_rows(catalog, recipe, request, gpu_count)
+        if not rows:
+            asked = [x for x in (request.backend, request.precision) if x]
+            asked += [_n(gpu_count, "GPU")] if gpu_count is not None else []
+            raise ConfigError(
+                f"no configuration of {recipe.model_id} on any target for {', '.join(asked)}",
+                hint=f"it offers: {summary(candidates(recipe))}",
+            )
+        choose = how_to_choose(recipe.model_id, rows)
+        why = (
+            f"no GPU detected and {recipe.model_id} has no configuration for {name}"
+            if not candidates(recipe, name)
+            else "no GPU detected"
+        )
+        data: dict[str, Any] = {
+            "target": None,
+            "notes": [*target.notes, why],
+            "plan": None,
+            "candidates": rows,
+            "choose": choose,
+        }
+        if fmt != "table":
+            targets = len({r["hardware"] for r in rows})
+            emit_result(
+                data,
+                fmt,
+                f"{_n(len(rows), 'configuration')} of {recipe.model_id} on "
+                f"{_n(targets, 'target')}; {why}: {choose}",
+            )
+            return
+        for note in target.notes:
+            click.echo(f"target: {note}")
+        shown = [
+            r if explain or r["verdict"] != "runnable" else {**r, "reason": None} for r in rows
+        ]
+        click.echo(f"{why}: every configuration on every target (GiB per GPU):")
+        click.echo(table(shown, ["hardware", *CANDIDATE_COLUMNS, "reason"]))
+        click.echo("")
+        click.echo(choose)
+        return
+    plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
+    rows = [
+        {"hardware": name, **row}
+        for row in candidate_rows(
+            recipe, target.hardware, replace(request, available_gpus=target.available_gpus)
+        )
+    ]
     if fmt != "table":
-        click.echo(dump({"plan": plan.to_json(), "candidates": rows}, fmt))
+        data = {
+            "target": name,
+            "notes": target.notes,
+            "plan": plan.to_json(),
+            "candidates": rows,
+            "choose": None,
+        }
+        emit_result(data, fmt, plan_message(plan))
         return
     for note in target.notes:
         click.echo(f"target: {note}")

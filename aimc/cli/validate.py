@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from aimc.cli.options import format_option, recipes_option
-from aimc.cli.report import dump
+from aimc.cli.report import count, emit_result, print_error
 
 __all__ = ["validate"]
 
@@ -23,20 +23,30 @@ def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str, st
     PATHS are files or folders (searched for *.yaml and *.yml); without any, the shipped
     catalog and every --recipes / $AIMC_RECIPES directory are checked. Exits 0 when all
     files are valid, 2 otherwise, after printing every problem as
-    path:LINE:COL: error: message (at /pointer).
+    path:LINE:COL: error: message (at /pointer). With --format json: the success
+    response with the report as data, or, when invalid, the error response
+    (CONFIGURATION_ERROR) with the same report as data.
     """
     from aimc.catalog import Catalog
     from aimc.checker import check_paths
     from aimc.diagnostics import format_text
+    from aimc.errors import ConfigError
 
     catalog = Catalog.default(recipe_dirs)
     result = check_paths(list(paths), catalog)
-    if fmt == "json":
-        click.echo(dump(result.to_json(strict), "json"))
+    files = count(len(result.files), "file")
+    if fmt == "json" and result.ok(strict):
+        emit_result(result.to_json(strict), fmt, f"{files} valid")
+    elif fmt == "json":
+        problems = f"{count(result.errors, 'error')}, {count(result.warnings, 'warning')}"
+        error = ConfigError(
+            f"{problems} in {files}" + (" (--strict)" if strict else ""),
+            details=format_text(result.diagnostics),
+        )
+        print_error(error, data=result.to_json(strict))
     elif result.diagnostics:
         click.echo(format_text(result.diagnostics))
     else:
-        n = len(result.files)
-        click.echo(f"{n} file{'s' if n != 1 else ''} valid")
+        click.echo(f"{files} valid")
     if not result.ok(strict):
         raise click.exceptions.Exit(2)
