@@ -93,7 +93,9 @@ class ValidationFailed(ConfigError):
     def __init__(self, diagnostics: Sequence[Diagnostic]):
         errors = [d for d in diagnostics if d.severity == "error"]
         n = len(errors)
-        super().__init__(f"{n} error{'s' if n != 1 else ''} in recipe files")
+        files = sorted({d.path for d in errors})
+        where = files[0] if len(files) == 1 else f"{len(files)} files"
+        super().__init__(f"{n} error{'s' if n != 1 else ''} in {where}")
         self.diagnostics = list(diagnostics)
 
 

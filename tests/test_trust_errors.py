@@ -181,3 +181,12 @@ def test_an_infinite_number_in_a_recipe_is_a_diagnostic(cli, tmp_path: Path) -> 
     assert result.code == 2
     assert f"Qwen3-8B.yaml:{line}:" in result.out + result.err
     assert "inf is not a finite number (at /model/facts/parameters)" in result.out + result.err
+
+
+def test_a_config_file_error_names_the_config_file(cli, tmp_path: Path) -> None:
+    """Before issue 11 an error in ``--config FILE`` ended "1 error in recipe files"."""
+    config = tmp_path / "overrides.yaml"
+    config.write_text("port: seventy\n")
+    result = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--config", str(config))
+    assert result.code == 2
+    assert result.err.splitlines()[-1] == f"error: 1 error in {config}"

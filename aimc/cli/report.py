@@ -137,6 +137,7 @@ def print_error(exc: AimcError, data: Any = None) -> None:
             body["data"] = data
         body["timestamp"] = now.isoformat().replace("+00:00", "Z")
         click.echo(json.dumps(body, indent=2))
+        _log_record(exc)
         return
     if isinstance(exc, ValidationFailed):
         for d in exc.diagnostics:
@@ -148,4 +149,18 @@ def print_error(exc: AimcError, data: Any = None) -> None:
         click.echo("details:", err=True)
         for line in exc.details.splitlines():
             click.echo(f"  {mask(line)}", err=True)
+    _log_record(exc)
     sys.stderr.flush()
+
+
+def _log_record(exc: AimcError) -> None:
+    """With ``LOG_FORMAT=json`` set, the error is also one log record on stderr (level
+    ERROR, with its code), for log collectors that read only JSON lines. Unset, the default
+    format prints the error as text only, so a terminal shows it once."""
+    import os
+
+    from aimc.log import note
+    from aimc.settings import setting
+
+    if os.environ.get("LOG_FORMAT") and setting("log_format") == "json":
+        note(f"{exc.code}: {exc.message}", level="ERROR")
