@@ -27,6 +27,7 @@ __all__ = [
     "Severity",
     "did_you_mean",
     "excerpt",
+    "format_github",
     "format_text",
     "one_line",
     "sort_diagnostics",
@@ -151,6 +152,35 @@ def format_text(diagnostics: Sequence[Diagnostic]) -> str:
     if parts:
         lines.append(f"{', '.join(parts)} in {files} file{'s' if files != 1 else ''}")
     return "\n".join(lines)
+
+
+def _workflow_data(text: str) -> str:
+    """Text as the data of a GitHub Actions workflow command: ``%``, CR and LF encoded, so a
+    message can never end the command line or start another command."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _workflow_property(text: str) -> str:
+    """Text as a property value of a workflow command (also ``:`` and ``,`` encoded)."""
+    return _workflow_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(diagnostics: Sequence[Diagnostic]) -> str:
+    """All diagnostics as GitHub Actions workflow commands, one a line
+    (``::error file=PATH,line=L,col=C,title=RULE::message``; warnings as ``::warning``),
+    then the text summary of :func:`format_text` as a plain line."""
+    lines = []
+    for d in diagnostics:
+        props = [f"file={_workflow_property(d.path)}"]
+        if d.line:
+            props += [f"line={d.line}", f"col={d.column}"]
+        props.append(f"title={_workflow_property(f'aimc {d.rule}')}")
+        message = d.message + (f" (at {d.pointer})" if d.pointer else "")
+        if d.hint:
+            message += f"; hint: {d.hint}"
+        lines.append(f"::{d.severity} {','.join(props)}::{_workflow_data(message)}")
+    summary = format_text(diagnostics).splitlines()[-1:] if diagnostics else []
+    return "\n".join(lines + summary)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

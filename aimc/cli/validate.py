@@ -15,8 +15,8 @@ __all__ = ["validate"]
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @recipes_option
-@format_option("text", "json", default="text")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@format_option("text", "json", "github", default="text")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 2).")
 def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Validate recipes and hardware profiles.
 
@@ -25,11 +25,13 @@ def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str, st
     files are valid, 2 otherwise, after printing every problem as
     path:LINE:COL: error: message (at /pointer). With --format json: the success
     response with the report as data, or, when invalid, the error response
-    (CONFIGURATION_ERROR) with the same report as data.
+    (CONFIGURATION_ERROR) with the same report as data. With --format github: GitHub
+    Actions workflow commands (::error file=...,line=...,col=...::message), paths
+    relative to the current folder, so a pull request shows each problem at its line.
     """
     from aimc.catalog import Catalog
     from aimc.checker import check_paths
-    from aimc.diagnostics import format_text
+    from aimc.diagnostics import format_github, format_text
     from aimc.errors import ConfigError
 
     catalog = Catalog.default(recipe_dirs)
@@ -44,6 +46,8 @@ def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str, st
             details=format_text(result.diagnostics),
         )
         print_error(error, data=result.to_json(strict))
+    elif fmt == "github":
+        click.echo(format_github(result.diagnostics) or f"{files} valid")
     elif result.diagnostics:
         click.echo(format_text(result.diagnostics))
     else:
