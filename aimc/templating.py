@@ -42,8 +42,12 @@ def shell_quote(value: Any) -> str:
 
 
 def one_line(value: Any) -> str:
-    """``value`` with control characters escaped, so it cannot end a comment line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    """``value`` with control characters escaped, so it cannot end a comment line (the
+    diagnostics' escaping, never cut: a header keeps the whole path)."""
+    from aimc.diagnostics import one_line as escaped
+
+    text = str(value)
+    return escaped(text, limit=10 * len(text) + 1)  # an escape is at most 10 characters
 
 
 def _env_name(name: str) -> str:
