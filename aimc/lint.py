@@ -273,8 +273,57 @@ def lint_recipe(
         models_dir: The catalog's ``models`` folder the file should sit in, if any.
     """
     out = [d for rule in RECIPE_RULES for d in rule(doc, hardware)]
+    if not any(d.severity == "error" for d in out):  # estimates need a recipe that resolves
+        out += _rule_fit(doc, hardware)
     out += _path_rule(doc, models_dir, doc.data["model"]["id"], "/model/id", "model id")
     return _dedupe_overlaps(out)
+
+
+def _rule_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[Diagnostic]:
+    """Every configuration fits every hardware it lists, at its context, by the memory
+    estimate: the recipe's context, or the ``low_memory.max_context`` it is marked with.
+    One diagnostic per configuration x hardware x precision, naming the GPU counts."""
+    from aimc.catalog import Hardware, Recipe, RecipeRoot
+    from aimc.estimate import MIN_CONTEXT
+    from aimc.policy import assess
+    from aimc.resolve import Request
+
+    recipe = Recipe(doc, RecipeRoot(Path(doc.path).parent, "lint"))
+    failing: dict[tuple[int, str, str], list[Any]] = {}
+    names = sorted({h for c in doc.data["configurations"] for h in c["hardware"]} & set(hardware))
+    for name in names:
+        profile = Document(path=f"<{name}>", data=dict(hardware[name]), sha256="")
+        target = Hardware(profile, RecipeRoot(Path(doc.path).parent, "lint"))
+        for a in assess(recipe, target, Request(model=recipe.model_id)):
+            if a.verdict != "runnable" and a.plan is not None:
+                key = (a.candidate.index, name, a.candidate.precision)
+                failing.setdefault(key, []).append(a)
+    out = []
+    for (index, name, precision), found in sorted(failing.items()):
+        conf = doc.data["configurations"][index]
+        counts = ", ".join(str(a.candidate.gpus) for a in found)
+        estimate = found[0].plan.estimate if found[0].plan else {}
+        limit = min(a.plan.estimate["max_context"] for a in found if a.plan)
+        limit = limit // MIN_CONTEXT * MIN_CONTEXT  # as the estimate suggests it
+        marked = "low_memory" in conf
+        hint = (
+            f"lower low_memory.max_context to {limit}"
+            if marked and limit
+            else f"mark the configuration low_memory: {{max_context: {limit}}} (used only "
+            "when its GPU count is asked for), or offer more GPUs"
+            if limit
+            else "the weights alone do not fit: offer more GPUs or a smaller precision"
+        )
+        out.append(
+            doc.diagnostic(
+                _p("configurations", index, "low_memory" if marked else "gpus"),
+                f"{name} {precision} on {counts} GPU{'s' if counts != '1' else ''} does not fit "
+                f"at {estimate.get('context_length')} tokens: {found[0].reason}",
+                rule="lint/fit",
+                hint=hint,
+            )
+        )
+    return out
 
 
 Rule = Callable[[Document, Mapping[str, Mapping[str, Any]]], Iterator[Diagnostic]]

@@ -520,6 +520,9 @@ def _configuration_layer(ctx: _Context) -> Layer:
     """Layer 4: the configuration entry that matched (and the weights it names)."""
     conf, base, src = ctx.conf, ctx.cbase, ctx.rsrc
     values: dict[str, tuple[Any, str]] = {}
+    if "low_memory" in conf:
+        limit = conf["low_memory"]["max_context"]
+        values["context_length"] = (limit, src(f"{base}/low_memory/max_context"))
     _neutral(values, conf, base, src)
     _scoped(values, conf.get("args", {}), "args", f"{base}/args", src)
     _scoped(values, conf.get("env", {}), "env", f"{base}/env", src)
