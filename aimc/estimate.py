@@ -15,7 +15,7 @@ one request of ``max-model-len`` tokens does not fit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
@@ -104,7 +104,7 @@ class Estimate:
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (GiB rounded to 0.01)."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # all scalars: no deepcopy
         for key in ("weights_gib", "kv_gib", "overhead_gib", "budget_gib", "need_gib"):
             data[key] = round(data[key], 2)
         data["kv_bytes_per_token"] = round(self.kv_bytes_per_token, 1)

@@ -286,18 +286,28 @@ def _rule_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[
     from aimc.catalog import Hardware, Recipe, RecipeRoot
     from aimc.estimate import MIN_CONTEXT
     from aimc.policy import assess
-    from aimc.resolve import Request
+    from aimc.resolve import Candidate, Request, candidates
 
     recipe = Recipe(doc, RecipeRoot(Path(doc.path).parent, "lint"))
     failing: dict[tuple[int, str, str], list[Any]] = {}
     names = sorted({h for c in doc.data["configurations"] for h in c["hardware"]} & set(hardware))
+    request = Request(model=recipe.model_id)
     for name in names:
         profile = Document(path=f"<{name}>", data=dict(hardware[name]), sha256="")
         target = Hardware(profile, RecipeRoot(Path(doc.path).parent, "lint"))
-        for a in assess(recipe, target, Request(model=recipe.model_id)):
-            if a.verdict != "runnable" and a.plan is not None:
-                key = (a.candidate.index, name, a.candidate.precision)
-                failing.setdefault(key, []).append(a)
+        groups: dict[tuple[int, str, str], list[Candidate]] = {}
+        for c in candidates(recipe, name):
+            groups.setdefault((c.index, c.precision, c.backend), []).append(c)
+        for group in groups.values():
+            # Memory per GPU only falls as GPUs are added: when the smallest count fits,
+            # the larger ones do (this keeps validate fast on large repositories).
+            group.sort(key=lambda c: c.gpus)
+            (first,) = assess(recipe, target, request, group[:1])
+            rest = assess(recipe, target, request, group[1:]) if first.verdict != "runnable" else []
+            for a in [first, *rest]:
+                if a.verdict != "runnable" and a.plan is not None:
+                    key = (a.candidate.index, name, a.candidate.precision)
+                    failing.setdefault(key, []).append(a)
     out = []
     for (index, name, precision), found in sorted(failing.items()):
         conf = doc.data["configurations"][index]
