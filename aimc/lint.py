@@ -279,6 +279,12 @@ def lint_recipe(
     return _dedupe_overlaps(out)
 
 
+def _asked(recipe: Any, candidate: Any) -> Any:
+    from aimc.resolve import Request
+
+    return Request(model=recipe.model_id, gpus=candidate.gpus)
+
+
 def _rule_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[Diagnostic]:
     """Every configuration fits every hardware it lists, at its context, by the memory
     estimate: the recipe's context, or the ``low_memory.max_context`` it is marked with.
@@ -286,12 +292,11 @@ def _rule_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[
     from aimc.catalog import Hardware, Recipe, RecipeRoot
     from aimc.estimate import MIN_CONTEXT
     from aimc.policy import assess
-    from aimc.resolve import Candidate, Request, candidates
+    from aimc.resolve import Candidate, candidates
 
     recipe = Recipe(doc, RecipeRoot(Path(doc.path).parent, "lint"))
     failing: dict[tuple[int, str, str], list[Any]] = {}
     names = sorted({h for c in doc.data["configurations"] for h in c["hardware"]} & set(hardware))
-    request = Request(model=recipe.model_id)
     for name in names:
         profile = Document(path=f"<{name}>", data=dict(hardware[name]), sha256="")
         target = Hardware(profile, RecipeRoot(Path(doc.path).parent, "lint"))
@@ -302,9 +307,13 @@ def _rule_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[
             # Memory per GPU only falls as GPUs are added: when the smallest count fits,
             # the larger ones do (this keeps validate fast on large repositories).
             group.sort(key=lambda c: c.gpus)
-            (first,) = assess(recipe, target, request, group[:1])
-            rest = assess(recipe, target, request, group[1:]) if first.verdict != "runnable" else []
-            for a in [first, *rest]:
+            # As asked for by its count: a low_memory configuration at its own context.
+            found = [] if not group else assess(recipe, target, _asked(recipe, group[0]), group[:1])
+            if found and found[0].verdict != "runnable":
+                found += [
+                    a for c in group[1:] for a in assess(recipe, target, _asked(recipe, c), [c])
+                ]
+            for a in found:
                 if a.verdict != "runnable" and a.plan is not None:
                     key = (a.candidate.index, name, a.candidate.precision)
                     failing.setdefault(key, []).append(a)

@@ -317,13 +317,7 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
     for precision in precisions:
         here = [a for a in assessed if a.candidate.precision == precision]
         runnable = sorted(
-            (
-                a
-                for a in here
-                if a.verdict == "runnable"
-                and (request.gpus is not None or not _low_memory(recipe, a.candidate))
-            ),
-            key=lambda a: a.candidate.gpus,
+            (a for a in here if a.verdict == "runnable"), key=lambda a: a.candidate.gpus
         )
         if not runnable:
             if len(precisions) > 1:
@@ -352,12 +346,6 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
     if fill is not None and fill.busy:
         hint += f"; {fill.busy_text()}: pass GPU_COUNT to use them anyway"
     raise ConfigError(what, hint=hint)
-
-
-def _low_memory(recipe: Recipe, candidate: Candidate) -> bool:
-    """True for a configuration marked ``low_memory`` (shorter context): used only when its
-    GPU count is asked for."""
-    return "low_memory" in recipe.data["configurations"][candidate.index]
 
 
 def _closest(assessed: list[Assessment], hardware: Hardware) -> str:
@@ -473,14 +461,7 @@ def _smallest_why(chosen: Assessment, here: list[Assessment]) -> str:
     smaller = [a for a in here if a.candidate.gpus < chosen.candidate.gpus]
     if smaller:
         s = max(smaller, key=lambda a: a.candidate.gpus)
-        if s.verdict == "runnable" and s.plan is not None:  # a low_memory configuration
-            short = s.plan.estimate["context_length"]
-            why += (
-                f" ({_gpus(s.candidate.gpus)}: only at {short} tokens, a low_memory "
-                f"configuration: give GPU_COUNT {s.candidate.gpus} to use it)"
-            )
-        else:
-            why += f" ({_gpus(s.candidate.gpus)}: {s.verdict}, {s.reason})"
+        why += f" ({_gpus(s.candidate.gpus)}: {s.verdict}, {s.reason})"
     return why
 
 

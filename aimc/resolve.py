@@ -520,7 +520,9 @@ def _configuration_layer(ctx: _Context) -> Layer:
     """Layer 4: the configuration entry that matched (and the weights it names)."""
     conf, base, src = ctx.conf, ctx.cbase, ctx.rsrc
     values: dict[str, tuple[Any, str]] = {}
-    if "low_memory" in conf:
+    if "low_memory" in conf and ctx.request.gpus in conf["gpus"]:
+        # Marked to fit only with a shorter context: that context, when its count is asked
+        # for; a count left open sees it at the recipe's context (low-memory, not chosen).
         limit = conf["low_memory"]["max_context"]
         values["context_length"] = (limit, src(f"{base}/low_memory/max_context"))
     _neutral(values, conf, base, src)

@@ -46,9 +46,13 @@ defaults:
   context_length: 40960  # 61 GiB of weights + 10 GiB of KV cache: more than one H100
 configurations:
   - id: up-to-tp4
-    hardware: [h100, mi300x]
+    hardware: [mi300x]
     precision: [bf16]
     gpus: [1, 2, 4]
+  - id: up-to-tp4-80gb  # one H100 would not fit (lint/fit): two or four
+    hardware: [h100]
+    precision: [bf16]
+    gpus: [2, 4]
 """
 
 
@@ -188,7 +192,8 @@ def test_recipe_up_to_tp4_fills_eight_gpus_with_replicas(
     )
     assert plan["args"]["tensor-parallel-size"]["layer"] == "configuration"
     why = _decision(plan, "data-parallel replicas on the 8 free GPUs")
-    assert "the recipe offers no tensor-parallel size 8 here (only 1,2,4)" in why
+    offered = "2,4" if kind == "h100" else "1,2,4"
+    assert f"the recipe offers no tensor-parallel size 8 here (only {offered})" in why
     assert f"{tp} is the smallest count where bf16 fits at 40960 tokens" in why
 
 

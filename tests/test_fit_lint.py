@@ -73,4 +73,4 @@ def test_a_low_memory_configuration_is_used_only_when_its_count_is_asked(cli, tm
     )
     data = json.loads(shown.out)["data"]["plan"]
     assert (data["gpus"], data["args"]["max-model-len"]["value"]) == (4, 32768)
-    assert any("a low_memory configuration: give GPU_COUNT 2" in d for d in data["decisions"])
+    assert any("(2 GPUs: low-memory, 32768 tokens need" in d for d in data["decisions"])

@@ -48,6 +48,8 @@ def test_explicit_request_that_cannot_fit_is_refused_with_numbers(cli, tmp_path)
         "h100",
         "--precision",
         "bf16",
+        "--set",
+        "context_length=32768",  # above the 16k this configuration is marked low_memory for
         "-o",
         str(tmp_path / "o"),
     )
