@@ -8,6 +8,7 @@ never stops at the first error (like check-jsonschema's checker).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from aimc.catalog import Catalog, iter_yaml
 from aimc.diagnostics import Diagnostic, sort_diagnostics
-from aimc.errors import ValidationFailed
+from aimc.errors import AimcError, ValidationFailed
 from aimc.lint import lint_hardware, lint_recipe
 from aimc.loader import Document, read_document
 from aimc.schema import check_schema
@@ -157,9 +158,51 @@ def check_paths(paths: Sequence[Path], catalog: Catalog) -> CheckResult:
             diagnostics += lint_recipe(doc, hardware, _catalog_dir(file, "models"))
         else:
             diagnostics += lint_hardware(doc, _catalog_dir(file, "hardware"))
+    diagnostics += _unused_hardware(valid, catalog)
     return CheckResult(
         files=[_display(f) for f in files], diagnostics=sort_diagnostics(diagnostics)
     )
+
+
+def _unused_hardware(valid: list[tuple[Path, Document]], catalog: Catalog) -> list[Diagnostic]:
+    """A warning for each checked hardware profile that no recipe offers (in the checked
+    files or the catalog): a profile nothing can compile for. The shipped profiles are
+    exempt (``cpu`` serves local model folders, which have no recipe file)."""
+    profiles = [
+        (file, doc)
+        for file, doc in valid
+        if doc.data["kind"] == "HardwareProfile" and not _shipped(file, catalog)
+    ]
+    if not profiles:
+        return []
+    used = {
+        name
+        for _file, doc in valid
+        if doc.data["kind"] == "Recipe"
+        for conf in doc.data["configurations"]
+        for name in conf["hardware"]
+    }
+    for model in catalog.model_ids():
+        with contextlib.suppress(AimcError):
+            used.update(
+                h for c in catalog.recipe(model).data["configurations"] for h in c["hardware"]
+            )
+    return [
+        doc.diagnostic(
+            "/name",
+            f"hardware profile {doc.data['name']!r} is offered by no recipe",
+            severity="warning",
+            rule="lint/unused-hardware",
+            hint="add it to a configuration's hardware list, or remove the profile",
+        )
+        for _file, doc in profiles
+        if doc.data["name"] not in used
+    ]
+
+
+def _shipped(file: Path, catalog: Catalog) -> bool:
+    shipped = [r.path.resolve() for r in catalog.roots if r.label == "shipped"]
+    return any(file.resolve().is_relative_to(root) for root in shipped)
 
 
 def _identity(doc: Document) -> str:

@@ -82,3 +82,21 @@ def test_annotations_cannot_be_injected_through_names_or_messages(cli, tmp_path)
     lines = result.out.splitlines()
     assert all(ln.startswith("::error file=a%2Cb%3Ac.yaml,") for ln in lines[:-1])
     assert not any(ln.startswith("::error::") for ln in lines)
+
+
+def test_a_hardware_profile_no_recipe_offers_is_a_warning(cli, tmp_path) -> None:
+    """Before issue 13 a profile nothing could compile for passed silently."""
+    repo = tmp_path / "repo"
+    (repo / "hardware").mkdir(parents=True)
+    text = (ROOT / "examples/recipe-repo/hardware/lab-h100x4.yaml").read_text()
+    (repo / "hardware" / "spare-h100.yaml").write_text(
+        text.replace("name: lab-h100x4", "name: spare-h100")
+    )
+    result = cli("validate", "hardware", "--format", "github", cwd=repo)
+    assert result.code == 0
+    assert "::warning file=hardware/spare-h100.yaml,line=" in result.out
+    assert (
+        "title=aimc lint/unused-hardware::hardware profile 'spare-h100' is offered by no recipe"
+        in result.out
+    )
+    assert cli("validate", "hardware", "--strict", cwd=repo).code == 2
