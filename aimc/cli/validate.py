@@ -17,7 +17,19 @@ __all__ = ["validate"]
 @recipes_option
 @format_option("text", "json", "github", default="text")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 2).")
-def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str, strict: bool) -> None:
+@click.option(
+    "--backend-from-env",
+    is_flag=True,
+    help="Check vLLM engine args against the vLLM that $AIM_PYTHON (else this Python) "
+    "imports, instead of the pinned snapshot.",
+)
+def validate(
+    paths: tuple[Path, ...],
+    recipe_dirs: tuple[str, ...],
+    fmt: str,
+    strict: bool,
+    backend_from_env: bool,
+) -> None:
     """Validate recipes and hardware profiles.
 
     PATHS are files or folders (searched for *.yaml and *.yml); without any, the shipped
@@ -34,6 +46,15 @@ def validate(paths: tuple[Path, ...], recipe_dirs: tuple[str, ...], fmt: str, st
     from aimc.diagnostics import format_github, format_text
     from aimc.errors import ConfigError
 
+    if backend_from_env:
+        import os
+        import sys
+
+        from aimc.engines import use_installed
+        from aimc.log import note
+
+        python = os.environ.get("AIM_PYTHON") or sys.executable
+        note(f"engine args checked against {use_installed('vllm', python)} of {python}")
     catalog = Catalog.default(recipe_dirs)
     result = check_paths(list(paths), catalog)
     files = count(len(result.files), "file")
