@@ -19,6 +19,8 @@ from aimc.plan import Plan
 __all__ = [
     "CONTAINER_CACHE",
     "command_plan",
+    "container_args",
+    "container_env",
     "manifest",
     "render",
     "render_command",
@@ -71,6 +73,22 @@ def server_argv(plan: Plan) -> list[str]:
     return [word for group in server_argv_groups(plan) for word in group]
 
 
+def container_args(plan: Plan) -> list[str]:
+    """What follows the image in ``docker run`` (the container's CMD): the plan's command,
+    then :func:`server_argv`. Kubernetes' ``args`` are the same words."""
+    return [*plan.command, *server_argv(plan)]
+
+
+def container_env(plan: Plan) -> list[tuple[str, str | None]]:
+    """The container's environment, in ``docker run -e`` order: the plan's variables with
+    their values, the caller's pass-through variables (secrets: value ``None``, never
+    written), then ``HF_HUB_CACHE`` pointing at :data:`CONTAINER_CACHE`."""
+    env: list[tuple[str, str | None]] = [(name, str(s.value)) for name, s in plan.env.items()]
+    env += [(name, None) for name in plan.passthrough_env]
+    env.append(("HF_HUB_CACHE", CONTAINER_CACHE))
+    return env
+
+
 def _docker_options(plan: Plan) -> list[list[str]]:
     """``docker run`` options, one option (with its value) per entry."""
     c = plan.container
@@ -88,8 +106,11 @@ def _docker_options(plan: Plan) -> list[list[str]]:
     opts.append(["-p", f"{plan.port}:{plan.port}"])
     if plan.local_model:
         opts.append(["-v", f"{plan.model_source}:{model_path(plan)}:ro"])
-    opts += [["-e", name] for name in [*plan.env, *plan.passthrough_env]]
-    opts.append(["-e", f"HF_HUB_CACHE={CONTAINER_CACHE}"])
+    # container_env's names: the plan's values come from launch.sh's exports (aim.env),
+    # secrets from the caller; HF_HUB_CACHE (its last entry) is given here.
+    *passed, (cache_name, cache_value) = container_env(plan)
+    opts += [["-e", name] for name, _ in passed]
+    opts.append(["-e", f"{cache_name}={cache_value}"])
     return opts
 
 
@@ -163,8 +184,7 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
     from aimc.templating import environment
 
     env = environment()
-    argv = server_argv(plan)
-    command = [*plan.command, *argv]
+    command = container_args(plan)
     context = {
         "plan": plan,
         "version": __version__,

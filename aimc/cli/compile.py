@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aimc.cli.options import PlanArgs, format_option, plan_options
+from aimc.cli.options import EmitArgs, PlanArgs, emit_options, format_option, plan_options
 from aimc.cli.report import emit_result, print_error
 
 __all__ = ["compile_"]
@@ -16,6 +16,7 @@ __all__ = ["compile_"]
 @click.argument("model")
 @click.argument("gpu_count", required=False, type=click.IntRange(1, 64))
 @plan_options
+@emit_options
 @click.option(
     "-o",
     "--output",
@@ -35,6 +36,7 @@ def compile_(
     model: str,
     gpu_count: int | None,
     opts: PlanArgs,
+    emit: EmitArgs,
     outdir: Path,
     check: bool,
     fmt: str,
@@ -42,17 +44,27 @@ def compile_(
     """Compile MODEL's recipe for a target into launch artifacts.
 
     Writes launch.sh, aim.env, the backend's config file, compose.yaml (when the target
-    has a container image) and manifest.json into OUTPUT. The same inputs always give
-    byte-identical files.
+    has a container image) and manifest.json into OUTPUT; with --emit k8s, Kubernetes
+    manifests instead (deployment.yaml, service.yaml, pvc.yaml, manifest.json: kubectl
+    apply -f OUTPUT). The same inputs always give byte-identical files.
     """
     from aimc.build import compile_plan
     from aimc.log import note
     from aimc.write import diff_artifacts, write_artifacts
 
+    emit.check()
     resolved = opts.resolve(model, gpu_count)
     for text in resolved.target.notes:
         note(text)
-    compiled = compile_plan(resolved.plan, resolved.request, resolved.target.hardware.name)
+    target = resolved.target.hardware.name
+    if emit.emit == "k8s":
+        from aimc.build import Compiled
+        from aimc.k8s import compile_k8s
+
+        k8s = compile_k8s(resolved.plan, resolved.request, target, emit.replicas)
+        compiled = Compiled(resolved.plan, k8s)
+    else:
+        compiled = compile_plan(resolved.plan, resolved.request, target)
     plan = compiled.plan
     if check:
         from aimc.errors import AimcError
@@ -83,6 +95,8 @@ def compile_(
         f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}, configuration "
         f"{plan.configuration}"
     )
+    if emit.emit == "k8s":
+        summary += f"; Kubernetes: {emit.replicas} replica{'s' if emit.replicas != 1 else ''}"
     if fmt == "json":
         written = {
             "output": str(outdir),

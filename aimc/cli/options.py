@@ -16,9 +16,11 @@ from aimc.settings import Settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
+    "EmitArgs",
     "PlanArgs",
     "Resolved",
     "current_settings",
+    "emit_options",
     "format_option",
     "plan_options",
     "recipes_option",
@@ -174,6 +176,48 @@ def plan_options(f: F) -> F:
     wrapped: Any = collect
     for option in reversed(options):
         wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class EmitArgs:
+    """The values of the options :func:`emit_options` adds: which artifacts to produce."""
+
+    emit: str
+    replicas: int
+
+    def check(self) -> None:
+        """Refuse ``--replicas`` without ``--emit k8s`` (exit 2)."""
+        from aimc.errors import ConfigError
+
+        if self.replicas != 1 and self.emit != "k8s":
+            raise ConfigError("--replicas needs --emit k8s", hint="add --emit k8s")
+
+
+def emit_options(f: F) -> F:
+    """``--emit local|k8s`` and ``--replicas N``, passed as one ``emit: EmitArgs`` argument."""
+    from aimc.k8s import EMITS
+
+    @functools.wraps(f)
+    def collect(*args: Any, **kwargs: Any) -> Any:
+        emit = EmitArgs(kwargs.pop("emit"), kwargs.pop("replicas"))
+        return f(*args, emit=emit, **kwargs)
+
+    wrapped: Any = click.option(
+        "--replicas",
+        type=click.IntRange(1, 1000),
+        default=1,
+        show_default=True,
+        help="With --emit k8s: Deployment replicas behind the one Service.",
+    )(collect)
+    wrapped = click.option(
+        "--emit",
+        type=click.Choice(EMITS),
+        default="local",
+        show_default=True,
+        help="Artifacts: local (launch.sh, compose.yaml, ...) or k8s (Kubernetes manifests: "
+        "deployment.yaml, service.yaml, pvc.yaml).",
+    )(wrapped)
     return wrapped  # type: ignore[no-any-return]
 
 

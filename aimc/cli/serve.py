@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import PlanArgs, current_settings, format_option, plan_options
+from aimc.cli.options import (
+    EmitArgs,
+    PlanArgs,
+    current_settings,
+    emit_options,
+    format_option,
+    plan_options,
+)
 from aimc.cli.report import count, emit_result, print_error, table
 
 __all__ = ["launch", "run", "status", "stop"]
@@ -97,6 +104,7 @@ def run(folder: Path, timeout: float | None, name: str | None, fmt: str) -> None
 @click.argument("model")
 @click.argument("gpu_count", required=False, type=click.IntRange(1, 64))
 @plan_options
+@emit_options
 @_timeout_option
 @_name_option
 @click.option(
@@ -123,6 +131,7 @@ def launch(
     model: str,
     gpu_count: int | None,
     opts: PlanArgs,
+    emit: EmitArgs,
     timeout: float | None,
     name: str | None,
     use_cache: bool,
@@ -141,6 +150,15 @@ def launch(
     from aimc.runner import refuse_busy, validate_name
     from aimc.write import write_artifacts
 
+    emit.check()
+    if emit.emit != "local":
+        from aimc.errors import ConfigError
+
+        raise ConfigError(
+            f"launch runs the local artifacts; --emit {emit.emit} artifacts are for a cluster",
+            hint=f"aim-engine compile {model} --target NAME --emit {emit.emit} -o DIR, then "
+            "kubectl apply -f DIR",
+        )
     if name is not None:
         validate_name(name)
     settings = current_settings().with_flags(

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import PlanArgs, current_settings, format_option, plan_options
+from aimc.cli.options import (
+    EmitArgs,
+    PlanArgs,
+    current_settings,
+    emit_options,
+    format_option,
+    plan_options,
+)
 from aimc.cli.report import emit_result, table
 
 __all__ = ["show_config"]
@@ -142,12 +149,14 @@ def how_to_choose(model: str, rows: list[dict[str, Any]]) -> str:
 @click.argument("model")
 @click.option("--gpu-count", type=click.IntRange(1, 64), help="GPU count to resolve for.")
 @plan_options
+@emit_options
 @click.option("--explain", is_flag=True, help="Show the layer and file:line of every value.")
 @format_option("table", "json", "yaml")
 def show_config(
     model: str,
     gpu_count: int | None,
     opts: PlanArgs,
+    emit: EmitArgs,
     explain: bool,
     fmt: str,
 ) -> None:
@@ -169,6 +178,10 @@ def show_config(
                   weights_gib, kv_gib, need_gib, budget_gib (GiB per GPU), max_context,
                   verdict, reason
       choose      how to pick a configuration without a target; null with a plan
+      manifests   with --emit k8s: the Kubernetes manifests, {file name: text}
+
+    With --emit k8s (table format) the Kubernetes manifests are printed instead, as one
+    YAML stream: aim-engine show-config MODEL --target T --emit k8s | kubectl apply -f -
     """
     from aimc.build import load_recipe, make_plan
     from aimc.catalog import Catalog
@@ -177,12 +190,17 @@ def show_config(
     from aimc.hardware import resolve_target
     from aimc.resolve import candidates, summary
 
+    emit.check()
     catalog = Catalog.default(opts.recipe_dirs)
     request = request_from(model, gpu_count, opts)
     target = resolve_target(catalog, opts.target)
     recipe = load_recipe(catalog, model, target.hardware)
     name = target.hardware.name
     no_gpu = target.detection is not None and target.available_gpus is None
+    if no_gpu and emit.emit == "k8s" and (gpu_count is not None or not candidates(recipe, name)):
+        raise ConfigError(
+            "--emit k8s needs a target to compile for", hint="name one with --target NAME"
+        )
     if no_gpu and (gpu_count is not None or not candidates(recipe, name)):
         rows = all_targets_rows(catalog, recipe, request, gpu_count)
         if not rows:
@@ -231,6 +249,14 @@ def show_config(
             recipe, target.hardware, replace(request, available_gpus=target.available_gpus)
         )
     ]
+    manifests = None
+    if emit.emit == "k8s":
+        from aimc.build import request_line
+        from aimc.k8s import FILES, k8s_request_line, render_k8s
+
+        line = k8s_request_line(request_line(request, name), emit.replicas)
+        texts = render_k8s(plan, line, emit.replicas)
+        manifests = {f: texts[f] for f in FILES}
     if fmt != "table":
         data = {
             "target": name,
@@ -239,7 +265,14 @@ def show_config(
             "candidates": rows,
             "choose": None,
         }
+        if manifests is not None:
+            data["manifests"] = manifests
         emit_result(data, fmt, plan_message(plan))
+        return
+    if manifests is not None:
+        for note in target.notes:
+            click.echo(f"target: {note}", err=True)
+        click.echo("---\n".join(manifests.values()), nl=False)
         return
     for note in target.notes:
         click.echo(f"target: {note}")

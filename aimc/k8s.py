@@ -1,0 +1,265 @@
+"""Kubernetes artifacts (``--emit k8s``): the same :class:`~aimc.plan.Plan` as plain manifests.
+
+Pure, like :mod:`aimc.render`: one resource kind per file (``deployment.yaml``,
+``service.yaml``, ``pvc.yaml``) plus ``manifest.json``, deterministic, with the provenance
+header of the other artifacts. The container is the one ``launch.sh`` runs with ``docker
+run``: the same image, the same arguments (:func:`aimc.render.container_args`) and the same
+environment (:func:`aimc.render.container_env`); the caller's pass-through variables
+(``HF_TOKEN``, ``VLLM_API_KEY``, ...) come from an optional Secret, never from a value.
+
+What the docker path has and a pod does not need: ``--device /dev/kfd /dev/dri``,
+``--group-add video`` and ``--gpus`` are what the AMD / NVIDIA device plugins give a pod
+that requests ``amd.com/gpu`` / ``nvidia.com/gpu``; ``--ipc host`` and ``--shm-size`` become
+a memory-backed ``/dev/shm``; ``seccomp=unconfined`` and ``SYS_PTRACE`` (debuggers) are
+left out: the pod runs unprivileged.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from aimc import __version__
+from aimc.errors import ConfigError
+from aimc.plan import Plan
+from aimc.render import CONTAINER_CACHE, container_args, container_env, manifest
+
+__all__ = [
+    "DEFAULT_SHM",
+    "EMITS",
+    "FILES",
+    "cache_claim_gib",
+    "compile_k8s",
+    "k8s_escape",
+    "k8s_request_line",
+    "render_k8s",
+    "resources",
+    "shm_size",
+    "startup_budget_s",
+    "weights_gib",
+]
+
+#: What ``--emit`` offers: the local artifacts (launch.sh, compose.yaml, ...) or Kubernetes'.
+EMITS = ("local", "k8s")
+#: The Kubernetes artifacts, one resource kind each (``manifest.json`` besides).
+FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
+#: GPU resource name of each hardware vendor's device plugin.
+GPU_RESOURCE = {"amd": "amd.com/gpu", "nvidia": "nvidia.com/gpu"}
+#: ``/dev/shm`` size when the hardware profile gives none (the NVIDIA profiles share the
+#: host's IPC namespace under docker instead): what the AMD profiles give docker, enough
+#: for NCCL/RCCL's buffers at tensor parallel 8 and vLLM's shared-memory broadcast.
+DEFAULT_SHM = "16Gi"
+#: Startup budget: a floor for pulling the image, starting the engine, compiling and
+#: capturing graphs, plus seconds per GiB of weights to download (about 125 MB/s, a
+#: 1 Gbit/s link, into an empty cache) and load.
+STARTUP_FLOOR_S = 600
+STARTUP_S_PER_GIB = 8
+STARTUP_PERIOD_S = 10
+#: The model-cache claim: the weights, 20% for the files beside them, and 20 GiB spare.
+CACHE_SPARE_GIB = 20
+
+_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DOCKER_SIZE = re.compile(r"^([0-9]+)([bkmg]?)b?$", re.IGNORECASE)
+
+
+def k8s_escape(text: str) -> str:
+    """``text`` as a Kubernetes env value or argument that reads back as itself.
+
+    The kubelet expands ``$(NAME)`` in ``args`` and ``env`` values (a planned argument
+    ``$(HF_TOKEN)`` would become the secret) and reads ``$$`` as ``$``; every ``$``
+    doubled reads back as exactly ``text``.
+    """
+    return text.replace("$", "$$")
+
+
+def weights_gib(plan: Plan) -> float:
+    """The checkpoint's size: the plan's estimate is per GPU, over ``plan.gpus`` GPUs."""
+    return float(plan.estimate.get("weights_gib") or 0) * plan.gpus
+
+
+def startup_budget_s(plan: Plan) -> int:
+    """Seconds the startup probe waits: ``600 + 8 x GiB of weights``, a whole number of
+    probe periods (e.g. 16 GB = 14.9 GiB: 720 s; 800 GB = 745 GiB: 6570 s)."""
+    budget = STARTUP_FLOOR_S + STARTUP_S_PER_GIB * weights_gib(plan)
+    return math.ceil(budget / STARTUP_PERIOD_S) * STARTUP_PERIOD_S
+
+
+def shm_size(plan: Plan) -> str:
+    """``/dev/shm``'s size limit: the profile's docker ``shm_size`` (``16g`` -> ``16Gi``,
+    docker's units are powers of 1024), else :data:`DEFAULT_SHM`."""
+    size = plan.container.get("shm_size")
+    if not size:
+        return DEFAULT_SHM
+    match = _DOCKER_SIZE.match(str(size))
+    if not match:
+        raise ConfigError(f"shm_size {size!r} of {plan.hardware['name']} is not a docker size")
+    number, unit = match.groups()
+    return number + {"": "", "b": "", "k": "Ki", "m": "Mi", "g": "Gi"}[unit.lower()]
+
+
+def cache_claim_gib(plan: Plan) -> int:
+    """The model cache's size: ``ceil(1.2 x GiB of weights) + 20``."""
+    return math.ceil(weights_gib(plan) * 1.2) + CACHE_SPARE_GIB
+
+
+def _check(plan: Plan, replicas: int) -> None:
+    if plan.launcher != "docker" or not plan.image:
+        raise ConfigError(
+            f"--emit k8s runs {plan.model_id} in a container, and this plan has none "
+            f"(launcher {plan.launcher})",
+            hint="use a GPU target with an image, without --launcher process",
+        )
+    if plan.local_model:
+        raise ConfigError(
+            "--emit k8s cannot mount a local model folder into a pod",
+            hint="serve a Hugging Face repo id (the pod downloads it into its cache volume)",
+        )
+    host = plan.arg("host")
+    if host not in (None, "0.0.0.0", "::"):
+        raise ConfigError(
+            f"--emit k8s: the server listens on {host}, which the Service and the kubelet's "
+            "probes cannot reach",
+            hint="drop --set host=... (a pod's server listens on 0.0.0.0)",
+        )
+    if not _LABEL.match(plan.name):
+        raise ConfigError(f"{plan.name!r} is not a Kubernetes name (DNS-1035 label)")
+    if replicas < 1:
+        raise ConfigError("--replicas must be at least 1")
+
+
+def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
+    """The Kubernetes resources of ``plan``, by file name (data, before YAML)."""
+    _check(plan, replicas)
+    name = plan.name
+    selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"}
+    labels = {**selector, "app.kubernetes.io/managed-by": "aimc"}
+    secret = f"{name}-secrets"
+    claim = f"{name}-model-cache"
+    env: list[dict[str, Any]] = []
+    for var, value in container_env(plan):
+        if value is None:
+            ref = {"name": secret, "key": var, "optional": True}
+            env.append({"name": var, "valueFrom": {"secretKeyRef": ref}})
+        else:
+            env.append({"name": var, "value": k8s_escape(value)})
+
+    def probe(period: int, failures: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": plan.health_path, "port": "http"},
+            "periodSeconds": period,
+            "timeoutSeconds": 5,
+            "failureThreshold": failures,
+        }
+
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": plan.image,
+        "args": [k8s_escape(word) for word in container_args(plan)],
+        "env": env,
+        "ports": [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}],
+    }
+    gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
+    if gpu:
+        count = {gpu: plan.total_gpus}
+        container["resources"] = {"requests": dict(count), "limits": dict(count)}
+    container["volumeMounts"] = [
+        {"name": "model-cache", "mountPath": CONTAINER_CACHE},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+    ]
+    # /health answers 200 once the engine is up, without the API key; /v1/models needs
+    # VLLM_API_KEY when one is set, and its 200 is a list to read, not a health verdict.
+    container["startupProbe"] = probe(STARTUP_PERIOD_S, startup_budget_s(plan) // STARTUP_PERIOD_S)
+    container["readinessProbe"] = probe(5, 3)
+    container["livenessProbe"] = probe(10, 6)
+    if replicas == 1:
+        # One pod holds the GPUs and the claim: replace it, never run two at once.
+        strategy: dict[str, Any] = {"type": "Recreate"}
+    else:
+        strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    shm = {"medium": "Memory", "sizeLimit": shm_size(plan)}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "strategy": strategy,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "model-cache", "persistentVolumeClaim": {"claimName": claim}},
+                        {"name": "dshm", "emptyDir": shm},
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": "http", "port": plan.port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": claim, "labels": labels},
+        "spec": {
+            # Replicas on several nodes share the cache: that needs a ReadWriteMany class.
+            "accessModes": ["ReadWriteOnce" if replicas == 1 else "ReadWriteMany"],
+            "resources": {"requests": {"storage": f"{cache_claim_gib(plan)}Gi"}},
+        },
+    }
+    return {"deployment.yaml": deployment, "pvc.yaml": pvc, "service.yaml": service}
+
+
+def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, str]:
+    """The Kubernetes manifests of ``plan`` by file name, ``manifest.json`` excluded."""
+    from aimc.templating import environment
+
+    env = environment()
+    files = {}
+    for name, resource in resources(plan, replicas).items():
+        context = {
+            "plan": plan,
+            "version": __version__,
+            "request_line": request_line,
+            "resource": resource,
+            "secret": f"{plan.name}-secrets",
+            "passthrough": plan.passthrough_env,
+            "replicas": replicas,
+        }
+        files[name] = env.get_template(f"k8s/{name}.j2").render(context)
+    return files
+
+
+def k8s_request_line(line: str, replicas: int) -> str:
+    """The ``aim-engine compile`` line with ``--emit k8s`` (and ``--replicas``) added."""
+    return line + " --emit k8s" + (f" --replicas {replicas}" if replicas != 1 else "")
+
+
+def compile_k8s(plan: Plan, request: Any, target: str, replicas: int = 1) -> dict[str, str]:
+    """Every Kubernetes artifact of ``plan``, ``manifest.json`` included (its inputs as
+    :func:`aimc.build.compile_plan` writes them, plus ``kubernetes``)."""
+    from aimc.build import request_line
+
+    line = k8s_request_line(request_line(request, target), replicas)
+    files = render_k8s(plan, line, replicas)
+    inputs: dict[str, Any] = {
+        "command": line,
+        "recipe": plan.recipe,
+        "hardware": {k: plan.hardware[k] for k in ("name", "source", "path", "sha256")},
+    }
+    if request.config is not None:
+        inputs["config"] = {"path": request.config.path, "sha256": request.config.sha256}
+    inputs["kubernetes"] = {"replicas": replicas}
+    files["manifest.json"] = manifest(plan, files, inputs)
+    return files
