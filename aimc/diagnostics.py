@@ -29,6 +29,7 @@ __all__ = [
     "excerpt",
     "format_github",
     "format_text",
+    "github_annotation",
     "one_line",
     "sort_diagnostics",
 ]
@@ -163,6 +164,13 @@ def _workflow_data(text: str) -> str:
 def _workflow_property(text: str) -> str:
     """Text as a property value of a workflow command (also ``:`` and ``,`` encoded)."""
     return _workflow_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotation(level: str, path: str, title: str, message: str) -> str:
+    """One GitHub Actions workflow command (``::error file=PATH,title=...::message``), with
+    the path, title and message encoded so that none can end it or start another."""
+    props = f"file={_workflow_property(path)},title={_workflow_property(title)}"
+    return f"::{level} {props}::{_workflow_data(message)}"
 
 
 def format_github(diagnostics: Sequence[Diagnostic]) -> str:

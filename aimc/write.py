@@ -32,7 +32,15 @@ from pathlib import Path
 
 from aimc.errors import AimcError, ConfigError, PermissionDeniedError
 
-__all__ = ["EXECUTABLE", "MANIFEST", "RUNTIME_FILES", "diff_artifacts", "owned", "write_artifacts"]
+__all__ = [
+    "EXECUTABLE",
+    "MANIFEST",
+    "RUNTIME_FILES",
+    "diff_artifacts",
+    "owned",
+    "stale_artifacts",
+    "write_artifacts",
+]
 
 #: Artifacts written with the executable bit.
 EXECUTABLE = frozenset({"launch.sh"})
@@ -267,6 +275,28 @@ def _write(outdir: Path, files: Mapping[str, str]) -> None:
     finally:
         if gone is not None:
             shutil.rmtree(gone, ignore_errors=True)
+
+
+def stale_artifacts(outdir: Path, files: Mapping[str, str]) -> list[str]:
+    """The names whose file in ``outdir`` differs from ``files`` (changed, missing, not
+    generated, or not executable when it should be), sorted."""
+    present = (
+        {p.name for p in outdir.iterdir() if p.is_file() and p.name not in RUNTIME_FILES}
+        if outdir.is_dir()
+        else set()
+    )
+    stale = []
+    for name in sorted(set(files) | present):
+        path = outdir / name
+        try:
+            current = path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if current != files.get(name) or (
+            name in EXECUTABLE and current is not None and not os.access(path, os.X_OK)
+        ):
+            stale.append(name)
+    return stale
 
 
 def diff_artifacts(outdir: Path, files: Mapping[str, str]) -> str:

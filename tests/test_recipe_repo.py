@@ -52,6 +52,17 @@ def test_the_workflow_catches_stale_artifacts(cli, repo: Path) -> None:
     recipe = repo / "models/Qwen/Qwen3-8B.yaml"
     recipe.write_text(recipe.read_text().replace("max-num-seqs: 128", "max-num-seqs: 64"))
     check = _steps()[1]
+    assert check[-2:] == ["--format", "github"]
     result = cli(*check, cwd=repo, env={"LOG_LEVEL": "WARNING"})
     assert result.code == 1
-    assert "-  --max-num-seqs 128" in result.out and "+  --max-num-seqs 64" in result.out
+    annotated = sorted(
+        ln.split("file=", 1)[1].split(",", 1)[0]
+        for ln in result.out.splitlines()
+        if ln.startswith("::error ")
+    )
+    changed = ["aim.env", "compose.yaml", "launch.sh", "manifest.json", "vllm.yaml"]
+    assert annotated == [f"deploy/qwen3-8b/{name}" for name in changed]  # headers hash the recipe
+    assert "title=aimc drift::launch.sh is not what the recipes compile to" in result.out
+    text = cli(*check[:-2], cwd=repo, env={"LOG_LEVEL": "WARNING"})
+    assert text.code == 1
+    assert "-  --max-num-seqs 128" in text.out and "+  --max-num-seqs 64" in text.out

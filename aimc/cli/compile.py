@@ -31,7 +31,7 @@ __all__ = ["compile_"]
     is_flag=True,
     help="Write nothing; exit 1 with a diff if OUTPUT differs from what would be generated.",
 )
-@format_option("text", "json", default="text")
+@format_option("text", "json", "github", default="text")
 def compile_(
     model: str,
     gpu_count: int | None,
@@ -78,6 +78,8 @@ def compile_(
                 f"{outdir} is out of date", hint="run the same command without --check"
             )
             print_error(stale, data=data)
+        elif fmt == "github" and diff:
+            _annotate_drift(outdir, compiled.files)
         elif diff:
             click.echo(diff, nl=False)
             click.echo(f"{outdir} is out of date; run the same command without --check", err=True)
@@ -115,3 +117,24 @@ def compile_(
         note(decision)
     click.echo(f"wrote {outdir}/ ({', '.join(sorted(compiled.files))})")
     click.echo(summary)
+
+
+def _annotate_drift(outdir: Path, files: dict[str, str]) -> None:
+    """One GitHub Actions annotation per stale file (``--check --format github``)."""
+    import os
+
+    from aimc.diagnostics import github_annotation
+    from aimc.write import stale_artifacts
+
+    for name in stale_artifacts(outdir, files):
+        where = os.path.relpath(outdir / name)
+        click.echo(
+            github_annotation(
+                "error",
+                where,
+                "aimc drift",
+                f"{name} is not what the recipes compile to; run the same command without "
+                "--check and commit the result",
+            )
+        )
+    click.echo(f"{outdir} is out of date; run the same command without --check")
