@@ -165,6 +165,7 @@ def estimate(
     weights_bytes: float | None = None,
     weights_basis: str = "parameters",
     kv_budget_gib: float | None = None,
+    pp: int = 1,
 ) -> Estimate:
     """The memory estimate of one configuration (see module docstring).
 
@@ -179,15 +180,18 @@ def estimate(
         weights_bytes: Real total size of the weights, when known.
         weights_basis: Where ``weights_bytes`` came from (``checkpoint``, ``recipe``).
         kv_budget_gib: A fixed KV cache size (vLLM's CPU backend) instead of what is left.
+        pp: Pipeline-parallel size (nodes): each GPU holds ``1 / (tp x pp)`` of the weights
+            and the KV cache of ``layers / pp`` layers; the overhead is not split (the
+            last stage holds the sampler's logits).
     """
     vocab = facts.get("vocab_size", DEFAULT_VOCAB)
     if weights_bytes is None:
         weights_bytes = weights_size(facts, precision)
         weights_basis = "parameters"
-    weights = weights_bytes / tp / GIB
+    weights = weights_bytes / (tp * pp) / GIB
     activation_bytes = 4 if precision == "fp32" else 2
     kv_bytes = KV_BYTES.get(kv_cache_dtype, activation_bytes)
-    per_token = kv_bytes_per_token(facts, tp, kv_bytes)
+    per_token = kv_bytes_per_token(facts, tp, kv_bytes) / pp
     non_torch = NON_TORCH_GIB[1] if tp == 1 else NON_TORCH_GIB["tp"]
     activation = ACTIVATION_BASE_GIB + vocab * ACTIVATION_PER_VOCAB_GIB
     activation += ACTIVATION_MOE_GIB if facts.get("experts") else 0.0

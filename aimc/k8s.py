@@ -12,6 +12,15 @@ What the docker path has and a pod does not need: ``--device /dev/kfd /dev/dri``
 that requests ``amd.com/gpu`` / ``nvidia.com/gpu``; ``--ipc host`` and ``--shm-size`` become
 a memory-backed ``/dev/shm``; ``seccomp=unconfined`` and ``SYS_PTRACE`` (debuggers) are
 left out: the pod runs unprivileged.
+
+A multi-node plan (``plan.nodes`` > 1: tensor parallel within a node, pipeline parallel
+across nodes) is a LeaderWorkerSet (``leaderworkerset.yaml``, the kubernetes-sigs/lws
+controller must be installed) instead of a Deployment: one group of ``nodes`` pods per
+replica, each pod the same container on its own node. The leader (node rank 0) serves the
+API and hosts torch.distributed's store; the workers run ``--headless`` and join it at
+``$(LWS_LEADER_ADDRESS)``, with ``--node-rank $(LWS_WORKER_INDEX)``: the only ``$(...)`` the
+kubelet expands (every ``$`` of the plan's own words is written ``$$``). The Service selects
+the leaders only; the model cache is ReadWriteMany (every pod of a group mounts it).
 """
 
 from __future__ import annotations
@@ -23,12 +32,13 @@ from typing import Any
 from aimc import __version__
 from aimc.errors import ConfigError
 from aimc.plan import Plan
-from aimc.render import CONTAINER_CACHE, container_args, container_env, manifest
+from aimc.render import CONTAINER_CACHE, container_args, container_env, manifest, node_role_args
 
 __all__ = [
     "DEFAULT_SHM",
     "EMITS",
     "FILES",
+    "MULTINODE_FILES",
     "cache_claim_gib",
     "compile_k8s",
     "k8s_escape",
@@ -44,6 +54,14 @@ __all__ = [
 EMITS = ("local", "k8s")
 #: The Kubernetes artifacts, one resource kind each (``manifest.json`` besides).
 FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
+#: The Kubernetes artifacts of a multi-node plan.
+MULTINODE_FILES = ("leaderworkerset.yaml", "pvc.yaml", "service.yaml")
+#: The LeaderWorkerSet API, and the labels and variables its controller gives each pod.
+LWS_API = "leaderworkerset.x-k8s.io/v1"
+LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
+LWS_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
+LWS_LEADER_ADDRESS = "$(LWS_LEADER_ADDRESS)"
+LWS_WORKER_INDEX = "$(LWS_WORKER_INDEX)"
 #: GPU resource name of each hardware vendor's device plugin.
 GPU_RESOURCE = {"amd": "amd.com/gpu", "nvidia": "nvidia.com/gpu"}
 #: ``/dev/shm`` size when the hardware profile gives none (the NVIDIA profiles share the
@@ -74,8 +92,9 @@ def k8s_escape(text: str) -> str:
 
 
 def weights_gib(plan: Plan) -> float:
-    """The checkpoint's size: the plan's estimate is per GPU, over ``plan.gpus`` GPUs."""
-    return float(plan.estimate.get("weights_gib") or 0) * plan.gpus
+    """The checkpoint's size: the plan's estimate is per GPU, over ``plan.gpus`` GPUs on
+    each of ``plan.nodes`` nodes."""
+    return float(plan.estimate.get("weights_gib") or 0) * plan.gpus * plan.nodes
 
 
 def startup_budget_s(plan: Plan) -> int:
@@ -152,10 +171,13 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
             "failureThreshold": failures,
         }
 
+    args = [k8s_escape(word) for word in container_args(plan)]
+    if plan.nodes > 1:
+        args += node_role_args("0", LWS_LEADER_ADDRESS)
     container: dict[str, Any] = {
         "name": "server",
         "image": plan.image,
-        "args": [k8s_escape(word) for word in container_args(plan)],
+        "args": args,
         "env": env,
         "ports": [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}],
     }
@@ -166,6 +188,13 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
     container["volumeMounts"] = [
         {"name": "model-cache", "mountPath": CONTAINER_CACHE},
         {"name": "dshm", "mountPath": "/dev/shm"},
+    ]
+    # A worker: the same container without the API server (no port, no probes).
+    worker = {k: v for k, v in container.items() if k != "ports"}
+    worker["name"] = "worker"
+    worker["args"] = [
+        *(k8s_escape(word) for word in container_args(plan)),
+        *node_role_args(LWS_WORKER_INDEX, LWS_LEADER_ADDRESS),
     ]
     # /health answers 200 once the engine is up, without the API key; /v1/models needs
     # VLLM_API_KEY when one is set, and its 200 is a list to read, not a health verdict.
@@ -178,6 +207,12 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
     else:
         strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
     shm = {"medium": "Memory", "sizeLimit": shm_size(plan)}
+    volumes = [
+        {"name": "model-cache", "persistentVolumeClaim": {"claimName": claim}},
+        {"name": "dshm", "emptyDir": shm},
+    ]
+    if plan.nodes > 1:
+        return _multinode(plan, replicas, labels, container, worker, volumes, claim)
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -188,13 +223,7 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
             "strategy": strategy,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "model-cache", "persistentVolumeClaim": {"claimName": claim}},
-                        {"name": "dshm", "emptyDir": shm},
-                    ],
-                },
+                "spec": {"containers": [container], "volumes": volumes},
             },
         },
     }
@@ -221,6 +250,63 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
     return {"deployment.yaml": deployment, "pvc.yaml": pvc, "service.yaml": service}
 
 
+def _multinode(
+    plan: Plan,
+    replicas: int,
+    labels: dict[str, str],
+    leader: dict[str, Any],
+    worker: dict[str, Any],
+    volumes: list[dict[str, Any]],
+    claim: str,
+) -> dict[str, dict[str, Any]]:
+    """The LeaderWorkerSet, the Service of its leaders and the shared model cache."""
+    name = plan.name
+    lws = {
+        "apiVersion": LWS_API,
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            # The workers join the leader's address: start them once the leader pod exists.
+            "startupPolicy": "LeaderCreated",
+            "leaderWorkerTemplate": {
+                "size": plan.nodes,
+                # One pipeline stage lost stalls the group: restart all its pods together.
+                "restartPolicy": "RecreateGroupOnPodRestart",
+                "leaderTemplate": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [leader], "volumes": volumes},
+                },
+                "workerTemplate": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [worker], "volumes": volumes},
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {LWS_NAME_LABEL: name, LWS_INDEX_LABEL: "0"},
+            "ports": [{"name": "http", "port": plan.port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": claim, "labels": labels},
+        "spec": {
+            # Every pod of a group, each on its own node, mounts the cache.
+            "accessModes": ["ReadWriteMany"],
+            "resources": {"requests": {"storage": f"{cache_claim_gib(plan)}Gi"}},
+        },
+    }
+    return {"leaderworkerset.yaml": lws, "pvc.yaml": pvc, "service.yaml": service}
+
+
 def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, str]:
     """The Kubernetes manifests of ``plan`` by file name, ``manifest.json`` excluded."""
     from aimc.templating import environment
@@ -236,6 +322,7 @@ def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, st
             "secret": f"{plan.name}-secrets",
             "passthrough": plan.passthrough_env,
             "replicas": replicas,
+            "nodes": plan.nodes,
         }
         files[name] = env.get_template(f"k8s/{name}.j2").render(context)
     return files
@@ -261,5 +348,7 @@ def compile_k8s(plan: Plan, request: Any, target: str, replicas: int = 1) -> dic
     if request.config is not None:
         inputs["config"] = {"path": request.config.path, "sha256": request.config.sha256}
     inputs["kubernetes"] = {"replicas": replicas}
+    if plan.nodes > 1:
+        inputs["kubernetes"]["nodes"] = plan.nodes
     files["manifest.json"] = manifest(plan, files, inputs)
     return files

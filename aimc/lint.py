@@ -14,6 +14,8 @@ lint/weights                   each precision used has weights; weights name a r
 lint/unknown-hardware          each hardware name has a profile
 lint/precision-unsupported     each precision is supported by each hardware it is used on
 lint/gpus-per-node             no GPU count exceeds the hardware's GPUs per node
+lint/nodes                     a multi-node configuration (``nodes``) uses vllm, and each node
+                               count (pipeline-parallel size) divides the model's layers
 lint/context-length            context_length <= the model's max_context
 lint/unknown-arg               engine args exist in the pinned backend version, with the right
                                kind of value (flag or value, choices, numbers)
@@ -306,7 +308,7 @@ def _rule_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[
         for group in groups.values():
             # Memory per GPU only falls as GPUs are added: when the smallest count fits,
             # the larger ones do (this keeps validate fast on large repositories).
-            group.sort(key=lambda c: c.gpus)
+            group.sort(key=lambda c: c.gpus * c.nodes)
             # As asked for by its count: a low_memory configuration at its own context.
             found = [] if not group else assess(recipe, target, _asked(recipe, group[0]), group[:1])
             if found and found[0].verdict != "runnable":
@@ -450,6 +452,29 @@ def _rule_tensor_parallel(doc: Document, hardware: Mapping[str, Any]) -> Iterato
                 )
 
 
+def _rule_nodes(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """A multi-node configuration uses vllm, and each node count (one pipeline stage per
+    node) divides the model's layers."""
+    layers = doc.data["model"]["facts"]["layers"]
+    for i, conf, backend in _configurations(doc):
+        if "nodes" not in conf:
+            continue
+        if backend != "vllm":
+            yield doc.diagnostic(
+                _p("configurations", i, "nodes"),
+                f"multi-node configurations need vllm; this one uses {backend}",
+                rule="lint/nodes",
+            )
+        for j, nodes in enumerate(conf["nodes"]):
+            if layers % nodes:
+                yield doc.diagnostic(
+                    _p("configurations", i, "nodes", j),
+                    f"{nodes} nodes (pipeline parallel {nodes}) do not divide the model's "
+                    f"{layers} layers",
+                    rule="lint/nodes",
+                )
+
+
 def _rule_hardware(
     doc: Document, hardware: Mapping[str, Mapping[str, Any]]
 ) -> Iterator[Diagnostic]:
@@ -488,14 +513,14 @@ def _rule_hardware(
 
 def _rule_overlap(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
     """No two configurations match the same hardware x precision x GPU count x backend."""
-    seen: dict[tuple[str, str, int, str], int] = {}
+    seen: dict[tuple[str, str, int, str, int], int] = {}
     for i, conf, backend in _configurations(doc):
         for name in conf["hardware"]:
             if name not in hardware:
                 continue
             for precision in conf["precision"]:
-                for gpus in conf["gpus"]:
-                    key = (name, precision, gpus, backend)
+                for gpus, nodes in itertools.product(conf["gpus"], conf.get("nodes", [1])):
+                    key = (name, precision, gpus, backend, nodes)
                     if key in seen:
                         yield doc.diagnostic(
                             _p("configurations", i),
@@ -541,6 +566,7 @@ RECIPE_RULES: tuple[Rule, ...] = (
     _rule_defaults,
     _rule_precisions_have_weights,
     _rule_tensor_parallel,
+    _rule_nodes,
     _rule_hardware,
     _rule_overlap,
     _rule_configuration_values,

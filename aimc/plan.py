@@ -63,6 +63,8 @@ class Plan:
         decisions: Why each automatic choice was made, in order.
         data_parallel: Data-parallel replicas (each of ``gpus`` GPUs).
         estimate: The memory estimate per GPU (:class:`aimc.estimate.Estimate` JSON).
+        nodes: Nodes the server spans (pipeline-parallel size; ``gpus`` GPUs on each).
+            Left out of :meth:`to_json` when 1.
     """
 
     name: str
@@ -90,10 +92,12 @@ class Plan:
     decisions: list[str] = field(default_factory=list)
     data_parallel: int = 1
     estimate: dict[str, Any] = field(default_factory=dict)
+    nodes: int = 1
 
     @property
     def total_gpus(self) -> int:
-        """GPUs the server uses: tensor-parallel size x data-parallel replicas."""
+        """GPUs the server uses on each node: tensor-parallel size x data-parallel
+        replicas."""
         return self.gpus * self.data_parallel
 
     def arg(self, name: str, default: Any = None) -> Any:
@@ -104,6 +108,8 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         """The plan as JSON-compatible data (stable key order)."""
         data = asdict(self)
+        if self.nodes == 1:
+            del data["nodes"]
         data["version"] = PLAN_VERSION
         return data
 

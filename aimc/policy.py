@@ -300,7 +300,8 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
         free_gpus=fill.free if fill is not None and fill.busy else None,
     )
     if request.gpus is not None and request.precision is not None:
-        (only,) = assessed
+        # One configuration, unless a multi-node one has the same count: one node first.
+        only = min(assessed, key=lambda a: (a.verdict != "runnable", a.candidate.nodes))
         if only.verdict != "runnable" or only.plan is None:
             raise ConfigError(
                 f"{model} {only.candidate.precision} on "
@@ -308,6 +309,7 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
                 f"{_why_not(only, hardware)}",
                 hint=_instead(recipe, hardware, request, [only]),
             )
+        decisions += _multinode_why(recipe, hardware, request, only)
         return replace(only.plan, decisions=[*decisions, _config_note(only, recipe)])
 
     precisions = sorted(
@@ -317,7 +319,8 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
     for precision in precisions:
         here = [a for a in assessed if a.candidate.precision == precision]
         runnable = sorted(
-            (a for a in here if a.verdict == "runnable"), key=lambda a: a.candidate.gpus
+            (a for a in here if a.verdict == "runnable"),
+            key=lambda a: (a.candidate.nodes, a.candidate.gpus),
         )
         if not runnable:
             if len(precisions) > 1:
@@ -449,6 +452,32 @@ def _probe(
     return Assessment(c, plan, plan.estimate["verdict"], plan.estimate["reason"])
 
 
+def _multinode_why(
+    recipe: Recipe, hardware: Hardware, request: Request, chosen: Assessment
+) -> list[str]:
+    """Why ``chosen`` spans several nodes (the one-node estimate's numbers); nothing for a
+    one-node configuration."""
+    c = chosen.candidate
+    if c.nodes == 1 or chosen.plan is None:
+        return []
+    text = (
+        f"{c.nodes} nodes x {_gpus(c.gpus)} (tensor parallel {c.gpus} on each node, "
+        f"pipeline parallel {c.nodes} across nodes): "
+    )
+    one = _probe(recipe, hardware, request, replace(c, nodes=1), c.gpus)
+    if one is not None and one.plan is not None and one.verdict != "runnable":
+        text += f"one node does not fit: {shortfall(one.plan.estimate, c.gpus, hardware)}; "
+    elif one is not None:
+        text += "the recipe offers it (one node would fit too); "
+    est = chosen.plan.estimate
+    layers = recipe.data["model"]["facts"]["layers"]
+    text += (
+        f"each GPU holds 1/{c.gpus * c.nodes} of the weights ({est['weights_gib']:.1f} GiB) "
+        f"and the KV cache of {layers // c.nodes} of {layers} layers: {chosen.reason}"
+    )
+    return [text]
+
+
 def _config_note(a: Assessment, recipe: Recipe) -> str:
     path = a.plan.recipe["path"] if a.plan else recipe.path
     return f"configuration {a.candidate.config_id} of {path}"
@@ -508,6 +537,7 @@ def _choose_gpus(
                     f"--optimize throughput spreads data-parallel replicas over {where}"
                 )
     assert chosen.plan is not None
+    decisions += _multinode_why(recipe, hardware, request, chosen)
     plan = chosen.plan
     if replicas > 1:
         plan = _replicated(recipe, hardware, request, chosen, replicas, source)

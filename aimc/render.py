@@ -22,6 +22,7 @@ __all__ = [
     "container_args",
     "container_env",
     "manifest",
+    "node_role_args",
     "render",
     "render_command",
     "server_argv",
@@ -79,6 +80,16 @@ def container_args(plan: Plan) -> list[str]:
     return [*plan.command, *server_argv(plan)]
 
 
+def node_role_args(rank: str, master_addr: str) -> list[str]:
+    """What one node of a multi-node plan (``plan.nodes`` > 1) adds after
+    :func:`container_args`: vLLM's own multi-node launch (``--nnodes`` is in the plan's
+    args). Node rank ``0`` is the head: it serves the API and hosts torch.distributed's
+    store at ``master_addr`` (port 29501, vLLM's default ``--master-port``); every other rank
+    runs ``--headless`` (no API server) and joins it."""
+    words = ["--node-rank", rank, "--master-addr", master_addr]
+    return words if rank == "0" else [*words, "--headless"]
+
+
 def container_env(plan: Plan) -> list[tuple[str, str | None]]:
     """The container's environment, in ``docker run -e`` order: the plan's variables with
     their values, the caller's pass-through variables (secrets: value ``None``, never
@@ -103,7 +114,12 @@ def _docker_options(plan: Plan) -> list[list[str]]:
         opts.append(["--ipc", c["ipc"]])
     if "shm_size" in c:
         opts.append(["--shm-size", c["shm_size"]])
-    opts.append(["-p", f"{plan.port}:{plan.port}"])
+    if plan.nodes > 1:
+        # NCCL between nodes and torch.distributed's store (the head's port 29501) use the
+        # host's interfaces; the API port is the host's too.
+        opts.append(["--network", "host"])
+    else:
+        opts.append(["-p", f"{plan.port}:{plan.port}"])
     if plan.local_model:
         opts.append(["-v", f"{plan.model_source}:{model_path(plan)}:ro"])
     # container_env's names: the plan's values come from launch.sh's exports (aim.env),
@@ -195,11 +211,31 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         "container_cache": CONTAINER_CACHE,
         "compose": _compose(plan, command) if plan.image else None,
         "native_config": _native_config(plan),
+        "node": None,
     }
     names = ["launch.sh", "aim.env", ENGINES[plan.backend].config_file]
-    if plan.image:
+    if plan.nodes > 1:
+        # The bare-metal pair (Compose runs on one host: none).
+        context["node"] = _node(plan, "0")
+        context["worker_node"] = _node(plan, "$AIM_NODE_RANK")
+        names.append("launch-worker.sh")
+    elif plan.image:
         names.append("compose.yaml")
     return {name: env.get_template(f"{name}.j2").render(context) for name in sorted(names)}
+
+
+def _node(plan: Plan, rank: str) -> dict[str, Any]:
+    """The role of one node's script: the words it adds after the server's arguments
+    (:func:`node_role_args`), the script's variables double-quoted, the rest shell-quoted."""
+    from aimc.templating import shell_quote
+
+    words = node_role_args(rank, "$AIM_MASTER_ADDR")
+    return {
+        "head": rank == "0",
+        "script": "launch.sh" if rank == "0" else "launch-worker.sh",
+        "ranks": "1" if plan.nodes == 2 else f"1 to {plan.nodes - 1}",
+        "words": " ".join(f'"{w}"' if w.startswith("$AIM_") else shell_quote(w) for w in words),
+    }
 
 
 def manifest(plan: Plan, artifacts: dict[str, str], inputs: dict[str, Any]) -> str:

@@ -110,7 +110,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One concrete (configuration, hardware, precision, GPU count, backend) combination."""
+    """One concrete (configuration, hardware, precision, GPU count, backend) combination;
+    ``nodes`` > 1 for a multi-node configuration (``gpus`` GPUs on each node)."""
 
     index: int
     config_id: str
@@ -118,6 +119,7 @@ class Candidate:
     precision: str
     gpus: int
     backend: str
+    nodes: int = 1
 
 
 def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
@@ -164,27 +166,38 @@ def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
                 continue
             for precision in conf["precision"]:
                 for gpus in conf["gpus"]:
-                    out.append(
-                        Candidate(
-                            i,
-                            config_id(conf, i),
-                            hw,
-                            precision,
-                            gpus,
-                            conf.get("backend", default_backend),
+                    for nodes in conf.get("nodes", [1]):
+                        out.append(
+                            Candidate(
+                                i,
+                                config_id(conf, i),
+                                hw,
+                                precision,
+                                gpus,
+                                conf.get("backend", default_backend),
+                                nodes,
+                            )
                         )
-                    )
     return out
 
 
 def summary(cands: Sequence[Candidate]) -> str:
     groups: dict[tuple[str, str], list[int]] = {}
+    multi: dict[tuple[str, str], set[tuple[int, int]]] = {}
     for c in cands:
-        groups.setdefault((c.backend, c.precision), []).append(c.gpus)
-    return "; ".join(
+        if c.nodes > 1:
+            multi.setdefault((c.backend, c.precision), set()).add((c.nodes, c.gpus))
+        else:
+            groups.setdefault((c.backend, c.precision), []).append(c.gpus)
+    parts = [
         f"{b} {p} on {','.join(map(str, sorted(set(g))))} GPUs"
         for (b, p), g in sorted(groups.items())
-    )
+    ]
+    parts += [
+        f"{b} {p} on " + ",".join(f"{n} nodes x {g}" for n, g in sorted(sizes)) + " GPUs"
+        for (b, p), sizes in sorted(multi.items())
+    ]
+    return "; ".join(parts)
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -418,6 +431,11 @@ def build_plan(
             *_user_layers(request, chosen.backend),
         ]
     )
+    if chosen.nodes > 1 and chosen.backend != "vllm":
+        raise ConfigError(
+            f"{chosen.config_id}: {chosen.nodes} nodes need vllm (multi-node serving without "
+            f"Ray); {chosen.backend} is not supported across nodes"
+        )
     args = _engine_args(ctx, merged, data_parallel)
     env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
     for name, setting in env.items():
@@ -464,6 +482,7 @@ def build_plan(
         decisions=list(decisions),
         data_parallel=data_parallel,
         estimate=memory.to_json(),
+        nodes=chosen.nodes,
     )
 
 
@@ -569,6 +588,14 @@ def _engine_args(ctx: _Context, merged: Mapping[str, Setting], replicas: int) ->
         core[engine.flags[key]] = merged[key]
     if replicas > 1:
         core[engine.flags["data_parallel"]] = Setting(replicas, "cli", "--optimize throughput")
+    if chosen.nodes > 1:
+        # vLLM's own multi-node launch (no Ray): one pipeline stage per node; every node
+        # runs --nnodes N --node-rank R (the launchers add the rank and the head's address).
+        nsrc = ctx.rsrc(f"{ctx.cbase}/nodes/{ctx.conf['nodes'].index(chosen.nodes)}")
+        core["pipeline-parallel-size"] = Setting(chosen.nodes, "configuration", nsrc)
+        core["nnodes"] = Setting(chosen.nodes, "configuration", nsrc)
+        # On CUDA vLLM picks mp with nnodes > 1 by itself, on ROCm it must be told.
+        core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
     rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
@@ -659,4 +686,5 @@ def _estimate(
         weights_bytes=size,
         weights_basis=basis,
         kv_budget_gib=kv_budget,
+        pp=chosen.nodes,
     )

@@ -166,6 +166,15 @@ def launch(
     )
     resolved = opts.resolve(model, gpu_count)
     plan = resolved.plan
+    if plan.nodes > 1:
+        from aimc.errors import ConfigError
+
+        raise ConfigError(
+            f"{plan.model_id} {plan.precision} on {plan.hardware['name']} spans {plan.nodes} "
+            "nodes; launch starts one machine's server and never half of one",
+            hint=f"aim-engine compile {model} --target {plan.hardware['name']} --precision "
+            f"{plan.precision} --emit k8s -o DIR, then kubectl apply -f DIR",
+        )
     compiled = compile_plan(plan, resolved.request, resolved.target.hardware.name)
     run_name = validate_name(name or plan.name)
     folder = outdir or settings.state_dir / "builds" / run_name

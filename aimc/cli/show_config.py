@@ -252,11 +252,10 @@ def show_config(
     manifests = None
     if emit.emit == "k8s":
         from aimc.build import request_line
-        from aimc.k8s import FILES, k8s_request_line, render_k8s
+        from aimc.k8s import k8s_request_line, render_k8s
 
         line = k8s_request_line(request_line(request, name), emit.replicas)
-        texts = render_k8s(plan, line, emit.replicas)
-        manifests = {f: texts[f] for f in FILES}
+        manifests = render_k8s(plan, line, emit.replicas)  # the manifests, by file name
     if fmt != "table":
         data = {
             "target": name,

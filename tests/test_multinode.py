@@ -1,0 +1,381 @@
+"""Multi-node serving (issue 12, second half): a configuration with ``nodes`` spans several
+nodes (tensor parallel within a node, pipeline parallel across nodes, vLLM's own
+``--nnodes`` launch without Ray), and ``--emit k8s`` writes it as a LeaderWorkerSet.
+
+The LeaderWorkerSet is validated against the CRD's ``openAPIV3Schema`` (vendored in
+``tests/data/lws/``, kubernetes-sigs/lws @ 060ab4d), made strict the way the API server's
+strict field validation is (an unknown field is an error); the Service and the PVC with
+``kubernetes-validate``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from ruamel.yaml import YAML
+
+from aimc.build import compile_plan, make_plan
+from aimc.catalog import Catalog
+from aimc.estimate import estimate
+from aimc.k8s import MULTINODE_FILES, compile_k8s, resources
+from aimc.plan import Plan
+from aimc.render import container_args, container_env, node_role_args, server_argv
+from aimc.resolve import Request
+from aimc.write import write_artifacts
+from tests.conftest import GOLDEN, ROOT
+from tests.test_k8s import K8S_VERSION, kubelet_expand
+
+CATALOG = Catalog.default()
+MODEL = "meta-llama/Llama-3.1-405B-Instruct"
+RECIPE = ROOT / "recipes/models/meta-llama/Llama-3.1-405B-Instruct.yaml"
+CRD = ROOT / "tests/data/lws/leaderworkerset.x-k8s.io_leaderworkersets.crd.yaml"
+FOLDER = "meta-llama__Llama-3.1-405B-Instruct--h100-bf16-2-nodes"
+
+
+def _yaml(text: str) -> Any:
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def _request(**kw: Any) -> Request:
+    return Request(model=MODEL, precision="bf16", **kw)
+
+
+def _plan(**kw: Any) -> Plan:
+    return make_plan(CATALOG, _request(**kw), "h100")
+
+
+def _strict(schema: Any) -> Any:
+    """``schema`` with unknown fields refused: every object schema that lists its
+    properties and says nothing of others gets ``additionalProperties: false`` (what the
+    API server's pruning / strict field validation does with a structural schema)."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@functools.cache
+def lws_validator() -> jsonschema.Draft7Validator:
+    """The CRD's v1 schema: OpenAPI v3, which Draft 7 reads once the ``x-kubernetes-*``
+    keys are ignored (it has no ``nullable``; int-or-string is an ``anyOf``)."""
+    crd = YAML(typ="safe", pure=False).load(CRD.read_text(encoding="utf-8"))
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = _strict(version["schema"]["openAPIV3Schema"])
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def _validate(files: dict[str, str]) -> None:
+    lws_validator().validate(_yaml(files["leaderworkerset.yaml"]))
+    for name in ("service.yaml", "pvc.yaml"):
+        kubernetes_validate.validate(_yaml(files[name]), K8S_VERSION, strict=True)
+
+
+# --- the recipe and the plan ----------------------------------------------------------------
+
+
+def test_the_plan_is_tensor_parallel_per_node_and_pipeline_parallel_across() -> None:
+    plan = _plan()
+    assert (plan.configuration, plan.gpus, plan.nodes) == ("h100-vllm-bf16-2-nodes", 8, 2)
+    assert plan.arg("tensor-parallel-size") == 8
+    assert plan.arg("pipeline-parallel-size") == 2
+    assert plan.arg("nnodes") == 2
+    assert plan.arg("distributed-executor-backend") == "mp"
+    assert plan.args["nnodes"].source.startswith("recipes/models/meta-llama/")
+    (why,) = [d for d in plan.decisions if d.startswith("2 nodes x 8 GPUs")]
+    assert "one node does not fit: 8 x h100 would need 100.6 GiB per GPU" in why
+    assert "1/16 of the weights (47.2 GiB)" in why
+    assert "63 of 126 layers" in why
+    assert plan.estimate["verdict"] == "runnable"
+
+
+def test_nodes_are_in_the_json_only_when_more_than_one() -> None:
+    plan = _plan()
+    assert plan.to_json()["nodes"] == 2
+    assert Plan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+    single = make_plan(CATALOG, Request(model=MODEL), "h100")
+    assert single.nodes == 1 and "nodes" not in single.to_json()
+    assert Plan.from_json(single.to_json()) == single
+
+
+def test_one_node_is_preferred_and_the_default_precision_stays() -> None:
+    assert make_plan(CATALOG, Request(model=MODEL), "h100").precision == "fp8"
+    # bf16 fits one node of h200: the recipe offers no multi-node configuration there.
+    assert make_plan(CATALOG, _request(), "h200").nodes == 1
+
+
+def test_pipeline_parallel_splits_weights_and_kv_cache() -> None:
+    facts = _yaml(RECIPE.read_text())["model"]["facts"]
+    one = estimate(facts, "bf16", 8, 79.19, 0.92, 32768)
+    two = estimate(facts, "bf16", 8, 79.19, 0.92, 32768, pp=2)
+    assert two.weights_gib == pytest.approx(one.weights_gib / 2)
+    assert two.kv_bytes_per_token == pytest.approx(one.kv_bytes_per_token / 2)
+    assert two.overhead_gib == one.overhead_gib
+    assert (one.verdict, two.verdict) == ("incompatible", "runnable")
+
+
+# --- the Kubernetes artifacts ---------------------------------------------------------------
+
+
+def test_multinode_manifests_match_golden_and_validate(golden) -> None:
+    request = _request()
+    plan = make_plan(CATALOG, request, "h100")
+    files = compile_k8s(plan, request, "h100")
+    assert sorted(files) == sorted([*MULTINODE_FILES, "manifest.json"])
+    for name, text in files.items():
+        golden(f"k8s/{FOLDER}/{name}", text)
+    assert sorted(p.name for p in (GOLDEN / "k8s" / FOLDER).iterdir()) == sorted(files)
+    _validate(files)
+    assert json.loads(files["manifest.json"])["inputs"]["kubernetes"] == {
+        "replicas": 1,
+        "nodes": 2,
+    }
+    _validate(compile_k8s(plan, request, "h100", 3))
+
+
+def test_the_crd_validator_is_strict() -> None:
+    lws = resources(_plan())["leaderworkerset.yaml"]
+    lws_validator().validate(lws)
+    for path, value in [
+        (("spec", "leaderWorkerTemplate", "sizee"), 2),
+        (("spec", "leaderWorkerTemplate", "size"), "two"),
+        (("spec", "leaderWorkerTemplate", "restartPolicy"), "Always"),
+        (("spec", "leaderWorkerTemplate", "workerTemplate", "spec", "privileged"), True),
+    ]:
+        bad = copy.deepcopy(lws)
+        node = bad
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        with pytest.raises(jsonschema.ValidationError):
+            lws_validator().validate(bad)
+
+
+def test_leader_and_workers_and_the_service_that_reaches_the_leader() -> None:
+    res = resources(_plan(), 2)
+    lws = res["leaderworkerset.yaml"]
+    assert (lws["apiVersion"], lws["kind"]) == ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
+    assert lws["spec"]["replicas"] == 2
+    template = lws["spec"]["leaderWorkerTemplate"]
+    assert template["size"] == 2
+    (leader,) = template["leaderTemplate"]["spec"]["containers"]
+    (worker,) = template["workerTemplate"]["spec"]["containers"]
+    assert leader["resources"]["limits"] == {"nvidia.com/gpu": 8}
+    assert worker["resources"] == leader["resources"]
+    assert "startupProbe" in leader and "ports" in leader
+    assert not {"startupProbe", "readinessProbe", "livenessProbe", "ports"} & set(worker)
+    assert res["service.yaml"]["spec"]["selector"] == {
+        "leaderworkerset.sigs.k8s.io/name": "aim-llama-3-1-405b-instruct",
+        "leaderworkerset.sigs.k8s.io/worker-index": "0",
+    }
+    assert res["pvc.yaml"]["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def _pods(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
+    template = resources(plan)["leaderworkerset.yaml"]["spec"]["leaderWorkerTemplate"]
+    (leader,) = template["leaderTemplate"]["spec"]["containers"]
+    (worker,) = template["workerTemplate"]["spec"]["containers"]
+    return leader, worker
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [(), ("served_model_name=$(LWS_LEADER_ADDRESS) $(LWS_WORKER_INDEX) $$x",)],
+)
+def test_pod_args_and_env_are_the_planned_ones(sets: tuple[str, ...]) -> None:
+    """What the kubelet makes of each pod's args (LWS gives LWS_LEADER_ADDRESS and
+    LWS_WORKER_INDEX) is the plan's container args plus that node's role: the same words
+    ``docker run`` gets for one node; only the two deliberate references expand."""
+    plan = _plan(sets=sets)
+    leader, worker = _pods(plan)
+    address = "aim-llama-3-1-405b-instruct-0.aim-llama-3-1-405b-instruct"
+    pod_env = {"LWS_LEADER_ADDRESS": address, "LWS_WORKER_INDEX": "1"}
+    assert [kubelet_expand(w, pod_env) for w in leader["args"]] == [
+        *container_args(plan),
+        *node_role_args("0", address),
+    ]
+    assert [kubelet_expand(w, pod_env) for w in worker["args"]] == [
+        *container_args(plan),
+        *node_role_args("1", address),
+    ]
+    assert node_role_args("1", address)[-1] == "--headless"
+    expected = [(name, value) for name, value in container_env(plan)]
+    for container in (leader, worker):
+        env = [
+            (e["name"], kubelet_expand(e["value"], pod_env) if "value" in e else None)
+            for e in container["env"]
+        ]
+        assert env == expected
+    if sets:
+        assert plan.served_model_name in [kubelet_expand(w, pod_env) for w in leader["args"]]
+
+
+# --- the bare-metal pair: launch.sh (head) and launch-worker.sh ------------------------------
+
+LOCAL = ["aim.env", "launch-worker.sh", "launch.sh", "manifest.json", "vllm.yaml"]
+
+
+def _local(tmp_path: Path, launcher: str | None = None) -> tuple[Plan, Path]:
+    request = _request(launcher=launcher)
+    plan = make_plan(CATALOG, request, "h100")
+    out = tmp_path / "out"
+    write_artifacts(out, compile_plan(plan, request, "h100").files)
+    return plan, out
+
+
+def _run(script: Path, sandbox: Path, env: dict[str, str]) -> tuple[int, str, dict[str, Any]]:
+    """Run ``script`` with recording ``docker`` and ``python3`` first on PATH."""
+    bindir = sandbox / "bin"
+    bindir.mkdir(exist_ok=True)
+    for name in ("docker", "python3"):
+        tool = bindir / name
+        tool.write_text(
+            f"#!{sys.executable}\nimport json, os, sys\n"
+            'json.dump({"argv": sys.argv[1:], "env": dict(os.environ)}, '
+            'open(os.environ["RECORD"], "w"))\n'
+        )
+        tool.chmod(0o755)
+    record = sandbox / "record.json"
+    record.unlink(missing_ok=True)
+    full = {
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "RECORD": str(record),
+        "CACHE_DIR": str(sandbox / "cache"),
+        **env,
+    }
+    result = subprocess.run(
+        ["bash", str(script)], env=full, cwd=sandbox, capture_output=True, text=True
+    )
+    seen = json.loads(record.read_text()) if record.exists() else {}
+    return result.returncode, result.stderr, seen
+
+
+def test_the_local_pair_matches_golden_and_passes_shellcheck(golden, tmp_path: Path) -> None:
+    _, out = _local(tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == LOCAL
+    for name in LOCAL:
+        golden(f"k8s/{FOLDER}-local/{name}", (out / name).read_text(encoding="utf-8"))
+    assert sorted(p.name for p in (GOLDEN / "k8s" / f"{FOLDER}-local").iterdir()) == LOCAL
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    result = subprocess.run(
+        [str(shellcheck), str(out / "launch.sh"), str(out / "launch-worker.sh")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("launcher", ["docker", "process"])
+def test_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_path: Path) -> None:
+    """launch.sh (head) and launch-worker.sh run the words of the LeaderWorkerSet's leader
+    and worker pods, with AIM_MASTER_ADDR / AIM_NODE_RANK where LWS gives
+    LWS_LEADER_ADDRESS / LWS_WORKER_INDEX; the docker path passes the pods' variables."""
+    plan, out = _local(tmp_path, launcher)
+    (tmp_path / "sandbox").mkdir()
+    leader, worker = _pods(_plan())
+    address = "10.0.0.7"
+    for script, pod, rank in [("launch.sh", leader, "0"), ("launch-worker.sh", worker, "1")]:
+        env = {"AIM_MASTER_ADDR": address, "AIM_NODE_RANK": rank}
+        code, err, seen = _run(out / script, tmp_path / "sandbox", env)
+        assert code == 0, err
+        pod_env = {"LWS_LEADER_ADDRESS": address, "LWS_WORKER_INDEX": rank}
+        expected = [kubelet_expand(w, pod_env) for w in pod["args"]]
+        argv = seen["argv"]
+        if launcher == "docker":
+            assert argv[argv.index(plan.image) + 1 :] == expected
+            assert argv[argv.index("--network") :][:2] == ["--network", "host"]
+            passed = [v.partition("=")[0] for o, v in itertools.pairwise(argv) if o == "-e"]
+            assert passed == [e["name"] for e in pod["env"]]
+        else:  # the process's own spelling of the model, then the same words
+            words = [*server_argv(plan), *node_role_args(rank, address)]
+            assert argv[-len(words) :] == words
+            assert words[2:] == expected[1:]
+
+
+@pytest.mark.parametrize(
+    ("script", "env", "message"),
+    [
+        ("launch.sh", {}, "AIM_MASTER_ADDR"),
+        ("launch.sh", {"AIM_MASTER_ADDR": "a b"}, "AIM_MASTER_ADDR"),
+        ("launch.sh", {"AIM_MASTER_ADDR": "$(id)"}, "AIM_MASTER_ADDR"),
+        ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "0"}, "1"),
+        ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "2"}, "1"),
+        ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "1;id"}, "1"),
+        ("launch-worker.sh", {"AIM_MASTER_ADDR": "head"}, "AIM_NODE_RANK"),
+        ("launch-worker.sh", {"AIM_NODE_RANK": "1"}, "AIM_MASTER_ADDR"),
+    ],
+)
+def test_the_scripts_refuse_a_bad_address_or_rank(
+    script: str, env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    _, out = _local(tmp_path)
+    (tmp_path / "sandbox").mkdir()
+    code, err, seen = _run(out / script, tmp_path / "sandbox", env)
+    assert code == 2 and message in err and not seen
+
+
+def test_launch_of_a_multinode_plan_is_exit_2(cli, tmp_path: Path) -> None:
+    args = ["launch", MODEL, "--target", "h100", "--precision", "bf16"]
+    result = cli(*args, "-o", str(tmp_path / "out"))
+    assert result.code == 2, result.err
+    assert "2 nodes" in result.err and "--emit k8s" in result.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_compile_emit_k8s_writes_the_leaderworkerset(cli, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["compile", MODEL, "--target", "h100", "--precision", "bf16", "--emit", "k8s"]
+    result = cli(*args, "-o", str(out))
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in out.iterdir()) == sorted([*MULTINODE_FILES, "manifest.json"])
+
+
+# --- lint -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message", "at"),
+    [
+        ("nodes: [2]\n", "nodes: [4]\n", "4 nodes (pipeline parallel 4) do not divide", "nodes:"),
+        ("gpus: [8]\n    nodes:", "gpus: [16]\n    nodes:", "GPUs per node", "hardware:"),
+    ],
+)
+def test_lint_of_bad_nodes_is_an_error_at_its_line(
+    cli, tmp_path: Path, old: str, new: str, message: str, at: str
+) -> None:
+    text = RECIPE.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path = tmp_path / "Llama-3.1-405B-Instruct.yaml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    result = cli("validate", str(path), "--format", "json")
+    assert result.code == 2, result.out
+    diags = json.loads(result.out)["data"]["diagnostics"]
+    (diag,) = [d for d in diags if message in d["message"]]
+    assert diag["severity"] == "error"
+    line = path.read_text(encoding="utf-8").splitlines()[diag["line"] - 1]
+    assert line.strip().startswith(at), line
+
+
+def test_show_config_prints_the_leaderworkerset(cli) -> None:
+    """show-config --emit k8s of a multi-node plan prints the LeaderWorkerSet stream."""
+    args = ("show-config", "meta-llama/Llama-3.1-405B-Instruct", "--target", "h100")
+    result = cli(*args, "--precision", "bf16", "--emit", "k8s")
+    assert result.code == 0, result.err
+    assert 'kind: "LeaderWorkerSet"' in result.out and "Deployment" not in result.out
+    data = json.loads(cli(*args, "--precision", "bf16", "--emit", "k8s", "--format", "json").out)
+    assert "leaderworkerset.yaml" in data["data"]["manifests"]
