@@ -107,6 +107,7 @@ def request_line(request: Request, target: str) -> str:
         ("--backend", request.backend),
         ("--port", request.port),
         ("--optimize", request.optimize),
+        ("--nodes", request.nodes),
         ("--launcher", request.launcher),
     ):
         if value is not None:

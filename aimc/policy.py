@@ -245,6 +245,9 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
     if request.precision:
         cands = [c for c in cands if c.precision == request.precision]
         asked.append(request.precision)
+    if request.nodes is not None:
+        cands = [c for c in cands if c.nodes == request.nodes]
+        asked.append(f"{request.nodes} node{'s' if request.nodes != 1 else ''}")
     if request.gpus is not None:
         if request.available_gpus is not None and request.gpus > request.available_gpus:
             raise ConfigError(

@@ -83,6 +83,7 @@ class Request:
         default_port: Value of ``$DEFAULT_PORT`` when set.
         available_gpus: GPUs visible on this machine (``--target auto``), else None.
         optimize: ``latency`` or ``throughput`` when the GPU count is left open.
+        nodes: Nodes asked for (``--nodes``; a multi-node configuration), or None.
         checkpoint_bytes: Real sizes of checkpoints found locally (source -> bytes).
     """
 
@@ -97,6 +98,7 @@ class Request:
     default_port: int | None = None
     available_gpus: int | None = None
     optimize: str | None = None
+    nodes: int | None = None
     checkpoint_bytes: Mapping[str, int] = field(default_factory=dict)
 
 

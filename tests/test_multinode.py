@@ -379,3 +379,23 @@ def test_show_config_prints_the_leaderworkerset(cli) -> None:
     assert 'kind: "LeaderWorkerSet"' in result.out and "Deployment" not in result.out
     data = json.loads(cli(*args, "--precision", "bf16", "--emit", "k8s", "--format", "json").out)
     assert "leaderworkerset.yaml" in data["data"]["manifests"]
+
+
+def test_nodes_flag_asks_for_a_multi_node_configuration(cli, tmp_path) -> None:
+    """``--nodes N`` (issue 12): the configuration for N nodes, or exit 2 with what exists."""
+    out = tmp_path / "k8s"
+    args = ("compile", "meta-llama/Llama-3.1-405B-Instruct", "--target", "h100")
+    result = cli(*args, "--nodes", "2", "--emit", "k8s", "-o", str(out))
+    assert result.code == 0, result.err
+    plan = json.loads((out / "manifest.json").read_text())["plan"]
+    assert (plan["precision"], plan["gpus"], plan["nodes"]) == ("bf16", 8, 2)
+    assert "--nodes 2" in (out / "leaderworkerset.yaml").read_text().splitlines()[1]
+    refused = cli(*args, "--nodes", "3")
+    assert refused.code == 2
+    assert "no configuration of meta-llama/Llama-3.1-405B-Instruct on h100 for 3 nodes" in (
+        refused.err
+    )
+    assert "vllm bf16 on 2 nodes x 8 GPUs" in refused.err
+    one = cli(*args, "--nodes", "1", "-o", str(tmp_path / "one"))
+    assert one.code == 0, one.err
+    assert "nodes" not in json.loads((tmp_path / "one/manifest.json").read_text())["plan"]

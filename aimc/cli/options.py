@@ -86,6 +86,7 @@ class PlanArgs:
     sets: tuple[str, ...]
     optimize: str | None
     launcher: str | None
+    nodes: int | None
     recipe_dirs: tuple[str, ...]
 
     def resolve(self, model: str, gpus: int | None) -> Resolved:
@@ -166,6 +167,12 @@ def plan_options(f: F) -> F:
             "throughput the smallest size that fits, with data-parallel replicas over the rest.",
         ),
         click.option(
+            "--nodes",
+            type=click.IntRange(1, 64),
+            help="Nodes to serve on (a multi-node configuration of the recipe: GPU_COUNT is "
+            "then per node); default: one node, more only when one does not fit.",
+        ),
+        click.option(
             "--launcher",
             type=click.Choice(["docker", "process"]),
             help="Run in a container or as a bare process (default: docker when "
@@ -240,4 +247,5 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
         sets=tuple(plan.sets),
         default_port=current_settings().default_port_given,
         optimize=plan.optimize,
+        nodes=plan.nodes,
     )
