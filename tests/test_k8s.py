@@ -428,3 +428,14 @@ def test_refused_combinations_are_exit_2(cli, args: list[str], tmp_path: Path) -
     result = cli(*args, "-o", str(tmp_path / "out"))
     assert result.code == 2, result.err
     assert not (tmp_path / "out").exists()
+
+
+def test_run_of_a_kubernetes_folder_says_what_it_is(cli, tmp_path) -> None:
+    """Before: 'launch.sh is missing'; a folder of manifests is for kubectl."""
+    out = tmp_path / "k8s"
+    made = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--emit", "k8s", "-o", str(out))
+    assert made.code == 0, made.err
+    result = cli("run", str(out), env={"AIMC_STATE_DIR": str(tmp_path / "state")})
+    assert result.code == 2
+    assert "holds Kubernetes manifests (--emit k8s), not a local launch" in result.err
+    assert f"hint: kubectl apply -f {out}" in result.err
