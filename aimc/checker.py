@@ -9,10 +9,13 @@ never stops at the first error (like check-jsonschema's checker).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aimc.catalog import Catalog, iter_yaml
 from aimc.diagnostics import Diagnostic, sort_diagnostics
@@ -117,15 +120,9 @@ def check_paths(paths: Sequence[Path], catalog: Catalog) -> CheckResult:
         paths = [root.path for root in catalog.roots]
     files, diagnostics = _expand(paths)
     valid: list[tuple[Path, Document]] = []
-    for file in files:
-        try:
-            doc = read_document(file, _display(file))
-        except ValidationFailed as exc:
-            diagnostics += exc.diagnostics
-            continue
-        problems = check_schema(doc)
+    for file, doc, problems in _map(_load, files):
         diagnostics += problems
-        if not problems:
+        if doc is not None:
             valid.append((file, doc))
 
     hardware: dict[str, dict[str, Any]] = {}
@@ -153,15 +150,50 @@ def check_paths(paths: Sequence[Path], catalog: Catalog) -> CheckResult:
             if not check_schema(hw_doc):
                 hardware[name] = hw_doc.data
 
-    for file, doc in valid:
-        if doc.data["kind"] == "Recipe":
-            diagnostics += lint_recipe(doc, hardware, _catalog_dir(file, "models"))
-        else:
-            diagnostics += lint_hardware(doc, _catalog_dir(file, "hardware"))
+    _HARDWARE.clear()
+    _HARDWARE.update(hardware)  # read by the workers _map forks
+    for found in _map(_lint, valid):
+        diagnostics += found
     diagnostics += _unused_hardware(valid, catalog)
     return CheckResult(
         files=[_display(f) for f in files], diagnostics=sort_diagnostics(diagnostics)
     )
+
+
+#: Files at which checking is spread over the CPUs (below, a pool costs more than it saves).
+PARALLEL_FILES = 200
+#: The hardware profiles recipes are linted against (set before the lint pass forks).
+_HARDWARE: dict[str, dict[str, Any]] = {}
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _map(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``work`` over ``items`` in order: in forked worker processes, one per CPU, when there
+    are many files and more than one CPU (checking is CPU-bound), else in this process."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if len(items) < PARALLEL_FILES or cpus < 2 or "fork" not in mp.get_all_start_methods():
+        return [work(item) for item in items]
+    with ProcessPoolExecutor(cpus, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(work, items, chunksize=max(1, len(items) // (cpus * 8))))
+
+
+def _load(file: Path) -> tuple[Path, Document | None, list[Diagnostic]]:
+    """One file loaded and checked against its schema: (file, document if valid, problems)."""
+    try:
+        doc = read_document(file, _display(file))
+    except ValidationFailed as exc:
+        return file, None, list(exc.diagnostics)
+    problems = check_schema(doc)
+    return file, None if problems else doc, problems
+
+
+def _lint(item: tuple[Path, Document]) -> list[Diagnostic]:
+    file, doc = item
+    if doc.data["kind"] == "Recipe":
+        return lint_recipe(doc, _HARDWARE, _catalog_dir(file, "models"))
+    return lint_hardware(doc, _catalog_dir(file, "hardware"))
 
 
 def _unused_hardware(valid: list[tuple[Path, Document]], catalog: Catalog) -> list[Diagnostic]:

@@ -135,3 +135,26 @@ def test_an_edited_shipped_file_is_validated_again(tmp_path: Path) -> None:
     with pytest.raises(ValidationFailed) as info:
         catalog.recipe("Qwen/Qwen3-8B")
     assert "expected an integer" in info.value.diagnostics[0].message
+
+
+def test_many_files_are_checked_alike_in_parallel(tmp_path: Path, monkeypatch) -> None:
+    """Over PARALLEL_FILES files, checking is spread over forked workers: the report is the
+    same, in the same order, as checking them one by one."""
+    import aimc.checker as checker
+    from aimc.catalog import Catalog
+
+    folder = tmp_path / "models" / "bench-org"
+    folder.mkdir(parents=True)
+    text = (ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()
+    for i in range(24):
+        body = text.replace("id: Qwen/Qwen3-8B", f"id: bench-org/model-{i}", 1)
+        if i % 5 == 0:
+            body = body.replace("precision: bf16", "precision: bfloat16", 1)  # an error
+        (folder / f"model-{i}.yaml").write_text(body)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(checker, "PARALLEL_FILES", 10**6)
+    one_by_one = checker.check_paths([Path("models")], Catalog.default()).to_json()
+    monkeypatch.setattr(checker, "PARALLEL_FILES", 2)
+    parallel = checker.check_paths([Path("models")], Catalog.default()).to_json()
+    assert parallel == one_by_one
+    assert one_by_one["errors"] >= 5 and one_by_one["files"] == 24
