@@ -166,27 +166,30 @@ def _workflow_property(text: str) -> str:
     return _workflow_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def github_annotation(level: str, path: str, title: str, message: str) -> str:
-    """One GitHub Actions workflow command (``::error file=PATH,title=...::message``), with
-    the path, title and message encoded so that none can end it or start another."""
-    props = f"file={_workflow_property(path)},title={_workflow_property(title)}"
-    return f"::{level} {props}::{_workflow_data(message)}"
+def github_annotation(
+    level: str, path: str, title: str, message: str, line: int = 0, column: int = 0
+) -> str:
+    """One GitHub Actions workflow command
+    (``::error file=PATH,line=L,col=C,title=...::message``; no line when 0), with the path,
+    title and message encoded so that none can end it or start another."""
+    props = [f"file={_workflow_property(path)}"]
+    if line:
+        props += [f"line={line}", f"col={column}"]
+    props.append(f"title={_workflow_property(title)}")
+    return f"::{level} {','.join(props)}::{_workflow_data(message)}"
 
 
 def format_github(diagnostics: Sequence[Diagnostic]) -> str:
-    """All diagnostics as GitHub Actions workflow commands, one a line
-    (``::error file=PATH,line=L,col=C,title=RULE::message``; warnings as ``::warning``),
-    then the text summary of :func:`format_text` as a plain line."""
+    """All diagnostics as GitHub Actions workflow commands, one a line (warnings as
+    ``::warning``), then the text summary of :func:`format_text` as a plain line."""
     lines = []
     for d in diagnostics:
-        props = [f"file={_workflow_property(d.path)}"]
-        if d.line:
-            props += [f"line={d.line}", f"col={d.column}"]
-        props.append(f"title={_workflow_property(f'aimc {d.rule}')}")
         message = d.message + (f" (at {d.pointer})" if d.pointer else "")
         if d.hint:
             message += f"; hint: {d.hint}"
-        lines.append(f"::{d.severity} {','.join(props)}::{_workflow_data(message)}")
+        lines.append(
+            github_annotation(d.severity, d.path, f"aimc {d.rule}", message, d.line, d.column)
+        )
     summary = format_text(diagnostics).splitlines()[-1:] if diagnostics else []
     return "\n".join(lines + summary)
 
