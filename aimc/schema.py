@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aimc import _resources
@@ -55,6 +56,18 @@ def _validator(kind: str) -> Validator:
 
     schema = load_schema(KINDS[kind])
     return Draft202012Validator(schema)
+
+
+@functools.cache
+def _compiled(kind: str) -> Callable[[Any], bool] | None:
+    """The compiled validity check of a kind's schema, or None when the compiler does not
+    cover the schema (then ``jsonschema`` checks every document)."""
+    from aimc.schema_compiler import Unsupported, compile_schema
+
+    try:
+        return compile_schema(load_schema(KINDS[kind]))
+    except (Unsupported, re.error):
+        return None
 
 
 def _type_of(value: Any) -> str:
@@ -252,10 +265,12 @@ def check_schema(doc: Document, default_kind: str | None = None) -> list[Diagnos
                 hint=did_you_mean(str(kind), KINDS),
             )
         ]
-    errors: Iterable[ValidationError] = _validator(kind).iter_errors(data)
     out: list[Diagnostic] = []
-    for error in errors:
-        out.extend(_diagnose(doc, error))
+    quick = _compiled(kind)
+    if quick is None or not quick(data):  # jsonschema says what is wrong
+        errors: Iterable[ValidationError] = _validator(kind).iter_errors(data)
+        for error in errors:
+            out.extend(_diagnose(doc, error))
     out.extend(
         doc.diagnostic(pointer, f"{value} is not a finite number", hint="write a number")
         for pointer, value in _non_finite(data, "")

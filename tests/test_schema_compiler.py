@@ -1,0 +1,148 @@
+"""The compiled schema check (aimc/schema_compiler.py) gives jsonschema's verdict.
+
+``check_schema`` trusts a "valid" from the compiled check without asking jsonschema, so a
+document the compiled check accepts and jsonschema refuses would pass validation silently.
+These tests compare both on every shipped recipe and profile and on random edits of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from aimc.loader import read_document
+from aimc.schema import KINDS, check_schema, load_schema
+from aimc.schema_compiler import Unsupported, compile_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = sorted((ROOT / "recipes").rglob("*.yaml"))
+DOCS = [read_document(p).data for p in SHIPPED]
+SCHEMAS = {kind: load_schema(name) for kind, name in KINDS.items()}
+COMPILED = {kind: compile_schema(schema) for kind, schema in SCHEMAS.items()}
+JSONSCHEMA = {kind: Draft202012Validator(schema) for kind, schema in SCHEMAS.items()}
+
+
+def _agree(kind: str, data: Any) -> None:
+    ours, theirs = COMPILED[kind](data), JSONSCHEMA[kind].is_valid(data)
+    assert ours == theirs, f"compiled says {ours}, jsonschema {theirs} for {json.dumps(data)}"
+
+
+def test_every_shipped_document_is_valid_to_both() -> None:
+    assert len(DOCS) > 20
+    for data in DOCS:
+        assert COMPILED[data["kind"]](data), data.get("name") or data["model"]["id"]
+        _agree(data["kind"], data)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0, 1, 1.0, 2.0, -1, 0.5, "", "bf16", "vllm", "x" * 300, "a/b", "--x"])
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _pointers(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out += _pointers(value, (*prefix, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            out += _pointers(value, (*prefix, i))
+    return out
+
+
+@st.composite
+def edited(draw: st.DrawFn) -> Any:
+    """A shipped document with one to three random edits: a value replaced, a key removed,
+    a key added, a list item duplicated."""
+    data = copy.deepcopy(draw(st.sampled_from(DOCS)))
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_pointers(data)))
+        if not path:
+            continue
+        parent = data
+        for part in path[:-1]:
+            parent = parent[part]
+        action = draw(st.sampled_from(["replace", "remove", "add", "duplicate"]))
+        if action == "replace":
+            parent[path[-1]] = draw(json_values)
+        elif action == "remove":
+            del parent[path[-1]]
+        elif action == "add" and isinstance(parent, dict):
+            parent[draw(st.text(max_size=10))] = draw(json_values)
+        elif action == "duplicate" and isinstance(parent, list):
+            parent.append(copy.deepcopy(parent[path[-1]]))
+    return data
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edited())
+def test_edited_documents_get_the_same_verdict(data: Any) -> None:
+    for kind in KINDS:
+        _agree(kind, data)
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "valid"),
+    [
+        ({"type": "integer"}, 1.0, True),  # 2020-12: a float with no fraction is an integer
+        ({"type": "integer"}, True, False),
+        ({"type": "number"}, False, False),
+        ({"enum": [1]}, True, False),
+        ({"enum": [1]}, 1.0, True),
+        ({"const": [1, {"a": True}]}, [1.0, {"a": True}], True),
+        ({"uniqueItems": True}, [1, True], True),
+        ({"uniqueItems": True}, [1, 1.0], False),
+        ({"uniqueItems": True}, [{"a": [1]}, {"a": [1]}], False),
+        ({"minimum": 0}, math.nan, True),  # NaN fails no comparison (check_schema refuses it)
+        ({"maxLength": 2}, "ab", True),
+        ({"pattern": "^a"}, 5, True),
+        ({"propertyNames": {"pattern": "^[a-z]+$"}}, {"Ab": 1}, False),
+        ({"additionalProperties": False, "properties": {"a": {}}}, {"a": 1, "b": 2}, False),
+        ({"$defs": {"n": {"type": "string"}}, "items": {"$ref": "#/$defs/n"}}, ["a", 1], False),
+    ],
+)
+def test_keyword_semantics_match_jsonschema(
+    schema: dict[str, Any], value: Any, valid: bool
+) -> None:
+    assert compile_schema(schema)(value) is valid
+    assert Draft202012Validator(schema).is_valid(value) is valid
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"oneOf": [{"type": "string"}]},
+        {"$ref": "https://example.com/other.json"},
+        {"$ref": "#/$defs/missing"},
+        {"type": "date"},
+    ],
+)
+def test_unsupported_schemas_are_refused(schema: dict[str, Any]) -> None:
+    with pytest.raises(Unsupported):
+        compile_schema(schema)
+
+
+def test_an_invalid_document_still_gets_jsonschemas_diagnostics(tmp_path: Path) -> None:
+    text = (ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("layers: 36", "layers: many", 1))
+    problems = check_schema(read_document(bad))
+    assert [d.message for d in problems] == ["expected an integer, got a string"]
+    assert text.splitlines()[problems[0].line - 1].strip() == "layers: 36"
