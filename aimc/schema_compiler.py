@@ -243,7 +243,7 @@ def _string(schema: Mapping[str, Any]) -> list[Check]:
 
 
 def _numeric(schema: Mapping[str, Any]) -> list[Check]:
-    bounds = [
+    bounds: list[tuple[Any, Callable[[Any, Any], bool]]] = [
         (schema[k], test)
         for k, test in (
             # Refused as jsonschema refuses (so NaN passes every bound, as it does there).
