@@ -25,6 +25,7 @@ crash on deep nesting) or expanded into plain data.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -396,6 +397,150 @@ def _plain(
     return value
 
 
+#: Tags the fast path turns into values itself (anything else goes the composer's way).
+_FAST_TAGS = frozenset(
+    "tag:yaml.org,2002:" + t for t in ("bool", "int", "float", "null", "timestamp")
+)
+
+
+@functools.cache
+def _plain_resolvers() -> tuple[dict[Any, list[tuple[str, Any]]], Any]:
+    """The implicit resolvers (first character -> [(tag, regexp)]) and the constructor of
+    a fresh safe loader: those the composer uses for a document without a %YAML directive."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe")
+    table = {k: list(v) for k, v in yaml.resolver.versioned_resolver.items()}
+    return table, yaml.constructor
+
+
+def _fast_scalar(event: Any) -> tuple[bool, Any]:
+    """(True, value) of a scalar event as the composer and :func:`_plain` would make it, or
+    (False, None) where only they can say (an unusual tag, a value its tag cannot take).
+    A date's value is its text, as :func:`_plain` keeps it (but a date is no key: see
+    :func:`_fast_key`)."""
+    value = event.value
+    if not event.implicit[0]:  # quoted or block: a string
+        return True, value
+    table, constructor = _plain_resolvers()
+    tag = "tag:yaml.org,2002:str"
+    for candidate, regexp in table.get(value[0] if value else "", []) + table.get(None, []):
+        if regexp.match(value):
+            tag = candidate
+            break
+    if tag == "tag:yaml.org,2002:str":
+        return True, value
+    if tag not in _FAST_TAGS:
+        return False, None
+    if tag.endswith(":timestamp"):
+        return True, value  # _plain keeps the text of dates
+    from ruamel.yaml.nodes import ScalarNode
+
+    try:
+        return True, constructor.yaml_constructors[tag](
+            constructor, ScalarNode(tag, value, start_mark=event.start_mark)
+        )
+    except (ValueError, LookupError, TypeError, ArithmeticError):
+        return False, None
+
+
+def _fast_key(event: Any) -> bool:
+    """Whether a scalar event is a key the fast path may take: a string by resolution."""
+    if not event.implicit[0]:
+        return True
+    table, _constructor = _plain_resolvers()
+    value = event.value
+    return not any(
+        regexp.match(value)
+        for _tag, regexp in table.get(value[0] if value else "", []) + table.get(None, [])
+    )
+
+
+def _fast_plain(text: str) -> tuple[Any, dict[str, Position], dict[str, Position]] | None:
+    """The data and positions of a plain document in one pass over the parser's events, or
+    None when the document needs the careful path (:func:`_check_limits`, the composer,
+    :func:`_plain`): anchors, aliases, tags, directives, merge or duplicate or non-string
+    keys, more than one document, or anything near a limit. That path also reports every
+    error, so this one never does; it gives the same data and positions (tested)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        DocumentStartEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceStartEvent,
+    )
+
+    values: dict[str, Position] = {}
+    keys: dict[str, Position] = {}
+    # Open collections: [container, its pointer, pending key (mappings), its key position].
+    stack: list[list[Any]] = []
+    root: Any = None
+    done = False
+    nodes = budget = 0
+    limit_nodes, limit_text, limit_depth = MAX_NODES // 2, MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
+    for event in YAML(typ="safe").parse(text):
+        if isinstance(event, DocumentStartEvent):
+            if done or event.version is not None or event.tags:
+                return None
+            continue
+        if isinstance(event, CollectionEndEvent):
+            finished = stack.pop()
+            if isinstance(finished[0], dict) and finished[2] is not None:
+                return None
+            if not stack:
+                done = True
+            continue
+        if isinstance(event, AliasEvent):
+            return None
+        if not isinstance(event, (ScalarEvent, MappingStartEvent, SequenceStartEvent)):
+            continue
+        if event.anchor is not None or event.tag is not None or done:
+            return None
+        where = (event.start_mark.line + 1, event.start_mark.column + 1)
+        parent = stack[-1] if stack else None
+        if isinstance(event, ScalarEvent):
+            ok, value = _fast_scalar(event)
+            if not ok:
+                return None
+            budget += len(event.value)
+        else:
+            value = {} if isinstance(event, MappingStartEvent) else []
+        if parent is None:
+            pointer = ""
+        elif isinstance(parent[0], dict):
+            if parent[2] is None:  # a key
+                if not isinstance(event, ScalarEvent) or not _fast_key(event):
+                    return None
+                if value in parent[0]:
+                    return None
+                parent[2], parent[3] = value, where
+                nodes += 1
+                continue
+            pointer = f"{parent[1]}/{escape_pointer(parent[2])}"
+            keys[pointer] = parent[3]
+            parent[0][parent[2]] = value
+            parent[2] = None
+        else:
+            pointer = f"{parent[1]}/{len(parent[0])}"
+            parent[0].append(value)
+        values[pointer] = where
+        nodes += 1
+        budget += len(pointer)
+        if nodes > limit_nodes or budget > limit_text or len(stack) >= limit_depth:
+            return None
+        if isinstance(value, (dict, list)) and not isinstance(event, ScalarEvent):
+            stack.append([value, pointer, None, None])
+        if parent is None:
+            root = value
+            if not stack:
+                done = True
+    if not done:
+        return None
+    return root, values, keys
+
+
 def load_document(raw: bytes, path: str) -> Document:
     """Parse one YAML document.
 
@@ -424,6 +569,13 @@ def load_document(raw: bytes, path: str) -> Document:
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
         _fail(path, 1, 1, "file is empty: expected a YAML mapping")
+    try:
+        fast = _fast_plain(text)
+    except YAMLError:
+        fast = None  # the careful path says where
+    if fast is not None:
+        data, values, keys = fast
+        return Document(path=path, data=data, sha256=digest, values=values, keys=keys)
     yaml = YAML(typ="safe")  # libyaml's parser (ruamel.yaml.clib) when installed
     try:
         _check_limits(text, path)

@@ -1,0 +1,152 @@
+"""The loader's one-pass path (``loader._fast_plain``) gives what the careful path gives.
+
+``load_document`` takes the fast path's result whenever it offers one, so a difference in a
+value, a type (``1`` / ``1.0`` / ``true``), a position, or an error the fast path misses
+would change what every command sees. Each case is loaded twice, with the fast path and
+with it switched off, and the outcomes must be identical.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+import aimc.loader as loader
+from aimc.errors import ValidationFailed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with every scalar's type made part of it (``1 != 1.0 != True`` here)."""
+    if isinstance(value, dict):
+        return ("map", [(k, _typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [_typed(v) for v in value])
+    if isinstance(value, float) and value != value:
+        return ("float", "nan")
+    return (type(value).__name__, value)
+
+
+def _outcome(text: str, fast: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    with monkeypatch.context() as patch:
+        if not fast:
+            patch.setattr(loader, "_fast_plain", lambda _text: None)
+        try:
+            doc = loader.load_document(text.encode(), "case.yaml")
+        except ValidationFailed as exc:
+            return ("error", [d.to_json() for d in exc.diagnostics])
+    return ("doc", _typed(doc.data), doc.values, doc.keys, doc.sha256)
+
+
+def _same(text: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    fast = _outcome(text, True, monkeypatch)
+    careful = _outcome(text, False, monkeypatch)
+    assert fast == careful, text
+    return fast
+
+
+SCALARS = [
+    "1", "-1", "+1", "0", "00", "007", "0o17", "0x1F", "0b101", "1_000", "1__0", "0x", "0o",
+    "1.5", "1.", ".5", "-.5", "1e3", "1E3", "1e400", "-1e400", ".inf", "-.Inf", "+.INF",
+    ".nan", ".NaN", "1:20", "1:20:30", "2024-01-02", "2024-13-45", "2024-01-02T03:04:05Z",
+    "2024-01-02 03:04:05.5 +01:00", "true", "True", "TRUE", "yes", "no", "on", "off", "y",
+    "null", "Null", "NULL", "~", "", "=", "<<", "a", "bf16", "--flag", "'quoted'",
+    '"double"', '"esc\\u00e9\\x41"', "'it''s'", "0.0.1", "12e", "1_0.5", "0x_1", "+", "-",
+    "1,000", "\u0663", "\uff11", "0777", "-0", "-0.0", "9" * 40, "0x" + "f" * 40,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("scalar", SCALARS)
+def test_scalars_resolve_the_same(scalar: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for text in (f"k: {scalar}\n", f"- {scalar}\n", f"a: [{scalar}, x]\n", f"{scalar}: v\n"):
+        _same(text, monkeypatch)
+
+
+DOCUMENTS = [
+    "a: 1\na: 2\n",
+    "? [1, 2]\n: x\n",
+    "1: x\n",
+    "null: x\n",
+    "a: &x 1\nb: *x\n",
+    "a: !!str 1\n",
+    "%YAML 1.1\n---\na: yes\n",
+    "a: 1\n---\nb: 2\n",
+    "<<: {a: 1}\n",
+    '"<<": 1\n',
+    "a:\n  - b: [1, {c: d}]\n    e: |\n      text\n",
+    "[1, 2, 3]\n",
+    "just text\n",
+    "a: {b: }\n",
+    "a: [\n",
+    "a: 'unterminated\n",
+    "\t- x\n",
+    "- [" * 70 + "]" * 70 + "\n",
+    "a/b~c: {x/y: 1}\n",
+    "a: 1\n# comment\nb: 2  # trailing\n",
+    "? a\n? b\n",
+]
+
+
+@pytest.mark.parametrize("text", DOCUMENTS)
+def test_documents_load_the_same(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _same(text, monkeypatch)
+
+
+def test_every_shipped_and_corpus_file_loads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = sorted((ROOT / "recipes").rglob("*.yaml")) + sorted((ROOT / "tests").rglob("*.yaml"))
+    assert len(files) > 40
+    fast_docs = 0
+    for file in files:
+        text = file.read_bytes().decode("utf-8", "replace")
+        if _same(text, monkeypatch)[0] == "doc" and loader._fast_plain(text) is not None:
+            fast_docs += 1
+    assert fast_docs > 30  # the fast path is really taken for ordinary recipes
+
+
+keys = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=6)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.sampled_from(SCALARS)
+    | st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
+)
+data = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data, st.sampled_from([None, True, False]))
+def test_dumped_data_loads_the_same(value: Any, flow: bool | None) -> None:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = flow
+    out = io.StringIO()
+    yaml.dump(value, out)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _same(out.getvalue(), monkeypatch)
+
+
+lines = st.lists(
+    st.sampled_from(["a:", "  b: 1", "- x", "  - [1, 2]", "c: {d: e}", "? k", ": v", "f: |"])
+    | st.sampled_from([f"g: {s}" for s in SCALARS])
+    | st.text(max_size=10),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines)
+def test_arbitrary_lines_load_the_same(parts: list[str]) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _same("\n".join(parts) + "\n", monkeypatch)
