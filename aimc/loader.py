@@ -574,8 +574,7 @@ def load_document(raw: bytes, path: str) -> Document:
     except YAMLError:
         fast = None  # the careful path says where
     if fast is not None:
-        data, values, keys = fast
-        return Document(path=path, data=data, sha256=digest, values=values, keys=keys)
+        return Document(path=path, data=fast[0], sha256=digest, values=fast[1], keys=fast[2])
     yaml = YAML(typ="safe")  # libyaml's parser (ruamel.yaml.clib) when installed
     try:
         _check_limits(text, path)
