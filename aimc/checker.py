@@ -9,20 +9,25 @@ never stops at the first error (like check-jsonschema's checker).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aimc.catalog import Catalog, iter_yaml
 from aimc.diagnostics import Diagnostic, sort_diagnostics
 from aimc.errors import AimcError, ValidationFailed
 from aimc.lint import lint_hardware, lint_recipe
-from aimc.loader import Document, read_document
+from aimc.loader import Document, load_document, read_bytes, read_document
 from aimc.schema import check_schema
+
+if TYPE_CHECKING:
+    from aimc.verdicts import Verdicts
 
 __all__ = ["CheckResult", "check_paths"]
 
@@ -109,38 +114,73 @@ def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
     return unique, missing
 
 
-def check_paths(paths: Sequence[Path], catalog: Catalog) -> CheckResult:
+def check_paths(paths: Sequence[Path], catalog: Catalog, cache: Path | None = None) -> CheckResult:
     """Validate ``paths`` (files or folders, searched for ``*.yaml``/``*.yml``).
+
+    Hardware profiles are checked first, here (every recipe is linted against them); then
+    each other file is loaded, schema-checked and linted in one go, spread over the CPUs
+    for many files, and only its diagnostics and the facts the cross-file checks need
+    (id, hardware used) come back. With ``cache``, files whose verdict is stored under
+    the same inputs (:mod:`aimc.verdicts`) are not checked again.
 
     Args:
         paths: What to check; when empty, every recipe directory of ``catalog``.
         catalog: Supplies the hardware profiles recipes may refer to.
+        cache: A verdict file to read and update (``validate --cache``).
     """
+    from aimc.verdicts import Verdicts
+
     if not paths:
         paths = [root.path for root in catalog.roots]
     files, diagnostics = _expand(paths)
-    valid: list[tuple[Path, Document]] = []
-    for file, doc, problems in _map(_load, files):
-        diagnostics += problems
-        if doc is not None:
-            valid.append((file, doc))
-
-    hardware: dict[str, dict[str, Any]] = {}
+    verdicts = Verdicts(cache) if cache is not None else None
+    profiles: set[Path] = set()
+    while True:
+        results, missed = _check_files(files, profiles, catalog, verdicts)
+        if not missed:
+            break
+        profiles |= missed  # a profile the quick scan missed: again, knowing it
+    if verdicts is not None:
+        verdicts.save()
     first_seen: dict[tuple[str, str], str] = {}
-    for _file, doc in valid:
-        kind, key = doc.data["kind"], _identity(doc)
-        pointer = "/name" if kind == "HardwareProfile" else "/model/id"
+    for result in results:
+        diagnostics += result["diagnostics"]
+        kind, key = result["kind"], result["identity"]
+        if kind is None:
+            continue
         if (kind, key) in first_seen:
-            diagnostics.append(
-                doc.diagnostic(
-                    pointer,
-                    f"{key!r} is also defined in {first_seen[kind, key]}",
-                    rule="lint/duplicate-id",
-                )
-            )
-        first_seen.setdefault((kind, key), doc.path)
-        if kind == "HardwareProfile":
-            hardware.setdefault(key, doc.data)
+            message = f"{key!r} is also defined in {first_seen[kind, key]}"
+            diagnostics.append(replace(result["anchor"], message=message))
+        first_seen.setdefault((kind, key), result["anchor"].path)
+    diagnostics += _unused_hardware(files, results, catalog)
+    return CheckResult(
+        files=[_display(f) for f in files], diagnostics=sort_diagnostics(diagnostics)
+    )
+
+
+def _check_files(
+    files: list[Path], profiles: set[Path], catalog: Catalog, verdicts: Verdicts | None
+) -> tuple[list[dict[str, Any]], set[Path]]:
+    """One result per file, in order, and the files that turned out to be hardware
+    profiles although they were not checked first (then the results are not final)."""
+    from aimc.engines import installed_fingerprint
+    from aimc.verdicts import code_fingerprint, key
+
+    results: dict[Path, dict[str, Any]] = {}
+    hardware: dict[str, dict[str, Any]] = {}
+    raw: dict[Path, bytes] = {}
+    for file in files:
+        try:
+            raw[file] = read_bytes(file, _display(file))
+        except ValidationFailed as exc:
+            results[file] = _result(list(exc.diagnostics))
+            continue
+        if file in profiles or b"HardwareProfile" in raw[file]:
+            result, doc = _check_one((file, raw[file]), recipes=False)
+            if result is not None:
+                results[file] = result
+            if doc is not None:
+                hardware.setdefault(result["identity"], doc.data)  # type: ignore[index]
     for name, (hw_file, _root) in catalog.hardware_files().items():
         if name not in hardware:
             try:
@@ -150,14 +190,33 @@ def check_paths(paths: Sequence[Path], catalog: Catalog) -> CheckResult:
             if not check_schema(hw_doc):
                 hardware[name] = hw_doc.data
 
+    context = (
+        code_fingerprint(),
+        installed_fingerprint(),
+        json.dumps(hardware, sort_keys=True, default=str),
+    )
+    keys: dict[Path, str] = {}
+    todo: list[tuple[Path, bytes]] = []
+    for file in files:
+        if file in results:
+            continue
+        digest = hashlib.sha256(raw[file]).hexdigest()
+        keys[file] = key(*context, _display(file), str(_catalog_dir(file, "models")), digest)
+        stored = verdicts.get(keys[file]) if verdicts is not None else None
+        if stored is not None:
+            results[file] = stored
+        else:
+            todo.append((file, raw[file]))
     _HARDWARE.clear()
     _HARDWARE.update(hardware)  # read by the workers _map forks
-    for found in _map(_lint, valid):
-        diagnostics += found
-    diagnostics += _unused_hardware(valid, catalog)
-    return CheckResult(
-        files=[_display(f) for f in files], diagnostics=sort_diagnostics(diagnostics)
-    )
+    missed: set[Path] = set()
+    for (file, _raw), result in zip(todo, _map(_check_other, todo), strict=True):
+        results[file] = result
+        if result["kind"] == "HardwareProfile":
+            missed.add(file)
+        elif verdicts is not None:
+            verdicts.put(keys[file], result)
+    return [results[f] for f in files], missed
 
 
 #: Files at which checking is spread over the CPUs (below, a pool costs more than it saves).
@@ -179,56 +238,84 @@ def _map(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
         return list(pool.map(work, items, chunksize=max(1, len(items) // (cpus * 8))))
 
 
-def _load(file: Path) -> tuple[Path, Document | None, list[Diagnostic]]:
-    """One file loaded and checked against its schema: (file, document if valid, problems)."""
+def _result(
+    diagnostics: list[Diagnostic], doc: Document | None = None, anchor: str = ""
+) -> dict[str, Any]:
+    """What the report and the cross-file checks need of one checked file."""
+    if doc is None:
+        return {"diagnostics": diagnostics, "kind": None, "identity": None, "anchor": None,
+                "hardware": []}  # fmt: skip
+    data = doc.data
+    used = sorted({h for c in data.get("configurations", []) for h in c["hardware"]})
+    return {
+        "diagnostics": diagnostics,
+        "kind": data["kind"],
+        "identity": _identity(doc),
+        "anchor": doc.diagnostic(anchor, "", rule="lint/duplicate-id"),
+        "hardware": used,
+    }
+
+
+def _check_one(
+    item: tuple[Path, bytes], recipes: bool = True
+) -> tuple[dict[str, Any] | None, Document | None]:
+    """Load, schema-check and lint one file: its result, and its document when it is a
+    valid hardware profile. With ``recipes`` false a valid recipe is left for later
+    (its lint needs every profile): (None, None)."""
+    file, raw = item
     try:
-        doc = read_document(file, _display(file))
+        doc = load_document(raw, _display(file))
     except ValidationFailed as exc:
-        return file, None, list(exc.diagnostics)
+        return _result(list(exc.diagnostics)), None
     problems = check_schema(doc)
-    return file, None if problems else doc, problems
+    if problems:
+        return _result(problems), None
+    if doc.data["kind"] == "HardwareProfile":
+        found = lint_hardware(doc, _catalog_dir(file, "hardware"))
+        return _result(found, doc, "/name"), doc
+    if not recipes:
+        return None, None
+    found = lint_recipe(doc, _HARDWARE, _catalog_dir(file, "models"))
+    return _result(found, doc, "/model/id"), None
 
 
-def _lint(item: tuple[Path, Document]) -> list[Diagnostic]:
-    file, doc = item
-    if doc.data["kind"] == "Recipe":
-        return lint_recipe(doc, _HARDWARE, _catalog_dir(file, "models"))
-    return lint_hardware(doc, _catalog_dir(file, "hardware"))
+def _check_other(item: tuple[Path, bytes]) -> dict[str, Any]:
+    """:func:`_check_one` of a file not checked as a profile (in a worker: only the result
+    travels back)."""
+    result, _doc = _check_one(item)
+    assert result is not None
+    return result
 
 
-def _unused_hardware(valid: list[tuple[Path, Document]], catalog: Catalog) -> list[Diagnostic]:
+def _unused_hardware(
+    files: list[Path], results: list[dict[str, Any]], catalog: Catalog
+) -> list[Diagnostic]:
     """A warning for each checked hardware profile that no recipe offers (in the checked
     files or the catalog): a profile nothing can compile for. The shipped profiles are
     exempt (``cpu`` serves local model folders, which have no recipe file)."""
     profiles = [
-        (file, doc)
-        for file, doc in valid
-        if doc.data["kind"] == "HardwareProfile" and not _shipped(file, catalog)
+        r
+        for file, r in zip(files, results, strict=True)
+        if r["kind"] == "HardwareProfile" and not _shipped(file, catalog)
     ]
     if not profiles:
         return []
-    used = {
-        name
-        for _file, doc in valid
-        if doc.data["kind"] == "Recipe"
-        for conf in doc.data["configurations"]
-        for name in conf["hardware"]
-    }
+    used = {name for r in results if r["kind"] == "Recipe" for name in r["hardware"]}
     for model in catalog.model_ids():
         with contextlib.suppress(AimcError):
             used.update(
                 h for c in catalog.recipe(model).data["configurations"] for h in c["hardware"]
             )
     return [
-        doc.diagnostic(
-            "/name",
-            f"hardware profile {doc.data['name']!r} is offered by no recipe",
+        replace(
+            r["anchor"],
+            message=f"hardware profile {r['identity']!r} is offered by no recipe",
             severity="warning",
             rule="lint/unused-hardware",
             hint="add it to a configuration's hardware list, or remove the profile",
         )
-        for _file, doc in profiles
-        if doc.data["name"] not in used
+        for r in profiles
+        if r["identity"] not in used
     ]
 
 

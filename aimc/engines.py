@@ -22,6 +22,7 @@ __all__ = [
     "MANAGED",
     "Engine",
     "Vocabulary",
+    "installed_fingerprint",
     "use_installed",
     "vocabulary",
 ]
@@ -122,6 +123,12 @@ def use_installed(backend: str, python: str) -> str:
     _INSTALLED[backend] = data
     vocabulary.cache_clear()
     return f"{data.get('package', backend)} {data['version']}"
+
+
+def installed_fingerprint() -> str:
+    """Which installed vocabularies are in use (``""`` for the pinned snapshots): part of
+    what a cached validation verdict depends on."""
+    return json.dumps(_INSTALLED, sort_keys=True, default=str) if _INSTALLED else ""
 
 
 @functools.cache

@@ -43,6 +43,7 @@ __all__ = [
     "Document",
     "escape_pointer",
     "load_document",
+    "read_bytes",
     "read_document",
 ]
 
@@ -613,21 +614,21 @@ def load_document(raw: bytes, path: str) -> Document:
     return Document(path=path, data=data, sha256=digest, values=values, keys=keys)
 
 
-def read_document(file: Path, display: str | None = None) -> Document:
-    """Read and parse a file; an unreadable or too large file becomes a diagnostic too.
+def read_bytes(file: Path, display: str | None = None) -> bytes:
+    """A file's bytes, at most one more than :data:`MAX_FILE_BYTES` (so an endless file,
+    ``/dev/zero`` or a pipe, is refused as quickly as a large one by :func:`load_document`).
 
-    Reads at most one byte more than :data:`MAX_FILE_BYTES`, so an endless file
-    (``/dev/zero``, a pipe) is refused as quickly as a large one.
+    Raises:
+        ValidationFailed: With one ``io`` diagnostic when the file cannot be read.
     """
-    name = display or str(file)
     try:
         with file.open("rb") as stream:
-            raw = stream.read(MAX_FILE_BYTES + 1)
+            return stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ValidationFailed(
             [
                 Diagnostic(
-                    path=name,
+                    path=display or str(file),
                     line=0,
                     column=0,
                     rule="io",
@@ -635,4 +636,8 @@ def read_document(file: Path, display: str | None = None) -> Document:
                 )
             ]
         ) from None
-    return load_document(raw, name)
+
+
+def read_document(file: Path, display: str | None = None) -> Document:
+    """Read and parse a file; an unreadable or too large file becomes a diagnostic too."""
+    return load_document(read_bytes(file, display), display or str(file))

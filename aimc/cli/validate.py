@@ -23,12 +23,21 @@ __all__ = ["validate"]
     help="Check vLLM engine args against the vLLM that $AIM_PYTHON (else this Python) "
     "imports, instead of the pinned snapshot.",
 )
+@click.option(
+    "--cache",
+    "cache",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Keep verdicts in FILE and reuse them for files whose content, place, hardware "
+    "profiles and aimc version are unchanged (e.g. a CI cache).",
+)
 def validate(
     paths: tuple[Path, ...],
     recipe_dirs: tuple[str, ...],
     fmt: str,
     strict: bool,
     backend_from_env: bool,
+    cache: Path | None,
 ) -> None:
     """Validate recipes and hardware profiles.
 
@@ -56,7 +65,7 @@ def validate(
         python = os.environ.get("AIM_PYTHON") or sys.executable
         note(f"engine args checked against {use_installed('vllm', python)} of {python}")
     catalog = Catalog.default(recipe_dirs)
-    result = check_paths(list(paths), catalog)
+    result = check_paths(list(paths), catalog, cache)
     files = count(len(result.files), "file")
     if fmt == "json" and result.ok(strict):
         emit_result(result.to_json(strict), fmt, f"{files} valid")
