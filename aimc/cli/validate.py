@@ -23,12 +23,20 @@ __all__ = ["validate"]
     help="Check vLLM engine args against the vLLM that $AIM_PYTHON (else this Python) "
     "imports, instead of the pinned snapshot.",
 )
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(["aim-profiles", "vllm-recipes"]),
+    help="PATHS are checkouts of a foreign collection (AMD AIM profiles, vLLM Recipes): "
+    "lint them through the conversion of 'aim-engine import', at the original lines.",
+)
 def validate(
     paths: tuple[Path, ...],
     recipe_dirs: tuple[str, ...],
     fmt: str,
     strict: bool,
     backend_from_env: bool,
+    source: str | None,
 ) -> None:
     """Validate recipes and hardware profiles.
 
@@ -56,7 +64,12 @@ def validate(
         python = os.environ.get("AIM_PYTHON") or sys.executable
         note(f"engine args checked against {use_installed('vllm', python)} of {python}")
     catalog = Catalog.default(recipe_dirs)
-    result = check_paths(list(paths), catalog)
+    if source is not None:
+        from aimc.interop import check_collections
+
+        result = check_collections(source, list(paths), catalog)
+    else:
+        result = check_paths(list(paths), catalog)
     files = count(len(result.files), "file")
     if fmt == "json" and result.ok(strict):
         emit_result(result.to_json(strict), fmt, f"{files} valid")

@@ -19,7 +19,7 @@ from aimc.diagnostics import Diagnostic
 from aimc.interop import aim_profiles, vllm_recipes
 from aimc.interop._common import Conversion, read_tree
 
-__all__ = ["SOURCES", "Conversion", "check", "convert", "load", "render"]
+__all__ = ["SOURCES", "Conversion", "check", "check_collections", "convert", "load", "render"]
 
 #: Collection format -> its converter module.
 SOURCES = {"aim-profiles": aim_profiles, "vllm-recipes": vllm_recipes}
@@ -54,8 +54,8 @@ def convert(source: str, root: Path, catalog: Any) -> Conversion:
 
 
 def check(conversion: Conversion, catalog: Any) -> list[Diagnostic]:
-    """Every problem of ``conversion`` (see :mod:`aimc.interop.check`)."""
-    from aimc.interop.check import check_conversion
+    """Every problem of ``conversion`` (see :mod:`aimc.interop._check`)."""
+    from aimc.interop._check import check_conversion
 
     hardware: dict[str, Mapping[str, Any]] = {}
     for name in catalog.hardware_names():
@@ -64,6 +64,24 @@ def check(conversion: Conversion, catalog: Any) -> list[Diagnostic]:
         except Exception:  # an invalid user profile is validate's to report, not ours
             continue
     return check_conversion(conversion, hardware)
+
+
+def check_collections(source: str, roots: list[Path], catalog: Any) -> Any:
+    """``validate --from``: every problem of the ``source`` checkouts at ``roots``, as a
+    :class:`~aimc.checker.CheckResult` (the files are the foreign files read)."""
+    from aimc.checker import CheckResult
+    from aimc.diagnostics import sort_diagnostics
+    from aimc.errors import ConfigError
+
+    if not roots:
+        raise ConfigError(f"--from {source} needs the folder of a checkout")
+    files: list[str] = []
+    found: list[Diagnostic] = []
+    for root in roots:
+        conversion = convert(source, root, catalog)
+        files += conversion.files
+        found += check(conversion, catalog)
+    return CheckResult(files=files, diagnostics=sort_diagnostics(found))
 
 
 _HEADER = (

@@ -111,7 +111,7 @@ class Conversion:
         diagnostics: What could not be converted or has no equivalent (at the foreign
             file's line).
         claims: (model id, precision, GB claimed, origin) of vLLM Recipes'
-            ``vram_minimum_gb``, checked by :mod:`aimc.interop.check`.
+            ``vram_minimum_gb``, checked by :mod:`aimc.interop._check`.
     """
 
     files: list[str] = field(default_factory=list)
@@ -188,13 +188,7 @@ def _takes_value(name: str, following: str | None) -> bool:
         return False
     if spec is not None:
         return bool(spec["value"])
-    if not following.startswith("-"):
-        return True
-    try:
-        float(following)
-    except ValueError:
-        return False
-    return True
+    return not following.startswith("-") or _number(following)
 
 
 def args_from_list(
@@ -218,6 +212,17 @@ def args_from_list(
     while i < len(words):
         word, where = words[i], Origin.of(doc, f"{base}/{i}")
         i += 1
+        if isinstance(word, str) and word.startswith("-") and not word.startswith("--"):
+            if not _number(word):
+                problems.append(
+                    where.diagnostic(
+                        f"short option {excerpt(word)} has no aimc equivalent; not imported",
+                        severity="warning",
+                        rule="interop/no-equivalent",
+                        hint="aimc args are long flags (compilation-config: a mapping)",
+                    )
+                )
+                continue
         if not isinstance(word, str) or not word.startswith("--"):
             problems.append(
                 where.diagnostic(
@@ -241,6 +246,14 @@ def args_from_list(
         else:
             out.append((name, True, where))
     return out, problems
+
+
+def _number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _word(words: list[Any], i: int) -> str | None:

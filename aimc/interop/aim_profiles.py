@@ -278,6 +278,7 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
                     f"aimc knows no facts (layers, heads, parameters) for {model!r}; "
                     f"its {len(profiles)} profile(s) are not imported",
                     rule="interop/facts",
+                    severity="warning",
                     hint="add a recipe for it (model.facts from config.json) to a --recipes "
                     "folder, then import again",
                 )

@@ -7,7 +7,7 @@ variant x GPU x single-node strategy (merged when they differ only in GPU), one 
 profile per taxonomy GPU used, and a diagnostic at the original line for everything that
 has no aimc equivalent. Args and env are layered as the recipes site's command builder
 does (strategy, base, variant, hardware overrides; a later flag wins). ``vram_minimum_gb``
-claims are collected for :mod:`aimc.interop.check`. The mapping is in ``docs/interop.md``.
+claims are collected for :mod:`aimc.interop._check`. The mapping is in ``docs/interop.md``.
 """
 
 from __future__ import annotations
@@ -276,6 +276,7 @@ def _model(doc: Document, ctx: _Context, catalog: Any) -> RecipeOut | None:
             Origin.of(doc, "/model/model_id").diagnostic(
                 f"aimc knows no facts (layers, heads, parameters) for {model_id!r}; not imported",
                 rule="interop/facts",
+                severity="warning",
                 hint="add a recipe for it (model.facts from config.json) to a --recipes "
                 "folder, then import again",
             )
@@ -478,7 +479,12 @@ def _tp(
     elif declared is not None:
         return declared, Origin.of(doc, f"{vbase}/tp")
     override = _mapping(_mapping(doc.data.get("strategy_overrides")).get(strategy))
-    if "tp" in override:
+    if isinstance(override.get("tp"), Mapping):
+        found = _keyed(override["tp"], hw_id, entry)
+        if found is not None:
+            where = ptr("strategy_overrides", strategy, "tp", found[1])
+            return found[0], Origin.of(doc, where)
+    elif "tp" in override:
         return override["tp"], Origin.of(doc, ptr("strategy_overrides", strategy, "tp"))
     claim = variant.get("vram_minimum_gb")
     if isinstance(claim, (int, float)) and not isinstance(claim, bool) and claim > 0:

@@ -10,6 +10,7 @@ the memory estimate, and maps every diagnostic back through the recorded origins
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ from aimc.lint import lint_fit, lint_hardware, lint_recipe
 from aimc.loader import Document
 from aimc.schema import check_schema
 
-__all__ = ["check_conversion"]
+__all__ = ["check_conversion", "schema_checked"]
 
 #: Rules whose errors leave a recipe's memory estimate meaningful.
 _ARG_RULES = {"lint/unknown-arg", "lint/unknown-env", "lint/managed-arg", "lint/secret"}
@@ -120,3 +121,22 @@ def check_conversion(
         found += check_recipe(recipe, hardware)
     found += _claims(conversion)
     return sort_diagnostics(found)
+
+
+def schema_checked(conversion: Conversion) -> tuple[Conversion, list[Diagnostic]]:
+    """``conversion`` without the recipes and hardware profiles that fail their JSON
+    Schema (a hostile or broken foreign value), and those failures at the foreign lines."""
+    problems: list[Diagnostic] = []
+    recipes = {}
+    for model, recipe in conversion.recipes.items():
+        found = check_schema(Document(path=f"<{model}>", data=recipe.data, sha256=""))
+        problems += [_remap(d, recipe.origin(d.pointer), f"<{model}>") for d in found]
+        if not any(d.severity == "error" for d in found):
+            recipes[model] = recipe
+    hardware = {}
+    for name, (data, where) in conversion.hardware.items():
+        found = check_schema(Document(path=f"<{name}>", data=data, sha256=""))
+        problems += [_remap(d, where, f"<{name}>") for d in found]
+        if not any(d.severity == "error" for d in found):
+            hardware[name] = (data, where)
+    return dataclasses.replace(conversion, recipes=recipes, hardware=hardware), problems
