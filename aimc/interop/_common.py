@@ -265,7 +265,11 @@ def bad_flag(name: str, where: Origin) -> Diagnostic:
     from aimc.engines import vocabulary
 
     cleaned = re.sub(r"[^a-z0-9-]+", "", name.lower().replace("_", "-"))
-    hint = did_you_mean(cleaned, vocabulary("vllm").flags) if cleaned else None
+    flags = vocabulary("vllm").flags
+    if cleaned in flags:  # a stray character around a real flag: name it alone
+        hint: str | None = f"did you mean {cleaned!r}?"
+    else:
+        hint = did_you_mean(cleaned, flags) if cleaned else None
     return where.diagnostic(
         f"{excerpt('--' + name)} is not a valid flag name (stray character?)",
         rule="lint/unknown-arg",
