@@ -549,7 +549,9 @@ _CATALOG = _catalog()
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     aim_id=st.one_of(_TEXT, st.sampled_from(["Qwen/Qwen3-32B", "../../etc/passwd", "a/../../b"])),
-    file_name=st.text(st.characters(codec="ascii", exclude_characters="/\0"), min_size=1, max_size=30),
+    file_name=st.text(
+        st.characters(codec="ascii", exclude_characters="/\0"), min_size=1, max_size=30
+    ),
     env_name=_TEXT,
     env_value=_TEXT,
     arg_name=_TEXT,

@@ -30,11 +30,16 @@ def _command(source: str, what: str) -> click.Command:
     )
     @click.argument("directory", type=click.Path(path_type=Path))
     @click.option(
-        "-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
+        "-o",
+        "--output",
+        "outdir",
+        required=True,
+        type=click.Path(path_type=Path),
         help="Recipe folder to write (created, or replaced when aimc wrote it).",
     )
     @click.option(
-        "--partial", is_flag=True,
+        "--partial",
+        is_flag=True,
         help="Write the models that convert even when others cannot (exit 0).",
     )
     @recipes_option
@@ -77,6 +82,8 @@ def _import(
         "warnings": len(diagnostics) - errors,
         "diagnostics": [d.to_json() for d in diagnostics],
     }
+    if (errors and not partial) or not conversion.recipes:
+        data.update(recipes=[], hardware=[])  # nothing is written
     if errors and not partial:
         raise_with = ConfigError(
             f"{count(errors, 'error')} converting {directory}; nothing written",

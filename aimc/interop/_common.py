@@ -212,17 +212,16 @@ def args_from_list(
     while i < len(words):
         word, where = words[i], Origin.of(doc, f"{base}/{i}")
         i += 1
-        if isinstance(word, str) and word.startswith("-") and not word.startswith("--"):
-            if not _number(word):
-                problems.append(
-                    where.diagnostic(
-                        f"short option {excerpt(word)} has no aimc equivalent; not imported",
-                        severity="warning",
-                        rule="interop/no-equivalent",
-                        hint="aimc args are long flags (compilation-config: a mapping)",
-                    )
+        if isinstance(word, str) and word[:1] == "-" and word[:2] != "--" and not _number(word):
+            problems.append(
+                where.diagnostic(
+                    f"short option {excerpt(word)} has no aimc equivalent; not imported",
+                    severity="warning",
+                    rule="interop/no-equivalent",
+                    hint="aimc args are long flags (compilation-config: a mapping)",
                 )
-                continue
+            )
+            continue
         if not isinstance(word, str) or not word.startswith("--"):
             problems.append(
                 where.diagnostic(

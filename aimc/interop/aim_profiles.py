@@ -292,10 +292,10 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
                 continue
             where = recipe.origin(ptr("configurations", index, "hardware", 0))
             assert where is not None
-            profile = hardware_from_shipped(
+            hw = hardware_from_shipped(
                 name, f"{name} as AIM profiles launch on it (imported)", catalog
             )
-            if profile is None:
+            if hw is None:
                 out.diagnostics.append(
                     where.diagnostic(
                         f"GPU {name!r} has no aimc hardware profile",
@@ -304,7 +304,7 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
                     )
                 )
                 continue
-            out.hardware[name] = (profile, where)
+            out.hardware[name] = (hw, where)
     return out
 
 

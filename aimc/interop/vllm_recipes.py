@@ -395,17 +395,17 @@ def _model(doc: Document, ctx: _Context, catalog: Any) -> RecipeOut | None:
                 )
                 if conf is None:
                     continue
-                key = (conf["hardware"][0], precision, conf["gpus"][0])
-                if key in seen:
+                slot = (conf["hardware"][0], precision, conf["gpus"][0])
+                if slot in seen:
                     out.diagnostics.append(
                         _warn(
                             Origin.of(doc, vbase, key=True),
-                            f"variant {vkey!r} with {strategy} on {key[0]} ({key[2]} GPU(s)) "
-                            f"matches what {seen[key]} already serves; not imported",
+                            f"variant {vkey!r} with {strategy} on {slot[0]} ({slot[2]} GPU(s)) "
+                            f"matches what {seen[slot]} already serves; not imported",
                         )
                     )
                     continue
-                seen[key] = f"variant {vkey!r} with {strategy}"
+                seen[slot] = f"variant {vkey!r} with {strategy}"
                 if own_weights:
                     conf["weights"] = own_weights
                 configurations.append((conf, origins))
