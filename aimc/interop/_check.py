@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,13 +77,13 @@ def check_recipe(recipe: RecipeOut, hardware: Mapping[str, Mapping[str, Any]]) -
     return [_remap(d, recipe.origin(d.pointer), doc.path) for d in found]
 
 
-def _claims(conversion: Conversion) -> list[Diagnostic]:
+def _claims(conversion: Conversion, valid: set[str]) -> list[Diagnostic]:
     """vLLM Recipes' ``vram_minimum_gb`` below what the estimate needs on one GPU (weights,
     overhead and the KV cache of one short request)."""
     out = []
     for model, precision, claim, where in conversion.claims:
         recipe = conversion.recipes.get(model)
-        if recipe is None:
+        if recipe is None or model not in valid:  # the estimate needs schema-valid facts
             continue
         facts = recipe.data["model"]["facts"]
         need = estimate(facts, precision, 1, 1e9, 1.0, MIN_CONTEXT)
@@ -94,7 +95,7 @@ def _claims(conversion: Conversion) -> list[Diagnostic]:
                     f"{need_gb:.1f} GB for {precision} (weights {need.weights_gib * GIB / 1e9:.1f} "
                     f"GB + overhead + KV cache of {MIN_CONTEXT} tokens)",
                     rule="lint/vram-claim",
-                    hint=f"raise it to at least {need_gb:.0f}",
+                    hint=f"raise it to at least {math.ceil(need_gb)}",
                 )
             )
     return out
@@ -117,9 +118,13 @@ def check_conversion(
         found += [_remap(d, where, doc.path) for d in problems]
         if not problems:
             hardware[name] = data
-    for recipe in conversion.recipes.values():
-        found += check_recipe(recipe, hardware)
-    found += _claims(conversion)
+    valid = set()
+    for model, recipe in conversion.recipes.items():
+        problems = check_recipe(recipe, hardware)
+        found += problems
+        if not any(d.rule == "schema" for d in problems):
+            valid.add(model)
+    found += _claims(conversion, valid)
     return sort_diagnostics(found)
 
 

@@ -20,6 +20,7 @@ from aimc.loader import Document, escape_pointer, read_document
 
 __all__ = [
     "Conversion",
+    "Facts",
     "Origin",
     "RecipeOut",
     "args_from_list",
@@ -334,15 +335,43 @@ def hardware_from_shipped(name: str, description: str, catalog: Any) -> dict[str
     return data
 
 
-def facts_for(model_id: str, catalog: Any) -> tuple[dict[str, Any], str | None] | None:
-    """The model facts (and architecture) aimc knows for ``model_id``, from ``catalog``."""
-    from aimc.errors import AimcError
+class Facts:
+    """Model facts (and architecture) by model id, from the recipes of a catalog: read once
+    each, schema-checked, without the catalog's lint (the importers need only the facts)."""
 
-    try:
-        model = catalog.recipe(model_id).data["model"]
-    except AimcError:
-        return None
-    return dict(model["facts"]), model.get("architecture")
+    def __init__(self, catalog: Any):
+        self._files = {k.casefold(): f for k, (f, _root) in catalog.model_files().items()}
+        self._cache: dict[str, tuple[dict[str, Any], str | None] | None] = {}
+
+    def __call__(self, model_id: str) -> tuple[dict[str, Any], str | None] | None:
+        key = model_id.casefold()
+        if key not in self._cache:
+            self._cache[key] = self._read(key)
+        return self._cache[key]
+
+    def _read(self, key: str) -> tuple[dict[str, Any], str | None] | None:
+        file = self._files.get(key)
+        if file is None:
+            return None
+        try:
+            data = read_document(file).data
+            model = data["model"]
+            facts = dict(model["facts"])
+        except (ValidationFailed, KeyError, TypeError):
+            return None
+        # The converted recipe goes through the whole schema; here only what the
+        # conversion itself reads must hold.
+        if not all(
+            isinstance(facts.get(k), int) and not isinstance(facts.get(k), bool) and facts[k] > 0
+            for k in _FACT_INTS
+        ):
+            return None
+        architecture = model.get("architecture")
+        return facts, architecture if isinstance(architecture, str) else None
+
+
+#: Facts every recipe has, all positive integers (``parameters`` may be a float).
+_FACT_INTS = ("layers", "hidden_size", "attention_heads", "kv_heads", "head_dim", "max_context")
 
 
 def walk(value: Any, base: str = "") -> Iterator[str]:

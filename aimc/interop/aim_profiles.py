@@ -20,13 +20,13 @@ from aimc.interop._common import (
     MODEL_ID,
     NEUTRAL,
     Conversion,
+    Facts,
     Origin,
     RecipeOut,
     bad_flag,
     coerce,
     config_id,
     env_items,
-    facts_for,
     hardware_from_shipped,
     ptr,
 )
@@ -255,6 +255,7 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
         catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
     """
     out = Conversion(files=[d.path for d in docs])
+    facts_for = Facts(catalog)
     titles: dict[str, str] = {}
     by_model: dict[str, list[_Profile]] = {}
     for doc in docs:
@@ -269,7 +270,7 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
         if ok and profile.model:
             by_model.setdefault(profile.model, []).append(profile)
     for model, profiles in sorted(by_model.items()):
-        known = facts_for(model, catalog)
+        known = facts_for(model)
         if known is None:
             out.diagnostics.append(
                 profiles[0]

@@ -22,12 +22,12 @@ from aimc.interop._common import (
     MODEL_ID,
     NEUTRAL,
     Conversion,
+    Facts,
     Origin,
     RecipeOut,
     args_from_list,
     config_id,
     env_items,
-    facts_for,
     hardware_from_shipped,
     ptr,
 )
@@ -166,6 +166,7 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
     """
     out = Conversion(files=[d.path for d in docs])
     ctx = _Context(docs, out)
+    facts_for = Facts(catalog)
     if ctx.taxonomy_doc is None:
         out.diagnostics.append(
             Diagnostic(
@@ -180,7 +181,7 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
         parts = doc.path.replace("\\", "/").split("/")
         if "models" not in parts[:-1] or not isinstance(doc.data, Mapping):
             continue
-        recipe = _model(doc, ctx, catalog)
+        recipe = _model(doc, ctx, facts_for)
         if recipe is None:
             continue
         model_id = recipe.data["model"]["id"]
@@ -257,7 +258,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _model(doc: Document, ctx: _Context, catalog: Any) -> RecipeOut | None:
+def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
     out = ctx.out
     data = doc.data
     model = _mapping(data.get("model"))
@@ -270,7 +271,7 @@ def _model(doc: Document, ctx: _Context, catalog: Any) -> RecipeOut | None:
             )
         )
         return None
-    known = facts_for(model_id, catalog)
+    known = facts_for(model_id)
     if known is None:
         out.diagnostics.append(
             Origin.of(doc, "/model/model_id").diagnostic(
