@@ -246,6 +246,9 @@ model:
   base_args:
     - "--max-num-seqs"
     - "128"
+    - "--enable-chunked-prefill"
+    - "--no-enable-prefix-caching"
+    - "--max-num-batched-tokens=4096"
   base_env: {}
 features:
   reasoning:
@@ -437,6 +440,8 @@ def test_vllm_recipes_import_and_launch_with_the_recipes_args_and_env(tmp_path: 
     assert values(plan["env"]) == {"VLLM_ROCM_USE_AITER": "1"}
     args = values(plan["args"])
     assert args["max-num-seqs"] == 128 and args["kv-cache-dtype"] == "fp8"
+    assert args["enable-chunked-prefill"] is True and args["enable-prefix-caching"] is False
+    assert args["max-num-batched-tokens"] == 4096  # --name=value, typed by the vocabulary
     # 100 GB do not fit one 80 GB H100: the site fans out to the node (TP 8), and so do we.
     plan = show_config(out, "Qwen/Qwen3-32B", "--target", "h100", "--precision", "bf16")
     assert plan["gpus"] == 8 and values(plan["env"]) == {}

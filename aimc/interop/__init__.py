@@ -55,13 +55,14 @@ def convert(source: str, root: Path, catalog: Any) -> Conversion:
 
 def check(conversion: Conversion, catalog: Any) -> list[Diagnostic]:
     """Every problem of ``conversion`` (see :mod:`aimc.interop._check`)."""
+    from aimc.errors import AimcError
     from aimc.interop._check import check_conversion
 
     hardware: dict[str, Mapping[str, Any]] = {}
     for name in catalog.hardware_names():
         try:
             hardware[name] = catalog.hardware(name).data
-        except Exception:  # an invalid user profile is validate's to report, not ours
+        except AimcError:  # an invalid user profile is validate's to report, not ours
             continue
     return check_conversion(conversion, hardware)
 

@@ -61,6 +61,8 @@ _WEIGHT_QUANTIZATION = (
     "ptpc_fp8",
 )
 _RULE = "interop/no-equivalent"
+#: The top-level fields of a profile (aim-build's schemas/*_profile_schema.json).
+_PROFILE_KEYS = {"aim_id", "model_id", "metadata", "engine_args", "env_vars"}
 
 
 def _warn(where: Origin, message: str, hint: str | None = None) -> Diagnostic:
@@ -95,6 +97,13 @@ class _Profile:
         if not isinstance(data, Mapping) or not isinstance(data.get("metadata"), Mapping):
             return self._refuse("", "not an AIM profile: no 'metadata' mapping")
         meta = data["metadata"]
+        for other in sorted(set(data) - _PROFILE_KEYS, key=str):
+            self.problems.append(
+                _warn(
+                    self.at(f"/{escape_pointer(other)}", key=True),
+                    f"field {excerpt(other)} has no aimc equivalent; not imported",
+                )
+            )
         if "aim_id" not in data:
             self.problems.append(
                 _warn(

@@ -69,6 +69,18 @@ _CONTAINERS: dict[str, dict[str, Any]] = {
 }
 _IMAGES = {"nvidia": "vllm/vllm-openai:v0.32.0", "amd": "vllm/vllm-openai-rocm:v0.32.0"}
 _RULE = "interop/no-equivalent"
+#: Variant fields the conversion reads (``description`` is display only).
+_VARIANT_KEYS = {
+    "precision",
+    "model_id",
+    "vram_minimum_gb",
+    "description",
+    "label",
+    "extra_args",
+    "extra_env",
+    "tp",
+    "hardware_overrides",
+}
 #: Flags aimc derives from the recipe and never takes from args.
 _DERIVED = ("dtype", "quantization", "trust-remote-code")
 
@@ -348,6 +360,13 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
         vbase = ptr("variants", vkey)
         if not isinstance(variant, Mapping):
             continue
+        for other in sorted(set(variant) - _VARIANT_KEYS, key=str):
+            out.diagnostics.append(
+                _warn(
+                    Origin.of(doc, f"{vbase}/{escape_pointer(other)}", key=True),
+                    f"variant field {excerpt(other)} has no aimc equivalent; not imported",
+                )
+            )
         precision = PRECISIONS.get(str(variant.get("precision")))
         if precision is None:
             out.diagnostics.append(
