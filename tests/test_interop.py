@@ -441,7 +441,8 @@ def test_vllm_recipes_import_and_launch_with_the_recipes_args_and_env(tmp_path: 
     args = values(plan["args"])
     assert args["max-num-seqs"] == 128 and args["kv-cache-dtype"] == "fp8"
     assert args["enable-chunked-prefill"] is True and args["enable-prefix-caching"] is False
-    assert args["max-num-batched-tokens"] == 4096  # --name=value, typed by the vocabulary
+    assert args["max-num-seqs"] == 128  # typed as the pinned vocabulary types it (int)
+    assert args["max-num-batched-tokens"] == "4096"  # --name=value; untyped: the word itself
     # 100 GB do not fit one 80 GB H100: the site fans out to the node (TP 8), and so do we.
     plan = show_config(out, "Qwen/Qwen3-32B", "--target", "h100", "--precision", "bf16")
     assert plan["gpus"] == 8 and values(plan["env"]) == {}
