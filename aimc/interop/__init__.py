@@ -30,7 +30,9 @@ def load(source: str, root: Path) -> tuple[list[Any], list[Diagnostic]]:
     from aimc.errors import ConfigError
 
     if not root.is_dir():
-        raise ConfigError(f"not a folder: {root}", hint=f"give the root of a {source} checkout")
+        raise ConfigError(
+            f"not a folder: {root}", hint=f"give the root folder of the {source} checkout"
+        )
     return read_tree(root, SOURCES[source].PATTERNS)
 
 
