@@ -618,3 +618,18 @@ def test_a_hostile_env_value_is_one_shell_word_or_refused(tmp_path: Path, value:
         return
     words = shlex.split((tmp_path / "build" / "launch.sh").read_text(), comments=True)
     assert f"SOME_SETTING={value}" in words
+
+
+def test_links_in_a_collection_are_not_followed(tmp_path: Path) -> None:
+    """A checkout that links outside itself (a file or a folder) is read without them."""
+    outside = write(tmp_path / "outside", {"p/vllm-mi300x-fp8-tp1-latency.yaml": AIM_QWEN_FP8})
+    src = tmp_path / "aim-build"
+    (src / "profiles" / "Qwen" / "Qwen3-32B").mkdir(parents=True)
+    (src / "profiles" / "Qwen" / "Qwen3-32B" / "linked.yaml").symlink_to(
+        outside / "p/vllm-mi300x-fp8-tp1-latency.yaml"
+    )
+    (src / "profiles" / "elsewhere").symlink_to(outside / "p")
+    result = run_cli("validate", "--from", "aim-profiles", str(src), "--format", "json")
+    report = json.loads(result.out)
+    assert result.code == 0 and report["data"]["files"] == 0
+    assert [d["rule"] for d in report["data"]["diagnostics"]] == ["io"]  # no files found

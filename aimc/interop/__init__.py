@@ -48,6 +48,7 @@ def convert(source: str, root: Path, catalog: Any) -> Conversion:
                 0,
                 0,
                 f"no {source} files found",
+                severity="warning",  # as validate says of a folder without YAML files
                 rule="io",
                 hint="expected " + ", ".join(SOURCES[source].PATTERNS),
             )

@@ -9,7 +9,7 @@ found later in the converted recipe are reported where the user wrote them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -372,14 +372,3 @@ class Facts:
 
 #: Facts every recipe has, all positive integers (``parameters`` may be a float).
 _FACT_INTS = ("layers", "hidden_size", "attention_heads", "kv_heads", "head_dim", "max_context")
-
-
-def walk(value: Any, base: str = "") -> Iterator[str]:
-    """Every JSON Pointer in ``value`` (for origin tables)."""
-    yield base
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from walk(v, f"{base}/{escape_pointer(k)}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from walk(v, f"{base}/{i}")
