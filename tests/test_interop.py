@@ -524,10 +524,22 @@ def test_import_refuses_a_folder_aimc_did_not_write_and_writes_nothing_on_errors
     out = tmp_path / "out"
     assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 0
     assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 0  # its own
+    stray = out / "models/Qwen/notes.txt"  # a file aimc did not write, in a folder it made
+    stray.write_text("mine")
+    assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 2
+    assert stray.read_text() == "mine"
+    stray.unlink()
     recipe = out / "models/Qwen/Qwen3-32B.yaml"
     recipe.write_text(recipe.read_text() + "# edited by hand\n")
     assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 2  # edited
     assert recipe.read_text().endswith("# edited by hand\n")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["artifacts"]["../outside.yaml"] = manifest["artifacts"].pop(
+        "models/Qwen/Qwen3-32B.yaml"
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 2  # not aimc's
+    assert recipe.is_file() and not (tmp_path / "outside.yaml").exists()
 
     broken = aim_broken(tmp_path / "broken")
     fresh = tmp_path / "fresh"
