@@ -645,3 +645,29 @@ def test_links_in_a_collection_are_not_followed(tmp_path: Path) -> None:
     report = json.loads(result.out)
     assert result.code == 0 and report["data"]["files"] == 0
     assert [d["rule"] for d in report["data"]["diagnostics"]] == ["io"]  # no files found
+
+
+def test_a_secret_in_a_collection_is_reported_never_written_nor_echoed(tmp_path: Path) -> None:
+    token = "hf_" + "s3cr3tT0kenValue" * 2
+    src = aim_clean(tmp_path / "aim-build")
+    path = src / "profiles/Qwen/Qwen3-32B/vllm-mi300x-fp8-tp1-latency.yaml"
+    path.write_text(path.read_text() + f"  HF_TOKEN: {token}\n")
+    path.write_text(
+        path.read_text().replace("engine_args:\n", f"engine_args:\n  api-key: {token}\n")
+    )
+    out = tmp_path / "out"
+    result = run_cli("import", "aim-profiles", str(src), "-o", str(out))
+    assert result.code == 2 and not out.exists()
+    assert "'HF_TOKEN' is a secret" in result.err and "'api-key' is a secret" in result.err
+    assert token not in result.out + result.err
+    result = run_cli("import", "aim-profiles", str(src), "-o", str(out), "--partial")
+    assert result.code == 0
+    assert all(token not in p.read_text() for p in out.rglob("*") if p.is_file())
+    recipes = tmp_path / "recipes"
+    vllm_clean(recipes)
+    model = recipes / "models/Qwen/Qwen3-32B.yaml"
+    words = f'    - "--api-key"\n    - "{token}"\n    - "--max-num-seqs"\n'
+    model.write_text(model.read_text().replace('    - "--max-num-seqs"\n', words))
+    result = run_cli("validate", "--from", "vllm-recipes", str(recipes))
+    assert result.code == 2 and "'api-key' is a secret" in result.out
+    assert token not in result.out + result.err

@@ -17,6 +17,7 @@ from typing import Any
 from aimc.diagnostics import Diagnostic, did_you_mean, excerpt
 from aimc.errors import ValidationFailed
 from aimc.loader import Document, escape_pointer, read_document
+from aimc.safety import mask
 
 __all__ = [
     "Conversion",
@@ -25,8 +26,10 @@ __all__ = [
     "RecipeOut",
     "args_from_list",
     "hardware_from_shipped",
+    "is_secret",
     "ptr",
     "read_tree",
+    "secret",
 ]
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -216,7 +219,7 @@ def args_from_list(
         if isinstance(word, str) and word[:1] == "-" and word[:2] != "--" and not _number(word):
             problems.append(
                 where.diagnostic(
-                    f"short option {excerpt(word)} has no aimc equivalent; not imported",
+                    f"short option {mask(excerpt(word))} has no aimc equivalent; not imported",
                     severity="warning",
                     rule="interop/no-equivalent",
                     hint="aimc args are long flags (compilation-config: a mapping)",
@@ -226,7 +229,7 @@ def args_from_list(
         if not isinstance(word, str) or not word.startswith("--"):
             problems.append(
                 where.diagnostic(
-                    f"{excerpt(word)} is not a flag (expected --name)",
+                    f"{mask(excerpt(word))} is not a flag (expected --name)",
                     rule="interop/args",
                     hint="a value must follow the flag it belongs to",
                 )
@@ -277,6 +280,23 @@ def bad_flag(name: str, where: Origin) -> Diagnostic:
     )
 
 
+def is_secret(name: str) -> bool:
+    """A flag or variable that holds a secret (:func:`aimc.lint.is_secret`)."""
+    from aimc.lint import is_secret as lint_is_secret
+
+    return lint_is_secret(name)
+
+
+def secret(name: str, where: Origin) -> Diagnostic:
+    """The diagnostic for a secret in a foreign file: never imported, never echoed."""
+    return where.diagnostic(
+        f"'{name}' is a secret; not imported (secrets never go in recipes)",
+        rule="lint/secret",
+        hint="remove it from the collection; aimc passes HF_TOKEN and VLLM_API_KEY through "
+        "from the caller's environment",
+    )
+
+
 def env_items(
     env: Any, doc: Document, base: str
 ) -> tuple[dict[str, str], dict[str, Origin], list[Diagnostic]]:
@@ -298,6 +318,9 @@ def env_items(
                     f"{excerpt(name)} is not a valid variable name", rule="interop/env"
                 )
             )
+            continue
+        if is_secret(name):
+            problems.append(secret(name, where))
             continue
         if value is None or isinstance(value, (list, dict)):
             problems.append(where.diagnostic(f"'{name}' needs a string value", rule="interop/env"))

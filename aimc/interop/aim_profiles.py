@@ -28,7 +28,9 @@ from aimc.interop._common import (
     config_id,
     env_items,
     hardware_from_shipped,
+    is_secret,
     ptr,
+    secret,
 )
 from aimc.loader import Document, escape_pointer
 
@@ -193,6 +195,9 @@ class _Profile:
             name = str(key).replace("_", "-")
             if not FLAG_NAME.match(name):
                 self.problems.append(bad_flag(str(key), where))
+                continue
+            if is_secret(name):
+                self.problems.append(secret(name, where))
                 continue
             if raw is False:
                 continue  # AIM passes nothing for false, and so does leaving it out

@@ -29,7 +29,9 @@ from aimc.interop._common import (
     config_id,
     env_items,
     hardware_from_shipped,
+    is_secret,
     ptr,
+    secret,
 )
 from aimc.loader import Document, escape_pointer
 
@@ -153,7 +155,9 @@ class _Context:
                 and flags.get(name[3:], {}).get("negatable")
             ):
                 name, value = name[3:], False
-            if name in NEUTRAL:
+            if is_secret(name):
+                self.out.diagnostics.append(secret(name, where))
+            elif name in NEUTRAL:
                 neutral[NEUTRAL[name]] = (value, where)
             elif name in AIMC_OWNED or name in _DERIVED:
                 self.out.diagnostics.append(
