@@ -671,3 +671,19 @@ def test_a_secret_in_a_collection_is_reported_never_written_nor_echoed(tmp_path:
     result = run_cli("validate", "--from", "vllm-recipes", str(recipes))
     assert result.code == 2 and "'api-key' is a secret" in result.out
     assert token not in result.out + result.err
+
+
+def test_vllm_configurations_that_differ_only_in_gpu_are_one(tmp_path: Path) -> None:
+    from aimc.catalog import Catalog
+    from aimc.interop import convert
+
+    src = vllm_clean(tmp_path / "recipes")
+    model = src / "models/Qwen/Qwen3-32B.yaml"
+    model.write_text(model.read_text().split("hardware_overrides:")[0])  # no AMD env
+    conversion = convert("vllm-recipes", src, Catalog.default())
+    configurations = conversion.recipes["Qwen/Qwen3-32B"].data["configurations"]
+    by_precision = {c["precision"][0]: c for c in configurations if c["gpus"] == [1]}
+    assert by_precision["fp8"]["hardware"] == ["h100", "mi300x"]  # one configuration
+    assert by_precision["bf16"]["hardware"] == ["mi300x"]  # 100 GB: all 8 H100s instead
+    assert [c["gpus"] for c in configurations if c["hardware"] == ["h100"]] == [[8]]
+    assert len({c["id"] for c in configurations}) == len(configurations)
