@@ -44,7 +44,7 @@ from aimc.engines import BACKENDS, MANAGED, vocabulary
 from aimc.loader import Document, escape_pointer
 from aimc.safety import shorten
 
-__all__ = ["ArgProblem", "check_arg", "is_secret", "lint_hardware", "lint_recipe"]
+__all__ = ["ArgProblem", "check_arg", "is_secret", "lint_fit", "lint_hardware", "lint_recipe"]
 
 _SECRET_WORDS = {"SECRET", "PASSWORD", "PASSWD"}
 _SECRET_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY"), ("SECRET", "KEY")}
@@ -279,6 +279,13 @@ def lint_recipe(
         out += _rule_fit(doc, hardware)
     out += _path_rule(doc, models_dir, doc.data["model"]["id"], "/model/id", "model id")
     return _dedupe_overlaps(out)
+
+
+def lint_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[Diagnostic]:
+    """The ``lint/fit`` diagnostics of one recipe alone (which :func:`lint_recipe` runs only
+    when no other rule found an error); the recipe must resolve (known hardware, weights
+    for every precision)."""
+    return _rule_fit(doc, hardware)
 
 
 def _asked(recipe: Any, candidate: Any) -> Any:

@@ -36,6 +36,7 @@ __all__ = [
     "EXECUTABLE",
     "MANIFEST",
     "RUNTIME_FILES",
+    "artifact_name_ok",
     "diff_artifacts",
     "owned",
     "stale_artifacts",
@@ -87,11 +88,20 @@ def _manifest_artifacts(folder: Path) -> dict[str, str] | None:
         return None
     artifacts = data.get("artifacts")
     if not isinstance(artifacts, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and "/" not in k and k not in (".", "..")
-        for k, v in artifacts.items()
+        isinstance(v, str) and artifact_name_ok(k) for k, v in artifacts.items()
     ):
         return None
     return dict(artifacts)
+
+
+def artifact_name_ok(name: object) -> bool:
+    """An artifact name aimc writes and reads back: a relative path of plain parts
+    (``launch.sh``, ``models/org/name.yaml``), never absolute, never ``.``/``..``, no NUL."""
+    return (
+        isinstance(name, str)
+        and "\0" not in name
+        and all(part not in ("", ".", "..") for part in name.split("/"))
+    )
 
 
 def owned(folder: Path, *, check_hashes: bool = True) -> list[str]:
@@ -107,17 +117,37 @@ def owned(folder: Path, *, check_hashes: bool = True) -> list[str]:
     artifacts = _manifest_artifacts(folder)
     if artifacts is None:
         return [f"{MANIFEST} is missing or not written by aimc"]
-    problems = []
+    # Folders aimc makes for artifact names with parts (an imported recipe collection).
+    folders = {
+        "/".join(parts[:i])
+        for parts in (name.split("/") for name in artifacts)
+        for i in range(1, len(parts))
+    }
+    problems: list[str] = []
+    _owned_entries(entries, "", artifacts, folders, check_hashes, problems)
+    return problems
+
+
+def _owned_entries(
+    entries: list[os.DirEntry[str]],
+    prefix: str,
+    artifacts: Mapping[str, str],
+    folders: set[str],
+    check_hashes: bool,
+    problems: list[str],
+) -> None:
     for entry in entries:
-        name = entry.name
-        if not entry.is_file(follow_symlinks=False):
+        name = prefix + entry.name
+        if name in folders and entry.is_dir(follow_symlinks=False):
+            inner = sorted(os.scandir(entry.path), key=lambda e: e.name)
+            _owned_entries(inner, f"{name}/", artifacts, folders, check_hashes, problems)
+        elif not entry.is_file(follow_symlinks=False):
             problems.append(f"{name} (not a file aimc writes)")
         elif name in artifacts:
             if check_hashes and _sha256(Path(entry.path)) != artifacts[name]:
                 problems.append(f"{name} (changed since aimc wrote it)")
-        elif name not in RUNTIME_FILES and name != MANIFEST:
+        elif prefix or (name not in RUNTIME_FILES and name != MANIFEST):
             problems.append(f"{name} (not listed in {MANIFEST})")
-    return problems
 
 
 def _siblings(outdir: Path, kind: str) -> list[Path]:
@@ -258,7 +288,11 @@ def _write(outdir: Path, files: Mapping[str, str]) -> None:
     try:
         # The manifest first: a folder left half-written still proves it is aimc's.
         for name in sorted(files, key=lambda n: (n != MANIFEST, n)):
+            if not artifact_name_ok(name):
+                raise AimcError(f"internal error: artifact name {name!r} is not a plain path")
             path = tmp / name
+            if "/" in name:
+                path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(files[name], encoding="utf-8", newline="\n")
             os.chmod(path, 0o755 if name in EXECUTABLE else 0o644)
         for name in sorted(RUNTIME_FILES - set(files)):

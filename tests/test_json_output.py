@@ -30,6 +30,7 @@ from referencing import Registry, Resource
 from tests.conftest import ROOT, Result, run_cli
 from tests.test_cache import REV, _cached
 from tests.test_detect import Machine
+from tests.test_interop import aim_broken, aim_clean, vllm_broken, vllm_clean
 from tests.test_runner_trust import EXAMPLES, NAME, Reaper, TrustLab, cli_env, members
 
 SCHEMA = json.loads((ROOT / "schemas" / "output.schema.json").read_text())
@@ -161,6 +162,21 @@ CASES = [
     ok("validate", "validate", "tests/corpus/valid"),
     fails("validate", 2, CONFIG, "validate", "no/such/recipe.yaml"),
     fails("validate", 2, CONFIG, "validate", "{tmp}/empty", "--strict"),  # a warning only
+    # validate --from and import (the collections: tests/test_interop.py, written by _prepare)
+    ok("validate", "validate", "--from", "aim-profiles", "{tmp}/aim-build"),
+    fails("validate", 2, CONFIG, "validate", "--from", "vllm-recipes", "{tmp}/vllm-broken"),
+    ok("import-aim-profiles", "import", "aim-profiles", "{tmp}/aim-build", "-o", "{tmp}/out"),
+    fails(
+        "import-aim-profiles", 2, CONFIG, "import", "aim-profiles", "{tmp}/aim-broken", "-o", "o"
+    ),
+    fails(
+        "import-aim-profiles", 2, CONFIG, "import", "aim-profiles", "{tmp}/a-file", "-o", "{tmp}/o"
+    ),
+    ok("import-vllm-recipes", "import", "vllm-recipes", "{tmp}/vllm-recipes", "-o", "{tmp}/out"),
+    fails(
+        "import-vllm-recipes", 2, CONFIG, "import", "vllm-recipes", "{tmp}/empty", "-o", "{tmp}/o"
+    ),
+    fails("import-vllm-recipes", 2, CONFIG, "import", "vllm-recipes", "{tmp}/vllm-recipes"),
     # compile
     ok("compile", "compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", "{tmp}/out"),
     ok("compile", "compile", *TINY, "--port", "{port}", "-o", "{folder}", "--check"),
@@ -208,6 +224,10 @@ def _prepare(tmp: Path, env: dict[str, str]) -> None:
     _cached(tmp / "cache", "Qwen/Qwen3-8B", {"config.json": b"{}"})
     (tmp / "a-file").write_text("")
     (tmp / "empty").mkdir()
+    aim_clean(tmp / "aim-build")
+    aim_broken(tmp / "aim-broken")
+    vllm_clean(tmp / "vllm-recipes")
+    vllm_broken(tmp / "vllm-broken")
 
 
 class Scratch:

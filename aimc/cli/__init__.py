@@ -53,6 +53,7 @@ COMMANDS = {
     "status": "aimc.cli.serve:status",
     "stop": "aimc.cli.serve:stop",
     "debug": "aimc.cli.debug:debug",
+    "import": "aimc.cli.interop:import_",
     "list": "aimc.cli.listing:list_",
     "show-config": "aimc.cli.show_config:show_config",
     "validate": "aimc.cli.validate:validate",

@@ -31,6 +31,13 @@ __all__ = ["validate"]
     help="Keep verdicts in FILE and reuse them for files whose content, place, hardware "
     "profiles and aimc version are unchanged (e.g. a CI cache).",
 )
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(["aim-profiles", "vllm-recipes"]),
+    help="PATHS are checkouts of a foreign collection (AMD AIM profiles, vLLM Recipes): "
+    "lint them through the conversion of 'aim-engine import', at the original lines.",
+)
 def validate(
     paths: tuple[Path, ...],
     recipe_dirs: tuple[str, ...],
@@ -38,6 +45,7 @@ def validate(
     strict: bool,
     backend_from_env: bool,
     cache: Path | None,
+    source: str | None,
 ) -> None:
     """Validate recipes and hardware profiles.
 
@@ -65,7 +73,14 @@ def validate(
         python = os.environ.get("AIM_PYTHON") or sys.executable
         note(f"engine args checked against {use_installed('vllm', python)} of {python}")
     catalog = Catalog.default(recipe_dirs)
-    result = check_paths(list(paths), catalog, cache)
+    if source is not None and cache is not None:
+        raise ConfigError("--cache applies to aimc recipes, not to --from collections")
+    if source is not None:
+        from aimc.interop import check_collections
+
+        result = check_collections(source, list(paths), catalog)
+    else:
+        result = check_paths(list(paths), catalog, cache)
     files = count(len(result.files), "file")
     if fmt == "json" and result.ok(strict):
         emit_result(result.to_json(strict), fmt, f"{files} valid")

@@ -1,0 +1,129 @@
+"""``aim-engine import aim-profiles|vllm-recipes DIR -o RECIPES_DIR``: convert a foreign
+recipe collection into an aimc recipe folder (models/ and hardware/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aimc.cli.options import format_option, recipes_option
+from aimc.cli.report import count, emit_result, print_error
+
+__all__ = ["import_"]
+
+
+@click.group("import")
+def import_() -> None:
+    """Convert AMD AIM profiles or vLLM Recipes into aimc recipes (see docs/interop.md)."""
+
+
+def _command(source: str, what: str) -> click.Command:
+    @click.command(
+        source,
+        help=f"Convert a checkout of {what} at DIR into an aimc recipe folder OUT "
+        "(models/<org>/<name>.yaml, hardware/<name>.yaml, manifest.json). Everything "
+        "without an aimc equivalent is reported at its file:line. Exits 2, writing "
+        "nothing, when a file cannot be converted (unless --partial). OUT is replaced "
+        "only when aimc wrote it. Use OUT with --recipes OUT; lint the collection with "
+        f"'aim-engine validate --from {source} DIR'.",
+    )
+    @click.argument("directory", type=click.Path(path_type=Path))
+    @click.option(
+        "-o",
+        "--output",
+        "outdir",
+        required=True,
+        type=click.Path(path_type=Path),
+        help="Recipe folder to write (created, or replaced when aimc wrote it).",
+    )
+    @click.option(
+        "--partial",
+        is_flag=True,
+        help="Write the models that convert even when others cannot (exit 0).",
+    )
+    @recipes_option
+    @format_option("text", "json", default="text")
+    def run(
+        directory: Path, outdir: Path, partial: bool, recipe_dirs: tuple[str, ...], fmt: str
+    ) -> None:
+        _import(source, directory, outdir, partial, recipe_dirs, fmt)
+
+    return run
+
+
+def _import(
+    source: str,
+    directory: Path,
+    outdir: Path,
+    partial: bool,
+    recipe_dirs: tuple[str, ...],
+    fmt: str,
+) -> None:
+    from aimc import __version__, interop
+    from aimc.catalog import Catalog
+    from aimc.diagnostics import format_text, sort_diagnostics
+    from aimc.errors import ConfigError
+    from aimc.interop._check import schema_checked
+    from aimc.write import write_artifacts
+
+    catalog = Catalog.default(recipe_dirs)
+    conversion, problems = schema_checked(interop.convert(source, directory, catalog))
+    diagnostics = sort_diagnostics(conversion.diagnostics + problems)
+    errors = sum(d.severity == "error" for d in diagnostics)
+    data = {
+        "source": source,
+        "input": str(directory),
+        "output": str(outdir),
+        "files": len(conversion.files),
+        "recipes": sorted(conversion.recipes),
+        "hardware": sorted(conversion.hardware),
+        "errors": errors,
+        "warnings": len(diagnostics) - errors,
+        "diagnostics": [d.to_json() for d in diagnostics],
+    }
+    if (errors and not partial) or not conversion.recipes:
+        data.update(recipes=[], hardware=[])  # nothing is written
+    if errors and not partial:
+        raise_with = ConfigError(
+            f"{count(errors, 'error')} converting {directory}; nothing written",
+            hint="fix them, or pass --partial to write the models that convert",
+            details=format_text(diagnostics),
+        )
+        _fail(raise_with, data, fmt)
+    if not conversion.recipes:
+        _fail(
+            ConfigError(
+                f"nothing in {directory} converts to an aimc recipe; nothing written",
+                details=format_text(diagnostics) or None,
+            ),
+            data,
+            fmt,
+        )
+    write_artifacts(outdir, interop.render(conversion, source, __version__))
+    message = (
+        f"imported {count(len(conversion.recipes), 'model')} and "
+        f"{count(len(conversion.hardware), 'hardware profile')} from {directory} into {outdir}"
+    )
+    if fmt == "json":
+        emit_result(data, fmt, message)
+        return
+    if diagnostics:
+        click.echo(format_text(diagnostics), err=True)
+    click.echo(message)
+
+
+def _fail(error: Exception, data: dict[str, object], fmt: str) -> None:
+    from aimc.errors import AimcError
+
+    assert isinstance(error, AimcError)
+    if fmt == "json":
+        print_error(error, data=data)
+        raise click.exceptions.Exit(error.exit_code)
+    if error.details:
+        click.echo(error.details, err=True)
+    raise error
+
+
+import_.add_command(_command("aim-profiles", "AMD AIM profiles (amd-enterprise-ai/aim-build)"))
+import_.add_command(_command("vllm-recipes", "vLLM Recipes (vllm-project/recipes)"))

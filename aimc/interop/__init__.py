@@ -1,0 +1,133 @@
+"""Interop: read AMD AIM profiles and vLLM Recipes as aimc recipes, and lint them.
+
+Pipeline: :func:`load` (the foreign checkout's files, with positions) -> :func:`convert`
+(pure: one module per format, recipes + hardware profiles + a diagnostic at the original
+``file:line`` for what has no equivalent) -> :func:`check` (schema and lint of the
+converted collection, reported at the original lines) or :func:`render` (the files of an
+aimc recipe folder, for :func:`aimc.write.write_artifacts`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aimc.diagnostics import Diagnostic
+from aimc.interop import aim_profiles, vllm_recipes
+from aimc.interop._common import Conversion, read_tree
+
+__all__ = ["SOURCES", "Conversion", "check", "check_collections", "convert", "load", "render"]
+
+#: Collection format -> its converter module.
+SOURCES = {"aim-profiles": aim_profiles, "vllm-recipes": vllm_recipes}
+
+
+def load(source: str, root: Path) -> tuple[list[Any], list[Diagnostic]]:
+    """The files of a ``source`` checkout at ``root`` that the converter reads."""
+    from aimc.errors import ConfigError
+
+    if not root.is_dir():
+        raise ConfigError(
+            f"not a folder: {root}", hint=f"give the root folder of the {source} checkout"
+        )
+    return read_tree(root, SOURCES[source].PATTERNS)
+
+
+def convert(source: str, root: Path, catalog: Any) -> Conversion:
+    """Load and convert the ``source`` checkout at ``root`` (facts looked up in ``catalog``)."""
+    docs, problems = load(source, root)
+    conversion: Conversion = SOURCES[source].convert(docs, catalog)
+    conversion.diagnostics[:0] = problems
+    if not docs:
+        conversion.diagnostics.append(
+            Diagnostic(
+                str(root),
+                0,
+                0,
+                f"no {source} files found",
+                severity="warning",  # as validate says of a folder without YAML files
+                rule="io",
+                hint="expected " + ", ".join(SOURCES[source].PATTERNS),
+            )
+        )
+    return conversion
+
+
+def check(conversion: Conversion, catalog: Any) -> list[Diagnostic]:
+    """Every problem of ``conversion`` (see :mod:`aimc.interop._check`)."""
+    from aimc.errors import AimcError
+    from aimc.interop._check import check_conversion
+
+    hardware: dict[str, Mapping[str, Any]] = {}
+    for name in catalog.hardware_names():
+        try:
+            hardware[name] = catalog.hardware(name).data
+        except AimcError:  # an invalid user profile is validate's to report, not ours
+            continue
+    return check_conversion(conversion, hardware)
+
+
+def check_collections(source: str, roots: list[Path], catalog: Any) -> Any:
+    """``validate --from``: every problem of the ``source`` checkouts at ``roots``, as a
+    :class:`~aimc.checker.CheckResult` (the files are the foreign files read)."""
+    from aimc.checker import CheckResult
+    from aimc.diagnostics import sort_diagnostics
+    from aimc.errors import ConfigError
+
+    if not roots:
+        raise ConfigError(f"--from {source} needs the folder of a checkout")
+    files: list[str] = []
+    found: list[Diagnostic] = []
+    for root in roots:
+        conversion = convert(source, root, catalog)
+        files += conversion.files
+        found += check(conversion, catalog)
+    return CheckResult(files=files, diagnostics=sort_diagnostics(found))
+
+
+_HEADER = (
+    "# yaml-language-server: $schema=https://aimc.dev/schemas/v1/{schema}.schema.json\n"
+    "# Imported by aimc from {source}; see docs/interop.md.\n"
+)
+
+
+def _yaml(data: Mapping[str, Any]) -> str:
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe")  # libyaml's emitter when installed; the same text
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.width = 4096
+    stream = io.StringIO()
+    yaml.dump(dict(data), stream)
+    return stream.getvalue()
+
+
+def render(conversion: Conversion, source: str, version: str) -> dict[str, str]:
+    """The files of an aimc recipe folder: ``models/<org>/<name>.yaml``,
+    ``hardware/<name>.yaml`` and ``manifest.json`` (what aimc wrote, with hashes)."""
+    files: dict[str, str] = {}
+    for model_id, recipe in sorted(conversion.recipes.items()):
+        files[f"models/{model_id}.yaml"] = _HEADER.format(schema="recipe", source=source) + _yaml(
+            recipe.data
+        )
+    for name, (data, _where) in sorted(conversion.hardware.items()):
+        files[f"hardware/{name}.yaml"] = _HEADER.format(schema="hardware", source=source) + _yaml(
+            data
+        )
+    manifest = {
+        "generator": f"aimc {version}",
+        "kind": "imported-recipes",
+        "source": source,
+        "artifacts": {
+            name: hashlib.sha256(text.encode("utf-8")).hexdigest()
+            for name, text in sorted(files.items())
+        },
+    }
+    files["manifest.json"] = json.dumps(manifest, indent=2) + "\n"
+    return files

@@ -1,0 +1,397 @@
+"""What both importers share: the conversion result, origins, args and hardware.
+
+A foreign collection is read into :class:`~aimc.loader.Document` objects (positions kept);
+the per-format modules turn them into aimc recipe and hardware dicts. Every value they
+write remembers the foreign ``file:line:col`` it came from (:class:`Origin`), so problems
+found later in the converted recipe are reported where the user wrote them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aimc.diagnostics import Diagnostic, did_you_mean, excerpt
+from aimc.errors import ValidationFailed
+from aimc.loader import Document, escape_pointer, read_document
+from aimc.safety import mask
+
+__all__ = [
+    "Conversion",
+    "Facts",
+    "Origin",
+    "RecipeOut",
+    "args_from_list",
+    "hardware_from_shipped",
+    "is_secret",
+    "ptr",
+    "read_tree",
+    "secret",
+]
+
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+HARDWARE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONFIG_ID = re.compile(r"[^a-z0-9._-]+")
+
+#: Most files one collection may hold (a bound on hostile input).
+MAX_FILES = 5000
+
+#: aimc flags a foreign file may set through neutral recipe fields (see the importers).
+NEUTRAL = {
+    "tensor-parallel-size": "gpus",
+    "max-model-len": "context_length",
+    "gpu-memory-utilization": "memory_utilization",
+}
+#: Flags aimc sets itself and never takes from a recipe: dropped, with a warning.
+AIMC_OWNED = ("host", "port", "served-model-name", "download-dir", "model", "config")
+
+
+def ptr(*parts: str | int) -> str:
+    """A JSON Pointer from its reference tokens."""
+    return "".join(f"/{escape_pointer(p)}" for p in parts)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a converted value came from: a foreign file, its position and pointer."""
+
+    path: str
+    line: int
+    column: int
+    pointer: str
+
+    @classmethod
+    def of(cls, doc: Document, pointer: str, *, key: bool = False) -> Origin:
+        """The origin of ``pointer`` in ``doc``."""
+        line, column = doc.position(pointer, key=key)
+        return cls(doc.path, line, column, pointer)
+
+    def diagnostic(
+        self, message: str, *, severity: str = "error", rule: str, hint: str | None = None
+    ) -> Diagnostic:
+        """A diagnostic at this origin."""
+        return Diagnostic(
+            path=self.path,
+            line=self.line,
+            column=self.column,
+            message=message,
+            pointer=self.pointer,
+            severity="warning" if severity == "warning" else "error",
+            rule=rule,
+            hint=hint,
+        )
+
+
+@dataclass
+class RecipeOut:
+    """One converted recipe and the origin of each of its values (by JSON Pointer)."""
+
+    data: dict[str, Any]
+    origins: dict[str, Origin] = field(default_factory=dict)
+
+    def origin(self, pointer: str) -> Origin | None:
+        """The origin of ``pointer``, else of the nearest enclosing value that has one."""
+        while True:
+            if pointer in self.origins:
+                return self.origins[pointer]
+            if not pointer:
+                return None
+            pointer = pointer.rsplit("/", 1)[0]
+
+
+@dataclass
+class Conversion:
+    """A converted collection.
+
+    Attributes:
+        files: The foreign files read, as displayed.
+        recipes: Model id -> converted recipe.
+        hardware: Hardware name -> converted profile (plain data) and its origin.
+        diagnostics: What could not be converted or has no equivalent (at the foreign
+            file's line).
+        claims: (model id, precision, GB claimed, origin) of vLLM Recipes'
+            ``vram_minimum_gb``, checked by :mod:`aimc.interop._check`.
+    """
+
+    files: list[str] = field(default_factory=list)
+    recipes: dict[str, RecipeOut] = field(default_factory=dict)
+    hardware: dict[str, tuple[dict[str, Any], Origin]] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    claims: list[tuple[str, str, float, Origin]] = field(default_factory=list)
+
+
+def read_tree(root: Path, patterns: Iterable[str]) -> tuple[list[Document], list[Diagnostic]]:
+    """The YAML files under ``root`` matching ``patterns`` (glob, relative), sorted, loaded
+    with positions; unreadable or invalid YAML becomes diagnostics. Paths are displayed
+    relative to ``root``'s parent so they read like ``aim-build/profiles/...``."""
+    files: set[Path] = set()
+    for pattern in patterns:
+        files.update(p for p in root.glob(pattern) if p.is_file() and not p.is_symlink())
+    ordered = sorted(files)
+    problems: list[Diagnostic] = []
+    if len(ordered) > MAX_FILES:
+        problems.append(
+            Diagnostic(
+                str(root),
+                0,
+                0,
+                f"more than {MAX_FILES} files; read the first {MAX_FILES}",
+                severity="warning",
+                rule="interop/limit",
+            )
+        )
+        ordered = ordered[:MAX_FILES]
+    docs = []
+    for file in ordered:
+        try:
+            docs.append(read_document(file, _display(file)))
+        except ValidationFailed as exc:
+            problems += exc.diagnostics
+    return docs, problems
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def config_id(text: str) -> str:
+    """A configuration id (``[a-z0-9][a-z0-9._-]*``) made from foreign text."""
+    out = CONFIG_ID.sub("-", text.lower()).strip("-._")[:80]
+    return out if out and out[0].isalnum() else f"c-{out}".rstrip("-") or "c"
+
+
+def coerce(name: str, value: Any) -> Any:
+    """A command-line word as the type the pinned vLLM reads for ``name`` (ints, floats)."""
+    from aimc.engines import vocabulary
+
+    spec = vocabulary("vllm").flags.get(name, {})
+    if isinstance(value, str):
+        try:
+            if spec.get("type") == "int":
+                return int(value)
+            if spec.get("type") == "float":
+                return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _takes_value(name: str, following: str | None) -> bool:
+    from aimc.engines import vocabulary
+
+    spec = vocabulary("vllm").flags.get(name)
+    if following is None:
+        return False
+    if spec is not None:
+        return bool(spec["value"])
+    return not following.startswith("-") or _number(following)
+
+
+def args_from_list(
+    words: Any, doc: Document, base: str
+) -> tuple[list[tuple[str, Any, Origin]], list[Diagnostic]]:
+    """``["--flag", "value", "--switch", "--k=v"]`` (a vLLM command-line list) as
+    (flag name, value, origin) in order; true for a bare switch. Words that are not flags
+    (a positional, a name with a stray character such as a trailing comma) are reported."""
+    out: list[tuple[str, Any, Origin]] = []
+    problems: list[Diagnostic] = []
+    if words is None:
+        return out, problems
+    if not isinstance(words, list):
+        problems.append(
+            Origin.of(doc, base).diagnostic(
+                "expected a list of command-line words", rule="interop/args"
+            )
+        )
+        return out, problems
+    i = 0
+    while i < len(words):
+        word, where = words[i], Origin.of(doc, f"{base}/{i}")
+        i += 1
+        if isinstance(word, str) and word[:1] == "-" and word[:2] != "--" and not _number(word):
+            problems.append(
+                where.diagnostic(
+                    f"short option {mask(excerpt(word))} has no aimc equivalent; not imported",
+                    severity="warning",
+                    rule="interop/no-equivalent",
+                    hint="aimc args are long flags (compilation-config: a mapping)",
+                )
+            )
+            continue
+        if not isinstance(word, str) or not word.startswith("--"):
+            problems.append(
+                where.diagnostic(
+                    f"{mask(excerpt(word))} is not a flag (expected --name)",
+                    rule="interop/args",
+                    hint="a value must follow the flag it belongs to",
+                )
+            )
+            continue
+        name, eq, value = word[2:].partition("=")
+        if not FLAG_NAME.match(name):
+            problems.append(bad_flag(name, where))
+            if not eq and i < len(words) and _takes_value(name.strip(",;"), _word(words, i)):
+                i += 1
+            continue
+        if eq:
+            out.append((name, coerce(name, value), where))
+        elif _takes_value(name, _word(words, i)):
+            out.append((name, coerce(name, words[i]), where))
+            i += 1
+        else:
+            out.append((name, True, where))
+    return out, problems
+
+
+def _number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def _word(words: list[Any], i: int) -> str | None:
+    return str(words[i]) if i < len(words) else None
+
+
+def bad_flag(name: str, where: Origin) -> Diagnostic:
+    """The diagnostic for a flag name the engine cannot parse (``max-num-seqs,``)."""
+    from aimc.engines import vocabulary
+
+    cleaned = re.sub(r"[^a-z0-9-]+", "", name.lower().replace("_", "-"))
+    flags = vocabulary("vllm").flags
+    if cleaned in flags:  # a stray character around a real flag: name it alone
+        hint: str | None = f"did you mean {cleaned!r}?"
+    else:
+        hint = did_you_mean(cleaned, flags) if cleaned else None
+    return where.diagnostic(
+        f"{excerpt('--' + name)} is not a valid flag name (stray character?)",
+        rule="lint/unknown-arg",
+        hint=hint,
+    )
+
+
+def is_secret(name: str) -> bool:
+    """A flag or variable that holds a secret (:func:`aimc.lint.is_secret`)."""
+    from aimc.lint import is_secret as lint_is_secret
+
+    return lint_is_secret(name)
+
+
+def secret(name: str, where: Origin) -> Diagnostic:
+    """The diagnostic for a secret in a foreign file: never imported, never echoed."""
+    return where.diagnostic(
+        f"'{name}' is a secret; not imported (secrets never go in recipes)",
+        rule="lint/secret",
+        hint="remove it from the collection; aimc passes HF_TOKEN and VLLM_API_KEY through "
+        "from the caller's environment",
+    )
+
+
+def env_items(
+    env: Any, doc: Document, base: str
+) -> tuple[dict[str, str], dict[str, Origin], list[Diagnostic]]:
+    """A foreign env mapping as aimc env (names checked, values as the strings the
+    foreign launcher passes), the origin of each name, and what was refused."""
+    out: dict[str, str] = {}
+    origins: dict[str, Origin] = {}
+    problems: list[Diagnostic] = []
+    if env is None:
+        return out, origins, problems
+    if not isinstance(env, Mapping):
+        problems.append(Origin.of(doc, base).diagnostic("expected a mapping", rule="interop/env"))
+        return out, origins, problems
+    for name, value in env.items():
+        where = Origin.of(doc, f"{base}/{escape_pointer(name)}", key=True)
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            problems.append(
+                where.diagnostic(
+                    f"{excerpt(name)} is not a valid variable name", rule="interop/env"
+                )
+            )
+            continue
+        if is_secret(name):
+            problems.append(secret(name, where))
+            continue
+        if value is None or isinstance(value, (list, dict)):
+            problems.append(where.diagnostic(f"'{name}' needs a string value", rule="interop/env"))
+            continue
+        out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        origins[name] = where
+    return out, origins, problems
+
+
+#: Settings of a shipped profile that change what is launched; an imported profile leaves
+#: them out so a converted model launches with the foreign file's env and args only.
+_LAUNCH_SETTINGS = ("env", "multi_gpu_env")
+
+
+def hardware_from_shipped(name: str, description: str, catalog: Any) -> dict[str, Any] | None:
+    """aimc's profile ``name`` (from ``catalog``) without its launch env and backend args
+    (the foreign collection says those), or None when aimc has no such profile."""
+    from aimc.errors import AimcError
+
+    if name not in catalog.hardware_names():
+        return None
+    try:
+        data = dict(catalog.hardware(name).data)
+    except AimcError:
+        return None
+    for key in _LAUNCH_SETTINGS:
+        data.pop(key, None)
+    backends = {
+        b: {k: v for k, v in s.items() if k == "image"} for b, s in data.get("backends", {}).items()
+    }
+    data["backends"] = {b: s for b, s in backends.items() if s}
+    if not data["backends"]:
+        data.pop("backends")
+    data["description"] = description[:200]
+    return data
+
+
+class Facts:
+    """Model facts (and architecture) by model id, from the recipes of a catalog: read once
+    each, schema-checked, without the catalog's lint (the importers need only the facts)."""
+
+    def __init__(self, catalog: Any):
+        self._files = {k.casefold(): f for k, (f, _root) in catalog.model_files().items()}
+        self._cache: dict[str, tuple[dict[str, Any], str | None] | None] = {}
+
+    def __call__(self, model_id: str) -> tuple[dict[str, Any], str | None] | None:
+        key = model_id.casefold()
+        if key not in self._cache:
+            self._cache[key] = self._read(key)
+        return self._cache[key]
+
+    def _read(self, key: str) -> tuple[dict[str, Any], str | None] | None:
+        file = self._files.get(key)
+        if file is None:
+            return None
+        try:
+            data = read_document(file).data
+            model = data["model"]
+            facts = dict(model["facts"])
+        except (ValidationFailed, KeyError, TypeError):
+            return None
+        # The converted recipe goes through the whole schema; here only what the
+        # conversion itself reads must hold.
+        if not all(
+            isinstance(facts.get(k), int) and not isinstance(facts.get(k), bool) and facts[k] > 0
+            for k in _FACT_INTS
+        ):
+            return None
+        architecture = model.get("architecture")
+        return facts, architecture if isinstance(architecture, str) else None
+
+
+#: Facts every recipe has, all positive integers (``parameters`` may be a float).
+_FACT_INTS = ("layers", "hidden_size", "attention_heads", "kv_heads", "head_dim", "max_context")

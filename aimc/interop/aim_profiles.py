@@ -1,0 +1,397 @@
+"""AMD AIM profiles (amd-enterprise-ai/aim-build) -> aimc recipes and hardware profiles.
+
+Takes the loaded files of a checkout (``profiles/**/*.yaml``, ``metadata/**/metadata.yaml``)
+and hands on a :class:`~aimc.interop._common.Conversion`: one recipe per ``aim_id`` (each
+profile one configuration), one hardware profile per GPU, and a diagnostic at the
+profile's line for everything that has no aimc equivalent. The field mapping is in
+``docs/interop.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aimc.diagnostics import Diagnostic, excerpt
+from aimc.interop._common import (
+    AIMC_OWNED,
+    FLAG_NAME,
+    HARDWARE_NAME,
+    MODEL_ID,
+    NEUTRAL,
+    Conversion,
+    Facts,
+    Origin,
+    RecipeOut,
+    bad_flag,
+    coerce,
+    config_id,
+    env_items,
+    hardware_from_shipped,
+    is_secret,
+    ptr,
+    secret,
+)
+from aimc.loader import Document, escape_pointer
+
+__all__ = ["PATTERNS", "PRECISIONS", "convert"]
+
+#: The files of an aim-build checkout that describe serving.
+PATTERNS = ("profiles/**/*.yaml", "profiles/**/*.yml", "metadata/**/metadata.yaml")
+
+#: AIM precision -> aimc precision (AIM's fp4 is the OCP MXFP4 of gfx950).
+PRECISIONS = {
+    "fp32": "fp32",
+    "bf16": "bf16",
+    "fp16": "fp16",
+    "fp8": "fp8",
+    "int8": "int8",
+    "int4": "int4",
+    "fp4": "mxfp4",
+}
+#: vLLM --dtype values aimc derives from each precision.
+_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
+#: --quantization values an aimc weights entry can carry.
+_WEIGHT_QUANTIZATION = (
+    "fp8",
+    "awq",
+    "gptq",
+    "compressed-tensors",
+    "bitsandbytes",
+    "mxfp4",
+    "quark",
+    "ptpc_fp8",
+)
+_RULE = "interop/no-equivalent"
+#: The top-level fields of a profile (aim-build's schemas/*_profile_schema.json).
+_PROFILE_KEYS = {"aim_id", "model_id", "metadata", "engine_args", "env_vars"}
+
+
+def _warn(where: Origin, message: str, hint: str | None = None) -> Diagnostic:
+    return where.diagnostic(message, severity="warning", rule=_RULE, hint=hint)
+
+
+class _Profile:
+    """One AIM profile, converted to one aimc configuration (or refused)."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.problems: list[Diagnostic] = []
+        self.conf: dict[str, Any] = {}
+        self.origins: dict[str, Origin] = {}  # relative to the configuration
+        self.model: str | None = None
+        self.repo: str | None = None
+        self.quantization: str | None = None
+        self.trust_remote_code = False
+        self.metric = ""
+        self.manual = False
+
+    def at(self, pointer: str, *, key: bool = False) -> Origin:
+        return Origin.of(self.doc, pointer, key=key)
+
+    def _refuse(self, pointer: str, message: str, hint: str | None = None) -> bool:
+        self.problems.append(self.at(pointer).diagnostic(message, rule="interop/format", hint=hint))
+        return False
+
+    def convert(self) -> bool:
+        """Fill :attr:`conf`; False when the profile cannot be converted (reported)."""
+        data = self.doc.data
+        if not isinstance(data, Mapping) or not isinstance(data.get("metadata"), Mapping):
+            return self._refuse("", "not an AIM profile: no 'metadata' mapping")
+        meta = data["metadata"]
+        for other in sorted(set(data) - _PROFILE_KEYS, key=str):
+            self.problems.append(
+                _warn(
+                    self.at(f"/{escape_pointer(other)}", key=True),
+                    f"field {excerpt(other)} has no aimc equivalent; not imported",
+                )
+            )
+        if "aim_id" not in data:
+            self.problems.append(
+                _warn(
+                    self.at("/metadata"),
+                    "general profile (no aim_id): aimc has no model-independent "
+                    "configurations; not imported",
+                    "its env and args apply to any model: put them in a recipe's defaults",
+                )
+            )
+            return False
+        model, repo = data.get("aim_id"), data.get("model_id", data.get("aim_id"))
+        for pointer, value in (("/aim_id", model), ("/model_id", repo)):
+            if not isinstance(value, str) or not MODEL_ID.match(value):
+                return self._refuse(
+                    pointer, f"{excerpt(value)} is not a model id (organization/name)"
+                )
+        self.model, self.repo = str(model), str(repo)
+        engine = meta.get("engine", "vllm")
+        if engine not in ("vllm", "sglang"):
+            return self._refuse("/metadata/engine", f"engine {excerpt(engine)} has no aimc backend")
+        gpu = str(meta.get("gpu", "")).lower()
+        if not HARDWARE_NAME.match(gpu) or gpu == "none":
+            self.problems.append(
+                _warn(
+                    self.at("/metadata/gpu"),
+                    f"GPU {excerpt(meta.get('gpu'))} has no aimc hardware profile; not imported",
+                )
+            )
+            return False
+        precision = PRECISIONS.get(str(meta.get("precision")))
+        if precision is None:
+            return self._refuse(
+                "/metadata/precision",
+                f"precision {excerpt(meta.get('precision'))} has no aimc equivalent",
+                "one of: " + ", ".join(PRECISIONS),
+            )
+        gpus = meta.get("gpu_count")
+        if not isinstance(gpus, int) or isinstance(gpus, bool) or not 1 <= gpus <= 64:
+            return self._refuse(
+                "/metadata/gpu_count", f"gpu_count {excerpt(gpus)} is not a GPU count (1-64)"
+            )
+        self.metric = str(meta.get("metric", "latency"))
+        self.manual = bool(meta.get("manual_selection_only", False))
+        stem = self.doc.path.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        self.conf = {
+            "id": config_id(stem),
+            "description": (
+                f"AIM profile {stem}: {self.metric}, {meta.get('type', 'unknown')}"
+                + (", manual selection only" if self.manual else "")
+            )[:200],
+            "hardware": [gpu],
+            "precision": [precision],
+            "gpus": [gpus],
+        }
+        if engine != "vllm":
+            self.conf["backend"] = engine
+        self.origins = {
+            "": self.at(""),
+            "/id": self.at(""),
+            "/hardware": self.at("/metadata/gpu"),
+            "/hardware/0": self.at("/metadata/gpu"),
+            "/precision": self.at("/metadata/precision"),
+            "/precision/0": self.at("/metadata/precision"),
+            "/gpus": self.at("/metadata/gpu_count"),
+            "/gpus/0": self.at("/metadata/gpu_count"),
+        }
+        self._engine_args(data.get("engine_args") or {}, precision, gpus)
+        env, origins, problems = env_items(data.get("env_vars"), self.doc, "/env_vars")
+        self.problems += problems
+        if env:
+            self.conf["env"] = env
+            self.origins["/env"] = self.at("/env_vars")
+            for name, where in origins.items():
+                self.origins[f"/env/{escape_pointer(name)}"] = where
+        return True
+
+    def _engine_args(self, engine_args: Any, precision: str, gpus: int) -> None:
+        if not isinstance(engine_args, Mapping):
+            self._refuse("/engine_args", "expected a mapping of engine args")
+            return
+        from aimc.engines import vocabulary
+
+        flags = vocabulary("vllm").flags
+        args: dict[str, Any] = {}
+        for key, raw in engine_args.items():
+            where = self.at(f"/engine_args/{escape_pointer(key)}", key=True)
+            name = str(key).replace("_", "-")
+            if not FLAG_NAME.match(name):
+                self.problems.append(bad_flag(str(key), where))
+                continue
+            if is_secret(name):
+                self.problems.append(secret(name, where))
+                continue
+            if raw is False:
+                continue  # AIM passes nothing for false, and so does leaving it out
+            value = True if raw is None else coerce(name, raw)  # null: a bare flag
+            if (
+                name.startswith("no-")
+                and value is True
+                and flags.get(name[3:], {}).get("negatable")
+            ):
+                name, value = name[3:], False
+            if name == "tensor-parallel-size":
+                if value != gpus:
+                    self.problems.append(
+                        where.diagnostic(
+                            f"tensor-parallel-size {excerpt(value)} differs from "
+                            f"metadata.gpu_count {gpus}",
+                            rule="lint/tensor-parallel",
+                            hint="aimc serves the model on gpu_count GPUs (tensor parallel)",
+                        )
+                    )
+                continue
+            if name in NEUTRAL:
+                self.conf[NEUTRAL[name]] = value
+                self.origins[f"/{NEUTRAL[name]}"] = where
+                continue
+            if name == "dtype":
+                if value not in ("auto", _DTYPES.get(precision)):
+                    self.problems.append(
+                        _warn(
+                            where,
+                            f"dtype {excerpt(value)} with precision {precision}: aimc derives "
+                            f"the dtype from the precision ({_DTYPES.get(precision, 'auto')})",
+                        )
+                    )
+                continue
+            if name == "quantization":
+                if value in _WEIGHT_QUANTIZATION:
+                    self.quantization = str(value)
+                else:
+                    self.problems.append(
+                        _warn(where, f"quantization {excerpt(value)} has no aimc equivalent")
+                    )
+                continue
+            if name == "trust-remote-code":
+                self.trust_remote_code = value is True
+                continue
+            if name in AIMC_OWNED:
+                self.problems.append(
+                    _warn(where, f"'{name}' is set by aimc at launch; not imported")
+                )
+                continue
+            args[name] = value
+            self.origins[f"/args/{escape_pointer(name)}"] = where
+        if args:
+            self.conf["args"] = args
+            self.origins["/args"] = self.at("/engine_args")
+
+
+def _preference(p: _Profile) -> tuple[bool, bool, str]:
+    """AIM's automatic choice first: selectable profiles, then the latency metric."""
+    return (p.manual, p.metric != "latency", p.doc.path)
+
+
+def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
+    """Convert the loaded files of an AIM checkout (see :data:`PATTERNS`).
+
+    Args:
+        docs: Profiles and metadata files, loaded with positions.
+        catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
+    """
+    out = Conversion(files=[d.path for d in docs])
+    facts_for = Facts(catalog)
+    titles: dict[str, str] = {}
+    by_model: dict[str, list[_Profile]] = {}
+    for doc in docs:
+        if doc.path.replace("\\", "/").endswith("/metadata.yaml"):
+            title = _title(doc.data)
+            if title:
+                titles[title[0]] = title[1]
+            continue
+        profile = _Profile(doc)
+        ok = profile.convert()
+        out.diagnostics += profile.problems
+        if ok and profile.model:
+            by_model.setdefault(profile.model, []).append(profile)
+    for model, profiles in sorted(by_model.items()):
+        known = facts_for(model)
+        if known is None:
+            out.diagnostics.append(
+                profiles[0]
+                .at("/aim_id")
+                .diagnostic(
+                    f"aimc knows no facts (layers, heads, parameters) for {model!r}; "
+                    f"its {len(profiles)} profile(s) are not imported",
+                    rule="interop/facts",
+                    severity="warning",
+                    hint="add a recipe for it (model.facts from config.json) to a --recipes "
+                    "folder, then import again",
+                )
+            )
+            continue
+        out.recipes[model] = _recipe(model, profiles, known, titles.get(model), out)
+    for recipe in out.recipes.values():
+        for index, conf in enumerate(recipe.data["configurations"]):
+            name = conf["hardware"][0]
+            if name in out.hardware:
+                continue
+            where = recipe.origin(ptr("configurations", index, "hardware", 0))
+            assert where is not None
+            hw = hardware_from_shipped(
+                name, f"{name} as AIM profiles launch on it (imported)", catalog
+            )
+            if hw is None:
+                out.diagnostics.append(
+                    where.diagnostic(
+                        f"GPU {name!r} has no aimc hardware profile",
+                        rule="lint/unknown-hardware",
+                        hint="aimc knows: " + ", ".join(catalog.hardware_names()),
+                    )
+                )
+                continue
+            out.hardware[name] = (hw, where)
+    return out
+
+
+def _title(data: Any) -> tuple[str, str] | None:
+    try:
+        aim = data["com"]["amd"]["aim"]
+        return str(aim["model"]["canonicalName"]), str(aim.get("title") or "")
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _recipe(
+    model: str,
+    profiles: list[_Profile],
+    known: tuple[dict[str, Any], str | None],
+    title: str | None,
+    out: Conversion,
+) -> RecipeOut:
+    facts, architecture = known
+    first = min(profiles, key=lambda p: p.doc.path)
+    recipe: dict[str, Any] = {"apiVersion": "aimc/v1", "kind": "Recipe", "model": {"id": model}}
+    if title:
+        recipe["model"]["description"] = title[:200]
+    if architecture:
+        recipe["model"]["architecture"] = architecture
+    if any(p.trust_remote_code for p in profiles):
+        recipe["model"]["trust_remote_code"] = True
+    recipe["model"]["facts"] = facts
+    result = RecipeOut(recipe, {"": first.at(""), "/model/id": first.at("/aim_id")})
+    weights: dict[str, dict[str, Any]] = {}
+    chosen: dict[tuple[str, str, int, str], _Profile] = {}
+    for p in sorted(profiles, key=_preference):
+        conf = p.conf
+        key = (
+            conf["hardware"][0],
+            conf["precision"][0],
+            conf["gpus"][0],
+            conf.get("backend", "vllm"),
+        )
+        if key in chosen:
+            kept = chosen[key]
+            out.diagnostics.append(
+                _warn(
+                    p.at("/metadata/metric"),
+                    "aimc serves one configuration per GPU, precision and GPU count: "
+                    f"{kept.doc.path} ({kept.metric}) is imported for {key[0]} {key[1]} on "
+                    f"{key[2]} GPU(s), this {p.metric} profile is not",
+                    "apply its args to the imported one with --set or --config",
+                )
+            )
+            continue
+        chosen[key] = p
+        entry: dict[str, Any] = {"repo": p.repo}
+        if p.quantization:
+            entry["quantization"] = p.quantization
+        precision = conf["precision"][0]
+        if precision not in weights:
+            weights[precision] = entry
+            result.origins[f"/weights/{precision}"] = p.at("/model_id")
+        elif weights[precision] != entry:
+            conf["weights"] = {precision: entry}
+            p.origins[f"/weights/{precision}"] = p.at("/model_id")
+    kept_profiles = sorted(chosen.values(), key=lambda p: (p.conf["id"], p.doc.path))
+    recipe["weights"] = dict(sorted(weights.items()))
+    default = next((q for q in ("bf16", "fp16") if q in weights), sorted(weights)[0])
+    recipe["defaults"] = {
+        "backend": "vllm",
+        "precision": default,
+        "context_length": facts["max_context"],
+    }
+    recipe["configurations"] = [p.conf for p in kept_profiles]
+    for index, p in enumerate(kept_profiles):
+        for pointer, where in p.origins.items():
+            result.origins[f"{ptr('configurations', index)}{pointer}"] = where
+    return result

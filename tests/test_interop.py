@@ -1,0 +1,689 @@
+"""Interop (issue 14): AMD AIM profiles and vLLM Recipes imported as aimc recipes, and
+linted at their own lines.
+
+Every collection here is written by the tests themselves, in each format's field names
+(aim-build: ``aim_id``, ``model_id``, ``metadata``, ``engine_args``, ``env_vars``;
+vllm-project/recipes: ``meta``, ``model``, ``variants``, ``compatible_strategies``,
+``hardware_overrides``, ``strategies/*.yaml``, ``taxonomy.yaml``). No file of those
+projects is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import run_cli
+
+# --- AMD AIM profiles ---------------------------------------------------------------------
+
+AIM_QWEN_FP8 = """\
+# a profile as aim-build writes them
+aim_id: Qwen/Qwen3-32B
+model_id: Qwen/Qwen3-32B-FP8
+metadata:
+  engine: vllm
+  gpu: MI300X
+  gpu_count: 1
+  manual_selection_only: false
+  metric: latency
+  precision: fp8
+  type: optimized
+engine_args:
+  async-scheduling: null
+  distributed_executor_backend: mp
+  gpu-memory-utilization: 0.9
+  kv-cache-dtype: fp8
+  max-model-len: 32768
+  max-num-seqs: 512
+  no-enable-prefix-caching: null
+  reasoning-parser: qwen3
+  tensor-parallel-size: 1
+env_vars:
+  HSA_NO_SCRATCH_RECLAIM: '1'
+  VLLM_ROCM_USE_AITER: '1'
+"""
+
+AIM_QWEN_FP8_THROUGHPUT = AIM_QWEN_FP8.replace("metric: latency", "metric: throughput").replace(
+    "max-num-seqs: 512", "max-num-seqs: 1024"
+)
+
+AIM_QWEN_FP16_TP2 = """\
+aim_id: Qwen/Qwen3-32B
+model_id: Qwen/Qwen3-32B
+metadata:
+  engine: vllm
+  gpu: MI300X
+  gpu_count: 2
+  manual_selection_only: false
+  metric: latency
+  precision: fp16
+  type: unoptimized
+engine_args:
+  dtype: float16
+  max-model-len: 16384
+  tensor-parallel-size: 2
+env_vars:
+  NCCL_MIN_NCHANNELS: '112'
+"""
+
+AIM_GENERAL = """\
+metadata:
+  engine: vllm
+  gpu: MI300X
+  gpu_count: 1
+  manual_selection_only: false
+  metric: latency
+  precision: fp16
+  type: general
+engine_args:
+  dtype: float16
+env_vars:
+  VLLM_DO_NOT_TRACK: '1'
+"""
+
+AIM_METADATA = """\
+com:
+  amd:
+    aim:
+      model:
+        canonicalName: "Qwen/Qwen3-32B"
+      title: "Qwen3 32B"
+"""
+
+#: The failure cases the format allows.
+AIM_405B_ON_ONE_GPU = """\
+aim_id: meta-llama/Llama-3.1-405B-Instruct
+model_id: meta-llama/Llama-3.1-405B-Instruct
+metadata:
+  engine: vllm
+  gpu: MI300X
+  gpu_count: 1
+  manual_selection_only: false
+  metric: latency
+  precision: fp16
+  type: unoptimized
+engine_args:
+  max-model-len: 8192
+env_vars: {}
+"""
+
+AIM_BROKEN_QWEN = """\
+aim_id: Qwen/Qwen3-32B
+model_id: Qwen/Qwen3-32B
+metadata:
+  engine: vllm
+  gpu: MI250X
+  gpu_count: 3
+  manual_selection_only: false
+  metric: latency
+  precision: fp8
+  type: unoptimized
+engine_args:
+  max-num-seqs,: 256
+  swap-space: 16
+  tensor-parallel-size: 3
+env_vars:
+  VLLM_USE_V1: '0'
+"""
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def aim_clean(root: Path) -> Path:
+    """A small, valid aim-build checkout (two models' worth of warnings, no error)."""
+    q = "profiles/Qwen/Qwen3-32B"
+    return write(
+        root,
+        {
+            f"{q}/vllm-mi300x-fp8-tp1-latency.yaml": AIM_QWEN_FP8,
+            f"{q}/vllm-mi300x-fp8-tp1-throughput.yaml": AIM_QWEN_FP8_THROUGHPUT,
+            f"{q}/vllm-mi300x-fp16-tp2-latency.yaml": AIM_QWEN_FP16_TP2,
+            "profiles/general/vllm-mi300x-fp16-tp1-latency.yaml": AIM_GENERAL,
+            "metadata/Qwen/Qwen3-32B/metadata.yaml": AIM_METADATA,
+        },
+    )
+
+
+def aim_broken(root: Path) -> Path:
+    return write(
+        root,
+        {
+            "profiles/meta-llama/Llama-3.1-405B-Instruct/vllm-mi300x-fp16-tp1-latency.yaml": (
+                AIM_405B_ON_ONE_GPU
+            ),
+            "profiles/Qwen/Qwen3-32B/vllm-mi250x-fp8-tp3-latency.yaml": AIM_BROKEN_QWEN,
+        },
+    )
+
+
+# --- vLLM Recipes -------------------------------------------------------------------------
+
+VR_TAXONOMY = """\
+hardware_profiles:
+  h100:
+    brand: NVIDIA
+    generation: hopper
+    display_name: "H100"
+    description: "NVIDIA H100 80GB (8-GPU node)"
+    gpu_count: 8
+    vram_gb: 640
+    multi_node: false
+  mi300x:
+    brand: AMD
+    generation: amd
+    display_name: "MI300X"
+    gpu_count: 8
+    vram_gb: 1536
+    multi_node: false
+  b200:
+    brand: NVIDIA
+    generation: blackwell
+    display_name: "B200"
+    gpu_count: 8
+    vram_gb: 1440
+    multi_node: false
+    restricted: true
+  trillium:
+    brand: Google
+    generation: tpu
+    display_name: "TPU v6e"
+    gpu_count: 8
+    vram_gb: 256
+    restricted: true
+tasks:
+  text: {display_name: Text}
+"""
+
+VR_STRATEGY_TP = """\
+name: single_node_tp
+deploy_type: single_node
+orientation: latency
+hardware_match:
+  min_gpus: 1
+  max_gpus: 8
+  multi_node: false
+vllm_args: []
+parallel_flag: "--tensor-parallel-size"
+"""
+
+VR_STRATEGY_TEP = """\
+name: single_node_tep
+deploy_type: single_node
+hardware_match:
+  min_gpus: 2
+  multi_node: false
+  architecture: moe
+vllm_args:
+  - "--enable-expert-parallel"
+parallel_flag: "--tensor-parallel-size"
+"""
+
+VR_QWEN = """\
+meta:
+  title: "Qwen3-32B"
+  description: "Qwen3 32B dense"
+  hardware:
+    h100: verified
+    mi300x: verified
+model:
+  model_id: "Qwen/Qwen3-32B"
+  architecture: dense
+  context_length: 40960
+  base_args:
+    - "--max-num-seqs"
+    - "128"
+    - "--enable-chunked-prefill"
+    - "--no-enable-prefix-caching"
+    - "--max-num-batched-tokens=4096"
+  base_env: {}
+features:
+  reasoning:
+    description: "Qwen3 reasoning parser"
+    args:
+      - "--reasoning-parser"
+      - "qwen3"
+variants:
+  default:
+    precision: bf16
+    vram_minimum_gb: 100
+  fp8:
+    model_id: "Qwen/Qwen3-32B-FP8"
+    precision: fp8
+    vram_minimum_gb: 39
+    extra_args:
+      - "--kv-cache-dtype"
+      - "fp8"
+compatible_strategies:
+  - single_node_tp
+hardware_overrides:
+  amd:
+    extra_env:
+      VLLM_ROCM_USE_AITER: "1"
+strategy_overrides: {}
+"""
+
+VR_BROKEN_QWEN = """\
+meta:
+  title: "Qwen3-32B"
+  hardware:
+    h100: verified
+    trillium: verified
+model:
+  model_id: "Qwen/Qwen3-32B"
+  base_args: []
+variants:
+  default:
+    precision: bf16
+    vram_minimum_gb: 200
+    tp: 3
+  fp8:
+    model_id: "Qwen/Qwen3-32B-FP8"
+    precision: fp8
+    vram_minimum_gb: 10
+    extra_args:
+      - "--max-num-seqs,"
+      - "64"
+  nvfp4:
+    model_id: "nvidia/Qwen3-32B-FP4"
+    precision: nvfp4
+    vram_minimum_gb: 20
+compatible_strategies:
+  - single_node_tp
+  - multi_node_tp
+hardware_overrides:
+  nvidia:
+    extra_env:
+      VLLM_USE_V1: "0"
+"""
+
+VR_405B = """\
+meta:
+  title: "Llama 3.1 405B"
+  hardware:
+    mi300x: verified
+model:
+  model_id: "meta-llama/Llama-3.1-405B-Instruct"
+variants:
+  default:
+    precision: bf16
+    vram_minimum_gb: 900
+    tp: 1
+compatible_strategies:
+  - single_node_tp
+"""
+
+
+def vllm_clean(root: Path) -> Path:
+    return write(
+        root,
+        {
+            "taxonomy.yaml": VR_TAXONOMY,
+            "strategies/single_node_tp.yaml": VR_STRATEGY_TP,
+            "strategies/single_node_tep.yaml": VR_STRATEGY_TEP,
+            "models/Qwen/Qwen3-32B.yaml": VR_QWEN,
+        },
+    )
+
+
+def vllm_broken(root: Path) -> Path:
+    return write(
+        root,
+        {
+            "taxonomy.yaml": VR_TAXONOMY,
+            "strategies/single_node_tp.yaml": VR_STRATEGY_TP,
+            "models/Qwen/Qwen3-32B.yaml": VR_BROKEN_QWEN,
+            "models/meta-llama/Llama-3.1-405B-Instruct.yaml": VR_405B,
+        },
+    )
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, ln in enumerate(text.splitlines(), 1) if needle in ln)
+
+
+def show_config(out: Path, model: str, *args: str) -> dict[str, Any]:
+    result = run_cli("show-config", model, *args, "--recipes", str(out), "--format", "json")
+    assert result.code == 0, result.out + result.err
+    plan: dict[str, Any] = json.loads(result.out)["data"]["plan"]
+    return plan
+
+
+def values(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v["value"] for k, v in settings.items()}
+
+
+# --- import, round trip -------------------------------------------------------------------
+
+
+def test_aim_profiles_import_and_launch_with_the_profiles_args_and_env(tmp_path: Path) -> None:
+    src, out = aim_clean(tmp_path / "aim-build"), tmp_path / "imported"
+    result = run_cli("import", "aim-profiles", str(src), "-o", str(out))
+    assert result.code == 0, result.err
+    assert "imported 1 model and 1 hardware profile" in result.out
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "hardware/mi300x.yaml",
+        "manifest.json",
+        "models/Qwen/Qwen3-32B.yaml",
+    ]
+    # Grouped: the three profiles of one model are one recipe; the duplicate throughput
+    # profile and the general profile are reported at their lines, not dropped silently.
+    warnings = result.err
+    thr = "profiles/Qwen/Qwen3-32B/vllm-mi300x-fp8-tp1-throughput.yaml"
+    assert f"{thr}:{line_of(AIM_QWEN_FP8_THROUGHPUT, 'metric:')}:" in warnings
+    assert "this throughput profile is not" in warnings
+    assert "general/vllm-mi300x-fp16-tp1-latency.yaml:2:3: warning: general profile" in warnings
+    assert run_cli("validate", str(out)).code == 0
+
+    # The round trip: what the AIM runtime would launch, flag by flag and variable by
+    # variable, is what aimc plans (aimc adds only its own host, port, served name).
+    plan = show_config(out, "Qwen/Qwen3-32B", "--target", "mi300x", "--precision", "fp8")
+    assert plan["gpus"] == 1 and plan["model_source"] == "Qwen/Qwen3-32B-FP8"
+    profile = yaml.safe_load(AIM_QWEN_FP8)
+    assert values(plan["env"]) == profile["env_vars"]
+    args = values(plan["args"])
+    assert {k: v for k, v in args.items() if k not in ("host", "port", "served-model-name")} == {
+        "async-scheduling": True,
+        "distributed-executor-backend": "mp",
+        "gpu-memory-utilization": 0.9,
+        "kv-cache-dtype": "fp8",
+        "max-model-len": 32768,
+        "max-num-seqs": 512,
+        "enable-prefix-caching": False,
+        "reasoning-parser": "qwen3",
+        "tensor-parallel-size": 1,
+    }
+    compiled = tmp_path / "build"
+    result = run_cli(
+        "compile", "Qwen/Qwen3-32B", "1", "--target", "mi300x", "--precision", "fp8",
+        "--recipes", str(out), "-o", str(compiled),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    words = shlex.split((compiled / "launch.sh").read_text(), comments=True)
+    for key, value in profile["engine_args"].items():  # AIM: --key value, null a bare flag
+        flag = "--" + key.replace("_", "-")  # vLLM reads both spellings
+        assert flag in words, flag
+        if value is not None:
+            assert words[words.index(flag) + 1] == str(value), flag
+
+    plan = show_config(out, "Qwen/Qwen3-32B", "--target", "mi300x", "--precision", "fp16")
+    assert plan["gpus"] == 2
+    assert values(plan["env"]) == {"NCCL_MIN_NCHANNELS": "112"}  # nothing of aimc's mi300x
+    assert values(plan["args"])["dtype"] == "float16"
+    assert values(plan["args"])["max-model-len"] == 16384
+
+
+def test_vllm_recipes_import_and_launch_with_the_recipes_args_and_env(tmp_path: Path) -> None:
+    src, out = vllm_clean(tmp_path / "recipes"), tmp_path / "imported"
+    result = run_cli("import", "vllm-recipes", str(src), "-o", str(out))
+    assert result.code == 0, result.err
+    assert "imported 1 model and 2 hardware profiles" in result.out
+    assert "features" in result.err and "optional features" in result.err  # reported
+    assert run_cli("validate", str(out)).code == 0
+    # Layered as the recipes site does: base args, the variant's, the hardware override's.
+    plan = show_config(out, "Qwen/Qwen3-32B", "--target", "mi300x", "--precision", "fp8")
+    assert plan["gpus"] == 1  # vram_minimum_gb 39 fits one GPU: TP 1
+    assert plan["model_source"] == "Qwen/Qwen3-32B-FP8"
+    assert values(plan["env"]) == {"VLLM_ROCM_USE_AITER": "1"}
+    args = values(plan["args"])
+    assert args["max-num-seqs"] == 128 and args["kv-cache-dtype"] == "fp8"
+    assert args["enable-chunked-prefill"] is True and args["enable-prefix-caching"] is False
+    assert args["max-num-seqs"] == 128  # typed as the pinned vocabulary types it (int)
+    assert args["max-num-batched-tokens"] == "4096"  # --name=value; untyped: the word itself
+    # 100 GB do not fit one 80 GB H100: the site fans out to the node (TP 8), and so do we.
+    plan = show_config(out, "Qwen/Qwen3-32B", "--target", "h100", "--precision", "bf16")
+    assert plan["gpus"] == 8 and values(plan["env"]) == {}
+    assert "kv-cache-dtype" not in values(plan["args"])  # 'default' takes no extra args
+    result = run_cli(
+        "compile", "Qwen/Qwen3-32B", "--target", "h100", "--precision", "fp8",
+        "--recipes", str(out), "-o", str(tmp_path / "build"),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+
+
+# --- validate --from ----------------------------------------------------------------------
+
+
+def test_validate_from_aim_profiles_reports_at_the_profiles_lines(tmp_path, golden) -> None:
+    aim_broken(tmp_path / "aim-build")
+    result = run_cli("validate", "--from", "aim-profiles", "aim-build", cwd=tmp_path)
+    assert result.code == 2
+    golden("interop/validate-aim-profiles.txt", result.out)
+    q = "aim-build/profiles/Qwen/Qwen3-32B/vllm-mi250x-fp8-tp3-latency.yaml"
+    at = lambda needle: f"{q}:{line_of(AIM_BROKEN_QWEN, needle)}:"  # noqa: E731
+    out = result.out
+    assert f"{at('VLLM_USE_V1')}3: error: 'VLLM_USE_V1' is not read" in out
+    assert f"{at('max-num-seqs,')}3: error: '--max-num-seqs,' is not a valid flag name" in out
+    assert "hint: did you mean 'max-num-seqs'?" in out
+    assert f"{at('swap-space')}3: error: unknown vllm 0.32.0 engine arg 'swap-space'" in out
+    assert f"{at('gpu: MI250X')}" in out and "does not support precision 'fp8'" in out
+    assert "3 GPUs do not divide the model's 64 attention heads" in out
+    big = "aim-build/profiles/meta-llama/Llama-3.1-405B-Instruct/vllm-mi300x-fp16-tp1-latency.yaml"
+    fit = next(ln for ln in out.splitlines() if "does not fit" in ln)
+    assert fit.startswith(f"{big}:{line_of(AIM_405B_ON_ONE_GPU, 'gpu_count')}:")
+    assert "mi300x fp16 on 1 GPU does not fit" in fit
+
+
+def test_validate_from_vllm_recipes_reports_at_the_recipes_lines(tmp_path, golden) -> None:
+    vllm_broken(tmp_path / "recipes")
+    result = run_cli("validate", "--from", "vllm-recipes", "recipes", cwd=tmp_path)
+    assert result.code == 2
+    golden("interop/validate-vllm-recipes.txt", result.out)
+    q = "recipes/models/Qwen/Qwen3-32B.yaml"
+    at = lambda needle: f"{q}:{line_of(VR_BROKEN_QWEN, needle)}:"  # noqa: E731
+    out = result.out
+    assert f"{at('vram_minimum_gb: 10')}" in out and "vram_minimum_gb 10 is below" in out
+    assert f"{at('--max-num-seqs,')}" in out and "is not a valid flag name" in out
+    assert f"{at('VLLM_USE_V1')}7: error: 'VLLM_USE_V1' is not read" in out
+    assert f"{at('tp: 3')}" in out and "3 GPUs do not divide" in out
+    assert f"{at('precision: nvfp4')}" in out and "'nvfp4' of variant 'nvfp4' has no" in out
+    assert f"{at('- multi_node_tp')}" in out and "strategy 'multi_node_tp'" in out
+    assert f"{at('trillium: verified')}" in out  # a TPU: reported, not dropped
+    big = "recipes/models/meta-llama/Llama-3.1-405B-Instruct.yaml"
+    fit = next(ln for ln in out.splitlines() if "does not fit" in ln)
+    assert fit.startswith(f"{big}:{line_of(VR_405B, 'tp: 1')}:")
+
+
+def test_validate_from_a_clean_collection_passes(tmp_path: Path) -> None:
+    aim_clean(tmp_path / "aim-build")
+    vllm_clean(tmp_path / "recipes")
+    assert run_cli("validate", "--from", "aim-profiles", str(tmp_path / "aim-build")).code == 0
+    result = run_cli("validate", "--from", "vllm-recipes", str(tmp_path / "recipes"))
+    assert result.code == 0, result.out
+    strict = run_cli("validate", "--from", "vllm-recipes", str(tmp_path / "recipes"), "--strict")
+    assert strict.code == 2  # the unimported features are warnings
+
+
+# --- the writer ---------------------------------------------------------------------------
+
+
+def test_import_refuses_a_folder_aimc_did_not_write_and_writes_nothing_on_errors(
+    tmp_path: Path,
+) -> None:
+    src = aim_clean(tmp_path / "aim-build")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    result = run_cli("import", "aim-profiles", str(src), "-o", str(theirs))
+    assert result.code == 2 and "Traceback" not in result.err
+    assert [p.name for p in theirs.iterdir()] == ["notes.txt"]
+
+    out = tmp_path / "out"
+    assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 0
+    assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 0  # its own
+    stray = out / "models/Qwen/notes.txt"  # a file aimc did not write, in a folder it made
+    stray.write_text("mine")
+    assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 2
+    assert stray.read_text() == "mine"
+    stray.unlink()
+    recipe = out / "models/Qwen/Qwen3-32B.yaml"
+    recipe.write_text(recipe.read_text() + "# edited by hand\n")
+    assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 2  # edited
+    assert recipe.read_text().endswith("# edited by hand\n")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["artifacts"]["../outside.yaml"] = manifest["artifacts"].pop(
+        "models/Qwen/Qwen3-32B.yaml"
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 2  # not aimc's
+    assert recipe.is_file() and not (tmp_path / "outside.yaml").exists()
+
+    broken = aim_broken(tmp_path / "broken")
+    fresh = tmp_path / "fresh"
+    result = run_cli("import", "aim-profiles", str(broken), "-o", str(fresh))
+    assert result.code == 2 and not fresh.exists()
+    assert "is not a valid flag name" in result.err and "--partial" in result.err
+    result = run_cli("import", "aim-profiles", str(broken), "-o", str(fresh), "--partial")
+    assert result.code == 0 and (fresh / "models/Qwen/Qwen3-32B.yaml").is_file()
+
+
+# --- hostile input ------------------------------------------------------------------------
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+def _catalog() -> Any:
+    from aimc.catalog import Catalog
+
+    return Catalog.default()
+
+
+_CATALOG = _catalog()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    aim_id=st.one_of(_TEXT, st.sampled_from(["Qwen/Qwen3-32B", "../../etc/passwd", "a/../../b"])),
+    file_name=st.text(
+        st.characters(codec="ascii", exclude_characters="/\0"), min_size=1, max_size=30
+    ),
+    env_name=_TEXT,
+    env_value=_TEXT,
+    arg_name=_TEXT,
+    arg_value=st.one_of(_TEXT, st.integers(), st.none()),
+)
+def test_hostile_profiles_never_escape_the_output_nor_reach_a_shell(
+    aim_id: str, file_name: str, env_name: str, env_value: str, arg_name: str, arg_value: Any
+) -> None:
+    from aimc import __version__
+    from aimc.errors import ValidationFailed
+    from aimc.interop import aim_profiles, render
+    from aimc.interop._check import schema_checked
+    from aimc.loader import load_document
+    from aimc.schema import check_schema
+    from aimc.write import artifact_name_ok
+
+    profile = yaml.safe_load(AIM_QWEN_FP8)
+    profile["aim_id"] = aim_id
+    profile["env_vars"][env_name] = env_value
+    profile["engine_args"][arg_name] = arg_value
+    raw = json.dumps(profile, ensure_ascii=False).encode()  # JSON is YAML
+    try:
+        doc = load_document(raw, f"profiles/x/{file_name}.yaml")
+    except ValidationFailed as exc:  # characters YAML refuses: a diagnostic, nothing written
+        assert [d.rule for d in exc.diagnostics] == ["yaml"]
+        return
+    conversion, _ = schema_checked(aim_profiles.convert([doc], _CATALOG))
+    files = render(conversion, "aim-profiles", __version__)
+    for name, text in files.items():
+        assert artifact_name_ok(name) and ".." not in name.split("/")
+        assert name == "manifest.json" or name.startswith(("models/", "hardware/"))
+        if name.startswith("models/"):
+            assert name == f"models/{aim_id}.yaml"
+            data = yaml.safe_load(text)
+            assert not check_schema(load_document(text.encode(), name))
+            conf = data["configurations"][0]
+            # A hostile value is data: it is either refused or kept exactly.
+            if env_name in conf.get("env", {}):
+                assert conf["env"][env_name] == env_value
+            assert all(k.replace("-", "").isalnum() for k in conf.get("args", {}))
+
+
+@pytest.mark.parametrize("value", ["$(touch /tmp/x)", "a'b", "x\ny", "`id`", "; rm -rf ~"])
+def test_a_hostile_env_value_is_one_shell_word_or_refused(tmp_path: Path, value: str) -> None:
+    src = aim_clean(tmp_path / "aim-build")
+    path = src / "profiles/Qwen/Qwen3-32B/vllm-mi300x-fp8-tp1-latency.yaml"
+    profile = yaml.safe_load(path.read_text())
+    profile["env_vars"]["SOME_SETTING"] = value
+    path.write_text(yaml.safe_dump(profile))
+    out = tmp_path / "out"
+    assert run_cli("import", "aim-profiles", str(src), "-o", str(out)).code == 0
+    result = run_cli(
+        "compile", "Qwen/Qwen3-32B", "1", "--target", "mi300x", "--precision", "fp8",
+        "--recipes", str(out), "-o", str(tmp_path / "build"),
+    )  # fmt: skip
+    if result.code != 0:  # refused by the env rules of the renderer: a one-line error
+        assert result.code == 2 and "Traceback" not in result.err
+        return
+    words = shlex.split((tmp_path / "build" / "launch.sh").read_text(), comments=True)
+    assert f"SOME_SETTING={value}" in words
+
+
+def test_links_in_a_collection_are_not_followed(tmp_path: Path) -> None:
+    """A checkout that links outside itself (a file or a folder) is read without them."""
+    outside = write(tmp_path / "outside", {"p/vllm-mi300x-fp8-tp1-latency.yaml": AIM_QWEN_FP8})
+    src = tmp_path / "aim-build"
+    (src / "profiles" / "Qwen" / "Qwen3-32B").mkdir(parents=True)
+    (src / "profiles" / "Qwen" / "Qwen3-32B" / "linked.yaml").symlink_to(
+        outside / "p/vllm-mi300x-fp8-tp1-latency.yaml"
+    )
+    (src / "profiles" / "elsewhere").symlink_to(outside / "p")
+    result = run_cli("validate", "--from", "aim-profiles", str(src), "--format", "json")
+    report = json.loads(result.out)
+    assert result.code == 0 and report["data"]["files"] == 0
+    assert [d["rule"] for d in report["data"]["diagnostics"]] == ["io"]  # no files found
+
+
+def test_a_secret_in_a_collection_is_reported_never_written_nor_echoed(tmp_path: Path) -> None:
+    token = "hf_" + "s3cr3tT0kenValue" * 2
+    src = aim_clean(tmp_path / "aim-build")
+    path = src / "profiles/Qwen/Qwen3-32B/vllm-mi300x-fp8-tp1-latency.yaml"
+    path.write_text(path.read_text() + f"  HF_TOKEN: {token}\n")
+    path.write_text(
+        path.read_text().replace("engine_args:\n", f"engine_args:\n  api-key: {token}\n")
+    )
+    out = tmp_path / "out"
+    result = run_cli("import", "aim-profiles", str(src), "-o", str(out))
+    assert result.code == 2 and not out.exists()
+    assert "'HF_TOKEN' is a secret" in result.err and "'api-key' is a secret" in result.err
+    assert token not in result.out + result.err
+    result = run_cli("import", "aim-profiles", str(src), "-o", str(out), "--partial")
+    assert result.code == 0
+    assert all(token not in p.read_text() for p in out.rglob("*") if p.is_file())
+    recipes = tmp_path / "recipes"
+    vllm_clean(recipes)
+    model = recipes / "models/Qwen/Qwen3-32B.yaml"
+    words = f'    - "--api-key"\n    - "{token}"\n    - "--max-num-seqs"\n'
+    model.write_text(model.read_text().replace('    - "--max-num-seqs"\n', words))
+    result = run_cli("validate", "--from", "vllm-recipes", str(recipes))
+    assert result.code == 2 and "'api-key' is a secret" in result.out
+    assert token not in result.out + result.err
+
+
+def test_vllm_configurations_that_differ_only_in_gpu_are_one(tmp_path: Path) -> None:
+    from aimc.catalog import Catalog
+    from aimc.interop import convert
+
+    src = vllm_clean(tmp_path / "recipes")
+    model = src / "models/Qwen/Qwen3-32B.yaml"
+    model.write_text(model.read_text().split("hardware_overrides:")[0])  # no AMD env
+    conversion = convert("vllm-recipes", src, Catalog.default())
+    configurations = conversion.recipes["Qwen/Qwen3-32B"].data["configurations"]
+    by_precision = {c["precision"][0]: c for c in configurations if c["gpus"] == [1]}
+    assert by_precision["fp8"]["hardware"] == ["h100", "mi300x"]  # one configuration
+    assert by_precision["bf16"]["hardware"] == ["mi300x"]  # 100 GB: all 8 H100s instead
+    assert [c["gpus"] for c in configurations if c["hardware"] == ["h100"]] == [[8]]
+    assert len({c["id"] for c in configurations}) == len(configurations)
