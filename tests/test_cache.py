@@ -289,3 +289,28 @@ def test_human_size_is_short_with_its_unit(size: int) -> None:
     text = human_size(size)
     assert len(text) <= 12 and text.split()[1] in ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
     assert (size < 1024) == text.endswith(" B")
+
+
+@settings(max_examples=60, deadline=None)
+@given(model=_NAMES, revision=st.one_of(st.none(), _NAMES))
+def test_remove_of_a_hostile_name_removes_nothing(model: str, revision: str | None) -> None:
+    """Whatever MODEL and --revision say, removal is planned inside the cache or refused."""
+    import tempfile
+
+    from aimc.cache import removal
+    from aimc.errors import CacheError
+
+    with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:
+        cache = Path(tmp) / "cache"
+        _cached(cache, "a/b", {"config.json": b"{}"})
+        (Path(tmp) / "outside").write_text("keep")
+        before = sorted(str(p) for p in Path(tmp).rglob("*"))
+        try:
+            plan = removal(cache, model, revision)
+        except CacheError:
+            assert sorted(str(p) for p in Path(tmp).rglob("*")) == before
+            return
+        assert plan.models == ["a/b"]
+        plan.execute()
+        assert (Path(tmp) / "outside").read_text() == "keep"
+        assert not (cache / "models--a--b" / "snapshots" / REV).exists()
