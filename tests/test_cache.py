@@ -61,6 +61,7 @@ def test_list_with_filter(cli, cache: Path) -> None:
     rows = json.loads(result.out)["data"]
     assert [r["model"] for r in rows] == ["Qwen/Qwen3-8B"]
     assert rows[0]["refs"] == ["main"] and rows[0]["files"] == 3
+    assert rows[0]["recipes"] == ["Qwen/Qwen3-8B bf16"]  # the recipe's weights it is
 
 
 def test_download_of_a_cached_recipe_model_works_offline(cli, cache: Path) -> None:

@@ -80,6 +80,27 @@ def stats(fmt: str) -> None:
     click.echo(f"last used:  {_date(data['last_used'])}")
 
 
+def _recipe_weights(recipe_dirs: tuple[str, ...]) -> dict[str, list[str]]:
+    """Repository id -> the recipes' weights it is (``Qwen/Qwen3-32B fp8``); a recipe that
+    does not load is left out (``validate`` reports it)."""
+    from aimc.catalog import Catalog
+    from aimc.errors import AimcError
+
+    catalog = Catalog.default(recipe_dirs)
+    found: dict[str, set[str]] = {}
+    for model in catalog.model_ids():
+        try:
+            data = catalog.recipe(model).data
+        except AimcError:
+            continue
+        weights = [data["weights"], *(c.get("weights", {}) for c in data["configurations"])]
+        for table_ in weights:
+            for precision, source in table_.items():
+                if "repo" in source:
+                    found.setdefault(source["repo"], set()).add(f"{model} {precision}")
+    return {repo: sorted(uses) for repo, uses in found.items()}
+
+
 @cache.command("list")
 @click.option(
     "--filter",
@@ -87,16 +108,21 @@ def stats(fmt: str) -> None:
     metavar="TEXT",
     help="Only models whose id contains TEXT (case-insensitive).",
 )
+@recipes_option
 @format_option("table", "json", "yaml")
-def list_(pattern: str | None, fmt: str) -> None:
-    """List cached models: size, revisions, last use, complete / incomplete / broken."""
+def list_(pattern: str | None, recipe_dirs: tuple[str, ...], fmt: str) -> None:
+    """List cached models: size, revisions, last use, complete / incomplete / broken, and
+    which recipe's weights (model and precision) each one is."""
     from aimc.templating import one_line
 
     _folder, entries = _entries()
     entries = [e for e in entries if not pattern or pattern.casefold() in e.model.casefold()]
     message = count(len(entries), "cached model")
+    used = _recipe_weights(recipe_dirs) if entries else {}
     if fmt != "table":
-        emit_result([e.as_json() for e in entries], fmt, message)
+        emit_result(
+            [{**e.as_json(), "recipes": used.get(e.model, [])} for e in entries], fmt, message
+        )
         return
     if not entries:
         click.echo("(none)")
@@ -111,10 +137,21 @@ def list_(pattern: str | None, fmt: str) -> None:
             "refs": e.refs,
             "revisions": [r.commit[:12] for r in e.revisions],
             "last_used": _date(e.last_used),
+            "recipes": used.get(e.model),
         }
         for e in entries
     ]
-    columns = ["model", "status", "size", "bytes", "files", "refs", "revisions", "last_used"]
+    columns = [
+        "model",
+        "status",
+        "size",
+        "bytes",
+        "files",
+        "refs",
+        "revisions",
+        "last_used",
+        "recipes",
+    ]
     click.echo(table(rows, columns))
     for e in entries:
         if e.missing:
