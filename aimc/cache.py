@@ -237,11 +237,13 @@ def _entry(repo: Path) -> Entry:
             refs[name] = commit
     snapshots = repo / "snapshots"
     revisions: list[Revision] = []
-    if not snapshots.is_dir() or snapshots.is_symlink():
-        problems.append("no snapshots folder")
-        snapshot_dirs: list[Path] = []
-    else:
+    snapshot_dirs: list[Path] = []
+    if snapshots.is_symlink() or (snapshots.exists() and not snapshots.is_dir()):
+        problems.append("snapshots is not a folder")
+    elif snapshots.is_dir():
         snapshot_dirs = sorted(snapshots.iterdir())
+    elif not size:
+        problems.append("no snapshots folder and no blobs")
     for snap in snapshot_dirs:
         sst = _lstat(snap)
         if sst is None or not stat.S_ISDIR(sst.st_mode):
@@ -285,7 +287,8 @@ def _entry(repo: Path) -> Entry:
         status = "complete"
     else:
         status = "incomplete"
-    missing = served.missing if served is not None else ["a snapshot"]
+    # Blobs and no snapshot: a download stopped before it linked any file.
+    missing = served.missing if served is not None else ["every file (no snapshot yet)"]
     if status == "broken":
         missing = []
     return Entry(
@@ -466,7 +469,7 @@ def removal(cache_dir: Path, model: str, revision: str | None = None) -> Removal
             f"{one_line(shorten(model))} is not in the cache {cache_dir}",
             hint="see aim-engine cache list",
         )
-    if entry.status == "broken" and revision is None:
+    if (entry.status == "broken" or not entry.revisions) and revision is None:
         st = _lstat(folder)
         if st is None or not stat.S_ISDIR(st.st_mode):
             # A link or a file named like a repository: unlink it, never follow it.

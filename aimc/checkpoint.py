@@ -317,6 +317,92 @@ def _check_free_space(repo: str, cache: Path, needed: int) -> None:
         )
 
 
+#: What a blob may be named (an ETag: a git or LFS hash); anything else is left to
+#: huggingface_hub's own download.
+_ETAG = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _resumable(repo: str, commit: str, names: list[str], cache: Path) -> None:
+    """Fetch the weight files ``names`` of ``repo`` at ``commit`` into the cache's blobs,
+    resuming a file cut midway by a previous run (``Range``) from its
+    ``blobs/<etag>.resume.incomplete``; huggingface_hub then only links them.
+
+    The part file is held under the blob's lock in ``.locks`` (the one huggingface_hub and
+    ``cache prune`` take). The hub may not send more bytes than the size it announced: a
+    response that does, or a file that ends short, is a network error, and a response that
+    ignores ``Range`` (200) starts the file over.
+
+    Raises:
+        NetworkError: The hub sent more or fewer bytes than it announced.
+        huggingface_hub errors: see :func:`hub_errors` (called inside it).
+    """
+    import os
+    from urllib.parse import urlsplit
+
+    from filelock import FileLock
+    from huggingface_hub import (
+        get_hf_file_metadata,
+        get_session,
+        hf_hub_url,
+        hf_raise_for_status,
+    )
+    from huggingface_hub.utils._headers import build_hf_headers
+
+    from aimc.errors import NetworkError
+
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    blobs = folder / "blobs"
+    locks = cache / ".locks" / folder.name
+    for name in names:
+        url = hf_hub_url(repo, name, revision=commit)
+        meta = get_hf_file_metadata(url)
+        etag, size = meta.etag, meta.size
+        if etag is None or not _ETAG.fullmatch(etag) or size is None or not 0 <= size < 2**60:
+            continue  # huggingface_hub's own download checks it
+        blob = blobs / etag
+        if blob.exists():
+            continue
+        blobs.mkdir(parents=True, exist_ok=True)
+        locks.mkdir(parents=True, exist_ok=True)
+        part = blobs / f"{etag}.resume.incomplete"
+        headers = build_hf_headers()
+        if urlsplit(meta.location).netloc != urlsplit(url).netloc:
+            headers.pop("authorization", None)  # the token never leaves the hub
+            headers.pop("Authorization", None)
+        with FileLock(str(locks / f"{etag}.lock")):
+            if blob.exists():
+                continue
+            have = part.stat().st_size if part.is_file() and not part.is_symlink() else 0
+            if have > size:
+                have = 0
+            if have < size:
+                headers["Range"] = f"bytes={have}-"
+                with get_session().stream(
+                    "GET", meta.location, headers=headers, follow_redirects=True, timeout=60
+                ) as response:
+                    hf_raise_for_status(response)
+                    mode = "ab" if response.status_code == 206 and have else "wb"
+                    written = have if mode == "ab" else 0
+                    with part.open(mode) as out:
+                        for chunk in response.iter_bytes():
+                            written += len(chunk)
+                            if written > size:
+                                raise NetworkError(
+                                    f"the hub sent more than the {size} bytes it announced "
+                                    f"for {repo}/{name}"
+                                )
+                            out.write(chunk)
+                            out.flush()
+            got = part.stat().st_size
+            if got != size:
+                raise NetworkError(
+                    f"{repo}/{name} ended after {got} of {size} bytes",
+                    hint="run the download again: it resumes where it stopped",
+                )
+            os.chmod(part, 0o644)
+            os.replace(part, blob)
+
+
 def download(
     repo: str,
     revision: str | None,
@@ -331,8 +417,9 @@ def download(
     tokenizer, generation config; never ``.bin``/``.pth`` duplicates or ``original/``).
     The hub's file list is checked first (:func:`_checked_listing`) and the bytes still to
     fetch are compared with the disk's free space (exit 5 with both numbers). Files
-    already complete in the cache are not fetched again, so an interrupted download
-    resumes with what is missing. ``HF_TOKEN`` is read from the environment by
+    already complete in the cache are not fetched again, and a weight file cut midway is
+    resumed from the byte where it stopped (:func:`_resumable`), so an interrupted
+    download resumes with what is missing. ``HF_TOKEN`` is read from the environment by
     ``huggingface_hub`` and never written anywhere. With ``progress`` the bytes received
     are reported on stderr (:class:`aimc.progress.Progress`).
 
@@ -397,6 +484,14 @@ def download(
             _check_free_space(repo, cache, total)
         folder = cache / f"models--{repo.replace('/', '--')}" / "blobs"
         with Progress(repo, total, folder, enabled=progress and total > 0):
+            if listing and not force and _COMMIT.fullmatch(listing[0].commit_hash):
+                commit = listing[0].commit_hash
+                # The snapshot folder first: the ref the listing wrote names it, so an
+                # interrupted download reads as incomplete (what is missing), not broken.
+                (folder.parent / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+                weights = [f.filename for f in listing if f.will_download]
+                weights = sorted(n for n in weights if n.endswith(".safetensors"))
+                _resumable(repo, commit, weights, cache)
             path = snapshot_download(
                 repo,
                 revision=revision,

@@ -315,3 +315,21 @@ def test_remove_of_a_hostile_name_removes_nothing(model: str, revision: str | No
         plan.execute()
         assert (Path(tmp) / "outside").read_text() == "keep"
         assert not (cache / "models--a--b" / "snapshots" / REV).exists()
+
+
+def test_prune_removes_interrupted_downloads_no_download_holds(cli, tmp_path) -> None:
+    from filelock import FileLock
+
+    cache = _mixed_cache(tmp_path)
+    blobs = cache / "models--aimc-test--incomplete" / "blobs"
+    held = blobs / f"{'9' * 64}.resume.incomplete"  # a download running now
+    held.write_bytes(b"3" * 10)
+    locks = cache / ".locks" / "models--aimc-test--incomplete"
+    locks.mkdir(parents=True)
+    env = {"CACHE_DIR": str(cache)}
+    with FileLock(str(locks / f"{'9' * 64}.lock")):
+        result = cli("cache", "prune", "--yes", "--format", "json", env=env)
+    assert result.code == 0, result.err + result.out
+    data = json.loads(result.out)["data"]
+    assert (data["incomplete_files"], data["freed_bytes"], data["revisions"]) == (1, 1000, [])
+    assert sorted(p.name for p in blobs.glob("*.incomplete")) == [held.name]

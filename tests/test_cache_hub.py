@@ -127,11 +127,12 @@ def test_a_download_killed_midway_resumes_to_the_same_bytes(hub, env, tmp_path) 
     try:
         blobs = Path(env["CACHE_DIR"]) / f"models--{REPO.replace('/', '--')}" / "blobs"
         deadline = time.monotonic() + 30
-        # Wait for a first shard finished and a second one started (an .incomplete file).
+        # Wait for the first shard finished and a quarter of the second one received.
         while time.monotonic() < deadline:
             names = os.listdir(blobs) if blobs.is_dir() else []
             finished = [n for n in names if len(n) == 64 and "." not in n]
-            if finished and any(n.endswith(".incomplete") for n in names):
+            part = [blobs / n for n in names if n.endswith(".incomplete")]
+            if finished and part and part[0].stat().st_size >= 16 * 1024:
                 break
             time.sleep(0.02)
         else:
@@ -143,9 +144,12 @@ def test_a_download_killed_midway_resumes_to_the_same_bytes(hub, env, tmp_path) 
         proc.wait(timeout=10)
     commit = hub.repos[REPO].commit
     listed = json.loads(_cache(env, "list", "--format", "json").out)["data"][0]
-    assert listed["status"] == "incomplete"
-    assert listed["missing"] == ["model-2.safetensors"]
-
+    kept = sum(p.stat().st_size for p in blobs.glob("*.incomplete"))
+    assert 16 * 1024 <= kept < len(FILES["model-2.safetensors"])
+    assert listed["problems"] == [], listed
+    assert (listed["status"], listed["incomplete_bytes"]) == ("incomplete", kept)
+    assert listed["size_bytes"] == len(FILES["model-1.safetensors"]) + kept
+    assert listed["missing"][0] == "config.json"  # nothing linked yet: all is listed
     fetched = {n: hub.gets(REPO, n) for n in ("model-1.safetensors", "model-2.safetensors")}
     hub.slow = 0
     result = _cache(env, "download", REPO, "--format", "json")
@@ -153,16 +157,15 @@ def test_a_download_killed_midway_resumes_to_the_same_bytes(hub, env, tmp_path) 
     snapshot = _snapshot(env, commit)
     for name in WANTED:
         assert (snapshot / name).read_bytes() == FILES[name]
-    # The shard finished before the kill was not fetched again.
+    # The shard finished before the kill was not fetched again; the one cut midway was
+    # fetched from the byte where it stopped.
     again = {n: hub.gets(REPO, n) - fetched[n] for n in fetched}
-    assert sorted(again.values()) == [0, 1], again
+    assert again == {"model-1.safetensors": 0, "model-2.safetensors": 1}, again
+    assert hub.ranges[-1] == ("model-2.safetensors", kept)
     assert json.loads(_cache(env, "list", "--format", "json").out)["data"][0]["status"] == (
         "complete"
     )
-    # The interrupted file is what prune removes.
-    pruned = _cache(env, "prune", "--yes", "--format", "json")
-    assert json.loads(pruned.out)["data"]["incomplete_files"] == 1
-    assert not [n for n in os.listdir(snapshot.parent.parent / "blobs") if "incomplete" in n]
+    assert not [n for n in os.listdir(blobs) if "incomplete" in n]  # nothing left over
 
 
 def test_force_fetches_every_file_again(hub, env) -> None:
@@ -265,3 +268,12 @@ def test_launch_with_an_incomplete_cached_model_and_no_hub_fails_fast(hub, env, 
         assert not (box.tmp / "pids.json").exists()
     finally:
         box.stop_all()
+
+
+def test_a_hub_sending_more_than_it_announced_is_cut_off(hub, env, tmp_path) -> None:
+    hub.add("aimc-test/liar", FILES, advertise={"model-2.safetensors": 100})
+    result = _cache(env, "download", "aimc-test/liar", "--format", "json")
+    assert result.code == 6, result.err
+    assert "sent more than the 100 bytes it announced" in json.loads(result.out)["error"]["message"]
+    sizes = [p.stat().st_size for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert max(sizes) < len(FILES["model-2.safetensors"])  # never the whole lie on disk

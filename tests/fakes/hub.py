@@ -16,7 +16,8 @@ request                                        answer
 Knobs: ``gated`` repositories answer 401 with ``X-Error-Code: GatedRepo`` unless the request
 carries ``Authorization: Bearer <token>``; ``slow`` streams files in small chunks with a
 pause (so a test can kill a download midway); ``advertise`` overrides the size a file is
-said to have (a repository larger than the disk). Every request is logged in ``requests``.
+said to have (a repository larger than the disk). Every request is logged in ``requests``,
+the first byte of every ranged GET in ``ranges``.
 Run as a script (``python tests/fakes/hub.py SPEC.json``) it serves the repositories of a
 JSON spec and prints its URL.
 """
@@ -66,6 +67,7 @@ class FakeHub:
         self.token = token
         self.slow = 0.0  # pause between 1 KiB chunks, seconds
         self.requests: list[tuple[str, str]] = []
+        self.ranges: list[tuple[str, int]] = []  # (file, first byte) of each ranged GET
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -219,6 +221,8 @@ class FakeHub:
                 ranged = self.headers.get("Range", "")
                 if ranged.startswith("bytes=") and self.command == "GET":
                     start = int(ranged[6:].split("-")[0] or 0)
+                    with hub._lock:
+                        hub.ranges.append((name, start))
                     headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
                 status = 206 if start else 200
                 chunk = data[start:]
