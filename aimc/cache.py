@@ -7,12 +7,14 @@ tokenizer, every shard ``model.safetensors.index.json`` names), **incomplete** (
 missing) or **broken** (a dangling link, a ref to no snapshot, a link out of the cache).
 Reading never follows a link out of the cache and reads at most a bounded prefix of any
 file. Removal (:func:`removal`, :func:`prune_plan`) is built on ``huggingface_hub``'s own
-``scan_cache_dir``/``delete_revisions``, and every path it would delete is checked to lie
-inside the cache's hub layout first: a link out of the cache is unlinked, never followed.
+``scan_cache_dir`` and ``DeleteCacheStrategy`` (planned per repository, see :func:`_plan`),
+and every path it would delete is checked to lie inside that repository's folder first: a
+link out of the cache is unlinked, never followed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -354,15 +356,15 @@ class Removal:
     revisions: list[str]
     incomplete_files: list[Path]
     size_bytes: int
-    strategy: Any = None  # huggingface_hub DeleteCacheStrategy, checked
+    strategies: list[Any] = field(default_factory=list)  # checked DeleteCacheStrategy
     broken_repos: list[Path] = field(default_factory=list)
 
     def execute(self) -> None:
         """Delete what was planned (links unlinked, never followed)."""
         import shutil
 
-        if self.strategy is not None:
-            self.strategy.execute()
+        for strategy in self.strategies:
+            strategy.execute()
         for repo in self.broken_repos:
             shutil.rmtree(repo)
         for file in self.incomplete_files:
@@ -378,19 +380,23 @@ class Removal:
         }
 
 
-def _checked(strategy: Any, cache_dir: Path) -> Any:
-    """``strategy`` with every path outside ``cache_dir``'s ``models--*`` folders dropped:
-    a blob reached through a link out of the cache is never deleted (its link is, with the
-    snapshot folder holding it)."""
+def _checked(strategy: Any, cache_dir: Path, repo: str) -> Any:
+    """``strategy`` with every path outside ``cache_dir``'s folder of ``repo``
+    (``models--org--name``) dropped: a blob reached through a link out of the cache is never
+    deleted (its link is, with the snapshot folder holding it), and neither is a revision
+    of another repository with the same commit hash (``delete_revisions`` takes hashes
+    alone, and a fork or a copy of a repository shares its commits)."""
+    name = f"models--{repo.replace('/', '--')}"
     from huggingface_hub.utils._cache_manager import DeleteCacheStrategy
 
-    root = Path(os.path.realpath(cache_dir))
+    # huggingface_hub hands back resolved paths: compare with the resolved cache folder.
+    root = cache_dir = Path(os.path.realpath(cache_dir))
 
     def repo_folder(path: Path) -> bool:
         st = _lstat(path)
         return (
             path.parent == cache_dir
-            and path.name.startswith("models--")
+            and path.name == name
             and st is not None
             and stat.S_ISDIR(st.st_mode)
         )
@@ -407,17 +413,63 @@ def _checked(strategy: Any, cache_dir: Path) -> Any:
         parent = Path(os.path.realpath(path.parent))
         return parent == root / Path(*parts[:-1])
 
+    blobs = frozenset(p for p in strategy.blobs if under(p, "blobs"))
+    repos = frozenset(p for p in strategy.repos if repo_folder(p))
     return DeleteCacheStrategy(
-        expected_freed_size=strategy.expected_freed_size,
-        blobs=frozenset(p for p in strategy.blobs if under(p, "blobs")),
+        expected_freed_size=_freed(blobs, repos),
+        blobs=blobs,
         refs=frozenset(p for p in strategy.refs if under(p, "refs")),
-        repos=frozenset(p for p in strategy.repos if repo_folder(p)),
+        repos=repos,
         snapshots=frozenset(
             p for p in strategy.snapshots if under(p, "snapshots") and not p.is_symlink()
         ),
         files=frozenset(),
         cache_dir=None,
     )
+
+
+def _plan(repo: Any, commits: set[str], cache_dir: Path) -> Any:
+    """huggingface_hub's ``DeleteCacheStrategy`` for the revisions ``commits`` of one
+    scanned repository (``CachedRepoInfo``), checked by :func:`_checked`.
+
+    ``HFCacheInfo.delete_revisions`` takes commit hashes alone and keeps one revision per
+    hash, so with two repositories sharing a commit (a fork, a copy) it may plan the other
+    one's files; this is its rule applied to the one repository: every revision gone means
+    the repository folder, else the snapshots, their refs and the blobs no kept revision
+    uses."""
+    from huggingface_hub.utils._cache_manager import DeleteCacheStrategy
+
+    chosen = [r for r in repo.revisions if r.commit_hash in commits]
+    kept = [r for r in repo.revisions if r.commit_hash not in commits]
+    none: frozenset[Path] = frozenset()
+    if not kept:
+        strategy = DeleteCacheStrategy(0, none, none, frozenset([repo.repo_path]), none)
+    else:
+        used = {f.blob_path for r in kept for f in r.files}
+        strategy = DeleteCacheStrategy(
+            0,
+            blobs=frozenset(f.blob_path for r in chosen for f in r.files) - used,
+            refs=frozenset(repo.repo_path / "refs" / ref for r in chosen for ref in r.refs),
+            repos=none,
+            snapshots=frozenset(r.snapshot_path for r in chosen),
+        )
+    return _checked(strategy, cache_dir, repo.repo_id)
+
+
+def _freed(blobs: Iterable[Path], repos: Iterable[Path]) -> int:
+    """Exact bytes the blob files and repository folders hold (links count nothing: only
+    the link goes). huggingface_hub's own estimate is not exact (it subtracts blobs of
+    another repository that happen to have the same name)."""
+    files = set(blobs)
+    for repo in repos:
+        with contextlib.suppress(OSError):
+            files.update((repo / "blobs").iterdir())
+    total = 0
+    for file in files:
+        st = _lstat(file)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            total += st.st_size
+    return total
 
 
 def _hub_scan(cache_dir: Path) -> Any:
@@ -473,9 +525,8 @@ def removal(cache_dir: Path, model: str, revision: str | None = None) -> Removal
         st = _lstat(folder)
         if st is None or not stat.S_ISDIR(st.st_mode):
             # A link or a file named like a repository: unlink it, never follow it.
-            strategy = None
-            return Removal([model], [], [folder] if st is not None else [], 0, strategy)
-        return Removal([model], [], [], entry.size_bytes, None, [folder])
+            return Removal([model], [], [folder] if st is not None else [], 0)
+        return Removal([model], [], [], entry.size_bytes, [], [folder])
     info = _hub_scan(cache_dir)
     repo = next(
         (r for r in (info.repos if info else ()) if r.repo_id == model and r.repo_type == "model"),
@@ -493,19 +544,23 @@ def removal(cache_dir: Path, model: str, revision: str | None = None) -> Removal
             f"{model} has no cached revision {one_line(shorten(revision or ''))!r}",
             hint="cached: " + ", ".join(sorted(r.commit_hash[:12] for r in repo.revisions)),
         )
-    strategy = _checked(info.delete_revisions(*(r.commit_hash for r in chosen)), cache_dir)
+    strategy = _plan(repo, {r.commit_hash for r in chosen}, cache_dir)
     incomplete: list[Path] = []
     if len(chosen) == len(repo.revisions):
         incomplete = _idle_incomplete(
             cache_dir,
-            (f.file_path for f in info.incomplete_files if f.file_path.parent.parent == folder),
+            (
+                f.file_path
+                for f in info.incomplete_files
+                if f.file_path.parent.parent.name == folder.name
+            ),
         )
     return Removal(
         [model],
         sorted(r.commit_hash[:12] for r in chosen),
         incomplete,
         int(strategy.expected_freed_size),
-        strategy,
+        [strategy],
     )
 
 
@@ -522,16 +577,21 @@ def prune_plan(cache_dir: Path) -> Removal:
         for r in repo.revisions
         if not r.refs
     )
-    strategy = (
-        _checked(info.delete_revisions(*(c for c, _ in detached)), cache_dir) if detached else None
-    )
+    # One plan per repository: a hash detached here may be referenced in another one.
+    repos = {r.repo_id: r for r in info.repos if r.repo_type == "model"}
+    by_repo: dict[str, set[str]] = {}
+    for commit, model in detached:
+        by_repo.setdefault(model, set()).add(commit)
+    strategies = [
+        _plan(repos[model], commits, cache_dir) for model, commits in sorted(by_repo.items())
+    ]
     incomplete = _idle_incomplete(cache_dir, (f.file_path for f in info.incomplete_files))
-    size = int(strategy.expected_freed_size) if strategy else 0
+    size = sum(int(s.expected_freed_size) for s in strategies)
     size += sum(f.stat().st_size for f in incomplete if f.exists())
     return Removal(
         sorted({m for _, m in detached}),
         [c[:12] for c, _ in detached],
         incomplete,
         size,
-        strategy,
+        strategies,
     )

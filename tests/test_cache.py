@@ -333,3 +333,33 @@ def test_prune_removes_interrupted_downloads_no_download_holds(cli, tmp_path) ->
     data = json.loads(result.out)["data"]
     assert (data["incomplete_files"], data["freed_bytes"], data["revisions"]) == (1, 1000, [])
     assert sorted(p.name for p in blobs.glob("*.incomplete")) == [held.name]
+
+
+def test_remove_through_a_cache_dir_that_is_a_link(cli, tmp_path) -> None:
+    """huggingface_hub resolves CACHE_DIR; what it plans is still recognised as the cache's."""
+    cache = _mixed_cache(tmp_path)
+    link = tmp_path / "link-to-cache"
+    link.symlink_to(cache, target_is_directory=True)
+    env = {"CACHE_DIR": str(link)}
+    result = cli("cache", "remove", "aimc-test/complete", "--yes", "--format", "json", env=env)
+    assert result.code == 0, result.err + result.out
+    assert json.loads(result.out)["data"]["freed_bytes"] == 6082
+    assert not (cache / "models--aimc-test--complete").exists()
+    # Every other repository has a revision with the same commit hash: all kept.
+    for other in ("incomplete", "dangling", "escapes"):
+        assert (cache / f"models--aimc-test--{other}" / "snapshots" / REV).is_dir(), other
+
+
+def test_prune_keeps_a_fork_s_revision_with_the_same_hash(cli, tmp_path) -> None:
+    """A commit detached in one repository and named by a ref in its fork stays there."""
+    cache = tmp_path / "cache"
+    _cached(cache, "org/model", {"config.json": b"{}"})
+    _cached(cache, "fork/model", {"config.json": b"{}"})
+    (cache / "models--org--model" / "refs" / "main").write_text("b" * 40)
+    newer = cache / "models--org--model" / "snapshots" / ("b" * 40)
+    newer.mkdir()
+    result = cli("cache", "prune", "--yes", "--format", "json", env={"CACHE_DIR": str(cache)})
+    assert result.code == 0, result.err + result.out
+    assert json.loads(result.out)["data"]["models"] == ["org/model"]
+    assert not (cache / "models--org--model" / "snapshots" / REV).exists() and newer.is_dir()
+    assert (cache / "models--fork--model" / "snapshots" / REV / "config.json").is_file()
