@@ -43,7 +43,10 @@ class Progress:
     """Context manager reporting the bytes of ``total`` received into ``blobs``."""
 
     def __init__(self, model: str, total: int, blobs: Path, enabled: bool = True) -> None:
-        self.model = model
+        from aimc.safety import mask
+        from aimc.templating import one_line
+
+        self.model = mask(one_line(model))
         self.total = total
         self.blobs = blobs
         self.enabled = enabled

@@ -277,3 +277,50 @@ def test_a_hub_sending_more_than_it_announced_is_cut_off(hub, env, tmp_path) -> 
     assert "sent more than the 100 bytes it announced" in json.loads(result.out)["error"]["message"]
     sizes = [p.stat().st_size for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert max(sizes) < len(FILES["model-2.safetensors"])  # never the whole lie on disk
+
+
+def test_absurd_sizes_and_huge_headers_from_the_hub_are_network_errors(hub, env) -> None:
+    hub.add("aimc-test/absurd", FILES, advertise={"model-1.safetensors": 2**70})
+    result = _cache(env, "download", "aimc-test/absurd", "--format", "json")
+    assert result.code == 6, result.err
+    assert "absurd size" in json.loads(result.out)["error"]["message"]
+
+    hub.extra_headers = {"X-Junk": "x" * 2**20}
+    result = _cache(env, "download", REPO, "--format", "json")
+    assert result.code == 6, result.err
+    assert "Traceback" not in result.err and len(result.out) < 2000
+    assert not (Path(env["CACHE_DIR"]) / f"models--{REPO.replace('/', '--')}").exists()
+
+
+def test_a_progress_bar_on_a_terminal(hub, env) -> None:
+    """On a terminal the bar is redrawn on one line (``\\r``) and ends at 100%."""
+    import pty
+
+    hub.slow = 0.005  # 80 chunks: about 0.4 s, two redraws at least
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aimc", "cache", "download", REPO],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("AIMC_")}, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=child,
+    )
+    os.close(child)
+    out = b""
+    try:
+        while True:
+            try:
+                data = os.read(main, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            out += data
+    finally:
+        proc.wait(timeout=30)
+        os.close(main)
+    assert proc.returncode == 0, out
+    text = out.decode().replace("\r\n", "\n")  # the terminal's line ends
+    assert text.count("\r[") >= 2 and "{" not in text  # a bar, not records
+    last = text.rsplit("\r", 1)[1]
+    assert last.startswith("[" + "#" * 30 + "]") and "(100.0%)" in last

@@ -16,7 +16,8 @@ request                                        answer
 Knobs: ``gated`` repositories answer 401 with ``X-Error-Code: GatedRepo`` unless the request
 carries ``Authorization: Bearer <token>``; ``slow`` streams files in small chunks with a
 pause (so a test can kill a download midway); ``advertise`` overrides the size a file is
-said to have (a repository larger than the disk). Every request is logged in ``requests``,
+said to have (a repository larger than the disk, a lying hub); ``extra_headers`` go with
+every answer (huge or odd headers). Every request is logged in ``requests``,
 the first byte of every ranged GET in ``ranges``.
 Run as a script (``python tests/fakes/hub.py SPEC.json``) it serves the repositories of a
 JSON spec and prints its URL.
@@ -68,6 +69,7 @@ class FakeHub:
         self.slow = 0.0  # pause between 1 KiB chunks, seconds
         self.requests: list[tuple[str, str]] = []
         self.ranges: list[tuple[str, int]] = []  # (file, first byte) of each ranged GET
+        self.extra_headers: dict[str, str] = {}  # sent with every answer (hostile hubs)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -126,6 +128,11 @@ class FakeHub:
 
             def do_GET(self) -> None:
                 self._serve(body=True)
+
+            def end_headers(self) -> None:
+                for key, value in hub.extra_headers.items():
+                    self.send_header(key, value)
+                super().end_headers()
 
             def _send(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
                 self.send_response(status)
