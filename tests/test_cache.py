@@ -363,3 +363,59 @@ def test_prune_keeps_a_fork_s_revision_with_the_same_hash(cli, tmp_path) -> None
     assert json.loads(result.out)["data"]["models"] == ["org/model"]
     assert not (cache / "models--org--model" / "snapshots" / REV).exists() and newer.is_dir()
     assert (cache / "models--fork--model" / "snapshots" / REV / "config.json").is_file()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ref_name=st.text(st.characters(blacklist_characters="/\x00"), min_size=1, max_size=20),
+    ref_body=st.binary(max_size=80),
+    file_name=st.text(st.characters(blacklist_characters="/\x00"), min_size=1, max_size=20),
+)
+def test_scan_of_a_hostile_cache_entry_never_fails(
+    ref_name: str, ref_body: bytes, file_name: str
+) -> None:
+    """Odd ref names and contents, odd file names: listed (maybe broken), one line each."""
+    import tempfile
+
+    from aimc.cache import scan
+
+    if ref_name in (".", "..") or file_name in (".", ".."):
+        return
+    with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:
+        cache = Path(tmp)
+        _cached(cache, "a/b", {"config.json": b"{}"})
+        try:
+            (cache / "models--a--b" / "refs" / ref_name).write_bytes(ref_body)
+            (cache / "models--a--b" / "snapshots" / REV / file_name).symlink_to("../../nowhere")
+        except OSError:
+            return  # a name the file system refuses
+        (entry,) = scan(cache)
+        assert entry.status in ("complete", "incomplete", "broken")
+        for line in [*entry.problems, *entry.missing]:
+            assert "\n" not in line and "\r" not in line and len(line) < 400
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=st.text(max_size=60), total=st.integers(1, 2**59))
+def test_progress_records_are_one_json_line_each(model: str, total: int) -> None:
+    """Whatever the model id holds (line breaks, a token), a record is one JSON line with
+    the id masked."""
+    import contextlib
+    import io
+    import tempfile
+
+    from aimc.progress import Progress
+
+    token = "hf_" + "a" * 30
+    err = io.StringIO()
+    with (
+        tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp,
+        contextlib.redirect_stderr(err),
+        Progress(f"{model}/{token}", total, Path(tmp)),
+    ):
+        pass
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["progress"]["total_bytes"] == total and record["progress"]["percent"] == 100.0
+    assert token not in lines[0] and "\n" not in record["progress"]["model"]
