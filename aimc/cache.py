@@ -55,12 +55,25 @@ WEIGHT_PATTERNS = [
     "preprocessor_config.json",
     "params.json",
     "tekken.json",
+    "*.tiktoken",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "added_tokens.json",
 ]
 #: Folders of a repository never downloaded (consolidated originals).
 IGNORED_PATTERNS = ["original/*", "*.bin", "*.pth", "*.pt", "*.gguf", "*.msgpack", "*.h5"]
 
 #: Any of these makes a tokenizer vLLM can load.
-_TOKENIZERS = ("tokenizer.json", "tokenizer.model", "tekken.json", "vocab.json", "vocab.txt")
+_TOKENIZERS = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "tekken.json",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tiktoken.model",
+)
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _MAX_INDEX = 64 * 2**20
 _MAX_REF = 256
@@ -174,7 +187,9 @@ def missing_files(snapshot: Path) -> list[str]:
         return file.is_file() and _inside(file, repo)
 
     missing = [] if present("config.json") else ["config.json"]
-    if not any(present(name) for name in _TOKENIZERS):
+    if not any(present(name) for name in _TOKENIZERS) and not any(
+        f.is_file() and _inside(f, repo) for f in snapshot.glob("*.tiktoken")
+    ):
         missing.append("tokenizer (tokenizer.json or tokenizer.model)")
     index = snapshot / "model.safetensors.index.json"
     if present("model.safetensors.index.json"):

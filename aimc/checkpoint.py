@@ -251,12 +251,11 @@ def prepare_cache(
             ) from None
         snapshot = cache_snapshot(cache, plan.model_source, plan.model_revision)
         missing = missing_files(snapshot) if snapshot is not None else ["a snapshot"]
-        if missing:
-            from aimc.errors import CacheError
-
-            raise CacheError(
-                f"{plan.model_source} on the hub lacks what serving needs: {', '.join(missing)}"
-            )
+        if missing:  # the repository names its files otherwise: the server asks the hub
+            return [
+                f"{plan.model_source} in {cache} still lacks {', '.join(missing)} after "
+                "downloading: the server starts online"
+            ]
     env["HF_HUB_OFFLINE"] = "1"
     return [f"{plan.model_source} is in {cache}: the server starts offline"]
 

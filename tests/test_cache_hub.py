@@ -324,3 +324,26 @@ def test_a_progress_bar_on_a_terminal(hub, env) -> None:
     assert text.count("\r[") >= 2 and "{" not in text  # a bar, not records
     last = text.rsplit("\r", 1)[1]
     assert last.startswith("[" + "#" * 30 + "]") and "(100.0%)" in last
+
+
+def test_launch_completes_an_incomplete_cached_model_then_starts_offline(hub, tmp_path) -> None:
+    from tests.test_contract import GPUBox
+
+    (tmp_path / "box").mkdir()
+    box = GPUBox(tmp_path / "box")
+    snapshot = box.tmp / "cache" / "models--Qwen--Qwen3-32B" / "snapshots" / ("ab" * 20)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("ab" * 20)
+    hub.add("Qwen/Qwen3-32B", {k: v for k, v in FILES.items() if "original" not in k})
+    box.env["HF_ENDPOINT"] = hub.url
+    try:
+        result = box.run("launch", "Qwen/Qwen3-32B", "8", "--format", "json")
+        assert result.code == 0, result.err + result.out
+        assert hub.gets("Qwen/Qwen3-32B", "model-2.safetensors") == 1
+        pids = json.loads((box.tmp / "pids.json").read_text())
+        environ = Path(f"/proc/{pids['server']}/environ").read_bytes().split(b"\0")
+        assert b"HF_HUB_OFFLINE=1" in environ
+    finally:
+        box.stop_all()
