@@ -347,3 +347,20 @@ def test_launch_completes_an_incomplete_cached_model_then_starts_offline(hub, tm
         assert b"HF_HUB_OFFLINE=1" in environ
     finally:
         box.stop_all()
+
+
+def test_download_of_a_recipe_precision_and_of_a_pinned_revision(hub, env) -> None:
+    """``--precision fp8`` of a recipe fetches its fp8 repository; ``--revision`` a commit."""
+    fp8 = hub.add("Qwen/Qwen3-8B-FP8", FILES)
+    result = _cache(env, "download", "Qwen/Qwen3-8B", "--precision", "fp8", "--format", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)["data"]
+    assert (data["model"], data["revision"]) == ("Qwen/Qwen3-8B-FP8", fp8)
+    listed = json.loads(_cache(env, "list", "--format", "json").out)["data"]
+    assert listed[0]["recipes"] == ["Qwen/Qwen3-8B fp8"]
+
+    commit = hub.repos[REPO].commit
+    result = _cache(env, "download", REPO, "--revision", commit, "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["data"]["path"].endswith(f"snapshots/{commit}")
+    assert not [r for r in hub.requests if r[1].endswith("/revision/main") and REPO in r[1]]
