@@ -93,10 +93,13 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
+            # Blobs already complete are not part of this download; a part file being
+            # resumed is (its bytes count from the start, like a resumed bar's initial).
             try:
-                self._skip = frozenset(os.listdir(self.blobs))
+                names = os.listdir(self.blobs)
             except OSError:
-                self._skip = frozenset()
+                names = []
+            self._skip = frozenset(n for n in names if not n.endswith(".resume.incomplete"))
             self._start = time.monotonic()
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
