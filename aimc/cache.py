@@ -293,9 +293,8 @@ def _entry(repo: Path) -> Entry:
             problems.append(
                 f"ref {one_line(shorten(name))} points at missing revision {commit[:12]}"
             )
-    served = next((r for r in revisions if "main" in r.refs), None) or (
-        revisions[-1] if len(revisions) == 1 else None
-    )
+    # The revision a launch serves: main's, else a complete one, else any.
+    served = next((r for r in revisions if "main" in r.refs), None)
     if served is None and revisions:
         served = next((r for r in revisions if r.complete), revisions[0])
     if problems:
