@@ -518,6 +518,29 @@ def _idle_incomplete(cache_dir: Path, files: Iterable[Path]) -> list[Path]:
     return sorted(out)
 
 
+def _downloading(cache_dir: Path, folder: str) -> bool:
+    """A running download holds one of the locks of ``folder`` (``.locks/models--x/*.lock``,
+    taken by huggingface_hub and by aimc's resumable download)."""
+    from filelock import FileLock, Timeout
+
+    locks = cache_dir / ".locks" / folder
+    try:
+        files = sorted(locks.glob("*.lock")) if locks.is_dir() and not locks.is_symlink() else []
+    except OSError:
+        return False
+    for lock in files[:10_000]:
+        if lock.is_symlink():
+            continue
+        try:
+            with FileLock(str(lock), timeout=0):
+                pass
+        except Timeout:
+            return True
+        except OSError:
+            continue
+    return False
+
+
 def removal(cache_dir: Path, model: str, revision: str | None = None) -> Removal:
     """Plan removing ``model`` (every revision, or the one ``revision`` names: a commit or
     a prefix of one, a branch or tag) from the cache.
@@ -534,6 +557,11 @@ def removal(cache_dir: Path, model: str, revision: str | None = None) -> Removal
         raise CacheError(
             f"{one_line(shorten(model))} is not in the cache {cache_dir}",
             hint="see aim-engine cache list",
+        )
+    if _downloading(cache_dir, folder.name):
+        raise CacheError(
+            f"{model} is being downloaded now: nothing was removed",
+            hint="wait for the download to end (or stop it), then remove it",
         )
     if (entry.status == "broken" or not entry.revisions) and revision is None:
         st = _lstat(folder)

@@ -427,3 +427,18 @@ def test_progress_records_are_one_json_line_each(model: str, total: int) -> None
     record = json.loads(lines[0])
     assert record["progress"]["total_bytes"] == total and record["progress"]["percent"] == 100.0
     assert token not in lines[0] and "\n" not in record["progress"]["model"]
+
+
+def test_remove_waits_for_no_download(cli, tmp_path) -> None:
+    """A model whose download is running (a lock in ``.locks`` held) is not removed."""
+    from filelock import FileLock
+
+    cache = _mixed_cache(tmp_path)
+    locks = cache / ".locks" / "models--aimc-test--complete"
+    locks.mkdir(parents=True)
+    env = {"CACHE_DIR": str(cache)}
+    with FileLock(str(locks / f"{'9' * 64}.lock")):
+        result = cli("cache", "remove", "aimc-test/complete", "--yes", env=env)
+    assert result.code == 5 and "is being downloaded now" in result.err
+    assert (cache / "models--aimc-test--complete" / "snapshots" / REV).is_dir()
+    assert cli("cache", "remove", "aimc-test/complete", "--yes", env=env).code == 0
