@@ -71,7 +71,7 @@ def make_plan(
 
     if isinstance(target, str):
         target = Target(catalog.hardware(target))
-    recipe = load_recipe(catalog, request.model, target.hardware)
+    recipe = load_recipe(catalog, request.model, target.hardware, cache_dir)
     local = recipe.root.label == "derived"
     if (local or target.detection is not None) and not request.checkpoint_bytes:
         if cache_dir is None:
@@ -87,12 +87,23 @@ def make_plan(
     return resolve(recipe, target.hardware, request, pool)
 
 
-def load_recipe(catalog: Catalog, model: str, hardware: Hardware) -> Recipe:
-    """The recipe for ``model``: a catalog id, or a local model folder (derived recipe)."""
+def load_recipe(
+    catalog: Catalog, model: str, hardware: Hardware, cache_dir: Path | None = None
+) -> Recipe:
+    """The recipe for ``model``: a catalog id, a local model folder, or a repository id
+    no recipe names whose snapshot is complete in the model cache ``cache_dir`` (default
+    :attr:`aimc.settings.Settings.cache_dir`); the last two are derived recipes."""
     from aimc.derive import derive_recipe, is_model_folder
 
     if is_model_folder(model):
         return derive_recipe(Path(model), hardware)
+    if model not in catalog.model_files() and "/" in model:
+        from aimc.cache import missing_files
+        from aimc.checkpoint import cache_snapshot
+
+        snapshot = cache_snapshot(setting("cache_dir") if cache_dir is None else cache_dir, model)
+        if snapshot is not None and not missing_files(snapshot):
+            return derive_recipe(snapshot, hardware, repo=model)
     return catalog.recipe(model)
 
 

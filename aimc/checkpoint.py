@@ -213,26 +213,214 @@ def prepare_cache(
     """Prepare the model cache ``cache_dir`` (default: :attr:`aimc.settings.Settings.cache_dir`)
     for a launch (``env`` is the server's); notes on what was done.
 
-    With ``use_cache`` a model already in the cache starts offline (``HF_HUB_OFFLINE=1``);
-    without it the snapshot is downloaded afresh first.
+    With ``use_cache`` a model complete in the cache (config, tokenizer, every shard) starts
+    offline (``HF_HUB_OFFLINE=1``) on the cached snapshot; one cached incomplete is
+    completed first (only the missing files are fetched), and with the hub unreachable this
+    fails at once (exit 6) saying what is missing. Without ``use_cache`` the snapshot is
+    downloaded afresh first.
+
+    Raises:
+        NetworkError: An incomplete cached model cannot be completed (the hub is unreachable).
     """
+    from aimc.cache import missing_files
+    from aimc.errors import NetworkError
     from aimc.settings import setting
 
     if plan.local_model:
         return []
     cache = setting("cache_dir") if cache_dir is None else cache_dir
     check_cache_dir(cache)
-    if use_cache:
-        if cache_snapshot(cache, plan.model_source, plan.model_revision) is not None:
-            env["HF_HUB_OFFLINE"] = "1"
-            return [f"{plan.model_source} is in {cache}: the server starts offline"]
+    if not use_cache:
+        download(plan.model_source, plan.model_revision, cache, force=True)
+        env["HF_HUB_OFFLINE"] = "1"
+        return [f"downloaded {plan.model_source} afresh into {cache}"]
+    snapshot = cache_snapshot(cache, plan.model_source, plan.model_revision)
+    if snapshot is None:
         return [f"{plan.model_source} is not in {cache} yet: the server downloads it"]
-    download(plan.model_source, plan.model_revision, cache, force=True)
-    return [f"downloaded {plan.model_source} afresh into {cache}"]
+    missing = missing_files(snapshot)
+    if missing:
+        try:
+            download(plan.model_source, plan.model_revision, cache)
+        except NetworkError as exc:
+            if "incomplete (missing" in exc.message:
+                raise
+            raise NetworkError(
+                f"{plan.model_source} in {cache} is incomplete (missing: {', '.join(missing)})"
+                " and cannot be completed: " + exc.message,
+                hint="check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
+            ) from None
+        snapshot = cache_snapshot(cache, plan.model_source, plan.model_revision)
+        missing = missing_files(snapshot) if snapshot is not None else ["a snapshot"]
+        if missing:  # the repository names its files otherwise: the server asks the hub
+            return [
+                f"{plan.model_source} in {cache} still lacks {', '.join(missing)} after "
+                "downloading: the server starts online"
+            ]
+    env["HF_HUB_OFFLINE"] = "1"
+    return [f"{plan.model_source} is in {cache}: the server starts offline"]
 
 
-def download(repo: str, revision: str | None, cache: Path, force: bool = False) -> Path:
-    """Download ``repo`` at ``revision`` into the Hugging Face cache ``cache``; its snapshot.
+#: Most files a repository may list, and the longest name believed.
+_MAX_FILES = 20_000
+_MAX_NAME = 1000
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._+=@,() -]+(/[A-Za-z0-9._+=@,() -]+)*")
+
+
+def _checked_listing(repo: str, listing: list[Any]) -> list[Any]:
+    """The hub's file list, refused when a name could leave the snapshot folder (``..``,
+    absolute, odd characters) or a size is absurd.
+
+    Raises:
+        NetworkError: The hub sent a name or size no repository has.
+    """
+    from aimc.errors import NetworkError
+    from aimc.templating import one_line
+
+    if len(listing) > _MAX_FILES:
+        raise NetworkError(f"the hub lists {len(listing)} files for {repo}: refusing")
+    for info in listing:
+        name = str(info.filename)
+        if (
+            len(name) > _MAX_NAME
+            or not _SAFE_NAME.fullmatch(name)
+            or any(part in ("", ".", "..") for part in name.split("/"))
+        ):
+            raise NetworkError(
+                f"the hub listed an unsafe file name for {repo}: {shorten(one_line(name))!r}",
+                hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
+            )
+        size = info.file_size
+        if size is not None and (not isinstance(size, int) or not 0 <= size < 2**60):
+            raise NetworkError(f"the hub gave {repo}/{shorten(one_line(name))} an absurd size")
+    return listing
+
+
+def _check_free_space(repo: str, cache: Path, needed: int) -> None:
+    """Refuse a download larger than the free space of ``cache``'s disk.
+
+    Raises:
+        CacheError: Not enough free space (both numbers in the message).
+    """
+    import shutil
+
+    from aimc.cache import human_size
+    from aimc.errors import CacheError
+
+    free = shutil.disk_usage(cache).free
+    if needed > free:
+        raise CacheError(
+            f"{repo} needs {human_size(needed)} ({needed} bytes) but {cache} has only "
+            f"{human_size(free)} ({free} bytes) free",
+            hint="free space with aim-engine cache prune / cache remove, or point CACHE_DIR "
+            "at a larger disk",
+        )
+
+
+#: What a blob may be named (an ETag: a git or LFS hash); anything else is left to
+#: huggingface_hub's own download.
+_ETAG = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _resumable(repo: str, commit: str, names: list[str], cache: Path) -> None:
+    """Fetch the weight files ``names`` of ``repo`` at ``commit`` into the cache's blobs,
+    resuming a file cut midway by a previous run (``Range``) from its
+    ``blobs/<etag>.resume.incomplete``; huggingface_hub then only links them.
+
+    The part file is held under the blob's lock in ``.locks`` (the one huggingface_hub and
+    ``cache prune`` take). The hub may not send more bytes than the size it announced: a
+    response that does, or a file that ends short, is a network error, and a response that
+    ignores ``Range`` (200) starts the file over.
+
+    Raises:
+        NetworkError: The hub sent more or fewer bytes than it announced.
+        huggingface_hub errors: see :func:`hub_errors` (called inside it).
+    """
+    import os
+    from urllib.parse import urlsplit
+
+    from filelock import FileLock
+    from huggingface_hub import (
+        get_hf_file_metadata,
+        get_session,
+        hf_hub_url,
+        hf_raise_for_status,
+    )
+    from huggingface_hub.utils._headers import build_hf_headers
+
+    from aimc.errors import NetworkError
+
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    blobs = folder / "blobs"
+    locks = cache / ".locks" / folder.name
+    for name in names:
+        url = hf_hub_url(repo, name, revision=commit)
+        meta = get_hf_file_metadata(url)
+        etag, size = meta.etag, meta.size
+        if etag is None or not _ETAG.fullmatch(etag) or size is None or not 0 <= size < 2**60:
+            continue  # huggingface_hub's own download checks it
+        blob = blobs / etag
+        if blob.exists():
+            continue
+        blobs.mkdir(parents=True, exist_ok=True)
+        locks.mkdir(parents=True, exist_ok=True)
+        part = blobs / f"{etag}.resume.incomplete"
+        headers = build_hf_headers()
+        if urlsplit(meta.location).netloc != urlsplit(url).netloc:
+            headers.pop("authorization", None)  # the token never leaves the hub
+            headers.pop("Authorization", None)
+        with FileLock(str(locks / f"{etag}.lock")):
+            if blob.exists():
+                continue
+            have = part.stat().st_size if part.is_file() and not part.is_symlink() else 0
+            if have > size:
+                have = 0
+            if have < size:
+                headers["Range"] = f"bytes={have}-"
+                with get_session().stream(
+                    "GET", meta.location, headers=headers, follow_redirects=True, timeout=60
+                ) as response:
+                    hf_raise_for_status(response)
+                    mode = "ab" if response.status_code == 206 and have else "wb"
+                    written = have if mode == "ab" else 0
+                    with part.open(mode) as out:
+                        for chunk in response.iter_bytes():
+                            written += len(chunk)
+                            if written > size:
+                                raise NetworkError(
+                                    f"the hub sent more than the {size} bytes it announced "
+                                    f"for {repo}/{name}"
+                                )
+                            out.write(chunk)
+                            out.flush()
+            got = part.stat().st_size
+            if got != size:
+                raise NetworkError(
+                    f"{repo}/{name} ended after {got} of {size} bytes",
+                    hint="run the download again: it resumes where it stopped",
+                )
+            os.chmod(part, 0o644)
+            os.replace(part, blob)
+
+
+def download(
+    repo: str,
+    revision: str | None,
+    cache: Path,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Download what vLLM reads of ``repo`` at ``revision`` into the Hugging Face cache
+    ``cache``; its snapshot.
+
+    Only :data:`aimc.cache.WEIGHT_PATTERNS` are fetched (safetensors, index, config,
+    tokenizer, generation config; never ``.bin``/``.pth`` duplicates or ``original/``).
+    The hub's file list is checked first (:func:`_checked_listing`) and the bytes still to
+    fetch are compared with the disk's free space (exit 5 with both numbers). Files
+    already complete in the cache are not fetched again, and a weight file cut midway is
+    resumed from the byte where it stopped (:func:`_resumable`), so an interrupted
+    download resumes with what is missing. ``HF_TOKEN`` is read from the environment by
+    ``huggingface_hub`` and never written anywhere. With ``progress`` the bytes received
+    are reported on stderr (:class:`aimc.progress.Progress`).
 
     With ``force`` every file is fetched again, and the hub is asked first: when it cannot
     be reached this fails (exit 6) instead of quietly handing back the cached copy, so
@@ -240,13 +428,19 @@ def download(repo: str, revision: str | None, cache: Path, force: bool = False) 
 
     Raises:
         NetworkError: The hub is unreachable (with ``force``: even if a copy is cached).
-        ConfigError, PermissionDeniedError, CacheError: see :func:`hub_errors`.
+        CacheError: Not enough free space; see also :func:`hub_errors`.
+        ConfigError, PermissionDeniedError: see :func:`hub_errors`.
     """
     from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import DryRunError
+    from huggingface_hub.utils.tqdm import disable_progress_bars
 
+    from aimc.cache import IGNORED_PATTERNS, WEIGHT_PATTERNS
     from aimc.errors import NetworkError
+    from aimc.progress import Progress
 
     check_cache_dir(cache)
+    disable_progress_bars()
     with hub_errors(repo, cache):
         if force:
             try:
@@ -262,7 +456,63 @@ def download(repo: str, revision: str | None, cache: Path, force: bool = False) 
                     else "check the network, a proxy and HF_ENDPOINT",
                 ) from None
         cache.mkdir(parents=True, exist_ok=True)
-        path = snapshot_download(
-            repo, revision=revision, cache_dir=str(cache), force_download=force
-        )
+        try:
+            listing = snapshot_download(
+                repo,
+                revision=revision,
+                cache_dir=str(cache),
+                force_download=force,
+                dry_run=True,
+                allow_patterns=WEIGHT_PATTERNS,
+                ignore_patterns=IGNORED_PATTERNS,
+            )
+        except DryRunError:
+            listing = None  # offline or unreachable: the real call says which
+        except ValueError as exc:  # huggingface_hub refuses a name with ``..`` itself
+            if "filename" not in str(exc):
+                raise
+            raise NetworkError(
+                f"the hub listed an unsafe file name for {repo}: "
+                + mask(shorten(str(exc).strip().splitlines()[0])),
+                hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
+            ) from None
+        total = 0
+        if listing is not None:
+            _checked_listing(repo, listing)
+            total = sum(f.file_size or 0 for f in listing if f.will_download)
+            _check_free_space(repo, cache, total)
+        folder = cache / f"models--{repo.replace('/', '--')}" / "blobs"
+        with Progress(repo, total, folder, enabled=progress and total > 0):
+            if listing and not force and _COMMIT.fullmatch(listing[0].commit_hash):
+                commit = listing[0].commit_hash
+                # The snapshot folder first: the ref the listing wrote names it, so an
+                # interrupted download reads as incomplete (what is missing), not broken.
+                (folder.parent / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+                weights = [f.filename for f in listing if f.will_download]
+                weights = sorted(n for n in weights if n.endswith(".safetensors"))
+                _resumable(repo, commit, weights, cache)
+            path = snapshot_download(
+                repo,
+                revision=revision,
+                cache_dir=str(cache),
+                force_download=force,
+                allow_patterns=WEIGHT_PATTERNS,
+                ignore_patterns=IGNORED_PATTERNS,
+            )
+    if listing is None:
+        from aimc.cache import missing_files
+
+        missing = missing_files(Path(path))
+        if missing:
+            raise NetworkError(
+                f"{repo} in {cache} is incomplete (missing: {', '.join(missing)}) and the hub "
+                "cannot be reached to complete it",
+                hint="check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
+            )
+    # huggingface_hub's listing of every file of the commit (``trees/<commit>.json``) would
+    # make a reader without these patterns (the server) call the snapshot incomplete.
+    tree = cache / f"models--{repo.replace('/', '--')}" / "trees" / f"{Path(path).name}.json"
+    with contextlib.suppress(OSError):
+        if not tree.is_symlink():
+            tree.unlink(missing_ok=True)
     return Path(path)

@@ -82,8 +82,10 @@ def _parameters(folder: Path) -> int | None:
     return total if 0 < total < 10**15 else None
 
 
-def derive_recipe(folder: Path, hardware: Hardware) -> Recipe:
-    """A recipe serving ``folder`` on ``hardware``.
+def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> Recipe:
+    """A recipe serving ``folder`` on ``hardware``; with ``repo``, ``folder`` is that
+    repository's snapshot in the model cache and the recipe serves the repository (at the
+    snapshot's commit, by its id) instead of the folder.
 
     Raises:
         ConfigError: ``config.json`` is missing or lacks what serving needs.
@@ -145,6 +147,12 @@ def derive_recipe(folder: Path, hardware: Hardware) -> Recipe:
     ]
     org = "local"
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.name).strip("-.") or "model"
+    weights: dict[str, Any] = {"path": str(folder)}
+    served = folder.name
+    if repo is not None:
+        org, name = repo.split("/", 1)
+        weights = {"repo": repo, "revision": folder.name}
+        served = repo
     data: dict[str, Any] = {
         "apiVersion": "aimc/v1",
         "kind": "Recipe",
@@ -154,9 +162,9 @@ def derive_recipe(folder: Path, hardware: Hardware) -> Recipe:
             "architecture": str((config.get("architectures") or ["unknown"])[0]),
             "facts": facts,
         },
-        "weights": {precision: {"path": str(folder)}},
-        # The folder's name is what clients ask /v1/models for.
-        "defaults": {"backend": "vllm", "precision": precision, "served_model_name": folder.name},
+        "weights": {precision: weights},
+        # The folder's name (or the repository id) is what clients ask /v1/models for.
+        "defaults": {"backend": "vllm", "precision": precision, "served_model_name": served},
         "configurations": [
             {
                 "id": "derived",

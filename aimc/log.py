@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from typing import Any
 
 import click
 
@@ -18,8 +19,9 @@ from aimc.settings import LOG_LEVELS, setting
 __all__ = ["note"]
 
 
-def note(message: str, level: str = "INFO") -> None:
-    """Report one step or automatic choice on stderr (secrets masked)."""
+def note(message: str, level: str = "INFO", **fields: Any) -> None:
+    """Report one step or automatic choice on stderr (secrets masked); ``fields`` are
+    added to the JSON record (``LOG_FORMAT=json``), e.g. ``progress={...}``."""
     if LOG_LEVELS[level] < LOG_LEVELS[setting("log_level")]:
         return
     from aimc.safety import mask
@@ -36,6 +38,7 @@ def note(message: str, level: str = "INFO") -> None:
                 "level": level,
                 "logger": "aimc",
                 "message": message,
+                **fields,
             }
         ),
         err=True,

@@ -7,7 +7,8 @@ Every JSON output is validated against ``schemas/output.schema.json``. What the 
 leave to the environment is set through the documented variables, never by editing the
 command: ``DEFAULT_PORT`` (a free port instead of 8000), ``CACHE_DIR`` and
 ``AIMC_STATE_DIR`` (temporary folders), ``HF_ENDPOINT`` (no test reaches the hub: the
-download examples meet an unreachable hub and must say so with exit 6). The one example
+download examples fetch from a local stand-in of it, tests/fakes/hub.py; elsewhere it is
+unreachable). The one example
 port written out (``--port 8001``) is replaced by a free port. The Python integration
 example runs as written in a subprocess on the same machine (its ``cache_dir`` and port
 replaced by temporary ones); the REST example runs against the real vLLM server in
@@ -154,6 +155,9 @@ def _json(result: Result, command: str) -> dict:
 @pytest.mark.parametrize(("command", "line"), CLI_EXAMPLES, ids=[c[1][11:] for c in CLI_EXAMPLES])
 def test_cli_example_as_written(box: GPUBox, command: str, line: str) -> None:
     words = _words(line, box)
+    if command == "cache-download":
+        _download_example(box, words)
+        return
     result = box.run(*words)
     assert "Traceback" not in result.err
     json_words = words if "--format" in words else [*words, "--format", "json"]
@@ -171,14 +175,33 @@ def test_cli_example_as_written(box: GPUBox, command: str, line: str) -> None:
         assert port == (int(words[words.index("--port") + 1]) if "--port" in words else box.port)
         box.stop_all()
         return
-    if command == "cache-download":
-        assert result.code == 6, result.err  # no test reaches the hub
-        doc = _json(box.run(*json_words), command)
-        assert doc["error"]["code"] == "NETWORK_ERROR"
-        return
     assert result.code == 0, result.err
     doc = _json(box.run(*json_words), command)
     assert doc["success"] is True
+
+
+def _download_example(box: GPUBox, words: list[str]) -> None:
+    """``cache download Qwen/Qwen3-32B [--force]`` from a local stand-in of the hub
+    (tests/fakes/hub.py) serving a tiny repository under that id."""
+    from tests.fakes.hub import FakeHub
+
+    hub = FakeHub().start()
+    try:
+        commit = hub.add(
+            "Qwen/Qwen3-32B",
+            {"config.json": b"{}", "tokenizer.json": b"{}", "model.safetensors": b"w" * 64},
+        )
+        box.env["HF_ENDPOINT"] = hub.url
+        result = box.run(*words)
+        assert result.code == 0, result.err
+        assert result.out.startswith(f"Qwen/Qwen3-32B: {box.tmp / 'cache'}")
+        assert "complete" in result.out and "Traceback" not in result.err
+        doc = _json(box.run(*words, "--format", "json"), "cache-download")
+        assert doc["success"] is True
+        assert (doc["data"]["revision"], doc["data"]["complete"]) == (commit, True)
+        assert hub.gets("Qwen/Qwen3-32B", "model.safetensors") == (2 if "--force" in words else 1)
+    finally:
+        hub.stop()
 
 
 def test_launch_with_debug_makes_the_server_verbose(box: GPUBox) -> None:

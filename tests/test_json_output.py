@@ -148,6 +148,11 @@ CASES = [
     ok("cache-download", "cache", "download", "Qwen/Qwen3-8B"),  # offline: HF_HUB_OFFLINE=1
     fails("cache-download", 6, "NETWORK_ERROR", "cache", "download", "no-such/model"),
     fails("cache-download", 2, CONFIG, "cache", "download"),
+    ok("cache-remove", "cache", "remove", "Qwen/Qwen3-8B", "--yes"),
+    fails("cache-remove", 5, "CACHE_ERROR", "cache", "remove", "no-such/model", "--yes"),
+    fails("cache-remove", 2, CONFIG, "cache", "remove", "Qwen/Qwen3-8B"),  # not confirmed
+    ok("cache-prune", "cache", "prune", "--yes"),
+    fails("cache-prune", 5, "CACHE_ERROR", "cache", "prune", "--yes", CACHE_DIR="{tmp}/a-file"),
     # debug
     ok("debug-gpu-info", "debug", "gpu-info"),
     ok("debug-gpu-info", "debug", "gpu-info", "--detailed"),
@@ -218,10 +223,14 @@ SERVER_SUCCESSES = {"launch", "run", "status", "stop"}
 
 
 def _prepare(tmp: Path, env: dict[str, str]) -> None:
-    """What the cases use besides a server: an offline cache holding Qwen/Qwen3-8B, a file,
-    an empty folder."""
+    """What the cases use besides a server: an offline cache holding Qwen/Qwen3-8B (complete:
+    config, tokenizer, weights), a file, an empty folder."""
     env.update(CACHE_DIR=str(tmp / "cache"), AIMC_STATE_DIR=str(tmp / "state"), HF_HUB_OFFLINE="1")
-    _cached(tmp / "cache", "Qwen/Qwen3-8B", {"config.json": b"{}"})
+    _cached(
+        tmp / "cache",
+        "Qwen/Qwen3-8B",
+        {"config.json": b"{}", "tokenizer.json": b"[]", "model.safetensors": b""},
+    )
     (tmp / "a-file").write_text("")
     (tmp / "empty").mkdir()
     aim_clean(tmp / "aim-build")
