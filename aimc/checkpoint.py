@@ -420,7 +420,7 @@ def download(
     resumed from the byte where it stopped (:func:`_resumable`), so an interrupted
     download resumes with what is missing. ``HF_TOKEN`` is read from the environment by
     ``huggingface_hub`` and never written anywhere. With ``progress`` the bytes received
-    are reported on stderr (:class:`aimc.progress.Progress`).
+    are reported on stderr (:class:`aimc.download_progress.Progress`).
 
     With ``force`` every file is fetched again, and the hub is asked first: when it cannot
     be reached this fails (exit 6) instead of quietly handing back the cached copy, so
@@ -437,7 +437,7 @@ def download(
 
     from aimc.cache import IGNORED_PATTERNS, WEIGHT_PATTERNS
     from aimc.errors import NetworkError
-    from aimc.progress import Progress
+    from aimc.download_progress import Progress
 
     check_cache_dir(cache)
     disable_progress_bars()

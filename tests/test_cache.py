@@ -412,7 +412,7 @@ def test_progress_records_are_one_json_line_each(model: str, total: int) -> None
     import io
     import tempfile
 
-    from aimc.progress import Progress
+    from aimc.download_progress import Progress
 
     token = "hf_" + "a" * 30
     err = io.StringIO()
