@@ -17,9 +17,15 @@ from aimc.settings import LOG_LEVELS, setting
 
 __all__ = ["note"]
 
+_RESERVED = ("timestamp", "level", "logger", "message")
 
-def note(message: str, level: str = "INFO") -> None:
-    """Report one step or automatic choice on stderr (secrets masked)."""
+
+def note(message: str, level: str = "INFO", **fields: str | float) -> None:
+    """Report one step or automatic choice on stderr (secrets masked).
+
+    ``fields`` are added to the JSON record (``phase``, ``elapsed_s``...); the text form
+    shows the message alone.
+    """
     if LOG_LEVELS[level] < LOG_LEVELS[setting("log_level")]:
         return
     from aimc.safety import mask
@@ -36,6 +42,7 @@ def note(message: str, level: str = "INFO") -> None:
                 "level": level,
                 "logger": "aimc",
                 "message": message,
+                **{k: v for k, v in fields.items() if k not in _RESERVED},
             }
         ),
         err=True,

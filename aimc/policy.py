@@ -23,6 +23,12 @@ that hardware (memory estimate -> runnable / low-memory / incompatible) and pick
    throughput``            gpus_per_node // TP replicas       F // TP replicas
    ======================  =================================  ==============================
 
+   With ``--optimize`` and measured figures for configurations that fit (``aim-engine
+   bench`` results on this target, else the recipe's published ``measured:``), the
+   measured configuration with the most output tokens/s (throughput) or the lowest median
+   time to first token (latency) is taken instead, and the decisions say so with the
+   figures; unmeasured configurations are then not chosen.
+
    F counts the visible GPUs less those detection reports as busy (less than 90% of their
    memory free); the decisions name the busy ones. A named target describes no machine, so
    it keeps the smallest size that fits (its artifacts do not depend on this machine).
@@ -507,8 +513,14 @@ def _choose_gpus(
     fill: Pool | None,
 ) -> Plan:
     replicas, source = 1, ("cli", "--optimize throughput")
+    by_measure = _measured_choice(recipe, hardware, request, runnable)
     if request.gpus is not None:
         chosen = runnable[0]
+    elif by_measure is not None:
+        chosen, why = by_measure
+        decisions.append(why)
+        if request.optimize == "throughput":
+            replicas = _spread(chosen, hardware, request, fill, decisions)
     elif request.optimize == "latency":
         chosen = runnable[-1]
         decisions.append(
@@ -528,23 +540,83 @@ def _choose_gpus(
                 "pass GPU_COUNT to choose"
             )
         if request.optimize == "throughput":
-            if fill is not None:
-                available, where = fill.free, f"the {fill.free} free GPUs of this machine"
-            else:
-                available = request.available_gpus or int(hardware.data["gpus_per_node"])
-                where = f"{available} GPUs"
-            replicas = available // chosen.candidate.gpus
-            if replicas > 1:
-                decisions.append(
-                    f"{_gpus(chosen.candidate.gpus)} x {replicas} replicas: "
-                    f"--optimize throughput spreads data-parallel replicas over {where}"
-                )
+            replicas = _spread(chosen, hardware, request, fill, decisions)
     assert chosen.plan is not None
     decisions += _multinode_why(recipe, hardware, request, chosen)
     plan = chosen.plan
     if replicas > 1:
         plan = _replicated(recipe, hardware, request, chosen, replicas, source)
     return replace(plan, decisions=[*decisions, _config_note(chosen, recipe)])
+
+
+def _spread(
+    chosen: Assessment,
+    hardware: Hardware,
+    request: Request,
+    fill: Pool | None,
+    decisions: list[str],
+) -> int:
+    """``--optimize throughput``: data-parallel replicas of ``chosen`` over the GPUs."""
+    if fill is not None:
+        available, where = fill.free, f"the {fill.free} free GPUs of this machine"
+    else:
+        available = request.available_gpus or int(hardware.data["gpus_per_node"])
+        where = f"{available} GPUs"
+    replicas = available // chosen.candidate.gpus
+    if replicas > 1:
+        decisions.append(
+            f"{_gpus(chosen.candidate.gpus)} x {replicas} replicas: "
+            f"--optimize throughput spreads data-parallel replicas over {where}"
+        )
+    return replicas
+
+
+def _measured_choice(
+    recipe: Recipe, hardware: Hardware, request: Request, runnable: list[Assessment]
+) -> tuple[Assessment, str] | None:
+    """With ``--optimize`` and the GPU count open: the runnable configuration whose
+    measured figures are best, and the decision that says so; None without figures.
+
+    Figures measured here (``request.measured``) replace the recipe's published ones for
+    the same configuration."""
+    from aimc.measured import best, from_recipe
+
+    if request.optimize is None or request.gpus is not None:
+        return None
+    figures = {m.key: m for m in from_recipe(recipe)}
+    figures.update({m.key: m for m in request.measured})
+
+    def key(a: Assessment) -> tuple[str, str, str, str, int, str]:
+        c = a.candidate
+        total = c.gpus * (a.plan.data_parallel if a.plan else 1)
+        return (recipe.model_id, hardware.name, c.config_id, c.precision, total, c.backend)
+
+    found = [(a, figures[key(a)]) for a in runnable if key(a) in figures]
+    if not found:
+        return None
+    top = best([m for _, m in found], request.optimize)
+    chosen = next(a for a, m in found if m is top)
+    c = chosen.candidate
+    metric = (
+        "the most output tokens/s"
+        if request.optimize == "throughput"
+        else ("the lowest median time to first token")
+    )
+    text = (
+        f"configuration {c.config_id} ({c.backend} {c.precision} on {_gpus(c.gpus)}): "
+        f"--optimize {request.optimize} chose by measurement, {metric}: {top.text()} "
+        f"({top.source})"
+    )
+    others = [f"{a.candidate.config_id} on {_gpus(a.candidate.gpus)}: {m.text()}"
+              for a, m in found if a is not chosen]  # fmt: skip
+    if others:
+        text += "; measured too: " + "; ".join(others)
+    unmeasured = [a for a in runnable if key(a) not in figures]
+    if unmeasured:
+        text += "; not measured: " + ", ".join(
+            f"{a.candidate.config_id} on {_gpus(a.candidate.gpus)}" for a in unmeasured
+        )
+    return chosen, text
 
 
 def _fill(

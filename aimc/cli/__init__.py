@@ -46,6 +46,7 @@ _session = {"debug": False}
 
 #: command name -> "module:attribute"
 COMMANDS = {
+    "bench": "aimc.cli.bench:bench",
     "cache": "aimc.cli.cache:cache",
     "compile": "aimc.cli.compile:compile_",
     "launch": "aimc.cli.serve:launch",
@@ -54,6 +55,7 @@ COMMANDS = {
     "stop": "aimc.cli.serve:stop",
     "debug": "aimc.cli.debug:debug",
     "list": "aimc.cli.listing:list_",
+    "logs": "aimc.cli.logs:logs",
     "show-config": "aimc.cli.show_config:show_config",
     "validate": "aimc.cli.validate:validate",
 }
