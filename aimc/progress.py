@@ -19,7 +19,8 @@ model listed          (``/v1/models`` lists the model: ready)
 
 A phase never goes back (a late ``Loading weights`` line of another worker keeps the
 later phase). :class:`StartWatch` reads the log as it grows (a bounded amount per poll, a
-line cut at :data:`LINE_MAX` characters, any bytes) and reports each phase change once,
+line cut at :data:`LINE_MAX` characters, any bytes) and reports each phase entered once, in
+order (several in one poll included),
 either on a terminal as one live status line (elapsed time, phase, the last log line) on
 stderr, or as a note (a ``LOG_FORMAT`` record) on stderr. Nothing goes to stdout. The
 last line is shown masked (:func:`aimc.safety.mask`) with control characters removed, so
@@ -124,7 +125,7 @@ class StartWatch:
         self.last_line = ""
         self._offset = 0
         self._partial = b""
-        self._reported: str | None = None
+        self._pending: list[str] = ["starting"]  # entered, not reported yet
         self._drawn = False
 
     # --- reading ------------------------------------------------------------------------
@@ -164,6 +165,7 @@ class StartWatch:
     def _advance(self, phase: str) -> None:
         if PHASES.index(phase) > PHASES.index(self.phase):
             self.phase = phase
+            self._pending.append(phase)
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -174,8 +176,10 @@ class StartWatch:
         self._report(elapsed)
 
     def done(self, elapsed: float) -> None:
-        """The model is listed: the last phase; ends the status line."""
-        self.phase = "model listed"
+        """The model is listed (so ``/health`` answered): the last phase; ends the status
+        line."""
+        self._advance("health ok")
+        self._advance("model listed")
         self._report(elapsed)
         self.close()
 
@@ -189,9 +193,11 @@ class StartWatch:
     def _report(self, elapsed: float) -> None:
         if self.terminal is not None:
             self._draw(elapsed)
-        elif self.phase != self._reported and self._note is not None:
-            self._note(f"server phase: {self.phase} ({elapsed:.0f} s)", self.phase, elapsed)
-        self._reported = self.phase
+        elif self._note is not None:
+            # Each phase once, in order, even when one poll went past several.
+            for phase in self._pending:
+                self._note(f"server phase: {phase} ({elapsed:.0f} s)", phase, elapsed)
+        self._pending.clear()
 
     def _draw(self, elapsed: float) -> None:
         assert self.terminal is not None

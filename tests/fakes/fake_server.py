@@ -10,7 +10,8 @@ Started in place of the real server (as $AIM_PYTHON, or by a stand-in docker). R
 
 With FAKE_LOG_LINES (a file: e.g. ``tests/data/vllm-0.32-cpu-startup.log``, vLLM's real
 startup lines) it first prints those lines, FAKE_LINE_DELAY seconds apart, and becomes
-healthy only after the last one.
+healthy only after the last one. FAKE_LIST_DELAY: seconds /v1/models waits after /health
+answers before it lists the model.
 
 ``POST /v1/completions`` with ``stream: true`` answers as vLLM does (server-sent events, one
 token a chunk, ``usage`` in the last chunk when asked, then ``data: [DONE]``); FAKE_STREAM
@@ -72,6 +73,7 @@ def main() -> None:
     start = time.monotonic()
     ready_at = start + (delay if mode == "late" else 0)
     stream_mode = os.environ.get("FAKE_STREAM", "")
+    list_delay = float(os.environ.get("FAKE_LIST_DELAY", "0"))
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -83,7 +85,8 @@ def main() -> None:
                 self.send_response(200 if healthy else 503)
                 self.end_headers()
                 return
-            if self.path == "/v1/models" and healthy:
+            listed = healthy and time.monotonic() >= ready_at + list_delay
+            if self.path == "/v1/models" and listed:
                 body = json.dumps({"object": "list", "data": [{"id": model}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
