@@ -150,7 +150,13 @@ def test_log_format_json_gives_each_phase_as_a_record_on_stderr(lab: TrustLab) -
     records = [json.loads(line) for line in result.err.splitlines()]
     phases = [r["phase"] for r in records if "phase" in r]
     # vLLM on a CPU runs eager: it captures no graphs.
-    assert phases == ["starting", "loading weights", "profiling memory", "health ok", "model listed"]
+    assert phases == [
+        "starting",
+        "loading weights",
+        "profiling memory",
+        "health ok",
+        "model listed",
+    ]
     assert all(r["logger"] == "aimc" and r["message"].startswith("server phase: ") for r in records)
 
 
@@ -191,4 +197,4 @@ def test_a_terminal_gets_one_status_line_and_stdout_nothing_extra(lab: TrustLab)
     # Which phases a redraw catches depends on the polls; the first and the last are fixed.
     assert shown.startswith("\r[    0s] starting")
     assert "] model listed | fake server: ready" in shown and shown.endswith("\n")
-    assert "\"logger\"" not in shown  # no LOG_FORMAT record on a terminal
+    assert '"logger"' not in shown  # no LOG_FORMAT record on a terminal

@@ -1,0 +1,160 @@
+"""``aim-engine logs NAME``: the log of a run aimc started, and only that.
+
+A stand-in server prints vLLM's real startup lines (and a token); ``logs`` shows the last
+lines masked, follows until the server stops, and refuses hostile records whose folder or
+log points elsewhere (``/etc/shadow``, a symlink, another folder) without reading them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aimc.serverlog import LINE_MAX, clean, read_lines
+from tests.test_runner_trust import NAME, Reaper, TrustLab, wait_for
+
+TOKEN = "hf_" + "Q" * 34
+LINES = [f"line {i}" for i in range(1, 40)] + [f"using token {TOKEN}", "last line"]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[TrustLab]:
+    reaper = Reaper()
+    lab = TrustLab(tmp_path, reaper)
+    try:
+        yield lab
+    finally:
+        lab.run("stop", "--all")
+        reaper.cleanup()
+
+
+def _started(lab: TrustLab) -> dict:
+    lines = lab.tmp / "lines.log"
+    lines.write_text("\n".join(LINES) + "\n")
+    ran = lab.run(
+        "run", str(lab.folder), FAKE_MODE="ready", FAKE_LOG_LINES=str(lines), FAKE_LINE_DELAY="0"
+    )
+    assert ran.code == 0, ran.err
+    return json.loads((lab.runs / f"{NAME}.json").read_text())
+
+
+def _hostile(lab: TrustLab, record: dict, name: str, **changes: str) -> None:
+    data = {**record, **changes, "name": name}
+    (lab.runs / f"{name}.json").write_text(json.dumps(data))
+
+
+def test_tail_json_follow_and_hostile_records(lab: TrustLab) -> None:
+    record = _started(lab)
+    log = lab.folder / "server.log"
+    assert wait_for(lambda: log.read_text().endswith("fake server: ready\n"))
+    tail = lab.run("logs", NAME, "--tail", "5")
+    assert tail.code == 0, tail.err
+    assert tail.out.splitlines() == [
+        "line 38",
+        "line 39",
+        "using token hf_***",
+        "last line",
+        "fake server: ready",
+    ]
+    assert TOKEN not in tail.out and TOKEN in log.read_text()
+
+    whole = lab.run("logs", NAME, "--format", "json")
+    data = json.loads(whole.out)["data"]
+    assert data["name"] == NAME and data["log"] == str(lab.folder / "server.log")
+    assert data["lines"][1:42] == [line.replace(TOKEN, "hf_***") for line in LINES]
+
+    # -f prints what is there, then follows until the server stops.
+    follower = lab.popen("logs", NAME, "-f", "--tail", "1")
+    with log.open("a") as f:
+        f.write("appended while following\n")
+    stopped = lab.run("stop", NAME)
+    assert stopped.code == 0
+    out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err
+    assert out.splitlines() == ["appended while following"]
+
+    # Hostile records: never read, one line each, exit 2.
+    secret = lab.tmp / "secret"
+    secret.write_text("SECRET CONTENT\n")
+    (lab.tmp / "elsewhere").mkdir()
+    (lab.tmp / "elsewhere" / "manifest.json").write_text("{}")
+    (lab.tmp / "elsewhere" / "server.log").symlink_to(secret)
+    (lab.tmp / "linked").symlink_to(lab.folder)
+    cases = {
+        "shadow": {"log": "/etc/shadow"},
+        "etc-folder": {"folder": "/etc", "log": "/etc/server.log"},
+        "symlinked-log": {
+            "folder": str(lab.tmp / "elsewhere"),
+            "log": str(lab.tmp / "elsewhere" / "server.log"),
+        },
+        "symlinked-folder": {
+            "folder": str(lab.tmp / "linked"),
+            "log": str(lab.tmp / "linked" / "server.log"),
+        },
+        "no-manifest": {"folder": str(lab.tmp), "log": str(lab.tmp / "server.log")},
+    }
+    (lab.tmp / "server.log").write_text("SECRET CONTENT\n")
+    for name, changes in cases.items():
+        _hostile(lab, record, name, **changes)
+        result = lab.run("logs", name, "--tail", "3")
+        assert result.code == 2, (name, result.out, result.err)
+        assert "SECRET" not in result.out + result.err and "root:" not in result.out
+        assert "Traceback" not in result.err and len(result.err.strip().splitlines()) <= 2
+
+
+def test_unknown_names_and_bad_names_are_config_errors(lab: TrustLab) -> None:
+    assert lab.run("logs", "no-such-run").code == 2
+    bad = lab.run("logs", "../../etc/passwd")
+    assert bad.code == 2 and "invalid run name" in bad.err
+    both = lab.run("logs", "x", "-f", "--format", "json")
+    assert both.code == 2 and json.loads(both.out)["error"]["code"] == "CONFIGURATION_ERROR"
+
+
+def test_tail_reads_the_end_of_a_huge_log_with_huge_and_binary_lines(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    with log.open("wb") as f:
+        f.write(b"x" * (LINE_MAX * 3) + b"\n")
+        for i in range(20000):
+            f.write(b"line %d \xff\xfe \x1b[31m\n" % i)
+    fd = os.open(log, os.O_RDONLY)
+    try:
+        lines, offset = read_lines(fd, 3)
+        everything, _ = read_lines(fd, None)
+    finally:
+        os.close(fd)
+    assert offset == log.stat().st_size
+    assert [line.split()[1] for line in lines] == ["19997", "19998", "19999"]
+    assert all("\x1b" not in line and "\ufffd" in line for line in lines)
+    assert len(everything) == 20001 and everything[0].endswith(f"({LINE_MAX * 2} more bytes)")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=LINE_MAX + 100))
+def test_a_cleaned_line_is_one_bounded_masked_line(raw: bytes) -> None:
+    shown = clean(raw + b" " + TOKEN.encode())
+    assert "\n" not in shown and "\r" not in shown and "\x1b" not in shown
+    assert TOKEN not in shown
+    assert len(shown) <= LINE_MAX + 40
+
+
+def test_docker_logs_are_the_containers(lab: TrustLab, tmp_path: Path) -> None:
+    """A Docker run's log comes from 'docker logs NAME' (a stand-in docker here)."""
+    record = _started(lab)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    docker = bin_dir / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$@" >> {calls}\necho "container line {TOKEN}"\n')
+    docker.chmod(0o755)
+    _hostile(lab, record, "in-docker", launcher="docker")
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    result = lab.run("logs", "in-docker", "--tail", "7", **env)
+    assert result.code == 0, result.err
+    assert result.out == "container line hf_***\n"
+    assert calls.read_text().split() == ["logs", "--tail", "7", "in-docker"]
