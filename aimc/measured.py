@@ -57,13 +57,15 @@ def args_hash(args: Mapping[str, Any]) -> str:
 
 
 def config_key(plan: Any) -> dict[str, Any]:
-    """The configuration a plan serves, as results record it."""
+    """The configuration a plan serves, as results record it (``gpus``: the tensor-parallel
+    size, as recipes count them; ``data_parallel``: its replicas)."""
     return {
         "model": plan.model_id,
         "target": plan.hardware.get("name", ""),
         "configuration": plan.configuration,
         "precision": plan.precision,
-        "gpus": plan.total_gpus,
+        "gpus": plan.gpus,
+        "data_parallel": plan.data_parallel,
         "backend": plan.backend,
         "backend_version": plan.backend_version,
         "args_hash": args_hash(plan.args),

@@ -588,8 +588,7 @@ def _measured_choice(
 
     def key(a: Assessment) -> tuple[str, str, str, str, int, str]:
         c = a.candidate
-        total = c.gpus * (a.plan.data_parallel if a.plan else 1)
-        return (recipe.model_id, hardware.name, c.config_id, c.precision, total, c.backend)
+        return (recipe.model_id, hardware.name, c.config_id, c.precision, c.gpus, c.backend)
 
     found = [(a, figures[key(a)]) for a in runnable if key(a) in figures]
     if not found:
