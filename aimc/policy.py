@@ -27,7 +27,9 @@ that hardware (memory estimate -> runnable / low-memory / incompatible) and pick
    bench`` results on this target, else the recipe's published ``measured:``), the
    measured configuration with the most output tokens/s (throughput) or the lowest median
    time to first token (latency) is taken instead, and the decisions say so with the
-   figures; unmeasured configurations are then not chosen.
+   figures; unmeasured configurations are then not chosen. Measurements compare
+   configurations of the precision chosen by 2., unless neither the request nor the recipe
+   sets a precision: then the best measured configuration's precision is taken.
 
    F counts the visible GPUs less those detection reports as busy (less than 90% of their
    memory free); the decisions name the busy ones. A named target describes no machine, so
@@ -325,6 +327,10 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
         {a.candidate.precision for a in assessed},
         key=lambda p: (p != defaults.get("precision"), PRECISION_ORDER.index(p)),
     )
+    measured_precision = _measured_precision(recipe, hardware, request, assessed)
+    if measured_precision is not None:
+        precisions.remove(measured_precision)
+        precisions.insert(0, measured_precision)
     for precision in precisions:
         here = [a for a in assessed if a.candidate.precision == precision]
         runnable = sorted(
@@ -347,6 +353,9 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
             why = (
                 "the recipe's default precision"
                 if precision == defaults.get("precision")
+                else "its configuration measured best (neither the request nor the recipe "
+                "sets a precision)"
+                if precision == measured_precision
                 else "the highest-quality precision that fits"
             )
             decisions.append(f"precision {precision}: {why} (choose with --precision)")
@@ -616,6 +625,19 @@ def _measured_choice(
             f"{a.candidate.config_id} on {_gpus(a.candidate.gpus)}" for a in unmeasured
         )
     return chosen, text
+
+
+def _measured_precision(
+    recipe: Recipe, hardware: Hardware, request: Request, assessed: list[Assessment]
+) -> str | None:
+    """The precision of the best measured runnable configuration, when ``--optimize`` may
+    choose it: neither the request nor the recipe's defaults set a precision, and the GPU
+    count is open. None otherwise, or without figures."""
+    if request.precision is not None or "precision" in recipe.data.get("defaults", {}):
+        return None
+    runnable = [a for a in assessed if a.verdict == "runnable"]
+    pick = _measured_choice(recipe, hardware, request, runnable)
+    return pick[0].candidate.precision if pick is not None else None
 
 
 def _fill(

@@ -265,6 +265,39 @@ configurations:
 """
 
 
+def test_measurement_picks_the_precision_only_when_nothing_else_sets_it(tmp_path: Path) -> None:
+    text = PUBLISHED.replace(
+        "defaults: {backend: vllm, precision: bf16, context_length: 512}",
+        "defaults: {backend: vllm, context_length: 512}",
+    )
+    text = text.replace(
+        "  bf16: {path: /models/tiny-llama}",
+        "  bf16: {path: /models/tiny-llama}\n  fp16: {path: /models/tiny-llama}",
+    )
+    text = text.replace(
+        "  - id: tp2\n    hardware: [h100]\n    precision: [bf16]",
+        "  - id: tp2\n    hardware: [h100]\n    precision: [fp16]",
+    )
+    text = text.replace(
+        "        precision: bf16\n        gpus: 2", "        precision: fp16\n        gpus: 2"
+    )
+    path = tmp_path / "models" / "aimc-examples" / "tiny-published.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    recipe = Catalog.default([str(tmp_path)]).recipe("aimc-examples/tiny-published")
+    h100 = CATALOG.hardware("h100")
+    model = "aimc-examples/tiny-published"
+    plain = resolve(recipe, h100, Request(model=model, optimize="throughput"))
+    fast = resolve(recipe, h100, Request(model=model, optimize="latency"))
+    assert (fast.precision, fast.configuration) == ("fp16", "tp2")
+    assert any("precision fp16: its configuration measured best" in d for d in fast.decisions)
+    assert plain.precision == "fp16"  # 300 tokens/s published for fp16 vs 50 for bf16
+    asked = resolve(recipe, h100, Request(model=model, optimize="latency", precision="bf16"))
+    assert (asked.precision, asked.configuration) == ("bf16", "tp1")
+    unmeasured = resolve(recipe, h100, Request(model=model))
+    assert unmeasured.precision == "bf16"  # the highest quality, without --optimize
+
+
 def test_published_figures_are_validated_listed_and_preferred(tmp_path: Path) -> None:
     path = tmp_path / "recipes" / "models" / "aimc-examples" / "tiny-published.yaml"
     path.parent.mkdir(parents=True)
@@ -328,8 +361,16 @@ def test_bench_a_run_records_its_configuration_and_never_shows_the_key(lab: Trus
     saved = lab.tmp / "state" / "bench.jsonl"
     assert data["saved"] == str(saved)
     assert auth.read_text().splitlines() == [f"Bearer {KEY}"] * 8
-    text = lab.run("bench", NAME, *args, "--client", "aimc", "--save", str(lab.tmp / "repo.jsonl"),
-                   VLLM_API_KEY=KEY)  # fmt: skip
+    text = lab.run(
+        "bench",
+        NAME,
+        *args,
+        "--client",
+        "aimc",
+        "--save",
+        str(lab.tmp / "repo.jsonl"),
+        VLLM_API_KEY=KEY,
+    )
     assert text.code == 0, text.err
     assert "load:      aimc: 8 requests, 2 concurrent" in text.out and "TTFT:" in text.out
     for where in (result.out, result.err, text.out, text.err, saved.read_text()):
@@ -401,8 +442,9 @@ def test_a_hostile_server_fails_the_requests_not_the_command(
 def test_a_url_bench_asks_the_server_for_its_model(stand_in, tmp_path: Path) -> None:
     url = stand_in("")
     env = {"AIMC_STATE_DIR": str(tmp_path / "state")}
-    result = run_cli("bench", url, "--requests", "2", "--output-len", "4", "--format", "json",
-                     env=env)  # fmt: skip
+    result = run_cli(
+        "bench", url, "--requests", "2", "--output-len", "4", "--format", "json", env=env
+    )
     assert result.code == 0, result.err
     data = json.loads(result.out)["data"]
     assert (data["model"], data["key"], data["run"]) == ("m", None, None)
