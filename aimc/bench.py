@@ -386,27 +386,28 @@ def vllm_usable(python: str) -> bool:
 
 
 def _vllm_argv(url: str, model: str, tokenizer: str, workload: Workload, out: Path) -> list[str]:
-    return [
-        "--backend", "vllm",
-        "--base-url", url,
-        "--endpoint", "/v1/completions",
-        "--model", tokenizer,
-        "--served-model-name", model,
-        "--dataset-name", "random",
-        "--random-input-len", str(workload.input_len),
-        "--random-output-len", str(workload.output_len),
-        "--num-prompts", str(workload.requests),
-        "--max-concurrency", str(workload.concurrency),
-        "--request-rate", "inf",
-        "--seed", str(workload.seed),
-        "--ignore-eos",
-        "--percentile-metrics", "ttft,tpot,itl,e2el",
-        "--metric-percentiles", "50,95",
-        "--disable-tqdm",
-        "--save-result",
-        "--result-dir", str(out.parent),
-        "--result-filename", out.name,
-    ]  # fmt: skip
+    """The arguments of ``vllm bench serve``, each ``--flag=value`` (a value starting with
+    ``-`` stays a value)."""
+    values = {
+        "backend": "vllm",
+        "base-url": url,
+        "endpoint": "/v1/completions",
+        "model": tokenizer,
+        "served-model-name": model,
+        "dataset-name": "random",
+        "random-input-len": workload.input_len,
+        "random-output-len": workload.output_len,
+        "num-prompts": workload.requests,
+        "max-concurrency": workload.concurrency,
+        "request-rate": "inf",
+        "seed": workload.seed,
+        "percentile-metrics": "ttft,tpot,itl,e2el",
+        "metric-percentiles": "50,95",
+        "result-dir": out.parent,
+        "result-filename": out.name,
+    }
+    flags = ["--ignore-eos", "--disable-tqdm", "--save-result"]
+    return [f"--{k}={v}" for k, v in values.items()] + flags
 
 
 def figures_from_vllm(data: object, workload: Workload) -> Figures:
