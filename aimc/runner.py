@@ -47,10 +47,13 @@ __all__ = [
     "Interrupted",
     "RunRecord",
     "alive",
+    "docker_env",
     "find_record",
     "forget",
+    "http_get",
     "is_ready",
     "kill_group",
+    "load_plan",
     "load_records",
     "port_in_use",
     "refuse_running_in",
@@ -1024,3 +1027,9 @@ def _container_id(name: str, env: dict[str, str]) -> str:
         ).stdout.strip()
         return found[:12]
     return ""
+
+
+# Public names for the other commands that read runs (logs, bench).
+docker_env = _docker_env
+http_get = _get
+load_plan = _load_plan

@@ -376,6 +376,13 @@ def test_bench_a_run_records_its_configuration_and_never_shows_the_key(lab: Trus
     for where in (result.out, result.err, text.out, text.err, saved.read_text()):
         assert KEY not in where
     assert len(saved.read_text().splitlines()) == 1  # --save wrote elsewhere
+    (lab.tmp / "link.jsonl").symlink_to(lab.tmp / "target")
+    os.mkfifo(lab.tmp / "fifo")
+    for bad in (lab.tmp / "link.jsonl", lab.tmp / "fifo"):
+        refused = lab.run("bench", NAME, *args, "--client", "aimc", "--save", str(bad))
+        assert refused.code == 2 and "bench results are appended to one" in refused.err
+    assert len(auth.read_text().splitlines()) == 16  # nothing sent for the refused ones
+    assert not (lab.tmp / "target").exists()
     assert len((lab.tmp / "repo.jsonl").read_text().splitlines()) == 1
 
 

@@ -27,7 +27,7 @@ def _target(target: str) -> tuple[str, str | None, Any]:
     if target.startswith(("http://", "https://")):
         return target.rstrip("/"), None, None
     from aimc.diagnostics import did_you_mean
-    from aimc.runner import _load_plan, load_records, running, validate_name
+    from aimc.runner import load_plan, load_records, running, validate_name
 
     name = validate_name(target)
     record = running(name)
@@ -39,7 +39,7 @@ def _target(target: str) -> tuple[str, str | None, Any]:
         )
     if os.path.realpath(record.folder) != os.path.normpath(record.folder):
         raise ConfigError(f"the run record of {name} names a folder that is not a real folder")
-    return f"http://127.0.0.1:{record.port}", name, _load_plan(Path(record.folder))
+    return f"http://127.0.0.1:{record.port}", name, load_plan(Path(record.folder))
 
 
 def _served_model(url: str) -> str:
@@ -51,9 +51,9 @@ def _served_model(url: str) -> str:
     import json
 
     from aimc.errors import NetworkError
-    from aimc.runner import _get
+    from aimc.runner import http_get
 
-    status, body = _get(url + "/v1/models", timeout=10)
+    status, body = http_get(url + "/v1/models", timeout=10)
     try:
         model = json.loads(body)["data"][0]["id"] if status == 200 else None
     except (ValueError, KeyError, IndexError, TypeError, RecursionError):
@@ -135,9 +135,10 @@ def bench(
     from aimc.errors import ConfigError, NetworkError
     from aimc.log import note
     from aimc.measured import RESULTS_NAME, append_result, config_key
-    from aimc.runner import _state_error
 
     settings = current_settings()
+    path = save or settings.state_dir / RESULTS_NAME
+    _check_save(path)
     url, name, plan = _target(target)
     served = model or (plan.served_model_name if plan is not None else None) or _served_model(url)
     workload = Workload(requests, concurrency, input_len, output_len, seed)
@@ -187,15 +188,48 @@ def bench(
         "workload": asdict(workload),
         "figures": result.to_json(),
     }
-    path = save or settings.state_dir / RESULTS_NAME
     try:
         append_result(path, record)
     except OSError as exc:
-        raise _state_error(exc, path) from None
+        raise _save_error(exc, path) from None
     if fmt == "json":
         emit_result({**record, "saved": str(path)}, fmt, _summary(record))
         return
     _print(record, path)
+
+
+def _check_save(path: Path) -> None:
+    """Refuse, before anything is sent, a results file that is not a regular file (a
+    symlink is never written through).
+
+    Raises:
+        ConfigError: It exists and is not a regular file.
+    """
+    import stat
+
+    from aimc.errors import ConfigError
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise ConfigError(
+            f"{path} is not a regular file; bench results are appended to one",
+            hint="give another file with --save FILE",
+        )
+
+
+def _save_error(exc: OSError, path: Path) -> Exception:
+    import errno
+
+    from aimc.errors import AimcError, PermissionDeniedError
+
+    what = f"cannot append the result to {path}: {exc.strerror or exc}"
+    hint = "give a writable file with --save FILE, or set AIMC_STATE_DIR"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDeniedError(what, hint=hint)
+    return AimcError(what, hint=hint)
 
 
 def _summary(record: dict[str, Any]) -> str:

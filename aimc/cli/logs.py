@@ -48,10 +48,10 @@ def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
             or "see 'aim-engine status'",
         )
     if record.launcher == "docker":
-        from aimc.runner import _docker_env
+        from aimc.runner import docker_env
         from aimc.serverlog import docker_logs
 
-        env = _docker_env(dict(current_settings().server_env()))
+        env = docker_env(dict(current_settings().server_env()))
         lines = docker_logs(record, tail, follow, env)
         if fmt == "json":
             shown = list(lines)
