@@ -329,6 +329,11 @@ def test_published_figures_are_validated_listed_and_preferred(tmp_path: Path) ->
     mine = json.loads(run_cli("compile", *args, "--optimize", "latency", *out, env=env).out)
     assert mine["data"]["configuration"] == "tp1"
     assert any(str(state / "bench.jsonl") in d for d in mine["data"]["decisions"])
+    # A measurement of a GPU count its configuration does not offer is a lint error.
+    path.write_text(PUBLISHED.replace("        gpus: 2\n", "        gpus: 4\n", 1))
+    wrong = run_cli("validate", str(path), "--format", "json", env=env)
+    (diag,) = json.loads(wrong.out)["data"]["diagnostics"]
+    assert (diag["rule"], diag["pointer"]) == ("lint/measured", "/configurations/1/measured/0/gpus")
     # A measurement without its source is a schema error at its line.
     path.write_text(PUBLISHED.replace("source: aimc bench", "sauce: aimc bench", 1))
     invalid = run_cli("validate", str(path), env=env)
