@@ -21,9 +21,11 @@ is sent as ``Authorization: Bearer`` when set and appears in no output or result
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
+import socket
 import subprocess
 import tempfile
 import threading
@@ -238,8 +240,15 @@ def _one(
     sample = Sample()
     conn, base = _connection(url, timeout)
     deadline = time.monotonic() + timeout
+    # A server that trickles bytes resets the socket timeout on every read: at the
+    # deadline the connection is shut, which ends any read in progress.
+    watchdog = threading.Timer(timeout, _shut, (None,))
+    watchdog.daemon = True
     try:
         sent = time.monotonic()
+        conn.connect()
+        watchdog.args = (conn.sock,)  # the response reads it after the connection lets go
+        watchdog.start()
         conn.request("POST", base + "/v1/completions", body=body, headers=headers)
         response = conn.getresponse()
         if response.status != 200:
@@ -301,8 +310,17 @@ def _one(
     except Exception as exc:  # http.client's protocol errors (not OSError)
         sample.error = f"{type(exc).__name__}: {str(exc)[:120]}"
     finally:
+        watchdog.cancel()
         conn.close()
+    if sample.error is not None and time.monotonic() > deadline:
+        sample.error = f"no end of stream within {timeout:g} s"
     return sample
+
+
+def _shut(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def run_client(

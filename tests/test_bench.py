@@ -431,6 +431,7 @@ def _up(url: str) -> bool:
     ("stream", "why"),
     [
         ("endless", "more than 96 events"),
+        ("trickle", "no end of stream within 3 s"),
         ("huge", "response line or stream too large"),
         ("binary", "not UTF-8"),
         ("badjson", "bad event"),
@@ -442,7 +443,7 @@ def test_a_hostile_server_fails_the_requests_not_the_command(
 ) -> None:
     url = stand_in(stream)
     env = {"AIMC_STATE_DIR": str(tmp_path / "state")}
-    args = ("--requests", "3", "--concurrency", "2", "--output-len", "8", "--timeout", "20")
+    args = ("--requests", "3", "--concurrency", "2", "--output-len", "8", "--timeout", "3")
     result = run_cli("bench", url, *args, "--format", "json", env=env, timeout=60)
     assert result.code == 6, result.out + result.err
     error = json.loads(result.out)["error"]

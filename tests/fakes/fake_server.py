@@ -15,7 +15,8 @@ answers before it lists the model.
 
 ``POST /v1/completions`` with ``stream: true`` answers as vLLM does (server-sent events, one
 token a chunk, ``usage`` in the last chunk when asked, then ``data: [DONE]``); FAKE_STREAM
-makes it hostile: ``endless`` (chunks forever), ``huge`` (one 8 MiB line), ``binary``
+makes it hostile: ``endless`` (chunks forever), ``trickle`` (one line, a byte every 0.2 s,
+forever), ``huge`` (one 8 MiB line), ``binary``
 (non-UTF-8 bytes), ``badjson`` (events that are not JSON), ``error`` (HTTP 500). The
 ``Authorization`` header of each request is appended to FAKE_AUTH when set.
 
@@ -126,6 +127,12 @@ def main() -> None:
             if stream_mode == "endless":
                 while True:
                     self._event({"choices": [{"index": 0, "text": "x"}]})
+            if stream_mode == "trickle":
+                self.wfile.write(b"data: ")
+                while True:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
             if stream_mode == "huge":
                 self.wfile.write(b"data: " + b"x" * (8 << 20) + b"\n\n")
                 return
