@@ -10,8 +10,9 @@ log is the container's (``docker logs``, the container named by the validated ru
 
 Lines are cut at :data:`LINE_MAX` characters, decoded whatever their bytes (invalid UTF-8
 is replaced), stripped of control characters and masked (:func:`aimc.safety.mask`): a log
-may hold a token, or bytes that would drive a terminal. ``--tail N`` reads backwards at
-most :data:`TAIL_MAX` bytes.
+may hold a token, or bytes that would drive a terminal. ``--tail N`` (and ``--format
+json``, which holds the lines in memory) reads backwards at most :data:`TAIL_MAX` bytes;
+the whole log is streamed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from collections.abc import Callable, Iterator
 from aimc.errors import ConfigError, LaunchError, PermissionDeniedError
 from aimc.runner import LOG_NAME, MANIFEST_NAME, RunRecord
 
-__all__ = ["LINE_MAX", "TAIL_MAX", "clean", "docker_logs", "follow", "open_log", "read_lines"]
+__all__ = [
+    "LINE_MAX",
+    "TAIL_MAX",
+    "clean",
+    "docker_logs",
+    "follow",
+    "open_log",
+    "read_lines",
+    "stream_lines",
+]
 
 #: Longest line shown (characters); the rest is replaced by a note of how much was cut.
 LINE_MAX = 16384
@@ -39,11 +49,12 @@ CHUNK = 1 << 16
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def clean(raw: bytes) -> str:
-    """One log line as it may be shown: decoded, cut, control characters replaced, masked."""
+def clean(raw: bytes, dropped: int = 0) -> str:
+    """One log line as it may be shown: decoded, cut, control characters replaced, masked
+    (``dropped``: bytes of it already left out)."""
     from aimc.safety import mask
 
-    cut = len(raw) - LINE_MAX
+    cut = len(raw) - LINE_MAX + dropped
     text = raw[:LINE_MAX].decode("utf-8", "replace")
     text = _CONTROL.sub(" ", mask(text))
     return f"{text} ... ({cut} more bytes)" if cut > 0 else text
@@ -96,54 +107,76 @@ def open_log(record: RunRecord) -> int:
     return fd
 
 
-def _split(data: bytes, partial: bytes) -> tuple[list[bytes], bytes]:
-    """Complete lines of ``partial + data`` and the unfinished rest (kept bounded: a line
-    longer than :data:`LINE_MAX` bytes is emitted cut, its rest dropped)."""
-    parts = (partial + data).split(b"\n")
-    rest = parts.pop()
-    if len(rest) > LINE_MAX * 4:
-        parts.append(rest)
-        rest = b""
-    return parts, rest
+class _Lines:
+    """Splits a byte stream into lines, keeping at most :data:`LINE_MAX` bytes (+ a count
+    of the rest) of a longer one: memory stays bounded whatever the stream."""
+
+    def __init__(self) -> None:
+        self.partial = b""
+        self.dropped = 0
+
+    def feed(self, data: bytes) -> list[str]:
+        out = []
+        parts = data.split(b"\n")
+        for part in parts[:-1]:
+            out.append(self._line(part))
+        self._keep(parts[-1])
+        return out
+
+    def flush(self) -> list[str]:
+        if not self.partial and not self.dropped:
+            return []
+        return [self._line(b"")]
+
+    def _keep(self, part: bytes) -> None:
+        room = LINE_MAX + 1 - len(self.partial)
+        self.partial += part[: max(room, 0)]
+        self.dropped += max(len(part) - max(room, 0), 0)
+
+    def _line(self, part: bytes) -> str:
+        self._keep(part)
+        raw, dropped = self.partial, self.dropped
+        self.partial, self.dropped = b"", 0
+        return clean(raw, dropped)
 
 
-def read_lines(fd: int, tail: int | None) -> tuple[list[str], int]:
-    """The log's lines (the last ``tail`` when given, else all) and the offset read to.
-
-    All lines are read a chunk at a time; ``tail`` reads backwards at most
-    :data:`TAIL_MAX` bytes.
-    """
+def read_lines(fd: int, tail: int) -> tuple[list[str], int]:
+    """The last ``tail`` lines of the log (from at most its last :data:`TAIL_MAX` bytes,
+    read backwards) and the offset read to."""
     size = os.fstat(fd).st_size
-    if tail is not None:
-        start = size
-        chunks: list[bytes] = []
-        newlines = 0
-        while start > 0 and newlines <= tail and size - start < TAIL_MAX:
-            step = min(CHUNK, start)
-            start -= step
-            chunk = os.pread(fd, step, start)
-            newlines += chunk.count(b"\n")
-            chunks.append(chunk)
-        data = b"".join(reversed(chunks))
-        lines = data.split(b"\n")
-        if data.endswith(b"\n"):
-            lines.pop()
-        if start > 0 and len(lines) > tail:
-            lines = lines[1:]  # the first one may be cut
-        chosen = lines[-tail:] if tail else []
-        return [clean(line) for line in chosen], start + len(data)
-    out: list[str] = []
-    offset, partial = 0, b""
+    start = size
+    chunks: list[bytes] = []
+    newlines = 0
+    while start > 0 and newlines <= tail and size - start < TAIL_MAX:
+        step = min(CHUNK, start)
+        start -= step
+        chunk = os.pread(fd, step, start)
+        newlines += chunk.count(b"\n")
+        chunks.append(chunk)
+    data = b"".join(reversed(chunks))
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    if start > 0 and lines:
+        lines = lines[1:]  # cut by where reading began
+    chosen = lines[-tail:] if tail else []
+    return [clean(line) for line in chosen], start + len(data)
+
+
+def stream_lines(fd: int, emit: Callable[[str], None]) -> int:
+    """Emit every line of the log, a chunk at a time; the offset read to."""
+    size = os.fstat(fd).st_size
+    offset, lines = 0, _Lines()
     while offset < size:
         chunk = os.pread(fd, min(CHUNK, size - offset), offset)
         if not chunk:
             break
         offset += len(chunk)
-        lines, partial = _split(chunk, partial)
-        out.extend(clean(line) for line in lines)
-    if partial:
-        out.append(clean(partial))
-    return out, offset
+        for line in lines.feed(chunk):
+            emit(line)
+    for line in lines.flush():
+        emit(line)
+    return offset
 
 
 def follow(
@@ -155,23 +188,22 @@ def follow(
 ) -> None:
     """Print lines appended to the log after ``offset`` until ``running()`` is False (then
     what is left), like ``docker logs -f``. A truncated log is read again from its start."""
-    partial = b""
+    lines = _Lines()
     while True:
         alive = running()
         while True:
             size = os.fstat(fd).st_size
             if size < offset:
-                offset, partial = 0, b""
+                offset, lines = 0, _Lines()
             chunk = os.pread(fd, CHUNK, offset) if size > offset else b""
             if not chunk:
                 break
             offset += len(chunk)
-            lines, partial = _split(chunk, partial)
-            for line in lines:
-                emit(clean(line))
+            for line in lines.feed(chunk):
+                emit(line)
         if not alive:
-            if partial:
-                emit(clean(partial))
+            for line in lines.flush():
+                emit(line)
             return
         time.sleep(poll)
 
@@ -202,15 +234,13 @@ def docker_logs(
         raise LaunchError("docker is not installed (no docker command on PATH)") from None
     assert proc.stdout is not None
     try:
-        partial = b""
+        lines = _Lines()
         while True:
             chunk = os.read(proc.stdout.fileno(), CHUNK)
             if not chunk:
                 break
-            lines, partial = _split(chunk, partial)
-            yield from (clean(line) for line in lines)
-        if partial:
-            yield clean(partial)
+            yield from lines.feed(chunk)
+        yield from lines.flush()
         if proc.wait() != 0:
             raise LaunchError(f"docker logs {record.name} failed (exit {proc.returncode})")
     finally:

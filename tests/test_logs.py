@@ -7,8 +7,11 @@ log points elsewhere (``/etc/shadow``, a symlink, another folder) without readin
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.serverlog import LINE_MAX, clean, read_lines
+from aimc.serverlog import LINE_MAX, clean, follow, read_lines, stream_lines
 from tests.test_runner_trust import NAME, Reaper, TrustLab, wait_for
 
 TOKEN = "hf_" + "Q" * 34
@@ -120,18 +123,24 @@ def test_tail_reads_the_end_of_a_huge_log_with_huge_and_binary_lines(tmp_path: P
     log = tmp_path / "server.log"
     with log.open("wb") as f:
         f.write(b"x" * (LINE_MAX * 3) + b"\n")
+        f.write((b"p" * (1 << 20) + b"\n") * 17)  # more than TAIL_MAX in all
         for i in range(20000):
             f.write(b"line %d \xff\xfe \x1b[31m\n" % i)
     fd = os.open(log, os.O_RDONLY)
+    everything: list[str] = []
     try:
         lines, offset = read_lines(fd, 3)
-        everything, _ = read_lines(fd, None)
+        assert stream_lines(fd, everything.append) == offset
+        held, _ = read_lines(fd, 1 << 40)
     finally:
         os.close(fd)
+    # Held in memory (--format json): only the lines of the last TAIL_MAX bytes.
+    assert held[-1] == everything[-1] and 20000 < len(held) < len(everything)
+    assert not held[0].startswith("xxx")
     assert offset == log.stat().st_size
     assert [line.split()[1] for line in lines] == ["19997", "19998", "19999"]
     assert all("\x1b" not in line and "\ufffd" in line for line in lines)
-    assert len(everything) == 20001 and everything[0].endswith(f"({LINE_MAX * 2} more bytes)")
+    assert len(everything) == 20018 and everything[0].endswith(f"({LINE_MAX * 2} more bytes)")
 
 
 @settings(max_examples=80, deadline=None)
@@ -158,3 +167,38 @@ def test_docker_logs_are_the_containers(lab: TrustLab, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     assert result.out == "container line hf_***\n"
     assert calls.read_text().split() == ["logs", "--tail", "7", "in-docker"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=LINE_MAX // 2), max_size=6), st.data())
+def test_followed_lines_do_not_depend_on_how_the_log_grew(chunks: list[bytes], data) -> None:
+    """Lines followed while the log grows (cut anywhere) equal those of the whole log."""
+    whole = b"".join(chunks) + b"\n" + b"y" * (LINE_MAX + 10)
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(whole)), max_size=8))))
+    bounds = [0, *cuts, len(whole)]
+    pieces = [whole[a:b] for a, b in itertools.pairwise(bounds)]
+    folder = Path(tempfile.mkdtemp(prefix="helper-logs-"))
+    try:
+        (folder / "whole.log").write_bytes(whole)
+        fd = os.open(folder / "whole.log", os.O_RDONLY)
+        at_once: list[str] = []
+        stream_lines(fd, at_once.append)
+        os.close(fd)
+        log = folder / "server.log"
+        log.write_bytes(b"")
+
+        def grow() -> bool:  # the server writes the next piece between two reads
+            if not pieces:
+                return False
+            with log.open("ab") as f:
+                f.write(pieces.pop(0))
+            return True
+
+        grown: list[str] = []
+        fd = os.open(log, os.O_RDONLY)
+        follow(fd, 0, grow, grown.append, poll=0)
+        os.close(fd)
+    finally:
+        shutil.rmtree(folder)
+    assert grown == at_once
+    assert all(len(line) <= LINE_MAX + 40 for line in grown)

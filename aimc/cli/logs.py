@@ -27,7 +27,7 @@ __all__ = ["logs"]
     type=click.IntRange(min=0),
     default=None,
     metavar="N",
-    help="Only the last N lines (default: all).",
+    help="Only the last N lines (default: all; --format json: those of the last 16 MiB).",
 )
 @format_option("text", "json", default="text")
 def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
@@ -62,16 +62,21 @@ def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
         return
 
     from aimc.serverlog import follow as follow_log
-    from aimc.serverlog import open_log, read_lines
+    from aimc.serverlog import open_log, read_lines, stream_lines
 
     fd = open_log(record)
     try:
-        shown, offset = read_lines(fd, tail)
         if fmt == "json":
+            # Held in memory: the lines of at most the last TAIL_MAX bytes.
+            shown, _ = read_lines(fd, tail if tail is not None else 1 << 40)
             emit_result(_data(record, shown), fmt, count(len(shown), "line"))
             return
-        for line in shown:
-            click.echo(line)
+        if tail is None:
+            offset = stream_lines(fd, click.echo)
+        else:
+            shown, offset = read_lines(fd, tail)
+            for line in shown:
+                click.echo(line)
         if follow:
             follow_log(fd, offset, lambda: verify(record), click.echo)
     finally:
