@@ -286,7 +286,7 @@ def test_launch_logs_bench_then_optimize_by_measurement(cli, env, tiny_model, tm
             assert f["completed"] == 8 and f["output_tokens"] == 8 * 16
             assert f["output_tokens_per_s"] > 0 and f["request_throughput"] > 0
             assert f["ttft_ms"]["p95"] >= f["ttft_ms"]["p50"] > 0
-            assert f["itl_ms"]["p95"] >= f["itl_ms"]["p50"] > 0
+            assert f["itl_ms"]["p95"] >= f["itl_ms"]["p50"] >= 0  # tokens may come in bursts
             recorded[config] = f["output_tokens_per_s"]
             if config == "cpu-fp32":  # aimc's own client against the real server
                 own = cli("bench", name, *load, "--client", "aimc", "--save",
