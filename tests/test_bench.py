@@ -392,15 +392,15 @@ def test_bench_a_run_records_its_configuration_and_never_shows_the_key(lab: Trus
 
 
 @pytest.fixture
-def stand_in() -> Iterator[Callable[[str], str]]:
+def stand_in() -> Iterator[Callable[..., str]]:
     """Starts the stand-in server directly (a URL target), with FAKE_STREAM as asked."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(stream: str) -> str:
+    def start(stream: str, model: str = "m") -> str:
         port = free_port()
         env = cli_env({"FAKE_MODE": "ready", "FAKE_STREAM": stream})
         proc = subprocess.Popen(
-            [sys.executable, str(FAKE), "--port", str(port), "--served-model-name", "m"],
+            [sys.executable, str(FAKE), "--port", str(port), "--served-model-name", model],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -462,3 +462,11 @@ def test_a_url_bench_asks_the_server_for_its_model(stand_in, tmp_path: Path) -> 
     data = json.loads(result.out)["data"]
     assert (data["model"], data["key"], data["run"]) == ("m", None, None)
     assert data["client"] == "aimc" and "no local tokenizer" in data["client_reason"]
+
+
+def test_a_model_id_that_would_drive_the_terminal_is_refused(stand_in, tmp_path: Path) -> None:
+    url = stand_in("", "m\x1b]0;owned\x07\x1b[2J")
+    env = {"AIMC_STATE_DIR": str(tmp_path / "state")}
+    result = run_cli("bench", url, "--requests", "1", env=env)
+    assert result.code == 6 and "not printable" in result.err
+    assert "\x1b" not in result.out + result.err

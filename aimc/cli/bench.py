@@ -63,7 +63,12 @@ def _served_model(url: str) -> str:
             f"{url}/v1/models lists no model (HTTP {status or 'no answer'})",
             hint="give the model with --model",
         )
-    return model[:400]
+    if len(model) > 400 or not model.isprintable():
+        raise NetworkError(
+            f"{url}/v1/models lists a model id that is not printable text",
+            hint="give the model with --model",
+        )
+    return model
 
 
 @click.command()
@@ -241,12 +246,15 @@ def _summary(record: dict[str, Any]) -> str:
 
 
 def _print(record: dict[str, Any], path: Path) -> None:
-    from aimc.safety import mask
+    from aimc.progress import printable
+
+    def shown(text: str) -> str:  # masked, one line, no control characters
+        return printable(text, 400)
 
     f, w = record["figures"], record["workload"]
     key = record["key"]
     what = f"{record['run']} ({record['url']})" if record["run"] else record["url"]
-    click.echo(f"bench:     {mask(what)}, model {mask(record['model'])}")
+    click.echo(f"bench:     {shown(what)}, model {shown(record['model'])}")
     if key:
         click.echo(
             f"config:    {key['model']} on {key['target']}: {key['configuration']}, "
@@ -264,5 +272,5 @@ def _print(record: dict[str, Any], path: Path) -> None:
         f"{f['failed']} failed, {f['duration_s']:.2f} s)"
     )
     if f.get("first_error"):
-        click.echo(f"first error: {mask(f['first_error'])}")
+        click.echo(f"first error: {shown(f['first_error'])}")
     click.echo(f"saved:     {path}")
