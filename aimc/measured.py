@@ -84,6 +84,8 @@ class Measurement:
         itl_p50_ms: Median inter-token latency (None when not measured).
         source: Where the figures come from (the results file and date, or the recipe's
             ``source``).
+        backend_version: The backend release measured (None: not said).
+        args_hash: :func:`args_hash` of the engine arguments measured (None: not said).
     """
 
     key: tuple[str, str, str, str, int, str]
@@ -92,6 +94,16 @@ class Measurement:
     ttft_p95_ms: float
     itl_p50_ms: float | None
     source: str
+    backend_version: str | None = None
+    args_hash: str | None = None
+
+    def applies_to(self, plan: Any) -> bool:
+        """Whether the figures were measured on what ``plan`` serves: the same backend
+        release and engine arguments, where the measurement says which."""
+        return self.backend_version in (None, plan.backend_version) and self.args_hash in (
+            None,
+            args_hash(plan.args),
+        )
 
     def text(self) -> str:
         """``123.4 output tokens/s, TTFT p50 12.3 ms``"""
@@ -132,6 +144,9 @@ def parse_result(data: object) -> dict[str, Any]:
             value = key.get(name)
             if not isinstance(value, expected) or isinstance(value, bool):
                 raise ValueError(f"key.{name} is not a {expected.__name__}")
+        for name in ("backend_version", "args_hash"):
+            if key.get(name) is not None and not isinstance(key[name], str):
+                raise ValueError(f"key.{name} is not a string")
     if not isinstance(data.get("time"), str):
         raise ValueError("time is not a string")
     return data
@@ -197,7 +212,7 @@ def read_results(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 def from_results(results: Iterable[Mapping[str, Any]], source: str) -> list[Measurement]:
     """The measurements of results that carry a configuration key (newest per key)."""
-    found: dict[tuple[str, str, str, str, int, str], Measurement] = {}
+    found: dict[tuple[Any, ...], Measurement] = {}
     for r in results:
         key = r.get("key")
         if not isinstance(key, dict):
@@ -211,13 +226,17 @@ def from_results(results: Iterable[Mapping[str, Any]], source: str) -> list[Meas
             key["backend"],
         )
         f = r["figures"]
-        found[k] = Measurement(
+        version, hashed = key.get("backend_version"), key.get("args_hash")
+        found.pop((k, version, hashed), None)  # the newest last
+        found[(k, version, hashed)] = Measurement(
             k,
             float(f["output_tokens_per_s"]),
             float(f["ttft_ms"]["p50"]),
             float(f["ttft_ms"]["p95"]),
             float(f["itl_ms"]["p50"]),
             f"{source}, {r['time']}",
+            version,
+            hashed,
         )
     return list(found.values())
 
@@ -248,6 +267,7 @@ def from_recipe(recipe: Any) -> list[Measurement]:
                     float(m["ttft_ms"]["p95"]),
                     None if itl is None else float(itl),
                     f"published in {recipe.path}: {m['source']}",
+                    m.get("backend_version"),
                 )
             )
     return out

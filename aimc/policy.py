@@ -587,19 +587,23 @@ def _measured_choice(
     measured figures are best, and the decision that says so; None without figures.
 
     Figures measured here (``request.measured``) replace the recipe's published ones for
-    the same configuration."""
-    from aimc.measured import best, from_recipe
+    the same configuration; figures of another backend release or other engine arguments
+    (when they say which) do not count."""
+    from aimc.measured import Measurement, best, from_recipe
 
     if request.optimize is None or request.gpus is not None:
         return None
-    figures = {m.key: m for m in from_recipe(recipe)}
-    figures.update({m.key: m for m in request.measured})
+    # Later wins: the recipe's, then those measured here (oldest first).
+    every = [*from_recipe(recipe), *request.measured]
 
-    def key(a: Assessment) -> tuple[str, str, str, str, int, str]:
+    def measured(a: Assessment) -> Measurement | None:
         c = a.candidate
-        return (recipe.model_id, hardware.name, c.config_id, c.precision, c.gpus, c.backend)
+        key = (recipe.model_id, hardware.name, c.config_id, c.precision, c.gpus, c.backend)
+        mine = [m for m in every if m.key == key and a.plan is not None and m.applies_to(a.plan)]
+        return mine[-1] if mine else None
 
-    found = [(a, figures[key(a)]) for a in runnable if key(a) in figures]
+    figures = {id(a): m for a in runnable if (m := measured(a)) is not None}
+    found = [(a, figures[id(a)]) for a in runnable if id(a) in figures]
     if not found:
         return None
     top = best([m for _, m in found], request.optimize)
@@ -619,7 +623,7 @@ def _measured_choice(
               for a, m in found if a is not chosen]  # fmt: skip
     if others:
         text += "; measured too: " + "; ".join(others)
-    unmeasured = [a for a in runnable if key(a) not in figures]
+    unmeasured = [a for a in runnable if id(a) not in figures]
     if unmeasured:
         text += "; not measured: " + ", ".join(
             f"{a.candidate.config_id} on {_gpus(a.candidate.gpus)}" for a in unmeasured

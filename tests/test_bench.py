@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from aimc.measured import (
     READ_MAX,
     Measurement,
     append_result,
+    args_hash,
     from_results,
     parse_result,
     read_results,
@@ -217,6 +219,16 @@ def test_optimize_prefers_the_measured_configuration_and_says_so() -> None:
     assert any("--optimize throughput chose by measurement" in d for d in most.decisions)
     plain = resolve(recipe, hardware, Request(model=model, measured=measured))
     assert plain.gpus == 1 and not any("measurement" in d for d in plain.decisions)
+    # Figures of another backend release, or of other engine arguments, do not count.
+    stale = tuple(replace(m, backend_version="0.31.0") for m in measured)
+    other_args = tuple(replace(m, args_hash="0" * 16) for m in measured)
+    for ignored in (stale, other_args):
+        p = resolve(recipe, hardware, Request(model=model, optimize="latency", measured=ignored))
+        assert p.gpus == 8 and not any("measurement" in d for d in p.decisions)
+    same = tuple(replace(m, backend_version=unmeasured.backend_version) for m in measured)
+    assert (
+        resolve(recipe, hardware, Request(model=model, optimize="latency", measured=same)).gpus == 4
+    )
     other_target = resolve(
         recipe,
         CATALOG.hardware("h100"),
@@ -320,11 +332,20 @@ def test_published_figures_are_validated_listed_and_preferred(tmp_path: Path) ->
     data = json.loads(compiled.out)["data"]
     assert data["configuration"] == "tp2", compiled.err
     assert any("chose by measurement" in d and "published in" in d for d in data["decisions"])
-    # Figures measured here win over published ones for the same configuration.
+    # Figures measured here win over published ones for the same configuration, when they
+    # were measured with its engine arguments.
     state = tmp_path / "state"
+    tp1 = resolve(
+        Catalog.default([str(recipes)]).recipe("aimc-examples/tiny-published"),
+        CATALOG.hardware("h100"),
+        Request(model="aimc-examples/tiny-published", gpus=1),
+    )
+    mine_key = {"model": "aimc-examples/tiny-published", "precision": "bf16"}
+    append_result(state / "bench.jsonl", _result("tp1", 999.0, 1.0, **mine_key))
+    other = json.loads(run_cli("compile", *args, "--optimize", "latency", *out, env=env).out)
+    assert other["data"]["configuration"] == "tp2"  # measured with other arguments: ignored
     append_result(
-        state / "bench.jsonl",
-        _result("tp1", 999.0, 1.0, model="aimc-examples/tiny-published", precision="bf16"),
+        state / "bench.jsonl", _result("tp1", 999.0, 1.0, **mine_key, args_hash=args_hash(tp1.args))
     )
     mine = json.loads(run_cli("compile", *args, "--optimize", "latency", *out, env=env).out)
     assert mine["data"]["configuration"] == "tp1"
