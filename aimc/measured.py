@@ -44,7 +44,7 @@ READ_MAX = 16 << 20
 LINE_MAX = 64 << 10
 RESULT_VERSION = 1
 #: Engine arguments that do not change how a configuration serves.
-_NOT_HASHED = ("--port", "--host", "--served-model-name", "--port-offset")
+_NOT_HASHED = ("port", "host", "served-model-name")
 
 KEY_FIELDS = ("model", "target", "configuration", "precision", "gpus", "backend")
 

@@ -180,6 +180,15 @@ def test_any_result_round_trips_through_the_file(
     assert from_results([back], "here")[0].output_tokens_per_s == tps
 
 
+def test_the_args_hash_ignores_where_it_listens_not_how_it_serves() -> None:
+    model, h100 = "Qwen/Qwen3-8B", CATALOG.hardware("h100")
+    base = resolve(CATALOG.recipe(model), h100, Request(model=model, gpus=1))
+    moved = resolve(CATALOG.recipe(model), h100, Request(model=model, gpus=1, port=9999))
+    other = resolve(CATALOG.recipe(model), h100, Request(model=model, gpus=2))
+    assert base.arg("port") != moved.arg("port")
+    assert args_hash(base.args) == args_hash(moved.args) != args_hash(other.args)
+
+
 def test_parse_result_refuses_wrong_types() -> None:
     for bad in (
         {**_result("a", 1.0, 1.0), "version": 2},
