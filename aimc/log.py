@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from typing import Any
 
 import click
 
@@ -17,15 +18,10 @@ from aimc.settings import LOG_LEVELS, setting
 
 __all__ = ["note"]
 
-_RESERVED = ("timestamp", "level", "logger", "message")
 
-
-def note(message: str, level: str = "INFO", **fields: str | float) -> None:
-    """Report one step or automatic choice on stderr (secrets masked).
-
-    ``fields`` are added to the JSON record (``phase``, ``elapsed_s``...); the text form
-    shows the message alone.
-    """
+def note(message: str, level: str = "INFO", **fields: Any) -> None:
+    """Report one step or automatic choice on stderr (secrets masked); ``fields`` are
+    added to the JSON record (``LOG_FORMAT=json``), e.g. ``progress={...}``."""
     if LOG_LEVELS[level] < LOG_LEVELS[setting("log_level")]:
         return
     from aimc.safety import mask
@@ -42,7 +38,7 @@ def note(message: str, level: str = "INFO", **fields: str | float) -> None:
                 "level": level,
                 "logger": "aimc",
                 "message": message,
-                **{k: v for k, v in fields.items() if k not in _RESERVED},
+                **fields,
             }
         ),
         err=True,
