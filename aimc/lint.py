@@ -25,6 +25,8 @@ lint/secret                    no secret (token, password, key) in a recipe or p
 lint/overlap                   no two configurations match the same hardware x precision x
                                GPU count x backend (selection must be unambiguous)
 lint/duplicate-id              configuration ids are unique
+lint/measured                  published figures (``measured:``) name a hardware, precision
+                               and GPU count their configuration offers
 lint/path                      a file's location in a catalog matches its model id or name
 =============================  =================================================================
 """
@@ -564,6 +566,16 @@ def _rule_configuration_values(doc: Document, hardware: Mapping[str, Any]) -> It
             ids.setdefault(conf["id"], i)
         yield from _args(doc, _p("configurations", i, "args"), conf.get("args", {}), backend)
         yield from _env(doc, _p("configurations", i, "env"), conf.get("env", {}))
+        for j, m in enumerate(conf.get("measured", [])):
+            for field in ("hardware", "precision", "gpus"):
+                offered = conf[field]
+                if m[field] not in offered:
+                    yield doc.diagnostic(
+                        _p("configurations", i, "measured", j, field),
+                        f"measured {field} {m[field]!r} is not one this configuration offers "
+                        f"({', '.join(map(str, offered))})",
+                        rule="lint/measured",
+                    )
 
 
 #: The recipe rules, in the order their diagnostics are collected (then sorted by place).

@@ -23,6 +23,14 @@ that hardware (memory estimate -> runnable / low-memory / incompatible) and pick
    throughput``            gpus_per_node // TP replicas       F // TP replicas
    ======================  =================================  ==============================
 
+   With ``--optimize`` and measured figures for configurations that fit (``aim-engine
+   bench`` results on this target, else the recipe's published ``measured:``), the
+   measured configuration with the most output tokens/s (throughput) or the lowest median
+   time to first token (latency) is taken instead, and the decisions say so with the
+   figures; unmeasured configurations are then not chosen. Measurements compare
+   configurations of the precision chosen by 2., unless neither the request nor the recipe
+   sets a precision: then the best measured configuration's precision is taken.
+
    F counts the visible GPUs less those detection reports as busy (less than 90% of their
    memory free); the decisions name the busy ones. A named target describes no machine, so
    it keeps the smallest size that fits (its artifacts do not depend on this machine).
@@ -319,6 +327,10 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
         {a.candidate.precision for a in assessed},
         key=lambda p: (p != defaults.get("precision"), PRECISION_ORDER.index(p)),
     )
+    measured_precision = _measured_precision(recipe, hardware, request, assessed)
+    if measured_precision is not None:
+        precisions.remove(measured_precision)
+        precisions.insert(0, measured_precision)
     for precision in precisions:
         here = [a for a in assessed if a.candidate.precision == precision]
         runnable = sorted(
@@ -341,6 +353,9 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
             why = (
                 "the recipe's default precision"
                 if precision == defaults.get("precision")
+                else "its configuration measured best (neither the request nor the recipe "
+                "sets a precision)"
+                if precision == measured_precision
                 else "the highest-quality precision that fits"
             )
             decisions.append(f"precision {precision}: {why} (choose with --precision)")
@@ -507,8 +522,14 @@ def _choose_gpus(
     fill: Pool | None,
 ) -> Plan:
     replicas, source = 1, ("cli", "--optimize throughput")
+    by_measure = _measured_choice(recipe, hardware, request, runnable)
     if request.gpus is not None:
         chosen = runnable[0]
+    elif by_measure is not None:
+        chosen, why = by_measure
+        decisions.append(why)
+        if request.optimize == "throughput":
+            replicas = _spread(chosen, hardware, request, fill, decisions)
     elif request.optimize == "latency":
         chosen = runnable[-1]
         decisions.append(
@@ -528,23 +549,99 @@ def _choose_gpus(
                 "pass GPU_COUNT to choose"
             )
         if request.optimize == "throughput":
-            if fill is not None:
-                available, where = fill.free, f"the {fill.free} free GPUs of this machine"
-            else:
-                available = request.available_gpus or int(hardware.data["gpus_per_node"])
-                where = f"{available} GPUs"
-            replicas = available // chosen.candidate.gpus
-            if replicas > 1:
-                decisions.append(
-                    f"{_gpus(chosen.candidate.gpus)} x {replicas} replicas: "
-                    f"--optimize throughput spreads data-parallel replicas over {where}"
-                )
+            replicas = _spread(chosen, hardware, request, fill, decisions)
     assert chosen.plan is not None
     decisions += _multinode_why(recipe, hardware, request, chosen)
     plan = chosen.plan
     if replicas > 1:
         plan = _replicated(recipe, hardware, request, chosen, replicas, source)
     return replace(plan, decisions=[*decisions, _config_note(chosen, recipe)])
+
+
+def _spread(
+    chosen: Assessment,
+    hardware: Hardware,
+    request: Request,
+    fill: Pool | None,
+    decisions: list[str],
+) -> int:
+    """``--optimize throughput``: data-parallel replicas of ``chosen`` over the GPUs."""
+    if fill is not None:
+        available, where = fill.free, f"the {fill.free} free GPUs of this machine"
+    else:
+        available = request.available_gpus or int(hardware.data["gpus_per_node"])
+        where = f"{available} GPUs"
+    replicas = available // chosen.candidate.gpus
+    if replicas > 1:
+        decisions.append(
+            f"{_gpus(chosen.candidate.gpus)} x {replicas} replicas: "
+            f"--optimize throughput spreads data-parallel replicas over {where}"
+        )
+    return replicas
+
+
+def _measured_choice(
+    recipe: Recipe, hardware: Hardware, request: Request, runnable: list[Assessment]
+) -> tuple[Assessment, str] | None:
+    """With ``--optimize`` and the GPU count open: the runnable configuration whose
+    measured figures are best, and the decision that says so; None without figures.
+
+    Figures measured here (``request.measured``) replace the recipe's published ones for
+    the same configuration; figures of another backend release or other engine arguments
+    (when they say which) do not count."""
+    from aimc.measured import Measurement, best, from_recipe
+
+    if request.optimize is None or request.gpus is not None:
+        return None
+    # Later wins: the recipe's, then those measured here (oldest first).
+    every = [*from_recipe(recipe), *request.measured]
+
+    def measured(a: Assessment) -> Measurement | None:
+        c = a.candidate
+        key = (recipe.model_id, hardware.name, c.config_id, c.precision, c.gpus, c.backend)
+        mine = [m for m in every if m.key == key and a.plan is not None and m.applies_to(a.plan)]
+        return mine[-1] if mine else None
+
+    figures = {id(a): m for a in runnable if (m := measured(a)) is not None}
+    found = [(a, figures[id(a)]) for a in runnable if id(a) in figures]
+    if not found:
+        return None
+    top = best([m for _, m in found], request.optimize)
+    chosen = next(a for a, m in found if m is top)
+    c = chosen.candidate
+    metric = (
+        "the most output tokens/s"
+        if request.optimize == "throughput"
+        else ("the lowest median time to first token")
+    )
+    text = (
+        f"configuration {c.config_id} ({c.backend} {c.precision} on {_gpus(c.gpus)}): "
+        f"--optimize {request.optimize} chose by measurement, {metric}: {top.text()} "
+        f"({top.source})"
+    )
+    others = [f"{a.candidate.config_id} on {_gpus(a.candidate.gpus)}: {m.text()}"
+              for a, m in found if a is not chosen]  # fmt: skip
+    if others:
+        text += "; measured too: " + "; ".join(others)
+    unmeasured = [a for a in runnable if id(a) not in figures]
+    if unmeasured:
+        text += "; not measured: " + ", ".join(
+            f"{a.candidate.config_id} on {_gpus(a.candidate.gpus)}" for a in unmeasured
+        )
+    return chosen, text
+
+
+def _measured_precision(
+    recipe: Recipe, hardware: Hardware, request: Request, assessed: list[Assessment]
+) -> str | None:
+    """The precision of the best measured runnable configuration, when ``--optimize`` may
+    choose it: neither the request nor the recipe's defaults set a precision, and the GPU
+    count is open. None otherwise, or without figures."""
+    if request.precision is not None or "precision" in recipe.data.get("defaults", {}):
+        return None
+    runnable = [a for a in assessed if a.verdict == "runnable"]
+    pick = _measured_choice(recipe, hardware, request, runnable)
+    return pick[0].candidate.precision if pick is not None else None
 
 
 def _fill(

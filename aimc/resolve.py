@@ -85,6 +85,9 @@ class Request:
         optimize: ``latency`` or ``throughput`` when the GPU count is left open.
         nodes: Nodes asked for (``--nodes``; a multi-node configuration), or None.
         checkpoint_bytes: Real sizes of checkpoints found locally (source -> bytes).
+        measured: Figures measured on this machine (``aim-engine bench`` results, as
+            :class:`aimc.measured.Measurement`) that ``optimize`` prefers; a recipe's
+            published ``measured:`` figures are read from the recipe.
     """
 
     model: str
@@ -100,6 +103,7 @@ class Request:
     optimize: str | None = None
     nodes: int | None = None
     checkpoint_bytes: Mapping[str, int] = field(default_factory=dict)
+    measured: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -48,9 +47,13 @@ __all__ = [
     "Interrupted",
     "RunRecord",
     "alive",
+    "docker_env",
+    "find_record",
     "forget",
+    "http_get",
     "is_ready",
     "kill_group",
+    "load_plan",
     "load_records",
     "port_in_use",
     "refuse_running_in",
@@ -337,16 +340,16 @@ def _get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-def is_ready(port: int, health_path: str, model: str) -> bool:
-    """``/health`` answers 200 and ``/v1/models`` lists ``model`` (when one is named: a
-    command run through the API may serve no model list)."""
-    base = f"http://127.0.0.1:{port}"
-    status, _ = _get(base + health_path)
-    if status != 200:
-        return False
+def _healthy(port: int, health_path: str) -> bool:
+    return _get(f"http://127.0.0.1:{port}{health_path}")[0] == 200
+
+
+def _lists(port: int, model: str) -> bool:
+    """``/v1/models`` lists ``model`` (or no model is named: a command run through the API
+    may serve no model list)."""
     if not model:
         return True
-    status, body = _get(base + "/v1/models")
+    status, body = _get(f"http://127.0.0.1:{port}/v1/models")
     if status != 200:
         return False
     try:
@@ -356,17 +359,18 @@ def is_ready(port: int, health_path: str, model: str) -> bool:
     return model in ids
 
 
+def is_ready(port: int, health_path: str, model: str) -> bool:
+    """``/health`` answers 200 and ``/v1/models`` lists ``model`` (when one is named: a
+    command run through the API may serve no model list)."""
+    return _healthy(port, health_path) and _lists(port, model)
+
+
 def _tail(log: Path, lines: int = 20) -> str:
     try:
         text = log.read_bytes()[-16384:].decode("utf-8", errors="replace")
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _last_line(log: Path) -> str:
-    tail = _tail(log, 1)
-    return tail[-100:]
 
 
 def _docker_check(env: dict[str, str]) -> None:
@@ -632,6 +636,26 @@ def load_records(warn: bool = True) -> list[RunRecord]:
     return sorted(out, key=lambda r: r.started)
 
 
+def find_record(name: str) -> RunRecord | None:
+    """The record of the run ``name`` whether or not its server still runs (None when
+    there is none); changes nothing.
+
+    Raises:
+        ConfigError: ``name`` is not a valid run name, or its record cannot be read or
+            trusted.
+    """
+    path = _record_path(name)
+    if not os.path.lexists(path):
+        return None
+    try:
+        return _read_record(path)
+    except InvalidRecord as exc:
+        raise ConfigError(
+            f"the run record {path} is unusable: {exc}",
+            hint="remove it; a new run of the name replaces it",
+        ) from None
+
+
 def forget(record: RunRecord) -> None:
     """Remove a run record (only if its file still holds this record's process)."""
     path = _record_path(record.name)
@@ -815,7 +839,7 @@ def run_folder(
     folder: Path,
     timeout: float,
     name: str | None = None,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Callable[[float, Path, bool], None] | None = None,
     env: dict[str, str] | None = None,
 ) -> RunRecord:
     """Start the folder's ``launch.sh`` and wait until its endpoint is ready.
@@ -828,7 +852,8 @@ def run_folder(
         folder: A compiled artifact folder (relative to the current folder, or absolute).
         timeout: Seconds to wait for readiness.
         name: Run name (default: the plan's name).
-        progress: Called with (elapsed seconds, the server's latest log line) while waiting.
+        progress: Called while waiting with (elapsed seconds, the server's log file,
+            whether ``/health`` answers 200): :class:`aimc.progress.StartWatch`.
         env: Environment for the server (default: this process's).
 
     Raises:
@@ -954,7 +979,7 @@ def _wait_ready(
     start: float,
     log: Path,
     guard: _SignalGuard,
-    progress: Callable[[float, str], None] | None,
+    progress: Callable[[float, Path, bool], None] | None,
 ) -> None:
     """Poll until the endpoint is ready.
 
@@ -973,7 +998,8 @@ def _wait_ready(
                 details=_tail(log),
                 hint=f"its log: {log}",
             )
-        if is_ready(plan.port, plan.health_path, plan.served_model_name):
+        healthy = _healthy(plan.port, plan.health_path)
+        if healthy and _lists(plan.port, plan.served_model_name):
             guard.check()
             return
         elapsed = time.monotonic() - start
@@ -984,7 +1010,7 @@ def _wait_ready(
                 hint=f"its log: {log}",
             )
         if progress is not None:
-            progress(elapsed, _last_line(log))
+            progress(elapsed, log, healthy)
         time.sleep(delay)
         delay = min(delay * 1.5, POLL_MAX)
 
@@ -1003,9 +1029,7 @@ def _container_id(name: str, env: dict[str, str]) -> str:
     return ""
 
 
-def terminal_progress(elapsed: float, line: str) -> None:
-    """Progress on a terminal: elapsed time and the server's latest log line."""
-    width = 100
-    text = f"\r[{elapsed:5.0f}s] {line}"[:width]
-    sys.stderr.write(text.ljust(width))
-    sys.stderr.flush()
+# Public names for the other commands that read runs (logs, bench).
+docker_env = _docker_env
+http_get = _get
+load_plan = _load_plan

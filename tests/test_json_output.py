@@ -213,13 +213,20 @@ CASES = [
     ok("stop", "stop", "--all"),
     fails("stop", 2, CONFIG, "stop", "no-such-server"),
     fails("stop", 2, CONFIG, "stop"),
+    # logs, bench (their successes: test_server_lifecycle_logs_bench below)
+    fails("logs", 2, CONFIG, "logs", "no-such-server"),
+    fails("logs", 2, CONFIG, "logs", "../etc"),
+    fails("logs", 2, CONFIG, "logs"),
+    fails("bench", 2, CONFIG, "bench", "no-such-server"),
+    fails("bench", 2, CONFIG, "bench", "http://127.0.0.1:{port}", "--requests", "0"),
+    fails("bench", 6, "NETWORK_ERROR", "bench", "http://127.0.0.1:{port}", "--model", "m"),
     # no command at all
     fails(None, 2, CONFIG, "validat"),  # unknown command
     fails(None, 2, CONFIG, "--bogus", "list", "models"),
 ]
 
 #: The successes that need a server: the lifecycle tests below run them.
-SERVER_SUCCESSES = {"launch", "run", "status", "stop"}
+SERVER_SUCCESSES = {"launch", "run", "status", "stop", "logs", "bench"}
 
 
 def _prepare(tmp: Path, env: dict[str, str]) -> None:
@@ -321,6 +328,15 @@ def test_server_lifecycle_run_status_stop(lab: TrustLab) -> None:
     stopped = check(lab.run("stop", NAME, "--format", "json"), "stop", 0)
     assert stopped == {"stopped": [NAME], "stale": []}
     assert check(lab.run("status", "--format", "json"), "status", 0) == []
+
+
+def test_server_lifecycle_logs_bench(lab: TrustLab) -> None:
+    check(lab.run("run", str(lab.folder), "--format", "json", FAKE_MODE="ready"), "run", 0)
+    shown = check(lab.run("logs", NAME, "--tail", "1", "--format", "json"), "logs", 0)
+    assert shown["name"] == NAME and len(shown["lines"]) == 1
+    args = ("--requests", "2", "--output-len", "4", "--client", "aimc", "--format", "json")
+    measured = check(lab.run("bench", NAME, *args), "bench", 0)
+    assert measured["figures"]["completed"] == 2 and measured["key"]["configuration"] == "cpu-vllm"
 
 
 def test_server_lifecycle_launch(lab: TrustLab) -> None:

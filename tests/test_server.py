@@ -218,3 +218,93 @@ def test_compile_then_run(cli, env, tiny_model, reference_tokens, tmp_path, vllm
         stopped = cli("stop", "--all", env=env, timeout=120)
     assert stopped.code == 0
     assert not any(alive(pid) for pid in pids)
+
+
+#: Two configurations of the tiny Llama on the CPU, fp32 and bf16 (this CPU has
+#: AVX512_BF16), and no default precision: what --optimize takes is left to measurement.
+TWO_PRECISIONS = """\
+apiVersion: aimc/v1
+kind: Recipe
+model:
+  id: aimc-examples/tiny-two
+  architecture: LlamaForCausalLM
+  facts: {{parameters: 226624, layers: 2, hidden_size: 64, attention_heads: 4, kv_heads: 2,
+          head_dim: 32, max_context: 2048, vocab_size: 1000}}
+weights:
+  fp32: {{path: {model}}}
+  bf16: {{path: {model}}}
+defaults: {{backend: vllm, context_length: 512}}
+configurations:
+  - id: cpu-fp32
+    hardware: [cpu]
+    precision: [fp32]
+    gpus: [1]
+    env: {{VLLM_CPU_KVCACHE_SPACE: '1'}}
+  - id: cpu-bf16
+    hardware: [cpu]
+    precision: [bf16]
+    gpus: [1]
+    env: {{VLLM_CPU_KVCACHE_SPACE: '1'}}
+"""
+
+
+def test_launch_logs_bench_then_optimize_by_measurement(cli, env, tiny_model, tmp_path) -> None:
+    """Each configuration is launched (its phases reported), its log tailed and benched
+    (vLLM's own load generator; aimc's client once too); compile --optimize throughput then
+    takes the one whose recorded output tokens/s is higher, and says it chose by
+    measurement."""
+    recipes = tmp_path / "recipes"
+    path = recipes / "models" / "aimc-examples" / "tiny-two.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(TWO_PRECISIONS.format(model=tiny_model))
+    args = ("aimc-examples/tiny-two", "--target", "cpu", "--recipes", str(recipes))
+    name = "aim-tiny-two"
+    load = ("--requests", "8", "--concurrency", "2", "--input-len", "32", "--output-len", "16")
+    recorded: dict[str, float] = {}
+    plain = cli("compile", *args, "-o", str(tmp_path / "plain"), "--format", "json", env=env)
+    assert json.loads(plain.out)["data"]["configuration"] == "cpu-fp32"  # highest quality
+    for config, precision in (("cpu-fp32", "fp32"), ("cpu-bf16", "bf16")):
+        launched = cli(
+            "launch", *args, "--precision", precision, "--port", str(free_port()),
+            "--timeout", "400", "--name", name, "-o", str(tmp_path / config),
+            "--format", "json", env=env, timeout=500,
+        )  # fmt: skip
+        try:
+            assert launched.code == 0, launched.err + launched.out
+            records = [json.loads(r) for r in launched.err.splitlines() if r.startswith("{")]
+            phases = [r.get("phase") for r in records]
+            assert [p for p in phases if p] == [
+                "starting", "loading weights", "profiling memory", "health ok", "model listed",
+            ]  # fmt: skip
+            tail = cli("logs", name, "--tail", "5", env=env)
+            assert tail.code == 0 and len(tail.out.splitlines()) == 5, tail.err
+            benched = cli("bench", name, *load, "--format", "json", env=env, timeout=300)
+            assert benched.code == 0, benched.err + benched.out
+            data = json.loads(benched.out)["data"]
+            assert data["client"] == "vllm bench serve" and data["key"]["configuration"] == config
+            f = data["figures"]
+            assert f["completed"] == 8 and f["output_tokens"] == 8 * 16
+            assert f["output_tokens_per_s"] > 0 and f["request_throughput"] > 0
+            assert f["ttft_ms"]["p95"] >= f["ttft_ms"]["p50"] > 0
+            assert f["itl_ms"]["p95"] >= f["itl_ms"]["p50"] >= 0  # tokens may come in bursts
+            recorded[config] = f["output_tokens_per_s"]
+            if config == "cpu-fp32":  # aimc's own client against the real server
+                own = cli("bench", name, *load, "--client", "aimc", "--save",
+                          str(tmp_path / "own.jsonl"), "--format", "json", env=env)  # fmt: skip
+                assert own.code == 0, own.err
+                g = json.loads(own.out)["data"]["figures"]
+                assert g["completed"] == 8 and g["output_tokens"] == 8 * 16
+                assert g["output_tokens_per_s"] > 0 and g["ttft_ms"]["p95"] >= g["ttft_ms"]["p50"]
+        finally:
+            stopped = cli("stop", name, env=env, timeout=120)
+        assert stopped.code == 0, stopped.err
+    compiled = cli(
+        "compile", *args, "--optimize", "throughput", "-o", str(tmp_path / "best"),
+        "--format", "json", env=env,
+    )  # fmt: skip
+    assert compiled.code == 0, compiled.err
+    data = json.loads(compiled.out)["data"]
+    best = max(recorded, key=lambda c: recorded[c])
+    assert data["configuration"] == best, (recorded, data["decisions"])
+    (why,) = [d for d in data["decisions"] if "chose by measurement" in d]
+    assert f"{recorded[best]:.1f} output tokens/s" in why

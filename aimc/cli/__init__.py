@@ -46,6 +46,7 @@ _session = {"debug": False}
 
 #: command name -> "module:attribute"
 COMMANDS = {
+    "bench": "aimc.cli.bench:bench",
     "cache": "aimc.cli.cache:cache",
     "compile": "aimc.cli.compile:compile_",
     "launch": "aimc.cli.serve:launch",
@@ -55,6 +56,7 @@ COMMANDS = {
     "debug": "aimc.cli.debug:debug",
     "import": "aimc.cli.interop:import_",
     "list": "aimc.cli.listing:list_",
+    "logs": "aimc.cli.logs:logs",
     "show-config": "aimc.cli.show_config:show_config",
     "validate": "aimc.cli.validate:validate",
 }

@@ -68,6 +68,30 @@ def _rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _local_measurements() -> dict[Any, Any]:
+    from aimc.cli.options import local_measurements
+
+    return {m.key: m for m in local_measurements()}
+
+
+def _measured(
+    recipe: Any, target: str, row: dict[str, Any], mine: dict[Any, Any]
+) -> dict[str, Any]:
+    """The measured figures of an assessed row (measured here, else published by the
+    recipe): output tokens/s, median time to first token and where they come from."""
+    from aimc.measured import from_recipe
+
+    key = (recipe.model_id, target, row["config"], row["precision"], row["gpus"], row["backend"])
+    found = mine.get(key) or {m.key: m for m in from_recipe(recipe)}.get(key)
+    if found is None:
+        return {"tokens_per_s": None, "ttft_p50_ms": None, "measured": None}
+    return {
+        "tokens_per_s": found.output_tokens_per_s,
+        "ttft_p50_ms": found.ttft_p50_ms,
+        "measured": found.source,
+    }
+
+
 @click.command("list")
 @click.argument("kind", metavar="TYPE", type=click.Choice(list(COLUMNS)))
 @click.argument("model", required=False)
@@ -113,13 +137,15 @@ def list_(
         resolved = resolve_target(catalog, target)
         request = Request(model="", available_gpus=resolved.available_gpus)
         rows = [
-            {"model": r.model_id, **row}
+            {"model": r.model_id, **row, **_measured(r, resolved.hardware.name, row, mine)}
+            for mine in [_local_measurements()]
             for r in recipes
             if any(resolved.hardware.name in c["hardware"] for c in r.data["configurations"])
             for row in candidate_rows(r, resolved.hardware, request)
         ]
         message = f"{count(len(rows), 'configuration')} assessed on {resolved.hardware.name}"
-        emit(rows, fmt, ["model", *CANDIDATE_COLUMNS, "reason"], message)
+        columns = ["model", *CANDIDATE_COLUMNS, "tokens_per_s", "ttft_p50_ms", "reason"]
+        emit(rows, fmt, columns, message)
         return
     rows = _rows(kind, recipes)
     emit(rows, fmt, COLUMNS[kind], count(len(rows), NOUNS[kind]))

@@ -248,4 +248,18 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
         default_port=current_settings().default_port_given,
         optimize=plan.optimize,
         nodes=plan.nodes,
+        measured=tuple(local_measurements()) if plan.optimize else (),
     )
+
+
+def local_measurements() -> list[Any]:
+    """The configurations measured on this machine (``$AIMC_STATE_DIR/bench.jsonl``); a
+    problem with the file is one warning, never an error."""
+    from aimc.log import note
+    from aimc.measured import RESULTS_NAME, from_results, read_results
+
+    path = current_settings().state_dir / RESULTS_NAME
+    results, problems = read_results(path)
+    for problem in problems:
+        note(problem, level="WARNING")
+    return from_results(results, str(path))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,17 +56,18 @@ def _started(record: Any, fmt: str, seconds: float) -> None:
 def _run(
     folder: Path, timeout: float, name: str | None, fmt: str, env: dict[str, str] | None = None
 ) -> None:
-    from aimc.runner import Interrupted, run_folder, terminal_progress
+    from aimc.progress import for_stderr
+    from aimc.runner import Interrupted, run_folder
 
-    progress = terminal_progress if fmt != "json" and sys.stderr.isatty() else None
+    # The server's phase while it starts: a status line on a terminal, else notes.
+    watch = for_stderr(fmt)
     start = time.monotonic()
     try:
-        record = run_folder(folder, timeout, name=name, progress=progress, env=env)
+        record = run_folder(folder, timeout, name=name, progress=watch, env=env)
     except BaseException as exc:
         # After SIGHUP the terminal may be gone: reporting must not change the exit code.
         with contextlib.suppress(OSError, ValueError):
-            if progress is not None:
-                sys.stderr.write("\n")
+            watch.close()
             if isinstance(exc, Interrupted):
                 from aimc.errors import StoppedBySignal
 
@@ -80,8 +80,8 @@ def _run(
         if isinstance(exc, Interrupted):
             raise click.exceptions.Exit(128 + exc.signum) from None
         raise
-    if progress is not None:
-        sys.stderr.write("\n")
+    with contextlib.suppress(OSError, ValueError):
+        watch.done(time.monotonic() - start)
     _started(record, fmt, time.monotonic() - start)
 
 

@@ -8,6 +8,18 @@ Started in place of the real server (as $AIM_PYTHON, or by a stand-in docker). R
 - ``never``: /health is 503 forever;
 - ``exit``: prints a message and exits with code 3 after FAKE_DELAY seconds.
 
+With FAKE_LOG_LINES (a file: e.g. ``tests/data/vllm-0.32-cpu-startup.log``, vLLM's real
+startup lines) it first prints those lines, FAKE_LINE_DELAY seconds apart, and becomes
+healthy only after the last one. FAKE_LIST_DELAY: seconds /v1/models waits after /health
+answers before it lists the model.
+
+``POST /v1/completions`` with ``stream: true`` answers as vLLM does (server-sent events, one
+token a chunk, ``usage`` in the last chunk when asked, then ``data: [DONE]``); FAKE_STREAM
+makes it hostile: ``endless`` (chunks forever), ``trickle`` (one line, a byte every 0.2 s,
+forever), ``huge`` (one 8 MiB line), ``binary``
+(non-UTF-8 bytes), ``badjson`` (events that are not JSON), ``error`` (HTTP 500). The
+``Authorization`` header of each request is appended to FAKE_AUTH when set.
+
 It starts a ``sleep`` child in its process group (to check that the whole group is
 stopped), writes its pid and the child's to FAKE_PIDS, and the time it became ready or died
 to FAKE_EVENTS (for the latency benchmark).
@@ -15,6 +27,7 @@ to FAKE_EVENTS (for the latency benchmark).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -51,8 +64,17 @@ def main() -> None:
         _event("died")
         child.kill()
         sys.exit(3)
+    lines_file = os.environ.get("FAKE_LOG_LINES")
+    if lines_file:
+        line_delay = float(os.environ.get("FAKE_LINE_DELAY", "0.05"))
+        with open(lines_file, encoding="utf-8") as f:
+            for line in f:
+                print(line.rstrip("\n"), flush=True)
+                time.sleep(line_delay)
     start = time.monotonic()
     ready_at = start + (delay if mode == "late" else 0)
+    stream_mode = os.environ.get("FAKE_STREAM", "")
+    list_delay = float(os.environ.get("FAKE_LIST_DELAY", "0"))
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -64,7 +86,8 @@ def main() -> None:
                 self.send_response(200 if healthy else 503)
                 self.end_headers()
                 return
-            if self.path == "/v1/models" and healthy:
+            listed = healthy and time.monotonic() >= ready_at + list_delay
+            if self.path == "/v1/models" and listed:
                 body = json.dumps({"object": "list", "data": [{"id": model}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -73,6 +96,60 @@ def main() -> None:
                 return
             self.send_response(404)
             self.end_headers()
+
+        def do_POST(self) -> None:
+            if os.environ.get("FAKE_AUTH"):
+                with open(os.environ["FAKE_AUTH"], "a") as f:
+                    f.write(self.headers.get("Authorization", "-") + "\n")
+            length = int(self.headers.get("Content-Length", "0"))
+            try:
+                body = json.loads(self.rfile.read(length))
+            except ValueError:
+                body = {}
+            if self.path != "/v1/completions" or stream_mode == "error":
+                self.send_response(500 if stream_mode == "error" else 404)
+                self.end_headers()
+                self.wfile.write(b"no")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._stream(body)
+
+        def _event(self, data: object) -> None:
+            self.wfile.write(b"data: " + json.dumps(data).encode() + b"\n\n")
+            self.wfile.flush()
+
+        def _stream(self, body: dict) -> None:
+            tokens = int(body.get("max_tokens", 16))
+            prompt = str(body.get("prompt", ""))
+            if stream_mode == "endless":
+                while True:
+                    self._event({"choices": [{"index": 0, "text": "x"}]})
+            if stream_mode == "trickle":
+                self.wfile.write(b"data: ")
+                while True:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            if stream_mode == "huge":
+                self.wfile.write(b"data: " + b"x" * (8 << 20) + b"\n\n")
+                return
+            if stream_mode == "binary":
+                self.wfile.write(b"data: \xff\xfe\x00\x80\n\n")
+            if stream_mode == "badjson":
+                self.wfile.write(b"data: {not json\n\ndata: [1, 2\n\n")
+            for i in range(tokens):
+                time.sleep(0.002)
+                self._event({"choices": [{"index": 0, "text": f" t{i}"}]})
+            usage = {
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": tokens,
+                "total_tokens": len(prompt.split()) + tokens,
+            }
+            self._event({"choices": [], "usage": usage})
+            self.wfile.write(b"data: [DONE]\n\n")
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     if mode in ("ready", "late"):

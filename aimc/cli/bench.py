@@ -1,0 +1,276 @@
+"""``aim-engine bench NAME|URL``: measure how fast an endpoint serves, and record it."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aimc.cli.options import current_settings, format_option
+from aimc.cli.report import emit_result
+
+__all__ = ["bench"]
+
+
+def _target(target: str) -> tuple[str, str | None, Any]:
+    """(endpoint URL, run name or None, the run's plan or None) of NAME|URL.
+
+    Raises:
+        ConfigError: Not a URL, no such run, or the run is not running.
+    """
+    from aimc.errors import ConfigError
+
+    if target.startswith(("http://", "https://")):
+        return target.rstrip("/"), None, None
+    from aimc.diagnostics import did_you_mean
+    from aimc.runner import load_plan, load_records, running, validate_name
+
+    name = validate_name(target)
+    record = running(name)
+    if record is None:
+        raise ConfigError(
+            f"no server named {name!r} is running",
+            hint=did_you_mean(name, [r.name for r in load_records(warn=False)])
+            or "see 'aim-engine status', or give the endpoint's URL",
+        )
+    if os.path.realpath(record.folder) != os.path.normpath(record.folder):
+        raise ConfigError(f"the run record of {name} names a folder that is not a real folder")
+    return f"http://127.0.0.1:{record.port}", name, load_plan(Path(record.folder))
+
+
+def _served_model(url: str) -> str:
+    """The first model ``/v1/models`` lists.
+
+    Raises:
+        NetworkError: It lists none, or does not answer.
+    """
+    import json
+
+    from aimc.errors import NetworkError
+    from aimc.runner import http_get
+
+    status, body = http_get(url + "/v1/models", timeout=10)
+    try:
+        model = json.loads(body)["data"][0]["id"] if status == 200 else None
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+        model = None
+    if not isinstance(model, str) or not model:
+        raise NetworkError(
+            f"{url}/v1/models lists no model (HTTP {status or 'no answer'})",
+            hint="give the model with --model",
+        )
+    if len(model) > 400 or not model.isprintable():
+        raise NetworkError(
+            f"{url}/v1/models lists a model id that is not printable text",
+            hint="give the model with --model",
+        )
+    return model
+
+
+@click.command()
+@click.argument("target", metavar="NAME|URL")
+@click.option("--requests", type=click.IntRange(1, 100000), default=32, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=4,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--input-len",
+    type=click.IntRange(1, 1 << 20),
+    default=128,
+    show_default=True,
+    help="Prompt length (tokens; words for aimc's client).",
+)
+@click.option(
+    "--output-len",
+    type=click.IntRange(1, 1 << 20),
+    default=128,
+    show_default=True,
+    help="Output tokens per request.",
+)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--client",
+    type=click.Choice(["auto", "vllm", "aimc"]),
+    default="auto",
+    show_default=True,
+    help="Load generator: vLLM's 'vllm bench serve' (auto: when $AIM_PYTHON has vLLM and "
+    "the model is a local folder), or aimc's own small client.",
+)
+@click.option("--model", metavar="NAME", help="Model to ask for (default: the run's, or the "
+              "first /v1/models lists).")  # fmt: skip
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append the result to FILE (e.g. in a recipe repository) instead of "
+    "$AIMC_STATE_DIR/bench.jsonl.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=600,
+    show_default=True,
+    help="Seconds one request (or vllm bench serve) may take.",
+)
+@format_option("text", "json", default="text")
+def bench(
+    target: str,
+    requests: int,
+    concurrency: int,
+    input_len: int,
+    output_len: int,
+    seed: int,
+    client: str,
+    model: str | None,
+    save: Path | None,
+    timeout: float,
+    fmt: str,
+) -> None:
+    """Benchmark NAME (a server aimc started) or URL (an OpenAI endpoint): time to first
+    token, inter-token latency, output tokens/s, requests/s, with a seeded synthetic
+    workload. The result is recorded with its configuration for 'compile --optimize'."""
+    from aimc.bench import Workload, figures, run_client, run_vllm, vllm_usable
+    from aimc.errors import ConfigError, NetworkError
+    from aimc.log import note
+    from aimc.measured import RESULTS_NAME, append_result, config_key
+
+    settings = current_settings()
+    path = save or settings.state_dir / RESULTS_NAME
+    _check_save(path)
+    url, name, plan = _target(target)
+    served = model or (plan.served_model_name if plan is not None else None) or _served_model(url)
+    workload = Workload(requests, concurrency, input_len, output_len, seed)
+    env = dict(os.environ)
+    api_key = env.get("VLLM_API_KEY") or None
+    python = env.get("AIM_PYTHON") or "python3"
+    tokenizer = plan.model_source if plan is not None and plan.local_model else None
+    if client == "aimc":
+        used, why = "aimc", "asked for with --client aimc"
+    elif tokenizer is None or not os.path.isdir(tokenizer):
+        if client == "vllm":
+            raise ConfigError(
+                "vllm bench serve needs the model's tokenizer: bench a run aimc started "
+                "from a local model folder",
+                hint="use --client aimc",
+            )
+        used, why = "aimc", "no local tokenizer folder for vllm bench serve"
+    elif vllm_usable(python):
+        used, why = "vllm", f"vLLM is installed for {python}"
+    elif client == "vllm":
+        raise ConfigError(f"vLLM is not installed for {python}", hint="set AIM_PYTHON")
+    else:
+        used, why = "aimc", f"vLLM is not installed for {python}"
+    if fmt != "json":
+        note(f"bench {url} ({served}): {used} load generator ({why})")
+    if used == "vllm":
+        assert tokenizer is not None
+        result = run_vllm(python, url, served, tokenizer, workload, env, timeout)
+    else:
+        samples, duration = run_client(url, served, workload, api_key, timeout)
+        result = figures(samples, duration)
+    if result.completed == 0:
+        raise NetworkError(
+            f"none of the {requests} requests to {url} completed"
+            + (f": {result.first_error}" if result.first_error else ""),
+        )
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    record: dict[str, Any] = {
+        "version": 1,
+        "time": now.replace("+00:00", "Z"),
+        "key": config_key(plan) if plan is not None else None,
+        "run": name,
+        "url": url,
+        "model": served,
+        "client": "vllm bench serve" if used == "vllm" else "aimc",
+        "client_reason": why,
+        "workload": asdict(workload),
+        "figures": result.to_json(),
+    }
+    try:
+        append_result(path, record)
+    except OSError as exc:
+        raise _save_error(exc, path) from None
+    if fmt == "json":
+        emit_result({**record, "saved": str(path)}, fmt, _summary(record))
+        return
+    _print(record, path)
+
+
+def _check_save(path: Path) -> None:
+    """Refuse, before anything is sent, a results file that is not a regular file (a
+    symlink is never written through).
+
+    Raises:
+        ConfigError: It exists and is not a regular file.
+    """
+    import stat
+
+    from aimc.errors import ConfigError
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise ConfigError(
+            f"{path} is not a regular file; bench results are appended to one",
+            hint="give another file with --save FILE",
+        )
+
+
+def _save_error(exc: OSError, path: Path) -> Exception:
+    import errno
+
+    from aimc.errors import AimcError, PermissionDeniedError
+
+    what = f"cannot append the result to {path}: {exc.strerror or exc}"
+    hint = "give a writable file with --save FILE, or set AIMC_STATE_DIR"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDeniedError(what, hint=hint)
+    return AimcError(what, hint=hint)
+
+
+def _summary(record: dict[str, Any]) -> str:
+    f = record["figures"]
+    return (
+        f"{f['output_tokens_per_s']:.1f} output tokens/s, TTFT p50 {f['ttft_ms']['p50']:.1f} ms "
+        f"({record['client']})"
+    )
+
+
+def _print(record: dict[str, Any], path: Path) -> None:
+    from aimc.progress import printable
+
+    def shown(text: str) -> str:  # masked, one line, no control characters
+        return printable(text, 400)
+
+    f, w = record["figures"], record["workload"]
+    key = record["key"]
+    what = f"{record['run']} ({record['url']})" if record["run"] else record["url"]
+    click.echo(f"bench:     {shown(what)}, model {shown(record['model'])}")
+    if key:
+        click.echo(
+            f"config:    {key['model']} on {key['target']}: {key['configuration']}, "
+            f"{key['backend']} {key['backend_version']} {key['precision']}, {key['gpus']} GPU(s)"
+        )
+    click.echo(
+        f"load:      {record['client']}: {w['requests']} requests, {w['concurrency']} "
+        f"concurrent, {w['input_len']} in / {w['output_len']} out, seed {w['seed']}"
+    )
+    click.echo(f"TTFT:      p50 {f['ttft_ms']['p50']:.1f} ms, p95 {f['ttft_ms']['p95']:.1f} ms")
+    click.echo(f"ITL:       p50 {f['itl_ms']['p50']:.2f} ms, p95 {f['itl_ms']['p95']:.2f} ms")
+    click.echo(f"output:    {f['output_tokens_per_s']:.1f} tokens/s ({f['output_tokens']} tokens)")
+    click.echo(
+        f"requests:  {f['request_throughput']:.2f}/s ({f['completed']} completed, "
+        f"{f['failed']} failed, {f['duration_s']:.2f} s)"
+    )
+    if f.get("first_error"):
+        click.echo(f"first error: {shown(f['first_error'])}")
+    click.echo(f"saved:     {path}")
