@@ -436,8 +436,8 @@ def download(
     from huggingface_hub.utils.tqdm import disable_progress_bars
 
     from aimc.cache import IGNORED_PATTERNS, WEIGHT_PATTERNS
-    from aimc.errors import NetworkError
     from aimc.download_progress import Progress
+    from aimc.errors import NetworkError
 
     check_cache_dir(cache)
     disable_progress_bars()
