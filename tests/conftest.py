@@ -22,6 +22,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def default_stop_signals() -> None:
+    """``preexec_fn`` for a child the test will stop with a signal: SIGINT, SIGTERM and
+    SIGHUP acted on by default, whatever this run inherited (a background job of a
+    non-interactive shell starts with SIGINT ignored, ``nohup`` ignores SIGHUP, and aimc
+    keeps ignored signals ignored, as ``nohup`` users expect)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 @dataclass
 class Result:
     code: int

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aimc.runner import alive
-from tests.conftest import ROOT
+from tests.conftest import ROOT, default_stop_signals
 
 FAKE = ROOT / "tests" / "fakes" / "fake_server.py"
 
@@ -261,6 +261,7 @@ def test_ctrl_c_while_waiting_stops_the_whole_group(lab) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_stop_signals,
     )
     deadline = time.monotonic() + 30
     while not lab.pids.exists() and time.monotonic() < deadline:

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT, Result
+from tests.conftest import ROOT, Result, default_stop_signals
 from tests.test_runner import Lab, free_port
 
 EXAMPLES = ROOT / "examples" / "recipes"
@@ -161,6 +161,7 @@ class TrustLab(Lab):
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=default_stop_signals,
         )
         self.reaper.groups.add(proc.pid)
         return proc
