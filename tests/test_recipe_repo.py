@@ -38,11 +38,16 @@ def test_the_workflow_passes_on_the_example(cli, repo: Path) -> None:
 
 
 def test_the_workflow_annotates_a_bad_recipe(cli, repo: Path) -> None:
+    """As on a pull request after a green main: the verdict cache restored, one recipe
+    broken since."""
+    validate = _steps()[0]
+    assert "--cache" in validate
+    assert cli(*validate, cwd=repo).code == 0
+    assert (repo / ".aimc-cache/validate.json").is_file()
     recipe = repo / "models/Qwen/Qwen3-8B.yaml"
     text = recipe.read_text().replace("max-num-seqs: 128", "max-num-seq: 128")
     recipe.write_text(text)
     line = next(n for n, ln in enumerate(text.splitlines(), 1) if "max-num-seq:" in ln)
-    validate = _steps()[0]
     result = cli(*validate, cwd=repo)
     assert result.code == 2
     assert f"::error file=models/Qwen/Qwen3-8B.yaml,line={line}," in result.out
