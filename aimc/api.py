@@ -336,11 +336,11 @@ class AIMEngine:
         Raises:
             ValueError: ``format`` is not table, json or yaml.
         """
-        from aimc.cli.listing import COLUMNS, _rows
+        from aimc.catalog import COLUMNS, catalog_rows
 
         if format not in ("table", "json", "yaml"):
             raise ValueError(f"format must be table, json or yaml, not {format!r:.40}")
-        rows = _rows("models", self.selector.catalog.recipes())
+        rows = catalog_rows("models", self.selector.catalog.recipes())
         if format == "table":
             return [{key: row[key] for key in COLUMNS["models"]} for row in rows]
         return rows

@@ -27,7 +27,16 @@ from aimc.errors import ConfigError, ValidationFailed
 from aimc.loader import Document, read_document
 from aimc.settings import setting
 
-__all__ = ["RECIPES_ENV", "Catalog", "Hardware", "Recipe", "RecipeRoot", "recipe_roots"]
+__all__ = [
+    "COLUMNS",
+    "RECIPES_ENV",
+    "Catalog",
+    "Hardware",
+    "Recipe",
+    "RecipeRoot",
+    "catalog_rows",
+    "recipe_roots",
+]
 
 #: Environment variable naming extra recipe directories (``os.pathsep``-separated).
 RECIPES_ENV = "AIMC_RECIPES"
@@ -284,3 +293,60 @@ def lint_hardware_in_catalog(hw: Hardware) -> list[Diagnostic]:
     from aimc.lint import lint_hardware
 
     return lint_hardware(hw.doc, hw.root.path / "hardware")
+
+
+#: ``list TYPE``: the table's columns per type (JSON and YAML carry every field).
+COLUMNS = {
+    "models": ["model", "precisions", "backends", "hardware", "gpus", "description"],
+    "recipes": ["model", "path", "source", "configurations", "sha256"],
+    "configs": ["model", "config", "backend", "hardware", "precision", "gpus"],
+}
+
+
+def catalog_rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
+    """The rows of ``aim-engine list TYPE`` (models, recipes or configs) for ``recipes``
+    (the CLI and the Python API show the same)."""
+    from aimc.resolve import config_id
+
+    rows: list[dict[str, Any]] = []
+    for r in recipes:
+        data = r.data
+        default_backend = data.get("defaults", {}).get("backend", "vllm")
+        confs = data["configurations"]
+        if kind == "models":
+            rows.append(
+                {
+                    "model": r.model_id,
+                    "description": data["model"].get("description", ""),
+                    "precisions": list(data["weights"]),
+                    "backends": sorted({c.get("backend", default_backend) for c in confs}),
+                    "hardware": sorted({h for c in confs for h in c["hardware"]}),
+                    "gpus": sorted({g for c in confs for g in c["gpus"]}),
+                    "weights": {
+                        p: w.get("repo") or w.get("path") for p, w in data["weights"].items()
+                    },
+                }
+            )
+        elif kind == "recipes":
+            rows.append(
+                {
+                    "model": r.model_id,
+                    "path": r.path,
+                    "source": r.root.label,
+                    "configurations": len(confs),
+                    "sha256": r.doc.sha256,
+                }
+            )
+        else:
+            for i, c in enumerate(confs):
+                rows.append(
+                    {
+                        "model": r.model_id,
+                        "config": config_id(c, i),
+                        "backend": c.get("backend", default_backend),
+                        "hardware": c["hardware"],
+                        "precision": c["precision"],
+                        "gpus": c["gpus"],
+                    }
+                )
+    return rows

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from aimc.catalog import COLUMNS, catalog_rows
 from aimc.cli.options import format_option, recipes_option
 from aimc.cli.report import count, emit
 
@@ -13,59 +14,6 @@ __all__ = ["list_"]
 
 #: TYPE -> what one row is, for the JSON message
 NOUNS = {"models": "model", "recipes": "recipe", "configs": "configuration"}
-
-COLUMNS = {
-    "models": ["model", "precisions", "backends", "hardware", "gpus", "description"],
-    "recipes": ["model", "path", "source", "configurations", "sha256"],
-    "configs": ["model", "config", "backend", "hardware", "precision", "gpus"],
-}
-
-
-def _rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
-    from aimc.resolve import config_id
-
-    rows: list[dict[str, Any]] = []
-    for r in recipes:
-        data = r.data
-        default_backend = data.get("defaults", {}).get("backend", "vllm")
-        confs = data["configurations"]
-        if kind == "models":
-            rows.append(
-                {
-                    "model": r.model_id,
-                    "description": data["model"].get("description", ""),
-                    "precisions": list(data["weights"]),
-                    "backends": sorted({c.get("backend", default_backend) for c in confs}),
-                    "hardware": sorted({h for c in confs for h in c["hardware"]}),
-                    "gpus": sorted({g for c in confs for g in c["gpus"]}),
-                    "weights": {
-                        p: w.get("repo") or w.get("path") for p, w in data["weights"].items()
-                    },
-                }
-            )
-        elif kind == "recipes":
-            rows.append(
-                {
-                    "model": r.model_id,
-                    "path": r.path,
-                    "source": r.root.label,
-                    "configurations": len(confs),
-                    "sha256": r.doc.sha256,
-                }
-            )
-        else:
-            for i, c in enumerate(confs):
-                rows.append(
-                    {
-                        "model": r.model_id,
-                        "config": config_id(c, i),
-                        "backend": c.get("backend", default_backend),
-                        "hardware": c["hardware"],
-                        "precision": c["precision"],
-                        "gpus": c["gpus"],
-                    }
-                )
-    return rows
 
 
 def _local_measurements() -> dict[Any, Any]:
@@ -147,5 +95,5 @@ def list_(
         columns = ["model", *CANDIDATE_COLUMNS, "tokens_per_s", "ttft_p50_ms", "reason"]
         emit(rows, fmt, columns, message)
         return
-    rows = _rows(kind, recipes)
+    rows = catalog_rows(kind, recipes)
     emit(rows, fmt, COLUMNS[kind], count(len(rows), NOUNS[kind]))
