@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +55,27 @@ def run_cli(
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(autouse=True)
+def _server_tmpdir(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """For the real-vLLM tests: TMPDIR of the processes they start is a folder of the test's
+    own, removed afterwards (vLLM leaves its ZeroMQ sockets in the temporary folder). Short,
+    under /tmp: a socket path has at most 107 bytes."""
+    if request.node.get_closest_marker("server") is None:
+        yield
+        return
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="aimc-test-")
+    monkeypatch.setenv("TMPDIR", folder)
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
