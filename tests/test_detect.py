@@ -456,3 +456,24 @@ def test_an_invalid_detect_timeout_warns_once_and_uses_the_default(machine, cli)
     warnings = [ln for ln in result.err.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1 and "AIMC_DETECT_TIMEOUT='soon'" in warnings[0]
     assert json.loads(result.out)["data"]["gpu_count"] == 1
+
+
+def test_derived_profiles_say_what_the_shipped_profiles_of_their_architecture_say() -> None:
+    """A GPU with no profile (detected, or from vLLM Recipes' taxonomy) gets the precisions,
+    container settings and vLLM image of the shipped profiles of its vendor and
+    architecture: one table (aimc.hardware), checked against every shipped GPU profile."""
+    from aimc.catalog import Catalog
+    from aimc.hardware import VENDOR_DEFAULTS, precisions_of
+
+    catalog = Catalog.default()
+    checked = 0
+    for name in catalog.hardware_names():
+        data = catalog.hardware(name).data
+        if data["vendor"] not in VENDOR_DEFAULTS:
+            continue
+        checked += 1
+        assert precisions_of(data["vendor"], data["architecture"]) == data["precisions"], name
+        defaults = VENDOR_DEFAULTS[data["vendor"]]
+        assert defaults["container"].items() <= data["container"].items(), name
+        assert defaults["backends"]["vllm"]["image"] == data["backends"]["vllm"]["image"], name
+    assert checked >= 8

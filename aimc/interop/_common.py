@@ -27,6 +27,7 @@ __all__ = [
     "args_from_list",
     "hardware_from_shipped",
     "is_secret",
+    "no_equivalent",
     "ptr",
     "read_tree",
     "secret",
@@ -49,6 +50,10 @@ NEUTRAL = {
 }
 #: Flags aimc sets itself and never takes from a recipe: dropped, with a warning.
 AIMC_OWNED = ("host", "port", "served-model-name", "download-dir", "model", "config")
+
+
+#: The rule of what has no aimc equivalent (a warning at the foreign line).
+NO_EQUIVALENT = "interop/no-equivalent"
 
 
 def ptr(*parts: str | int) -> str:
@@ -218,10 +223,9 @@ def args_from_list(
         i += 1
         if isinstance(word, str) and word[:1] == "-" and word[:2] != "--" and not _number(word):
             problems.append(
-                where.diagnostic(
+                no_equivalent(
+                    where,
                     f"short option {mask(excerpt(word))} has no aimc equivalent; not imported",
-                    severity="warning",
-                    rule="interop/no-equivalent",
                     hint="aimc args are long flags (compilation-config: a mapping)",
                 )
             )
@@ -278,6 +282,12 @@ def bad_flag(name: str, where: Origin) -> Diagnostic:
         rule="lint/unknown-arg",
         hint=hint,
     )
+
+
+def no_equivalent(where: Origin, message: str, hint: str | None = None) -> Diagnostic:
+    """The warning for what a foreign file says and aimc cannot express: reported at its
+    line, never dropped silently."""
+    return where.diagnostic(message, severity="warning", rule=NO_EQUIVALENT, hint=hint)
 
 
 def is_secret(name: str) -> bool:

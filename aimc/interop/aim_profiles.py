@@ -29,6 +29,7 @@ from aimc.interop._common import (
     env_items,
     hardware_from_shipped,
     is_secret,
+    no_equivalent,
     ptr,
     secret,
 )
@@ -62,13 +63,8 @@ _WEIGHT_QUANTIZATION = (
     "quark",
     "ptpc_fp8",
 )
-_RULE = "interop/no-equivalent"
 #: The top-level fields of a profile (aim-build's schemas/*_profile_schema.json).
 _PROFILE_KEYS = {"aim_id", "model_id", "metadata", "engine_args", "env_vars"}
-
-
-def _warn(where: Origin, message: str, hint: str | None = None) -> Diagnostic:
-    return where.diagnostic(message, severity="warning", rule=_RULE, hint=hint)
 
 
 class _Profile:
@@ -101,14 +97,14 @@ class _Profile:
         meta = data["metadata"]
         for other in sorted(set(data) - _PROFILE_KEYS, key=str):
             self.problems.append(
-                _warn(
+                no_equivalent(
                     self.at(f"/{escape_pointer(other)}", key=True),
                     f"field {excerpt(other)} has no aimc equivalent; not imported",
                 )
             )
         if "aim_id" not in data:
             self.problems.append(
-                _warn(
+                no_equivalent(
                     self.at("/metadata"),
                     "general profile (no aim_id): aimc has no model-independent "
                     "configurations; not imported",
@@ -129,7 +125,7 @@ class _Profile:
         gpu = str(meta.get("gpu", "")).lower()
         if not HARDWARE_NAME.match(gpu) or gpu == "none":
             self.problems.append(
-                _warn(
+                no_equivalent(
                     self.at("/metadata/gpu"),
                     f"GPU {excerpt(meta.get('gpu'))} has no aimc hardware profile; not imported",
                 )
@@ -226,7 +222,7 @@ class _Profile:
             if name == "dtype":
                 if value not in ("auto", _DTYPES.get(precision)):
                     self.problems.append(
-                        _warn(
+                        no_equivalent(
                             where,
                             f"dtype {excerpt(value)} with precision {precision}: aimc derives "
                             f"the dtype from the precision ({_DTYPES.get(precision, 'auto')})",
@@ -238,7 +234,9 @@ class _Profile:
                     self.quantization = str(value)
                 else:
                     self.problems.append(
-                        _warn(where, f"quantization {excerpt(value)} has no aimc equivalent")
+                        no_equivalent(
+                            where, f"quantization {excerpt(value)} has no aimc equivalent"
+                        )
                     )
                 continue
             if name == "trust-remote-code":
@@ -246,7 +244,7 @@ class _Profile:
                 continue
             if name in AIMC_OWNED:
                 self.problems.append(
-                    _warn(where, f"'{name}' is set by aimc at launch; not imported")
+                    no_equivalent(where, f"'{name}' is set by aimc at launch; not imported")
                 )
                 continue
             args[name] = value
@@ -362,7 +360,7 @@ def _recipe(
         if key in chosen:
             kept = chosen[key]
             out.diagnostics.append(
-                _warn(
+                no_equivalent(
                     p.at("/metadata/metric"),
                     "aimc serves one configuration per GPU, precision and GPU count: "
                     f"{kept.doc.path} ({kept.metric}) is imported for {key[0]} {key[1]} on "

@@ -12,11 +12,13 @@ claims are collected for :mod:`aimc.interop._check`. The mapping is in ``docs/in
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aimc.diagnostics import Diagnostic, excerpt
+from aimc.hardware import VENDOR_DEFAULTS, precisions_of
 from aimc.interop._common import (
     AIMC_OWNED,
     MODEL_ID,
@@ -30,6 +32,7 @@ from aimc.interop._common import (
     env_items,
     hardware_from_shipped,
     is_secret,
+    no_equivalent,
     ptr,
     secret,
 )
@@ -52,25 +55,16 @@ PRECISIONS = {
 #: Strategies aimc expresses: tensor parallel over one node's GPUs (plus the strategy's
 #: own vllm_args, e.g. --enable-expert-parallel).
 _SINGLE_NODE = ("single_node_tp", "single_node_tep")
-#: Taxonomy generation -> (architecture, precisions), for GPUs aimc ships no profile of.
+#: Taxonomy generation -> architecture, for GPUs aimc ships no profile of (their
+#: precisions, container and image: :func:`aimc.hardware.precisions_of`,
+#: :data:`aimc.hardware.VENDOR_DEFAULTS`).
 _GENERATIONS = {
-    "ampere": ("sm80", ["bf16", "fp16", "int8", "int4"]),
-    "ada": ("sm89", ["bf16", "fp16", "fp8", "int8", "int4"]),
-    "hopper": ("sm90", ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]),
-    "blackwell": ("sm100", ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]),
-    "amd": ("gfx942", ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]),
+    "ampere": "sm80",
+    "ada": "sm89",
+    "hopper": "sm90",
+    "blackwell": "sm100",
+    "amd": "gfx942",
 }
-_CONTAINERS: dict[str, dict[str, Any]] = {
-    "nvidia": {"runtime": "cuda", "gpu_reservation": True, "ipc": "host"},
-    "amd": {
-        "runtime": "rocm",
-        "devices": ["/dev/kfd", "/dev/dri"],
-        "group_add": ["video"],
-        "ipc": "host",
-    },
-}
-_IMAGES = {"nvidia": "vllm/vllm-openai:v0.32.0", "amd": "vllm/vllm-openai-rocm:v0.32.0"}
-_RULE = "interop/no-equivalent"
 #: Variant fields the conversion reads (``description`` is display only).
 _VARIANT_KEYS = {
     "precision",
@@ -88,10 +82,6 @@ _DERIVED = ("dtype", "quantization", "trust-remote-code")
 
 _Args = tuple[dict[str, Any], dict[str, Origin], dict[str, tuple[Any, Origin]]]
 _Env = tuple[dict[str, str], dict[str, Origin]]
-
-
-def _warn(where: Origin, message: str, hint: str | None = None) -> Diagnostic:
-    return where.diagnostic(message, severity="warning", rule=_RULE, hint=hint)
 
 
 def _hw_name(taxonomy_id: str) -> str:
@@ -131,7 +121,7 @@ class _Context:
                 self.strategies[key] = (doc.data, doc)
             elif parts[-1] == "platforms.yaml":
                 out.diagnostics.append(
-                    _warn(
+                    no_equivalent(
                         Origin.of(doc, "/platforms"),
                         "third-party deploy platforms have no aimc equivalent; not imported",
                     )
@@ -161,7 +151,7 @@ class _Context:
                 neutral[NEUTRAL[name]] = (value, where)
             elif name in AIMC_OWNED or name in _DERIVED:
                 self.out.diagnostics.append(
-                    _warn(where, f"'--{name}' is set by aimc from the recipe; not imported")
+                    no_equivalent(where, f"'--{name}' is set by aimc from the recipe; not imported")
                 )
             else:
                 args[name], origins[name] = value, where
@@ -228,7 +218,7 @@ def _profile(ctx: _Context, name: str, catalog: Any) -> tuple[dict[str, Any], Or
     if shipped is not None:
         return shipped, where
     vendor = str(entry.get("brand", "")).lower()
-    arch, precisions = _GENERATIONS[str(entry.get("generation"))]
+    arch = _GENERATIONS[str(entry.get("generation"))]
     count = int(entry["gpu_count"])
     data: dict[str, Any] = {
         "apiVersion": "aimc/v1",
@@ -240,9 +230,8 @@ def _profile(ctx: _Context, name: str, catalog: Any) -> tuple[dict[str, Any], Or
         # vram_gb is the node's total; aimc counts one GPU's memory.
         "memory_gib": round(float(entry["vram_gb"]) / count, 2),
         "gpus_per_node": count,
-        "precisions": list(precisions),
-        "container": dict(_CONTAINERS[vendor]),
-        "backends": {"vllm": {"image": _IMAGES[vendor]}},
+        "precisions": precisions_of(vendor, arch),
+        **copy.deepcopy(VENDOR_DEFAULTS[vendor]),
     }
     return data, where
 
@@ -252,7 +241,7 @@ def _gpu_problem(entry: Any) -> str | None:
     if not isinstance(entry, Mapping):
         return "not a mapping"
     vendor = str(entry.get("brand", "")).lower()
-    if vendor not in _CONTAINERS:
+    if vendor not in VENDOR_DEFAULTS:
         return f"{entry.get('brand')} {entry.get('generation')} is not a GPU aimc targets"
     if str(entry.get("generation")) not in _GENERATIONS:
         return f"generation {excerpt(entry.get('generation'))} is unknown to aimc"
@@ -317,7 +306,9 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
     for field_name, (value, where) in base_neutral.items():
         if field_name == "gpus":
             out.diagnostics.append(
-                _warn(where, "--tensor-parallel-size is set from the strategy; not imported")
+                no_equivalent(
+                    where, "--tensor-parallel-size is set from the strategy; not imported"
+                )
             )
             continue
         defaults[field_name] = value
@@ -338,7 +329,7 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
     ):
         if data.get(key):
             out.diagnostics.append(
-                _warn(
+                no_equivalent(
                     Origin.of(doc, f"/{key}", key=True),
                     f"{what} have no aimc equivalent; not imported",
                     "add the args of the ones you use with --set or --config",
@@ -350,7 +341,7 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
     for i, name in enumerate(strategies):
         if name not in _SINGLE_NODE:
             out.diagnostics.append(
-                _warn(
+                no_equivalent(
                     Origin.of(doc, ptr("compatible_strategies", i)),
                     f"strategy {excerpt(name)} has no aimc equivalent yet; not imported",
                     "aimc imports single_node_tp and single_node_tep",
@@ -366,7 +357,7 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
             continue
         for other in sorted(set(variant) - _VARIANT_KEYS, key=str):
             out.diagnostics.append(
-                _warn(
+                no_equivalent(
                     Origin.of(doc, f"{vbase}/{escape_pointer(other)}", key=True),
                     f"variant field {excerpt(other)} has no aimc equivalent; not imported",
                 )
@@ -374,7 +365,7 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
         precision = PRECISIONS.get(str(variant.get("precision")))
         if precision is None:
             out.diagnostics.append(
-                _warn(
+                no_equivalent(
                     Origin.of(doc, f"{vbase}/precision"),
                     f"precision {excerpt(variant.get('precision'))} of variant {vkey!r} has no "
                     "aimc equivalent; variant not imported",
@@ -422,7 +413,7 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
                 slot = (conf["hardware"][0], precision, conf["gpus"][0])
                 if slot in seen:
                     out.diagnostics.append(
-                        _warn(
+                        no_equivalent(
                             Origin.of(doc, vbase, key=True),
                             f"variant {vkey!r} with {strategy} on {slot[0]} ({slot[2]} GPU(s)) "
                             f"matches what {seen[slot]} already serves; not imported",
@@ -435,7 +426,7 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
                 configurations.append((conf, origins))
     if not configurations:
         out.diagnostics.append(
-            _warn(
+            no_equivalent(
                 Origin.of(doc, "/variants", key=True),
                 f"no variant of {model_id!r} converts to an aimc configuration; not imported",
             )
@@ -473,7 +464,9 @@ def _hardware_list(
         entry = ctx.taxonomy.get(hw_id)
         why = "not in taxonomy.yaml" if entry is None else _gpu_problem(entry)
         if why is not None:
-            ctx.out.diagnostics.append(_warn(where, f"hardware {hw_id!r}: {why}; not imported"))
+            ctx.out.diagnostics.append(
+                no_equivalent(where, f"hardware {hw_id!r}: {why}; not imported")
+            )
             continue
         found.append((hw_id, where))
     return found
@@ -573,7 +566,7 @@ def _configuration(
         hbase = f"{base}/{escape_pointer(found[1])}"
         for other in sorted(set(found[0]) - {"extra_args", "extra_env"}):
             ctx.out.diagnostics.append(
-                _warn(
+                no_equivalent(
                     Origin.of(doc, f"{hbase}/{escape_pointer(other)}", key=True),
                     f"hardware override {other!r} has no aimc equivalent; not imported",
                 )
@@ -596,7 +589,9 @@ def _configuration(
         for field_name, (value, where) in lneutral.items():
             if field_name == "gpus":
                 ctx.out.diagnostics.append(
-                    _warn(where, "--tensor-parallel-size is set from the strategy; not imported")
+                    no_equivalent(
+                        where, "--tensor-parallel-size is set from the strategy; not imported"
+                    )
                 )
                 continue
             conf[field_name] = value
