@@ -208,15 +208,15 @@ def test_prune_of_a_detached_revision_linking_out_keeps_the_target(cli, tmp_path
     detached = cache / "models--aimc-test--model" / "snapshots" / ("c" * 40)
     detached.mkdir()
     (detached / "model.safetensors").symlink_to(outside)
-    shared = tmp_path / "shared-blob"
-    shared.write_text("shared")
-    (cache / "models--aimc-test--model" / "blobs" / ("d" * 40)).symlink_to(shared)
+    foreign_blob = tmp_path / "foreign-blob"
+    foreign_blob.write_text("not the cache's")
+    (cache / "models--aimc-test--model" / "blobs" / ("d" * 40)).symlink_to(foreign_blob)
     (detached / "config.json").symlink_to(Path("../..") / "blobs" / ("d" * 40))
     result = cli("cache", "prune", "--yes", "--format", "json", env={"CACHE_DIR": str(cache)})
     assert result.code == 0, result.err + result.out
     assert json.loads(result.out)["data"]["revisions"] == ["c" * 12]
     assert not detached.exists()
-    assert outside.read_text() == "precious" and shared.read_text() == "shared"
+    assert outside.read_text() == "precious" and foreign_blob.read_text() == "not the cache's"
     assert (cache / "models--aimc-test--model" / "snapshots" / REV / "config.json").is_file()
 
 
