@@ -656,6 +656,22 @@ def find_record(name: str) -> RunRecord | None:
         ) from None
 
 
+def no_such_run(
+    name: str,
+    known: list[str] | None = None,
+    what: str = "",
+    otherwise: str = "see 'aim-engine status'",
+) -> ConfigError:
+    """The error for a run name with no (running) server: the nearest known name as the
+    hint, else ``otherwise``."""
+    from aimc.diagnostics import did_you_mean
+
+    if known is None:
+        known = [r.name for r in load_records(warn=False)]
+    hint = did_you_mean(name, known) or otherwise
+    return ConfigError(f"no server named {name!r}{what}", hint=hint)
+
+
 def forget(record: RunRecord) -> None:
     """Remove a run record (only if its file still holds this record's process)."""
     path = _record_path(record.name)

@@ -113,6 +113,12 @@ def test_tail_json_follow_and_hostile_records(lab: TrustLab) -> None:
 
 def test_unknown_names_and_bad_names_are_config_errors(lab: TrustLab) -> None:
     assert lab.run("logs", "no-such-run").code == 2
+    _started(lab)
+    typo = NAME[:-1]  # logs, bench and stop all point at the run meant
+    for command in (["logs"], ["bench", "--requests", "1"], ["stop"]):
+        wrong = lab.run(*command, typo)
+        assert wrong.code == 2 and f"no server named '{typo}'" in wrong.err, wrong.err
+        assert f"did you mean '{NAME}'?" in wrong.err, (command, wrong.err)
     bad = lab.run("logs", "../../etc/passwd")
     assert bad.code == 2 and "invalid run name" in bad.err
     both = lab.run("logs", "x", "-f", "--format", "json")

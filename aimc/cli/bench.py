@@ -26,16 +26,13 @@ def _target(target: str) -> tuple[str, str | None, Any]:
 
     if target.startswith(("http://", "https://")):
         return target.rstrip("/"), None, None
-    from aimc.diagnostics import did_you_mean
-    from aimc.runner import load_plan, load_records, running, validate_name
+    from aimc.runner import load_plan, no_such_run, running, validate_name
 
     name = validate_name(target)
     record = running(name)
     if record is None:
-        raise ConfigError(
-            f"no server named {name!r} is running",
-            hint=did_you_mean(name, [r.name for r in load_records(warn=False)])
-            or "see 'aim-engine status', or give the endpoint's URL",
+        raise no_such_run(
+            name, what=" is running", otherwise="see 'aim-engine status', or give its URL"
         )
     if os.path.realpath(record.folder) != os.path.normpath(record.folder):
         raise ConfigError(f"the run record of {name} names a folder that is not a real folder")

@@ -33,20 +33,15 @@ __all__ = ["logs"]
 def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
     """Print the log of the server NAME (see 'aim-engine status'): its server.log for a
     bare process, the container's log for Docker. Secrets are masked."""
-    from aimc.diagnostics import did_you_mean
     from aimc.errors import ConfigError
-    from aimc.runner import find_record, load_records, validate_name, verify
+    from aimc.runner import find_record, no_such_run, validate_name, verify
 
     validate_name(name)
     if follow and fmt == "json":
         raise ConfigError("--follow prints text as it comes; leave out --format json")
     record = find_record(name)
     if record is None:
-        raise ConfigError(
-            f"no server named {name!r}",
-            hint=did_you_mean(name, [r.name for r in load_records(warn=False)])
-            or "see 'aim-engine status'",
-        )
+        raise no_such_run(name)
     if record.launcher == "docker":
         from aimc.runner import docker_env
         from aimc.serverlog import docker_logs

@@ -234,20 +234,16 @@ def status(fmt: str) -> None:
 @format_option("text", "json", default="text")
 def stop(name: str | None, stop_all: bool, fmt: str) -> None:
     """Stop the server NAME (or --all): its whole process group, or its container."""
-    from aimc.diagnostics import did_you_mean
     from aimc.errors import ConfigError
     from aimc.log import note
-    from aimc.runner import load_records, stop_record
+    from aimc.runner import load_records, no_such_run, stop_record
 
     if stop_all == bool(name):
         raise ConfigError("give a NAME or --all", hint="see 'aim-engine status'")
     records = load_records()
     chosen = records if stop_all else [r for r in records if r.name == name]
     if name and not chosen:
-        raise ConfigError(
-            f"no server named {name!r}",
-            hint=did_you_mean(name, [r.name for r in records]) or "see 'aim-engine status'",
-        )
+        raise no_such_run(name, [r.name for r in records])
     stopped: list[str] = []
     stale: list[str] = []
     for record in chosen:
