@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,33 @@ def _server_tmpdir(
         yield
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def reaper() -> Iterator[Any]:
+    """Kills, at teardown, every process group a test started through aimc
+    (:class:`tests.test_runner_trust.Reaper`)."""
+    from tests.test_runner_trust import Reaper
+
+    r = Reaper()
+    try:
+        yield r
+    finally:
+        r.cleanup()
+
+
+@pytest.fixture
+def lab(tmp_path: Path, reaper: Any) -> Iterator[Any]:
+    """A compiled folder served by the stand-in server, with its own state and cache
+    (:class:`tests.test_runner_trust.TrustLab`); every run stopped at teardown. A module
+    with a lab of another kind defines its own."""
+    from tests.test_runner_trust import TrustLab
+
+    lab = TrustLab(tmp_path, reaper)
+    try:
+        yield lab
+    finally:
+        lab.run("stop", "--all")
 
 
 @pytest.fixture

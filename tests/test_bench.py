@@ -35,21 +35,10 @@ from aimc.measured import (
 from aimc.policy import resolve
 from aimc.resolve import Request, candidates
 from tests.test_runner import FAKE, free_port
-from tests.test_runner_trust import NAME, Reaper, TrustLab, cli_env, run_cli, wait_for
+from tests.test_runner_trust import NAME, TrustLab, cli_env, run_cli, wait_for
 
 KEY = "sk-" + "k" * 40
 CATALOG = Catalog.default()
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[TrustLab]:
-    reaper = Reaper()
-    lab = TrustLab(tmp_path, reaper)
-    try:
-        yield lab
-    finally:
-        lab.run("stop", "--all")
-        reaper.cleanup()
 
 
 # --- figures ------------------------------------------------------------------------------

@@ -12,29 +12,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aimc.serverlog import LINE_MAX, clean, follow, read_lines, stream_lines
-from tests.test_runner_trust import NAME, Reaper, TrustLab, wait_for
+from tests.test_runner_trust import NAME, TrustLab, wait_for
 
 TOKEN = "hf_" + "Q" * 34
 LINES = [f"line {i}" for i in range(1, 40)] + [f"using token {TOKEN}", "last line"]
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[TrustLab]:
-    reaper = Reaper()
-    lab = TrustLab(tmp_path, reaper)
-    try:
-        yield lab
-    finally:
-        lab.run("stop", "--all")
-        reaper.cleanup()
 
 
 def _started(lab: TrustLab) -> dict:

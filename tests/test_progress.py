@@ -13,7 +13,6 @@ import pty
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,20 +21,9 @@ from hypothesis import strategies as st
 
 from aimc.progress import PHASES, StartWatch, phase_of, printable
 from tests.conftest import ROOT
-from tests.test_runner_trust import Reaper, TrustLab, cli_env
+from tests.test_runner_trust import TrustLab, cli_env
 
 STARTUP = ROOT / "tests" / "data" / "vllm-0.32-cpu-startup.log"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[TrustLab]:
-    reaper = Reaper()
-    lab = TrustLab(tmp_path, reaper)
-    try:
-        yield lab
-    finally:
-        lab.run("stop", "--all")
-        reaper.cleanup()
 
 
 def test_the_phases_of_vllms_real_cpu_startup_in_order() -> None:

@@ -110,15 +110,6 @@ class Reaper:
             wait_for(lambda g=pgid: not members(g), 10)
 
 
-@pytest.fixture
-def reaper() -> Iterator[Reaper]:
-    r = Reaper()
-    try:
-        yield r
-    finally:
-        r.cleanup()
-
-
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("AIMC_", "AIM_", "FAKE_"))}
     full.update(env or {})
@@ -228,15 +219,6 @@ class TrustLab(Lab):
 _MISSING = object()
 #: The fields an aimc before this change wrote: no start time, session or boot id.
 LEGACY = {"start_time": _MISSING, "sid": _MISSING, "boot_id": _MISSING}
-
-
-@pytest.fixture
-def lab(tmp_path: Path, reaper: Reaper) -> Iterator[TrustLab]:
-    lab = TrustLab(tmp_path, reaper)
-    try:
-        yield lab
-    finally:
-        lab.run("stop", "--all")
 
 
 @pytest.fixture
