@@ -84,6 +84,14 @@ def _catalog_dir(file: Path, name: str) -> Path | None:
     return None
 
 
+def _place(file: Path) -> str:
+    """The file's place in its catalog's ``models`` folder (what ``lint/path`` compares
+    with the model id), or "" outside one: a cached verdict stays valid when the whole
+    repository moves (another CI workspace), not when the file moves within it."""
+    models = _catalog_dir(file, "models")
+    return "" if models is None else file.resolve().relative_to(models).as_posix()
+
+
 def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
     files: list[Path] = []
     missing: list[Diagnostic] = []
@@ -180,7 +188,7 @@ def _check_files(
             if result is not None:
                 results[file] = result
             if doc is not None:
-                hardware.setdefault(result["identity"], doc.data)  # type: ignore[index]
+                hardware.setdefault(doc.data["name"], doc.data)
     for name, (hw_file, _root) in catalog.hardware_files().items():
         if name not in hardware:
             try:
@@ -201,7 +209,7 @@ def _check_files(
         if file in results:
             continue
         digest = hashlib.sha256(raw[file]).hexdigest()
-        keys[file] = key(*context, _display(file), str(_catalog_dir(file, "models")), digest)
+        keys[file] = key(*context, _display(file), _place(file), digest)
         stored = verdicts.get(keys[file]) if verdicts is not None else None
         if stored is not None:
             results[file] = stored

@@ -191,3 +191,16 @@ def test_any_stored_entry_is_refused_or_well_formed(entry: Any) -> None:
         assert "\n" not in d.message and len(d.message) < 1000
         d.format()
     assert all(isinstance(h, str) for h in found["hardware"])
+
+
+def test_a_moved_repository_reuses_its_verdicts(cli, tmp_path: Path) -> None:
+    """Another CI workspace: the same repository at another absolute path hits the cache
+    (no new entries), and reports what a fresh check reports there."""
+    repo = _repo(tmp_path)
+    cache = tmp_path / "verdicts.json"
+    _validate(cli, repo, "--cache", str(cache))
+    assert len(json.loads(cache.read_text())["entries"]) == 7
+    moved = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(repo, moved)
+    assert _validate(cli, moved, "--cache", str(cache)) == _validate(cli, moved)
+    assert len(json.loads(cache.read_text())["entries"]) == 7
