@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import select
 import shutil
 import tempfile
 from pathlib import Path
@@ -59,15 +60,19 @@ def test_tail_json_follow_and_hostile_records(lab: TrustLab) -> None:
     assert data["name"] == NAME and data["log"] == str(lab.folder / "server.log")
     assert data["lines"][1:42] == [line.replace(TOKEN, "hf_***") for line in LINES]
 
-    # -f prints what is there, then follows until the server stops.
+    # -f prints what is there, then follows until the server stops. The follower must have
+    # found the run (its first line is out) before the line is appended and the run stopped.
     follower = lab.popen("logs", NAME, "-f", "--tail", "1")
+    assert follower.stdout is not None and follower.stderr is not None
+    ready, _, _ = select.select([follower.stdout], [], [], 30)
+    assert ready, "logs -f printed nothing"
+    assert follower.stdout.readline() == "fake server: ready\n"
     with log.open("a") as f:
         f.write("appended while following\n")
     stopped = lab.run("stop", NAME)
     assert stopped.code == 0
-    out, err = follower.communicate(timeout=30)
-    assert follower.returncode == 0, err
-    assert out.splitlines() == ["appended while following"]
+    assert follower.wait(timeout=30) == 0, follower.stderr.read()
+    assert follower.stdout.read().splitlines() == ["appended while following"]
 
     # Hostile records: never read, one line each, exit 2.
     secret = lab.tmp / "secret"
