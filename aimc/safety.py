@@ -39,8 +39,11 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 ENV_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./^-]{0,4096}")
 
 #: Token shapes of the usual providers (Hugging Face, OpenAI-style, GitHub, AWS, Slack).
+#: The distinctive prefixes match anywhere, also glued to a word (``tokenhf_...``,
+#: ``HF_TOKEN_hf_...``); ``sk-`` only at a word's start.
 _TOKEN = re.compile(
-    r"\b(hf_|gh[pousr]_)[A-Za-z0-9]{20,}|\b(github_pat_|sk-|xox[abprs]-)[A-Za-z0-9_\-]{20,}"
+    r"(hf_|gh[pousr]_)[A-Za-z0-9]{20,}|(github_pat_|xox[abprs]-)[A-Za-z0-9_\-]{20,}"
+    r"|\b(sk-)[A-Za-z0-9_\-]{20,}"
     r"|\b(AKIA)[0-9A-Z]{16}\b|(?i:\b(bearer\s+))[A-Za-z0-9._~+/\-]{8,}=*"
 )
 #: The caller's variables whose values are masked wherever they appear.

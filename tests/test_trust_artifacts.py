@@ -412,6 +412,23 @@ def test_notes_mask_secrets(capsys, monkeypatch) -> None:
         assert err.count("***") == 3
 
 
+GITHUB_TOKEN = "ghp_" + "Zz09" * 9
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_a_token_is_masked_whatever_surrounds_it(before: str, after: str) -> None:
+    """Failed before: a token glued to a word (``tokenhf_...``, ``HF_TOKEN_hf_...``) was
+    shown, because the pattern wanted a word boundary before ``hf_``."""
+    from aimc.safety import mask
+
+    for token in (TOKEN, GITHUB_TOKEN):
+        shown = mask(before + token + after, environ={})
+        assert token not in shown and token[8:20] not in shown, shown
+    assert mask("HF_TOKEN_" + TOKEN, environ={}) == "HF_TOKEN_hf_***"
+    assert mask("task-" + "a" * 30, environ={}) == "task-" + "a" * 30  # not an sk- key
+
+
 def test_a_model_folder_docker_cannot_mount_is_refused(cli, tmp_path: Path) -> None:
     """Before issue 9 ``-v a:b/m:/models/m:ro`` was written, which docker splits at ':'."""
     folder = tmp_path / "a:b" / "m"
