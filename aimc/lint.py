@@ -11,6 +11,8 @@ lint/heads                     kv_heads divides attention_heads
 lint/tensor-parallel           each GPU count divides the attention heads, and the KV heads
                                divide it or it divides them
 lint/weights                   each precision used has weights; weights name a repo or a path
+lint/quantization              a weights entry's quantization is a --quantization choice of the
+                               pinned version of each backend that serves its precision
 lint/unknown-hardware          each hardware name has a profile
 lint/precision-unsupported     each precision is supported by each hardware it is used on
 lint/gpus-per-node             no GPU count exceeds the hardware's GPUs per node
@@ -439,6 +441,41 @@ def _rule_precisions_have_weights(
                 )
 
 
+def _rule_quantization(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """A weights entry's ``quantization`` is a ``--quantization`` choice of every backend
+    that serves its precision (the configuration's own weights entry, else the recipe's)."""
+    from aimc.resolve import config_id
+
+    weights = doc.data["weights"]
+    seen: set[tuple[str, str]] = set()
+    for i, conf, backend in _configurations(doc):
+        own = conf.get("weights", {})
+        for precision in conf["precision"]:
+            parts: tuple[str | int, ...] = (
+                ("configurations", i, "weights", precision)
+                if precision in own
+                else ("weights", precision)
+            )
+            entry = own.get(precision) or weights.get(precision) or {}
+            value = entry.get("quantization")
+            pointer = _p(*parts, "quantization")
+            if value is None or (pointer, backend) in seen:
+                continue
+            seen.add((pointer, backend))
+            vocab = vocabulary(backend)
+            choices = vocab.flags.get("quantization", {}).get("choices", [])
+            if value not in choices:
+                yield doc.diagnostic(
+                    pointer,
+                    f"{backend} {vocab.version} has no --quantization {value!r} (configuration "
+                    f"{config_id(conf, i)!r} serves {precision} with {backend})",
+                    rule="lint/quantization",
+                    hint=did_you_mean(str(value), choices)
+                    or f"{backend} {vocab.version} knows: {', '.join(choices)}; leave it out for "
+                    "a checkpoint whose config.json names its quantization",
+                )
+
+
 def _rule_tensor_parallel(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
     """Every GPU count divides the attention heads, and it and the KV heads divide one
     another."""
@@ -584,6 +621,7 @@ RECIPE_RULES: tuple[Rule, ...] = (
     _rule_weights,
     _rule_defaults,
     _rule_precisions_have_weights,
+    _rule_quantization,
     _rule_tensor_parallel,
     _rule_nodes,
     _rule_hardware,

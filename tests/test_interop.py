@@ -128,6 +128,7 @@ metadata:
   type: unoptimized
 engine_args:
   max-num-seqs,: 256
+  quantization: ptpc_fp8
   swap-space: 16
   tensor-parallel-size: 3
 env_vars:
@@ -469,6 +470,7 @@ def test_validate_from_aim_profiles_reports_at_the_profiles_lines(tmp_path, gold
     assert f"{at('max-num-seqs,')}3: error: '--max-num-seqs,' is not a valid flag name" in out
     assert "hint: did you mean 'max-num-seqs'?" in out
     assert f"{at('swap-space')}3: error: unknown vllm 0.32.0 engine arg 'swap-space'" in out
+    assert f"{at('ptpc_fp8')}3: error: vllm 0.32.0 has no --quantization 'ptpc_fp8'" in out
     assert f"{at('gpu: MI250X')}" in out and "does not support precision 'fp8'" in out
     assert "3 GPUs do not divide the model's 64 attention heads" in out
     big = "aim-build/profiles/meta-llama/Llama-3.1-405B-Instruct/vllm-mi300x-fp16-tp1-latency.yaml"

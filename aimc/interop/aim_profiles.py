@@ -9,6 +9,7 @@ profile's line for everything that has no aimc equivalent. The field mapping is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,17 +53,9 @@ PRECISIONS = {
 }
 #: vLLM --dtype values aimc derives from each precision.
 _DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
-#: --quantization values an aimc weights entry can carry.
-_WEIGHT_QUANTIZATION = (
-    "fp8",
-    "awq",
-    "gptq",
-    "compressed-tensors",
-    "bitsandbytes",
-    "mxfp4",
-    "quark",
-    "ptpc_fp8",
-)
+#: --quantization values an aimc weights entry can carry (the recipe schema's pattern;
+#: whether the backend knows the value is lint/quantization's to say).
+_WEIGHT_QUANTIZATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The top-level fields of a profile (aim-build's schemas/*_profile_schema.json).
 _PROFILE_KEYS = {"aim_id", "model_id", "metadata", "engine_args", "env_vars"}
 
@@ -78,6 +71,7 @@ class _Profile:
         self.model: str | None = None
         self.repo: str | None = None
         self.quantization: str | None = None
+        self.quantization_at: Origin | None = None
         self.trust_remote_code = False
         self.metric = ""
         self.manual = False
@@ -230,8 +224,8 @@ class _Profile:
                     )
                 continue
             if name == "quantization":
-                if value in _WEIGHT_QUANTIZATION:
-                    self.quantization = str(value)
+                if isinstance(value, str) and _WEIGHT_QUANTIZATION.fullmatch(value):
+                    self.quantization, self.quantization_at = value, where
                 else:
                     self.problems.append(
                         no_equivalent(
@@ -377,9 +371,13 @@ def _recipe(
         if precision not in weights:
             weights[precision] = entry
             result.origins[f"/weights/{precision}"] = p.at("/model_id")
+            if p.quantization_at is not None:
+                result.origins[f"/weights/{precision}/quantization"] = p.quantization_at
         elif weights[precision] != entry:
             conf["weights"] = {precision: entry}
             p.origins[f"/weights/{precision}"] = p.at("/model_id")
+            if p.quantization_at is not None:
+                p.origins[f"/weights/{precision}/quantization"] = p.quantization_at
     kept_profiles = sorted(chosen.values(), key=lambda p: (p.conf["id"], p.doc.path))
     recipe["weights"] = dict(sorted(weights.items()))
     default = next((q for q in ("bf16", "fp16") if q in weights), sorted(weights)[0])
