@@ -127,6 +127,7 @@ class StartWatch:
         self._partial = b""
         self._pending: list[str] = ["starting"]  # entered, not reported yet
         self._drawn = False
+        self._log: Path | None = None
 
     # --- reading ------------------------------------------------------------------------
 
@@ -170,14 +171,19 @@ class StartWatch:
     # --- reporting ------------------------------------------------------------------------
 
     def __call__(self, elapsed: float, log: Path, healthy: bool) -> None:
+        self._log = log
         self.feed(self._read(log))
         if healthy:
             self._advance("health ok")
         self._report(elapsed)
 
-    def done(self, elapsed: float) -> None:
-        """The model is listed (so ``/health`` answered): the last phase; ends the status
-        line."""
+    def done(self, elapsed: float, log: Path | None = None) -> None:
+        """The model is listed (so ``/health`` answered): the phases the log (``log``, else
+        the one polled) went through since the last poll, then the last phase; ends the
+        status line."""
+        log = log or self._log
+        if log is not None:
+            self.feed(self._read(log))
         self._advance("health ok")
         self._advance("model listed")
         self._report(elapsed)

@@ -340,16 +340,16 @@ def _get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-def _healthy(port: int, health_path: str) -> bool:
-    return _get(f"http://127.0.0.1:{port}{health_path}")[0] == 200
+def _healthy(port: int, health_path: str, timeout: float = 1.0) -> bool:
+    return _get(f"http://127.0.0.1:{port}{health_path}", timeout)[0] == 200
 
 
-def _lists(port: int, model: str) -> bool:
+def _lists(port: int, model: str, timeout: float = 1.0) -> bool:
     """``/v1/models`` lists ``model`` (or no model is named: a command run through the API
     may serve no model list)."""
     if not model:
         return True
-    status, body = _get(f"http://127.0.0.1:{port}/v1/models")
+    status, body = _get(f"http://127.0.0.1:{port}/v1/models", timeout)
     if status != 200:
         return False
     try:
@@ -359,10 +359,10 @@ def _lists(port: int, model: str) -> bool:
     return model in ids
 
 
-def is_ready(port: int, health_path: str, model: str) -> bool:
+def is_ready(port: int, health_path: str, model: str, timeout: float = 1.0) -> bool:
     """``/health`` answers 200 and ``/v1/models`` lists ``model`` (when one is named: a
-    command run through the API may serve no model list)."""
-    return _healthy(port, health_path) and _lists(port, model)
+    command run through the API may serve no model list), each within ``timeout`` s."""
+    return _healthy(port, health_path, timeout) and _lists(port, model, timeout)
 
 
 def _tail(log: Path, lines: int = 20) -> str:

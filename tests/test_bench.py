@@ -427,7 +427,8 @@ def stand_in() -> Iterator[Callable[..., str]]:
         )
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
-        assert wait_for(lambda: _up(url), 20)
+        assert wait_for(lambda: _up(url) or proc.poll() is not None, 60)
+        assert proc.poll() is None, f"the stand-in server exited ({proc.returncode})"
         return url
 
     yield start
@@ -462,8 +463,10 @@ def test_a_hostile_server_fails_the_requests_not_the_command(
 ) -> None:
     url = stand_in(stream)
     env = {"AIMC_STATE_DIR": str(tmp_path / "state")}
-    args = ("--requests", "3", "--concurrency", "2", "--output-len", "8", "--timeout", "3")
-    result = run_cli("bench", url, *args, "--format", "json", env=env, timeout=60)
+    # 3 s catches the trickle; the others must fail for their own reason, however slow.
+    timeout = "3" if stream == "trickle" else "30"
+    args = ("--requests", "3", "--concurrency", "2", "--output-len", "8", "--timeout", timeout)
+    result = run_cli("bench", url, *args, "--format", "json", env=env, timeout=240)
     assert result.code == 6, result.out + result.err
     error = json.loads(result.out)["error"]
     assert error["code"] == "NETWORK_ERROR" and why in error["message"]

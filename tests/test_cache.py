@@ -283,6 +283,7 @@ def test_hostile_hub_listings_are_refused(name: str, size: int | None) -> None:
     assert size is None or 0 <= size < 2**60
 
 
+@settings(deadline=None)
 @given(size=st.integers(0, 2**60))
 def test_human_size_is_short_with_its_unit(size: int) -> None:
     from aimc.cache import human_size

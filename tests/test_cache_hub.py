@@ -9,6 +9,7 @@ removes and prunes it. No test reaches the real hub.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -101,7 +102,7 @@ def test_download_fetches_only_what_vllm_reads_and_lists_it_complete(hub, env) -
 
 
 def test_progress_records_on_stderr_with_log_format_json(hub, env) -> None:
-    hub.slow = 0.02  # 64 chunks of 1 KiB: about 1.3 s (records come every 1 s)
+    hub.slow = 0.05  # 64 chunks of 1 KiB: about 3.2 s (records come every 1 s)
     result = _cache(env, "download", REPO)
     assert result.code == 0, result.err
     records = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
@@ -111,11 +112,11 @@ def test_progress_records_on_stderr_with_log_format_json(hub, env) -> None:
     assert all(p["model"] == REPO and p["total_bytes"] == total for p in progress)
     done = [p["done_bytes"] for p in progress]
     assert done == sorted(done) and done[-1] == total and progress[-1]["percent"] == 100.0
-    assert 0 < done[0] < total
+    assert any(0 < d < total for d in done), done  # one record while bytes arrived
 
 
 def test_a_download_killed_midway_resumes_to_the_same_bytes(hub, env, tmp_path) -> None:
-    hub.slow = 0.05
+    hub.slow = 0.1  # the second shard takes about 6 s: time to catch it halfway
     proc = subprocess.Popen(
         [sys.executable, "-m", "aimc", "cache", "download", REPO],
         cwd=ROOT,
@@ -132,8 +133,9 @@ def test_a_download_killed_midway_resumes_to_the_same_bytes(hub, env, tmp_path) 
             names = os.listdir(blobs) if blobs.is_dir() else []
             finished = [n for n in names if len(n) == 64 and "." not in n]
             part = [blobs / n for n in names if n.endswith(".incomplete")]
-            if finished and part and part[0].stat().st_size >= 16 * 1024:
-                break
+            with contextlib.suppress(FileNotFoundError):  # renamed meanwhile: look again
+                if finished and part and part[0].stat().st_size >= 16 * 1024:
+                    break
             time.sleep(0.02)
         else:
             pytest.fail("the download never got halfway")

@@ -203,11 +203,11 @@ def test_truncated_json_falls_back_to_sysfs(machine, cli) -> None:
 
 
 def test_hanging_tool_is_timed_out(machine, cli) -> None:
-    machine.tool("amd-smi", "sleep 30")
+    machine.tool("amd-smi", "sleep 300")
     machine.kfd_gpus(1)
     start = time.monotonic()
     info = machine.info(cli, AIMC_DETECT_TIMEOUT="1")
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 120  # not the tool's 300 s (loose: a loaded machine)
     assert "timed out after 1 s" in next(
         p["detail"] for p in info["probes"] if p["method"] == "amd-smi"
     )

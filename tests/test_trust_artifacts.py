@@ -28,7 +28,7 @@ from aimc.plan import Plan
 from aimc.render import render, server_argv
 from aimc.resolve import Request
 from aimc.write import write_artifacts
-from tests.conftest import ROOT
+from tests.conftest import ROOT, default_stop_signals
 
 RECORDER = """#!/usr/bin/env python3
 import json, os, sys
@@ -317,6 +317,7 @@ def test_the_swap_survives_a_signal_at_every_step(tmp_path: Path, sig: int, fall
         [sys.executable, "-m", "tests.fakes.swap_faults", str(work), str(old), str(new),
          str(int(sig)), "1" if fallback else "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
+        preexec_fn=default_stop_signals,  # SIGINT/SIGHUP not inherited as ignored
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     steps = json.loads(result.stdout)

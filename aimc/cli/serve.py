@@ -81,7 +81,7 @@ def _run(
             raise click.exceptions.Exit(128 + exc.signum) from None
         raise
     with contextlib.suppress(OSError, ValueError):
-        watch.done(time.monotonic() - start)
+        watch.done(time.monotonic() - start, Path(record.log))
     _started(record, fmt, time.monotonic() - start)
 
 
@@ -192,6 +192,11 @@ def launch(
     _run(folder, settings.default_timeout, run_name, fmt, env)
 
 
+#: Seconds ``status`` waits for each of a server's two answers (``/health``, ``/v1/models``)
+#: before calling it "starting": a busy server is slow to answer, not starting.
+STATUS_TIMEOUT = 5.0
+
+
 def _status_rows() -> list[dict[str, Any]]:
     from aimc.runner import forget, is_ready, load_records, verify
 
@@ -200,7 +205,8 @@ def _status_rows() -> list[dict[str, Any]]:
         if not verify(record):
             forget(record)  # gone, or its pid now names another process: a stale record
             continue
-        state = "running" if is_ready(record.port, record.health_path, record.model) else "starting"
+        ready = is_ready(record.port, record.health_path, record.model, STATUS_TIMEOUT)
+        state = "running" if ready else "starting"
         rows.append(
             {
                 **record.seed_data(state),

@@ -55,9 +55,11 @@ def main() -> None:
     model = _arg("--served-model-name", "fake")
     print(f"fake server: mode {mode}, port {port}, model {model}", flush=True)
     child = subprocess.Popen(["sleep", "300"])
-    if os.environ.get("FAKE_PIDS"):
-        with open(os.environ["FAKE_PIDS"], "w") as f:
+    if os.environ.get("FAKE_PIDS"):  # whole or absent: written aside, then renamed
+        pids = os.environ["FAKE_PIDS"]
+        with open(f"{pids}.{os.getpid()}", "w") as f:
             json.dump({"server": os.getpid(), "child": child.pid}, f)
+        os.replace(f"{pids}.{os.getpid()}", pids)
     if mode == "exit":
         time.sleep(delay)
         print("fake server: cannot allocate KV cache, giving up", flush=True)
