@@ -24,7 +24,12 @@ from aimc.templating import one_line
 __all__ = ["derive_recipe", "is_model_folder"]
 
 _DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-_QUANT = {"fp8": "fp8", "mxfp4": "mxfp4", "awq": "int4", "gptq": "int4"}
+#: config.json ``quant_method`` -> precision (vLLM reads the method from config.json).
+#: ``fbgemm_fp8``: Meta's FP8 checkpoints (e.g. Llama-3.1-405B-Instruct-FP8).
+_QUANT = {"fp8": "fp8", "fbgemm_fp8": "fp8", "mxfp4": "mxfp4", "awq": "int4", "gptq": "int4"}
+#: compressed-tensors (llm-compressor's checkpoints: W8A8, FP8, W4A16) by the weights'
+#: (num_bits, type) in every config group.
+_COMPRESSED = {(8, "float"): "fp8", (8, "int"): "int8", (4, "int"): "int4"}
 _ELEMENT_BYTES = {
     "F64": 8,
     "F32": 4,
@@ -82,6 +87,42 @@ def _parameters(folder: Path) -> int | None:
     return total if 0 < total < 10**15 else None
 
 
+def _precision(config: dict[str, Any], config_path: Path) -> str:
+    """The weights' precision: their quantization method, else their dtype."""
+    qc = config.get("quantization_config") or {}
+    if not isinstance(qc, dict):
+        raise ConfigError(f"{config_path}: quantization_config is not a JSON object")
+    quant = qc.get("quant_method")
+    if not quant:
+        dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
+        return _DTYPES.get(dtype, "bf16")
+    if quant == "compressed-tensors":
+        groups = qc.get("config_groups")
+        kinds: set[tuple[Any, Any]] = set()
+        for group in groups.values() if isinstance(groups, dict) else ():
+            weights = group.get("weights") if isinstance(group, dict) else None
+            if isinstance(weights, dict):
+                bits, kind = weights.get("num_bits"), weights.get("type")
+                ok = isinstance(bits, int) and not isinstance(bits, bool)
+                kinds.add((bits if ok else str(bits)[:20], str(kind)[:20]))
+        if len(kinds) == 1 and (found := next(iter(kinds))) in _COMPRESSED:
+            return _COMPRESSED[found]
+        what = ", ".join(sorted(f"{b}-bit {t}" for b, t in kinds)) or "no config_groups"
+        raise ConfigError(
+            f"{config_path}: compressed-tensors weights ({shorten(one_line(what), 80)}) are "
+            "not a precision aimc serves",
+            hint="aimc serves compressed-tensors checkpoints whose weights are all 8-bit "
+            "float (fp8), 8-bit int (int8) or 4-bit int (int4)",
+        )
+    if str(quant) not in _QUANT:
+        shown = shorten(one_line(str(quant)), 40)
+        raise ConfigError(
+            f"{config_path}: quantization {shown!r} is not supported by aimc",
+            hint="supported: " + ", ".join([*_QUANT, "compressed-tensors"]),
+        )
+    return _QUANT[str(quant)]
+
+
 def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> Recipe:
     """A recipe serving ``folder`` on ``hardware``; with ``repo``, ``folder`` is that
     repository's snapshot in the model cache and the recipe serves the repository (at the
@@ -133,11 +174,7 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
             )
     params = _parameters(folder)
     facts["parameters"] = params or 12 * facts["layers"] * hidden * hidden
-    quant = (config.get("quantization_config") or {}).get("quant_method")
-    dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
-    precision = _QUANT.get(str(quant), "") if quant else _DTYPES.get(dtype, "bf16")
-    if not precision:
-        raise ConfigError(f"{config_path}: quantization {quant!r} is not supported by aimc")
+    precision = _precision(config, config_path)
     counts = [
         g
         for g in (1, 2, 4, 8)

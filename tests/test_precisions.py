@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from aimc.catalog import Catalog
@@ -163,3 +165,134 @@ def test_mi350x_is_offered_wherever_mi355x_is() -> None:
         }
         assert on["mi350x"] == on["mi355x"], recipe.model_id
         assert on["mi350x"], recipe.model_id
+
+
+# --- local checkpoints: the precision from config.json's quantization_config ----------------
+
+
+def _quantized_folder(folder: Path, quantization_config: object) -> Path:
+    """A local model folder whose config.json carries ``quantization_config``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 4096,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "num_hidden_layers": 32,
+        "max_position_embeddings": 8192,
+        "torch_dtype": "bfloat16",
+        "quantization_config": quantization_config,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _compressed(*groups: tuple[int, str]) -> dict:
+    """A compressed-tensors quantization_config (llm-compressor's shape) with these weights."""
+    return {
+        "quant_method": "compressed-tensors",
+        "format": "int-quantized",
+        "ignore": ["lm_head"],
+        "config_groups": {
+            f"group_{i}": {
+                "targets": ["Linear"],
+                "weights": {"num_bits": bits, "type": kind, "strategy": "channel"},
+                "input_activations": None,
+            }
+            for i, (bits, kind) in enumerate(groups)
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("quantization_config", "precision"),
+    [
+        (_compressed((8, "int")), "int8"),  # W8A8 (RedHatAI ...-quantized.w8a8)
+        (_compressed((8, "float")), "fp8"),  # FP8 dynamic
+        (_compressed((4, "int"), (4, "int")), "int4"),  # W4A16
+        ({"quant_method": "fbgemm_fp8", "activation_scale_ub": 1200.0}, "fp8"),
+        ({"quant_method": "awq", "bits": 4, "group_size": 128}, "int4"),
+    ],
+    ids=["w8a8", "fp8-dynamic", "w4a16", "fbgemm-fp8", "awq"],
+)
+def test_a_local_quantized_checkpoint_is_served_at_its_precision(
+    cli, tmp_path: Path, quantization_config: dict, precision: str
+) -> None:
+    """Failed before: compressed-tensors and fbgemm_fp8 checkpoints (the format of the
+    catalog's own int8 weights) were refused as 'not supported by aimc'."""
+    folder = _quantized_folder(tmp_path / "model", quantization_config)
+    out = tmp_path / "build"
+    result = cli("compile", str(folder), "--target", "h100", "-o", str(out), "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["data"]["precision"] == precision
+    config = _vllm_config(out)
+    assert config["model"] == "/models/model"  # the folder, mounted into the container
+    # vLLM reads the method from config.json: aimc restates neither it nor a dtype.
+    assert "quantization" not in config and "dtype" not in config
+
+
+@pytest.mark.parametrize(
+    ("quantization_config", "message"),
+    [
+        (_compressed((4, "float")), "compressed-tensors weights (4-bit float) are not a precision"),
+        (_compressed((8, "int"), (4, "int")), "(4-bit int, 8-bit int) are not a precision"),
+        ({"quant_method": "compressed-tensors"}, "(no config_groups) are not a precision"),
+        ({"quant_method": "bitsandbytes"}, "quantization 'bitsandbytes' is not supported"),
+        ([1, 2], "quantization_config is not a JSON object"),
+    ],
+    ids=["nvfp4", "mixed", "no-groups", "bitsandbytes", "list"],
+)
+def test_a_local_checkpoint_aimc_cannot_serve_is_one_line_exit_2(
+    cli, tmp_path: Path, quantization_config: object, message: str
+) -> None:
+    folder = _quantized_folder(tmp_path / "model", quantization_config)
+    result = cli("compile", str(folder), "--target", "h100", "-o", str(tmp_path / "build"))
+    assert result.code == 2, result.err
+    assert message in result.err and "Traceback" not in result.err
+    assert result.err.startswith("error: ") and not (tmp_path / "build").exists()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        JSON,
+        st.fixed_dictionaries(
+            {"quant_method": st.just("compressed-tensors")},
+            optional={
+                "config_groups": st.dictionaries(
+                    st.text(max_size=4),
+                    st.one_of(
+                        JSON,
+                        st.fixed_dictionaries(
+                            {
+                                "weights": st.one_of(
+                                    JSON, st.fixed_dictionaries({"num_bits": JSON, "type": JSON})
+                                )
+                            }
+                        ),
+                    ),
+                    max_size=3,
+                ),
+            },
+        ),
+    )
+)
+def test_any_quantization_config_is_a_precision_or_a_configuration_error(qc: object) -> None:
+    from aimc.derive import _precision
+    from aimc.errors import ConfigError
+
+    try:
+        precision = _precision({"quantization_config": qc}, Path("/m/config.json"))
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+    else:
+        assert precision in PRECISIONS
