@@ -27,6 +27,8 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -621,21 +623,42 @@ def read_bytes(file: Path, display: str | None = None) -> bytes:
     Raises:
         ValidationFailed: With one ``io`` diagnostic when the file cannot be read.
     """
+    # O_NONBLOCK: opening a pipe nobody writes to must not hang (it is refused below).
     try:
-        with file.open("rb") as stream:
-            return stream.read(MAX_FILE_BYTES + 1)
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise ValidationFailed(
-            [
-                Diagnostic(
-                    path=display or str(file),
-                    line=0,
-                    column=0,
-                    rule="io",
-                    message=f"cannot read file: {exc.strerror or exc}",
-                )
-            ]
-        ) from None
+        raise _unreadable(file, display, exc.strerror or str(exc)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+            what = "Is a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise _unreadable(file, display, what)
+        chunks, left = [], MAX_FILE_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _unreadable(file, display, exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _unreadable(file: Path, display: str | None, why: str) -> ValidationFailed:
+    return ValidationFailed(
+        [
+            Diagnostic(
+                path=display or str(file),
+                line=0,
+                column=0,
+                rule="io",
+                message=f"cannot read file: {why}",
+            )
+        ]
+    )
 
 
 def read_document(file: Path, display: str | None = None) -> Document:

@@ -5,8 +5,11 @@ in, the hardware profiles it is linted against, and aimc itself (code, schemas, 
 engine vocabulary in use). :func:`key` hashes all of them, so an entry is reused only
 for the same inputs; anything else is checked afresh. The file is plain JSON written by
 aimc (atomically, beside itself), read with a size bound and checked entry by entry: a
-damaged or foreign file costs a fresh check, never a wrong verdict or a crash. It holds
-what ``validate`` would print about those files, nothing else.
+damaged or foreign file costs a fresh check, never a crash. It holds what ``validate``
+would print about those files, nothing else. A file at the cache path that is not such a
+cache (a recipe given by mistake, a link, a pipe) is never read past its bound nor
+replaced. The verdicts are trusted like the recipes they describe: whoever can write the
+cache can make a file pass, so restore it only from your own CI's cache.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import functools
 import hashlib
 import json
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,10 +30,14 @@ from aimc.diagnostics import Diagnostic
 __all__ = ["MAX_BYTES", "MAX_ENTRIES", "Verdicts", "code_fingerprint", "key"]
 
 #: A cache file larger than this is not read (and is rewritten).
-MAX_BYTES = 64 * 2**20
+MAX_BYTES = 16 * 2**20
+#: A cache file with more JSON arrays and objects than this is not parsed (memory bound).
+MAX_CONTAINERS = 1_000_000
 #: Entries kept: those of the last run first, then older ones.
-MAX_ENTRIES = 50_000
+MAX_ENTRIES = 20_000
 _FORMAT = "aimc-validate-cache/1"
+#: How a cache file starts (aimc writes it compact; a reformatted one is still one).
+_HEAD = re.compile(rb'\{\s*"format"\s*:\s*"aimc-validate-cache/1"')
 _FIELDS = {"path", "line", "column", "message", "pointer", "severity", "rule", "hint"}
 
 
@@ -111,15 +120,34 @@ class Verdicts:
         self._old: dict[str, Any] = {}
         self._new: dict[str, dict[str, Any]] = {}
         self.hits = 0
-        with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
-            fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        #: What is at the path: "absent", "empty", "cache" (one of ours) or "other" (never
+        #: replaced).
+        self.found = "other"
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(file, flags)
+        except (FileNotFoundError, NotADirectoryError):
+            self.found = "absent"  # writing it says why it cannot be written, if so
+            return
+        except OSError:
+            return
+        with contextlib.suppress(OSError, ValueError, UnicodeDecodeError, RecursionError):
             with os.fdopen(fd, "rb") as stream:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    return
                 raw = stream.read(MAX_BYTES + 1)
-            if len(raw) <= MAX_BYTES:
-                data = json.loads(raw)
-                if isinstance(data, dict) and data.get("format") == _FORMAT:
-                    entries = data.get("entries")
-                    self._old = entries if isinstance(entries, dict) else {}
+            if not raw:
+                self.found = "empty"  # nothing to lose
+                return
+            if not _HEAD.match(raw):
+                return
+            self.found = "cache"
+            if len(raw) > MAX_BYTES or raw.count(b"[") + raw.count(b"{") > MAX_CONTAINERS:
+                return
+            data = json.loads(raw)
+            if isinstance(data, dict) and data.get("format") == _FORMAT:
+                entries = data.get("entries")
+                self._old = entries if isinstance(entries, dict) else {}
 
     def get(self, cache_key: str) -> dict[str, Any] | None:
         """The checked entry stored under ``cache_key``, or None."""
@@ -144,7 +172,16 @@ class Verdicts:
                 entries[k] = v
         text = json.dumps({"format": _FORMAT, "entries": entries}, separators=(",", ":"))
         if len(text) > MAX_BYTES:
-            text = json.dumps({"format": _FORMAT, "entries": {}})
+            text = json.dumps({"format": _FORMAT, "entries": {}}, separators=(",", ":"))
+        from aimc.log import note
+
+        if self.found == "other" or (self.found == "absent" and os.path.lexists(self.file)):
+            note(
+                f"not writing the validate cache {self.file}: something that is not an aimc "
+                "validate cache is there",
+                "WARNING",
+            )
+            return
         folder = self.file.parent
         tmp = None
         try:
@@ -155,8 +192,6 @@ class Verdicts:
             os.replace(tmp, self.file)
             tmp = None
         except OSError as exc:
-            from aimc.log import note
-
             note(
                 f"cannot write the validate cache {self.file}: {exc.strerror or exc}",
                 "WARNING",

@@ -110,6 +110,14 @@ def test_endless_file_is_refused() -> None:
     assert (match["path"], match["message"]) == ("/dev/zero", "file is larger than 1 MiB")
 
 
+def test_a_pipe_nobody_writes_to_is_refused_not_waited_for(tmp_path: Path) -> None:
+    """Failed before: opening the FIFO blocked until a writer came (here: TimeoutExpired)."""
+    fifo = tmp_path / "recipe.yaml"
+    os.mkfifo(fifo)
+    match = _only_error(_validate(str(fifo)))
+    assert match["message"] == "cannot read file: not a regular file"
+
+
 def test_alias_bomb_in_a_recipe_directory_does_not_hang_the_catalog(tmp_path: Path) -> None:
     """Written to fail on the code before this change, which expanded the bomb while
     listing (here: TimeoutExpired). A broken user recipe stops ``list`` with its

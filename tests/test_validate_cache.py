@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,22 @@ def test_a_damaged_or_hostile_cache_file_is_a_fresh_check(cli, tmp_path: Path) -
     cache = tmp_path / "verdicts.json"
     for content in (
         b"",
-        b"\x00\xff" * 100,
-        b"[1, 2]",
         b'{"format": "aimc-validate-cache/1", "entries": [1]}',
         b'{"format": "aimc-validate-cache/1", "entries": {"k": {"diagnostics": 5}}}',
-        b"{" * 100_000,
+        b'{"format":"aimc-validate-cache/1","entries":' + b"[" * 200_000,
     ):
         cache.write_bytes(content)
         assert _validate(cli, repo, "--cache", str(cache)) == fresh
         json.loads(cache.read_text())  # rewritten as a cache
+    # Not a cache: a fresh check, and the file is left as it was (it may be a recipe).
+    for content in (b"\x00\xff" * 100, b"[1, 2]", b"{" * 100_000, b"apiVersion: aimc/v1\n"):
+        cache.write_bytes(content)
+        code, out = _validate(cli, repo, "--cache", str(cache))
+        assert (code, out) == fresh
+        assert cache.read_bytes() == content
     # Every stored verdict replaced by "valid": the keys are right, the entries forged
     # into another shape are refused one by one.
+    cache.unlink()
     _validate(cli, repo, "--cache", str(cache))
     data = json.loads(cache.read_text())
     for entry in data["entries"].values():
@@ -124,11 +130,11 @@ def test_the_cache_file_is_never_written_through_a_link(cli, tmp_path: Path) -> 
     target.write_text("keep me")
     link = tmp_path / "verdicts.json"
     os.symlink(target, link)
-    code, _out = _validate(cli, repo, "--cache", str(link))
-    assert code == 2
+    done = cli("validate", "models", "hardware", "--cache", str(link), cwd=repo)
+    assert done.code == 2
     assert target.read_text() == "keep me"
-    assert not link.is_symlink()  # the link itself was replaced by the cache file
-    json.loads(link.read_text())
+    assert link.is_symlink()  # neither written through nor replaced
+    assert "not writing the validate cache" in done.err
 
 
 def test_an_unwritable_cache_is_a_warning_not_a_failure(cli, tmp_path: Path) -> None:
@@ -138,6 +144,24 @@ def test_an_unwritable_cache_is_a_warning_not_a_failure(cli, tmp_path: Path) -> 
     done = cli("validate", "models", "--cache", str(blocker / "verdicts.json"), cwd=repo)
     assert done.code == 2 and "Traceback" not in done.err
     assert "cannot write the validate cache" in done.err
+
+
+def test_a_pipe_or_a_recipe_at_the_cache_path_is_neither_waited_for_nor_replaced(
+    cli, tmp_path: Path
+) -> None:
+    """Failed before: a FIFO hung validate, and '--cache my-recipe.yaml' replaced the recipe
+    with the cache."""
+    repo = _repo(tmp_path)
+    fresh = _validate(cli, repo)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert _validate(cli, repo, "--cache", str(fifo)) == fresh  # returns: not waited for
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    recipe = next((repo / "models").rglob("*.yaml"))
+    before = recipe.read_bytes()
+    done = cli("validate", "models", "hardware", "--cache", str(recipe), cwd=repo)
+    assert (done.code, done.out) == fresh
+    assert recipe.read_bytes() == before and "not writing the validate cache" in done.err
 
 
 json_values = st.recursive(
