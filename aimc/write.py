@@ -23,6 +23,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -150,23 +151,54 @@ def _owned_entries(
             problems.append(f"{name} (not listed in {MANIFEST})")
 
 
+#: The random part tempfile.mkdtemp gives a temporary sibling's name.
+_TEMP_SUFFIX = re.compile(r"[a-z0-9_]{8}")
+
+
 def _siblings(outdir: Path, kind: str) -> list[Path]:
+    """The temporary siblings aimc would have made for ``outdir`` (``.NAME.new-XXXXXXXX``),
+    matched literally (a name with glob characters matches only itself)."""
+    prefix = f".{outdir.name}.{kind}-"
     try:
-        return sorted(outdir.parent.glob(f".{outdir.name}.{kind}-*"))
+        names = [e.name for e in os.scandir(outdir.parent)]
     except OSError:
         return []
+    return sorted(
+        outdir.parent / n
+        for n in names
+        if n.startswith(prefix) and _TEMP_SUFFIX.fullmatch(n[len(prefix) :])
+    )
 
 
 def _ours(folder: Path) -> bool:
-    """A temporary sibling aimc made: a real folder, empty, holding only a (maybe partly
-    written) manifest, or one whose manifest lists every entry."""
+    """A temporary sibling aimc made: a real folder, empty, or one whose manifest is aimc's
+    and lists every entry. (A sibling whose manifest was cut short by a kill is left alone:
+    it cannot be told from a user's folder.)"""
     if not folder.is_dir() or folder.is_symlink():
         return False
     try:
-        names = [e.name for e in os.scandir(folder)]
-        return names in ([], [MANIFEST]) or not owned(folder, check_hashes=False)
+        return not any(os.scandir(folder)) or (
+            _manifest_artifacts(folder) is not None and not owned(folder, check_hashes=False)
+        )
     except OSError:
         return False
+
+
+def _remove_ours(folder: Path) -> None:
+    """Remove a folder aimc wrote, its manifest last: a kill midway leaves a folder that
+    still proves it is aimc's, so the next write removes the rest."""
+    with contextlib.suppress(OSError):
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.name == MANIFEST:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+        with contextlib.suppress(OSError):
+            os.unlink(folder / MANIFEST)
+        os.rmdir(folder)
 
 
 def _recover(outdir: Path) -> None:
@@ -180,7 +212,7 @@ def _recover(outdir: Path) -> None:
                     break
     for leftover in [*_siblings(outdir, "new"), *_siblings(outdir, "old")]:
         if _ours(leftover):
-            shutil.rmtree(leftover, ignore_errors=True)
+            _remove_ours(leftover)
 
 
 def _refuse_unowned(outdir: Path) -> None:
@@ -308,7 +340,7 @@ def _write(outdir: Path, files: Mapping[str, str]) -> None:
         raise _os_error(exc, str(outdir)) from None
     finally:
         if gone is not None:
-            shutil.rmtree(gone, ignore_errors=True)
+            _remove_ours(gone)
 
 
 def stale_artifacts(outdir: Path, files: Mapping[str, str]) -> list[str]:

@@ -333,6 +333,44 @@ def test_the_swap_survives_a_signal_at_every_step(tmp_path: Path, sig: int, fall
             assert step["state"] == "new" and step["left_by_child"] == [], step
 
 
+@pytest.mark.parametrize("name", ["proj", "m*", "[ab]", "?"])
+def test_folders_that_only_look_like_aimcs_temporaries_are_left_alone(
+    tmp_path: Path, name: str
+) -> None:
+    """Failed before: '.proj.new-backup' (a manifest.json of the user's) was deleted and
+    '.proj.old-2024' renamed to 'proj'; with '-o m*' the glob matched '.mydata.new-...'."""
+    user = {
+        f".{name}.new-backup": '{"my": 1}',
+        f".{name}.old-2024": '{"also": 1}',
+        f".{name}.new-abcdefgh": '{"generator": "someone else"}',  # the temp name's shape
+        ".mydata.new-v2abcdef": "{}",
+        ".mydata.old-v2abcdef": "{}",
+    }
+    for folder, manifest in user.items():
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "manifest.json").write_text(manifest)
+    write_artifacts(tmp_path / name, _files(8000))
+    for folder, manifest in user.items():
+        assert (tmp_path / folder / "manifest.json").read_text() == manifest, folder
+    assert json.loads((tmp_path / name / "manifest.json").read_text())["generator"].startswith(
+        "aimc "
+    )
+
+
+def test_a_kill_while_an_old_folder_is_removed_is_finished_by_the_next_write(
+    tmp_path: Path,
+) -> None:
+    """The manifest is removed last, so what a kill leaves of an old folder still proves
+    it is aimc's (before, rmtree could remove it first and the rest stayed for good)."""
+    out = tmp_path / "build"
+    write_artifacts(out, _files(8000))
+    left = tmp_path / ".build.old-k1llm1d0"
+    shutil.copytree(out, left)
+    (left / "launch.sh").unlink()  # removed before the kill; the manifest is still there
+    write_artifacts(out, _files(9000))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+
+
 # --- properties ----------------------------------------------------------------------------
 
 HOSTILE_TEXT = st.one_of(

@@ -49,7 +49,7 @@ def _child(out: pathlib.Path, new: dict[str, str], n: int, sig: int, fallback: b
 
     if fallback:
         w._exchange = lambda a, b: False  # type: ignore[assignment]
-    for name in ("rename", "mkdir", "rmdir", "chmod", "link"):
+    for name in ("rename", "mkdir", "rmdir", "chmod", "link", "unlink"):
         wrap(os, name)
     wrap(pathlib.Path, "write_text")
     wrap(shutil, "rmtree")
