@@ -11,6 +11,7 @@ projects is copied.
 from __future__ import annotations
 
 import json
+import shutil
 import shlex
 from pathlib import Path
 from typing import Any
@@ -647,6 +648,15 @@ def test_links_in_a_collection_are_not_followed(tmp_path: Path) -> None:
     report = json.loads(result.out)
     assert result.code == 0 and report["data"]["files"] == 0
     assert [d["rule"] for d in report["data"]["diagnostics"]] == ["io"]  # no files found
+    # Failed before: a linked top-level folder was read as if it were in the checkout.
+    (tmp_path / "outside" / "Qwen" / "Qwen3-32B").mkdir(parents=True)
+    shutil.copy(outside / "p/vllm-mi300x-fp8-tp1-latency.yaml", outside / "Qwen" / "Qwen3-32B")
+    linked = tmp_path / "linked-checkout"
+    linked.mkdir()
+    (linked / "profiles").symlink_to(outside)
+    result = run_cli("validate", "--from", "aim-profiles", str(linked), "--format", "json")
+    report = json.loads(result.out)
+    assert report["data"]["files"] == 0 and "outside" not in result.out, result.out
 
 
 def test_a_secret_in_a_collection_is_reported_never_written_nor_echoed(tmp_path: Path) -> None:

@@ -135,8 +135,14 @@ def read_tree(root: Path, patterns: Iterable[str]) -> tuple[list[Document], list
     with positions; unreadable or invalid YAML becomes diagnostics. Paths are displayed
     relative to ``root``'s parent so they read like ``aim-build/profiles/...``."""
     files: set[Path] = set()
+    real_root = root.resolve()
     for pattern in patterns:
-        files.update(p for p in root.glob(pattern) if p.is_file() and not p.is_symlink())
+        # Not a link, and not reached through one (a linked 'profiles' or 'models' folder).
+        files.update(
+            p
+            for p in root.glob(pattern)
+            if p.is_file() and not p.is_symlink() and p.resolve().is_relative_to(real_root)
+        )
     ordered = sorted(files)
     problems: list[Diagnostic] = []
     if len(ordered) > MAX_FILES:
