@@ -314,16 +314,30 @@ class _Budget:
     nodes: int = MAX_NODES
 
 
+#: The largest integer aimc reads (a signed 64-bit one); a larger one is a diagnostic, so
+#: no stage ever meets an integer that overflows a float or Python's int-to-text limit.
+MAX_INT = 2**63 - 1
+
+
+def _big(value: Any) -> bool:
+    return type(value) is int and not -MAX_INT - 1 <= value <= MAX_INT
+
+
 def _scalar(node: Any, construct: Any, path: str) -> Any:
     """The value of a scalar node; a value its tag cannot take is a diagnostic."""
     try:
-        return construct(node)
+        value = construct(node)
+        if _big(value):
+            raise OverflowError(f"integers are at most {MAX_INT} (2**63 - 1) in size")
+        return value
     except (ValueError, LookupError, TypeError, ArithmeticError) as exc:
         if str(node.tag).endswith(":timestamp"):
             # Looks like a date but is none (2024-13-45): keep the text, as for real dates.
             return str(node.value)
         kind = str(node.tag).rsplit(":", 1)[-1]
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if kind == "int" and len(str(node.value)) > 18:  # beyond MAX_INT, or int()'s limit
+            reason = f"integers are at most {MAX_INT} (2**63 - 1) in size"
         _fail(
             path,
             node.start_mark.line + 1,
@@ -440,11 +454,12 @@ def _fast_scalar(event: Any) -> tuple[bool, Any]:
     from ruamel.yaml.nodes import ScalarNode
 
     try:
-        return True, constructor.yaml_constructors[tag](
+        made = constructor.yaml_constructors[tag](
             constructor, ScalarNode(tag, value, start_mark=event.start_mark)
         )
     except (ValueError, LookupError, TypeError, ArithmeticError):
         return False, None
+    return (False, None) if _big(made) else (True, made)
 
 
 def _fast_key(event: Any) -> bool:

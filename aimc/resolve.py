@@ -237,13 +237,22 @@ def _scalar(raw: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from aimc.loader import MAX_INT
+
     text = raw.strip()
     if not text or any(not c.isprintable() for c in raw):
         return raw
     try:
         value = YAML(typ="safe", pure=True).load(io.StringIO(text))
+        if _has_big_int(value):
+            raise OverflowError
     except YAMLError:
         return raw
+    except (ValueError, ArithmeticError, RecursionError):  # 5,000 digits, [[[[...
+        raise ConfigError(
+            f"--set value {shown_set(raw)!r} is too large or too deeply nested",
+            hint=f"integers are at most {MAX_INT} (2**63 - 1)",
+        ) from None
     if isinstance(value, (bool, int, float)) and not isinstance(value, str):
         return value
     if value is None and text in ("null", "~"):
@@ -251,6 +260,21 @@ def _scalar(raw: str) -> Any:
     if isinstance(value, (list, dict)) and text[0] in "[{":
         return value
     return raw
+
+
+def _has_big_int(value: Any, depth: int = 0) -> bool:
+    """An integer beyond 64 bits anywhere in ``value`` (a --set flow list or mapping)."""
+    from aimc.loader import MAX_INT
+
+    if depth > 64:
+        raise RecursionError
+    if type(value) is int:
+        return not -MAX_INT - 1 <= value <= MAX_INT
+    items = value.items() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return any(
+        _has_big_int(k, depth + 1) or _has_big_int(v, depth + 1)
+        for k, v in (items if isinstance(value, dict) else ((None, x) for x in items))
+    )
 
 
 class _Src:

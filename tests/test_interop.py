@@ -11,8 +11,8 @@ projects is copied.
 from __future__ import annotations
 
 import json
-import shutil
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 

@@ -110,6 +110,18 @@ def test_endless_file_is_refused() -> None:
     assert (match["path"], match["message"]) == ("/dev/zero", "file is larger than 1 MiB")
 
 
+@pytest.mark.parametrize("value", ["0x" + "f" * 4000, "1" + "0" * 5000, str(2**63)])
+def test_an_integer_beyond_64_bits_is_a_diagnostic(tmp_path: Path, value: str) -> None:
+    """Failed before: OverflowError in the estimate, or Python's int-to-text limit in a
+    message ('internal error', exit 1)."""
+    recipe = tmp_path / "r.yaml"
+    text = (ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()
+    recipe.write_text(text.replace("layers: 36", f"layers: {value}", 1))
+    match = _only_error(_validate(str(recipe)))
+    assert match["message"].endswith("is not a valid int")
+    assert (int(match["line"]), int(match["col"])) == (10, 13)
+
+
 def test_a_pipe_nobody_writes_to_is_refused_not_waited_for(tmp_path: Path) -> None:
     """Failed before: opening the FIFO blocked until a writer came (here: TimeoutExpired)."""
     fifo = tmp_path / "recipe.yaml"

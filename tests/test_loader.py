@@ -97,7 +97,7 @@ KEYS = st.text(
     max_size=8,
 )
 SCALARS = st.one_of(
-    st.integers(),
+    st.integers(-(2**63), 2**63 - 1),  # aimc reads 64-bit integers (test_limits: beyond)
     st.booleans(),
     st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"]), max_size=10),
     st.none(),

@@ -190,3 +190,17 @@ def test_a_config_file_error_names_the_config_file(cli, tmp_path: Path) -> None:
     result = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--config", str(config))
     assert result.code == 2
     assert result.err.splitlines()[-1] == f"error: 1 error in {config}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["9" * 5000, "0x" + "f" * 5000, f"[1, [2, {2**64}]]", "[" * 2000 + "]" * 2000],
+    ids=["5000-digits", "hex", "nested-big", "deep"],
+)
+def test_a_set_value_too_large_or_deep_is_one_line_exit_2(cli, tmp_path: Path, value: str) -> None:
+    """Failed before: Python's int-to-text limit ('internal error', exit 1)."""
+    out = tmp_path / "b"
+    args = ("compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(out))
+    result = cli(*args, "--set", f"max-num-seqs={value}")
+    _one_line_error(result, 2)
+    assert "is too large or too deeply nested" in result.err and not out.exists()
