@@ -28,7 +28,9 @@ def note(message: str, level: str = "INFO", **fields: Any) -> None:
 
     message = mask(message)
     if setting("log_format") == "text":
-        click.echo(f"note: {message}", err=True)
+        from aimc.templating import one_line
+
+        click.echo(f"note: {one_line(message)}", err=True)  # a path cannot start a line
         return
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
     click.echo(

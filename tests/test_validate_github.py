@@ -100,3 +100,21 @@ def test_a_hardware_profile_no_recipe_offers_is_a_warning(cli, tmp_path) -> None
         in result.out
     )
     assert cli("validate", "hardware", "--strict", cwd=repo).code == 2
+
+
+def test_no_line_of_any_output_can_be_a_forged_workflow_command(cli, tmp_path) -> None:
+    """Failed before: an error, a usage error or a note printed a user's path raw, so a
+    name holding a newline put '::error ...' at the start of a line of the CI log."""
+    forged = "x\n::error title=forged::INJECTED\n::add-mask::y"
+    (tmp_path / forged).write_text("")
+    runs = [
+        cli("validate", "--from", "vllm-recipes", str(tmp_path / forged), "--format", "github"),
+        cli("validate", "--format", forged),
+        cli("compile", forged, "--target", "h100", "-o", str(tmp_path / "o")),
+        cli("validate", "--recipes", str(tmp_path / forged), "--format", "github"),
+        cli("show-config", "Qwen/Qwen3-8B", "--target", "h100", "--config", str(tmp_path / forged)),
+    ]
+    for result in runs:
+        assert result.code != 0
+        lines = (result.out + result.err).splitlines()
+        assert lines and not [ln for ln in lines if ln.lstrip().startswith("::")], lines

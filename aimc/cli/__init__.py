@@ -154,6 +154,11 @@ def main(argv: list[str] | None = None) -> Any:
             report.set_format("json")
             report.print_error(_click_error(exc))
         else:
+            from aimc.templating import one_line
+
+            # click quotes the user's value in its message: one line, so a value holding a
+            # newline cannot start a line of its own on a CI log.
+            exc.message = one_line(" ".join(exc.message.split()))  # type: ignore[misc]
             exc.show()
         sys.exit(status)
     except AimcError as exc:

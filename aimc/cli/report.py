@@ -123,12 +123,16 @@ def print_error(exc: AimcError, data: Any = None) -> None:
     Secrets are masked (:func:`aimc.safety.mask`) in every field of ``error``.
     """
     from aimc.safety import mask
+    from aimc.templating import one_line
 
     if _state["format"] == "json":
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         error = exc.to_json()
         if isinstance(exc, ValidationFailed):
             error["details"] = "\n".join(d.format() for d in exc.diagnostics)
+        for key in ("message", "hint"):  # one line each; details may span lines
+            if isinstance(error.get(key), str):
+                error[key] = one_line(error[key])
         body: dict[str, Any] = {
             "success": False,
             "error": {key: mask(value) for key, value in error.items()},
@@ -142,13 +146,15 @@ def print_error(exc: AimcError, data: Any = None) -> None:
     if isinstance(exc, ValidationFailed):
         for d in exc.diagnostics:
             click.echo(mask(d.format()), err=True)
-    click.echo(f"error: {mask(exc.message)}", err=True)
+    # One line each, control characters escaped: a path holding a newline cannot start a
+    # line of its own (a forged '::error' workflow command on a CI log).
+    click.echo(f"error: {mask(one_line(exc.message))}", err=True)
     if exc.hint:
-        click.echo(f"hint: {mask(exc.hint)}", err=True)
+        click.echo(f"hint: {mask(one_line(exc.hint))}", err=True)
     if exc.details and not isinstance(exc, ValidationFailed):
         click.echo("details:", err=True)
         for line in exc.details.splitlines():
-            click.echo(f"  {mask(line)}", err=True)
+            click.echo(f"  {mask(one_line(line))}", err=True)
     _log_record(exc)
     sys.stderr.flush()
 
