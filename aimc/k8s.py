@@ -77,7 +77,7 @@ STARTUP_PERIOD_S = 10
 #: The model-cache claim: the weights, 20% for the files beside them, and 20 GiB spare.
 CACHE_SPARE_GIB = 20
 
-_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _DOCKER_SIZE = re.compile(r"^([0-9]+)([bkmg]?)b?$", re.IGNORECASE)
 
 

@@ -52,10 +52,26 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _validator(kind: str) -> Validator:
-    from jsonschema import Draft202012Validator
+    made: Validator = validator_class()(load_schema(KINDS[kind]))
+    return made
 
-    schema = load_schema(KINDS[kind])
-    return Draft202012Validator(schema)
+
+@functools.cache
+def validator_class() -> Any:
+    """jsonschema's 2020-12 validator with JSON Schema's own ``pattern``: ``$`` is the end
+    of the text (:func:`aimc.schema_compiler.ecma_pattern`), not also before a final
+    newline as in Python."""
+    from jsonschema import Draft202012Validator, ValidationError, validators
+
+    from aimc.schema_compiler import ecma_pattern
+
+    def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+        if validator.is_type(instance, "string") and not ecma_pattern(patrn).search(instance):
+            yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    return validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": pattern}
+    )
 
 
 @functools.cache

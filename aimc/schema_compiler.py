@@ -17,11 +17,12 @@ raises :class:`Unsupported` and is checked by ``jsonschema`` alone;
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["KEYWORDS", "Check", "Unsupported", "compile_schema"]
+__all__ = ["KEYWORDS", "Check", "Unsupported", "compile_schema", "ecma_pattern"]
 
 #: instance -> valid?
 Check = Callable[[Any], bool]
@@ -56,6 +57,29 @@ KEYWORDS = _ANNOTATIONS | {
 
 class Unsupported(Exception):
     """The schema uses something the compiler does not implement."""
+
+
+@functools.lru_cache(maxsize=256)
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    r"""``pattern`` compiled with JSON Schema's (ECMA 262) meaning of ``$``: the end of the
+    text only. Python's ``$`` also matches before a final newline, so ``^[a-z]+$`` would
+    take ``"abc\n"``, a name that then splits a file name or a generated line. Each ``$``
+    outside a character class and not escaped becomes ``\Z``."""
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append("\\Z")
+            continue
+        out.append(char)
+    return re.compile("".join(out))
 
 
 def _is_number(value: Any) -> bool:
@@ -228,7 +252,7 @@ def _safe_key(value: Any) -> Any:
 def _string(schema: Mapping[str, Any]) -> list[Check]:
     if not {"pattern", "minLength", "maxLength"} & set(schema):
         return []
-    pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
+    pattern = ecma_pattern(schema["pattern"]) if "pattern" in schema else None
     least = schema.get("minLength", 0)
     most = schema.get("maxLength")
 

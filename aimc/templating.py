@@ -24,7 +24,7 @@ from aimc import _resources
 
 __all__ = ["environment", "shell_quote", "to_yaml"]
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
 #: Characters a YAML reader refuses or reads as line breaks (DEL, C1 controls, NEL, the
 #: Unicode line and paragraph separators, lone surrogates): JSON leaves them raw.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
 
 from aimc.loader import read_document
-from aimc.schema import KINDS, check_schema, load_schema
+from aimc.schema import KINDS, check_schema, load_schema, validator_class
 from aimc.schema_compiler import Unsupported, compile_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +26,8 @@ SHIPPED = sorted((ROOT / "recipes").rglob("*.yaml"))
 DOCS = [read_document(p).data for p in SHIPPED]
 SCHEMAS = {kind: load_schema(name) for kind, name in KINDS.items()}
 COMPILED = {kind: compile_schema(schema) for kind, schema in SCHEMAS.items()}
+#: jsonschema as aimc runs it (JSON Schema's own '$' in patterns: see validator_class).
+Draft202012Validator = validator_class()
 JSONSCHEMA = {kind: Draft202012Validator(schema) for kind, schema in SCHEMAS.items()}
 
 
@@ -114,6 +115,13 @@ def test_edited_documents_get_the_same_verdict(data: Any) -> None:
         ({"maxLength": 2}, "ab", True),
         ({"pattern": "^a"}, 5, True),
         ({"propertyNames": {"pattern": "^[a-z]+$"}}, {"Ab": 1}, False),
+        # '$' is the end of the text (ECMA 262), not also before a final newline (Python)
+        ({"pattern": "^[a-z]+$"}, "abc\n", False),
+        ({"pattern": "^[a-z]+$"}, "abc", True),
+        ({"propertyNames": {"pattern": "^[a-z]+$"}}, {"rtx\n": 1}, False),
+        ({"pattern": "^a[$]$"}, "a$", True),
+        ({"pattern": "^a\\$$"}, "a$", True),
+        ({"pattern": "^a\\$$"}, "a$\n", False),
         ({"additionalProperties": False, "properties": {"a": {}}}, {"a": 1, "b": 2}, False),
         ({"$defs": {"n": {"type": "string"}}, "items": {"$ref": "#/$defs/n"}}, ["a", 1], False),
     ],

@@ -33,10 +33,10 @@ __all__ = [
     "secret",
 ]
 
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-HARDWARE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+HARDWARE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
+FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 CONFIG_ID = re.compile(r"[^a-z0-9._-]+")
 
 #: Most files one collection may hold (a bound on hostile input).
