@@ -46,11 +46,13 @@ from typing import Any
 from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.engines import BACKENDS, MANAGED, vocabulary
 from aimc.loader import Document, escape_pointer
-from aimc.safety import shorten
+from aimc.safety import holds_secret, shorten
 
 __all__ = ["ArgProblem", "check_arg", "is_secret", "lint_fit", "lint_hardware", "lint_recipe"]
 
 _SECRET_WORDS = {"SECRET", "PASSWORD", "PASSWD"}
+#: Words that end like a secret: PGPASSWORD, OPENAI_APIKEY, DB_PASSWD.
+_SECRET_ENDINGS = ("PASSWORD", "PASSWD", "APIKEY")
 _SECRET_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY"), ("SECRET", "KEY")}
 
 #: Variables that older recipes use but the pinned releases no longer read.
@@ -85,8 +87,8 @@ def is_secret(name: str) -> bool:
         return False
     words = re.split(r"[_-]+", name.upper())
     return (
-        words[-1] == "TOKEN"
-        or any(w in _SECRET_WORDS for w in words)
+        "TOKEN" in words  # HF_TOKEN, HF_TOKEN_VALUE (not TOKENIZER, TOKENS)
+        or any(w in _SECRET_WORDS or w.endswith(_SECRET_ENDINGS) for w in words)
         or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
     )
 
@@ -136,6 +138,12 @@ def check_arg(name: str, value: Any, backend: str) -> ArgProblem | None:
             f"'{name}' is a secret; secrets never go in recipes",
             "pass it through the environment (HF_TOKEN, VLLM_API_KEY)",
             True,
+        )
+    if holds_secret(value):
+        return ArgProblem(
+            "lint/secret",
+            f"the value of '{name}' holds a token; secrets never go in recipes",
+            "pass it through the environment (HF_TOKEN, VLLM_API_KEY)",
         )
     if name in MANAGED[backend]:
         return ArgProblem(
@@ -213,6 +221,17 @@ def _env(doc: Document, base: str, env: Mapping[str, str]) -> list[Diagnostic]:
                     where,
                     f"'{name}' looks like a secret; secrets never go in recipes",
                     key=True,
+                    rule="lint/secret",
+                    hint="HF_TOKEN and other secrets are passed through from the caller's "
+                    "environment",
+                )
+            )
+            continue
+        if holds_secret(env[name]):
+            out.append(
+                doc.diagnostic(
+                    where,
+                    f"the value of '{name}' holds a token; secrets never go in recipes",
                     rule="lint/secret",
                     hint="HF_TOKEN and other secrets are passed through from the caller's "
                     "environment",

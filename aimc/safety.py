@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 from aimc.errors import ConfigError
 
-__all__ = ["ENV_NAME", "ENV_VALUE", "check_env", "mask", "shorten", "shown_set"]
+__all__ = ["ENV_NAME", "ENV_VALUE", "check_env", "holds_secret", "mask", "shorten", "shown_set"]
 
 #: Names of environment variables aimc writes (``export NAME=...``, ``NAME=...``).
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -64,6 +64,13 @@ def check_env(name: str, value: str, source: str) -> None:
             "variable name",
             hint="names use letters, digits and '_' and do not start with a digit",
         )
+    if holds_secret(value):
+        raise ConfigError(
+            f"environment variable {name} ({source}) holds a token or the value of one of "
+            "your secret variables; it would be written to aim.env",
+            hint="pass secrets through the environment (HF_TOKEN, VLLM_API_KEY), never in a "
+            "recipe or --set",
+        )
     if not ENV_VALUE.fullmatch(value):
         raise ConfigError(
             f"environment variable {name}={shorten(mask(one_line(value)))!r} ({source}) "
@@ -90,6 +97,24 @@ def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
         if len(value) >= 6:
             text = text.replace(value, "***")
     return _TOKEN.sub(lambda m: next((g for g in m.groups() if g), "") + "***", text)
+
+
+def holds_secret(value: object, environ: Mapping[str, str] | None = None, depth: int = 0) -> bool:
+    """True when ``value`` (text, or a list or mapping holding text) contains something
+    :func:`mask` hides: a token-shaped word, or the value of one of the caller's secret
+    variables. Such a value is never written to an artifact or imported."""
+    if depth > 32:
+        return False
+    if isinstance(value, str):
+        return mask(value, environ) != value
+    if isinstance(value, Mapping):
+        return any(
+            holds_secret(k, environ, depth + 1) or holds_secret(v, environ, depth + 1)
+            for k, v in value.items()
+        )
+    if isinstance(value, (list, tuple)):
+        return any(holds_secret(v, environ, depth + 1) for v in value)
+    return False
 
 
 def shown_set(item: str) -> str:

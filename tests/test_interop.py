@@ -667,10 +667,17 @@ def test_a_secret_in_a_collection_is_reported_never_written_nor_echoed(tmp_path:
     path.write_text(
         path.read_text().replace("engine_args:\n", f"engine_args:\n  api-key: {token}\n")
     )
+    # Token-shaped values under names that say nothing (failed before: imported, then
+    # compiled into aim.env and launch.sh).
+    path.write_text(path.read_text() + f"  MY_SETTING: x{token}\n")
+    path.write_text(
+        path.read_text().replace("engine_args:\n", f"engine_args:\n  revision: {token}\n")
+    )
     out = tmp_path / "out"
     result = run_cli("import", "aim-profiles", str(src), "-o", str(out))
     assert result.code == 2 and not out.exists()
     assert "'HF_TOKEN' is a secret" in result.err and "'api-key' is a secret" in result.err
+    assert "'MY_SETTING' holds a token" in result.err and "'revision' holds a token" in result.err
     assert token not in result.out + result.err
     result = run_cli("import", "aim-profiles", str(src), "-o", str(out), "--partial")
     assert result.code == 0

@@ -137,7 +137,7 @@ def test_the_callers_token_is_masked_in_errors(cli, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.code == 2
     assert secret not in result.err
-    assert "FOO='***$'" in result.err
+    assert "environment variable FOO (--set env.FOO=***$) holds a token" in result.err
 
 
 @pytest.mark.parametrize(
@@ -466,6 +466,48 @@ def test_a_token_is_masked_whatever_surrounds_it(before: str, after: str) -> Non
         assert token not in shown and token[8:20] not in shown, shown
     assert mask("HF_TOKEN_" + TOKEN, environ={}) == "HF_TOKEN_hf_***"
     assert mask("task-" + "a" * 30, environ={}) == "task-" + "a" * 30  # not an sk- key
+
+
+@pytest.mark.parametrize("name", ["HF_TOKEN_VALUE", "PGPASSWORD", "OPENAI_APIKEY", "db-passwd"])
+def test_names_that_say_secret_are_secrets(name: str) -> None:
+    """Failed before: only a last word TOKEN and whole words PASSWORD/SECRET counted."""
+    from aimc.lint import is_secret
+
+    assert is_secret(name)
+
+
+@pytest.mark.parametrize("name", ["max-num-batched-tokens", "tokenizer", "TOKENIZERS_PARALLELISM"])
+def test_names_about_tokens_are_not_secrets(name: str) -> None:
+    from aimc.lint import is_secret
+
+    assert not is_secret(name)
+
+
+def test_a_token_under_any_name_never_reaches_an_artifact(cli, tmp_path: Path) -> None:
+    """Failed before: a token-shaped value under a harmless name (env or arg) passed
+    validate and was compiled into aim.env, launch.sh and vllm.yaml."""
+    recipe = tmp_path / "models" / "Qwen" / "Qwen3-8B.yaml"
+    recipe.parent.mkdir(parents=True)
+    text = (ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()
+    text = text.replace(
+        "  context_length: 32768\n",
+        f"  context_length: 32768\n  env: {{MY_SETTING: {TOKEN}}}\n  args: {{revision: {TOKEN}}}\n",
+        1,
+    )
+    recipe.write_text(text)
+    result = cli("validate", str(recipe))
+    assert result.code == 2 and TOKEN not in result.out + result.err
+    assert "the value of 'MY_SETTING' holds a token" in result.out
+    assert "the value of 'revision' holds a token" in result.out
+    for item in (
+        f"env.MY_SETTING={TOKEN}",
+        f"revision=x{TOKEN}",
+        "tokenizer=[a, hf_" + "z" * 30 + "]",
+    ):
+        out = tmp_path / "o"
+        done = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--set", item, "-o", str(out))
+        assert done.code == 2 and not out.exists(), done.err
+        assert TOKEN not in done.out + done.err and "holds a token" in done.err
 
 
 def test_a_model_folder_docker_cannot_mount_is_refused(cli, tmp_path: Path) -> None:

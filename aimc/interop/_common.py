@@ -17,7 +17,7 @@ from typing import Any
 from aimc.diagnostics import Diagnostic, did_you_mean, excerpt
 from aimc.errors import ValidationFailed
 from aimc.loader import Document, escape_pointer, read_document
-from aimc.safety import mask
+from aimc.safety import holds_secret, mask
 
 __all__ = [
     "Conversion",
@@ -303,10 +303,12 @@ def is_secret(name: str) -> bool:
     return lint_is_secret(name)
 
 
-def secret(name: str, where: Origin) -> Diagnostic:
-    """The diagnostic for a secret in a foreign file: never imported, never echoed."""
+def secret(name: str, where: Origin, value: object = None) -> Diagnostic:
+    """The diagnostic for a secret in a foreign file (by its name, or a ``value`` that
+    holds a token): never imported, never echoed."""
+    what = "is a secret" if is_secret(name) else "holds a token"
     return where.diagnostic(
-        f"'{name}' is a secret; not imported (secrets never go in recipes)",
+        f"'{name}' {what}; not imported (secrets never go in recipes)",
         rule="lint/secret",
         hint="remove it from the collection; aimc passes HF_TOKEN and VLLM_API_KEY through "
         "from the caller's environment",
@@ -335,8 +337,8 @@ def env_items(
                 )
             )
             continue
-        if is_secret(name):
-            problems.append(secret(name, where))
+        if is_secret(name) or holds_secret(value):
+            problems.append(secret(name, where, value))
             continue
         if value is None or isinstance(value, (list, dict)):
             problems.append(where.diagnostic(f"'{name}' needs a string value", rule="interop/env"))

@@ -35,6 +35,7 @@ from aimc.interop._common import (
     secret,
 )
 from aimc.loader import Document, escape_pointer
+from aimc.safety import holds_secret
 
 __all__ = ["PATTERNS", "PRECISIONS", "convert"]
 
@@ -186,8 +187,8 @@ class _Profile:
             if not FLAG_NAME.match(name):
                 self.problems.append(bad_flag(str(key), where))
                 continue
-            if is_secret(name):
-                self.problems.append(secret(name, where))
+            if is_secret(name) or holds_secret(raw):
+                self.problems.append(secret(name, where, raw))
                 continue
             if raw is False:
                 continue  # AIM passes nothing for false, and so does leaving it out

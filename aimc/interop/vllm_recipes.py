@@ -37,6 +37,7 @@ from aimc.interop._common import (
     secret,
 )
 from aimc.loader import Document, escape_pointer
+from aimc.safety import holds_secret
 
 __all__ = ["PATTERNS", "PRECISIONS", "convert"]
 
@@ -145,8 +146,8 @@ class _Context:
                 and flags.get(name[3:], {}).get("negatable")
             ):
                 name, value = name[3:], False
-            if is_secret(name):
-                self.out.diagnostics.append(secret(name, where))
+            if is_secret(name) or holds_secret(value):
+                self.out.diagnostics.append(secret(name, where, value))
             elif name in NEUTRAL:
                 neutral[NEUTRAL[name]] = (value, where)
             elif name in AIMC_OWNED or name in _DERIVED:
