@@ -133,7 +133,7 @@ class StartWatch:
 
     def _read(self, log: Path) -> list[str]:
         try:
-            fd = os.open(log, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return []
         try:

@@ -240,7 +240,11 @@ def verify(record: RunRecord) -> bool:
     """True when the record's process runs and is provably the one aimc started.
 
     Its pid must run (not as a zombie) with the recorded session id and start time, on the
-    same boot. Reads ``/proc`` only; signals nothing.
+    same boot, in the record's folder (aimc starts ``launch.sh`` there, and it execs the
+    server or docker without changing folder). The stat fields can be read by anyone, so
+    a forged record could name any session leader (a login shell, tmux); the working
+    folder, readable only by the process's owner, must also be the compiled folder.
+    Reads ``/proc`` only; signals nothing.
     """
     if record.pid <= 1:
         return False
@@ -252,7 +256,17 @@ def verify(record: RunRecord) -> bool:
         and found.state != "Z"
         and found.sid == record.sid == record.pid
         and found.start_time == record.start_time
+        and _works_in(record.pid, record.folder)
     )
+
+
+def _works_in(pid: int, folder: str) -> bool:
+    """True when ``pid``'s working folder is ``folder`` (also once it was removed)."""
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return cwd.removesuffix(" (deleted)") in (folder, os.path.realpath(folder))
 
 
 def _group_alive(pgid: int) -> bool:
@@ -327,17 +341,61 @@ def port_in_use(port: int) -> bool:
 
 
 def _get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
+    """GET ``url``: (status, at most 1 MiB of body), or (0, b"") when there is no answer.
+
+    ``timeout`` bounds each socket operation, and the whole exchange ends ``timeout`` + 1 s
+    after it began: a server that trickles one byte at a time resets the socket timeout on
+    every read, so at the deadline its connections are shut, which ends any read (and a
+    status or header line that never ends) in progress. Any malformed answer is "no
+    answer", never an error of aimc's.
+    """
     # Imported here: urllib.request is slow to import, and 'compile' imports this module.
+    import http.client
+    import threading
     import urllib.error
     import urllib.request
 
+    sockets: list[socket.socket] = []
+
+    class Connection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            sockets.append(self.sock)
+
+    class TLSConnection(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            sockets.append(self.sock)
+
+    class Plain(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(Connection, req)
+
+    class TLS(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            options = {"context": getattr(self, "_context", None)}
+            if hasattr(self, "_check_hostname"):
+                options["check_hostname"] = self._check_hostname
+            return self.do_open(TLSConnection, req, **options)
+
+    def shut() -> None:
+        for sock in list(sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout + 1, shut)
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        opener = urllib.request.build_opener(Plain, TLS)
+        with opener.open(url, timeout=timeout) as response:
             return int(response.status), response.read(1 << 20)
     except urllib.error.HTTPError as exc:
         return exc.code, b""
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
         return 0, b""
+    finally:
+        watchdog.cancel()
 
 
 def _healthy(port: int, health_path: str, timeout: float = 1.0) -> bool:
@@ -366,11 +424,47 @@ def is_ready(port: int, health_path: str, model: str, timeout: float = 1.0) -> b
 
 
 def _tail(log: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of the log, read from its last 16 KiB only, each cleaned
+    as ``logs`` shows it (masked, no control characters: the log is the server's text)."""
+    from aimc.serverlog import clean
+
     try:
-        text = log.read_bytes()[-16384:].decode("utf-8", errors="replace")
+        fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    try:
+        size = os.fstat(fd).st_size if stat.S_ISREG(os.fstat(fd).st_mode) else 0
+        raw = os.pread(fd, 16384, max(size - 16384, 0)) if size else b""
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return "\n".join(clean(line) for line in raw.splitlines()[-lines:])
+
+
+def _open_log(log: Path) -> int:
+    """The server log opened for appending: a regular file of the folder, never a link
+    (it would be written through and shown) nor a pipe (opening it would wait forever).
+
+    Raises:
+        LaunchError: Something else is at its place.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(log, flags | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        why = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        raise LaunchError(
+            f"cannot open the server log {log}: {why}",
+            hint="remove it; aimc writes the log as a plain file in the folder",
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LaunchError(
+            f"cannot open the server log {log}: not a regular file",
+            hint="remove it; aimc writes the log as a plain file in the folder",
+        )
+    return fd
 
 
 def _docker_check(env: dict[str, str]) -> None:
@@ -907,19 +1001,21 @@ def run_folder(
     log = folder / LOG_NAME
     with _SignalGuard() as guard:
         start = time.monotonic()
+        out = _open_log(log)
         try:
-            with log.open("ab") as out:
-                proc = subprocess.Popen(
-                    ["bash", str(script)],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=folder,
-                    env=env,
-                    start_new_session=True,
-                )
+            proc = subprocess.Popen(
+                ["bash", str(script)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=folder,
+                env=env,
+                start_new_session=True,
+            )
         except OSError as exc:
             raise LaunchError(f"cannot start {script}: {exc.strerror or exc}") from None
+        finally:
+            os.close(out)
         recorded: RunRecord | None = None
         try:
             recorded = _record_started(proc.pid, name, plan, folder, log)

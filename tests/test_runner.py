@@ -283,3 +283,99 @@ def test_ctrl_c_while_waiting_stops_the_whole_group(lab) -> None:
     pids = lab.started_pids()
     assert not alive(pids["server"]) and not alive(pids["child"])
     assert lab.run("status").out.strip() == "no server running"
+
+
+# --- the server log and the health checks are the server's: hostile on purpose ------------
+
+
+@pytest.mark.parametrize("what", ["fifo", "link"])
+def test_a_log_that_is_a_pipe_or_a_link_is_refused_before_starting(
+    lab, tmp_path: Path, what: str
+) -> None:
+    """Failed before: a FIFO at server.log made 'run' wait forever (deaf to SIGINT and
+    SIGTERM); a link had the server's output appended to the file it names."""
+    log = lab.folder / "server.log"
+    outside = tmp_path / "outside.txt"
+    outside.write_text("OUTSIDE\n")
+    if what == "fifo":
+        os.mkfifo(log)
+    else:
+        log.symlink_to(outside)
+    result = lab.run("run", str(lab.folder), "--timeout", "30", FAKE_MODE="ready")
+    assert result.code == 4, result.err
+    assert "cannot open the server log" in result.err and "Traceback" not in result.err
+    assert outside.read_text() == "OUTSIDE\n"
+    assert not lab.pids.exists()  # nothing was started
+
+
+def test_a_failed_start_shows_the_logs_tail_cleaned_and_read_from_its_end(lab) -> None:
+    """Failed before: the whole log was read into memory (a 3 GB log: 3 GB) and its
+    escape sequences reached the terminal."""
+    log = lab.folder / "server.log"
+    with log.open("wb") as f:
+        f.truncate(1 << 28)  # a sparse 256 MiB of earlier runs
+        f.seek(1 << 28)
+        f.write(b"\x1b]0;TITLE\x07\x1b[2J earlier line\n")
+    result = lab.run("run", str(lab.folder), "--timeout", "60", FAKE_MODE="exit")
+    assert result.code == 4, result.err
+    assert "cannot allocate KV cache, giving up" in result.err
+    assert "earlier line" in result.err
+    assert "\x1b" not in result.err and "\x07" not in result.err
+
+
+def _hostile_http(mode: str) -> tuple[socket.socket, int]:
+    """A listener that answers every connection in a broken way, in a thread."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def answer(conn: socket.socket) -> None:
+        try:
+            conn.recv(4096)
+            if mode == "trickle":  # a status line, then one byte every 0.2 s, forever
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while True:
+                    conn.sendall(b"x")
+                    time.sleep(0.2)
+            elif mode == "trickle-headers":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX: ")
+                while True:
+                    conn.sendall(b"y")
+                    time.sleep(0.2)
+            elif mode == "bad-status":
+                conn.sendall(b"LEAK Bearer abc\r\n\r\n")
+            elif mode == "long-header":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX: " + b"z" * 100_000 + b"\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, int(server.getsockname()[1])
+
+
+@pytest.mark.parametrize("mode", ["trickle", "trickle-headers", "bad-status", "long-header"])
+def test_a_broken_or_trickling_answer_is_no_answer(mode: str) -> None:
+    """Failed before: a trickle kept the health check reading forever (so 'run' ignored
+    its timeout and stop signals, and 'status' hung), and a malformed status line or
+    header was an internal error (http.client.HTTPException is no OSError)."""
+    from aimc.runner import is_ready
+
+    server, port = _hostile_http(mode)
+    try:
+        start = time.monotonic()
+        assert is_ready(port, "/health", "m", timeout=1.0) is False
+        assert time.monotonic() - start < 30  # the trickle alone never ends
+    finally:
+        server.close()

@@ -273,6 +273,27 @@ def test_record_whose_pid_is_now_another_process_is_forgotten_unsignalled(
     assert members(foreign) == [foreign]
 
 
+@pytest.mark.parametrize("launcher", ["process", "docker"])
+def test_a_record_naming_any_session_leader_with_its_true_stat_is_never_signalled(
+    lab, foreign, launcher: str
+) -> None:
+    """Failed before: pid, session, start time and boot id can be read by anyone from
+    /proc, so a forged record with all four right made 'stop' kill the victim (a login
+    shell, tmux) and, with the docker launcher, 'docker rm -f' its name. The session
+    leader must also work in the record's compiled folder."""
+    record = lab.record(
+        "victim", pid=foreign, sid=foreign, start_time=start_ticks(foreign), launcher=launcher
+    )
+    path = lab.write_record("victim", record)
+    for command in (["stop", "victim"], ["stop", "--all"]):
+        lab.write_record("victim", record)
+        result = lab.run(*command)
+        assert result.code in (0, 2), result.err
+        assert "stopped: victim" not in result.out
+    assert members(foreign) == [foreign]
+    assert not path.exists()  # forgotten as stale
+
+
 BAD_PIDS = [
     pytest.param(0, id="pid0"),
     pytest.param(1, id="pid1"),
