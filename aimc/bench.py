@@ -42,6 +42,7 @@ __all__ = [
     "Figures",
     "Sample",
     "Workload",
+    "check_url",
     "figures",
     "figures_from_vllm",
     "percentile",
@@ -222,14 +223,31 @@ def figures(samples: Sequence[Sample], duration: float) -> Figures:
 # --- aimc's client ------------------------------------------------------------------------
 
 
+def check_url(url: str) -> None:
+    """Refuse, before any request, an endpoint URL the client cannot connect to: each
+    request's thread would otherwise die of it (a traceback per thread, then 'not sent').
+
+    Raises:
+        ConfigError: Not http(s), no host, a bad port (``:99999``) or a broken ``[::1``.
+    """
+    _connection(url, 1)
+
+
 def _connection(url: str, timeout: float) -> tuple[Any, str]:
     import http.client
 
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # checked here: out of range or not a number is a ValueError
+    except ValueError:
+        parts, port = urllib.parse.urlsplit(""), None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"not an http(s) URL: {url[:200]!r}")
+        raise ConfigError(
+            f"not an http(s) URL with a host and a port of 0-65535: {url[:200]!r}",
+            hint="e.g. http://127.0.0.1:8000",
+        )
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    conn = cls(parts.hostname, port, timeout=timeout)
     return conn, parts.path.rstrip("/")
 
 
@@ -304,17 +322,28 @@ def _one(
     except UnicodeDecodeError:
         sample.error = "the response is not UTF-8"
     except (ValueError, RecursionError) as exc:
-        sample.error = f"bad event: {str(exc)[:80]}"
-    except OSError as exc:
-        sample.error = f"{type(exc).__name__}: {str(exc)[:120]}"
-    except Exception as exc:  # http.client's protocol errors (not OSError)
-        sample.error = f"{type(exc).__name__}: {str(exc)[:120]}"
+        sample.error = _reason(f"bad event: {exc}", headers)
+    except Exception as exc:  # OSError, http.client's protocol errors (not OSError)
+        sample.error = _reason(f"{type(exc).__name__}: {exc}", headers)
     finally:
         watchdog.cancel()
         conn.close()
     if sample.error is not None and time.monotonic() > deadline:
         sample.error = f"no end of stream within {timeout:g} s"
     return sample
+
+
+def _reason(text: str, headers: dict[str, str]) -> str:
+    """A failed request's reason as the result keeps it (and prints it, and saves it):
+    masked before it is cut, so no part of a secret survives (a hostile server may echo the
+    ``Authorization`` header in a bad status line), one line, at most 160 characters."""
+    from aimc.diagnostics import one_line
+    from aimc.safety import mask
+
+    key = headers.get("Authorization", "").removeprefix("Bearer ")
+    if len(key) >= 6:  # as mask: a shorter value would hide ordinary words
+        text = text.replace(key, "***")
+    return one_line(mask(text), limit=160)
 
 
 def _shut(sock: socket.socket | None) -> None:
@@ -326,7 +355,12 @@ def _shut(sock: socket.socket | None) -> None:
 def run_client(
     url: str, model: str, workload: Workload, api_key: str | None, timeout: float = 300
 ) -> tuple[list[Sample], float]:
-    """Run the workload with aimc's client: the samples and the wall time (seconds)."""
+    """Run the workload with aimc's client: the samples and the wall time (seconds).
+
+    Raises:
+        ConfigError: ``url`` is not one the client can connect to (:func:`check_url`).
+    """
+    check_url(url)
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"

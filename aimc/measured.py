@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +42,9 @@ READ_MAX = 16 << 20
 #: Longest result line read (bytes).
 LINE_MAX = 64 << 10
 RESULT_VERSION = 1
+#: Largest figure (tokens/s, milliseconds) and GPU count read back: far above any real
+#: measurement, and small enough for any arithmetic or format on it.
+NUMBER_MAX = 1e15
 #: Engine arguments that do not change how a configuration serves.
 _NOT_HASHED = ("port", "host", "served-model-name")
 
@@ -111,10 +113,12 @@ class Measurement:
 
 
 def _number(value: object) -> float | None:
+    """``value`` as a figure, or None: not a number, negative, NaN, infinite or above
+    :data:`NUMBER_MAX`. Compared before it is converted: an integer of hundreds of digits
+    has no float (OverflowError), and a malformed line is skipped, never an error."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
-    return number if math.isfinite(number) and number >= 0 else None
+    return float(value) if 0 <= value <= NUMBER_MAX else None
 
 
 def parse_result(data: object) -> dict[str, Any]:
@@ -144,6 +148,8 @@ def parse_result(data: object) -> dict[str, Any]:
             value = key.get(name)
             if not isinstance(value, expected) or isinstance(value, bool):
                 raise ValueError(f"key.{name} is not a {expected.__name__}")
+            if name == "gpus" and _number(value) is None:
+                raise ValueError("key.gpus is out of range")
         for name in ("backend_version", "args_hash"):
             if key.get(name) is not None and not isinstance(key[name], str):
                 raise ValueError(f"key.{name} is not a string")

@@ -2,11 +2,13 @@
 
 Takes a run name and hands on the log's lines. Only the log of a valid run record is read,
 and only where aimc writes it: ``server.log`` directly in the record's artifact folder,
-which must be a real folder (no symlink anywhere in its path) holding a compiled
-``manifest.json``; the log itself is opened without following a symlink and must be a
-regular file of this user. A record whose folder or log points anywhere else (``/etc``,
-another user's file, a FIFO) is refused with one line, and nothing is read. A Docker run's
-log is the container's (``docker logs``, the container named by the validated run name).
+which must be a real folder (no symlink anywhere in its path) holding the
+``manifest.json`` aimc compiled (its generator is aimc, not any ``{}``); the log itself is
+opened without following a symlink and must be a regular file of this user with no other
+name (a hard link would show any file the user can read). A record whose folder or log
+points anywhere else (``/etc``, another user's file, a FIFO, a hard link) is refused with
+one line, and nothing is read. A Docker run's log is the container's (``docker logs``, the
+container named by the validated run name).
 
 Lines are cut at :data:`LINE_MAX` characters, decoded whatever their bytes (invalid UTF-8
 is replaced), stripped of control characters and masked (:func:`aimc.safety.mask`): a log
@@ -24,9 +26,11 @@ import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from aimc.errors import ConfigError, LaunchError, PermissionDeniedError
 from aimc.runner import LOG_NAME, MANIFEST_NAME, RunRecord
+from aimc.write import is_aimc_folder
 
 __all__ = [
     "LINE_MAX",
@@ -80,12 +84,8 @@ def open_log(record: RunRecord) -> int:
         raise _untrusted(record, "its folder is not a real folder")
     if record.log != os.path.join(folder, LOG_NAME):
         raise _untrusted(record, f"the log is not {LOG_NAME} in its folder")
-    try:
-        manifest = os.lstat(os.path.join(folder, MANIFEST_NAME))
-    except OSError:
-        raise _untrusted(record, "its folder holds no manifest.json") from None
-    if not stat.S_ISREG(manifest.st_mode):
-        raise _untrusted(record, "its manifest.json is not a regular file")
+    if not is_aimc_folder(Path(folder)):
+        raise _untrusted(record, f"its folder holds no {MANIFEST_NAME} written by aimc")
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(record.log, flags)
@@ -104,6 +104,9 @@ def open_log(record: RunRecord) -> int:
     if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
         os.close(fd)
         raise _untrusted(record, "the log is not a regular file of this user")
+    if info.st_nlink != 1:  # a hard link to a file readable elsewhere (/etc/shadow)
+        os.close(fd)
+        raise _untrusted(record, "the log has other names (a hard link)")
     return fd
 
 

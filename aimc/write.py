@@ -39,6 +39,7 @@ __all__ = [
     "RUNTIME_FILES",
     "artifact_name_ok",
     "diff_artifacts",
+    "is_aimc_folder",
     "owned",
     "stale_artifacts",
     "write_artifacts",
@@ -77,13 +78,19 @@ def _sha256(path: Path) -> str | None:
 
 def _manifest_artifacts(folder: Path) -> dict[str, str] | None:
     """{artifact name: sha256} from ``folder``'s manifest when it is aimc's, else None."""
-    path = folder / MANIFEST
+    # Opened, not followed, then checked: a manifest swapped for a symlink or a FIFO after
+    # a check is never read (nor waited on).
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        st = path.lstat()
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
-            return None
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        fd = os.open(folder / MANIFEST, flags)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
+                return None
+            data = json.loads(os.read(fd, MAX_MANIFEST_BYTES + 1))
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or not str(data.get("generator", "")).startswith("aimc "):
         return None
@@ -93,6 +100,12 @@ def _manifest_artifacts(folder: Path) -> dict[str, str] | None:
     ):
         return None
     return dict(artifacts)
+
+
+def is_aimc_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a manifest aimc wrote (its generator is aimc): a folder with
+    any other ``manifest.json`` (``{}``) is not one whose files aimc reads as its own."""
+    return _manifest_artifacts(folder) is not None
 
 
 def artifact_name_ok(name: object) -> bool:

@@ -35,7 +35,7 @@ from aimc.measured import (
 from aimc.policy import resolve
 from aimc.resolve import Request, candidates
 from tests.test_runner import FAKE, free_port
-from tests.test_runner_trust import NAME, TrustLab, cli_env, run_cli, wait_for
+from tests.test_runner_trust import EXAMPLES, NAME, TrustLab, cli_env, run_cli, wait_for
 
 KEY = "sk-" + "k" * 40
 CATALOG = Catalog.default()
@@ -492,3 +492,77 @@ def test_a_model_id_that_would_drive_the_terminal_is_refused(stand_in, tmp_path:
     result = run_cli("bench", url, "--requests", "1", env=env)
     assert result.code == 6 and "not printable" in result.err
     assert "\x1b" not in result.out + result.err
+
+
+def test_a_key_echoed_in_a_bad_status_line_is_never_shown_or_saved(
+    stand_in, tmp_path: Path
+) -> None:
+    # Every second request is answered 'LEAK Bearer <key>\r\n': http.client's BadStatusLine
+    # carries the line, and it became the first error, printed by --format json and saved.
+    url = stand_in("echokey")
+    saved = tmp_path / "state" / "bench.jsonl"
+    env = {"AIMC_STATE_DIR": str(tmp_path / "state"), "VLLM_API_KEY": KEY}
+    args = ("--requests", "4", "--concurrency", "1", "--output-len", "2", "--model", "m")
+    result = run_cli("bench", url, *args, "--format", "json", env=env)
+    assert result.code == 0, result.out + result.err
+    f = json.loads(result.out)["data"]["figures"]
+    assert (f["completed"], f["failed"]) == (2, 2)
+    assert f["first_error"].startswith("BadStatusLine: ") and "***" in f["first_error"]
+    assert f["first_error"].isprintable()  # one line: the status line's CR LF escaped
+    text = run_cli("bench", url, *args, env=env)
+    assert text.code == 0 and "first error: BadStatusLine" in text.out
+    for where in (result.out, result.err, text.out, text.err, saved.read_text()):
+        assert KEY not in where and KEY[:20] not in where
+
+
+@pytest.mark.parametrize("stream", ["badstatus", "headers"])
+def test_an_answer_that_is_not_http_is_a_network_error(
+    stand_in, tmp_path: Path, stream: str
+) -> None:
+    # http.client's protocol errors (BadStatusLine, too many headers) are no OSError: asking
+    # /v1/models for the model was an internal error (exit 1).
+    url = stand_in(stream)
+    env = {"AIMC_STATE_DIR": str(tmp_path / "state")}
+    for model in ((), ("--model", "m")):
+        result = run_cli("bench", url, "--requests", "2", *model, "--format", "json", env=env)
+        assert result.code == 6, result.out + result.err
+        assert json.loads(result.out)["error"]["code"] == "NETWORK_ERROR"
+        assert "Traceback" not in result.err
+    assert not (tmp_path / "state" / "bench.jsonl").exists()
+
+
+def test_a_figure_too_large_for_a_float_is_a_malformed_line(tmp_path: Path) -> None:
+    # A 401-digit integer passed as a number and failed float(): OverflowError, 'internal
+    # error' (exit 1) from every command that reads the results.
+    state = tmp_path / "state"
+    path = state / "bench.jsonl"
+    append_result(path, _result("a", 10**400, 1.0))
+    append_result(path, _result("b", 1e300, 1.0))
+    append_result(path, _result("c", 1.0, 1.0, gpus=10**400))
+    append_result(path, _result("d", 10.0, 1.0))
+    results, problems = read_results(path)
+    assert [r["key"]["configuration"] for r in results] == ["d"]
+    assert len(problems) == 1 and "skipped 3 malformed line(s)" in problems[0]
+    env = {"AIMC_STATE_DIR": str(state), "CACHE_DIR": str(tmp_path / "cache")}
+    model = ("aimc-examples/tiny-llama", "--target", "cpu", "--recipes", str(EXAMPLES))
+    commands = [
+        ("list", "configs", "--target", "cpu"),
+        ("compile", *model, "--optimize", "throughput", "-o", str(tmp_path / "o")),
+    ]
+    for command in commands:
+        result = run_cli(*command, env=env)
+        assert result.code == 0, (command, result.err)
+        assert "skipped 3 malformed line(s)" in result.err and "internal" not in result.err
+
+
+def test_a_url_or_timeout_the_client_cannot_use_is_a_usage_error(tmp_path: Path) -> None:
+    # A bad port or host killed every request's thread (a traceback each, then 'not sent',
+    # exit 6); a timeout beyond what a timer takes failed each request with OverflowError.
+    env = {"AIMC_STATE_DIR": str(tmp_path / "state")}
+    for url in ("http://127.0.0.1:99999", "http://[::1", "http://127.0.0.1:x", "http://:80"):
+        result = run_cli("bench", url, "--model", "m", "--requests", "2", env=env)
+        assert result.code == 2 and "not an http(s) URL" in result.err, (url, result.err)
+        assert "Traceback" not in result.err and len(result.err.splitlines()) == 2
+    huge = run_cli("bench", "http://127.0.0.1:1", "--model", "m", "--timeout", "1e300", env=env)
+    assert huge.code == 2 and "--timeout" in huge.err and "Traceback" not in huge.err
+    assert not (tmp_path / "state").exists()

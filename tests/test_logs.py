@@ -103,6 +103,31 @@ def test_tail_json_follow_and_hostile_records(lab: TrustLab) -> None:
         assert "Traceback" not in result.err and len(result.err.strip().splitlines()) <= 2
 
 
+def test_a_hard_linked_log_or_a_manifest_aimc_did_not_write_is_not_read(lab: TrustLab) -> None:
+    # Each passed every check before: a hard link is no symlink and is owned by this user
+    # (as root, /etc/shadow is), and any manifest.json ('{}') made a folder aimc's.
+    record = _started(lab)
+    secret = lab.tmp / "secret"
+    secret.write_text("SECRET CONTENT\n")
+    linked, forged = lab.tmp / "linked", lab.tmp / "forged"
+    for folder in (linked, forged):
+        folder.mkdir()
+    shutil.copy(lab.folder / "manifest.json", linked / "manifest.json")  # aimc's own
+    os.link(secret, linked / "server.log")
+    (forged / "manifest.json").write_text("{}")
+    (forged / "server.log").write_text("SECRET CONTENT\n")
+    for name, folder, why in (
+        ("hard-linked", linked, "the log has other names (a hard link)"),
+        ("forged", forged, "its folder holds no manifest.json written by aimc"),
+    ):
+        _hostile(lab, record, name, folder=str(folder), log=str(folder / "server.log"))
+        for args in (("--tail", "3"), ("--format", "json")):
+            result = lab.run("logs", name, *args)
+            assert result.code == 2, (name, result.out, result.err)
+            assert "SECRET" not in result.out + result.err and why in result.out + result.err
+    assert lab.run("logs", NAME, "--tail", "1").code == 0  # aimc's own folder: still read
+
+
 def test_unknown_names_and_bad_names_are_config_errors(lab: TrustLab) -> None:
     assert lab.run("logs", "no-such-run").code == 2
     _started(lab)

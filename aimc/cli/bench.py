@@ -15,6 +15,9 @@ from aimc.cli.report import emit_result
 
 __all__ = ["bench"]
 
+#: Longest --timeout (seconds): a week; a larger one has no timer (OverflowError).
+TIMEOUT_MAX = 7 * 86400
+
 
 def _target(target: str) -> tuple[str, str | None, Any]:
     """(endpoint URL, run name or None, the run's plan or None) of NAME|URL.
@@ -25,6 +28,9 @@ def _target(target: str) -> tuple[str, str | None, Any]:
     from aimc.errors import ConfigError
 
     if target.startswith(("http://", "https://")):
+        from aimc.bench import check_url
+
+        check_url(target)
         return target.rstrip("/"), None, None
     from aimc.runner import load_plan, no_such_run, running, validate_name
 
@@ -43,14 +49,21 @@ def _served_model(url: str) -> str:
     """The first model ``/v1/models`` lists.
 
     Raises:
-        NetworkError: It lists none, or does not answer.
+        NetworkError: It lists none, does not answer, or answers what is not HTTP.
     """
+    import http.client
     import json
 
     from aimc.errors import NetworkError
     from aimc.runner import http_get
 
-    status, body = http_get(url + "/v1/models", timeout=10)
+    try:
+        status, body = http_get(url + "/v1/models", timeout=10)
+    except http.client.HTTPException as exc:  # a bad status line, too many headers: not OSError
+        raise NetworkError(
+            f"{url}/v1/models did not answer in HTTP ({type(exc).__name__})",
+            hint="give the model with --model, or check the URL",
+        ) from None
     try:
         model = json.loads(body)["data"][0]["id"] if status == 200 else None
     except (ValueError, KeyError, IndexError, TypeError, RecursionError):
@@ -111,10 +124,10 @@ def _served_model(url: str) -> str:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=click.FloatRange(min=1, max=TIMEOUT_MAX),
     default=600,
     show_default=True,
-    help="Seconds one request (or vllm bench serve) may take.",
+    help="Seconds one request (or vllm bench serve) may take (at most a week).",
 )
 @format_option("text", "json", default="text")
 def bench(

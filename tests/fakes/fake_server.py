@@ -17,7 +17,10 @@ answers before it lists the model.
 token a chunk, ``usage`` in the last chunk when asked, then ``data: [DONE]``); FAKE_STREAM
 makes it hostile: ``endless`` (chunks forever), ``trickle`` (one line, a byte every 0.2 s,
 forever), ``huge`` (one 8 MiB line), ``binary``
-(non-UTF-8 bytes), ``badjson`` (events that are not JSON), ``error`` (HTTP 500). The
+(non-UTF-8 bytes), ``badjson`` (events that are not JSON), ``error`` (HTTP 500),
+``badstatus`` (a status line that is not HTTP, also for /v1/models), ``headers`` (more
+headers than a client reads, also for /v1/models), ``echokey`` (every second request is
+answered by a bad status line that echoes its ``Authorization`` header). The
 ``Authorization`` header of each request is appended to FAKE_AUTH when set.
 
 It starts a ``sleep`` child in its process group (to check that the whole group is
@@ -28,6 +31,7 @@ to FAKE_EVENTS (for the latency benchmark).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -77,6 +81,7 @@ def main() -> None:
     ready_at = start + (delay if mode == "late" else 0)
     stream_mode = os.environ.get("FAKE_STREAM", "")
     list_delay = float(os.environ.get("FAKE_LIST_DELAY", "0"))
+    posts = itertools.count(1)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -87,6 +92,9 @@ def main() -> None:
             if self.path == "/health":
                 self.send_response(200 if healthy else 503)
                 self.end_headers()
+                return
+            if self.path == "/v1/models" and stream_mode in ("badstatus", "headers"):
+                self._not_http("NOT-HTTP garbage")
                 return
             listed = healthy and time.monotonic() >= ready_at + list_delay
             if self.path == "/v1/models" and listed:
@@ -108,6 +116,12 @@ def main() -> None:
                 body = json.loads(self.rfile.read(length))
             except ValueError:
                 body = {}
+            if stream_mode in ("badstatus", "headers"):
+                self._not_http("NOT-HTTP garbage")
+                return
+            if stream_mode == "echokey" and next(posts) % 2 == 0:
+                self._not_http(f"LEAK {self.headers.get('Authorization', '-')}")
+                return
             if self.path != "/v1/completions" or stream_mode == "error":
                 self.send_response(500 if stream_mode == "error" else 404)
                 self.end_headers()
@@ -118,6 +132,15 @@ def main() -> None:
             self.end_headers()
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._stream(body)
+
+        def _not_http(self, status_line: str) -> None:
+            """What http.client cannot parse: ``status_line`` as the status line, or (mode
+            ``headers``) a valid one with 101 headers."""
+            if stream_mode == "headers":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n" + b"X-N: y\r\n" * 101 + b"\r\n{}")
+            else:
+                self.wfile.write(status_line.encode() + b"\r\n\r\n")
+            self.close_connection = True
 
         def _event(self, data: object) -> None:
             self.wfile.write(b"data: " + json.dumps(data).encode() + b"\n\n")
