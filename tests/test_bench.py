@@ -566,3 +566,26 @@ def test_a_url_or_timeout_the_client_cannot_use_is_a_usage_error(tmp_path: Path)
     huge = run_cli("bench", "http://127.0.0.1:1", "--model", "m", "--timeout", "1e300", env=env)
     assert huge.code == 2 and "--timeout" in huge.err and "Traceback" not in huge.err
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("output_tokens_per_s: 50", "output_tokens_per_s: 1e300"),
+        ("ttft_ms: {p50: 12.5, p95: 20}", "ttft_ms: {p50: 12.5, p95: 1e300}"),
+        ("input_len: 32", "input_len: 9000000000000000000"),
+    ],
+    ids=["throughput", "percentile", "workload"],
+)
+def test_a_published_figure_beyond_any_real_one_is_refused_at_its_line(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    """Failed before: the schema had no maximum, so 1e300 reached the estimates and the
+    listing (the bench results file has bounds of its own)."""
+    path = tmp_path / "models" / "aimc-examples" / "tiny-published.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(PUBLISHED.replace(old, new, 1))
+    result = run_cli("validate", str(path))
+    assert result.code == 2, result.out
+    line = PUBLISHED.splitlines().index(next(ln for ln in PUBLISHED.splitlines() if old in ln))
+    assert f"tiny-published.yaml:{line + 1}:" in result.out and "must be at most" in result.out
