@@ -319,3 +319,14 @@ def test_hostile_corpus_files_stay_under_the_size_limit() -> None:
     regression test: apart from importing ``MAX_FILE_BYTES`` it passes on the old code."""
     for name in ("alias-bomb", "deep-nesting", "huge-value"):
         assert os.path.getsize(ROOT / f"tests/corpus/invalid/{name}.yaml") < MAX_FILE_BYTES
+
+
+def test_a_hardware_memory_beyond_any_gpu_is_refused_at_its_line(tmp_path: Path) -> None:
+    """Failed before: memory_gib 1e307 passed the schema and the estimates overflowed
+    ('internal error: OverflowError' from validate, list configs and compile)."""
+    profile = tmp_path / "hardware" / "h100.yaml"
+    profile.parent.mkdir()
+    text = (ROOT / "recipes/hardware/h100.yaml").read_text()
+    profile.write_text(text.replace("memory_gib: 79.19", "memory_gib: 1e307", 1))
+    match = _only_error(_validate(str(profile)))
+    assert match["message"] == "must be at most 1048576, got 1e+307 (at /memory_gib)"
