@@ -15,6 +15,7 @@ link out of the cache is unlinked, never followed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aimc.safety import shorten
 from aimc.templating import one_line
@@ -34,6 +35,7 @@ __all__ = [
     "Revision",
     "human_size",
     "missing_files",
+    "open_regular",
     "prune_plan",
     "removal",
     "scan",
@@ -167,9 +169,33 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+def open_regular(file: Path, root: Path | None = None) -> BinaryIO:
+    """``file`` opened for reading when it is a regular file (links followed) and, with
+    ``root``, lies inside ``root`` (links resolved): a link out of the cache is never read,
+    and a FIFO or a device is never opened (checked first, then again on the descriptor
+    opened with ``O_NONBLOCK``, so one swapped in meanwhile cannot make a reader wait).
+
+    Raises:
+        OSError: ``file`` is absent, not a regular file, or outside ``root``.
+    """
+    if root is not None and not _inside(file, root):
+        raise OSError(errno.EXDEV, "links out of the cache", str(file))
+    if not stat.S_ISREG(os.stat(file).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(file))
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(file))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_small(path: Path, limit: int) -> bytes | None:
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:
             data = f.read(limit + 1)
     except OSError:
         return None
@@ -227,7 +253,11 @@ def _entry(repo: Path) -> Entry:
     blobs = repo / "blobs"
     size = incomplete = 0
     last_used = last_modified = 0
-    if blobs.is_dir() and not blobs.is_symlink():
+    if blobs.is_symlink() or (blobs.exists() and not blobs.is_dir()):
+        # Snapshot files link into blobs: through a linked blobs folder they would be
+        # served from outside the cache.
+        problems.append("blobs is not a folder")
+    elif blobs.is_dir():
         for blob in blobs.iterdir():
             bst = _lstat(blob)
             if bst is None or not stat.S_ISREG(bst.st_mode):

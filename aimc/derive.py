@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import struct
 from pathlib import Path
@@ -66,13 +67,18 @@ def is_model_folder(text: str) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
-def _parameters(folder: Path) -> int | None:
-    """Element count of every tensor in the folder's safetensors headers."""
+def _parameters(folder: Path, root: Path | None = None) -> int | None:
+    """Element count of every tensor in the folder's safetensors headers; None when one
+    cannot be read. Only regular files are read (a FIFO named ``*.safetensors`` would hang
+    the command), and with ``root`` (a cached snapshot's repository folder) only those
+    inside it: a link out of the cache is never read."""
+    from aimc.cache import open_regular
+
     total = 0
     files = sorted(folder.glob("*.safetensors"))
     for file in files:
         try:
-            with file.open("rb") as f:
+            with open_regular(file, root) as f:
                 (length,) = struct.unpack("<Q", f.read(8))
                 header = json.loads(f.read(min(length, 100 * 2**20)))
             for key, tensor in header.items():
@@ -131,6 +137,10 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
     Raises:
         ConfigError: ``config.json`` is missing or lacks what serving needs.
     """
+    from aimc.cache import open_regular
+
+    # A cached snapshot's files are read only inside its repository folder (models--x).
+    root = Path(os.path.abspath(folder.expanduser())).parent.parent if repo else None
     folder = folder.expanduser().resolve()
     config_path = folder / "config.json"
     try:
@@ -138,7 +148,7 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
     except UnicodeEncodeError:
         raise ConfigError(f"{one_line(str(folder))}: the path is not UTF-8 text") from None
     try:
-        with config_path.open("rb") as f:
+        with open_regular(config_path, root) as f:
             raw = f.read(_MAX_CONFIG + 1)
         if len(raw) > _MAX_CONFIG:
             raise ConfigError(f"{config_path} is larger than {_MAX_CONFIG // 2**20} MiB")
@@ -172,7 +182,7 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
                 f"{config_path}: {key} is {value}; expected 1 to {_MAX_DIMENSION}",
                 hint="aimc serves decoder models with a transformers config.json",
             )
-    params = _parameters(folder)
+    params = _parameters(folder, root)
     facts["parameters"] = params or 12 * facts["layers"] * hidden * hidden
     precision = _precision(config, config_path)
     counts = [

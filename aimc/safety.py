@@ -90,12 +90,15 @@ def shorten(text: str, limit: int = 120) -> str:
 
 def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` with secrets replaced by ``***``: token-shaped words, and the values of
-    the caller's secret variables (:data:`SECRET_ENV`) wherever they appear."""
+    the caller's secret variables (:data:`SECRET_ENV`) wherever they appear, as given and
+    without surrounding whitespace (huggingface_hub strips ``HF_TOKEN`` before sending it,
+    so a server echoing it echoes the stripped value)."""
     env = os.environ if environ is None else environ
     for name in SECRET_ENV:
         value = env.get(name, "")
-        if len(value) >= 6:
-            text = text.replace(value, "***")
+        for secret in (value, value.strip()):
+            if len(secret) >= 6:
+                text = text.replace(secret, "***")
     return _TOKEN.sub(lambda m: next((g for g in m.groups() if g), "") + "***", text)
 
 

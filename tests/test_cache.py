@@ -443,3 +443,172 @@ def test_remove_waits_for_no_download(cli, tmp_path) -> None:
     assert result.code == 5 and "is being downloaded now" in result.err
     assert (cache / "models--aimc-test--complete" / "snapshots" / REV).is_dir()
     assert cli("cache", "remove", "aimc-test/complete", "--yes", env=env).code == 0
+
+
+# -- what a cached or local model folder may make aimc read -----------------------------
+
+
+def _safetensors(shape: list[int]) -> bytes:
+    """A safetensors file of one BF16 tensor: its header and no data."""
+    size = 2
+    for dim in shape:
+        size *= dim
+    header = json.dumps({"w": {"dtype": "BF16", "shape": shape, "data_offsets": [0, size]}})
+    return len(header).to_bytes(8, "little") + header.encode()
+
+
+def _without_waiting(fn, fifo: Path):
+    """``fn()``, failing the test if it waits on ``fifo`` (a writer then releases it)."""
+    import contextlib
+    import threading
+
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        while thread.is_alive():
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            thread.join(0.1)
+        pytest.fail(f"reading the folder waited on the FIFO {fifo.name}")
+    return out[0]
+
+
+def test_a_link_out_of_the_cache_is_never_read_for_sizes_or_parameters(tmp_path) -> None:
+    """Before: a snapshot's ``*.safetensors`` linking anywhere was read (its header sized the
+    model for ``launch`` and ``show-config``)."""
+    from aimc.catalog import Catalog
+    from aimc.checkpoint import local_sizes
+    from aimc.derive import derive_recipe
+
+    cache = tmp_path / "cache"
+    config = {"num_attention_heads": 8, "hidden_size": 64, "num_hidden_layers": 2}
+    files = {"config.json": json.dumps(config).encode(), "tokenizer.json": b"{}"}
+    _cached(cache, "org/m", {**files, "model.safetensors": _safetensors([10, 10])})
+    snapshot = cache / "models--org--m" / "snapshots" / REV
+    assert local_sizes([("org/m", None, False)], cache) == {"org/m": 200}
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes(_safetensors([10**6, 7000]))
+    (snapshot / "zz-outside.safetensors").symlink_to(outside)
+    assert local_sizes([("org/m", None, False)], cache) == {}
+    recipe = derive_recipe(snapshot, Catalog.default().hardware("mi300x"), repo="org/m")
+    assert recipe.data["model"]["facts"]["parameters"] < 10**6  # the estimate, not the link's
+
+
+def test_a_fifo_in_a_model_folder_never_makes_aimc_wait(tmp_path) -> None:
+    """Before: ``launch``/``show-config`` of a cached model or a local folder holding a FIFO
+    named ``*.safetensors`` (or ``config.json``) hung opening it."""
+    from aimc.catalog import Catalog
+    from aimc.checkpoint import checkpoint_bytes
+    from aimc.derive import _parameters, derive_recipe
+    from aimc.errors import ConfigError
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(_safetensors([10, 10]))
+    os.mkfifo(folder / "zz.safetensors")
+    root = folder.parent
+    read = _without_waiting(
+        lambda: (checkpoint_bytes(folder), checkpoint_bytes(folder, root), _parameters(folder)),
+        folder / "zz.safetensors",
+    )
+    assert read == (None, None, None)
+
+    os.mkfifo(folder / "config.json")
+    hardware = Catalog.default().hardware("mi300x")
+
+    def derive() -> str:
+        try:
+            derive_recipe(folder, hardware)
+        except ConfigError as exc:
+            return exc.message
+        return "derived"
+
+    assert "not a regular file" in _without_waiting(derive, folder / "config.json")
+
+
+def test_a_blobs_folder_that_is_a_link_makes_the_entry_broken(cli, tmp_path) -> None:
+    """Before: listed complete, though its files were served from outside the cache."""
+    cache = tmp_path / "cache"
+    base = cache / "models--org--m"
+    snapshot = base / "snapshots" / REV
+    snapshot.mkdir(parents=True)
+    for name, data in {"config.json": b"{}", "tokenizer.json": b"{}"}.items():
+        (snapshot / name).write_bytes(data)
+    (snapshot / "model.safetensors").write_bytes(_safetensors([2]))
+    (base / "refs").mkdir()
+    (base / "refs" / "main").write_text(REV)
+    (tmp_path / "elsewhere").mkdir()
+    (base / "blobs").symlink_to(tmp_path / "elsewhere")
+    rows = json.loads(cli("cache", "list", "--format", "json", env={"CACHE_DIR": str(cache)}).out)
+    row = rows["data"][0]
+    assert (row["status"], row["problems"]) == ("broken", ["blobs is not a folder"])
+
+
+def test_mask_hides_a_secret_also_without_its_surrounding_whitespace() -> None:
+    """huggingface_hub strips HF_TOKEN before sending it: a server echoing it echoes that."""
+    from aimc.safety import holds_secret, mask
+
+    env = {"HF_TOKEN": "  my-private-secret-value\n"}
+    assert mask("bad token my-private-secret-value here", env) == "bad token *** here"
+    assert mask("as given:   my-private-secret-value\n", env) == "as given: ***"
+    assert holds_secret("x my-private-secret-value", env)
+    assert mask("abcde and more", {"HF_TOKEN": " abcde "}) == "abcde and more"  # too short
+
+
+#: Revisions as git names them, and paths or odd text that are none.
+_REVISIONS = ["main", "v1.0", "refs/pr/1", "release-2.0_rc.1", "a" * 40, "a" * 200]
+_NOT_REVISIONS = [
+    "../x",
+    "main/../../x",
+    "/abs/ref",
+    "a/./b",
+    ".hidden",
+    "a//b",
+    "a/",
+    "a..b",
+    "main\n",
+    "ma\x00in",
+    "a b",
+    "",
+    "a" * 201,
+]
+
+
+@pytest.mark.parametrize("revision", _REVISIONS + _NOT_REVISIONS)
+def test_a_revision_is_a_git_name_never_a_path(revision: str) -> None:
+    """The check before huggingface_hub writes ``refs/<revision>`` and the recipe schema's
+    ``weights.revision`` agree (both the jsonschema and the compiled check). Before: the
+    schema allowed ``../`` and the download took any text."""
+    from aimc.checkpoint import check_revision
+    from aimc.errors import ConfigError
+    from aimc.schema import validator_class
+    from aimc.schema_compiler import ecma_pattern
+    from tests.conftest import ROOT
+
+    schema = json.loads((ROOT / "schemas/recipe.schema.json").read_text())
+    found: list[dict] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("revision"), dict) and "pattern" in node["revision"]:
+                found.append(node["revision"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    (prop,) = found
+    valid = revision in _REVISIONS
+    assert validator_class()(prop).is_valid(revision) is valid
+    compiled = ecma_pattern(prop["pattern"]).search(revision) is not None
+    assert (compiled and len(revision) <= prop["maxLength"]) is valid
+    if valid:
+        check_revision(revision)
+    else:
+        with pytest.raises(ConfigError) as refused:
+            check_revision(revision)
+        assert "\n" not in refused.value.message

@@ -366,3 +366,135 @@ def test_download_of_a_recipe_precision_and_of_a_pinned_revision(hub, env) -> No
     assert result.code == 0, result.err
     assert json.loads(result.out)["data"]["path"].endswith(f"snapshots/{commit}")
     assert not [r for r in hub.requests if r[1].endswith("/revision/main") and REPO in r[1]]
+
+
+# -- hostile revisions, hubs and cache contents -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "revision",
+    ["../../../victim.txt", "main/../../../../victim.txt", "{tmp}/victim.txt"],
+    ids=["dotdot", "branch-dotdot", "absolute"],
+)
+def test_a_revision_that_is_a_path_is_refused_before_the_hub_is_asked(
+    hub, env, tmp_path, revision
+) -> None:
+    """Before: huggingface_hub wrote the hub's answer (a commit, or any text a hostile hub
+    chose) to ``refs/<revision>``, here the file beside the cache."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    revision = revision.format(tmp=tmp_path)
+    result = _cache(env, "download", REPO, "--revision", revision, "--format", "json")
+    assert result.code == 2, result.err
+    error = json.loads(result.out)["error"]
+    assert error["code"] == "CONFIGURATION_ERROR"
+    assert "is not a branch, tag or commit name" in error["message"]
+    assert victim.read_text() == "precious\n"
+    assert hub.requests == []
+
+
+@pytest.mark.parametrize("sha", ["zzzz", "../../../../escape", "export PWNED=1"])
+def test_a_hub_naming_no_commit_hash_is_refused_before_any_file(hub, env, tmp_path, sha) -> None:
+    """Before: the hub's ``sha`` became a path (``snapshots/<sha>``) and a ref's text, and
+    ``zzzz`` was a successful download."""
+    hub.info_sha = sha
+    result = _cache(env, "download", REPO, "--format", "json")
+    assert result.code == 6, result.err
+    error = json.loads(result.out)["error"]
+    assert error["message"] == f"the hub named no commit hash for {REPO} at main"
+    assert not [r for r in hub.requests if "/resolve/" in r[1] or "/tree/" in r[1]]
+    assert not list(tmp_path.rglob("escape*"))
+    assert not (Path(env["CACHE_DIR"]) / f"models--{REPO.replace('/', '--')}").exists()
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo", "folder"])
+def test_a_part_file_that_is_not_a_file_is_replaced_never_written_through(
+    hub, env, tmp_path, kind
+) -> None:
+    """``blobs/<etag>.resume.incomplete`` as a link, a FIFO or a folder: the download starts
+    that file over. Before: a link's target was overwritten and made 0644 (then the link
+    became the blob), a FIFO hung the command, a folder was exit 5."""
+    import hashlib
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    victim.chmod(0o600)
+    blobs = Path(env["CACHE_DIR"]) / f"models--{REPO.replace('/', '--')}" / "blobs"
+    blobs.mkdir(parents=True)
+    etag = hashlib.sha256(FILES["model-2.safetensors"]).hexdigest()
+    part = blobs / f"{etag}.resume.incomplete"
+    if kind == "link":
+        part.symlink_to(victim)
+    elif kind == "fifo":
+        os.mkfifo(part)
+    else:
+        part.mkdir()
+    result = run_cli("cache", "download", REPO, env=env, timeout=30)
+    assert result.code == 0, result.err
+    assert victim.read_text() == "precious\n" and victim.stat().st_mode & 0o777 == 0o600
+    assert not (blobs / etag).is_symlink() and not part.exists() and not part.is_symlink()
+    snapshot = _snapshot(env, hub.repos[REPO].commit)
+    assert (snapshot / "model-2.safetensors").read_bytes() == FILES["model-2.safetensors"]
+
+
+def test_a_hub_announcing_another_size_after_the_free_space_check_is_refused(hub, env) -> None:
+    """Before: the size of a second request was believed, so a hub could pass the free-space
+    check with an honest listing and then send any number of bytes."""
+    hub.resize = {"model-2.safetensors": 2**50}
+    result = _cache(env, "download", REPO, "--format", "json")
+    assert result.code == 6, result.err
+    error = json.loads(result.out)["error"]
+    size = len(FILES["model-2.safetensors"])
+    assert error["message"] == (
+        f"the hub listed {size} bytes for {REPO}/model-2.safetensors, then announced {2**50}"
+    )
+    assert hub.gets(REPO, "model-2.safetensors") == 0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(500, {}), (302, {"Location": "http://localhost:9/elsewhere"})],
+    ids=["500", "redirect-to-another-host"],
+)
+def test_force_with_a_failing_hub_is_a_network_error(hub, env, answer) -> None:
+    """Before: huggingface_hub's ``ValueError("Force download failed ...")`` was an internal
+    error (exit 1); its cause is what went wrong."""
+    hub.head_answers = {"config.json": answer}
+    result = _cache(env, "download", REPO, "--force", "--format", "json")
+    assert result.code == 6, result.err
+    assert json.loads(result.out)["error"]["code"] == "NETWORK_ERROR"
+    assert "Traceback" not in result.err
+
+
+def test_a_wrong_hf_token_is_a_permission_error_that_never_shows_it(hub, env) -> None:
+    """The hub's 401 "Invalid credentials": exit 7 naming HF_TOKEN (before: exit 6)."""
+    hub.reject_bad_tokens = True
+    token = "hf_wrongwrongwrongwrongwrong0000"
+    result = run_cli("cache", "download", REPO, "--format", "json", env={**env, "HF_TOKEN": token})
+    assert result.code == 7, result.err
+    error = json.loads(result.out)["error"]
+    assert error["code"] == "PERMISSION_DENIED" and "check HF_TOKEN" in error["message"]
+    assert token not in result.out + result.err
+
+
+def test_a_branch_s_ref_is_written_in_the_cache_and_never_through_a_link(hub, env, tmp_path):
+    """aimc writes ``refs/<revision>`` itself (the commit it checked): a branch with ``/``
+    gets its folders, and a refs folder that is a link is refused (exit 5). Before: it was
+    written through the link."""
+    commit = hub.repos[REPO].commit
+    result = _cache(env, "download", REPO, "--revision", "refs/pr/1", "--format", "json")
+    assert result.code == 0, result.err
+    refs = Path(env["CACHE_DIR"]) / f"models--{REPO.replace('/', '--')}" / "refs"
+    assert (refs / "refs" / "pr" / "1").read_text() == commit
+    assert sorted(p.name for p in refs.rglob("*") if p.is_file()) == ["1"]
+
+    hub.add("aimc-test/linked", FILES)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    linked = Path(env["CACHE_DIR"]) / "models--aimc-test--linked"
+    linked.mkdir()
+    (linked / "refs").symlink_to(outside)
+    result = _cache(env, "download", "aimc-test/linked", "--format", "json")
+    assert result.code == 5, result.err
+    assert "refs of aimc-test/linked" in json.loads(result.out)["error"]["message"]
+    assert list(outside.iterdir()) == []

@@ -17,8 +17,13 @@ Knobs: ``gated`` repositories answer 401 with ``X-Error-Code: GatedRepo`` unless
 carries ``Authorization: Bearer <token>``; ``slow`` streams files in small chunks with a
 pause (so a test can kill a download midway); ``advertise`` overrides the size a file is
 said to have (a repository larger than the disk, a lying hub); ``extra_headers`` go with
-every answer (huge or odd headers). Every request is logged in ``requests``,
-the first byte of every ranged GET in ``ranges``.
+every answer (huge or odd headers). Hostile hubs: ``info_sha`` is the commit the info
+endpoint names instead of the real one; ``head_answers`` answers a file's HEAD with a status
+and headers instead (a 500, a redirect to another host); ``resize`` is the size a file's
+HEAD announces from its second HEAD on (a hub changing its answer after the free-space
+check); ``reject_bad_tokens`` answers a request carrying another token than the hub's with
+401 "Invalid credentials in Authorization header", as the real hub does. Every request is
+logged in ``requests``, the first byte of every ranged GET in ``ranges``.
 Run as a script (``python tests/fakes/hub.py SPEC.json``) it serves the repositories of a
 JSON spec and prints its URL.
 """
@@ -70,6 +75,11 @@ class FakeHub:
         self.requests: list[tuple[str, str]] = []
         self.ranges: list[tuple[str, int]] = []  # (file, first byte) of each ranged GET
         self.extra_headers: dict[str, str] = {}  # sent with every answer (hostile hubs)
+        self.info_sha: str | None = None  # the commit the info endpoint names instead
+        self.head_answers: dict[str, tuple[int, dict[str, str]]] = {}  # file -> HEAD answer
+        self.resize: dict[str, int] = {}  # file -> size its second and later HEADs announce
+        self.reject_bad_tokens = False  # 401 "Invalid credentials" for another token
+        self._heads: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -145,15 +155,10 @@ class FakeHub:
 
             def _error(self, status: int, code: str, message: str) -> None:
                 body = json.dumps({"error": message}).encode()
-                self._send(
-                    status,
-                    {
-                        "Content-Type": "application/json",
-                        "X-Error-Code": code,
-                        "X-Error-Message": message,
-                    },
-                    body,
-                )
+                headers = {"Content-Type": "application/json", "X-Error-Message": message}
+                if code:
+                    headers["X-Error-Code"] = code
+                self._send(status, headers, body)
 
             def _repo(self, repo_id: str) -> Repo | None:
                 repo = hub.repos.get(repo_id)
@@ -161,6 +166,10 @@ class FakeHub:
                     self._error(404, "RepoNotFound", "Repository not found")
                     return None
                 auth = self.headers.get("Authorization", "")
+                if hub.reject_bad_tokens and auth and auth != f"Bearer {hub.token}":
+                    message = "Invalid credentials in Authorization header"
+                    self._error(401, "", message)
+                    return None
                 if repo.gated and auth != f"Bearer {hub.token}":
                     self._error(401, "GatedRepo", "Access to this repository is restricted")
                     return None
@@ -178,7 +187,7 @@ class FakeHub:
                     if len(parts) == 4 or parts[4] == "revision":
                         info = {
                             "id": "/".join(parts[2:4]),
-                            "sha": repo.commit,
+                            "sha": repo.commit if hub.info_sha is None else hub.info_sha,
                             "private": False,
                             "gated": "manual" if repo.gated else False,
                             "siblings": [{"rfilename": n} for n in sorted(repo.files)],
@@ -217,11 +226,20 @@ class FakeHub:
 
             def _file(self, repo: Repo, name: str) -> None:
                 data = repo.files[name]
+                size = repo.size(name)
+                if self.command == "HEAD":
+                    if name in hub.head_answers:
+                        status, answer = hub.head_answers[name]
+                        return self._send(status, answer)
+                    with hub._lock:
+                        hub._heads[name] = hub._heads.get(name, 0) + 1
+                        if hub._heads[name] > 1:
+                            size = hub.resize.get(name, size)
                 headers = {"X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes"}
                 if repo.is_lfs(name):
                     headers["ETag"] = f'"{repo.oid(name)}"'
                     headers["X-Linked-Etag"] = f'"{repo.sha256(name)}"'
-                    headers["X-Linked-Size"] = str(repo.size(name))
+                    headers["X-Linked-Size"] = str(size)
                 else:
                     headers["ETag"] = f'"{repo.oid(name)}"'
                 start = 0
