@@ -45,7 +45,7 @@ from typing import Any
 
 from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.engines import BACKENDS, MANAGED, vocabulary
-from aimc.loader import Document, escape_pointer
+from aimc.loader import Document, escape_pointer, pointer
 from aimc.safety import holds_secret, shorten
 
 __all__ = ["ArgProblem", "check_arg", "is_secret", "lint_fit", "lint_hardware", "lint_recipe"]
@@ -97,8 +97,8 @@ def _gpus(n: int) -> str:
     return f"{n} GPU" if n == 1 else f"{n} GPUs"
 
 
-def _p(*parts: str | int) -> str:
-    return "".join(f"/{escape_pointer(p)}" for p in parts)
+#: A JSON Pointer from its reference tokens (the loader's).
+_p = pointer
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ __all__ = [
     "Document",
     "escape_pointer",
     "load_document",
+    "pointer",
     "read_bytes",
     "read_document",
 ]
@@ -66,6 +67,11 @@ MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 def escape_pointer(token: str | int) -> str:
     """One JSON Pointer reference token (RFC 6901)."""
     return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def pointer(*parts: str | int) -> str:
+    """A JSON Pointer from its reference tokens (``pointer("args", "a/b")``: ``/args/a~1b``)."""
+    return "".join(f"/{escape_pointer(p)}" for p in parts)
 
 
 @dataclass(frozen=True)

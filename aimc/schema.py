@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aimc import _resources
 from aimc.diagnostics import MAX_EXCERPT, Diagnostic, did_you_mean, excerpt
-from aimc.loader import Document, escape_pointer
+from aimc.loader import Document, escape_pointer, pointer
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -111,7 +111,7 @@ def _short(value: Any) -> str:
 
 
 def _pointer(error: ValidationError) -> str:
-    return "".join(f"/{escape_pointer(p)}" for p in error.absolute_path)
+    return pointer(*error.absolute_path)
 
 
 def _expected_types(types: Any) -> str:

@@ -135,3 +135,11 @@ def test_any_mapping_round_trips_and_every_key_is_located(data: dict) -> None:
                 walk(v, f"{pointer}/{i}")
 
     walk(data, "")
+
+
+def test_a_pointer_escapes_each_token() -> None:
+    """The one JSON Pointer builder (lint, schema and interop used three copies)."""
+    from aimc.loader import pointer
+
+    assert pointer("configurations", 0, "args", "a/b~c") == "/configurations/0/args/a~1b~0c"
+    assert pointer() == ""

@@ -16,7 +16,7 @@ from typing import Any
 
 from aimc.diagnostics import Diagnostic, did_you_mean, excerpt
 from aimc.errors import ValidationFailed
-from aimc.loader import Document, escape_pointer, read_document
+from aimc.loader import Document, escape_pointer, pointer, read_document
 from aimc.safety import holds_secret, mask
 
 __all__ = [
@@ -56,9 +56,8 @@ AIMC_OWNED = ("host", "port", "served-model-name", "download-dir", "model", "con
 NO_EQUIVALENT = "interop/no-equivalent"
 
 
-def ptr(*parts: str | int) -> str:
-    """A JSON Pointer from its reference tokens."""
-    return "".join(f"/{escape_pointer(p)}" for p in parts)
+#: A JSON Pointer from its reference tokens (the loader's).
+ptr = pointer
 
 
 @dataclass(frozen=True)
