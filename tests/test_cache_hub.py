@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,8 +250,8 @@ def test_remove_and_prune(hub, env) -> None:
     assert json.loads(_cache(env, "list", "--format", "json").out)["data"] == []
 
 
-def test_launch_with_an_incomplete_cached_model_and_no_hub_fails_fast(hub, env, tmp_path) -> None:
-    """The missing files are named, nothing is started, exit 6."""
+def _half_cached_box(tmp_path: Path) -> Any:
+    """A stand-in GPU machine whose cache holds Qwen3-32B with only its config.json."""
     from tests.test_contract import GPUBox
 
     (tmp_path / "box").mkdir()
@@ -260,6 +261,12 @@ def test_launch_with_an_incomplete_cached_model_and_no_hub_fails_fast(hub, env, 
     (snapshot / "config.json").write_text("{}")
     (snapshot.parent.parent / "refs").mkdir()
     (snapshot.parent.parent / "refs" / "main").write_text("ab" * 20)
+    return box
+
+
+def test_launch_with_an_incomplete_cached_model_and_no_hub_fails_fast(hub, env, tmp_path) -> None:
+    """The missing files are named, nothing is started, exit 6."""
+    box = _half_cached_box(tmp_path)
     started = time.monotonic()
     result = box.run("launch", "Qwen/Qwen3-32B", "8", "--format", "json")
     try:
@@ -329,15 +336,7 @@ def test_a_progress_bar_on_a_terminal(hub, env) -> None:
 
 
 def test_launch_completes_an_incomplete_cached_model_then_starts_offline(hub, tmp_path) -> None:
-    from tests.test_contract import GPUBox
-
-    (tmp_path / "box").mkdir()
-    box = GPUBox(tmp_path / "box")
-    snapshot = box.tmp / "cache" / "models--Qwen--Qwen3-32B" / "snapshots" / ("ab" * 20)
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text("{}")
-    (snapshot.parent.parent / "refs").mkdir()
-    (snapshot.parent.parent / "refs" / "main").write_text("ab" * 20)
+    box = _half_cached_box(tmp_path)
     hub.add("Qwen/Qwen3-32B", {k: v for k, v in FILES.items() if "original" not in k})
     box.env["HF_ENDPOINT"] = hub.url
     try:
