@@ -9,12 +9,22 @@ set it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["PLAN_VERSION", "Plan", "Setting"]
+__all__ = ["PLAN_VERSION", "Plan", "Setting", "mountable"]
 
 PLAN_VERSION = 1
+
+#: An absolute path ``docker -v`` and Compose volumes take as one source: no ':' or ','
+#: (they split there), no control character.
+_MOUNTABLE = re.compile(r"/[^:,\x00-\x1f\x7f]*")
+
+
+def mountable(path: str) -> bool:
+    """Whether ``path`` (a local model folder) can be mounted into a container."""
+    return bool(_MOUNTABLE.fullmatch(path))
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,21 @@ than those the plan holds, sorted where order is not meaningful.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
 
 from aimc import __version__
 from aimc.engines import ENGINES, vocabulary
-from aimc.plan import Plan
+from aimc.plan import Plan, mountable
 
 __all__ = [
     "CONTAINER_CACHE",
     "command_plan",
     "container_args",
     "container_env",
+    "container_view",
     "manifest",
     "node_role_args",
     "render",
@@ -130,6 +132,19 @@ def _docker_options(plan: Plan) -> list[list[str]]:
     return opts
 
 
+def container_view(plan: Plan) -> Plan | None:
+    """``plan`` as a container runs it: itself for the Docker launcher; for a bare process
+    with an image (compose.yaml beside a process launch.sh), the same plan with the
+    container's command and model path; None when it has no image or its local model folder
+    cannot be mounted."""
+    if plan.launcher == "docker":
+        return plan
+    if not plan.image or (plan.local_model and not mountable(plan.model_source)):
+        return None
+    command = list(ENGINES[plan.backend].container_command)
+    return dataclasses.replace(plan, launcher="docker", command=command)
+
+
 def _compose_escape(value: Any) -> Any:
     """Compose interpolates ``$``; a literal ``$`` is written ``$$``."""
     if isinstance(value, str):
@@ -139,9 +154,12 @@ def _compose_escape(value: Any) -> Any:
     return value
 
 
-def _compose(plan: Plan, command: list[str]) -> dict[str, Any]:
+def _compose(plan: Plan) -> dict[str, Any]:
+    """compose.yaml's data for a plan as a container runs it (:func:`container_view`)."""
+    command = container_args(plan)
     c = plan.container
     service: dict[str, Any] = {
+        "container_name": plan.name,
         "image": _compose_escape(plan.image),
         "command": _compose_escape(command),
         "env_file": ["aim.env"],
@@ -179,7 +197,9 @@ def _compose(plan: Plan, command: list[str]) -> dict[str, Any]:
                 }
             }
         }
-    return {"name": plan.name, "services": {"server": service}}
+    # No top-level ``name``: Debian's docker-compose (1.29) refuses it. The project is named
+    # with -p (see the header); the container by container_name, as launch.sh names it.
+    return {"services": {"server": service}}
 
 
 def _native_config(plan: Plan) -> dict[str, Any]:
@@ -200,7 +220,7 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
     from aimc.templating import environment
 
     env = environment()
-    command = container_args(plan)
+    in_container = container_view(plan)
     context = {
         "plan": plan,
         "version": __version__,
@@ -209,7 +229,7 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         "env": [(name, str(s.value)) for name, s in plan.env.items()],
         "docker_options": _docker_options(plan) if plan.launcher == "docker" else [],
         "container_cache": CONTAINER_CACHE,
-        "compose": _compose(plan, command) if plan.image else None,
+        "compose": _compose(in_container) if in_container else None,
         "native_config": _native_config(plan),
         "node": None,
     }
@@ -219,7 +239,7 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         context["node"] = _node(plan, "0")
         context["worker_node"] = _node(plan, "$AIM_NODE_RANK")
         names.append("launch-worker.sh")
-    elif plan.image:
+    elif in_container:
         names.append("compose.yaml")
     return {name: env.get_template(f"{name}.j2").render(context) for name in sorted(names)}
 

@@ -19,7 +19,7 @@ from aimc.engines import ENGINES, MANAGED, vocabulary
 from aimc.errors import ConfigError
 from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
-from aimc.plan import Plan, Setting
+from aimc.plan import Plan, Setting, mountable
 from aimc.safety import check_env, shown_set
 from aimc.settings import DEFAULT_PORT
 from aimc.templating import one_line
@@ -62,7 +62,6 @@ PASSTHROUGH_ENV = {
 }
 
 #: Host paths ``docker run -v`` and Compose read as one path.
-_MOUNTABLE = re.compile(r"/[^:,\x00-\x1f\x7f]*")
 #: Lone surrogates: what Python makes of command-line bytes that are not UTF-8.
 _UNENCODABLE = re.compile("[\ud800-\udfff]")
 
@@ -656,13 +655,14 @@ def _image_and_launcher(
     ctx: _Context, merged: Mapping[str, Setting], source: str, local: bool
 ) -> tuple[str | None, str]:
     image = merged["image"].value if "image" in merged else None
-    launcher = ctx.request.launcher or ("docker" if image else "process")
+    default = ctx.hardware.data.get("container", {}).get("launcher", "docker")
+    launcher = ctx.request.launcher or (default if image else "process")
     if launcher == "docker" and not image:
         raise ConfigError(
             f"no container image for {ctx.chosen.backend} on {ctx.hardware.name}",
             hint="use --launcher process, or --set image=NAME:TAG",
         )
-    if local and launcher == "docker" and not _MOUNTABLE.fullmatch(source):
+    if local and launcher == "docker" and not mountable(source):
         raise ConfigError(
             f"the model folder {one_line(source)!r} cannot be mounted into a container",
             hint="docker -v splits at ':' and ','; move or link the folder to a plain path, "

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+import secrets
 import signal
 import socket
 import stat
@@ -81,6 +82,10 @@ LAUNCHERS = ("process", "docker")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+#: A run id (:attr:`RunRecord.run_id`): empty, or 32 lower-case hex digits.
+_RUN_ID = re.compile(r"(?:[0-9a-f]{32})?")
+#: The label launch.sh gives a container: ``AIM_RUN_ID`` of the run that started it.
+RUN_LABEL = "dev.aimc.run"
 
 
 def state_dir() -> Path:
@@ -137,6 +142,9 @@ class RunRecord:
             field 22); with ``sid`` and ``boot_id`` it proves the pid was not reused.
         sid: Session id of ``pid`` (equal to ``pid``: it was started in a new session).
         boot_id: ``/proc/sys/kernel/random/boot_id`` when it was started ("" if unknown).
+        run_id: Random hex this run gave its container as the label ``dev.aimc.run`` (""
+            for a bare process or a record of an older aimc): only a container carrying it
+            is ever removed for this run.
     """
 
     name: str
@@ -156,6 +164,7 @@ class RunRecord:
     start_time: int
     sid: int
     boot_id: str
+    run_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (the state file)."""
@@ -499,15 +508,61 @@ def _docker_check(env: dict[str, str]) -> None:
         )
 
 
-def _docker_rm(name: str, env: dict[str, str]) -> None:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run(
-            ["docker", "rm", "-f", name],
+def _docker(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
+    """Run ``docker ARGS``: (exit code, stdout), or (-1, "") when it cannot run or hangs."""
+    try:
+        proc = subprocess.run(
+            ["docker", *args],
             capture_output=True,
-            timeout=60,
+            text=True,
+            timeout=timeout,
             env=env,
             stdin=subprocess.DEVNULL,
         )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return -1, ""
+    return proc.returncode, proc.stdout
+
+
+def _container(name: str, env: dict[str, str]) -> tuple[str, str] | None:
+    """(full id, :data:`RUN_LABEL` value) of the container named ``name``, or None when
+    there is none (or the engine does not answer)."""
+    fmt = f'{{{{.Id}}}} {{{{index .Config.Labels "{RUN_LABEL}"}}}}'
+    code, out = _docker(["container", "inspect", "--format", fmt, "--", name], env, 30)
+    words = out.split()
+    if code != 0 or not words or not re.fullmatch(r"[0-9a-f]{64}", words[0]):
+        return None
+    return words[0], words[1] if len(words) > 1 else ""
+
+
+def _refuse_existing_container(name: str, env: dict[str, str]) -> None:
+    """Raises: ConfigError: A container named ``name`` exists (aimc did not start it for
+    this run, and never removes it)."""
+    found = _container(name, env)
+    if found is not None:
+        raise ConfigError(
+            f"a container named {name} already exists (id {found[0][:12]}); aimc leaves it alone",
+            hint=f"launch under another name with --name, or remove it yourself: "
+            f"docker rm -f {name}",
+        )
+
+
+def _docker_rm(name: str, env: dict[str, str], run_id: str, container_id: str = "") -> None:
+    """Remove the container named ``name`` if it is this run's: it carries the label
+    ``run_id`` (or, for a record without one, its id starts with ``container_id``). Any
+    other container of that name is left alone. Removed by its full id, not its name."""
+    found = _container(name, env)
+    if found is None:
+        return
+    full, label = found
+    if run_id:
+        ours = label == run_id
+    else:
+        ours = bool(re.fullmatch(r"[0-9a-f]{12,64}", container_id)) and full.startswith(
+            container_id
+        )
+    if ours:
+        _docker(["rm", "-f", full], env)
 
 
 # --- files ------------------------------------------------------------------------------
@@ -675,8 +730,11 @@ def _parse_record(data: object, stem: str) -> RunRecord:
         raise InvalidRecord("health_path is not a path")
     if not os.path.isabs(data["folder"]):
         raise InvalidRecord("folder is not absolute")
+    run_id = data.get("run_id", "")
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise InvalidRecord("run_id is not 32 hex digits")
     fields = {f: data[f] for f in (*_STR_FIELDS, *_INT_FIELDS)}
-    return RunRecord(started=started, **fields)
+    return RunRecord(started=started, run_id=run_id, **fields)
 
 
 def _read_record(path: Path) -> RunRecord:
@@ -898,7 +956,9 @@ def stop_record(record: RunRecord, env: dict[str, str] | None = None) -> bool:
         forget(record)
         return False
     if record.launcher == "docker":
-        _docker_rm(record.name, _docker_env(dict(env or os.environ)))
+        _docker_rm(
+            record.name, _docker_env(dict(env or os.environ)), record.run_id, record.container_id
+        )
     kill_group(record.pid)
     forget(record)
     return True
@@ -994,10 +1054,14 @@ def run_folder(
             f"port {plan.port} is already in use",
             hint="stop what listens there, or launch with --port N",
         )
+    run_id = ""
     if plan.launcher == "docker":
         _docker_check(env)
+        _refuse_existing_container(name, env)
+        run_id = secrets.token_hex(16)
     _check_runs_writable()
     env["AIM_CONTAINER_NAME"] = name
+    env["AIM_RUN_ID"] = run_id
     log = folder / LOG_NAME
     with _SignalGuard() as guard:
         start = time.monotonic()
@@ -1018,12 +1082,12 @@ def run_folder(
             os.close(out)
         recorded: RunRecord | None = None
         try:
-            recorded = _record_started(proc.pid, name, plan, folder, log)
-            _wait_ready(proc, plan, timeout, start, log, guard, progress)
+            recorded = _record_started(proc.pid, name, plan, folder, log, run_id)
+            _wait_ready(proc, plan, timeout, start, log, guard, progress, env)
         except BaseException as exc:
             kill_group(proc.pid, grace=5 if guard.signum is not None else STOP_GRACE)
             if plan.launcher == "docker":
-                _docker_rm(name, env)
+                _docker_rm(name, env, run_id)
             proc.wait()
             if recorded is not None:
                 forget(recorded)
@@ -1042,7 +1106,9 @@ def run_folder(
     return record
 
 
-def _record_started(pid: int, name: str, plan: Plan, folder: Path, log: Path) -> RunRecord:
+def _record_started(
+    pid: int, name: str, plan: Plan, folder: Path, log: Path, run_id: str = ""
+) -> RunRecord:
     """Record the just started (unreaped) process ``pid``.
 
     Raises:
@@ -1071,6 +1137,7 @@ def _record_started(pid: int, name: str, plan: Plan, folder: Path, log: Path) ->
         start_time=found.start_time,
         sid=found.sid,
         boot_id=_boot_id(),
+        run_id=run_id,
     )
     try:
         _write_record(record)
@@ -1092,11 +1159,13 @@ def _wait_ready(
     log: Path,
     guard: _SignalGuard,
     progress: Callable[[float, Path, bool], None] | None,
+    env: dict[str, str] | None = None,
 ) -> None:
     """Poll until the endpoint is ready.
 
     Raises:
-        LaunchError: The server exited, or was not ready after ``timeout`` seconds.
+        LaunchError: The server exited (the Docker engine stopped, for a container), or
+            was not ready after ``timeout`` seconds.
         Interrupted: A stop signal arrived.
     """
     delay = POLL_START
@@ -1105,6 +1174,8 @@ def _wait_ready(
         code = _exit_status(proc.pid)
         if code is not None:
             # Its group may still hold children: the caller stops them before reaping.
+            if plan.launcher == "docker" and env is not None:
+                _docker_still_there(env, code, log)
             raise LaunchError(
                 f"the server exited with code {code} after {time.monotonic() - start:.1f} s",
                 details=_tail(log),
@@ -1125,6 +1196,19 @@ def _wait_ready(
             progress(elapsed, log, healthy)
         time.sleep(delay)
         delay = min(delay * 1.5, POLL_MAX)
+
+
+def _docker_still_there(env: dict[str, str], code: int, log: Path) -> None:
+    """Raises: LaunchError: ``docker run`` ended because the Docker engine stopped."""
+    answer, _ = _docker(["version", "--format", "{{.Server.Version}}"], env, 15)
+    if answer != 0:
+        where = env.get("DOCKER_HOST", "the default socket")
+        raise LaunchError(
+            f"the Docker engine ({where}) stopped answering while the server "
+            f"started; docker run ended with code {code}",
+            details=_tail(log),
+            hint="start the Docker engine again, then launch again",
+        )
 
 
 def _container_id(name: str, env: dict[str, str]) -> str:

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, types, tests (with the real vLLM server on the CPU, the tests
-# marked "server"; `-m "not server"` skips them, and then vLLM is not installed). Extra
-# arguments go to pytest.
+# The whole test suite: lint, types, tests (with the real vLLM server on the CPU and in a
+# container of a real Docker engine, the tests marked "server"; `-m "not server"` skips
+# them, and then neither vLLM nor the image is installed). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 case " $* " in
-  *"not server"*) ;;
-  *) ./scripts/setup-vllm.sh ;;
+  *"not server"*) ./scripts/setup-docker.sh --packages ;;
+  *) ./scripts/setup-vllm.sh && ./scripts/setup-docker.sh ;;
 esac
 .venv/bin/ruff check aimc aim_launcher tests examples tools bench setup.py
 .venv/bin/ruff format --check aimc aim_launcher tests examples tools bench setup.py

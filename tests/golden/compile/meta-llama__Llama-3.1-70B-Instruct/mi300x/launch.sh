@@ -7,7 +7,8 @@
 #
 # Runs the vllm server for meta-llama/Llama-3.1-70B-Instruct on port 8000.
 # CACHE_DIR (default /workspace/model-cache) is the Hugging Face cache the model is read from.
-# AIM_CONTAINER_NAME (default aim-llama-3-1-70b-instruct) names the container.
+# AIM_CONTAINER_NAME (default aim-llama-3-1-70b-instruct) names the container; AIM_RUN_ID labels it
+# (aim-engine run sets both, and removes only a container with its own label).
 # HF_TOKEN, HF_HUB_OFFLINE, VLLM_API_KEY are passed through from the caller's environment, never stored.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ export VLLM_ROCM_USE_AITER=1
 mkdir -p "$CACHE_DIR"
 
 exec docker run --rm --name "${AIM_CONTAINER_NAME:-aim-llama-3-1-70b-instruct}" \
+  --label "dev.aimc.run=${AIM_RUN_ID:-}" \
   --device /dev/kfd \
   --device /dev/dri \
   --group-add video \
