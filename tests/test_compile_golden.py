@@ -96,6 +96,39 @@ def test_every_compose_file_follows_the_compose_specification() -> None:
     assert checked >= len(PAIRS) - 5
 
 
+def test_docker_compose_reads_a_compose_file_of_every_target(tmp_path: Path) -> None:
+    """Debian's docker-compose (the OS package) parses and resolves one compiled folder per
+    target, as ``docker-compose -p NAME -f compose.yaml up`` would: the Compose schema
+    alone accepts a top-level ``name`` that this docker-compose refuses."""
+    compose = shutil.which("docker-compose")
+    assert compose, "docker-compose is missing: run scripts/setup-docker.sh --packages"
+    checked = set()
+    for model, target in PAIRS:
+        files = _compiled(model, target)
+        if target in checked or "compose.yaml" not in files:
+            continue
+        folder = tmp_path / target
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        env = {"PATH": "/usr/bin:/bin", "CACHE_DIR": str(tmp_path / "cache")}
+        result = subprocess.run(
+            [compose, "-p", "aimc-test", "-f", "compose.yaml", "config"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"{model}@{target}: {result.stderr}"
+        service = YAML(typ="safe").load(result.stdout)["services"]["server"]
+        expected = YAML(typ="safe").load(files["compose.yaml"])["services"]["server"]
+        assert service["command"] == [w.replace("$$", "$") for w in expected["command"]]
+        assert service["volumes"][0] == f"{tmp_path / 'cache'}:/workspace/model-cache:rw"
+        checked.add(target)
+    assert len(checked) >= 8
+
+
 def test_native_config_is_what_the_script_passes() -> None:
     for model, target in PAIRS[:: max(1, len(PAIRS) // 10)]:
         request = Request(model=model)
