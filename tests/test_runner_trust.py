@@ -710,3 +710,61 @@ def test_records_with_any_name_or_pid_never_escape_or_break(
         assert Path(tmp, "state", "x.json").read_text() == "{}"
         allowed = {"x.json", "state", "state/x.json", "state/runs", "state/runs/r.json"}
         assert tree(Path(tmp)) <= allowed
+
+
+_ID = "0123456789abcdef" * 4
+_RUN_ID = "c0ffee00" * 4
+
+
+@pytest.mark.parametrize(
+    ("record_changes", "inspect_answer", "removed"),
+    [
+        pytest.param({"run_id": _RUN_ID}, f"{_ID} {_RUN_ID}", True, id="own-label"),
+        pytest.param({"run_id": _RUN_ID}, f"{_ID} {'d' * 32}", False, id="other-label"),
+        pytest.param({"run_id": _RUN_ID}, f"{_ID} ", False, id="no-label"),
+        pytest.param({"run_id": _RUN_ID}, f"{_ID} {_RUN_ID}x", False, id="label-longer"),
+        pytest.param({"run_id": _RUN_ID}, f"../../x {_RUN_ID}", False, id="id-not-hex"),
+        pytest.param({"run_id": _RUN_ID}, f"{_ID[:12]} {_RUN_ID}", False, id="id-short"),
+        pytest.param({"container_id": _ID[:12]}, f"{_ID} ", True, id="legacy-id-prefix"),
+        pytest.param({"container_id": "fedcba987654"}, f"{_ID} ", False, id="legacy-other-id"),
+        pytest.param({}, f"{_ID} ", False, id="legacy-pid-id"),
+    ],
+)
+def test_stop_removes_only_the_container_this_run_labelled(
+    lab, tmp_path: Path, record_changes: dict[str, str], inspect_answer: str, removed: bool
+) -> None:
+    """A Docker run's container is removed by its full id, and only when it carries the
+    run's own id as its dev.aimc.run label (a record of an older aimc: only when the id
+    starts with the recorded container id). Before: 'docker rm -f NAME' removed whatever
+    container had the name, also one the user made after aimc's had gone."""
+    assert lab.run("run", str(lab.folder), FAKE_MODE="ready").code == 0
+    record = json.loads((lab.runs / "aim-tiny-llama.json").read_text())
+    data = {**record, "launcher": "docker", **record_changes}
+    (lab.runs / "aim-tiny-llama.json").write_text(json.dumps(data))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "docker-calls"
+    docker = bin_dir / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$*" >> {calls}\n'
+        f'if [ "$1" = container ]; then printf "%s\\n" "{inspect_answer}"; fi\n'
+    )
+    docker.chmod(0o755)
+    stopped = lab.run("stop", "aim-tiny-llama", PATH=f"{bin_dir}:{os.environ['PATH']}")
+    assert stopped.code == 0, stopped.err
+    rm_calls = [c for c in calls.read_text().splitlines() if c.startswith("rm")]
+    assert rm_calls == ([f"rm -f {_ID}"] if removed else [])
+    assert not members(record["pid"])  # the process group is stopped either way
+
+
+@pytest.mark.parametrize("run_id", ["x", "C0FFEE00" * 4, "c0ffee00" * 5, 7, None, "a\n" * 16])
+def test_a_record_with_a_bad_run_id_is_skipped(lab, run_id: Any) -> None:
+    assert lab.run("run", str(lab.folder), FAKE_MODE="ready").code == 0
+    record = json.loads((lab.runs / "aim-tiny-llama.json").read_text())
+    forged = lab.runs / "forged.json"
+    forged.write_text(json.dumps({**record, "name": "forged", "run_id": run_id}))
+    status = lab.run("status", "--format", "json")
+    assert [row["name"] for row in json.loads(status.out)["data"]] == ["aim-tiny-llama"]
+    assert len(warnings_about(status.err, "skipped run record")) == 1
+    assert "run_id" in status.err
