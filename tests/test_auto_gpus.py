@@ -83,8 +83,9 @@ def test_eight_free_gpus_serve_qwen3_32b_as_one_tp8_group(machine, cli, kind) ->
     assert (plan["gpus"], plan["data_parallel"]) == (8, 1)
     assert plan["args"]["tensor-parallel-size"]["value"] == 8
     assert "data-parallel-size" not in plan["args"]
-    why = _decision(plan, "every free GPU of this machine in one tensor-parallel group")
+    why = _decision(plan, "the 8 GPUs of --devices 0,1,2,3,4,5,6,7 in one tensor-parallel group")
     assert why.startswith("8 GPUs: ")
+    assert plan["devices"] == [0, 1, 2, 3, 4, 5, 6, 7]
     assert "the recipe offers 8 and it fits: needs " in why and " GiB per GPU" in why
 
 
@@ -113,11 +114,11 @@ def test_recipe_up_to_tp4_fills_eight_gpus_with_replicas(
     dp = plan["args"]["data-parallel-size"]
     assert (dp["value"], dp["layer"], dp["source"]) == (
         replicas,
-        "hardware",
-        "--target auto: 8 free GPUs",
+        "cli",
+        "--devices 0,1,2,3,4,5,6,7",
     )
     assert plan["args"]["tensor-parallel-size"]["layer"] == "configuration"
-    why = _decision(plan, "data-parallel replicas on the 8 free GPUs")
+    why = _decision(plan, "data-parallel replicas on the 8 GPUs of --devices 0,1,2,3,4,5,6,7")
     offered = "2,4" if kind == "h100" else "1,2,4"
     assert f"the recipe offers no tensor-parallel size 8 here (only {offered})" in why
     assert f"{tp} is the smallest count where bf16 fits at 40960 tokens" in why
@@ -126,28 +127,30 @@ def test_recipe_up_to_tp4_fills_eight_gpus_with_replicas(
 def test_busy_gpus_are_not_counted_and_named(machine, cli) -> None:
     """Written to fail before issue 11: busy GPUs (less than 90% memory free) were counted
     like free ones, and the plan did not mention them. 2 of 8 busy -> 6 free: 6 is not a
-    tensor-parallel size, so the smallest fitting size (2 on H100) x 3 replicas."""
+    tensor-parallel size, so the smallest fitting size (2 on H100) x 3 replicas. Since
+    issue 20 the plan names the free GPUs (the server gets those, not the first six)."""
     machine.h100s(8, busy=(0, 3))
-    plan = machine.plan(cli, "Qwen/Qwen3-32B")
+    data = machine.data(cli, "Qwen/Qwen3-32B")
+    plan = data["plan"]
     assert (plan["gpus"], plan["data_parallel"]) == (2, 3)
-    assert plan["args"]["data-parallel-size"]["source"] == "--target auto: 6 free GPUs"
-    busy = _decision(plan, "visible GPUs are busy")
+    assert plan["devices"] == [1, 2, 4, 5, 6, 7]
+    assert plan["args"]["data-parallel-size"]["source"] == "--devices 1,2,4,5,6,7"
+    (busy,) = [n for n in data["notes"] if "visible GPUs are busy" in n]
     assert busy.startswith("2 of 8 visible GPUs are busy: GPU 0 (1.2 of 79.6 GiB free)")
-    assert busy.endswith("(not counted)")
-    hint = _decision(plan, "the server takes the first visible GPUs")
-    assert "CUDA_VISIBLE_DEVICES=1,2,4,5,6,7" in hint
-    why = _decision(plan, "2 GPUs x 3 data-parallel replicas on the 6 free GPUs")
+    assert "a GPU count left open uses only the free ones" in busy
+    why = _decision(plan, "2 GPUs x 3 data-parallel replicas on the 6 GPUs of --devices 1,2,4")
     assert "(only 2,4,8)" in why
 
 
-def test_busy_gpus_at_the_end_need_no_visibility_hint(machine, cli) -> None:
+def test_busy_gpus_at_the_end_are_left_out_by_id(machine, cli) -> None:
     """Written to fail before issue 11 (busy GPUs were not counted out): 4 free of 8 ->
-    TP 4, the recipe offers it and it fits."""
+    TP 4, the recipe offers it and it fits; since issue 20 the plan names GPUs 0-3."""
     machine.mi300xs(8, busy=(4, 5, 6, 7))
-    plan = machine.plan(cli, "Qwen/Qwen3-32B")
+    data = machine.data(cli, "Qwen/Qwen3-32B")
+    plan = data["plan"]
     assert (plan["gpus"], plan["data_parallel"]) == (4, 1)
-    assert not [d for d in plan["decisions"] if "takes the first visible" in d]
-    assert _decision(plan, "4 of 8 visible GPUs are busy").endswith("(not counted)")
+    assert plan["devices"] == [0, 1, 2, 3]
+    assert [n for n in data["notes"] if n.startswith("4 of 8 visible GPUs are busy")]
 
 
 def test_too_few_free_gpus_is_refused_with_the_busy_ones(machine, cli, tmp_path) -> None:
@@ -165,12 +168,14 @@ def test_too_few_free_gpus_is_refused_with_the_busy_ones(machine, cli, tmp_path)
 
 def test_an_explicit_gpu_count_is_kept_on_a_detected_machine(machine, cli) -> None:
     """Written to fail before issue 11 (the busy note is new): GPU_COUNT is what it says,
-    busy GPUs or not, and the plan says they are busy."""
-    machine.h100s(8, busy=(7,))
-    plan = machine.plan(cli, "Qwen/Qwen3-32B", "--gpu-count", "2")
+    busy GPUs or not, the notes say they are busy, and (issue 20) the free ones are used."""
+    machine.h100s(8, busy=(0,))
+    data = machine.data(cli, "Qwen/Qwen3-32B", "--gpu-count", "2")
+    plan = data["plan"]
     assert (plan["gpus"], plan["data_parallel"]) == (2, 1)
     assert plan["args"]["tensor-parallel-size"]["source"] == "GPU_COUNT argument"
-    assert _decision(plan, "1 of 8 visible GPUs is busy").endswith("(GPU_COUNT 2 was given)")
+    assert plan["devices"] == [1, 2]
+    assert [n for n in data["notes"] if n.startswith("1 of 8 visible GPUs is busy: GPU 0")]
 
 
 def test_optimize_still_works_on_a_detected_machine(machine, cli) -> None:
@@ -179,12 +184,16 @@ def test_optimize_still_works_on_a_detected_machine(machine, cli) -> None:
     machine.h100s(8, busy=(6, 7))
     latency = machine.plan(cli, "Qwen/Qwen3-32B", "--optimize", "latency")
     assert (latency["gpus"], latency["data_parallel"]) == (4, 1)
-    assert "within the 6 free GPUs" in _decision(latency, "--optimize latency")
+    assert "within the 6 GPUs of --devices 0,1,2,3,4,5" in _decision(latency, "--optimize latency")
+    assert latency["devices"] == [0, 1, 2, 3]
     throughput = machine.plan(cli, "Qwen/Qwen3-32B", "--optimize", "throughput")
     assert (throughput["gpus"], throughput["data_parallel"]) == (2, 3)
     dp = throughput["args"]["data-parallel-size"]
     assert (dp["layer"], dp["source"]) == ("cli", "--optimize throughput")
-    assert "over the 6 free GPUs of this machine" in _decision(throughput, "--optimize throughput")
+    assert "over the 6 GPUs of --devices 0,1,2,3,4,5" in _decision(
+        throughput, "--optimize throughput"
+    )
+    assert throughput["devices"] == [0, 1, 2, 3, 4, 5]
 
 
 def test_a_named_target_keeps_the_smallest_fit(machine, cli) -> None:
