@@ -126,7 +126,7 @@ class AIMConfigGenerator:
         Raises:
             ConfigError: ``DEFAULT_PORT`` (or another setting) is invalid.
         """
-        from aimc.build import compile_plan
+        from aimc.build import compile_plan, for_target
         from aimc.policy import resolve
         from aimc.render import server_argv
         from aimc.resolve import Request
@@ -144,10 +144,10 @@ class AIMConfigGenerator:
             backend=backend,
             port=port,
             default_port=Settings.load().default_port_given,
-            available_gpus=target.available_gpus,
         )
         try:
-            plan = resolve(obj, target.hardware, request)
+            request, pool = for_target(request, target)
+            plan = resolve(obj, target.hardware, request, pool)
         except ConfigError:
             return None
         compiled = compile_plan(plan, request, target.hardware.name)
@@ -305,7 +305,7 @@ class AIMEngine:
         ``$DEFAULT_TIMEOUT``, else 600 s; ``debug`` (or the engine's, or ``AIM_DEBUG=1``)
         makes the server's logs verbose.
         """
-        from aimc.build import compile_plan, make_plan
+        from aimc.build import compile_plan, for_target, make_plan
         from aimc.checkpoint import prepare_cache
         from aimc.resolve import Request
 
@@ -321,6 +321,7 @@ class AIMEngine:
                 default_port=settings.default_port_given,
             )
             plan = make_plan(self.selector.catalog, request, target, settings.cache_dir)
+            request, _ = for_target(request, target)  # as the plan was made
             compiled = compile_plan(plan, request, target.hardware.name)
             env = settings.server_env()
             prepare_cache(plan, use_cache, env, settings.cache_dir)

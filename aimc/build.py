@@ -14,16 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from aimc.catalog import Catalog, Hardware, Recipe
-from aimc.errors import ValidationFailed
+from aimc.errors import ConfigError, ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
 from aimc.plan import Plan
 from aimc.policy import Pool, resolve
 from aimc.render import manifest, render
 from aimc.resolve import Request
+from aimc.safety import format_devices
 from aimc.settings import setting
 
-__all__ = ["Compiled", "compile_plan", "load_config_file", "make_plan", "request_line"]
+__all__ = [
+    "Compiled",
+    "compile_plan",
+    "for_target",
+    "load_config_file",
+    "make_plan",
+    "request_line",
+]
 
 
 def load_config_file(path: Path) -> Document:
@@ -56,6 +64,58 @@ def weight_sources(recipe: Recipe) -> list[tuple[str, str | None, bool]]:
     return out
 
 
+def for_target(request: Request, target: Target) -> tuple[Request, Pool | None]:
+    """``request`` for ``target``, and the :class:`~aimc.policy.Pool` of GPUs its plan may
+    use. Pure: reads the target's detection, never the machine.
+
+    A named target describes no machine: the request is kept, and ``--devices`` (when given)
+    is the pool. On this machine (``--target auto`` that found GPUs) the plan names the
+    GPUs it uses, so that they are the GPUs the server gets (``docker run --gpus``,
+    ``CUDA_VISIBLE_DEVICES``...):
+
+    ======================  =====================================================
+    request                 devices (the pool)
+    ======================  =====================================================
+    ``--devices`` given     those (each must be a visible GPU)
+    GPU count left open     every visible GPU that is not busy
+    GPU_COUNT N given       none (any N GPUs) when every GPU is visible and free;
+                            else N of the visible ones, the free ones first
+    ======================  =====================================================
+
+    The returned request holds the devices, so :func:`request_line` writes them: the
+    header's command gives the same files on any machine. :func:`make_plan` calls this
+    itself: give both the request as it was asked for (a returned one reads as
+    ``--devices`` given, without the busy GPUs for the refusals).
+
+    Raises:
+        ConfigError: ``--devices`` names a GPU that is not visible here.
+    """
+    if target.detection is None or target.available_gpus is None:
+        pool = Pool(request.devices) if request.devices is not None else None
+        return request, pool
+    request = replace(request, available_gpus=target.available_gpus)
+    visible = target.devices
+    if request.devices is not None:
+        unknown = [d for d in request.devices if d not in visible]
+        if unknown:
+            raise ConfigError(
+                f"--devices {format_devices(request.devices)}: GPU {unknown[0]} is not a "
+                f"visible GPU of this machine (visible: {format_devices(visible)})",
+                hint="check CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES, or compile for a "
+                "named --target",
+            )
+        return request, Pool(request.devices)
+    free = tuple(d for d in visible if d not in target.busy_devices)
+    if request.gpus is None:
+        request = replace(request, devices=free)
+        return request, Pool(free, target.available_gpus, target.busy)
+    if (target.narrowed or target.busy_devices) and request.gpus <= len(visible):
+        first = free + tuple(target.busy_devices)
+        request = replace(request, devices=first[: request.gpus])
+        return request, Pool(request.devices or ())
+    return request, None
+
+
 def make_plan(
     catalog: Catalog, request: Request, target: str | Target, cache_dir: Path | None = None
 ) -> Plan:
@@ -63,9 +123,10 @@ def make_plan(
 
     For ``--target auto`` (this machine) checkpoints already here (local folders, the model
     cache ``cache_dir``, default :attr:`aimc.settings.Settings.cache_dir`) are sized from
-    their safetensors headers for the memory estimate, and a GPU count left open fills this
-    machine's free GPUs (:class:`~aimc.policy.Pool`); a named target is compiled from the
-    recipe alone, so its artifacts do not depend on this machine.
+    their safetensors headers for the memory estimate, and the plan names the GPUs it uses
+    (:func:`for_target`: a GPU count left open fills this machine's free GPUs); a named
+    target is compiled from the recipe (and ``--devices``) alone, so its artifacts do not
+    depend on this machine.
     """
     from aimc.checkpoint import local_sizes
 
@@ -79,11 +140,7 @@ def make_plan(
         sizes = local_sizes(weight_sources(recipe), cache_dir)
         if sizes:
             request = replace(request, checkpoint_bytes=sizes)
-    pool = None
-    if target.available_gpus is not None:
-        request = replace(request, available_gpus=target.available_gpus)
-        if target.detection is not None:
-            pool = Pool(target.available_gpus, target.busy, target.busy_hint)
+    request, pool = for_target(request, target)
     return resolve(recipe, target.hardware, request, pool)
 
 
@@ -108,11 +165,14 @@ def load_recipe(
 
 
 def request_line(request: Request, target: str) -> str:
-    """The ``aim-engine compile`` command line that reproduces a plan."""
+    """The ``aim-engine compile`` command line that reproduces a plan: ``request`` as
+    :func:`for_target` made it (its devices written out), for the target by name."""
     words = ["aim-engine", "compile", request.model]
     if request.gpus is not None:
         words.append(str(request.gpus))
     words += ["--target", target]
+    if request.devices is not None:
+        words += ["--devices", format_devices(request.devices)]
     for flag, value in (
         ("--precision", request.precision),
         ("--backend", request.backend),

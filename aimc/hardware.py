@@ -4,8 +4,9 @@ Takes ``--target`` (a profile name, or ``auto`` for this machine) and hands on a
 :class:`~aimc.catalog.Hardware` profile plus how many GPUs are available. For ``auto`` it
 runs detection (:mod:`aimc.detect`), matches each GPU to a profile by PCI device id and,
 for a GPU no profile knows, derives a generic profile from its vendor, architecture and
-memory (and says so). Visible GPUs that detection reports as busy are handed on too: a GPU
-count left open on this machine counts only the free ones (:mod:`aimc.policy`).
+memory (and says so). The visible GPUs' device ids, and those detection reports as busy,
+are handed on too: the plan names the GPUs it uses (:func:`aimc.build.for_target`), and a
+GPU count left open on this machine fills only the free ones (:mod:`aimc.policy`).
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ class Target:
         busy: One line per visible GPU that detection reports busy (less than 90% of its
             memory free, :data:`aimc.detect.base.BUSY_FRACTION`): not counted when the GPU
             count is left open.
-        busy_hint: When a busy GPU comes before a free one: the server takes the first
-            GPUs it sees, so how to hide the busy ones (None otherwise).
+        devices: The visible GPUs' device ids (as the vendor tool numbers them), in the
+            order the runtimes number them; empty for a named target.
+        busy_devices: The device ids of the busy ones.
+        narrowed: Visibility variables hide some GPUs, or choose their order.
     """
 
     hardware: Hardware
@@ -57,7 +60,9 @@ class Target:
     notes: list[str] = field(default_factory=list)
     detection: Detection | None = None
     busy: tuple[str, ...] = ()
-    busy_hint: str | None = None
+    devices: tuple[int, ...] = ()
+    busy_devices: tuple[int, ...] = ()
+    narrowed: bool = False
 
     @property
     def free_gpus(self) -> int | None:
@@ -161,29 +166,6 @@ def _busy_line(gpu: GPU) -> str:
     return f"GPU {gpu.index} ({free / 1024:.1f} of {total / 1024:.1f} GiB free)"
 
 
-def _busy_hint(gpus: Sequence[GPU], busy: Sequence[GPU], visibility: dict[str, str]) -> str | None:
-    """How to hide busy GPUs that come before free ones (the server takes the first)."""
-    order = [g in busy for g in gpus]
-    if not any(b and not all(order[i:]) for i, b in enumerate(order)):
-        return None  # the busy GPUs are all at the end: the first free ones are taken
-    free = [g for g in gpus if g not in busy]
-    if visibility:  # runtime numbering is positional within what is already visible
-        ids = [g.uuid for g in free]
-        if not all(ids):
-            return (
-                "the server takes the first visible GPUs, busy ones included: free them, "
-                "or narrow " + ", ".join(visibility) + " to the free GPUs"
-            )
-        value = ",".join(str(i) for i in ids)
-    else:
-        value = ",".join(str(g.index) for g in free)
-    var = "ROCR_VISIBLE_DEVICES" if gpus[0].vendor == "amd" else "CUDA_VISIBLE_DEVICES"
-    return (
-        "the server takes the first visible GPUs, busy ones included: free them, or hide "
-        f"them from the server ({var}={value})"
-    )
-
-
 def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) -> Target:
     """The profile for this machine's visible GPUs.
 
@@ -224,13 +206,24 @@ def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) ->
         hw = catalog.hardware(key)
         note = f"detected {_describe(gpus)}: target {key}"
     busy = busy_gpus(gpus)
+    notes = [note]
+    if busy:
+        n = len(busy)
+        notes.append(
+            f"{n} of {len(gpus)} visible GPUs {'is' if n == 1 else 'are'} busy: "
+            + ", ".join(_busy_line(g) for g in busy)
+            + "; a GPU count left open uses only the free ones, a GPU count given the free "
+            "ones first"
+        )
     return Target(
         hw,
         len(gpus),
-        [note],
+        notes,
         detection,
         busy=tuple(_busy_line(g) for g in busy),
-        busy_hint=_busy_hint(gpus, busy, detection.visibility) if busy else None,
+        devices=tuple(g.index for g in gpus),
+        busy_devices=tuple(g.index for g in busy),
+        narrowed=bool(detection.visibility or detection.hidden),
     )
 
 

@@ -11,7 +11,10 @@ What the docker path has and a pod does not need: ``--device /dev/kfd /dev/dri``
 ``--group-add video`` and ``--gpus`` are what the AMD / NVIDIA device plugins give a pod
 that requests ``amd.com/gpu`` / ``nvidia.com/gpu``; ``--ipc host`` and ``--shm-size`` become
 a memory-backed ``/dev/shm``; ``seccomp=unconfined`` and ``SYS_PTRACE`` (debuggers) are
-left out: the pod runs unprivileged.
+left out: the pod runs unprivileged. Device ids (:attr:`~aimc.plan.Plan.devices`,
+``--devices``) are left out too: the device plugin chooses a pod's GPUs and numbers them
+from 0 inside it, so a pod asks for ``total_gpus`` of them and sets no visibility variable
+(:func:`aimc.render.device_env` is not part of the pod's environment).
 
 A multi-node plan (``plan.nodes`` > 1: tensor parallel within a node, pipeline parallel
 across nodes) is a LeaderWorkerSet (``leaderworkerset.yaml``, the kubernetes-sigs/lws

@@ -75,6 +75,11 @@ class Plan:
         estimate: The memory estimate per GPU (:class:`aimc.estimate.Estimate` JSON).
         nodes: Nodes the server spans (pipeline-parallel size; ``gpus`` GPUs on each).
             Left out of :meth:`to_json` when 1.
+        devices: The GPUs the server uses on each node, by device id (as ``nvidia-smi`` /
+            ``amd-smi`` number them; :attr:`total_gpus` of them), when the plan names them
+            (``--devices``, or this machine's GPUs narrowed by visibility variables or busy
+            ones); None when any :attr:`total_gpus` GPUs will do. Left out of
+            :meth:`to_json` when None.
     """
 
     name: str
@@ -103,6 +108,7 @@ class Plan:
     data_parallel: int = 1
     estimate: dict[str, Any] = field(default_factory=dict)
     nodes: int = 1
+    devices: list[int] | None = None
 
     @property
     def total_gpus(self) -> int:
@@ -120,6 +126,8 @@ class Plan:
         data = asdict(self)
         if self.nodes == 1:
             del data["nodes"]
+        if self.devices is None:
+            del data["devices"]
         data["version"] = PLAN_VERSION
         return data
 

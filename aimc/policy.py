@@ -9,10 +9,11 @@ that hardware (memory estimate -> runnable / low-memory / incompatible) and pick
 2. the precision asked for, else the recipe's default precision, else the highest-quality
    one (fp32 > bf16 > fp16 > fp8 > int8 > mxfp4 > int4) that has a runnable configuration;
 3. the GPU count asked for (GPU_COUNT), else (TP: tensor-parallel size, "fits": runnable at
-   the recipe's context length by the memory estimate, F: the free GPUs of this machine):
+   the recipe's context length by the memory estimate, F: the GPUs of the :class:`Pool`):
 
    ======================  =================================  ==============================
-   GPU count left open     named target (``--target h100``)   this machine (``auto``, GPUs)
+   GPU count left open     named target (``--target h100``)   ``--devices``, or this machine
+                           without ``--devices``              (``auto`` that found GPUs)
    ======================  =================================  ==============================
    no ``--optimize``       the smallest TP that fits          TP F when the recipe offers F
                                                               and it fits; else the smallest
@@ -31,11 +32,17 @@ that hardware (memory estimate -> runnable / low-memory / incompatible) and pick
    configurations of the precision chosen by 2., unless neither the request nor the recipe
    sets a precision: then the best measured configuration's precision is taken.
 
-   F counts the visible GPUs less those detection reports as busy (less than 90% of their
-   memory free); the decisions name the busy ones. A named target describes no machine, so
-   it keeps the smallest size that fits (its artifacts do not depend on this machine).
-   Replicas are the backend's data parallelism (vLLM ``--data-parallel-size``, SGLang
-   ``--dp-size``); replicas x TP never exceeds F.
+   F counts the GPUs of the :class:`Pool`: ``--devices``, else (this machine) the visible
+   GPUs less those detection reports as busy (less than 90% of their memory free; the
+   target's notes name them). A named target without ``--devices`` describes no machine's
+   GPUs, so it keeps the smallest size that fits (its artifacts do not depend on this
+   machine). Replicas are the backend's data parallelism (vLLM ``--data-parallel-size``,
+   SGLang ``--dp-size``); replicas x TP never exceeds F.
+
+4. ``--devices`` (or this machine's usable GPUs) names the GPUs: exactly GPU_COUNT of them
+   when the count is given; the plan uses the first TP x replicas of them. The decisions
+   speak of the devices alone (never of this machine), so that ``aim-engine compile ...
+   --target NAME --devices ...`` anywhere gives the same plan.
 
 Every automatic choice is recorded in the plan's ``decisions`` with its reason and numbers.
 A request that cannot run is an error with the numbers (``1 x h100 would need 141.2 GiB per
@@ -54,6 +61,7 @@ from aimc.engines import ENGINES
 from aimc.errors import ConfigError
 from aimc.plan import Plan, Setting
 from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
+from aimc.safety import format_devices
 
 __all__ = ["Assessment", "Pool", "assess", "resolve", "shortfall"]
 
@@ -77,24 +85,30 @@ class Assessment:
 
 @dataclass(frozen=True)
 class Pool:
-    """The GPUs of this machine, for a plan made on it (``--target auto`` that found GPUs).
+    """The GPUs a plan may use, by device id: ``--devices``, or the usable GPUs of this
+    machine (``--target auto`` that found GPUs; :func:`aimc.build.for_target`).
 
     Attributes:
-        visible: GPUs visible to the server.
+        devices: Their device ids, in the order the server gets them.
+        visible: This machine's visible GPUs when the devices are its usable ones (None
+            for ``--devices``): for the refusals only.
         busy: One line per visible GPU detection reports busy (less than 90% of its memory
-            free); not counted when the GPU count is left open.
-        hint: How to hide busy GPUs that come before free ones (the server takes the first
-            GPUs it sees), when some do.
+            free), left out of ``devices``: for the refusals only.
     """
 
-    visible: int
+    devices: tuple[int, ...]
+    visible: int | None = None
     busy: tuple[str, ...] = ()
-    hint: str | None = None
 
     @property
     def free(self) -> int:
-        """Visible GPUs that are not busy."""
-        return max(self.visible - len(self.busy), 0)
+        """GPUs a GPU count left open may fill."""
+        return len(self.devices)
+
+    def text(self) -> str:
+        """``the 4 GPUs of --devices 4,5,6,7`` (the words the decisions use)."""
+        n = self.free
+        return f"the {n} GPU{'s' if n != 1 else ''} of --devices {format_devices(self.devices)}"
 
     def busy_text(self) -> str:
         """``2 of 8 visible GPUs are busy: GPU 0 (1.2 of 79.6 GiB free), ...``"""
@@ -121,11 +135,17 @@ def assess(
     Args:
         strict: Raise the error of a candidate whose plan cannot be built (an override that
             does not apply to it), instead of reporting it as incompatible.
-        free_gpus: Only this many GPUs may be used (the free GPUs of this machine): larger
-            candidates are incompatible.
+        free_gpus: Only this many GPUs may be used (the devices of a GPU count left open):
+            larger candidates are incompatible.
     """
     out = []
     for c in cands if cands is not None else candidates(recipe, hardware.name):
+        # The devices first: their reason reads the same on this machine and for
+        # --target NAME --devices (a count beyond them is beyond the visible ones too).
+        if free_gpus is not None and c.gpus > free_gpus:
+            why = f"needs {_gpus(c.gpus)}, --devices names {free_gpus}"
+            out.append(Assessment(c, None, "incompatible", why))
+            continue
         if request.available_gpus is not None and c.gpus > request.available_gpus:
             out.append(
                 Assessment(
@@ -133,18 +153,6 @@ def assess(
                     None,
                     "incompatible",
                     f"needs {_gpus(c.gpus)}, {request.available_gpus} visible",
-                )
-            )
-            continue
-        if free_gpus is not None and c.gpus > free_gpus:
-            seen = request.available_gpus
-            out.append(
-                Assessment(
-                    c,
-                    None,
-                    "incompatible",
-                    f"needs {_gpus(c.gpus)}, {free_gpus} free"
-                    + (f" of {seen} visible" if seen is not None else ""),
                 )
             )
             continue
@@ -220,9 +228,9 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
     """The plan for ``request`` on ``hardware`` (see the module docstring for the policy).
 
     Args:
-        pool: The GPUs of this machine when the plan is made for it (``--target auto``
-            that found GPUs): a GPU count left open fills its free GPUs. None for a named
-            target (the smallest size that fits).
+        pool: The GPUs the plan may use (``--devices``, or this machine's usable GPUs):
+            a GPU count left open fills them. None: any GPUs (a named target without
+            ``--devices``: the smallest size that fits).
 
     Raises:
         ConfigError: Nothing matches, or what was asked for does not fit (with the numbers
@@ -238,14 +246,9 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
         )
     defaults = recipe.data.get("defaults", {})
     decisions: list[str] = []
+    if request.devices is not None:
+        _check_devices(request, hardware)
     fill = pool if pool is not None and request.gpus is None else None
-    if pool is not None and pool.busy:
-        if fill is not None:
-            decisions.append(f"{pool.busy_text()} (not counted)")
-        else:
-            decisions.append(f"{pool.busy_text()} (GPU_COUNT {request.gpus} was given)")
-        if pool.hint and (fill is not None or (request.gpus or 0) <= pool.free):
-            decisions.append(pool.hint)
     cands, asked = all_here, []
     if request.backend:
         cands = [c for c in cands if c.backend == request.backend]
@@ -297,6 +300,12 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
                 f"{fill.visible} visible, {fill.free} free",
                 hint=f"{fill.busy_text()}; pass GPU_COUNT to use busy GPUs anyway",
             )
+        if fill is not None and fill.visible is None:
+            raise ConfigError(
+                f"{model} needs at least {at_least} of {target}; --devices names "
+                f"{_gpus(fill.free)}",
+                hint=f"available on {target}: {summary(all_here)}",
+            )
         raise ConfigError(
             f"{model} needs at least {at_least} of {target}; this machine has "
             f"{request.available_gpus} visible",
@@ -308,7 +317,7 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
         request,
         cands,
         strict=True,
-        free_gpus=fill.free if fill is not None and fill.busy else None,
+        free_gpus=fill.free if fill is not None else None,
     )
     if request.gpus is not None and request.precision is not None:
         # One configuration, unless a multi-node one has the same count: one node first.
@@ -367,6 +376,31 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
     if fill is not None and fill.busy:
         hint += f"; {fill.busy_text()}: pass GPU_COUNT to use them anyway"
     raise ConfigError(what, hint=hint)
+
+
+def _check_devices(request: Request, hardware: Hardware) -> None:
+    """Refuse ``--devices`` that cannot be the plan's GPUs: on a target without GPUs, more
+    than a node of the target has, or not GPU_COUNT of them when the count is given."""
+    assert request.devices is not None
+    ids, target = format_devices(request.devices), hardware.name
+    n = len(request.devices)
+    if hardware.data["vendor"] == "cpu":
+        raise ConfigError(
+            f"--devices {ids} names GPUs; target {target} has none",
+            hint="leave --devices out, or name a GPU target",
+        )
+    per_node = int(hardware.data["gpus_per_node"])
+    if n > per_node:
+        raise ConfigError(
+            f"--devices {ids} names {_gpus(n)}; {target} nodes have {_gpus(per_node)}",
+            hint=f"name at most {per_node} devices",
+        )
+    if request.gpus is not None and request.gpus != n:
+        raise ConfigError(
+            f"--devices {ids} names {_gpus(n)}, GPU_COUNT is {request.gpus}",
+            hint=f"name {request.gpus} devices, or leave GPU_COUNT out to serve on the "
+            "devices named",
+        )
 
 
 def _closest(assessed: list[Assessment], hardware: Hardware) -> str:
@@ -534,12 +568,11 @@ def _choose_gpus(
         chosen = runnable[-1]
         decisions.append(
             f"{_gpus(chosen.candidate.gpus)}: --optimize latency takes the most "
-            "GPUs the recipe supports here"
-            + (f" within the {fill.free} free GPUs" if fill is not None else "")
+            "GPUs the recipe supports here" + (f" within {fill.text()}" if fill is not None else "")
         )
     elif fill is not None and request.optimize is None:
         chosen, replicas = _fill(fill, runnable, here, decisions)
-        source = ("hardware", f"--target auto: {fill.free} free GPUs")
+        source = ("cli", f"--devices {format_devices(fill.devices)}")
     else:
         chosen = runnable[0]
         counts = sorted({a.candidate.gpus for a in here})
@@ -567,7 +600,7 @@ def _spread(
 ) -> int:
     """``--optimize throughput``: data-parallel replicas of ``chosen`` over the GPUs."""
     if fill is not None:
-        available, where = fill.free, f"the {fill.free} free GPUs of this machine"
+        available, where = fill.free, fill.text()
     else:
         available = request.available_gpus or int(hardware.data["gpus_per_node"])
         where = f"{available} GPUs"
@@ -647,14 +680,14 @@ def _measured_precision(
 def _fill(
     pool: Pool, runnable: list[Assessment], here: list[Assessment], decisions: list[str]
 ) -> tuple[Assessment, int]:
-    """This machine with the GPU count open: one tensor-parallel group over its ``F`` free
-    GPUs where the recipe offers ``F`` and it fits; else the smallest size that fits, with
+    """The GPU count open over a pool of ``F`` GPUs: one tensor-parallel group over them
+    where the recipe offers ``F`` and it fits; else the smallest size that fits, with
     ``F // size`` data-parallel replicas. Returns (the candidate, replicas)."""
     free = pool.free
     exact = next((a for a in runnable if a.candidate.gpus == free), None)
     if exact is not None:
         decisions.append(
-            f"{_gpus(free)}: every free GPU of this machine in one tensor-parallel group "
+            f"{_gpus(free)}: {pool.text()} in one tensor-parallel group "
             f"(the recipe offers {free} and it fits: {exact.reason}); pass GPU_COUNT or "
             "--optimize throughput to choose"
         )
@@ -669,9 +702,7 @@ def _fill(
         sizes = ",".join(str(g) for g in sorted({a.candidate.gpus for a in here}))
         why = f"the recipe offers no tensor-parallel size {free} here (only {sizes})"
     head = f"{_gpus(tp)} x {replicas} data-parallel replicas" if replicas > 1 else _gpus(tp)
-    text = f"{head} on the {free} free GPU{'s' if free != 1 else ''}: {why}; {tp} is " + (
-        _smallest_why(chosen, here)
-    )
+    text = f"{head} on {pool.text()}: {why}; {tp} is " + _smallest_why(chosen, here)
     idle = free - tp * replicas
     if idle:
         text += f"; {_gpus(idle)} left idle"

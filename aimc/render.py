@@ -23,6 +23,7 @@ __all__ = [
     "container_args",
     "container_env",
     "container_view",
+    "device_env",
     "manifest",
     "node_role_args",
     "render",
@@ -102,6 +103,62 @@ def container_env(plan: Plan) -> list[tuple[str, str | None]]:
     return env
 
 
+def device_env(plan: Plan, container: bool) -> list[tuple[str, str]]:
+    """The variables that give the server the plan's GPUs (:attr:`Plan.devices`), after
+    the plan's own: in a container (``container``: ``aim.env``, which Compose's
+    ``env_file`` and ``docker run -e NAME`` pass in), or for a bare process (``launch.sh``'s
+    exports when the launcher is ``process``).
+
+    - A bare process: ``CUDA_VISIBLE_DEVICES``: vLLM's device-control variable on CUDA and
+      on ROCm alike (``device_control_env_var`` in vllm/platforms/cuda.py and rocm.py of
+      vLLM 0.32; HIP reads it as ``HIP_VISIBLE_DEVICES``), holding device ids as
+      nvidia-smi / amd-smi number them, which is what vLLM maps them to. On NVIDIA with
+      ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, the order nvidia-smi numbers GPUs in. (The
+      caller's ``ROCR_VISIBLE_DEVICES`` / ``HIP_VISIBLE_DEVICES`` are unset by
+      ``launch.sh``: ROCr would number the GPUs anew under it, and vLLM refuses a
+      ``HIP_VISIBLE_DEVICES`` that differs from ``CUDA_VISIBLE_DEVICES``.)
+    - An AMD container: ``CUDA_VISIBLE_DEVICES`` inside it, the whole ``/dev/dri`` mapped.
+      AMD's container guide narrows a container by mapping only the chosen
+      ``/dev/dri/renderD<minor>`` nodes (ROCm install guide, "Restricting GPU access").
+      Not chosen: the minors are a property of the machine, not ``128 + index`` (the
+      driver creates 8 render nodes per MI300A/MI300X, so GPU 1 is renderD136: ROCm
+      rocDecode pull request 38), so artifacts compiled for a named target, or by the
+      header's command on another machine, could not name them; and vLLM reads the ids as
+      physical ids for amdsmi, which visibility variables do not renumber
+      (vllm/platforms/rocm.py), so the container keeps the host's numbering. ROCm's "GPU
+      isolation techniques" gives the variables for a program's own choice of GPUs
+      (device nodes are for isolating untrusted programs).
+    - An NVIDIA container: nothing: ``docker run --gpus '"device=4,5"'`` (Compose
+      ``device_ids``) maps only those GPUs, numbered from 0 inside.
+    """
+    if plan.devices is None:
+        return []
+    ids = ",".join(str(i) for i in plan.devices)
+    vendor = plan.hardware.get("vendor")
+    if not container and vendor == "nvidia":
+        return [("CUDA_DEVICE_ORDER", "PCI_BUS_ID"), ("CUDA_VISIBLE_DEVICES", ids)]
+    if not container or vendor == "amd":
+        return [("CUDA_VISIBLE_DEVICES", ids)]
+    return []
+
+
+def hidden_env(plan: Plan) -> list[str]:
+    """The caller's variables ``launch.sh`` unsets before a bare process that gets
+    :func:`device_env` on AMD (see there)."""
+    if plan.devices is None or plan.launcher != "process" or plan.hardware.get("vendor") != "amd":
+        return []
+    return ["ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"]
+
+
+def _gpus_option(plan: Plan) -> str:
+    """``docker run --gpus``: the count, or the devices. Docker reads the value as CSV, so
+    a list of devices is one quoted field: ``"device=4,5,6,7"`` (Docker's GPU guide:
+    ``--gpus '"device=0,2"'``)."""
+    if plan.devices is None:
+        return str(plan.total_gpus)
+    return '"device=' + ",".join(str(i) for i in plan.devices) + '"'
+
+
 def _docker_options(plan: Plan) -> list[list[str]]:
     """``docker run`` options, one option (with its value) per entry."""
     c = plan.container
@@ -111,7 +168,7 @@ def _docker_options(plan: Plan) -> list[list[str]]:
     opts += [["--security-opt", s] for s in c.get("security_opt", [])]
     opts += [["--cap-add", s] for s in c.get("cap_add", [])]
     if c.get("gpu_reservation"):
-        opts.append(["--gpus", str(plan.total_gpus)])
+        opts.append(["--gpus", _gpus_option(plan)])
     if "ipc" in c:
         opts.append(["--ipc", c["ipc"]])
     if "shm_size" in c:
@@ -128,6 +185,7 @@ def _docker_options(plan: Plan) -> list[list[str]]:
     # secrets from the caller; HF_HUB_CACHE (its last entry) is given here.
     *passed, (cache_name, cache_value) = container_env(plan)
     opts += [["-e", name] for name, _ in passed]
+    opts += [["-e", name] for name, _ in device_env(plan, container=True)]
     opts.append(["-e", f"{cache_name}={cache_value}"])
     return opts
 
@@ -188,12 +246,16 @@ def _compose(plan: Plan) -> dict[str, Any]:
         "start_period": "600s",
     }
     if c.get("gpu_reservation"):
+        # The Compose Specification: count and device_ids are exclusive; ids are strings.
+        chosen: dict[str, Any] = (
+            {"count": plan.total_gpus}
+            if plan.devices is None
+            else {"device_ids": [str(i) for i in plan.devices]}
+        )
         service["deploy"] = {
             "resources": {
                 "reservations": {
-                    "devices": [
-                        {"driver": "nvidia", "count": plan.total_gpus, "capabilities": ["gpu"]}
-                    ]
+                    "devices": [{"driver": "nvidia", **chosen, "capabilities": ["gpu"]}]
                 }
             }
         }
@@ -221,12 +283,18 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
 
     env = environment()
     in_container = container_view(plan)
+    own_env = [(name, str(s.value)) for name, s in plan.env.items()]
     context = {
         "plan": plan,
         "version": __version__,
         "request_line": request_line,
         "argv_groups": server_argv_groups(plan),
-        "env": [(name, str(s.value)) for name, s in plan.env.items()],
+        # launch.sh's exports, and aim.env (the container's, also for Compose beside a bare
+        # process: an NVIDIA container numbers its GPUs from 0, a bare process does not).
+        "env": own_env + device_env(plan, container=plan.launcher == "docker"),
+        "file_env": own_env + device_env(plan, container=True),
+        "unset": hidden_env(plan),
+        "devices": ",".join(str(i) for i in plan.devices) if plan.devices is not None else None,
         "docker_options": _docker_options(plan) if plan.launcher == "docker" else [],
         "container_cache": CONTAINER_CACHE,
         "compose": _compose(in_container) if in_container else None,

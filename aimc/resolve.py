@@ -87,6 +87,9 @@ class Request:
         measured: Figures measured on this machine (``aim-engine bench`` results, as
             :class:`aimc.measured.Measurement`) that ``optimize`` prefers; a recipe's
             published ``measured:`` figures are read from the recipe.
+        devices: The GPUs to serve on, by device id (``--devices``, or this machine's
+            usable GPUs, :func:`aimc.build.for_target`): exactly ``gpus`` of them when
+            the count is given, else the GPUs a count left open fills; None: any GPUs.
     """
 
     model: str
@@ -103,6 +106,7 @@ class Request:
     nodes: int | None = None
     checkpoint_bytes: Mapping[str, int] = field(default_factory=dict)
     measured: tuple[Any, ...] = ()
+    devices: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -469,6 +473,8 @@ def build_plan(
     env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
     for name, setting in env.items():
         check_env(name, str(setting.value), setting.source)
+    if request.devices is not None:
+        _no_visibility_env(env)
     _check_name_and_port(merged)
     source, local = _model_source(ctx)
     image, launcher = _image_and_launcher(ctx, merged, source, local)
@@ -512,6 +518,11 @@ def build_plan(
         data_parallel=data_parallel,
         estimate=memory.to_json(),
         nodes=chosen.nodes,
+        devices=(
+            list(request.devices[: chosen.gpus * data_parallel])
+            if request.devices is not None
+            else None
+        ),
     )
 
 
@@ -627,6 +638,20 @@ def _engine_args(ctx: _Context, merged: Mapping[str, Setting], replicas: int) ->
         core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
     rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
+
+
+def _no_visibility_env(env: Mapping[str, Setting]) -> None:
+    """Refuse a visibility variable set by a layer when the plan names its GPUs: the
+    artifacts set it from the devices (:func:`aimc.render.device_env`)."""
+    from aimc.detect.visibility import VARIABLES
+
+    for name in VARIABLES:
+        if name in env:
+            raise ConfigError(
+                f"env.{name} ({env[name].source}) would choose GPUs the plan already names "
+                "by device id",
+                hint="leave the choice of GPUs to --devices",
+            )
 
 
 def _check_name_and_port(merged: Mapping[str, Setting]) -> None:

@@ -12,6 +12,9 @@ env value       :data:`ENV_VALUE` characters only: ``aim.env`` is read literally
                 ``docker --env-file`` and expanded by a shell, so it must mean the same
 engine arg      the backend's vocabulary (:func:`aimc.lint.check_arg`); a value never
                 starts with ``-`` (it would be read as another flag)
+device ids      ``--devices``: :func:`parse_devices` (comma-separated integers 0-255, no
+                duplicates): they reach ``docker run --gpus``, Compose ``device_ids`` and
+                ``CUDA_VISIBLE_DEVICES``
 image, host...  the ``--config`` schema (``overrides.schema.json``), for ``--set`` too
 comment         :func:`aimc.templating.one_line` (control characters escaped)
 shell word      :func:`aimc.templating.shell_quote`
@@ -31,12 +34,29 @@ from collections.abc import Mapping
 
 from aimc.errors import ConfigError
 
-__all__ = ["ENV_NAME", "ENV_VALUE", "check_env", "holds_secret", "mask", "shorten", "shown_set"]
+__all__ = [
+    "ENV_NAME",
+    "ENV_VALUE",
+    "MAX_DEVICE_ID",
+    "check_env",
+    "format_devices",
+    "holds_secret",
+    "mask",
+    "parse_devices",
+    "shorten",
+    "shown_set",
+]
 
 #: Names of environment variables aimc writes (``export NAME=...``, ``NAME=...``).
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 #: Characters an environment value may hold: the same text for a shell and ``--env-file``.
 ENV_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./^-]{0,4096}")
+
+#: The largest GPU device id ``--devices`` takes (an 8-GPU node split into 8 partitions
+#: each numbers 64; the bound only keeps a typo from being written).
+MAX_DEVICE_ID = 255
+#: ``--devices``: ASCII digits (no sign, no leading zero) separated by single commas.
+_DEVICES = re.compile(r"(0|[1-9][0-9]{0,2})(,(0|[1-9][0-9]{0,2})){0,63}", re.ASCII)
 
 #: Token shapes of the usual providers (Hugging Face, OpenAI-style, GitHub, AWS, Slack).
 #: The distinctive prefixes match anywhere, also glued to a word (``tokenhf_...``,
@@ -131,3 +151,40 @@ def shown_set(item: str) -> str:
     if sep and any(w and is_secret(w) for w in words):
         item = f"{key}=***"
     return shorten(mask(one_line(item)))
+
+
+def parse_devices(text: str) -> tuple[int, ...]:
+    """``--devices 4,5,6,7`` -> ``(4, 5, 6, 7)``: the GPUs a server uses, by the device ids
+    ``nvidia-smi`` / ``amd-smi`` number them, in the order given.
+
+    Raises:
+        ConfigError: Anything but 1 to 64 comma-separated integers 0 to
+            :data:`MAX_DEVICE_ID` (written plainly: no sign, space or leading zero), or a
+            device named twice.
+    """
+    from aimc.templating import one_line
+
+    if not _DEVICES.fullmatch(text):
+        raise ConfigError(
+            f"--devices {shorten(mask(one_line(text)), 60)!r} is not a list of GPU device ids",
+            hint="give comma-separated device ids as nvidia-smi / amd-smi number them, "
+            f"e.g. --devices 4,5,6,7 (each 0 to {MAX_DEVICE_ID}, no spaces)",
+        )
+    ids = tuple(int(word) for word in text.split(","))
+    if max(ids) > MAX_DEVICE_ID:
+        raise ConfigError(
+            f"--devices {text}: device id {max(ids)} is above {MAX_DEVICE_ID}",
+            hint="give device ids as nvidia-smi / amd-smi number them",
+        )
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ConfigError(
+            f"--devices {text} names device {twice[0]} more than once",
+            hint="name each GPU once",
+        )
+    return ids
+
+
+def format_devices(ids: tuple[int, ...] | list[int]) -> str:
+    """``4,5,6,7``: device ids as ``--devices`` takes them (and the artifacts write them)."""
+    return ",".join(str(int(i)) for i in ids)

@@ -1,10 +1,10 @@
 """Issue 11: the GPU count "auto-detected if not specified", show-config without a target,
 and recipe-info --gpu-count resolved.
 
-A detected machine is a stand-in: a fake ``nvidia-smi`` on PATH printing N GPUs (some of
-them busy: less than 90% of their memory free), or a fake KFD sysfs tree of N AMD GPUs, as
-in tests/test_detect.py. This machine itself has no GPU: without a stand-in, ``--target
-auto`` finds none. Nothing here needs a GPU.
+A detected machine is a stand-in (tests/fakes/gpu_machine.py): a fake ``nvidia-smi`` on
+PATH printing N GPUs (some of them busy: less than 90% of their memory free), or a fake KFD
+sysfs tree of N AMD GPUs, as in tests/test_detect.py. This machine itself has no GPU:
+without a stand-in, ``--target auto`` finds none. Nothing here needs a GPU.
 """
 
 from __future__ import annotations
@@ -15,11 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Result
-
-BASE_PATH = "/usr/bin:/bin"
-H100_MIB, BUSY_FREE_MIB, FREE_MIB = 81559, 1200, 81030
-MI300X_BYTES = 196592 * 2**20
+from tests.fakes.gpu_machine import Machine
 
 #: A recipe whose largest tensor-parallel size is 4 (Qwen3-32B's facts).
 TP4_RECIPE = """\
@@ -56,76 +52,6 @@ configurations:
 """
 
 
-class Machine:
-    """A stand-in GPU machine: tools on PATH and a KFD topology root, in ``tmp``."""
-
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.bin = tmp / "bin"
-        self.bin.mkdir()
-        self.kfd = tmp / "kfd"
-
-    def h100s(self, count: int, busy: tuple[int, ...] = ()) -> Machine:
-        """``nvidia-smi`` reporting ``count`` H100 80GB; those in ``busy`` hold memory."""
-        lines = [
-            f"{i}, NVIDIA H100 80GB HBM3, {H100_MIB}, "
-            f"{BUSY_FREE_MIB if i in busy else FREE_MIB}, 0x233010DE, "
-            f"GPU-{i:08x}-5d7c-4a3e-9b2f-0c1d2e3f4a5b, 9.0"
-            for i in range(count)
-        ]
-        csv = self.tmp / "nvidia-smi.csv"
-        csv.write_text("\n".join(lines) + "\n")
-        tool = self.bin / "nvidia-smi"
-        tool.write_text(f"#!/bin/bash\ncat {csv}\n")
-        tool.chmod(0o755)
-        return self
-
-    def mi300xs(self, count: int, busy: tuple[int, ...] = ()) -> Machine:
-        """A KFD sysfs tree: one CPU node, then ``count`` MI300X nodes."""
-        self._node(0, simd=0, used=0, unique=0)
-        for i in range(count):
-            used = MI300X_BYTES // 2 if i in busy else 2**28
-            self._node(i + 1, simd=304, used=used, unique=0x1000 + i)
-        return self
-
-    def _node(self, n: int, *, simd: int, used: int, unique: int) -> None:
-        d = self.kfd / str(n)
-        (d / "mem_banks/0").mkdir(parents=True)
-        gpu = bool(simd)
-        (d / "gpu_id").write_text(f"{n * 1000 if gpu else 0}\n")
-        (d / "properties").write_text(
-            f"cpu_cores_count {0 if gpu else 64}\nsimd_count {simd}\nmem_banks_count 1\n"
-            f"gfx_target_version {90402 if gpu else 0}\nvendor_id {4098 if gpu else 0}\n"
-            f"device_id {0x74A1 if gpu else 0}\nlocation_id {n * 256}\n"
-            f"drm_render_minor {128 + n if gpu else 0}\nlocal_mem_size 0\nunique_id {unique}\n"
-        )
-        (d / "mem_banks/0/properties").write_text(
-            f"heap_type {1 if gpu else 0}\nsize_in_bytes {MI300X_BYTES if gpu else 0}\n"
-            "flags 0\nwidth 8192\n"
-        )
-        if gpu:
-            (d / "mem_banks/0/used_memory").write_text(f"{used}\n")
-
-    def run(self, cli: Any, *args: str) -> Result:
-        env = {
-            "PATH": f"{self.bin}:{BASE_PATH}",
-            "AIMC_KFD_TOPOLOGY": str(self.kfd),
-            "AIMC_DETECT_TIMEOUT": "5",
-        }
-        result: Result = cli(*args, env=env)
-        assert "Traceback" not in result.err, result.err
-        return result
-
-    def plan(self, cli: Any, *args: str) -> dict[str, Any]:
-        """``show-config ARGS --format json``: the plan."""
-        result = self.run(cli, "show-config", *args, "--format", "json")
-        assert result.code == 0, result.err + result.out
-        body = json.loads(result.out)
-        assert body["success"] is True
-        plan: dict[str, Any] = body["data"]["plan"]
-        return plan
-
-
 @pytest.fixture
 def machine(tmp_path: Path) -> Machine:
     return Machine(tmp_path)
@@ -157,8 +83,9 @@ def test_eight_free_gpus_serve_qwen3_32b_as_one_tp8_group(machine, cli, kind) ->
     assert (plan["gpus"], plan["data_parallel"]) == (8, 1)
     assert plan["args"]["tensor-parallel-size"]["value"] == 8
     assert "data-parallel-size" not in plan["args"]
-    why = _decision(plan, "every free GPU of this machine in one tensor-parallel group")
+    why = _decision(plan, "the 8 GPUs of --devices 0,1,2,3,4,5,6,7 in one tensor-parallel group")
     assert why.startswith("8 GPUs: ")
+    assert plan["devices"] == [0, 1, 2, 3, 4, 5, 6, 7]
     assert "the recipe offers 8 and it fits: needs " in why and " GiB per GPU" in why
 
 
@@ -187,11 +114,11 @@ def test_recipe_up_to_tp4_fills_eight_gpus_with_replicas(
     dp = plan["args"]["data-parallel-size"]
     assert (dp["value"], dp["layer"], dp["source"]) == (
         replicas,
-        "hardware",
-        "--target auto: 8 free GPUs",
+        "cli",
+        "--devices 0,1,2,3,4,5,6,7",
     )
     assert plan["args"]["tensor-parallel-size"]["layer"] == "configuration"
-    why = _decision(plan, "data-parallel replicas on the 8 free GPUs")
+    why = _decision(plan, "data-parallel replicas on the 8 GPUs of --devices 0,1,2,3,4,5,6,7")
     offered = "2,4" if kind == "h100" else "1,2,4"
     assert f"the recipe offers no tensor-parallel size 8 here (only {offered})" in why
     assert f"{tp} is the smallest count where bf16 fits at 40960 tokens" in why
@@ -200,28 +127,30 @@ def test_recipe_up_to_tp4_fills_eight_gpus_with_replicas(
 def test_busy_gpus_are_not_counted_and_named(machine, cli) -> None:
     """Written to fail before issue 11: busy GPUs (less than 90% memory free) were counted
     like free ones, and the plan did not mention them. 2 of 8 busy -> 6 free: 6 is not a
-    tensor-parallel size, so the smallest fitting size (2 on H100) x 3 replicas."""
+    tensor-parallel size, so the smallest fitting size (2 on H100) x 3 replicas. Since
+    issue 20 the plan names the free GPUs (the server gets those, not the first six)."""
     machine.h100s(8, busy=(0, 3))
-    plan = machine.plan(cli, "Qwen/Qwen3-32B")
+    data = machine.data(cli, "Qwen/Qwen3-32B")
+    plan = data["plan"]
     assert (plan["gpus"], plan["data_parallel"]) == (2, 3)
-    assert plan["args"]["data-parallel-size"]["source"] == "--target auto: 6 free GPUs"
-    busy = _decision(plan, "visible GPUs are busy")
+    assert plan["devices"] == [1, 2, 4, 5, 6, 7]
+    assert plan["args"]["data-parallel-size"]["source"] == "--devices 1,2,4,5,6,7"
+    (busy,) = [n for n in data["notes"] if "visible GPUs are busy" in n]
     assert busy.startswith("2 of 8 visible GPUs are busy: GPU 0 (1.2 of 79.6 GiB free)")
-    assert busy.endswith("(not counted)")
-    hint = _decision(plan, "the server takes the first visible GPUs")
-    assert "CUDA_VISIBLE_DEVICES=1,2,4,5,6,7" in hint
-    why = _decision(plan, "2 GPUs x 3 data-parallel replicas on the 6 free GPUs")
+    assert "a GPU count left open uses only the free ones" in busy
+    why = _decision(plan, "2 GPUs x 3 data-parallel replicas on the 6 GPUs of --devices 1,2,4")
     assert "(only 2,4,8)" in why
 
 
-def test_busy_gpus_at_the_end_need_no_visibility_hint(machine, cli) -> None:
+def test_busy_gpus_at_the_end_are_left_out_by_id(machine, cli) -> None:
     """Written to fail before issue 11 (busy GPUs were not counted out): 4 free of 8 ->
-    TP 4, the recipe offers it and it fits."""
+    TP 4, the recipe offers it and it fits; since issue 20 the plan names GPUs 0-3."""
     machine.mi300xs(8, busy=(4, 5, 6, 7))
-    plan = machine.plan(cli, "Qwen/Qwen3-32B")
+    data = machine.data(cli, "Qwen/Qwen3-32B")
+    plan = data["plan"]
     assert (plan["gpus"], plan["data_parallel"]) == (4, 1)
-    assert not [d for d in plan["decisions"] if "takes the first visible" in d]
-    assert _decision(plan, "4 of 8 visible GPUs are busy").endswith("(not counted)")
+    assert plan["devices"] == [0, 1, 2, 3]
+    assert [n for n in data["notes"] if n.startswith("4 of 8 visible GPUs are busy")]
 
 
 def test_too_few_free_gpus_is_refused_with_the_busy_ones(machine, cli, tmp_path) -> None:
@@ -239,12 +168,14 @@ def test_too_few_free_gpus_is_refused_with_the_busy_ones(machine, cli, tmp_path)
 
 def test_an_explicit_gpu_count_is_kept_on_a_detected_machine(machine, cli) -> None:
     """Written to fail before issue 11 (the busy note is new): GPU_COUNT is what it says,
-    busy GPUs or not, and the plan says they are busy."""
-    machine.h100s(8, busy=(7,))
-    plan = machine.plan(cli, "Qwen/Qwen3-32B", "--gpu-count", "2")
+    busy GPUs or not, the notes say they are busy, and (issue 20) the free ones are used."""
+    machine.h100s(8, busy=(0,))
+    data = machine.data(cli, "Qwen/Qwen3-32B", "--gpu-count", "2")
+    plan = data["plan"]
     assert (plan["gpus"], plan["data_parallel"]) == (2, 1)
     assert plan["args"]["tensor-parallel-size"]["source"] == "GPU_COUNT argument"
-    assert _decision(plan, "1 of 8 visible GPUs is busy").endswith("(GPU_COUNT 2 was given)")
+    assert plan["devices"] == [1, 2]
+    assert [n for n in data["notes"] if n.startswith("1 of 8 visible GPUs is busy: GPU 0")]
 
 
 def test_optimize_still_works_on_a_detected_machine(machine, cli) -> None:
@@ -253,12 +184,16 @@ def test_optimize_still_works_on_a_detected_machine(machine, cli) -> None:
     machine.h100s(8, busy=(6, 7))
     latency = machine.plan(cli, "Qwen/Qwen3-32B", "--optimize", "latency")
     assert (latency["gpus"], latency["data_parallel"]) == (4, 1)
-    assert "within the 6 free GPUs" in _decision(latency, "--optimize latency")
+    assert "within the 6 GPUs of --devices 0,1,2,3,4,5" in _decision(latency, "--optimize latency")
+    assert latency["devices"] == [0, 1, 2, 3]
     throughput = machine.plan(cli, "Qwen/Qwen3-32B", "--optimize", "throughput")
     assert (throughput["gpus"], throughput["data_parallel"]) == (2, 3)
     dp = throughput["args"]["data-parallel-size"]
     assert (dp["layer"], dp["source"]) == ("cli", "--optimize throughput")
-    assert "over the 6 free GPUs of this machine" in _decision(throughput, "--optimize throughput")
+    assert "over the 6 GPUs of --devices 0,1,2,3,4,5" in _decision(
+        throughput, "--optimize throughput"
+    )
+    assert throughput["devices"] == [0, 1, 2, 3, 4, 5]
 
 
 def test_a_named_target_keeps_the_smallest_fit(machine, cli) -> None:

@@ -195,38 +195,42 @@ def test_shortfall_wording() -> None:
     )
 
 
-def _auto(model: str, target: str, pool: Pool, **kw):
-    request = Request(model=model, available_gpus=pool.visible, **kw)
+def _auto(model: str, target: str, free: tuple[int, ...], busy: tuple[int, ...] = (), **kw):
+    """``model`` on this machine: ``free`` and ``busy`` GPUs (device ids), as
+    :func:`aimc.build.for_target` hands them to the policy."""
+    lines = tuple(f"GPU {i} (1.2 of 79.6 GiB free)" for i in busy)
+    visible = len(free) + len(busy)
+    request = Request(model=model, available_gpus=visible, devices=free, **kw)
+    pool = Pool(free, visible, lines)
     return resolve(CATALOG.recipe(model), CATALOG.hardware(target), request, pool)
 
 
 def test_this_machine_fills_its_free_gpus() -> None:
     """Written to fail before issue 11: resolve had no notion of this machine's GPUs."""
-    p = _auto("Qwen/Qwen3-32B", "h100", Pool(8))
-    assert (p.gpus, p.data_parallel) == (8, 1)
-    assert p.decisions[-2].startswith("8 GPUs: every free GPU of this machine")
+    p = _auto("Qwen/Qwen3-32B", "h100", tuple(range(8)))
+    assert (p.gpus, p.data_parallel, p.devices) == (8, 1, list(range(8)))
+    assert p.decisions[-2].startswith("8 GPUs: the 8 GPUs of --devices 0,1,2,3,4,5,6,7 in one")
 
 
 def test_five_free_gpus_leave_one_idle_and_say_so() -> None:
-    """Written to fail before issue 11: busy GPUs were counted, and idle ones unmentioned."""
-    busy = tuple(f"GPU {i} (1.2 of 79.6 GiB free)" for i in (5, 6, 7))
-    p = _auto("Qwen/Qwen3-32B", "h100", Pool(8, busy))
+    """Written to fail before issue 11: busy GPUs were counted, and idle ones unmentioned.
+    Since issue 20 the plan names the four it uses (the busy ones are the target's notes)."""
+    p = _auto("Qwen/Qwen3-32B", "h100", (0, 1, 2, 3, 4), busy=(5, 6, 7))
     assert (p.gpus, p.data_parallel, p.total_gpus) == (2, 2, 4)
-    assert p.decisions[0] == (
-        "3 of 8 visible GPUs are busy: GPU 5 (1.2 of 79.6 GiB free), GPU 6 (1.2 of 79.6 GiB "
-        "free), GPU 7 (1.2 of 79.6 GiB free) (not counted)"
-    )
+    assert p.devices == [0, 1, 2, 3]
+    assert not [d for d in p.decisions if "busy" in d]
     fill = next(d for d in p.decisions if "data-parallel replicas" in d)
-    assert fill.startswith("2 GPUs x 2 data-parallel replicas on the 5 free GPUs: the recipe ")
+    assert fill.startswith(
+        "2 GPUs x 2 data-parallel replicas on the 5 GPUs of --devices 0,1,2,3,4: the recipe "
+    )
     assert "; 1 GPU left idle;" in fill
 
 
 def test_one_free_gpu_takes_a_precision_that_fits_one() -> None:
     """Written to fail before issue 11: a busy machine's GPUs counted as free."""
-    busy = tuple(f"GPU {i} (0.5 of 79.6 GiB free)" for i in range(1, 8))
-    p = _auto("Qwen/Qwen3-32B", "h100", Pool(8, busy))
+    p = _auto("Qwen/Qwen3-32B", "h100", (0,), busy=tuple(range(1, 8)))
     assert (p.precision, p.gpus, p.data_parallel) == ("fp8", 1, 1)
     assert any(
-        d.startswith("precision bf16 skipped: on 2 GPUs needs 2 GPUs, 1 free of 8")
+        d.startswith("precision bf16 skipped: on 2 GPUs needs 2 GPUs, --devices names 1")
         for d in p.decisions
     )

@@ -94,8 +94,10 @@ def compile_(
     write_artifacts(outdir, compiled.files)
     summary = (
         f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
-        f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}, configuration "
-        f"{plan.configuration}"
+        f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}"
+        + (f" x {plan.data_parallel} replicas" if plan.data_parallel > 1 else "")
+        + (f" (devices {','.join(map(str, plan.devices))})" if plan.devices is not None else "")
+        + f", configuration {plan.configuration}"
     )
     if emit.emit == "k8s":
         summary += f"; Kubernetes: {emit.replicas} replica{'s' if emit.replicas != 1 else ''}"
@@ -108,6 +110,7 @@ def compile_(
             "backend": plan.backend,
             "precision": plan.precision,
             "gpu_count": plan.gpus,
+            "devices": plan.devices,
             "configuration": plan.configuration,
             "decisions": plan.decisions,
         }

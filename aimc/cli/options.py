@@ -87,19 +87,22 @@ class PlanArgs:
     optimize: str | None
     launcher: str | None
     nodes: int | None
+    devices: str | None
     recipe_dirs: tuple[str, ...]
 
     def resolve(self, model: str, gpus: int | None) -> Resolved:
-        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs."""
-        from aimc.build import make_plan
+        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs; the request
+        as :func:`aimc.build.for_target` made it (what the artifacts' header writes)."""
+        from aimc.build import for_target, make_plan
         from aimc.catalog import Catalog
         from aimc.hardware import resolve_target
 
         catalog = Catalog.default(self.recipe_dirs)
         request = request_from(model, gpus, self)
-        target = resolve_target(catalog, self.target, gpus_required=gpus is not None)
+        required = gpus is not None or request.devices is not None
+        target = resolve_target(catalog, self.target, gpus_required=required)
         plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
-        return Resolved(catalog, request, target, plan)
+        return Resolved(catalog, for_target(request, target)[0], target, plan)
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,14 @@ def plan_options(f: F) -> F:
             help="Run in a container or as a bare process (default: docker when "
             "the target has an image).",
         ),
+        click.option(
+            "--devices",
+            metavar="IDS",
+            help="The GPUs to serve on, by device id as nvidia-smi / amd-smi number them "
+            "(e.g. 4,5,6,7): GPU_COUNT of them, or GPU_COUNT left open fills them. Default "
+            "on this machine: the GPUs visible (CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES) "
+            "and free; for a named target, any.",
+        ),
         recipes_option,
     ]
     wrapped: Any = collect
@@ -235,10 +246,12 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
     """
     from aimc.build import load_config_file
     from aimc.resolve import Request
+    from aimc.safety import parse_devices
 
     return Request(
         model=model,
         gpus=gpus,
+        devices=parse_devices(plan.devices) if plan.devices is not None else None,
         precision=plan.precision,
         backend=plan.backend,
         port=plan.port,

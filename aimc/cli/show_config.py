@@ -17,6 +17,7 @@ from aimc.cli.options import (
     plan_options,
 )
 from aimc.cli.report import emit_result, table
+from aimc.safety import format_devices
 
 __all__ = ["show_config"]
 
@@ -75,6 +76,7 @@ def plan_text(plan: Any, explain: bool) -> str:
         f"precision:      {plan.precision}",
         f"gpu count:      {plan.gpus}"
         + (f" x {plan.data_parallel} data-parallel replicas" if plan.data_parallel > 1 else ""),
+        *([f"devices:        {format_devices(plan.devices)}"] if plan.devices is not None else []),
         f"launcher:       {plan.launcher}" + (f" ({plan.image})" if plan.image else ""),
         f"endpoint:       {endpoint} (health {plan.health_path})",
         f"memory:         {plan.estimate['verdict']}: {plan.estimate['reason']}",
@@ -105,9 +107,10 @@ def _n(count: int, noun: str) -> str:
 def plan_message(plan: Any) -> str:
     """One line: ``MODEL on TARGET: BACKEND PRECISION, N GPUs, configuration ID``."""
     replicas = f" x {plan.data_parallel} replicas" if plan.data_parallel > 1 else ""
+    devices = f" (devices {format_devices(plan.devices)})" if plan.devices is not None else ""
     return (
         f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
-        f"{_n(plan.gpus, 'GPU')}{replicas}, configuration {plan.configuration}"
+        f"{_n(plan.gpus, 'GPU')}{replicas}{devices}, configuration {plan.configuration}"
     )
 
 
@@ -183,7 +186,7 @@ def show_config(
     With --emit k8s (table format) the Kubernetes manifests are printed instead, as one
     YAML stream: aim-engine show-config MODEL --target T --emit k8s | kubectl apply -f -
     """
-    from aimc.build import load_recipe, make_plan
+    from aimc.build import for_target, load_recipe, make_plan
     from aimc.catalog import Catalog
     from aimc.cli.options import request_from
     from aimc.errors import ConfigError
@@ -193,7 +196,7 @@ def show_config(
     emit.check()
     catalog = Catalog.default(opts.recipe_dirs)
     request = request_from(model, gpu_count, opts)
-    target = resolve_target(catalog, opts.target)
+    target = resolve_target(catalog, opts.target, gpus_required=request.devices is not None)
     recipe = load_recipe(catalog, model, target.hardware)
     name = target.hardware.name
     no_gpu = target.detection is not None and target.available_gpus is None
@@ -243,6 +246,7 @@ def show_config(
         click.echo(choose)
         return
     plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
+    request, _ = for_target(request, target)  # as the plan was made: the header's command
     rows = [
         {"hardware": name, **row}
         for row in candidate_rows(
