@@ -319,6 +319,7 @@ class AIMEngine:
                 backend=backend,
                 port=port,
                 default_port=settings.default_port_given,
+                debug=settings.debug,
             )
             plan = make_plan(self.selector.catalog, request, target, settings.cache_dir)
             compiled = compile_plan(plan, request, target.hardware.name)

@@ -107,8 +107,9 @@ def load_recipe(
     return catalog.recipe(model)
 
 
-def request_line(request: Request, target: str) -> str:
-    """The ``aim-engine compile`` command line that reproduces a plan."""
+def request_line(request: Request, target: str, backend: str | None = None) -> str:
+    """The ``aim-engine compile`` command line that reproduces a plan (of ``backend``:
+    the debug settings of ``launch --debug`` are written as the ``--set`` items they are)."""
     words = ["aim-engine", "compile", request.model]
     if request.gpus is not None:
         words.append(str(request.gpus))
@@ -125,7 +126,7 @@ def request_line(request: Request, target: str) -> str:
             words += [flag, str(value)]
     if request.config is not None:
         words += ["--config", request.config.path]
-    for item in request.sets:
+    for item in request.set_items(backend) if backend else request.sets:
         words += ["--set", item]
     return shlex.join(words)
 
@@ -140,7 +141,7 @@ class Compiled:
 
 def compile_plan(plan: Plan, request: Request, target: str) -> Compiled:
     """Render every artifact of ``plan`` plus ``manifest.json``."""
-    line = request_line(request, target)
+    line = request_line(request, target, plan.backend)
     files = render(plan, line)
     inputs: dict[str, Any] = {
         "command": line,

@@ -88,6 +88,9 @@ class Request:
         measured: Figures measured on this machine (``aim-engine bench`` results, as
             :class:`aimc.measured.Measurement`) that ``optimize`` prefers; a recipe's
             published ``measured:`` figures are read from the recipe.
+        debug: Verbose server logs (``launch --debug``, ``AIM_DEBUG=1``): the chosen
+            backend's :attr:`~aimc.engines.Engine.debug_sets`, as ``--set`` items ahead of
+            :attr:`sets` (so an explicit ``--set`` of the same key wins).
     """
 
     model: str
@@ -104,6 +107,12 @@ class Request:
     nodes: int | None = None
     checkpoint_bytes: Mapping[str, int] = field(default_factory=dict)
     measured: tuple[Any, ...] = ()
+    debug: bool = False
+
+    def set_items(self, backend: str) -> tuple[str, ...]:
+        """The ``--set`` items of the cli layer for ``backend``: the debug ones (under
+        :attr:`debug`), then :attr:`sets`."""
+        return (*(ENGINES[backend].debug_sets if self.debug else ()), *self.sets)
 
 
 @dataclass(frozen=True)
@@ -368,7 +377,7 @@ def _user_layers(request: Request, backend: str) -> list[Layer]:
         _scoped(values, doc.data.get("env", {}), "env", "/env", src)
         layers.append(Layer("config-file", values))
     cli: dict[str, tuple[Any, str]] = {}
-    for item in request.sets:
+    for item in request.set_items(backend):
         shown = shown_set(item)
         key, value = parse_set(item)
         _check_set(key, value, shown, backend)

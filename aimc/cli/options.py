@@ -89,14 +89,15 @@ class PlanArgs:
     nodes: int | None
     recipe_dirs: tuple[str, ...]
 
-    def resolve(self, model: str, gpus: int | None) -> Resolved:
-        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs."""
+    def resolve(self, model: str, gpus: int | None, debug: bool = False) -> Resolved:
+        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs (``debug``:
+        with the backend's verbose-log settings, :attr:`aimc.resolve.Request.debug`)."""
         from aimc.build import make_plan
         from aimc.catalog import Catalog
         from aimc.hardware import resolve_target
 
         catalog = Catalog.default(self.recipe_dirs)
-        request = request_from(model, gpus, self)
+        request = request_from(model, gpus, self, debug)
         target = resolve_target(catalog, self.target, gpus_required=gpus is not None)
         plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
         return Resolved(catalog, request, target, plan)
@@ -228,7 +229,7 @@ def emit_options(f: F) -> F:
     return wrapped  # type: ignore[no-any-return]
 
 
-def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
+def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Any:
     """A :class:`~aimc.resolve.Request` from command-line values.
 
     ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
@@ -249,6 +250,7 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
         optimize=plan.optimize,
         nodes=plan.nodes,
         measured=tuple(local_measurements()) if plan.optimize else (),
+        debug=debug,
     )
 
 

@@ -164,7 +164,9 @@ def launch(
     settings = current_settings().with_flags(
         default_timeout=timeout, debug=True if debug_server else None
     )
-    resolved = opts.resolve(model, gpu_count)
+    # Debug: the backend's verbose-log settings go into the plan (aim.env, docker -e,
+    # compose), so they reach the server under either launcher.
+    resolved = opts.resolve(model, gpu_count, debug=settings.debug)
     plan = resolved.plan
     if plan.nodes > 1:
         from aimc.errors import ConfigError
@@ -181,8 +183,7 @@ def launch(
     # Checked before writing: the folder of a running server (and its log) is never touched.
     refuse_busy(run_name, folder)
     write_artifacts(folder, compiled.files)
-    # CACHE_DIR, and under --debug / AIM_DEBUG=1 verbose server logs (VLLM_LOGGING_LEVEL).
-    env = settings.server_env()
+    env = settings.server_env()  # the caller's, with CACHE_DIR
     cached = prepare_cache(plan, use_cache, env, settings.cache_dir)
     notes = [*resolved.target.notes, *plan.decisions, *cached]
     if fmt != "json":
