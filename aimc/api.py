@@ -319,6 +319,7 @@ class AIMEngine:
                 backend=backend,
                 port=port,
                 default_port=settings.default_port_given,
+                debug=settings.debug,
             )
             plan = make_plan(self.selector.catalog, request, target, settings.cache_dir)
             request, _ = for_target(request, target)  # as the plan was made

@@ -164,9 +164,11 @@ def load_recipe(
     return catalog.recipe(model)
 
 
-def request_line(request: Request, target: str) -> str:
+def request_line(request: Request, target: str, backend: str | None = None) -> str:
     """The ``aim-engine compile`` command line that reproduces a plan: ``request`` as
-    :func:`for_target` made it (its devices written out), for the target by name."""
+    :func:`for_target` made it (its devices written out), for the target by name (of
+    ``backend``: the debug settings of ``launch --debug`` are written as the ``--set``
+    items they are)."""
     words = ["aim-engine", "compile", request.model]
     if request.gpus is not None:
         words.append(str(request.gpus))
@@ -185,7 +187,7 @@ def request_line(request: Request, target: str) -> str:
             words += [flag, str(value)]
     if request.config is not None:
         words += ["--config", request.config.path]
-    for item in request.sets:
+    for item in request.set_items(backend) if backend else request.sets:
         words += ["--set", item]
     return shlex.join(words)
 
@@ -200,7 +202,7 @@ class Compiled:
 
 def compile_plan(plan: Plan, request: Request, target: str) -> Compiled:
     """Render every artifact of ``plan`` plus ``manifest.json``."""
-    line = request_line(request, target)
+    line = request_line(request, target, plan.backend)
     files = render(plan, line)
     inputs: dict[str, Any] = {
         "command": line,

@@ -51,7 +51,9 @@ TOPOLOGY``           topology/nodes                                     :mod:`ai
 .. [6] Any case. Anything else is one warning line on stderr (once per process for a
    variable and value) and the default.
 .. [7] The same as ``--debug``: tracebacks of internal errors and, for ``launch`` and the
-   API's ``launch_model``, verbose server logs (``VLLM_LOGGING_LEVEL=DEBUG``).
+   API's ``launch_model``, verbose server logs: the plan gets the backend's debug
+   settings (vLLM ``VLLM_LOGGING_LEVEL=DEBUG`` in its env, SGLang ``--log-level debug``),
+   so they reach the server in a container as well as in a bare process.
 .. [8] After the ``--recipes`` directories, before the shipped recipes.
 .. [9] Read from the environment :func:`aimc.detect.detect` is given (tests pass their
    own), through :func:`setting`: how long one detection tool may run, and the KFD
@@ -422,13 +424,13 @@ class Settings:
 
         A copy of ``environ`` (default: this process's) with everything passed through
         untouched (secrets such as ``HF_TOKEN`` included), ``CACHE_DIR`` set to
-        :attr:`cache_dir`, and under :attr:`debug` ``VLLM_LOGGING_LEVEL=DEBUG`` and
-        ``AIM_DEBUG=1``.
+        :attr:`cache_dir`, and under :attr:`debug` ``AIM_DEBUG=1``. The server's own debug
+        level is no variable of this environment (a container would not see it): it is in
+        the plan (:attr:`aimc.resolve.Request.debug`).
         """
         env = dict(os.environ if environ is None else environ)
         env["CACHE_DIR"] = str(self.cache_dir)
         if self.debug:
-            env["VLLM_LOGGING_LEVEL"] = "DEBUG"
             env["AIM_DEBUG"] = "1"
         return env
 

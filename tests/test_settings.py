@@ -209,8 +209,7 @@ def test_secrets_are_not_settings_and_pass_through_to_the_server() -> None:
         "HF_TOKEN": "hf_secret",
         "VLLM_API_KEY": "k",
         "CACHE_DIR": "/c",
-        "VLLM_LOGGING_LEVEL": "DEBUG",
-        "AIM_DEBUG": "1",
+        "AIM_DEBUG": "1",  # the server's debug level is in the plan (it reaches a container)
     }
 
 
@@ -446,7 +445,9 @@ def test_docker_socket_is_the_docker_host_of_run_and_stop(lab) -> None:
     assert lab.run("stop", "--all", **env).code == 0
     lines = seen.read_text().splitlines()
     host = f"unix://{lab.tmp / 'engine.sock'}"
-    assert {line.split()[0] for line in lines} >= {"version", "run", "rm"}
+    # 'container inspect' before the start and at the stop (a stand-in engine has no
+    # container of the run's label, so nothing is removed: tests/test_runner_trust.py).
+    assert {line.split()[0] for line in lines} >= {"version", "run", "container"}
     assert all(line.split()[1] == host for line in lines), lines
 
 

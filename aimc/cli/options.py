@@ -90,15 +90,17 @@ class PlanArgs:
     devices: str | None
     recipe_dirs: tuple[str, ...]
 
-    def resolve(self, model: str, gpus: int | None) -> Resolved:
-        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs; the request
-        as :func:`aimc.build.for_target` made it (what the artifacts' header writes)."""
+    def resolve(self, model: str, gpus: int | None, debug: bool = False) -> Resolved:
+        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs (``debug``:
+        with the backend's verbose-log settings, :attr:`aimc.resolve.Request.debug`); the
+        request as :func:`aimc.build.for_target` made it (what the artifacts' header
+        writes)."""
         from aimc.build import for_target, make_plan
         from aimc.catalog import Catalog
         from aimc.hardware import resolve_target
 
         catalog = Catalog.default(self.recipe_dirs)
-        request = request_from(model, gpus, self)
+        request = request_from(model, gpus, self, debug)
         required = gpus is not None or request.devices is not None
         target = resolve_target(catalog, self.target, gpus_required=required)
         plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
@@ -239,7 +241,7 @@ def emit_options(f: F) -> F:
     return wrapped  # type: ignore[no-any-return]
 
 
-def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
+def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Any:
     """A :class:`~aimc.resolve.Request` from command-line values.
 
     ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
@@ -262,6 +264,7 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
         optimize=plan.optimize,
         nodes=plan.nodes,
         measured=tuple(local_measurements()) if plan.optimize else (),
+        debug=debug,
     )
 
 

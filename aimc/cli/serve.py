@@ -164,7 +164,9 @@ def launch(
     settings = current_settings().with_flags(
         default_timeout=timeout, debug=True if debug_server else None
     )
-    resolved = opts.resolve(model, gpu_count)
+    # Debug: the backend's verbose-log settings go into the plan (aim.env, docker -e,
+    # compose), so they reach the server under either launcher.
+    resolved = opts.resolve(model, gpu_count, debug=settings.debug)
     plan = resolved.plan
     if plan.nodes > 1:
         from aimc.errors import ConfigError
@@ -181,8 +183,7 @@ def launch(
     # Checked before writing: the folder of a running server (and its log) is never touched.
     refuse_busy(run_name, folder)
     write_artifacts(folder, compiled.files)
-    # CACHE_DIR, and under --debug / AIM_DEBUG=1 verbose server logs (VLLM_LOGGING_LEVEL).
-    env = settings.server_env()
+    env = settings.server_env()  # the caller's, with CACHE_DIR
     cached = prepare_cache(plan, use_cache, env, settings.cache_dir)
     notes = [*resolved.target.notes, *plan.decisions, *cached]
     if fmt != "json":
@@ -197,16 +198,31 @@ def launch(
 STATUS_TIMEOUT = 5.0
 
 
-def _status_rows() -> list[dict[str, Any]]:
-    from aimc.runner import forget, is_ready, load_records, verify
+#: ``status`` of a server by what :func:`aimc.runner.probe` found.
+_STATES = {"ready": "running", "unauthorized": "unauthorized"}
 
+
+def _status_rows() -> list[dict[str, Any]]:
+    """Each provably running server with its state: ``running``, ``starting``, or
+    ``unauthorized`` (it answers ``/health``, but ``/v1/models`` refuses the caller's
+    ``VLLM_API_KEY``, or its absence: the caller lacks the key it was started with)."""
+    from aimc.log import note
+    from aimc.runner import API_KEY_ENV, api_key, forget, load_records, probe, verify
+
+    key = api_key()  # the caller's: a server started with a key wants it on /v1/*
     rows = []
     for record in load_records():
         if not verify(record):
             forget(record)  # gone, or its pid now names another process: a stale record
             continue
-        ready = is_ready(record.port, record.health_path, record.model, STATUS_TIMEOUT)
-        state = "running" if ready else "starting"
+        found = probe(record.port, record.health_path, record.model, STATUS_TIMEOUT, key)
+        state = _STATES.get(found, "starting")
+        if state == "unauthorized":
+            note(
+                f"{record.name} answers, but refuses /v1/models as unauthorized: set "
+                f"{API_KEY_ENV} to the API key it was started with",
+                level="WARNING",
+            )
         rows.append(
             {
                 **record.seed_data(state),
