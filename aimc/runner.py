@@ -564,14 +564,22 @@ def _docker_check(env: dict[str, str]) -> None:
     if proc.returncode != 0:
         message = (proc.stderr or proc.stdout).strip().splitlines()
         text = message[-1] if message else f"exit code {proc.returncode}"
+        # The hints name what the caller chose: DOCKER_HOST (or DOCKER_SOCKET, which sets
+        # it) when set, else Docker's default socket.
+        host = env.get("DOCKER_HOST")
         if "permission denied" in text.lower():
             raise PermissionDeniedError(
                 f"no permission to use the Docker engine: {text}",
-                hint="add your user to the docker group, or check DOCKER_SOCKET",
+                hint=f"this user may not use {host}; check its owner and mode"
+                if host
+                else "add your user to the docker group, or set DOCKER_SOCKET to a socket "
+                "you may use",
             )
         raise LaunchError(
             f"no Docker engine is reachable: {text}",
-            hint="start Docker, set DOCKER_SOCKET, or compile with --launcher process",
+            hint=f"start the Docker engine at {host}, or point DOCKER_SOCKET at a running one"
+            if host
+            else "start Docker, or set DOCKER_SOCKET to the socket of a running engine",
         )
 
 

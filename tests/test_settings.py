@@ -780,3 +780,18 @@ def test_api_invalid_default_port_is_an_error_response(
     assert (
         result["error"]["message"] == "DEFAULT_PORT='abc' is not a port number (an integer 1-65535)"
     )
+
+
+def test_no_engine_at_docker_socket_names_it_in_the_hint(lab) -> None:
+    """The real docker CLI, DOCKER_SOCKET naming a socket where no engine listens: exit 4,
+    and the hint names that socket (before: 'set DOCKER_SOCKET', although it was set, and
+    'compile with --launcher process' for a 'launch')."""
+    socket = lab.tmp / "no-engine.sock"
+    result = lab.run("run", str(_docker_folder(lab)), "--timeout", "30", DOCKER_SOCKET=str(socket))
+    assert result.code == 4, result.err
+    lines = result.err.splitlines()
+    assert lines[0].startswith("error: no Docker engine is reachable: ")
+    assert lines[1] == (
+        f"hint: start the Docker engine at unix://{socket}, or point DOCKER_SOCKET at a running one"
+    )
+    assert "--launcher" not in result.err
