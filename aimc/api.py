@@ -69,10 +69,15 @@ class AIMRecipeSelector:
         self.catalog = Catalog.default(recipe_dirs)
         self.target = target
 
-    def _target(self, gpus_required: bool = False) -> Any:
+    def _target(self) -> Any:
+        """The hardware a plan is made for (``auto``: this machine's GPUs).
+
+        Raises:
+            GPUDetectionError: ``auto`` on a machine where no GPU was detected.
+        """
         from aimc.hardware import resolve_target
 
-        return resolve_target(self.catalog, self.target, gpus_required=gpus_required)
+        return resolve_target(self.catalog, self.target, gpus_required=True)
 
     def get_optimal_configuration(
         self,
@@ -82,7 +87,7 @@ class AIMRecipeSelector:
         backend: str = "vllm",
     ) -> dict[str, Any] | None:
         """The resolved plan (as JSON data) for the request, or None when nothing fits
-        (no configuration, or no GPU detected for a GPU count on ``target="auto"``)."""
+        (no configuration, or no GPU detected on ``target="auto"``)."""
         from aimc.build import make_plan
         from aimc.resolve import Request
 
@@ -90,9 +95,7 @@ class AIMRecipeSelector:
             model=model_id, gpus=customer_gpu_count, precision=customer_precision, backend=backend
         )
         try:
-            plan = make_plan(
-                self.catalog, request, self._target(gpus_required=customer_gpu_count is not None)
-            )
+            plan = make_plan(self.catalog, request, self._target())
         except (ConfigError, GPUDetectionError):
             return None  # nothing fits, or the machine has no GPU for it
         data: dict[str, Any] = plan.to_json()
@@ -119,7 +122,7 @@ class AIMConfigGenerator:
         port: int | None = None,
     ) -> dict[str, Any] | None:
         """``{"plan", "command", "env", "files"}`` for ``gpu_count`` GPUs, or None when the
-        recipe has no configuration that fits.
+        recipe has no configuration that fits (or ``target="auto"`` found no GPU).
 
         ``port`` defaults to ``$DEFAULT_PORT``, else 8000.
 
@@ -137,7 +140,10 @@ class AIMConfigGenerator:
         if check_schema(doc):
             return None
         obj = Recipe(doc, RecipeRoot(Path.cwd(), "api"))
-        target = self.selector._target()
+        try:
+            target = self.selector._target()
+        except GPUDetectionError:
+            return None  # target="auto" on a machine without a GPU
         request = Request(
             model=obj.model_id,
             gpus=gpu_count,
@@ -311,7 +317,7 @@ class AIMEngine:
 
         try:
             settings = self.settings(debug).with_flags(default_timeout=timeout)
-            target = self.selector._target(gpus_required=gpu_count is not None)
+            target = self.selector._target()
             request = Request(
                 model=model_id,
                 gpus=gpu_count,

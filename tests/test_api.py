@@ -167,3 +167,16 @@ def test_list_models_honours_its_format() -> None:
     assert set(table[0]) < set(full[0])
     with pytest.raises(ValueError, match="format"):
         engine.list_models(format="xml")
+
+
+def test_launch_model_without_gpus_is_a_detection_error_response(fake_env) -> None:
+    """Failed before issue 20: with no GPU and no GPU count, ``target="auto"`` served a
+    model with a cpu configuration on the CPU without a word (this machine has no GPU)."""
+    engine = AIMEngine(recipe_dirs=[EXAMPLES])
+    result = engine.launch_model("aimc-examples/tiny-llama", port=free_port(), timeout=30)
+    assert result["success"] is False, result
+    assert result["error"]["code"] == "GPU_DETECTION_FAILED"
+    assert result["error"]["message"].startswith("no GPU detected")
+    assert not load_records()
+    selector = AIMRecipeSelector(recipe_dirs=[EXAMPLES])
+    assert selector.get_optimal_configuration("aimc-examples/tiny-llama") is None

@@ -454,24 +454,14 @@ def test_yaml_prints_the_data_alone(lab: TrustLab) -> None:
     assert [r["model"] for r in rows] == ["Qwen/Qwen3-8B"] and rows[0]["revisions"] == [REV[:12]]
 
 
-def test_notes_stay_on_stderr(lab: TrustLab) -> None:
-    (lab.tmp / "no-kfd").mkdir()
-    env = {
-        "LOG_FORMAT": "text",
-        "AIMC_KFD_TOPOLOGY": str(lab.tmp / "no-kfd"),
-        "PATH": "/usr/bin:/bin",
-    }
-    args = (
-        "compile",
-        "aimc-examples/tiny-llama",
-        "--recipes",
-        str(EXAMPLES),
-        "-o",
-        str(lab.tmp / "o"),
-    )
-    result = lab.run(*args, "--format", "json", **env)
-    assert check(result, "compile", 0)["target"] == "cpu"
-    assert "note: no GPU detected: target cpu" in result.err
+def test_notes_stay_on_stderr(tmp_path: Path) -> None:
+    machine = Machine(tmp_path)
+    machine.amd_smi("amd-smi-6.4-static-8x-mi300x.json", "amd-smi-6.4-metric-8x-mi300x.json")
+    env = {"LOG_FORMAT": "text", "CACHE_DIR": str(tmp_path / "cache")}
+    args = ("compile", "Qwen/Qwen3-8B", "-o", str(tmp_path / "o"), "--format", "json")
+    result = machine.run(run_cli, *args, **env)
+    assert check(result, "compile", 0)["target"] == "mi300x"
+    assert result.err == "note: detected 8 x AMD Instinct MI300X: target mi300x\n"
 
 
 def test_gpu_info_of_a_machine_with_gpus(tmp_path: Path) -> None:

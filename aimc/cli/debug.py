@@ -214,7 +214,9 @@ def gpu_info(detailed: bool, recipe_dirs: tuple[str, ...], fmt: str) -> None:
     notes: list[str] = []
     try:
         resolved = local_target(catalog, detection, gpus_required=False)
-        target, notes = resolved.hardware.name, resolved.notes
+        notes = resolved.notes
+        if resolved.available_gpus is not None:  # no GPU: auto resolves to no target
+            target = resolved.hardware.name
     except AimcError as exc:  # mixed GPU models: reported, not fatal here
         notes = [exc.message + (f" ({exc.hint})" if exc.hint else "")]
     rows = [{**g.to_json(), "profile": p} for g, p in zip(detection.gpus, profiles, strict=True)]

@@ -82,7 +82,7 @@ def list_(
         from aimc.hardware import resolve_target
         from aimc.resolve import Request
 
-        resolved = resolve_target(catalog, target)
+        resolved = resolve_target(catalog, target, gpus_required=True)
         request = Request(model="", available_gpus=resolved.available_gpus)
         rows = [
             {"model": r.model_id, **row, **_measured(r, resolved.hardware.name, row, mine)}

@@ -97,7 +97,7 @@ class PlanArgs:
 
         catalog = Catalog.default(self.recipe_dirs)
         request = request_from(model, gpus, self)
-        target = resolve_target(catalog, self.target, gpus_required=gpus is not None)
+        target = resolve_target(catalog, self.target, gpus_required=True)
         plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
         return Resolved(catalog, request, target, plan)
 

@@ -163,8 +163,8 @@ def show_config(
     """Display the configuration MODEL resolves to, and the alternatives on the target.
 
     With a target (--target NAME, or GPUs detected on this machine): the resolved plan and
-    every configuration on that target with its memory verdict. Without one (no GPU
-    detected, and MODEL has no configuration for cpu; or a --gpu-count without GPUs): every
+    every configuration on that target with its memory verdict. Without one (--target auto
+    and no GPU detected; cpu is a target only when named): every
     configuration on every target with its verdict (runnable, low-memory with the context
     that fits, incompatible with the reason) and how to pick one. --gpu-count N resolves
     for N GPUs, or narrows the list to N.
@@ -197,11 +197,11 @@ def show_config(
     recipe = load_recipe(catalog, model, target.hardware)
     name = target.hardware.name
     no_gpu = target.detection is not None and target.available_gpus is None
-    if no_gpu and emit.emit == "k8s" and (gpu_count is not None or not candidates(recipe, name)):
+    if no_gpu and emit.emit == "k8s":
         raise ConfigError(
             "--emit k8s needs a target to compile for", hint="name one with --target NAME"
         )
-    if no_gpu and (gpu_count is not None or not candidates(recipe, name)):
+    if no_gpu:
         rows = all_targets_rows(catalog, recipe, request, gpu_count)
         if not rows:
             asked = [x for x in (request.backend, request.precision) if x]
@@ -211,11 +211,7 @@ def show_config(
                 hint=f"it offers: {summary(candidates(recipe))}",
             )
         choose = how_to_choose(recipe.model_id, rows)
-        why = (
-            f"no GPU detected and {recipe.model_id} has no configuration for {name}"
-            if not candidates(recipe, name)
-            else "no GPU detected"
-        )
+        why = "no GPU detected"
         data: dict[str, Any] = {
             "target": None,
             "notes": [*target.notes, why],
