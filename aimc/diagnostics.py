@@ -81,7 +81,12 @@ def excerpt(value: object, limit: int = MAX_EXCERPT) -> str:
     if isinstance(value, str) and len(value) > limit:
         quoted = repr(value[:limit])
         return f"{quoted[:-1]}…{quoted[-1]} ({len(value)} characters)"
-    text = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4 * limit:
+        return f"an integer of {value.bit_length()} bits"  # repr refuses past 4300 digits
+    try:
+        text = repr(value)
+    except Exception:  # an object whose repr fails is still quoted as something
+        return f"a {type(value).__name__} value"
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text)} characters)"

@@ -164,7 +164,7 @@ def _seconds(value: object) -> float:
         raise _Invalid(reason)
     try:
         seconds = float(value) if isinstance(value, (int, float)) else float(_text(value))
-    except (ValueError, _Invalid):
+    except (ValueError, OverflowError, _Invalid):
         raise _Invalid(reason) from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise _Invalid(reason)
@@ -257,7 +257,12 @@ _BY_FIELD = {var.field: var for var in _VARS}
 
 
 def _shown(value: object) -> str:
-    text = repr(value)
+    if isinstance(value, int) and value.bit_length() > 320:
+        return f"<an integer of {value.bit_length()} bits>"  # repr refuses 4300+ digits
+    try:
+        text = repr(value)
+    except Exception:  # an object whose repr fails
+        return f"<a {type(value).__name__} value>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
