@@ -446,7 +446,7 @@ def test_unknown_precision_for_request_is_a_config_error() -> None:
 
 def test_notes_follow_log_format_and_log_level(cli, tmp_path: Path) -> None:
     args = ("compile", "Qwen/Qwen3-32B", "--target", "h100", "-o", str(tmp_path / "o"))
-    lines = cli(*args).err.splitlines()
+    lines = cli(*args, env={"LOG_FORMAT": "json"}).err.splitlines()
     records = [json.loads(line) for line in lines]
     assert {r["level"] for r in records} == {"INFO"} and records[0]["logger"] == "aimc"
     assert any(r["message"].startswith("2 GPUs: the smallest count") for r in records)

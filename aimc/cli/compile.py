@@ -82,7 +82,10 @@ def compile_(
             _annotate_drift(outdir, compiled.files)
         elif diff:
             click.echo(diff, nl=False)
-            click.echo(f"{outdir} is out of date; run the same command without --check", err=True)
+            from aimc.log import line
+
+            out_of_date = f"{outdir} is out of date; run the same command without --check"
+            line("error", out_of_date, "ERROR", text=out_of_date, code="GENERAL_ERROR")
         else:
             click.echo(f"{outdir} is up to date")
         if diff:

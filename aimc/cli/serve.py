@@ -76,7 +76,9 @@ def _run(
                 if fmt == "json":
                     print_error(StoppedBySignal(f"stopped: {message}", signum=exc.signum))
                 else:
-                    click.echo(f"stopped: {message}", err=True)
+                    from aimc.log import line
+
+                    line("stopped", message, "ERROR", code="INTERRUPTED")
         if isinstance(exc, Interrupted):
             raise click.exceptions.Exit(128 + exc.signum) from None
         raise

@@ -265,8 +265,10 @@ def show_config(
         emit_result(data, fmt, plan_message(plan))
         return
     if manifests is not None:
+        from aimc.log import line as log_line
+
         for note in target.notes:
-            click.echo(f"target: {note}", err=True)
+            log_line("target", note, "INFO")
         click.echo("---\n".join(manifests.values()), nl=False)
         return
     for note in target.notes:
