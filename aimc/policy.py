@@ -55,7 +55,7 @@ from aimc.errors import ConfigError
 from aimc.plan import Plan, Setting
 from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
 
-__all__ = ["Assessment", "Pool", "assess", "resolve", "shortfall"]
+__all__ = ["Assessment", "Pool", "assess", "refuse_precision", "resolve", "shortfall"]
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,47 @@ def _low_memory_hint(assessed: list[Assessment]) -> str | None:
     )
 
 
+def refuse_precision(recipe: Recipe, precision: str | None, target: str | None = None) -> None:
+    """Refuse a precision that no configuration of the recipe serves, on any target: the
+    precisions it offers, and for fp16 why there is none; the hint says what ``target``
+    (when given) offers instead.
+
+    fp16 is served only from fp16 weights a model publishes (a recipe's ``weights: fp16``).
+    None of the shipped models publishes any: their 16-bit checkpoints are bf16, and vLLM
+    0.32 given ``--dtype float16`` for them casts every weight at load (``Casting
+    torch.bfloat16 to torch.float16``, ``vllm/config/model.py``, ``_get_and_verify_dtype``),
+    the same memory as bf16 but with fp16's narrower range (largest value 65504), where
+    bf16-trained models can overflow (vLLM refuses fp16 outright for gemma2/3 and glm4:
+    "Numerical instability").
+
+    Raises:
+        ConfigError: ``precision`` is not offered (exit 2).
+    """
+    if precision is None:
+        return
+    offered = sorted(
+        {c.precision for c in candidates(recipe)},
+        key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else len(PRECISION_ORDER),
+    )
+    if precision in offered:
+        return
+    model, listed = recipe.model_id, ", ".join(offered)
+    if precision == "fp16" and "bf16" in offered:
+        raise ConfigError(
+            f"{model} has no fp16 weights (it offers {listed}): its 16-bit checkpoint is "
+            "bf16, which vLLM would cast to fp16 at load, and bf16-trained weights can "
+            "overflow fp16's narrower range",
+            hint="use --precision bf16: the same checkpoint and memory (2 bytes a parameter)",
+        )
+    here = candidates(recipe, target) if target else []
+    raise ConfigError(
+        f"{model} has no {precision} weights: it offers {listed}",
+        hint=f"available on {target}: {summary(here)}"
+        if here
+        else f"choose one with --precision ({listed})",
+    )
+
+
 def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | None = None) -> Plan:
     """The plan for ``request`` on ``hardware`` (see the module docstring for the policy).
 
@@ -229,6 +270,7 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
             and what would work instead).
     """
     model, target = recipe.model_id, hardware.name
+    refuse_precision(recipe, request.precision, target)
     all_here = candidates(recipe, target)
     if not all_here:
         others = sorted({c.hardware for c in candidates(recipe)})

@@ -126,6 +126,7 @@ def test_check_of_a_missing_folder_fails(cli, tmp_path: Path) -> None:
         ),
         (("Qwen/Qwen3-8B", "--target", "h100", "--set", "noequals"), "expected key=value"),
         (("Qwen/Qwen3-8B", "--target", "cpu"), "Qwen/Qwen3-8B has no configuration for cpu"),
+        (("Qwen/Qwen3-8B", "--target", "h100", "--precision", "fp16"), "has no fp16 weights"),
     ],
     ids=[
         "gpus",
@@ -140,6 +141,7 @@ def test_check_of_a_missing_folder_fails(cli, tmp_path: Path) -> None:
         "name",
         "set",
         "cpu",
+        "fp16",
     ],
 )
 def test_bad_requests_exit_2_and_write_nothing(

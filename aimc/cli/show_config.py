@@ -202,6 +202,9 @@ def show_config(
             "--emit k8s needs a target to compile for", hint="name one with --target NAME"
         )
     if no_gpu:
+        from aimc.policy import refuse_precision
+
+        refuse_precision(recipe, request.precision)
         rows = all_targets_rows(catalog, recipe, request, gpu_count)
         if not rows:
             asked = [x for x in (request.backend, request.precision) if x]
