@@ -17,6 +17,7 @@ from aimc.cli.options import (
     plan_options,
 )
 from aimc.cli.report import emit_result, table
+from aimc.errors import ConfigError
 
 __all__ = ["show_config"]
 
@@ -145,6 +146,19 @@ def how_to_choose(model: str, rows: list[dict[str, Any]]) -> str:
     return text
 
 
+def nowhere(recipe: Any, request: Any, gpu_count: int | None) -> ConfigError:
+    """The refusal of a request no configuration of ``recipe`` matches on any target
+    (``show-config`` and ``debug recipe-info`` without a target): what it offers."""
+    from aimc.resolve import candidates, summary
+
+    asked = [x for x in (request.backend, request.precision) if x]
+    asked += [_n(gpu_count, "GPU")] if gpu_count is not None else []
+    return ConfigError(
+        f"no configuration of {recipe.model_id} on any target for {', '.join(asked)}",
+        hint=f"it offers: {summary(candidates(recipe))}",
+    )
+
+
 @click.command("show-config")
 @click.argument("model")
 @click.option("--gpu-count", type=click.IntRange(1, 64), help="GPU count to resolve for.")
@@ -186,9 +200,7 @@ def show_config(
     from aimc.build import load_recipe, make_plan
     from aimc.catalog import Catalog
     from aimc.cli.options import request_from
-    from aimc.errors import ConfigError
     from aimc.hardware import resolve_target
-    from aimc.resolve import candidates, summary
 
     emit.check()
     catalog = Catalog.default(opts.recipe_dirs)
@@ -207,12 +219,7 @@ def show_config(
         refuse_precision(recipe, request.precision)
         rows = all_targets_rows(catalog, recipe, request, gpu_count)
         if not rows:
-            asked = [x for x in (request.backend, request.precision) if x]
-            asked += [_n(gpu_count, "GPU")] if gpu_count is not None else []
-            raise ConfigError(
-                f"no configuration of {recipe.model_id} on any target for {', '.join(asked)}",
-                hint=f"it offers: {summary(candidates(recipe))}",
-            )
+            raise nowhere(recipe, request, gpu_count)
         choose = how_to_choose(recipe.model_id, rows)
         why = "no GPU detected"
         data: dict[str, Any] = {
