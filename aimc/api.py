@@ -34,6 +34,7 @@ from typing import Any
 from aimc.catalog import Catalog, Recipe, RecipeRoot
 from aimc.errors import AimcError, ConfigError, GPUDetectionError, ValidationFailed
 from aimc.loader import Document
+from aimc.resolve import GPU_COUNT_MAX
 from aimc.settings import DEFAULT_PORT, DEFAULT_TIMEOUT, Settings, setting
 
 __all__ = ["AIMConfigGenerator", "AIMDockerManager", "AIMEngine", "AIMRecipeSelector"]
@@ -50,9 +51,6 @@ class _NotGiven(int):
 
 _PORT = _NotGiven(DEFAULT_PORT)
 _TIMEOUT = _NotGiven(int(DEFAULT_TIMEOUT))
-
-#: Most GPUs one request may name (as the CLI's GPU_COUNT and --gpu-count).
-GPU_COUNT_MAX = 64
 
 
 def _bad(name: str, value: object, what: str) -> ConfigError:

@@ -473,12 +473,16 @@ def test_gpu_info_of_a_machine_with_gpus(tmp_path: Path) -> None:
     assert json.loads(result.out)["message"] == "8 GPUs detected; target mi300x"
 
 
-def test_text_output_of_errors_is_unchanged(tmp_path: Path) -> None:
-    """Without --format json a usage error is click's text on stderr, stdout empty."""
+def test_text_output_of_errors_is_on_stderr(tmp_path: Path) -> None:
+    """Without --format json a usage error is aimc's error and hint lines on stderr (click's
+    usage block before issue 20), stdout empty."""
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
     result = run_cli("list", "modelz", env=env)
     assert (result.code, result.out) == (2, "")
-    assert "Usage: aim-engine list" in result.err and "'modelz' is not one of" in result.err
+    assert result.err.splitlines() == [
+        "error: TYPE='modelz' is not one of models, recipes, configs",
+        "hint: did you mean 'models'?",
+    ]
     unknown = run_cli("validat", env=env)
     assert (unknown.code, unknown.out) == (2, "")
     assert "Did you mean 'validate'?" in unknown.err

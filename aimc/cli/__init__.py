@@ -17,7 +17,8 @@ failure                                     ``error.code``         exit
 ==========================================  =====================  ==========
 an :class:`~aimc.errors.AimcError`          its ``code``           its code
 usage error (missing argument, bad or       CONFIGURATION_ERROR    2
-unknown option or value, unknown command)
+unknown option or value, unknown command:
+one ``error:`` line and a ``hint:``)
 any other exception (a bug)                 INTERNAL_ERROR         1
 Ctrl-C; SIGTERM, SIGHUP while ``run`` or    INTERRUPTED            128 + signal
 ``launch`` waits
@@ -147,20 +148,10 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(_interrupted(exc.__cause__ or exc, as_json, "Aborted."))
     except click.ClickException as exc:
         status = 2 if isinstance(exc, click.UsageError) else exc.exit_code
-        if as_json:
-            # Even when the command took "--format" as another option's value.
-            report.set_format("json")
-            report.print_error(_click_error(exc))
-        elif _log_format() == "json":  # one record, not click's usage block
-            report.set_format("table")
-            report.print_error(_click_error(exc))
-        else:
-            from aimc.templating import one_line
-
-            # click quotes the user's value in its message: one line, so a value holding a
-            # newline cannot start a line of its own on a CI log.
-            exc.message = one_line(" ".join(exc.message.split()))  # type: ignore[misc]
-            exc.show()
+        # aimc's lines (error, hint: see '... --help'), not click's usage block; even when
+        # the command took "--format" as another option's value.
+        report.set_format("json" if as_json else "table")
+        report.print_error(_click_error(exc))
         sys.exit(status)
     except AimcError as exc:
         report.print_error(exc)
@@ -224,8 +215,10 @@ def _click_error(exc: click.ClickException) -> AimcError:
     from aimc.errors import AimcError, ConfigError
 
     ctx = getattr(exc, "ctx", None)
-    hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
-    message = " ".join(exc.format_message().split())  # click's may span lines
+    hint = getattr(exc, "hint", None)  # a "did you mean" (aimc.cli.options.BadValue)
+    if hint is None and ctx is not None:
+        hint = f"see '{ctx.command_path} --help'"
+    message = " ".join(exc.format_message().split()).removesuffix(".")  # may span lines
     if isinstance(exc, click.UsageError):
         return ConfigError(message, hint=hint)
     return AimcError(message, hint=hint)

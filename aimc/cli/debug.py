@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import format_option, recipes_option
+from aimc.cli.options import format_option, gpu_count_type, recipes_option
 from aimc.cli.report import table
 
 __all__ = ["debug"]
@@ -21,7 +21,7 @@ def debug() -> None:
 @click.argument("model")
 @click.option(
     "--gpu-count",
-    type=click.IntRange(1, 64),
+    type=gpu_count_type(),
     help="Resolve the configuration for this GPU count (on the target; without one, on every "
     "target that offers it), and list only the configurations that offer it.",
 )

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from aimc.catalog import COLUMNS, catalog_rows
-from aimc.cli.options import format_option, recipes_option
+from aimc.cli.options import OneOf, format_option, recipes_option
 from aimc.cli.report import count, emit
 
 __all__ = ["list_"]
@@ -41,7 +41,7 @@ def _measured(
 
 
 @click.command("list")
-@click.argument("kind", metavar="TYPE", type=click.Choice(list(COLUMNS)))
+@click.argument("kind", metavar="TYPE", type=OneOf(list(COLUMNS)))
 @click.argument("model", required=False)
 @click.option(
     "--target",

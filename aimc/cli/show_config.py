@@ -14,6 +14,7 @@ from aimc.cli.options import (
     current_settings,
     emit_options,
     format_option,
+    gpu_count_type,
     plan_options,
 )
 from aimc.cli.report import emit_result, table
@@ -161,7 +162,7 @@ def nowhere(recipe: Any, request: Any, gpu_count: int | None) -> ConfigError:
 
 @click.command("show-config")
 @click.argument("model")
-@click.option("--gpu-count", type=click.IntRange(1, 64), help="GPU count to resolve for.")
+@click.option("--gpu-count", type=gpu_count_type(), help="GPU count to resolve for.")
 @plan_options
 @emit_options
 @click.option("--explain", is_flag=True, help="Show the layer and file:line of every value.")
