@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aimc.catalog import Catalog, Hardware, Recipe
-from aimc.errors import ValidationFailed
+from aimc.errors import ConfigError, ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
 from aimc.plan import Plan
@@ -30,11 +30,21 @@ def load_config_file(path: Path) -> Document:
     """Load and check a ``--config`` file (schema ``overrides.schema.json``).
 
     Raises:
-        ValidationFailed: The file is unreadable or invalid (with its diagnostics).
+        ConfigError: The file cannot be read (one line: which file, why).
+        ValidationFailed: The file is invalid (with its diagnostics).
     """
     from aimc.schema import check_schema
 
-    doc = read_document(path)
+    try:
+        doc = read_document(path)
+    except ValidationFailed as exc:
+        unreadable = [d for d in exc.diagnostics if d.line == 0]
+        if unreadable and len(unreadable) == len(exc.diagnostics):
+            raise ConfigError(
+                f"--config {path}: {unreadable[0].message}",
+                hint="give the path of an overrides file (schemas/overrides.schema.json)",
+            ) from None
+        raise
     problems = [d for d in check_schema(doc, default_kind="Overrides") if d.severity == "error"]
     if problems:
         raise ValidationFailed(problems)

@@ -128,12 +128,12 @@ class Diagnostic:
         return asdict(self)
 
     def format(self) -> str:
-        """The text form: one line, plus an indented hint line when there is one."""
+        """The text form: one line, plus an indented hint line when there is one. A
+        problem of the whole file (line 0: unreadable, too large) names the file alone
+        (``path: error: ...``), never a position ``:0:0`` no editor opens."""
         where = f" (at {one_line(self.pointer)})" if self.pointer else ""
-        text = (
-            f"{one_line(self.path)}:{self.line}:{self.column}: {self.severity}: "
-            f"{self.message}{where}"
-        )
+        position = f":{self.line}:{self.column}" if self.line else ""
+        text = f"{one_line(self.path)}{position}: {self.severity}: {self.message}{where}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

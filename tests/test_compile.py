@@ -127,6 +127,11 @@ def test_check_of_a_missing_folder_fails(cli, tmp_path: Path) -> None:
         (("Qwen/Qwen3-8B", "--target", "h100", "--set", "noequals"), "expected key=value"),
         (("Qwen/Qwen3-8B", "--target", "cpu"), "Qwen/Qwen3-8B has no configuration for cpu"),
         (("Qwen/Qwen3-8B", "--target", "h100", "--precision", "fp16"), "has no fp16 weights"),
+        (
+            ("Qwen/Qwen3-8B", "--target", "h100", "--config", "/nonexistent/overrides.yaml"),
+            "error: --config /nonexistent/overrides.yaml: cannot read file: No such file",
+        ),
+        (("Qwen/Qwen3-8B", "--target", "h100", "--config", "/"), "error: --config /: cannot read"),
     ],
     ids=[
         "gpus",
@@ -142,6 +147,8 @@ def test_check_of_a_missing_folder_fails(cli, tmp_path: Path) -> None:
         "set",
         "cpu",
         "fp16",
+        "config-missing",
+        "config-folder",
     ],
 )
 def test_bad_requests_exit_2_and_write_nothing(

@@ -78,7 +78,8 @@ def test_shipped_catalog_json(cli) -> None:
 def test_missing_path_is_an_error(cli) -> None:
     result = cli("validate", "no/such/recipe.yaml")
     assert result.code == 2
-    assert result.out.startswith("no/such/recipe.yaml:0:0: error: no such file or directory")
+    # the file alone, no ':0:0' position (before issue 20)
+    assert result.out.startswith("no/such/recipe.yaml: error: no such file or directory")
 
 
 def test_warnings_fail_only_with_strict(cli, tmp_path: Path) -> None:

@@ -267,7 +267,8 @@ def plan_options(f: F) -> F:
         click.option(
             "--config",
             "config_file",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=click.Path(path_type=Path),  # read (and refused) by build.load_config_file
+            metavar="FILE",
             help="User configuration file (overrides above the recipe).",
         ),
         click.option(
