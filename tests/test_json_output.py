@@ -395,7 +395,25 @@ def test_internal_error(tmp_path: Path) -> None:
     check(result, "list", 1, "INTERNAL_ERROR")
     error = json.loads(result.out)["error"]
     assert error["message"] == "internal error: RuntimeError: stand-in bug"
-    assert "--debug" in error["details"]
+    assert "--debug" in error["hint"] and "details" not in error
+
+
+def test_no_error_has_an_empty_details_or_hint(tmp_path: Path) -> None:
+    """Failed before issue 20: 'details' was "" when there was nothing more, and a hint
+    was lost when there were details (no GPU: the way out was missing from the JSON)."""
+    env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
+    bare = run_cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--set", "noequals",
+                   "--format", "json", env=env)  # fmt: skip
+    check(bare, "compile", 2, "CONFIGURATION_ERROR")
+    error = json.loads(bare.out)["error"]
+    assert set(error) <= {"code", "message", "hint"} and all(error.values()), error
+    machine = Machine(tmp_path)
+    gpu = machine.run(run_cli, "compile", "Qwen/Qwen3-8B", "--format", "json", **env)
+    check(gpu, "compile", 3, "GPU_DETECTION_FAILED")
+    error = json.loads(gpu.out)["error"]
+    assert error["code"] == "GPU_DETECTION_FAILED"
+    assert error["hint"].startswith("see what detection tried with 'aim-engine debug gpu-info")
+    assert "nvidia-smi" in error["details"]
 
 
 def test_internal_error_with_debug_adds_the_traceback_on_stderr(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ and warnings go to stderr), in the AIM Engine response shapes of
 
 - success: ``{"success": true, "data": ..., "message": "..."}`` (:func:`emit_result`,
   :func:`emit`);
-- failure: ``{"success": false, "error": {"code", "message", "details"}, "timestamp"}``
+- failure: ``{"success": false, "error": {"code", "message", "hint"?, "details"?},
+  "timestamp"}`` (``hint`` and ``details`` only when there are)
   (:func:`print_error`), plus ``data`` when the command still has its result to give
   (``validate`` with errors, ``compile --check`` with differences).
 
