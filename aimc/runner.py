@@ -494,7 +494,7 @@ def _docker_check(env: dict[str, str]) -> None:
     except FileNotFoundError:
         raise LaunchError(
             "docker is not installed (no docker command on PATH)",
-            hint="install Docker, or compile with --launcher process",
+            hint="install Docker",  # run, launch, the API alike: no "compile with" advice
         ) from None
     except subprocess.TimeoutExpired:
         raise LaunchError("the Docker engine did not answer within 15 s") from None
@@ -508,7 +508,7 @@ def _docker_check(env: dict[str, str]) -> None:
             )
         raise LaunchError(
             f"no Docker engine is reachable: {text}",
-            hint="start Docker, set DOCKER_SOCKET, or compile with --launcher process",
+            hint="start Docker, or set DOCKER_SOCKET",
         )
 
 

@@ -233,6 +233,22 @@ def test_no_docker_engine_is_a_launch_error(lab, docker_folder) -> None:
     assert "error: no Docker engine is reachable: Cannot connect to the Docker daemon" in result.err
 
 
+def test_a_launch_without_docker_gets_only_hints_that_apply(lab) -> None:
+    """Failed before issue 20: 'launch' was told to "compile with --launcher process"."""
+    env = _docker(lab, "echo 'Cannot connect to the Docker daemon' >&2; exit 1")
+    result = lab.run(
+        "launch", "aimc-examples/tiny-llama", "--target", "cpu", "--launcher", "docker",
+        "--set", "image=vllm/vllm-openai:v0.32.0", "--recipes", str(ROOT / "examples/recipes"),
+        "--port", str(lab.port), "--timeout", "30", **env,
+    )  # fmt: skip
+    assert result.code == 4, result.err
+    assert "error: no Docker engine is reachable: Cannot connect to the Docker daemon" in (
+        result.err
+    )
+    (hint,) = [line for line in result.err.splitlines() if line.startswith("hint: ")]
+    assert hint == "hint: start Docker, or set DOCKER_SOCKET"
+
+
 def test_docker_socket_permission_is_exit_7(lab, docker_folder) -> None:
     env = _docker(
         lab,
