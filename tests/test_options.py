@@ -142,3 +142,16 @@ def test_json_error_carries_the_same_message(capsys) -> None:
     assert json.loads(out)["error"]["message"] == (
         "GPU_COUNT='x1' is not a GPU count (an integer 1-64)"
     )
+
+
+def test_every_command_that_prints_takes_format_json() -> None:
+    """Guards issue 20's '--format json accepted by every command that prints' (each
+    command already did when it was checked): a new command gets it through
+    aimc.cli.options.format_option, or this fails."""
+    missing = []
+    for words, command in _commands():
+        fmt = [p for p in command.params if p.name == "fmt"]
+        if not fmt or not isinstance(fmt[0].type, OneOf) or "json" not in fmt[0].type.choices:
+            missing.append(" ".join(words))
+    assert missing == []
+    assert len(_commands()) == 19
