@@ -45,7 +45,7 @@ that fit): never a silent fallback. The refusals are written here, and only here
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,7 +55,15 @@ from aimc.errors import ConfigError
 from aimc.plan import Plan, Setting
 from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
 
-__all__ = ["Assessment", "Pool", "assess", "refuse_precision", "resolve", "shortfall"]
+__all__ = [
+    "Assessment",
+    "Pool",
+    "assess",
+    "measurement_for",
+    "refuse_precision",
+    "resolve",
+    "shortfall",
+]
 
 
 @dataclass(frozen=True)
@@ -622,6 +630,26 @@ def _spread(
     return replicas
 
 
+def measurement_for(
+    recipe: Recipe, hardware: Hardware, assessed: Assessment, measured: Sequence[Any]
+) -> Any:
+    """The figures measured on what ``assessed`` serves on ``hardware``, or None: those
+    measured here (``measured``, oldest first: :class:`aimc.measured.Measurement`) replace
+    the recipe's published ones for the same configuration; figures of another backend
+    release or other engine arguments (when they say which) do not count. What
+    ``--optimize`` compares and ``list configs`` shows.
+    """
+    from aimc.measured import from_recipe
+
+    c = assessed.candidate
+    if assessed.plan is None:
+        return None
+    key = (recipe.model_id, hardware.name, c.config_id, c.precision, c.gpus, c.backend)
+    every = [*from_recipe(recipe), *measured]  # later wins
+    mine = [m for m in every if m.key == key and m.applies_to(assessed.plan)]
+    return mine[-1] if mine else None
+
+
 def _measured_choice(
     recipe: Recipe, hardware: Hardware, request: Request, runnable: list[Assessment]
 ) -> tuple[Assessment, str] | None:
@@ -631,20 +659,15 @@ def _measured_choice(
     Figures measured here (``request.measured``) replace the recipe's published ones for
     the same configuration; figures of another backend release or other engine arguments
     (when they say which) do not count."""
-    from aimc.measured import Measurement, best, from_recipe
+    from aimc.measured import best
 
     if request.optimize is None or request.gpus is not None:
         return None
-    # Later wins: the recipe's, then those measured here (oldest first).
-    every = [*from_recipe(recipe), *request.measured]
-
-    def measured(a: Assessment) -> Measurement | None:
-        c = a.candidate
-        key = (recipe.model_id, hardware.name, c.config_id, c.precision, c.gpus, c.backend)
-        mine = [m for m in every if m.key == key and a.plan is not None and m.applies_to(a.plan)]
-        return mine[-1] if mine else None
-
-    figures = {id(a): m for a in runnable if (m := measured(a)) is not None}
+    figures = {
+        id(a): m
+        for a in runnable
+        if (m := measurement_for(recipe, hardware, a, request.measured)) is not None
+    }
     found = [(a, figures[id(a)]) for a in runnable if id(a) in figures]
     if not found:
         return None

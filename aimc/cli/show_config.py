@@ -3,6 +3,7 @@ without a target to resolve for, every configuration on every target with its ve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -38,28 +39,37 @@ CANDIDATE_COLUMNS = [
 ]
 
 
-def candidate_rows(recipe: Any, hardware: Any, request: Any) -> list[dict[str, Any]]:
-    """Every configuration the recipe offers on ``hardware``, with its memory verdict."""
-    from aimc.policy import assess
+def candidate_rows(
+    recipe: Any, hardware: Any, request: Any, measured: Sequence[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every configuration the recipe offers on ``hardware``, with its memory verdict;
+    with ``measured`` (figures measured here), also the figures that apply to it
+    (:func:`aimc.policy.measurement_for`): tokens_per_s, ttft_p50_ms, measured (the source),
+    null where none does."""
+    from aimc.policy import assess, measurement_for
 
     rows = []
     for a in assess(recipe, hardware, request):
         c, est = a.candidate, (a.plan.estimate if a.plan else {})
-        rows.append(
-            {
-                "config": c.config_id,
-                "backend": c.backend,
-                "precision": c.precision,
-                "gpus": c.gpus,
-                "weights_gib": est.get("weights_gib"),
-                "kv_gib": est.get("kv_gib"),
-                "need_gib": est.get("need_gib"),
-                "budget_gib": est.get("budget_gib"),
-                "max_context": est.get("max_context"),
-                "verdict": a.verdict,
-                "reason": a.reason,
-            }
-        )
+        row = {
+            "config": c.config_id,
+            "backend": c.backend,
+            "precision": c.precision,
+            "gpus": c.gpus,
+            "weights_gib": est.get("weights_gib"),
+            "kv_gib": est.get("kv_gib"),
+            "need_gib": est.get("need_gib"),
+            "budget_gib": est.get("budget_gib"),
+            "max_context": est.get("max_context"),
+            "verdict": a.verdict,
+            "reason": a.reason,
+        }
+        if measured is not None:
+            m = measurement_for(recipe, hardware, a, measured)
+            row["tokens_per_s"] = m.output_tokens_per_s if m else None
+            row["ttft_p50_ms"] = m.ttft_p50_ms if m else None
+            row["measured"] = m.source if m else None
+        rows.append(row)
     return rows
 
 
