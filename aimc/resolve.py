@@ -25,6 +25,7 @@ from aimc.settings import DEFAULT_PORT
 from aimc.templating import one_line
 
 __all__ = [
+    "GPU_COUNT_MAX",
     "LAYERS",
     "PRECISION_ORDER",
     "Candidate",
@@ -42,6 +43,8 @@ LAYERS = ("backend", "hardware", "recipe", "configuration", "config-file", "cli"
 
 #: Quality order used when the request leaves the precision open.
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "mxfp4", "int4")
+#: Most GPUs one request may name (GPU_COUNT, --gpu-count, the API's gpu_count).
+GPU_COUNT_MAX = 64
 
 #: Neutral settings (besides ``args.*`` and ``env.*``) that layers may set.
 NEUTRAL = ("context_length", "memory_utilization", "served_model_name", "host", "port", "image")

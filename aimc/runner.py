@@ -73,6 +73,8 @@ __all__ = [
 ]
 
 LOG_NAME = "server.log"
+#: The previous run's log, kept beside the new one (one generation; in write.RUNTIME_FILES).
+PREVIOUS_LOG_NAME = "server.log.1"
 MANIFEST_NAME = "manifest.json"
 #: Seconds between readiness polls: starts short, grows to the cap.
 POLL_START, POLL_MAX = 0.05, 0.25
@@ -519,12 +521,23 @@ def _tail(log: Path, lines: int = 20) -> str:
 
 
 def _open_log(log: Path) -> int:
-    """The server log opened for appending: a regular file of the folder, never a link
+    """A new server log for this run, the previous run's kept beside it as
+    ``server.log.1`` (replacing the one before): a regular file of the folder, never a link
     (it would be written through and shown) nor a pipe (opening it would wait forever).
 
     Raises:
         LaunchError: Something else is at its place.
     """
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISREG(os.lstat(log).st_mode):  # a link or a pipe stays, and is refused
+            try:
+                os.replace(log, log.with_name(PREVIOUS_LOG_NAME))
+            except OSError as exc:
+                raise LaunchError(
+                    f"cannot keep the previous server log as {PREVIOUS_LOG_NAME}: "
+                    f"{exc.strerror or exc}",
+                    hint=f"remove {log.with_name(PREVIOUS_LOG_NAME)}",
+                ) from None
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
         fd = os.open(log, flags | os.O_CLOEXEC, 0o644)
@@ -557,7 +570,7 @@ def _docker_check(env: dict[str, str]) -> None:
     except FileNotFoundError:
         raise LaunchError(
             "docker is not installed (no docker command on PATH)",
-            hint="install Docker, or compile with --launcher process",
+            hint="install Docker",  # run, launch, the API alike: no "compile with" advice
         ) from None
     except subprocess.TimeoutExpired:
         raise LaunchError("the Docker engine did not answer within 15 s") from None

@@ -3,8 +3,8 @@
 Takes {file name: text}; the only stage that writes to disk. A folder is replaced as a
 whole, and only when aimc can prove it wrote it (:func:`owned`): its ``manifest.json`` is
 aimc's, and every entry in the folder is an artifact that manifest lists, unchanged since,
-or the runner's ``server.log`` (which is carried over). Anything else is refused, never
-deleted.
+or the runner's ``server.log`` and ``server.log.1`` (carried over). Anything else is
+refused, never deleted.
 
 The swap is atomic: the new files are written to a hidden sibling
 (``.NAME.new-XXXXXXXX``, manifest first) and exchanged with the old folder in one
@@ -48,9 +48,10 @@ __all__ = [
 #: Artifacts written with the executable bit.
 EXECUTABLE = frozenset({"launch.sh"})
 MANIFEST = "manifest.json"
-#: Files aimc adds to an artifact folder after writing it (the runner's log): kept on rewrite,
-#: never reported as drift.
-RUNTIME_FILES = frozenset({"server.log"})
+#: Files aimc adds to an artifact folder after writing it (the runner's log and the previous
+#: run's, aimc.runner.LOG_NAME and PREVIOUS_LOG_NAME): kept on rewrite, never reported as
+#: drift.
+RUNTIME_FILES = frozenset({"server.log", "server.log.1"})
 #: Largest manifest aimc reads back.
 MAX_MANIFEST_BYTES = 2**20
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import current_settings, format_option
+from aimc.cli.options import OneOf, Seconds, Whole, current_settings, format_option
 from aimc.cli.report import emit_result
 
 __all__ = ["bench"]
@@ -81,32 +81,32 @@ def _served_model(url: str, api_key: str | None) -> str:
 
 @click.command()
 @click.argument("target", metavar="NAME|URL")
-@click.option("--requests", type=click.IntRange(1, 100000), default=32, show_default=True)
+@click.option("--requests", type=Whole(1, 100000, "a request count"), default=32, show_default=True)
 @click.option(
     "--concurrency",
-    type=click.IntRange(1, 1024),
+    type=Whole(1, 1024, "a concurrency"),
     default=4,
     show_default=True,
     help="Requests in flight at once.",
 )
 @click.option(
     "--input-len",
-    type=click.IntRange(1, 1 << 20),
+    type=Whole(1, 1 << 20, "a token count"),
     default=128,
     show_default=True,
     help="Prompt length (tokens; words for aimc's client).",
 )
 @click.option(
     "--output-len",
-    type=click.IntRange(1, 1 << 20),
+    type=Whole(1, 1 << 20, "a token count"),
     default=128,
     show_default=True,
     help="Output tokens per request.",
 )
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--seed", type=Whole(0, None, "a seed"), default=0, show_default=True)
 @click.option(
     "--client",
-    type=click.Choice(["auto", "vllm", "aimc"]),
+    type=OneOf(["auto", "vllm", "aimc"]),
     default="auto",
     show_default=True,
     help="Load generator: vLLM's 'vllm bench serve' (auto: when $AIM_PYTHON has vLLM and "
@@ -122,7 +122,7 @@ def _served_model(url: str, api_key: str | None) -> str:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1, max=TIMEOUT_MAX),
+    type=Seconds(1, TIMEOUT_MAX),
     default=600,
     show_default=True,
     help="Seconds one request (or vllm bench serve) may take (at most a week).",

@@ -13,9 +13,11 @@ import click
 from aimc.cli.options import (
     EmitArgs,
     PlanArgs,
+    Seconds,
     current_settings,
     emit_options,
     format_option,
+    gpu_count_type,
     plan_options,
 )
 from aimc.cli.report import count, emit_result, print_error, table
@@ -28,7 +30,7 @@ def _timeout_option(f: Any) -> Any:
     ``--timeout > $DEFAULT_TIMEOUT > 600`` (:mod:`aimc.settings`)."""
     return click.option(
         "--timeout",
-        type=click.FloatRange(min=1),
+        type=Seconds(1),
         default=None,
         show_default="$DEFAULT_TIMEOUT or 600",
         help="Seconds to wait for the endpoint to be ready.",
@@ -76,7 +78,9 @@ def _run(
                 if fmt == "json":
                     print_error(StoppedBySignal(f"stopped: {message}", signum=exc.signum))
                 else:
-                    click.echo(f"stopped: {message}", err=True)
+                    from aimc.log import line
+
+                    line("stopped", message, "ERROR", code="INTERRUPTED")
         if isinstance(exc, Interrupted):
             raise click.exceptions.Exit(128 + exc.signum) from None
         raise
@@ -102,7 +106,7 @@ def run(folder: Path, timeout: float | None, name: str | None, fmt: str) -> None
 
 @click.command()
 @click.argument("model")
-@click.argument("gpu_count", required=False, type=click.IntRange(1, 64))
+@click.argument("gpu_count", required=False, type=gpu_count_type())
 @plan_options
 @emit_options
 @_timeout_option

@@ -8,10 +8,11 @@ Started in place of the real server (as $AIM_PYTHON, or by a stand-in docker). R
 - ``never``: /health is 503 forever;
 - ``exit``: prints a message and exits with code 3 after FAKE_DELAY seconds.
 
-With FAKE_LOG_LINES (a file: e.g. ``tests/data/vllm-0.32-cpu-startup.log``, vLLM's real
-startup lines) it first prints those lines, FAKE_LINE_DELAY seconds apart, and becomes
-healthy only after the last one. FAKE_LIST_DELAY: seconds /v1/models waits after /health
-answers before it lists the model.
+With FAKE_PREAMBLE (a file) it first copies that file's bytes to its output (a log already
+large, and hostile, before the server says anything). With FAKE_LOG_LINES (a file: e.g.
+``tests/data/vllm-0.32-cpu-startup.log``, vLLM's real startup lines) it first prints those
+lines, FAKE_LINE_DELAY seconds apart, and becomes healthy only after the last one.
+FAKE_LIST_DELAY: seconds /v1/models waits after /health answers before it lists the model.
 
 ``POST /v1/completions`` with ``stream: true`` answers as vLLM does (server-sent events, one
 token a chunk, ``usage`` in the last chunk when asked, then ``data: [DONE]``); FAKE_STREAM
@@ -64,6 +65,12 @@ def main() -> None:
     delay = float(os.environ.get("FAKE_DELAY", "0"))
     port = int(_arg("--port", "8000"))
     model = _arg("--served-model-name", "fake")
+    if os.environ.get("FAKE_PREAMBLE"):
+        import shutil
+
+        with open(os.environ["FAKE_PREAMBLE"], "rb") as preamble:
+            shutil.copyfileobj(preamble, sys.stdout.buffer, 1 << 20)
+        sys.stdout.buffer.flush()
     print(f"fake server: mode {mode}, port {port}, model {model}", flush=True)
     child = subprocess.Popen(["sleep", "300"])
     if os.environ.get("FAKE_PIDS"):  # whole or absent: written aside, then renamed
