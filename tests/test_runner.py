@@ -246,7 +246,7 @@ def test_a_launch_without_docker_gets_only_hints_that_apply(lab) -> None:
         result.err
     )
     (hint,) = [line for line in result.err.splitlines() if line.startswith("hint: ")]
-    assert hint == "hint: start Docker, or set DOCKER_SOCKET"
+    assert hint == "hint: start Docker, or set DOCKER_SOCKET to the socket of a running engine"
 
 
 def test_docker_socket_permission_is_exit_7(lab, docker_folder) -> None:
