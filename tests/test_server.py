@@ -268,7 +268,7 @@ def test_launch_logs_bench_then_optimize_by_measurement(cli, env, tiny_model, tm
         launched = cli(
             "launch", *args, "--precision", precision, "--port", str(free_port()),
             "--timeout", "400", "--name", name, "-o", str(tmp_path / config),
-            "--format", "json", env=env, timeout=500,
+            "--format", "json", env={**env, "LOG_FORMAT": "json"}, timeout=500,
         )  # fmt: skip
         try:
             assert launched.code == 0, launched.err + launched.out
