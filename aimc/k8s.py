@@ -1,7 +1,9 @@
 """Kubernetes artifacts (``--emit k8s``): the same :class:`~aimc.plan.Plan` as plain manifests.
 
 Pure, like :mod:`aimc.render`: one resource kind per file (``deployment.yaml``,
-``service.yaml``, ``pvc.yaml``) plus ``manifest.json``, deterministic, with the provenance
+``service.yaml``, ``pvc.yaml``) plus ``manifest.aimc`` (aimc's ownership and drift record,
+the JSON of the local folders' ``manifest.json`` under a name ``kubectl apply -f DIR``
+does not read: :data:`aimc.write.KUBERNETES_MANIFEST`), deterministic, with the provenance
 header of the other artifacts. The container is the one ``launch.sh`` runs with ``docker
 run``: the same image, the same arguments (:func:`aimc.render.container_args`) and the same
 environment (:func:`aimc.render.container_env`); the caller's pass-through variables
@@ -36,6 +38,7 @@ from aimc import __version__
 from aimc.errors import ConfigError
 from aimc.plan import Plan
 from aimc.render import CONTAINER_CACHE, container_args, container_env, manifest, node_role_args
+from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
     "DEFAULT_SHM",
@@ -55,7 +58,7 @@ __all__ = [
 
 #: What ``--emit`` offers: the local artifacts (launch.sh, compose.yaml, ...) or Kubernetes'.
 EMITS = ("local", "k8s")
-#: The Kubernetes artifacts, one resource kind each (``manifest.json`` besides).
+#: The Kubernetes artifacts, one resource kind each (``manifest.aimc`` besides).
 FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
 #: The Kubernetes artifacts of a multi-node plan.
 MULTINODE_FILES = ("leaderworkerset.yaml", "pvc.yaml", "service.yaml")
@@ -311,7 +314,7 @@ def _multinode(
 
 
 def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, str]:
-    """The Kubernetes manifests of ``plan`` by file name, ``manifest.json`` excluded."""
+    """The Kubernetes manifests of ``plan`` by file name, ``manifest.aimc`` excluded."""
     from aimc.templating import environment
 
     env = environment()
@@ -337,7 +340,7 @@ def k8s_request_line(line: str, replicas: int) -> str:
 
 
 def compile_k8s(plan: Plan, request: Any, target: str, replicas: int = 1) -> dict[str, str]:
-    """Every Kubernetes artifact of ``plan``, ``manifest.json`` included (its inputs as
+    """Every Kubernetes artifact of ``plan``, ``manifest.aimc`` included (its inputs as
     :func:`aimc.build.compile_plan` writes them, plus ``kubernetes``)."""
     from aimc.build import request_line
 
@@ -353,5 +356,5 @@ def compile_k8s(plan: Plan, request: Any, target: str, replicas: int = 1) -> dic
     inputs["kubernetes"] = {"replicas": replicas}
     if plan.nodes > 1:
         inputs["kubernetes"]["nodes"] = plan.nodes
-    files["manifest.json"] = manifest(plan, files, inputs)
+    files[KUBERNETES_MANIFEST] = manifest(plan, files, inputs)
     return files

@@ -136,12 +136,12 @@ def test_multinode_manifests_match_golden_and_validate(golden) -> None:
     request = _request()
     plan = make_plan(CATALOG, request, "h100")
     files = compile_k8s(plan, request, "h100")
-    assert sorted(files) == sorted([*MULTINODE_FILES, "manifest.json"])
+    assert sorted(files) == sorted([*MULTINODE_FILES, "manifest.aimc"])
     for name, text in files.items():
         golden(f"k8s/{FOLDER}/{name}", text)
     assert sorted(p.name for p in (GOLDEN / "k8s" / FOLDER).iterdir()) == sorted(files)
     _validate(files)
-    assert json.loads(files["manifest.json"])["inputs"]["kubernetes"] == {
+    assert json.loads(files["manifest.aimc"])["inputs"]["kubernetes"] == {
         "replicas": 1,
         "nodes": 2,
     }
@@ -342,7 +342,7 @@ def test_compile_emit_k8s_writes_the_leaderworkerset(cli, tmp_path: Path) -> Non
     args = ["compile", MODEL, "--target", "h100", "--precision", "bf16", "--emit", "k8s"]
     result = cli(*args, "-o", str(out))
     assert result.code == 0, result.err
-    assert sorted(p.name for p in out.iterdir()) == sorted([*MULTINODE_FILES, "manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*MULTINODE_FILES, "manifest.aimc"])
 
 
 # --- lint -----------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ def test_nodes_flag_asks_for_a_multi_node_configuration(cli, tmp_path) -> None:
     args = ("compile", "meta-llama/Llama-3.1-405B-Instruct", "--target", "h100")
     result = cli(*args, "--nodes", "2", "--emit", "k8s", "-o", str(out))
     assert result.code == 0, result.err
-    plan = json.loads((out / "manifest.json").read_text())["plan"]
+    plan = json.loads((out / "manifest.aimc").read_text())["plan"]
     assert (plan["precision"], plan["gpus"], plan["nodes"]) == ("bf16", 8, 2)
     assert "--nodes 2" in (out / "leaderworkerset.yaml").read_text().splitlines()[1]
     refused = cli(*args, "--nodes", "3")

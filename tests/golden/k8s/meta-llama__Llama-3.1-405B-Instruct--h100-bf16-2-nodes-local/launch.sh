@@ -7,7 +7,8 @@
 #
 # Runs the vllm server for meta-llama/Llama-3.1-405B-Instruct on port 8000.
 # CACHE_DIR (default /workspace/model-cache) is the Hugging Face cache the model is read from.
-# AIM_CONTAINER_NAME (default aim-llama-3-1-405b-instruct) names the container.
+# AIM_CONTAINER_NAME (default aim-llama-3-1-405b-instruct) names the container; AIM_RUN_ID labels it
+# (aim-engine run sets both, and removes only a container with its own label).
 # HF_TOKEN, HF_HUB_OFFLINE, VLLM_API_KEY are passed through from the caller's environment, never stored.
 #
 # One node of a 2-node server: tensor parallel 8 on each node, pipeline parallel 2 across nodes.
@@ -26,6 +27,7 @@ export CACHE_DIR="${CACHE_DIR:-/workspace/model-cache}"
 mkdir -p "$CACHE_DIR"
 
 exec docker run --rm --name "${AIM_CONTAINER_NAME:-aim-llama-3-1-405b-instruct}" \
+  --label "dev.aimc.run=${AIM_RUN_ID:-}" \
   --gpus 8 \
   --ipc host \
   --network host \
