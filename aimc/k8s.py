@@ -24,12 +24,36 @@ controller must be installed) instead of a Deployment: one group of ``nodes`` po
 replica, each pod the same container on its own node. The leader (node rank 0) serves the
 API and hosts torch.distributed's store; the workers run ``--headless`` and join it at
 ``$(LWS_LEADER_ADDRESS)``, with ``--node-rank $(LWS_WORKER_INDEX)``: the only ``$(...)`` the
-kubelet expands (every ``$`` of the plan's own words is written ``$$``). The Service selects
-the leaders only; the model cache is ReadWriteMany (every pod of a group mounts it).
+kubelet expands (every ``$`` of the plan's own words is written ``$$``). The Service
+(``NAME-leader``, :func:`leader_service_name`) selects the leaders only; it never has a name
+the controller gives what it creates (:func:`lws_name`); the model cache is ReadWriteMany
+(every pod of a group mounts it).
+
+What the LWS controller does, at kubernetes-sigs/lws commit 060ab4d (the vendored CRD's,
+tests/data/lws/SOURCE.md), and what aimc relies on:
+
+- It creates a headless Service named after the LeaderWorkerSet, only if no Service of
+  that name exists (pkg/controllers/leaderworkerset_controller.go:215,
+  pkg/utils/controller/controller_utils.go:33-51): the pods' subdomain, through which
+  ``LWS_LEADER_ADDRESS`` resolves. A Service of aimc's with that name would take its place.
+- It names the leader StatefulSet after the LeaderWorkerSet and its pods ``NAME-GROUP``
+  (leaderworkerset_controller.go:846), each group's worker StatefulSet after its leader
+  pod, and the workers ``NAME-GROUP-INDEX`` from 1 (pkg/controllers/pod_controller.go:436,
+  442); with ``subdomainPolicy: UniquePerReplica`` (not used here) one Service
+  ``NAME-GROUP`` each (pod_controller.go:125); ControllerRevisions ``NAME-HASH-N``
+  (pkg/utils/revision/revision_utils.go:91, 323).
+- Its webhook gives every container ``LWS_LEADER_ADDRESS`` =
+  ``NAME-GROUP.SUBDOMAIN.NAMESPACE`` (the leader pod's DNS name through the headless
+  Service, which publishes not-ready addresses), ``LWS_GROUP_SIZE`` = ``size`` and
+  ``LWS_WORKER_INDEX`` = 0 on the leader, 1 .. size-1 on the workers
+  (pkg/utils/pod/pod_utils.go:132-179; api/leaderworkerset/v1/leaderworkerset_types.go:67-75).
+  aimc uses the first as ``--master-addr`` and the last as ``--node-rank``; ``--nnodes``
+  is the plan's node count, which is ``size`` (one pipeline stage per pod).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from typing import Any
@@ -48,7 +72,10 @@ __all__ = [
     "cache_claim_gib",
     "compile_k8s",
     "k8s_escape",
+    "k8s_name",
     "k8s_request_line",
+    "leader_service_name",
+    "lws_name",
     "render_k8s",
     "resources",
     "shm_size",
@@ -68,6 +95,14 @@ LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 LWS_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 LWS_LEADER_ADDRESS = "$(LWS_LEADER_ADDRESS)"
 LWS_WORKER_INDEX = "$(LWS_WORKER_INDEX)"
+#: The longest name whose pods a StatefulSet can create: each pod is labelled
+#: ``controller-revision-hash: NAME-HASH`` (a hash of up to 10 characters) and a label value
+#: has at most 63 (kubernetes/kubernetes#64023).
+STATEFULSET_NAME_MAX = 52
+#: A DNS-1035 label (a Service's name), a label value, a pod's hostname: at most 63.
+LABEL_MAX = 63
+#: aimc's Service in front of the leaders: a suffix no controller-made name has.
+LEADER_SERVICE_SUFFIX = "-leader"
 #: GPU resource name of each hardware vendor's device plugin.
 GPU_RESOURCE = {"amd": "amd.com/gpu", "nvidia": "nvidia.com/gpu"}
 #: ``/dev/shm`` size when the hardware profile gives none (the NVIDIA profiles share the
@@ -95,6 +130,34 @@ def k8s_escape(text: str) -> str:
     doubled reads back as exactly ``text``.
     """
     return text.replace("$", "$$")
+
+
+def k8s_name(base: str, suffix: str, limit: int) -> str:
+    """``base + suffix`` when it has at most ``limit`` characters; else ``base`` cut short,
+    ``-`` and 5 hex digits of its sha256 (two long names that share a beginning stay
+    apart), then ``suffix``. ``base`` is a DNS-1035 label: so is the result."""
+    if len(base) + len(suffix) <= limit:
+        return base + suffix
+    digest = hashlib.sha256(base.encode()).hexdigest()[:5]
+    return base[: limit - len(suffix) - len(digest) - 1].rstrip("-") + f"-{digest}{suffix}"
+
+
+def lws_name(plan: Plan, replicas: int) -> str:
+    """The LeaderWorkerSet's name: ``plan.name``, shortened (:func:`k8s_name`) so that what
+    the controller names after it is valid: the worker StatefulSets ``NAME-GROUP`` at most
+    :data:`STATEFULSET_NAME_MAX` characters, the worker pods ``NAME-GROUP-INDEX`` at most
+    :data:`LABEL_MAX` (e.g. 50 characters for up to 10 replicas of up to 10 nodes)."""
+    group = len(str(replicas - 1))
+    index = len(str(plan.nodes - 1))
+    limit = min(STATEFULSET_NAME_MAX - 1 - group, LABEL_MAX - 2 - group - index)
+    return k8s_name(plan.name, "", limit)
+
+
+def leader_service_name(plan: Plan) -> str:
+    """The Service of a LeaderWorkerSet's leaders: ``NAME-leader`` (at most 63
+    characters). The controller names its own Services ``NAME`` (the headless one behind
+    ``LWS_LEADER_ADDRESS``) or ``NAME-GROUP`` (a number): never with this suffix."""
+    return k8s_name(plan.name, LEADER_SERVICE_SUFFIX, LABEL_MAX)
 
 
 def weights_gib(plan: Plan) -> float:
@@ -266,18 +329,25 @@ def _multinode(
     claim: str,
 ) -> dict[str, dict[str, Any]]:
     """The LeaderWorkerSet, the Service of its leaders and the shared model cache."""
-    name = plan.name
+    name = lws_name(plan, replicas)
     lws = {
         "apiVersion": LWS_API,
         "kind": "LeaderWorkerSet",
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "replicas": replicas,
-            # The workers join the leader's address: start them once the leader pod exists.
+            # LeaderCreated: the workers start as soon as the leader pod exists. With
+            # LeaderReady the controller would create them once the leader is Ready
+            # (pod_controller.go:143), and the leader's /health answers only when every
+            # pipeline stage has joined: the group would never start.
             "startupPolicy": "LeaderCreated",
             "leaderWorkerTemplate": {
                 "size": plan.nodes,
-                # One pipeline stage lost stalls the group: restart all its pods together.
+                # A torch.distributed group does not take a restarted rank back: when any
+                # container of a group restarts, the controller recreates every pod of the
+                # group (the default, and the LWS vLLM and SGLang examples' choice).
+                # RecreateGroupAfterStart would not while a pod of the group is Pending,
+                # leaving a restarted stage to wait for a group that is gone.
                 "restartPolicy": "RecreateGroupOnPodRestart",
                 "leaderTemplate": {
                     "metadata": {"labels": labels},
@@ -293,7 +363,7 @@ def _multinode(
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {"name": leader_service_name(plan), "labels": labels},
         "spec": {
             "type": "ClusterIP",
             "selector": {LWS_NAME_LABEL: name, LWS_INDEX_LABEL: "0"},
