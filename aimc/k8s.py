@@ -12,11 +12,22 @@ environment (:func:`aimc.render.container_env`); the caller's pass-through varia
 What the docker path has and a pod does not need: ``--device /dev/kfd /dev/dri``,
 ``--group-add video`` and ``--gpus`` are what the AMD / NVIDIA device plugins give a pod
 that requests ``amd.com/gpu`` / ``nvidia.com/gpu``; ``--ipc host`` and ``--shm-size`` become
-a memory-backed ``/dev/shm``; ``seccomp=unconfined`` and ``SYS_PTRACE`` (debuggers) are
-left out: the pod runs unprivileged. Device ids (:attr:`~aimc.plan.Plan.devices`,
-``--devices``) are left out too: the device plugin chooses a pod's GPUs and numbers them
-from 0 inside it, so a pod asks for ``total_gpus`` of them and sets no visibility variable
-(:func:`aimc.render.device_env` is not part of the pod's environment).
+a memory-backed ``/dev/shm``; ``seccomp=unconfined`` and ``SYS_PTRACE`` are left out
+(:data:`SECURITY_CONTEXT`: AMD's "Running ROCm Docker containers" lists only
+``--device /dev/kfd --device /dev/dri`` as needed, ``seccomp=unconfined`` as optional for
+NUMA memory mapping, and no ``SYS_PTRACE``, which only debuggers use). Device ids
+(:attr:`~aimc.plan.Plan.devices`, ``--devices``) are left out too: the device plugin
+chooses a pod's GPUs and numbers them from 0 inside it, so a pod asks for ``total_gpus``
+of them and sets no visibility variable (:func:`aimc.render.device_env` is not part of the
+pod's environment).
+
+Every container asks for CPU, memory and ephemeral storage besides its GPUs
+(:func:`pod_resources`, from the profile's reference node: ``host``), so no pod is
+BestEffort (the first evicted); its securityContext (:data:`SECURITY_CONTEXT`) meets the
+Pod Security Standards' ``baseline`` level and every ``restricted`` rule but one: the
+containers run as the images' user, root (the vLLM and SGLang images are built for it, and
+ROCm's device files are ``root:render`` with a ``render`` group id that differs from host
+to host, so no portable ``supplementalGroups`` or non-root user reaches them).
 
 A multi-node plan (``plan.nodes`` > 1: tensor parallel within a node, pipeline parallel
 across nodes) is a LeaderWorkerSet (``leaderworkerset.yaml``, the kubernetes-sigs/lws
@@ -53,6 +64,7 @@ tests/data/lws/SOURCE.md), and what aimc relies on:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import re
@@ -69,6 +81,7 @@ __all__ = [
     "EMITS",
     "FILES",
     "MULTINODE_FILES",
+    "SECURITY_CONTEXT",
     "cache_claim_gib",
     "compile_k8s",
     "k8s_escape",
@@ -76,6 +89,7 @@ __all__ = [
     "k8s_request_line",
     "leader_service_name",
     "lws_name",
+    "pod_resources",
     "render_k8s",
     "resources",
     "shm_size",
@@ -109,6 +123,27 @@ GPU_RESOURCE = {"amd": "amd.com/gpu", "nvidia": "nvidia.com/gpu"}
 #: host's IPC namespace under docker instead): what the AMD profiles give docker, enough
 #: for NCCL/RCCL's buffers at tensor parallel 8 and vLLM's shared-memory broadcast.
 DEFAULT_SHM = "16Gi"
+#: The container's security context, the same for every backend and vendor: no privilege
+#: escalation (``no_new_privs``), no capability (the server needs none: the device files
+#: the device plugin adds belong to root, the user the images run as, and it listens on a
+#: port above 1024), the container runtime's default seccomp profile.
+SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+#: Per GPU when the profile has no ``host``: a modest node (8 cores, 64 GiB per GPU).
+DEFAULT_HOST_PER_GPU = {"cpu_cores": 8, "memory_gib": 64}
+#: What a pod requests of its GPUs' share of the reference node: half the cores and a
+#: quarter of the memory (room for the system, the node's daemons and nodes smaller than
+#: the reference); its memory limit is three quarters. No CPU limit: CFS throttling would
+#: stall the engine's busy loops, and idle cores may as well serve it.
+CPU_REQUEST_SHARE = 0.5
+MEMORY_REQUEST_SHARE = 0.25
+MEMORY_LIMIT_SHARE = 0.75
+#: The container's writable layer: vLLM's torch.compile and Triton caches under ~/.cache,
+#: logs, temporary files (the model is in the claim, /dev/shm in memory).
+EPHEMERAL_STORAGE_REQUEST = "50Gi"
 #: Startup budget: a floor for pulling the image, starting the engine, compiling and
 #: capturing graphs, plus seconds per GiB of weights to download (about 125 MB/s, a
 #: 1 Gbit/s link, into an empty cache) and load.
@@ -186,6 +221,52 @@ def shm_size(plan: Plan) -> str:
     return number + {"": "", "b": "", "k": "Ki", "m": "Mi", "g": "Gi"}[unit.lower()]
 
 
+def _mib(quantity: str) -> int:
+    """MiB in a quantity :func:`shm_size` gives (``16Gi``, ``512Mi``, ``1024Ki``, bytes),
+    rounded up."""
+    match = re.fullmatch(r"([0-9]+)(Ki|Mi|Gi)?", quantity)
+    if not match:
+        raise ConfigError(f"{quantity!r} is not a size")
+    number, unit = int(match.group(1)), match.group(2) or ""
+    return math.ceil(number * {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}[unit] / 2**20)
+
+
+def _memory(mib: int) -> str:
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
+def pod_resources(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Requests and limits of one pod's container: its GPUs, and of their share of the
+    reference node (``host.cpu_cores`` and ``host.memory_gib`` over ``gpus_per_node``;
+    :data:`DEFAULT_HOST_PER_GPU` without a ``host``): CPU :data:`CPU_REQUEST_SHARE`,
+    memory :data:`MEMORY_REQUEST_SHARE` (limit :data:`MEMORY_LIMIT_SHARE`), each memory
+    figure plus ``/dev/shm`` (a memory-backed emptyDir is charged to the container's
+    memory), and :data:`EPHEMERAL_STORAGE_REQUEST`. Burstable: a CPU limit would throttle.
+
+    E.g. 8 GPUs of a DGX H100 (112 cores, 2048 GiB): CPU 56, memory 528Gi (limit 1552Gi).
+    """
+    gpus = plan.total_gpus
+    host = plan.hardware.get("host")
+    per_node = int(plan.hardware.get("gpus_per_node") or 1)
+    if host:
+        cores, memory = host["cpu_cores"] / per_node, float(host["memory_gib"]) / per_node
+    else:
+        cores, memory = DEFAULT_HOST_PER_GPU["cpu_cores"], DEFAULT_HOST_PER_GPU["memory_gib"]
+    shm = _mib(shm_size(plan))
+    requests: dict[str, Any] = {
+        "cpu": str(max(1, math.floor(cores * gpus * CPU_REQUEST_SHARE))),
+        "memory": _memory(math.floor(memory * gpus * MEMORY_REQUEST_SHARE) * 1024 + shm),
+        "ephemeral-storage": EPHEMERAL_STORAGE_REQUEST,
+    }
+    limits: dict[str, Any] = {
+        "memory": _memory(math.floor(memory * gpus * MEMORY_LIMIT_SHARE) * 1024 + shm),
+    }
+    gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
+    if gpu:
+        requests[gpu] = limits[gpu] = gpus
+    return {"requests": requests, "limits": limits}
+
+
 def cache_claim_gib(plan: Plan) -> int:
     """The model cache's size: ``ceil(1.2 x GiB of weights) + 20``."""
     return math.ceil(weights_gib(plan) * 1.2) + CACHE_SPARE_GIB
@@ -250,10 +331,8 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
         "env": env,
         "ports": [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}],
     }
-    gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
-    if gpu:
-        count = {gpu: plan.total_gpus}
-        container["resources"] = {"requests": dict(count), "limits": dict(count)}
+    container["resources"] = pod_resources(plan)
+    container["securityContext"] = copy.deepcopy(SECURITY_CONTEXT)
     container["volumeMounts"] = [
         {"name": "model-cache", "mountPath": CONTAINER_CACHE},
         {"name": "dshm", "mountPath": "/dev/shm"},

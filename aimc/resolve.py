@@ -504,6 +504,8 @@ def build_plan(
             "vendor": hw["vendor"],
             "architecture": hw["architecture"],
             "memory_gib": hw["memory_gib"],
+            "gpus_per_node": hw["gpus_per_node"],
+            **({"host": dict(hw["host"])} if "host" in hw else {}),
             "source": hardware.root.label,
             "path": _hardware_display(hardware),
             "sha256": hardware.doc.sha256,

@@ -301,11 +301,23 @@ def test_secret_refs_never_carry_a_value(cli, tmp_path: Path) -> None:
 def test_gpus_shm_cache_and_probes() -> None:
     amd, files = _k8s("Qwen/Qwen3-32B", 8, "mi300x")
     container = _container(files)
+    # 8 of the 8 GPUs of the reference node (96 cores, 1850 GiB): half the cores, a quarter
+    # of the memory (limit: three quarters), each plus the 16Gi of /dev/shm.
     assert container["resources"] == {
-        "requests": {"amd.com/gpu": 8},
-        "limits": {"amd.com/gpu": 8},
+        "requests": {
+            "cpu": "48",
+            "memory": f"{1850 // 4 + 16}Gi",
+            "ephemeral-storage": "50Gi",
+            "amd.com/gpu": 8,
+        },
+        "limits": {"memory": f"{1850 * 3 // 4 + 16}Gi", "amd.com/gpu": 8},
     }
-    assert "securityContext" not in container  # no privileged, no added capabilities
+    # Unprivileged: no capability, no privilege escalation, the runtime's seccomp profile.
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     spec = _yaml(files["deployment.yaml"])["spec"]["template"]["spec"]
     assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in spec[
         "volumes"
@@ -321,7 +333,7 @@ def test_gpus_shm_cache_and_probes() -> None:
 
     nvidia, files = _k8s("Qwen/Qwen3-8B", None, "h100")
     container = _container(files)
-    assert container["resources"]["limits"] == {"nvidia.com/gpu": nvidia.total_gpus}
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == nvidia.total_gpus
     assert shm_size(nvidia) == DEFAULT_SHM
 
 

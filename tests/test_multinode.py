@@ -175,7 +175,7 @@ def test_leader_and_workers_and_the_service_that_reaches_the_leader() -> None:
     assert template["size"] == 2
     (leader,) = template["leaderTemplate"]["spec"]["containers"]
     (worker,) = template["workerTemplate"]["spec"]["containers"]
-    assert leader["resources"]["limits"] == {"nvidia.com/gpu": 8}
+    assert leader["resources"]["limits"]["nvidia.com/gpu"] == 8
     assert worker["resources"] == leader["resources"]
     assert "startupProbe" in leader and "ports" in leader
     assert not {"startupProbe", "readinessProbe", "livenessProbe", "ports"} & set(worker)

@@ -7,7 +7,8 @@
 #
 # Runs the vllm server for Qwen/Qwen3-8B on port 8000.
 # CACHE_DIR (default /workspace/model-cache) is the Hugging Face cache the model is read from.
-# AIM_CONTAINER_NAME (default aim-qwen3-8b) names the container.
+# AIM_CONTAINER_NAME (default aim-qwen3-8b) names the container; AIM_RUN_ID labels it
+# (aim-engine run sets both, and removes only a container with its own label).
 # HF_TOKEN, HF_HUB_OFFLINE, VLLM_API_KEY are passed through from the caller's environment, never stored.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ export CACHE_DIR="${CACHE_DIR:-/workspace/model-cache}"
 mkdir -p "$CACHE_DIR"
 
 exec docker run --rm --name "${AIM_CONTAINER_NAME:-aim-qwen3-8b}" \
+  --label "dev.aimc.run=${AIM_RUN_ID:-}" \
   --gpus 2 \
   --ipc host \
   -p 8000:8000 \
