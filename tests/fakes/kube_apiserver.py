@@ -1,9 +1,10 @@
 """A discovery-only stand-in Kubernetes API server for the real ``kubectl`` client.
 
-No Kubernetes API server can be installed on these machines (none is packaged: Debian has
-``etcd-server`` and ``kubernetes-client``, no ``kube-apiserver``, ``k3s`` or ``kwok``; PyPI
-has none either), so ``kubectl apply -f DIR`` is tested against this: a local HTTP server
-on 127.0.0.1 that answers what kubectl asks before it writes anything:
+No Kubernetes API server can be installed on these machines (Debian has ``etcd-server`` and
+``kubernetes-client``, but no ``kube-apiserver``, ``k3s`` or ``kwok``; none was found among
+PyPI's packages; the package registries are all these machines reach), so ``kubectl apply
+-f DIR`` is tested against this: a local HTTP server on 127.0.0.1 that answers what
+kubectl asks before it writes anything:
 
 - discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/apps/v1``,
   ``/apis/leaderworkerset.x-k8s.io/v1``): the legacy (unaggregated) documents, which
