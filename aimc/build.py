@@ -9,6 +9,7 @@ touch the machine; everything else is the pure stages.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,21 @@ def load_config_file(path: Path) -> Document:
     """Load and check a ``--config`` file (schema ``overrides.schema.json``).
 
     Raises:
-        ValidationFailed: The file is unreadable or invalid (with its diagnostics).
+        ConfigError: The file cannot be read (one line: which file, why).
+        ValidationFailed: The file is invalid (with its diagnostics).
     """
     from aimc.schema import check_schema
 
-    doc = read_document(path)
+    try:
+        doc = read_document(path)
+    except ValidationFailed as exc:
+        unreadable = [d for d in exc.diagnostics if d.line == 0]
+        if unreadable and len(unreadable) == len(exc.diagnostics):
+            raise ConfigError(
+                f"--config {path}: {unreadable[0].message}",
+                hint="give the path of an overrides file (schemas/overrides.schema.json)",
+            ) from None
+        raise
     problems = [d for d in check_schema(doc, default_kind="Overrides") if d.severity == "error"]
     if problems:
         raise ValidationFailed(problems)
@@ -145,28 +156,38 @@ def make_plan(
 
 
 def load_recipe(
-    catalog: Catalog, model: str, hardware: Hardware, cache_dir: Path | None = None
+    catalog: Catalog,
+    model: str,
+    hardware: Hardware | Callable[[], Hardware],
+    cache_dir: Path | None = None,
 ) -> Recipe:
     """The recipe for ``model``: a catalog id, a local model folder, or a repository id
     no recipe names whose snapshot is complete in the model cache ``cache_dir`` (default
-    :attr:`aimc.settings.Settings.cache_dir`); the last two are derived recipes."""
+    :attr:`aimc.settings.Settings.cache_dir`); the last two are derived recipes, for
+    ``hardware`` (or what the callable returns, asked only then: ``list`` detects this
+    machine only for a derived recipe)."""
     from aimc.derive import derive_recipe, is_model_folder
 
+    def target() -> Hardware:
+        return hardware() if callable(hardware) else hardware
+
     if is_model_folder(model):
-        return derive_recipe(Path(model), hardware)
+        return derive_recipe(Path(model), target())
     if model not in catalog.model_files() and "/" in model:
         from aimc.cache import missing_files
         from aimc.checkpoint import cache_snapshot
 
         snapshot = cache_snapshot(setting("cache_dir") if cache_dir is None else cache_dir, model)
         if snapshot is not None and not missing_files(snapshot):
-            return derive_recipe(snapshot, hardware, repo=model)
+            return derive_recipe(snapshot, target(), repo=model)
     return catalog.recipe(model)
 
 
-def request_line(request: Request, target: str) -> str:
+def request_line(request: Request, target: str, backend: str | None = None) -> str:
     """The ``aim-engine compile`` command line that reproduces a plan: ``request`` as
-    :func:`for_target` made it (its devices written out), for the target by name."""
+    :func:`for_target` made it (its devices written out), for the target by name (of
+    ``backend``: the debug settings of ``launch --debug`` are written as the ``--set``
+    items they are)."""
     words = ["aim-engine", "compile", request.model]
     if request.gpus is not None:
         words.append(str(request.gpus))
@@ -185,7 +206,7 @@ def request_line(request: Request, target: str) -> str:
             words += [flag, str(value)]
     if request.config is not None:
         words += ["--config", request.config.path]
-    for item in request.sets:
+    for item in request.set_items(backend) if backend else request.sets:
         words += ["--set", item]
     return shlex.join(words)
 
@@ -200,7 +221,7 @@ class Compiled:
 
 def compile_plan(plan: Plan, request: Request, target: str) -> Compiled:
     """Render every artifact of ``plan`` plus ``manifest.json``."""
-    line = request_line(request, target)
+    line = request_line(request, target, plan.backend)
     files = render(plan, line)
     inputs: dict[str, Any] = {
         "command": line,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aimc.catalog import Catalog, iter_yaml
 from aimc.diagnostics import Diagnostic, sort_diagnostics
 from aimc.errors import AimcError, ValidationFailed
-from aimc.lint import lint_hardware, lint_recipe
+from aimc.lint import lint_hardware, lint_recipe, lint_yaml11
 from aimc.loader import Document, load_document, read_bytes, read_document
 from aimc.schema import check_schema
 
@@ -278,12 +278,13 @@ def _check_one(
     problems = check_schema(doc)
     if problems:
         return _result(problems), None
+    text = raw.decode("utf-8", errors="replace")  # it loaded: it decodes
     if doc.data["kind"] == "HardwareProfile":
-        found = lint_hardware(doc, _catalog_dir(file, "hardware"))
+        found = lint_hardware(doc, _catalog_dir(file, "hardware")) + lint_yaml11(doc, text)
         return _result(found, doc, "/name"), doc
     if not recipes:
         return None, None
-    found = lint_recipe(doc, _HARDWARE, _catalog_dir(file, "models"))
+    found = lint_recipe(doc, _HARDWARE, _catalog_dir(file, "models")) + lint_yaml11(doc, text)
     return _result(found, doc, "/model/id"), None
 
 

@@ -81,7 +81,12 @@ def excerpt(value: object, limit: int = MAX_EXCERPT) -> str:
     if isinstance(value, str) and len(value) > limit:
         quoted = repr(value[:limit])
         return f"{quoted[:-1]}…{quoted[-1]} ({len(value)} characters)"
-    text = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4 * limit:
+        return f"an integer of {value.bit_length()} bits"  # repr refuses past 4300 digits
+    try:
+        text = repr(value)
+    except Exception:  # an object whose repr fails is still quoted as something
+        return f"a {type(value).__name__} value"
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text)} characters)"
@@ -123,12 +128,12 @@ class Diagnostic:
         return asdict(self)
 
     def format(self) -> str:
-        """The text form: one line, plus an indented hint line when there is one."""
+        """The text form: one line, plus an indented hint line when there is one. A
+        problem of the whole file (line 0: unreadable, too large) names the file alone
+        (``path: error: ...``), never a position ``:0:0`` no editor opens."""
         where = f" (at {one_line(self.pointer)})" if self.pointer else ""
-        text = (
-            f"{one_line(self.path)}:{self.line}:{self.column}: {self.severity}: "
-            f"{self.message}{where}"
-        )
+        position = f":{self.line}:{self.column}" if self.line else ""
+        text = f"{one_line(self.path)}{position}: {self.severity}: {self.message}{where}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

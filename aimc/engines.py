@@ -164,6 +164,9 @@ class Engine:
         default_memory_utilization: The backend's own default, or None when it computes
             one from the GPU (then aimc passes nothing unless a recipe sets it).
         config_file: File name of the backend's native config (``--config``).
+        debug_sets: ``--set`` items that make the server's logs verbose (``launch
+            --debug``, ``AIM_DEBUG=1``): written into the plan, so they reach the server
+            under either launcher.
         health_path: HTTP path that answers 200 once the server is up.
     """
 
@@ -177,6 +180,7 @@ class Engine:
     kv_cache_dtypes: dict[str, str]
     default_memory_utilization: float | None
     config_file: str
+    debug_sets: tuple[str, ...] = ()
     health_path: str = "/health"
 
 
@@ -215,6 +219,8 @@ ENGINES: dict[str, Engine] = {
         },
         default_memory_utilization=0.92,  # CacheConfig.gpu_memory_utilization in 0.32.0
         config_file="vllm.yaml",
+        # vllm/envs.py 0.32: VLLM_LOGGING_LEVEL (default INFO) sets vLLM's logger level.
+        debug_sets=("env.VLLM_LOGGING_LEVEL=DEBUG",),
     ),
     # SGLang 0.5.19: no image entrypoint; the module is the documented launcher.
     "sglang": Engine(
@@ -247,5 +253,8 @@ ENGINES: dict[str, Engine] = {
         },
         default_memory_utilization=None,
         config_file="sglang.yaml",
+        # SGLang 0.5.19 server_args.py: --log-level (default "info"), given to
+        # logging.basicConfig as getattr(logging, log_level.upper()) by configure_logger.
+        debug_sets=("log-level=debug",),
     ),
 }

@@ -72,12 +72,14 @@ class AimcError(Exception):
         self.details = details
 
     def to_json(self) -> dict[str, str]:
-        """The ``error`` object of the seed's error response."""
-        return {
-            "code": self.code,
-            "message": self.message,
-            "details": self.details or self.hint or "",
-        }
+        """The ``error`` object of the seed's error response: ``code`` and ``message``,
+        then ``hint`` and ``details`` when there are (never empty)."""
+        body = {"code": self.code, "message": self.message}
+        if self.hint:
+            body["hint"] = self.hint
+        if self.details:
+            body["details"] = self.details
+        return body
 
 
 class ConfigError(AimcError):

@@ -169,20 +169,30 @@ def _busy_line(gpu: GPU) -> str:
 def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) -> Target:
     """The profile for this machine's visible GPUs.
 
+    Args:
+        gpus_required: The caller makes a plan for this machine (``launch``, ``compile``,
+            the Python API): without a GPU that is an error, never a silent fallback to the
+            ``cpu`` profile. False for the commands that only describe this machine
+            (``debug gpu-info``, ``show-config``'s list of every target): they get the
+            ``cpu`` profile with ``available_gpus`` None and a note saying no GPU was found.
+
     Raises:
         GPUDetectionError: GPUs were required but none was detected.
         ConfigError: The machine mixes GPU models (choose one with ``--target``).
     """
     if not detection.gpus:
+        targets = ", ".join(n for n in catalog.hardware_names() if n != "cpu")
         if gpus_required:
             tried = "; ".join(f"{p.method}: {p.status} ({p.detail})" for p in detection.probes)
             raise GPUDetectionError(
-                "no GPU detected, but a GPU count was given",
-                hint="run 'aim-engine debug gpu-info --detailed', or name a target "
-                "(--target cpu for no GPU)",
+                "no GPU detected on this machine, so --target auto has nothing to use",
+                hint="see what detection tried with 'aim-engine debug gpu-info --detailed', "
+                f"or name a hardware profile with --target NAME ({targets}; cpu serves on "
+                "this machine's CPU)",
                 details=tried,
             )
-        return Target(catalog.hardware("cpu"), None, ["no GPU detected: target cpu"], detection)
+        note = f"no GPU detected: name a target with --target NAME ({targets}, cpu)"
+        return Target(catalog.hardware("cpu"), None, [note], detection)
     names = match_profiles(detection.gpus, catalog)
     groups: dict[str, list[GPU]] = {}
     for gpu, name in zip(detection.gpus, names, strict=True):
@@ -228,7 +238,8 @@ def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) ->
 
 
 def resolve_target(catalog: Catalog, target: str, gpus_required: bool = False) -> Target:
-    """The :class:`Target` for ``--target`` (``auto`` detects this machine)."""
+    """The :class:`Target` for ``--target`` (``auto`` detects this machine; see
+    :func:`local_target` for ``gpus_required``)."""
     if target != "auto":
         return Target(catalog.hardware(target))
     from aimc.detect import detect

@@ -30,6 +30,10 @@ lint/duplicate-id              configuration ids are unique
 lint/measured                  published figures (``measured:``) name a hardware, precision
                                and GPU count their configuration offers
 lint/path                      a file's location in a catalog matches its model id or name
+lint/yaml-1.1                  (warning) no plain scalar that a YAML 1.1 reader (PyYAML, many
+                               tools) reads otherwise than aimc's YAML 1.2: ``32.762e9`` (a
+                               string there: 1.1 floats need a dot and a signed exponent),
+                               ``yes``/``on`` (booleans there), ``017`` (octal there)
 =============================  =================================================================
 """
 
@@ -48,7 +52,15 @@ from aimc.engines import BACKENDS, MANAGED, vocabulary
 from aimc.loader import Document, escape_pointer, pointer
 from aimc.safety import holds_secret, shorten
 
-__all__ = ["ArgProblem", "check_arg", "is_secret", "lint_fit", "lint_hardware", "lint_recipe"]
+__all__ = [
+    "ArgProblem",
+    "check_arg",
+    "is_secret",
+    "lint_fit",
+    "lint_hardware",
+    "lint_recipe",
+    "lint_yaml11",
+]
 
 _SECRET_WORDS = {"SECRET", "PASSWORD", "PASSWD"}
 #: Words that end like a secret: PGPASSWORD, OPENAI_APIKEY, DB_PASSWD.
@@ -670,3 +682,146 @@ def lint_hardware(doc: Document, hardware_dir: Path | None = None) -> list[Diagn
         out += _env(doc, _p("backends", backend, "env"), settings.get("env", {}))
     out += _path_rule(doc, hardware_dir, data["name"], "/name", "name")
     return out
+
+
+# --- YAML 1.1 readers -----------------------------------------------------------------------
+
+#: YAML 1.1's implicit resolvers for plain scalars, as PyYAML has them (yaml/resolver.py).
+_YAML11 = (
+    ("bool", re.compile(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE"
+                        r"|on|On|ON|off|Off|OFF)$")),
+    ("float", re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
+                         r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+                         r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
+                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")),
+    ("int", re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)"
+                       r"|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$")),
+    ("null", re.compile(r"^(?:~|null|Null|NULL|)$")),
+    ("timestamp", re.compile(r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                             r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)"
+                             r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
+                             r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$")),
+)  # fmt: skip
+
+
+def _sexagesimal(text: str) -> float:
+    total = 0.0
+    for part in text.split(":"):
+        total = total * 60 + float(part)
+    return total
+
+
+def _yaml11(text: str) -> tuple[str, Any]:
+    """(kind, value) of a plain scalar as a YAML 1.1 reader takes it (PyYAML's rules)."""
+    kind = next((k for k, regexp in _YAML11 if regexp.match(text)), "str")
+    plain = text.replace("_", "")
+    sign = -1 if plain.startswith("-") else 1
+    digits = plain.lstrip("+-")
+    if kind == "bool":
+        return kind, text.lower() in ("yes", "true", "on")
+    if kind == "null":
+        return kind, None
+    if kind == "int":
+        if ":" in digits:
+            return kind, sign * int(_sexagesimal(digits))
+        base = 2 if digits.startswith("0b") else 16 if digits.startswith("0x") else 10
+        if base == 10 and len(digits) > 1 and digits.startswith("0"):
+            base = 8
+        return kind, sign * int(digits[2:] if base in (2, 16) else digits, base)
+    if kind == "float":
+        low = digits.lower()
+        if low in (".inf", ".nan"):
+            return kind, sign * math.inf if low == ".inf" else math.nan
+        return kind, sign * (_sexagesimal(low) if ":" in low else float(low))
+    return kind, text
+
+
+def _same(kind: str, theirs: Any, ours: Any) -> bool:
+    if kind in ("str", "timestamp"):  # aimc keeps a date's text, a reader makes a date
+        return kind == "str" and isinstance(ours, str) and ours == theirs
+    if kind == "bool" or ours is None or isinstance(ours, bool):
+        return type(ours) is type(theirs) and ours == theirs
+    if isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
+        both_nan = isinstance(ours, float) and math.isnan(ours) and math.isnan(theirs)
+        return type(ours) is type(theirs) and (ours == theirs or both_nan)
+    return False
+
+
+def lint_yaml11(doc: Document, text: str) -> list[Diagnostic]:
+    """Warnings for the plain scalars of ``text`` (the file ``doc`` was loaded from) that a
+    YAML 1.1 reader (PyYAML, many CI and deployment tools) reads otherwise than aimc does
+    (YAML 1.2): a recipe should mean the same to every tool that reads it."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.events import (
+        CollectionEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceStartEvent,
+    )
+
+    scalars = {
+        position: p
+        for p, position in doc.values.items()
+        if not isinstance(_resolve(doc.data, p, key=False), (dict, list))
+    }
+    keys = {position: p for p, position in doc.keys.items()}
+    out: list[Diagnostic] = []
+    try:
+        events = list(YAML(typ="safe").parse(text))
+    except YAMLError:
+        return out
+    # Open collections: [is a mapping, the next scalar in it is a key].
+    stack: list[list[bool]] = []
+    for event in events:
+        is_key = bool(stack) and stack[-1][0] and stack[-1][1]
+        if (
+            stack
+            and stack[-1][0]
+            and isinstance(event, (ScalarEvent, MappingStartEvent, SequenceStartEvent))
+        ):
+            stack[-1][1] = not stack[-1][1]  # key, value, key...
+        if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+            stack.append([isinstance(event, MappingStartEvent), True])
+            continue
+        if isinstance(event, CollectionEndEvent):
+            stack.pop()
+            continue
+        if not isinstance(event, ScalarEvent) or not event.implicit[0] or event.style:
+            continue
+        position = (event.start_mark.line + 1, event.start_mark.column + 1)
+        at = (keys if is_key else scalars).get(position)
+        if at is None:
+            continue
+        ours = _resolve(doc.data, at, key=is_key)
+        kind, theirs = _yaml11(event.value)
+        if _same(kind, theirs, ours):
+            continue
+        shown = "a string" if kind == "str" else f"{kind} {theirs!r}"
+        hint = "quote it for text, or write it as YAML 1.1 and 1.2 both read it"
+        if kind == "str" and isinstance(ours, float):
+            hint = "write it with a dot and a signed exponent (32.762e+9), or as an integer"
+        elif kind == "bool":
+            hint = "write true or false for a yes/no value, or quote it for text"
+        out.append(
+            doc.diagnostic(
+                at,
+                f"{shorten(event.value, 40)!r} is {ours!r} for aimc (YAML 1.2) but "
+                f"{shown} for YAML 1.1 readers such as PyYAML",
+                key=is_key,
+                hint=hint,
+                rule="lint/yaml-1.1",
+                severity="warning",
+            )
+        )
+    return out
+
+
+def _resolve(data: Any, at: str, key: bool) -> Any:
+    """The value (or, with ``key``, the key) at the JSON Pointer ``at``."""
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in at.split("/")[1:]]
+    if key:
+        return tokens[-1]
+    for token in tokens:
+        data = data[int(token)] if isinstance(data, list) else data[token]
+    return data

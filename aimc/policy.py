@@ -52,7 +52,7 @@ that fit): never a silent fallback. The refusals are written here, and only here
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -63,7 +63,15 @@ from aimc.plan import Plan, Setting
 from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
 from aimc.safety import format_devices
 
-__all__ = ["Assessment", "Pool", "assess", "resolve", "shortfall"]
+__all__ = [
+    "Assessment",
+    "Pool",
+    "assess",
+    "measurement_for",
+    "refuse_precision",
+    "resolve",
+    "shortfall",
+]
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,47 @@ def _low_memory_hint(assessed: list[Assessment]) -> str | None:
     )
 
 
+def refuse_precision(recipe: Recipe, precision: str | None, target: str | None = None) -> None:
+    """Refuse a precision that no configuration of the recipe serves, on any target: the
+    precisions it offers, and for fp16 why there is none; the hint says what ``target``
+    (when given) offers instead.
+
+    fp16 is served only from fp16 weights a model publishes (a recipe's ``weights: fp16``).
+    None of the shipped models publishes any: their 16-bit checkpoints are bf16, and vLLM
+    0.32 given ``--dtype float16`` for them casts every weight at load (``Casting
+    torch.bfloat16 to torch.float16``, ``vllm/config/model.py``, ``_get_and_verify_dtype``),
+    the same memory as bf16 but with fp16's narrower range (largest value 65504), where
+    bf16-trained models can overflow (vLLM refuses fp16 outright for gemma2/3 and glm4:
+    "Numerical instability").
+
+    Raises:
+        ConfigError: ``precision`` is not offered (exit 2).
+    """
+    if precision is None:
+        return
+    offered = sorted(
+        {c.precision for c in candidates(recipe)},
+        key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else len(PRECISION_ORDER),
+    )
+    if precision in offered:
+        return
+    model, listed = recipe.model_id, ", ".join(offered)
+    if precision == "fp16" and "bf16" in offered:
+        raise ConfigError(
+            f"{model} has no fp16 weights (it offers {listed}): its 16-bit checkpoint is "
+            "bf16, which vLLM would cast to fp16 at load, and bf16-trained weights can "
+            "overflow fp16's narrower range",
+            hint="use --precision bf16: the same checkpoint and memory (2 bytes a parameter)",
+        )
+    here = candidates(recipe, target) if target else []
+    raise ConfigError(
+        f"{model} has no {precision} weights: it offers {listed}",
+        hint=f"available on {target}: {summary(here)}"
+        if here
+        else f"choose one with --precision ({listed})",
+    )
+
+
 def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | None = None) -> Plan:
     """The plan for ``request`` on ``hardware`` (see the module docstring for the policy).
 
@@ -237,6 +286,7 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
             and what would work instead).
     """
     model, target = recipe.model_id, hardware.name
+    refuse_precision(recipe, request.precision, target)
     all_here = candidates(recipe, target)
     if not all_here:
         others = sorted({c.hardware for c in candidates(recipe)})
@@ -613,6 +663,26 @@ def _spread(
     return replicas
 
 
+def measurement_for(
+    recipe: Recipe, hardware: Hardware, assessed: Assessment, measured: Sequence[Any]
+) -> Any:
+    """The figures measured on what ``assessed`` serves on ``hardware``, or None: those
+    measured here (``measured``, oldest first: :class:`aimc.measured.Measurement`) replace
+    the recipe's published ones for the same configuration; figures of another backend
+    release or other engine arguments (when they say which) do not count. What
+    ``--optimize`` compares and ``list configs`` shows.
+    """
+    from aimc.measured import from_recipe
+
+    c = assessed.candidate
+    if assessed.plan is None:
+        return None
+    key = (recipe.model_id, hardware.name, c.config_id, c.precision, c.gpus, c.backend)
+    every = [*from_recipe(recipe), *measured]  # later wins
+    mine = [m for m in every if m.key == key and m.applies_to(assessed.plan)]
+    return mine[-1] if mine else None
+
+
 def _measured_choice(
     recipe: Recipe, hardware: Hardware, request: Request, runnable: list[Assessment]
 ) -> tuple[Assessment, str] | None:
@@ -622,20 +692,15 @@ def _measured_choice(
     Figures measured here (``request.measured``) replace the recipe's published ones for
     the same configuration; figures of another backend release or other engine arguments
     (when they say which) do not count."""
-    from aimc.measured import Measurement, best, from_recipe
+    from aimc.measured import best
 
     if request.optimize is None or request.gpus is not None:
         return None
-    # Later wins: the recipe's, then those measured here (oldest first).
-    every = [*from_recipe(recipe), *request.measured]
-
-    def measured(a: Assessment) -> Measurement | None:
-        c = a.candidate
-        key = (recipe.model_id, hardware.name, c.config_id, c.precision, c.gpus, c.backend)
-        mine = [m for m in every if m.key == key and a.plan is not None and m.applies_to(a.plan)]
-        return mine[-1] if mine else None
-
-    figures = {id(a): m for a in runnable if (m := measured(a)) is not None}
+    figures = {
+        id(a): m
+        for a in runnable
+        if (m := measurement_for(recipe, hardware, a, request.measured)) is not None
+    }
     found = [(a, figures[id(a)]) for a in runnable if id(a) in figures]
     if not found:
         return None

@@ -25,6 +25,7 @@ from aimc.settings import DEFAULT_PORT
 from aimc.templating import one_line
 
 __all__ = [
+    "GPU_COUNT_MAX",
     "LAYERS",
     "PRECISION_ORDER",
     "Candidate",
@@ -43,6 +44,8 @@ LAYERS = ("backend", "hardware", "recipe", "configuration", "config-file", "cli"
 
 #: Quality order used when the request leaves the precision open.
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "mxfp4", "int4")
+#: Most GPUs one request may name (GPU_COUNT, --gpu-count, the API's gpu_count).
+GPU_COUNT_MAX = 64
 
 #: Neutral settings (besides ``args.*`` and ``env.*``) that layers may set.
 NEUTRAL = ("context_length", "memory_utilization", "served_model_name", "host", "port", "image")
@@ -91,6 +94,9 @@ class Request:
         devices: The GPUs to serve on, by device id (``--devices``, or this machine's
             usable GPUs, :func:`aimc.build.for_target`): exactly ``gpus`` of them when
             the count is given, else the GPUs a count left open fills; None: any GPUs.
+        debug: Verbose server logs (``launch --debug``, ``AIM_DEBUG=1``): the chosen
+            backend's :attr:`~aimc.engines.Engine.debug_sets`, as ``--set`` items ahead of
+            :attr:`sets` (so an explicit ``--set`` of the same key wins).
     """
 
     model: str
@@ -108,6 +114,12 @@ class Request:
     checkpoint_bytes: Mapping[str, int] = field(default_factory=dict)
     measured: tuple[Any, ...] = ()
     devices: tuple[int, ...] | None = None
+    debug: bool = False
+
+    def set_items(self, backend: str) -> tuple[str, ...]:
+        """The ``--set`` items of the cli layer for ``backend``: the debug ones (under
+        :attr:`debug`), then :attr:`sets`."""
+        return (*(ENGINES[backend].debug_sets if self.debug else ()), *self.sets)
 
 
 @dataclass(frozen=True)
@@ -372,7 +384,7 @@ def _user_layers(request: Request, backend: str) -> list[Layer]:
         _scoped(values, doc.data.get("env", {}), "env", "/env", src)
         layers.append(Layer("config-file", values))
     cli: dict[str, tuple[Any, str]] = {}
-    for item in request.sets:
+    for item in request.set_items(backend):
         shown = shown_set(item)
         key, value = parse_set(item)
         _check_set(key, value, shown, backend)

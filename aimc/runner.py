@@ -2,6 +2,8 @@
 
 Takes an artifact folder (with ``manifest.json``) and hands on a :class:`RunRecord` once
 the server is ready: ``/health`` answers 200 and ``/v1/models`` lists the served model.
+Every request to a server carries ``Authorization: Bearer $VLLM_API_KEY`` when the key is
+set (:func:`api_key`: the server's environment for a start, the caller's afterwards).
 The only stage that starts processes. The script runs in its own session (process group)
 with its output in ``server.log`` in the folder (never an unread pipe); the runner fails
 fast when the process exits, and on timeout, Ctrl-C, SIGTERM or SIGHUP ends the whole
@@ -34,7 +36,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
@@ -45,9 +47,11 @@ from aimc.plan import Plan
 from aimc.settings import setting
 
 __all__ = [
+    "API_KEY_ENV",
     "Interrupted",
     "RunRecord",
     "alive",
+    "api_key",
     "docker_env",
     "find_record",
     "forget",
@@ -57,6 +61,7 @@ __all__ = [
     "load_plan",
     "load_records",
     "port_in_use",
+    "probe",
     "refuse_running_in",
     "run_folder",
     "running",
@@ -68,6 +73,8 @@ __all__ = [
 ]
 
 LOG_NAME = "server.log"
+#: The previous run's log, kept beside the new one (one generation; in write.RUNTIME_FILES).
+PREVIOUS_LOG_NAME = "server.log.1"
 MANIFEST_NAME = "manifest.json"
 #: Seconds between readiness polls: starts short, grows to the cap.
 POLL_START, POLL_MAX = 0.05, 0.25
@@ -349,8 +356,41 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def _get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
-    """GET ``url``: (status, at most 1 MiB of body), or (0, b"") when there is no answer.
+#: The variable that holds the API key of a vLLM server (vLLM 0.32 ``vllm/envs.py``; its
+#: ``--api-key`` flag wins over it, and aimc never writes that flag: a secret).
+API_KEY_ENV = "VLLM_API_KEY"
+#: What a bearer token can be so that vLLM matches it: Starlette reads header bytes as
+#: Latin-1 and the HTTP parser strips surrounding blanks, while vLLM hashes the key's UTF-8
+#: (``vllm/entrypoints/serve/middleware/authenticate.py``): printable ASCII, no blank at an
+#: end, and nothing a header line cannot carry.
+_BEARER = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,4094}[\x21-\x7e])?")
+#: HTTP statuses of a server that wants a key it was not given.
+_UNAUTHORIZED = (401, 403)
+
+
+def api_key(env: Mapping[str, str] | None = None) -> str | None:
+    """The API key a server started with ``env`` (default: this process's environment)
+    requires, to send as ``Authorization: Bearer``: ``$VLLM_API_KEY``, or None when it is
+    unset or empty. The key is a pass-through secret: it is never written or shown.
+
+    Raises:
+        ConfigError: It is not a key that can be sent in an HTTP header (the message never
+            holds the value).
+    """
+    key = (os.environ if env is None else env).get(API_KEY_ENV) or None
+    if key is not None and not _BEARER.fullmatch(key):
+        raise ConfigError(
+            f"{API_KEY_ENV} cannot be sent as an HTTP bearer token: it must be printable "
+            "ASCII, at most 4096 characters, without a space at either end",
+            hint=f"set {API_KEY_ENV} to the key without surrounding spaces or other "
+            "characters (the server could never match it)",
+        )
+    return key
+
+
+def _get(url: str, timeout: float = 1.0, api_key: str | None = None) -> tuple[int, bytes]:
+    """GET ``url``: (status, at most 1 MiB of body), or (0, b"") when there is no answer;
+    with ``api_key``, as ``Authorization: Bearer <key>``.
 
     ``timeout`` bounds each socket operation, and the whole exchange ends ``timeout`` + 1 s
     after it began: a server that trickles one byte at a time resets the socket timeout on
@@ -397,7 +437,9 @@ def _get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
     watchdog.start()
     try:
         opener = urllib.request.build_opener(Plain, TLS)
-        with opener.open(url, timeout=timeout) as response:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        request = urllib.request.Request(url, headers=headers)
+        with opener.open(request, timeout=timeout) as response:
             return int(response.status), response.read(1 << 20)
     except urllib.error.HTTPError as exc:
         return exc.code, b""
@@ -407,29 +449,56 @@ def _get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
         watchdog.cancel()
 
 
-def _healthy(port: int, health_path: str, timeout: float = 1.0) -> bool:
-    return _get(f"http://127.0.0.1:{port}{health_path}", timeout)[0] == 200
+def _healthy(port: int, health_path: str, timeout: float = 1.0, api_key: str | None = None) -> bool:
+    return _get(f"http://127.0.0.1:{port}{health_path}", timeout, api_key)[0] == 200
 
 
-def _lists(port: int, model: str, timeout: float = 1.0) -> bool:
-    """``/v1/models`` lists ``model`` (or no model is named: a command run through the API
-    may serve no model list)."""
+def _listing(
+    port: int, model: str, timeout: float = 1.0, api_key: str | None = None
+) -> tuple[bool, int]:
+    """(``/v1/models`` lists ``model``, its HTTP status: 0 for no answer); listed without
+    asking when no model is named (a command run through the API may serve no model list)."""
     if not model:
-        return True
-    status, body = _get(f"http://127.0.0.1:{port}/v1/models", timeout)
+        return True, 200
+    status, body = _get(f"http://127.0.0.1:{port}/v1/models", timeout, api_key)
     if status != 200:
-        return False
+        return False, status
     try:
         ids = [m.get("id") for m in json.loads(body).get("data", [])]
     except (ValueError, AttributeError, TypeError, RecursionError):
-        return False
-    return model in ids
+        return False, status
+    return model in ids, status
 
 
-def is_ready(port: int, health_path: str, model: str, timeout: float = 1.0) -> bool:
+def _lists(port: int, model: str, timeout: float = 1.0, api_key: str | None = None) -> bool:
+    """``/v1/models`` lists ``model`` (or no model is named: a command run through the API
+    may serve no model list)."""
+    return _listing(port, model, timeout, api_key)[0]
+
+
+def probe(
+    port: int, health_path: str, model: str, timeout: float = 1.0, api_key: str | None = None
+) -> str:
+    """What the endpoint answers, each request within ``timeout`` s and sent with
+    ``api_key`` (:func:`api_key`) when given: ``ready`` (``/health`` answers 200 and
+    ``/v1/models`` lists ``model``), ``unauthorized`` (``/health`` answers but
+    ``/v1/models`` is 401 or 403: the server wants an API key that was not sent, or not its
+    own; vLLM guards ``/v1/*`` and leaves ``/health`` open), ``healthy`` (not listed yet)
+    or ``down``."""
+    if not _healthy(port, health_path, timeout, api_key):
+        return "down"
+    listed, status = _listing(port, model, timeout, api_key)
+    if listed:
+        return "ready"
+    return "unauthorized" if status in _UNAUTHORIZED else "healthy"
+
+
+def is_ready(
+    port: int, health_path: str, model: str, timeout: float = 1.0, api_key: str | None = None
+) -> bool:
     """``/health`` answers 200 and ``/v1/models`` lists ``model`` (when one is named: a
     command run through the API may serve no model list), each within ``timeout`` s."""
-    return _healthy(port, health_path, timeout) and _lists(port, model, timeout)
+    return probe(port, health_path, model, timeout, api_key) == "ready"
 
 
 def _tail(log: Path, lines: int = 20) -> str:
@@ -452,12 +521,23 @@ def _tail(log: Path, lines: int = 20) -> str:
 
 
 def _open_log(log: Path) -> int:
-    """The server log opened for appending: a regular file of the folder, never a link
+    """A new server log for this run, the previous run's kept beside it as
+    ``server.log.1`` (replacing the one before): a regular file of the folder, never a link
     (it would be written through and shown) nor a pipe (opening it would wait forever).
 
     Raises:
         LaunchError: Something else is at its place.
     """
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISREG(os.lstat(log).st_mode):  # a link or a pipe stays, and is refused
+            try:
+                os.replace(log, log.with_name(PREVIOUS_LOG_NAME))
+            except OSError as exc:
+                raise LaunchError(
+                    f"cannot keep the previous server log as {PREVIOUS_LOG_NAME}: "
+                    f"{exc.strerror or exc}",
+                    hint=f"remove {log.with_name(PREVIOUS_LOG_NAME)}",
+                ) from None
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
         fd = os.open(log, flags | os.O_CLOEXEC, 0o644)
@@ -490,21 +570,29 @@ def _docker_check(env: dict[str, str]) -> None:
     except FileNotFoundError:
         raise LaunchError(
             "docker is not installed (no docker command on PATH)",
-            hint="install Docker, or compile with --launcher process",
+            hint="install Docker",  # run, launch, the API alike: no "compile with" advice
         ) from None
     except subprocess.TimeoutExpired:
         raise LaunchError("the Docker engine did not answer within 15 s") from None
     if proc.returncode != 0:
         message = (proc.stderr or proc.stdout).strip().splitlines()
         text = message[-1] if message else f"exit code {proc.returncode}"
+        # The hints name what the caller chose: DOCKER_HOST (or DOCKER_SOCKET, which sets
+        # it) when set, else Docker's default socket.
+        host = env.get("DOCKER_HOST")
         if "permission denied" in text.lower():
             raise PermissionDeniedError(
                 f"no permission to use the Docker engine: {text}",
-                hint="add your user to the docker group, or check DOCKER_SOCKET",
+                hint=f"this user may not use {host}; check its owner and mode"
+                if host
+                else "add your user to the docker group, or set DOCKER_SOCKET to a socket "
+                "you may use",
             )
         raise LaunchError(
             f"no Docker engine is reachable: {text}",
-            hint="start Docker, set DOCKER_SOCKET, or compile with --launcher process",
+            hint=f"start the Docker engine at {host}, or point DOCKER_SOCKET at a running one"
+            if host
+            else "start Docker, or set DOCKER_SOCKET to the socket of a running engine",
         )
 
 
@@ -1050,6 +1138,7 @@ def run_folder(
         raise ConfigError(f"{script} is missing", hint="recompile the folder")
     name = validate_name(plan.name if name is None else name)
     env = _docker_env(dict(os.environ if env is None else env))
+    key = api_key(env)  # the server gets env: the key it requires, if any
     refuse_busy(name, folder)
     if port_in_use(plan.port):
         raise LaunchError(
@@ -1085,7 +1174,7 @@ def run_folder(
         recorded: RunRecord | None = None
         try:
             recorded = _record_started(proc.pid, name, plan, folder, log, run_id)
-            _wait_ready(proc, plan, timeout, start, log, guard, progress, env)
+            _wait_ready(proc, plan, timeout, start, log, guard, progress, key, env)
         except BaseException as exc:
             kill_group(proc.pid, grace=5 if guard.signum is not None else STOP_GRACE)
             if plan.launcher == "docker":
@@ -1161,13 +1250,15 @@ def _wait_ready(
     log: Path,
     guard: _SignalGuard,
     progress: Callable[[float, Path, bool], None] | None,
+    key: str | None = None,
     env: dict[str, str] | None = None,
 ) -> None:
-    """Poll until the endpoint is ready.
+    """Poll until the endpoint is ready, sending ``key`` as the bearer token when given.
 
     Raises:
-        LaunchError: The server exited (the Docker engine stopped, for a container), or
-            was not ready after ``timeout`` seconds.
+        LaunchError: The server exited (the Docker engine stopped, for a container),
+            refused the key (HTTP 401/403 on ``/v1/models``), or was not ready after
+            ``timeout`` seconds.
         Interrupted: A stop signal arrived.
     """
     delay = POLL_START
@@ -1183,10 +1274,21 @@ def _wait_ready(
                 details=_tail(log),
                 hint=f"its log: {log}",
             )
-        healthy = _healthy(plan.port, plan.health_path)
-        if healthy and _lists(plan.port, plan.served_model_name):
+        state = probe(plan.port, plan.health_path, plan.served_model_name, api_key=key)
+        if state == "ready":
             guard.check()
             return
+        if state == "unauthorized":
+            # The server's auth is set up before it listens: this answer will not change.
+            raise LaunchError(
+                "the server answers but refuses aimc's requests to /v1/models as "
+                f"unauthorized: it requires an API key, and {API_KEY_ENV} "
+                + ("is not that key" if key else "is not set"),
+                details=_tail(log),
+                hint=f"start it with the key in {API_KEY_ENV} (aimc passes it through and "
+                "sends it as the bearer token); never in its arguments",
+            )
+        healthy = state == "healthy"
         elapsed = time.monotonic() - start
         if elapsed > timeout:
             raise LaunchError(

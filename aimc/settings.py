@@ -51,7 +51,9 @@ TOPOLOGY``           topology/nodes                                     :mod:`ai
 .. [6] Any case. Anything else is one warning line on stderr (once per process for a
    variable and value) and the default.
 .. [7] The same as ``--debug``: tracebacks of internal errors and, for ``launch`` and the
-   API's ``launch_model``, verbose server logs (``VLLM_LOGGING_LEVEL=DEBUG``).
+   API's ``launch_model``, verbose server logs: the plan gets the backend's debug
+   settings (vLLM ``VLLM_LOGGING_LEVEL=DEBUG`` in its env, SGLang ``--log-level debug``),
+   so they reach the server in a container as well as in a bare process.
 .. [8] After the ``--recipes`` directories, before the shipped recipes.
 .. [9] Read from the environment :func:`aimc.detect.detect` is given (tests pass their
    own), through :func:`setting`: how long one detection tool may run, and the KFD
@@ -68,8 +70,8 @@ Read elsewhere, not settings:
 - Secrets and server variables (``HF_TOKEN``, ``HF_HUB_OFFLINE``, ``VLLM_API_KEY``...):
   never read into settings; they pass through to the server untouched.
 
-This module imports only the standard library and :mod:`aimc.errors`, so that the command
-line starts fast.
+This module imports only the standard library and :mod:`aimc.errors` (and, to write a
+warning, :mod:`aimc.logrecord`), so that the command line starts fast.
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ def _seconds(value: object) -> float:
         raise _Invalid(reason)
     try:
         seconds = float(value) if isinstance(value, (int, float)) else float(_text(value))
-    except (ValueError, _Invalid):
+    except (ValueError, OverflowError, _Invalid):
         raise _Invalid(reason) from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise _Invalid(reason)
@@ -257,16 +259,34 @@ _BY_FIELD = {var.field: var for var in _VARS}
 
 
 def _shown(value: object) -> str:
-    text = repr(value)
+    if isinstance(value, int) and value.bit_length() > 320:
+        return f"<an integer of {value.bit_length()} bits>"  # repr refuses 4300+ digits
+    try:
+        text = repr(value)
+    except Exception:  # an object whose repr fails
+        return f"<a {type(value).__name__} value>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _warn_once(name: str, value: str, message: str) -> None:
+def _warn_once(name: str, value: str, message: str, env: Mapping[str, str]) -> None:
+    """One warning line on stderr (once per process for a variable and value): a JSON
+    record under ``LOG_FORMAT=json`` (the default, also when LOG_FORMAT itself is the
+    invalid one), else ``warning: ...`` (see :mod:`aimc.log`)."""
     if (name, value) in _warned:
         return
     _warned.add((name, value))
     try:
-        sys.stderr.write(f"warning: {message}\n")
+        fmt = _log_format(env.get("LOG_FORMAT") or DEFAULT_LOG_FORMAT)
+    except _Invalid:
+        fmt = DEFAULT_LOG_FORMAT
+    if fmt == "json":
+        from aimc.logrecord import json_record
+
+        text = json_record("WARNING", message, variable=name)
+    else:
+        text = f"warning: {message}"
+    try:
+        sys.stderr.write(text + "\n")
         sys.stderr.flush()
     except (OSError, ValueError):  # no usable stderr: the warning is not worth a failure
         pass
@@ -293,7 +313,8 @@ def _from_env(var: _Var, raw: str, env: Mapping[str, str]) -> tuple[Any, str]:
             raise ConfigError(f"{var.env}={_shown(raw)} {exc}") from None
         default = var.default(env)
         shown = ("on" if default else "off") if isinstance(default, bool) else default
-        _warn_once(var.env, raw, f"{var.env}={_shown(raw)} {exc}; using the default ({shown})")
+        message = f"{var.env}={_shown(raw)} {exc}; using the default ({shown})"
+        _warn_once(var.env, raw, message, env)
         return default, "default"
 
 
@@ -422,13 +443,13 @@ class Settings:
 
         A copy of ``environ`` (default: this process's) with everything passed through
         untouched (secrets such as ``HF_TOKEN`` included), ``CACHE_DIR`` set to
-        :attr:`cache_dir`, and under :attr:`debug` ``VLLM_LOGGING_LEVEL=DEBUG`` and
-        ``AIM_DEBUG=1``.
+        :attr:`cache_dir`, and under :attr:`debug` ``AIM_DEBUG=1``. The server's own debug
+        level is no variable of this environment (a container would not see it): it is in
+        the plan (:attr:`aimc.resolve.Request.debug`).
         """
         env = dict(os.environ if environ is None else environ)
         env["CACHE_DIR"] = str(self.cache_dir)
         if self.debug:
-            env["VLLM_LOGGING_LEVEL"] = "DEBUG"
             env["AIM_DEBUG"] = "1"
         return env
 

@@ -3,7 +3,8 @@
 Takes {file name: text}; the only stage that writes to disk. A folder is replaced as a
 whole, and only when aimc can prove it wrote it (:func:`owned`): its manifest is aimc's,
 and every entry in the folder is an artifact that manifest lists, unchanged since, or the
-runner's ``server.log`` (which is carried over). Anything else is refused, never deleted.
+runner's ``server.log`` and ``server.log.1`` (carried over). Anything else is refused,
+never deleted.
 
 The manifest (aimc's ownership and drift record) is ``manifest.json`` in a folder of local
 artifacts and ``manifest.aimc`` (the same JSON) in a folder of Kubernetes manifests:
@@ -63,9 +64,10 @@ MANIFEST = "manifest.json"
 KUBERNETES_MANIFEST = "manifest.aimc"
 #: Every name a manifest has; a folder holds one of them.
 MANIFESTS = (MANIFEST, KUBERNETES_MANIFEST)
-#: Files aimc adds to an artifact folder after writing it (the runner's log): kept on rewrite,
-#: never reported as drift.
-RUNTIME_FILES = frozenset({"server.log"})
+#: Files aimc adds to an artifact folder after writing it (the runner's log and the previous
+#: run's, aimc.runner.LOG_NAME and PREVIOUS_LOG_NAME): kept on rewrite, never reported as
+#: drift.
+RUNTIME_FILES = frozenset({"server.log", "server.log.1"})
 #: Largest manifest aimc reads back.
 MAX_MANIFEST_BYTES = 2**20
 

@@ -12,6 +12,11 @@ from typing import Any
 
 import pytest
 
+# aimc's stderr is one JSON record a line by default (LOG_FORMAT=json); these tests read its
+# messages as the text lines LOG_FORMAT=text prints, unless a test sets LOG_FORMAT itself
+# (tests/test_log.py holds the default to its promise). Set before anything reads it.
+os.environ["LOG_FORMAT"] = "text"
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 CORPUS = ROOT / "tests" / "corpus"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
 
 from aim_launcher import AIMConfigGenerator, AIMDockerManager, AIMEngine, AIMRecipeSelector
 from aimc.runner import load_records, stop_record
@@ -167,3 +171,214 @@ def test_list_models_honours_its_format() -> None:
     assert set(table[0]) < set(full[0])
     with pytest.raises(ValueError, match="format"):
         engine.list_models(format="xml")
+
+
+def test_launch_model_without_gpus_is_a_detection_error_response(fake_env) -> None:
+    """Failed before issue 20: with no GPU and no GPU count, ``target="auto"`` served a
+    model with a cpu configuration on the CPU without a word (this machine has no GPU)."""
+    engine = AIMEngine(recipe_dirs=[EXAMPLES])
+    result = engine.launch_model("aimc-examples/tiny-llama", port=free_port(), timeout=30)
+    assert result["success"] is False, result
+    assert result["error"]["code"] == "GPU_DETECTION_FAILED"
+    assert result["error"]["message"].startswith("no GPU detected")
+    assert not load_records()
+    selector = AIMRecipeSelector(recipe_dirs=[EXAMPLES])
+    assert selector.get_optimal_configuration("aimc-examples/tiny-llama") is None
+
+
+# --- arguments of any type (issue 20) ------------------------------------------------------
+
+#: Values of every kind a caller may pass by mistake.
+ANYTHING = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**30) | st.just(10**5000) | st.just(-(10**5000)),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.binary(max_size=8),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.just(object()),
+    st.just(Path("/")),
+)
+
+PRECISIONS = {
+    "fp32",
+    "bf16",
+    "fp16",
+    "fp8",
+    "int8",
+    "int4",
+    "mxfp4",
+}  # the API reference's + aimc's
+
+
+def _is_int(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _seconds(value: object) -> bool:
+    """A positive, finite number of seconds (an int or a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value)) and value > 0
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+#: launch_model's parameters -> whether a value is acceptable, written from the reference's
+#: signature (independently of aimc's checks).
+LAUNCH_VALID = {
+    "model_id": lambda v: isinstance(v, str) and v != "" and "\0" not in v,
+    "gpu_count": lambda v: v is None or _is_int(v, 1, 64),
+    "precision": lambda v: v is None or (isinstance(v, str) and v in PRECISIONS),
+    "backend": lambda v: v is None or v in ("vllm", "sglang"),
+    "port": lambda v: v is None or _is_int(v, 1, 65535),
+    "timeout": lambda v: v is None or _seconds(v),
+    "use_cache": lambda v: isinstance(v, bool),
+    "debug": lambda v: isinstance(v, bool),
+}
+GOOD = {"model_id": "Qwen/Qwen3-8B", "gpu_count": 1, "precision": "bf16", "port": 8123}
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.sampled_from(sorted(LAUNCH_VALID)), value=ANYTHING)
+def test_launch_model_answers_a_bad_argument_with_the_error_response(
+    fake_env, name: str, value: object
+) -> None:
+    """Failed before issue 20: ``gpu_count="abc"`` raised TypeError, ``model_id=None``
+    TypeError, ``debug="no"`` turned debug on, ``gpu_count=2.5`` was a 'no configuration'."""
+    assume(not LAUNCH_VALID[name](value))
+    result = AIMEngine(target="h100").launch_model(**{**GOOD, name: value})
+    assert result["success"] is False
+    assert result["error"]["code"] == "CONFIGURATION_ERROR", result
+    assert result["error"]["message"].startswith(f"{name} must be "), result
+    assert not load_records()  # nothing was started
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    name=st.sampled_from(["model_id", "customer_gpu_count", "customer_precision", "backend"]),
+    value=ANYTHING,
+)
+def test_get_optimal_configuration_is_none_for_a_bad_argument(name: str, value: object) -> None:
+    """Failed before issue 20 (TypeError for a list as the GPU count, or a str precision
+    that is not a word)."""
+    key = {"customer_gpu_count": "gpu_count", "customer_precision": "precision"}.get(name, name)
+    args = {"model_id": "Qwen/Qwen3-8B", "customer_gpu_count": 1, name: value}
+    plan = AIMRecipeSelector(target="h100").get_optimal_configuration(**args)
+    if LAUNCH_VALID[key](value):
+        assert plan is None or plan["model_id"] == "Qwen/Qwen3-8B"
+    else:
+        assert plan is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(name=st.sampled_from(["recipe", "gpu_count", "backend", "port"]), value=ANYTHING)
+def test_generate_config_is_none_for_a_bad_argument(name: str, value: object) -> None:
+    from ruamel.yaml import YAML
+
+    recipe = YAML(typ="safe").load((ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text())
+    args = {"recipe": recipe, "gpu_count": 2, name: value}
+    config = AIMConfigGenerator(target="h100").generate_config(**args)
+    valid = {
+        "recipe": lambda v: False,  # none of ANYTHING is a recipe mapping
+        "gpu_count": lambda v: _is_int(v, 1, 64),  # a count is required here
+        "backend": LAUNCH_VALID["backend"],
+        "port": LAUNCH_VALID["port"],
+    }[name]
+    if not valid(value):
+        assert config is None
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.sampled_from(["config", "container_name", "gpu_count", "timeout"]), value=ANYTHING)
+def test_run_command_directly_answers_a_bad_argument_with_the_error_response(
+    fake_env, name: str, value: object
+) -> None:
+    config = {"command": [sys.executable, "-c", "pass"], "port": free_port()}
+    args = {"config": config, "container_name": "aim-any", "gpu_count": 0, "timeout": 5}
+    valid = {
+        "config": lambda v: False,  # none of ANYTHING is a command configuration
+        "container_name": LAUNCH_VALID["model_id"],  # text: the run-name rules decide
+        "gpu_count": lambda v: _is_int(v, 0, 64),
+        "timeout": LAUNCH_VALID["timeout"],
+    }[name]
+    assume(not valid(value))
+    result = AIMDockerManager().run_command_directly(**{**args, name: value})
+    assert result["success"] is False
+    assert result["error"]["code"] == "CONFIGURATION_ERROR", result
+    assert not load_records()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(["cache_dir", "debug", "target", "recipe_dirs", "format"]),
+    value=ANYTHING,
+)
+def test_constructors_and_list_models_raise_only_their_documented_errors(
+    name: str, value: object
+) -> None:
+    """A constructor cannot answer with a response: a bad argument is a ConfigError (an
+    AimcError with its exit code), ``list_models``'s a ValueError; never a TypeError from
+    inside (before issue 20: ``recipe_dirs=5`` TypeError, ``recipe_dirs="abc"`` read as
+    the folders 'a', 'b', 'c', ``debug="no"`` accepted as debug on)."""
+    from aimc.errors import ConfigError
+
+    try:
+        if name == "format":
+            rows = AIMEngine().list_models(format=value)  # type: ignore[arg-type]
+            assert value in ("table", "json", "yaml") and rows
+            return
+        engine = AIMEngine(**{name: value})
+    except ConfigError as exc:
+        assert name in exc.message or "recipe directory" in exc.message
+        return
+    except ValueError as exc:
+        assert name == "format" and "format must be" in str(exc)
+        return
+    assert {
+        "cache_dir": lambda v: (
+            v in (None, "") or (isinstance(v, (str, Path)) and "\0" not in str(v))
+        ),
+        "debug": lambda v: isinstance(v, bool),
+        "target": lambda v: isinstance(v, str) and v and "\0" not in v,
+        "recipe_dirs": lambda v: isinstance(v, (list, tuple)) and not v,
+    }[name](value), engine
+
+
+def test_port_and_timeout_left_out_follow_the_environment(fake_env, monkeypatch) -> None:
+    """``port: int = 8000`` as the reference writes it: left out, DEFAULT_PORT applies;
+    given, even as 8000, the argument wins (before issue 20 the signature said None)."""
+    import inspect
+
+    signature = inspect.signature(AIMEngine.launch_model)
+    assert str(signature.parameters["port"]) == "port: 'int' = 8000"
+    assert str(signature.parameters["timeout"]) == "timeout: 'int' = 600"
+    port = free_port()
+    monkeypatch.setenv("DEFAULT_PORT", str(port))
+    engine = AIMEngine(target="cpu", recipe_dirs=[EXAMPLES])
+    result = engine.launch_model("aimc-examples/tiny-llama")
+    assert result["success"] is True, result
+    assert result["data"]["endpoint_url"] == f"http://localhost:{port}"
+    recipe = YAML(typ="safe").load((ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text())
+    generator = AIMConfigGenerator(target="h100")
+    explicit = generator.generate_config(recipe, 1, port=8000)
+    left_out = generator.generate_config(recipe, 1)
+    assert explicit is not None and left_out is not None
+    assert (explicit["plan"]["port"], left_out["plan"]["port"]) == (8000, port)
+
+
+def test_get_optimal_configuration_honours_default_port(monkeypatch) -> None:
+    """Failed before issue 20: the selector's plan said 8000 whatever DEFAULT_PORT said."""
+    monkeypatch.setenv("DEFAULT_PORT", "9123")
+    selector = AIMRecipeSelector(target="h100")
+    plan = selector.get_optimal_configuration("Qwen/Qwen3-8B", customer_gpu_count=1)
+    assert plan is not None and plan["port"] == 9123
+    assert plan["args"]["port"]["value"] == 9123

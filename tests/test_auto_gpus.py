@@ -216,8 +216,8 @@ def test_show_config_without_gpu_or_target_lists_every_configuration(cli) -> Non
     result = cli("show-config", "Qwen/Qwen3-32B")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == "target: no GPU detected: target cpu"
-    assert lines[1].startswith("no GPU detected and Qwen/Qwen3-32B has no configuration for cpu")
+    assert lines[0].startswith("target: no GPU detected: name a target with --target NAME (")
+    assert lines[1] == "no GPU detected: every configuration on every target (GiB per GPU):"
     assert lines[2].split()[:8] == [
         *("HARDWARE", "CONFIG", "BACKEND", "PRECISION", "NODES", "GPUS", "PER", "NODE")
     ]
@@ -309,23 +309,30 @@ def test_recipe_info_gpu_count_on_a_target_shows_the_plan_or_the_refusal(cli) ->
     assert "8 GPUs on h100: configuration nvidia-vllm-bf16 resolved" in table.out
     assert "memory per GPU: weights 7.63 + KV cache" in table.out
     assert "--tensor-parallel-size    8" in table.out
-    refused = cli(
-        "debug",
-        "recipe-info",
-        "meta-llama/Llama-3.1-405B-Instruct",
-        "--gpu-count",
-        "4",
-        "--target",
-        "h100",
-        "--format",
-        "json",
-    )
-    assert refused.code == 0, refused.err
-    (entry,) = json.loads(refused.out)["data"]["resolved"]
-    assert entry["args"] is None and entry["memory"] is None and entry["verdict"] is None
-    assert "4 x h100 would need " in entry["error"]
-    assert "has 72.9 (79.19 x 0.92)" in entry["error"]
-    assert "vllm fp8 on 8 GPUs" in entry["hint"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("meta-llama/Llama-3.1-405B-Instruct", "--gpu-count", "4", "--target", "h100"),
+        ("Qwen/Qwen3-32B", "--gpu-count", "3", "--target", "h100"),
+        ("Qwen/Qwen3-32B", "--gpu-count", "3"),
+    ],
+    ids=["does-not-fit", "not-offered", "no-target-offers-it"],
+)
+def test_recipe_info_refuses_a_gpu_count_as_show_config_does(cli, args) -> None:
+    """Failed before issue 20: recipe-info printed the refusal (or 'no configuration
+    offers 3 GPUs') and exited 0 where show-config and launch exit 2 with the reason."""
+    for fmt in ("table", "json"):
+        info = cli("debug", "recipe-info", *args, "--format", fmt)
+        shown = cli("show-config", *args, "--format", fmt)
+        assert (info.code, shown.code) == (2, 2), info.err
+        if fmt == "table":
+            assert info.err == shown.err and info.err.startswith("error: no configuration of ")
+        else:
+            error, same = json.loads(info.out)["error"], json.loads(shown.out)["error"]
+            assert error == same and error["code"] == "CONFIGURATION_ERROR"
+            assert ("4 x h100 would need " in error["message"]) == ("405B" in args[0])
 
 
 def test_recipe_info_on_a_detected_machine_resolves_there(machine, cli) -> None:

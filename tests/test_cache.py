@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -408,7 +409,7 @@ def test_scan_of_a_hostile_cache_entry_never_fails(
 @given(model=st.text(max_size=60), total=st.integers(1, 2**59))
 def test_progress_records_are_one_json_line_each(model: str, total: int) -> None:
     """Whatever the model id holds (line breaks, a token), a record is one JSON line with
-    the id masked."""
+    the id masked (LOG_FORMAT=json, the default, which the test session sets to text)."""
     import contextlib
     import io
     import tempfile
@@ -418,6 +419,7 @@ def test_progress_records_are_one_json_line_each(model: str, total: int) -> None
     token = "hf_" + "a" * 30
     err = io.StringIO()
     with (
+        mock.patch.dict(os.environ, LOG_FORMAT="json"),
         tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp,
         contextlib.redirect_stderr(err),
         Progress(f"{model}/{token}", total, Path(tmp)),

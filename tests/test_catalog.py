@@ -96,3 +96,48 @@ def test_missing_recipe_directory(cli, tmp_path: Path) -> None:
     result = cli("list", "models", "--recipes", str(tmp_path / "nope"))
     assert result.code == 2
     assert "Traceback" not in result.err
+
+
+# --- YAML 1.1 readers (issue 20) ------------------------------------------------------------
+
+#: Every YAML file aimc ships or shows as an example.
+SHIPPED_YAML = sorted(
+    p
+    for root in ("recipes", "examples", "tests/corpus/valid")
+    for p in (ROOT / root).rglob("*.yaml")
+    if ".github" not in p.parts
+)
+
+
+def test_the_shipped_yaml_reads_the_same_under_pyyaml() -> None:
+    """Failed before issue 20: ``parameters: 32.762e9`` is a float in YAML 1.2 (aimc) but
+    a string in YAML 1.1 (PyYAML: a float needs a dot and a signed exponent), so a tool
+    reading a recipe with PyYAML got '32.762e9'."""
+    import yaml
+
+    from aimc.loader import read_document
+
+    assert len(SHIPPED_YAML) > 20
+    differ = []
+    for path in SHIPPED_YAML:
+        theirs = json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")), sort_keys=True)
+        ours = json.dumps(read_document(path).data, sort_keys=True)  # 1 != 1.0 != true here
+        if theirs != ours:
+            differ.append(str(path.relative_to(ROOT)))
+    assert differ == []
+
+
+def test_generate_config_takes_a_recipe_pyyaml_read() -> None:
+    """Failed before issue 20: every shipped recipe, read by yaml.safe_load, was refused
+    (its parameters a string), so generate_config returned None."""
+    import yaml
+
+    from aim_launcher import AIMConfigGenerator
+
+    for path in sorted((ROOT / "recipes" / "models").rglob("*.yaml")):
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+        first = recipe["configurations"][0]
+        generator = AIMConfigGenerator(target=first["hardware"][0])
+        config = generator.generate_config(recipe, first["gpus"][0], first.get("backend", "vllm"))
+        assert config is not None, path.name
+        assert config["plan"]["model_id"] == recipe["model"]["id"]

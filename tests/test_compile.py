@@ -126,6 +126,12 @@ def test_check_of_a_missing_folder_fails(cli, tmp_path: Path) -> None:
         ),
         (("Qwen/Qwen3-8B", "--target", "h100", "--set", "noequals"), "expected key=value"),
         (("Qwen/Qwen3-8B", "--target", "cpu"), "Qwen/Qwen3-8B has no configuration for cpu"),
+        (("Qwen/Qwen3-8B", "--target", "h100", "--precision", "fp16"), "has no fp16 weights"),
+        (
+            ("Qwen/Qwen3-8B", "--target", "h100", "--config", "/nonexistent/overrides.yaml"),
+            "error: --config /nonexistent/overrides.yaml: cannot read file: No such file",
+        ),
+        (("Qwen/Qwen3-8B", "--target", "h100", "--config", "/"), "error: --config /: cannot read"),
     ],
     ids=[
         "gpus",
@@ -140,6 +146,9 @@ def test_check_of_a_missing_folder_fails(cli, tmp_path: Path) -> None:
         "name",
         "set",
         "cpu",
+        "fp16",
+        "config-missing",
+        "config-folder",
     ],
 )
 def test_bad_requests_exit_2_and_write_nothing(
@@ -446,7 +455,7 @@ def test_unknown_precision_for_request_is_a_config_error() -> None:
 
 def test_notes_follow_log_format_and_log_level(cli, tmp_path: Path) -> None:
     args = ("compile", "Qwen/Qwen3-32B", "--target", "h100", "-o", str(tmp_path / "o"))
-    lines = cli(*args).err.splitlines()
+    lines = cli(*args, env={"LOG_FORMAT": "json"}).err.splitlines()
     records = [json.loads(line) for line in lines]
     assert {r["level"] for r in records} == {"INFO"} and records[0]["logger"] == "aimc"
     assert any(r["message"].startswith("2 GPUs: the smallest count") for r in records)

@@ -2,7 +2,8 @@
 
 Each CLI example of the reference runs through the real CLI in a subprocess, on a stand-in
 GPU machine where it needs hardware: eight MI300X reported by a stand-in ``amd-smi``, and a
-stand-in ``docker`` whose ``run`` starts the stand-in server (tests/fakes/fake_server.py).
+stand-in ``docker`` whose ``run`` starts the stand-in server (tests/fakes/fake_server.py) with
+the environment Docker gives a container (tests/fakes/fake_docker.py).
 Every JSON output is validated against ``schemas/output.schema.json``. What the examples
 leave to the environment is set through the documented variables, never by editing the
 command: ``DEFAULT_PORT`` (a free port instead of 8000), ``CACHE_DIR`` and
@@ -33,6 +34,9 @@ from tests.conftest import Result, run_cli
 from tests.test_detect import BASE_PATH, Machine
 from tests.test_json_output import validator
 from tests.test_runner import FAKE, free_port
+
+#: A stand-in ``docker run``: its "container" gets only what Docker would give it.
+FAKE_DOCKER = FAKE.parent / "fake_docker.py"
 
 #: The reference's CLI examples, in its order: (schema key of the command, the line).
 CLI_EXAMPLES = [
@@ -92,7 +96,7 @@ class GPUBox:
         self.machine.tool(
             "docker",
             'case "$1" in\n  version) echo 28.2.2;;\n  inspect) echo 0123456789abcdef;;\n'
-            f'  rm) exit 0;;\n  run) exec {sys.executable} {FAKE} "$@";;\nesac',
+            f'  rm) exit 0;;\n  run) exec {sys.executable} {FAKE_DOCKER} "$@";;\nesac',
         )
         self.tmp = tmp
         self.port = free_port()

@@ -132,7 +132,9 @@ def test_this_machine_has_no_gpu(cli) -> None:
     result = cli("debug", "gpu-info")
     assert result.code == 0
     assert "no GPU detected" in result.out
-    assert "target: no GPU detected: target cpu" in result.out
+    assert "target: no GPU detected: name a target with --target NAME (a100-80gb, h100" in (
+        result.out
+    )
 
 
 def test_amd_smi_6_4_list_form_eight_mi300x(machine, cli) -> None:
@@ -277,7 +279,7 @@ def test_nvidia_smi_without_driver(machine, cli) -> None:
     )
     info = machine.info(cli)
     assert _status(info)["nvidia-smi"] == "failed"
-    assert info["gpu_count"] == 0 and info["target"] == "cpu"
+    assert info["gpu_count"] == 0 and info["target"] is None
 
 
 def test_garbage_output_is_reported(machine, cli) -> None:
@@ -358,6 +360,57 @@ def test_gpu_count_without_gpus_is_a_detection_error(machine, cli, tmp_path) -> 
     body = json.loads(result.out)
     assert body["error"]["code"] == "GPU_DETECTION_FAILED"
     assert "nvidia-smi: unavailable" in body["error"]["details"]
+
+
+EXAMPLES = ROOT / "examples" / "recipes"
+
+
+def test_no_gpu_and_the_count_left_open_is_a_detection_error(machine, cli, tmp_path) -> None:
+    """Failed before issue 20: with no GPU, --target auto fell back to the cpu profile
+    without a word: a model with a cpu configuration compiled for the CPU (exit 0), others
+    said '... has no configuration for cpu' (exit 2)."""
+    env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
+    tiny = ("aimc-examples/tiny-llama", "--recipes", str(EXAMPLES))
+    for args in (
+        ("compile", *tiny, "-o", str(tmp_path / "o")),
+        ("compile", "Qwen/Qwen3-8B", "-o", str(tmp_path / "o")),
+        ("launch", "Qwen/Qwen3-8B", "--timeout", "5"),
+        ("launch", *tiny, "--timeout", "5"),
+        ("list", "configs", "--target", "auto"),
+    ):
+        result = machine.run(cli, *args, **env)
+        assert result.code == 3, (args, result.err)
+        lines = result.err.splitlines()
+        assert (
+            lines[0]
+            == "error: no GPU detected on this machine, so --target auto has nothing to use"
+        )
+        assert lines[1].startswith(
+            "hint: see what detection tried with 'aim-engine debug gpu-info --detailed', or "
+            "name a hardware profile with --target NAME (a100-80gb, h100, h200, mi250x"
+        )
+        assert lines[1].endswith("; cpu serves on this machine's CPU)")
+        body = json.loads(machine.run(cli, *args, "--format", "json", **env).out)
+        assert body["error"]["code"] == "GPU_DETECTION_FAILED"
+    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "state" / "builds").exists()  # nothing launched
+
+
+def test_show_config_without_gpu_lists_every_target_even_with_a_cpu_configuration(
+    machine, cli
+) -> None:
+    """Failed before issue 20: a model with a cpu configuration got the cpu plan without
+    a word about the missing GPU; now show-config lists, cpu named like any target."""
+    tiny = ("aimc-examples/tiny-llama", "--recipes", str(EXAMPLES))
+    result = machine.run(cli, "show-config", *tiny, "--format", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)["data"]
+    assert data["target"] is None and data["plan"] is None
+    assert data["notes"][-1] == "no GPU detected"
+    assert {r["hardware"] for r in data["candidates"]} == {"cpu"}
+    assert data["choose"].startswith("choose with --target NAME (cpu)")
+    info = machine.info(cli)
+    assert info["target"] is None and info["gpu_count"] == 0
 
 
 AMDSMI = """

@@ -384,6 +384,7 @@ def test_socket_without_permission_is_exit_7(cli, env, tiny_model, docker_socket
         os.chmod(docker_socket, mode)
     assert result.returncode == 7, result.stderr
     assert "error: no permission to use the Docker engine" in result.stderr
+    assert f"hint: this user may not use unix://{docker_socket}; check its owner" in result.stderr
     assert not (Path(env["AIMC_STATE_DIR"]) / "runs").exists() or not list(
         (Path(env["AIMC_STATE_DIR"]) / "runs").glob("*.json")
     )

@@ -395,7 +395,25 @@ def test_internal_error(tmp_path: Path) -> None:
     check(result, "list", 1, "INTERNAL_ERROR")
     error = json.loads(result.out)["error"]
     assert error["message"] == "internal error: RuntimeError: stand-in bug"
-    assert "--debug" in error["details"]
+    assert "--debug" in error["hint"] and "details" not in error
+
+
+def test_no_error_has_an_empty_details_or_hint(tmp_path: Path) -> None:
+    """Failed before issue 20: 'details' was "" when there was nothing more, and a hint
+    was lost when there were details (no GPU: the way out was missing from the JSON)."""
+    env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
+    bare = run_cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--set", "noequals",
+                   "--format", "json", env=env)  # fmt: skip
+    check(bare, "compile", 2, "CONFIGURATION_ERROR")
+    error = json.loads(bare.out)["error"]
+    assert set(error) <= {"code", "message", "hint"} and all(error.values()), error
+    machine = Machine(tmp_path)
+    gpu = machine.run(run_cli, "compile", "Qwen/Qwen3-8B", "--format", "json", **env)
+    check(gpu, "compile", 3, "GPU_DETECTION_FAILED")
+    error = json.loads(gpu.out)["error"]
+    assert error["code"] == "GPU_DETECTION_FAILED"
+    assert error["hint"].startswith("see what detection tried with 'aim-engine debug gpu-info")
+    assert "nvidia-smi" in error["details"]
 
 
 def test_internal_error_with_debug_adds_the_traceback_on_stderr(tmp_path: Path) -> None:
@@ -454,24 +472,18 @@ def test_yaml_prints_the_data_alone(lab: TrustLab) -> None:
     assert [r["model"] for r in rows] == ["Qwen/Qwen3-8B"] and rows[0]["revisions"] == [REV[:12]]
 
 
-def test_notes_stay_on_stderr(lab: TrustLab) -> None:
-    (lab.tmp / "no-kfd").mkdir()
-    env = {
-        "LOG_FORMAT": "text",
-        "AIMC_KFD_TOPOLOGY": str(lab.tmp / "no-kfd"),
-        "PATH": "/usr/bin:/bin",
-    }
-    args = (
-        "compile",
-        "aimc-examples/tiny-llama",
-        "--recipes",
-        str(EXAMPLES),
-        "-o",
-        str(lab.tmp / "o"),
-    )
-    result = lab.run(*args, "--format", "json", **env)
-    assert check(result, "compile", 0)["target"] == "cpu"
-    assert "note: no GPU detected: target cpu" in result.err
+def test_notes_stay_on_stderr(tmp_path: Path) -> None:
+    machine = Machine(tmp_path)
+    machine.amd_smi("amd-smi-6.4-static-8x-mi300x.json", "amd-smi-6.4-metric-8x-mi300x.json")
+    env = {"LOG_FORMAT": "text", "CACHE_DIR": str(tmp_path / "cache")}
+    args = ("compile", "Qwen/Qwen3-8B", "-o", str(tmp_path / "o"), "--format", "json")
+    result = machine.run(run_cli, *args, **env)
+    assert check(result, "compile", 0)["target"] == "mi300x"
+    assert result.err.splitlines() == [
+        "note: detected 8 x AMD Instinct MI300X: target mi300x",
+        "note: 1 of 8 visible GPUs is busy: GPU 3 (45.5 of 192.0 GiB free); a GPU count left "
+        "open uses only the free ones, a GPU count given the free ones first",
+    ]
 
 
 def test_gpu_info_of_a_machine_with_gpus(tmp_path: Path) -> None:
@@ -483,12 +495,16 @@ def test_gpu_info_of_a_machine_with_gpus(tmp_path: Path) -> None:
     assert json.loads(result.out)["message"] == "8 GPUs detected; target mi300x"
 
 
-def test_text_output_of_errors_is_unchanged(tmp_path: Path) -> None:
-    """Without --format json a usage error is click's text on stderr, stdout empty."""
+def test_text_output_of_errors_is_on_stderr(tmp_path: Path) -> None:
+    """Without --format json a usage error is aimc's error and hint lines on stderr (click's
+    usage block before issue 20), stdout empty."""
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
     result = run_cli("list", "modelz", env=env)
     assert (result.code, result.out) == (2, "")
-    assert "Usage: aim-engine list" in result.err and "'modelz' is not one of" in result.err
+    assert result.err.splitlines() == [
+        "error: TYPE='modelz' is not one of models, recipes, configs",
+        "hint: did you mean 'models'?",
+    ]
     unknown = run_cli("validat", env=env)
     assert (unknown.code, unknown.out) == (2, "")
     assert "Did you mean 'validate'?" in unknown.err

@@ -34,7 +34,8 @@ from tests.conftest import CORPUS, ROOT, Result, run_cli
 
 #: Seconds a hostile file may take before the test fails (the goal is well under 2).
 TIMEOUT = 30
-DIAG = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): error: (?P<message>.+)$")
+#: A diagnostic line; a whole-file problem (unreadable) names the file alone, no line:col.
+DIAG = re.compile(r"^(?P<path>[^:]+)(?::(?P<line>\d+):(?P<col>\d+))?: error: (?P<message>.+)$")
 
 
 def _validate(target: str) -> Result:

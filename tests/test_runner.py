@@ -233,6 +233,22 @@ def test_no_docker_engine_is_a_launch_error(lab, docker_folder) -> None:
     assert "error: no Docker engine is reachable: Cannot connect to the Docker daemon" in result.err
 
 
+def test_a_launch_without_docker_gets_only_hints_that_apply(lab) -> None:
+    """Failed before issue 20: 'launch' was told to "compile with --launcher process"."""
+    env = _docker(lab, "echo 'Cannot connect to the Docker daemon' >&2; exit 1")
+    result = lab.run(
+        "launch", "aimc-examples/tiny-llama", "--target", "cpu", "--launcher", "docker",
+        "--set", "image=vllm/vllm-openai:v0.32.0", "--recipes", str(ROOT / "examples/recipes"),
+        "--port", str(lab.port), "--timeout", "30", **env,
+    )  # fmt: skip
+    assert result.code == 4, result.err
+    assert "error: no Docker engine is reachable: Cannot connect to the Docker daemon" in (
+        result.err
+    )
+    (hint,) = [line for line in result.err.splitlines() if line.startswith("hint: ")]
+    assert hint == "hint: start Docker, or set DOCKER_SOCKET to the socket of a running engine"
+
+
 def test_docker_socket_permission_is_exit_7(lab, docker_folder) -> None:
     env = _docker(
         lab,
@@ -311,16 +327,57 @@ def test_a_log_that_is_a_pipe_or_a_link_is_refused_before_starting(
 def test_a_failed_start_shows_the_logs_tail_cleaned_and_read_from_its_end(lab) -> None:
     """Failed before: the whole log was read into memory (a 3 GB log: 3 GB) and its
     escape sequences reached the terminal."""
-    log = lab.folder / "server.log"
-    with log.open("wb") as f:
-        f.truncate(1 << 28)  # a sparse 256 MiB of earlier runs
-        f.seek(1 << 28)
-        f.write(b"\x1b]0;TITLE\x07\x1b[2J earlier line\n")
-    result = lab.run("run", str(lab.folder), "--timeout", "60", FAKE_MODE="exit")
+    preamble = lab.tmp / "preamble"
+    with preamble.open("wb") as f:
+        f.truncate(1 << 25)  # 32 MiB the server writes before its last lines
+        f.seek(1 << 25)
+        f.write(b"\x1b]0;TITLE\x07\x1b[2J hostile line\n")
+    result = lab.run(
+        "run", str(lab.folder), "--timeout", "60", FAKE_MODE="exit", FAKE_PREAMBLE=str(preamble)
+    )
     assert result.code == 4, result.err
     assert "cannot allocate KV cache, giving up" in result.err
-    assert "earlier line" in result.err
+    assert "hostile line" in result.err
     assert "\x1b" not in result.err and "\x07" not in result.err
+
+
+def test_each_run_starts_a_new_log_and_keeps_the_previous_one(lab, cli) -> None:
+    """Failed before issue 20: server.log grew across runs, so a failure showed the lines
+    of earlier runs as this one's."""
+    log, previous = lab.folder / "server.log", lab.folder / "server.log.1"
+    first = lab.run("run", str(lab.folder), "--timeout", "60", FAKE_MODE="exit")
+    assert first.code == 4 and "cannot allocate KV cache" in first.err
+    assert not previous.exists()
+    assert lab.run("run", str(lab.folder), "--timeout", "60", FAKE_MODE="ready").code == 0
+    assert "cannot allocate KV cache" in previous.read_text()  # the first run's, kept
+    assert "cannot allocate KV cache" not in log.read_text()
+    assert "mode ready" in log.read_text()
+    shown = lab.run("logs", "aim-tiny-llama")
+    assert shown.code == 0 and "mode ready" in shown.out and "mode exit" not in shown.out
+    assert lab.run("stop", "--all").code == 0
+    third = lab.run("run", str(lab.folder), "--timeout", "60", FAKE_MODE="exit")
+    assert third.code == 4
+    assert "mode ready" not in third.err  # the failure shows this run's lines only
+    assert "mode ready" in previous.read_text()  # one generation: the first run's is gone
+    assert "mode exit" in log.read_text() and len(list(lab.folder.glob("server.log*"))) == 2
+    # the folder stays aimc's: compiled again in place, and up to date for --check
+    again = (
+        "compile", "aimc-examples/tiny-llama", "--target", "cpu",
+        "--recipes", str(ROOT / "examples/recipes"), "--port", str(lab.port),
+        "-o", str(lab.folder),
+    )  # fmt: skip
+    assert cli(*again, "--check").code == 0
+    assert cli(*again).code == 0, "the folder holding server.log.1 was refused"
+    assert previous.exists() and log.exists()  # carried over, as the log is
+
+
+def test_a_previous_log_that_is_a_folder_is_a_clear_launch_error(lab) -> None:
+    (lab.folder / "server.log").write_text("earlier\n")
+    (lab.folder / "server.log.1").mkdir()
+    result = lab.run("run", str(lab.folder), "--timeout", "30", FAKE_MODE="ready")
+    assert result.code == 4
+    assert "cannot keep the previous server log as server.log.1" in result.err
+    assert not lab.pids.exists()  # nothing was started
 
 
 def _hostile_http(mode: str) -> tuple[socket.socket, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -308,3 +309,79 @@ def test_launch_logs_bench_then_optimize_by_measurement(cli, env, tiny_model, tm
     assert data["configuration"] == best, (recorded, data["decisions"])
     (why,) = [d for d in data["decisions"] if "chose by measurement" in d]
     assert f"{recorded[best]:.1f} output tokens/s" in why
+
+
+def _post_with(url: str, body: dict, key: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_a_server_with_an_api_key_and_debug_logs(cli, env, tiny_model, tmp_path) -> None:
+    """Issue 20: with VLLM_API_KEY set, launch became ready never (exit 4 at the timeout:
+    the runner asked /v1/models without the key). Now launch, status and bench send it;
+    vLLM refuses a request without it; the key is in no file and no output. --debug: vLLM
+    logs at DEBUG (VLLM_LOGGING_LEVEL from the plan)."""
+    key = "sk-aimc-test-" + "k7" * 16
+    keyed = {**env, "VLLM_API_KEY": key}
+    port = free_port()
+    folder = tmp_path / "build"
+    outputs = []
+    launched = cli(
+        "launch", str(tiny_model), "--target", "cpu", "--port", str(port), "--timeout", "400",
+        "--set", "env.VLLM_CPU_KVCACHE_SPACE=1", "--debug", "-o", str(folder),
+        "--format", "json", env=keyed, timeout=500,
+    )  # fmt: skip
+    outputs.append(launched)
+    try:
+        assert launched.code == 0, launched.err + launched.out
+        endpoint = json.loads(launched.out)["data"]["endpoint_url"]
+        body = {"model": "tiny-llama", "prompt": PROMPT, "max_tokens": 4, "temperature": 0}
+        status, answer = _post_with(f"{endpoint}/v1/completions", body, key)
+        assert status == 200 and answer["usage"]["completion_tokens"] == 4
+        assert _post_with(f"{endpoint}/v1/completions", body, None)[0] == 401
+        assert _post_with(f"{endpoint}/v1/completions", body, "not-the-key")[0] == 401
+        with urllib.request.urlopen(f"{endpoint}/health", timeout=10) as health:
+            assert health.status == 200  # open without the key
+        for who, state in ((keyed, "running"), (env, "unauthorized")):
+            shown = cli("status", "--format", "json", env=who)
+            outputs.append(shown)
+            assert [(s["name"], s["status"]) for s in json.loads(shown.out)["data"]] == [
+                ("aim-tiny-llama", state)
+            ]
+        load = ("--requests", "2", "--concurrency", "1", "--input-len", "16", "--output-len", "4")
+        for client in ("vllm", "aimc"):
+            benched = cli("bench", "aim-tiny-llama", *load, "--client", client,
+                          "--format", "json", env=keyed, timeout=300)  # fmt: skip
+            outputs.append(benched)
+            assert benched.code == 0, benched.err + benched.out
+            f = json.loads(benched.out)["data"]["figures"]
+            assert f["completed"] == 2 and f["output_tokens"] == 8 and f["output_tokens_per_s"] > 0
+        refused = cli("bench", "aim-tiny-llama", *load, "--client", "aimc", env=env)
+        outputs.append(refused)
+        assert refused.code == 6 and "HTTP 401" in refused.err
+        [record] = (tmp_path / "state" / "runs").glob("*.json")
+        pid = json.loads(record.read_text())["pid"]
+        server_env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"VLLM_LOGGING_LEVEL=DEBUG" in server_env
+        log = (folder / "server.log").read_text(errors="replace")
+        assert any("DEBUG" in line.split("[", 1)[0] for line in log.splitlines())
+    finally:
+        stopped = cli("stop", "--all", env=env, timeout=120)
+    assert stopped.code == 0
+    for result in outputs:
+        assert key not in result.out + result.err
+    holding = [
+        p
+        for where in (folder, tmp_path / "state")
+        for p in where.rglob("*")
+        if p.is_file() and key.encode() in p.read_bytes()
+    ]
+    assert holding == []  # artifacts, server.log, run record, bench results
+    assert "VLLM_LOGGING_LEVEL=DEBUG" in (folder / "aim.env").read_text()

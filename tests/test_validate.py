@@ -9,6 +9,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import CORPUS, ROOT
 
@@ -78,7 +80,8 @@ def test_shipped_catalog_json(cli) -> None:
 def test_missing_path_is_an_error(cli) -> None:
     result = cli("validate", "no/such/recipe.yaml")
     assert result.code == 2
-    assert result.out.startswith("no/such/recipe.yaml:0:0: error: no such file or directory")
+    # the file alone, no ':0:0' position (before issue 20)
+    assert result.out.startswith("no/such/recipe.yaml: error: no such file or directory")
 
 
 def test_warnings_fail_only_with_strict(cli, tmp_path: Path) -> None:
@@ -158,3 +161,90 @@ def test_many_files_are_checked_alike_in_parallel(tmp_path: Path, monkeypatch) -
     parallel = checker.check_paths([Path("models")], Catalog.default()).to_json()
     assert parallel == one_by_one
     assert one_by_one["errors"] >= 5 and one_by_one["files"] == 24
+
+
+# --- lint/yaml-1.1 (issue 20) ---------------------------------------------------------------
+
+_TOKENS = st.one_of(
+    st.from_regex(r"[-+]?[0-9_]{1,4}(\.[0-9_]{0,3})?([eE][-+]?[0-9]{1,2})?", fullmatch=True),
+    st.from_regex(r"[-+]?\.[0-9]{1,3}([eE][-+]?[0-9])?", fullmatch=True),
+    st.from_regex(r"0[xob][0-9a-fA-F_]{1,4}", fullmatch=True),
+    st.from_regex(r"[1-9][0-9]?(:[0-5][0-9]){1,2}(\.[0-9]{0,2})?", fullmatch=True),
+    st.sampled_from(
+        [
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "n",
+            "true",
+            "False",
+            "~",
+            "null",
+            "NULL",
+            ".inf",
+            "-.Inf",
+            ".nan",
+            ".NaN",
+            "2024-01-01",
+            "2024-1-1",
+            "017",
+            "0",
+            "-0",
+            "1_000",
+            "text",
+        ]
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(token=_TOKENS)
+def test_yaml_1_1_warning_exactly_where_pyyaml_reads_otherwise(token: str) -> None:
+    """lint/yaml-1.1 (failed before issue 20: no such rule) warns for a plain scalar
+    exactly when PyYAML, the YAML 1.1 reader most tools use, reads it otherwise than aimc."""
+    import math
+
+    import yaml
+
+    from aimc.errors import ValidationFailed
+    from aimc.lint import lint_yaml11
+    from aimc.loader import load_document
+
+    text = f"x: {token}\n"
+    try:
+        doc = load_document(text.encode(), "t.yaml")
+        theirs = yaml.safe_load(text)["x"]
+    except (ValidationFailed, yaml.YAMLError, ValueError):
+        assume(False)
+        return
+    ours = doc.data["x"]
+    same = type(ours) is type(theirs) and (
+        ours == theirs or (isinstance(ours, float) and math.isnan(ours) and math.isnan(theirs))
+    )
+    found = lint_yaml11(doc, text)
+    assert (not found) == same, (token, ours, theirs, found)
+    if found:
+        assert found[0].rule == "lint/yaml-1.1" and found[0].severity == "warning"
+        assert (found[0].line, found[0].column, found[0].pointer) == (1, 4, "/x")
+
+
+def test_validate_warns_about_yaml_1_1_readings_in_a_user_recipe(cli, tmp_path) -> None:
+    recipe = (ROOT / "tests/corpus/valid/recipe-full.yaml").read_text()
+    recipe = recipe.replace("\n    parameters: 7.0e+9", "\n    parameters: 7.0e9")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(recipe)
+    result = cli("validate", str(path), "--format", "json")
+    warnings = [
+        d for d in json.loads(result.out)["data"]["diagnostics"] if d["rule"] == "lint/yaml-1.1"
+    ]
+    assert [(w["pointer"], w["severity"]) for w in warnings] == [
+        ("/model/facts/parameters", "warning")
+    ]
+    assert "'7.0e9' is 7000000000.0 for aimc (YAML 1.2) but a string" in warnings[0]["message"]
+    assert "signed exponent" in warnings[0]["hint"]
+    shipped = cli("validate", "--format", "json")
+    assert shipped.code == 0 and not [
+        d for d in json.loads(shipped.out)["data"]["diagnostics"] if d["rule"] == "lint/yaml-1.1"
+    ]

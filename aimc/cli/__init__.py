@@ -17,7 +17,8 @@ failure                                     ``error.code``         exit
 ==========================================  =====================  ==========
 an :class:`~aimc.errors.AimcError`          its ``code``           its code
 usage error (missing argument, bad or       CONFIGURATION_ERROR    2
-unknown option or value, unknown command)
+unknown option or value, unknown command:
+one ``error:`` line and a ``hint:``)
 any other exception (a bug)                 INTERNAL_ERROR         1
 Ctrl-C; SIGTERM, SIGHUP while ``run`` or    INTERRUPTED            128 + signal
 ``launch`` waits
@@ -144,22 +145,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort as exc:  # click's form of a KeyboardInterrupt (Ctrl-C)
-        if not as_json:
-            click.echo("Aborted.", err=True)
-        sys.exit(_interrupted(exc.__cause__ or exc, as_json))
+        sys.exit(_interrupted(exc.__cause__ or exc, as_json, "Aborted."))
     except click.ClickException as exc:
         status = 2 if isinstance(exc, click.UsageError) else exc.exit_code
-        if as_json:
-            # Even when the command took "--format" as another option's value.
-            report.set_format("json")
-            report.print_error(_click_error(exc))
-        else:
-            from aimc.templating import one_line
-
-            # click quotes the user's value in its message: one line, so a value holding a
-            # newline cannot start a line of its own on a CI log.
-            exc.message = one_line(" ".join(exc.message.split()))  # type: ignore[misc]
-            exc.show()
+        # aimc's lines (error, hint: see '... --help'), not click's usage block; even when
+        # the command took "--format" as another option's value.
+        report.set_format("json" if as_json else "table")
+        report.print_error(_click_error(exc))
         sys.exit(status)
     except AimcError as exc:
         report.print_error(exc)
@@ -173,9 +165,19 @@ def main(argv: list[str] | None = None) -> Any:
 
         what = f"{type(exc).__name__}: {mask(shorten(str(exc)))}"
         hint = "run again with --debug for a traceback, and report it"
+        error = InternalError(f"internal error: {what}", hint=hint)
+        debug = _debug_requested(args)
         if as_json:
-            report.print_error(InternalError(f"internal error: {what}", hint=hint))
-        if _debug_requested(args):
+            report.print_error(error)
+        elif _log_format() == "json":
+            import traceback
+
+            from aimc.log import line
+
+            trace = "".join(traceback.format_exception(exc)) if debug else None
+            line("error", error.message, "ERROR", code=error.code, hint=hint, traceback=trace)
+            sys.exit(1)
+        if debug:
             raise
         if not as_json:
             click.echo(f"internal error: {what}", err=True)
@@ -184,17 +186,28 @@ def main(argv: list[str] | None = None) -> Any:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _interrupted(exc: BaseException, as_json: bool) -> int:
-    """Report a stop signal (Ctrl-C; the runner's ``Interrupted`` carries its ``signum``)
-    under ``--format json``; the exit status, 128 + the signal's number."""
+def _interrupted(exc: BaseException, as_json: bool, text: str | None = None) -> int:
+    """Report a stop signal (Ctrl-C; the runner's ``Interrupted`` carries its ``signum``):
+    the JSON error response under ``--format json``, one record under ``LOG_FORMAT=json``,
+    else ``text`` (click's ``Aborted.``) when given; the exit status, 128 + the signal's
+    number."""
     signum = getattr(exc, "signum", signal.SIGINT)
-    if as_json:
+    if as_json or _log_format() == "json":
         from aimc.cli.report import print_error
         from aimc.errors import StoppedBySignal
 
         name = signal.Signals(signum).name
         print_error(StoppedBySignal(f"interrupted by {name}", signum=signum))
+    elif text:
+        click.echo(text, err=True)
     return 128 + int(signum)
+
+
+def _log_format() -> str:
+    """``LOG_FORMAT`` (json or text) for what :func:`main` writes on stderr itself."""
+    from aimc.settings import setting
+
+    return setting("log_format")
 
 
 def _click_error(exc: click.ClickException) -> AimcError:
@@ -202,8 +215,10 @@ def _click_error(exc: click.ClickException) -> AimcError:
     from aimc.errors import AimcError, ConfigError
 
     ctx = getattr(exc, "ctx", None)
-    hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
-    message = " ".join(exc.format_message().split())  # click's may span lines
+    hint = getattr(exc, "hint", None)  # a "did you mean" (aimc.cli.options.BadValue)
+    if hint is None and ctx is not None:
+        hint = f"see '{ctx.command_path} --help'"
+    message = " ".join(exc.format_message().split()).removesuffix(".")  # may span lines
     if isinstance(exc, click.UsageError):
         return ConfigError(message, hint=hint)
     return AimcError(message, hint=hint)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import current_settings, format_option
+from aimc.cli.options import OneOf, Seconds, Whole, current_settings, format_option
 from aimc.cli.report import emit_result
 
 __all__ = ["bench"]
@@ -45,8 +45,8 @@ def _target(target: str) -> tuple[str, str | None, Any]:
     return f"http://127.0.0.1:{record.port}", name, load_plan(Path(record.folder))
 
 
-def _served_model(url: str) -> str:
-    """The first model ``/v1/models`` lists.
+def _served_model(url: str, api_key: str | None) -> str:
+    """The first model ``/v1/models`` lists (asked with ``api_key`` as the bearer token).
 
     Raises:
         NetworkError: It lists none, or does not answer (in HTTP: see ``runner.http_get``).
@@ -54,13 +54,18 @@ def _served_model(url: str) -> str:
     import json
 
     from aimc.errors import NetworkError
-    from aimc.runner import http_get
+    from aimc.runner import API_KEY_ENV, http_get
 
-    status, body = http_get(url + "/v1/models", timeout=10)
+    status, body = http_get(url + "/v1/models", timeout=10, api_key=api_key)
     try:
         model = json.loads(body)["data"][0]["id"] if status == 200 else None
     except (ValueError, KeyError, IndexError, TypeError, RecursionError):
         model = None
+    if status in (401, 403):
+        raise NetworkError(
+            f"{url}/v1/models refuses the request as unauthorized (HTTP {status})",
+            hint=f"set {API_KEY_ENV} to the server's API key (sent as the bearer token)",
+        )
     if not isinstance(model, str) or not model:
         raise NetworkError(
             f"{url}/v1/models lists no model (HTTP {status or 'no answer'})",
@@ -76,32 +81,32 @@ def _served_model(url: str) -> str:
 
 @click.command()
 @click.argument("target", metavar="NAME|URL")
-@click.option("--requests", type=click.IntRange(1, 100000), default=32, show_default=True)
+@click.option("--requests", type=Whole(1, 100000, "a request count"), default=32, show_default=True)
 @click.option(
     "--concurrency",
-    type=click.IntRange(1, 1024),
+    type=Whole(1, 1024, "a concurrency"),
     default=4,
     show_default=True,
     help="Requests in flight at once.",
 )
 @click.option(
     "--input-len",
-    type=click.IntRange(1, 1 << 20),
+    type=Whole(1, 1 << 20, "a token count"),
     default=128,
     show_default=True,
     help="Prompt length (tokens; words for aimc's client).",
 )
 @click.option(
     "--output-len",
-    type=click.IntRange(1, 1 << 20),
+    type=Whole(1, 1 << 20, "a token count"),
     default=128,
     show_default=True,
     help="Output tokens per request.",
 )
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--seed", type=Whole(0, None, "a seed"), default=0, show_default=True)
 @click.option(
     "--client",
-    type=click.Choice(["auto", "vllm", "aimc"]),
+    type=OneOf(["auto", "vllm", "aimc"]),
     default="auto",
     show_default=True,
     help="Load generator: vLLM's 'vllm bench serve' (auto: when $AIM_PYTHON has vLLM and "
@@ -117,7 +122,7 @@ def _served_model(url: str) -> str:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1, max=TIMEOUT_MAX),
+    type=Seconds(1, TIMEOUT_MAX),
     default=600,
     show_default=True,
     help="Seconds one request (or vllm bench serve) may take (at most a week).",
@@ -143,15 +148,18 @@ def bench(
     from aimc.errors import ConfigError, NetworkError
     from aimc.log import note
     from aimc.measured import RESULTS_NAME, append_result, config_key
+    from aimc.runner import API_KEY_ENV, api_key
 
     settings = current_settings()
     path = save or settings.state_dir / RESULTS_NAME
     _check_save(path)
-    url, name, plan = _target(target)
-    served = model or (plan.served_model_name if plan is not None else None) or _served_model(url)
-    workload = Workload(requests, concurrency, input_len, output_len, seed)
     env = dict(os.environ)
-    api_key = env.get("VLLM_API_KEY") or None
+    key = api_key(env)
+    url, name, plan = _target(target)
+    served = (
+        model or (plan.served_model_name if plan is not None else None) or _served_model(url, key)
+    )
+    workload = Workload(requests, concurrency, input_len, output_len, seed)
     python = env.get("AIM_PYTHON") or "python3"
     tokenizer = plan.model_source if plan is not None and plan.local_model else None
     if client == "aimc":
@@ -176,12 +184,15 @@ def bench(
         assert tokenizer is not None
         result = run_vllm(python, url, served, tokenizer, workload, env, timeout)
     else:
-        samples, duration = run_client(url, served, workload, api_key, timeout)
+        samples, duration = run_client(url, served, workload, key, timeout)
         result = figures(samples, duration)
     if result.completed == 0:
         raise NetworkError(
             f"none of the {requests} requests to {url} completed"
             + (f": {result.first_error}" if result.first_error else ""),
+            hint=f"set {API_KEY_ENV} to the server's API key (sent as the bearer token)"
+            if result.first_error in ("HTTP 401", "HTTP 403")
+            else None,
         )
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     record: dict[str, Any] = {

@@ -249,7 +249,9 @@ def _report_removal(plan: Any, fmt: str, yes: bool, what: str) -> None:
         return
     target = f"{what} ({human_size(plan.size_bytes)})"
     if not _confirm(target, yes, fmt):
-        click.echo("nothing removed", err=True)
+        from aimc.log import line
+
+        line("note", "nothing removed", "INFO", text="nothing removed")
         return
     plan.execute()
     data["removed"] = True

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from aimc.cli.options import EmitArgs, PlanArgs, emit_options, format_option, plan_options
+from aimc.cli.options import (
+    EmitArgs,
+    PlanArgs,
+    emit_options,
+    format_option,
+    gpu_count_type,
+    plan_options,
+)
 from aimc.cli.report import emit_result, print_error
 
 __all__ = ["compile_"]
@@ -14,7 +21,7 @@ __all__ = ["compile_"]
 
 @click.command("compile")
 @click.argument("model")
-@click.argument("gpu_count", required=False, type=click.IntRange(1, 64))
+@click.argument("gpu_count", required=False, type=gpu_count_type())
 @plan_options
 @emit_options
 @click.option(
@@ -83,7 +90,10 @@ def compile_(
             _annotate_drift(outdir, compiled.files)
         elif diff:
             click.echo(diff, nl=False)
-            click.echo(f"{outdir} is out of date; run the same command without --check", err=True)
+            from aimc.log import line
+
+            out_of_date = f"{outdir} is out of date; run the same command without --check"
+            line("error", out_of_date, "ERROR", text=out_of_date, code="GENERAL_ERROR")
         else:
             click.echo(f"{outdir} is up to date")
         if diff:

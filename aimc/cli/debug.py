@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import format_option, recipes_option
+from aimc.cli.options import format_option, gpu_count_type, recipes_option
 from aimc.cli.report import table
 
 __all__ = ["debug"]
@@ -21,7 +21,7 @@ def debug() -> None:
 @click.argument("model")
 @click.option(
     "--gpu-count",
-    type=click.IntRange(1, 64),
+    type=gpu_count_type(),
     help="Resolve the configuration for this GPU count (on the target; without one, on every "
     "target that offers it), and list only the configurations that offer it.",
 )
@@ -40,9 +40,10 @@ def recipe_info(
     """Display recipe information: source, model facts, weights, configurations.
 
     With --gpu-count N, also the configuration for N GPUs resolved: its args, env, image
-    and memory estimate per GPU with its verdict (or why it is refused, with the numbers),
-    on the target (--target NAME, or GPUs detected here), else on every target whose
-    configurations offer N GPUs.
+    and memory estimate per GPU with its verdict, on the target (--target NAME, or GPUs
+    detected here), else on every target whose configurations offer N GPUs (those that
+    refuse it listed with why). When no target resolves N, exit 2 with the reason, as
+    show-config --gpu-count N and launch say it.
 
     \b
     Data (--format json: the "data" of the success response; yaml: the data alone):
@@ -50,7 +51,8 @@ def recipe_info(
       resolved    with --gpu-count, one entry per target: target, gpus, configuration,
                   backend, precision, data_parallel, image, launcher, args and env
                   (name: value), memory (the estimate per GPU, GiB), verdict, decisions;
-                  error and hint when refused (the others null)
+                  error and hint when that target refuses (the others null) while
+                  another resolves
     """
     from aimc.catalog import Catalog
     from aimc.cli.report import emit_result
@@ -115,10 +117,16 @@ def _resolve_count(
 ) -> list[tuple[dict[str, Any], Any]]:
     """The configuration for ``gpus`` GPUs resolved on the target (``auto`` with GPUs, or a
     named one), else on every target whose configurations offer that count: (entry, plan
-    or None) per target."""
+    or None) per target.
+
+    Raises:
+        ConfigError: No target resolves the count, as ``show-config --gpu-count`` and
+            ``launch`` say it: the target's refusal, or that no configuration offers it.
+    """
     from aimc.build import make_plan
     from aimc.cli.options import current_settings
-    from aimc.errors import AimcError
+    from aimc.cli.show_config import nowhere
+    from aimc.errors import AimcError, ConfigError
     from aimc.hardware import Target, resolve_target
     from aimc.resolve import Request, candidates
 
@@ -129,15 +137,26 @@ def _resolve_count(
         targets = [resolved]
     else:  # no GPU here: every target that offers the count
         names = sorted({c.hardware for c in candidates(recipe) if c.gpus == gpus})
+        if not names:
+            raise nowhere(recipe, request, gpus)
         targets = [Target(catalog.hardware(name)) for name in names]
     out: list[tuple[dict[str, Any], Any]] = []
+    refusals: list[AimcError] = []
     for t in targets:
         try:
             plan = make_plan(catalog, request, t, cache_dir=settings.cache_dir)
         except AimcError as exc:
             out.append((_resolved_entry(t.hardware.name, gpus, None, exc), None))
+            refusals.append(exc)
             continue
         out.append((_resolved_entry(t.hardware.name, gpus, plan, None), plan))
+    if len(refusals) == len(targets) == 1:
+        raise refusals[0]
+    if refusals and len(refusals) == len(targets):
+        raise ConfigError(
+            f"no target resolves {recipe.model_id} on {gpus} GPU{'s' if gpus != 1 else ''}",
+            hint="; ".join(f"{e['target']}: {e['error']}" for e, _ in out),
+        )
     return out
 
 
@@ -214,7 +233,9 @@ def gpu_info(detailed: bool, recipe_dirs: tuple[str, ...], fmt: str) -> None:
     notes: list[str] = []
     try:
         resolved = local_target(catalog, detection, gpus_required=False)
-        target, notes = resolved.hardware.name, resolved.notes
+        notes = resolved.notes
+        if resolved.available_gpus is not None:  # no GPU: auto resolves to no target
+            target = resolved.hardware.name
     except AimcError as exc:  # mixed GPU models: reported, not fatal here
         notes = [exc.message + (f" ({exc.hint})" if exc.hint else "")]
     rows = [{**g.to_json(), "profile": p} for g, p in zip(detection.gpus, profiles, strict=True)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from aimc.cli.options import format_option, recipes_option
-from aimc.cli.report import count, emit_result, print_error
+from aimc.cli.report import count, emit_result, print_diagnostics, print_error
 
 __all__ = ["import_"]
 
@@ -108,8 +108,7 @@ def _import(
     if fmt == "json":
         emit_result(data, fmt, message)
         return
-    if diagnostics:
-        click.echo(format_text(diagnostics), err=True)
+    print_diagnostics(diagnostics, summary=True)
     click.echo(message)
 
 
@@ -120,9 +119,7 @@ def _fail(error: Exception, data: dict[str, object], fmt: str) -> None:
     if fmt == "json":
         print_error(error, data=data)
         raise click.exceptions.Exit(error.exit_code)
-    if error.details:
-        click.echo(error.details, err=True)
-    raise error
+    raise error  # printed once, its details (the diagnostics) included
 
 
 import_.add_command(_command("aim-profiles", "AMD AIM profiles (amd-enterprise-ai/aim-build)"))

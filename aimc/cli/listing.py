@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from aimc.catalog import COLUMNS, catalog_rows
-from aimc.cli.options import format_option, recipes_option
+from aimc.cli.options import OneOf, format_option, recipes_option
 from aimc.cli.report import count, emit
 
 __all__ = ["list_"]
@@ -16,32 +16,14 @@ __all__ = ["list_"]
 NOUNS = {"models": "model", "recipes": "recipe", "configs": "configuration"}
 
 
-def _local_measurements() -> dict[Any, Any]:
+def _local_measurements() -> list[Any]:
     from aimc.cli.options import local_measurements
 
-    return {m.key: m for m in local_measurements()}
-
-
-def _measured(
-    recipe: Any, target: str, row: dict[str, Any], mine: dict[Any, Any]
-) -> dict[str, Any]:
-    """The measured figures of an assessed row (measured here, else published by the
-    recipe): output tokens/s, median time to first token and where they come from."""
-    from aimc.measured import from_recipe
-
-    key = (recipe.model_id, target, row["config"], row["precision"], row["gpus"], row["backend"])
-    found = mine.get(key) or {m.key: m for m in from_recipe(recipe)}.get(key)
-    if found is None:
-        return {"tokens_per_s": None, "ttft_p50_ms": None, "measured": None}
-    return {
-        "tokens_per_s": found.output_tokens_per_s,
-        "ttft_p50_ms": found.ttft_p50_ms,
-        "measured": found.source,
-    }
+    return local_measurements()
 
 
 @click.command("list")
-@click.argument("kind", metavar="TYPE", type=click.Choice(list(COLUMNS)))
+@click.argument("kind", metavar="TYPE", type=OneOf(list(COLUMNS)))
 @click.argument("model", required=False)
 @click.option(
     "--target",
@@ -67,31 +49,47 @@ def list_(
 ) -> None:
     """List available models, recipes, or configurations.
 
-    TYPE is models, recipes or configs; MODEL narrows the list to one model.
+    TYPE is models, recipes or configs; MODEL narrows the list to one model: a recipe's
+    model id, or (as for launch and show-config) a local model folder or a model complete
+    in the cache, whose recipe is derived for --target (default: this machine, cpu
+    without a GPU). With --target, configs are assessed there, with the figures measured
+    (aim-engine bench, else the recipe's published ones) on what each serves: the same
+    backend release and engine arguments.
     """
     from aimc.catalog import Catalog
 
     catalog = Catalog.default(recipe_dirs)
+    resolved = None
+    if kind == "configs" and target:
+        from aimc.hardware import resolve_target
+
+        resolved = resolve_target(catalog, target, gpus_required=True)
     if model:
-        recipes = [catalog.recipe(model)]
+        from aimc.build import load_recipe
+        from aimc.cli.options import current_settings
+        from aimc.hardware import resolve_target
+
+        def hardware() -> Any:  # a derived recipe's: --target, else this machine (or cpu)
+            return (resolved or resolve_target(catalog, "auto")).hardware
+
+        recipes = [load_recipe(catalog, model, hardware, current_settings().cache_dir)]
     else:
         ids = [m for m in catalog.model_ids() if not pattern or pattern.casefold() in m.casefold()]
         recipes = [catalog.recipe(m) for m in ids]
-    if kind == "configs" and target:
+    if resolved is not None:
         from aimc.cli.show_config import CANDIDATE_COLUMNS, candidate_rows
-        from aimc.hardware import resolve_target
         from aimc.resolve import Request
 
-        resolved = resolve_target(catalog, target)
         request = Request(model="", available_gpus=resolved.available_gpus)
+        name = resolved.hardware.name
         rows = [
-            {"model": r.model_id, **row, **_measured(r, resolved.hardware.name, row, mine)}
+            {"model": r.model_id, **row}
             for mine in [_local_measurements()]
             for r in recipes
-            if any(resolved.hardware.name in c["hardware"] for c in r.data["configurations"])
-            for row in candidate_rows(r, resolved.hardware, request)
+            if any(name in c["hardware"] for c in r.data["configurations"])
+            for row in candidate_rows(r, resolved.hardware, request, mine)
         ]
-        message = f"{count(len(rows), 'configuration')} assessed on {resolved.hardware.name}"
+        message = f"{count(len(rows), 'configuration')} assessed on {name}"
         columns = ["model", *CANDIDATE_COLUMNS, "tokens_per_s", "ttft_p50_ms", "reason"]
         emit(rows, fmt, columns, message)
         return

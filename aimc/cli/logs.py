@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aimc.cli.options import current_settings, format_option
+from aimc.cli.options import Whole, current_settings, format_option
 from aimc.cli.report import count, emit_result
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ __all__ = ["logs"]
 @click.option(
     "--tail",
     "-n",
-    type=click.IntRange(min=0),
+    type=Whole(0, None, "a line count"),
     default=None,
     metavar="N",
     help="Only the last N lines (default: all; --format json: those of the last 16 MiB).",

@@ -16,18 +16,137 @@ from aimc.settings import Settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
+    "BadValue",
     "EmitArgs",
+    "OneOf",
     "PlanArgs",
     "Resolved",
+    "Seconds",
+    "Whole",
     "current_settings",
     "emit_options",
     "format_option",
+    "gpu_count_type",
     "plan_options",
     "recipes_option",
     "request_from",
 ]
 
 PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
+
+
+class BadValue(click.BadParameter):
+    """A bad option or argument value, in aimc's words: one line naming the parameter and
+    the value (``--port='abc' is not a port number (an integer 1-65535)``), with a hint
+    (a "did you mean") when there is one; not click's "Invalid value for ..." block."""
+
+    def __init__(self, message: str, ctx: click.Context | None, hint: str | None = None):
+        super().__init__(message, ctx=ctx)
+        self.hint = hint
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def _label(param: click.Parameter | None) -> str:
+    """How a message names the parameter: its long option, or an argument's metavar."""
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    if param is not None:
+        return param.human_readable_name.upper()
+    return "value"
+
+
+def _shown(value: Any) -> str:
+    from aimc.diagnostics import excerpt
+
+    return excerpt(value)
+
+
+class Whole(click.ParamType):  # type: ignore[type-arg]
+    """An integer from ``low`` to ``high`` (``high`` None: no upper bound), said as
+    ``what`` when refused (``a port number``)."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int | None, what: str):
+        self.low, self.high, self.what = low, high, what
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"{self.low}-{self.high}" if self.high is not None else "INTEGER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number: int | None = value
+        else:
+            try:
+                number = int(str(value).strip(), 10)
+            except ValueError:
+                number = None
+        if number is None or number < self.low or (self.high is not None and number > self.high):
+            bound = f"{self.low}-{self.high}" if self.high is not None else f"{self.low} or more"
+            raise BadValue(
+                f"{_label(param)}={_shown(value)} is not {self.what} (an integer {bound})", ctx
+            )
+        return number
+
+
+class Seconds(click.ParamType):  # type: ignore[type-arg]
+    """A finite number of seconds from ``low`` to ``high``."""
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float | None = None):
+        self.low, self.high = low, high
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "SECONDS"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        import math
+
+        try:
+            seconds = float(value) if isinstance(value, (int, float)) else float(str(value))
+        except (ValueError, OverflowError):
+            seconds = math.nan
+        if (
+            not math.isfinite(seconds)
+            or seconds < self.low
+            or (self.high is not None and seconds > self.high)
+        ):
+            bound = (
+                f"{self.low:g}-{self.high:g}" if self.high is not None else f"{self.low:g} or more"
+            )
+            raise BadValue(
+                f"{_label(param)}={_shown(value)} is not a number of seconds ({bound})", ctx
+            )
+        return seconds
+
+
+class OneOf(click.Choice):  # type: ignore[type-arg]
+    """click's Choice, refused in aimc's words with a "did you mean" hint."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            from aimc.diagnostics import did_you_mean
+
+            choices = [str(c) for c in self.choices]
+            raise BadValue(
+                f"{_label(param)}={_shown(value)} is not one of {', '.join(choices)}",
+                ctx,
+                hint=did_you_mean(str(value), choices),
+            ) from None
+
+
+def gpu_count_type() -> Whole:
+    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.resolve.GPU_COUNT_MAX`."""
+    from aimc.resolve import GPU_COUNT_MAX
+
+    return Whole(1, GPU_COUNT_MAX, "a GPU count")
 
 
 def current_settings() -> Settings:
@@ -63,7 +182,7 @@ def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
         return click.option(
             "--format",
             "fmt",
-            type=click.Choice(choices),
+            type=OneOf(choices),
             default=default,
             show_default=True,
             callback=_remember_format,
@@ -90,17 +209,18 @@ class PlanArgs:
     devices: str | None
     recipe_dirs: tuple[str, ...]
 
-    def resolve(self, model: str, gpus: int | None) -> Resolved:
-        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs; the request
-        as :func:`aimc.build.for_target` made it (what the artifacts' header writes)."""
+    def resolve(self, model: str, gpus: int | None, debug: bool = False) -> Resolved:
+        """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs (``debug``:
+        with the backend's verbose-log settings, :attr:`aimc.resolve.Request.debug`); the
+        request as :func:`aimc.build.for_target` made it (what the artifacts' header
+        writes)."""
         from aimc.build import for_target, make_plan
         from aimc.catalog import Catalog
         from aimc.hardware import resolve_target
 
         catalog = Catalog.default(self.recipe_dirs)
-        request = request_from(model, gpus, self)
-        required = gpus is not None or request.devices is not None
-        target = resolve_target(catalog, self.target, gpus_required=required)
+        request = request_from(model, gpus, self, debug)
+        target = resolve_target(catalog, self.target, gpus_required=True)
         plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
         return Resolved(catalog, for_target(request, target)[0], target, plan)
 
@@ -135,23 +255,24 @@ def plan_options(f: F) -> F:
         ),
         click.option(
             "--precision",
-            type=click.Choice(PRECISIONS),
+            type=OneOf(PRECISIONS),
             help="Precision (default: the recipe's choice).",
         ),
         click.option(
             "--backend",
-            type=click.Choice(["vllm", "sglang"]),
+            type=OneOf(["vllm", "sglang"]),
             help="Backend engine (default: the recipe's choice).",
         ),
         click.option(
             "--port",
-            type=click.IntRange(1, 65535),
+            type=Whole(1, 65535, "a port number"),
             help="Port for the endpoint (default: $DEFAULT_PORT or 8000).",
         ),
         click.option(
             "--config",
             "config_file",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=click.Path(path_type=Path),  # read (and refused) by build.load_config_file
+            metavar="FILE",
             help="User configuration file (overrides above the recipe).",
         ),
         click.option(
@@ -165,19 +286,19 @@ def plan_options(f: F) -> F:
         ),
         click.option(
             "--optimize",
-            type=click.Choice(["latency", "throughput"]),
+            type=OneOf(["latency", "throughput"]),
             help="With GPU_COUNT open: latency takes the most GPUs the recipe supports; "
             "throughput the smallest size that fits, with data-parallel replicas over the rest.",
         ),
         click.option(
             "--nodes",
-            type=click.IntRange(1, 64),
+            type=Whole(1, 64, "a node count"),
             help="Nodes to serve on (a multi-node configuration of the recipe: GPU_COUNT is "
             "then per node); default: one node, more only when one does not fit.",
         ),
         click.option(
             "--launcher",
-            type=click.Choice(["docker", "process"]),
+            type=OneOf(["docker", "process"]),
             help="Run in a container or as a bare process (default: docker when "
             "the target has an image).",
         ),
@@ -223,14 +344,14 @@ def emit_options(f: F) -> F:
 
     wrapped: Any = click.option(
         "--replicas",
-        type=click.IntRange(1, 1000),
+        type=Whole(1, 1000, "a replica count"),
         default=1,
         show_default=True,
         help="With --emit k8s: Deployment replicas behind the one Service.",
     )(collect)
     wrapped = click.option(
         "--emit",
-        type=click.Choice(EMITS),
+        type=OneOf(EMITS),
         default="local",
         show_default=True,
         help="Artifacts: local (launch.sh, compose.yaml, ...) or k8s (Kubernetes manifests: "
@@ -239,7 +360,7 @@ def emit_options(f: F) -> F:
     return wrapped  # type: ignore[no-any-return]
 
 
-def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
+def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Any:
     """A :class:`~aimc.resolve.Request` from command-line values.
 
     ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
@@ -262,6 +383,7 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs) -> Any:
         optimize=plan.optimize,
         nodes=plan.nodes,
         measured=tuple(local_measurements()) if plan.optimize else (),
+        debug=debug,
     )
 
 

@@ -6,7 +6,8 @@ and warnings go to stderr), in the AIM Engine response shapes of
 
 - success: ``{"success": true, "data": ..., "message": "..."}`` (:func:`emit_result`,
   :func:`emit`);
-- failure: ``{"success": false, "error": {"code", "message", "details"}, "timestamp"}``
+- failure: ``{"success": false, "error": {"code", "message", "hint"?, "details"?},
+  "timestamp"}`` (``hint`` and ``details`` only when there are)
   (:func:`print_error`), plus ``data`` when the command still has its result to give
   (``validate`` with errors, ``compile --check`` with differences).
 
@@ -19,17 +20,21 @@ import datetime
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aimc.errors import AimcError, ValidationFailed
+
+if TYPE_CHECKING:
+    from aimc.diagnostics import Diagnostic
 
 __all__ = [
     "count",
     "dump",
     "emit",
     "emit_result",
+    "print_diagnostics",
     "print_error",
     "set_format",
     "success",
@@ -113,7 +118,11 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str], messa
 
 
 def print_error(exc: AimcError, data: Any = None) -> None:
-    """Print a user error: JSON on stdout under ``--format json``, else text on stderr.
+    """Print a user error, once: the JSON error response on stdout under ``--format json``,
+    else on stderr as :mod:`aimc.log` writes it (``LOG_FORMAT=json``, the default: one
+    record with ``code``, ``hint`` and ``details``; ``text``: ``error: ...`` and
+    ``hint: ...`` lines). The diagnostics of a :class:`~aimc.errors.ValidationFailed` come
+    first, one a line (a record each under ``LOG_FORMAT=json``).
 
     Args:
         exc: The error.
@@ -122,6 +131,7 @@ def print_error(exc: AimcError, data: Any = None) -> None:
 
     Secrets are masked (:func:`aimc.safety.mask`) in every field of ``error``.
     """
+    from aimc.log import line
     from aimc.safety import mask
     from aimc.templating import one_line
 
@@ -141,32 +151,27 @@ def print_error(exc: AimcError, data: Any = None) -> None:
             body["data"] = data
         body["timestamp"] = now.isoformat().replace("+00:00", "Z")
         click.echo(json.dumps(body, indent=2))
-        _log_record(exc)
         return
     if isinstance(exc, ValidationFailed):
-        for d in exc.diagnostics:
-            click.echo(mask(d.format()), err=True)
-    # One line each, control characters escaped: a path holding a newline cannot start a
-    # line of its own (a forged '::error' workflow command on a CI log).
-    click.echo(f"error: {mask(one_line(exc.message))}", err=True)
-    if exc.hint:
-        click.echo(f"hint: {mask(one_line(exc.hint))}", err=True)
-    if exc.details and not isinstance(exc, ValidationFailed):
-        click.echo("details:", err=True)
-        for line in exc.details.splitlines():
-            click.echo(f"  {mask(one_line(line))}", err=True)
-    _log_record(exc)
+        print_diagnostics(exc.diagnostics)
+    details = None if isinstance(exc, ValidationFailed) else exc.details
+    line("error", exc.message, "ERROR", code=exc.code, hint=exc.hint, details=details)
     sys.stderr.flush()
 
 
-def _log_record(exc: AimcError) -> None:
-    """With ``LOG_FORMAT=json`` set, the error is also one log record on stderr (level
-    ERROR, with its code), for log collectors that read only JSON lines. Unset, the default
-    format prints the error as text only, so a terminal shows it once."""
-    import os
+def print_diagnostics(diagnostics: Sequence[Diagnostic], summary: bool = False) -> None:
+    """Diagnostics on stderr: their text form, one a line (then, with ``summary``, the
+    count line of :func:`aimc.diagnostics.format_text`), or one JSON record each under
+    ``LOG_FORMAT=json`` (level ERROR or WARNING; path, line, column, pointer, rule, hint)."""
+    from aimc.diagnostics import format_text
+    from aimc.log import line
 
-    from aimc.log import note
-    from aimc.settings import setting
-
-    if os.environ.get("LOG_FORMAT") and setting("log_format") == "json":
-        note(f"{exc.code}: {exc.message}", level="ERROR")
+    if not diagnostics:
+        return
+    texts = format_text(diagnostics).splitlines() if summary else []
+    for d in diagnostics:
+        fields: dict[str, Any] = {"path": d.path, "line": d.line, "column": d.column}
+        fields.update(pointer=d.pointer, rule=d.rule, hint=d.hint)
+        line(d.severity, d.message, d.severity.upper(), text=d.format(), **fields)
+    if summary:
+        line("note", texts[-1], "INFO", text=texts[-1])

@@ -13,9 +13,11 @@ import click
 from aimc.cli.options import (
     EmitArgs,
     PlanArgs,
+    Seconds,
     current_settings,
     emit_options,
     format_option,
+    gpu_count_type,
     plan_options,
 )
 from aimc.cli.report import count, emit_result, print_error, table
@@ -28,7 +30,7 @@ def _timeout_option(f: Any) -> Any:
     ``--timeout > $DEFAULT_TIMEOUT > 600`` (:mod:`aimc.settings`)."""
     return click.option(
         "--timeout",
-        type=click.FloatRange(min=1),
+        type=Seconds(1),
         default=None,
         show_default="$DEFAULT_TIMEOUT or 600",
         help="Seconds to wait for the endpoint to be ready.",
@@ -76,7 +78,9 @@ def _run(
                 if fmt == "json":
                     print_error(StoppedBySignal(f"stopped: {message}", signum=exc.signum))
                 else:
-                    click.echo(f"stopped: {message}", err=True)
+                    from aimc.log import line
+
+                    line("stopped", message, "ERROR", code="INTERRUPTED")
         if isinstance(exc, Interrupted):
             raise click.exceptions.Exit(128 + exc.signum) from None
         raise
@@ -102,7 +106,7 @@ def run(folder: Path, timeout: float | None, name: str | None, fmt: str) -> None
 
 @click.command()
 @click.argument("model")
-@click.argument("gpu_count", required=False, type=click.IntRange(1, 64))
+@click.argument("gpu_count", required=False, type=gpu_count_type())
 @plan_options
 @emit_options
 @_timeout_option
@@ -164,7 +168,9 @@ def launch(
     settings = current_settings().with_flags(
         default_timeout=timeout, debug=True if debug_server else None
     )
-    resolved = opts.resolve(model, gpu_count)
+    # Debug: the backend's verbose-log settings go into the plan (aim.env, docker -e,
+    # compose), so they reach the server under either launcher.
+    resolved = opts.resolve(model, gpu_count, debug=settings.debug)
     plan = resolved.plan
     if plan.nodes > 1:
         from aimc.errors import ConfigError
@@ -181,8 +187,7 @@ def launch(
     # Checked before writing: the folder of a running server (and its log) is never touched.
     refuse_busy(run_name, folder)
     write_artifacts(folder, compiled.files)
-    # CACHE_DIR, and under --debug / AIM_DEBUG=1 verbose server logs (VLLM_LOGGING_LEVEL).
-    env = settings.server_env()
+    env = settings.server_env()  # the caller's, with CACHE_DIR
     cached = prepare_cache(plan, use_cache, env, settings.cache_dir)
     notes = [*resolved.target.notes, *plan.decisions, *cached]
     if fmt != "json":
@@ -197,16 +202,31 @@ def launch(
 STATUS_TIMEOUT = 5.0
 
 
-def _status_rows() -> list[dict[str, Any]]:
-    from aimc.runner import forget, is_ready, load_records, verify
+#: ``status`` of a server by what :func:`aimc.runner.probe` found.
+_STATES = {"ready": "running", "unauthorized": "unauthorized"}
 
+
+def _status_rows() -> list[dict[str, Any]]:
+    """Each provably running server with its state: ``running``, ``starting``, or
+    ``unauthorized`` (it answers ``/health``, but ``/v1/models`` refuses the caller's
+    ``VLLM_API_KEY``, or its absence: the caller lacks the key it was started with)."""
+    from aimc.log import note
+    from aimc.runner import API_KEY_ENV, api_key, forget, load_records, probe, verify
+
+    key = api_key()  # the caller's: a server started with a key wants it on /v1/*
     rows = []
     for record in load_records():
         if not verify(record):
             forget(record)  # gone, or its pid now names another process: a stale record
             continue
-        ready = is_ready(record.port, record.health_path, record.model, STATUS_TIMEOUT)
-        state = "running" if ready else "starting"
+        found = probe(record.port, record.health_path, record.model, STATUS_TIMEOUT, key)
+        state = _STATES.get(found, "starting")
+        if state == "unauthorized":
+            note(
+                f"{record.name} answers, but refuses /v1/models as unauthorized: set "
+                f"{API_KEY_ENV} to the API key it was started with",
+                level="WARNING",
+            )
         rows.append(
             {
                 **record.seed_data(state),

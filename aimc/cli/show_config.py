@@ -3,6 +3,7 @@ without a target to resolve for, every configuration on every target with its ve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -14,9 +15,11 @@ from aimc.cli.options import (
     current_settings,
     emit_options,
     format_option,
+    gpu_count_type,
     plan_options,
 )
 from aimc.cli.report import emit_result, table
+from aimc.errors import ConfigError
 from aimc.safety import format_devices
 
 __all__ = ["show_config"]
@@ -38,31 +41,40 @@ CANDIDATE_COLUMNS = [
 ]
 
 
-def candidate_rows(recipe: Any, hardware: Any, request: Any) -> list[dict[str, Any]]:
-    """Every configuration the recipe offers on ``hardware``, with its memory verdict."""
-    from aimc.policy import assess
+def candidate_rows(
+    recipe: Any, hardware: Any, request: Any, measured: Sequence[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every configuration the recipe offers on ``hardware``, with its memory verdict;
+    with ``measured`` (figures measured here), also the figures that apply to it
+    (:func:`aimc.policy.measurement_for`): tokens_per_s, ttft_p50_ms, measured (the source),
+    null where none does."""
+    from aimc.policy import assess, measurement_for
 
     rows = []
     for a in assess(recipe, hardware, request):
         c, est = a.candidate, (a.plan.estimate if a.plan else {})
-        rows.append(
-            {
-                "config": c.config_id,
-                "backend": c.backend,
-                "precision": c.precision,
-                "nodes": c.nodes,
-                "gpus_per_node": c.gpus,
-                # GPUs per node under its earlier name (the JSON before nodes were shown).
-                "gpus": c.gpus,
-                "weights_gib": est.get("weights_gib"),
-                "kv_gib": est.get("kv_gib"),
-                "need_gib": est.get("need_gib"),
-                "budget_gib": est.get("budget_gib"),
-                "max_context": est.get("max_context"),
-                "verdict": a.verdict,
-                "reason": a.reason,
-            }
-        )
+        row = {
+            "config": c.config_id,
+            "backend": c.backend,
+            "precision": c.precision,
+            "nodes": c.nodes,
+            "gpus_per_node": c.gpus,
+            # GPUs per node under its earlier name (the JSON before nodes were shown).
+            "gpus": c.gpus,
+            "weights_gib": est.get("weights_gib"),
+            "kv_gib": est.get("kv_gib"),
+            "need_gib": est.get("need_gib"),
+            "budget_gib": est.get("budget_gib"),
+            "max_context": est.get("max_context"),
+            "verdict": a.verdict,
+            "reason": a.reason,
+        }
+        if measured is not None:
+            m = measurement_for(recipe, hardware, a, measured)
+            row["tokens_per_s"] = m.output_tokens_per_s if m else None
+            row["ttft_p50_ms"] = m.ttft_p50_ms if m else None
+            row["measured"] = m.source if m else None
+        rows.append(row)
     return rows
 
 
@@ -158,9 +170,22 @@ def how_to_choose(model: str, rows: list[dict[str, Any]]) -> str:
     return text
 
 
+def nowhere(recipe: Any, request: Any, gpu_count: int | None) -> ConfigError:
+    """The refusal of a request no configuration of ``recipe`` matches on any target
+    (``show-config`` and ``debug recipe-info`` without a target): what it offers."""
+    from aimc.resolve import candidates, summary
+
+    asked = [x for x in (request.backend, request.precision) if x]
+    asked += [_n(gpu_count, "GPU")] if gpu_count is not None else []
+    return ConfigError(
+        f"no configuration of {recipe.model_id} on any target for {', '.join(asked)}",
+        hint=f"it offers: {summary(candidates(recipe))}",
+    )
+
+
 @click.command("show-config")
 @click.argument("model")
-@click.option("--gpu-count", type=click.IntRange(1, 64), help="GPU count to resolve for.")
+@click.option("--gpu-count", type=gpu_count_type(), help="GPU count to resolve for.")
 @plan_options
 @emit_options
 @click.option("--explain", is_flag=True, help="Show the layer and file:line of every value.")
@@ -176,8 +201,8 @@ def show_config(
     """Display the configuration MODEL resolves to, and the alternatives on the target.
 
     With a target (--target NAME, or GPUs detected on this machine): the resolved plan and
-    every configuration on that target with its memory verdict. Without one (no GPU
-    detected, and MODEL has no configuration for cpu; or a --gpu-count without GPUs): every
+    every configuration on that target with its memory verdict. Without one (--target auto
+    and no GPU detected; cpu is a target only when named): every
     configuration on every target with its verdict (runnable, low-memory with the context
     that fits, incompatible with the reason) and how to pick one. --gpu-count N resolves
     for N GPUs, or narrows the list to N.
@@ -199,9 +224,7 @@ def show_config(
     from aimc.build import for_target, load_recipe, make_plan
     from aimc.catalog import Catalog
     from aimc.cli.options import request_from
-    from aimc.errors import ConfigError
     from aimc.hardware import resolve_target
-    from aimc.resolve import candidates, summary
 
     emit.check()
     catalog = Catalog.default(opts.recipe_dirs)
@@ -210,25 +233,19 @@ def show_config(
     recipe = load_recipe(catalog, model, target.hardware)
     name = target.hardware.name
     no_gpu = target.detection is not None and target.available_gpus is None
-    if no_gpu and emit.emit == "k8s" and (gpu_count is not None or not candidates(recipe, name)):
+    if no_gpu and emit.emit == "k8s":
         raise ConfigError(
             "--emit k8s needs a target to compile for", hint="name one with --target NAME"
         )
-    if no_gpu and (gpu_count is not None or not candidates(recipe, name)):
+    if no_gpu:
+        from aimc.policy import refuse_precision
+
+        refuse_precision(recipe, request.precision)
         rows = all_targets_rows(catalog, recipe, request, gpu_count)
         if not rows:
-            asked = [x for x in (request.backend, request.precision) if x]
-            asked += [_n(gpu_count, "GPU")] if gpu_count is not None else []
-            raise ConfigError(
-                f"no configuration of {recipe.model_id} on any target for {', '.join(asked)}",
-                hint=f"it offers: {summary(candidates(recipe))}",
-            )
+            raise nowhere(recipe, request, gpu_count)
         choose = how_to_choose(recipe.model_id, rows)
-        why = (
-            f"no GPU detected and {recipe.model_id} has no configuration for {name}"
-            if not candidates(recipe, name)
-            else "no GPU detected"
-        )
+        why = "no GPU detected"
         data: dict[str, Any] = {
             "target": None,
             "notes": [*target.notes, why],
@@ -283,8 +300,10 @@ def show_config(
         emit_result(data, fmt, plan_message(plan))
         return
     if manifests is not None:
+        from aimc.log import line as log_line
+
         for note in target.notes:
-            click.echo(f"target: {note}", err=True)
+            log_line("target", note, "INFO")
         click.echo("---\n".join(manifests.values()), nl=False)
         return
     for note in target.notes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aimc.cli.options import format_option, recipes_option
+from aimc.cli.options import OneOf, format_option, recipes_option
 from aimc.cli.report import count, emit_result, print_error
 
 __all__ = ["validate"]
@@ -34,7 +34,7 @@ __all__ = ["validate"]
 @click.option(
     "--from",
     "source",
-    type=click.Choice(["aim-profiles", "vllm-recipes"]),
+    type=OneOf(["aim-profiles", "vllm-recipes"]),
     help="PATHS are checkouts of a foreign collection (AMD AIM profiles, vLLM Recipes): "
     "lint them through the conversion of 'aim-engine import', at the original lines.",
 )

@@ -8,10 +8,11 @@ Started in place of the real server (as $AIM_PYTHON, or by a stand-in docker). R
 - ``never``: /health is 503 forever;
 - ``exit``: prints a message and exits with code 3 after FAKE_DELAY seconds.
 
-With FAKE_LOG_LINES (a file: e.g. ``tests/data/vllm-0.32-cpu-startup.log``, vLLM's real
-startup lines) it first prints those lines, FAKE_LINE_DELAY seconds apart, and becomes
-healthy only after the last one. FAKE_LIST_DELAY: seconds /v1/models waits after /health
-answers before it lists the model.
+With FAKE_PREAMBLE (a file) it first copies that file's bytes to its output (a log already
+large, and hostile, before the server says anything). With FAKE_LOG_LINES (a file: e.g.
+``tests/data/vllm-0.32-cpu-startup.log``, vLLM's real startup lines) it first prints those
+lines, FAKE_LINE_DELAY seconds apart, and becomes healthy only after the last one.
+FAKE_LIST_DELAY: seconds /v1/models waits after /health answers before it lists the model.
 
 ``POST /v1/completions`` with ``stream: true`` answers as vLLM does (server-sent events, one
 token a chunk, ``usage`` in the last chunk when asked, then ``data: [DONE]``); FAKE_STREAM
@@ -22,6 +23,13 @@ forever), ``huge`` (one 8 MiB line), ``binary``
 headers than a client reads, also for /v1/models), ``echokey`` (every second request is
 answered by a bad status line that echoes its ``Authorization`` header). The
 ``Authorization`` header of each request is appended to FAKE_AUTH when set.
+
+Like vLLM 0.32 (``vllm/entrypoints/serve/middleware/authenticate.py``) it requires an API
+key when ``--api-key`` or ``VLLM_API_KEY`` (in its own environment: the one a container or
+process got) is set: every request whose path starts with ``/v1`` (``/v2``, ``/inference``,
+``/cohere``) but OPTIONS needs ``Authorization: Bearer <key>`` and is answered 401
+``{"error": "Unauthorized"}`` otherwise; ``/health`` stays open. FAKE_API_KEY overrides the
+key (a server started with a key the caller does not have).
 
 It starts a ``sleep`` child in its process group (to check that the whole group is
 stopped), writes its pid and the child's to FAKE_PIDS, and the time it became ready or died
@@ -57,6 +65,12 @@ def main() -> None:
     delay = float(os.environ.get("FAKE_DELAY", "0"))
     port = int(_arg("--port", "8000"))
     model = _arg("--served-model-name", "fake")
+    if os.environ.get("FAKE_PREAMBLE"):
+        import shutil
+
+        with open(os.environ["FAKE_PREAMBLE"], "rb") as preamble:
+            shutil.copyfileobj(preamble, sys.stdout.buffer, 1 << 20)
+        sys.stdout.buffer.flush()
     print(f"fake server: mode {mode}, port {port}, model {model}", flush=True)
     child = subprocess.Popen(["sleep", "300"])
     if os.environ.get("FAKE_PIDS"):  # whole or absent: written aside, then renamed
@@ -82,12 +96,34 @@ def main() -> None:
     stream_mode = os.environ.get("FAKE_STREAM", "")
     list_delay = float(os.environ.get("FAKE_LIST_DELAY", "0"))
     posts = itertools.count(1)
+    # vLLM: --api-key wins over VLLM_API_KEY; an empty one is no key.
+    api_key = (
+        os.environ.get("FAKE_API_KEY") or _arg("--api-key", "") or os.environ.get("VLLM_API_KEY")
+    )
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
+        def _refused(self) -> bool:
+            """vLLM's AuthenticationMiddleware: answer 401 and return True for a guarded
+            path without the bearer token."""
+            if not api_key or not self.path.startswith(("/v1", "/v2", "/inference", "/cohere")):
+                return False
+            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and token == api_key:
+                return False
+            body = b'{"error":"Unauthorized"}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return True
+
         def do_GET(self) -> None:
+            if self._refused():
+                return
             healthy = mode != "never" and time.monotonic() >= ready_at
             if self.path == "/health":
                 self.send_response(200 if healthy else 503)
@@ -116,6 +152,8 @@ def main() -> None:
                 body = json.loads(self.rfile.read(length))
             except ValueError:
                 body = {}
+            if self._refused():
+                return
             if stream_mode in ("badstatus", "headers"):
                 self._not_http("NOT-HTTP garbage")
                 return
