@@ -299,7 +299,7 @@ def lint_hardware_in_catalog(hw: Hardware) -> list[Diagnostic]:
 COLUMNS = {
     "models": ["model", "precisions", "backends", "hardware", "gpus", "description"],
     "recipes": ["model", "path", "source", "configurations", "sha256"],
-    "configs": ["model", "config", "backend", "hardware", "precision", "gpus"],
+    "configs": ["model", "config", "backend", "hardware", "precision", "nodes", "gpus_per_node"],
 }
 
 
@@ -346,6 +346,10 @@ def catalog_rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
                         "backend": c.get("backend", default_backend),
                         "hardware": c["hardware"],
                         "precision": c["precision"],
+                        "nodes": c.get("nodes", [1]),
+                        "gpus_per_node": c["gpus"],
+                        # The recipe's own name for the GPUs per node (kept for readers of
+                        # the JSON before nodes were shown).
                         "gpus": c["gpus"],
                     }
                 )

@@ -1,7 +1,9 @@
 """Kubernetes artifacts (``--emit k8s``): the same :class:`~aimc.plan.Plan` as plain manifests.
 
 Pure, like :mod:`aimc.render`: one resource kind per file (``deployment.yaml``,
-``service.yaml``, ``pvc.yaml``) plus ``manifest.json``, deterministic, with the provenance
+``service.yaml``, ``pvc.yaml``) plus ``manifest.aimc`` (aimc's ownership and drift record,
+the JSON of the local folders' ``manifest.json`` under a name ``kubectl apply -f DIR``
+does not read: :data:`aimc.write.KUBERNETES_MANIFEST`), deterministic, with the provenance
 header of the other artifacts. The container is the one ``launch.sh`` runs with ``docker
 run``: the same image, the same arguments (:func:`aimc.render.container_args`) and the same
 environment (:func:`aimc.render.container_env`); the caller's pass-through variables
@@ -10,11 +12,22 @@ environment (:func:`aimc.render.container_env`); the caller's pass-through varia
 What the docker path has and a pod does not need: ``--device /dev/kfd /dev/dri``,
 ``--group-add video`` and ``--gpus`` are what the AMD / NVIDIA device plugins give a pod
 that requests ``amd.com/gpu`` / ``nvidia.com/gpu``; ``--ipc host`` and ``--shm-size`` become
-a memory-backed ``/dev/shm``; ``seccomp=unconfined`` and ``SYS_PTRACE`` (debuggers) are
-left out: the pod runs unprivileged. Device ids (:attr:`~aimc.plan.Plan.devices`,
-``--devices``) are left out too: the device plugin chooses a pod's GPUs and numbers them
-from 0 inside it, so a pod asks for ``total_gpus`` of them and sets no visibility variable
-(:func:`aimc.render.device_env` is not part of the pod's environment).
+a memory-backed ``/dev/shm``; ``seccomp=unconfined`` and ``SYS_PTRACE`` are left out
+(:data:`SECURITY_CONTEXT`: AMD's "Running ROCm Docker containers" lists only
+``--device /dev/kfd --device /dev/dri`` as needed, ``seccomp=unconfined`` as optional for
+NUMA memory mapping, and no ``SYS_PTRACE``, which only debuggers use). Device ids
+(:attr:`~aimc.plan.Plan.devices`, ``--devices``) are left out too: the device plugin
+chooses a pod's GPUs and numbers them from 0 inside it, so a pod asks for ``total_gpus``
+of them and sets no visibility variable (:func:`aimc.render.device_env` is not part of the
+pod's environment).
+
+Every container asks for CPU, memory and ephemeral storage besides its GPUs
+(:func:`pod_resources`, from the profile's reference node: ``host``), so no pod is
+BestEffort (the first evicted); its securityContext (:data:`SECURITY_CONTEXT`) meets the
+Pod Security Standards' ``baseline`` level and every ``restricted`` rule but one: the
+containers run as the images' user, root (the vLLM and SGLang images are built for it, and
+ROCm's device files are ``root:render`` with a ``render`` group id that differs from host
+to host, so no portable ``supplementalGroups`` or non-root user reaches them).
 
 A multi-node plan (``plan.nodes`` > 1: tensor parallel within a node, pipeline parallel
 across nodes) is a LeaderWorkerSet (``leaderworkerset.yaml``, the kubernetes-sigs/lws
@@ -22,12 +35,37 @@ controller must be installed) instead of a Deployment: one group of ``nodes`` po
 replica, each pod the same container on its own node. The leader (node rank 0) serves the
 API and hosts torch.distributed's store; the workers run ``--headless`` and join it at
 ``$(LWS_LEADER_ADDRESS)``, with ``--node-rank $(LWS_WORKER_INDEX)``: the only ``$(...)`` the
-kubelet expands (every ``$`` of the plan's own words is written ``$$``). The Service selects
-the leaders only; the model cache is ReadWriteMany (every pod of a group mounts it).
+kubelet expands (every ``$`` of the plan's own words is written ``$$``). The Service
+(``NAME-leader``, :func:`leader_service_name`) selects the leaders only; it never has a name
+the controller gives what it creates (:func:`lws_name`); the model cache is ReadWriteMany
+(every pod of a group mounts it).
+
+What the LWS controller does, at kubernetes-sigs/lws commit 060ab4d (the vendored CRD's,
+tests/data/lws/SOURCE.md), and what aimc relies on:
+
+- It creates a headless Service named after the LeaderWorkerSet, only if no Service of
+  that name exists (pkg/controllers/leaderworkerset_controller.go:215,
+  pkg/utils/controller/controller_utils.go:33-51): the pods' subdomain, through which
+  ``LWS_LEADER_ADDRESS`` resolves. A Service of aimc's with that name would take its place.
+- It names the leader StatefulSet after the LeaderWorkerSet and its pods ``NAME-GROUP``
+  (leaderworkerset_controller.go:846), each group's worker StatefulSet after its leader
+  pod, and the workers ``NAME-GROUP-INDEX`` from 1 (pkg/controllers/pod_controller.go:436,
+  442); with ``subdomainPolicy: UniquePerReplica`` (not used here) one Service
+  ``NAME-GROUP`` each (pod_controller.go:125); ControllerRevisions ``NAME-HASH-N``
+  (pkg/utils/revision/revision_utils.go:91, 323).
+- Its webhook gives every container ``LWS_LEADER_ADDRESS`` =
+  ``NAME-GROUP.SUBDOMAIN.NAMESPACE`` (the leader pod's DNS name through the headless
+  Service, which publishes not-ready addresses), ``LWS_GROUP_SIZE`` = ``size`` and
+  ``LWS_WORKER_INDEX`` = 0 on the leader, 1 .. size-1 on the workers
+  (pkg/utils/pod/pod_utils.go:132-179; api/leaderworkerset/v1/leaderworkerset_types.go:67-75).
+  aimc uses the first as ``--master-addr`` and the last as ``--node-rank``; ``--nnodes``
+  is the plan's node count, which is ``size`` (one pipeline stage per pod).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import math
 import re
 from typing import Any
@@ -36,16 +74,22 @@ from aimc import __version__
 from aimc.errors import ConfigError
 from aimc.plan import Plan
 from aimc.render import CONTAINER_CACHE, container_args, container_env, manifest, node_role_args
+from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
     "DEFAULT_SHM",
     "EMITS",
     "FILES",
     "MULTINODE_FILES",
+    "SECURITY_CONTEXT",
     "cache_claim_gib",
     "compile_k8s",
     "k8s_escape",
+    "k8s_name",
     "k8s_request_line",
+    "leader_service_name",
+    "lws_name",
+    "pod_resources",
     "render_k8s",
     "resources",
     "shm_size",
@@ -55,7 +99,7 @@ __all__ = [
 
 #: What ``--emit`` offers: the local artifacts (launch.sh, compose.yaml, ...) or Kubernetes'.
 EMITS = ("local", "k8s")
-#: The Kubernetes artifacts, one resource kind each (``manifest.json`` besides).
+#: The Kubernetes artifacts, one resource kind each (``manifest.aimc`` besides).
 FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
 #: The Kubernetes artifacts of a multi-node plan.
 MULTINODE_FILES = ("leaderworkerset.yaml", "pvc.yaml", "service.yaml")
@@ -65,12 +109,41 @@ LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 LWS_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 LWS_LEADER_ADDRESS = "$(LWS_LEADER_ADDRESS)"
 LWS_WORKER_INDEX = "$(LWS_WORKER_INDEX)"
+#: The longest name whose pods a StatefulSet can create: each pod is labelled
+#: ``controller-revision-hash: NAME-HASH`` (a hash of up to 10 characters) and a label value
+#: has at most 63 (kubernetes/kubernetes#64023).
+STATEFULSET_NAME_MAX = 52
+#: A DNS-1035 label (a Service's name), a label value, a pod's hostname: at most 63.
+LABEL_MAX = 63
+#: aimc's Service in front of the leaders: a suffix no controller-made name has.
+LEADER_SERVICE_SUFFIX = "-leader"
 #: GPU resource name of each hardware vendor's device plugin.
 GPU_RESOURCE = {"amd": "amd.com/gpu", "nvidia": "nvidia.com/gpu"}
 #: ``/dev/shm`` size when the hardware profile gives none (the NVIDIA profiles share the
 #: host's IPC namespace under docker instead): what the AMD profiles give docker, enough
 #: for NCCL/RCCL's buffers at tensor parallel 8 and vLLM's shared-memory broadcast.
 DEFAULT_SHM = "16Gi"
+#: The container's security context, the same for every backend and vendor: no privilege
+#: escalation (``no_new_privs``), no capability (the server needs none: the device files
+#: the device plugin adds belong to root, the user the images run as, and it listens on a
+#: port above 1024), the container runtime's default seccomp profile.
+SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+#: Per GPU when the profile has no ``host``: a modest node (8 cores, 64 GiB per GPU).
+DEFAULT_HOST_PER_GPU = {"cpu_cores": 8, "memory_gib": 64}
+#: What a pod requests of its GPUs' share of the reference node: half the cores and a
+#: quarter of the memory (room for the system, the node's daemons and nodes smaller than
+#: the reference); its memory limit is three quarters. No CPU limit: CFS throttling would
+#: stall the engine's busy loops, and idle cores may as well serve it.
+CPU_REQUEST_SHARE = 0.5
+MEMORY_REQUEST_SHARE = 0.25
+MEMORY_LIMIT_SHARE = 0.75
+#: The container's writable layer: vLLM's torch.compile and Triton caches under ~/.cache,
+#: logs, temporary files (the model is in the claim, /dev/shm in memory).
+EPHEMERAL_STORAGE_REQUEST = "50Gi"
 #: Startup budget: a floor for pulling the image, starting the engine, compiling and
 #: capturing graphs, plus seconds per GiB of weights to download (about 125 MB/s, a
 #: 1 Gbit/s link, into an empty cache) and load.
@@ -92,6 +165,34 @@ def k8s_escape(text: str) -> str:
     doubled reads back as exactly ``text``.
     """
     return text.replace("$", "$$")
+
+
+def k8s_name(base: str, suffix: str, limit: int) -> str:
+    """``base + suffix`` when it has at most ``limit`` characters; else ``base`` cut short,
+    ``-`` and 5 hex digits of its sha256 (two long names that share a beginning stay
+    apart), then ``suffix``. ``base`` is a DNS-1035 label: so is the result."""
+    if len(base) + len(suffix) <= limit:
+        return base + suffix
+    digest = hashlib.sha256(base.encode()).hexdigest()[:5]
+    return base[: limit - len(suffix) - len(digest) - 1].rstrip("-") + f"-{digest}{suffix}"
+
+
+def lws_name(plan: Plan, replicas: int) -> str:
+    """The LeaderWorkerSet's name: ``plan.name``, shortened (:func:`k8s_name`) so that what
+    the controller names after it is valid: the worker StatefulSets ``NAME-GROUP`` at most
+    :data:`STATEFULSET_NAME_MAX` characters, the worker pods ``NAME-GROUP-INDEX`` at most
+    :data:`LABEL_MAX` (e.g. 50 characters for up to 10 replicas of up to 10 nodes)."""
+    group = len(str(replicas - 1))
+    index = len(str(plan.nodes - 1))
+    limit = min(STATEFULSET_NAME_MAX - 1 - group, LABEL_MAX - 2 - group - index)
+    return k8s_name(plan.name, "", limit)
+
+
+def leader_service_name(plan: Plan) -> str:
+    """The Service of a LeaderWorkerSet's leaders: ``NAME-leader`` (at most 63
+    characters). The controller names its own Services ``NAME`` (the headless one behind
+    ``LWS_LEADER_ADDRESS``) or ``NAME-GROUP`` (a number): never with this suffix."""
+    return k8s_name(plan.name, LEADER_SERVICE_SUFFIX, LABEL_MAX)
 
 
 def weights_gib(plan: Plan) -> float:
@@ -118,6 +219,52 @@ def shm_size(plan: Plan) -> str:
         raise ConfigError(f"shm_size {size!r} of {plan.hardware['name']} is not a docker size")
     number, unit = match.groups()
     return number + {"": "", "b": "", "k": "Ki", "m": "Mi", "g": "Gi"}[unit.lower()]
+
+
+def _mib(quantity: str) -> int:
+    """MiB in a quantity :func:`shm_size` gives (``16Gi``, ``512Mi``, ``1024Ki``, bytes),
+    rounded up."""
+    match = re.fullmatch(r"([0-9]+)(Ki|Mi|Gi)?", quantity)
+    if not match:
+        raise ConfigError(f"{quantity!r} is not a size")
+    number, unit = int(match.group(1)), match.group(2) or ""
+    return math.ceil(number * {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}[unit] / 2**20)
+
+
+def _memory(mib: int) -> str:
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
+def pod_resources(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Requests and limits of one pod's container: its GPUs, and of their share of the
+    reference node (``host.cpu_cores`` and ``host.memory_gib`` over ``gpus_per_node``;
+    :data:`DEFAULT_HOST_PER_GPU` without a ``host``): CPU :data:`CPU_REQUEST_SHARE`,
+    memory :data:`MEMORY_REQUEST_SHARE` (limit :data:`MEMORY_LIMIT_SHARE`), each memory
+    figure plus ``/dev/shm`` (a memory-backed emptyDir is charged to the container's
+    memory), and :data:`EPHEMERAL_STORAGE_REQUEST`. Burstable: a CPU limit would throttle.
+
+    E.g. 8 GPUs of a DGX H100 (112 cores, 2048 GiB): CPU 56, memory 528Gi (limit 1552Gi).
+    """
+    gpus = plan.total_gpus
+    host = plan.hardware.get("host")
+    per_node = int(plan.hardware.get("gpus_per_node") or 1)
+    if host:
+        cores, memory = host["cpu_cores"] / per_node, float(host["memory_gib"]) / per_node
+    else:
+        cores, memory = DEFAULT_HOST_PER_GPU["cpu_cores"], DEFAULT_HOST_PER_GPU["memory_gib"]
+    shm = _mib(shm_size(plan))
+    requests: dict[str, Any] = {
+        "cpu": str(max(1, math.floor(cores * gpus * CPU_REQUEST_SHARE))),
+        "memory": _memory(math.floor(memory * gpus * MEMORY_REQUEST_SHARE) * 1024 + shm),
+        "ephemeral-storage": EPHEMERAL_STORAGE_REQUEST,
+    }
+    limits: dict[str, Any] = {
+        "memory": _memory(math.floor(memory * gpus * MEMORY_LIMIT_SHARE) * 1024 + shm),
+    }
+    gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
+    if gpu:
+        requests[gpu] = limits[gpu] = gpus
+    return {"requests": requests, "limits": limits}
 
 
 def cache_claim_gib(plan: Plan) -> int:
@@ -184,10 +331,8 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
         "env": env,
         "ports": [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}],
     }
-    gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
-    if gpu:
-        count = {gpu: plan.total_gpus}
-        container["resources"] = {"requests": dict(count), "limits": dict(count)}
+    container["resources"] = pod_resources(plan)
+    container["securityContext"] = copy.deepcopy(SECURITY_CONTEXT)
     container["volumeMounts"] = [
         {"name": "model-cache", "mountPath": CONTAINER_CACHE},
         {"name": "dshm", "mountPath": "/dev/shm"},
@@ -263,18 +408,25 @@ def _multinode(
     claim: str,
 ) -> dict[str, dict[str, Any]]:
     """The LeaderWorkerSet, the Service of its leaders and the shared model cache."""
-    name = plan.name
+    name = lws_name(plan, replicas)
     lws = {
         "apiVersion": LWS_API,
         "kind": "LeaderWorkerSet",
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "replicas": replicas,
-            # The workers join the leader's address: start them once the leader pod exists.
+            # LeaderCreated: the workers start as soon as the leader pod exists. With
+            # LeaderReady the controller would create them once the leader is Ready
+            # (pod_controller.go:143), and the leader's /health answers only when every
+            # pipeline stage has joined: the group would never start.
             "startupPolicy": "LeaderCreated",
             "leaderWorkerTemplate": {
                 "size": plan.nodes,
-                # One pipeline stage lost stalls the group: restart all its pods together.
+                # A torch.distributed group does not take a restarted rank back: when any
+                # container of a group restarts, the controller recreates every pod of the
+                # group (the default, and the LWS vLLM and SGLang examples' choice).
+                # RecreateGroupAfterStart would not while a pod of the group is Pending,
+                # leaving a restarted stage to wait for a group that is gone.
                 "restartPolicy": "RecreateGroupOnPodRestart",
                 "leaderTemplate": {
                     "metadata": {"labels": labels},
@@ -290,7 +442,7 @@ def _multinode(
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {"name": leader_service_name(plan), "labels": labels},
         "spec": {
             "type": "ClusterIP",
             "selector": {LWS_NAME_LABEL: name, LWS_INDEX_LABEL: "0"},
@@ -311,7 +463,7 @@ def _multinode(
 
 
 def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, str]:
-    """The Kubernetes manifests of ``plan`` by file name, ``manifest.json`` excluded."""
+    """The Kubernetes manifests of ``plan`` by file name, ``manifest.aimc`` excluded."""
     from aimc.templating import environment
 
     env = environment()
@@ -337,7 +489,7 @@ def k8s_request_line(line: str, replicas: int) -> str:
 
 
 def compile_k8s(plan: Plan, request: Any, target: str, replicas: int = 1) -> dict[str, str]:
-    """Every Kubernetes artifact of ``plan``, ``manifest.json`` included (its inputs as
+    """Every Kubernetes artifact of ``plan``, ``manifest.aimc`` included (its inputs as
     :func:`aimc.build.compile_plan` writes them, plus ``kubernetes``)."""
     from aimc.build import request_line
 
@@ -353,5 +505,5 @@ def compile_k8s(plan: Plan, request: Any, target: str, replicas: int = 1) -> dic
     inputs["kubernetes"] = {"replicas": replicas}
     if plan.nodes > 1:
         inputs["kubernetes"]["nodes"] = plan.nodes
-    files["manifest.json"] = manifest(plan, files, inputs)
+    files[KUBERNETES_MANIFEST] = manifest(plan, files, inputs)
     return files

@@ -54,8 +54,9 @@ class Plan:
         model_revision: Repository revision, if pinned.
         local_model: True when ``model_source`` is a local folder.
         recipe: Where the recipe came from ({source, path, sha256}).
-        hardware: Target profile facts ({name, vendor, architecture, memory_gib, source,
-            path, sha256}).
+        hardware: Target profile facts ({name, vendor, architecture, memory_gib,
+            gpus_per_node, host (the reference node's cpu_cores and memory_gib, when the
+            profile gives them), source, path, sha256}).
         configuration: The recipe configuration that matched (its id).
         backend: ``vllm`` or ``sglang``.
         backend_version: The pinned backend release the arguments were checked against.

@@ -35,6 +35,7 @@ __all__ = [
     "candidates",
     "merge",
     "parse_set",
+    "plan_name",
     "summary",
 ]
 
@@ -398,6 +399,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def plan_name(model_id: str) -> str:
+    """:attr:`Plan.name` of a model: ``aim-`` and the lower-case repo name, every run of
+    other characters one ``-``, at most 63 characters (a DNS-1035 label: a container,
+    Compose project and Kubernetes name)."""
+    return f"aim-{_slug(model_id.split('/')[-1])}"[:63].rstrip("-")
+
+
 @dataclass(frozen=True)
 class _Context:
     """What every step of :func:`build_plan` reads: the inputs and where values came from."""
@@ -496,7 +504,7 @@ def build_plan(
     )
     engine = ctx.engine
     return Plan(
-        name=f"aim-{_slug(recipe.model_id.split('/')[-1])}"[:63].rstrip("-"),
+        name=plan_name(recipe.model_id),
         model_id=recipe.model_id,
         served_model_name=str(merged["served_model_name"].value),
         model_source=source,
@@ -508,6 +516,8 @@ def build_plan(
             "vendor": hw["vendor"],
             "architecture": hw["architecture"],
             "memory_gib": hw["memory_gib"],
+            "gpus_per_node": hw["gpus_per_node"],
+            **({"host": dict(hw["host"])} if "host" in hw else {}),
             "source": hardware.root.label,
             "path": _hardware_display(hardware),
             "sha256": hardware.doc.sha256,

@@ -1125,14 +1125,16 @@ def run_folder(
     if name is not None:
         validate_name(name)
     folder = Path(os.path.abspath(folder))
-    plan = _load_plan(folder)
     script = folder / "launch.sh"
+    if not script.is_file() and any(
+        (folder / k).is_file() for k in ("deployment.yaml", "leaderworkerset.yaml")
+    ):
+        raise ConfigError(
+            f"{folder} holds Kubernetes manifests (--emit k8s), not a local launch",
+            hint=f"kubectl apply -f {folder}; or compile without --emit k8s to run here",
+        )
+    plan = _load_plan(folder)
     if not script.is_file():
-        if any((folder / k).is_file() for k in ("deployment.yaml", "leaderworkerset.yaml")):
-            raise ConfigError(
-                f"{folder} holds Kubernetes manifests (--emit k8s), not a local launch",
-                hint=f"kubectl apply -f {folder}; or compile without --emit k8s to run here",
-            )
         raise ConfigError(f"{script} is missing", hint="recompile the folder")
     name = validate_name(plan.name if name is None else name)
     env = _docker_env(dict(os.environ if env is None else env))

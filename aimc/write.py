@@ -1,10 +1,19 @@
 """Write stage: artifacts -> a folder, atomically; or compare them with one (``--check``).
 
 Takes {file name: text}; the only stage that writes to disk. A folder is replaced as a
-whole, and only when aimc can prove it wrote it (:func:`owned`): its ``manifest.json`` is
-aimc's, and every entry in the folder is an artifact that manifest lists, unchanged since,
-or the runner's ``server.log`` and ``server.log.1`` (carried over). Anything else is
-refused, never deleted.
+whole, and only when aimc can prove it wrote it (:func:`owned`): its manifest is aimc's,
+and every entry in the folder is an artifact that manifest lists, unchanged since, or the
+runner's ``server.log`` and ``server.log.1`` (carried over). Anything else is refused,
+never deleted.
+
+The manifest (aimc's ownership and drift record) is ``manifest.json`` in a folder of local
+artifacts and ``manifest.aimc`` (the same JSON) in a folder of Kubernetes manifests:
+``kubectl apply -f DIR`` decodes every ``.json``, ``.yaml`` and ``.yml`` file in DIR (and
+below it with ``-R``) and stops at a JSON file that is no Kubernetes object; it skips
+every other name (k8s.io/cli-runtime ``pkg/resource/visitor.go``: ``ignoreFile`` compares
+``filepath.Ext`` with ``FileExtensions``). A folder holds one of the two; a folder written
+with either (Kubernetes folders of earlier aimc versions hold ``manifest.json``) may be
+replaced by the other kind.
 
 The swap is atomic: the new files are written to a hidden sibling
 (``.NAME.new-XXXXXXXX``, manifest first) and exchanged with the old folder in one
@@ -35,7 +44,9 @@ from aimc.errors import AimcError, ConfigError, PermissionDeniedError
 
 __all__ = [
     "EXECUTABLE",
+    "KUBERNETES_MANIFEST",
     "MANIFEST",
+    "MANIFESTS",
     "RUNTIME_FILES",
     "artifact_name_ok",
     "diff_artifacts",
@@ -47,7 +58,12 @@ __all__ = [
 
 #: Artifacts written with the executable bit.
 EXECUTABLE = frozenset({"launch.sh"})
+#: The manifest of a folder of local artifacts.
 MANIFEST = "manifest.json"
+#: The manifest of a folder of Kubernetes manifests: a name kubectl does not read.
+KUBERNETES_MANIFEST = "manifest.aimc"
+#: Every name a manifest has; a folder holds one of them.
+MANIFESTS = (MANIFEST, KUBERNETES_MANIFEST)
 #: Files aimc adds to an artifact folder after writing it (the runner's log and the previous
 #: run's, aimc.runner.LOG_NAME and PREVIOUS_LOG_NAME): kept on rewrite, never reported as
 #: drift.
@@ -77,13 +93,19 @@ def _sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _manifest_artifacts(folder: Path) -> dict[str, str] | None:
-    """{artifact name: sha256} from ``folder``'s manifest when it is aimc's, else None."""
+def _manifest_names(folder: Path) -> list[str]:
+    """The manifest names present in ``folder`` (any kind of entry), in :data:`MANIFESTS`
+    order."""
+    return [name for name in MANIFESTS if os.path.lexists(folder / name)]
+
+
+def _read_manifest(path: Path) -> dict[str, str] | None:
+    """{artifact name: sha256} from the manifest at ``path`` when it is aimc's, else None."""
     # Opened, not followed, then checked: a manifest swapped for a symlink or a FIFO after
     # a check is never read (nor waited on).
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(folder / MANIFEST, flags)
+        fd = os.open(path, flags)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
@@ -103,10 +125,21 @@ def _manifest_artifacts(folder: Path) -> dict[str, str] | None:
     return dict(artifacts)
 
 
+def _manifest(folder: Path) -> tuple[str, dict[str, str]] | None:
+    """(manifest name, {artifact name: sha256}) of ``folder`` when it holds exactly one
+    manifest and that one is aimc's, else None."""
+    names = _manifest_names(folder)
+    if len(names) != 1:
+        return None
+    artifacts = _read_manifest(folder / names[0])
+    return None if artifacts is None else (names[0], artifacts)
+
+
 def is_aimc_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a manifest aimc wrote (its generator is aimc): a folder with
-    any other ``manifest.json`` (``{}``) is not one whose files aimc reads as its own."""
-    return _manifest_artifacts(folder) is not None
+    any other ``manifest.json`` (``{}``), or with two manifests, is not one whose files aimc
+    reads as its own."""
+    return _manifest(folder) is not None
 
 
 def artifact_name_ok(name: object) -> bool:
@@ -122,16 +155,22 @@ def artifact_name_ok(name: object) -> bool:
 def owned(folder: Path, *, check_hashes: bool = True) -> list[str]:
     """What stands between aimc and replacing ``folder``: one line per entry it did not write.
 
-    Empty when aimc may replace the folder: it is empty, or its manifest is aimc's and
-    every entry is a regular file that the manifest lists (with the recorded sha256 when
-    ``check_hashes``), the manifest itself or a runtime file (:data:`RUNTIME_FILES`).
+    Empty when aimc may replace the folder: it is empty, or its one manifest
+    (:data:`MANIFESTS`) is aimc's and every entry is a regular file that the manifest lists
+    (with the recorded sha256 when ``check_hashes``), the manifest itself or a runtime file
+    (:data:`RUNTIME_FILES`).
     """
     entries = sorted(os.scandir(folder), key=lambda e: e.name)
     if not entries:
         return []
-    artifacts = _manifest_artifacts(folder)
+    names = _manifest_names(folder)
+    if not names:
+        return [f"no manifest ({' or '.join(MANIFESTS)}) written by aimc"]
+    if len(names) > 1:
+        return [f"{' and '.join(names)} both (an aimc folder holds one manifest)"]
+    artifacts = _read_manifest(folder / names[0])
     if artifacts is None:
-        return [f"{MANIFEST} is missing or not written by aimc"]
+        return [f"{names[0]} is not written by aimc"]
     # Folders aimc makes for artifact names with parts (an imported recipe collection).
     folders = {
         "/".join(parts[:i])
@@ -139,13 +178,14 @@ def owned(folder: Path, *, check_hashes: bool = True) -> list[str]:
         for i in range(1, len(parts))
     }
     problems: list[str] = []
-    _owned_entries(entries, "", artifacts, folders, check_hashes, problems)
+    _owned_entries(entries, "", names[0], artifacts, folders, check_hashes, problems)
     return problems
 
 
 def _owned_entries(
     entries: list[os.DirEntry[str]],
     prefix: str,
+    manifest: str,
     artifacts: Mapping[str, str],
     folders: set[str],
     check_hashes: bool,
@@ -155,14 +195,14 @@ def _owned_entries(
         name = prefix + entry.name
         if name in folders and entry.is_dir(follow_symlinks=False):
             inner = sorted(os.scandir(entry.path), key=lambda e: e.name)
-            _owned_entries(inner, f"{name}/", artifacts, folders, check_hashes, problems)
+            _owned_entries(inner, f"{name}/", manifest, artifacts, folders, check_hashes, problems)
         elif not entry.is_file(follow_symlinks=False):
             problems.append(f"{name} (not a file aimc writes)")
         elif name in artifacts:
             if check_hashes and _sha256(Path(entry.path)) != artifacts[name]:
                 problems.append(f"{name} (changed since aimc wrote it)")
-        elif prefix or (name not in RUNTIME_FILES and name != MANIFEST):
-            problems.append(f"{name} (not listed in {MANIFEST})")
+        elif prefix or (name not in RUNTIME_FILES and name != manifest):
+            problems.append(f"{name} (not listed in {manifest})")
 
 
 #: The random part tempfile.mkdtemp gives a temporary sibling's name.
@@ -192,7 +232,7 @@ def _ours(folder: Path) -> bool:
         return False
     try:
         return not any(os.scandir(folder)) or (
-            _manifest_artifacts(folder) is not None and not owned(folder, check_hashes=False)
+            _manifest(folder) is not None and not owned(folder, check_hashes=False)
         )
     except OSError:
         return False
@@ -203,15 +243,16 @@ def _remove_ours(folder: Path) -> None:
     still proves it is aimc's, so the next write removes the rest."""
     with contextlib.suppress(OSError):
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if entry.name == MANIFEST:
+            if entry.name in MANIFESTS:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
-        with contextlib.suppress(OSError):
-            os.unlink(folder / MANIFEST)
+        for name in MANIFESTS:
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
         os.rmdir(folder)
 
 
@@ -220,7 +261,7 @@ def _recover(outdir: Path) -> None:
     temporary siblings. A sibling that is not provably aimc's is left alone."""
     if not os.path.lexists(outdir):
         for old in _siblings(outdir, "old"):
-            if _ours(old) and (old / MANIFEST).is_file():
+            if _ours(old) and any((old / name).is_file() for name in MANIFESTS):
                 with contextlib.suppress(OSError):
                     os.rename(old, outdir)
                     break
@@ -333,7 +374,9 @@ def _write(outdir: Path, files: Mapping[str, str]) -> None:
     gone: Path | None = tmp
     try:
         # The manifest first: a folder left half-written still proves it is aimc's.
-        for name in sorted(files, key=lambda n: (n != MANIFEST, n)):
+        if len(set(files) & set(MANIFESTS)) > 1:
+            raise AimcError("internal error: artifacts with two manifests")
+        for name in sorted(files, key=lambda n: (n not in MANIFESTS, n)):
             if not artifact_name_ok(name):
                 raise AimcError(f"internal error: artifact name {name!r} is not a plain path")
             path = tmp / name

@@ -2,7 +2,9 @@
 # A real Docker engine for the tests and the demo, and the image of the `cpu` target.
 #
 # 1. Installs the OS packages docker.io and docker-compose when dockerd or docker-compose
-#    is missing (Debian/Ubuntu, as root).
+#    is missing, and kubectl when it is missing (tests/test_kubectl.py runs it): the OS
+#    package kubectl where a configured package source has one, else Debian's
+#    kubernetes-client, the same client (Debian/Ubuntu, as root).
 #    With --packages, that is all it does.
 # 2. Builds the image aimc/vllm-cpu:0.32.0 into the private engine of
 #    scripts/docker-engine.sh when that engine does not have it yet (kept in .docker-engine/,
@@ -34,6 +36,21 @@ if ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null \
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends docker.io docker-compose debootstrap \
     iptables >/dev/null
+fi
+
+if ! command -v kubectl >/dev/null; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "setup-docker.sh: needs kubectl (Debian package kubectl or kubernetes-client);" \
+      "install it as root" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  kubectl_package=kubernetes-client
+  if apt-cache policy kubectl | grep -q 'Candidate: [0-9]'; then
+    kubectl_package=kubectl
+  fi
+  apt-get install -y -qq --no-install-recommends "$kubectl_package" >/dev/null
 fi
 
 [ "${1:-}" = --packages ] && exit 0

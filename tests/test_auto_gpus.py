@@ -218,7 +218,9 @@ def test_show_config_without_gpu_or_target_lists_every_configuration(cli) -> Non
     lines = result.out.splitlines()
     assert lines[0].startswith("target: no GPU detected: name a target with --target NAME (")
     assert lines[1] == "no GPU detected: every configuration on every target (GiB per GPU):"
-    assert lines[2].split()[:5] == ["HARDWARE", "CONFIG", "BACKEND", "PRECISION", "GPUS"]
+    assert lines[2].split()[:8] == [
+        *("HARDWARE", "CONFIG", "BACKEND", "PRECISION", "NODES", "GPUS", "PER", "NODE")
+    ]
     assert lines[2].split()[-2:] == ["VERDICT", "REASON"]
     targets = {line.split()[0] for line in lines[3:] if line and not line.startswith("choose")}
     assert {"a100-80gb", "h100", "h200", "mi250x", "mi300x", "mi355x"} <= targets

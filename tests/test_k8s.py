@@ -115,7 +115,7 @@ def test_k8s_manifests_match_golden_and_validate(
     folder: str, model: str, gpus: int | None, target: str, replicas: int, golden
 ) -> None:
     _, files = _k8s(model, gpus, target, replicas)
-    assert sorted(files) == sorted([*FILES, "manifest.json"])
+    assert sorted(files) == sorted([*FILES, "manifest.aimc"])
     for name, text in files.items():
         golden(f"k8s/{folder}/{name}", text)
     assert sorted(p.name for p in (GOLDEN / "k8s" / folder).iterdir()) == sorted(files)
@@ -301,11 +301,23 @@ def test_secret_refs_never_carry_a_value(cli, tmp_path: Path) -> None:
 def test_gpus_shm_cache_and_probes() -> None:
     amd, files = _k8s("Qwen/Qwen3-32B", 8, "mi300x")
     container = _container(files)
+    # 8 of the 8 GPUs of the reference node (96 cores, 1850 GiB): half the cores, a quarter
+    # of the memory (limit: three quarters), each plus the 16Gi of /dev/shm.
     assert container["resources"] == {
-        "requests": {"amd.com/gpu": 8},
-        "limits": {"amd.com/gpu": 8},
+        "requests": {
+            "cpu": "48",
+            "memory": f"{1850 // 4 + 16}Gi",
+            "ephemeral-storage": "50Gi",
+            "amd.com/gpu": 8,
+        },
+        "limits": {"memory": f"{1850 * 3 // 4 + 16}Gi", "amd.com/gpu": 8},
     }
-    assert "securityContext" not in container  # no privileged, no added capabilities
+    # Unprivileged: no capability, no privilege escalation, the runtime's seccomp profile.
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     spec = _yaml(files["deployment.yaml"])["spec"]["template"]["spec"]
     assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in spec[
         "volumes"
@@ -321,7 +333,7 @@ def test_gpus_shm_cache_and_probes() -> None:
 
     nvidia, files = _k8s("Qwen/Qwen3-8B", None, "h100")
     container = _container(files)
-    assert container["resources"]["limits"] == {"nvidia.com/gpu": nvidia.total_gpus}
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == nvidia.total_gpus
     assert shm_size(nvidia) == DEFAULT_SHM
 
 
@@ -348,7 +360,7 @@ def test_replicas_share_one_service_and_a_readwritemany_cache() -> None:
     service = _yaml(files["service.yaml"])
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert _yaml(files["pvc.yaml"])["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert json.loads(files["manifest.json"])["inputs"]["kubernetes"] == {"replicas": 3}
+    assert json.loads(files["manifest.aimc"])["inputs"]["kubernetes"] == {"replicas": 3}
     single = _k8s("Qwen/Qwen3-8B", None, "h100")[1]
     assert _yaml(single["deployment.yaml"])["spec"]["strategy"] == {"type": "Recreate"}
 
@@ -392,7 +404,7 @@ def test_compile_check_reports_drift(cli, tmp_path: Path) -> None:
     out = tmp_path / "k8s"
     base = ["compile", "Qwen/Qwen3-8B", "--target", "h100", "--emit", "k8s", "-o", str(out)]
     assert cli(*base).code == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "manifest.aimc"])
     assert cli(*base, "--check").code == 0
     stale = cli(*base, "--replicas", "2", "--check")
     assert stale.code == 1
@@ -402,6 +414,55 @@ def test_compile_check_reports_drift(cli, tmp_path: Path) -> None:
     (out / "service.yaml").write_text("edited\n")
     assert cli(*base, "--check").code == 1
     assert cli(*base).code == 2  # an edited artifact is never overwritten
+
+
+def test_a_kubernetes_folder_of_an_earlier_aimc_is_checked_and_replaced(cli, tmp_path) -> None:
+    """Before issue 21 a Kubernetes folder held manifest.json (which kubectl cannot
+    decode): ``--check`` reports it out of date, and compiling replaces it with one that
+    holds manifest.aimc; the same folder edited is refused, never overwritten."""
+    out = tmp_path / "k8s"
+    base = ["compile", "Qwen/Qwen3-8B", "--target", "h100", "--emit", "k8s", "-o", str(out)]
+    assert cli(*base).code == 0
+    (out / "manifest.aimc").rename(out / "manifest.json")  # as aimc 0.1.0 wrote it
+    stale = cli(*base, "--check")
+    assert stale.code == 1
+    assert f"--- {out / 'manifest.json'}\n+++ (not generated)" in stale.out
+    assert f"+++ {out / 'manifest.aimc'} (generated)" in stale.out
+    made = cli(*base)
+    assert made.code == 0, made.err
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "manifest.aimc"])
+    assert cli(*base, "--check").code == 0
+    # Edited since: refused, whichever manifest the folder has.
+    (out / "manifest.aimc").rename(out / "manifest.json")
+    (out / "pvc.yaml").write_text("edited\n")
+    refused = cli(*base)
+    assert refused.code == 2
+    assert "pvc.yaml (changed since aimc wrote it)" in refused.err
+    assert (out / "pvc.yaml").read_text() == "edited\n"
+
+
+def test_a_folder_with_both_manifests_is_refused(cli, tmp_path) -> None:
+    out = tmp_path / "k8s"
+    base = ["compile", "Qwen/Qwen3-8B", "--target", "h100", "--emit", "k8s", "-o", str(out)]
+    assert cli(*base).code == 0
+    (out / "manifest.json").write_bytes((out / "manifest.aimc").read_bytes())
+    refused = cli(*base)
+    assert refused.code == 2
+    assert "manifest.json and manifest.aimc both (an aimc folder holds one manifest)" in (
+        refused.err
+    )
+    assert (out / "manifest.json").exists()
+
+
+def test_local_and_kubernetes_folders_replace_each_other(cli, tmp_path) -> None:
+    out = tmp_path / "out"
+    k8s = ["compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(out)]
+    assert cli(*k8s, "--emit", "k8s").code == 0
+    assert cli(*k8s).code == 0  # local artifacts over a Kubernetes folder
+    assert (out / "manifest.json").is_file() and not (out / "manifest.aimc").exists()
+    assert (out / "launch.sh").is_file()
+    assert cli(*k8s, "--emit", "k8s").code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "manifest.aimc"])
 
 
 def test_show_config_prints_the_manifests(cli) -> None:

@@ -15,6 +15,7 @@ import functools
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,12 +137,12 @@ def test_multinode_manifests_match_golden_and_validate(golden) -> None:
     request = _request()
     plan = make_plan(CATALOG, request, "h100")
     files = compile_k8s(plan, request, "h100")
-    assert sorted(files) == sorted([*MULTINODE_FILES, "manifest.json"])
+    assert sorted(files) == sorted([*MULTINODE_FILES, "manifest.aimc"])
     for name, text in files.items():
         golden(f"k8s/{FOLDER}/{name}", text)
     assert sorted(p.name for p in (GOLDEN / "k8s" / FOLDER).iterdir()) == sorted(files)
     _validate(files)
-    assert json.loads(files["manifest.json"])["inputs"]["kubernetes"] == {
+    assert json.loads(files["manifest.aimc"])["inputs"]["kubernetes"] == {
         "replicas": 1,
         "nodes": 2,
     }
@@ -175,7 +176,7 @@ def test_leader_and_workers_and_the_service_that_reaches_the_leader() -> None:
     assert template["size"] == 2
     (leader,) = template["leaderTemplate"]["spec"]["containers"]
     (worker,) = template["workerTemplate"]["spec"]["containers"]
-    assert leader["resources"]["limits"] == {"nvidia.com/gpu": 8}
+    assert leader["resources"]["limits"]["nvidia.com/gpu"] == 8
     assert worker["resources"] == leader["resources"]
     assert "startupProbe" in leader and "ports" in leader
     assert not {"startupProbe", "readinessProbe", "livenessProbe", "ports"} & set(worker)
@@ -342,7 +343,7 @@ def test_compile_emit_k8s_writes_the_leaderworkerset(cli, tmp_path: Path) -> Non
     args = ["compile", MODEL, "--target", "h100", "--precision", "bf16", "--emit", "k8s"]
     result = cli(*args, "-o", str(out))
     assert result.code == 0, result.err
-    assert sorted(p.name for p in out.iterdir()) == sorted([*MULTINODE_FILES, "manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*MULTINODE_FILES, "manifest.aimc"])
 
 
 # --- lint -----------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def test_nodes_flag_asks_for_a_multi_node_configuration(cli, tmp_path) -> None:
     args = ("compile", "meta-llama/Llama-3.1-405B-Instruct", "--target", "h100")
     result = cli(*args, "--nodes", "2", "--emit", "k8s", "-o", str(out))
     assert result.code == 0, result.err
-    plan = json.loads((out / "manifest.json").read_text())["plan"]
+    plan = json.loads((out / "manifest.aimc").read_text())["plan"]
     assert (plan["precision"], plan["gpus"], plan["nodes"]) == ("bf16", 8, 2)
     assert "--nodes 2" in (out / "leaderworkerset.yaml").read_text().splitlines()[1]
     refused = cli(*args, "--nodes", "3")
@@ -399,3 +400,69 @@ def test_nodes_flag_asks_for_a_multi_node_configuration(cli, tmp_path) -> None:
     one = cli(*args, "--nodes", "1", "-o", str(tmp_path / "one"))
     assert one.code == 0, one.err
     assert "nodes" not in json.loads((tmp_path / "one/manifest.json").read_text())["plan"]
+
+
+# --- nodes in the tables (issue 21) ----------------------------------------------------------
+
+OUTPUT_SCHEMA = json.loads((ROOT / "schemas" / "output.schema.json").read_text())
+
+
+def _row_schema(name: str) -> dict[str, Any]:
+    return {**OUTPUT_SCHEMA["$defs"][name], "$defs": OUTPUT_SCHEMA["$defs"]}
+
+
+def _table(text: str) -> list[dict[str, str]]:
+    """A table of aligned columns as rows by header (headers are single spaced words)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = lines[0]
+    starts = [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", header)]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    names = [header[a:b].strip() for a, b in bounds]
+    return [
+        {n: line[a:b].strip() for n, (a, b) in zip(names, bounds, strict=True)}
+        for line in lines[1:]
+    ]
+
+
+def _nodes_and_gpus(table: str, config: str) -> tuple[str, str]:
+    row = next(r for r in _table(table) if r["CONFIG"] == config)
+    return row["NODES"], row["GPUS PER NODE"]
+
+
+def test_list_configs_shows_nodes_and_gpus_per_node(cli) -> None:
+    """Before: a 2 x 8 GPU configuration read '8' under GPUS, like a one-node one."""
+    result = cli("list", "configs", MODEL)
+    assert result.code == 0, result.err
+    assert _nodes_and_gpus(result.out, "h100-vllm-bf16-2-nodes") == ("2", "8")
+    assert _nodes_and_gpus(result.out, "h100-vllm-fp8") == ("1", "8")
+    data = json.loads(cli("list", "configs", MODEL, "--format", "json").out)["data"]
+    row = next(r for r in data if r["config"] == "h100-vllm-bf16-2-nodes")
+    assert (row["nodes"], row["gpus_per_node"], row["gpus"]) == ([2], [8], [8])
+    for r in data:
+        jsonschema.validate(r, _row_schema("config_row"))
+
+
+def test_assessed_configs_show_nodes_and_gpus_per_node(cli) -> None:
+    result = cli("list", "configs", MODEL, "--target", "h100")
+    assert result.code == 0, result.err
+    assert _nodes_and_gpus(result.out, "h100-vllm-bf16-2-nodes") == ("2", "8")
+    data = json.loads(cli("list", "configs", MODEL, "--target", "h100", "--format", "json").out)
+    row = next(r for r in data["data"] if r["config"] == "h100-vllm-bf16-2-nodes")
+    assert (row["nodes"], row["gpus_per_node"]) == (2, 8)
+    for r in data["data"]:
+        jsonschema.validate(r, _row_schema("assessed_row"))
+
+
+def test_show_config_shows_nodes_and_gpus_per_node(cli) -> None:
+    args = ("show-config", MODEL, "--target", "h100", "--precision", "bf16")
+    result = cli(*args)
+    assert result.code == 0, result.err
+    assert "gpu count:      8 per node x 2 nodes (16 GPUs)" in result.out.splitlines()
+    table = result.out.split("(GiB per GPU):\n", 1)[1]
+    assert _nodes_and_gpus(table, "h100-vllm-bf16-2-nodes") == ("2", "8")
+    data = json.loads(cli(*args, "--format", "json").out)
+    assert "2 nodes x 8 GPUs" in data["message"]
+    candidate = next(
+        c for c in data["data"]["candidates"] if c["config"] == "h100-vllm-bf16-2-nodes"
+    )
+    assert (candidate["nodes"], candidate["gpus_per_node"]) == (2, 8)

@@ -111,7 +111,7 @@ def test_list_configs_shows_the_new_precisions_with_memory_verdicts(cli) -> None
     result = cli("list", "configs", "meta-llama/Llama-3.3-70B-Instruct", "--target", "h100")
     assert result.code == 0, result.err
     int8 = [line.split() for line in result.out.splitlines() if " int8 " in line]
-    assert [row[4] for row in int8] == ["2", "4", "8"]
+    assert [row[5] for row in int8] == ["2", "4", "8"]
     assert all("runnable" in row for row in int8)
 
 

@@ -52,8 +52,9 @@ def compile_(
 
     Writes launch.sh, aim.env, the backend's config file, compose.yaml (when the target
     has a container image) and manifest.json into OUTPUT; with --emit k8s, Kubernetes
-    manifests instead (deployment.yaml, service.yaml, pvc.yaml, manifest.json: kubectl
-    apply -f OUTPUT). The same inputs always give byte-identical files.
+    manifests instead (deployment.yaml, service.yaml, pvc.yaml, and manifest.aimc, a name
+    kubectl does not read: kubectl apply -f OUTPUT). The same inputs always give
+    byte-identical files.
     """
     from aimc.build import compile_plan
     from aimc.log import note

@@ -30,7 +30,8 @@ CANDIDATE_COLUMNS = [
     "config",
     "backend",
     "precision",
-    "gpus",
+    "nodes",
+    "gpus_per_node",
     "weights_gib",
     "kv_gib",
     "need_gib",
@@ -56,6 +57,9 @@ def candidate_rows(
             "config": c.config_id,
             "backend": c.backend,
             "precision": c.precision,
+            "nodes": c.nodes,
+            "gpus_per_node": c.gpus,
+            # GPUs per node under its earlier name (the JSON before nodes were shown).
             "gpus": c.gpus,
             "weights_gib": est.get("weights_gib"),
             "kv_gib": est.get("kv_gib"),
@@ -87,7 +91,12 @@ def plan_text(plan: Any, explain: bool) -> str:
         f"backend:        {plan.backend} {plan.backend_version}",
         f"precision:      {plan.precision}",
         f"gpu count:      {plan.gpus}"
-        + (f" x {plan.data_parallel} data-parallel replicas" if plan.data_parallel > 1 else ""),
+        + (f" x {plan.data_parallel} data-parallel replicas" if plan.data_parallel > 1 else "")
+        + (
+            f" per node x {plan.nodes} nodes ({plan.total_gpus * plan.nodes} GPUs)"
+            if plan.nodes > 1
+            else ""
+        ),
         *([f"devices:        {format_devices(plan.devices)}"] if plan.devices is not None else []),
         f"launcher:       {plan.launcher}" + (f" ({plan.image})" if plan.image else ""),
         f"endpoint:       {endpoint} (health {plan.health_path})",
@@ -120,9 +129,10 @@ def plan_message(plan: Any) -> str:
     """One line: ``MODEL on TARGET: BACKEND PRECISION, N GPUs, configuration ID``."""
     replicas = f" x {plan.data_parallel} replicas" if plan.data_parallel > 1 else ""
     devices = f" (devices {format_devices(plan.devices)})" if plan.devices is not None else ""
+    nodes = f"{plan.nodes} nodes x " if plan.nodes > 1 else ""
     return (
         f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
-        f"{_n(plan.gpus, 'GPU')}{replicas}{devices}, configuration {plan.configuration}"
+        f"{nodes}{_n(plan.gpus, 'GPU')}{replicas}{devices}, configuration {plan.configuration}"
     )
 
 

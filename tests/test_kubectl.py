@@ -1,0 +1,127 @@
+"""The real ``kubectl`` on every kind of folder ``--emit k8s`` writes (issue 21).
+
+``kubectl apply -f DIR`` decodes every ``.json``, ``.yaml`` and ``.yml`` file in DIR (and
+below it with ``-R``) and stops at one that is no Kubernetes object: the ``manifest.json``
+of earlier aimc versions stopped it (``unable to decode ".../manifest.json": Object 'Kind'
+is missing``). aimc's manifest is now ``manifest.aimc``, a name kubectl skips.
+
+kubectl needs an API server past decoding, and none can be installed here (see
+:mod:`tests.fakes.kube_apiserver`): it runs against a discovery-only stand-in with
+``--dry-run=client --validate=false`` (the stand-in serves no OpenAPI documents; the schemas
+are checked in tests/test_k8s.py and tests/test_multinode.py). That is the decode and
+mapping step of a real ``kubectl apply``: every file read, every object mapped to its
+resource (a GET of it in the namespace), and the object kubectl would create printed back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from aimc.write import KUBERNETES_MANIFEST, MANIFEST
+from tests.fakes.kube_apiserver import kube_api
+
+KUBECTL = shutil.which("kubectl", path="/usr/local/bin:/usr/bin:/bin")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+PATHS = {
+    "Deployment": "/apis/apps/v1/namespaces/default/deployments",
+    "LeaderWorkerSet": "/apis/leaderworkerset.x-k8s.io/v1/namespaces/default/leaderworkersets",
+    "PersistentVolumeClaim": "/api/v1/namespaces/default/persistentvolumeclaims",
+    "Service": "/api/v1/namespaces/default/services",
+}
+
+#: Every kind of folder: (id, compile arguments, the kinds it holds).
+FOLDERS = [
+    ("deployment", ["Qwen/Qwen3-8B", "--target", "h100"], {"Deployment"}),
+    ("deployment-rocm", ["Qwen/Qwen3-32B", "8", "--target", "mi300x"], {"Deployment"}),
+    ("replicated", ["Qwen/Qwen3-8B", "--target", "h100", "--replicas", "3"], {"Deployment"}),
+    (
+        "leaderworkerset",
+        ["meta-llama/Llama-3.1-405B-Instruct", "--target", "h100", "--precision", "bf16"],
+        {"LeaderWorkerSet"},
+    ),
+]
+
+
+def _kubectl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    assert KUBECTL, "kubectl is not installed: run scripts/setup-docker.sh --packages as root"
+    return subprocess.run(
+        [KUBECTL, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _objects(folder: Path) -> list[dict[str, Any]]:
+    """The objects of every .yaml file in ``folder``, as a YAML reader sees them."""
+    yaml = YAML(typ="safe", pure=True)
+    return [
+        doc
+        for path in sorted(folder.glob("*.yaml"))
+        for doc in yaml.load_all(path.read_text())
+        if doc is not None
+    ]
+
+
+def _as_written(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` less what kubectl adds: the namespace it applies to, empty annotations."""
+    meta = dict(obj["metadata"])
+    assert meta.pop("namespace", "default") == "default"
+    if meta.get("annotations") == {}:
+        del meta["annotations"]
+    return {**obj, "metadata": meta}
+
+
+def _compile(cli: Any, out: Path, args: list[str]) -> None:
+    result = cli("compile", *args, "--emit", "k8s", "-o", str(out))
+    assert result.code == 0, result.err
+
+
+@pytest.mark.parametrize(("kind", "args", "kinds"), FOLDERS, ids=[f[0] for f in FOLDERS])
+@pytest.mark.parametrize("recursive", [False, True], ids=["flat", "recursive"])
+def test_kubectl_applies_every_emitted_folder(
+    cli: Any, tmp_path: Path, kind: str, args: list[str], kinds: set[str], recursive: bool
+) -> None:
+    """``kubectl apply -f DIR`` (and ``-R``) decodes every file: exit 0, nothing on
+    stderr, each object mapped to its resource and sent exactly as the file has it."""
+    out = tmp_path / "k8s"
+    _compile(cli, out, args)
+    assert (out / KUBERNETES_MANIFEST).is_file() and not (out / MANIFEST).exists()
+    expected = _objects(out)
+    assert {o["kind"] for o in expected} == kinds | {"Service", "PersistentVolumeClaim"}
+    with kube_api(tmp_path) as api:
+        flags = ["apply", "-f", str(out), "--dry-run=client", "--validate=false", "-o", "json"]
+        result = _kubectl([*flags, *(["-R"] if recursive else [])], api.env(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        printed = json.loads(result.stdout)
+        items = printed["items"] if printed["kind"] == "List" else [printed]
+        # What kubectl would create is what the file says (apply records it, as read, in
+        # the last-applied annotation, and adds the namespace).
+        sent = [json.loads(item["metadata"]["annotations"].pop(LAST_APPLIED)) for item in items]
+        key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
+        assert sorted(map(_as_written, sent), key=key) == sorted(expected, key=key)
+        assert sorted(map(_as_written, items), key=key) == sorted(expected, key=key)
+        # Each object was looked up at its resource's path: kind and apiVersion map.
+        assert sorted(api.gets) == sorted(
+            ("GET", f"{PATHS[o['kind']]}/{o['metadata']['name']}") for o in expected
+        )
+        assert api.other == []
+
+
+def test_kubectl_stops_at_a_json_file_that_is_no_object(cli: Any, tmp_path: Path) -> None:
+    """The failure the test above guards against, shown with the same kubectl: the folder
+    as earlier aimc versions wrote it (``manifest.json``) is not applied."""
+    out = tmp_path / "k8s"
+    _compile(cli, out, ["Qwen/Qwen3-8B", "--target", "h100"])
+    (out / KUBERNETES_MANIFEST).rename(out / MANIFEST)
+    with kube_api(tmp_path) as api:
+        flags = ["apply", "-f", str(out), "--dry-run=client", "--validate=false"]
+        result = _kubectl(flags, api.env(tmp_path))
+    assert result.returncode == 1
+    assert f'unable to decode "{out / MANIFEST}"' in result.stderr
+    assert "Object 'Kind' is missing" in result.stderr
