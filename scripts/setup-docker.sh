@@ -25,32 +25,28 @@ cd "$(dirname "$0")/.."
 image=aimc/vllm-cpu:0.32.0
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
+updated=false
+apt_install() { # apt_install PACKAGE...: as root, from the configured package sources
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "setup-docker.sh: needs the Debian packages $*; install them as root" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $updated; then apt-get update -qq && updated=true; fi
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 if ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null \
   || ! command -v debootstrap >/dev/null; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo "setup-docker.sh: needs dockerd, docker-compose and debootstrap (Debian packages" \
-      "docker.io, docker-compose, debootstrap); install them as root" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends docker.io docker-compose debootstrap \
-    iptables >/dev/null
+  apt_install docker.io docker-compose debootstrap iptables
 fi
-
 if ! command -v kubectl >/dev/null; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo "setup-docker.sh: needs kubectl (Debian package kubectl or kubernetes-client);" \
-      "install it as root" >&2
-    exit 1
+  # Debian's kubernetes-client is the same client, where no source offers kubectl.
+  if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt_install kubectl
+  else
+    apt_install kubernetes-client
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  kubectl_package=kubernetes-client
-  if apt-cache policy kubectl | grep -q 'Candidate: [0-9]'; then
-    kubectl_package=kubectl
-  fi
-  apt-get install -y -qq --no-install-recommends "$kubectl_package" >/dev/null
 fi
 
 [ "${1:-}" = --packages ] && exit 0
