@@ -83,7 +83,7 @@ def lws_validator() -> jsonschema.Draft7Validator:
 
 def _validate(files: dict[str, str]) -> None:
     lws_validator().validate(_yaml(files["leaderworkerset.yaml"]))
-    for name in ("service.yaml", "pvc.yaml"):
+    for name in ("service.yaml", "pvc.yaml", "download.yaml"):
         kubernetes_validate.validate(_yaml(files[name]), K8S_VERSION, strict=True)
 
 
@@ -215,7 +215,8 @@ def test_pod_args_and_env_are_the_planned_ones(sets: tuple[str, ...]) -> None:
         *node_role_args("1", address),
     ]
     assert node_role_args("1", address)[-1] == "--headless"
-    expected = [(name, value) for name, value in container_env(plan)]
+    expected = [(n, v) for n, v in container_env(plan) if n != "HF_HUB_OFFLINE"]
+    expected.append(("HF_HUB_OFFLINE", "1"))  # every pod starts offline: one download
     for container in (leader, worker):
         env = [
             (e["name"], kubelet_expand(e["value"], pod_env) if "value" in e else None)
@@ -301,7 +302,10 @@ def test_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_path: Path
             assert argv[argv.index(plan.image) + 1 :] == expected
             assert argv[argv.index("--network") :][:2] == ["--network", "host"]
             passed = [v.partition("=")[0] for o, v in itertools.pairwise(argv) if o == "-e"]
-            assert passed == [e["name"] for e in pod["env"]]
+            # The same names; the pod's HF_HUB_OFFLINE (its own "1") comes last.
+            names = [e["name"] for e in pod["env"]]
+            assert names[-1] == "HF_HUB_OFFLINE"
+            assert sorted(passed) == sorted(names)
         else:  # the process's own spelling of the model, then the same words
             words = [*server_argv(plan), *node_role_args(rank, address)]
             assert argv[-len(words) :] == words
