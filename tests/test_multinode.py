@@ -470,3 +470,20 @@ def test_show_config_shows_nodes_and_gpus_per_node(cli) -> None:
         c for c in data["data"]["candidates"] if c["config"] == "h100-vllm-bf16-2-nodes"
     )
     assert (candidate["nodes"], candidate["gpus_per_node"]) == (2, 8)
+
+
+def test_headers_say_nodes_times_gpus_per_node(tmp_path: Path) -> None:
+    """Every artifact of a 2 x 8 configuration says so (it said "8 GPUs" before); a
+    one-node plan's header is as before."""
+    plan, out = _local(tmp_path)
+    request = _request()
+    k8s = compile_k8s(plan, request, "h100")
+    texts = {p.name: p.read_text() for p in out.iterdir() if p.suffix != ".json"}
+    texts.update({f"k8s/{n}": t for n, t in k8s.items() if n.endswith(".yaml")})
+    assert len(texts) >= 7
+    for name, text in texts.items():
+        line = next(row for row in text.splitlines() if "configuration:" in row)
+        assert line.endswith("bf16, 2 nodes x 8 GPUs per node"), (name, line)
+    one = make_plan(CATALOG, Request(model="Qwen/Qwen3-8B"), "h100")
+    text = compile_plan(one, Request(model="Qwen/Qwen3-8B"), "h100").files["launch.sh"]
+    assert "bf16, 1 GPU\n" in text and "nodes x" not in text
