@@ -78,7 +78,15 @@ from typing import Any
 from aimc import __version__
 from aimc.errors import ConfigError
 from aimc.plan import Plan
-from aimc.render import CONTAINER_CACHE, container_args, container_env, manifest, node_role_args
+from aimc.render import (
+    CONTAINER_CACHE,
+    container_args,
+    container_env,
+    interconnect_note,
+    manifest,
+    node_role_args,
+    rdma,
+)
 from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
@@ -315,7 +323,20 @@ def pod_resources(plan: Plan) -> dict[str, dict[str, Any]]:
     gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
     if gpu:
         requests[gpu] = limits[gpu] = gpus
+    found = rdma(plan)
+    if found:
+        requests[found["resource"]] = limits[found["resource"]] = int(found.get("count", 1))
     return {"requests": requests, "limits": limits}
+
+
+def security_context(plan: Plan) -> dict[str, Any]:
+    """:data:`SECURITY_CONTEXT`, plus ``IPC_LOCK`` for a multi-node plan over RDMA (verbs
+    pin the memory they register). IPC_LOCK is beyond the ``baseline`` Pod Security level's
+    capabilities: such pods need a namespace at ``privileged``."""
+    context = copy.deepcopy(SECURITY_CONTEXT)
+    if rdma(plan):
+        context["capabilities"]["add"] = ["IPC_LOCK"]
+    return context
 
 
 def server_env(plan: Plan) -> list[tuple[str, str | None]]:
@@ -453,7 +474,7 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
         "ports": [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}],
     }
     container["resources"] = pod_resources(plan)
-    container["securityContext"] = copy.deepcopy(SECURITY_CONTEXT)
+    container["securityContext"] = security_context(plan)
     container["volumeMounts"] = [
         {"name": "model-cache", "mountPath": CONTAINER_CACHE},
         {"name": "dshm", "mountPath": "/dev/shm"},
@@ -654,6 +675,7 @@ def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, st
             "hub_passthrough": [v for v in plan.passthrough_env if v.startswith("HF_")],
             "replicas": replicas,
             "nodes": plan.nodes,
+            "interconnect": interconnect_note(plan),
         }
         files[name] = env.get_template(f"k8s/{name}.j2").render(context)
     return files
