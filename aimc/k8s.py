@@ -166,9 +166,10 @@ MEMORY_LIMIT_SHARE = 0.75
 #: The container's writable layer: vLLM's torch.compile and Triton caches under ~/.cache,
 #: logs, temporary files (the model is in the claim, /dev/shm in memory).
 EPHEMERAL_STORAGE_REQUEST = "50Gi"
-#: Startup budget: a floor for pulling the image, starting the engine, compiling and
-#: capturing graphs, plus seconds per GiB of weights to download (about 125 MB/s, a
-#: 1 Gbit/s link, into an empty cache) and load.
+#: Startup budget: a floor for starting the engine, compiling and capturing graphs, plus
+#: seconds per GiB of weights to read them from the cache (about 125 MB/s, a 1 Gbit/s link
+#: to the network storage a ReadWriteMany claim usually is). The download is done before
+#: (init containers run before any probe: :func:`download_container`).
 STARTUP_FLOOR_S = 600
 STARTUP_S_PER_GIB = 8
 STARTUP_PERIOD_S = 10
