@@ -90,8 +90,17 @@ def test_one_node_gets_nothing_of_it() -> None:
     assert "interconnect:" not in plan_text(plan, explain=True)
 
 
-def test_k8s_pods_request_rdma_and_ipc_lock(golden) -> None:
-    plan = _plan()
+@pytest.fixture
+def relative(monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    """The test profile by a path relative to the repository (the goldens name it, and an
+    absolute path would differ from checkout to checkout)."""
+    monkeypatch.chdir(DATA.parents[2])
+    return _catalog(DATA.relative_to(DATA.parents[2]))
+
+
+def test_k8s_pods_request_rdma_and_ipc_lock(golden, relative: Catalog) -> None:
+    plan = _plan(relative)
+    assert plan.hardware["path"] == "tests/data/interconnect/hardware/h100.yaml"
     files = compile_k8s(plan, _request(), "h100")
     for name, text in files.items():
         golden(f"k8s/{FOLDER}/{name}", text)
@@ -114,8 +123,10 @@ def test_k8s_pods_request_rdma_and_ipc_lock(golden) -> None:
         assert "add" not in pod["initContainers"][0]["securityContext"]["capabilities"]
 
 
-def test_bare_metal_docker_run_gets_the_rdma_devices(golden, tmp_path: Path) -> None:
-    plan = _plan()
+def test_bare_metal_docker_run_gets_the_rdma_devices(
+    golden, tmp_path: Path, relative: Catalog
+) -> None:
+    plan = _plan(relative)
     out = tmp_path / "out"
     write_artifacts(out, compile_plan(plan, _request(), "h100").files)
     for name in ("launch.sh", "launch-worker.sh"):
