@@ -48,6 +48,20 @@ FOLDERS = [
         ["meta-llama/Llama-3.1-405B-Instruct", "--target", "h100", "--precision", "bf16"],
         {"LeaderWorkerSet", "Job"},
     ),
+    # With an RDMA interconnect: the device plugin's resource and IPC_LOCK in the pods.
+    (
+        "leaderworkerset-rdma",
+        [
+            "meta-llama/Llama-3.1-405B-Instruct",
+            "--target",
+            "h100",
+            "--precision",
+            "bf16",
+            "--recipes",
+            str(Path(__file__).parent / "data" / "interconnect"),
+        ],
+        {"LeaderWorkerSet", "Job"},
+    ),
 ]
 
 
