@@ -29,6 +29,11 @@ containers run as the images' user, root (the vLLM and SGLang images are built f
 ROCm's device files are ``root:render`` with a ``render`` group id that differs from host
 to host, so no portable ``supplementalGroups`` or non-root user reaches them).
 
+One download per model (:func:`download_container`): a single pod downloads in its own
+``download`` init container; when several pods share the cache (replicas, a LeaderWorkerSet
+group) a Job (``download.yaml``) downloads once and every server pod waits for its mark
+(:func:`wait_container`). Every server starts offline (:func:`server_env`).
+
 A multi-node plan (``plan.nodes`` > 1: tensor parallel within a node, pipeline parallel
 across nodes) is a LeaderWorkerSet (``leaderworkerset.yaml``, the kubernetes-sigs/lws
 controller must be installed) instead of a Deployment: one group of ``nodes`` pods per
@@ -73,7 +78,15 @@ from typing import Any
 from aimc import __version__
 from aimc.errors import ConfigError
 from aimc.plan import Plan
-from aimc.render import CONTAINER_CACHE, container_args, container_env, manifest, node_role_args
+from aimc.render import (
+    CONTAINER_CACHE,
+    container_args,
+    container_env,
+    interconnect_note,
+    manifest,
+    node_role_args,
+    rdma,
+)
 from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
@@ -82,18 +95,25 @@ __all__ = [
     "FILES",
     "MULTINODE_FILES",
     "SECURITY_CONTEXT",
+    "SHARED_FILES",
     "cache_claim_gib",
     "compile_k8s",
+    "download_container",
+    "download_job_name",
     "k8s_escape",
     "k8s_name",
     "k8s_request_line",
     "leader_service_name",
     "lws_name",
     "pod_resources",
+    "ready_mark",
     "render_k8s",
     "resources",
+    "server_env",
+    "shares_download",
     "shm_size",
     "startup_budget_s",
+    "wait_container",
     "weights_gib",
 ]
 
@@ -102,7 +122,9 @@ EMITS = ("local", "k8s")
 #: The Kubernetes artifacts, one resource kind each (``manifest.aimc`` besides).
 FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
 #: The Kubernetes artifacts of a multi-node plan.
-MULTINODE_FILES = ("leaderworkerset.yaml", "pvc.yaml", "service.yaml")
+MULTINODE_FILES = ("download.yaml", "leaderworkerset.yaml", "pvc.yaml", "service.yaml")
+#: With replicas (a cache that several pods share), a download Job besides :data:`FILES`.
+SHARED_FILES = ("deployment.yaml", "download.yaml", "pvc.yaml", "service.yaml")
 #: The LeaderWorkerSet API, and the labels and variables its controller gives each pod.
 LWS_API = "leaderworkerset.x-k8s.io/v1"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
@@ -144,14 +166,52 @@ MEMORY_LIMIT_SHARE = 0.75
 #: The container's writable layer: vLLM's torch.compile and Triton caches under ~/.cache,
 #: logs, temporary files (the model is in the claim, /dev/shm in memory).
 EPHEMERAL_STORAGE_REQUEST = "50Gi"
-#: Startup budget: a floor for pulling the image, starting the engine, compiling and
-#: capturing graphs, plus seconds per GiB of weights to download (about 125 MB/s, a
-#: 1 Gbit/s link, into an empty cache) and load.
+#: Startup budget: a floor for starting the engine, compiling and capturing graphs, plus
+#: seconds per GiB of weights to read them from the cache (about 125 MB/s, a 1 Gbit/s link
+#: to the network storage a ReadWriteMany claim usually is). The download is done before
+#: (init containers run before any probe: :func:`download_container`).
 STARTUP_FLOOR_S = 600
 STARTUP_S_PER_GIB = 8
 STARTUP_PERIOD_S = 10
 #: The model-cache claim: the weights, 20% for the files beside them, and 20 GiB spare.
 CACHE_SPARE_GIB = 20
+#: One download per model (:func:`download_container`): where the download step marks a
+#: complete snapshot, in the cache claim, one file per repository and revision.
+READY_DIR = f"{CONTAINER_CACHE}/.aimc-ready"
+#: The download, run with the image's own Python (the vLLM and SGLang images have
+#: huggingface_hub): the repository into ``HF_HUB_CACHE`` with ``HF_TOKEN`` (and the
+#: Secret's other variables) from the environment, then the ready mark. The names come from
+#: the environment, never from the script's text. ``original/*`` is vLLM's default
+#: ``LoadConfig.ignore_patterns`` (vllm/config/load.py:102: Llama's original checkpoints,
+#: as large as the safetensors, which vLLM never reads).
+DOWNLOAD_SCRIPT = """\
+import os, pathlib
+from huggingface_hub import snapshot_download
+snapshot_download(os.environ["AIMC_MODEL"], revision=os.environ.get("AIMC_REVISION") or None,
+                  ignore_patterns=["original/*"])
+ready = pathlib.Path(os.environ["AIMC_MODEL_READY"])
+ready.parent.mkdir(parents=True, exist_ok=True)
+ready.touch()
+"""
+#: A pod that shares the cache waits for the ready mark (then starts offline).
+WAIT_SCRIPT = """\
+import os, time
+while not os.path.exists(os.environ["AIMC_MODEL_READY"]):
+    time.sleep(10)
+"""
+#: The download step: network and disk bound, a few threads (huggingface_hub's 8 workers).
+#: Requests equal to limits: a Job pod of it is Guaranteed.
+DOWNLOAD_RESOURCES: dict[str, dict[str, Any]] = {
+    "requests": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "1Gi"},
+    "limits": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "1Gi"},
+}
+#: The wait step: a Python loop that sleeps.
+WAIT_RESOURCES: dict[str, dict[str, Any]] = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "100m", "memory": "128Mi"},
+}
+#: Retries of the download Job's pod before the Job fails (the Kubernetes default, 6).
+DOWNLOAD_BACKOFF_LIMIT = 6
 
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _DOCKER_SIZE = re.compile(r"^([0-9]+)([bkmg]?)b?$", re.IGNORECASE)
@@ -264,7 +324,86 @@ def pod_resources(plan: Plan) -> dict[str, dict[str, Any]]:
     gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
     if gpu:
         requests[gpu] = limits[gpu] = gpus
+    found = rdma(plan)
+    if found:
+        requests[found["resource"]] = limits[found["resource"]] = int(found.get("count", 1))
     return {"requests": requests, "limits": limits}
+
+
+def security_context(plan: Plan) -> dict[str, Any]:
+    """:data:`SECURITY_CONTEXT`, plus ``IPC_LOCK`` for a multi-node plan over RDMA (verbs
+    pin the memory they register). IPC_LOCK is beyond the ``baseline`` Pod Security level's
+    capabilities: such pods need a namespace at ``privileged``."""
+    context = copy.deepcopy(SECURITY_CONTEXT)
+    if rdma(plan):
+        context["capabilities"]["add"] = ["IPC_LOCK"]
+    return context
+
+
+def server_env(plan: Plan) -> list[tuple[str, str | None]]:
+    """A server container's environment: ``docker run``'s (:func:`aimc.render.container_env`)
+    with ``HF_HUB_OFFLINE=1`` in place of the caller's. One download per model: the server
+    reads the complete snapshot the download step left in the cache and asks the Hub
+    nothing (with HF_HUB_OFFLINE vLLM maps the repo id to the cached snapshot:
+    vllm/engine/arg_utils.py:908; SGLang's loader and transformers read it too)."""
+    env = [(name, value) for name, value in container_env(plan) if name != "HF_HUB_OFFLINE"]
+    return [*env, ("HF_HUB_OFFLINE", "1")]
+
+
+def ready_mark(plan: Plan) -> str:
+    """The file the download step writes once the snapshot is complete: under
+    :data:`READY_DIR`, named by 16 hex digits of the sha256 of ``MODEL@REVISION`` (no
+    character of a repository id reaches a path)."""
+    key = f"{plan.model_id}@{plan.model_revision or 'main'}"
+    return f"{READY_DIR}/{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def download_job_name(plan: Plan) -> str:
+    """The download Job of a shared cache: ``NAME-download`` (at most 63 characters: the
+    Job controller labels its pods ``job-name: NAME``)."""
+    return k8s_name(plan.name, "-download", LABEL_MAX)
+
+
+def shares_download(plan: Plan, replicas: int) -> bool:
+    """Whether several pods share the cache (replicas, or the pods of a LeaderWorkerSet
+    group): then one Job downloads and every pod waits; else the one pod downloads."""
+    return replicas > 1 or plan.nodes > 1
+
+
+def download_container(plan: Plan, secret_env: list[dict[str, Any]]) -> dict[str, Any]:
+    """The container that fills the cache once (:data:`DOWNLOAD_SCRIPT`): the server's
+    image, the Secret's Hub variables (``HF_TOKEN``, ``HF_HUB_OFFLINE``: none of the
+    server's, such as ``VLLM_API_KEY``), ``HF_HUB_CACHE`` and the model,
+    revision and ready mark as values (each ``$`` doubled)."""
+    hub = [copy.deepcopy(var) for var in secret_env if var["name"].startswith("HF_")]
+    env = [*hub, {"name": "HF_HUB_CACHE", "value": CONTAINER_CACHE}]
+    env.append({"name": "AIMC_MODEL", "value": k8s_escape(plan.model_id)})
+    if plan.model_revision:
+        env.append({"name": "AIMC_REVISION", "value": k8s_escape(plan.model_revision)})
+    env.append({"name": "AIMC_MODEL_READY", "value": ready_mark(plan)})
+    return {
+        "name": "download",
+        "image": plan.image,
+        "command": ["python3", "-c", k8s_escape(DOWNLOAD_SCRIPT)],
+        "env": env,
+        "resources": copy.deepcopy(DOWNLOAD_RESOURCES),
+        "securityContext": copy.deepcopy(SECURITY_CONTEXT),
+        "volumeMounts": [{"name": "model-cache", "mountPath": CONTAINER_CACHE}],
+    }
+
+
+def wait_container(plan: Plan) -> dict[str, Any]:
+    """The init container of a pod that shares the cache: waits for the download Job's
+    ready mark (:data:`WAIT_SCRIPT`)."""
+    return {
+        "name": "wait-for-model",
+        "image": plan.image,
+        "command": ["python3", "-c", k8s_escape(WAIT_SCRIPT)],
+        "env": [{"name": "AIMC_MODEL_READY", "value": ready_mark(plan)}],
+        "resources": copy.deepcopy(WAIT_RESOURCES),
+        "securityContext": copy.deepcopy(SECURITY_CONTEXT),
+        "volumeMounts": [{"name": "model-cache", "mountPath": CONTAINER_CACHE, "readOnly": True}],
+    }
 
 
 def cache_claim_gib(plan: Plan) -> int:
@@ -305,13 +444,17 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
     labels = {**selector, "app.kubernetes.io/managed-by": "aimc"}
     secret = f"{name}-secrets"
     claim = f"{name}-model-cache"
-    env: list[dict[str, Any]] = []
-    for var, value in container_env(plan):
+
+    def entry(var: str, value: str | None) -> dict[str, Any]:
         if value is None:
             ref = {"name": secret, "key": var, "optional": True}
-            env.append({"name": var, "valueFrom": {"secretKeyRef": ref}})
-        else:
-            env.append({"name": var, "value": k8s_escape(value)})
+            return {"name": var, "valueFrom": {"secretKeyRef": ref}}
+        return {"name": var, "value": k8s_escape(value)}
+
+    env = [entry(var, value) for var, value in server_env(plan)]
+    secret_env = [entry(var, None) for var, value in container_env(plan) if value is None]
+    shared = shares_download(plan, replicas)
+    init = [wait_container(plan) if shared else download_container(plan, secret_env)]
 
     def probe(period: int, failures: int) -> dict[str, Any]:
         return {
@@ -332,7 +475,7 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
         "ports": [{"name": "http", "containerPort": plan.port, "protocol": "TCP"}],
     }
     container["resources"] = pod_resources(plan)
-    container["securityContext"] = copy.deepcopy(SECURITY_CONTEXT)
+    container["securityContext"] = security_context(plan)
     container["volumeMounts"] = [
         {"name": "model-cache", "mountPath": CONTAINER_CACHE},
         {"name": "dshm", "mountPath": "/dev/shm"},
@@ -359,8 +502,10 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
         {"name": "model-cache", "persistentVolumeClaim": {"claimName": claim}},
         {"name": "dshm", "emptyDir": shm},
     ]
+    job = _download_job(plan, labels, secret_env, volumes[:1]) if shared else None
     if plan.nodes > 1:
-        return _multinode(plan, replicas, labels, container, worker, volumes, claim)
+        assert job is not None
+        return _multinode(plan, replicas, labels, container, worker, init, volumes, claim, job)
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -371,7 +516,11 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
             "strategy": strategy,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [container], "volumes": volumes},
+                "spec": {
+                    "initContainers": init,
+                    "containers": [container],
+                    "volumes": volumes,
+                },
             },
         },
     }
@@ -395,7 +544,38 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
             "resources": {"requests": {"storage": f"{cache_claim_gib(plan)}Gi"}},
         },
     }
-    return {"deployment.yaml": deployment, "pvc.yaml": pvc, "service.yaml": service}
+    files = {"deployment.yaml": deployment, "pvc.yaml": pvc, "service.yaml": service}
+    if job is not None:
+        files["download.yaml"] = job
+    return files
+
+
+def _download_job(
+    plan: Plan,
+    labels: dict[str, str],
+    secret_env: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The Job that fills a shared cache once, for every replica and every pod of a group
+    (the pods wait for its ready mark: :func:`wait_container`). Its pods are labelled
+    ``component: download``: the Services and the Deployment select ``server`` only."""
+    job_labels = {**labels, "app.kubernetes.io/component": "download"}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": download_job_name(plan), "labels": job_labels},
+        "spec": {
+            "backoffLimit": DOWNLOAD_BACKOFF_LIMIT,
+            "template": {
+                "metadata": {"labels": job_labels},
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "containers": [download_container(plan, secret_env)],
+                    "volumes": copy.deepcopy(volumes),
+                },
+            },
+        },
+    }
 
 
 def _multinode(
@@ -404,8 +584,10 @@ def _multinode(
     labels: dict[str, str],
     leader: dict[str, Any],
     worker: dict[str, Any],
+    init: list[dict[str, Any]],
     volumes: list[dict[str, Any]],
     claim: str,
+    job: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     """The LeaderWorkerSet, the Service of its leaders and the shared model cache."""
     name = lws_name(plan, replicas)
@@ -430,11 +612,21 @@ def _multinode(
                 "restartPolicy": "RecreateGroupOnPodRestart",
                 "leaderTemplate": {
                     "metadata": {"labels": labels},
-                    "spec": {"containers": [leader], "volumes": volumes},
+                    "spec": {"initContainers": init, "containers": [leader], "volumes": volumes},
                 },
+                # No probe on a worker: a headless vLLM (--headless, api_server_count 0:
+                # vllm/entrypoints/cli/serve.py:69-76) serves no HTTP, and a process that
+                # runs says nothing of the weights. The leader's /health answers only once
+                # every stage has loaded its weights and joined, so the leader's startup
+                # probe is the group's budget: when it runs out the leader restarts, and
+                # RecreateGroupOnPodRestart recreates every pod of the group.
                 "workerTemplate": {
                     "metadata": {"labels": labels},
-                    "spec": {"containers": [worker], "volumes": volumes},
+                    "spec": {
+                        "initContainers": copy.deepcopy(init),
+                        "containers": [worker],
+                        "volumes": volumes,
+                    },
                 },
             },
         },
@@ -459,7 +651,12 @@ def _multinode(
             "resources": {"requests": {"storage": f"{cache_claim_gib(plan)}Gi"}},
         },
     }
-    return {"leaderworkerset.yaml": lws, "pvc.yaml": pvc, "service.yaml": service}
+    return {
+        "download.yaml": job,
+        "leaderworkerset.yaml": lws,
+        "pvc.yaml": pvc,
+        "service.yaml": service,
+    }
 
 
 def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, str]:
@@ -476,8 +673,10 @@ def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, st
             "resource": resource,
             "secret": f"{plan.name}-secrets",
             "passthrough": plan.passthrough_env,
+            "hub_passthrough": [v for v in plan.passthrough_env if v.startswith("HF_")],
             "replicas": replicas,
             "nodes": plan.nodes,
+            "interconnect": interconnect_note(plan),
         }
         files[name] = env.get_template(f"k8s/{name}.j2").render(context)
     return files

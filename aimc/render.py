@@ -24,8 +24,10 @@ __all__ = [
     "container_env",
     "container_view",
     "device_env",
+    "interconnect_note",
     "manifest",
     "node_role_args",
+    "rdma",
     "render",
     "render_command",
     "server_argv",
@@ -91,6 +93,30 @@ def node_role_args(rank: str, master_addr: str) -> list[str]:
     runs ``--headless`` (no API server) and joins it."""
     words = ["--node-rank", rank, "--master-addr", master_addr]
     return words if rank == "0" else [*words, "--headless"]
+
+
+def rdma(plan: Plan) -> dict[str, Any] | None:
+    """The profile's ``interconnect.rdma`` of a multi-node plan (None: TCP sockets)."""
+    if plan.nodes < 2:
+        return None
+    found = plan.hardware.get("interconnect", {}).get("rdma")
+    return dict(found) if found else None
+
+
+def interconnect_note(plan: Plan) -> str | None:
+    """What a multi-node plan's nodes talk over, in one line (None for one node)."""
+    if plan.nodes < 2:
+        return None
+    net = plan.hardware.get("interconnect", {})
+    nic = f"; NIC {net['socket_ifname']}" if "socket_ifname" in net else ""
+    found = rdma(plan)
+    if found is None:
+        return (
+            f"TCP sockets: {plan.hardware['name']} declares no RDMA (interconnect.rdma in "
+            f"the hardware profile), so NCCL/RCCL between the nodes fall back to sockets{nic}"
+        )
+    hcas = f", NCCL_IB_HCA {','.join(found['hcas'])}" if found.get("hcas") else ""
+    return f"RDMA: {found.get('count', 1)} x {found['resource']} per pod{hcas}{nic}"
 
 
 def container_env(plan: Plan) -> list[tuple[str, str | None]]:
@@ -167,6 +193,7 @@ def _docker_options(plan: Plan) -> list[list[str]]:
     opts += [["--group-add", g] for g in c.get("group_add", [])]
     opts += [["--security-opt", s] for s in c.get("security_opt", [])]
     opts += [["--cap-add", s] for s in c.get("cap_add", [])]
+    opts += [["--ulimit", u] for u in c.get("ulimits", [])]
     if c.get("gpu_reservation"):
         opts.append(["--gpus", _gpus_option(plan)])
     if "ipc" in c:

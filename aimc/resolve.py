@@ -8,6 +8,7 @@ derives the backend's flags. Pure: no file is read and no process started here.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -518,6 +519,11 @@ def build_plan(
             "memory_gib": hw["memory_gib"],
             "gpus_per_node": hw["gpus_per_node"],
             **({"host": dict(hw["host"])} if "host" in hw else {}),
+            **(
+                {"interconnect": copy.deepcopy(hw["interconnect"])}
+                if "interconnect" in hw and chosen.nodes > 1
+                else {}
+            ),
             "source": hardware.root.label,
             "path": _hardware_display(hardware),
             "sha256": hardware.doc.sha256,
@@ -530,7 +536,7 @@ def build_plan(
         port=merged["port"].value,
         launcher=launcher,
         image=image,
-        container=dict(hw.get("container", {})),
+        container=_container(hw, chosen.nodes),
         command=list(engine.container_command if launcher == "docker" else engine.process_command),
         args=args,
         env=env,
@@ -546,6 +552,20 @@ def build_plan(
             else None
         ),
     )
+
+
+def _container(hw: Mapping[str, Any], nodes: int) -> dict[str, Any]:
+    """The profile's ``container``; a multi-node plan over RDMA adds what ``docker run``
+    needs for it: ``--device /dev/infiniband`` (the verbs devices), ``--cap-add IPC_LOCK``
+    and ``--ulimit memlock=-1`` (verbs pin the buffers they register; NCCL's "Troubleshooting"
+    asks for an unlimited memlock limit in containers)."""
+    container = copy.deepcopy(dict(hw.get("container", {})))
+    if nodes > 1 and "rdma" in hw.get("interconnect", {}):
+        for key, value in (("devices", "/dev/infiniband"), ("cap_add", "IPC_LOCK")):
+            if value not in container.get(key, []):
+                container[key] = [*container.get(key, []), value]
+        container["ulimits"] = ["memlock=-1"]
+    return container
 
 
 def _backend_layer(ctx: _Context) -> Layer:
@@ -571,6 +591,8 @@ def _hardware_layer(ctx: _Context) -> Layer:
     _scoped(values, hw.get("env", {}), "env", "/env", src)
     if ctx.chosen.gpus > 1:
         _scoped(values, hw.get("multi_gpu_env", {}), "env", "/multi_gpu_env", src)
+    if ctx.chosen.nodes > 1:
+        values.update(_interconnect_env(hw.get("interconnect", {}), src))
     backend = hw.get("backends", {}).get(ctx.chosen.backend, {})
     base = f"/backends/{ctx.chosen.backend}"
     _scoped(values, backend.get("env", {}), "env", f"{base}/env", src)
@@ -578,6 +600,27 @@ def _hardware_layer(ctx: _Context) -> Layer:
     if "image" in backend:
         values["image"] = (backend["image"], src(f"{base}/image"))
     return Layer("hardware", values)
+
+
+def _interconnect_env(net: Mapping[str, Any], src: _Src) -> dict[str, tuple[Any, str]]:
+    """A multi-node plan's interconnect variables, from the profile's ``interconnect``.
+
+    NCCL's environment variables (NCCL User Guide, "Environment Variables"), which RCCL
+    reads under the same names: ``NCCL_SOCKET_IFNAME`` (the IP interfaces NCCL's bootstrap
+    and socket transport use) and ``NCCL_IB_HCA`` (the RDMA adapters, comma-separated,
+    ``mlx5_0:1`` for a port); PyTorch's ``GLOO_SOCKET_IFNAME`` (torch.distributed, "Common
+    environment variables": the interface of the Gloo backend, which vLLM's CPU process
+    groups use). Without them NCCL and Gloo choose an interface themselves (the wrong one on
+    a host with several) and NCCL runs over sockets when it finds no RDMA device."""
+    values: dict[str, tuple[Any, str]] = {}
+    if "socket_ifname" in net:
+        where = src("/interconnect/socket_ifname")
+        values["env.NCCL_SOCKET_IFNAME"] = (net["socket_ifname"], where)
+        values["env.GLOO_SOCKET_IFNAME"] = (net["socket_ifname"], where)
+    hcas = net.get("rdma", {}).get("hcas")
+    if hcas:
+        values["env.NCCL_IB_HCA"] = (",".join(hcas), src("/interconnect/rdma/hcas"))
+    return values
 
 
 def _recipe_layer(ctx: _Context) -> Layer:

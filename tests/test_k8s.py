@@ -24,6 +24,7 @@ from aimc.errors import ConfigError
 from aimc.k8s import (
     DEFAULT_SHM,
     FILES,
+    SHARED_FILES,
     compile_k8s,
     resources,
     shm_size,
@@ -103,7 +104,9 @@ def _container(files: dict[str, str]) -> dict[str, Any]:
 
 
 def _validate(files: dict[str, str]) -> None:
-    for name in FILES:
+    names = [name for name in files if name.endswith(".yaml")]
+    assert set(FILES) <= set(names) <= set(SHARED_FILES)
+    for name in names:
         kubernetes_validate.validate(_yaml(files[name]), K8S_VERSION, strict=True)
 
 
@@ -115,7 +118,8 @@ def test_k8s_manifests_match_golden_and_validate(
     folder: str, model: str, gpus: int | None, target: str, replicas: int, golden
 ) -> None:
     _, files = _k8s(model, gpus, target, replicas)
-    assert sorted(files) == sorted([*FILES, "manifest.aimc"])
+    expected = SHARED_FILES if replicas > 1 else FILES
+    assert sorted(files) == sorted([*expected, "manifest.aimc"])
     for name, text in files.items():
         golden(f"k8s/{folder}/{name}", text)
     assert sorted(p.name for p in (GOLDEN / "k8s" / folder).iterdir()) == sorted(files)
@@ -224,7 +228,10 @@ def test_args_and_env_are_launch_shs(
         (e["name"], kubelet_expand(e["value"], defined) if "value" in e else None)
         for e in container["env"]
     ]
-    assert k8s_env == docker_env
+    # The one difference: the pod starts offline (one download per model, before it).
+    offline = [(n, v) for n, v in docker_env if n != "HF_HUB_OFFLINE"] + [("HF_HUB_OFFLINE", "1")]
+    assert ("HF_HUB_OFFLINE", None) in docker_env
+    assert k8s_env == offline
 
 
 HOSTILE = [
@@ -290,7 +297,8 @@ def test_secret_refs_never_carry_a_value(cli, tmp_path: Path) -> None:
     plan = _plan("Qwen/Qwen3-8B", None, "h100")
     container = _container({p.name: p.read_text() for p in out.iterdir()})
     refs = {e["name"]: e for e in container["env"] if "valueFrom" in e}
-    assert sorted(refs) == sorted(plan.passthrough_env)
+    # HF_HUB_OFFLINE is the server's own ("1"); the download step reads the caller's.
+    assert sorted(refs) == sorted(set(plan.passthrough_env) - {"HF_HUB_OFFLINE"})
     for name, entry in refs.items():
         assert set(entry) == {"name", "valueFrom"}
         assert entry["valueFrom"] == {

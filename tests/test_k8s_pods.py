@@ -4,7 +4,8 @@ Before issue 21 a pod requested GPUs and nothing else: BestEffort (GPUs are not 
 resources the QoS class is computed from), the first evicted under memory pressure, with a
 16 GiB in-memory ``/dev/shm``; and it had no securityContext. Every pod template of every
 shipped model on every GPU target it supports (one replica, several, and each template of
-a LeaderWorkerSet) is checked here against Kubernetes' rules, transcribed below.
+a LeaderWorkerSet, and the download Job's) is checked here against Kubernetes' rules,
+transcribed below.
 """
 
 from __future__ import annotations
@@ -171,6 +172,8 @@ def _templates(written: dict[str, dict[str, Any]]) -> Iterator[tuple[str, dict[s
         lwt = written["leaderworkerset.yaml"]["spec"]["leaderWorkerTemplate"]
         yield "leader", lwt["leaderTemplate"]["spec"]
         yield "worker", lwt["workerTemplate"]["spec"]
+    if "download.yaml" in written:
+        yield "download", written["download.yaml"]["spec"]["template"]["spec"]
 
 
 def _every_pod() -> Iterator[tuple[str, Any, dict[str, Any]]]:
@@ -194,7 +197,7 @@ PODS = list(_every_pod())
 
 def test_every_kind_of_pod_is_checked() -> None:
     kinds = {what.rsplit(" ", 1)[1] for what, _, _ in PODS}
-    assert kinds == {"deployment", "leader", "worker"}
+    assert kinds == {"deployment", "leader", "worker", "download"}
     assert {plan.hardware["vendor"] for _, plan, _ in PODS} == {"amd", "nvidia"}
     assert len(PODS) > 40
 
@@ -202,7 +205,15 @@ def test_every_kind_of_pod_is_checked() -> None:
 @pytest.mark.parametrize(("what", "plan", "pod"), PODS, ids=[p[0] for p in PODS])
 def test_no_pod_is_best_effort(what: str, plan: Any, pod: dict[str, Any]) -> None:
     """Burstable: CPU and memory requested, memory limited (with /dev/shm counted in
-    both), no CPU limit."""
+    both), no CPU limit. The download Job's pod is Guaranteed (a small fixed share); every
+    init container (download or wait-for-model) requests and limits CPU and memory."""
+    for init in pod.get("initContainers", []):
+        res = init["resources"]
+        assert res["requests"]["cpu"] == res["limits"]["cpu"], what
+        assert res["requests"]["memory"] == res["limits"]["memory"], what
+    if what.endswith(" download"):
+        assert qos_class(pod) == "Guaranteed", what
+        return
     assert qos_class(pod) == "Burstable", what
     (container,) = pod["containers"]
     res = container["resources"]

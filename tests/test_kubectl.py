@@ -31,6 +31,7 @@ KUBECTL = shutil.which("kubectl", path="/usr/local/bin:/usr/bin:/bin")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/default/deployments",
+    "Job": "/apis/batch/v1/namespaces/default/jobs",
     "LeaderWorkerSet": "/apis/leaderworkerset.x-k8s.io/v1/namespaces/default/leaderworkersets",
     "PersistentVolumeClaim": "/api/v1/namespaces/default/persistentvolumeclaims",
     "Service": "/api/v1/namespaces/default/services",
@@ -40,11 +41,26 @@ PATHS = {
 FOLDERS = [
     ("deployment", ["Qwen/Qwen3-8B", "--target", "h100"], {"Deployment"}),
     ("deployment-rocm", ["Qwen/Qwen3-32B", "8", "--target", "mi300x"], {"Deployment"}),
-    ("replicated", ["Qwen/Qwen3-8B", "--target", "h100", "--replicas", "3"], {"Deployment"}),
+    # A shared cache: the download Job besides (one download per model).
+    ("replicated", ["Qwen/Qwen3-8B", "--target", "h100", "--replicas", "3"], {"Deployment", "Job"}),
     (
         "leaderworkerset",
         ["meta-llama/Llama-3.1-405B-Instruct", "--target", "h100", "--precision", "bf16"],
-        {"LeaderWorkerSet"},
+        {"LeaderWorkerSet", "Job"},
+    ),
+    # With an RDMA interconnect: the device plugin's resource and IPC_LOCK in the pods.
+    (
+        "leaderworkerset-rdma",
+        [
+            "meta-llama/Llama-3.1-405B-Instruct",
+            "--target",
+            "h100",
+            "--precision",
+            "bf16",
+            "--recipes",
+            str(Path(__file__).parent / "data" / "interconnect"),
+        ],
+        {"LeaderWorkerSet", "Job"},
     ),
 ]
 

@@ -83,7 +83,7 @@ def lws_validator() -> jsonschema.Draft7Validator:
 
 def _validate(files: dict[str, str]) -> None:
     lws_validator().validate(_yaml(files["leaderworkerset.yaml"]))
-    for name in ("service.yaml", "pvc.yaml"):
+    for name in ("service.yaml", "pvc.yaml", "download.yaml"):
         kubernetes_validate.validate(_yaml(files[name]), K8S_VERSION, strict=True)
 
 
@@ -215,7 +215,8 @@ def test_pod_args_and_env_are_the_planned_ones(sets: tuple[str, ...]) -> None:
         *node_role_args("1", address),
     ]
     assert node_role_args("1", address)[-1] == "--headless"
-    expected = [(name, value) for name, value in container_env(plan)]
+    expected = [(n, v) for n, v in container_env(plan) if n != "HF_HUB_OFFLINE"]
+    expected.append(("HF_HUB_OFFLINE", "1"))  # every pod starts offline: one download
     for container in (leader, worker):
         env = [
             (e["name"], kubelet_expand(e["value"], pod_env) if "value" in e else None)
@@ -301,7 +302,10 @@ def test_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_path: Path
             assert argv[argv.index(plan.image) + 1 :] == expected
             assert argv[argv.index("--network") :][:2] == ["--network", "host"]
             passed = [v.partition("=")[0] for o, v in itertools.pairwise(argv) if o == "-e"]
-            assert passed == [e["name"] for e in pod["env"]]
+            # The same names; the pod's HF_HUB_OFFLINE (its own "1") comes last.
+            names = [e["name"] for e in pod["env"]]
+            assert names[-1] == "HF_HUB_OFFLINE"
+            assert sorted(passed) == sorted(names)
         else:  # the process's own spelling of the model, then the same words
             words = [*server_argv(plan), *node_role_args(rank, address)]
             assert argv[-len(words) :] == words
@@ -466,3 +470,20 @@ def test_show_config_shows_nodes_and_gpus_per_node(cli) -> None:
         c for c in data["data"]["candidates"] if c["config"] == "h100-vllm-bf16-2-nodes"
     )
     assert (candidate["nodes"], candidate["gpus_per_node"]) == (2, 8)
+
+
+def test_headers_say_nodes_times_gpus_per_node(tmp_path: Path) -> None:
+    """Every artifact of a 2 x 8 configuration says so (it said "8 GPUs" before); a
+    one-node plan's header is as before."""
+    plan, out = _local(tmp_path)
+    request = _request()
+    k8s = compile_k8s(plan, request, "h100")
+    texts = {p.name: p.read_text() for p in out.iterdir() if p.suffix != ".json"}
+    texts.update({f"k8s/{n}": t for n, t in k8s.items() if n.endswith(".yaml")})
+    assert len(texts) >= 7
+    for name, text in texts.items():
+        line = next(row for row in text.splitlines() if "configuration:" in row)
+        assert line.endswith("bf16, 2 nodes x 8 GPUs per node"), (name, line)
+    one = make_plan(CATALOG, Request(model="Qwen/Qwen3-8B"), "h100")
+    text = compile_plan(one, Request(model="Qwen/Qwen3-8B"), "h100").files["launch.sh"]
+    assert "bf16, 1 GPU\n" in text and "nodes x" not in text

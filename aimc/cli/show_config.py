@@ -20,6 +20,7 @@ from aimc.cli.options import (
 )
 from aimc.cli.report import emit_result, table
 from aimc.errors import ConfigError
+from aimc.render import interconnect_note
 from aimc.safety import format_devices
 
 __all__ = ["show_config"]
@@ -97,6 +98,7 @@ def plan_text(plan: Any, explain: bool) -> str:
             if plan.nodes > 1
             else ""
         ),
+        *([f"interconnect:   {interconnect_note(plan)}"] if plan.nodes > 1 else []),
         *([f"devices:        {format_devices(plan.devices)}"] if plan.devices is not None else []),
         f"launcher:       {plan.launcher}" + (f" ({plan.image})" if plan.image else ""),
         f"endpoint:       {endpoint} (health {plan.health_path})",

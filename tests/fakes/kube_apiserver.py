@@ -6,7 +6,7 @@ PyPI's packages; the package registries are all these machines reach), so ``kube
 -f DIR`` is tested against this: a local HTTP server on 127.0.0.1 that answers what
 kubectl asks before it writes anything:
 
-- discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/apps/v1``,
+- discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/apps/v1``, ``/apis/batch/v1``,
   ``/apis/leaderworkerset.x-k8s.io/v1``): the legacy (unaggregated) documents, which
   kubectl falls back to when the answer is not ``apidiscovery.k8s.io/v2``;
 - ``GET`` of one object: 404 NotFound (the namespace is empty), so ``apply`` creates;
@@ -42,6 +42,7 @@ RESOURCES = [
     ("v1", "namespaces", "Namespace", False),
     ("apps/v1", "deployments", "Deployment", True),
     ("apps/v1", "statefulsets", "StatefulSet", True),
+    ("batch/v1", "jobs", "Job", True),
     ("leaderworkerset.x-k8s.io/v1", "leaderworkersets", "LeaderWorkerSet", True),
 ]
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]

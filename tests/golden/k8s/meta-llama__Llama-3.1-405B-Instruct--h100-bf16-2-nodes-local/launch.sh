@@ -3,7 +3,7 @@
 #   aim-engine compile meta-llama/Llama-3.1-405B-Instruct --target h100 --precision bf16
 # recipe:        recipes/models/meta-llama/Llama-3.1-405B-Instruct.yaml (shipped) sha256:591f77e3a6ead1b803125a2379eb0fa94d85fa4ca1fe7998fef188434f1277f6
 # target:        h100 (recipes/hardware/h100.yaml) sha256:ed98c2ddf2aca08d5d9444407b43bd4c2a894bad51fbd3ccd7526a64442f573c
-# configuration: h100-vllm-bf16-2-nodes: vllm 0.32.0, bf16, 8 GPUs
+# configuration: h100-vllm-bf16-2-nodes: vllm 0.32.0, bf16, 2 nodes x 8 GPUs per node
 #
 # Runs the vllm server for meta-llama/Llama-3.1-405B-Instruct on port 8000.
 # CACHE_DIR (default /workspace/model-cache) is the Hugging Face cache the model is read from.
