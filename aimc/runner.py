@@ -1187,13 +1187,12 @@ def run_folder(
                 raise Interrupted(guard.signum) from None
             raise
     record = recorded
-    if plan.launcher == "docker":
-        container_id = _container_id(name, env)
-        if container_id:
-            record = dataclasses.replace(record, container_id=container_id)
-            # The first record already proves the process; a richer one is a bonus.
-            with contextlib.suppress(OSError):
-                _write_record(record, replace=True)
+    found = _container(name, env) if plan.launcher == "docker" else None
+    if found is not None and found[1] == run_id:
+        record = dataclasses.replace(record, container_id=found[0][:12])
+        # The first record already proves the process; a richer one is a bonus.
+        with contextlib.suppress(OSError):
+            _write_record(record, replace=True)
     return record
 
 
@@ -1313,20 +1312,6 @@ def _docker_still_there(env: dict[str, str], code: int, log: Path) -> None:
             details=_tail(log),
             hint="start the Docker engine again, then launch again",
         )
-
-
-def _container_id(name: str, env: dict[str, str]) -> str:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        found = subprocess.run(
-            ["docker", "inspect", "--format", "{{.Id}}", name],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        ).stdout.strip()
-        return found[:12]
-    return ""
 
 
 # Public names for the other commands that read runs (logs, bench).

@@ -95,7 +95,7 @@ class GPUBox:
         )
         self.machine.tool(
             "docker",
-            'case "$1" in\n  version) echo 28.2.2;;\n  inspect) echo 0123456789abcdef;;\n'
+            'case "$1" in\n  version) echo 28.2.2;;\n'
             f'  rm) exit 0;;\n  run) exec {sys.executable} {FAKE_DOCKER} "$@";;\nesac',
         )
         self.tmp = tmp

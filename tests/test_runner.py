@@ -186,14 +186,19 @@ def test_run_needs_a_compiled_folder(lab, tmp_path: Path) -> None:
 
 
 def _docker(lab: Lab, version_body: str) -> dict[str, str]:
+    """A stand-in docker: 'run' remembers the run's label (its container then exists, with
+    id 0123456789ab...), 'container inspect' answers as Docker's --format does."""
     bindir = lab.tmp / "bin"
     bindir.mkdir(exist_ok=True)
     docker = bindir / "docker"
+    label = lab.tmp / "container-label"
     docker.write_text(
         "#!/bin/bash\n"
         f'case "$1" in\n  version) {version_body};;\n'
-        "  inspect) echo 0123456789abcdef0123;;\n  rm) exit 0;;\n"
-        f'  run) exec {sys.executable} {FAKE} "$@";;\nesac\n'
+        f'  container) [ -f {label} ] || exit 1; echo "{"0123456789ab" * 5}0123 $(cat {label})";;\n'
+        "  rm) exit 0;;\n"
+        f'  run) for w in "$@"; do case "$w" in dev.aimc.run=*) echo "${{w#*=}}" > {label};; '
+        f'esac; done; exec {sys.executable} {FAKE} "$@";;\nesac\n'
     )
     docker.chmod(0o755)
     return {"PATH": f"{bindir}:{os.environ['PATH']}"}
