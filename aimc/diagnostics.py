@@ -118,10 +118,14 @@ class Diagnostic:
 
     def __post_init__(self) -> None:
         # The one choke point every message passes: whatever a caller interpolated, the
-        # diagnostic stays one bounded line.
-        object.__setattr__(self, "message", one_line(self.message))
+        # diagnostic stays one bounded line, and a secret in the input (a token pasted as a
+        # key) is never shown by any reporter (text, GitHub annotations, JSON data).
+        from aimc.safety import mask
+
+        object.__setattr__(self, "message", mask(one_line(self.message)))
+        object.__setattr__(self, "pointer", mask(self.pointer))
         if self.hint is not None:
-            object.__setattr__(self, "hint", one_line(self.hint))
+            object.__setattr__(self, "hint", mask(one_line(self.hint)))
 
     def to_json(self) -> dict[str, Any]:
         """Stable JSON form (documented in ``schemas/validate-output.schema.json``)."""

@@ -87,6 +87,7 @@ from aimc.render import (
     node_role_args,
     rdma,
 )
+from aimc.safety import check_env
 from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
@@ -660,9 +661,17 @@ def _multinode(
 
 
 def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, str]:
-    """The Kubernetes manifests of ``plan`` by file name, ``manifest.aimc`` excluded."""
+    """The Kubernetes manifests of ``plan`` by file name, ``manifest.aimc`` excluded.
+
+    Raises:
+        ConfigError: An env name or value of the plan cannot be written (the check
+            launch.sh and aim.env make through their templates' ``env_name`` and
+            ``env_value`` filters: these manifests are built as data, not by them).
+    """
     from aimc.templating import environment
 
+    for name, setting in plan.env.items():
+        check_env(name, str(setting.value), "plan")
     env = environment()
     files = {}
     for name, resource in resources(plan, replicas).items():

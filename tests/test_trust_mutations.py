@@ -1,0 +1,301 @@
+"""Tests that kill the mutations issue 22's audit landed green (one deliberate bug at a time):
+
+- :func:`aimc.safety.check_env` loosened from ``fullmatch`` to ``match``: hostile env names
+  through the Python API and every renderer that writes a name (launch.sh, aim.env,
+  compose.yaml, the Kubernetes manifests);
+- the JSON error report no longer masking: token-shaped input echoed by every reporter
+  (errors and diagnostics, ``--format json|text|github``, ``LOG_FORMAT=json|text``);
+- ``compile --check`` ignoring files aimc did not generate in that folder.
+
+``bench/mutation.py`` runs the same kind of check with cosmic-ray over the trust-critical
+functions; its survivors are explained in ``bench/mutation_survivors.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aim_launcher import AIMConfigGenerator, AIMDockerManager
+from aimc.build import compile_plan, make_plan
+from aimc.catalog import Catalog
+from aimc.errors import ConfigError
+from aimc.k8s import render_k8s
+from aimc.plan import Plan, Setting
+from aimc.render import render
+from aimc.resolve import Request
+from aimc.safety import check_env
+from aimc.write import diff_artifacts, stale_artifacts
+from tests.conftest import ROOT
+from tests.test_runner import FAKE
+
+TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWx12"
+
+# --- env names -----------------------------------------------------------------------------
+
+#: Each starts with a valid name, so only a whole-name match refuses it.
+HOSTILE_ENV_NAMES = [
+    "A;touch PWNED;B",
+    "A$(touch PWNED)",
+    "A`touch PWNED`",
+    "A\ntouch PWNED",
+    "A\n",
+    "A B",
+    "A=B",
+    "A-B",
+    "A.B",
+    "A\x00B",
+    "A" * 129,  # a valid shape, longer than ENV_NAME's 128 characters
+]
+
+_VALID_NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_VALID_NAME, st.text(min_size=1, max_size=20))
+def test_a_name_with_anything_after_a_valid_prefix_is_refused(prefix: str, rest: str) -> None:
+    """``check_env`` judges the whole name: a valid start never lets the rest through."""
+    name = prefix + rest
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name, re.ASCII):
+        check_env(name, "x", "test")  # a valid name (the rest was name characters)
+        return
+    with pytest.raises(ConfigError, match="is not a variable name"):
+        check_env(name, "x", "test")
+
+
+def test_name_length_bound() -> None:
+    check_env("A" * 128, "x", "test")
+    with pytest.raises(ConfigError, match="is not a variable name"):
+        check_env("A" * 129, "x", "test")
+
+
+@pytest.fixture
+def api_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The API's state and cache in ``tmp_path``, the current folder a sandbox (where an
+    injected ``touch PWNED`` would land)."""
+    monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    python = tmp_path / "fake-python"
+    python.write_text(f'#!/bin/bash\nexec {sys.executable} {FAKE} "$@"\n')
+    python.chmod(0o755)
+    monkeypatch.setenv("AIM_PYTHON", str(python))
+    monkeypatch.setenv("FAKE_MODE", "ready")
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    monkeypatch.chdir(sandbox)
+    return tmp_path
+
+
+def _nothing_written(base: Path, name: str) -> None:
+    assert not (base / "state" / "builds" / name).exists()
+    assert not list((base / "state").rglob("*.json")) if (base / "state").exists() else True
+    assert not list(base.rglob("PWNED"))
+
+
+@pytest.mark.parametrize("name", HOSTILE_ENV_NAMES, ids=range(len(HOSTILE_ENV_NAMES)))
+def test_run_command_directly_refuses_a_hostile_env_name(api_env: Path, name: str) -> None:
+    """Before issue 22 nothing but ``check_env`` stood between this name and
+    ``export A;touch PWNED;B=x`` in launch.sh: no test fed one through the API."""
+    config = {"command": ["/bin/true"], "port": 8999, "env": {name: "x"}}
+    result = AIMDockerManager().run_command_directly(config, "aim-envname", 0, timeout=5)
+    assert result["success"] is False
+    assert result["error"]["code"] == "CONFIGURATION_ERROR"
+    assert "is not a variable name" in result["error"]["message"]
+    _nothing_written(api_env, "aim-envname")
+
+
+@pytest.mark.parametrize("name", HOSTILE_ENV_NAMES[:4], ids=range(4))
+def test_run_command_directly_refuses_a_plan_with_a_hostile_env_name(
+    api_env: Path, name: str
+) -> None:
+    """A ``plan`` configuration (a dict the caller may have edited) is rendered again: its
+    env names pass the same check."""
+    from ruamel.yaml import YAML
+
+    examples = ROOT / "examples"
+    recipe = YAML(typ="safe").load(
+        (examples / "recipes/models/aimc-examples/tiny-llama.yaml").read_text()
+    )
+    recipe["weights"]["fp32"]["path"] = str(examples / "models/tiny-llama")
+    config = AIMConfigGenerator(target="cpu").generate_config(recipe, 1)
+    assert config is not None
+    plan = json.loads(config["files"]["manifest.json"])["plan"]
+    plan["env"] = {name: {"value": "x", "layer": "user", "source": "test"}}
+    result = AIMDockerManager().run_command_directly({"plan": plan}, "aim-envplan", 1, timeout=5)
+    assert result["success"] is False, result
+    assert result["error"]["code"] == "CONFIGURATION_ERROR"
+    assert "is not a variable name" in result["error"]["message"]
+    _nothing_written(api_env, "aim-envplan")
+
+
+def _plan_with_env(launcher: str, name: str) -> Plan:
+    plan = make_plan(
+        Catalog.default(), Request(model="Qwen/Qwen3-8B", launcher=launcher, sets=("env.A=1",)),
+        "h100",
+    )  # fmt: skip
+    setting: Setting = plan.env["A"]
+    return dataclasses.replace(plan, env={name: setting})
+
+
+@pytest.mark.parametrize("name", HOSTILE_ENV_NAMES, ids=range(len(HOSTILE_ENV_NAMES)))
+@pytest.mark.parametrize("launcher", ["process", "docker"])
+def test_every_renderer_refuses_a_hostile_env_name(launcher: str, name: str) -> None:
+    """launch.sh, aim.env and compose.yaml (``render``) and, for a container, the Kubernetes
+    manifests (``render_k8s``) refuse a plan whose env name is not a variable name, even
+    one that did not come through :func:`aimc.resolve.make_plan`."""
+    plan = _plan_with_env(launcher, name)
+    with pytest.raises(ConfigError, match="is not a variable name"):
+        render(plan, "test")
+    if launcher == "docker":
+        with pytest.raises(ConfigError, match="is not a variable name"):
+            render_k8s(plan, "test")
+
+
+def test_a_valid_env_name_renders_everywhere() -> None:
+    """The refusals above are about the name: the same plan with a valid one renders."""
+    for launcher in ("process", "docker"):
+        plan = _plan_with_env(launcher, "AIM_OK")
+        files = render(plan, "test")
+        assert "export AIM_OK=1" in files["launch.sh"]
+        assert "AIM_OK=1" in files["aim.env"].splitlines()
+    assert "AIM_OK" in render_k8s(plan, "test")["deployment.yaml"]
+
+
+def test_compile_refuses_a_hostile_env_name_from_every_source(cli, tmp_path: Path) -> None:
+    """--set, --config and a recipe file: refused (exit 2), no folder written."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    recipe = yaml.load((ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text())
+    recipe["defaults"]["env"] = {"A\n": "x"}
+    (tmp_path / "r" / "models" / "Qwen").mkdir(parents=True)
+    with (tmp_path / "r" / "models" / "Qwen" / "Qwen3-8B.yaml").open("w") as f:
+        yaml.dump(recipe, f)
+    (tmp_path / "config.json").write_text(json.dumps({"env": {"A;touch PWNED;B": "x"}}))
+    base = ("compile", "Qwen/Qwen3-8B", "--target", "h100")
+    for extra in (
+        ("--set", "env.A;touch PWNED;B=x"),
+        ("--config", "config.json"),
+        ("--recipes", "r"),
+        ("--config", "config.json", "--emit", "k8s", "--launcher", "docker"),
+    ):
+        out = tmp_path / "out"
+        result = cli(*base, *extra, "-o", str(out), cwd=tmp_path)
+        assert result.code == 2, (extra, result.err)
+        assert "Traceback" not in result.err
+        assert not out.exists()
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+# --- masking in every reporter -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_an_error_echoing_a_token_masks_it(cli, tmp_path: Path, fmt: str, log_format: str) -> None:
+    """Before issue 22 nothing failed when the JSON error report stopped masking:
+    ``compile hf_<token>/x --format json`` printed the token."""
+    out = tmp_path / "out"
+    result = cli(
+        "compile", f"{TOKEN}/x", "--target", "h100", "-o", str(out), "--format", fmt,
+        env={"LOG_FORMAT": log_format},
+    )  # fmt: skip
+    assert result.code == 2, result.err
+    assert TOKEN not in result.out + result.err
+    assert "hf_***/x" in result.out + result.err
+    if fmt == "json":
+        error = json.loads(result.out)["error"]
+        assert error["message"] == "no recipe for model 'hf_***/x'"
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_the_value_of_a_secret_variable_is_masked_in_an_error(
+    cli, tmp_path: Path, fmt: str
+) -> None:
+    """Not token-shaped, but the caller's HF_TOKEN: masked all the same."""
+    secret = "plainsecret123"
+    result = cli(
+        "compile", f"{secret}/x", "--target", "h100", "-o", str(tmp_path / "o"), "--format", fmt,
+        env={"HF_TOKEN": secret},
+    )  # fmt: skip
+    assert result.code == 2
+    assert secret not in result.out + result.err
+    assert "***/x" in result.out + result.err
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+@pytest.mark.parametrize("fmt", ["json", "text", "github"])
+def test_validate_never_echoes_a_token_from_a_file(
+    cli, tmp_path: Path, fmt: str, log_format: str
+) -> None:
+    """Before issue 22 ``validate`` printed a token-shaped key of a recipe whole, in its
+    text and GitHub annotations and in the JSON report's ``data`` (only the JSON error
+    summary masked it): a CI log would show a token pasted into a recipe."""
+    text = (ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()
+    text = re.sub(r"(?m)^  context_length: .*$", f"  {TOKEN}: 1", text, count=1)
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "Qwen3-8B.yaml").write_text(text)
+    result = cli("validate", "v", "--format", fmt, cwd=tmp_path, env={"LOG_FORMAT": log_format})
+    assert result.code == 2, result.err
+    assert TOKEN not in result.out + result.err
+    assert "unknown key 'hf_***'" in result.out + result.err
+    if fmt == "json":
+        (diagnostic,) = json.loads(result.out)["data"]["diagnostics"]
+        assert diagnostic["message"] == "unknown key 'hf_***'"
+        assert diagnostic["pointer"] == "/defaults/hf_***"
+
+
+# --- compile --check and files aimc did not write ------------------------------------------
+
+#: Files aimc writes into some folder, never into a single-node vLLM process folder.
+STRAY = ["launch-worker.sh", "sglang.yaml", "deployment.yaml", "leaderworkerset.yaml",
+         "manifest.aimc"]  # fmt: skip
+
+
+@pytest.mark.parametrize("stray", STRAY)
+def test_check_reports_a_file_it_would_not_write(cli, tmp_path: Path, stray: str) -> None:
+    """Before issue 22 nothing failed when ``--check`` ignored files that should not be
+    there: a folder with a stray ``launch-worker.sh`` was "up to date"."""
+    out = tmp_path / "out"
+    args = ("compile", "Qwen/Qwen3-8B", "--target", "h100", "--launcher", "process", "-o", str(out))
+    assert cli(*args).code == 0
+    assert not (out / stray).exists()
+    assert cli(*args, "--check").code == 0
+    (out / stray).write_text("#!/bin/sh\nexec evil\n")
+    text = cli(*args, "--check")
+    assert text.code == 1
+    assert f"{out / stray}" in text.out and "unexpected file" in text.out
+    assert "up to date" not in text.out + text.err
+    as_json = cli(*args, "--check", "--format", "json")
+    assert as_json.code == 1
+    body = json.loads(as_json.out)
+    assert body["success"] is False and f"{out / stray}" in body["data"]["diff"]
+    github = cli(*args, "--check", "--format", "github", cwd=tmp_path)
+    assert github.code == 1
+    assert f"::error file=out/{stray}," in github.out
+
+
+def test_stale_and_diff_name_an_extra_file_and_only_it(tmp_path: Path) -> None:
+    files = compile_plan(
+        make_plan(Catalog.default(), Request(model="Qwen/Qwen3-8B", launcher="process"), "h100"),
+        Request(model="Qwen/Qwen3-8B", launcher="process"),
+        "h100",
+    ).files
+    from aimc.write import write_artifacts
+
+    out = tmp_path / "out"
+    write_artifacts(out, files)
+    assert stale_artifacts(out, files) == [] and diff_artifacts(out, files) == ""
+    (out / "server.log").write_text("a run's log is not an artifact\n")
+    assert stale_artifacts(out, files) == [] and diff_artifacts(out, files) == ""
+    (out / "launch-worker.sh").write_text("x\n")
+    assert stale_artifacts(out, files) == ["launch-worker.sh"]
+    diff = diff_artifacts(out, files)
+    assert diff == f"--- {out / 'launch-worker.sh'}\n+++ (not generated)\n@@ unexpected file @@\n"
