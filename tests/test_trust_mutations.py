@@ -299,3 +299,46 @@ def test_stale_and_diff_name_an_extra_file_and_only_it(tmp_path: Path) -> None:
     assert stale_artifacts(out, files) == ["launch-worker.sh"]
     diff = diff_artifacts(out, files)
     assert diff == f"--- {out / 'launch-worker.sh'}\n+++ (not generated)\n@@ unexpected file @@\n"
+
+
+# --- what bench/mutation.py found left unchecked in the reporters -----------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("compile", "no-such/model", "--target", "h100", "--format", "text"),
+        ("compile", "no-such/model", "--target", "h100", "--format", "github"),
+        ("list", "models", "--format", "yaml", "--recipes", "/nonexistent/aimc-recipes"),
+        ("list", "models", "--format", "table", "--recipes", "/nonexistent/aimc-recipes"),
+    ],
+)
+def test_only_format_json_puts_an_error_on_stdout(cli, tmp_path: Path, args) -> None:
+    """Every other format (``github``, ``table``, ``text``, ``yaml``: before and after
+    ``json`` in sort order) reports an error on stderr, as a log line, stdout empty."""
+    env = {"LOG_FORMAT": "json"}
+    out = ("-o", str(tmp_path / "o")) if args[0] == "compile" else ()
+    result = cli(*args, *out, env=env)
+    assert result.code == 2, result.err
+    assert result.out == ""
+    (record,) = [json.loads(line) for line in result.err.splitlines() if '"ERROR"' in line]
+    assert record["code"] == "CONFIGURATION_ERROR"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_the_summary_line_is_the_count_of_every_diagnostic(
+    capsys, monkeypatch, log_format: str
+) -> None:
+    from aimc.cli.report import print_diagnostics
+    from aimc.diagnostics import Diagnostic
+
+    monkeypatch.setenv("LOG_FORMAT", log_format)
+    print_diagnostics(
+        [Diagnostic("a.yaml", 1, 1, "first"), Diagnostic("a.yaml", 2, 1, "second"),
+         Diagnostic("a.yaml", 3, 1, "third", severity="warning")],
+        summary=True,
+    )  # fmt: skip
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4
+    last = json.loads(lines[-1])["message"] if log_format == "json" else lines[-1]
+    assert last == "2 errors, 1 warning in 1 file"
