@@ -342,3 +342,78 @@ def test_the_summary_line_is_the_count_of_every_diagnostic(
     assert len(lines) == 4
     last = json.loads(lines[-1])["message"] if log_format == "json" else lines[-1]
     assert last == "2 errors, 1 warning in 1 file"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_an_error_s_details_are_printed_and_masked(capsys, monkeypatch, log_format: str) -> None:
+    from aimc.cli.report import print_error, set_format
+
+    monkeypatch.setenv("LOG_FORMAT", log_format)
+    set_format("text")
+    print_error(ConfigError(f"failed {TOKEN}", hint=f"h {TOKEN}", details=f"one\ntwo {TOKEN}"))
+    err = capsys.readouterr().err
+    assert TOKEN not in err
+    if log_format == "text":
+        assert err.splitlines() == [
+            "error: failed hf_***", "hint: h hf_***", "details:", "  one", "  two hf_***"
+        ]  # fmt: skip
+    else:
+        (record,) = [json.loads(line) for line in err.splitlines()]
+        assert (record["message"], record["hint"]) == ("failed hf_***", "h hf_***")
+        assert record["details"] == "one\ntwo hf_***"
+
+
+def test_the_json_error_document_is_exactly_its_schema_s_shape(capsys) -> None:
+    from aimc.cli.report import print_error, set_format
+
+    set_format("json")
+    try:
+        print_error(
+            ConfigError(f"a\nb {TOKEN}", hint="c\nd", details=f"e\nf {TOKEN}"), data={"k": 1}
+        )
+    finally:
+        set_format("table")
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    body = json.loads(captured.out)
+    assert captured.out == json.dumps(body, indent=2) + "\n"
+    assert list(body) == ["success", "error", "data", "timestamp"]
+    assert body["success"] is False
+    assert body["error"] == {
+        "code": "CONFIGURATION_ERROR",
+        "message": "a\\nb hf_***",
+        "hint": "c\\nd",
+        "details": "e\nf hf_***",
+    }
+    assert body["data"] == {"k": 1}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["timestamp"])
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_a_log_line_is_on_stderr_in_its_format(capsys, monkeypatch, log_format: str) -> None:
+    from aimc.log import line
+
+    monkeypatch.setenv("LOG_FORMAT", log_format)
+    line("warning", f"m {TOKEN}", "WARNING", hint="h", rule="r")
+    line("note", "n", "INFO", text=f"shown as is {TOKEN}")
+    line("error", "e", "ERROR")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    if log_format == "text":
+        assert lines == ["warning: m hf_***", "hint: h", "shown as is hf_***", "error: e"]
+        return
+    records = [json.loads(line) for line in lines]
+    assert [(r["level"], r["message"]) for r in records] == [
+        ("WARNING", "m hf_***"), ("INFO", "n"), ("ERROR", "e")
+    ]  # fmt: skip
+    assert (records[0]["hint"], records[0]["rule"]) == ("h", "r")
+    assert "text" not in records[1]
+
+
+def test_a_diagnostic_is_one_masked_line_in_every_field() -> None:
+    from aimc.diagnostics import Diagnostic
+
+    d = Diagnostic("a.yaml", 1, 2, f"m\n{TOKEN}", pointer=f"/x/{TOKEN}", hint=f"h\n{TOKEN}")
+    assert (d.message, d.pointer, d.hint) == ("m\\nhf_***", "/x/hf_***", "h\\nhf_***")
+    assert Diagnostic("a.yaml", 1, 2, "m").hint is None
