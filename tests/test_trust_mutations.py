@@ -417,3 +417,36 @@ def test_a_diagnostic_is_one_masked_line_in_every_field() -> None:
     d = Diagnostic("a.yaml", 1, 2, f"m\n{TOKEN}", pointer=f"/x/{TOKEN}", hint=f"h\n{TOKEN}")
     assert (d.message, d.pointer, d.hint) == ("m\\nhf_***", "/x/hf_***", "h\\nhf_***")
     assert Diagnostic("a.yaml", 1, 2, "m").hint is None
+
+
+# --- Kubernetes names at their bounds ------------------------------------------------------
+
+
+def test_k8s_name_is_kept_up_to_the_limit_then_cut_with_five_hex_digits() -> None:
+    import hashlib
+
+    from aimc.k8s import k8s_name
+
+    assert k8s_name("a" * 10, "-x", 12) == "a" * 10 + "-x"
+    digest = hashlib.sha256(b"a" * 11).hexdigest()[:5]
+    assert k8s_name("a" * 11, "-x", 12) == f"aaaa-{digest}-x"
+    assert len(k8s_name("b" * 80, "-leader", 63)) == 63
+
+
+@pytest.mark.parametrize("replicas", [1, 9, 10, 11, 100, 101])
+@pytest.mark.parametrize("nodes", [1, 2, 10, 11])
+def test_lws_name_is_the_longest_the_controller_s_names_allow(replicas: int, nodes: int) -> None:
+    """Derived from the controller's names, not from lws_name's arithmetic: worker
+    StatefulSets ``NAME-GROUP`` at most 52 characters, worker pods ``NAME-GROUP-INDEX`` at
+    most 63, for the largest group and index; the name is as long as both allow."""
+    import hashlib
+
+    from aimc.k8s import lws_name
+
+    plan = dataclasses.replace(_plan_with_env("docker", "A"), name="m" * 80, nodes=nodes)
+    group, index = str(replicas - 1), str(nodes - 1)
+    longest = max(
+        n for n in range(64) if n + 1 + len(group) <= 52 and n + 2 + len(group) + len(index) <= 63
+    )
+    digest = hashlib.sha256(b"m" * 80).hexdigest()[:5]
+    assert lws_name(plan, replicas) == "m" * (longest - 6) + "-" + digest
