@@ -158,3 +158,23 @@ def test_parse_devices_bounds() -> None:
         parse_devices("5,3,5,3")
     assert format_devices([4, 5, 6]) == "4,5,6"
     assert format_devices(()) == ""
+
+
+def test_holds_secret_bounds_mappings_by_depth_too() -> None:
+    """Keys and values one level down each: a token 33 mappings deep is past the bound,
+    a chain of any length ends (never a RecursionError)."""
+    inner: object = {TOKEN: "x"}
+    for _ in range(31):
+        inner = {"k": inner}
+    assert holds_secret(inner, {})  # the key at depth 32
+    assert not holds_secret({"k": inner}, {})  # depth 33
+    deep: object = "x"
+    for _ in range(5000):
+        deep = {"k": deep}
+    assert not holds_secret(deep, {})
+
+
+def test_holds_secret_sees_a_secret_whatever_characters_it_holds() -> None:
+    """Whether text changed when masked, not how it sorts: ``!`` sorts before ``*``."""
+    assert holds_secret("a !!!!!!secret", {"HF_TOKEN": "!!!!!!secret"})
+    assert holds_secret("~~~~~~~~", {"HF_TOKEN": "~~~~~~~~"})
