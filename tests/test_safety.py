@@ -178,3 +178,9 @@ def test_holds_secret_sees_a_secret_whatever_characters_it_holds() -> None:
     """Whether text changed when masked, not how it sorts: ``!`` sorts before ``*``."""
     assert holds_secret("a !!!!!!secret", {"HF_TOKEN": "!!!!!!secret"})
     assert holds_secret("~~~~~~~~", {"HF_TOKEN": "~~~~~~~~"})
+
+
+def test_a_bad_devices_list_is_quoted_up_to_60_characters() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_devices("x" * 100)
+    assert f"--devices '{'x' * 60}... (100 characters)' is not" in caught.value.message
