@@ -128,6 +128,8 @@ def test_verify_accepts_the_process_it_recorded(child, tmp_path: Path) -> None:
         {"pid": 0},
         {"pid": -5},
         {"boot_id": "another-boot"},
+        {"boot_id": "0"},  # sorts before any boot id
+        {"boot_id": "~"},  # and after
         {"start_time": "+1"},
         {"start_time": "-1"},
         {"sid": "+1"},
@@ -157,9 +159,28 @@ def test_verify_refuses_another_folder_and_a_session_member(child, tmp_path: Pat
         record = _record(child, tmp_path / "run", pid=member.pid, start_time=stat.start_time)
         assert not verify(record)  # sid is the child's, not the member's
         assert not verify(dataclasses.replace(record, sid=stat.sid))  # sid != pid
+        # ... nor when the record claims it leads its own session: its true sid differs.
+        assert not verify(dataclasses.replace(record, sid=member.pid))
     finally:
         member.kill()
         member.wait()
+    # The same for a member of a server's own session (launch.sh's child): its session is
+    # the leader's, started before it.
+    leader = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & echo $!; wait"],
+        cwd=tmp_path / "run", start_new_session=True, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert leader.stdout is not None
+        inner = int(leader.stdout.readline())
+        stat = _proc_stat(inner)
+        assert stat is not None and stat.sid == leader.pid
+        record = _record(child, tmp_path / "run", pid=inner, start_time=stat.start_time)
+        assert not verify(dataclasses.replace(record, sid=inner))
+        assert not verify(dataclasses.replace(record, sid=leader.pid))
+    finally:
+        os.killpg(leader.pid, 9)
+        leader.wait()
 
 
 def test_verify_follows_a_removed_folder(child, tmp_path: Path) -> None:
