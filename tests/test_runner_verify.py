@@ -50,7 +50,7 @@ def _record(proc: subprocess.Popen[bytes], folder: Path, **changes: object) -> R
         endpoint_url="http://localhost:8000", folder=str(folder), log=str(folder / "server.log"),
         launcher="process", model="m", gpu_count=0, precision="fp32", backend="vllm",
         health_path="/health", started=time.time(), start_time=stat.start_time, sid=stat.sid,
-        boot_id=_boot_id(),
+        boot_id="".join(list(_boot_id())),  # equal, not the same object (as read from JSON)
     )  # fmt: skip
     return dataclasses.replace(record, **changes)  # type: ignore[arg-type]
 
