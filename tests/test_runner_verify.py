@@ -63,6 +63,12 @@ def test_valid_run_names(name: str) -> None:
     assert validate_name(name) == name
 
 
+def test_an_invalid_run_name_is_quoted_up_to_80_characters() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_name("A" * 200)
+    assert caught.value.message == "invalid run name '" + "A" * 79
+
+
 @pytest.mark.parametrize(
     "name", ["", "a" * 64, "a..b", ".a", "-a", "_a", "A", "a/b", "a b", "a\n", None, 1, b"a"]
 )
@@ -92,11 +98,68 @@ def test_proc_stat_reads_the_fields_after_the_command_name(tmp_path: Path) -> No
         proc.wait()
     mine = _proc_stat(os.getpid())
     assert mine is not None and (mine.pgrp, mine.sid) == (os.getpgrp(), os.getsid(0))
+    # Its own process group, our session: the two fields apart.
+    grouped = subprocess.Popen(["sleep", "60"], process_group=0)
+    try:
+        stat = _proc_stat(grouped.pid)
+        assert stat is not None
+        assert (stat.pgrp, stat.sid) == (grouped.pid, os.getsid(0)) and stat.pgrp != stat.sid
+    finally:
+        grouped.kill()
+        grouped.wait()
     assert _proc_stat(2**22 + 1) is None  # above pid_max: no such process
+
+
+#: A process that any signal but 0 would end (whatever dispositions it inherited: a run
+#: under nohup ignores SIGHUP).
+DEFAULT_SIGNALS = (
+    "import signal, time\n"
+    "for s in range(1, 32):\n"
+    "    try: signal.signal(s, signal.SIG_DFL)\n"
+    "    except (OSError, ValueError): pass\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_alive_and_verify_never_signal(tmp_path: Path) -> None:
+    import sys
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DEFAULT_SIGNALS], cwd=folder, start_new_session=True,
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        assert alive(proc.pid)
+        assert verify(_record(proc, folder))  # type: ignore[arg-type]
+        time.sleep(0.2)  # a signal sent would have ended it by now
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_alive_reads_kill_s_errors(monkeypatch) -> None:
+    """Another user's process (EPERM) runs; any other error means no process."""
+
+    def denied(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    def invalid(pid: int, sig: int) -> None:
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "kill", denied)
+    assert alive(os.getpid())
+    monkeypatch.setattr(os, "kill", invalid)
+    assert not alive(os.getpid())
 
 
 def test_alive(child: subprocess.Popen[bytes]) -> None:
     assert alive(os.getpid()) and alive(child.pid)
+    assert alive(1)  # init (or this container's first process)
     for pid in (0, -1, True, "1", 1.0, None, 2**22 + 1):
         assert not alive(pid)  # type: ignore[arg-type]
     zombie = subprocess.Popen(["true"])
