@@ -241,3 +241,16 @@ def test_remove_ours_removes_everything_and_the_folder(tmp_path: Path) -> None:
     finally:
         if (kept / "sub").exists():
             os.chmod(kept / "sub", 0o700)
+
+
+def test_every_edit_and_every_extra_name_is_reported(tmp_path: Path) -> None:
+    """Whatever the edited file's sha256 and the extra file's name sort like."""
+    folder = _folder(tmp_path / "out", FILES)
+    for i in range(16):  # about half sort below the recorded sha256, half above
+        (folder / "aim.env").write_text(f"B={i}\n")
+        assert owned(folder) == ["aim.env (changed since aimc wrote it)"], i
+    (folder / "aim.env").write_text(FILES["aim.env"])
+    for name in ("0", "a", "manifest.jso", "manifest.json5", "server.log.2", "zz", "~"):
+        (folder / name).write_text("x")
+        assert owned(folder) == [f"{name} (not listed in manifest.json)"], name
+        (folder / name).unlink()
