@@ -254,3 +254,16 @@ def test_every_edit_and_every_extra_name_is_reported(tmp_path: Path) -> None:
         (folder / name).write_text("x")
         assert owned(folder) == [f"{name} (not listed in manifest.json)"], name
         (folder / name).unlink()
+
+
+@pytest.mark.parametrize(("extra", "cut"), [(1, False), (5, False), (6, True)])
+def test_the_refusal_names_five_entries_then_says_there_are_more(
+    tmp_path: Path, extra: int, cut: bool
+) -> None:
+    folder = _folder(tmp_path / "out", FILES)
+    for i in range(extra):
+        (folder / f"f{i}").write_text("x")
+    with pytest.raises(ConfigError) as caught:
+        write_artifacts(folder, FILES)
+    assert caught.value.message.endswith("; ...") is cut
+    assert f"f{min(extra, 5) - 1} (not listed" in caught.value.message
