@@ -301,3 +301,19 @@ def test_verify_never_accepts_pid_1_even_when_everything_matches(child, tmp_path
         folder = "/"
     record = _record(child, tmp_path / "run", pid=1, sid=stat.sid, start_time=stat.start_time)
     assert not verify(dataclasses.replace(record, folder=folder))
+
+
+@pytest.mark.parametrize("state", ["R", "S", "D", "T", "t", "I", "W"])
+def test_every_state_but_zombie_runs(monkeypatch, child, tmp_path: Path, state: str) -> None:
+    """A stopped or traced (``t``, which sorts after ``Z``) server still runs; a zombie
+    (``Z``) is gone."""
+    import aimc.runner
+
+    record = _record(child, tmp_path / "run")
+    real = _proc_stat(child.pid)
+    assert real is not None
+    for shown, expected in ((state, True), ("Z", False)):
+        fake = dataclasses.replace(real, state=shown)
+        monkeypatch.setattr(aimc.runner, "_proc_stat", lambda pid, fake=fake: fake)
+        assert alive(child.pid) is expected
+        assert verify(record) is expected
