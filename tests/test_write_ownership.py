@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,41 @@ def test_the_refusal_names_five_entries_then_says_there_are_more(
         write_artifacts(folder, FILES)
     assert caught.value.message.endswith("; ...") is cut
     assert f"f{min(extra, 5) - 1} (not listed" in caught.value.message
+
+
+def test_a_link_in_place_of_an_artifact_folder_is_not_walked(tmp_path: Path) -> None:
+    files = {"models/org/a.yaml": "a\n"}
+    folder = _folder(tmp_path / "out", files)
+    elsewhere = _folder(tmp_path / "elsewhere", {"org/a.yaml": "a\n"})
+    shutil.rmtree(folder / "models")
+    (folder / "models").symlink_to(elsewhere)
+    assert owned(folder) == ["models (not a file aimc writes)"]
+
+
+def test_remove_ours_unlinks_a_link_and_never_follows_it(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    folder = _folder(tmp_path / "out", FILES)
+    (folder / "link").symlink_to(outside)
+    _remove_ours(folder)
+    assert not os.path.lexists(folder)
+    assert (outside / "keep").read_text() == "x"
+
+
+def test_an_unreadable_folder_is_not_ours_and_not_replaced(tmp_path: Path, monkeypatch) -> None:
+    """Whatever cannot be read is never taken for aimc's (root reads any folder: the error
+    is simulated)."""
+    import aimc.write
+
+    folder = _folder(tmp_path / "out", FILES)
+
+    def unreadable(path: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(aimc.write.os, "scandir", unreadable)
+    assert not _ours(folder)
+    with pytest.raises(Exception) as caught:
+        write_artifacts(folder, FILES)
+    assert getattr(caught.value, "exit_code", None) == 7, caught.value
+    assert "Permission denied" in str(caught.value)
