@@ -450,3 +450,23 @@ def test_lws_name_is_the_longest_the_controller_s_names_allow(replicas: int, nod
     )
     digest = hashlib.sha256(b"m" * 80).hexdigest()[:5]
     assert lws_name(plan, replicas) == "m" * (longest - 6) + "-" + digest
+
+
+def test_check_names_a_launch_sh_that_lost_its_mode_and_a_file_without_a_last_newline(
+    tmp_path: Path,
+) -> None:
+    from aimc.write import write_artifacts
+
+    request = Request(model="Qwen/Qwen3-8B", launcher="process")
+    files = compile_plan(make_plan(Catalog.default(), request, "h100"), request, "h100").files
+    out = tmp_path / "out"
+    write_artifacts(out, files)
+    (out / "launch.sh").chmod(0o644)
+    assert stale_artifacts(out, files) == ["launch.sh"]
+    assert diff_artifacts(out, files) == f"{out / 'launch.sh'}: not executable\n"
+    (out / "launch.sh").chmod(0o755)
+    (out / "aim.env").write_text(files["aim.env"].rstrip("\n"))
+    assert stale_artifacts(out, files) == ["aim.env"]
+    diff = diff_artifacts(out, files)
+    assert diff.endswith("\n") and "\n\\ No newline" not in diff
+    assert all(line.endswith("\n") for line in diff.splitlines(keepends=True))
