@@ -134,6 +134,7 @@ TARGETS = {
             "tests/test_trust_mutations.py::test_stale_and_diff_name_an_extra_file_and_only_it",
             "tests/test_trust_mutations.py::"
             "test_check_names_a_launch_sh_that_lost_its_mode_and_a_file_without_a_last_newline",
+            "tests/test_trust_mutations.py::test_check_names_every_difference_missing_extra_and_changed",
             "tests/test_trust_mutations.py::test_check_reports_a_file_it_would_not_write",
             "tests/test_compile.py",
             "tests/test_json_output.py",

@@ -470,3 +470,25 @@ def test_check_names_a_launch_sh_that_lost_its_mode_and_a_file_without_a_last_ne
     diff = diff_artifacts(out, files)
     assert diff.endswith("\n") and "\n\\ No newline" not in diff
     assert all(line.endswith("\n") for line in diff.splitlines(keepends=True))
+    removed = [line for line in diff.splitlines() if line[:1] == "-" and line[:3] != "---"]
+    assert removed == ["-" + files["aim.env"].rstrip("\n").splitlines()[-1]]  # the last line only
+
+
+def test_check_names_every_difference_missing_extra_and_changed(tmp_path: Path) -> None:
+    from aimc.write import write_artifacts
+
+    request = Request(model="Qwen/Qwen3-8B", launcher="process")
+    files = compile_plan(make_plan(Catalog.default(), request, "h100"), request, "h100").files
+    out = tmp_path / "out"
+    write_artifacts(out, files)
+    (out / "aim.env").unlink()
+    (out / "aaa-extra").write_text("x\n")
+    (out / "launch-worker.sh").write_text("x\n")
+    (out / "vllm.yaml").write_text("edited: true\n")
+    assert stale_artifacts(out, files) == ["aaa-extra", "aim.env", "launch-worker.sh", "vllm.yaml"]
+    diff = diff_artifacts(out, files)
+    assert f"--- /dev/null\n+++ {out / 'aim.env'} (generated)\n" in diff
+    for extra in ("aaa-extra", "launch-worker.sh"):
+        assert f"--- {out / extra}\n+++ (not generated)\n@@ unexpected file @@\n" in diff
+    assert f"--- {out / 'vllm.yaml'}\n+++ {out / 'vllm.yaml'} (generated)\n" in diff
+    assert "-edited: true\n" in diff
