@@ -135,6 +135,8 @@ TARGETS = {
             "tests/test_trust_mutations.py::"
             "test_check_names_a_launch_sh_that_lost_its_mode_and_a_file_without_a_last_newline",
             "tests/test_trust_mutations.py::test_check_names_every_difference_missing_extra_and_changed",
+            "tests/test_trust_mutations.py::test_check_reads_a_file_that_is_not_utf8_as_stale",
+            "tests/test_trust_mutations.py::test_an_up_to_date_check_is_text_in_text_and_github_formats",
             "tests/test_trust_mutations.py::test_check_reports_a_file_it_would_not_write",
             "tests/test_compile.py",
             "tests/test_json_output.py",

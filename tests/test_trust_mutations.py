@@ -492,3 +492,26 @@ def test_check_names_every_difference_missing_extra_and_changed(tmp_path: Path) 
         assert f"--- {out / extra}\n+++ (not generated)\n@@ unexpected file @@\n" in diff
     assert f"--- {out / 'vllm.yaml'}\n+++ {out / 'vllm.yaml'} (generated)\n" in diff
     assert "-edited: true\n" in diff
+
+
+def test_check_reads_a_file_that_is_not_utf8_as_stale(tmp_path: Path) -> None:
+    from aimc.write import write_artifacts
+
+    request = Request(model="Qwen/Qwen3-8B", launcher="process")
+    files = compile_plan(make_plan(Catalog.default(), request, "h100"), request, "h100").files
+    out = tmp_path / "out"
+    write_artifacts(out, files)
+    (out / "vllm.yaml").write_bytes(b"\xff\xfe not text")
+    assert stale_artifacts(out, files) == ["vllm.yaml"]
+    assert "\n-<unreadable>\n" in diff_artifacts(out, files)
+
+
+def test_an_up_to_date_check_is_text_in_text_and_github_formats(cli, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ("compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(out))
+    assert cli(*args).code == 0
+    for fmt in ("text", "github"):
+        result = cli(*args, "--check", "--format", fmt)
+        assert (result.code, result.out) == (0, f"{out} is up to date\n"), fmt
+    result = cli(*args, "--check", "--format", "json")
+    assert json.loads(result.out)["message"] == f"{out} is up to date"
