@@ -271,7 +271,7 @@ def test_check_reports_a_file_it_would_not_write(cli, tmp_path: Path, stray: str
     (out / stray).write_text("#!/bin/sh\nexec evil\n")
     text = cli(*args, "--check")
     assert text.code == 1
-    assert f"{out / stray}" in text.out and "unexpected file" in text.out
+    assert text.out == f"--- {out / stray}\n+++ (not generated)\n@@ unexpected file @@\n"
     assert "up to date" not in text.out + text.err
     as_json = cli(*args, "--check", "--format", "json")
     assert as_json.code == 1
