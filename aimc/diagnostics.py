@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from aimc.masking import mask
+
 Severity = Literal["error", "warning"]
 
 __all__ = [
@@ -120,8 +122,6 @@ class Diagnostic:
         # The one choke point every message passes: whatever a caller interpolated, the
         # diagnostic stays one bounded line, and a secret in the input (a token pasted as a
         # key) is never shown by any reporter (text, GitHub annotations, JSON data).
-        from aimc.safety import mask
-
         object.__setattr__(self, "message", mask(one_line(self.message)))
         object.__setattr__(self, "pointer", mask(self.pointer))
         if self.hint is not None:

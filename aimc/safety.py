@@ -28,16 +28,17 @@ caller's secret variables in every message, and :func:`shown_set` hides the valu
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 
 from aimc.errors import ConfigError
+from aimc.masking import SECRET_ENV, mask
 
 __all__ = [
     "ENV_NAME",
     "ENV_VALUE",
     "MAX_DEVICE_ID",
+    "SECRET_ENV",
     "check_env",
     "format_devices",
     "holds_secret",
@@ -57,17 +58,6 @@ ENV_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./^-]{0,4096}")
 MAX_DEVICE_ID = 255
 #: ``--devices``: ASCII digits (no sign, no leading zero) separated by single commas.
 _DEVICES = re.compile(r"(0|[1-9][0-9]{0,2})(,(0|[1-9][0-9]{0,2})){0,63}", re.ASCII)
-
-#: Token shapes of the usual providers (Hugging Face, OpenAI-style, GitHub, AWS, Slack).
-#: The distinctive prefixes match anywhere, also glued to a word (``tokenhf_...``,
-#: ``HF_TOKEN_hf_...``); ``sk-`` only at a word's start.
-_TOKEN = re.compile(
-    r"(hf_|gh[pousr]_)[A-Za-z0-9]{20,}|(github_pat_|xox[abprs]-)[A-Za-z0-9_\-]{20,}"
-    r"|\b(sk-)[A-Za-z0-9_\-]{20,}"
-    r"|\b(AKIA)[0-9A-Z]{16}\b|(?i:\b(bearer\s+))[A-Za-z0-9._~+/\-]{8,}=*"
-)
-#: The caller's variables whose values are masked wherever they appear.
-SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY", "OPENAI_API_KEY")
 
 
 def check_env(name: str, value: str, source: str) -> None:
@@ -106,20 +96,6 @@ def shorten(text: str, limit: int = 120) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text)} characters)"
-
-
-def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """``text`` with secrets replaced by ``***``: token-shaped words, and the values of
-    the caller's secret variables (:data:`SECRET_ENV`) wherever they appear, as given and
-    without surrounding whitespace (huggingface_hub strips ``HF_TOKEN`` before sending it,
-    so a server echoing it echoes the stripped value)."""
-    env = os.environ if environ is None else environ
-    for name in SECRET_ENV:
-        value = env.get(name, "")
-        for secret in (value, value.strip()):
-            if len(secret) >= 6:
-                text = text.replace(secret, "***")
-    return _TOKEN.sub(lambda m: next((g for g in m.groups() if g), "") + "***", text)
 
 
 def holds_secret(value: object, environ: Mapping[str, str] | None = None, depth: int = 0) -> bool:

@@ -45,10 +45,10 @@ class Target:
 TARGETS = {
     "safety": Target(
         {
+            "aimc/masking.py": ("mask",),
             "aimc/safety.py": (
                 "check_env",
                 "shorten",
-                "mask",
                 "holds_secret",
                 "shown_set",
                 "parse_devices",
