@@ -53,7 +53,7 @@ TARGETS = {
                 "shown_set",
                 "parse_devices",
                 "format_devices",
-            )
+            ),
         },
         (
             "tests/test_safety.py",
