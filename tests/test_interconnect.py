@@ -117,7 +117,7 @@ def test_k8s_pods_request_rdma_and_ipc_lock(golden, relative: Catalog) -> None:
         env = {e["name"]: e.get("value") for e in server["env"]}
         assert env["NCCL_IB_HCA"] == HCAS and env["GLOO_SOCKET_IFNAME"] == "eth0"
         assert qos_class(pod) == "Burstable"
-        # IPC_LOCK is beyond baseline: these pods need a privileged namespace (README).
+        # IPC_LOCK is beyond baseline: these pods need a privileged namespace (docs/kubernetes.md).
         assert baseline_violations(pod) == ["Capabilities"]
         # The init container needs no capability.
         assert "add" not in pod["initContainers"][0]["securityContext"]["capabilities"]
