@@ -168,6 +168,10 @@ class Engine:
             --debug``, ``AIM_DEBUG=1``): written into the plan, so they reach the server
             under either launcher.
         health_path: HTTP path that answers 200 once the server is up.
+        multinode: How the server spans the nodes of a multi-node configuration
+            (``nodes``, ``gpus`` per node): ``pipeline`` (tensor parallel ``gpus`` on each
+            node, one pipeline stage per node) or ``tensor`` (one tensor-parallel group of
+            ``gpus x nodes`` across every node's GPUs).
     """
 
     name: str
@@ -182,6 +186,7 @@ class Engine:
     config_file: str
     debug_sets: tuple[str, ...] = ()
     health_path: str = "/health"
+    multinode: str = "pipeline"
 
 
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -256,5 +261,9 @@ ENGINES: dict[str, Engine] = {
         # SGLang 0.5.19 server_args.py: --log-level (default "info"), given to
         # logging.basicConfig as getattr(logging, log_level.upper()) by configure_logger.
         debug_sets=("log-level=debug",),
+        # SGLang's multi-node launch is tensor parallel across the nodes: --tp-size is
+        # every GPU of every node (its multi-node guide runs Llama 3.1 405B with --tp 16
+        # --nnodes 2, benchmark/deepseek_v3's README DeepSeek-V3/R1 likewise).
+        multinode="tensor",
     ),
 }
