@@ -46,6 +46,11 @@ MANAGED: dict[str, dict[str, str]] = {
         "download-dir": "CACHE_DIR",
         "config": "nothing (aimc writes the config file)",
         "trust-remote-code": "model.trust_remote_code",
+        # Multi-node: each node's launcher gives its role (aimc.render.node_role_args).
+        "nnodes": "the configuration's nodes",
+        "node-rank": "nothing (each node's launcher gives its rank)",
+        "master-addr": "nothing (AIM_MASTER_ADDR, or the LeaderWorkerSet's leader address)",
+        "headless": "nothing (launch-worker.sh and the LeaderWorkerSet's workers run headless)",
     },
     "sglang": {
         "model-path": "the recipe's weights",
@@ -63,6 +68,9 @@ MANAGED: dict[str, dict[str, str]] = {
         "download-dir": "CACHE_DIR",
         "config": "nothing (aimc writes the config file)",
         "trust-remote-code": "model.trust_remote_code",
+        "nnodes": "the configuration's nodes",
+        "node-rank": "nothing (each node's launcher gives its rank)",
+        "dist-init-addr": "nothing (AIM_MASTER_ADDR, or the LeaderWorkerSet's leader address)",
     },
 }
 

@@ -378,6 +378,10 @@ def test_compile_emit_k8s_writes_the_leaderworkerset(cli, tmp_path: Path) -> Non
     result = cli(*args, "-o", str(out))
     assert result.code == 0, result.err
     assert sorted(p.name for p in out.iterdir()) == sorted([*MULTINODE_FILES, "manifest.aimc"])
+    # The summary says both numbers (it said "8 GPUs" of a 2 x 8 plan before).
+    assert "vllm bf16, 2 nodes x 8 GPUs, configuration h100-vllm-bf16-2-nodes" in (
+        result.out + result.err
+    )
 
 
 # --- lint -----------------------------------------------------------------------------------

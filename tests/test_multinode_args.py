@@ -266,3 +266,23 @@ def test_the_head_address_reaches_sglang_as_one_word_or_is_refused(
     word = seen["argv"][seen["argv"].index("--dist-init-addr") + 1]
     assert word == f"{address}:20000" and word.count(":") == 1
     assert not (sandbox / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "flag"),
+    [
+        (VLLM, "nnodes=3"),
+        (VLLM, "node-rank=1"),
+        (VLLM, "master-addr=10.0.0.9"),
+        (VLLM, "headless=true"),
+        (SGLANG, "nnodes=3"),
+        (SGLANG, "node-rank=1"),
+        (SGLANG, "dist-init-addr=10.0.0.9:5000"),
+    ],
+)
+def test_a_nodes_role_cannot_be_set_by_hand(cli, model: str, flag: str) -> None:
+    """A role flag set by hand would reach every node (a second --node-rank, a rank fixed
+    for all): aimc sets them, so --set refuses them (exit 2), as a recipe's args do."""
+    result = cli("show-config", model, "--target", "h100", "--nodes", "2", "--set", flag)
+    assert result.code == 2, result.out
+    assert f"'{flag.partition('=')[0]}' is set by aimc" in result.err
