@@ -91,9 +91,9 @@ def container_args(plan: Plan) -> list[str]:
 #: vLLM's default ``--master-port``: torch.distributed's store on the head node.
 VLLM_MASTER_PORT = 29501
 #: The port of SGLang's ``--dist-init-addr HOST:PORT`` (its torch.distributed store on the
-#: head node; SGLang has no default): the one SGLang's multi-node guide
-#: (docs/references/multi_node_deployment/multi_node.md) and the LeaderWorkerSet example of
-#: its Kubernetes guide use.
+#: head node; SGLang has no default): the one SGLang's multi-node guide uses
+#: (docs/references/multi_node_deployment/multi_node.md: ``--dist-init-addr
+#: 172.16.4.52:20000``).
 SGLANG_DIST_INIT_PORT = 20000
 
 
