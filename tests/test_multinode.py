@@ -574,6 +574,9 @@ def test_sglang_is_chosen_on_h100_and_refused_for_three_nodes(cli) -> None:
     data = json.loads(cli("show-config", SGLANG_MODEL, "--target", "h100", "--format", "json").out)
     assert data["data"]["plan"]["nodes"] == 2
     assert data["data"]["plan"]["args"]["tp-size"]["value"] == 16
+    k8s = cli("show-config", SGLANG_MODEL, "--target", "h100", "--emit", "k8s")
+    assert k8s.code == 0 and 'kind: "LeaderWorkerSet"' in k8s.out, k8s.err
+    assert '"$(LWS_LEADER_ADDRESS):20000"' in k8s.out
     refused = cli("show-config", SGLANG_MODEL, "--target", "h100", "--nodes", "3")
     assert refused.code == 2 and "sglang fp8 on 2 nodes x 8 GPUs" in refused.err
 
