@@ -16,8 +16,10 @@ lint/quantization              a weights entry's quantization is a --quantizatio
 lint/unknown-hardware          each hardware name has a profile
 lint/precision-unsupported     each precision is supported by each hardware it is used on
 lint/gpus-per-node             no GPU count exceeds the hardware's GPUs per node
-lint/nodes                     a multi-node configuration (``nodes``) uses vllm, and each node
-                               count (pipeline-parallel size) divides the model's layers
+lint/nodes                     a multi-node configuration (``nodes``): for vllm each node count
+                               (pipeline-parallel size) divides the model's layers; for
+                               sglang (tensor parallel gpus x nodes) that size divides the
+                               attention heads, and it and the KV heads divide one another
 lint/context-length            context_length <= the model's max_context
 lint/unknown-arg               engine args exist in the pinned backend version, with the right
                                kind of value (flag or value, choices, numbers)
@@ -48,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from aimc.diagnostics import Diagnostic, did_you_mean
-from aimc.engines import BACKENDS, MANAGED, vocabulary
+from aimc.engines import BACKENDS, ENGINES, MANAGED, vocabulary
 from aimc.loader import Document, escape_pointer, pointer
 from aimc.safety import holds_secret, shorten
 
@@ -530,24 +532,38 @@ def _rule_tensor_parallel(doc: Document, hardware: Mapping[str, Any]) -> Iterato
 
 
 def _rule_nodes(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
-    """A multi-node configuration uses vllm, and each node count (one pipeline stage per
-    node) divides the model's layers."""
-    layers = doc.data["model"]["facts"]["layers"]
+    """A multi-node configuration splits the model evenly: vLLM's node count (one pipeline
+    stage per node) divides the layers; SGLang's tensor-parallel group (``gpus x nodes``)
+    divides the attention heads, and it and the KV heads divide one another (the
+    :func:`_rule_tensor_parallel` rule for the whole group)."""
+    facts = doc.data["model"]["facts"]
+    layers, heads, kv_heads = facts["layers"], facts["attention_heads"], facts["kv_heads"]
     for i, conf, backend in _configurations(doc):
         if "nodes" not in conf:
             continue
-        if backend != "vllm":
-            yield doc.diagnostic(
-                _p("configurations", i, "nodes"),
-                f"multi-node configurations need vllm; this one uses {backend}",
-                rule="lint/nodes",
-            )
         for j, nodes in enumerate(conf["nodes"]):
-            if layers % nodes:
+            where = _p("configurations", i, "nodes", j)
+            if ENGINES[backend].multinode == "pipeline":
+                if layers % nodes:
+                    yield doc.diagnostic(
+                        where,
+                        f"{nodes} nodes (pipeline parallel {nodes}) do not divide the model's "
+                        f"{layers} layers",
+                        rule="lint/nodes",
+                    )
+                continue
+            for gpus in conf["gpus"]:
+                tp = gpus * nodes
+                if heads % tp:
+                    problem = f"do not divide the model's {heads} attention heads"
+                elif kv_heads % tp and tp % kv_heads:
+                    problem = f"and the model's {kv_heads} KV heads do not divide one another"
+                else:
+                    continue
                 yield doc.diagnostic(
-                    _p("configurations", i, "nodes", j),
-                    f"{nodes} nodes (pipeline parallel {nodes}) do not divide the model's "
-                    f"{layers} layers",
+                    where,
+                    f"{nodes} nodes x {gpus} GPUs ({backend}: tensor parallel {tp} across "
+                    f"the nodes) {problem}",
                     rule="lint/nodes",
                 )
 

@@ -562,9 +562,11 @@ def _multinode_why(
     c = chosen.candidate
     if c.nodes == 1 or chosen.plan is None:
         return []
-    text = (
-        f"{c.nodes} nodes x {_gpus(c.gpus)} (tensor parallel {c.gpus} on each node, "
-        f"pipeline parallel {c.nodes} across nodes): "
+    across = ENGINES[c.backend].multinode == "tensor"
+    text = f"{c.nodes} nodes x {_gpus(c.gpus)} " + (
+        f"(tensor parallel {c.gpus * c.nodes} across the nodes): "
+        if across
+        else f"(tensor parallel {c.gpus} on each node, pipeline parallel {c.nodes} across nodes): "
     )
     one = _probe(recipe, hardware, request, replace(c, nodes=1), c.gpus)
     if one is not None and one.plan is not None and one.verdict != "runnable":
@@ -573,9 +575,14 @@ def _multinode_why(
         text += "the recipe offers it (one node would fit too); "
     est = chosen.plan.estimate
     layers = recipe.data["model"]["facts"]["layers"]
+    kv = (
+        f"its tensor-parallel share of the KV cache of all {layers} layers"
+        if across
+        else f"the KV cache of {layers // c.nodes} of {layers} layers"
+    )
     text += (
         f"each GPU holds 1/{c.gpus * c.nodes} of the weights ({est['weights_gib']:.1f} GiB) "
-        f"and the KV cache of {layers // c.nodes} of {layers} layers: {chosen.reason}"
+        f"and {kv}: {chosen.reason}"
     )
     return [text]
 

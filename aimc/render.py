@@ -26,12 +26,15 @@ __all__ = [
     "device_env",
     "interconnect_note",
     "manifest",
+    "multinode_layout",
     "node_role_args",
     "rdma",
     "render",
     "render_command",
     "server_argv",
     "server_argv_groups",
+    "store_port",
+    "worker_role",
 ]
 
 #: Where the model cache is mounted inside containers.
@@ -85,14 +88,57 @@ def container_args(plan: Plan) -> list[str]:
     return [*plan.command, *server_argv(plan)]
 
 
-def node_role_args(rank: str, master_addr: str) -> list[str]:
+#: vLLM's default ``--master-port``: torch.distributed's store on the head node.
+VLLM_MASTER_PORT = 29501
+#: The port of SGLang's ``--dist-init-addr HOST:PORT`` (its torch.distributed store on the
+#: head node; SGLang has no default): the one SGLang's multi-node guide uses
+#: (docs/references/multi_node_deployment/multi_node.md: ``--dist-init-addr
+#: 172.16.4.52:20000``).
+SGLANG_DIST_INIT_PORT = 20000
+
+
+def store_port(plan: Plan) -> int:
+    """The head node's torch.distributed port that every other node joins."""
+    tensor = ENGINES[plan.backend].multinode == "tensor"
+    return SGLANG_DIST_INIT_PORT if tensor else VLLM_MASTER_PORT
+
+
+def node_role_args(plan: Plan, rank: str, master_addr: str) -> list[str]:
     """What one node of a multi-node plan (``plan.nodes`` > 1) adds after
-    :func:`container_args`: vLLM's own multi-node launch (``--nnodes`` is in the plan's
-    args). Node rank ``0`` is the head: it serves the API and hosts torch.distributed's
-    store at ``master_addr`` (port 29501, vLLM's default ``--master-port``); every other rank
-    runs ``--headless`` (no API server) and joins it."""
+    :func:`container_args` (``--nnodes`` is in the plan's args). Node rank ``0`` is the
+    head: it serves the API and hosts torch.distributed's store at ``master_addr``.
+
+    - vLLM (pipeline parallel across nodes): ``--node-rank R --master-addr ADDR`` (port
+      29501, its default ``--master-port``); every other rank runs ``--headless`` (no API
+      server) and joins the head.
+    - SGLang (tensor parallel across nodes): ``--dist-init-addr ADDR:20000 --node-rank R``
+      on every node, the head's address on each (SGLang's multi-node guide). A rank above
+      0 starts no tokenizer and no API server: once its tensor-parallel ranks are up it
+      answers only ``/health`` on ``--host``/``--port`` (``launch_dummy_health_check_server``
+      in ``Engine._launch_subprocesses``)."""
+    if ENGINES[plan.backend].multinode == "tensor":
+        return ["--dist-init-addr", f"{master_addr}:{SGLANG_DIST_INIT_PORT}", "--node-rank", rank]
     words = ["--node-rank", rank, "--master-addr", master_addr]
     return words if rank == "0" else [*words, "--headless"]
+
+
+def multinode_layout(plan: Plan) -> str:
+    """How a multi-node plan spans its nodes, in words."""
+    if ENGINES[plan.backend].multinode == "tensor":
+        return (
+            f"tensor parallel {plan.gpus * plan.nodes} across the nodes ({plan.gpus} GPUs on each)"
+        )
+    return f"tensor parallel {plan.gpus} on each node, pipeline parallel {plan.nodes} across nodes"
+
+
+def worker_role(plan: Plan) -> str:
+    """What a node of rank above 0 of a multi-node plan runs, in words."""
+    if ENGINES[plan.backend].multinode == "tensor":
+        return (
+            "runs its tensor-parallel ranks and no API server (SGLang answers only /health "
+            "on its port once they are up)"
+        )
+    return "runs --headless (no API server)"
 
 
 def rdma(plan: Plan) -> dict[str, Any] | None:
@@ -341,15 +387,27 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
 
 def _node(plan: Plan, rank: str) -> dict[str, Any]:
     """The role of one node's script: the words it adds after the server's arguments
-    (:func:`node_role_args`), the script's variables double-quoted, the rest shell-quoted."""
+    (:func:`node_role_args`), the script's variables double-quoted, the rest shell-quoted.
+    SGLang takes the head's address as ``HOST:PORT`` (split at the last ``:``): a hostname
+    or IPv4 address there, no IPv6 literal."""
     from aimc.templating import shell_quote
 
-    words = node_role_args(rank, "$AIM_MASTER_ADDR")
+    tensor = ENGINES[plan.backend].multinode == "tensor"
+    words = node_role_args(plan, rank, "$AIM_MASTER_ADDR")
     return {
         "head": rank == "0",
         "script": "launch.sh" if rank == "0" else "launch-worker.sh",
         "ranks": "1" if plan.nodes == 2 else f"1 to {plan.nodes - 1}",
         "words": " ".join(f'"{w}"' if w.startswith("$AIM_") else shell_quote(w) for w in words),
+        "layout": multinode_layout(plan),
+        "port": store_port(plan),
+        "worker_role": worker_role(plan),
+        "address": "hostname or IPv4 address" if tensor else "hostname or IP address",
+        "host_re": (
+            "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$"
+            if tensor
+            else "^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"
+        ),
     }
 
 

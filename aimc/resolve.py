@@ -485,11 +485,6 @@ def build_plan(
             *_user_layers(request, chosen.backend),
         ]
     )
-    if chosen.nodes > 1 and chosen.backend != "vllm":
-        raise ConfigError(
-            f"{chosen.config_id}: {chosen.nodes} nodes need vllm (multi-node serving without "
-            f"Ray); {chosen.backend} is not supported across nodes"
-        )
     args = _engine_args(ctx, merged, data_parallel)
     env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
     for name, setting in env.items():
@@ -694,13 +689,21 @@ def _engine_args(ctx: _Context, merged: Mapping[str, Setting], replicas: int) ->
     if replicas > 1:
         core[engine.flags["data_parallel"]] = Setting(replicas, "cli", "--optimize throughput")
     if chosen.nodes > 1:
-        # vLLM's own multi-node launch (no Ray): one pipeline stage per node; every node
-        # runs --nnodes N --node-rank R (the launchers add the rank and the head's address).
+        # The engine's own multi-node launch (no Ray): every node runs --nnodes N and the
+        # launchers add its rank and the head's address (aimc.render.node_role_args).
         nsrc = ctx.rsrc(f"{ctx.cbase}/nodes/{ctx.conf['nodes'].index(chosen.nodes)}")
-        core["pipeline-parallel-size"] = Setting(chosen.nodes, "configuration", nsrc)
+        if engine.multinode == "tensor":
+            # SGLang: one tensor-parallel group over every GPU of every node.
+            core[engine.flags["gpus"]] = Setting(
+                chosen.gpus * chosen.nodes, gpus_src[0], f"{gpus_src[1]} x nodes ({nsrc})"
+            )
+        else:
+            # vLLM: one pipeline stage per node.
+            core["pipeline-parallel-size"] = Setting(chosen.nodes, "configuration", nsrc)
         core["nnodes"] = Setting(chosen.nodes, "configuration", nsrc)
-        # On CUDA vLLM picks mp with nnodes > 1 by itself, on ROCm it must be told.
-        core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
+        if engine.multinode == "pipeline":
+            # On CUDA vLLM picks mp with nnodes > 1 by itself, on ROCm it must be told.
+            core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
     rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
@@ -795,10 +798,13 @@ def _estimate(
             kv_budget = 4.0
         util = 1.0
     kv_setting = args.get("kv-cache-dtype")
+    # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
+    # splits every layer over gpus x nodes GPUs.
+    across = ENGINES[chosen.backend].multinode == "tensor"
     return estimate(
         facts,
         chosen.precision,
-        chosen.gpus,
+        chosen.gpus * chosen.nodes if across else chosen.gpus,
         float(hw["memory_gib"]),
         float(util),
         int(merged["context_length"].value),
@@ -806,5 +812,5 @@ def _estimate(
         weights_bytes=size,
         weights_basis=basis,
         kv_budget_gib=kv_budget,
-        pp=chosen.nodes,
+        pp=1 if across else chosen.nodes,
     )

@@ -105,7 +105,8 @@ def compile_(
     write_artifacts(outdir, compiled.files)
     summary = (
         f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
-        f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}"
+        + (f"{plan.nodes} nodes x " if plan.nodes > 1 else "")
+        + f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}"
         + (f" x {plan.data_parallel} replicas" if plan.data_parallel > 1 else "")
         + (f" (devices {','.join(map(str, plan.devices))})" if plan.devices is not None else "")
         + f", configuration {plan.configuration}"
