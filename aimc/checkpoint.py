@@ -223,6 +223,12 @@ def _hub_error(exc: Exception, repo: str, folder: Path) -> Exception:
             f"download of {repo} failed: {first_line(exc)}",
             hint="check HF_ENDPOINT and a proxy: the answer did not come from the hub",
         )
+    if isinstance(exc, (KeyError, TypeError, json.JSONDecodeError)):  # an answer's shape
+        return NetworkError(
+            f"the hub's answer for {repo} is not what the hub sends "
+            f"({type(exc).__name__}: {first_line(exc)})",
+            hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
+        )
     if isinstance(exc, UnicodeDecodeError):
         return CacheError(
             f"the cache entry of {repo} in {folder} is broken (a ref is not text)",
@@ -605,6 +611,38 @@ def _write_ref(cache: Path, repo: str, revision: str, commit: str) -> None:
         raise
 
 
+def _check_sizes(repo: str, snapshot: Path, sizes: dict[str, int]) -> None:
+    """Every file fetched into ``snapshot`` has the size the listing announced
+    (``sizes``); one that does not is removed (its link and the blob it names, both in the
+    cache) and nothing is reported complete.
+
+    Raises:
+        NetworkError: A file has another size than announced.
+    """
+    import os
+
+    from aimc.errors import NetworkError
+
+    for name, size in sorted(sizes.items()):
+        link = snapshot / name
+        try:
+            got = link.stat().st_size
+        except OSError:
+            continue  # missing: the caller reports what is missing
+        if got == size:
+            continue
+        blob = link.resolve()
+        with contextlib.suppress(OSError):
+            if blob.parent == snapshot.parent.parent / "blobs":
+                os.unlink(blob)
+            os.unlink(link)
+        raise NetworkError(
+            f"{repo}/{shorten(name)} came with {got} bytes but the hub announced {size}: "
+            "removed, the download is not complete",
+            hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
+        )
+
+
 def download(
     repo: str,
     revision: str | None,
@@ -650,11 +688,12 @@ def download(
     from aimc.cache import IGNORED_PATTERNS, WEIGHT_PATTERNS
     from aimc.download_progress import Progress
     from aimc.errors import NetworkError
+    from aimc.hub_guard import guarded
 
     check_revision(revision)
     check_cache_dir(cache)
     disable_progress_bars()
-    with hub_errors(repo, cache):
+    with hub_errors(repo, cache), guarded(repo) as guard:
         commit = _commit(repo, revision, cache, force)
         cache.mkdir(parents=True, exist_ok=True)
         listing = None  # the hub cannot be reached: the cached copy, if any
@@ -689,8 +728,18 @@ def download(
                     hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful "
                     "mirror",
                 )
+            unknown = sorted(f.filename for f in listing if f.file_size is None)
+            if unknown:
+                raise NetworkError(
+                    f"the hub announced no size for {repo}/{shorten(unknown[0])}"
+                    + (f" and {len(unknown) - 1} more files" if len(unknown) > 1 else "")
+                    + ": nothing was downloaded",
+                    hint="check HF_ENDPOINT: the hub names every file's size (X-Linked-Size or "
+                    "Content-Length)",
+                )
             total = sum(f.file_size or 0 for f in listing if f.will_download)
             _check_free_space(repo, cache, total)
+            guard.allow({f.filename: f.file_size or 0 for f in listing})
         folder = cache / f"models--{repo.replace('/', '--')}" / "blobs"
         with Progress(repo, total, folder, enabled=progress and total > 0):
             if listing is not None and commit is not None:
@@ -725,6 +774,10 @@ def download(
                     f"{repo} is not in {cache} and the hub cannot be reached to download it",
                     hint="check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
                 ) from None
+    if listing is not None:
+        _check_sizes(
+            repo, Path(path), {f.filename: f.file_size or 0 for f in listing if f.will_download}
+        )
     if listing is None:
         from aimc.cache import missing_files
 

@@ -22,7 +22,9 @@ endpoint names instead of the real one; ``head_answers`` answers a file's HEAD w
 and headers instead (a 500, a redirect to another host); ``resize`` is the size a file's
 HEAD announces from its second HEAD on (a hub changing its answer after the free-space
 check); ``reject_bad_tokens`` answers a request carrying another token than the hub's with
-401 "Invalid credentials in Authorization header", as the real hub does. Every request is
+401 "Invalid credentials in Authorization header", as the real hub does; ``api_answers``
+answers the info (``"info"``) or tree (``"tree"``) endpoint with a status, headers and a body
+instead (a redirect to another host, an endless listing). Every request is
 logged in ``requests``, the first byte of every ranged GET in ``ranges``.
 Run as a script (``python tests/fakes/hub.py SPEC.json``) it serves the repositories of a
 JSON spec and prints its URL.
@@ -79,6 +81,8 @@ class FakeHub:
         self.head_answers: dict[str, tuple[int, dict[str, str]]] = {}  # file -> HEAD answer
         self.resize: dict[str, int] = {}  # file -> size its second and later HEADs announce
         self.reject_bad_tokens = False  # 401 "Invalid credentials" for another token
+        #: "info" | "tree" -> (status, headers, body) answered instead (hostile hubs)
+        self.api_answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self._heads: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -184,7 +188,11 @@ class FakeHub:
                     repo = self._repo("/".join(parts[2:4]))
                     if repo is None:
                         return
-                    if len(parts) == 4 or parts[4] == "revision":
+                    kind = "info" if len(parts) == 4 or parts[4] == "revision" else "tree"
+                    if kind in hub.api_answers:
+                        status, answer, content = hub.api_answers[kind]
+                        return self._send(status, answer, content)
+                    if kind == "info":
                         info = {
                             "id": "/".join(parts[2:4]),
                             "sha": repo.commit if hub.info_sha is None else hub.info_sha,
