@@ -49,14 +49,15 @@ _COMMIT = re.compile(r"[0-9a-f]{40}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
+def _origin(url: str | httpx2.URL) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url`` as ``httpx2`` parses it: the parser that decides where
+    a request goes. A URL it cannot parse has no origin (never the hub's)."""
     try:
-        port = parts.port
-    except ValueError:
-        port = None
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
+        parsed = url if isinstance(url, httpx2.URL) else httpx2.URL(url)
+        scheme = parsed.scheme.lower()
+        return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS.get(scheme, 0)
+    except (httpx2.InvalidURL, TypeError, ValueError):
+        return "", "", -1
 
 
 class _Counted(httpx2.SyncByteStream):
@@ -138,7 +139,7 @@ class Guard:
                 f"the hub needed more than {self._max_requests} requests for {self.repo}: stopped",
                 hint="check HF_ENDPOINT: an endless listing or redirect is not the hub",
             )
-        if _origin(str(request.url)) != self.hub:
+        if _origin(request.url) != self.hub:
             for name in [k for k in request.headers if k.lower() == "authorization"]:
                 del request.headers[name]
         request.headers["Accept-Encoding"] = "identity"
