@@ -8,8 +8,8 @@ see every request, redirect hops included:
 
 - **Credentials** (``Authorization``) go only to the hub's own origin (``HF_ENDPOINT``:
   scheme, host and port); every other host (a CDN, a host a redirect names) gets none.
-- **Bounds.** At most :data:`MAX_REQUESTS` requests before the file list is known and
-  :data:`REQUESTS_PER_FILE` more per listed file; answers other than files share
+- **Bounds.** At most :data:`MAX_API_REQUESTS` requests to the hub's API (an endless
+  listing's pages) and :data:`MAX_REQUESTS` in all; answers other than files share
   :data:`MAX_API_BYTES` (model info, listings, errors); a file's answer (its ``resolve``
   URL, or where the hub's answer for it redirects) is cut at the size the listing
   announced for it (less the ``Range`` start), which the free-space check passed; a
@@ -36,14 +36,23 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx2
 
-__all__ = ["MAX_API_BYTES", "MAX_REQUESTS", "REQUESTS_PER_FILE", "Guard", "guarded"]
+__all__ = [
+    "MAX_API_BYTES",
+    "MAX_API_REQUESTS",
+    "MAX_REQUESTS",
+    "REQUESTS_PER_FILE",
+    "Guard",
+    "guarded",
+]
 
 #: Bytes of every answer that is not a listed file (info, tree pages, errors), together.
 MAX_API_BYTES = 64 * 2**20
-#: Requests before the file list is known (info, tree pages, one HEAD per file, redirects).
-MAX_REQUESTS = 1000
-#: Further requests per listed file (HEADs, GETs, resumes and their redirects).
+#: Requests to the hub's API (model info, tree listing pages): 200 pages of a listing.
+MAX_API_REQUESTS = 200
+#: Requests in all: each file's HEADs, GETs, resumes and redirects, for as many files as a
+#: listing may name (``aimc.checkpoint._MAX_FILES``), and the API's.
 REQUESTS_PER_FILE = 16
+MAX_REQUESTS = REQUESTS_PER_FILE * 20_000 + MAX_API_REQUESTS
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -86,7 +95,7 @@ class Guard:
         self.hub = _origin(endpoint)
         self._lock = threading.Lock()
         self._requests = 0
-        self._max_requests = MAX_REQUESTS
+        self._api_requests = 0
         self._api_left = MAX_API_BYTES
         self._sizes: dict[str, int] = {}  # listed file -> announced bytes
         self._urls: dict[str, tuple[str, int]] = {}  # redirect target -> (file, bytes)
@@ -95,7 +104,6 @@ class Guard:
         """The listed files and their announced sizes (after the free-space check)."""
         with self._lock:
             self._sizes.update(sizes)
-            self._max_requests += REQUESTS_PER_FILE * len(sizes)
 
     def _spend(self, nbytes: int) -> bool:
         with self._lock:
@@ -131,15 +139,19 @@ class Guard:
     def on_request(self, request: httpx2.Request) -> None:
         from aimc.errors import NetworkError
 
+        at_hub = _origin(request.url) == self.hub
+        api = at_hub and request.url.path.startswith("/api/")
         with self._lock:
             self._requests += 1
-            too_many = self._requests > self._max_requests
+            self._api_requests += api
+            too_many = self._requests > MAX_REQUESTS or self._api_requests > MAX_API_REQUESTS
         if too_many:
+            limit = MAX_API_REQUESTS if api else MAX_REQUESTS
             raise NetworkError(
-                f"the hub needed more than {self._max_requests} requests for {self.repo}: stopped",
+                f"the hub needed more than {limit} requests for {self.repo}: stopped",
                 hint="check HF_ENDPOINT: an endless listing or redirect is not the hub",
             )
-        if _origin(request.url) != self.hub:
+        if not at_hub:
             for name in [k for k in request.headers if k.lower() == "authorization"]:
                 del request.headers[name]
         request.headers["Accept-Encoding"] = "identity"

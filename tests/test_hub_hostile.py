@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aimc.checkpoint import _MAX_FILES
 from aimc.errors import NetworkError
-from aimc.hub_guard import MAX_API_BYTES, MAX_REQUESTS, Guard
+from aimc.hub_guard import MAX_API_BYTES, MAX_API_REQUESTS, MAX_REQUESTS, REQUESTS_PER_FILE, Guard
 from tests.conftest import Result, run_cli
 from tests.fakes.hub import FakeHub
 from tests.fakes.other_host import Answer, OtherHost
@@ -198,10 +199,12 @@ def test_an_endless_tree_listing_is_stopped(hub, env) -> None:
     result = _download(env)
     assert result.code == 6, result.err
     assert _error(result)["message"] == (
-        f"the hub needed more than {MAX_REQUESTS} requests for {REPO}: stopped"
+        f"the hub needed more than {MAX_API_REQUESTS} requests for {REPO}: stopped"
     )
     trees = [p for m, p in hub.requests if "/tree/" in p]
-    assert MAX_REQUESTS - 5 <= len(trees) <= MAX_REQUESTS
+    assert MAX_API_REQUESTS - 5 <= len(trees) <= MAX_API_REQUESTS
+    # Every request a listing of the most files aimc accepts needs stays within the bound.
+    assert MAX_REQUESTS >= REQUESTS_PER_FILE * _MAX_FILES + MAX_API_REQUESTS
 
 
 def test_a_huge_listing_is_refused(hub, other, env) -> None:

@@ -133,6 +133,7 @@ class FakeHub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body in separate writes: no 40 ms wait
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
