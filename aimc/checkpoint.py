@@ -663,7 +663,11 @@ def download(
     fetched again, and a weight file cut midway is resumed from the byte where it stopped
     (:func:`_resumable`), so an interrupted download resumes with what is missing.
     ``HF_TOKEN`` is read from the environment by ``huggingface_hub`` and never written
-    anywhere. With ``progress`` the bytes received are reported on stderr
+    anywhere. Every request, huggingface_hub's included, goes through
+    :func:`aimc.hub_guard.guarded`: the token only to the hub's own origin, each file's
+    answer cut at the size the listing announced (a size not announced is exit 6 before
+    any byte), the other answers and the request count bounded, Xet off; a file that came
+    with another size is removed (:func:`_check_sizes`). With ``progress`` the bytes received are reported on stderr
     (:class:`aimc.download_progress.Progress`).
 
     With ``force`` every file is fetched again, and the hub is asked first: when it cannot
