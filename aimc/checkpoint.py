@@ -667,8 +667,8 @@ def download(
     :func:`aimc.hub_guard.guarded`: the token only to the hub's own origin, each file's
     answer cut at the size the listing announced (a size not announced is exit 6 before
     any byte), the other answers and the request count bounded, Xet off; a file that came
-    with another size is removed (:func:`_check_sizes`). With ``progress`` the bytes received are reported on stderr
-    (:class:`aimc.download_progress.Progress`).
+    with another size is removed (:func:`_check_sizes`). With ``progress`` the bytes
+    received are reported on stderr (:class:`aimc.download_progress.Progress`).
 
     With ``force`` every file is fetched again, and the hub is asked first: when it cannot
     be reached this fails (exit 6) instead of quietly handing back the cached copy, so
@@ -698,7 +698,7 @@ def download(
     check_cache_dir(cache)
     disable_progress_bars()
     with hub_errors(repo, cache), guarded(repo) as guard:
-        commit = _commit(repo, revision, cache, force)
+        commit = guard.commit = _commit(repo, revision, cache, force)
         cache.mkdir(parents=True, exist_ok=True)
         listing = None  # the hub cannot be reached: the cached copy, if any
         if commit is not None:

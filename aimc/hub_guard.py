@@ -15,8 +15,9 @@ see every request, redirect hops included:
   announced for it (less the ``Range`` start), which the free-space check passed; a
   ``Content-Length`` larger than what is left is refused before its body. Answers are
   asked for uncompressed (``Accept-Encoding: identity``) and a compressed one is refused,
-  so the bytes counted are the bytes kept. A ``X-Repo-Commit`` that is not a commit hash
-  is refused before huggingface_hub puts it in a path.
+  so the bytes counted are the bytes kept. An ``X-Repo-Commit`` that is not a commit hash,
+  or (once :attr:`Guard.commit` is set) not that commit, is refused before
+  huggingface_hub puts it in a path or a ref.
 - **No Xet.** ``hf_xet`` fetches from its own (Rust) client, outside any bound aimc can set,
   after sending the token to a refresh URL the hub's answer names; huggingface_hub's Xet
   path is switched off (``HF_HUB_DISABLE_XET``) and every file comes over HTTP from the
@@ -99,6 +100,7 @@ class Guard:
         self._api_left = MAX_API_BYTES
         self._sizes: dict[str, int] = {}  # listed file -> announced bytes
         self._urls: dict[str, tuple[str, int]] = {}  # redirect target -> (file, bytes)
+        self.commit: str | None = None  # once known, the only X-Repo-Commit believed
 
     def allow(self, sizes: dict[str, int]) -> None:
         """The listed files and their announced sizes (after the free-space check)."""
@@ -164,6 +166,11 @@ class Guard:
         if commit is not None and not _COMMIT.fullmatch(commit):
             raise NetworkError(
                 f"the hub named no commit hash for {self.repo} (X-Repo-Commit)",
+                hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
+            )
+        if commit is not None and self.commit is not None and commit != self.commit:
+            raise NetworkError(
+                f"the hub named commit {commit} for a file of {self.repo} at {self.commit}",
                 hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
             )
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()

@@ -237,6 +237,19 @@ def test_a_hostile_x_repo_commit_never_becomes_a_path(hub, env, tmp_path) -> Non
     assert not (tmp_path / "escaped").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
 
+    # Another commit than the one asked for: before, huggingface_hub recorded it as what
+    # refs/<commit> names. Now refused before it reads the answer.
+    commit = hub.repos[REPO].commit
+    hub.head_answers = {"config.json": (404, {**headers, "X-Repo-Commit": "b" * 40})}
+    result = _download(env)
+    assert result.code == 6, result.err
+    assert _error(result)["message"] == (
+        f"the hub named commit {'b' * 40} for a file of {REPO} at {commit}"
+    )
+    refs = Path(env["CACHE_DIR"]) / "models--aimc-test--tiny" / "refs"
+    assert not any("b" * 40 in p.read_text() for p in refs.rglob("*") if p.is_file())
+    assert not list(Path(env["CACHE_DIR"]).rglob("b" * 40))
+
 
 # Hostile values the guard handles: a URL's origin (who gets the token) and X-Repo-Commit.
 
