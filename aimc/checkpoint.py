@@ -234,6 +234,12 @@ def _hub_error(exc: Exception, repo: str, folder: Path) -> Exception:
             f"the cache entry of {repo} in {folder} is broken (a ref is not text)",
             hint="remove it and download again",
         )
+    if isinstance(exc, OSError) and exc.errno is None and "Consistency check" in str(exc):
+        return NetworkError(  # huggingface_hub: the file came with another size
+            f"download of {repo} failed: the hub sent another size than it announced "
+            f"({first_line(exc)})",
+            hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
+        )
     if not _network_failure(exc):
         return _cache_failure(exc, folder)
     return NetworkError(

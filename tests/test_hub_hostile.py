@@ -306,3 +306,36 @@ def test_an_x_repo_commit_that_is_not_a_hash_is_refused(commit: str) -> None:
     else:
         with pytest.raises(NetworkError, match="named no commit hash"):
             guard.on_response(response)
+
+
+@pytest.mark.parametrize("sent", [10, 23], ids=["the-later-size", "the-first-size"])
+def test_a_file_of_another_size_than_listed_is_never_complete(hub, other, env, sent) -> None:
+    """The first HEAD of ``config.json`` (the listing, the free-space check) announces its 23
+    bytes, later ones 10, and the other host sends ``sent`` bytes. Before: 10 bytes were kept
+    and reported complete (exit 0), 23 failed huggingface_hub's own check as a cache error
+    (exit 5). Now: exit 6 both times, and the file is not in the snapshot."""
+    name, size = "config.json", len(FILES["config.json"])
+    redirect = _head(hub, name, Location=f"{other.url}/blob/{name}", **{"X-Linked-Size": "23"})
+    hub.head_answers = {name: (302, redirect)}
+    hub.later_head_answers = {name: (302, {**redirect, "X-Linked-Size": "10"})}
+    other.answer = lambda method, path: (200, {"Content-Length": str(sent)}, [JUNK * sent])
+    assert size == 23
+    result = _download(env)
+    assert result.code == 6, result.err
+    message = _error(result)["message"]
+    if sent == 10:
+        assert message == (
+            f"{REPO}/{name} came with 10 bytes but the hub announced 23: removed, the "
+            "download is not complete"
+        )
+    else:
+        assert message.startswith(
+            f"download of {REPO} failed: the hub sent another size than it announced"
+        )
+    assert json.loads(result.out)["success"] is False
+    snapshots = Path(env["CACHE_DIR"]) / "models--aimc-test--tiny" / "snapshots"
+    assert not list(snapshots.rglob(name))
+    assert not any(
+        JUNK * 2 in content and not path.endswith(".incomplete")
+        for path, content in _cache_files(env).items()
+    )

@@ -21,7 +21,8 @@ every answer (huge or odd headers). Hostile hubs: ``info_sha`` is the commit the
 endpoint names instead of the real one; ``head_answers`` answers a file's HEAD with a status
 and headers instead (a 500, a redirect to another host); ``resize`` is the size a file's
 HEAD announces from its second HEAD on (a hub changing its answer after the free-space
-check); ``reject_bad_tokens`` answers a request carrying another token than the hub's with
+check), ``later_head_answers`` the whole answer from the second HEAD on;
+``reject_bad_tokens`` answers a request carrying another token than the hub's with
 401 "Invalid credentials in Authorization header", as the real hub does; ``api_answers``
 answers the info (``"info"``) or tree (``"tree"``) endpoint with a status, headers and a body
 instead (a redirect to another host, an endless listing). Every request is
@@ -80,6 +81,8 @@ class FakeHub:
         self.info_sha: str | None = None  # the commit the info endpoint names instead
         self.head_answers: dict[str, tuple[int, dict[str, str]]] = {}  # file -> HEAD answer
         self.resize: dict[str, int] = {}  # file -> size its second and later HEADs announce
+        #: file -> (status, headers) its second and later HEADs answer (a hub changing its mind)
+        self.later_head_answers: dict[str, tuple[int, dict[str, str]]] = {}
         self.reject_bad_tokens = False  # 401 "Invalid credentials" for another token
         #: "info" | "tree" -> (status, headers, body) answered instead (hostile hubs)
         self.api_answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
@@ -237,13 +240,17 @@ class FakeHub:
                 data = repo.files[name]
                 size = repo.size(name)
                 if self.command == "HEAD":
+                    with hub._lock:
+                        hub._heads[name] = hub._heads.get(name, 0) + 1
+                        later = hub._heads[name] > 1
+                    if later and name in hub.later_head_answers:
+                        status, answer = hub.later_head_answers[name]
+                        return self._send(status, answer)
                     if name in hub.head_answers:
                         status, answer = hub.head_answers[name]
                         return self._send(status, answer)
-                    with hub._lock:
-                        hub._heads[name] = hub._heads.get(name, 0) + 1
-                        if hub._heads[name] > 1:
-                            size = hub.resize.get(name, size)
+                    if later:
+                        size = hub.resize.get(name, size)
                 headers = {"X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes"}
                 if repo.is_lfs(name):
                     headers["ETag"] = f'"{repo.oid(name)}"'
