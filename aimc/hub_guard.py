@@ -201,10 +201,16 @@ class Guard:
         response.stream = _Counted(response.stream, self, limit, what)
 
 
+#: huggingface_hub has one client per process: one guarded download at a time (another
+#: thread's waits, rather than have its client closed under it).
+_ONE_AT_A_TIME = threading.Lock()
+
+
 @contextlib.contextmanager
 def guarded(repo: str) -> Iterator[Guard]:
     """Every request huggingface_hub (and aimc through its session) makes inside the block
-    goes through a :class:`Guard` for ``repo``; Xet is off. Both are undone afterwards."""
+    goes through a :class:`Guard` for ``repo``; Xet is off. Both are undone afterwards.
+    Downloads in one process run one after the other (:data:`_ONE_AT_A_TIME`)."""
     from huggingface_hub import constants, set_client_factory
     from huggingface_hub.utils import _http
 
@@ -220,12 +226,13 @@ def guarded(repo: str) -> Iterator[Guard]:
             timeout=None,
         )
 
-    previous = _http._GLOBAL_CLIENT_FACTORY
-    xet = constants.HF_HUB_DISABLE_XET
-    constants.HF_HUB_DISABLE_XET = True
-    set_client_factory(client)
-    try:
-        yield guard
-    finally:
-        set_client_factory(previous)
-        constants.HF_HUB_DISABLE_XET = xet
+    with _ONE_AT_A_TIME:
+        previous = _http._GLOBAL_CLIENT_FACTORY
+        xet = constants.HF_HUB_DISABLE_XET
+        constants.HF_HUB_DISABLE_XET = True
+        set_client_factory(client)
+        try:
+            yield guard
+        finally:
+            set_client_factory(previous)
+            constants.HF_HUB_DISABLE_XET = xet

@@ -339,3 +339,20 @@ def test_a_file_of_another_size_than_listed_is_never_complete(hub, other, env, s
         JUNK * 2 in content and not path.endswith(".incomplete")
         for path, content in _cache_files(env).items()
     )
+
+
+def test_guarded_routes_every_request_and_restores_huggingface_hub_afterwards() -> None:
+    """Inside the block huggingface_hub's one session is the guarded client and Xet is off;
+    afterwards both are as they were (the Python API's process goes on)."""
+    from huggingface_hub import constants, get_session
+    from huggingface_hub.utils import _http
+
+    from aimc.hub_guard import guarded
+
+    before = (_http._GLOBAL_CLIENT_FACTORY, constants.HF_HUB_DISABLE_XET)
+    with guarded(REPO) as guard:
+        assert constants.HF_HUB_DISABLE_XET is True
+        hooks = get_session().event_hooks
+        assert guard.on_request in hooks["request"] and guard.on_response in hooks["response"]
+    assert before == (_http._GLOBAL_CLIENT_FACTORY, constants.HF_HUB_DISABLE_XET)
+    assert guard.on_request not in get_session().event_hooks["request"]
