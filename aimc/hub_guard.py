@@ -94,6 +94,9 @@ class Guard:
     def __init__(self, repo: str, endpoint: str) -> None:
         self.repo = repo
         self.hub = _origin(endpoint)
+        #: the endpoint's own path (a mirror may serve the hub under one): before ``/api/``
+        #: and ``/<repo>/resolve/``
+        self.base = unquote(urlsplit(endpoint).path).rstrip("/")
         self._lock = threading.Lock()
         self._requests = 0
         self._api_requests = 0
@@ -134,7 +137,7 @@ class Guard:
         if _origin(url) != self.hub:
             return None
         path = unquote(urlsplit(url).path)
-        prefix = f"/{self.repo}/resolve/"
+        prefix = f"{self.base}/{self.repo}/resolve/"
         name = path[len(prefix) :].partition("/")[2] if path.startswith(prefix) else ""
         return (name, self._sizes[name]) if name in self._sizes else None
 
@@ -142,7 +145,7 @@ class Guard:
         from aimc.errors import NetworkError
 
         at_hub = _origin(request.url) == self.hub
-        api = at_hub and request.url.path.startswith("/api/")
+        api = at_hub and request.url.path.startswith(f"{self.base}/api/")
         with self._lock:
             self._requests += 1
             self._api_requests += api

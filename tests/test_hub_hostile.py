@@ -356,3 +356,25 @@ def test_guarded_routes_every_request_and_restores_huggingface_hub_afterwards() 
         assert guard.on_request in hooks["request"] and guard.on_response in hooks["response"]
     assert before == (_http._GLOBAL_CLIENT_FACTORY, constants.HF_HUB_DISABLE_XET)
     assert guard.on_request not in get_session().event_hooks["request"]
+
+
+def test_a_mirror_under_a_path_keeps_its_bounds() -> None:
+    """An ``HF_ENDPOINT`` with a path (a mirror serving the hub under one): its files are
+    still cut at their listed size (not at the answers' shared bound), and its API pages
+    still counted."""
+    mirror = "https://mirror.example/hf"
+    guard = Guard("org/m", mirror)
+    guard.allow({"model.safetensors": 10})
+    url = f"{mirror}/org/m/resolve/{'c' * 40}/model.safetensors"
+    for length, refused in ((10, False), (11, True)):
+        request = httpx2.Request("GET", url)
+        response = httpx2.Response(200, headers={"Content-Length": str(length)}, request=request)
+        if refused:
+            with pytest.raises(NetworkError, match="more than the 10 bytes it announced"):
+                guard.on_response(response)
+        else:
+            guard.on_response(response)
+    for _ in range(MAX_API_REQUESTS):
+        guard.on_request(httpx2.Request("GET", f"{mirror}/api/models/org/m/tree/main"))
+    with pytest.raises(NetworkError, match=f"more than {MAX_API_REQUESTS} requests"):
+        guard.on_request(httpx2.Request("GET", f"{mirror}/api/models/org/m/tree/main"))
