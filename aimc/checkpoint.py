@@ -160,6 +160,9 @@ def _hub_error(exc: Exception, repo: str, folder: Path) -> Exception:
     repository or revision not found              ConfigError (2)
     gated repository, no or wrong ``HF_TOKEN``    PermissionDeniedError (7)
     hub unreachable, proxy, bad ``HF_ENDPOINT``   NetworkError (6)
+    an answer not shaped as the hub's (no         NetworkError (6)
+    ``id``, not JSON), another size than
+    announced, past a bound (:mod:`hub_guard`)
     cache not writable, full, or broken           CacheError (5)
     ============================================  ===========================
 
