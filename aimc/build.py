@@ -14,12 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from aimc.catalog import Catalog, Hardware, Recipe
+from aimc.catalog import Catalog
 from aimc.errors import ConfigError, ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
 from aimc.plan import Plan
 from aimc.policy import Pool, resolve
+from aimc.recipe import Hardware, Recipe
 from aimc.render import manifest, render
 from aimc.resolve import Request
 from aimc.safety import format_devices

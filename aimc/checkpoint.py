@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from aimc.diagnostics import whole_line
 from aimc.safety import mask, shorten
 
 __all__ = [
@@ -84,12 +85,11 @@ def check_revision(revision: str | None) -> None:
         ConfigError: ``revision`` is not a branch, tag or commit name.
     """
     from aimc.errors import ConfigError
-    from aimc.templating import one_line
 
     if revision is None or (len(revision) <= _MAX_REVISION and _REVISION.fullmatch(revision)):
         return
     raise ConfigError(
-        f"revision {shorten(one_line(revision))!r} is not a branch, tag or commit name",
+        f"revision {shorten(whole_line(revision))!r} is not a branch, tag or commit name",
         hint="a revision is a name such as main, v1.0 or refs/pr/1, or a 40-character commit "
         "hash; never a path",
     )
@@ -357,7 +357,6 @@ def _checked_listing(repo: str, listing: list[Any]) -> list[Any]:
         NetworkError: The hub sent a name or size no repository has.
     """
     from aimc.errors import NetworkError
-    from aimc.templating import one_line
 
     if len(listing) > _MAX_FILES:
         raise NetworkError(f"the hub lists {len(listing)} files for {repo}: refusing")
@@ -369,12 +368,12 @@ def _checked_listing(repo: str, listing: list[Any]) -> list[Any]:
             or any(part in ("", ".", "..") for part in name.split("/"))
         ):
             raise NetworkError(
-                f"the hub listed an unsafe file name for {repo}: {shorten(one_line(name))!r}",
+                f"the hub listed an unsafe file name for {repo}: {shorten(whole_line(name))!r}",
                 hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
             )
         size = info.file_size
         if size is not None and (not isinstance(size, int) or not 0 <= size < 2**60):
-            raise NetworkError(f"the hub gave {repo}/{shorten(one_line(name))} an absurd size")
+            raise NetworkError(f"the hub gave {repo}/{shorten(whole_line(name))} an absurd size")
     return listing
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aimc.recipe import config_id
+
 __all__ = [
     "READ_MAX",
     "RESULTS_NAME",
@@ -249,7 +251,6 @@ def from_results(results: Iterable[Mapping[str, Any]], source: str) -> list[Meas
 
 def from_recipe(recipe: Any) -> list[Measurement]:
     """The figures a recipe publishes (``measured:`` of each configuration)."""
-    from aimc.resolve import config_id
 
     data = recipe.data
     default_backend = data.get("defaults", {}).get("backend", "vllm")

@@ -56,10 +56,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aimc.catalog import Hardware, Recipe
 from aimc.engines import ENGINES
 from aimc.errors import ConfigError
+from aimc.measured import best, from_recipe
 from aimc.plan import Plan, Setting
+from aimc.recipe import Hardware, Recipe
 from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
 from aimc.safety import format_devices
 
@@ -679,7 +680,6 @@ def measurement_for(
     release or other engine arguments (when they say which) do not count. What
     ``--optimize`` compares and ``list configs`` shows.
     """
-    from aimc.measured import from_recipe
 
     c = assessed.candidate
     if assessed.plan is None:
@@ -699,7 +699,6 @@ def _measured_choice(
     Figures measured here (``request.measured``) replace the recipe's published ones for
     the same configuration; figures of another backend release or other engine arguments
     (when they say which) do not count."""
-    from aimc.measured import best
 
     if request.optimize is None or request.gpus is not None:
         return None

@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aimc.catalog import Hardware, Recipe
+from aimc.diagnostics import whole_line
+from aimc.engine_args import check_arg, is_secret, shown_set
 from aimc.engines import ENGINES, MANAGED, vocabulary
 from aimc.errors import ConfigError
 from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting, mountable
-from aimc.safety import check_env, shown_set
+from aimc.recipe import Hardware, Recipe, config_id
+from aimc.safety import check_env
 from aimc.settings import DEFAULT_PORT
-from aimc.templating import one_line
 
 __all__ = [
     "GPU_COUNT_MAX",
@@ -171,11 +172,6 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
             else:
                 out[key] = Setting(value, layer.name, source)
     return out
-
-
-def config_id(conf: Mapping[str, Any], index: int) -> str:
-    """A configuration's id, or ``#N`` (1-based) when it has none."""
-    return str(conf.get("id") or f"#{index + 1}")
 
 
 def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
@@ -338,8 +334,6 @@ def _hardware_display(hw: Hardware) -> str:
 
 
 def _no_secret(name: str, where: str) -> None:
-    from aimc.lint import is_secret
-
     if is_secret(name):
         raise ConfigError(
             f"{where}: '{name}' is a secret and would be written to the artifacts",
@@ -348,8 +342,6 @@ def _no_secret(name: str, where: str) -> None:
 
 
 def _check_args(args: Mapping[str, Any], backend: str, where: str) -> None:
-    from aimc.lint import check_arg
-
     for name, value in args.items():
         problem = check_arg(name, value, backend)
         if problem:
@@ -757,7 +749,7 @@ def _image_and_launcher(
         )
     if local and launcher == "docker" and not mountable(source):
         raise ConfigError(
-            f"the model folder {one_line(source)!r} cannot be mounted into a container",
+            f"the model folder {whole_line(source)!r} cannot be mounted into a container",
             hint="docker -v splits at ':' and ','; move or link the folder to a plain path, "
             "or use --launcher process",
         )

@@ -16,7 +16,7 @@ device ids      ``--devices``: :func:`parse_devices` (comma-separated integers 0
                 duplicates): they reach ``docker run --gpus``, Compose ``device_ids`` and
                 ``CUDA_VISIBLE_DEVICES``
 image, host...  the ``--config`` schema (``overrides.schema.json``), for ``--set`` too
-comment         :func:`aimc.templating.one_line` (control characters escaped)
+comment         :func:`aimc.diagnostics.whole_line` (control characters escaped)
 shell word      :func:`aimc.templating.shell_quote`
 YAML / compose  :func:`aimc.templating.to_yaml` (JSON-quoted strings), ``$`` doubled
 ==============  =====================================================================
@@ -32,6 +32,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from aimc.diagnostics import whole_line
 from aimc.errors import ConfigError
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "mask",
     "parse_devices",
     "shorten",
-    "shown_set",
 ]
 
 #: Names of environment variables aimc writes (``export NAME=...``, ``NAME=...``).
@@ -76,11 +76,9 @@ def check_env(name: str, value: str, source: str) -> None:
     Raises:
         ConfigError: The name is not a variable name, or the value holds shell syntax.
     """
-    from aimc.templating import one_line
-
     if not ENV_NAME.fullmatch(name):
         raise ConfigError(
-            f"environment variable name {shorten(one_line(name))!r} ({source}) is not a "
+            f"environment variable name {shorten(whole_line(name))!r} ({source}) is not a "
             "variable name",
             hint="names use letters, digits and '_' and do not start with a digit",
         )
@@ -93,7 +91,7 @@ def check_env(name: str, value: str, source: str) -> None:
         )
     if not ENV_VALUE.fullmatch(value):
         raise ConfigError(
-            f"environment variable {name}={shorten(mask(one_line(value)))!r} ({source}) "
+            f"environment variable {name}={shorten(mask(whole_line(value)))!r} ({source}) "
             "cannot be written safely to aim.env",
             hint="env values may use letters, digits and _ @ % + = : , . / ^ - only, up to "
             "4096 characters (docker --env-file reads them literally, a shell would "
@@ -140,19 +138,6 @@ def holds_secret(value: object, environ: Mapping[str, str] | None = None, depth:
     return False
 
 
-def shown_set(item: str) -> str:
-    """A ``--set KEY=VALUE`` item as messages and headers may show it: one line, short, and
-    with the value hidden when the key names a secret."""
-    from aimc.lint import is_secret
-    from aimc.templating import one_line
-
-    key, sep, _ = item.partition("=")
-    words = re.split(r"[^A-Za-z0-9_-]+", key.strip().removeprefix("env.").removeprefix("args."))
-    if sep and any(w and is_secret(w) for w in words):
-        item = f"{key}=***"
-    return shorten(mask(one_line(item)))
-
-
 def parse_devices(text: str) -> tuple[int, ...]:
     """``--devices 4,5,6,7`` -> ``(4, 5, 6, 7)``: the GPUs a server uses, by the device ids
     ``nvidia-smi`` / ``amd-smi`` number them, in the order given.
@@ -162,11 +147,9 @@ def parse_devices(text: str) -> tuple[int, ...]:
             :data:`MAX_DEVICE_ID` (written plainly: no sign, space or leading zero), or a
             device named twice.
     """
-    from aimc.templating import one_line
-
     if not _DEVICES.fullmatch(text):
         raise ConfigError(
-            f"--devices {shorten(mask(one_line(text)), 60)!r} is not a list of GPU device ids",
+            f"--devices {shorten(mask(whole_line(text)), 60)!r} is not a list of GPU device ids",
             hint="give comma-separated device ids as nvidia-smi / amd-smi number them, "
             f"e.g. --devices 4,5,6,7 (each 0 to {MAX_DEVICE_ID}, no spaces)",
         )

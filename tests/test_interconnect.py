@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog, RecipeRoot
+from aimc.catalog import Catalog
 from aimc.cli.show_config import plan_text
 from aimc.errors import AimcError
 from aimc.k8s import compile_k8s, resources
+from aimc.recipe import RecipeRoot
 from aimc.resolve import Request
 from aimc.templating import to_yaml
 from aimc.write import write_artifacts

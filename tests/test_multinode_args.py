@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog, RecipeRoot
+from aimc.catalog import Catalog
 from aimc.k8s import resources
 from aimc.plan import Plan
+from aimc.recipe import RecipeRoot
 from aimc.resolve import Request
 from aimc.write import write_artifacts
 from tests.conftest import ROOT

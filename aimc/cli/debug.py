@@ -56,7 +56,7 @@ def recipe_info(
     """
     from aimc.catalog import Catalog
     from aimc.cli.report import emit_result
-    from aimc.resolve import config_id
+    from aimc.recipe import config_id
 
     catalog = Catalog.default(recipe_dirs)
     recipe = catalog.recipe(model)
