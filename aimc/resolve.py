@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting, mountable
 from aimc.recipe import Hardware, Recipe, config_id
-from aimc.safety import check_env
+from aimc.safety import check_env, format_devices
 from aimc.settings import DEFAULT_PORT
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "merge",
     "parse_set",
     "plan_name",
+    "request_line",
     "summary",
 ]
 
@@ -806,3 +808,31 @@ def _estimate(
         kv_budget_gib=kv_budget,
         pp=1 if across else chosen.nodes,
     )
+
+
+def request_line(request: Request, target: str, backend: str | None = None) -> str:
+    """The ``aim-engine compile`` command line that reproduces a plan: ``request`` as
+    :func:`aimc.build.for_target` made it (its devices written out), for the target by name (of
+    ``backend``: the debug settings of ``launch --debug`` are written as the ``--set``
+    items they are)."""
+    words = ["aim-engine", "compile", request.model]
+    if request.gpus is not None:
+        words.append(str(request.gpus))
+    words += ["--target", target]
+    if request.devices is not None:
+        words += ["--devices", format_devices(request.devices)]
+    for flag, value in (
+        ("--precision", request.precision),
+        ("--backend", request.backend),
+        ("--port", request.port),
+        ("--optimize", request.optimize),
+        ("--nodes", request.nodes),
+        ("--launcher", request.launcher),
+    ):
+        if value is not None:
+            words += [flag, str(value)]
+    if request.config is not None:
+        words += ["--config", request.config.path]
+    for item in request.set_items(backend) if backend else request.sets:
+        words += ["--set", item]
+    return shlex.join(words)

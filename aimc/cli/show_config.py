@@ -284,8 +284,8 @@ def show_config(
     ]
     manifests = None
     if emit.emit == "k8s":
-        from aimc.build import request_line
         from aimc.k8s import k8s_request_line, render_k8s
+        from aimc.resolve import request_line
 
         line = k8s_request_line(request_line(request, name), emit.replicas)
         manifests = render_k8s(plan, line, emit.replicas)  # the manifests, by file name
