@@ -304,9 +304,9 @@ class AIMConfigGenerator:
         try:
             request, pool = for_target(request, target)
             plan = resolve(obj, target.hardware, request, pool)
+            compiled = compile_plan(plan, request, target.hardware.name)  # argv values checked
         except ConfigError:
             return None
-        compiled = compile_plan(plan, request, target.hardware.name)
         return {
             "plan": plan.to_json(),
             "command": [*plan.command, *server_argv(plan)],

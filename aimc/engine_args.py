@@ -19,7 +19,7 @@ from typing import Any
 
 from aimc.diagnostics import did_you_mean, whole_line
 from aimc.engines import BACKENDS, MANAGED, vocabulary
-from aimc.safety import holds_secret, mask, shorten
+from aimc.safety import flag_like, holds_secret, mask, shorten
 
 __all__ = ["ArgProblem", "check_arg", "is_secret", "shown_set"]
 
@@ -74,15 +74,8 @@ _UNSAFE_WHY = "starts with '-' (the server would read it as another flag) or hol
 def _unsafe_word(value: Any) -> str | None:
     """The first word of an arg value that the server's parser would misread, if any."""
     for word in value if isinstance(value, list) else [value]:
-        if not isinstance(word, str):
-            continue
-        if "\0" in word:
+        if isinstance(word, str) and flag_like(word):
             return word
-        if word.startswith("-"):
-            try:
-                float(word)
-            except ValueError:
-                return word
     return None
 
 

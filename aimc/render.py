@@ -16,6 +16,7 @@ from typing import Any
 from aimc import __version__
 from aimc.engines import ENGINES, vocabulary
 from aimc.plan import Plan, mountable
+from aimc.safety import check_argv_word
 
 __all__ = [
     "CONTAINER_CACHE",
@@ -64,14 +65,29 @@ def model_path(plan: Plan) -> str:
 
 
 def server_argv_groups(plan: Plan) -> list[list[str]]:
-    """The server's arguments after its command, grouped: the model, then one group per arg."""
+    """The server's arguments after its command, grouped: the model, then one group per arg.
+
+    Every value reaches the server's argv here (``launch.sh``, ``compose.yaml``, the
+    Kubernetes args; the native config file holds the same words, which vLLM's
+    ``load_config_file`` turns back into argv), so this is where the engine-value rule is
+    applied to each of them, whatever layer or plan set it.
+
+    Raises:
+        ConfigError: A value would be read as a flag
+            (:func:`aimc.safety.check_argv_word`).
+    """
     engine = ENGINES[plan.backend]
     flags = vocabulary(plan.backend).flags
+    neutral = {flag: key for key, flag in engine.flags.items()}
     model = model_path(plan)
+    check_argv_word("the model", model, plan.model_source)
     flag = engine.model_flag if plan.launcher == "docker" else engine.process_model_flag
     groups = [[f"--{flag}", model] if flag else [model]]
     for name, setting in plan.args.items():
         words = _flag_words(name, setting.value, bool(flags.get(name, {}).get("negatable")))
+        field = f"{neutral[name]} (--{name})" if name in neutral else f"--{name}"
+        for word in words[1:]:
+            check_argv_word(field, word, setting.source)
         if words:
             groups.append(words)
     return groups

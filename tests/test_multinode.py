@@ -348,6 +348,8 @@ def test_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_path: Path
         ("launch.sh", {}, "AIM_MASTER_ADDR"),
         ("launch.sh", {"AIM_MASTER_ADDR": "a b"}, "AIM_MASTER_ADDR"),
         ("launch.sh", {"AIM_MASTER_ADDR": "$(id)"}, "AIM_MASTER_ADDR"),
+        ("launch.sh", {"AIM_MASTER_ADDR": "--headless"}, "AIM_MASTER_ADDR"),
+        ("launch-worker.sh", {"AIM_MASTER_ADDR": "-x", "AIM_NODE_RANK": "1"}, "AIM_MASTER_ADDR"),
         ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "0"}, "1"),
         ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "2"}, "1"),
         ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "1;id"}, "1"),
