@@ -45,6 +45,7 @@ from typing import Any
 from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
 from aimc.plan import Plan
 from aimc.settings import setting
+from aimc.write import verify_artifacts
 
 __all__ = [
     "API_KEY_ENV",
@@ -1102,7 +1103,9 @@ def run_folder(
 ) -> RunRecord:
     """Start the folder's ``launch.sh`` and wait until its endpoint is ready.
 
-    Nothing in ``folder`` is touched before every check passed. The run is recorded as
+    Nothing in ``folder`` is touched before every check passed, the first being that
+    every artifact is what ``manifest.json`` records (:func:`aimc.write.verify_artifacts`:
+    an edited ``launch.sh`` is never started). The run is recorded as
     soon as the process exists; on failure, timeout or a stop signal the whole group is
     stopped and the record removed.
 
@@ -1115,8 +1118,8 @@ def run_folder(
         env: Environment for the server (default: this process's).
 
     Raises:
-        ConfigError: The folder is not a compiled aimc folder, the name is invalid or
-            taken, or a server runs from the folder.
+        ConfigError: The folder is not a compiled aimc folder, an artifact differs from
+            its manifest, the name is invalid or taken, or a server runs from the folder.
         LaunchError: The port is taken, the server exited, or it was not ready in time.
         PermissionDeniedError: The state folder cannot be written (nothing was started).
         AimcError: The state folder cannot be written for another reason.
@@ -1136,6 +1139,7 @@ def run_folder(
     plan = _load_plan(folder)
     if not script.is_file():
         raise ConfigError(f"{script} is missing", hint="recompile the folder")
+    verify_artifacts(folder)  # before any check that starts or records anything
     name = validate_name(plan.name if name is None else name)
     env = _docker_env(dict(os.environ if env is None else env))
     key = api_key(env)  # the server gets env: the key it requires, if any

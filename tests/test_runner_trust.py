@@ -768,3 +768,70 @@ def test_a_record_with_a_bad_run_id_is_skipped(lab, run_id: Any) -> None:
     assert [row["name"] for row in json.loads(status.out)["data"]] == ["aim-tiny-llama"]
     assert len(warnings_about(status.err, "skipped run record")) == 1
     assert "run_id" in status.err
+
+
+# --- the artifacts run are the ones compiled ---------------------------------------------
+
+
+@pytest.mark.parametrize("launcher", ["process", "docker"])
+@pytest.mark.parametrize(
+    ("artifact", "edit"),
+    [
+        ("launch.sh", "one-byte"),
+        ("launch.sh", "command"),
+        ("aim.env", "one-byte"),
+        ("vllm.yaml", "one-byte"),
+        ("launch.sh", "symlink"),
+        ("aim.env", "missing"),
+    ],
+)
+def test_run_refuses_an_artifact_that_differs_from_the_manifest(
+    lab, tmp_path: Path, launcher: str, artifact: str, edit: str
+) -> None:
+    """Failed before: 'run' started launch.sh whatever it held (its sha256 in manifest.json
+    was never compared), so an edit after compile ran unreviewed. Now nothing is started,
+    recorded or asked of Docker: exit 2 naming the file."""
+    folder = tmp_path / f"build-{launcher}"
+    compiled = lab.run(
+        "compile", "aimc-examples/tiny-llama", "--target", "cpu", "--recipes", str(EXAMPLES),
+        "--port", str(lab.port), "--launcher", launcher, "-o", str(folder),
+    )  # fmt: skip
+    assert compiled.code == 0, compiled.err
+    path = folder / artifact
+    marker = tmp_path / "ran"
+    if edit == "one-byte":
+        data = bytearray(path.read_bytes())
+        at = data.rindex(b"#") if b"#" in data else len(data) // 2  # a comment, where one is
+        data[at + 1] ^= 0x01
+        path.write_bytes(bytes(data))
+    elif edit == "command":
+        text = path.read_text()
+        path.write_text(
+            text.replace("\nset -euo pipefail\n", f"\ntouch {marker}\nset -euo pipefail\n")
+        )
+    elif edit == "symlink":
+        (tmp_path / "copy.sh").write_bytes(path.read_bytes())  # the same bytes, elsewhere
+        path.unlink()
+        path.symlink_to(tmp_path / "copy.sh")
+    else:
+        path.unlink()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "docker-calls"
+    (bin_dir / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\nexit 1\n')
+    (bin_dir / "docker").chmod(0o755)
+    before = tree(folder)
+    result = lab.run(
+        "run", str(folder), "--timeout", "30", FAKE_MODE="ready",
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+    )  # fmt: skip
+    assert result.code == 2, result.err
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(path) in errors[0], result.err
+    assert "Traceback" not in result.err
+    assert not lab.pids.exists()  # no stand-in server started
+    assert not marker.exists()  # the inserted command never ran
+    assert not calls.exists()  # Docker never asked
+    assert tree(folder) == before  # no server.log: nothing started in the folder
+    assert not lab.runs.exists() or not list(lab.runs.iterdir())  # no run record
+    assert lab.run("status").out.strip() == "no server running"
