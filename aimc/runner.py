@@ -286,7 +286,85 @@ def _works_in(pid: int, folder: str) -> bool:
     return cwd.removesuffix(" (deleted)") in (folder, os.path.realpath(folder))
 
 
-def _group_alive(pgid: int) -> bool:
+#: ``pidfd_send_signal`` flag: signal the process group of the pidfd's process, named by
+#: the pidfd rather than by a number (Linux 6.9, include/uapi/linux/pidfd.h
+#: ``PIDFD_SIGNAL_PROCESS_GROUP``; older kernels answer EINVAL).
+PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2
+
+
+def _pidfd_open(pid: int) -> int | None:
+    """A pidfd of ``pid`` (Linux 5.3, Python 3.9), or None where there is none: no such
+    process, a kernel or platform without pidfds, or a sandbox that forbids them."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None or not hasattr(signal, "pidfd_send_signal"):
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def _held(pid: int) -> Iterator[int | None]:
+    """:func:`_pidfd_open` of ``pid`` for the block, closed after it."""
+    fd = _pidfd_open(pid)
+    try:
+        yield fd
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _pidfd_signal(pidfd: int, sig: int) -> bool | None:
+    """Send ``sig`` to the process group led by the pidfd's process, through the pidfd.
+
+    Returns:
+        True when sent, False when the group has no member left (or the signal is not
+        permitted), None when this kernel cannot signal a group through a pidfd (before
+        Linux 6.9): the caller falls back to the leader's pidfd and ``killpg``.
+    """
+    try:
+        signal.pidfd_send_signal(pidfd, sig, None, PIDFD_SIGNAL_PROCESS_GROUP)
+    except (ProcessLookupError, PermissionError):
+        return False
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return None
+        return False
+    return True
+
+
+def _signal_group(pgid: int, sig: int, pidfd: int | None) -> None:
+    """Send ``sig`` to the process group ``pgid``; through ``pidfd`` (the leader's, opened
+    when the leader was verified as ours) where the kernel allows.
+
+    The group: with Linux 6.9's ``PIDFD_SIGNAL_PROCESS_GROUP`` the kernel signals the group
+    of the pidfd's own ``struct pid``, which a reused number can never name (also after the
+    leader exited: the pidfd keeps it). Before 6.9 the leader is signalled through its
+    pidfd, and the rest of the group by number, ``killpg``, only while the leader is still
+    there: a live leader holds its pid, and so the group's number, so ``killpg`` reaches
+    our group (the leader exiting and the number being taken by another session between the
+    two calls is the remaining, microsecond window of that fallback). Without a pidfd:
+    ``killpg`` as verified by the caller.
+    """
+    if pidfd is not None:
+        sent = _pidfd_signal(pidfd, sig)
+        if sent is not None:
+            return
+        try:
+            signal.pidfd_send_signal(pidfd, sig)
+        except (ProcessLookupError, PermissionError):
+            return  # the leader is gone: its number may be another's now, or soon
+        except OSError:
+            return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int, pidfd: int | None = None) -> bool:
+    if pidfd is not None and _pidfd_signal(pidfd, 0) is False:
+        return False  # no member of the pidfd's group is left
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -301,28 +379,29 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def kill_group(pgid: int, grace: float = STOP_GRACE) -> None:
+def kill_group(pgid: int, grace: float = STOP_GRACE, pidfd: int | None = None) -> None:
     """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds.
 
     The caller proves that the group is the one it started (:func:`verify`, or an unreaped
-    child of its own). ``pgid`` <= 1 would name the caller's own group or init's: refused.
+    child of its own), and passes the leader's pidfd opened before that proof where it has
+    one: the signals then go through it (:func:`_signal_group`), so a pid reused after the
+    proof is never signalled. ``pgid`` <= 1 would name the caller's own group or init's:
+    refused.
 
     Raises:
         ValueError: ``pgid`` is not a process group id aimc can have started.
     """
     if isinstance(pgid, bool) or not isinstance(pgid, int) or pgid <= 1:
         raise ValueError(f"refusing to signal process group {pgid!r}")
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+    _signal_group(pgid, signal.SIGTERM, pidfd)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _group_alive(pgid):
+    while time.monotonic() < deadline and _group_alive(pgid, pidfd):
         time.sleep(0.05)
     # Once its last member is gone the group id may be reused: SIGKILL only live members.
-    if _group_alive(pgid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+    if _group_alive(pgid, pidfd):
+        _signal_group(pgid, signal.SIGKILL, pidfd)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _group_alive(pgid):
+    while time.monotonic() < deadline and _group_alive(pgid, pidfd):
         time.sleep(0.05)
 
 
@@ -1036,21 +1115,32 @@ def stop_record(record: RunRecord, env: dict[str, str] | None = None) -> bool:
     """Stop a recorded server (its whole process group; the container for Docker).
 
     Nothing is signalled unless :func:`verify` proves the process is the one aimc started;
-    the record is forgotten either way.
+    the signals go through a pidfd opened before that proof, where the kernel has pidfds
+    (:func:`kill_group`). The record is forgotten either way.
 
     Returns:
         True if it was stopped, False if the record was stale (nothing signalled).
     """
-    if not verify(record):
-        forget(record)
-        return False
-    if record.launcher == "docker":
-        _docker_rm(
-            record.name, _docker_env(dict(env or os.environ)), record.run_id, record.container_id
-        )
-    kill_group(record.pid)
+    # The pidfd is opened before the check: when the check passes it names the process the
+    # check read (a pid reused before the open shows another start time), and the signals
+    # go through it, so a process that takes the pid after the check (while Docker removes
+    # the container, say) is never signalled. Without pidfds: the verified pid, as before.
+    with _held(record.pid) as pidfd:
+        if not verify(record):
+            forget(record)
+            return False
+        if record.launcher == "docker":
+            _docker_rm(
+                record.name,
+                _docker_env(dict(env or os.environ)),
+                record.run_id,
+                record.container_id,
+            )
+        kill_group(record.pid, pidfd=pidfd)
     forget(record)
     return True
+
+    return False
 
 
 # --- running ----------------------------------------------------------------------------
