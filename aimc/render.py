@@ -248,7 +248,12 @@ def _gpus_option(plan: Plan) -> str:
 
 
 def _docker_options(plan: Plan) -> list[list[str]]:
-    """``docker run`` options, one option (with its value) per entry."""
+    """``docker run`` options, one option (with its value) per entry.
+
+    Raises:
+        ConfigError: The image, the word after them, would be read as an option.
+    """
+    check_argv_word("image", str(plan.image), "the plan's image")
     c = plan.container
     opts: list[list[str]] = []
     opts += [["--device", d] for d in c.get("devices", [])]

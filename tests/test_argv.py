@@ -171,6 +171,30 @@ def test_a_recipe_given_to_the_api_refuses_a_value_that_starts_with_a_dash(
     assert generator.generate_config(recipe, 1, backend=backend) is None
 
 
+@pytest.mark.parametrize("backend", ["vllm", "sglang"])
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("weights", "bf16", "repo"), "--trust-remote-code/x"),
+        (("weights", "bf16", "revision"), "--main"),
+        (("weights", "bf16", "quantization"), "-q"),
+        (("model", "id"), "-org/--name"),
+        (("defaults", "args", "chat-template"), "--x"),
+    ],
+)
+def test_a_recipe_field_that_reaches_argv_refuses_a_dash(
+    home: Path, backend: str, where: tuple[str, ...], value: str
+) -> None:
+    """The recipe's own fields that become argv words (the model repository, its revision
+    and quantization, the model id as served name, default args)."""
+    recipe = yaml.safe_load(RECIPE.read_text())
+    node = recipe
+    for key in where[:-1]:
+        node = node.setdefault(key, {})
+    node[where[-1]] = value
+    assert api.AIMConfigGenerator(target=TARGET).generate_config(recipe, 1, backend=backend) is None
+
+
 def _plan(backend: str) -> dict[str, Any]:
     recipe = yaml.safe_load(RECIPE.read_text())
     config = api.AIMConfigGenerator(target=TARGET).generate_config(recipe, 1, backend=backend)
@@ -188,16 +212,17 @@ def test_a_plan_given_to_run_command_directly_refuses_a_value_that_starts_with_a
     """A plan handed back to the API is rendered again: any of its args, or its model,
     holding a flag-like value is refused before anything is written or started."""
     plan = _plan(backend)
-    names = [*plan["args"], "model_source"]
+    names = [*plan["args"], "model_source", "image"]
     name = names[where % len(names)]
-    if name == "model_source":
-        plan["model_source"] = value
+    if name in ("model_source", "image"):  # the model's word; docker run's image word
+        plan[name] = value
     else:
         plan["args"][name]["value"] = value
     answer = api.AIMDockerManager().run_command_directly({"plan": plan}, "argv-test", 1)
     assert answer["error"]["code"] == "CONFIGURATION_ERROR", answer
     message = answer["error"]["message"]
-    assert "starts with '-'" in message and (name in message or "model" in message), message
+    assert "starts with '-'" in message, message
+    assert (name.removesuffix("_source") if name == "model_source" else name) in message
     assert not (home / "state").exists() or not any((home / "state").rglob("*.json"))
 
 
