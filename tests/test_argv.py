@@ -179,14 +179,15 @@ def test_a_recipe_given_to_the_api_refuses_a_value_that_starts_with_a_dash(
         (("weights", "bf16", "revision"), "--main"),
         (("weights", "bf16", "quantization"), "-q"),
         (("model", "id"), "-org/--name"),
-        (("defaults", "args", "chat-template"), "--x"),
     ],
 )
 def test_a_recipe_field_that_reaches_argv_refuses_a_dash(
     home: Path, backend: str, where: tuple[str, ...], value: str
 ) -> None:
     """The recipe's own fields that become argv words (the model repository, its revision
-    and quantization, the model id as served name, default args)."""
+    and quantization, the model id as served name); the unchanged recipe gives a
+    configuration (:func:`_plan`)."""
+    assert _plan(backend)
     recipe = yaml.safe_load(RECIPE.read_text())
     node = recipe
     for key in where[:-1]:
