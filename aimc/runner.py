@@ -1140,8 +1140,6 @@ def stop_record(record: RunRecord, env: dict[str, str] | None = None) -> bool:
     forget(record)
     return True
 
-    return False
-
 
 # --- running ----------------------------------------------------------------------------
 
