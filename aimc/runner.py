@@ -337,27 +337,21 @@ def _pidfd_signal(pidfd: int, sig: int) -> bool | None:
 
 def _signal_group(pgid: int, sig: int, pidfd: int | None) -> None:
     """Send ``sig`` to the process group ``pgid``; through ``pidfd`` (the leader's, opened
-    when the leader was verified as ours) where the kernel allows.
+    before the leader was verified as ours) where the kernel allows.
 
     The group: with Linux 6.9's ``PIDFD_SIGNAL_PROCESS_GROUP`` the kernel signals the group
     of the pidfd's own ``struct pid``, which a reused number can never name (also after the
-    leader exited: the pidfd keeps it). Before 6.9 the leader is signalled through its
-    pidfd, and the rest of the group by number, ``killpg``, only while the leader is still
-    there: a live leader holds its pid, and so the group's number, so ``killpg`` reaches
-    our group (the leader exiting and the number being taken by another session between the
-    two calls is the remaining, microsecond window of that fallback). Without a pidfd:
-    ``killpg`` as verified by the caller.
+    leader exited: the pidfd keeps it), and nothing goes by number. Before 6.9 the leader
+    is signalled through its pidfd (never a process that took its pid), and the rest of
+    the group by number, ``killpg``, as without pidfds: the verified path, where members
+    that outlived their leader are still reached, and the remaining window is the group's
+    number being taken by another session after the check.
     """
     if pidfd is not None:
-        sent = _pidfd_signal(pidfd, sig)
-        if sent is not None:
+        if _pidfd_signal(pidfd, sig) is not None:
             return
-        try:
+        with contextlib.suppress(OSError):
             signal.pidfd_send_signal(pidfd, sig)
-        except (ProcessLookupError, PermissionError):
-            return  # the leader is gone: its number may be another's now, or soon
-        except OSError:
-            return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
