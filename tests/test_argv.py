@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from aimc import api
 from aimc.cli import main
-from aimc.engines import ENGINES, MANAGED, vocabulary
 from aimc.engine_args import is_secret
+from aimc.engines import ENGINES, MANAGED, vocabulary
 from aimc.resolve import NEUTRAL
 
 ROOT = Path(__file__).resolve().parent.parent
