@@ -37,13 +37,22 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
 from aimc.plan import Plan
+from aimc.records import (
+    LOG_NAME,
+    MANIFEST_NAME,
+    PREVIOUS_LOG_NAME,
+    RUN_ID,
+    RunRecord,
+    validate_name,
+)
+from aimc.serverlog import clean
 from aimc.settings import setting
 from aimc.write import verify_artifacts
 
@@ -73,10 +82,9 @@ __all__ = [
     "verify",
 ]
 
-LOG_NAME = "server.log"
-#: The previous run's log, kept beside the new one (one generation; in write.RUNTIME_FILES).
-PREVIOUS_LOG_NAME = "server.log.1"
-MANIFEST_NAME = "manifest.json"
+#: The label launch.sh gives a container: ``AIM_RUN_ID`` of the run that started it.
+RUN_LABEL = "dev.aimc.run"
+
 #: Seconds between readiness polls: starts short, grows to the cap.
 POLL_START, POLL_MAX = 0.05, 0.25
 #: Seconds a stopped group gets between SIGTERM and SIGKILL.
@@ -88,12 +96,6 @@ RECORD_MAX = 64 << 10
 LAUNCHERS = ("process", "docker")
 #: Signals that stop a server still starting, as Ctrl-C does.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
-#: A run id (:attr:`RunRecord.run_id`): empty, or 32 lower-case hex digits.
-_RUN_ID = re.compile(r"(?:[0-9a-f]{32})?")
-#: The label launch.sh gives a container: ``AIM_RUN_ID`` of the run that started it.
-RUN_LABEL = "dev.aimc.run"
 
 
 def state_dir() -> Path:
@@ -109,86 +111,6 @@ def _docker_env(env: dict[str, str]) -> dict[str, str]:
     if socket_path is not None and "DOCKER_HOST" not in env:
         env["DOCKER_HOST"] = f"unix://{socket_path}"
     return env
-
-
-def validate_name(name: object) -> str:
-    """Return ``name`` if it is a valid run name, else raise :class:`ConfigError`.
-
-    A run name is 1-63 characters of ``a-z``, ``0-9``, ``.``, ``_`` and ``-``, starting
-    with a letter or digit, with no ``..``: it is used as a file name, a folder name and a
-    container name, so it can never name another folder.
-    """
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        shown = repr(name)[:80]
-        raise ConfigError(
-            f"invalid run name {shown}",
-            hint="use 1-63 characters a-z, 0-9, '.', '_', '-', starting with a letter or digit",
-        )
-    return name
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A server aimc started.
-
-    Attributes:
-        name: Container / run name (``aim-qwen3-32b``).
-        pid: Process id of ``launch.sh`` (the process group and session leader).
-        container_id: Docker container id, or ``pid:<pid>`` for a bare process.
-        port: Port of the endpoint.
-        endpoint_url: ``http://localhost:PORT``.
-        folder: The artifact folder (absolute).
-        log: The server log file.
-        launcher: ``process`` or ``docker``.
-        model: Served model name.
-        gpu_count: GPUs used.
-        precision: Weight precision.
-        backend: ``vllm`` or ``sglang``.
-        health_path: Health endpoint path.
-        started: Unix time the server was started.
-        start_time: Start time of ``pid`` in clock ticks since boot (``/proc/PID/stat``
-            field 22); with ``sid`` and ``boot_id`` it proves the pid was not reused.
-        sid: Session id of ``pid`` (equal to ``pid``: it was started in a new session).
-        boot_id: ``/proc/sys/kernel/random/boot_id`` when it was started ("" if unknown).
-        run_id: Random hex this run gave its container as the label ``dev.aimc.run`` (""
-            for a bare process or a record of an older aimc): only a container carrying it
-            is ever removed for this run.
-    """
-
-    name: str
-    pid: int
-    container_id: str
-    port: int
-    endpoint_url: str
-    folder: str
-    log: str
-    launcher: str
-    model: str
-    gpu_count: int
-    precision: str
-    backend: str
-    health_path: str
-    started: float
-    start_time: int
-    sid: int
-    boot_id: str
-    run_id: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (the state file)."""
-        return asdict(self)
-
-    def seed_data(self, status: str) -> dict[str, Any]:
-        """The ``data`` object of the AIM Engine success response."""
-        return {
-            "container_id": self.container_id,
-            "container_name": self.name,
-            "endpoint_url": self.endpoint_url,
-            "gpu_count": self.gpu_count,
-            "precision": self.precision,
-            "backend": self.backend,
-            "status": status,
-        }
 
 
 class Interrupted(KeyboardInterrupt):
@@ -578,8 +500,6 @@ def is_ready(
 def _tail(log: Path, lines: int = 20) -> str:
     """The last ``lines`` lines of the log, read from its last 16 KiB only, each cleaned
     as ``logs`` shows it (masked, no control characters: the log is the server's text)."""
-    from aimc.serverlog import clean
-
     try:
         fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -893,7 +813,7 @@ def _parse_record(data: object, stem: str) -> RunRecord:
     if not os.path.isabs(data["folder"]):
         raise InvalidRecord("folder is not absolute")
     run_id = data.get("run_id", "")
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise InvalidRecord("run_id is not 32 hex digits")
     fields = {f: data[f] for f in (*_STR_FIELDS, *_INT_FIELDS)}
     return RunRecord(started=started, run_id=run_id, **fields)
