@@ -98,7 +98,6 @@ from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
     "DEFAULT_SHM",
-    "EMITS",
     "FILES",
     "MULTINODE_FILES",
     "SECURITY_CONTEXT",
@@ -124,8 +123,6 @@ __all__ = [
     "weights_gib",
 ]
 
-#: What ``--emit`` offers: the local artifacts (launch.sh, compose.yaml, ...) or Kubernetes'.
-EMITS = ("local", "k8s")
 #: The Kubernetes artifacts, one resource kind each (``manifest.aimc`` besides).
 FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
 #: The Kubernetes artifacts of a multi-node plan.
