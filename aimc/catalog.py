@@ -31,6 +31,7 @@ from aimc.recipe import (
     Recipe,
     RecipeRoot,
     config_id,
+    configurations,
     iter_yaml,
     model_id_from_path,
     recipe_roots,
@@ -229,7 +230,6 @@ def catalog_rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for r in recipes:
         data = r.data
-        default_backend = data.get("defaults", {}).get("backend", "vllm")
         confs = data["configurations"]
         if kind == "models":
             rows.append(
@@ -237,7 +237,7 @@ def catalog_rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
                     "model": r.model_id,
                     "description": data["model"].get("description", ""),
                     "precisions": list(data["weights"]),
-                    "backends": sorted({c.get("backend", default_backend) for c in confs}),
+                    "backends": sorted({backend for _, _, backend in configurations(data)}),
                     "hardware": sorted({h for c in confs for h in c["hardware"]}),
                     "gpus": sorted({g for c in confs for g in c["gpus"]}),
                     "weights": {
@@ -256,12 +256,12 @@ def catalog_rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
                 }
             )
         else:
-            for i, c in enumerate(confs):
+            for i, c, backend in configurations(data):
                 rows.append(
                     {
                         "model": r.model_id,
                         "config": config_id(c, i),
-                        "backend": c.get("backend", default_backend),
+                        "backend": backend,
                         "hardware": c["hardware"],
                         "precision": c["precision"],
                         "nodes": c.get("nodes", [1]),

@@ -54,7 +54,7 @@ from aimc.engines import BACKENDS, ENGINES, vocabulary
 from aimc.estimate import MIN_CONTEXT
 from aimc.loader import Document, escape_pointer, pointer
 from aimc.policy import assess
-from aimc.recipe import Hardware, Recipe, RecipeRoot, config_id
+from aimc.recipe import Hardware, Recipe, RecipeRoot, config_id, configurations, default_backend
 from aimc.resolve import Candidate, Request, candidates
 from aimc.safety import holds_secret, shorten
 
@@ -267,9 +267,7 @@ Rule = Callable[[Document, Mapping[str, Mapping[str, Any]]], Iterator[Diagnostic
 
 def _configurations(doc: Document) -> Iterator[tuple[int, dict[str, Any], str]]:
     """(index, configuration, its backend) for every configuration of a recipe."""
-    default = doc.data.get("defaults", {}).get("backend", "vllm")
-    for i, conf in enumerate(doc.data["configurations"]):
-        yield i, conf, conf.get("backend", default)
+    return configurations(doc.data)
 
 
 def _rule_heads(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
@@ -323,9 +321,7 @@ def _rule_defaults(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagn
             f"the model's max_context {max_context}",
             rule="lint/context-length",
         )
-    yield from _args(
-        doc, "/defaults/args", defaults.get("args", {}), defaults.get("backend", "vllm")
-    )
+    yield from _args(doc, "/defaults/args", defaults.get("args", {}), default_backend(doc.data))
     yield from _env(doc, "/defaults/env", defaults.get("env", {}))
 
 

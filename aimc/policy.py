@@ -60,7 +60,7 @@ from aimc.engines import ENGINES
 from aimc.errors import ConfigError
 from aimc.measured import best, from_recipe
 from aimc.plan import Plan, Setting
-from aimc.recipe import Hardware, Recipe
+from aimc.recipe import Hardware, Recipe, default_backend
 from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
 from aimc.safety import format_devices
 
@@ -331,7 +331,7 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
         )
     if not request.backend:
         backends = sorted({c.backend for c in cands})
-        preferred = defaults.get("backend", "vllm")
+        preferred = default_backend(recipe.data)
         backend = preferred if preferred in backends else backends[0]
         if len(backends) > 1 or backend != preferred:
             why = (
@@ -532,7 +532,7 @@ def _preferred(recipe: Recipe, like: list[Candidate]) -> Candidate:
     return min(
         like,
         key=lambda c: (
-            c.backend != defaults.get("backend", "vllm"),
+            c.backend != default_backend(recipe.data),
             c.precision != defaults.get("precision"),
             PRECISION_ORDER.index(c.precision),
             c.gpus,

@@ -19,11 +19,15 @@ from aimc.loader import Document
 from aimc.settings import setting
 
 __all__ = [
+    "DEFAULT_BACKEND",
     "RECIPES_ENV",
     "Hardware",
     "Recipe",
     "RecipeRoot",
+    "backend_of",
     "config_id",
+    "configurations",
+    "default_backend",
     "iter_yaml",
     "model_id_from_path",
     "recipe_roots",
@@ -77,6 +81,10 @@ class Recipe:
         """The recipe file's display path."""
         return self.doc.path
 
+    def configurations(self) -> Iterator[tuple[int, dict[str, Any], str]]:
+        """``(index, configuration, its backend)`` for every configuration, in order."""
+        return configurations(self.data)
+
 
 @dataclass(frozen=True)
 class Hardware:
@@ -112,3 +120,26 @@ def iter_yaml(directory: Path) -> Iterator[Path]:
 def config_id(conf: Mapping[str, Any], index: int) -> str:
     """A configuration's id, or ``#N`` (1-based) when it has none."""
     return str(conf.get("id") or f"#{index + 1}")
+
+
+#: The backend of a configuration that names none, in a recipe whose defaults name none.
+DEFAULT_BACKEND = "vllm"
+
+
+def default_backend(data: Mapping[str, Any]) -> str:
+    """The backend of the recipe ``data``'s configurations that name none: its
+    ``defaults.backend``, else :data:`DEFAULT_BACKEND`."""
+    return str(data.get("defaults", {}).get("backend", DEFAULT_BACKEND))
+
+
+def backend_of(data: Mapping[str, Any], conf: Mapping[str, Any]) -> str:
+    """The backend configuration ``conf`` of the recipe ``data`` serves with: its own,
+    else the recipe's default (:func:`default_backend`)."""
+    return str(conf.get("backend", default_backend(data)))
+
+
+def configurations(data: Mapping[str, Any]) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """``(index, configuration, its backend)`` for every configuration of the recipe
+    ``data``, in order."""
+    for i, conf in enumerate(data["configurations"]):
+        yield i, conf, backend_of(data, conf)

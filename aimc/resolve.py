@@ -23,7 +23,7 @@ from aimc.errors import ConfigError
 from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting, mountable
-from aimc.recipe import Hardware, Recipe, config_id
+from aimc.recipe import Hardware, Recipe, config_id, default_backend
 from aimc.safety import check_env, format_devices
 from aimc.settings import DEFAULT_PORT
 
@@ -178,10 +178,8 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
 
 def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
     """Every concrete combination the recipe allows (on ``hardware`` when given)."""
-    data = recipe.data
-    default_backend = data.get("defaults", {}).get("backend", "vllm")
     out = []
-    for i, conf in enumerate(data["configurations"]):
+    for i, conf, backend in recipe.configurations():
         for hw in conf["hardware"]:
             if hardware is not None and hw != hardware:
                 continue
@@ -195,7 +193,7 @@ def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
                                 hw,
                                 precision,
                                 gpus,
-                                conf.get("backend", default_backend),
+                                backend,
                                 nodes,
                             )
                         )
@@ -621,7 +619,7 @@ def _recipe_layer(ctx: _Context) -> Layer:
         "served_model_name": (ctx.recipe.model_id, src("/model/id")),
     }
     _neutral(values, defaults, "/defaults", src)
-    if ctx.chosen.backend == defaults.get("backend", "vllm"):
+    if ctx.chosen.backend == default_backend(data):
         _scoped(values, defaults.get("args", {}), "args", "/defaults/args", src)
     _scoped(values, defaults.get("env", {}), "env", "/defaults/env", src)
     if ctx.weights_layer == "recipe":

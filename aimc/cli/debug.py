@@ -62,13 +62,13 @@ def recipe_info(
     recipe = catalog.recipe(model)
     data = recipe.data
     confs: list[dict[str, Any]] = []
-    for i, conf in enumerate(data["configurations"]):
+    for i, conf, backend in recipe.configurations():
         if gpu_count is not None and gpu_count not in conf["gpus"]:
             continue
         confs.append(
             {
                 "config": config_id(conf, i),
-                "backend": conf.get("backend", data.get("defaults", {}).get("backend", "vllm")),
+                "backend": backend,
                 **{k: conf[k] for k in ("hardware", "precision", "gpus")},
                 **{k: conf[k] for k in ("args", "env", "weights") if k in conf},
             }
