@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aimc.catalog import Catalog, Hardware, RecipeRoot
+from aimc.catalog import Catalog
 from aimc.errors import ConfigError, GPUDetectionError
 from aimc.loader import Document
+from aimc.recipe import Hardware, RecipeRoot
 
 if TYPE_CHECKING:
     from aimc.detect import GPU, Detection

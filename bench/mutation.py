@@ -11,7 +11,7 @@ copy of the working tree (never to this checkout) and the target's tests run aga
 mutant, a passing one lets it survive. Prints the score per target (killed / (killed +
 survived)) and every survivor's diff; ``--json`` writes them too. Survivors and the
 reasons they are left are in ``bench/mutation_survivors.md``; the scores go into the
-README's security section. Each target takes 4-8 minutes on two busy cores (about 550
+security model (docs/security.md). Each target takes 4-8 minutes on two busy cores (about 550
 mutants in all, 2-15 s of tests each); a rerun of the survivors, a few minutes.
 """
 
@@ -46,11 +46,11 @@ TARGETS = {
     "safety": Target(
         {
             "aimc/masking.py": ("mask",),
+            "aimc/engine_args.py": ("shown_set",),
             "aimc/safety.py": (
                 "check_env",
                 "shorten",
                 "holds_secret",
-                "shown_set",
                 "parse_devices",
                 "format_devices",
             ),
@@ -83,14 +83,14 @@ TARGETS = {
     ),
     "runner": Target(
         {
+            "aimc/records.py": ("validate_name",),
             "aimc/runner.py": (
-                "validate_name",
                 "_proc_stat",
                 "alive",
                 "verify",
                 "_works_in",
                 "_plan_problem",
-            )
+            ),
         },
         ("tests/test_runner_verify.py",),
     ),

@@ -18,17 +18,9 @@ import pytest
 from aimc.build import make_plan
 from aimc.catalog import Catalog
 from aimc.errors import ConfigError
+from aimc.records import RunRecord, validate_name
 from aimc.resolve import Request
-from aimc.runner import (
-    RunRecord,
-    _boot_id,
-    _plan_problem,
-    _proc_stat,
-    _works_in,
-    alive,
-    validate_name,
-    verify,
-)
+from aimc.runner import _boot_id, _plan_problem, _proc_stat, _works_in, alive, verify
 
 
 @pytest.fixture

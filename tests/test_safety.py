@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from aimc.engine_args import shown_set
 from aimc.errors import ConfigError
 from aimc.safety import (
     MAX_DEVICE_ID,
@@ -15,7 +16,6 @@ from aimc.safety import (
     mask,
     parse_devices,
     shorten,
-    shown_set,
 )
 
 TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWx12"
