@@ -95,6 +95,7 @@ from aimc.render import (
     worker_role,
 )
 from aimc.safety import check_env
+from aimc.vendors import vendor
 from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
@@ -145,7 +146,6 @@ LABEL_MAX = 63
 #: aimc's Service in front of the leaders: a suffix no controller-made name has.
 LEADER_SERVICE_SUFFIX = "-leader"
 #: GPU resource name of each hardware vendor's device plugin.
-GPU_RESOURCE = {"amd": "amd.com/gpu", "nvidia": "nvidia.com/gpu"}
 #: ``/dev/shm`` size when the hardware profile gives none (the NVIDIA profiles share the
 #: host's IPC namespace under docker instead): what the AMD profiles give docker, enough
 #: for NCCL/RCCL's buffers at tensor parallel 8 and vLLM's shared-memory broadcast.
@@ -326,7 +326,7 @@ def pod_resources(plan: Plan) -> dict[str, dict[str, Any]]:
     limits: dict[str, Any] = {
         "memory": _memory(math.floor(memory * gpus * MEMORY_LIMIT_SHARE) * 1024 + shm),
     }
-    gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
+    gpu = vendor(str(plan.hardware["vendor"])).device_resource
     if gpu:
         requests[gpu] = limits[gpu] = gpus
     found = rdma(plan)
