@@ -41,6 +41,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from aimc.errors import AimcError, ConfigError, PermissionDeniedError
+from aimc.masking import mask
 
 __all__ = [
     "EXECUTABLE",
@@ -474,7 +475,9 @@ def stale_artifacts(outdir: Path, files: Mapping[str, str]) -> list[str]:
 
 
 def diff_artifacts(outdir: Path, files: Mapping[str, str]) -> str:
-    """A unified diff from what ``outdir`` holds to ``files``; empty when they match."""
+    """A unified diff from what ``outdir`` holds to ``files``; empty when they match. Masked
+    (:func:`aimc.masking.mask`): an edited artifact may hold a token, and the diff goes to
+    a CI log."""
     out: list[str] = []
     present = (
         sorted(p.name for p in outdir.iterdir() if p.is_file() and p.name not in RUNTIME_FILES)
@@ -501,4 +504,4 @@ def diff_artifacts(outdir: Path, files: Mapping[str, str]) -> str:
             fromfile=str(path) if current is not None else "/dev/null",
             tofile=f"{path} (generated)",
         )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in out)
+    return mask("".join(line if line.endswith("\n") else line + "\n" for line in out))

@@ -515,3 +515,25 @@ def test_an_up_to_date_check_is_text_in_text_and_github_formats(cli, tmp_path: P
         assert (result.code, result.out) == (0, f"{out} is up to date\n"), fmt
     result = cli(*args, "--check", "--format", "json")
     assert json.loads(result.out)["message"] == f"{out} is up to date"
+
+
+def test_the_check_diff_masks_a_token_in_an_edited_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``compile --check`` prints the diff of the folder's own files into a CI log: a token
+    someone pasted into an artifact, or the caller's HF_TOKEN value, never shows."""
+    from aimc.write import write_artifacts
+
+    request = Request(model="Qwen/Qwen3-8B", launcher="process")
+    files = compile_plan(make_plan(Catalog.default(), request, "h100"), request, "h100").files
+    out = tmp_path / "out"
+    write_artifacts(out, files)
+    shaped = "hf_" + "A1b2C3d4" * 4
+    mine = "my-own-secret-value-42"
+    monkeypatch.setenv("HF_TOKEN", mine)
+    with (out / "launch.sh").open("a") as f:
+        f.write(f"export HF_TOKEN={shaped}\n# {mine}\n")
+    (out / "stray.txt").write_text(f"{shaped}\n")
+    diff = diff_artifacts(out, files)
+    assert "-export HF_TOKEN=hf_***\n" in diff and "-# ***\n" in diff
+    assert shaped not in diff and mine not in diff
