@@ -8,6 +8,7 @@ found later in the converted recipe are reported where the user wrote them.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -60,7 +61,6 @@ MAX_DIAGNOSTICS = 1000
 _MAX_TRACKED = 200_000
 #: The rule of what a bound of this module left out.
 LIMIT = "interop/limit"
-_NOTE = "fix these and run again to see the rest"
 
 #: aimc flags a foreign file may set through neutral recipe fields (see the importers).
 NEUTRAL = {
@@ -153,45 +153,65 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
+class _Last:
+    """A diagnostic in a file's max-heap: the one that sorts last on top."""
+
+    __slots__ = ("d", "key")
+
+    def __init__(self, d: Diagnostic):
+        self.d = d
+        self.key = (d.line, d.column, d.message, d.severity, d.rule, d.pointer, d.hint or "")
+
+    def __lt__(self, other: _Last) -> bool:
+        return self.key > other.key
+
+
 class Collected:
-    """The diagnostics of a collection, in bounded memory: at most ``per_file`` of each
-    file and ``total`` in all are kept (the first in arrival order per file, then the
-    first in sorted order), the rest only counted; :meth:`sorted` adds one
-    "... and N more" line per file and one for the whole collection. Below the bounds it
-    is exactly :func:`~aimc.diagnostics.sort_diagnostics` of what was added.
+    """The diagnostics of a collection, in bounded memory: of each file the first
+    ``per_file`` (in sorted order) are kept, and of the files only as many as the first
+    ``total`` lines of the sorted report need; the rest are only counted. :meth:`sorted`
+    adds one "... and N more" line per file and one for the whole collection. Below the
+    bounds it is exactly :func:`~aimc.diagnostics.sort_diagnostics` of what was added.
 
     A repeated diagnostic is counted once (by its hash; past ``_MAX_TRACKED`` remembered
     ones, a repeat of a left-out diagnostic is counted again)."""
 
     def __init__(self, per_file: int = MAX_FILE_DIAGNOSTICS, total: int = MAX_DIAGNOSTICS):
         self.per_file, self.total = per_file, total
-        self._kept: list[Diagnostic] = []
-        self._accepted: dict[str, set[int]] = {}  # per file: hashes of the kept ones
-        self._left: dict[str, set[int]] = {}  # per file: hashes of the left-out ones
-        self._left_counts: dict[str, list[int]] = {}  # per file: errors, warnings left out
+        self._heaps: dict[str, list[_Last]] = {}  # per file: the kept ones
+        self._kept = 0  # how many the heaps hold
+        self._seen: dict[str, set[int]] = {}  # per file: hashes of what was added
         self._tracked = 0
-        self._cut = [0, 0]  # errors, warnings past the total
+        self._left: dict[str, list[int]] = {}  # per file: errors, warnings left out
+        self._past: set[str] = set()  # files past the report's first `total` lines
+
+    def _leave(self, d: Diagnostic) -> None:
+        counts = self._left.setdefault(d.path, [0, 0])
+        counts[d.severity != "error"] += 1
 
     def append(self, d: Diagnostic) -> None:
         """Add one diagnostic (a repeat is ignored)."""
         key = hash(d)
-        accepted = self._accepted.setdefault(d.path, set())
-        if key in accepted:
-            return
-        if len(accepted) < self.per_file:
-            accepted.add(key)
-            self._kept.append(d)
-            if len(self._kept) >= 2 * self.total + 64:
-                self._compact()
-            return
-        left = self._left.setdefault(d.path, set())
-        if key in left:
+        seen = self._seen.setdefault(d.path, set())
+        if key in seen:
             return
         if self._tracked < _MAX_TRACKED:
-            left.add(key)
+            seen.add(key)
             self._tracked += 1
-        counts = self._left_counts.setdefault(d.path, [0, 0])
-        counts[d.severity != "error"] += 1
+        if d.path in self._past:
+            self._leave(d)
+            return
+        heap = self._heaps.setdefault(d.path, [])
+        item = _Last(d)
+        if len(heap) < self.per_file:
+            heapq.heappush(heap, item)
+            self._kept += 1
+            if self._kept > 2 * self.total + self.per_file:
+                self._compact()
+        elif item.key < heap[0].key:
+            self._leave(heapq.heapreplace(heap, item).d)
+        else:
+            self._leave(d)
 
     def extend(self, found: Iterable[Diagnostic]) -> None:
         """Add each of ``found``."""
@@ -204,47 +224,55 @@ class Collected:
 
     def __iter__(self) -> Iterator[Diagnostic]:
         """The kept diagnostics (in no particular order)."""
-        return iter(list(self._kept))
+        return iter([item.d for heap in self._heaps.values() for item in heap])
 
     def __len__(self) -> int:
-        return len(self._kept)
+        return self._kept
 
     def _compact(self) -> None:
-        ordered = sort_diagnostics(self._kept)
-        for d in ordered[self.total :]:
-            self._cut[d.severity != "error"] += 1
-        self._kept = ordered[: self.total]
+        """Count, no longer keep, the files whose lines all come after the report's first
+        ``total`` (the files before them already have that many)."""
+        before = 0
+        for path in sorted(self._heaps):
+            if before >= self.total:
+                for item in self._heaps.pop(path):
+                    self._leave(item.d)
+                    self._kept -= 1
+                self._past.add(path)
+            else:
+                before += len(self._heaps[path])
 
     def sorted(self, where: str) -> list[Diagnostic]:
-        """The kept diagnostics, sorted, with the "... and N more" lines (the collection's
-        at ``where``, last)."""
-        notes = [
-            Diagnostic(
-                path,
-                0,
-                0,
-                f"... and {_count(errors + warnings, 'more problem')} in this file "
-                f"({_count(errors, 'error')}, {_count(warnings, 'warning')}) not shown; aimc "
-                f"reports at most {self.per_file} per file",
-                severity="error" if errors else "warning",
-                rule=LIMIT,
-                hint=_NOTE,
-            )
-            for path, (errors, warnings) in self._left_counts.items()
-        ]
-        # Each file's note after its kept diagnostics (the notes sort as if at the end).
-        ordered = sorted(
-            [*sort_diagnostics(self._kept), *notes],
-            key=lambda d: (d.path, d.rule == LIMIT and d.line == 0 and d.hint == _NOTE),
-        )
-        errors, warnings = self._cut
-        for d in ordered[self.total :]:
-            if d.rule == LIMIT and d.line == 0 and d.hint == _NOTE:
-                e, w = self._left_counts[d.path]
-                errors, warnings = errors + e, warnings + w
+        """The kept diagnostics, sorted, each file's "... and N more" line after them, and
+        the collection's at ``where`` last."""
+        ordered: list[Diagnostic] = []
+        notes: dict[int, tuple[int, int]] = {}  # index of a file's note: its counts
+        for path in sorted(self._heaps):
+            ordered += sort_diagnostics(item.d for item in self._heaps[path])
+            if path in self._left:
+                errors, warnings = self._left[path]
+                notes[len(ordered)] = (errors, warnings)
+                ordered.append(
+                    Diagnostic(
+                        path,
+                        0,
+                        0,
+                        f"... and {_count(errors + warnings, 'more problem')} in this file "
+                        f"({_count(errors, 'error')}, {_count(warnings, 'warning')}) not "
+                        f"shown; aimc reports at most {self.per_file} per file",
+                        severity="error" if errors else "warning",
+                        rule=LIMIT,
+                        hint="fix these and run again to see the rest",
+                    )
+                )
+        errors = sum(self._left[path][0] for path in self._past)
+        warnings = sum(self._left[path][1] for path in self._past)
+        for index in range(self.total, len(ordered)):
+            if index in notes:
+                errors, warnings = errors + notes[index][0], warnings + notes[index][1]
             else:
-                errors += d.severity == "error"
-                warnings += d.severity != "error"
+                errors += ordered[index].severity == "error"
+                warnings += ordered[index].severity != "error"
         ordered = ordered[: self.total]
         if errors or warnings:
             ordered.append(
