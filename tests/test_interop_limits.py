@@ -152,3 +152,24 @@ def test_problems_past_the_total_cap_are_counted_in_one_last_line() -> None:
     few = Collected()
     few += found[:700] + found[:700]
     assert few.sorted("collection") == sort_diagnostics(found[:700])  # below the caps: all
+
+
+def test_the_file_cap_keeps_the_shared_files_of_a_vllm_recipes_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut at the most files read, a checkout keeps its taxonomy and strategies (they sort
+    after models/, and were cut first before)."""
+    from aimc.interop import _common, load
+
+    bench = _bench()
+    src = bench.vllm_collection(tmp_path / "recipes", 5)
+    monkeypatch.setattr(_common, "MAX_FILES", 4)
+    tree = load("vllm-recipes", src)
+    names = [display.rsplit("/", 2)[-2:] for _file, display in tree.files]
+    assert names == [
+        ["hostile", "m00000.yaml"],
+        ["strategies", "single_node_tep.yaml"],
+        ["strategies", "single_node_tp.yaml"],
+        ["recipes", "taxonomy.yaml"],
+    ]
+    assert [d.message for d in tree.problems] == ["more than 4 files; read the first 4"]

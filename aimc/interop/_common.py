@@ -310,7 +310,10 @@ class Tree:
                 for p in root.glob(pattern)
                 if p.is_file() and not p.is_symlink() and p.resolve().is_relative_to(real_root)
             )
-        ordered = sorted(found)
+        self._first = first or (lambda _path: False)
+        shown = {file: _display(file) for file in found}
+        # The shared files first, so a cut at MAX_FILES leaves them in.
+        ordered = sorted(found, key=lambda f: (not self._first(shown[f]), f))
         self.problems: list[Diagnostic] = []
         if len(ordered) > MAX_FILES:
             self.problems.append(
@@ -324,8 +327,7 @@ class Tree:
                 )
             )
             ordered = ordered[:MAX_FILES]
-        self.files = [(file, _display(file)) for file in ordered]
-        self._first = first
+        self.files = [(file, shown[file]) for file in sorted(ordered)]
         self._loaded: set[str] = set()
 
     def __len__(self) -> int:
@@ -333,7 +335,7 @@ class Tree:
 
     def documents(self, problems: Collected) -> Iterator[Document]:
         """Each file, loaded (a file that does not load: its problems go to ``problems``)."""
-        first = self._first or (lambda _path: False)
+        first = self._first
         ordered = [f for f in self.files if first(f[1])] + [
             f for f in self.files if not first(f[1])
         ]
