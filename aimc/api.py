@@ -31,9 +31,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aimc.catalog import Catalog, Recipe, RecipeRoot
+from aimc.catalog import Catalog
 from aimc.errors import AimcError, ConfigError, GPUDetectionError, ValidationFailed
 from aimc.loader import Document
+from aimc.recipe import Recipe, RecipeRoot
 from aimc.resolve import GPU_COUNT_MAX
 from aimc.settings import DEFAULT_PORT, DEFAULT_TIMEOUT, Settings, setting
 
@@ -303,9 +304,9 @@ class AIMConfigGenerator:
         try:
             request, pool = for_target(request, target)
             plan = resolve(obj, target.hardware, request, pool)
+            compiled = compile_plan(plan, request, target.hardware.name)  # argv values checked
         except ConfigError:
             return None
-        compiled = compile_plan(plan, request, target.hardware.name)
         return {
             "plan": plan.to_json(),
             "command": [*plan.command, *server_argv(plan)],

@@ -8,20 +8,20 @@ touch the machine; everything else is the pure stages.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from aimc.catalog import Catalog, Hardware, Recipe
+from aimc.catalog import Catalog
 from aimc.errors import ConfigError, ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
 from aimc.plan import Plan
 from aimc.policy import Pool, resolve
+from aimc.recipe import Hardware, Recipe
 from aimc.render import manifest, render
-from aimc.resolve import Request
+from aimc.resolve import Request, request_line
 from aimc.safety import format_devices
 from aimc.settings import setting
 
@@ -31,7 +31,6 @@ __all__ = [
     "for_target",
     "load_config_file",
     "make_plan",
-    "request_line",
 ]
 
 
@@ -93,7 +92,7 @@ def for_target(request: Request, target: Target) -> tuple[Request, Pool | None]:
                             else N of the visible ones, the free ones first
     ======================  =====================================================
 
-    The returned request holds the devices, so :func:`request_line` writes them: the
+    The returned request holds the devices, so :func:`aimc.resolve.request_line` writes them: the
     header's command gives the same files on any machine. :func:`make_plan` calls this
     itself: give both the request as it was asked for (a returned one reads as
     ``--devices`` given, without the busy GPUs for the refusals).
@@ -181,34 +180,6 @@ def load_recipe(
         if snapshot is not None and not missing_files(snapshot):
             return derive_recipe(snapshot, target(), repo=model)
     return catalog.recipe(model)
-
-
-def request_line(request: Request, target: str, backend: str | None = None) -> str:
-    """The ``aim-engine compile`` command line that reproduces a plan: ``request`` as
-    :func:`for_target` made it (its devices written out), for the target by name (of
-    ``backend``: the debug settings of ``launch --debug`` are written as the ``--set``
-    items they are)."""
-    words = ["aim-engine", "compile", request.model]
-    if request.gpus is not None:
-        words.append(str(request.gpus))
-    words += ["--target", target]
-    if request.devices is not None:
-        words += ["--devices", format_devices(request.devices)]
-    for flag, value in (
-        ("--precision", request.precision),
-        ("--backend", request.backend),
-        ("--port", request.port),
-        ("--optimize", request.optimize),
-        ("--nodes", request.nodes),
-        ("--launcher", request.launcher),
-    ):
-        if value is not None:
-            words += [flag, str(value)]
-    if request.config is not None:
-        words += ["--config", request.config.path]
-    for item in request.set_items(backend) if backend else request.sets:
-        words += ["--set", item]
-    return shlex.join(words)
 
 
 @dataclass(frozen=True)

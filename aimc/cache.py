@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from aimc.diagnostics import whole_line
 from aimc.safety import shorten
-from aimc.templating import one_line
 
 __all__ = [
     "WEIGHT_PATTERNS",
@@ -228,7 +228,7 @@ def missing_files(snapshot: Path) -> list[str]:
         for shard in shards:
             bad = shard.startswith("/") or ".." in shard.split("/") or not shard
             if bad or not present(shard):
-                missing.append(one_line(shorten(shard)))
+                missing.append(whole_line(shorten(shard)))
     elif not any(f.is_file() and _inside(f, repo) for f in snapshot.glob("*.safetensors")):
         missing.append("model.safetensors")
     if len(missing) > _MAX_LISTED:
@@ -279,7 +279,7 @@ def _entry(repo: Path) -> Entry:
             raw = _read_small(ref, _MAX_REF) if stat.S_ISREG(rst.st_mode) else None
             commit = raw.decode("ascii", "replace").strip() if raw is not None else ""
             if not _COMMIT.fullmatch(commit):
-                problems.append(f"ref {one_line(shorten(name))} is not a commit hash")
+                problems.append(f"ref {whole_line(shorten(name))} is not a commit hash")
                 continue
             refs[name] = commit
     snapshots = repo / "snapshots"
@@ -294,7 +294,7 @@ def _entry(repo: Path) -> Entry:
     for snap in snapshot_dirs:
         sst = _lstat(snap)
         if sst is None or not stat.S_ISDIR(sst.st_mode):
-            problems.append(f"snapshots/{one_line(shorten(snap.name))} is not a folder")
+            problems.append(f"snapshots/{whole_line(shorten(snap.name))} is not a folder")
             continue
         files = 0
         snap_size = 0
@@ -306,10 +306,10 @@ def _entry(repo: Path) -> Entry:
             where = f"snapshots/{snap.name[:12]}/{file.relative_to(snap).as_posix()}"
             if stat.S_ISLNK(fst.st_mode):
                 if not _inside(file, repo):
-                    problems.append(f"{one_line(shorten(where))} links out of the cache")
+                    problems.append(f"{whole_line(shorten(where))} links out of the cache")
                     continue
                 if not file.exists():
-                    problems.append(f"{one_line(shorten(where))} is a dangling link")
+                    problems.append(f"{whole_line(shorten(where))} is a dangling link")
                     continue
                 snap_size += file.stat().st_size
             else:
@@ -321,7 +321,7 @@ def _entry(repo: Path) -> Entry:
     for name, commit in sorted(refs.items()):
         if commit not in known:
             problems.append(
-                f"ref {one_line(shorten(name))} points at missing revision {commit[:12]}"
+                f"ref {whole_line(shorten(name))} points at missing revision {commit[:12]}"
             )
     # The revision a launch serves: main's, else a complete one, else any.
     served = next((r for r in revisions if "main" in r.refs), None)
@@ -585,7 +585,7 @@ def removal(cache_dir: Path, model: str, revision: str | None = None) -> Removal
     entry = entries.get(model)
     if entry is None or "/" not in model or ".." in model or folder.parent != cache_dir:
         raise CacheError(
-            f"{one_line(shorten(model))} is not in the cache {cache_dir}",
+            f"{whole_line(shorten(model))} is not in the cache {cache_dir}",
             hint="see aim-engine cache list",
         )
     if _downloading(cache_dir, folder.name):
@@ -613,7 +613,7 @@ def removal(cache_dir: Path, model: str, revision: str | None = None) -> Removal
     ]
     if not chosen or (revision is not None and len(revision) < 7 and revision not in repo.refs):
         raise CacheError(
-            f"{model} has no cached revision {one_line(shorten(revision or ''))!r}",
+            f"{model} has no cached revision {whole_line(shorten(revision or ''))!r}",
             hint="cached: " + ", ".join(sorted(r.commit_hash[:12] for r in repo.revisions)),
         )
     strategy = _plan(repo, {r.commit_hash for r in chosen}, cache_dir)

@@ -24,86 +24,25 @@ from typing import Any
 from aimc import _resources
 from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.errors import ConfigError, ValidationFailed
+from aimc.lint import lint_hardware, lint_recipe
 from aimc.loader import Document, read_document
-from aimc.settings import setting
+from aimc.recipe import (
+    Hardware,
+    Recipe,
+    RecipeRoot,
+    config_id,
+    configurations,
+    iter_yaml,
+    model_id_from_path,
+    recipe_roots,
+)
+from aimc.schema import check_schema
 
 __all__ = [
     "COLUMNS",
-    "RECIPES_ENV",
     "Catalog",
-    "Hardware",
-    "Recipe",
-    "RecipeRoot",
     "catalog_rows",
-    "recipe_roots",
 ]
-
-#: Environment variable naming extra recipe directories (``os.pathsep``-separated).
-RECIPES_ENV = "AIMC_RECIPES"
-_YAML = (".yaml", ".yml")
-
-
-@dataclass(frozen=True)
-class RecipeRoot:
-    """One directory of recipes; ``label`` says where it came from."""
-
-    path: Path
-    label: str
-
-
-def recipe_roots(
-    user_dirs: Sequence[str | Path] = (), environ: Mapping[str, str] | None = None
-) -> list[RecipeRoot]:
-    """The recipe directories in precedence order (first wins): ``user_dirs``, then
-    ``$AIMC_RECIPES`` (:attr:`aimc.settings.Settings.recipe_dirs`, read from ``environ``,
-    default this process's environment), then the shipped recipes."""
-    roots = [RecipeRoot(Path(d), "--recipes") for d in user_dirs]
-    roots += [RecipeRoot(d, RECIPES_ENV) for d in setting("recipe_dirs", environ)]
-    roots.append(RecipeRoot(_resources.path("recipes"), "shipped"))
-    return roots
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A validated model recipe."""
-
-    doc: Document
-    root: RecipeRoot
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The recipe as plain data."""
-        data: dict[str, Any] = self.doc.data
-        return data
-
-    @property
-    def model_id(self) -> str:
-        """The Hugging Face model id."""
-        return str(self.data["model"]["id"])
-
-    @property
-    def path(self) -> str:
-        """The recipe file's display path."""
-        return self.doc.path
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """A validated hardware profile."""
-
-    doc: Document
-    root: RecipeRoot
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The profile as plain data."""
-        data: dict[str, Any] = self.doc.data
-        return data
-
-    @property
-    def name(self) -> str:
-        """The target name."""
-        return str(self.data["name"])
 
 
 @functools.cache
@@ -116,18 +55,6 @@ def _shipped_index() -> dict[str, str]:
     except (OSError, ValueError, KeyError):
         return {}
     return index
-
-
-def model_id_from_path(models_dir: Path, file: Path) -> str:
-    """``models/<org>/<name>.yaml`` -> ``org/name``."""
-    rel = file.relative_to(models_dir).with_suffix("")
-    return rel.as_posix()
-
-
-def iter_yaml(directory: Path) -> Iterator[Path]:
-    """YAML files below ``directory``, in a stable order."""
-    if directory.is_dir():
-        yield from sorted(p for p in directory.rglob("*") if p.suffix in _YAML and p.is_file())
 
 
 @dataclass
@@ -184,8 +111,6 @@ class Catalog:
             and _shipped_index().get(file.relative_to(root.path).as_posix()) == doc.sha256
         ):
             return doc, True
-        from aimc.schema import check_schema
-
         problems = [d for d in check_schema(doc) if d.severity == "error"]
         if problems:
             raise ValidationFailed(problems)
@@ -283,15 +208,11 @@ class _Profiles(Mapping[str, Any]):
 
 def lint_recipe_in_catalog(recipe: Recipe, catalog: Catalog) -> list[Diagnostic]:
     """Lint one recipe against the hardware profiles of the catalog (loaded as needed)."""
-    from aimc.lint import lint_recipe
-
     return lint_recipe(recipe.doc, _Profiles(catalog), recipe.root.path / "models")
 
 
 def lint_hardware_in_catalog(hw: Hardware) -> list[Diagnostic]:
     """Lint one hardware profile."""
-    from aimc.lint import lint_hardware
-
     return lint_hardware(hw.doc, hw.root.path / "hardware")
 
 
@@ -306,12 +227,9 @@ COLUMNS = {
 def catalog_rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
     """The rows of ``aim-engine list TYPE`` (models, recipes or configs) for ``recipes``
     (the CLI and the Python API show the same)."""
-    from aimc.resolve import config_id
-
     rows: list[dict[str, Any]] = []
     for r in recipes:
         data = r.data
-        default_backend = data.get("defaults", {}).get("backend", "vllm")
         confs = data["configurations"]
         if kind == "models":
             rows.append(
@@ -319,7 +237,7 @@ def catalog_rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
                     "model": r.model_id,
                     "description": data["model"].get("description", ""),
                     "precisions": list(data["weights"]),
-                    "backends": sorted({c.get("backend", default_backend) for c in confs}),
+                    "backends": sorted({backend for _, _, backend in configurations(data)}),
                     "hardware": sorted({h for c in confs for h in c["hardware"]}),
                     "gpus": sorted({g for c in confs for g in c["gpus"]}),
                     "weights": {
@@ -338,12 +256,12 @@ def catalog_rows(kind: str, recipes: list[Any]) -> list[dict[str, Any]]:
                 }
             )
         else:
-            for i, c in enumerate(confs):
+            for i, c, backend in configurations(data):
                 rows.append(
                     {
                         "model": r.model_id,
                         "config": config_id(c, i),
-                        "backend": c.get("backend", default_backend),
+                        "backend": backend,
                         "hardware": c["hardware"],
                         "precision": c["precision"],
                         "nodes": c.get("nodes", [1]),

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aimc.catalog import Catalog, iter_yaml
+from aimc.catalog import Catalog
 from aimc.diagnostics import Diagnostic, sort_diagnostics
 from aimc.errors import AimcError, ValidationFailed
 from aimc.lint import lint_hardware, lint_recipe, lint_yaml11
 from aimc.loader import Document, load_document, read_bytes, read_document
+from aimc.recipe import iter_yaml
 from aimc.schema import check_schema
 
 if TYPE_CHECKING:

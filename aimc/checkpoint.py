@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from aimc.diagnostics import whole_line
 from aimc.safety import mask, shorten
 
 __all__ = [
@@ -84,12 +85,11 @@ def check_revision(revision: str | None) -> None:
         ConfigError: ``revision`` is not a branch, tag or commit name.
     """
     from aimc.errors import ConfigError
-    from aimc.templating import one_line
 
     if revision is None or (len(revision) <= _MAX_REVISION and _REVISION.fullmatch(revision)):
         return
     raise ConfigError(
-        f"revision {shorten(one_line(revision))!r} is not a branch, tag or commit name",
+        f"revision {shorten(whole_line(revision))!r} is not a branch, tag or commit name",
         hint="a revision is a name such as main, v1.0 or refs/pr/1, or a 40-character commit "
         "hash; never a path",
     )
@@ -160,6 +160,9 @@ def _hub_error(exc: Exception, repo: str, folder: Path) -> Exception:
     repository or revision not found              ConfigError (2)
     gated repository, no or wrong ``HF_TOKEN``    PermissionDeniedError (7)
     hub unreachable, proxy, bad ``HF_ENDPOINT``   NetworkError (6)
+    an answer not shaped as the hub's (no         NetworkError (6)
+    ``id``, not JSON), another size than
+    announced, past a bound (:mod:`hub_guard`)
     cache not writable, full, or broken           CacheError (5)
     ============================================  ===========================
 
@@ -223,10 +226,22 @@ def _hub_error(exc: Exception, repo: str, folder: Path) -> Exception:
             f"download of {repo} failed: {first_line(exc)}",
             hint="check HF_ENDPOINT and a proxy: the answer did not come from the hub",
         )
+    if isinstance(exc, (KeyError, TypeError, json.JSONDecodeError)):  # an answer's shape
+        return NetworkError(
+            f"the hub's answer for {repo} is not what the hub sends "
+            f"({type(exc).__name__}: {first_line(exc)})",
+            hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
+        )
     if isinstance(exc, UnicodeDecodeError):
         return CacheError(
             f"the cache entry of {repo} in {folder} is broken (a ref is not text)",
             hint="remove it and download again",
+        )
+    if isinstance(exc, OSError) and exc.errno is None and "Consistency check" in str(exc):
+        return NetworkError(  # huggingface_hub: the file came with another size
+            f"download of {repo} failed: the hub sent another size than it announced "
+            f"({first_line(exc)})",
+            hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
         )
     if not _network_failure(exc):
         return _cache_failure(exc, folder)
@@ -342,7 +357,6 @@ def _checked_listing(repo: str, listing: list[Any]) -> list[Any]:
         NetworkError: The hub sent a name or size no repository has.
     """
     from aimc.errors import NetworkError
-    from aimc.templating import one_line
 
     if len(listing) > _MAX_FILES:
         raise NetworkError(f"the hub lists {len(listing)} files for {repo}: refusing")
@@ -354,12 +368,12 @@ def _checked_listing(repo: str, listing: list[Any]) -> list[Any]:
             or any(part in ("", ".", "..") for part in name.split("/"))
         ):
             raise NetworkError(
-                f"the hub listed an unsafe file name for {repo}: {shorten(one_line(name))!r}",
+                f"the hub listed an unsafe file name for {repo}: {shorten(whole_line(name))!r}",
                 hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
             )
         size = info.file_size
         if size is not None and (not isinstance(size, int) or not 0 <= size < 2**60):
-            raise NetworkError(f"the hub gave {repo}/{shorten(one_line(name))} an absurd size")
+            raise NetworkError(f"the hub gave {repo}/{shorten(whole_line(name))} an absurd size")
     return listing
 
 
@@ -605,6 +619,38 @@ def _write_ref(cache: Path, repo: str, revision: str, commit: str) -> None:
         raise
 
 
+def _check_sizes(repo: str, snapshot: Path, sizes: dict[str, int]) -> None:
+    """Every file fetched into ``snapshot`` has the size the listing announced
+    (``sizes``); one that does not is removed (its link and the blob it names, both in the
+    cache) and nothing is reported complete.
+
+    Raises:
+        NetworkError: A file has another size than announced.
+    """
+    import os
+
+    from aimc.errors import NetworkError
+
+    for name, size in sorted(sizes.items()):
+        link = snapshot / name
+        try:
+            got = link.stat().st_size
+        except OSError:
+            continue  # missing: the caller reports what is missing
+        if got == size:
+            continue
+        blob = link.resolve()
+        with contextlib.suppress(OSError):
+            if blob.parent == snapshot.parent.parent / "blobs":
+                os.unlink(blob)
+            os.unlink(link)
+        raise NetworkError(
+            f"{repo}/{shorten(name)} came with {got} bytes but the hub announced {size}: "
+            "removed, the download is not complete",
+            hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
+        )
+
+
 def download(
     repo: str,
     revision: str | None,
@@ -625,8 +671,12 @@ def download(
     fetched again, and a weight file cut midway is resumed from the byte where it stopped
     (:func:`_resumable`), so an interrupted download resumes with what is missing.
     ``HF_TOKEN`` is read from the environment by ``huggingface_hub`` and never written
-    anywhere. With ``progress`` the bytes received are reported on stderr
-    (:class:`aimc.download_progress.Progress`).
+    anywhere. Every request, huggingface_hub's included, goes through
+    :func:`aimc.hub_guard.guarded`: the token only to the hub's own origin, each file's
+    answer cut at the size the listing announced (a size not announced is exit 6 before
+    any byte), the other answers and the request count bounded, Xet off; a file that came
+    with another size is removed (:func:`_check_sizes`). With ``progress`` the bytes
+    received are reported on stderr (:class:`aimc.download_progress.Progress`).
 
     With ``force`` every file is fetched again, and the hub is asked first: when it cannot
     be reached this fails (exit 6) instead of quietly handing back the cached copy, so
@@ -650,12 +700,13 @@ def download(
     from aimc.cache import IGNORED_PATTERNS, WEIGHT_PATTERNS
     from aimc.download_progress import Progress
     from aimc.errors import NetworkError
+    from aimc.hub_guard import guarded
 
     check_revision(revision)
     check_cache_dir(cache)
     disable_progress_bars()
-    with hub_errors(repo, cache):
-        commit = _commit(repo, revision, cache, force)
+    with hub_errors(repo, cache), guarded(repo) as guard:
+        commit = guard.commit = _commit(repo, revision, cache, force)
         cache.mkdir(parents=True, exist_ok=True)
         listing = None  # the hub cannot be reached: the cached copy, if any
         if commit is not None:
@@ -689,8 +740,18 @@ def download(
                     hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful "
                     "mirror",
                 )
+            unknown = sorted(f.filename for f in listing if f.file_size is None)
+            if unknown:
+                raise NetworkError(
+                    f"the hub announced no size for {repo}/{shorten(unknown[0])}"
+                    + (f" and {len(unknown) - 1} more files" if len(unknown) > 1 else "")
+                    + ": nothing was downloaded",
+                    hint="check HF_ENDPOINT: the hub names every file's size (X-Linked-Size or "
+                    "Content-Length)",
+                )
             total = sum(f.file_size or 0 for f in listing if f.will_download)
             _check_free_space(repo, cache, total)
+            guard.allow({f.filename: f.file_size or 0 for f in listing})
         folder = cache / f"models--{repo.replace('/', '--')}" / "blobs"
         with Progress(repo, total, folder, enabled=progress and total > 0):
             if listing is not None and commit is not None:
@@ -725,6 +786,10 @@ def download(
                     f"{repo} is not in {cache} and the hub cannot be reached to download it",
                     hint="check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
                 ) from None
+    if listing is not None:
+        _check_sizes(
+            repo, Path(path), {f.filename: f.file_size or 0 for f in listing if f.will_download}
+        )
     if listing is None:
         from aimc.cache import missing_files
 

@@ -16,11 +16,11 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from aimc.catalog import Hardware, Recipe, RecipeRoot
+from aimc.diagnostics import whole_line
 from aimc.errors import ConfigError
 from aimc.loader import Document
+from aimc.recipe import Hardware, Recipe, RecipeRoot
 from aimc.safety import shorten
-from aimc.templating import one_line
 
 __all__ = ["derive_recipe", "is_model_folder"]
 
@@ -115,13 +115,13 @@ def _precision(config: dict[str, Any], config_path: Path) -> str:
             return _COMPRESSED[found]
         what = ", ".join(sorted(f"{b}-bit {t}" for b, t in kinds)) or "no config_groups"
         raise ConfigError(
-            f"{config_path}: compressed-tensors weights ({shorten(one_line(what), 80)}) are "
+            f"{config_path}: compressed-tensors weights ({shorten(whole_line(what), 80)}) are "
             "not a precision aimc serves",
             hint="aimc serves compressed-tensors checkpoints whose weights are all 8-bit "
             "float (fp8), 8-bit int (int8) or 4-bit int (int4)",
         )
     if str(quant) not in _QUANT:
-        shown = shorten(one_line(str(quant)), 40)
+        shown = shorten(whole_line(str(quant)), 40)
         raise ConfigError(
             f"{config_path}: quantization {shown!r} is not supported by aimc",
             hint="supported: " + ", ".join([*_QUANT, "compressed-tensors"]),
@@ -146,7 +146,7 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
     try:
         str(folder).encode("utf-8")
     except UnicodeEncodeError:
-        raise ConfigError(f"{one_line(str(folder))}: the path is not UTF-8 text") from None
+        raise ConfigError(f"{whole_line(str(folder))}: the path is not UTF-8 text") from None
     try:
         with open_regular(config_path, root) as f:
             raw = f.read(_MAX_CONFIG + 1)

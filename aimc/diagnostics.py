@@ -32,6 +32,7 @@ __all__ = [
     "github_annotation",
     "one_line",
     "sort_diagnostics",
+    "whole_line",
 ]
 
 #: Most characters of one user value that a message quotes (see :func:`excerpt`).
@@ -70,6 +71,13 @@ def one_line(text: str, limit: int = MAX_TEXT) -> str:
     return (
         f"{text[:head]}…[{len(text) - head - tail} characters left out]…{text[len(text) - tail :]}"
     )
+
+
+def whole_line(value: Any) -> str:
+    """``value`` with control characters escaped as :func:`one_line` does, never cut: text
+    safe inside a comment line of an artifact (a header keeps the whole path)."""
+    text = str(value)
+    return one_line(text, limit=10 * len(text) + 1)  # an escape is at most 10 characters
 
 
 def excerpt(value: object, limit: int = MAX_EXCERPT) -> str:

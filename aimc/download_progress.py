@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from aimc.diagnostics import whole_line
+
 __all__ = ["INTERVAL", "Progress"]
 
 #: Seconds between two progress records when stderr is not a terminal.
@@ -44,9 +46,8 @@ class Progress:
 
     def __init__(self, model: str, total: int, blobs: Path, enabled: bool = True) -> None:
         from aimc.safety import mask
-        from aimc.templating import one_line
 
-        self.model = mask(one_line(model))
+        self.model = mask(whole_line(model))
         self.total = total
         self.blobs = blobs
         self.enabled = enabled

@@ -46,6 +46,11 @@ MANAGED: dict[str, dict[str, str]] = {
         "download-dir": "CACHE_DIR",
         "config": "nothing (aimc writes the config file)",
         "trust-remote-code": "model.trust_remote_code",
+        # Multi-node: each node's launcher gives its role (aimc.render.node_role_args).
+        "nnodes": "the configuration's nodes",
+        "node-rank": "nothing (each node's launcher gives its rank)",
+        "master-addr": "nothing (AIM_MASTER_ADDR, or the LeaderWorkerSet's leader address)",
+        "headless": "nothing (launch-worker.sh and the LeaderWorkerSet's workers run headless)",
     },
     "sglang": {
         "model-path": "the recipe's weights",
@@ -63,6 +68,9 @@ MANAGED: dict[str, dict[str, str]] = {
         "download-dir": "CACHE_DIR",
         "config": "nothing (aimc writes the config file)",
         "trust-remote-code": "model.trust_remote_code",
+        "nnodes": "the configuration's nodes",
+        "node-rank": "nothing (each node's launcher gives its rank)",
+        "dist-init-addr": "nothing (AIM_MASTER_ADDR, or the LeaderWorkerSet's leader address)",
     },
 }
 
@@ -168,6 +176,10 @@ class Engine:
             --debug``, ``AIM_DEBUG=1``): written into the plan, so they reach the server
             under either launcher.
         health_path: HTTP path that answers 200 once the server is up.
+        multinode: How the server spans the nodes of a multi-node configuration
+            (``nodes``, ``gpus`` per node): ``pipeline`` (tensor parallel ``gpus`` on each
+            node, one pipeline stage per node) or ``tensor`` (one tensor-parallel group of
+            ``gpus x nodes`` across every node's GPUs).
     """
 
     name: str
@@ -182,6 +194,7 @@ class Engine:
     config_file: str
     debug_sets: tuple[str, ...] = ()
     health_path: str = "/health"
+    multinode: str = "pipeline"
 
 
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -256,5 +269,9 @@ ENGINES: dict[str, Engine] = {
         # SGLang 0.5.19 server_args.py: --log-level (default "info"), given to
         # logging.basicConfig as getattr(logging, log_level.upper()) by configure_logger.
         debug_sets=("log-level=debug",),
+        # SGLang's multi-node launch is tensor parallel across the nodes: --tp-size is
+        # every GPU of every node (its multi-node guide runs Llama 3.1 405B with --tp 16
+        # --nnodes 2, benchmark/deepseek_v3's README DeepSeek-V3/R1 likewise).
+        multinode="tensor",
     ),
 }

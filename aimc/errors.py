@@ -9,7 +9,7 @@ traceback for these. Anything else that escapes is an internal bug
 Exit codes (from the AIM Engine API reference) and the ``error.code`` that
 ``--format json`` prints with each (``schemas/output.schema.json#/$defs/error_code``). The
 codes are stable: one per exit code, plus ``INTERNAL_ERROR`` (a bug) and ``INTERRUPTED`` (a
-stop signal); a new one is added here, in the schema and in the README together.
+stop signal); a new one is added here, in the schema and in docs/environment.md together.
 
 =======  ======================  ==============================================
 exit     error code              meaning

@@ -19,20 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aimc.catalog import Catalog, Hardware, RecipeRoot
+from aimc.catalog import Catalog
 from aimc.errors import ConfigError, GPUDetectionError
 from aimc.loader import Document
+from aimc.recipe import Hardware, RecipeRoot
+from aimc.vendors import vendor
 
 if TYPE_CHECKING:
     from aimc.detect import GPU, Detection
 
 __all__ = [
-    "VENDOR_DEFAULTS",
     "Target",
     "busy_gpus",
     "generic_profile",
     "match_profiles",
-    "precisions_of",
     "resolve_target",
 ]
 
@@ -79,49 +79,10 @@ def match_profiles(gpus: Sequence[GPU], catalog: Catalog) -> list[str | None]:
     return [by_id.get((g.vendor, (g.device_id or "").lower())) for g in gpus]
 
 
-def precisions_of(vendor: str, arch: str | None) -> list[str]:
-    """The precisions aimc serves on a GPU architecture it has no profile of (as the shipped
-    profiles of the same architectures say: MXFP4 from gfx942 and sm90, FP8 from gfx942
-    and sm89)."""
-    arch = arch or ""
-    if vendor == "amd":
-        if arch in ("gfx942", "gfx950"):
-            return ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]
-        return ["bf16", "fp16", "int8", "int4"]
-    sm = int(arch[2:]) if arch.startswith("sm") and arch[2:].isdigit() else 0
-    if sm >= 90:
-        return ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]
-    if sm >= 89:
-        return ["bf16", "fp16", "fp8", "int8", "int4"]
-    if sm >= 80:
-        return ["bf16", "fp16", "int8", "int4"]
-    return ["fp16", "int8", "int4"]
-
-
-#: What a derived profile of a vendor's GPU runs in: its container settings and the vLLM
-#: image (those of the shipped profiles).
-VENDOR_DEFAULTS: dict[str, dict[str, Any]] = {
-    "amd": {
-        "container": {
-            "runtime": "rocm",
-            "devices": ["/dev/kfd", "/dev/dri"],
-            "group_add": ["video"],
-            "security_opt": ["seccomp=unconfined"],
-            "ipc": "host",
-            "shm_size": "16g",
-        },
-        "backends": {"vllm": {"image": "vllm/vllm-openai-rocm:v0.32.0"}},
-    },
-    "nvidia": {
-        "container": {"runtime": "cuda", "gpu_reservation": True, "ipc": "host"},
-        "backends": {"vllm": {"image": "vllm/vllm-openai:v0.32.0"}},
-    },
-}
-
-
 def generic_profile(gpus: Sequence[GPU]) -> Hardware:
     """A profile derived from detected GPUs that no shipped or user profile matches."""
     first = gpus[0]
+    maker = vendor(first.vendor)
     arch = first.architecture or (first.device_id or "unknown").replace("0x", "dev")
     totals = [g.memory_total_mib for g in gpus if g.memory_total_mib]
     memory = round(min(totals) / 1024, 1) if totals else 1.0
@@ -135,8 +96,8 @@ def generic_profile(gpus: Sequence[GPU]) -> Hardware:
         "architecture": arch,
         "memory_gib": memory,
         "gpus_per_node": len(gpus),
-        "precisions": precisions_of(first.vendor, first.architecture),
-        **copy.deepcopy(VENDOR_DEFAULTS["amd" if first.vendor == "amd" else "nvidia"]),
+        "precisions": maker.precisions(first.architecture or ""),
+        **copy.deepcopy(dict(maker.defaults)),
     }
     text = json.dumps(data, sort_keys=True).encode()
     doc = Document(path="<detected>", data=data, sha256=hashlib.sha256(text).hexdigest())

@@ -34,13 +34,16 @@ One download per model (:func:`download_container`): a single pod downloads in i
 group) a Job (``download.yaml``) downloads once and every server pod waits for its mark
 (:func:`wait_container`). Every server starts offline (:func:`server_env`).
 
-A multi-node plan (``plan.nodes`` > 1: tensor parallel within a node, pipeline parallel
-across nodes) is a LeaderWorkerSet (``leaderworkerset.yaml``, the kubernetes-sigs/lws
-controller must be installed) instead of a Deployment: one group of ``nodes`` pods per
-replica, each pod the same container on its own node. The leader (node rank 0) serves the
-API and hosts torch.distributed's store; the workers run ``--headless`` and join it at
-``$(LWS_LEADER_ADDRESS)``, with ``--node-rank $(LWS_WORKER_INDEX)``: the only ``$(...)`` the
-kubelet expands (every ``$`` of the plan's own words is written ``$$``). The Service
+A multi-node plan (``plan.nodes`` > 1: vLLM tensor parallel within a node and pipeline
+parallel across nodes, SGLang tensor parallel across every node's GPUs) is a LeaderWorkerSet
+(``leaderworkerset.yaml``, the kubernetes-sigs/lws controller must be installed) instead of
+a Deployment: one group of ``nodes`` pods per replica, each pod the same container on its
+own node. The leader (node rank 0) serves the API and hosts torch.distributed's store; the
+workers join it at ``$(LWS_LEADER_ADDRESS)`` (vLLM ``--master-addr``, SGLang
+``--dist-init-addr $(LWS_LEADER_ADDRESS):20000``) with ``--node-rank $(LWS_WORKER_INDEX)``
+and serve no API (vLLM ``--headless``; an SGLang rank above 0 runs no tokenizer or API
+server): the only ``$(...)`` the kubelet expands (every ``$`` of the plan's own words is
+written ``$$``). The Service
 (``NAME-leader``, :func:`leader_service_name`) selects the leaders only; it never has a name
 the controller gives what it creates (:func:`lws_name`); the model cache is ReadWriteMany
 (every pod of a group mounts it).
@@ -63,8 +66,9 @@ tests/data/lws/SOURCE.md), and what aimc relies on:
   Service, which publishes not-ready addresses), ``LWS_GROUP_SIZE`` = ``size`` and
   ``LWS_WORKER_INDEX`` = 0 on the leader, 1 .. size-1 on the workers
   (pkg/utils/pod/pod_utils.go:132-179; api/leaderworkerset/v1/leaderworkerset_types.go:67-75).
-  aimc uses the first as ``--master-addr`` and the last as ``--node-rank``; ``--nnodes``
-  is the plan's node count, which is ``size`` (one pipeline stage per pod).
+  aimc uses the first as the head's address (``--master-addr``, SGLang's
+  ``--dist-init-addr``) and the last as ``--node-rank``; ``--nnodes`` is the plan's node
+  count, which is ``size`` (one node per pod).
 """
 
 from __future__ import annotations
@@ -84,14 +88,17 @@ from aimc.render import (
     container_env,
     interconnect_note,
     manifest,
+    multinode_layout,
     node_role_args,
     rdma,
+    store_port,
+    worker_role,
 )
+from aimc.vendors import vendor
 from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
     "DEFAULT_SHM",
-    "EMITS",
     "FILES",
     "MULTINODE_FILES",
     "SECURITY_CONTEXT",
@@ -117,8 +124,6 @@ __all__ = [
     "weights_gib",
 ]
 
-#: What ``--emit`` offers: the local artifacts (launch.sh, compose.yaml, ...) or Kubernetes'.
-EMITS = ("local", "k8s")
 #: The Kubernetes artifacts, one resource kind each (``manifest.aimc`` besides).
 FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
 #: The Kubernetes artifacts of a multi-node plan.
@@ -140,7 +145,6 @@ LABEL_MAX = 63
 #: aimc's Service in front of the leaders: a suffix no controller-made name has.
 LEADER_SERVICE_SUFFIX = "-leader"
 #: GPU resource name of each hardware vendor's device plugin.
-GPU_RESOURCE = {"amd": "amd.com/gpu", "nvidia": "nvidia.com/gpu"}
 #: ``/dev/shm`` size when the hardware profile gives none (the NVIDIA profiles share the
 #: host's IPC namespace under docker instead): what the AMD profiles give docker, enough
 #: for NCCL/RCCL's buffers at tensor parallel 8 and vLLM's shared-memory broadcast.
@@ -321,7 +325,7 @@ def pod_resources(plan: Plan) -> dict[str, dict[str, Any]]:
     limits: dict[str, Any] = {
         "memory": _memory(math.floor(memory * gpus * MEMORY_LIMIT_SHARE) * 1024 + shm),
     }
-    gpu = GPU_RESOURCE.get(str(plan.hardware.get("vendor")))
+    gpu = vendor(str(plan.hardware["vendor"])).device_resource
     if gpu:
         requests[gpu] = limits[gpu] = gpus
     found = rdma(plan)
@@ -466,7 +470,7 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
 
     args = [k8s_escape(word) for word in container_args(plan)]
     if plan.nodes > 1:
-        args += node_role_args("0", LWS_LEADER_ADDRESS)
+        args += node_role_args(plan, "0", LWS_LEADER_ADDRESS)
     container: dict[str, Any] = {
         "name": "server",
         "image": plan.image,
@@ -485,7 +489,7 @@ def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
     worker["name"] = "worker"
     worker["args"] = [
         *(k8s_escape(word) for word in container_args(plan)),
-        *node_role_args(LWS_WORKER_INDEX, LWS_LEADER_ADDRESS),
+        *node_role_args(plan, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS),
     ]
     # /health answers 200 once the engine is up, without the API key; /v1/models needs
     # VLLM_API_KEY when one is set, and its 200 is a list to read, not a health verdict.
@@ -616,10 +620,12 @@ def _multinode(
                 },
                 # No probe on a worker: a headless vLLM (--headless, api_server_count 0:
                 # vllm/entrypoints/cli/serve.py:69-76) serves no HTTP, and a process that
-                # runs says nothing of the weights. The leader's /health answers only once
-                # every stage has loaded its weights and joined, so the leader's startup
-                # probe is the group's budget: when it runs out the leader restarts, and
-                # RecreateGroupOnPodRestart recreates every pod of the group.
+                # runs says nothing of the weights (an SGLang rank above 0 answers /health
+                # with a stand-in server that says only that its own ranks started). The
+                # leader's /health answers only once every node has loaded its weights and
+                # joined, so the leader's startup probe is the group's budget: when it runs
+                # out the leader restarts, and RecreateGroupOnPodRestart recreates every
+                # pod of the group.
                 "workerTemplate": {
                     "metadata": {"labels": labels},
                     "spec": {
@@ -677,6 +683,10 @@ def render_k8s(plan: Plan, request_line: str, replicas: int = 1) -> dict[str, st
             "replicas": replicas,
             "nodes": plan.nodes,
             "interconnect": interconnect_note(plan),
+            "layout": multinode_layout(plan) if plan.nodes > 1 else "",
+            "worker_role": worker_role(plan),
+            "worker_args": " ".join(node_role_args(plan, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS)),
+            "store_port": store_port(plan),
         }
         files[name] = env.get_template(f"k8s/{name}.j2").render(context)
     return files
@@ -690,7 +700,7 @@ def k8s_request_line(line: str, replicas: int) -> str:
 def compile_k8s(plan: Plan, request: Any, target: str, replicas: int = 1) -> dict[str, str]:
     """Every Kubernetes artifact of ``plan``, ``manifest.aimc`` included (its inputs as
     :func:`aimc.build.compile_plan` writes them, plus ``kubernetes``)."""
-    from aimc.build import request_line
+    from aimc.resolve import request_line
 
     line = k8s_request_line(request_line(request, target), replicas)
     files = render_k8s(plan, line, replicas)

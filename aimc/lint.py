@@ -16,8 +16,10 @@ lint/quantization              a weights entry's quantization is a --quantizatio
 lint/unknown-hardware          each hardware name has a profile
 lint/precision-unsupported     each precision is supported by each hardware it is used on
 lint/gpus-per-node             no GPU count exceeds the hardware's GPUs per node
-lint/nodes                     a multi-node configuration (``nodes``) uses vllm, and each node
-                               count (pipeline-parallel size) divides the model's layers
+lint/nodes                     a multi-node configuration (``nodes``): for vllm each node count
+                               (pipeline-parallel size) divides the model's layers; for
+                               sglang (tensor parallel gpus x nodes) that size divides the
+                               attention heads, and it and the KV heads divide one another
 lint/context-length            context_length <= the model's max_context
 lint/unknown-arg               engine args exist in the pinned backend version, with the right
                                kind of value (flag or value, choices, numbers)
@@ -43,13 +45,17 @@ import itertools
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aimc.diagnostics import Diagnostic, did_you_mean
-from aimc.engines import BACKENDS, MANAGED, vocabulary
+from aimc.engine_args import ArgProblem, check_arg, is_secret
+from aimc.engines import BACKENDS, ENGINES, vocabulary
+from aimc.estimate import MIN_CONTEXT
 from aimc.loader import Document, escape_pointer, pointer
+from aimc.policy import assess
+from aimc.recipe import Hardware, Recipe, RecipeRoot, config_id, configurations, default_backend
+from aimc.resolve import Candidate, Request, candidates
 from aimc.safety import holds_secret, shorten
 
 __all__ = [
@@ -62,11 +68,6 @@ __all__ = [
     "lint_yaml11",
 ]
 
-_SECRET_WORDS = {"SECRET", "PASSWORD", "PASSWD"}
-#: Words that end like a secret: PGPASSWORD, OPENAI_APIKEY, DB_PASSWD.
-_SECRET_ENDINGS = ("PASSWORD", "PASSWD", "APIKEY")
-_SECRET_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY"), ("SECRET", "KEY")}
-
 #: Variables that older recipes use but the pinned releases no longer read.
 _REMOVED_ENV = {
     "VLLM_USE_V1": "the V0 engine was removed in vLLM 0.11; drop it",
@@ -75,152 +76,12 @@ _REMOVED_ENV = {
 }
 
 
-#: Flags and variables of the pinned backends that carry secrets.
-_KNOWN_SECRETS = {
-    "api-key",
-    "admin-api-key",
-    "hf-token",
-    "ssl-keyfile-password",
-    "VLLM_API_KEY",
-    "S3_ACCESS_KEY_ID",
-    "S3_SECRET_ACCESS_KEY",
-}
-
-
-def is_secret(name: str) -> bool:
-    """True for names of secrets (tokens, passwords, keys): never written to artifacts.
-
-    The pinned backends' own names are known; others are judged by their words
-    (``*_TOKEN``, ``*PASSWORD*``, ``*_API_KEY``...).
-    """
-    if name in _KNOWN_SECRETS:
-        return True
-    if any(name in vocabulary(b).flags or name in vocabulary(b).env for b in BACKENDS):
-        return False
-    words = re.split(r"[_-]+", name.upper())
-    return (
-        "TOKEN" in words  # HF_TOKEN, HF_TOKEN_VALUE (not TOKENIZER, TOKENS)
-        or any(w in _SECRET_WORDS or w.endswith(_SECRET_ENDINGS) for w in words)
-        or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
-    )
-
-
 def _gpus(n: int) -> str:
     return f"{n} GPU" if n == 1 else f"{n} GPUs"
 
 
 #: A JSON Pointer from its reference tokens (the loader's).
 _p = pointer
-
-
-@dataclass(frozen=True)
-class ArgProblem:
-    """What is wrong with one engine arg (``key``: the problem is the name, not the value)."""
-
-    rule: str
-    message: str
-    hint: str | None = None
-    key: bool = False
-
-
-_UNSAFE_WHY = "starts with '-' (the server would read it as another flag) or holds a NUL"
-
-
-def _unsafe_word(value: Any) -> str | None:
-    """The first word of an arg value that the server's parser would misread, if any."""
-    for word in value if isinstance(value, list) else [value]:
-        if not isinstance(word, str):
-            continue
-        if "\0" in word:
-            return word
-        if word.startswith("-"):
-            try:
-                float(word)
-            except ValueError:
-                return word
-    return None
-
-
-#: "Did you mean" hints of unknown flag names, per vocabulary (kept alive here, so its id
-#: names it): the same unknown name in many configurations is looked up once.
-_FLAG_HINTS: dict[int, tuple[Mapping[str, Any], dict[str, str | None]]] = {}
-
-
-def _flag_hint(name: str, flags: Mapping[str, Any]) -> str | None:
-    entry = _FLAG_HINTS.get(id(flags))
-    if entry is None or entry[0] is not flags:
-        entry = _FLAG_HINTS[id(flags)] = (flags, {})
-    hints = entry[1]
-    if name not in hints:
-        if len(hints) >= 4096:
-            hints.clear()
-        hints[name] = did_you_mean(name, flags)
-    return hints[name]
-
-
-def check_arg(name: str, value: Any, backend: str) -> ArgProblem | None:
-    """The problem with engine arg ``name`` = ``value`` for the pinned ``backend``, if any."""
-    vocab = vocabulary(backend)
-    if is_secret(name):
-        return ArgProblem(
-            "lint/secret",
-            f"'{name}' is a secret; secrets never go in recipes",
-            "pass it through the environment (HF_TOKEN, VLLM_API_KEY)",
-            True,
-        )
-    if holds_secret(value):
-        return ArgProblem(
-            "lint/secret",
-            f"the value of '{name}' holds a token; secrets never go in recipes",
-            "pass it through the environment (HF_TOKEN, VLLM_API_KEY)",
-        )
-    if name in MANAGED[backend]:
-        return ArgProblem(
-            "lint/managed-arg",
-            f"'{name}' is set by aimc; do not set it in args",
-            f"set {MANAGED[backend][name]} instead",
-            True,
-        )
-    spec = vocab.flags.get(name)
-    if spec is None:
-        return ArgProblem(
-            "lint/unknown-arg",
-            f"unknown {backend} {vocab.version} engine arg '{name}'",
-            _flag_hint(name, vocab.flags),
-            True,
-        )
-    if value is None:
-        return None
-    problem = None
-    if not spec["value"]:
-        if not isinstance(value, bool):
-            problem = f"'{name}' is a flag without a value; use true or false"
-        elif value is False and not spec.get("negatable"):
-            problem = f"'{name}' cannot be negated; leave it out instead of false"
-    elif isinstance(value, bool):
-        problem = f"'{name}' needs a value, not {str(value).lower()}"
-    elif isinstance(value, list) and not spec.get("multiple"):
-        problem = f"'{name}' takes one value, not a list"
-    elif spec.get("type") == "int" and not isinstance(value, int):
-        problem = f"'{name}' needs an integer, got {shorten(repr(value))}"
-    elif spec.get("type") == "float" and not isinstance(value, (int, float)):
-        problem = f"'{name}' needs a number, got {shorten(repr(value))}"
-    elif isinstance(value, float) and not math.isfinite(value):
-        problem = f"'{name}' needs a finite number, got {value!r}"
-    elif unsafe := _unsafe_word(value):
-        problem = f"'{name}' value {shorten(repr(unsafe))} {_UNSAFE_WHY}"
-    elif (
-        "choices" in spec
-        and not isinstance(value, (list, dict))
-        and str(value) not in spec["choices"]
-    ):
-        return ArgProblem(
-            "lint/unknown-arg",
-            f"{value!r} is not a valid value for '{name}'; "
-            "expected one of: " + ", ".join(spec["choices"]),
-            did_you_mean(str(value), spec["choices"]),
-        )
-    return ArgProblem("lint/unknown-arg", problem) if problem else None
 
 
 def _args(doc: Document, base: str, args: Mapping[str, Any], backend: str) -> list[Diagnostic]:
@@ -341,7 +202,6 @@ def lint_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[D
 
 
 def _asked(recipe: Any, candidate: Any) -> Any:
-    from aimc.resolve import Request
 
     return Request(model=recipe.model_id, gpus=candidate.gpus)
 
@@ -350,10 +210,6 @@ def _rule_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[
     """Every configuration fits every hardware it lists, at its context, by the memory
     estimate: the recipe's context, or the ``low_memory.max_context`` it is marked with.
     One diagnostic per configuration x hardware x precision, naming the GPU counts."""
-    from aimc.catalog import Hardware, Recipe, RecipeRoot
-    from aimc.estimate import MIN_CONTEXT
-    from aimc.policy import assess
-    from aimc.resolve import Candidate, candidates
 
     recipe = Recipe(doc, RecipeRoot(Path(doc.path).parent, "lint"))
     failing: dict[tuple[int, str, str], list[Any]] = {}
@@ -411,9 +267,7 @@ Rule = Callable[[Document, Mapping[str, Mapping[str, Any]]], Iterator[Diagnostic
 
 def _configurations(doc: Document) -> Iterator[tuple[int, dict[str, Any], str]]:
     """(index, configuration, its backend) for every configuration of a recipe."""
-    default = doc.data.get("defaults", {}).get("backend", "vllm")
-    for i, conf in enumerate(doc.data["configurations"]):
-        yield i, conf, conf.get("backend", default)
+    return configurations(doc.data)
 
 
 def _rule_heads(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
@@ -467,9 +321,7 @@ def _rule_defaults(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagn
             f"the model's max_context {max_context}",
             rule="lint/context-length",
         )
-    yield from _args(
-        doc, "/defaults/args", defaults.get("args", {}), defaults.get("backend", "vllm")
-    )
+    yield from _args(doc, "/defaults/args", defaults.get("args", {}), default_backend(doc.data))
     yield from _env(doc, "/defaults/env", defaults.get("env", {}))
 
 
@@ -492,7 +344,6 @@ def _rule_precisions_have_weights(
 def _rule_quantization(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
     """A weights entry's ``quantization`` is a ``--quantization`` choice of every backend
     that serves its precision (the configuration's own weights entry, else the recipe's)."""
-    from aimc.resolve import config_id
 
     weights = doc.data["weights"]
     seen: set[tuple[str, str]] = set()
@@ -547,24 +398,38 @@ def _rule_tensor_parallel(doc: Document, hardware: Mapping[str, Any]) -> Iterato
 
 
 def _rule_nodes(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:
-    """A multi-node configuration uses vllm, and each node count (one pipeline stage per
-    node) divides the model's layers."""
-    layers = doc.data["model"]["facts"]["layers"]
+    """A multi-node configuration splits the model evenly: vLLM's node count (one pipeline
+    stage per node) divides the layers; SGLang's tensor-parallel group (``gpus x nodes``)
+    divides the attention heads, and it and the KV heads divide one another (the
+    :func:`_rule_tensor_parallel` rule for the whole group)."""
+    facts = doc.data["model"]["facts"]
+    layers, heads, kv_heads = facts["layers"], facts["attention_heads"], facts["kv_heads"]
     for i, conf, backend in _configurations(doc):
         if "nodes" not in conf:
             continue
-        if backend != "vllm":
-            yield doc.diagnostic(
-                _p("configurations", i, "nodes"),
-                f"multi-node configurations need vllm; this one uses {backend}",
-                rule="lint/nodes",
-            )
         for j, nodes in enumerate(conf["nodes"]):
-            if layers % nodes:
+            where = _p("configurations", i, "nodes", j)
+            if ENGINES[backend].multinode == "pipeline":
+                if layers % nodes:
+                    yield doc.diagnostic(
+                        where,
+                        f"{nodes} nodes (pipeline parallel {nodes}) do not divide the model's "
+                        f"{layers} layers",
+                        rule="lint/nodes",
+                    )
+                continue
+            for gpus in conf["gpus"]:
+                tp = gpus * nodes
+                if heads % tp:
+                    problem = f"do not divide the model's {heads} attention heads"
+                elif kv_heads % tp and tp % kv_heads:
+                    problem = f"and the model's {kv_heads} KV heads do not divide one another"
+                else:
+                    continue
                 yield doc.diagnostic(
-                    _p("configurations", i, "nodes", j),
-                    f"{nodes} nodes (pipeline parallel {nodes}) do not divide the model's "
-                    f"{layers} layers",
+                    where,
+                    f"{nodes} nodes x {gpus} GPUs ({backend}: tensor parallel {tp} across "
+                    f"the nodes) {problem}",
                     rule="lint/nodes",
                 )
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from aimc.diagnostics import whole_line
 from aimc.logrecord import json_record
 from aimc.settings import LOG_LEVELS, setting
 
@@ -44,7 +45,6 @@ def line(
     given, ``hint`` as ``hint: ...``, ``details`` as an indented block; or, when given,
     ``text`` (already safe to print, e.g. a formatted diagnostic) instead of all that."""
     from aimc.safety import mask
-    from aimc.templating import one_line
 
     message = mask(message)
     texts = {k: mask(v) if isinstance(v, str) else v for k, v in fields.items()}
@@ -54,13 +54,13 @@ def line(
     if text is not None:
         click.echo(mask(text), err=True)
         return
-    click.echo(f"{prefix}: {one_line(message)}", err=True)
+    click.echo(f"{prefix}: {whole_line(message)}", err=True)
     if texts.get("hint"):
-        click.echo(f"hint: {one_line(texts['hint'])}", err=True)
+        click.echo(f"hint: {whole_line(texts['hint'])}", err=True)
     if texts.get("details"):
         click.echo("details:", err=True)
         for text in str(texts["details"]).splitlines():
-            click.echo(f"  {one_line(text)}", err=True)
+            click.echo(f"  {whole_line(text)}", err=True)
 
 
 def note(message: str, level: str = "INFO", **fields: Any) -> None:

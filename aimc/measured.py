@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aimc.recipe import config_id, configurations
+
 __all__ = [
     "READ_MAX",
     "RESULTS_NAME",
@@ -249,12 +251,10 @@ def from_results(results: Iterable[Mapping[str, Any]], source: str) -> list[Meas
 
 def from_recipe(recipe: Any) -> list[Measurement]:
     """The figures a recipe publishes (``measured:`` of each configuration)."""
-    from aimc.resolve import config_id
 
     data = recipe.data
-    default_backend = data.get("defaults", {}).get("backend", "vllm")
     out = []
-    for i, conf in enumerate(data["configurations"]):
+    for i, conf, backend in configurations(data):
         for m in conf.get("measured", []):
             key = (
                 recipe.model_id,
@@ -262,7 +262,7 @@ def from_recipe(recipe: Any) -> list[Measurement]:
                 config_id(conf, i),
                 m["precision"],
                 m["gpus"],
-                conf.get("backend", default_backend),
+                backend,
             )
             itl = m.get("itl_ms", {}).get("p50")
             out.append(

@@ -56,10 +56,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aimc.catalog import Hardware, Recipe
 from aimc.engines import ENGINES
 from aimc.errors import ConfigError
+from aimc.measured import best, from_recipe
 from aimc.plan import Plan, Setting
+from aimc.recipe import Hardware, Recipe, default_backend
 from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
 from aimc.safety import format_devices
 
@@ -330,7 +331,7 @@ def resolve(recipe: Recipe, hardware: Hardware, request: Request, pool: Pool | N
         )
     if not request.backend:
         backends = sorted({c.backend for c in cands})
-        preferred = defaults.get("backend", "vllm")
+        preferred = default_backend(recipe.data)
         backend = preferred if preferred in backends else backends[0]
         if len(backends) > 1 or backend != preferred:
             why = (
@@ -531,7 +532,7 @@ def _preferred(recipe: Recipe, like: list[Candidate]) -> Candidate:
     return min(
         like,
         key=lambda c: (
-            c.backend != defaults.get("backend", "vllm"),
+            c.backend != default_backend(recipe.data),
             c.precision != defaults.get("precision"),
             PRECISION_ORDER.index(c.precision),
             c.gpus,
@@ -562,9 +563,11 @@ def _multinode_why(
     c = chosen.candidate
     if c.nodes == 1 or chosen.plan is None:
         return []
-    text = (
-        f"{c.nodes} nodes x {_gpus(c.gpus)} (tensor parallel {c.gpus} on each node, "
-        f"pipeline parallel {c.nodes} across nodes): "
+    across = ENGINES[c.backend].multinode == "tensor"
+    text = f"{c.nodes} nodes x {_gpus(c.gpus)} " + (
+        f"(tensor parallel {c.gpus * c.nodes} across the nodes): "
+        if across
+        else f"(tensor parallel {c.gpus} on each node, pipeline parallel {c.nodes} across nodes): "
     )
     one = _probe(recipe, hardware, request, replace(c, nodes=1), c.gpus)
     if one is not None and one.plan is not None and one.verdict != "runnable":
@@ -573,9 +576,14 @@ def _multinode_why(
         text += "the recipe offers it (one node would fit too); "
     est = chosen.plan.estimate
     layers = recipe.data["model"]["facts"]["layers"]
+    kv = (
+        f"its tensor-parallel share of the KV cache of all {layers} layers"
+        if across
+        else f"the KV cache of {layers // c.nodes} of {layers} layers"
+    )
     text += (
         f"each GPU holds 1/{c.gpus * c.nodes} of the weights ({est['weights_gib']:.1f} GiB) "
-        f"and the KV cache of {layers // c.nodes} of {layers} layers: {chosen.reason}"
+        f"and {kv}: {chosen.reason}"
     )
     return [text]
 
@@ -672,7 +680,6 @@ def measurement_for(
     release or other engine arguments (when they say which) do not count. What
     ``--optimize`` compares and ``list configs`` shows.
     """
-    from aimc.measured import from_recipe
 
     c = assessed.candidate
     if assessed.plan is None:
@@ -692,7 +699,6 @@ def _measured_choice(
     Figures measured here (``request.measured``) replace the recipe's published ones for
     the same configuration; figures of another backend release or other engine arguments
     (when they say which) do not count."""
-    from aimc.measured import best
 
     if request.optimize is None or request.gpus is not None:
         return None

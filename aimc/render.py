@@ -16,6 +16,7 @@ from typing import Any
 from aimc import __version__
 from aimc.engines import ENGINES, vocabulary
 from aimc.plan import Plan, mountable
+from aimc.safety import check_argv_word
 
 __all__ = [
     "CONTAINER_CACHE",
@@ -26,12 +27,15 @@ __all__ = [
     "device_env",
     "interconnect_note",
     "manifest",
+    "multinode_layout",
     "node_role_args",
     "rdma",
     "render",
     "render_command",
     "server_argv",
     "server_argv_groups",
+    "store_port",
+    "worker_role",
 ]
 
 #: Where the model cache is mounted inside containers.
@@ -61,14 +65,29 @@ def model_path(plan: Plan) -> str:
 
 
 def server_argv_groups(plan: Plan) -> list[list[str]]:
-    """The server's arguments after its command, grouped: the model, then one group per arg."""
+    """The server's arguments after its command, grouped: the model, then one group per arg.
+
+    Every value reaches the server's argv here (``launch.sh``, ``compose.yaml``, the
+    Kubernetes args; the native config file holds the same words, which vLLM's
+    ``load_config_file`` turns back into argv), so this is where the engine-value rule is
+    applied to each of them, whatever layer or plan set it.
+
+    Raises:
+        ConfigError: A value would be read as a flag
+            (:func:`aimc.safety.check_argv_word`).
+    """
     engine = ENGINES[plan.backend]
     flags = vocabulary(plan.backend).flags
+    neutral = {flag: key for key, flag in engine.flags.items()}
     model = model_path(plan)
+    check_argv_word("the model", model, plan.model_source)
     flag = engine.model_flag if plan.launcher == "docker" else engine.process_model_flag
     groups = [[f"--{flag}", model] if flag else [model]]
     for name, setting in plan.args.items():
         words = _flag_words(name, setting.value, bool(flags.get(name, {}).get("negatable")))
+        field = f"{neutral[name]} (--{name})" if name in neutral else f"--{name}"
+        for word in words[1:]:
+            check_argv_word(field, word, setting.source)
         if words:
             groups.append(words)
     return groups
@@ -85,14 +104,57 @@ def container_args(plan: Plan) -> list[str]:
     return [*plan.command, *server_argv(plan)]
 
 
-def node_role_args(rank: str, master_addr: str) -> list[str]:
+#: vLLM's default ``--master-port``: torch.distributed's store on the head node.
+VLLM_MASTER_PORT = 29501
+#: The port of SGLang's ``--dist-init-addr HOST:PORT`` (its torch.distributed store on the
+#: head node; SGLang has no default): the one SGLang's multi-node guide uses
+#: (docs/references/multi_node_deployment/multi_node.md: ``--dist-init-addr
+#: 172.16.4.52:20000``).
+SGLANG_DIST_INIT_PORT = 20000
+
+
+def store_port(plan: Plan) -> int:
+    """The head node's torch.distributed port that every other node joins."""
+    tensor = ENGINES[plan.backend].multinode == "tensor"
+    return SGLANG_DIST_INIT_PORT if tensor else VLLM_MASTER_PORT
+
+
+def node_role_args(plan: Plan, rank: str, master_addr: str) -> list[str]:
     """What one node of a multi-node plan (``plan.nodes`` > 1) adds after
-    :func:`container_args`: vLLM's own multi-node launch (``--nnodes`` is in the plan's
-    args). Node rank ``0`` is the head: it serves the API and hosts torch.distributed's
-    store at ``master_addr`` (port 29501, vLLM's default ``--master-port``); every other rank
-    runs ``--headless`` (no API server) and joins it."""
+    :func:`container_args` (``--nnodes`` is in the plan's args). Node rank ``0`` is the
+    head: it serves the API and hosts torch.distributed's store at ``master_addr``.
+
+    - vLLM (pipeline parallel across nodes): ``--node-rank R --master-addr ADDR`` (port
+      29501, its default ``--master-port``); every other rank runs ``--headless`` (no API
+      server) and joins the head.
+    - SGLang (tensor parallel across nodes): ``--dist-init-addr ADDR:20000 --node-rank R``
+      on every node, the head's address on each (SGLang's multi-node guide). A rank above
+      0 starts no tokenizer and no API server: once its tensor-parallel ranks are up it
+      answers only ``/health`` on ``--host``/``--port`` (``launch_dummy_health_check_server``
+      in ``Engine._launch_subprocesses``)."""
+    if ENGINES[plan.backend].multinode == "tensor":
+        return ["--dist-init-addr", f"{master_addr}:{SGLANG_DIST_INIT_PORT}", "--node-rank", rank]
     words = ["--node-rank", rank, "--master-addr", master_addr]
     return words if rank == "0" else [*words, "--headless"]
+
+
+def multinode_layout(plan: Plan) -> str:
+    """How a multi-node plan spans its nodes, in words."""
+    if ENGINES[plan.backend].multinode == "tensor":
+        return (
+            f"tensor parallel {plan.gpus * plan.nodes} across the nodes ({plan.gpus} GPUs on each)"
+        )
+    return f"tensor parallel {plan.gpus} on each node, pipeline parallel {plan.nodes} across nodes"
+
+
+def worker_role(plan: Plan) -> str:
+    """What a node of rank above 0 of a multi-node plan runs, in words."""
+    if ENGINES[plan.backend].multinode == "tensor":
+        return (
+            "runs its tensor-parallel ranks and no API server (SGLang answers only /health "
+            "on its port once they are up)"
+        )
+    return "runs --headless (no API server)"
 
 
 def rdma(plan: Plan) -> dict[str, Any] | None:
@@ -186,7 +248,12 @@ def _gpus_option(plan: Plan) -> str:
 
 
 def _docker_options(plan: Plan) -> list[list[str]]:
-    """``docker run`` options, one option (with its value) per entry."""
+    """``docker run`` options, one option (with its value) per entry.
+
+    Raises:
+        ConfigError: The image, the word after them, would be read as an option.
+    """
+    check_argv_word("image", str(plan.image), "the plan's image")
     c = plan.container
     opts: list[list[str]] = []
     opts += [["--device", d] for d in c.get("devices", [])]
@@ -341,15 +408,27 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
 
 def _node(plan: Plan, rank: str) -> dict[str, Any]:
     """The role of one node's script: the words it adds after the server's arguments
-    (:func:`node_role_args`), the script's variables double-quoted, the rest shell-quoted."""
+    (:func:`node_role_args`), the script's variables double-quoted, the rest shell-quoted.
+    SGLang takes the head's address as ``HOST:PORT`` (split at the last ``:``): a hostname
+    or IPv4 address there, no IPv6 literal."""
     from aimc.templating import shell_quote
 
-    words = node_role_args(rank, "$AIM_MASTER_ADDR")
+    tensor = ENGINES[plan.backend].multinode == "tensor"
+    words = node_role_args(plan, rank, "$AIM_MASTER_ADDR")
     return {
         "head": rank == "0",
         "script": "launch.sh" if rank == "0" else "launch-worker.sh",
         "ranks": "1" if plan.nodes == 2 else f"1 to {plan.nodes - 1}",
         "words": " ".join(f'"{w}"' if w.startswith("$AIM_") else shell_quote(w) for w in words),
+        "layout": multinode_layout(plan),
+        "port": store_port(plan),
+        "worker_role": worker_role(plan),
+        "address": "hostname or IPv4 address" if tensor else "hostname or IP address",
+        "host_re": (
+            "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$"
+            if tensor
+            else "^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$"
+        ),
     }
 
 

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import copy
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aimc.catalog import Hardware, Recipe
+from aimc.diagnostics import whole_line
+from aimc.engine_args import check_arg, is_secret, shown_set
 from aimc.engines import ENGINES, MANAGED, vocabulary
 from aimc.errors import ConfigError
 from aimc.estimate import GIB, Estimate, estimate
 from aimc.loader import Document, escape_pointer
 from aimc.plan import Plan, Setting, mountable
-from aimc.safety import check_env, shown_set
+from aimc.recipe import Hardware, Recipe, config_id, default_backend
+from aimc.safety import check_env, format_devices
 from aimc.settings import DEFAULT_PORT
-from aimc.templating import one_line
 
 __all__ = [
     "GPU_COUNT_MAX",
@@ -37,6 +39,7 @@ __all__ = [
     "merge",
     "parse_set",
     "plan_name",
+    "request_line",
     "summary",
 ]
 
@@ -173,17 +176,10 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     return out
 
 
-def config_id(conf: Mapping[str, Any], index: int) -> str:
-    """A configuration's id, or ``#N`` (1-based) when it has none."""
-    return str(conf.get("id") or f"#{index + 1}")
-
-
 def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
     """Every concrete combination the recipe allows (on ``hardware`` when given)."""
-    data = recipe.data
-    default_backend = data.get("defaults", {}).get("backend", "vllm")
     out = []
-    for i, conf in enumerate(data["configurations"]):
+    for i, conf, backend in recipe.configurations():
         for hw in conf["hardware"]:
             if hardware is not None and hw != hardware:
                 continue
@@ -197,7 +193,7 @@ def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
                                 hw,
                                 precision,
                                 gpus,
-                                conf.get("backend", default_backend),
+                                backend,
                                 nodes,
                             )
                         )
@@ -338,8 +334,6 @@ def _hardware_display(hw: Hardware) -> str:
 
 
 def _no_secret(name: str, where: str) -> None:
-    from aimc.lint import is_secret
-
     if is_secret(name):
         raise ConfigError(
             f"{where}: '{name}' is a secret and would be written to the artifacts",
@@ -348,8 +342,6 @@ def _no_secret(name: str, where: str) -> None:
 
 
 def _check_args(args: Mapping[str, Any], backend: str, where: str) -> None:
-    from aimc.lint import check_arg
-
     for name, value in args.items():
         problem = check_arg(name, value, backend)
         if problem:
@@ -485,11 +477,6 @@ def build_plan(
             *_user_layers(request, chosen.backend),
         ]
     )
-    if chosen.nodes > 1 and chosen.backend != "vllm":
-        raise ConfigError(
-            f"{chosen.config_id}: {chosen.nodes} nodes need vllm (multi-node serving without "
-            f"Ray); {chosen.backend} is not supported across nodes"
-        )
     args = _engine_args(ctx, merged, data_parallel)
     env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
     for name, setting in env.items():
@@ -632,7 +619,7 @@ def _recipe_layer(ctx: _Context) -> Layer:
         "served_model_name": (ctx.recipe.model_id, src("/model/id")),
     }
     _neutral(values, defaults, "/defaults", src)
-    if ctx.chosen.backend == defaults.get("backend", "vllm"):
+    if ctx.chosen.backend == default_backend(data):
         _scoped(values, defaults.get("args", {}), "args", "/defaults/args", src)
     _scoped(values, defaults.get("env", {}), "env", "/defaults/env", src)
     if ctx.weights_layer == "recipe":
@@ -694,13 +681,21 @@ def _engine_args(ctx: _Context, merged: Mapping[str, Setting], replicas: int) ->
     if replicas > 1:
         core[engine.flags["data_parallel"]] = Setting(replicas, "cli", "--optimize throughput")
     if chosen.nodes > 1:
-        # vLLM's own multi-node launch (no Ray): one pipeline stage per node; every node
-        # runs --nnodes N --node-rank R (the launchers add the rank and the head's address).
+        # The engine's own multi-node launch (no Ray): every node runs --nnodes N and the
+        # launchers add its rank and the head's address (aimc.render.node_role_args).
         nsrc = ctx.rsrc(f"{ctx.cbase}/nodes/{ctx.conf['nodes'].index(chosen.nodes)}")
-        core["pipeline-parallel-size"] = Setting(chosen.nodes, "configuration", nsrc)
+        if engine.multinode == "tensor":
+            # SGLang: one tensor-parallel group over every GPU of every node.
+            core[engine.flags["gpus"]] = Setting(
+                chosen.gpus * chosen.nodes, gpus_src[0], f"{gpus_src[1]} x nodes ({nsrc})"
+            )
+        else:
+            # vLLM: one pipeline stage per node.
+            core["pipeline-parallel-size"] = Setting(chosen.nodes, "configuration", nsrc)
         core["nnodes"] = Setting(chosen.nodes, "configuration", nsrc)
-        # On CUDA vLLM picks mp with nnodes > 1 by itself, on ROCm it must be told.
-        core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
+        if engine.multinode == "pipeline":
+            # On CUDA vLLM picks mp with nnodes > 1 by itself, on ROCm it must be told.
+            core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
     rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
@@ -754,7 +749,7 @@ def _image_and_launcher(
         )
     if local and launcher == "docker" and not mountable(source):
         raise ConfigError(
-            f"the model folder {one_line(source)!r} cannot be mounted into a container",
+            f"the model folder {whole_line(source)!r} cannot be mounted into a container",
             hint="docker -v splits at ':' and ','; move or link the folder to a plain path, "
             "or use --launcher process",
         )
@@ -795,10 +790,13 @@ def _estimate(
             kv_budget = 4.0
         util = 1.0
     kv_setting = args.get("kv-cache-dtype")
+    # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
+    # splits every layer over gpus x nodes GPUs.
+    across = ENGINES[chosen.backend].multinode == "tensor"
     return estimate(
         facts,
         chosen.precision,
-        chosen.gpus,
+        chosen.gpus * chosen.nodes if across else chosen.gpus,
         float(hw["memory_gib"]),
         float(util),
         int(merged["context_length"].value),
@@ -806,5 +804,33 @@ def _estimate(
         weights_bytes=size,
         weights_basis=basis,
         kv_budget_gib=kv_budget,
-        pp=chosen.nodes,
+        pp=1 if across else chosen.nodes,
     )
+
+
+def request_line(request: Request, target: str, backend: str | None = None) -> str:
+    """The ``aim-engine compile`` command line that reproduces a plan: ``request`` as
+    :func:`aimc.build.for_target` made it (its devices written out), for the target by name (of
+    ``backend``: the debug settings of ``launch --debug`` are written as the ``--set``
+    items they are)."""
+    words = ["aim-engine", "compile", request.model]
+    if request.gpus is not None:
+        words.append(str(request.gpus))
+    words += ["--target", target]
+    if request.devices is not None:
+        words += ["--devices", format_devices(request.devices)]
+    for flag, value in (
+        ("--precision", request.precision),
+        ("--backend", request.backend),
+        ("--port", request.port),
+        ("--optimize", request.optimize),
+        ("--nodes", request.nodes),
+        ("--launcher", request.launcher),
+    ):
+        if value is not None:
+            words += [flag, str(value)]
+    if request.config is not None:
+        words += ["--config", request.config.path]
+    for item in request.set_items(backend) if backend else request.sets:
+        words += ["--set", item]
+    return shlex.join(words)

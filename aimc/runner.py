@@ -37,14 +37,24 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
 from aimc.plan import Plan
+from aimc.records import (
+    LOG_NAME,
+    MANIFEST_NAME,
+    PREVIOUS_LOG_NAME,
+    RUN_ID,
+    RunRecord,
+    validate_name,
+)
+from aimc.serverlog import clean
 from aimc.settings import setting
+from aimc.write import verify_artifacts
 
 __all__ = [
     "API_KEY_ENV",
@@ -72,10 +82,9 @@ __all__ = [
     "verify",
 ]
 
-LOG_NAME = "server.log"
-#: The previous run's log, kept beside the new one (one generation; in write.RUNTIME_FILES).
-PREVIOUS_LOG_NAME = "server.log.1"
-MANIFEST_NAME = "manifest.json"
+#: The label launch.sh gives a container: ``AIM_RUN_ID`` of the run that started it.
+RUN_LABEL = "dev.aimc.run"
+
 #: Seconds between readiness polls: starts short, grows to the cap.
 POLL_START, POLL_MAX = 0.05, 0.25
 #: Seconds a stopped group gets between SIGTERM and SIGKILL.
@@ -87,12 +96,6 @@ RECORD_MAX = 64 << 10
 LAUNCHERS = ("process", "docker")
 #: Signals that stop a server still starting, as Ctrl-C does.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
-#: A run id (:attr:`RunRecord.run_id`): empty, or 32 lower-case hex digits.
-_RUN_ID = re.compile(r"(?:[0-9a-f]{32})?")
-#: The label launch.sh gives a container: ``AIM_RUN_ID`` of the run that started it.
-RUN_LABEL = "dev.aimc.run"
 
 
 def state_dir() -> Path:
@@ -108,86 +111,6 @@ def _docker_env(env: dict[str, str]) -> dict[str, str]:
     if socket_path is not None and "DOCKER_HOST" not in env:
         env["DOCKER_HOST"] = f"unix://{socket_path}"
     return env
-
-
-def validate_name(name: object) -> str:
-    """Return ``name`` if it is a valid run name, else raise :class:`ConfigError`.
-
-    A run name is 1-63 characters of ``a-z``, ``0-9``, ``.``, ``_`` and ``-``, starting
-    with a letter or digit, with no ``..``: it is used as a file name, a folder name and a
-    container name, so it can never name another folder.
-    """
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        shown = repr(name)[:80]
-        raise ConfigError(
-            f"invalid run name {shown}",
-            hint="use 1-63 characters a-z, 0-9, '.', '_', '-', starting with a letter or digit",
-        )
-    return name
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A server aimc started.
-
-    Attributes:
-        name: Container / run name (``aim-qwen3-32b``).
-        pid: Process id of ``launch.sh`` (the process group and session leader).
-        container_id: Docker container id, or ``pid:<pid>`` for a bare process.
-        port: Port of the endpoint.
-        endpoint_url: ``http://localhost:PORT``.
-        folder: The artifact folder (absolute).
-        log: The server log file.
-        launcher: ``process`` or ``docker``.
-        model: Served model name.
-        gpu_count: GPUs used.
-        precision: Weight precision.
-        backend: ``vllm`` or ``sglang``.
-        health_path: Health endpoint path.
-        started: Unix time the server was started.
-        start_time: Start time of ``pid`` in clock ticks since boot (``/proc/PID/stat``
-            field 22); with ``sid`` and ``boot_id`` it proves the pid was not reused.
-        sid: Session id of ``pid`` (equal to ``pid``: it was started in a new session).
-        boot_id: ``/proc/sys/kernel/random/boot_id`` when it was started ("" if unknown).
-        run_id: Random hex this run gave its container as the label ``dev.aimc.run`` (""
-            for a bare process or a record of an older aimc): only a container carrying it
-            is ever removed for this run.
-    """
-
-    name: str
-    pid: int
-    container_id: str
-    port: int
-    endpoint_url: str
-    folder: str
-    log: str
-    launcher: str
-    model: str
-    gpu_count: int
-    precision: str
-    backend: str
-    health_path: str
-    started: float
-    start_time: int
-    sid: int
-    boot_id: str
-    run_id: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (the state file)."""
-        return asdict(self)
-
-    def seed_data(self, status: str) -> dict[str, Any]:
-        """The ``data`` object of the AIM Engine success response."""
-        return {
-            "container_id": self.container_id,
-            "container_name": self.name,
-            "endpoint_url": self.endpoint_url,
-            "gpu_count": self.gpu_count,
-            "precision": self.precision,
-            "backend": self.backend,
-            "status": status,
-        }
 
 
 class Interrupted(KeyboardInterrupt):
@@ -285,7 +208,79 @@ def _works_in(pid: int, folder: str) -> bool:
     return cwd.removesuffix(" (deleted)") in (folder, os.path.realpath(folder))
 
 
-def _group_alive(pgid: int) -> bool:
+#: ``pidfd_send_signal`` flag: signal the process group of the pidfd's process, named by
+#: the pidfd rather than by a number (Linux 6.9, include/uapi/linux/pidfd.h
+#: ``PIDFD_SIGNAL_PROCESS_GROUP``; older kernels answer EINVAL).
+PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2
+
+
+def _pidfd_open(pid: int) -> int | None:
+    """A pidfd of ``pid`` (Linux 5.3, Python 3.9), or None where there is none: no such
+    process, a kernel or platform without pidfds, or a sandbox that forbids them."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None or not hasattr(signal, "pidfd_send_signal"):
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def _held(pid: int) -> Iterator[int | None]:
+    """:func:`_pidfd_open` of ``pid`` for the block, closed after it."""
+    fd = _pidfd_open(pid)
+    try:
+        yield fd
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _pidfd_signal(pidfd: int, sig: int) -> bool | None:
+    """Send ``sig`` to the process group led by the pidfd's process, through the pidfd.
+
+    Returns:
+        True when sent, False when the group has no member left (or the signal is not
+        permitted), None when this kernel cannot signal a group through a pidfd (before
+        Linux 6.9): the caller falls back to the leader's pidfd and ``killpg``.
+    """
+    try:
+        signal.pidfd_send_signal(pidfd, sig, None, PIDFD_SIGNAL_PROCESS_GROUP)
+    except (ProcessLookupError, PermissionError):
+        return False
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return None
+        return False
+    return True
+
+
+def _signal_group(pgid: int, sig: int, pidfd: int | None) -> None:
+    """Send ``sig`` to the process group ``pgid``; through ``pidfd`` (the leader's, opened
+    before the leader was verified as ours) where the kernel allows.
+
+    The group: with Linux 6.9's ``PIDFD_SIGNAL_PROCESS_GROUP`` the kernel signals the group
+    of the pidfd's own ``struct pid``, which a reused number can never name (also after the
+    leader exited: the pidfd keeps it), and nothing goes by number. Before 6.9 the leader
+    is signalled through its pidfd (never a process that took its pid), and the rest of
+    the group by number, ``killpg``, as without pidfds: the verified path, where members
+    that outlived their leader are still reached, and the remaining window is the group's
+    number being taken by another session after the check.
+    """
+    if pidfd is not None:
+        if _pidfd_signal(pidfd, sig) is not None:
+            return
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(pidfd, sig)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int, pidfd: int | None = None) -> bool:
+    if pidfd is not None and _pidfd_signal(pidfd, 0) is False:
+        return False  # no member of the pidfd's group is left
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -300,28 +295,29 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def kill_group(pgid: int, grace: float = STOP_GRACE) -> None:
+def kill_group(pgid: int, grace: float = STOP_GRACE, pidfd: int | None = None) -> None:
     """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds.
 
     The caller proves that the group is the one it started (:func:`verify`, or an unreaped
-    child of its own). ``pgid`` <= 1 would name the caller's own group or init's: refused.
+    child of its own), and passes the leader's pidfd opened before that proof where it has
+    one: the signals then go through it (:func:`_signal_group`), so a pid reused after the
+    proof is never signalled. ``pgid`` <= 1 would name the caller's own group or init's:
+    refused.
 
     Raises:
         ValueError: ``pgid`` is not a process group id aimc can have started.
     """
     if isinstance(pgid, bool) or not isinstance(pgid, int) or pgid <= 1:
         raise ValueError(f"refusing to signal process group {pgid!r}")
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+    _signal_group(pgid, signal.SIGTERM, pidfd)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _group_alive(pgid):
+    while time.monotonic() < deadline and _group_alive(pgid, pidfd):
         time.sleep(0.05)
     # Once its last member is gone the group id may be reused: SIGKILL only live members.
-    if _group_alive(pgid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+    if _group_alive(pgid, pidfd):
+        _signal_group(pgid, signal.SIGKILL, pidfd)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _group_alive(pgid):
+    while time.monotonic() < deadline and _group_alive(pgid, pidfd):
         time.sleep(0.05)
 
 
@@ -504,8 +500,6 @@ def is_ready(
 def _tail(log: Path, lines: int = 20) -> str:
     """The last ``lines`` lines of the log, read from its last 16 KiB only, each cleaned
     as ``logs`` shows it (masked, no control characters: the log is the server's text)."""
-    from aimc.serverlog import clean
-
     try:
         fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -819,7 +813,7 @@ def _parse_record(data: object, stem: str) -> RunRecord:
     if not os.path.isabs(data["folder"]):
         raise InvalidRecord("folder is not absolute")
     run_id = data.get("run_id", "")
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise InvalidRecord("run_id is not 32 hex digits")
     fields = {f: data[f] for f in (*_STR_FIELDS, *_INT_FIELDS)}
     return RunRecord(started=started, run_id=run_id, **fields)
@@ -1035,19 +1029,28 @@ def stop_record(record: RunRecord, env: dict[str, str] | None = None) -> bool:
     """Stop a recorded server (its whole process group; the container for Docker).
 
     Nothing is signalled unless :func:`verify` proves the process is the one aimc started;
-    the record is forgotten either way.
+    the signals go through a pidfd opened before that proof, where the kernel has pidfds
+    (:func:`kill_group`). The record is forgotten either way.
 
     Returns:
         True if it was stopped, False if the record was stale (nothing signalled).
     """
-    if not verify(record):
-        forget(record)
-        return False
-    if record.launcher == "docker":
-        _docker_rm(
-            record.name, _docker_env(dict(env or os.environ)), record.run_id, record.container_id
-        )
-    kill_group(record.pid)
+    # The pidfd is opened before the check: when the check passes it names the process the
+    # check read (a pid reused before the open shows another start time), and the signals
+    # go through it, so a process that takes the pid after the check (while Docker removes
+    # the container, say) is never signalled. Without pidfds: the verified pid, as before.
+    with _held(record.pid) as pidfd:
+        if not verify(record):
+            forget(record)
+            return False
+        if record.launcher == "docker":
+            _docker_rm(
+                record.name,
+                _docker_env(dict(env or os.environ)),
+                record.run_id,
+                record.container_id,
+            )
+        kill_group(record.pid, pidfd=pidfd)
     forget(record)
     return True
 
@@ -1102,7 +1105,9 @@ def run_folder(
 ) -> RunRecord:
     """Start the folder's ``launch.sh`` and wait until its endpoint is ready.
 
-    Nothing in ``folder`` is touched before every check passed. The run is recorded as
+    Nothing in ``folder`` is touched before every check passed, the first being that
+    every artifact is what ``manifest.json`` records (:func:`aimc.write.verify_artifacts`:
+    an edited ``launch.sh`` is never started). The run is recorded as
     soon as the process exists; on failure, timeout or a stop signal the whole group is
     stopped and the record removed.
 
@@ -1115,8 +1120,8 @@ def run_folder(
         env: Environment for the server (default: this process's).
 
     Raises:
-        ConfigError: The folder is not a compiled aimc folder, the name is invalid or
-            taken, or a server runs from the folder.
+        ConfigError: The folder is not a compiled aimc folder, an artifact differs from
+            its manifest, the name is invalid or taken, or a server runs from the folder.
         LaunchError: The port is taken, the server exited, or it was not ready in time.
         PermissionDeniedError: The state folder cannot be written (nothing was started).
         AimcError: The state folder cannot be written for another reason.
@@ -1136,6 +1141,7 @@ def run_folder(
     plan = _load_plan(folder)
     if not script.is_file():
         raise ConfigError(f"{script} is missing", hint="recompile the folder")
+    verify_artifacts(folder)  # before any check that starts or records anything
     name = validate_name(plan.name if name is None else name)
     env = _docker_env(dict(os.environ if env is None else env))
     key = api_key(env)  # the server gets env: the key it requires, if any

@@ -10,13 +10,16 @@ env name        ``[A-Za-z_][A-Za-z0-9_]*`` (:data:`ENV_NAME`): the shell's and D
                 variable names; anything else could end an ``export`` line
 env value       :data:`ENV_VALUE` characters only: ``aim.env`` is read literally by
                 ``docker --env-file`` and expanded by a shell, so it must mean the same
-engine arg      the backend's vocabulary (:func:`aimc.lint.check_arg`); a value never
-                starts with ``-`` (it would be read as another flag)
+engine arg      the backend's vocabulary (:func:`aimc.engine_args.check_arg`); a value never
+                starts with ``-`` (it would be read as another flag) unless argparse
+                reads it as a negative number (:func:`flag_like`), and holds no NUL;
+                every argv word is checked where the plan becomes argv
+                (:func:`check_argv_word`, from :func:`aimc.render.server_argv_groups`)
 device ids      ``--devices``: :func:`parse_devices` (comma-separated integers 0-255, no
                 duplicates): they reach ``docker run --gpus``, Compose ``device_ids`` and
                 ``CUDA_VISIBLE_DEVICES``
 image, host...  the ``--config`` schema (``overrides.schema.json``), for ``--set`` too
-comment         :func:`aimc.templating.one_line` (control characters escaped)
+comment         :func:`aimc.diagnostics.whole_line` (control characters escaped)
 shell word      :func:`aimc.templating.shell_quote`
 YAML / compose  :func:`aimc.templating.to_yaml` (JSON-quoted strings), ``$`` doubled
 ==============  =====================================================================
@@ -32,19 +35,22 @@ import os
 import re
 from collections.abc import Mapping
 
+from aimc.diagnostics import whole_line
 from aimc.errors import ConfigError
 
 __all__ = [
     "ENV_NAME",
     "ENV_VALUE",
     "MAX_DEVICE_ID",
+    "NEGATIVE_NUMBER",
+    "check_argv_word",
     "check_env",
+    "flag_like",
     "format_devices",
     "holds_secret",
     "mask",
     "parse_devices",
     "shorten",
-    "shown_set",
 ]
 
 #: Names of environment variables aimc writes (``export NAME=...``, ``NAME=...``).
@@ -57,6 +63,12 @@ ENV_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./^-]{0,4096}")
 MAX_DEVICE_ID = 255
 #: ``--devices``: ASCII digits (no sign, no leading zero) separated by single commas.
 _DEVICES = re.compile(r"(0|[1-9][0-9]{0,2})(,(0|[1-9][0-9]{0,2})){0,63}", re.ASCII)
+
+#: An argument word argparse reads as a negative number, not as an option: Python 3.11's
+#: ``ArgumentParser._negative_number_matcher`` (``^-\d+$|^-\d*\.\d+$``; 3.13 reads more,
+#: ``-\.?\d`` as a prefix, so this is the narrower of the two). vLLM's
+#: FlexibleArgumentParser and SGLang's server_args.py are argparse parsers.
+NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+", re.ASCII)
 
 #: Token shapes of the usual providers (Hugging Face, OpenAI-style, GitHub, AWS, Slack).
 #: The distinctive prefixes match anywhere, also glued to a word (``tokenhf_...``,
@@ -76,11 +88,9 @@ def check_env(name: str, value: str, source: str) -> None:
     Raises:
         ConfigError: The name is not a variable name, or the value holds shell syntax.
     """
-    from aimc.templating import one_line
-
     if not ENV_NAME.fullmatch(name):
         raise ConfigError(
-            f"environment variable name {shorten(one_line(name))!r} ({source}) is not a "
+            f"environment variable name {shorten(whole_line(name))!r} ({source}) is not a "
             "variable name",
             hint="names use letters, digits and '_' and do not start with a digit",
         )
@@ -93,11 +103,38 @@ def check_env(name: str, value: str, source: str) -> None:
         )
     if not ENV_VALUE.fullmatch(value):
         raise ConfigError(
-            f"environment variable {name}={shorten(mask(one_line(value)))!r} ({source}) "
+            f"environment variable {name}={shorten(mask(whole_line(value)))!r} ({source}) "
             "cannot be written safely to aim.env",
             hint="env values may use letters, digits and _ @ % + = : , . / ^ - only, up to "
             "4096 characters (docker --env-file reads them literally, a shell would "
             "expand them)",
+        )
+
+
+def flag_like(word: str) -> bool:
+    """Whether an argument word would be read as an option (or is not one word): it starts
+    with ``-`` and is not a :data:`NEGATIVE_NUMBER` (``-inf``, ``-1e5``, ``-x`` are
+    options to argparse), or it holds a NUL (which ends the word in ``execve``)."""
+    return "\0" in word or (word.startswith("-") and not NEGATIVE_NUMBER.fullmatch(word))
+
+
+def check_argv_word(field: str, word: str, source: str) -> None:
+    """Refuse a value bound for the server's argv that the server would read as a flag.
+
+    Args:
+        field: What the value is (``served_model_name``, ``--tokenizer``, ``the model``).
+        word: The argv word, as it is written.
+        source: Where the value was set (``--set ...``, ``file:line``).
+
+    Raises:
+        ConfigError: :func:`flag_like` ``word``.
+    """
+    if flag_like(word):
+        raise ConfigError(
+            f"{field} {shorten(mask(whole_line(word)), 60)!r} "
+            f"({shorten(whole_line(source), 80)}) "
+            "starts with '-' (the server would read it as another flag) or holds a NUL",
+            hint="an engine value never starts with '-' (negative numbers aside)",
         )
 
 
@@ -140,19 +177,6 @@ def holds_secret(value: object, environ: Mapping[str, str] | None = None, depth:
     return False
 
 
-def shown_set(item: str) -> str:
-    """A ``--set KEY=VALUE`` item as messages and headers may show it: one line, short, and
-    with the value hidden when the key names a secret."""
-    from aimc.lint import is_secret
-    from aimc.templating import one_line
-
-    key, sep, _ = item.partition("=")
-    words = re.split(r"[^A-Za-z0-9_-]+", key.strip().removeprefix("env.").removeprefix("args."))
-    if sep and any(w and is_secret(w) for w in words):
-        item = f"{key}=***"
-    return shorten(mask(one_line(item)))
-
-
 def parse_devices(text: str) -> tuple[int, ...]:
     """``--devices 4,5,6,7`` -> ``(4, 5, 6, 7)``: the GPUs a server uses, by the device ids
     ``nvidia-smi`` / ``amd-smi`` number them, in the order given.
@@ -162,11 +186,9 @@ def parse_devices(text: str) -> tuple[int, ...]:
             :data:`MAX_DEVICE_ID` (written plainly: no sign, space or leading zero), or a
             device named twice.
     """
-    from aimc.templating import one_line
-
     if not _DEVICES.fullmatch(text):
         raise ConfigError(
-            f"--devices {shorten(mask(one_line(text)), 60)!r} is not a list of GPU device ids",
+            f"--devices {shorten(mask(whole_line(text)), 60)!r} is not a list of GPU device ids",
             hint="give comma-separated device ids as nvidia-smi / amd-smi number them, "
             f"e.g. --devices 4,5,6,7 (each 0 to {MAX_DEVICE_ID}, no spaces)",
         )

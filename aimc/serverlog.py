@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aimc.errors import ConfigError, LaunchError, PermissionDeniedError
-from aimc.runner import LOG_NAME, MANIFEST_NAME, RunRecord
+from aimc.records import LOG_NAME, MANIFEST_NAME, RunRecord
 from aimc.write import is_aimc_folder
 
 __all__ = [

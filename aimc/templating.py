@@ -7,7 +7,8 @@ autoescape off (nothing here is HTML), trailing newlines kept. Filters:
 - ``to_yaml``: data as deterministic block YAML (:func:`to_yaml`), strings always
   double-quoted JSON-style so no value is re-typed (``"1"``, ``"yes"``, ``"0x74a1"``);
 - ``tojson``: JSON text;
-- ``one_line``: text safe inside a comment line (control characters escaped);
+- ``one_line``: text safe inside a comment line (control characters escaped,
+  :func:`aimc.diagnostics.whole_line`);
 - ``env_name`` / ``env_value``: the value unchanged when :mod:`aimc.safety` allows it in an
   environment file, else an error (the resolver checks first; this is the last guard).
 """
@@ -21,6 +22,8 @@ import shlex
 from typing import Any
 
 from aimc import _resources
+from aimc.diagnostics import whole_line
+from aimc.safety import check_env
 
 __all__ = ["environment", "shell_quote", "to_yaml"]
 
@@ -41,25 +44,12 @@ def shell_quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
-def one_line(value: Any) -> str:
-    """``value`` with control characters escaped, so it cannot end a comment line (the
-    diagnostics' escaping, never cut: a header keeps the whole path)."""
-    from aimc.diagnostics import one_line as escaped
-
-    text = str(value)
-    return escaped(text, limit=10 * len(text) + 1)  # an escape is at most 10 characters
-
-
 def _env_name(name: str) -> str:
-    from aimc.safety import check_env
-
     check_env(name, "", "template")
     return name
 
 
 def _env_value(value: str) -> str:
-    from aimc.safety import check_env
-
     check_env("VALUE", value, "template")
     return value
 
@@ -130,7 +120,7 @@ def environment() -> Any:
     )
     env.filters["shell_quote"] = shell_quote
     env.filters["to_yaml"] = to_yaml
-    env.filters["one_line"] = one_line
+    env.filters["one_line"] = whole_line
     env.filters["env_name"] = _env_name
     env.filters["env_value"] = _env_value
     env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)

@@ -53,6 +53,7 @@ __all__ = [
     "is_aimc_folder",
     "owned",
     "stale_artifacts",
+    "verify_artifacts",
     "write_artifacts",
 ]
 
@@ -133,6 +134,56 @@ def _manifest(folder: Path) -> tuple[str, dict[str, str]] | None:
         return None
     artifacts = _read_manifest(folder / names[0])
     return None if artifacts is None else (names[0], artifacts)
+
+
+def _file_sha256(path: Path) -> str | None:
+    """sha256 of the regular file at ``path`` (not followed: a symlink is not the file the
+    manifest recorded), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        digest = hashlib.sha256()
+        for block in iter(lambda: f.read(2**16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_artifacts(folder: Path, needed: str = "launch.sh") -> None:
+    """Refuse to use a folder of local artifacts unless every artifact its ``manifest.json``
+    lists is a regular file with the sha256 the manifest records (``needed`` among them).
+
+    Files the manifest does not list are left alone (the runner's log, a user's notes):
+    nothing runs them. The manifest itself is not hashed; the check catches artifacts
+    edited, truncated or replaced after ``compile``, not a folder rewritten as a whole.
+
+    Raises:
+        ConfigError: The manifest is not aimc's, ``needed`` is not listed, or an artifact
+            is missing, not a regular file or changed (the first in name order is named).
+    """
+    hint = "recompile the folder ('aim-engine compile ... -o DIR'); edits go in recipes or --set"
+    found = _manifest(folder)
+    if found is None or found[0] != MANIFEST:
+        raise ConfigError(f"{folder / MANIFEST} is not a manifest written by aimc", hint=hint)
+    artifacts = found[1]
+    if needed not in artifacts:
+        raise ConfigError(f"{folder / needed} is not listed in {folder / MANIFEST}", hint=hint)
+    for name in sorted(artifacts):
+        digest = _file_sha256(folder / name)
+        if digest is None:
+            raise ConfigError(
+                f"{folder / name} is missing or not a regular file ({MANIFEST} lists it)",
+                hint=hint,
+            )
+        if digest != artifacts[name]:
+            raise ConfigError(
+                f"{folder / name} changed since aimc wrote it (its sha256 differs from "
+                f"{MANIFEST}); nothing was started",
+                hint=hint,
+            )
 
 
 def is_aimc_folder(folder: Path) -> bool:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, types, tests (with the real vLLM server on the CPU and in a
+# The whole test suite: lint, types, the import layers (pyproject.toml), tests (with the real vLLM server on the CPU and in a
 # container of a real Docker engine, the tests marked "server"; `-m "not server"` skips
 # them, and then neither vLLM nor the image is installed). Extra arguments go to pytest.
 set -euo pipefail
@@ -12,4 +12,5 @@ esac
 .venv/bin/ruff check aimc aim_launcher tests examples tools bench setup.py
 .venv/bin/ruff format --check aimc aim_launcher tests examples tools bench setup.py
 .venv/bin/mypy
+layers=$(.venv/bin/lint-imports --no-cache 2>&1) || { echo "$layers"; exit 1; }
 .venv/bin/python -m pytest "$@"

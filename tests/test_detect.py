@@ -516,17 +516,18 @@ def test_derived_profiles_say_what_the_shipped_profiles_of_their_architecture_sa
     container settings and vLLM image of the shipped profiles of its vendor and
     architecture: one table (aimc.hardware), checked against every shipped GPU profile."""
     from aimc.catalog import Catalog
-    from aimc.hardware import VENDOR_DEFAULTS, precisions_of
+    from aimc.vendors import gpu_vendors, vendor
 
     catalog = Catalog.default()
     checked = 0
     for name in catalog.hardware_names():
         data = catalog.hardware(name).data
-        if data["vendor"] not in VENDOR_DEFAULTS:
+        if data["vendor"] not in gpu_vendors():
             continue
         checked += 1
-        assert precisions_of(data["vendor"], data["architecture"]) == data["precisions"], name
-        defaults = VENDOR_DEFAULTS[data["vendor"]]
+        maker = vendor(data["vendor"])
+        assert maker.precisions(data["architecture"]) == data["precisions"], name
+        defaults = maker.defaults
         assert defaults["container"].items() <= data["container"].items(), name
         assert defaults["backends"]["vllm"]["image"] == data["backends"]["vllm"]["image"], name
     assert checked >= 8

@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog, RecipeRoot
+from aimc.catalog import Catalog
 from aimc.cli.show_config import plan_text
 from aimc.errors import AimcError
 from aimc.k8s import compile_k8s, resources
+from aimc.recipe import RecipeRoot
 from aimc.resolve import Request
 from aimc.templating import to_yaml
 from aimc.write import write_artifacts
@@ -117,7 +118,7 @@ def test_k8s_pods_request_rdma_and_ipc_lock(golden, relative: Catalog) -> None:
         env = {e["name"]: e.get("value") for e in server["env"]}
         assert env["NCCL_IB_HCA"] == HCAS and env["GLOO_SOCKET_IFNAME"] == "eth0"
         assert qos_class(pod) == "Burstable"
-        # IPC_LOCK is beyond baseline: these pods need a privileged namespace (README).
+        # IPC_LOCK is beyond baseline: these pods need a privileged namespace (docs/kubernetes.md).
         assert baseline_violations(pod) == ["Capabilities"]
         # The init container needs no capability.
         assert "add" not in pod["initContainers"][0]["securityContext"]["capabilities"]

@@ -128,16 +128,24 @@ def test_k8s_manifests_match_golden_and_validate(
 
 def test_every_shipped_container_plan_validates() -> None:
     """Every shipped model on every GPU target it supports gives valid manifests."""
-    checked = 0
+    checked = multinode = 0
     pairs = sorted({(r.model_id, c.hardware) for r in CATALOG.recipes() for c in candidates(r)})
     for model, target in pairs:
         plan = _plan(model, None, target)
         if plan.launcher != "docker" or plan.local_model:
             continue
         request = Request(model=model)
-        _validate(compile_k8s(plan, request, target, 2))
+        files = compile_k8s(plan, request, target, 2)
+        if plan.nodes > 1:  # DeepSeek-R1 on h100: a LeaderWorkerSet (SGLang over 2 nodes)
+            from tests.test_multinode import _validate as validate_multinode
+
+            validate_multinode(files)
+            multinode += 1
+        else:
+            _validate(files)
         checked += 1
     assert checked >= len(pairs) - 5
+    assert multinode >= 1
 
 
 def test_the_validator_is_strict() -> None:

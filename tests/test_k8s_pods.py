@@ -236,7 +236,7 @@ def test_every_pod_meets_the_baseline_pod_security_level(
     what: str, plan: Any, pod: dict[str, Any]
 ) -> None:
     """Baseline, and every restricted control but running as non-root: the images run as
-    root (README, Kubernetes)."""
+    root (docs/kubernetes.md)."""
     assert baseline_violations(pod) == [], what
     assert restricted_violations(pod) == ["Running as Non-root"], what
 

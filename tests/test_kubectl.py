@@ -1,4 +1,5 @@
-"""The real ``kubectl`` on every kind of folder ``--emit k8s`` writes (issue 21).
+"""The real ``kubectl`` on every kind of folder ``--emit k8s`` writes (issue 21): Deployment,
+replicated, LeaderWorkerSet of vLLM and of SGLang.
 
 ``kubectl apply -f DIR`` decodes every ``.json``, ``.yaml`` and ``.yml`` file in DIR (and
 below it with ``-R``) and stops at one that is no Kubernetes object: the ``manifest.json``
@@ -46,6 +47,12 @@ FOLDERS = [
     (
         "leaderworkerset",
         ["meta-llama/Llama-3.1-405B-Instruct", "--target", "h100", "--precision", "bf16"],
+        {"LeaderWorkerSet", "Job"},
+    ),
+    # SGLang's own multi-node launch (tensor parallel 16 across two nodes).
+    (
+        "leaderworkerset-sglang",
+        ["deepseek-ai/DeepSeek-R1", "--target", "h100", "--nodes", "2"],
         {"LeaderWorkerSet", "Job"},
     ),
     # With an RDMA interconnect: the device plugin's resource and IPC_LOCK in the pods.

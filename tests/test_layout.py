@@ -37,6 +37,27 @@ def _import_time_edges() -> dict[str, set[str]]:
     return edges
 
 
+def _all_edges() -> dict[str, set[str]]:
+    """module -> every aimc module it imports anywhere: at module level, inside functions
+    (deferred imports) and under ``if TYPE_CHECKING`` alike, relative imports resolved."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(parent + ([node.module] if node.module else []))
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            edges[name] |= {t for t in targets if t in modules and t != name}
+    return edges
+
+
 def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -64,6 +85,26 @@ def test_no_import_circles_in_aimc() -> None:
     edges = _import_time_edges()
     assert len(edges) > 20
     assert _cycle(edges) is None, " -> ".join(_cycle(edges) or [])
+
+
+def test_no_import_circles_counting_imports_in_functions() -> None:
+    """A deferred import hides a circle from the test above: before issue 23 catalog ->
+    lint -> policy -> measured -> resolve -> lint and runner <-> serverlog closed circles
+    only through imports inside functions."""
+    edges = _all_edges()
+    assert "aimc.runner" in edges["aimc.serverlog"] or "aimc.records" in edges["aimc.serverlog"]
+    assert _cycle(edges) is None, " -> ".join(_cycle(edges) or [])
+
+
+def test_the_layers_contract_holds() -> None:
+    """import-linter reads every import (in functions too) and checks the layers of
+    pyproject.toml (docs/architecture.md): nothing imports from a layer above it."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 kept, 0 broken" in done.stdout
 
 
 def test_every_module_imports_on_its_own() -> None:

@@ -1,6 +1,9 @@
-"""Multi-node serving (issue 12, second half): a configuration with ``nodes`` spans several
-nodes (tensor parallel within a node, pipeline parallel across nodes, vLLM's own
-``--nnodes`` launch without Ray), and ``--emit k8s`` writes it as a LeaderWorkerSet.
+"""Multi-node serving (issue 12, second half; SGLang: issue 21): a configuration with
+``nodes`` spans several nodes, and ``--emit k8s`` writes it as a LeaderWorkerSet. vLLM:
+tensor parallel within a node, pipeline parallel across nodes, its own ``--nnodes`` launch
+without Ray (Llama 3.1 405B bf16 on 2 x 8 x H100). SGLang: tensor parallel across every
+node's GPUs, ``--nnodes``/``--node-rank``/``--dist-init-addr`` (DeepSeek-R1 FP8 on
+2 x 8 x H100, tensor parallel 16).
 
 The LeaderWorkerSet is validated against the CRD's ``openAPIV3Schema`` (vendored in
 ``tests/data/lws/``, kubernetes-sigs/lws @ 060ab4d), made strict the way the API server's
@@ -31,7 +34,7 @@ from aimc.catalog import Catalog
 from aimc.estimate import estimate
 from aimc.k8s import MULTINODE_FILES, compile_k8s, resources
 from aimc.plan import Plan
-from aimc.render import container_args, container_env, node_role_args, server_argv
+from aimc.render import container_args, container_env, server_argv
 from aimc.resolve import Request
 from aimc.write import write_artifacts
 from tests.conftest import GOLDEN, ROOT
@@ -42,6 +45,25 @@ MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 RECIPE = ROOT / "recipes/models/meta-llama/Llama-3.1-405B-Instruct.yaml"
 CRD = ROOT / "tests/data/lws/leaderworkerset.x-k8s.io_leaderworkersets.crd.yaml"
 FOLDER = "meta-llama__Llama-3.1-405B-Instruct--h100-bf16-2-nodes"
+SGLANG_MODEL = "deepseek-ai/DeepSeek-R1"
+SGLANG_RECIPE = ROOT / "recipes/models/deepseek-ai/DeepSeek-R1.yaml"
+SGLANG_FOLDER = "deepseek-ai__DeepSeek-R1--h100-sglang-2-nodes"
+#: Each multi-node deployment: (golden folder, model, request fields, native config file).
+DEPLOYMENTS = [
+    (FOLDER, MODEL, {"precision": "bf16"}, "vllm.yaml"),
+    (SGLANG_FOLDER, SGLANG_MODEL, {"nodes": 2}, "sglang.yaml"),
+]
+DEPLOYMENT_IDS = ["vllm", "sglang"]
+
+
+def _role(backend: str, rank: str, address: str) -> list[str]:
+    """The words one node adds, written out from the engines' multi-node guides (never
+    from aimc's own functions): vLLM's --node-rank/--master-addr (--headless on a worker,
+    port 29501 its default --master-port); SGLang's --dist-init-addr HOST:PORT and
+    --node-rank (docs/references/multi_node_deployment/multi_node.md, port 20000)."""
+    if backend == "sglang":
+        return ["--dist-init-addr", f"{address}:20000", "--node-rank", rank]
+    return ["--node-rank", rank, "--master-addr", address, *(["--headless"] if rank != "0" else [])]
 
 
 def _yaml(text: str) -> Any:
@@ -133,14 +155,17 @@ def test_pipeline_parallel_splits_weights_and_kv_cache() -> None:
 # --- the Kubernetes artifacts ---------------------------------------------------------------
 
 
-def test_multinode_manifests_match_golden_and_validate(golden) -> None:
-    request = _request()
+@pytest.mark.parametrize(("folder", "model", "fields", "_"), DEPLOYMENTS, ids=DEPLOYMENT_IDS)
+def test_multinode_manifests_match_golden_and_validate(
+    golden, folder: str, model: str, fields: dict[str, Any], _: str
+) -> None:
+    request = Request(model=model, **fields)
     plan = make_plan(CATALOG, request, "h100")
     files = compile_k8s(plan, request, "h100")
     assert sorted(files) == sorted([*MULTINODE_FILES, "manifest.aimc"])
     for name, text in files.items():
-        golden(f"k8s/{FOLDER}/{name}", text)
-    assert sorted(p.name for p in (GOLDEN / "k8s" / FOLDER).iterdir()) == sorted(files)
+        golden(f"k8s/{folder}/{name}", text)
+    assert sorted(p.name for p in (GOLDEN / "k8s" / folder).iterdir()) == sorted(files)
     _validate(files)
     assert json.loads(files["manifest.aimc"])["inputs"]["kubernetes"] == {
         "replicas": 1,
@@ -208,13 +233,12 @@ def test_pod_args_and_env_are_the_planned_ones(sets: tuple[str, ...]) -> None:
     pod_env = {"LWS_LEADER_ADDRESS": address, "LWS_WORKER_INDEX": "1"}
     assert [kubelet_expand(w, pod_env) for w in leader["args"]] == [
         *container_args(plan),
-        *node_role_args("0", address),
+        *["--node-rank", "0", "--master-addr", address],
     ]
     assert [kubelet_expand(w, pod_env) for w in worker["args"]] == [
         *container_args(plan),
-        *node_role_args("1", address),
+        *["--node-rank", "1", "--master-addr", address, "--headless"],
     ]
-    assert node_role_args("1", address)[-1] == "--headless"
     expected = [(n, v) for n, v in container_env(plan) if n != "HF_HUB_OFFLINE"]
     expected.append(("HF_HUB_OFFLINE", "1"))  # every pod starts offline: one download
     for container in (leader, worker):
@@ -232,8 +256,10 @@ def test_pod_args_and_env_are_the_planned_ones(sets: tuple[str, ...]) -> None:
 LOCAL = ["aim.env", "launch-worker.sh", "launch.sh", "manifest.json", "vllm.yaml"]
 
 
-def _local(tmp_path: Path, launcher: str | None = None) -> tuple[Plan, Path]:
-    request = _request(launcher=launcher)
+def _local(
+    tmp_path: Path, launcher: str | None = None, request: Request | None = None
+) -> tuple[Plan, Path]:
+    request = request or _request(launcher=launcher)
     plan = make_plan(CATALOG, request, "h100")
     out = tmp_path / "out"
     write_artifacts(out, compile_plan(plan, request, "h100").files)
@@ -267,12 +293,16 @@ def _run(script: Path, sandbox: Path, env: dict[str, str]) -> tuple[int, str, di
     return result.returncode, result.stderr, seen
 
 
-def test_the_local_pair_matches_golden_and_passes_shellcheck(golden, tmp_path: Path) -> None:
-    _, out = _local(tmp_path)
-    assert sorted(p.name for p in out.iterdir()) == LOCAL
-    for name in LOCAL:
-        golden(f"k8s/{FOLDER}-local/{name}", (out / name).read_text(encoding="utf-8"))
-    assert sorted(p.name for p in (GOLDEN / "k8s" / f"{FOLDER}-local").iterdir()) == LOCAL
+@pytest.mark.parametrize(("folder", "model", "fields", "config"), DEPLOYMENTS, ids=DEPLOYMENT_IDS)
+def test_the_local_pair_matches_golden_and_passes_shellcheck(
+    golden, tmp_path: Path, folder: str, model: str, fields: dict[str, Any], config: str
+) -> None:
+    _, out = _local(tmp_path, request=Request(model=model, **fields))
+    local = sorted([*LOCAL[:-1], config])
+    assert sorted(p.name for p in out.iterdir()) == local
+    for name in local:
+        golden(f"k8s/{folder}-local/{name}", (out / name).read_text(encoding="utf-8"))
+    assert sorted(p.name for p in (GOLDEN / "k8s" / f"{folder}-local").iterdir()) == local
     shellcheck = Path(sys.executable).parent / "shellcheck"
     result = subprocess.run(
         [str(shellcheck), str(out / "launch.sh"), str(out / "launch-worker.sh")],
@@ -307,7 +337,7 @@ def test_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_path: Path
             assert names[-1] == "HF_HUB_OFFLINE"
             assert sorted(passed) == sorted(names)
         else:  # the process's own spelling of the model, then the same words
-            words = [*server_argv(plan), *node_role_args(rank, address)]
+            words = [*server_argv(plan), *_role("vllm", rank, address)]
             assert argv[-len(words) :] == words
             assert words[2:] == expected[1:]
 
@@ -318,6 +348,8 @@ def test_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_path: Path
         ("launch.sh", {}, "AIM_MASTER_ADDR"),
         ("launch.sh", {"AIM_MASTER_ADDR": "a b"}, "AIM_MASTER_ADDR"),
         ("launch.sh", {"AIM_MASTER_ADDR": "$(id)"}, "AIM_MASTER_ADDR"),
+        ("launch.sh", {"AIM_MASTER_ADDR": "--headless"}, "AIM_MASTER_ADDR"),
+        ("launch-worker.sh", {"AIM_MASTER_ADDR": "-x", "AIM_NODE_RANK": "1"}, "AIM_MASTER_ADDR"),
         ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "0"}, "1"),
         ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "2"}, "1"),
         ("launch-worker.sh", {"AIM_MASTER_ADDR": "head", "AIM_NODE_RANK": "1;id"}, "1"),
@@ -348,6 +380,10 @@ def test_compile_emit_k8s_writes_the_leaderworkerset(cli, tmp_path: Path) -> Non
     result = cli(*args, "-o", str(out))
     assert result.code == 0, result.err
     assert sorted(p.name for p in out.iterdir()) == sorted([*MULTINODE_FILES, "manifest.aimc"])
+    # The summary says both numbers (it said "8 GPUs" of a 2 x 8 plan before).
+    assert "vllm bf16, 2 nodes x 8 GPUs, configuration h100-vllm-bf16-2-nodes" in (
+        result.out + result.err
+    )
 
 
 # --- lint -----------------------------------------------------------------------------------
@@ -487,3 +523,153 @@ def test_headers_say_nodes_times_gpus_per_node(tmp_path: Path) -> None:
     one = make_plan(CATALOG, Request(model="Qwen/Qwen3-8B"), "h100")
     text = compile_plan(one, Request(model="Qwen/Qwen3-8B"), "h100").files["launch.sh"]
     assert "bf16, 1 GPU\n" in text and "nodes x" not in text
+
+
+# --- SGLang: tensor parallel across the nodes (issue 21) --------------------------------------
+
+
+def _sglang(**kw: Any) -> Plan:
+    return make_plan(CATALOG, Request(model=SGLANG_MODEL, **kw), "h100")
+
+
+def test_sglang_plan_is_one_tensor_parallel_group_over_both_nodes() -> None:
+    """DeepSeek-R1 FP8 on 2 x 8 x H100: --tp-size 16 (every GPU of both nodes), --nnodes 2,
+    nothing of vLLM's pipeline; each GPU holds 1/16 of the weights."""
+    plan = _sglang()
+    assert (plan.backend, plan.configuration) == ("sglang", "h100-sglang-fp8-2-nodes")
+    assert (plan.precision, plan.gpus, plan.nodes) == ("fp8", 8, 2)
+    assert plan.arg("tp-size") == 16 and plan.arg("nnodes") == 2
+    assert not {"pipeline-parallel-size", "distributed-executor-backend", "pp-size"} & set(
+        plan.args
+    )
+    # Both lines that make it: gpus: [8] and nodes: [2].
+    assert plan.args["tp-size"].source == (
+        "recipes/models/deepseek-ai/DeepSeek-R1.yaml:57 x nodes "
+        "(recipes/models/deepseek-ai/DeepSeek-R1.yaml:58)"
+    )
+    assert plan.args["nnodes"].source.startswith("recipes/models/deepseek-ai/DeepSeek-R1.yaml:")
+    facts = _yaml(SGLANG_RECIPE.read_text())["model"]["facts"]
+    tp16 = estimate(facts, "fp8", 16, 79.19, 0.88, 32768)
+    tp8 = estimate(facts, "fp8", 8, 79.19, 0.88, 32768)
+    assert plan.estimate["weights_gib"] == pytest.approx(tp16.weights_gib, abs=0.01)
+    assert plan.estimate["weights_gib"] == pytest.approx(tp8.weights_gib / 2, abs=0.01)
+    # MLA keeps one latent vector per layer on every GPU: all 61 layers, not half of them.
+    assert plan.estimate["kv_bytes_per_token"] == pytest.approx(61 * (512 + 64) * 2, abs=0.1)
+    assert (tp8.verdict, plan.estimate["verdict"]) == ("incompatible", "runnable")
+    (why,) = [d for d in plan.decisions if d.startswith("2 nodes x 8 GPUs")]
+    assert "tensor parallel 16 across the nodes" in why and "one node does not fit" in why
+    assert "1/16 of the weights" in why and "all 61 layers" in why
+
+
+def test_sglang_is_chosen_on_h100_and_refused_for_three_nodes(cli) -> None:
+    result = cli("show-config", SGLANG_MODEL, "--target", "h100")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert "backend:        sglang 0.5.19" in lines
+    assert "gpu count:      8 per node x 2 nodes (16 GPUs)" in lines
+    assert _nodes_and_gpus(
+        result.out.split("(GiB per GPU):\n", 1)[1], "h100-sglang-fp8-2-nodes"
+    ) == (
+        "2",
+        "8",
+    )
+    data = json.loads(cli("show-config", SGLANG_MODEL, "--target", "h100", "--format", "json").out)
+    assert data["data"]["plan"]["nodes"] == 2
+    assert data["data"]["plan"]["args"]["tp-size"]["value"] == 16
+    k8s = cli("show-config", SGLANG_MODEL, "--target", "h100", "--emit", "k8s")
+    assert k8s.code == 0 and 'kind: "LeaderWorkerSet"' in k8s.out, k8s.err
+    assert '"$(LWS_LEADER_ADDRESS):20000"' in k8s.out
+    refused = cli("show-config", SGLANG_MODEL, "--target", "h100", "--nodes", "3")
+    assert refused.code == 2 and "sglang fp8 on 2 nodes x 8 GPUs" in refused.err
+
+
+def test_sglang_pods_join_the_leader_at_dist_init_addr() -> None:
+    """Every pod: --nnodes 2 --tp-size 16 and --dist-init-addr $(LWS_LEADER_ADDRESS):20000
+    with its own --node-rank; the worker runs the same server (no --headless: SGLang has
+    none) and has no probe or port."""
+    plan = _sglang()
+    leader, worker = _pods(plan)
+    address = "aim-deepseek-r1-0.aim-deepseek-r1"
+    for pod, rank in ((leader, "0"), (worker, "1")):
+        pod_env = {"LWS_LEADER_ADDRESS": address, "LWS_WORKER_INDEX": rank}
+        words = [kubelet_expand(w, pod_env) for w in pod["args"]]
+        assert words == [*container_args(plan), *_role("sglang", rank, address)]
+        assert words[words.index("--tp-size") + 1] == "16"
+        assert words[words.index("--nnodes") + 1] == "2"
+        assert "--headless" not in words and "--master-addr" not in words
+    assert worker["args"][-4:] == [
+        "--dist-init-addr",
+        "$(LWS_LEADER_ADDRESS):20000",
+        "--node-rank",
+        "$(LWS_WORKER_INDEX)",
+    ]
+    assert "startupProbe" in leader and not {"startupProbe", "ports"} & set(worker)
+    assert leader["resources"]["limits"]["nvidia.com/gpu"] == 8
+
+
+@pytest.mark.parametrize("launcher", ["docker", "process"])
+def test_sglang_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_path: Path) -> None:
+    plan, out = _local(tmp_path, request=Request(model=SGLANG_MODEL, launcher=launcher))
+    (tmp_path / "sandbox").mkdir()
+    leader, worker = _pods(_sglang())
+    address = "10.0.0.7"
+    for script, pod, rank in [("launch.sh", leader, "0"), ("launch-worker.sh", worker, "1")]:
+        code, err, seen = _run(
+            out / script, tmp_path / "sandbox", {"AIM_MASTER_ADDR": address, "AIM_NODE_RANK": rank}
+        )
+        assert code == 0, err
+        argv = seen["argv"]
+        assert argv[-4:] == _role("sglang", rank, address)
+        if launcher == "docker":
+            pod_env = {"LWS_LEADER_ADDRESS": address, "LWS_WORKER_INDEX": rank}
+            assert argv[argv.index(plan.image) + 1 :] == [
+                kubelet_expand(w, pod_env) for w in pod["args"]
+            ]
+            assert argv[argv.index("--network") :][:2] == ["--network", "host"]
+        else:
+            assert argv[argv.index("sglang.launch_server") + 1 :] == [
+                *server_argv(plan),
+                *_role("sglang", rank, address),
+            ]
+
+
+@pytest.mark.parametrize("address", ["fe80::1", "[fe80::1]", "head:20000", "a b", "$(id)"])
+def test_sglang_scripts_refuse_an_address_sglang_would_misread(
+    address: str, tmp_path: Path
+) -> None:
+    """SGLang splits --dist-init-addr at its ':' (HOST:PORT): the scripts take a hostname
+    or an IPv4 address only."""
+    _, out = _local(tmp_path, request=Request(model=SGLANG_MODEL))
+    (tmp_path / "sandbox").mkdir()
+    for script in ("launch.sh", "launch-worker.sh"):
+        env = {"AIM_MASTER_ADDR": address, "AIM_NODE_RANK": "1"}
+        code, err, seen = _run(out / script, tmp_path / "sandbox", env)
+        assert code == 2 and "hostname or IPv4 address" in err and not seen
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "gpus: [8]\n    nodes: [2]\n    backend: sglang",
+            "gpus: [8]\n    nodes: [3]\n    backend: sglang",
+            "3 nodes x 8 GPUs (sglang: tensor parallel 24 across the nodes) do not divide the "
+            "model's 128 attention heads",
+        ),
+    ],
+)
+def test_lint_of_an_sglang_group_that_does_not_divide_the_heads(
+    cli, tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    text = SGLANG_RECIPE.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path = tmp_path / "DeepSeek-R1.yaml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    result = cli("validate", str(path), "--format", "json")
+    assert result.code == 2, result.out
+    diags = json.loads(result.out)["data"]["diagnostics"]
+    (diag,) = [d for d in diags if d["rule"] == "lint/nodes"]
+    assert diag["message"] == message and diag["severity"] == "error"
+    assert path.read_text().splitlines()[diag["line"] - 1].strip().startswith("nodes:")
+    # 61 layers do not divide by 2: only vLLM's pipeline stages need that.
+    assert cli("validate", str(SGLANG_RECIPE)).code == 0

@@ -75,3 +75,50 @@ def test_the_hook_fails_a_bad_recipe_with_its_message(
     assert "Failed" in result.stdout
     assert "models/Qwen/Qwen3-8B.yaml:" in result.stdout
     assert "unknown vllm 0.32.0 engine arg 'max-num-seq'" in result.stdout
+
+
+#: Staged names pre-commit hands the hook (it appends them to the entry): each would be an
+#: option, or an option's value, to a command without '--' in its entry.
+HOSTILE_NAMES = [
+    "--cache=x/models/bad.yaml",  # was --cache: a cache file written, the file unchecked
+    "-h/models/help.yaml",  # was -h: the help printed, exit 0
+    "--strict/models/strict.yaml",
+    "--format=json/models/json.yaml",
+    "models/-x.yaml",
+    "models/a=b c.yaml",
+    "models/new\nline.yaml",
+]
+
+
+def _tree(repo: Path) -> set[str]:
+    return {
+        str(p.relative_to(repo)) for p in repo.rglob("*") if ".git" not in p.relative_to(repo).parts
+    }
+
+
+def test_the_hook_checks_files_whose_names_look_like_options(
+    tmp_path: Path, pre_commit_home: Path
+) -> None:
+    repo = _recipe_repo(tmp_path)
+    bad = (repo / "models/Qwen/Qwen3-8B.yaml").read_text()
+    for i, name in enumerate(HOSTILE_NAMES):
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(bad.replace("max-num-seqs: 128", f"max-num-seq{i}: 128"))
+    subprocess.run(["git", "add", "--", "."], cwd=repo, check=True)
+    staged = subprocess.run(
+        ["git", "diff", "--cached", "--name-only", "-z"],
+        cwd=repo, check=True, capture_output=True, text=True,
+    ).stdout.split("\0")  # fmt: skip
+    assert set(HOSTILE_NAMES) <= set(staged)  # git keeps every name as given
+    before = _tree(repo)
+    result = _try_repo(repo, pre_commit_home)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Failed" in result.stdout
+    for i, name in enumerate(HOSTILE_NAMES):
+        shown = name.replace("\n", "\\n")  # a diagnostic is one line (aimc.templating.one_line)
+        assert f"{shown}:" in result.stdout, (name, output)
+        assert f"unknown vllm 0.32.0 engine arg 'max-num-seq{i}'" in result.stdout, output
+    assert "Usage:" not in output
+    assert _tree(repo) == before  # nothing written into the work tree (no --cache file)

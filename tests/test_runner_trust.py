@@ -768,3 +768,157 @@ def test_a_record_with_a_bad_run_id_is_skipped(lab, run_id: Any) -> None:
     assert [row["name"] for row in json.loads(status.out)["data"]] == ["aim-tiny-llama"]
     assert len(warnings_about(status.err, "skipped run record")) == 1
     assert "run_id" in status.err
+
+
+# --- the artifacts run are the ones compiled ---------------------------------------------
+
+
+@pytest.mark.parametrize("launcher", ["process", "docker"])
+@pytest.mark.parametrize(
+    ("artifact", "edit"),
+    [
+        ("launch.sh", "one-byte"),
+        ("launch.sh", "command"),
+        ("aim.env", "one-byte"),
+        ("vllm.yaml", "one-byte"),
+        ("launch.sh", "symlink"),
+        ("aim.env", "missing"),
+    ],
+)
+def test_run_refuses_an_artifact_that_differs_from_the_manifest(
+    lab, tmp_path: Path, launcher: str, artifact: str, edit: str
+) -> None:
+    """Failed before: 'run' started launch.sh whatever it held (its sha256 in manifest.json
+    was never compared), so an edit after compile ran unreviewed. Now nothing is started,
+    recorded or asked of Docker: exit 2 naming the file."""
+    folder = tmp_path / f"build-{launcher}"
+    compiled = lab.run(
+        "compile", "aimc-examples/tiny-llama", "--target", "cpu", "--recipes", str(EXAMPLES),
+        "--port", str(lab.port), "--launcher", launcher, "-o", str(folder),
+    )  # fmt: skip
+    assert compiled.code == 0, compiled.err
+    path = folder / artifact
+    marker = tmp_path / "ran"
+    if edit == "one-byte":
+        data = bytearray(path.read_bytes())
+        at = data.rindex(b"#") if b"#" in data else len(data) // 2  # a comment, where one is
+        data[at + 1] ^= 0x01
+        path.write_bytes(bytes(data))
+    elif edit == "command":
+        text = path.read_text()
+        path.write_text(
+            text.replace("\nset -euo pipefail\n", f"\ntouch {marker}\nset -euo pipefail\n")
+        )
+    elif edit == "symlink":
+        (tmp_path / "copy.sh").write_bytes(path.read_bytes())  # the same bytes, elsewhere
+        path.unlink()
+        path.symlink_to(tmp_path / "copy.sh")
+    else:
+        path.unlink()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "docker-calls"
+    (bin_dir / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\nexit 1\n')
+    (bin_dir / "docker").chmod(0o755)
+    before = tree(folder)
+    result = lab.run(
+        "run", str(folder), "--timeout", "30", FAKE_MODE="ready",
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+    )  # fmt: skip
+    assert result.code == 2, result.err
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(path) in errors[0], result.err
+    assert "Traceback" not in result.err
+    assert not lab.pids.exists()  # no stand-in server started
+    assert not marker.exists()  # the inserted command never ran
+    assert not calls.exists()  # Docker never asked
+    assert tree(folder) == before  # no server.log: nothing started in the folder
+    assert not lab.runs.exists() or not list(lab.runs.iterdir())  # no run record
+    assert lab.run("status").out.strip() == "no server running"
+
+
+# --- signals go through a pidfd ----------------------------------------------------------
+
+
+def test_a_pid_reused_after_the_check_is_never_signalled(tmp_path: Path) -> None:
+    """Failed before: 'stop' proved the record and then signalled the pid by number, so a
+    process that took the pid in between (while Docker removed the container, say) was
+    killed. Real reuse, in a PID namespace of the test's own (tests/fakes/pid_reuse.py):
+    the server exits right after the proof and a foreign session gets its pid; the
+    signals go through the pidfd opened before the proof and reach nobody."""
+    folder = tmp_path / "build"
+    folder.mkdir()
+    script = ROOT / "tests" / "fakes" / "pid_reuse.py"
+    result = subprocess.run(
+        # A user namespace of its own too: root in it may set ns_last_pid, without root here.
+        ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
+         sys.executable, str(script), str(folder)],
+        env={**cli_env(), "AIMC_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["proved"] and seen["reused"], seen  # the race happened, for real
+    assert seen["stopped"]  # the run was proved ours: stop reports it stopped
+    assert seen["foreign_alive"], seen  # the process that took its pid was not signalled
+
+
+@pytest.fixture
+def session(tmp_path: Path, reaper: Reaper) -> Iterator[tuple[subprocess.Popen[bytes], Any]]:
+    """A server-like session (a leader and a child in its group) working in its folder,
+    and its run record as aimc writes it."""
+    from aimc.runner import RunRecord
+
+    folder = tmp_path / "build"
+    folder.mkdir()
+    proc = subprocess.Popen(["bash", "-c", "sleep 300 & wait"], cwd=folder, start_new_session=True)
+    reaper.groups.add(proc.pid)
+    assert wait_for(lambda: len(members(proc.pid)) == 2)
+    record = RunRecord(
+        name="server", pid=proc.pid, container_id=f"pid:{proc.pid}", port=1,
+        endpoint_url="http://localhost:1", folder=str(folder), log=str(folder / "server.log"),
+        launcher="process", model="m", gpu_count=1, precision="fp32", backend="vllm",
+        health_path="/health", started=time.time(), start_time=start_ticks(proc.pid),
+        sid=proc.pid, boot_id=boot_id(),
+    )  # fmt: skip
+    try:
+        yield proc, record
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("kernel", ["group-pidfd", "leader-pidfd", "no-pidfd"])
+def test_stop_ends_the_whole_group_with_or_without_pidfds(
+    session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kernel: str
+) -> None:
+    """The whole group is stopped: through the leader's pidfd with Linux 6.9's group flag;
+    before 6.9 (the flag answers EINVAL) the leader through its pidfd and the group by
+    number; with no pidfds at all (another platform, a sandbox) by number, as verified."""
+    import errno as errno_module
+
+    from aimc import runner
+
+    monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "state"))
+    sent: list[tuple[int, int]] = []
+    real_send = signal.pidfd_send_signal
+
+    def send(fd: int, sig: int, siginfo: Any = None, flags: int = 0) -> None:
+        sent.append((sig, flags))
+        if flags and kernel == "leader-pidfd":
+            raise OSError(errno_module.EINVAL, "Invalid argument")
+        real_send(fd, sig, siginfo, flags)
+
+    monkeypatch.setattr(signal, "pidfd_send_signal", send)
+    if kernel == "no-pidfd":
+        monkeypatch.delattr(os, "pidfd_open")
+    proc, record = session
+    assert runner.stop_record(record)
+    assert not members(proc.pid)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    if kernel == "group-pidfd":
+        assert (signal.SIGTERM, runner.PIDFD_SIGNAL_PROCESS_GROUP) in sent
+    elif kernel == "leader-pidfd":
+        assert (signal.SIGTERM, 0) in sent
+    else:
+        assert sent == []

@@ -127,8 +127,9 @@ def test_shipped_index_is_complete_and_current() -> None:
 
 def test_an_edited_shipped_file_is_validated_again(tmp_path: Path) -> None:
     """A shipped file that no longer matches the index gets the full schema check."""
-    from aimc.catalog import Catalog, RecipeRoot
+    from aimc.catalog import Catalog
     from aimc.errors import ValidationFailed
+    from aimc.recipe import RecipeRoot
 
     root = tmp_path / "recipes"
     shutil.copytree(ROOT / "recipes", root)

@@ -62,3 +62,53 @@ def test_vllm_reads_each_config_file_as_launch_sh_passes_it(
     seen = json.loads(out.strip().splitlines()[-1])
     assert seen == expected
     assert "--no-enable-prefix-caching" in seen[1]
+
+
+ROLE = """
+import json, sys
+from vllm.entrypoints.launchers.cli_args import make_arg_parser
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+parser = make_arg_parser(FlexibleArgumentParser())
+out = []
+for argv in json.loads(sys.stdin.read()):
+    a = parser.parse_args(argv)
+    out.append([a.node_rank, a.master_addr, a.nnodes, a.headless,
+                a.tensor_parallel_size, a.pipeline_parallel_size])
+print(json.dumps(out))
+"""
+
+
+def test_vllm_reads_each_nodes_role_of_a_three_node_plan(vllm_python: Path, tmp_path: Path) -> None:
+    """Issue 22: the head's and each worker's argv (launch.sh, launch-worker.sh with
+    AIM_NODE_RANK 1 and 2) as vLLM's own parser reads them: rank, head address, node
+    count, --headless only off the head."""
+    from tests.test_multinode import _run
+    from tests.test_multinode_args import _three_node_catalog
+
+    catalog = _three_node_catalog(tmp_path / "recipes")
+    request = Request(
+        model="meta-llama/Llama-3.1-405B-Instruct", precision="bf16", nodes=3, launcher="process"
+    )
+    plan = make_plan(catalog, request, "h100")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, text in compile_plan(plan, request, "h100").files.items():
+        (out / name).write_text(text)
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    argvs = []
+    for script, rank in [("launch.sh", 0), ("launch-worker.sh", 1), ("launch-worker.sh", 2)]:
+        env = {"AIM_MASTER_ADDR": "10.1.2.3", "AIM_NODE_RANK": str(rank)}
+        code, err, seen = _run(out / script, sandbox, env)
+        assert code == 0, err
+        argvs.append(seen["argv"][seen["argv"].index("-m") + 2 :])
+    done = subprocess.run(
+        [str(vllm_python), "-c", ROLE], input=json.dumps(argvs),
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == [
+        [0, "10.1.2.3", 3, False, 8, 3],
+        [1, "10.1.2.3", 3, True, 8, 3],
+        [2, "10.1.2.3", 3, True, 8, 3],
+    ]

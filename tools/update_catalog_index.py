@@ -14,9 +14,10 @@ import json
 import sys
 
 from aimc import _resources
-from aimc.catalog import Catalog, RecipeRoot
+from aimc.catalog import Catalog
 from aimc.checker import check_paths
 from aimc.loader import read_document
+from aimc.recipe import RecipeRoot
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import click
 
 from aimc.cli.options import current_settings, format_option, recipes_option
 from aimc.cli.report import count, emit_result, table
+from aimc.diagnostics import whole_line
 
 __all__ = ["cache"]
 
@@ -113,7 +114,6 @@ def _recipe_weights(recipe_dirs: tuple[str, ...]) -> dict[str, list[str]]:
 def list_(pattern: str | None, recipe_dirs: tuple[str, ...], fmt: str) -> None:
     """List cached models: size, revisions, last use, complete / incomplete / broken, and
     which recipe's weights (model and precision) each one is."""
-    from aimc.templating import one_line
 
     _folder, entries = _entries()
     entries = [e for e in entries if not pattern or pattern.casefold() in e.model.casefold()]
@@ -129,7 +129,7 @@ def list_(pattern: str | None, recipe_dirs: tuple[str, ...], fmt: str) -> None:
         return
     rows = [
         {
-            "model": one_line(e.model),
+            "model": whole_line(e.model),
             "status": e.status,
             "size": e.as_json()["size"],
             "bytes": e.size_bytes,
@@ -155,9 +155,9 @@ def list_(pattern: str | None, recipe_dirs: tuple[str, ...], fmt: str) -> None:
     click.echo(table(rows, columns))
     for e in entries:
         if e.missing:
-            click.echo(f"{one_line(e.model)}: missing {', '.join(e.missing)}")
+            click.echo(f"{whole_line(e.model)}: missing {', '.join(e.missing)}")
         for problem in e.problems:
-            click.echo(f"{one_line(e.model)}: broken: {problem}")
+            click.echo(f"{whole_line(e.model)}: broken: {problem}")
 
 
 @cache.command()

@@ -56,7 +56,8 @@ def compile_(
     kubectl does not read: kubectl apply -f OUTPUT). The same inputs always give
     byte-identical files.
     """
-    from aimc.build import compile_plan
+    from aimc.emitters import compiled as emitted
+    from aimc.emitters import emitter
     from aimc.log import note
     from aimc.write import diff_artifacts, write_artifacts
 
@@ -65,14 +66,7 @@ def compile_(
     for text in resolved.target.notes:
         note(text)
     target = resolved.target.hardware.name
-    if emit.emit == "k8s":
-        from aimc.build import Compiled
-        from aimc.k8s import compile_k8s
-
-        k8s = compile_k8s(resolved.plan, resolved.request, target, emit.replicas)
-        compiled = Compiled(resolved.plan, k8s)
-    else:
-        compiled = compile_plan(resolved.plan, resolved.request, target)
+    compiled = emitted(emit.emit, resolved.plan, resolved.request, target, emit.replicas)
     plan = compiled.plan
     if check:
         from aimc.errors import AimcError
@@ -105,13 +99,14 @@ def compile_(
     write_artifacts(outdir, compiled.files)
     summary = (
         f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
-        f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}"
+        + (f"{plan.nodes} nodes x " if plan.nodes > 1 else "")
+        + f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}"
         + (f" x {plan.data_parallel} replicas" if plan.data_parallel > 1 else "")
         + (f" (devices {','.join(map(str, plan.devices))})" if plan.devices is not None else "")
         + f", configuration {plan.configuration}"
     )
-    if emit.emit == "k8s":
-        summary += f"; Kubernetes: {emit.replicas} replica{'s' if emit.replicas != 1 else ''}"
+    if (extra := emitter(emit.emit).summary) is not None:
+        summary += f"; {extra(emit.replicas)}"
     if fmt == "json":
         written = {
             "output": str(outdir),

@@ -56,19 +56,19 @@ def recipe_info(
     """
     from aimc.catalog import Catalog
     from aimc.cli.report import emit_result
-    from aimc.resolve import config_id
+    from aimc.recipe import config_id
 
     catalog = Catalog.default(recipe_dirs)
     recipe = catalog.recipe(model)
     data = recipe.data
     confs: list[dict[str, Any]] = []
-    for i, conf in enumerate(data["configurations"]):
+    for i, conf, backend in recipe.configurations():
         if gpu_count is not None and gpu_count not in conf["gpus"]:
             continue
         confs.append(
             {
                 "config": config_id(conf, i),
-                "backend": conf.get("backend", data.get("defaults", {}).get("backend", "vllm")),
+                "backend": backend,
                 **{k: conf[k] for k in ("hardware", "precision", "gpus")},
                 **{k: conf[k] for k in ("args", "env", "weights") if k in conf},
             }

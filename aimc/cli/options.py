@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,6 +140,19 @@ class OneOf(click.Choice):  # type: ignore[type-arg]
                 ctx,
                 hint=did_you_mean(str(value), choices),
             ) from None
+
+
+class Registered(OneOf):
+    """A choice among names registered at run time (emitters): read when a value is
+    converted, so one registered after the command was built is accepted too."""
+
+    def __init__(self, names: Callable[[], Sequence[str]]):
+        self._names = names
+        super().__init__(list(names()))
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        self.choices = tuple(self._names())
+        return super().convert(value, param, ctx)
 
 
 def gpu_count_type() -> Whole:
@@ -326,16 +339,22 @@ class EmitArgs:
     replicas: int
 
     def check(self) -> None:
-        """Refuse ``--replicas`` without ``--emit k8s`` (exit 2)."""
+        """Refuse ``--replicas`` for an emitter that takes none (exit 2)."""
+        from aimc.emitters import EMITTERS
         from aimc.errors import ConfigError
 
-        if self.replicas != 1 and self.emit != "k8s":
-            raise ConfigError("--replicas needs --emit k8s", hint="add --emit k8s")
+        if self.replicas != 1 and not EMITTERS[self.emit].replicas:
+            takes = [n for n, e in EMITTERS.items() if e.replicas]
+            raise ConfigError(
+                "--replicas needs " + " or ".join(f"--emit {n}" for n in takes),
+                hint="add " + " or ".join(f"--emit {n}" for n in takes),
+            )
 
 
 def emit_options(f: F) -> F:
-    """``--emit local|k8s`` and ``--replicas N``, passed as one ``emit: EmitArgs`` argument."""
-    from aimc.k8s import EMITS
+    """``--emit NAME`` (a registered emitter: :mod:`aimc.emitters`) and ``--replicas N``,
+    passed as one ``emit: EmitArgs`` argument."""
+    from aimc.emitters import EMITTERS, names
 
     @functools.wraps(f)
     def collect(*args: Any, **kwargs: Any) -> Any:
@@ -351,11 +370,12 @@ def emit_options(f: F) -> F:
     )(collect)
     wrapped = click.option(
         "--emit",
-        type=OneOf(EMITS),
+        type=Registered(names),
         default="local",
         show_default=True,
-        help="Artifacts: local (launch.sh, compose.yaml, ...) or k8s (Kubernetes manifests: "
-        "deployment.yaml, service.yaml, pvc.yaml).",
+        help="Artifacts: "
+        + " or ".join(f"{e.name} ({e.description})" for e in EMITTERS.values())
+        + ".",
     )(wrapped)
     return wrapped  # type: ignore[no-any-return]
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from aimc.diagnostics import whole_line
 from aimc.errors import AimcError, ValidationFailed
 
 if TYPE_CHECKING:
@@ -133,7 +134,6 @@ def print_error(exc: AimcError, data: Any = None) -> None:
     """
     from aimc.log import line
     from aimc.safety import mask
-    from aimc.templating import one_line
 
     if _state["format"] == "json":
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -142,7 +142,7 @@ def print_error(exc: AimcError, data: Any = None) -> None:
             error["details"] = "\n".join(d.format() for d in exc.diagnostics)
         for key in ("message", "hint"):  # one line each; details may span lines
             if isinstance(error.get(key), str):
-                error[key] = one_line(error[key])
+                error[key] = whole_line(error[key])
         body: dict[str, Any] = {
             "success": False,
             "error": {key: mask(value) for key, value in error.items()},

@@ -226,6 +226,7 @@ def show_config(
     from aimc.build import for_target, load_recipe, make_plan
     from aimc.catalog import Catalog
     from aimc.cli.options import request_from
+    from aimc.emitters import emitter
     from aimc.hardware import resolve_target
 
     emit.check()
@@ -235,9 +236,9 @@ def show_config(
     recipe = load_recipe(catalog, model, target.hardware)
     name = target.hardware.name
     no_gpu = target.detection is not None and target.available_gpus is None
-    if no_gpu and emit.emit == "k8s":
+    if no_gpu and emit.emit != "local":
         raise ConfigError(
-            "--emit k8s needs a target to compile for", hint="name one with --target NAME"
+            f"--emit {emit.emit} needs a target to compile for", hint="name one with --target NAME"
         )
     if no_gpu:
         from aimc.policy import refuse_precision
@@ -283,12 +284,9 @@ def show_config(
         )
     ]
     manifests = None
-    if emit.emit == "k8s":
-        from aimc.build import request_line
-        from aimc.k8s import k8s_request_line, render_k8s
-
-        line = k8s_request_line(request_line(request, name), emit.replicas)
-        manifests = render_k8s(plan, line, emit.replicas)  # the manifests, by file name
+    preview = emitter(emit.emit).preview
+    if preview is not None:
+        manifests = preview(plan, request, name, emit.replicas)  # the manifests, by file name
     if fmt != "table":
         data = {
             "target": name,

@@ -17,8 +17,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from aimc import vendors
 from aimc.diagnostics import Diagnostic, excerpt
-from aimc.hardware import VENDOR_DEFAULTS, precisions_of
 from aimc.interop._common import (
     AIMC_OWNED,
     LIMIT,
@@ -61,8 +61,7 @@ PRECISIONS = {
 #: own vllm_args, e.g. --enable-expert-parallel).
 _SINGLE_NODE = ("single_node_tp", "single_node_tep")
 #: Taxonomy generation -> architecture, for GPUs aimc ships no profile of (their
-#: precisions, container and image: :func:`aimc.hardware.precisions_of`,
-#: :data:`aimc.hardware.VENDOR_DEFAULTS`).
+#: precisions, container and image: :mod:`aimc.vendors`).
 _GENERATIONS = {
     "ampere": "sm80",
     "ada": "sm89",
@@ -297,6 +296,7 @@ def _profile(ctx: _Context, name: str, catalog: Any) -> tuple[dict[str, Any], Or
     if shipped is not None:
         return shipped, where
     vendor = str(entry.get("brand", "")).lower()
+    maker = vendors.vendor(vendor)  # _gpu_problem let only a GPU vendor through
     arch = _GENERATIONS[str(entry.get("generation"))]
     count = int(entry["gpu_count"])
     data: dict[str, Any] = {
@@ -309,8 +309,8 @@ def _profile(ctx: _Context, name: str, catalog: Any) -> tuple[dict[str, Any], Or
         # vram_gb is the node's total; aimc counts one GPU's memory.
         "memory_gib": round(float(entry["vram_gb"]) / count, 2),
         "gpus_per_node": count,
-        "precisions": precisions_of(vendor, arch),
-        **copy.deepcopy(VENDOR_DEFAULTS[vendor]),
+        "precisions": maker.precisions(arch or ""),
+        **copy.deepcopy(dict(maker.defaults)),
     }
     return data, where
 
@@ -320,7 +320,7 @@ def _gpu_problem(entry: Any) -> str | None:
     if not isinstance(entry, Mapping):
         return "not a mapping"
     vendor = str(entry.get("brand", "")).lower()
-    if vendor not in VENDOR_DEFAULTS:
+    if vendor not in vendors.gpu_vendors():
         return f"{entry.get('brand')} {entry.get('generation')} is not a GPU aimc targets"
     if str(entry.get("generation")) not in _GENERATIONS:
         return f"generation {excerpt(entry.get('generation'))} is unknown to aimc"

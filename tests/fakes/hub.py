@@ -21,8 +21,11 @@ every answer (huge or odd headers). Hostile hubs: ``info_sha`` is the commit the
 endpoint names instead of the real one; ``head_answers`` answers a file's HEAD with a status
 and headers instead (a 500, a redirect to another host); ``resize`` is the size a file's
 HEAD announces from its second HEAD on (a hub changing its answer after the free-space
-check); ``reject_bad_tokens`` answers a request carrying another token than the hub's with
-401 "Invalid credentials in Authorization header", as the real hub does. Every request is
+check), ``later_head_answers`` the whole answer from the second HEAD on;
+``reject_bad_tokens`` answers a request carrying another token than the hub's with
+401 "Invalid credentials in Authorization header", as the real hub does; ``api_answers``
+answers the info (``"info"``) or tree (``"tree"``) endpoint with a status, headers and a body
+instead (a redirect to another host, an endless listing). Every request is
 logged in ``requests``, the first byte of every ranged GET in ``ranges``.
 Run as a script (``python tests/fakes/hub.py SPEC.json``) it serves the repositories of a
 JSON spec and prints its URL.
@@ -78,7 +81,11 @@ class FakeHub:
         self.info_sha: str | None = None  # the commit the info endpoint names instead
         self.head_answers: dict[str, tuple[int, dict[str, str]]] = {}  # file -> HEAD answer
         self.resize: dict[str, int] = {}  # file -> size its second and later HEADs announce
+        #: file -> (status, headers) its second and later HEADs answer (a hub changing its mind)
+        self.later_head_answers: dict[str, tuple[int, dict[str, str]]] = {}
         self.reject_bad_tokens = False  # 401 "Invalid credentials" for another token
+        #: "info" | "tree" -> (status, headers, body) answered instead (hostile hubs)
+        self.api_answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self._heads: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -129,6 +136,7 @@ class FakeHub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body in separate writes: no 40 ms wait
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
@@ -184,7 +192,11 @@ class FakeHub:
                     repo = self._repo("/".join(parts[2:4]))
                     if repo is None:
                         return
-                    if len(parts) == 4 or parts[4] == "revision":
+                    kind = "info" if len(parts) == 4 or parts[4] == "revision" else "tree"
+                    if kind in hub.api_answers:
+                        status, answer, content = hub.api_answers[kind]
+                        return self._send(status, answer, content)
+                    if kind == "info":
                         info = {
                             "id": "/".join(parts[2:4]),
                             "sha": repo.commit if hub.info_sha is None else hub.info_sha,
@@ -228,13 +240,17 @@ class FakeHub:
                 data = repo.files[name]
                 size = repo.size(name)
                 if self.command == "HEAD":
+                    with hub._lock:
+                        hub._heads[name] = hub._heads.get(name, 0) + 1
+                        later = hub._heads[name] > 1
+                    if later and name in hub.later_head_answers:
+                        status, answer = hub.later_head_answers[name]
+                        return self._send(status, answer)
                     if name in hub.head_answers:
                         status, answer = hub.head_answers[name]
                         return self._send(status, answer)
-                    with hub._lock:
-                        hub._heads[name] = hub._heads.get(name, 0) + 1
-                        if hub._heads[name] > 1:
-                            size = hub.resize.get(name, size)
+                    if later:
+                        size = hub.resize.get(name, size)
                 headers = {"X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes"}
                 if repo.is_lfs(name):
                     headers["ETag"] = f'"{repo.oid(name)}"'

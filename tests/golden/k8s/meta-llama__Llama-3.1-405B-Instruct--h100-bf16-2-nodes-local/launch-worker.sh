@@ -12,7 +12,7 @@
 # HF_TOKEN, HF_HUB_OFFLINE, VLLM_API_KEY are passed through from the caller's environment, never stored.
 #
 # One node of a 2-node server: tensor parallel 8 on each node, pipeline parallel 2 across nodes.
-# This is a worker (--headless: no API server): it joins the head at $AIM_MASTER_ADDR:29501.
+# This is a worker: it runs --headless (no API server), and joins the head at $AIM_MASTER_ADDR:29501.
 # AIM_MASTER_ADDR (required): the head node's hostname or IP address (launch.sh runs there).
 # AIM_NODE_RANK (required): this node's rank, 1.
 set -euo pipefail

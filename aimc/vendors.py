@@ -1,0 +1,121 @@
+"""Vendors: what aimc knows of each kind of accelerator, registered in one place.
+
+A :class:`Vendor` says how Kubernetes asks for its devices (the device plugin's resource),
+what a profile derived for one of its GPUs runs in (container settings and the vLLM image
+of the shipped profiles) and which precisions a GPU architecture of it serves. Detection,
+the derived profiles, the Kubernetes emitter and the importers ask here; a vendor that is
+not registered is an error, never another vendor's defaults. The hardware schema's
+``vendor`` enum is the registered names (``tests/test_vendors.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aimc.errors import ConfigError
+
+__all__ = ["VENDORS", "Vendor", "gpu_vendors", "register", "vendor"]
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """One kind of accelerator.
+
+    Attributes:
+        name: The hardware profiles' ``vendor`` value.
+        device_resource: The Kubernetes device plugin's resource a pod requests its GPUs
+            by (None: a machine without GPUs).
+        precisions: Architecture (``gfx942``, ``sm90``; "" when unknown) -> the precisions
+            a GPU of it serves, for a GPU no profile describes.
+        defaults: What a derived profile of its GPUs runs in (``container``, ``backends``).
+    """
+
+    name: str
+    device_resource: str | None
+    precisions: Callable[[str], list[str]]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: The registered vendors by name.
+VENDORS: dict[str, Vendor] = {}
+
+
+def register(entry: Vendor) -> Vendor:
+    """Add a vendor (a name already taken is refused).
+
+    Raises:
+        ValueError: The name is taken.
+    """
+    if entry.name in VENDORS:
+        raise ValueError(f"a vendor named {entry.name!r} is registered already")
+    VENDORS[entry.name] = entry
+    return entry
+
+
+def vendor(name: str) -> Vendor:
+    """The vendor called ``name``.
+
+    Raises:
+        ConfigError: No vendor has that name.
+    """
+    if name not in VENDORS:
+        raise ConfigError(f"unknown GPU vendor {name!r} (aimc knows: {', '.join(VENDORS)})")
+    return VENDORS[name]
+
+
+def gpu_vendors() -> tuple[str, ...]:
+    """The vendors whose machines have GPUs (a device resource to request)."""
+    return tuple(n for n, v in VENDORS.items() if v.device_resource)
+
+
+def _amd_precisions(arch: str) -> list[str]:
+    # As the shipped profiles of the same architectures say: MXFP4 and FP8 from gfx942.
+    if arch in ("gfx942", "gfx950"):
+        return ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]
+    return ["bf16", "fp16", "int8", "int4"]
+
+
+def _nvidia_precisions(arch: str) -> list[str]:
+    # MXFP4 from sm90, FP8 from sm89, bf16 from sm80 (the shipped profiles).
+    sm = int(arch[2:]) if arch.startswith("sm") and arch[2:].isdigit() else 0
+    if sm >= 90:
+        return ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]
+    if sm >= 89:
+        return ["bf16", "fp16", "fp8", "int8", "int4"]
+    if sm >= 80:
+        return ["bf16", "fp16", "int8", "int4"]
+    return ["fp16", "int8", "int4"]
+
+
+register(
+    Vendor(
+        "amd",
+        "amd.com/gpu",
+        _amd_precisions,
+        {
+            "container": {
+                "runtime": "rocm",
+                "devices": ["/dev/kfd", "/dev/dri"],
+                "group_add": ["video"],
+                "security_opt": ["seccomp=unconfined"],
+                "ipc": "host",
+                "shm_size": "16g",
+            },
+            "backends": {"vllm": {"image": "vllm/vllm-openai-rocm:v0.32.0"}},
+        },
+    )
+)
+register(
+    Vendor(
+        "nvidia",
+        "nvidia.com/gpu",
+        _nvidia_precisions,
+        {
+            "container": {"runtime": "cuda", "gpu_reservation": True, "ipc": "host"},
+            "backends": {"vllm": {"image": "vllm/vllm-openai:v0.32.0"}},
+        },
+    )
+)
+register(Vendor("cpu", None, lambda arch: []))
