@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,23 @@ def _unsafe_word(value: Any) -> str | None:
     return None
 
 
+#: "Did you mean" hints of unknown flag names, per vocabulary (kept alive here, so its id
+#: names it): the same unknown name in many configurations is looked up once.
+_FLAG_HINTS: dict[int, tuple[Mapping[str, Any], dict[str, str | None]]] = {}
+
+
+def _flag_hint(name: str, flags: Mapping[str, Any]) -> str | None:
+    entry = _FLAG_HINTS.get(id(flags))
+    if entry is None or entry[0] is not flags:
+        entry = _FLAG_HINTS[id(flags)] = (flags, {})
+    hints = entry[1]
+    if name not in hints:
+        if len(hints) >= 4096:
+            hints.clear()
+        hints[name] = did_you_mean(name, flags)
+    return hints[name]
+
+
 def check_arg(name: str, value: Any, backend: str) -> ArgProblem | None:
     """The problem with engine arg ``name`` = ``value`` for the pinned ``backend``, if any."""
     vocab = vocabulary(backend)
@@ -107,7 +125,7 @@ def check_arg(name: str, value: Any, backend: str) -> ArgProblem | None:
         return ArgProblem(
             "lint/unknown-arg",
             f"unknown {backend} {vocab.version} engine arg '{name}'",
-            did_you_mean(name, vocab.flags),
+            _flag_hint(name, vocab.flags),
             True,
         )
     if value is None:

@@ -62,14 +62,15 @@ def _import(
 ) -> None:
     from aimc import __version__, interop
     from aimc.catalog import Catalog
-    from aimc.diagnostics import format_text, sort_diagnostics
+    from aimc.diagnostics import format_text
     from aimc.errors import ConfigError
     from aimc.interop._check import schema_checked
     from aimc.write import write_artifacts
 
     catalog = Catalog.default(recipe_dirs)
     conversion, problems = schema_checked(interop.convert(source, directory, catalog))
-    diagnostics = sort_diagnostics(conversion.diagnostics + problems)
+    conversion.diagnostics += problems
+    diagnostics = conversion.diagnostics.sorted(str(directory))
     errors = sum(d.severity == "error" for d in diagnostics)
     data = {
         "source": source,

@@ -17,7 +17,7 @@ from typing import Any
 
 from aimc.diagnostics import Diagnostic
 from aimc.interop import aim_profiles, vllm_recipes
-from aimc.interop._common import Conversion, read_tree
+from aimc.interop._common import Collected, Conversion, Tree
 
 __all__ = ["SOURCES", "Conversion", "check", "check_collections", "convert", "load", "render"]
 
@@ -25,7 +25,7 @@ __all__ = ["SOURCES", "Conversion", "check", "check_collections", "convert", "lo
 SOURCES = {"aim-profiles": aim_profiles, "vllm-recipes": vllm_recipes}
 
 
-def load(source: str, root: Path) -> tuple[list[Any], list[Diagnostic]]:
+def load(source: str, root: Path) -> Tree:
     """The files of a ``source`` checkout at ``root`` that the converter reads."""
     from aimc.errors import ConfigError
 
@@ -33,16 +33,21 @@ def load(source: str, root: Path) -> tuple[list[Any], list[Diagnostic]]:
         raise ConfigError(
             f"not a folder: {root}", hint=f"give the root folder of the {source} checkout"
         )
-    return read_tree(root, SOURCES[source].PATTERNS)
+    return Tree(root, SOURCES[source].PATTERNS, getattr(SOURCES[source], "shared", None))
 
 
-def convert(source: str, root: Path, catalog: Any) -> Conversion:
-    """Load and convert the ``source`` checkout at ``root`` (facts looked up in ``catalog``)."""
-    docs, problems = load(source, root)
-    conversion: Conversion = SOURCES[source].convert(docs, catalog)
-    conversion.diagnostics[:0] = problems
-    if not docs:
-        conversion.diagnostics.append(
+def convert(
+    source: str, root: Path, catalog: Any, diagnostics: Collected | None = None
+) -> Conversion:
+    """Load and convert the ``source`` checkout at ``root`` (facts looked up in
+    ``catalog``), one file at a time; its problems go to ``diagnostics`` when given."""
+    tree = load(source, root)
+    sink = Collected() if diagnostics is None else diagnostics
+    sink += tree.problems
+    conversion: Conversion = SOURCES[source].convert(tree.documents(sink), catalog, sink)
+    conversion.files = tree.loaded
+    if not conversion.files:
+        sink.append(
             Diagnostic(
                 str(root),
                 0,
@@ -56,8 +61,9 @@ def convert(source: str, root: Path, catalog: Any) -> Conversion:
     return conversion
 
 
-def check(conversion: Conversion, catalog: Any) -> list[Diagnostic]:
-    """Every problem of ``conversion`` (see :mod:`aimc.interop._check`)."""
+def check(conversion: Conversion, catalog: Any) -> None:
+    """Add every problem of ``conversion`` to its diagnostics (see
+    :mod:`aimc.interop._check`)."""
     from aimc.errors import AimcError
     from aimc.interop._check import check_conversion
 
@@ -67,25 +73,27 @@ def check(conversion: Conversion, catalog: Any) -> list[Diagnostic]:
             hardware[name] = catalog.hardware(name).data
         except AimcError:  # an invalid user profile is validate's to report, not ours
             continue
-    return check_conversion(conversion, hardware)
+    check_conversion(conversion, hardware)
 
 
 def check_collections(source: str, roots: list[Path], catalog: Any) -> Any:
     """``validate --from``: every problem of the ``source`` checkouts at ``roots``, as a
-    :class:`~aimc.checker.CheckResult` (the files are the foreign files read)."""
+    :class:`~aimc.checker.CheckResult` (the files are the foreign files read; the
+    problems bounded as :class:`~aimc.interop._common.Collected` says)."""
     from aimc.checker import CheckResult
-    from aimc.diagnostics import sort_diagnostics
     from aimc.errors import ConfigError
 
     if not roots:
         raise ConfigError(f"--from {source} needs the folder of a checkout")
     files: list[str] = []
-    found: list[Diagnostic] = []
+    found = Collected()
     for root in roots:
-        conversion = convert(source, root, catalog)
+        conversion = convert(source, root, catalog, found)
         files += conversion.files
-        found += check(conversion, catalog)
-    return CheckResult(files=files, diagnostics=sort_diagnostics(found))
+        check(conversion, catalog)
+        del conversion  # one checkout's recipes at a time
+    where = ", ".join(str(root) for root in roots)
+    return CheckResult(files=files, diagnostics=found.sorted(where))
 
 
 _HEADER = (

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from aimc.diagnostics import Diagnostic, sort_diagnostics
+from aimc.diagnostics import Diagnostic
 from aimc.estimate import GIB, MIN_CONTEXT, estimate
 from aimc.interop._common import Conversion, Origin, RecipeOut
 from aimc.lint import lint_fit, lint_hardware, lint_recipe
@@ -103,15 +103,16 @@ def _claims(conversion: Conversion, valid: set[str]) -> list[Diagnostic]:
 
 def check_conversion(
     conversion: Conversion, catalog_hardware: Mapping[str, Mapping[str, Any]]
-) -> list[Diagnostic]:
-    """Every problem of a converted collection, sorted, at the foreign files' lines.
+) -> None:
+    """Add every problem of a converted collection, at the foreign files' lines, to its
+    diagnostics.
 
     Args:
         conversion: What an importer produced (its own diagnostics included).
         catalog_hardware: aimc's hardware profiles by name; the converted ones win.
     """
     hardware = dict(catalog_hardware)
-    found = list(conversion.diagnostics)
+    found = conversion.diagnostics
     for name, (data, where) in conversion.hardware.items():
         doc = Document(path=f"<{name}>", data=data, sha256="")
         problems = check_schema(doc) or lint_hardware(doc)
@@ -125,7 +126,6 @@ def check_conversion(
         if not any(d.rule == "schema" for d in problems):
             valid.add(model)
     found += _claims(conversion, valid)
-    return sort_diagnostics(found)
 
 
 def schema_checked(conversion: Conversion) -> tuple[Conversion, list[Diagnostic]]:

@@ -8,28 +8,30 @@ found later in the converted recipe are reported where the user wrote them.
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aimc.diagnostics import Diagnostic, did_you_mean, excerpt
+from aimc.diagnostics import Diagnostic, did_you_mean, excerpt, sort_diagnostics
 from aimc.errors import ValidationFailed
 from aimc.loader import Document, escape_pointer, pointer, read_document
 from aimc.safety import holds_secret, mask
 
 __all__ = [
+    "Collected",
     "Conversion",
     "Facts",
     "Origin",
     "RecipeOut",
+    "Tree",
     "args_from_list",
     "hardware_from_shipped",
     "is_secret",
     "no_equivalent",
     "ptr",
-    "read_tree",
     "secret",
 ]
 
@@ -41,6 +43,24 @@ CONFIG_ID = re.compile(r"[^a-z0-9._-]+")
 
 #: Most files one collection may hold (a bound on hostile input).
 MAX_FILES = 5000
+#: Most entries of one foreign list or mapping of engine args, env vars or fields that are
+#: read (a real profile sets a few dozen); the rest are reported once and not read, so the
+#: work one file causes stays bounded whatever its size.
+MAX_ITEMS = 100
+#: Most configurations one model gets from a collection (AIM: per model; vLLM Recipes: per
+#: model file, variant x GPU x strategy), and most engine args and env vars they hold in
+#: all (vLLM Recipes repeat a file's args in every configuration); the rest are reported
+#: and not imported.
+MAX_CONFIGURATIONS = 256
+MAX_ENTRIES = 4096
+#: Most problems reported per foreign file, and in all; what is left out is counted in
+#: one "... and N more" line (see :class:`Collected`).
+MAX_FILE_DIAGNOSTICS = 100
+MAX_DIAGNOSTICS = 1000
+#: Most diagnostics :class:`Collected` remembers to count a repeated one once.
+_MAX_TRACKED = 200_000
+#: The rule of what a bound of this module left out.
+LIMIT = "interop/limit"
 
 #: aimc flags a foreign file may set through neutral recipe fields (see the importers).
 NEUTRAL = {
@@ -125,44 +145,213 @@ class Conversion:
     files: list[str] = field(default_factory=list)
     recipes: dict[str, RecipeOut] = field(default_factory=dict)
     hardware: dict[str, tuple[dict[str, Any], Origin]] = field(default_factory=dict)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    diagnostics: Collected = field(default_factory=lambda: Collected())
     claims: list[tuple[str, str, float, Origin]] = field(default_factory=list)
 
 
-def read_tree(root: Path, patterns: Iterable[str]) -> tuple[list[Document], list[Diagnostic]]:
-    """The YAML files under ``root`` matching ``patterns`` (glob, relative), sorted, loaded
-    with positions; unreadable or invalid YAML becomes diagnostics. Paths are displayed
-    relative to ``root``'s parent so they read like ``aim-build/profiles/...``."""
-    files: set[Path] = set()
-    real_root = root.resolve()
-    for pattern in patterns:
-        # Not a link, and not reached through one (a linked 'profiles' or 'models' folder).
-        files.update(
-            p
-            for p in root.glob(pattern)
-            if p.is_file() and not p.is_symlink() and p.resolve().is_relative_to(real_root)
-        )
-    ordered = sorted(files)
-    problems: list[Diagnostic] = []
-    if len(ordered) > MAX_FILES:
-        problems.append(
-            Diagnostic(
-                str(root),
-                0,
-                0,
-                f"more than {MAX_FILES} files; read the first {MAX_FILES}",
-                severity="warning",
-                rule="interop/limit",
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+class _Last:
+    """A diagnostic in a file's max-heap: the one that sorts last on top."""
+
+    __slots__ = ("d", "key")
+
+    def __init__(self, d: Diagnostic):
+        self.d = d
+        self.key = (d.line, d.column, d.message, d.severity, d.rule, d.pointer, d.hint or "")
+
+    def __lt__(self, other: _Last) -> bool:
+        return self.key > other.key
+
+
+class Collected:
+    """The diagnostics of a collection, in bounded memory: of each file the first
+    ``per_file`` (in sorted order) are kept, and of the files only as many as the first
+    ``total`` lines of the sorted report need; the rest are only counted. :meth:`sorted`
+    adds one "... and N more" line per file and one for the whole collection. Below the
+    bounds it is exactly :func:`~aimc.diagnostics.sort_diagnostics` of what was added.
+
+    A repeated diagnostic is counted once (by its hash; past ``_MAX_TRACKED`` remembered
+    ones, a repeat of a left-out diagnostic is counted again)."""
+
+    def __init__(self, per_file: int = MAX_FILE_DIAGNOSTICS, total: int = MAX_DIAGNOSTICS):
+        self.per_file, self.total = per_file, total
+        self._heaps: dict[str, list[_Last]] = {}  # per file: the kept ones
+        self._kept = 0  # how many the heaps hold
+        self._seen: dict[str, set[int]] = {}  # per file: hashes of what was added
+        self._tracked = 0
+        self._left: dict[str, list[int]] = {}  # per file: errors, warnings left out
+        self._past: set[str] = set()  # files past the report's first `total` lines
+
+    def _leave(self, d: Diagnostic) -> None:
+        counts = self._left.setdefault(d.path, [0, 0])
+        counts[d.severity != "error"] += 1
+
+    def append(self, d: Diagnostic) -> None:
+        """Add one diagnostic (a repeat is ignored)."""
+        key = hash(d)
+        seen = self._seen.setdefault(d.path, set())
+        if key in seen:
+            return
+        if self._tracked < _MAX_TRACKED:
+            seen.add(key)
+            self._tracked += 1
+        if d.path in self._past:
+            self._leave(d)
+            return
+        heap = self._heaps.setdefault(d.path, [])
+        item = _Last(d)
+        if len(heap) < self.per_file:
+            heapq.heappush(heap, item)
+            self._kept += 1
+            if self._kept > 2 * self.total + self.per_file:
+                self._compact()
+        elif item.key < heap[0].key:
+            self._leave(heapq.heapreplace(heap, item).d)
+        else:
+            self._leave(d)
+
+    def extend(self, found: Iterable[Diagnostic]) -> None:
+        """Add each of ``found``."""
+        for d in found:
+            self.append(d)
+
+    def __iadd__(self, found: Iterable[Diagnostic]) -> Collected:
+        self.extend(found)
+        return self
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        """The kept diagnostics (in no particular order)."""
+        return iter([item.d for heap in self._heaps.values() for item in heap])
+
+    def __len__(self) -> int:
+        return self._kept
+
+    def _compact(self) -> None:
+        """Count, no longer keep, the files whose lines all come after the report's first
+        ``total`` (the files before them already have that many)."""
+        before = 0
+        for path in sorted(self._heaps):
+            if before >= self.total:
+                for item in self._heaps.pop(path):
+                    self._leave(item.d)
+                    self._kept -= 1
+                self._past.add(path)
+            else:
+                before += len(self._heaps[path])
+
+    def sorted(self, where: str) -> list[Diagnostic]:
+        """The kept diagnostics, sorted, each file's "... and N more" line after them, and
+        the collection's at ``where`` last."""
+        ordered: list[Diagnostic] = []
+        notes: dict[int, tuple[int, int]] = {}  # index of a file's note: its counts
+        for path in sorted(self._heaps):
+            ordered += sort_diagnostics(item.d for item in self._heaps[path])
+            if path in self._left:
+                errors, warnings = self._left[path]
+                notes[len(ordered)] = (errors, warnings)
+                ordered.append(
+                    Diagnostic(
+                        path,
+                        0,
+                        0,
+                        f"... and {_count(errors + warnings, 'more problem')} in this file "
+                        f"({_count(errors, 'error')}, {_count(warnings, 'warning')}) not "
+                        f"shown; aimc reports at most {self.per_file} per file",
+                        severity="error" if errors else "warning",
+                        rule=LIMIT,
+                        hint="fix these and run again to see the rest",
+                    )
+                )
+        errors = sum(self._left[path][0] for path in self._past)
+        warnings = sum(self._left[path][1] for path in self._past)
+        for index in range(self.total, len(ordered)):
+            if index in notes:
+                errors, warnings = errors + notes[index][0], warnings + notes[index][1]
+            else:
+                errors += ordered[index].severity == "error"
+                warnings += ordered[index].severity != "error"
+        ordered = ordered[: self.total]
+        if errors or warnings:
+            ordered.append(
+                Diagnostic(
+                    where,
+                    0,
+                    0,
+                    f"... and {_count(errors + warnings, 'more problem')} "
+                    f"({_count(errors, 'error')}, {_count(warnings, 'warning')}) not shown; "
+                    f"aimc reports at most {self.total} in all",
+                    severity="error" if errors else "warning",
+                    rule=LIMIT,
+                )
             )
-        )
-        ordered = ordered[:MAX_FILES]
-    docs = []
-    for file in ordered:
-        try:
-            docs.append(read_document(file, _display(file)))
-        except ValidationFailed as exc:
-            problems += exc.diagnostics
-    return docs, problems
+        return ordered
+
+
+class Tree:
+    """The files of a foreign checkout that a converter reads, loaded one at a time.
+
+    :meth:`documents` yields each file as a :class:`~aimc.loader.Document` (the ones that
+    ``first`` says first, then the rest, each group sorted), so a converter holds one
+    file's positions at a time; a file that fails to load becomes diagnostics of ``out``.
+    """
+
+    def __init__(
+        self, root: Path, patterns: Iterable[str], first: Callable[[str], bool] | None = None
+    ):
+        found: set[Path] = set()
+        real_root = root.resolve()
+        for pattern in patterns:
+            # Not a link, and not reached through one (a linked 'profiles' or 'models' folder).
+            found.update(
+                p
+                for p in root.glob(pattern)
+                if p.is_file() and not p.is_symlink() and p.resolve().is_relative_to(real_root)
+            )
+        self._first = first or (lambda _path: False)
+        shown = {file: _display(file) for file in found}
+        # The shared files first, so a cut at MAX_FILES leaves them in.
+        ordered = sorted(found, key=lambda f: (not self._first(shown[f]), f))
+        self.problems: list[Diagnostic] = []
+        if len(ordered) > MAX_FILES:
+            self.problems.append(
+                Diagnostic(
+                    str(root),
+                    0,
+                    0,
+                    f"more than {MAX_FILES} files; read the first {MAX_FILES}",
+                    severity="warning",
+                    rule=LIMIT,
+                )
+            )
+            ordered = ordered[:MAX_FILES]
+        self.files = [(file, shown[file]) for file in sorted(ordered)]
+        self._loaded: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def documents(self, problems: Collected) -> Iterator[Document]:
+        """Each file, loaded (a file that does not load: its problems go to ``problems``)."""
+        first = self._first
+        ordered = [f for f in self.files if first(f[1])] + [
+            f for f in self.files if not first(f[1])
+        ]
+        for file, display in ordered:
+            try:
+                doc = read_document(file, display)
+            except ValidationFailed as exc:
+                problems += exc.diagnostics
+                continue
+            self._loaded.add(display)
+            yield doc
+
+    @property
+    def loaded(self) -> list[str]:
+        """The files loaded so far, in sorted order."""
+        return [display for _file, display in self.files if display in self._loaded]
 
 
 def _display(path: Path) -> str:
@@ -170,6 +359,27 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def over_limit(where: Origin, count: int, what: str, limit: int = MAX_ITEMS) -> Diagnostic:
+    """The warning for a foreign list or mapping of more than ``limit`` entries: the first
+    ``limit`` are read, the rest are not (a bound on the work one file causes)."""
+    return where.diagnostic(
+        f"{count} {what}: more than aimc reads ({limit}); the first {limit} are read, the "
+        "rest are not imported",
+        severity="warning",
+        rule=LIMIT,
+    )
+
+
+def first_items(mapping: Mapping[Any, Any], limit: int = MAX_ITEMS) -> list[tuple[Any, Any]]:
+    """The first ``limit`` items of ``mapping``."""
+    out: list[tuple[Any, Any]] = []
+    for item in mapping.items():
+        if len(out) == limit:
+            break
+        out.append(item)
+    return out
 
 
 def config_id(text: str) -> str:
@@ -222,6 +432,9 @@ def args_from_list(
             )
         )
         return out, problems
+    if len(words) > 2 * MAX_ITEMS:
+        problems.append(over_limit(Origin.of(doc, base), len(words), "words", 2 * MAX_ITEMS))
+        words = words[: 2 * MAX_ITEMS]
     i = 0
     while i < len(words):
         word, where = words[i], Origin.of(doc, f"{base}/{i}")
@@ -327,7 +540,9 @@ def env_items(
     if not isinstance(env, Mapping):
         problems.append(Origin.of(doc, base).diagnostic("expected a mapping", rule="interop/env"))
         return out, origins, problems
-    for name, value in env.items():
+    if len(env) > MAX_ITEMS:
+        problems.append(over_limit(Origin.of(doc, base), len(env), "variables"))
+    for name, value in first_items(env):
         where = Origin.of(doc, f"{base}/{escape_pointer(name)}", key=True)
         if not isinstance(name, str) or not ENV_NAME.match(name):
             problems.append(

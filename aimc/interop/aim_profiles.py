@@ -10,7 +10,8 @@ profile's line for everything that has no aimc equivalent. The field mapping is 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aimc.diagnostics import Diagnostic, excerpt
@@ -18,8 +19,13 @@ from aimc.interop._common import (
     AIMC_OWNED,
     FLAG_NAME,
     HARDWARE_NAME,
+    LIMIT,
+    MAX_CONFIGURATIONS,
+    MAX_ENTRIES,
+    MAX_ITEMS,
     MODEL_ID,
     NEUTRAL,
+    Collected,
     Conversion,
     Facts,
     Origin,
@@ -28,9 +34,11 @@ from aimc.interop._common import (
     coerce,
     config_id,
     env_items,
+    first_items,
     hardware_from_shipped,
     is_secret,
     no_equivalent,
+    over_limit,
     ptr,
     secret,
 )
@@ -65,7 +73,8 @@ class _Profile:
     """One AIM profile, converted to one aimc configuration (or refused)."""
 
     def __init__(self, doc: Document):
-        self.doc = doc
+        self.doc: Document | None = doc
+        self.path = doc.path
         self.problems: list[Diagnostic] = []
         self.conf: dict[str, Any] = {}
         self.origins: dict[str, Origin] = {}  # relative to the configuration
@@ -78,7 +87,15 @@ class _Profile:
         self.manual = False
 
     def at(self, pointer: str, *, key: bool = False) -> Origin:
+        assert self.doc is not None, "released"
         return Origin.of(self.doc, pointer, key=key)
+
+    def release(self) -> None:
+        """Keep the origins the recipe needs and let the document go (one file's
+        positions at a time)."""
+        self.at_root, self.at_aim_id = self.at(""), self.at("/aim_id")
+        self.at_model_id, self.at_metric = self.at("/model_id"), self.at("/metadata/metric")
+        self.doc = None
 
     def _refuse(self, pointer: str, message: str, hint: str | None = None) -> bool:
         self.problems.append(self.at(pointer).diagnostic(message, rule="interop/format", hint=hint))
@@ -86,11 +103,15 @@ class _Profile:
 
     def convert(self) -> bool:
         """Fill :attr:`conf`; False when the profile cannot be converted (reported)."""
+        assert self.doc is not None
         data = self.doc.data
         if not isinstance(data, Mapping) or not isinstance(data.get("metadata"), Mapping):
             return self._refuse("", "not an AIM profile: no 'metadata' mapping")
         meta = data["metadata"]
-        for other in sorted(set(data) - _PROFILE_KEYS, key=str):
+        others = sorted(set(data) - _PROFILE_KEYS, key=str)
+        if len(others) > MAX_ITEMS:
+            self.problems.append(over_limit(self.at(""), len(others), "unknown fields"))
+        for other in others[:MAX_ITEMS]:
             self.problems.append(
                 no_equivalent(
                     self.at(f"/{escape_pointer(other)}", key=True),
@@ -140,7 +161,7 @@ class _Profile:
             )
         self.metric = str(meta.get("metric", "latency"))
         self.manual = bool(meta.get("manual_selection_only", False))
-        stem = self.doc.path.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        stem = self.path.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
         self.conf = {
             "id": config_id(stem),
             "description": (
@@ -181,7 +202,11 @@ class _Profile:
 
         flags = vocabulary("vllm").flags
         args: dict[str, Any] = {}
-        for key, raw in engine_args.items():
+        if len(engine_args) > MAX_ITEMS:
+            self.problems.append(
+                over_limit(self.at("/engine_args"), len(engine_args), "engine args")
+            )
+        for key, raw in first_items(engine_args):
             where = self.at(f"/engine_args/{escape_pointer(key)}", key=True)
             name = str(key).replace("_", "-")
             if not FLAG_NAME.match(name):
@@ -251,21 +276,78 @@ class _Profile:
 
 def _preference(p: _Profile) -> tuple[bool, bool, str]:
     """AIM's automatic choice first: selectable profiles, then the latency metric."""
-    return (p.manual, p.metric != "latency", p.doc.path)
+    return (p.manual, p.metric != "latency", p.path)
 
 
-def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
-    """Convert the loaded files of an AIM checkout (see :data:`PATTERNS`).
+@dataclass
+class _Model:
+    """The profiles of one model as they stream in: the one kept per (GPU, precision, GPU
+    count, backend) slot (AIM's preferred), what the others need for their report, and the
+    first file's origins; the documents are gone."""
+
+    known: tuple[dict[str, Any], str | None] | None
+    first: _Profile
+    count: int = 0
+    entries: int = 0
+    trust_remote_code: bool = False
+    chosen: dict[tuple[str, str, int, str], _Profile] = field(default_factory=dict)
+    others: dict[tuple[str, str, int, str], list[tuple[Origin, str]]] = field(default_factory=dict)
+
+    def add(self, p: _Profile, out: Conversion) -> None:
+        self.count += 1
+        if p.path < self.first.path:
+            self.first = p
+        if self.known is None:
+            return
+        self.trust_remote_code |= p.trust_remote_code
+        conf = p.conf
+        key = (
+            conf["hardware"][0],
+            conf["precision"][0],
+            conf["gpus"][0],
+            conf.get("backend", "vllm"),
+        )
+        kept = self.chosen.get(key)
+        size = len(conf.get("args", ())) + len(conf.get("env", ()))
+        if kept is None and (
+            len(self.chosen) >= MAX_CONFIGURATIONS or self.entries + size > MAX_ENTRIES
+        ):
+            out.diagnostics.append(
+                p.at_metric.diagnostic(
+                    f"more profiles of {p.model!r} than aimc reads (at most "
+                    f"{MAX_CONFIGURATIONS} configurations, {MAX_ENTRIES} args and env in "
+                    "all); this one is not imported",
+                    severity="warning",
+                    rule=LIMIT,
+                )
+            )
+            return
+        if kept is not None and _preference(kept) <= _preference(p):
+            self.others.setdefault(key, []).append((p.at_metric, p.metric))
+            return
+        if kept is not None:
+            self.others.setdefault(key, []).append((kept.at_metric, kept.metric))
+            self.entries -= len(kept.conf.get("args", ())) + len(kept.conf.get("env", ()))
+        self.chosen[key] = p
+        self.entries += size
+
+
+def convert(
+    docs: Iterable[Document], catalog: Any, diagnostics: Collected | None = None
+) -> Conversion:
+    """Convert the loaded files of an AIM checkout (see :data:`PATTERNS`), one at a time.
 
     Args:
         docs: Profiles and metadata files, loaded with positions.
         catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
+        diagnostics: Where the problems go (a new :class:`Collected` when not given).
     """
-    out = Conversion(files=[d.path for d in docs])
+    out = Conversion(diagnostics=Collected() if diagnostics is None else diagnostics)
     facts_for = Facts(catalog)
     titles: dict[str, str] = {}
-    by_model: dict[str, list[_Profile]] = {}
+    by_model: dict[str, _Model] = {}
     for doc in docs:
+        out.files.append(doc.path)
         if doc.path.replace("\\", "/").endswith("/metadata.yaml"):
             title = _title(doc.data)
             if title:
@@ -274,17 +356,18 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
         profile = _Profile(doc)
         ok = profile.convert()
         out.diagnostics += profile.problems
+        profile.problems = []
+        profile.release()
         if ok and profile.model:
-            by_model.setdefault(profile.model, []).append(profile)
-    for model, profiles in sorted(by_model.items()):
-        known = facts_for(model)
-        if known is None:
+            if profile.model not in by_model:
+                by_model[profile.model] = _Model(facts_for(profile.model), profile)
+            by_model[profile.model].add(profile, out)
+    for model, group in sorted(by_model.items()):
+        if group.known is None:
             out.diagnostics.append(
-                profiles[0]
-                .at("/aim_id")
-                .diagnostic(
+                group.first.at_aim_id.diagnostic(
                     f"aimc knows no facts (layers, heads, parameters) for {model!r}; "
-                    f"its {len(profiles)} profile(s) are not imported",
+                    f"its {group.count} profile(s) are not imported",
                     rule="interop/facts",
                     severity="warning",
                     hint="add a recipe for it (model.facts from config.json) to a --recipes "
@@ -292,7 +375,7 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
                 )
             )
             continue
-        out.recipes[model] = _recipe(model, profiles, known, titles.get(model), out)
+        out.recipes[model] = _recipe(model, group, titles.get(model), out)
     for recipe in out.recipes.values():
         for index, conf in enumerate(recipe.data["configurations"]):
             name = conf["hardware"][0]
@@ -324,62 +407,48 @@ def _title(data: Any) -> tuple[str, str] | None:
         return None
 
 
-def _recipe(
-    model: str,
-    profiles: list[_Profile],
-    known: tuple[dict[str, Any], str | None],
-    title: str | None,
-    out: Conversion,
-) -> RecipeOut:
-    facts, architecture = known
-    first = min(profiles, key=lambda p: p.doc.path)
+def _recipe(model: str, group: _Model, title: str | None, out: Conversion) -> RecipeOut:
+    assert group.known is not None
+    facts, architecture = group.known
+    first = group.first
     recipe: dict[str, Any] = {"apiVersion": "aimc/v1", "kind": "Recipe", "model": {"id": model}}
     if title:
         recipe["model"]["description"] = title[:200]
     if architecture:
         recipe["model"]["architecture"] = architecture
-    if any(p.trust_remote_code for p in profiles):
+    if group.trust_remote_code:
         recipe["model"]["trust_remote_code"] = True
     recipe["model"]["facts"] = facts
-    result = RecipeOut(recipe, {"": first.at(""), "/model/id": first.at("/aim_id")})
+    result = RecipeOut(recipe, {"": first.at_root, "/model/id": first.at_aim_id})
     weights: dict[str, dict[str, Any]] = {}
-    chosen: dict[tuple[str, str, int, str], _Profile] = {}
-    for p in sorted(profiles, key=_preference):
-        conf = p.conf
-        key = (
-            conf["hardware"][0],
-            conf["precision"][0],
-            conf["gpus"][0],
-            conf.get("backend", "vllm"),
-        )
-        if key in chosen:
-            kept = chosen[key]
+    for key, kept in group.chosen.items():
+        for where, metric in group.others.get(key, []):
             out.diagnostics.append(
                 no_equivalent(
-                    p.at("/metadata/metric"),
+                    where,
                     "aimc serves one configuration per GPU, precision and GPU count: "
-                    f"{kept.doc.path} ({kept.metric}) is imported for {key[0]} {key[1]} on "
-                    f"{key[2]} GPU(s), this {p.metric} profile is not",
+                    f"{kept.path} ({kept.metric}) is imported for {key[0]} {key[1]} on "
+                    f"{key[2]} GPU(s), this {metric} profile is not",
                     "apply its args to the imported one with --set or --config",
                 )
             )
-            continue
-        chosen[key] = p
+    for p in sorted(group.chosen.values(), key=_preference):
+        conf = p.conf
         entry: dict[str, Any] = {"repo": p.repo}
         if p.quantization:
             entry["quantization"] = p.quantization
         precision = conf["precision"][0]
         if precision not in weights:
             weights[precision] = entry
-            result.origins[f"/weights/{precision}"] = p.at("/model_id")
+            result.origins[f"/weights/{precision}"] = p.at_model_id
             if p.quantization_at is not None:
                 result.origins[f"/weights/{precision}/quantization"] = p.quantization_at
         elif weights[precision] != entry:
             conf["weights"] = {precision: entry}
-            p.origins[f"/weights/{precision}"] = p.at("/model_id")
+            p.origins[f"/weights/{precision}"] = p.at_model_id
             if p.quantization_at is not None:
                 p.origins[f"/weights/{precision}/quantization"] = p.quantization_at
-    kept_profiles = sorted(chosen.values(), key=lambda p: (p.conf["id"], p.doc.path))
+    kept_profiles = sorted(group.chosen.values(), key=lambda p: (p.conf["id"], p.path))
     recipe["weights"] = dict(sorted(weights.items()))
     default = next((q for q in ("bf16", "fp16") if q in weights), sorted(weights)[0])
     recipe["defaults"] = {

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aimc import vendors
 from aimc.diagnostics import Diagnostic, excerpt
 from aimc.interop._common import (
     AIMC_OWNED,
+    LIMIT,
+    MAX_CONFIGURATIONS,
+    MAX_ENTRIES,
     MODEL_ID,
     NEUTRAL,
+    Collected,
     Conversion,
     Facts,
     Origin,
@@ -39,7 +43,7 @@ from aimc.interop._common import (
 from aimc.loader import Document, escape_pointer
 from aimc.safety import holds_secret
 
-__all__ = ["PATTERNS", "PRECISIONS", "convert"]
+__all__ = ["PATTERNS", "PRECISIONS", "convert", "shared"]
 
 PATTERNS = ("models/**/*.yaml", "strategies/*.yaml", "taxonomy.yaml", "platforms.yaml")
 
@@ -80,6 +84,9 @@ _VARIANT_KEYS = {
 #: Flags aimc derives from the recipe and never takes from args.
 _DERIVED = ("dtype", "quantization", "trust-remote-code")
 
+#: Most variant x GPU x strategy combinations one model file is tried for.
+_MAX_TRIES = 4 * MAX_CONFIGURATIONS
+
 _Args = tuple[dict[str, Any], dict[str, Origin], dict[str, tuple[Any, Origin]]]
 _Env = tuple[dict[str, str], dict[str, Origin]]
 
@@ -102,30 +109,87 @@ def _keyed(mapping: Any, hw_id: str, profile: Mapping[str, Any]) -> tuple[Any, s
     return None
 
 
-class _Context:
-    """The shared files: taxonomy hardware and strategies, with their documents."""
+def shared(path: str) -> bool:
+    """Whether the file at display ``path`` is one every model file refers to (taxonomy,
+    strategy, platforms): read before the model files."""
+    parts = path.replace("\\", "/").split("/")
+    return parts[-1] in ("taxonomy.yaml", "platforms.yaml") or parts[-2:-1] == ["strategies"]
 
-    def __init__(self, docs: Sequence[Document], out: Conversion):
+
+class _Context:
+    """The shared files: taxonomy hardware and strategies, with their documents; the
+    command lines and env already read (each file's problems reported once)."""
+
+    def __init__(self, out: Conversion):
         self.out = out
         self.taxonomy: dict[str, Any] = {}
         self.taxonomy_doc: Document | None = None
         self.strategies: dict[str, tuple[Mapping[str, Any], Document]] = {}
-        for doc in docs:
-            parts = doc.path.replace("\\", "/").split("/")
-            if parts[-1] == "taxonomy.yaml" and isinstance(doc.data, Mapping):
-                profiles = doc.data.get("hardware_profiles")
-                self.taxonomy = dict(profiles) if isinstance(profiles, Mapping) else {}
-                self.taxonomy_doc = doc
-            elif parts[-2:-1] == ["strategies"] and isinstance(doc.data, Mapping):
-                key = str(doc.data.get("name") or parts[-1].rsplit(".", 1)[0])
-                self.strategies[key] = (doc.data, doc)
-            elif parts[-1] == "platforms.yaml":
-                out.diagnostics.append(
-                    no_equivalent(
-                        Origin.of(doc, "/platforms"),
-                        "third-party deploy platforms have no aimc equivalent; not imported",
-                    )
+        self._read: dict[tuple[str, str], Any] = {}
+        self._default_hardware: list[tuple[str, Origin]] | None = None
+
+    def add(self, doc: Document) -> None:
+        """Take ``doc`` if it is a shared file."""
+        parts = doc.path.replace("\\", "/").split("/")
+        if parts[-1] == "taxonomy.yaml" and isinstance(doc.data, Mapping):
+            profiles = doc.data.get("hardware_profiles")
+            self.taxonomy = dict(profiles) if isinstance(profiles, Mapping) else {}
+            self.taxonomy_doc = doc
+            self._default_hardware = None
+        elif parts[-2:-1] == ["strategies"] and isinstance(doc.data, Mapping):
+            key = str(doc.data.get("name") or parts[-1].rsplit(".", 1)[0])
+            self.strategies[key] = (doc.data, doc)
+        elif parts[-1] == "platforms.yaml":
+            self.out.diagnostics.append(
+                no_equivalent(
+                    Origin.of(doc, "/platforms"),
+                    "third-party deploy platforms have no aimc equivalent; not imported",
                 )
+            )
+
+    def forget(self, doc: Document) -> None:
+        """Let go of what was read from model file ``doc``."""
+        self._read = {k: v for k, v in self._read.items() if k[0] != doc.path}
+
+    def default_hardware(self) -> list[tuple[str, Origin]]:
+        """Every taxonomy GPU the site offers by default, read once."""
+        if self._default_hardware is None:
+            tdoc = self.taxonomy_doc
+            names = [
+                (str(k), Origin.of(tdoc, ptr("hardware_profiles", k), key=True))
+                for k, v in self.taxonomy.items()
+                if tdoc is not None and isinstance(v, Mapping) and not v.get("restricted")
+            ]
+            self._default_hardware = self.usable(names)
+        return self._default_hardware
+
+    def usable(self, names: list[tuple[str, Origin]]) -> list[tuple[str, Origin]]:
+        """Those of ``names`` (taxonomy id, origin) aimc can target; the rest reported."""
+        found = []
+        for hw_id, where in names:
+            entry = self.taxonomy.get(hw_id)
+            why = "not in taxonomy.yaml" if entry is None else _gpu_problem(entry)
+            if why is not None:
+                self.out.diagnostics.append(
+                    no_equivalent(where, f"hardware {hw_id!r}: {why}; not imported")
+                )
+                continue
+            found.append((hw_id, where))
+        return found
+
+    def layer(
+        self, data: Mapping[str, Any], doc: Document, base: str, args: str, env: str
+    ) -> tuple[_Args, _Env]:
+        """The args and env of ``data`` (a strategy, variant or hardware override) at
+        ``base`` of ``doc``, read once per file."""
+        key = (doc.path, base)
+        if key not in self._read:
+            self._read[key] = (
+                self.args(data.get(args), doc, f"{base}/{args}"),
+                self.env(data.get(env), doc, f"{base}/{env}"),
+            )
+        found: tuple[_Args, _Env] = self._read[key]
+        return found
 
     def args(self, words: Any, doc: Document, base: str) -> _Args:
         """A command-line list as aimc args (last wins), their origins, and the neutral
@@ -163,16 +227,46 @@ class _Context:
         return values, origins
 
 
-def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
-    """Convert the loaded files of a vLLM Recipes checkout (see :data:`PATTERNS`).
+def convert(
+    docs: Iterable[Document], catalog: Any, diagnostics: Collected | None = None
+) -> Conversion:
+    """Convert the loaded files of a vLLM Recipes checkout (see :data:`PATTERNS`), one
+    model file at a time.
 
     Args:
-        docs: Model, strategy, taxonomy and platform files, loaded with positions.
+        docs: Model, strategy, taxonomy and platform files, loaded with positions; the
+            :func:`shared` ones first (a sequence is put in that order here).
         catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
+        diagnostics: Where the problems go (a new :class:`Collected` when not given).
     """
-    out = Conversion(files=[d.path for d in docs])
-    ctx = _Context(docs, out)
+    out = Conversion(diagnostics=Collected() if diagnostics is None else diagnostics)
+    ctx = _Context(out)
     facts_for = Facts(catalog)
+    if isinstance(docs, Sequence):
+        docs = [d for d in docs if shared(d.path)] + [d for d in docs if not shared(d.path)]
+    for doc in docs:
+        out.files.append(doc.path)
+        if shared(doc.path):
+            ctx.add(doc)
+        parts = doc.path.replace("\\", "/").split("/")
+        if "models" not in parts[:-1] or not isinstance(doc.data, Mapping):
+            continue
+        claims = len(out.claims)
+        recipe = _model(doc, ctx, facts_for)
+        ctx.forget(doc)
+        if recipe is None:
+            del out.claims[claims:]  # only a converted recipe's claims are checked
+            continue
+        model_id = recipe.data["model"]["id"]
+        if model_id in out.recipes:
+            del out.claims[claims:]
+            out.diagnostics.append(
+                Origin.of(doc, "/model/model_id").diagnostic(
+                    f"{model_id!r} is converted from another file too", rule="lint/duplicate-id"
+                )
+            )
+            continue
+        out.recipes[model_id] = recipe
     if ctx.taxonomy_doc is None:
         out.diagnostics.append(
             Diagnostic(
@@ -183,22 +277,6 @@ def convert(docs: Sequence[Document], catalog: Any) -> Conversion:
                 rule="interop/format",
             )
         )
-    for doc in docs:
-        parts = doc.path.replace("\\", "/").split("/")
-        if "models" not in parts[:-1] or not isinstance(doc.data, Mapping):
-            continue
-        recipe = _model(doc, ctx, facts_for)
-        if recipe is None:
-            continue
-        model_id = recipe.data["model"]["id"]
-        if model_id in out.recipes:
-            out.diagnostics.append(
-                Origin.of(doc, "/model/model_id").diagnostic(
-                    f"{model_id!r} is converted from another file too", rule="lint/duplicate-id"
-                )
-            )
-            continue
-        out.recipes[model_id] = recipe
     used = {
         h for r in out.recipes.values() for c in r.data["configurations"] for h in c["hardware"]
     }
@@ -352,7 +430,10 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
     weights: dict[str, dict[str, Any]] = {}
     configurations: list[tuple[dict[str, Any], dict[str, Origin]]] = []
     seen: dict[tuple[str, str, int], str] = {}
+    tries = entries = 0
     for vkey, variant in _mapping(data.get("variants")).items():
+        if tries > _MAX_TRIES:
+            break
         vbase = ptr("variants", vkey)
         if not isinstance(variant, Mapping):
             continue
@@ -406,6 +487,23 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
         )
         for hw_id, where_hw in hardware:
             for strategy in single:
+                tries += 1
+                if (
+                    tries > _MAX_TRIES
+                    or len(configurations) >= MAX_CONFIGURATIONS
+                    or entries >= MAX_ENTRIES
+                ):
+                    tries = _MAX_TRIES + 1
+                    out.diagnostics.append(
+                        Origin.of(doc, vbase, key=True).diagnostic(
+                            "more variant x GPU x strategy combinations than aimc reads (at "
+                            f"most {_MAX_TRIES} tried, {MAX_CONFIGURATIONS} configurations, "
+                            f"{MAX_ENTRIES} args and env in all); from here on not imported",
+                            severity="warning",
+                            rule=LIMIT,
+                        )
+                    )
+                    break
                 conf, origins = _configuration(
                     doc, ctx, hw_id, where_hw, strategy, str(vkey), variant, precision, layer
                 )
@@ -424,7 +522,10 @@ def _model(doc: Document, ctx: _Context, facts_for: Facts) -> RecipeOut | None:
                 seen[slot] = f"variant {vkey!r} with {strategy}"
                 if own_weights:
                     conf["weights"] = own_weights
+                entries += len(conf.get("args", ())) + len(conf.get("env", ()))
                 configurations.append((conf, origins))
+            if tries > _MAX_TRIES:
+                break
     if not configurations:
         out.diagnostics.append(
             no_equivalent(
@@ -452,25 +553,10 @@ def _hardware_list(
     ``meta.hardware``, else every GPU the site offers by default (not ``restricted``)."""
     listed = meta.get("hardware")
     if isinstance(listed, Mapping):
-        names = [(str(k), Origin.of(doc, ptr("meta", "hardware", k), key=True)) for k in listed]
-    else:
-        tdoc = ctx.taxonomy_doc
-        names = [
-            (str(k), Origin.of(tdoc, ptr("hardware_profiles", k), key=True))
-            for k, v in ctx.taxonomy.items()
-            if tdoc is not None and isinstance(v, Mapping) and not v.get("restricted")
-        ]
-    found = []
-    for hw_id, where in names:
-        entry = ctx.taxonomy.get(hw_id)
-        why = "not in taxonomy.yaml" if entry is None else _gpu_problem(entry)
-        if why is not None:
-            ctx.out.diagnostics.append(
-                no_equivalent(where, f"hardware {hw_id!r}: {why}; not imported")
-            )
-            continue
-        found.append((hw_id, where))
-    return found
+        return ctx.usable(
+            [(str(k), Origin.of(doc, ptr("meta", "hardware", k), key=True)) for k in listed]
+        )
+    return ctx.default_hardware()
 
 
 def _tp(
@@ -550,12 +636,7 @@ def _configuration(
     strat = ctx.strategies.get(strategy)
     if strat is not None:
         sdata, sdoc = strat
-        layers.append(
-            (
-                ctx.args(sdata.get("vllm_args"), sdoc, "/vllm_args"),
-                ctx.env(sdata.get("env"), sdoc, "/env"),
-            )
-        )
+        layers.append(ctx.layer(sdata, sdoc, "", "vllm_args", "env"))
     layers.append(variant_layer)
     for overrides, base in (
         (doc.data.get("hardware_overrides"), "/hardware_overrides"),
@@ -572,12 +653,7 @@ def _configuration(
                     f"hardware override {other!r} has no aimc equivalent; not imported",
                 )
             )
-        layers.append(
-            (
-                ctx.args(found[0].get("extra_args"), doc, f"{hbase}/extra_args"),
-                ctx.env(found[0].get("extra_env"), doc, f"{hbase}/extra_env"),
-            )
-        )
+        layers.append(ctx.layer(found[0], doc, hbase, "extra_args", "extra_env"))
     args: dict[str, Any] = {}
     env: dict[str, str] = {}
     for (largs, lorigins, lneutral), (lenv, lenv_origins) in layers:
