@@ -88,7 +88,7 @@ def _server_tmpdir(
 def reaper() -> Iterator[Any]:
     """Kills, at teardown, every process group a test started through aimc
     (:class:`tests.test_runner_trust.Reaper`)."""
-    from tests.test_runner_trust import Reaper
+    from tests.helpers.runs import Reaper
 
     r = Reaper()
     try:
@@ -102,7 +102,7 @@ def lab(tmp_path: Path, reaper: Any) -> Iterator[Any]:
     """A compiled folder served by the stand-in server, with its own state and cache
     (:class:`tests.test_runner_trust.TrustLab`); every run stopped at teardown. A module
     with a lab of another kind defines its own."""
-    from tests.test_runner_trust import TrustLab
+    from tests.helpers.runs import TrustLab
 
     lab = TrustLab(tmp_path, reaper)
     try:

@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from aim_launcher import AIMConfigGenerator, AIMDockerManager, AIMEngine, AIMRecipeSelector
 from aimc.runner import load_records, stop_record
 from tests.conftest import ROOT
-from tests.test_runner import FAKE, free_port
+from tests.helpers.runs import FAKE, free_port
 
 EXAMPLES = ROOT / "examples" / "recipes"
 

@@ -28,8 +28,7 @@ from hypothesis import strategies as st
 
 from aimc.errors import ConfigError
 from aimc.runner import api_key, http_get
-from tests.test_runner import FAKE
-from tests.test_runner_trust import EXAMPLES, NAME, TrustLab, wait_for
+from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, wait_for
 from tests.test_settings import environ_of
 
 KEY = "sk-" + "a1" * 20
@@ -208,7 +207,7 @@ def test_the_python_api_launches_a_server_that_wants_the_key(
 ) -> None:
     from aim_launcher import AIMEngine
     from aimc.runner import load_records, stop_record
-    from tests.test_runner import free_port
+    from tests.helpers.runs import free_port
 
     python = tmp_path / "fake-python"
     python.write_text(f'#!/bin/bash\nexec {sys.executable} {FAKE} "$@"\n')

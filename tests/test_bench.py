@@ -34,8 +34,7 @@ from aimc.measured import (
 )
 from aimc.policy import resolve
 from aimc.resolve import Request, candidates
-from tests.test_runner import FAKE, free_port
-from tests.test_runner_trust import EXAMPLES, NAME, TrustLab, cli_env, run_cli, wait_for
+from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, cli_env, free_port, run_cli, wait_for
 
 KEY = "sk-" + "k" * 40
 CATALOG = Catalog.default()

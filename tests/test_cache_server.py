@@ -17,7 +17,7 @@ import pytest
 
 from aimc.runner import alive
 from tests.fakes.hub import FakeHub
-from tests.test_runner import free_port
+from tests.helpers.runs import free_port
 from tests.test_server import _check_serving, _server_pids, reference_tokens, tiny_model
 from tests.test_server import vllm_python as vllm_python
 

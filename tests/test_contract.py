@@ -31,9 +31,9 @@ import pytest
 
 from aimc.runner import alive
 from tests.conftest import Result, run_cli
+from tests.helpers.runs import FAKE, free_port
 from tests.test_detect import BASE_PATH, Machine
 from tests.test_json_output import validator
-from tests.test_runner import FAKE, free_port
 
 #: A stand-in ``docker run``: its "container" gets only what Docker would give it.
 FAKE_DOCKER = FAKE.parent / "fake_docker.py"

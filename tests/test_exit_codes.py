@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_runner import Lab, lab  # noqa: F401  (the fixture)
+from tests.helpers.runs import Lab
+from tests.test_runner import lab  # noqa: F401  (the fixture)
 
 NAMES = {
     1: "GENERAL_ERROR",

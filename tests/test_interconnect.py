@@ -31,7 +31,7 @@ from aimc.resolve import Request
 from aimc.templating import to_yaml
 from aimc.write import write_artifacts
 from tests.conftest import GOLDEN
-from tests.test_k8s import _yaml, kubelet_expand
+from tests.helpers.k8s import kubelet_expand, load_yaml
 from tests.test_k8s_pods import baseline_violations, qos_class
 from tests.test_multinode import _run, lws_validator
 
@@ -106,7 +106,7 @@ def test_k8s_pods_request_rdma_and_ipc_lock(golden, relative: Catalog) -> None:
     for name, text in files.items():
         golden(f"k8s/{FOLDER}/{name}", text)
     assert sorted(p.name for p in (GOLDEN / "k8s" / FOLDER).iterdir()) == sorted(files)
-    lws = _yaml(files["leaderworkerset.yaml"])
+    lws = load_yaml(files["leaderworkerset.yaml"])
     lws_validator().validate(lws)
     lwt = lws["spec"]["leaderWorkerTemplate"]
     for pod in (lwt["leaderTemplate"]["spec"], lwt["workerTemplate"]["spec"]):
@@ -212,7 +212,7 @@ def test_hostile_interconnect_values_are_refused_or_safe(
     for value in (nic, resource, hca):
         assert _SAFE.match(value), value
     written = resources(plan, 1)["leaderworkerset.yaml"]
-    read = _yaml(to_yaml(written))
+    read = load_yaml(to_yaml(written))
     (server,) = read["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"]
     env = {e["name"]: kubelet_expand(e["value"], {}) for e in server["env"] if "value" in e}
     assert env["NCCL_SOCKET_IFNAME"] == nic and env["NCCL_IB_HCA"] == hca

@@ -28,10 +28,10 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from tests.conftest import ROOT, Result, run_cli
+from tests.helpers.runs import EXAMPLES, NAME, Reaper, TrustLab, cli_env, members
 from tests.test_cache import REV, _cached
 from tests.test_detect import Machine
 from tests.test_interop import aim_broken, aim_clean, vllm_broken, vllm_clean
-from tests.test_runner_trust import EXAMPLES, NAME, Reaper, TrustLab, cli_env, members
 
 SCHEMA = json.loads((ROOT / "schemas" / "output.schema.json").read_text())
 REGISTRY = Registry().with_resource(SCHEMA["$id"], Resource.from_contents(SCHEMA))

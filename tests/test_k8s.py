@@ -35,10 +35,9 @@ from aimc.render import container_args
 from aimc.resolve import Request, candidates
 from aimc.write import write_artifacts
 from tests.conftest import GOLDEN
+from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml
 
 CATALOG = Catalog.default()
-#: The newest Kubernetes release whose schemas kubernetes-validate ships.
-K8S_VERSION = kubernetes_validate.utils.latest_version()
 TOKEN = "hf_" + "Zk3p" * 9
 
 #: (golden folder, model, GPU count, target, replicas)
@@ -47,10 +46,6 @@ CASES = [
     ("Qwen__Qwen3-8B--h100", "Qwen/Qwen3-8B", None, "h100", 1),
     ("Qwen__Qwen3-8B--h100-replicas-3", "Qwen/Qwen3-8B", None, "h100", 3),
 ]
-
-
-def _yaml(text: str) -> Any:
-    return YAML(typ="safe", pure=True).load(text)
 
 
 def _plan(model: str, gpus: int | None, target: str, sets: tuple[str, ...] = ()) -> Plan:
@@ -65,38 +60,8 @@ def _k8s(
     return plan, compile_k8s(plan, request, target, replicas)
 
 
-def kubelet_expand(text: str, env: dict[str, str]) -> str:
-    """What the kubelet makes of an arg or env value: ``$(NAME)`` expanded when NAME is
-    defined, ``$$`` read as ``$`` (a transcription of Kubernetes'
-    third_party/forked/golang/expansion/expand.go)."""
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "$" and i + 1 < len(text):
-            nxt = text[i + 1]
-            if nxt == "$":
-                out.append("$")
-                i += 2
-                continue
-            if nxt == "(":
-                close = text.find(")", i + 2)
-                if close != -1:
-                    name = text[i + 2 : close]
-                    out.append(env.get(name, f"$({name})"))
-                    i = close + 1
-                    continue
-                out.append("$(")
-                i += 2
-                continue
-            out.append("$" + nxt)
-            i += 2
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
-
-
 def _container(files: dict[str, str]) -> dict[str, Any]:
-    deployment = _yaml(files["deployment.yaml"])
+    deployment = load_yaml(files["deployment.yaml"])
     containers = deployment["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     container: dict[str, Any] = containers[0]
@@ -107,7 +72,7 @@ def _validate(files: dict[str, str]) -> None:
     names = [name for name in files if name.endswith(".yaml")]
     assert set(FILES) <= set(names) <= set(SHARED_FILES)
     for name in names:
-        kubernetes_validate.validate(_yaml(files[name]), K8S_VERSION, strict=True)
+        kubernetes_validate.validate(load_yaml(files[name]), K8S_VERSION, strict=True)
 
 
 # --- golden files and schemas ---------------------------------------------------------------
@@ -151,11 +116,11 @@ def test_every_shipped_container_plan_validates() -> None:
 def test_the_validator_is_strict() -> None:
     """An unknown field, or a value of the wrong type, is an error (so passing means valid)."""
     _, files = _k8s("Qwen/Qwen3-8B", None, "h100")
-    deployment = _yaml(files["deployment.yaml"])
+    deployment = load_yaml(files["deployment.yaml"])
     deployment["spec"]["template"]["spec"]["containers"][0]["privilegd"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
-    service = _yaml(files["service.yaml"])
+    service = load_yaml(files["service.yaml"])
     service["spec"]["ports"][0]["port"] = "eight thousand"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(service, K8S_VERSION, strict=True)
@@ -334,7 +299,7 @@ def test_gpus_shm_cache_and_probes() -> None:
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
-    spec = _yaml(files["deployment.yaml"])["spec"]["template"]["spec"]
+    spec = load_yaml(files["deployment.yaml"])["spec"]["template"]["spec"]
     assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in spec[
         "volumes"
     ]
@@ -370,15 +335,15 @@ def test_the_startup_budget_grows_with_the_weights() -> None:
 
 def test_replicas_share_one_service_and_a_readwritemany_cache() -> None:
     _, files = _k8s("Qwen/Qwen3-8B", None, "h100", 3)
-    deployment = _yaml(files["deployment.yaml"])
+    deployment = load_yaml(files["deployment.yaml"])
     assert deployment["spec"]["replicas"] == 3
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
-    service = _yaml(files["service.yaml"])
+    service = load_yaml(files["service.yaml"])
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
-    assert _yaml(files["pvc.yaml"])["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert load_yaml(files["pvc.yaml"])["spec"]["accessModes"] == ["ReadWriteMany"]
     assert json.loads(files["manifest.aimc"])["inputs"]["kubernetes"] == {"replicas": 3}
     single = _k8s("Qwen/Qwen3-8B", None, "h100")[1]
-    assert _yaml(single["deployment.yaml"])["spec"]["strategy"] == {"type": "Recreate"}
+    assert load_yaml(single["deployment.yaml"])["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_names_are_kubernetes_labels() -> None:
@@ -487,7 +452,7 @@ def test_show_config_prints_the_manifests(cli) -> None:
     assert result.code == 0, result.err
     _, files = _k8s("Qwen/Qwen3-8B", None, "h100")
     docs = list(YAML(typ="safe", pure=True).load_all(result.out))
-    assert docs == [_yaml(files[name]) for name in FILES]
+    assert docs == [load_yaml(files[name]) for name in FILES]
     data = json.loads(cli(*args, "--format", "json").out)["data"]
     assert data["manifests"] == {name: files[name] for name in FILES}
 

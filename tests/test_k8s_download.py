@@ -27,7 +27,7 @@ from aimc.render import CONTAINER_CACHE
 from aimc.resolve import Request
 from aimc.templating import to_yaml
 from tests.fakes.hub import FakeHub
-from tests.test_k8s import _yaml, kubelet_expand
+from tests.helpers.k8s import kubelet_expand, load_yaml
 
 CATALOG = Catalog.default()
 MODEL = "Qwen/Qwen3-8B"
@@ -38,7 +38,7 @@ def _files(model: str = MODEL, replicas: int = 1, **request: Any) -> dict[str, A
     req = Request(model=model, **request)
     plan = make_plan(CATALOG, req, "h100")
     texts = compile_k8s(plan, req, "h100", replicas)
-    return {name: _yaml(text) for name, text in texts.items() if name.endswith(".yaml")}
+    return {name: load_yaml(text) for name, text in texts.items() if name.endswith(".yaml")}
 
 
 def _server_pods(files: dict[str, Any]) -> list[dict[str, Any]]:
@@ -217,7 +217,7 @@ def test_hostile_model_names_reach_the_download_step_as_themselves(
             if replicas > 1
             else written["deployment.yaml"]["spec"]["template"]["spec"]["initContainers"][0]
         )
-        read = _yaml(to_yaml(pod))
+        read = load_yaml(to_yaml(pod))
         env = {e["name"]: kubelet_expand(e["value"], {}) for e in read["env"] if "value" in e}
         assert env["AIMC_MODEL"] == model
         assert env["AIMC_REVISION"] == revision

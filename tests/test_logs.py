@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aimc.serverlog import LINE_MAX, clean, follow, read_lines, stream_lines
-from tests.test_runner_trust import NAME, TrustLab, wait_for
+from tests.helpers.runs import NAME, TrustLab, wait_for
 
 TOKEN = "hf_" + "Q" * 34
 LINES = [f"line {i}" for i in range(1, 40)] + [f"using token {TOKEN}", "last line"]

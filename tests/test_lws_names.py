@@ -22,7 +22,7 @@ from aimc.catalog import Catalog
 from aimc.k8s import LABEL_MAX, STATEFULSET_NAME_MAX, resources
 from aimc.plan import Plan
 from aimc.resolve import Request, plan_name
-from tests.test_k8s import kubelet_expand
+from tests.helpers.k8s import kubelet_expand
 
 CATALOG = Catalog.default()
 LWS_MODEL = "meta-llama/Llama-3.1-405B-Instruct"

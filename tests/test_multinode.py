@@ -38,7 +38,7 @@ from aimc.render import container_args, container_env, server_argv
 from aimc.resolve import Request
 from aimc.write import write_artifacts
 from tests.conftest import GOLDEN, ROOT
-from tests.test_k8s import K8S_VERSION, kubelet_expand
+from tests.helpers.k8s import K8S_VERSION, kubelet_expand
 
 CATALOG = Catalog.default()
 MODEL = "meta-llama/Llama-3.1-405B-Instruct"

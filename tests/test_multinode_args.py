@@ -29,7 +29,7 @@ from aimc.recipe import RecipeRoot
 from aimc.resolve import Request
 from aimc.write import write_artifacts
 from tests.conftest import ROOT
-from tests.test_k8s import kubelet_expand
+from tests.helpers.k8s import kubelet_expand
 from tests.test_multinode import _run
 
 SHIPPED = Catalog.default()

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from aimc.progress import PHASES, StartWatch, phase_of, printable
 from tests.conftest import ROOT
-from tests.test_runner_trust import TrustLab, cli_env
+from tests.helpers.runs import TrustLab, cli_env
 
 STARTUP = ROOT / "tests" / "data" / "vllm-0.32-cpu-startup.log"
 

@@ -15,54 +15,7 @@ import pytest
 
 from aimc.runner import alive
 from tests.conftest import ROOT, default_stop_signals
-
-FAKE = ROOT / "tests" / "fakes" / "fake_server.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Lab:
-    """A folder compiled for the cpu target whose 'python' is the stand-in server."""
-
-    def __init__(self, tmp: Path, cli):
-        self.tmp, self.cli = tmp, cli
-        self.port = free_port()
-        self.python = tmp / "fake-python"
-        self.python.write_text(f'#!/bin/bash\nexec {sys.executable} {FAKE} "$@"\n')
-        self.python.chmod(0o755)
-        self.pids = tmp / "pids.json"
-        self.env = {
-            "AIM_PYTHON": str(self.python),
-            "AIMC_STATE_DIR": str(tmp / "state"),
-            "CACHE_DIR": str(tmp / "cache"),
-            "FAKE_PIDS": str(self.pids),
-        }
-        self.folder = tmp / "build"
-        model = ROOT / "examples/recipes/models/aimc-examples/tiny-llama.yaml"
-        assert model.exists()
-        result = cli(
-            "compile",
-            "aimc-examples/tiny-llama",
-            "--target",
-            "cpu",
-            "--recipes",
-            str(ROOT / "examples/recipes"),
-            "--port",
-            str(self.port),
-            "-o",
-            str(self.folder),
-        )
-        assert result.code == 0, result.err
-
-    def run(self, *args: str, **env: str):
-        return self.cli(*args, env={**self.env, **env})
-
-    def started_pids(self) -> dict[str, int]:
-        return json.loads(self.pids.read_text())
+from tests.helpers.runs import FAKE, Lab
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 
 from aimc.runner import alive
 from tests.conftest import ROOT
-from tests.test_runner import free_port
+from tests.helpers.runs import free_port
 
 pytestmark = pytest.mark.server
 

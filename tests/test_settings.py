@@ -22,7 +22,7 @@ import pytest
 from aimc.errors import ConfigError
 from aimc.settings import DEFAULT_CACHE_DIR, Settings, setting
 from tests.conftest import ROOT, Result
-from tests.test_runner import FAKE, Lab, free_port
+from tests.helpers.runs import FAKE, Lab, free_port
 
 EXAMPLES = ROOT / "examples" / "recipes"
 #: Variables these tests control: never inherited from the environment pytest runs in.

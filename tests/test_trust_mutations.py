@@ -34,7 +34,7 @@ from aimc.resolve import Request
 from aimc.safety import check_env
 from aimc.write import diff_artifacts, stale_artifacts
 from tests.conftest import ROOT
-from tests.test_runner import FAKE
+from tests.helpers.runs import FAKE
 
 TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWx12"
 
