@@ -24,7 +24,6 @@ from typing import Any
 from aimc import _resources
 from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.errors import ConfigError, ValidationFailed
-from aimc.lint import lint_hardware, lint_recipe
 from aimc.loader import Document, read_document
 from aimc.recipe import (
     Hardware,
@@ -36,7 +35,6 @@ from aimc.recipe import (
     model_id_from_path,
     recipe_roots,
 )
-from aimc.schema import check_schema
 
 __all__ = [
     "COLUMNS",
@@ -111,6 +109,11 @@ class Catalog:
             and _shipped_index().get(file.relative_to(root.path).as_posix()) == doc.sha256
         ):
             return doc, True
+        # Deferred on purpose, as the lint imports below: a shipped file validated when
+        # aimc was built needs neither, and compile pays for them only on user files
+        # (bench/compile_speed.py).
+        from aimc.schema import check_schema
+
         problems = [d for d in check_schema(doc) if d.severity == "error"]
         if problems:
             raise ValidationFailed(problems)
@@ -208,11 +211,15 @@ class _Profiles(Mapping[str, Any]):
 
 def lint_recipe_in_catalog(recipe: Recipe, catalog: Catalog) -> list[Diagnostic]:
     """Lint one recipe against the hardware profiles of the catalog (loaded as needed)."""
+    from aimc.lint import lint_recipe  # deferred: see Catalog._load
+
     return lint_recipe(recipe.doc, _Profiles(catalog), recipe.root.path / "models")
 
 
 def lint_hardware_in_catalog(hw: Hardware) -> list[Diagnostic]:
     """Lint one hardware profile."""
+    from aimc.lint import lint_hardware  # deferred: see Catalog._load
+
     return lint_hardware(hw.doc, hw.root.path / "hardware")
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from aimc.build import Compiled, compile_plan
 from aimc.errors import ConfigError
-from aimc.k8s import compile_k8s, k8s_request_line, render_k8s
 from aimc.plan import Plan
 from aimc.resolve import Request, request_line
 
@@ -84,11 +83,19 @@ def _local(plan: Plan, request: Request, target: str, replicas: int) -> dict[str
     return compile_plan(plan, request, target).files
 
 
+# The Kubernetes emitter is imported when it emits, on purpose: every local compile would
+# pay for it otherwise (bench/compile_speed.py).
+
+
 def _k8s(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    from aimc.k8s import compile_k8s
+
     return compile_k8s(plan, request, target, replicas)
 
 
 def _k8s_preview(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    from aimc.k8s import k8s_request_line, render_k8s
+
     return render_k8s(plan, k8s_request_line(request_line(request, target), replicas), replicas)
 
 
