@@ -23,27 +23,49 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import functools
 import json
 import math
 import os
-import re
 import secrets
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from aimc.docker_cli import (
+    _container,
+    _docker,
+    _docker_check,
+    _docker_env,
+    _docker_rm,
+    _refuse_existing_container,
+)
 from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
 from aimc.plan import Plan
+from aimc.probe import (
+    API_KEY_ENV,
+    _get,
+    api_key,
+    is_ready,
+    port_in_use,
+    probe,
+)
+from aimc.process import (
+    STOP_GRACE,
+    _boot_id,
+    _exit_status,
+    _held,
+    _proc_stat,
+    alive,
+    kill_group,
+    verify,
+)
 from aimc.records import (
     LOG_NAME,
     MANIFEST_NAME,
@@ -82,13 +104,8 @@ __all__ = [
     "verify",
 ]
 
-#: The label launch.sh gives a container: ``AIM_RUN_ID`` of the run that started it.
-RUN_LABEL = "dev.aimc.run"
-
 #: Seconds between readiness polls: starts short, grows to the cap.
 POLL_START, POLL_MAX = 0.05, 0.25
-#: Seconds a stopped group gets between SIGTERM and SIGKILL.
-STOP_GRACE = 15.0
 #: Largest manifest read (bytes); a compiled one is a few KiB.
 MANIFEST_MAX = 1 << 20
 #: Largest run record read (bytes); a real one is under 1 KiB.
@@ -102,15 +119,6 @@ def state_dir() -> Path:
     """Where run records live: :attr:`aimc.settings.Settings.state_dir` (``$AIMC_STATE_DIR``,
     else ``$XDG_STATE_HOME/aimc``, else ``~/.local/state/aimc``)."""
     return setting("state_dir")
-
-
-def _docker_env(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with ``DOCKER_HOST`` pointing at ``DOCKER_SOCKET`` (as read by
-    :mod:`aimc.settings` from ``env``) when that is set and ``DOCKER_HOST`` is not."""
-    socket_path = setting("docker_socket", env)
-    if socket_path is not None and "DOCKER_HOST" not in env:
-        env["DOCKER_HOST"] = f"unix://{socket_path}"
-    return env
 
 
 class Interrupted(KeyboardInterrupt):
@@ -127,374 +135,6 @@ class Interrupted(KeyboardInterrupt):
 
 class InvalidRecord(ValueError):
     """A run record that cannot be read or trusted (the reason is the message)."""
-
-
-# --- processes ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Stat:
-    state: str
-    pgrp: int
-    sid: int
-    start_time: int
-
-
-def _proc_stat(pid: int) -> _Stat | None:
-    """Fields of ``/proc/PID/stat``, or None when there is no such process."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_bytes()[:4096].decode("ascii", "replace")
-        # The command name (field 2) may hold spaces and ')': split after the last ')'.
-        fields = text.rsplit(")", 1)[1].split()
-        return _Stat(fields[0], int(fields[2]), int(fields[3]), int(fields[19]))
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-@functools.lru_cache(maxsize=1)
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:64]
-    except OSError:
-        return ""
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone)."""
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    found = _proc_stat(pid)
-    return found is None or found.state != "Z"
-
-
-def verify(record: RunRecord) -> bool:
-    """True when the record's process runs and is provably the one aimc started.
-
-    Its pid must run (not as a zombie) with the recorded session id and start time, on the
-    same boot, in the record's folder (aimc starts ``launch.sh`` there, and it execs the
-    server or docker without changing folder). The stat fields can be read by anyone, so
-    a forged record could name any session leader (a login shell, tmux); the working
-    folder, readable only by the process's owner, must also be the compiled folder.
-    Reads ``/proc`` only; signals nothing.
-    """
-    if record.pid <= 1:
-        return False
-    if record.boot_id and _boot_id() and record.boot_id != _boot_id():
-        return False
-    found = _proc_stat(record.pid)
-    return (
-        found is not None
-        and found.state != "Z"
-        and found.sid == record.sid == record.pid
-        and found.start_time == record.start_time
-        and _works_in(record.pid, record.folder)
-    )
-
-
-def _works_in(pid: int, folder: str) -> bool:
-    """True when ``pid``'s working folder is ``folder`` (also once it was removed)."""
-    try:
-        cwd = os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return False
-    return cwd.removesuffix(" (deleted)") in (folder, os.path.realpath(folder))
-
-
-#: ``pidfd_send_signal`` flag: signal the process group of the pidfd's process, named by
-#: the pidfd rather than by a number (Linux 6.9, include/uapi/linux/pidfd.h
-#: ``PIDFD_SIGNAL_PROCESS_GROUP``; older kernels answer EINVAL).
-PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2
-
-
-def _pidfd_open(pid: int) -> int | None:
-    """A pidfd of ``pid`` (Linux 5.3, Python 3.9), or None where there is none: no such
-    process, a kernel or platform without pidfds, or a sandbox that forbids them."""
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None or not hasattr(signal, "pidfd_send_signal"):
-        return None
-    try:
-        fd: int = opener(pid)
-    except OSError:
-        return None
-    return fd
-
-
-@contextlib.contextmanager
-def _held(pid: int) -> Iterator[int | None]:
-    """:func:`_pidfd_open` of ``pid`` for the block, closed after it."""
-    fd = _pidfd_open(pid)
-    try:
-        yield fd
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
-def _pidfd_signal(pidfd: int, sig: int) -> bool | None:
-    """Send ``sig`` to the process group led by the pidfd's process, through the pidfd.
-
-    Returns:
-        True when sent, False when the group has no member left (or the signal is not
-        permitted), None when this kernel cannot signal a group through a pidfd (before
-        Linux 6.9): the caller falls back to the leader's pidfd and ``killpg``.
-    """
-    try:
-        signal.pidfd_send_signal(pidfd, sig, None, PIDFD_SIGNAL_PROCESS_GROUP)
-    except (ProcessLookupError, PermissionError):
-        return False
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:
-            return None
-        return False
-    return True
-
-
-def _signal_group(pgid: int, sig: int, pidfd: int | None) -> None:
-    """Send ``sig`` to the process group ``pgid``; through ``pidfd`` (the leader's, opened
-    before the leader was verified as ours) where the kernel allows.
-
-    The group: with Linux 6.9's ``PIDFD_SIGNAL_PROCESS_GROUP`` the kernel signals the group
-    of the pidfd's own ``struct pid``, which a reused number can never name (also after the
-    leader exited: the pidfd keeps it), and nothing goes by number. Before 6.9 the leader
-    is signalled through its pidfd (never a process that took its pid), and the rest of
-    the group by number, ``killpg``, as without pidfds: the verified path, where members
-    that outlived their leader are still reached, and the remaining window is the group's
-    number being taken by another session after the check.
-    """
-    if pidfd is not None:
-        if _pidfd_signal(pidfd, sig) is not None:
-            return
-        with contextlib.suppress(OSError):
-            signal.pidfd_send_signal(pidfd, sig)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int, pidfd: int | None = None) -> bool:
-    if pidfd is not None and _pidfd_signal(pidfd, 0) is False:
-        return False  # no member of the pidfd's group is left
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # killpg succeeds while zombies remain; look for a live member.
-    for entry in Path("/proc").glob("[0-9]*"):
-        found = _proc_stat(int(entry.name))
-        if found is not None and found.pgrp == pgid and found.state != "Z":
-            return True
-    return False
-
-
-def kill_group(pgid: int, grace: float = STOP_GRACE, pidfd: int | None = None) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds.
-
-    The caller proves that the group is the one it started (:func:`verify`, or an unreaped
-    child of its own), and passes the leader's pidfd opened before that proof where it has
-    one: the signals then go through it (:func:`_signal_group`), so a pid reused after the
-    proof is never signalled. ``pgid`` <= 1 would name the caller's own group or init's:
-    refused.
-
-    Raises:
-        ValueError: ``pgid`` is not a process group id aimc can have started.
-    """
-    if isinstance(pgid, bool) or not isinstance(pgid, int) or pgid <= 1:
-        raise ValueError(f"refusing to signal process group {pgid!r}")
-    _signal_group(pgid, signal.SIGTERM, pidfd)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _group_alive(pgid, pidfd):
-        time.sleep(0.05)
-    # Once its last member is gone the group id may be reused: SIGKILL only live members.
-    if _group_alive(pgid, pidfd):
-        _signal_group(pgid, signal.SIGKILL, pidfd)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _group_alive(pgid, pidfd):
-        time.sleep(0.05)
-
-
-def _exit_status(pid: int) -> int | None:
-    """The exit status of our child ``pid`` once it exited (negative: killed by that
-    signal), else None. It is left unreaped, so neither its pid nor its group id can be
-    reused until the caller waits for it."""
-    try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return -1
-    if info is None:
-        return None
-    if info.si_code == os.CLD_EXITED:
-        return int(info.si_status)
-    return -int(info.si_status)
-
-
-# --- the endpoint ---------------------------------------------------------------------
-
-
-def port_in_use(port: int) -> bool:
-    """True when something already listens on ``port`` on this machine."""
-    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.settimeout(0.2)
-            try:
-                if s.connect_ex((address, port)) == 0:
-                    return True
-            except OSError:
-                continue
-    return False
-
-
-#: The variable that holds the API key of a vLLM server (vLLM 0.32 ``vllm/envs.py``; its
-#: ``--api-key`` flag wins over it, and aimc never writes that flag: a secret).
-API_KEY_ENV = "VLLM_API_KEY"
-#: What a bearer token can be so that vLLM matches it: Starlette reads header bytes as
-#: Latin-1 and the HTTP parser strips surrounding blanks, while vLLM hashes the key's UTF-8
-#: (``vllm/entrypoints/serve/middleware/authenticate.py``): printable ASCII, no blank at an
-#: end, and nothing a header line cannot carry.
-_BEARER = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,4094}[\x21-\x7e])?")
-#: HTTP statuses of a server that wants a key it was not given.
-_UNAUTHORIZED = (401, 403)
-
-
-def api_key(env: Mapping[str, str] | None = None) -> str | None:
-    """The API key a server started with ``env`` (default: this process's environment)
-    requires, to send as ``Authorization: Bearer``: ``$VLLM_API_KEY``, or None when it is
-    unset or empty. The key is a pass-through secret: it is never written or shown.
-
-    Raises:
-        ConfigError: It is not a key that can be sent in an HTTP header (the message never
-            holds the value).
-    """
-    key = (os.environ if env is None else env).get(API_KEY_ENV) or None
-    if key is not None and not _BEARER.fullmatch(key):
-        raise ConfigError(
-            f"{API_KEY_ENV} cannot be sent as an HTTP bearer token: it must be printable "
-            "ASCII, at most 4096 characters, without a space at either end",
-            hint=f"set {API_KEY_ENV} to the key without surrounding spaces or other "
-            "characters (the server could never match it)",
-        )
-    return key
-
-
-def _get(url: str, timeout: float = 1.0, api_key: str | None = None) -> tuple[int, bytes]:
-    """GET ``url``: (status, at most 1 MiB of body), or (0, b"") when there is no answer;
-    with ``api_key``, as ``Authorization: Bearer <key>``.
-
-    ``timeout`` bounds each socket operation, and the whole exchange ends ``timeout`` + 1 s
-    after it began: a server that trickles one byte at a time resets the socket timeout on
-    every read, so at the deadline its connections are shut, which ends any read (and a
-    status or header line that never ends) in progress. Any malformed answer is "no
-    answer", never an error of aimc's.
-    """
-    # Imported here: urllib.request is slow to import, and 'compile' imports this module.
-    import http.client
-    import threading
-    import urllib.error
-    import urllib.request
-
-    sockets: list[socket.socket] = []
-
-    class Connection(http.client.HTTPConnection):
-        def connect(self) -> None:
-            super().connect()
-            sockets.append(self.sock)
-
-    class TLSConnection(http.client.HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            sockets.append(self.sock)
-
-    class Plain(urllib.request.HTTPHandler):
-        def http_open(self, req: Any) -> Any:
-            return self.do_open(Connection, req)
-
-    class TLS(urllib.request.HTTPSHandler):
-        def https_open(self, req: Any) -> Any:
-            options = {"context": getattr(self, "_context", None)}
-            if hasattr(self, "_check_hostname"):
-                options["check_hostname"] = self._check_hostname
-            return self.do_open(TLSConnection, req, **options)
-
-    def shut() -> None:
-        for sock in list(sockets):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    watchdog = threading.Timer(timeout + 1, shut)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        opener = urllib.request.build_opener(Plain, TLS)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        request = urllib.request.Request(url, headers=headers)
-        with opener.open(request, timeout=timeout) as response:
-            return int(response.status), response.read(1 << 20)
-    except urllib.error.HTTPError as exc:
-        return exc.code, b""
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
-        return 0, b""
-    finally:
-        watchdog.cancel()
-
-
-def _healthy(port: int, health_path: str, timeout: float = 1.0, api_key: str | None = None) -> bool:
-    return _get(f"http://127.0.0.1:{port}{health_path}", timeout, api_key)[0] == 200
-
-
-def _listing(
-    port: int, model: str, timeout: float = 1.0, api_key: str | None = None
-) -> tuple[bool, int]:
-    """(``/v1/models`` lists ``model``, its HTTP status: 0 for no answer); listed without
-    asking when no model is named (a command run through the API may serve no model list)."""
-    if not model:
-        return True, 200
-    status, body = _get(f"http://127.0.0.1:{port}/v1/models", timeout, api_key)
-    if status != 200:
-        return False, status
-    try:
-        ids = [m.get("id") for m in json.loads(body).get("data", [])]
-    except (ValueError, AttributeError, TypeError, RecursionError):
-        return False, status
-    return model in ids, status
-
-
-def _lists(port: int, model: str, timeout: float = 1.0, api_key: str | None = None) -> bool:
-    """``/v1/models`` lists ``model`` (or no model is named: a command run through the API
-    may serve no model list)."""
-    return _listing(port, model, timeout, api_key)[0]
-
-
-def probe(
-    port: int, health_path: str, model: str, timeout: float = 1.0, api_key: str | None = None
-) -> str:
-    """What the endpoint answers, each request within ``timeout`` s and sent with
-    ``api_key`` (:func:`api_key`) when given: ``ready`` (``/health`` answers 200 and
-    ``/v1/models`` lists ``model``), ``unauthorized`` (``/health`` answers but
-    ``/v1/models`` is 401 or 403: the server wants an API key that was not sent, or not its
-    own; vLLM guards ``/v1/*`` and leaves ``/health`` open), ``healthy`` (not listed yet)
-    or ``down``."""
-    if not _healthy(port, health_path, timeout, api_key):
-        return "down"
-    listed, status = _listing(port, model, timeout, api_key)
-    if listed:
-        return "ready"
-    return "unauthorized" if status in _UNAUTHORIZED else "healthy"
-
-
-def is_ready(
-    port: int, health_path: str, model: str, timeout: float = 1.0, api_key: str | None = None
-) -> bool:
-    """``/health`` answers 200 and ``/v1/models`` lists ``model`` (when one is named: a
-    command run through the API may serve no model list), each within ``timeout`` s."""
-    return probe(port, health_path, model, timeout, api_key) == "ready"
 
 
 def _tail(log: Path, lines: int = 20) -> str:
@@ -548,103 +188,6 @@ def _open_log(log: Path) -> int:
             hint="remove it; aimc writes the log as a plain file in the folder",
         )
     return fd
-
-
-def _docker_check(env: dict[str, str]) -> None:
-    """Fail clearly (exit 4, or 7 for the socket's permissions) when Docker is unusable."""
-    try:
-        proc = subprocess.run(
-            ["docker", "version", "--format", "{{.Server.Version}}"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        raise LaunchError(
-            "docker is not installed (no docker command on PATH)",
-            hint="install Docker",  # run, launch, the API alike: no "compile with" advice
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise LaunchError("the Docker engine did not answer within 15 s") from None
-    if proc.returncode != 0:
-        message = (proc.stderr or proc.stdout).strip().splitlines()
-        text = message[-1] if message else f"exit code {proc.returncode}"
-        # The hints name what the caller chose: DOCKER_HOST (or DOCKER_SOCKET, which sets
-        # it) when set, else Docker's default socket.
-        host = env.get("DOCKER_HOST")
-        if "permission denied" in text.lower():
-            raise PermissionDeniedError(
-                f"no permission to use the Docker engine: {text}",
-                hint=f"this user may not use {host}; check its owner and mode"
-                if host
-                else "add your user to the docker group, or set DOCKER_SOCKET to a socket "
-                "you may use",
-            )
-        raise LaunchError(
-            f"no Docker engine is reachable: {text}",
-            hint=f"start the Docker engine at {host}, or point DOCKER_SOCKET at a running one"
-            if host
-            else "start Docker, or set DOCKER_SOCKET to the socket of a running engine",
-        )
-
-
-def _docker(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
-    """Run ``docker ARGS``: (exit code, stdout), or (-1, "") when it cannot run or hangs."""
-    try:
-        proc = subprocess.run(
-            ["docker", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return -1, ""
-    return proc.returncode, proc.stdout
-
-
-def _container(name: str, env: dict[str, str]) -> tuple[str, str] | None:
-    """(full id, :data:`RUN_LABEL` value) of the container named ``name``, or None when
-    there is none (or the engine does not answer)."""
-    fmt = f'{{{{.Id}}}} {{{{index .Config.Labels "{RUN_LABEL}"}}}}'
-    code, out = _docker(["container", "inspect", "--format", fmt, "--", name], env, 30)
-    words = out.split()
-    if code != 0 or not words or not re.fullmatch(r"[0-9a-f]{64}", words[0]):
-        return None
-    return words[0], words[1] if len(words) > 1 else ""
-
-
-def _refuse_existing_container(name: str, env: dict[str, str]) -> None:
-    """Raises: ConfigError: A container named ``name`` exists (aimc did not start it for
-    this run, and never removes it)."""
-    found = _container(name, env)
-    if found is not None:
-        raise ConfigError(
-            f"a container named {name} already exists (id {found[0][:12]}); aimc leaves it alone",
-            hint=f"launch under another name with --name, or remove it yourself: "
-            f"docker rm -f {name}",
-        )
-
-
-def _docker_rm(name: str, env: dict[str, str], run_id: str, container_id: str = "") -> None:
-    """Remove the container named ``name`` if it is this run's: it carries the label
-    ``run_id`` (or, for a record without one, its id starts with ``container_id``). Any
-    other container of that name is left alone. Removed by its full id, not its name."""
-    found = _container(name, env)
-    if found is None:
-        return
-    full, label = found
-    if run_id:
-        ours = label == run_id
-    else:
-        ours = bool(re.fullmatch(r"[0-9a-f]{12,64}", container_id)) and full.startswith(
-            container_id
-        )
-    if ours:
-        _docker(["rm", "-f", full], env)
 
 
 # --- files ------------------------------------------------------------------------------

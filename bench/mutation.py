@@ -84,13 +84,8 @@ TARGETS = {
     "runner": Target(
         {
             "aimc/records.py": ("validate_name",),
-            "aimc/runner.py": (
-                "_proc_stat",
-                "alive",
-                "verify",
-                "_works_in",
-                "_plan_problem",
-            ),
+            "aimc/process.py": ("_proc_stat", "alive", "verify", "_works_in"),
+            "aimc/runner.py": ("_plan_problem",),
         },
         ("tests/test_runner_verify.py",),
     ),
