@@ -719,7 +719,7 @@ def test_stop_ends_the_whole_group_with_or_without_pidfds(
     number; with no pidfds at all (another platform, a sandbox) by number, as verified."""
     import errno as errno_module
 
-    from aimc import runner
+    from aimc import process, runner
 
     monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "state"))
     sent: list[tuple[int, int]] = []
@@ -739,7 +739,7 @@ def test_stop_ends_the_whole_group_with_or_without_pidfds(
     assert not members(proc.pid)
     assert proc.wait(timeout=30) == -signal.SIGTERM
     if kernel == "group-pidfd":
-        assert (signal.SIGTERM, runner.PIDFD_SIGNAL_PROCESS_GROUP) in sent
+        assert (signal.SIGTERM, process.PIDFD_SIGNAL_PROCESS_GROUP) in sent
     elif kernel == "leader-pidfd":
         assert (signal.SIGTERM, 0) in sent
     else:
