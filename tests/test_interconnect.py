@@ -32,7 +32,7 @@ from aimc.templating import to_yaml
 from aimc.write import write_artifacts
 from tests.conftest import GOLDEN
 from tests.helpers.k8s import kubelet_expand, load_yaml
-from tests.test_k8s_pods import baseline_violations, qos_class
+from tests.helpers.pods import baseline_violations, qos_class
 from tests.test_multinode import _run, lws_validator
 
 DATA = Path(__file__).parent / "data" / "interconnect"

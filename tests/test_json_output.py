@@ -28,8 +28,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from tests.conftest import ROOT, Result, run_cli
+from tests.helpers.cache import REV, _cached
 from tests.helpers.runs import EXAMPLES, NAME, Reaper, TrustLab, cli_env, members
-from tests.test_cache import REV, _cached
 from tests.test_detect import Machine
 from tests.test_interop import aim_broken, aim_clean, vllm_broken, vllm_clean
 
