@@ -10,11 +10,13 @@ import subprocess
 from aimc.errors import ConfigError, LaunchError, PermissionDeniedError
 from aimc.settings import setting
 
+__all__ = ["RUN_LABEL", "docker_env"]
+
 #: The label launch.sh gives a container: ``AIM_RUN_ID`` of the run that started it.
 RUN_LABEL = "dev.aimc.run"
 
 
-def _docker_env(env: dict[str, str]) -> dict[str, str]:
+def docker_env(env: dict[str, str]) -> dict[str, str]:
     """``env`` with ``DOCKER_HOST`` pointing at ``DOCKER_SOCKET`` (as read by
     :mod:`aimc.settings` from ``env``) when that is set and ``DOCKER_HOST`` is not."""
     socket_path = setting("docker_socket", env)

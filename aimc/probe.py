@@ -14,6 +14,8 @@ from typing import Any
 
 from aimc.errors import ConfigError
 
+__all__ = ["API_KEY_ENV", "api_key", "http_get", "is_ready", "port_in_use", "probe"]
+
 
 def port_in_use(port: int) -> bool:
     """True when something already listens on ``port`` on this machine."""
@@ -60,7 +62,7 @@ def api_key(env: Mapping[str, str] | None = None) -> str | None:
     return key
 
 
-def _get(url: str, timeout: float = 1.0, api_key: str | None = None) -> tuple[int, bytes]:
+def http_get(url: str, timeout: float = 1.0, api_key: str | None = None) -> tuple[int, bytes]:
     """GET ``url``: (status, at most 1 MiB of body), or (0, b"") when there is no answer;
     with ``api_key``, as ``Authorization: Bearer <key>``.
 
@@ -122,7 +124,7 @@ def _get(url: str, timeout: float = 1.0, api_key: str | None = None) -> tuple[in
 
 
 def _healthy(port: int, health_path: str, timeout: float = 1.0, api_key: str | None = None) -> bool:
-    return _get(f"http://127.0.0.1:{port}{health_path}", timeout, api_key)[0] == 200
+    return http_get(f"http://127.0.0.1:{port}{health_path}", timeout, api_key)[0] == 200
 
 
 def _listing(
@@ -132,7 +134,7 @@ def _listing(
     asking when no model is named (a command run through the API may serve no model list)."""
     if not model:
         return True, 200
-    status, body = _get(f"http://127.0.0.1:{port}/v1/models", timeout, api_key)
+    status, body = http_get(f"http://127.0.0.1:{port}/v1/models", timeout, api_key)
     if status != 200:
         return False, status
     try:

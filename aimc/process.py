@@ -21,6 +21,8 @@ from pathlib import Path
 
 from aimc.records import RunRecord
 
+__all__ = ["PIDFD_SIGNAL_PROCESS_GROUP", "STOP_GRACE", "alive", "kill_group", "verify"]
+
 #: Seconds a stopped group gets between SIGTERM and SIGKILL.
 STOP_GRACE = 15.0
 

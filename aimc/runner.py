@@ -42,15 +42,14 @@ from aimc.docker_cli import (
     _container,
     _docker,
     _docker_check,
-    _docker_env,
     _docker_rm,
     _refuse_existing_container,
+    docker_env,
 )
 from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
 from aimc.plan import Plan
 from aimc.probe import (
     API_KEY_ENV,
-    _get,
     api_key,
     is_ready,
     port_in_use,
@@ -84,10 +83,8 @@ __all__ = [
     "RunRecord",
     "alive",
     "api_key",
-    "docker_env",
     "find_record",
     "forget",
-    "http_get",
     "is_ready",
     "kill_group",
     "load_plan",
@@ -589,7 +586,7 @@ def stop_record(record: RunRecord, env: dict[str, str] | None = None) -> bool:
         if record.launcher == "docker":
             _docker_rm(
                 record.name,
-                _docker_env(dict(env or os.environ)),
+                docker_env(dict(env or os.environ)),
                 record.run_id,
                 record.container_id,
             )
@@ -686,7 +683,7 @@ def run_folder(
         raise ConfigError(f"{script} is missing", hint="recompile the folder")
     verify_artifacts(folder)  # before any check that starts or records anything
     name = validate_name(plan.name if name is None else name)
-    env = _docker_env(dict(os.environ if env is None else env))
+    env = docker_env(dict(os.environ if env is None else env))
     key = api_key(env)  # the server gets env: the key it requires, if any
     refuse_busy(name, folder)
     if port_in_use(plan.port):
@@ -864,6 +861,4 @@ def _docker_still_there(env: dict[str, str], code: int, log: Path) -> None:
 
 
 # Public names for the other commands that read runs (logs, bench).
-docker_env = _docker_env
-http_get = _get
 load_plan = _load_plan

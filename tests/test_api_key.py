@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aimc.errors import ConfigError
-from aimc.runner import api_key, http_get
+from aimc.probe import api_key, http_get
 from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, wait_for
 from tests.test_settings import environ_of
 

@@ -49,12 +49,12 @@ def _served_model(url: str, api_key: str | None) -> str:
     """The first model ``/v1/models`` lists (asked with ``api_key`` as the bearer token).
 
     Raises:
-        NetworkError: It lists none, or does not answer (in HTTP: see ``runner.http_get``).
+        NetworkError: It lists none, or does not answer (in HTTP: see ``aimc.probe.http_get``).
     """
     import json
 
     from aimc.errors import NetworkError
-    from aimc.runner import API_KEY_ENV, http_get
+    from aimc.probe import API_KEY_ENV, http_get
 
     status, body = http_get(url + "/v1/models", timeout=10, api_key=api_key)
     try:

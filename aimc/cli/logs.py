@@ -43,7 +43,7 @@ def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
     if record is None:
         raise no_such_run(name)
     if record.launcher == "docker":
-        from aimc.runner import docker_env
+        from aimc.docker_cli import docker_env
         from aimc.serverlog import docker_logs
 
         env = docker_env(dict(current_settings().server_env()))
