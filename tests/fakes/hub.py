@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 
@@ -68,7 +68,29 @@ class Repo:
         return self.advertise.get(name, len(self.files[name]))
 
 
-class FakeHub:
+Served = TypeVar("Served", bound="ServedInThread")
+
+
+class ServedInThread:
+    """A ``ThreadingHTTPServer`` (``self._server``) served from a daemon thread: the stand-in
+    hub's and the other host's ``start`` and ``stop``."""
+
+    _server: ThreadingHTTPServer
+    _thread: threading.Thread | None = None
+
+    def start(self: Served) -> Served:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+class FakeHub(ServedInThread):
     """A threaded HTTP server on 127.0.0.1 with a free port; ``url`` goes in HF_ENDPOINT."""
 
     def __init__(self, token: str = "hf_localtesttoken0123456789abcdef") -> None:
@@ -119,17 +141,6 @@ class FakeHub:
                 for m, p in self.requests
                 if m == "GET" and p.endswith(f"/{name}") and f"/{repo}/resolve/" in p
             )
-
-    def start(self) -> FakeHub:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         hub = self

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.hub import ServedInThread
+
 
 @dataclass(frozen=True)
 class Received:
@@ -28,7 +30,7 @@ class Received:
 Answer = tuple[int, dict[str, str], Iterable[bytes]]
 
 
-class OtherHost:
+class OtherHost(ServedInThread):
     """A threaded HTTP server on 127.0.0.1 with a free port (another origin than the hub's)."""
 
     def __init__(self, answer: Callable[[str, str], Answer] | None = None) -> None:
@@ -42,17 +44,6 @@ class OtherHost:
     @property
     def url(self) -> str:
         return f"http://localhost:{self._server.server_address[1]}"
-
-    def start(self) -> OtherHost:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         host = self
