@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _refused(code: int, err: str, key: str, out: Path) -> None:
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    # One diagnostic: "error: ..." or, for a value the schema of a --config file refuses,
+    # "FILE:LINE:COL: error: ...", then that file's count line ("error: 1 error in FILE").
+    lines = [
+        line
+        for line in err.splitlines()
+        if "error:" in line and not re.match(r"error: \d+ errors? in ", line)
+    ]
     assert code == 2, err
     assert len(lines) == 1 and key.removeprefix("args.") in lines[0], err
     assert "Traceback" not in err
