@@ -9,7 +9,8 @@ rules produce) and the functions that sort and print them. Text form::
 User text never breaks that form: a message or hint is cut to :data:`MAX_TEXT` characters
 and its control characters are escaped when the diagnostic is made; the path and pointer
 get the same treatment when printed (the JSON form keeps them exact). Code that quotes a
-user value in a message uses :func:`excerpt`.
+user value in a message uses :func:`excerpt`; code that names the place of a value builds
+its JSON Pointer with :func:`pointer` (:func:`escape_pointer` for one token).
 """
 
 from __future__ import annotations
@@ -21,18 +22,23 @@ from typing import Any, Literal
 from aimc.masking import mask
 
 Severity = Literal["error", "warning"]
+#: A 1-based (line, column) in a file.
+Position = tuple[int, int]
 
 __all__ = [
     "MAX_EXCERPT",
     "MAX_TEXT",
     "Diagnostic",
+    "Position",
     "Severity",
     "did_you_mean",
+    "escape_pointer",
     "excerpt",
     "format_github",
     "format_text",
     "github_annotation",
     "one_line",
+    "pointer",
     "sort_diagnostics",
     "whole_line",
 ]
@@ -100,6 +106,16 @@ def excerpt(value: object, limit: int = MAX_EXCERPT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def escape_pointer(token: str | int) -> str:
+    """One JSON Pointer reference token (RFC 6901)."""
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def pointer(*parts: str | int) -> str:
+    """A JSON Pointer from its reference tokens (``pointer("args", "a/b")``: ``/args/a~1b``)."""
+    return "".join(f"/{escape_pointer(p)}" for p in parts)
 
 
 @dataclass(frozen=True)
@@ -213,7 +229,7 @@ def format_github(diagnostics: Sequence[Diagnostic]) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A "did you mean" hint for a word from a closed set, or None when nothing is close."""
-    import difflib
+    import difflib  # deferred: ``aim-engine --help`` imports this module, never calls this
 
     options = sorted({str(c) for c in choices})
     close = difflib.get_close_matches(str(word), options, n=3, cutoff=0.6)
