@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aimc.catalog import Catalog
 from aimc.diagnostics import Diagnostic, sort_diagnostics
 from aimc.errors import AimcError, ValidationFailed
-from aimc.lint import lint_hardware, lint_recipe, lint_yaml11
+from aimc.lint import lint_hardware, lint_recipe
+from aimc.lint_yaml11 import lint_yaml11
 from aimc.loader import Document, load_document, read_bytes, read_document
 from aimc.recipe import iter_yaml
 from aimc.schema import check_schema

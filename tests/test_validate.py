@@ -210,7 +210,7 @@ def test_yaml_1_1_warning_exactly_where_pyyaml_reads_otherwise(token: str) -> No
     import yaml
 
     from aimc.errors import ValidationFailed
-    from aimc.lint import lint_yaml11
+    from aimc.lint_yaml11 import lint_yaml11
     from aimc.loader import load_document
 
     text = f"x: {token}\n"

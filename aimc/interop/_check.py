@@ -18,7 +18,8 @@ from typing import Any
 from aimc.diagnostics import Diagnostic
 from aimc.estimate import GIB, MIN_CONTEXT, estimate
 from aimc.interop._common import Conversion, Origin, RecipeOut
-from aimc.lint import lint_fit, lint_hardware, lint_recipe
+from aimc.lint import lint_hardware, lint_recipe
+from aimc.lint_fit import lint_fit
 from aimc.loader import Document
 from aimc.schema import check_schema
 
