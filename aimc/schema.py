@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aimc import _resources
 from aimc.diagnostics import MAX_EXCERPT, Diagnostic, did_you_mean, excerpt
 from aimc.loader import Document, escape_pointer, pointer
+from aimc.schema_compiler import Unsupported, compile_schema, ecma_pattern
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -61,9 +62,8 @@ def validator_class() -> Any:
     """jsonschema's 2020-12 validator with JSON Schema's own ``pattern``: ``$`` is the end
     of the text (:func:`aimc.schema_compiler.ecma_pattern`), not also before a final
     newline as in Python."""
+    # Deferred: jsonschema is heavy and needed only when the compiled check fails.
     from jsonschema import Draft202012Validator, ValidationError, validators
-
-    from aimc.schema_compiler import ecma_pattern
 
     def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
         if validator.is_type(instance, "string") and not ecma_pattern(patrn).search(instance):
@@ -78,8 +78,6 @@ def validator_class() -> Any:
 def _compiled(kind: str) -> Callable[[Any], bool] | None:
     """The compiled validity check of a kind's schema, or None when the compiler does not
     cover the schema (then ``jsonschema`` checks every document)."""
-    from aimc.schema_compiler import Unsupported, compile_schema
-
     try:
         return compile_schema(load_schema(KINDS[kind]))
     except (Unsupported, re.error):
@@ -121,133 +119,191 @@ def _expected_types(types: Any) -> str:
 
 def _diagnose(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
     """Turn one jsonschema error into diagnostics users can act on."""
-    pointer = _pointer(error)
+    return _step(error)(doc, error, _pointer(error))
+
+
+#: One step of :func:`_diagnose`: the diagnostics of one kind of jsonschema error, given the
+#: document, the error and the JSON Pointer of the value it concerns.
+_Step = Callable[[Document, "ValidationError", str], Iterator[Diagnostic]]
+
+
+def _step(error: ValidationError) -> _Step:
+    """The step that says what is wrong for ``error``'s keyword."""
     validator = error.validator
-    value: Any = error.validator_value
-    instance = error.instance
-    schema = error.schema if isinstance(error.schema, dict) else {}
-
-    if validator == "additionalProperties" and isinstance(instance, dict):
-        known = list(schema.get("properties", {}))
-        for key in sorted(set(instance) - set(known)):
-            yield doc.diagnostic(
-                f"{pointer}/{escape_pointer(key)}",
-                f"unknown key {_short(key)}",
-                key=True,
-                hint=did_you_mean(key, known)
-                or ("allowed keys: " + ", ".join(known) if known else None),
-            )
-        return
+    if validator == "additionalProperties" and isinstance(error.instance, dict):
+        return _unknown_keys
     if validator == "required":
-        missing = [k for k in value if isinstance(instance, dict) and k not in instance]
-        for key in missing:
-            where = f"in {pointer}" if pointer else "at the top level"
-            yield doc.diagnostic(pointer, f"missing required key {key!r} {where}", key=True)
-        return
+        return _missing_keys
     if "propertyNames" in error.relative_schema_path and validator != "propertyNames":
-        # A sub-schema of propertyNames failed: the instance is the offending *key*.
-        choices = schema.get("enum")
-        name = str(instance)
-        form = schema.get("description")
-        if choices:
-            message = f"{_short(name)} is not a valid key here; expected one of: " + ", ".join(
-                map(str, choices)
-            )
-        else:
-            message = f"{_short(name)} is not a valid key here" + (
-                f"; expected {form}" if form else ""
-            )
-        yield doc.diagnostic(
-            f"{pointer}/{escape_pointer(name)}",
-            message,
-            key=True,
-            hint=did_you_mean(name, choices) if choices else None,
-        )
-        return
-    if validator == "propertyNames":
-        # jsonschema reports the bad *name* as the instance, at the parent's path.
-        sub = value if isinstance(value, dict) else {}
-        choices = sub.get("enum")
-        name = str(instance)
-        if choices:
-            yield doc.diagnostic(
-                f"{pointer}/{escape_pointer(name)}",
-                f"{_short(name)} is not a valid key here; expected one of: {', '.join(choices)}",
-                key=True,
-                hint=did_you_mean(name, choices),
-            )
-        else:
-            yield doc.diagnostic(
-                f"{pointer}/{escape_pointer(name)}",
-                f"key {_short(name)} does not match the required pattern {sub.get('pattern', '')}",
-                key=True,
-            )
-        return
-    if validator == "enum":
-        choices = [str(c) for c in value]
-        yield doc.diagnostic(
-            pointer,
-            f"{_short(instance)} is not one of: {', '.join(choices)}",
-            hint=did_you_mean(str(instance), choices),
-        )
-        return
-    if validator == "const":
-        yield doc.diagnostic(pointer, f"expected {_short(value)}, got {_short(instance)}")
-        return
-    if validator == "type":
-        hint = None
-        if "string" in ([value] if isinstance(value, str) else value) and isinstance(
-            instance, (int, float, bool)
-        ):
-            hint = 'quote the value, e.g. "1"'
-        key_position = isinstance(instance, (dict, list))
-        yield doc.diagnostic(
-            pointer,
-            f"expected {_expected_types(value)}, got {_TYPE_NAMES[_type_of(instance)]}",
-            key=key_position,
-            hint=hint,
-        )
-        return
-    if validator == "pattern":
-        what = schema.get("description", "").rstrip(".")
-        yield doc.diagnostic(
-            pointer,
-            f"{_short(instance)} is not valid here" + (f"; expected: {what}" if what else ""),
-        )
-        return
-    bounds = {
-        "minimum": "at least",
-        "maximum": "at most",
-        "exclusiveMinimum": "greater than",
-        "exclusiveMaximum": "less than",
-        "minItems": "at least",
-        "minLength": "at least",
-        "maxItems": "at most",
-        "maxLength": "at most",
-    }
-    if validator in bounds:
-        unit = {
-            "minItems": " item(s)",
-            "minLength": " character(s)",
-            "maxItems": " item(s)",
-            "maxLength": " character(s)",
-        }.get(str(validator), "")
-        yield doc.diagnostic(
-            pointer, f"must be {bounds[str(validator)]} {value}{unit}, got {_short(instance)}"
-        )
-        return
+        return _invalid_key
     if validator in ("oneOf", "anyOf") and error.context:
-        from jsonschema.exceptions import best_match
+        return _best_match
+    return _STEPS.get(str(validator), _as_jsonschema_says)
 
-        best = best_match(error.context)
-        yield from _diagnose(doc, best)
-        return
+
+def _schema_of(error: ValidationError) -> dict[str, Any]:
+    return error.schema if isinstance(error.schema, dict) else {}
+
+
+def _value_of(error: ValidationError) -> Any:
+    """The value of the keyword that failed (``required``'s list, ``enum``'s choices...)."""
+    return error.validator_value
+
+
+def _unknown_keys(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    known = list(_schema_of(error).get("properties", {}))
+    instance: Any = error.instance
+    for key in sorted(set(instance) - set(known)):
+        yield doc.diagnostic(
+            f"{at}/{escape_pointer(key)}",
+            f"unknown key {_short(key)}",
+            key=True,
+            hint=did_you_mean(key, known)
+            or ("allowed keys: " + ", ".join(known) if known else None),
+        )
+
+
+def _missing_keys(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    instance, value = error.instance, _value_of(error)
+    missing = [k for k in value if isinstance(instance, dict) and k not in instance]
+    for key in missing:
+        where = f"in {at}" if at else "at the top level"
+        yield doc.diagnostic(at, f"missing required key {key!r} {where}", key=True)
+
+
+def _invalid_key(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    """A sub-schema of ``propertyNames`` failed: the instance is the offending *key*."""
+    schema = _schema_of(error)
+    choices = schema.get("enum")
+    name = str(error.instance)
+    form = schema.get("description")
+    if choices:
+        message = f"{_short(name)} is not a valid key here; expected one of: " + ", ".join(
+            map(str, choices)
+        )
+    else:
+        message = f"{_short(name)} is not a valid key here" + (f"; expected {form}" if form else "")
+    yield doc.diagnostic(
+        f"{at}/{escape_pointer(name)}",
+        message,
+        key=True,
+        hint=did_you_mean(name, choices) if choices else None,
+    )
+
+
+def _bad_key_name(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    """``propertyNames`` failed: jsonschema reports the bad *name* as the instance, at the
+    parent's path."""
+    value = error.validator_value
+    sub = value if isinstance(value, dict) else {}
+    choices = sub.get("enum")
+    name = str(error.instance)
+    if choices:
+        yield doc.diagnostic(
+            f"{at}/{escape_pointer(name)}",
+            f"{_short(name)} is not a valid key here; expected one of: {', '.join(choices)}",
+            key=True,
+            hint=did_you_mean(name, choices),
+        )
+    else:
+        yield doc.diagnostic(
+            f"{at}/{escape_pointer(name)}",
+            f"key {_short(name)} does not match the required pattern {sub.get('pattern', '')}",
+            key=True,
+        )
+
+
+def _not_one_of(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    choices = [str(c) for c in _value_of(error)]
+    yield doc.diagnostic(
+        at,
+        f"{_short(error.instance)} is not one of: {', '.join(choices)}",
+        hint=did_you_mean(str(error.instance), choices),
+    )
+
+
+def _not_const(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    yield doc.diagnostic(
+        at, f"expected {_short(error.validator_value)}, got {_short(error.instance)}"
+    )
+
+
+def _wrong_type(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    value, instance = _value_of(error), error.instance
+    hint = None
+    if "string" in ([value] if isinstance(value, str) else value) and isinstance(
+        instance, (int, float, bool)
+    ):
+        hint = 'quote the value, e.g. "1"'
+    key_position = isinstance(instance, (dict, list))
+    yield doc.diagnostic(
+        at,
+        f"expected {_expected_types(value)}, got {_TYPE_NAMES[_type_of(instance)]}",
+        key=key_position,
+        hint=hint,
+    )
+
+
+def _no_match(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    what = _schema_of(error).get("description", "").rstrip(".")
+    yield doc.diagnostic(
+        at,
+        f"{_short(error.instance)} is not valid here" + (f"; expected: {what}" if what else ""),
+    )
+
+
+_BOUNDS = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "greater than",
+    "exclusiveMaximum": "less than",
+    "minItems": "at least",
+    "minLength": "at least",
+    "maxItems": "at most",
+    "maxLength": "at most",
+}
+_UNITS = {
+    "minItems": " item(s)",
+    "minLength": " character(s)",
+    "maxItems": " item(s)",
+    "maxLength": " character(s)",
+}
+
+
+def _out_of_bounds(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    validator = str(error.validator)
+    yield doc.diagnostic(
+        at,
+        f"must be {_BOUNDS[validator]} {error.validator_value}{_UNITS.get(validator, '')}, "
+        f"got {_short(error.instance)}",
+    )
+
+
+def _best_match(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
+    """``oneOf``/``anyOf``: what is wrong for the branch that comes closest."""
+    from jsonschema.exceptions import best_match  # deferred: jsonschema is heavy
+
+    yield from _diagnose(doc, best_match(error.context))
+
+
+def _as_jsonschema_says(doc: Document, error: ValidationError, at: str) -> Iterator[Diagnostic]:
     # jsonschema's own message quotes the whole instance (repr): quote an excerpt instead.
     message = error.message
-    whole = repr(instance)
+    whole = repr(error.instance)
     if len(whole) > MAX_EXCERPT and whole in message:
-        message = message.replace(whole, _short(instance))
-    yield doc.diagnostic(pointer, message.replace("\n", " "))
+        message = message.replace(whole, _short(error.instance))
+    yield doc.diagnostic(at, message.replace("\n", " "))
+
+
+#: The steps for the other keywords (:func:`_step` picks the ones that need more).
+_STEPS: dict[str, _Step] = {
+    "propertyNames": _bad_key_name,
+    "enum": _not_one_of,
+    "const": _not_const,
+    "type": _wrong_type,
+    "pattern": _no_match,
+    **dict.fromkeys(_BOUNDS, _out_of_bounds),
+}
 
 
 def check_schema(doc: Document, default_kind: str | None = None) -> list[Diagnostic]:
