@@ -4,7 +4,8 @@ Every user-facing failure is an :class:`AimcError` subclass. The CLI prints its 
 (and hint) on one line each, or under ``--format json`` the error response with its
 :attr:`AimcError.code`, and exits with :attr:`AimcError.exit_code`; it never prints a
 traceback for these. Anything else that escapes is an internal bug
-(:class:`InternalError`; traceback with ``--debug``).
+(:class:`InternalError`; traceback with ``--debug``). A failed file operation becomes one
+through :func:`from_os_error`: permission refused is exit 7 wherever it happens.
 
 Exit codes (from the AIM Engine API reference) and the ``error.code`` that
 ``--format json`` prints with each (``schemas/output.schema.json#/$defs/error_code``). The
@@ -33,6 +34,7 @@ exit     error code              meaning
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from aimc.diagnostics import Diagnostic
 
 __all__ = [
+    "PERMISSION_ERRNOS",
     "AimcError",
     "CacheError",
     "ConfigError",
@@ -50,6 +53,7 @@ __all__ = [
     "PermissionDeniedError",
     "StoppedBySignal",
     "ValidationFailed",
+    "from_os_error",
 ]
 
 
@@ -159,3 +163,32 @@ class StoppedBySignal(AimcError):
     def __init__(self, message: str, *, signum: int, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.signum = signum
+
+
+#: ``errno`` values of an :class:`OSError` that mean permission was refused (exit 7): the
+#: file's mode or owner (EACCES, EPERM), or a read-only file system (EROFS).
+PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def from_os_error(
+    exc: OSError,
+    message: str,
+    *,
+    hint: str | None = None,
+    otherwise: type[AimcError] = AimcError,
+) -> AimcError:
+    """The error a failed file operation becomes: ``message`` (and ``hint``) as a
+    :class:`PermissionDeniedError` (exit 7) when ``exc`` is a permission failure
+    (:data:`PERMISSION_ERRNOS`), else as ``otherwise`` (:class:`AimcError`, exit 1, unless
+    the caller's failure has its own code, e.g. :class:`CacheError`).
+
+    Args:
+        exc: What the operating system said.
+        message: One line saying what could not be done, usually ending with
+            ``exc.strerror``.
+        hint: Optional one line saying what to do about it.
+        otherwise: The class of the error for any other failure.
+    """
+    if exc.errno in PERMISSION_ERRNOS:
+        return PermissionDeniedError(message, hint=hint)
+    return otherwise(message, hint=hint)

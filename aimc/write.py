@@ -40,7 +40,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from aimc.errors import AimcError, ConfigError, PermissionDeniedError
+from aimc.errors import AimcError, ConfigError, from_os_error
 from aimc.masking import mask
 
 __all__ = [
@@ -79,9 +79,7 @@ _GUARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _os_error(exc: OSError, what: str) -> AimcError:
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(f"cannot write {what}: {exc.strerror}")
-    return AimcError(f"cannot write {what}: {exc.strerror or exc}")
+    return from_os_error(exc, f"cannot write {what}: {exc.strerror or exc}")
 
 
 def _sha256(path: Path) -> str | None:
