@@ -81,6 +81,7 @@ from typing import Any
 
 from aimc import __version__
 from aimc.errors import ConfigError
+from aimc.ownership import KUBERNETES_MANIFEST
 from aimc.plan import Plan
 from aimc.render import (
     CONTAINER_CACHE,
@@ -96,7 +97,6 @@ from aimc.render import (
 )
 from aimc.safety import check_env
 from aimc.vendors import vendor
-from aimc.write import KUBERNETES_MANIFEST
 
 __all__ = [
     "DEFAULT_SHM",

@@ -47,6 +47,7 @@ from aimc.docker_cli import (
     docker_env,
 )
 from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
+from aimc.ownership import verify_artifacts
 from aimc.plan import Plan
 from aimc.probe import (
     API_KEY_ENV,
@@ -75,7 +76,6 @@ from aimc.records import (
 )
 from aimc.serverlog import clean
 from aimc.settings import setting
-from aimc.write import verify_artifacts
 
 __all__ = [
     "API_KEY_ENV",
@@ -646,7 +646,7 @@ def run_folder(
     """Start the folder's ``launch.sh`` and wait until its endpoint is ready.
 
     Nothing in ``folder`` is touched before every check passed, the first being that
-    every artifact is what ``manifest.json`` records (:func:`aimc.write.verify_artifacts`:
+    every artifact is what ``manifest.json`` records (:func:`aimc.ownership.verify_artifacts`:
     an edited ``launch.sh`` is never started). The run is recorded as
     soon as the process exists; on failure, timeout or a stop signal the whole group is
     stopped and the record removed.

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aimc.errors import ConfigError, LaunchError, PermissionDeniedError
+from aimc.ownership import is_aimc_folder
 from aimc.records import LOG_NAME, MANIFEST_NAME, RunRecord
-from aimc.write import is_aimc_folder
 
 __all__ = [
     "LINE_MAX",

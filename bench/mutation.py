@@ -67,17 +67,15 @@ TARGETS = {
     ),
     "write": Target(
         {
-            "aimc/write.py": (
-                "_read_manifest",
-                "_manifest",
+            "aimc/ownership.py": (
+                "read_manifest",
+                "folder_manifest",
                 "is_aimc_folder",
                 "artifact_name_ok",
                 "owned",
                 "_owned_entries",
-                "_ours",
-                "_remove_ours",
-                "_refuse_unowned",
-            )
+            ),
+            "aimc/write.py": ("_ours", "_remove_ours", "_refuse_unowned"),
         },
         ("tests/test_write_ownership.py",),
     ),

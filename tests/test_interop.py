@@ -586,8 +586,8 @@ def test_hostile_profiles_never_escape_the_output_nor_reach_a_shell(
     from aimc.interop import aim_profiles, render
     from aimc.interop._check import schema_checked
     from aimc.loader import load_document
+    from aimc.ownership import artifact_name_ok
     from aimc.schema import check_schema
-    from aimc.write import artifact_name_ok
 
     profile = yaml.safe_load(AIM_QWEN_FP8)
     profile["aim_id"] = aim_id
