@@ -17,19 +17,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from aimc.catalog import Catalog
 from aimc.diagnostics import Diagnostic, sort_diagnostics
+from aimc.engines import installed_fingerprint
 from aimc.errors import AimcError, ValidationFailed
 from aimc.lint import lint_hardware, lint_recipe
 from aimc.lint_yaml11 import lint_yaml11
 from aimc.loader import Document, load_document, read_bytes, read_document
 from aimc.recipe import iter_yaml
 from aimc.schema import check_schema
-
-if TYPE_CHECKING:
-    from aimc.verdicts import Verdicts
+from aimc.verdicts import Verdicts, code_fingerprint
+from aimc.verdicts import key as verdict_key
 
 __all__ = ["CheckResult", "check_paths"]
 
@@ -138,8 +138,6 @@ def check_paths(paths: Sequence[Path], catalog: Catalog, cache: Path | None = No
         catalog: Supplies the hardware profiles recipes may refer to.
         cache: A verdict file to read and update (``validate --cache``).
     """
-    from aimc.verdicts import Verdicts
-
     if not paths:
         paths = [root.path for root in catalog.roots]
     files, diagnostics = _expand(paths)
@@ -173,9 +171,6 @@ def _check_files(
 ) -> tuple[list[dict[str, Any]], set[Path]]:
     """One result per file, in order, and the files that turned out to be hardware
     profiles although they were not checked first (then the results are not final)."""
-    from aimc.engines import installed_fingerprint
-    from aimc.verdicts import code_fingerprint, key
-
     results: dict[Path, dict[str, Any]] = {}
     hardware: dict[str, dict[str, Any]] = {}
     raw: dict[Path, bytes] = {}
@@ -211,7 +206,7 @@ def _check_files(
         if file in results:
             continue
         digest = hashlib.sha256(raw[file]).hexdigest()
-        keys[file] = key(*context, _display(file), _place(file), digest)
+        keys[file] = verdict_key(*context, _display(file), _place(file), digest)
         stored = verdicts.get(keys[file]) if verdicts is not None else None
         if stored is not None:
             results[file] = stored

@@ -210,7 +210,7 @@ def _home(environ: Mapping[str, str]) -> Path:
     if environ.get("HOME"):
         return Path(environ["HOME"])
     try:
-        import pwd
+        import pwd  # deferred: POSIX only, and needed only without HOME
 
         return Path(pwd.getpwuid(os.getuid()).pw_dir)
     except (ImportError, KeyError, OSError):
@@ -280,7 +280,7 @@ def _warn_once(name: str, value: str, message: str, env: Mapping[str, str]) -> N
     except _Invalid:
         fmt = DEFAULT_LOG_FORMAT
     if fmt == "json":
-        from aimc.logrecord import json_record
+        from aimc.logrecord import json_record  # deferred: at start-up, aimc.errors alone
 
         text = json_record("WARNING", message, variable=name)
     else:
