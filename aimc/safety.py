@@ -6,8 +6,9 @@ its destination:
 ==============  =====================================================================
 destination     rule
 ==============  =====================================================================
-env name        ``[A-Za-z_][A-Za-z0-9_]*`` (:data:`ENV_NAME`): the shell's and Docker's
-                variable names; anything else could end an ``export`` line
+env name        ``[A-Za-z_][A-Za-z0-9_]*``, at most 128 characters (:data:`ENV_NAME`): the
+                shell's and Docker's variable names; anything else could end an
+                ``export`` line
 env value       :data:`ENV_VALUE` characters only: ``aim.env`` is read literally by
                 ``docker --env-file`` and expanded by a shell, so it must mean the same
 engine arg      the backend's vocabulary (:func:`aimc.engine_args.check_arg`); a value never
@@ -54,7 +55,11 @@ __all__ = [
     "shorten",
 ]
 
-#: Names of environment variables aimc writes (``export NAME=...``, ``NAME=...``).
+#: Names of environment variables aimc writes (``export NAME=...``, ``NAME=...``). The
+#: schemas' ``propertyNames`` pattern and the importers (``aimc.interop._common.ENV_NAME``)
+#: take the same shape with no bound (the recipe format has none); the bound is the write
+#: stage's, so a longer name is refused here, where it would reach an artifact, with its
+#: source named (``tests/test_vocabulary.py`` ties the three).
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 #: Characters an environment value may hold: the same text for a shell and ``--env-file``.
 ENV_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./^-]{0,4096}")
