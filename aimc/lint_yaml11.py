@@ -14,6 +14,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import (
+    CollectionEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceStartEvent,
+)
+
 from aimc.diagnostics import Diagnostic
 from aimc.loader import Document
 from aimc.safety import shorten
@@ -107,16 +116,6 @@ def lint_yaml11(doc: Document, text: str) -> list[Diagnostic]:
 def _plain_scalars(text: str) -> Iterator[tuple[Any, bool]]:
     """(event, is a mapping key) of every plain scalar of ``text``; none when it is not
     YAML."""
-    # Deferred: ruamel.yaml is imported only when a file is parsed.
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-    from ruamel.yaml.events import (
-        CollectionEndEvent,
-        MappingStartEvent,
-        ScalarEvent,
-        SequenceStartEvent,
-    )
-
     try:
         events = list(YAML(typ="safe").parse(text))
     except YAMLError:
