@@ -133,7 +133,7 @@ def _request_args(
     model_id: object, gpu_count: object, precision: object, backend: object
 ) -> tuple[str, int | None, str | None, str | None]:
     """The arguments every selection takes, checked (ConfigError naming the argument)."""
-    from aimc.engines import ENGINES
+    from aimc.backends import BACKENDS
     from aimc.resolve import PRECISION_ORDER
 
     model = _text_arg("model_id", model_id)
@@ -146,7 +146,7 @@ def _request_args(
         model,
         gpus,
         _choice_arg("precision", precision, PRECISION_ORDER),
-        _choice_arg("backend", backend, sorted(ENGINES)),
+        _choice_arg("backend", backend, sorted(BACKENDS)),
     )
 
 
@@ -269,8 +269,8 @@ class AIMConfigGenerator:
         Raises:
             ConfigError: ``DEFAULT_PORT`` (or another setting) is invalid.
         """
+        from aimc.backends import BACKENDS
         from aimc.build import compile_plan, for_target
-        from aimc.engines import ENGINES
         from aimc.policy import resolve
         from aimc.render import server_argv
         from aimc.resolve import Request
@@ -279,7 +279,7 @@ class AIMConfigGenerator:
         settings = Settings.load()
         try:
             gpus = _int_arg("gpu_count", gpu_count, 1, GPU_COUNT_MAX)
-            engine = _choice_arg("backend", backend, sorted(ENGINES))
+            engine = _choice_arg("backend", backend, sorted(BACKENDS))
             chosen_port = _port_arg(port)
             if not isinstance(recipe, dict):
                 raise _bad("recipe", recipe, "a recipe mapping")

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from aimc.catalog import Catalog
+from aimc.checkpoint import cache_snapshot, local_sizes
+from aimc.derive import derive_recipe, is_model_folder
 from aimc.errors import ConfigError, ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
@@ -138,7 +140,6 @@ def make_plan(
     target is compiled from the recipe (and ``--devices``) alone, so its artifacts do not
     depend on this machine.
     """
-    from aimc.checkpoint import local_sizes
 
     if isinstance(target, str):
         target = Target(catalog.hardware(target))
@@ -165,7 +166,6 @@ def load_recipe(
     :attr:`aimc.settings.Settings.cache_dir`); the last two are derived recipes, for
     ``hardware`` (or what the callable returns, asked only then: ``list`` detects this
     machine only for a derived recipe)."""
-    from aimc.derive import derive_recipe, is_model_folder
 
     def target() -> Hardware:
         return hardware() if callable(hardware) else hardware
@@ -174,7 +174,6 @@ def load_recipe(
         return derive_recipe(Path(model), target())
     if model not in catalog.model_files() and "/" in model:
         from aimc.cache import missing_files
-        from aimc.checkpoint import cache_snapshot
 
         snapshot = cache_snapshot(setting("cache_dir") if cache_dir is None else cache_dir, model)
         if snapshot is not None and not missing_files(snapshot):

@@ -56,7 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aimc.engines import ENGINES
+from aimc.backends import BACKENDS
 from aimc.errors import ConfigError
 from aimc.measured import best, from_recipe
 from aimc.plan import Plan, Setting
@@ -563,7 +563,7 @@ def _multinode_why(
     c = chosen.candidate
     if c.nodes == 1 or chosen.plan is None:
         return []
-    across = ENGINES[c.backend].multinode == "tensor"
+    across = BACKENDS[c.backend].multinode == "tensor"
     text = f"{c.nodes} nodes x {_gpus(c.gpus)} " + (
         f"(tensor parallel {c.gpus * c.nodes} across the nodes): "
         if across
@@ -795,7 +795,7 @@ def _replicated(
     c = chosen.candidate
     pinned = replace(request, gpus=c.gpus, precision=c.precision, backend=c.backend)
     plan = build_plan(recipe, hardware, pinned, c, data_parallel=replicas)
-    flags = ENGINES[c.backend].flags
+    flags = BACKENDS[c.backend].flags
     args = dict(plan.args)
     args[flags["gpus"]] = chosen.plan.args[flags["gpus"]]
     args[flags["data_parallel"]] = Setting(replicas, *source)

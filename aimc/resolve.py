@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aimc.backends import BACKENDS, Backend, vocabulary
 from aimc.diagnostics import whole_line
 from aimc.engine_args import check_arg, is_secret, shown_set
-from aimc.engines import ENGINES, MANAGED, vocabulary
 from aimc.errors import ConfigError
 from aimc.estimate import GIB, Estimate, estimate
-from aimc.loader import Document, escape_pointer
+from aimc.loader import MAX_INT, Document, escape_pointer
 from aimc.plan import Plan, Setting, mountable
 from aimc.recipe import Hardware, Recipe, config_id, default_backend
 from aimc.safety import check_env, format_devices
@@ -54,20 +54,16 @@ GPU_COUNT_MAX = 64
 #: Neutral settings (besides ``args.*`` and ``env.*``) that layers may set.
 NEUTRAL = ("context_length", "memory_utilization", "served_model_name", "host", "port", "image")
 
-#: Backend flags that aimc derives from a neutral setting -> that setting: ``--set`` takes
-#: either spelling (``served-model-name=x`` is ``served_model_name=x``).
-_NEUTRAL_FLAGS = {
-    flag: neutral
-    for flags in MANAGED.values()
-    for flag, neutral in flags.items()
-    if neutral in NEUTRAL
-}
 
-#: Environment variables passed through from the caller, never written to artifacts.
-PASSTHROUGH_ENV = {
-    "vllm": ("HF_TOKEN", "HF_HUB_OFFLINE", "VLLM_API_KEY"),
-    "sglang": ("HF_TOKEN", "HF_HUB_OFFLINE"),
-}
+def _neutral_flag(flag: str) -> str | None:
+    """The neutral setting that a registered backend's ``flag`` carries, if any: ``--set``
+    takes either spelling (``served-model-name=x`` is ``served_model_name=x``)."""
+    for entry in BACKENDS.values():
+        neutral = entry.managed.get(flag)
+        if neutral in NEUTRAL:
+            return neutral
+    return None
+
 
 #: Host paths ``docker run -v`` and Compose read as one path.
 #: Lone surrogates: what Python makes of command-line bytes that are not UTF-8.
@@ -99,7 +95,7 @@ class Request:
             usable GPUs, :func:`aimc.build.for_target`): exactly ``gpus`` of them when
             the count is given, else the GPUs a count left open fills; None: any GPUs.
         debug: Verbose server logs (``launch --debug``, ``AIM_DEBUG=1``): the chosen
-            backend's :attr:`~aimc.engines.Engine.debug_sets`, as ``--set`` items ahead of
+            backend's :attr:`~aimc.backends.Backend.debug_sets`, as ``--set`` items ahead of
             :attr:`sets` (so an explicit ``--set`` of the same key wins).
     """
 
@@ -123,7 +119,7 @@ class Request:
     def set_items(self, backend: str) -> tuple[str, ...]:
         """The ``--set`` items of the cli layer for ``backend``: the debug ones (under
         :attr:`debug`), then :attr:`sets`."""
-        return (*(ENGINES[backend].debug_sets if self.debug else ()), *self.sets)
+        return (*(BACKENDS[backend].debug_sets if self.debug else ()), *self.sets)
 
 
 @dataclass(frozen=True)
@@ -236,7 +232,7 @@ def parse_set(item: str) -> tuple[str, Any]:
         )
     if key.startswith("env."):
         return key, raw
-    key = _NEUTRAL_FLAGS.get(key.removeprefix("args."), key)
+    key = _neutral_flag(key.removeprefix("args.")) or key
     if not key.startswith("args.") and key not in NEUTRAL:
         key = f"args.{key}"
     return key, _scalar(raw)
@@ -249,8 +245,6 @@ def _scalar(raw: str) -> Any:
 
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
-
-    from aimc.loader import MAX_INT
 
     text = raw.strip()
     if not text or any(not c.isprintable() for c in raw):
@@ -277,7 +271,6 @@ def _scalar(raw: str) -> Any:
 
 def _has_big_int(value: Any, depth: int = 0) -> bool:
     """An integer beyond 64 bits anywhere in ``value`` (a --set flow list or mapping)."""
-    from aimc.loader import MAX_INT
 
     if depth > 64:
         raise RecursionError
@@ -411,8 +404,8 @@ class _Context:
     hsrc: _Src
 
     @property
-    def engine(self) -> Any:
-        return ENGINES[self.chosen.backend]
+    def engine(self) -> Backend:
+        return BACKENDS[self.chosen.backend]
 
     @property
     def conf(self) -> dict[str, Any]:
@@ -527,7 +520,7 @@ def build_plan(
         command=list(engine.container_command if launcher == "docker" else engine.process_command),
         args=args,
         env=env,
-        passthrough_env=list(PASSTHROUGH_ENV[chosen.backend]),
+        passthrough_env=list(BACKENDS[chosen.backend].passthrough_env),
         health_path=engine.health_path,
         decisions=list(decisions),
         data_parallel=data_parallel,
@@ -756,10 +749,6 @@ def _image_and_launcher(
     return image, launcher
 
 
-#: Memory fraction assumed for SGLang when none is set (it sizes its static pool itself).
-SGLANG_ASSUMED_FRACTION = 0.88
-
-
 def _estimate(
     facts: Mapping[str, Any],
     weights: Mapping[str, Any],
@@ -779,7 +768,7 @@ def _estimate(
     util = (
         merged["memory_utilization"].value
         if "memory_utilization" in merged
-        else SGLANG_ASSUMED_FRACTION
+        else BACKENDS[chosen.backend].assumed_memory_fraction
     )
     kv_budget = None
     if hw["vendor"] == "cpu":
@@ -792,7 +781,7 @@ def _estimate(
     kv_setting = args.get("kv-cache-dtype")
     # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
     # splits every layer over gpus x nodes GPUs.
-    across = ENGINES[chosen.backend].multinode == "tensor"
+    across = BACKENDS[chosen.backend].multinode == "tensor"
     return estimate(
         facts,
         chosen.precision,

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from aimc.backends import names as backend_names
 from aimc.cli import report
 from aimc.settings import Settings
 
@@ -273,7 +274,7 @@ def plan_options(f: F) -> F:
         ),
         click.option(
             "--backend",
-            type=OneOf(["vllm", "sglang"]),
+            type=Registered(backend_names),
             help="Backend engine (default: the recipe's choice).",
         ),
         click.option(
