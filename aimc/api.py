@@ -35,7 +35,7 @@ from aimc.catalog import Catalog
 from aimc.errors import AimcError, ConfigError, GPUDetectionError, ValidationFailed
 from aimc.loader import Document
 from aimc.recipe import Recipe, RecipeRoot
-from aimc.resolve import GPU_COUNT_MAX
+from aimc.request import GPU_COUNT_MAX
 from aimc.settings import DEFAULT_PORT, DEFAULT_TIMEOUT, Settings, setting
 
 __all__ = ["AIMConfigGenerator", "AIMDockerManager", "AIMEngine", "AIMRecipeSelector"]
@@ -219,7 +219,7 @@ class AIMRecipeSelector:
             ConfigError: ``DEFAULT_PORT`` (or another setting) is invalid.
         """
         from aimc.build import make_plan
-        from aimc.resolve import Request
+        from aimc.request import Request
 
         settings = Settings.load()
         try:
@@ -273,7 +273,7 @@ class AIMConfigGenerator:
         from aimc.build import compile_plan, for_target
         from aimc.policy import resolve
         from aimc.render import server_argv
-        from aimc.resolve import Request
+        from aimc.request import Request
         from aimc.schema import check_schema
 
         settings = Settings.load()
@@ -493,7 +493,7 @@ class AIMEngine:
         """
         from aimc.build import compile_plan, for_target, make_plan
         from aimc.checkpoint import prepare_cache
-        from aimc.resolve import Request
+        from aimc.request import Request
 
         try:
             model, gpus, chosen_precision, engine = _request_args(

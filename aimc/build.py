@@ -1,6 +1,6 @@
 """The pipeline in one place: request -> plan -> artifacts, for the CLI and the Python API.
 
-Takes a :class:`~aimc.resolve.Request` and a target name; loads what it needs from the
+Takes a :class:`~aimc.request.Request` and a target name; loads what it needs from the
 :class:`~aimc.catalog.Catalog` (and the ``--config`` file), resolves the plan and renders
 the artifacts with their manifest. Only :func:`load_config_file` and target detection
 touch the machine; everything else is the pure stages.
@@ -23,7 +23,7 @@ from aimc.plan import Plan
 from aimc.policy import Pool, resolve
 from aimc.recipe import Hardware, Recipe
 from aimc.render import manifest, render
-from aimc.resolve import Request, request_line
+from aimc.request import Request, request_line
 from aimc.safety import format_devices
 from aimc.settings import setting
 
@@ -94,7 +94,7 @@ def for_target(request: Request, target: Target) -> tuple[Request, Pool | None]:
                             else N of the visible ones, the free ones first
     ======================  =====================================================
 
-    The returned request holds the devices, so :func:`aimc.resolve.request_line` writes them: the
+    The returned request holds the devices, so :func:`aimc.request.request_line` writes them: the
     header's command gives the same files on any machine. :func:`make_plan` calls this
     itself: give both the request as it was asked for (a returned one reads as
     ``--devices`` given, without the busy GPUs for the refusals).

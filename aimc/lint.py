@@ -49,13 +49,14 @@ from pathlib import Path
 from typing import Any
 
 from aimc.backends import BACKENDS, vocabulary
+from aimc.candidates import Candidate, candidates
 from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.engine_args import ArgProblem, check_arg, is_secret
 from aimc.estimate import MIN_CONTEXT
 from aimc.loader import Document, escape_pointer, pointer
 from aimc.policy import assess
 from aimc.recipe import Hardware, Recipe, RecipeRoot, config_id, configurations, default_backend
-from aimc.resolve import Candidate, Request, candidates
+from aimc.request import Request
 from aimc.safety import holds_secret, shorten
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Selection policy: which configuration a request gets, and why.
 
-Takes a recipe, a hardware profile, a :class:`~aimc.resolve.Request` whose GPU count,
+Takes a recipe, a hardware profile, a :class:`~aimc.request.Request` whose GPU count,
 precision or backend may be open and, on this machine (``--target auto`` that found GPUs),
 the :class:`Pool` of its visible and free GPUs; assesses every candidate configuration on
 that hardware (memory estimate -> runnable / low-memory / incompatible) and picks one:
@@ -57,11 +57,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aimc.backends import BACKENDS
+from aimc.candidates import Candidate, candidates, summary
 from aimc.errors import ConfigError
 from aimc.measured import best, from_recipe
 from aimc.plan import Plan, Setting
 from aimc.recipe import Hardware, Recipe, default_backend
-from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
+from aimc.request import Request
+from aimc.resolve import PRECISION_ORDER, build_plan
 from aimc.safety import format_devices
 
 __all__ = [

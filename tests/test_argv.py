@@ -28,7 +28,7 @@ from aimc import api
 from aimc.backends import BACKENDS, vocabulary
 from aimc.cli import main
 from aimc.engine_args import is_secret
-from aimc.resolve import NEUTRAL
+from aimc.request import NEUTRAL
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, TARGET = "Qwen/Qwen3-8B", "h100"
