@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aimc.backends import vocabulary_fingerprint
 from aimc.catalog import Catalog
 from aimc.diagnostics import Diagnostic, sort_diagnostics
-from aimc.engines import installed_fingerprint
 from aimc.errors import AimcError, ValidationFailed
 from aimc.lint import lint_hardware, lint_recipe
 from aimc.lint_yaml11 import lint_yaml11
@@ -197,7 +197,7 @@ def _check_files(
 
     context = (
         code_fingerprint(),
-        installed_fingerprint(),
+        vocabulary_fingerprint(),
         json.dumps(hardware, sort_keys=True, default=str),
     )
     keys: dict[Path, str] = {}

@@ -54,9 +54,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from aimc.backends import BACKENDS
 from aimc.diagnostics import Diagnostic, did_you_mean, pointer
 from aimc.engine_args import ArgProblem, check_arg, is_secret
-from aimc.engines import ENGINES
 from aimc.lint_fit import lint_fit
 from aimc.lint_vocabulary import args_diagnostics, env_diagnostics, rule_quantization
 from aimc.loader import Document
@@ -234,7 +234,7 @@ def _rule_nodes(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnost
             continue
         for j, nodes in enumerate(conf["nodes"]):
             where = _p("configurations", i, "nodes", j)
-            if ENGINES[backend].multinode == "pipeline":
+            if BACKENDS[backend].multinode == "pipeline":
                 if layers % nodes:
                     yield doc.diagnostic(
                         where,

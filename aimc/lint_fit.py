@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aimc.candidates import Candidate, candidates
 from aimc.diagnostics import Diagnostic, pointer
 from aimc.estimate import MIN_CONTEXT
 from aimc.loader import Document
 from aimc.policy import Assessment, assess
 from aimc.recipe import Hardware, Recipe, RecipeRoot
-from aimc.resolve import Candidate, Request, candidates
+from aimc.request import Request
 
 __all__ = ["lint_fit"]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from aimc.backends import BACKENDS, vocabulary
 from aimc.diagnostics import Diagnostic, did_you_mean, escape_pointer, pointer
 from aimc.engine_args import check_arg, is_secret
-from aimc.engines import BACKENDS, vocabulary
 from aimc.loader import Document
 from aimc.recipe import config_id, configurations
 from aimc.safety import holds_secret

@@ -1,6 +1,6 @@
 """Selection policy: which configuration a request gets, and why.
 
-Takes a recipe, a hardware profile, a :class:`~aimc.resolve.Request` whose GPU count,
+Takes a recipe, a hardware profile, a :class:`~aimc.request.Request` whose GPU count,
 precision or backend may be open and, on this machine (``--target auto`` that found GPUs),
 the :class:`Pool` of its visible and free GPUs; assesses every candidate configuration on
 that hardware (memory estimate -> runnable / low-memory / incompatible) and picks one:
@@ -56,12 +56,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aimc.engines import ENGINES
+from aimc.backends import BACKENDS
+from aimc.candidates import Candidate, candidates, summary
 from aimc.errors import ConfigError
 from aimc.measured import best, from_recipe
 from aimc.plan import Plan, Setting
 from aimc.recipe import Hardware, Recipe, default_backend
-from aimc.resolve import PRECISION_ORDER, Candidate, Request, build_plan, candidates, summary
+from aimc.request import Request
+from aimc.resolve import PRECISION_ORDER, build_plan
 from aimc.safety import format_devices
 
 __all__ = [
@@ -563,7 +565,7 @@ def _multinode_why(
     c = chosen.candidate
     if c.nodes == 1 or chosen.plan is None:
         return []
-    across = ENGINES[c.backend].multinode == "tensor"
+    across = BACKENDS[c.backend].multinode == "tensor"
     text = f"{c.nodes} nodes x {_gpus(c.gpus)} " + (
         f"(tensor parallel {c.gpus * c.nodes} across the nodes): "
         if across
@@ -795,7 +797,7 @@ def _replicated(
     c = chosen.candidate
     pinned = replace(request, gpus=c.gpus, precision=c.precision, backend=c.backend)
     plan = build_plan(recipe, hardware, pinned, c, data_parallel=replicas)
-    flags = ENGINES[c.backend].flags
+    flags = BACKENDS[c.backend].flags
     args = dict(plan.args)
     args[flags["gpus"]] = chosen.plan.args[flags["gpus"]]
     args[flags["data_parallel"]] = Setting(replicas, *source)

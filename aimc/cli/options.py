@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from aimc.backends import names as backend_names
 from aimc.cli import report
 from aimc.settings import Settings
 
@@ -156,8 +157,8 @@ class Registered(OneOf):
 
 
 def gpu_count_type() -> Whole:
-    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.resolve.GPU_COUNT_MAX`."""
-    from aimc.resolve import GPU_COUNT_MAX
+    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.request.GPU_COUNT_MAX`."""
+    from aimc.request import GPU_COUNT_MAX
 
     return Whole(1, GPU_COUNT_MAX, "a GPU count")
 
@@ -224,7 +225,7 @@ class PlanArgs:
 
     def resolve(self, model: str, gpus: int | None, debug: bool = False) -> Resolved:
         """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs (``debug``:
-        with the backend's verbose-log settings, :attr:`aimc.resolve.Request.debug`); the
+        with the backend's verbose-log settings, :attr:`aimc.request.Request.debug`); the
         request as :func:`aimc.build.for_target` made it (what the artifacts' header
         writes)."""
         from aimc.build import for_target, make_plan
@@ -273,7 +274,7 @@ def plan_options(f: F) -> F:
         ),
         click.option(
             "--backend",
-            type=OneOf(["vllm", "sglang"]),
+            type=Registered(backend_names),
             help="Backend engine (default: the recipe's choice).",
         ),
         click.option(
@@ -381,12 +382,12 @@ def emit_options(f: F) -> F:
 
 
 def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Any:
-    """A :class:`~aimc.resolve.Request` from command-line values.
+    """A :class:`~aimc.request.Request` from command-line values.
 
     ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
     """
     from aimc.build import load_config_file
-    from aimc.resolve import Request
+    from aimc.request import Request
     from aimc.safety import parse_devices
 
     return Request(

@@ -144,7 +144,7 @@ def all_targets_rows(
     """Every configuration of ``recipe`` on every target it names (each as a named target:
     no GPU limit), with its memory verdict; only ``gpu_count`` GPUs, and the precision and
     backend of ``request``, when given."""
-    from aimc.resolve import candidates
+    from aimc.candidates import candidates
 
     open_request = replace(request, gpus=None, available_gpus=None)
     rows = []
@@ -175,7 +175,7 @@ def how_to_choose(model: str, rows: list[dict[str, Any]]) -> str:
 def nowhere(recipe: Any, request: Any, gpu_count: int | None) -> ConfigError:
     """The refusal of a request no configuration of ``recipe`` matches on any target
     (``show-config`` and ``debug recipe-info`` without a target): what it offers."""
-    from aimc.resolve import candidates, summary
+    from aimc.candidates import candidates, summary
 
     asked = [x for x in (request.backend, request.precision) if x]
     asked += [_n(gpu_count, "GPU")] if gpu_count is not None else []

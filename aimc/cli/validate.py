@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
+from aimc.backends import use_installed
 from aimc.catalog import Catalog
 from aimc.cli.options import OneOf, format_option, recipes_option
 from aimc.cli.report import count, emit_result, print_error
 from aimc.diagnostics import format_github, format_text
-from aimc.engines import use_installed
 from aimc.errors import ConfigError
 from aimc.log import note
 
