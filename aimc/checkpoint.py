@@ -35,7 +35,7 @@ _MAX_HEADER = 100 * 2**20
 
 
 def _tensor_bytes(file: Path, root: Path | None = None) -> int:
-    from aimc.cache import open_regular
+    from aimc.cache_files import open_regular
 
     with open_regular(file, root) as f:
         (length,) = struct.unpack("<Q", f.read(8))

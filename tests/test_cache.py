@@ -286,7 +286,7 @@ def test_remove_of_a_hostile_name_removes_nothing(model: str, revision: str | No
     """Whatever MODEL and --revision say, removal is planned inside the cache or refused."""
     import tempfile
 
-    from aimc.cache import removal
+    from aimc.cache_removal import removal
     from aimc.errors import CacheError
 
     with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:
