@@ -54,7 +54,7 @@ MAX_API_BYTES = 64 * 2**20
 #: Requests to the hub's API (model info, tree listing pages): 200 pages of a listing.
 MAX_API_REQUESTS = 200
 #: Requests in all: each file's HEADs, GETs, resumes and redirects, for as many files as a
-#: listing may name (``aimc.checkpoint._MAX_FILES``), and the API's.
+#: listing may name (``aimc.download._MAX_FILES``), and the API's.
 REQUESTS_PER_FILE = 16
 MAX_REQUESTS = REQUESTS_PER_FILE * 20_000 + MAX_API_REQUESTS
 

@@ -256,7 +256,7 @@ class _Info:
 @settings(max_examples=80, deadline=None)
 @given(name=_NAMES, size=st.one_of(st.none(), st.integers(-(2**70), 2**70)))
 def test_hostile_hub_listings_are_refused(name: str, size: int | None) -> None:
-    from aimc.checkpoint import _checked_listing
+    from aimc.download import _checked_listing
     from aimc.errors import NetworkError
 
     try:

@@ -179,8 +179,8 @@ def download(
     config). Progress is shown on stderr; an interrupted download resumes with the files
     still missing; HF_TOKEN (from the environment, never stored) opens gated repositories.
     """
-    # aimc.checkpoint.download brings the hub's machinery: loaded only to download.
-    from aimc.checkpoint import download
+    # aimc.download brings httpx2 and the hub's machinery: loaded only to download.
+    from aimc.download import download
 
     catalog = Catalog.default(recipe_dirs)
     repo = model
