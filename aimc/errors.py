@@ -33,6 +33,7 @@ exit     error code              meaning
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -50,6 +51,7 @@ __all__ = [
     "PermissionDeniedError",
     "StoppedBySignal",
     "ValidationFailed",
+    "permission_denied",
 ]
 
 
@@ -159,3 +161,17 @@ class StoppedBySignal(AimcError):
     def __init__(self, message: str, *, signum: int, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.signum = signum
+
+
+#: What an :class:`OSError` says when permission is missing (a read-only file system too).
+_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def permission_denied(
+    exc: OSError, message: str, *, hint: str | None = None
+) -> PermissionDeniedError | None:
+    """``PermissionDeniedError(message)`` when ``exc`` failed for a permission (``EACCES``,
+    ``EPERM``, ``EROFS``), else None: ``permission_denied(exc, what) or CacheError(what)``."""
+    if exc.errno in _DENIED:
+        return PermissionDeniedError(message, hint=hint)
+    return None
