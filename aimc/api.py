@@ -492,7 +492,7 @@ class AIMEngine:
         naming it; nothing is started.
         """
         from aimc.build import compile_plan, for_target, make_plan
-        from aimc.checkpoint import prepare_cache
+        from aimc.download import prepare_cache
         from aimc.request import Request
 
         try:

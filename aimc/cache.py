@@ -1,4 +1,4 @@
-"""The model cache as a user sees it: what is there, whether it can be served, what can go.
+"""The model cache as a user sees it: what is there, whether it can be served.
 
 Takes the Hugging Face cache folder (``CACHE_DIR``: ``models--org--name/{blobs,refs,
 snapshots}``); hands on one :class:`Entry` per cached model repository with exact sizes,
@@ -6,38 +6,29 @@ revisions, last use and whether each snapshot is **complete** for serving (confi
 tokenizer, every shard ``model.safetensors.index.json`` names), **incomplete** (what is
 missing) or **broken** (a dangling link, a ref to no snapshot, a link out of the cache).
 Reading never follows a link out of the cache and reads at most a bounded prefix of any
-file. Removal (:func:`removal`, :func:`prune_plan`) is built on ``huggingface_hub``'s own
-``scan_cache_dir`` and ``DeleteCacheStrategy`` (planned per repository, see :func:`_plan`),
-and every path it would delete is checked to lie inside that repository's folder first: a
-link out of the cache is unlinked, never followed.
+file (:mod:`aimc.cache_files`). What can go is planned by :mod:`aimc.cache_removal`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
-import re
 import stat
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from aimc.cache_files import COMMIT, inside, lstat_or_none, read_small
 from aimc.diagnostics import whole_line
+from aimc.errors import CacheError
 from aimc.safety import shorten
 
 __all__ = [
+    "IGNORED_PATTERNS",
     "WEIGHT_PATTERNS",
     "Entry",
-    "Removal",
     "Revision",
     "human_size",
     "missing_files",
-    "open_regular",
-    "prune_plan",
-    "removal",
     "scan",
 ]
 
@@ -76,7 +67,6 @@ _TOKENIZERS = (
     "sentencepiece.bpe.model",
     "tiktoken.model",
 )
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 _MAX_INDEX = 64 * 2**20
 _MAX_REF = 256
 _MAX_LISTED = 20
@@ -154,54 +144,6 @@ class Entry:
         }
 
 
-def _lstat(path: Path) -> os.stat_result | None:
-    try:
-        return path.lstat()
-    except OSError:
-        return None
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """``path`` (links resolved) lies inside ``folder`` (links resolved)."""
-    try:
-        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
-    except (OSError, ValueError):
-        return False
-
-
-def open_regular(file: Path, root: Path | None = None) -> BinaryIO:
-    """``file`` opened for reading when it is a regular file (links followed) and, with
-    ``root``, lies inside ``root`` (links resolved): a link out of the cache is never read,
-    and a FIFO or a device is never opened (checked first, then again on the descriptor
-    opened with ``O_NONBLOCK``, so one swapped in meanwhile cannot make a reader wait).
-
-    Raises:
-        OSError: ``file`` is absent, not a regular file, or outside ``root``.
-    """
-    if root is not None and not _inside(file, root):
-        raise OSError(errno.EXDEV, "links out of the cache", str(file))
-    if not stat.S_ISREG(os.stat(file).st_mode):
-        raise OSError(errno.EINVAL, "not a regular file", str(file))
-    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(file))
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _read_small(path: Path, limit: int) -> bytes | None:
-    try:
-        with open_regular(path) as f:
-            data = f.read(limit + 1)
-    except OSError:
-        return None
-    return data if len(data) <= limit else None
-
-
 def missing_files(snapshot: Path) -> list[str]:
     """What ``snapshot`` lacks for serving: config, a tokenizer, weights as safetensors and
     every shard its ``model.safetensors.index.json`` names (in that order; [] = complete).
@@ -210,16 +152,16 @@ def missing_files(snapshot: Path) -> list[str]:
 
     def present(name: str) -> bool:
         file = snapshot / name
-        return file.is_file() and _inside(file, repo)
+        return file.is_file() and inside(file, repo)
 
     missing = [] if present("config.json") else ["config.json"]
     if not any(present(name) for name in _TOKENIZERS) and not any(
-        f.is_file() and _inside(f, repo) for f in snapshot.glob("*.tiktoken")
+        f.is_file() and inside(f, repo) for f in snapshot.glob("*.tiktoken")
     ):
         missing.append("tokenizer (tokenizer.json or tokenizer.model)")
     index = snapshot / "model.safetensors.index.json"
     if present("model.safetensors.index.json"):
-        raw = _read_small(index, _MAX_INDEX)
+        raw = read_small(index, _MAX_INDEX)
         try:
             weight_map = json.loads(raw or b"")["weight_map"]
             shards = sorted({str(v) for v in weight_map.values()})
@@ -229,7 +171,7 @@ def missing_files(snapshot: Path) -> list[str]:
             bad = shard.startswith("/") or ".." in shard.split("/") or not shard
             if bad or not present(shard):
                 missing.append(whole_line(shorten(shard)))
-    elif not any(f.is_file() and _inside(f, repo) for f in snapshot.glob("*.safetensors")):
+    elif not any(f.is_file() and inside(f, repo) for f in snapshot.glob("*.safetensors")):
         missing.append("model.safetensors")
     if len(missing) > _MAX_LISTED:
         missing = [*missing[:_MAX_LISTED], f"... {len(missing) - _MAX_LISTED} more"]
@@ -240,114 +182,155 @@ def _model_id(name: str) -> str:
     return name[len("models--") :].replace("--", "/")
 
 
-def _entry(repo: Path) -> Entry:
-    """Read one ``models--*`` folder; problems make it broken, never raise."""
-    problems: list[str] = []
-    model = _model_id(repo.name)
-    st = _lstat(repo)
-    if st is None or stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        what = "a link" if st is not None and stat.S_ISLNK(st.st_mode) else "not a folder"
-        return Entry(
-            model, repo, "broken", 0, 0, 0, [], [], 0, 0, problems=[f"{repo.name} is {what}"]
-        )
+def _broken(repo: Path, problem: str) -> Entry:
+    """The entry of a repository folder that cannot be read at all."""
+    return Entry(_model_id(repo.name), repo, "broken", 0, 0, 0, [], [], 0, 0, problems=[problem])
+
+
+@dataclass
+class _Blobs:
+    """What ``blobs/`` holds: bytes, bytes of interrupted downloads, last use and change."""
+
+    size: int = 0
+    incomplete: int = 0
+    last_used: int = 0
+    last_modified: int = 0
+
+
+def _blobs(repo: Path, problems: list[str]) -> _Blobs:
+    """The regular files of ``repo``'s blobs folder, summed (links and folders count nothing)."""
     blobs = repo / "blobs"
-    size = incomplete = 0
-    last_used = last_modified = 0
+    found = _Blobs()
     if blobs.is_symlink() or (blobs.exists() and not blobs.is_dir()):
         # Snapshot files link into blobs: through a linked blobs folder they would be
         # served from outside the cache.
         problems.append("blobs is not a folder")
     elif blobs.is_dir():
         for blob in blobs.iterdir():
-            bst = _lstat(blob)
+            bst = lstat_or_none(blob)
             if bst is None or not stat.S_ISREG(bst.st_mode):
                 continue
-            size += bst.st_size
+            found.size += bst.st_size
             if blob.name.endswith(".incomplete"):
-                incomplete += bst.st_size
-            last_used = max(last_used, int(bst.st_atime))
-            last_modified = max(last_modified, int(bst.st_mtime))
-    # refs: name -> commit
+                found.incomplete += bst.st_size
+            found.last_used = max(found.last_used, int(bst.st_atime))
+            found.last_modified = max(found.last_modified, int(bst.st_mtime))
+    return found
+
+
+def _refs(repo: Path, problems: list[str]) -> dict[str, str]:
+    """{ref name: commit} of ``repo``'s refs; a ref that names no commit hash is a problem."""
     refs: dict[str, str] = {}
     refs_dir = repo / "refs"
     if refs_dir.is_dir() and not refs_dir.is_symlink():
         for ref in sorted(refs_dir.rglob("*")):
-            rst = _lstat(ref)
+            rst = lstat_or_none(ref)
             if rst is None or stat.S_ISDIR(rst.st_mode):
                 continue
             name = ref.relative_to(refs_dir).as_posix()
-            raw = _read_small(ref, _MAX_REF) if stat.S_ISREG(rst.st_mode) else None
+            raw = read_small(ref, _MAX_REF) if stat.S_ISREG(rst.st_mode) else None
             commit = raw.decode("ascii", "replace").strip() if raw is not None else ""
-            if not _COMMIT.fullmatch(commit):
+            if not COMMIT.fullmatch(commit):
                 problems.append(f"ref {whole_line(shorten(name))} is not a commit hash")
                 continue
             refs[name] = commit
+    return refs
+
+
+def _snapshot_dirs(repo: Path, blob_bytes: int, problems: list[str]) -> list[Path]:
+    """The entries of ``repo``'s snapshots folder (each checked by :func:`_revision`)."""
     snapshots = repo / "snapshots"
-    revisions: list[Revision] = []
-    snapshot_dirs: list[Path] = []
     if snapshots.is_symlink() or (snapshots.exists() and not snapshots.is_dir()):
         problems.append("snapshots is not a folder")
     elif snapshots.is_dir():
-        snapshot_dirs = sorted(snapshots.iterdir())
-    elif not size:
+        return sorted(snapshots.iterdir())
+    elif not blob_bytes:
         problems.append("no snapshots folder and no blobs")
-    for snap in snapshot_dirs:
-        sst = _lstat(snap)
-        if sst is None or not stat.S_ISDIR(sst.st_mode):
-            problems.append(f"snapshots/{whole_line(shorten(snap.name))} is not a folder")
+    return []
+
+
+def _snapshot_files(snap: Path, repo: Path, problems: list[str]) -> tuple[int, int]:
+    """(files, bytes) of the snapshot folder ``snap``; a link out of the cache or a
+    dangling one is a problem (and counts no bytes)."""
+    files = 0
+    size = 0
+    for file in sorted(snap.rglob("*")):
+        fst = lstat_or_none(file)
+        if fst is None or stat.S_ISDIR(fst.st_mode):
             continue
-        files = 0
-        snap_size = 0
-        for file in sorted(snap.rglob("*")):
-            fst = _lstat(file)
-            if fst is None or stat.S_ISDIR(fst.st_mode):
+        files += 1
+        where = f"snapshots/{snap.name[:12]}/{file.relative_to(snap).as_posix()}"
+        if stat.S_ISLNK(fst.st_mode):
+            if not inside(file, repo):
+                problems.append(f"{whole_line(shorten(where))} links out of the cache")
                 continue
-            files += 1
-            where = f"snapshots/{snap.name[:12]}/{file.relative_to(snap).as_posix()}"
-            if stat.S_ISLNK(fst.st_mode):
-                if not _inside(file, repo):
-                    problems.append(f"{whole_line(shorten(where))} links out of the cache")
-                    continue
-                if not file.exists():
-                    problems.append(f"{whole_line(shorten(where))} is a dangling link")
-                    continue
-                snap_size += file.stat().st_size
-            else:
-                snap_size += fst.st_size
-        names = sorted(n for n, c in refs.items() if c == snap.name)
-        missing = missing_files(snap)
-        revisions.append(Revision(snap.name, names, files, snap_size, not missing, missing))
+            if not file.exists():
+                problems.append(f"{whole_line(shorten(where))} is a dangling link")
+                continue
+            size += file.stat().st_size
+        else:
+            size += fst.st_size
+    return files, size
+
+
+def _revision(snap: Path, repo: Path, refs: dict[str, str], problems: list[str]) -> Revision | None:
+    """The cached snapshot ``snap``: its files, the refs naming it, what it lacks; None
+    (and a problem) when it is not a folder."""
+    sst = lstat_or_none(snap)
+    if sst is None or not stat.S_ISDIR(sst.st_mode):
+        problems.append(f"snapshots/{whole_line(shorten(snap.name))} is not a folder")
+        return None
+    files, size = _snapshot_files(snap, repo, problems)
+    names = sorted(n for n, c in refs.items() if c == snap.name)
+    missing = missing_files(snap)
+    return Revision(snap.name, names, files, size, not missing, missing)
+
+
+def _status(revisions: list[Revision], problems: list[str]) -> tuple[str, list[str]]:
+    """(status, what is missing) of a repository: broken with problems, else complete or
+    incomplete as the revision a launch serves (main's, else a complete one, else any)."""
+    served = next((r for r in revisions if "main" in r.refs), None)
+    if served is None and revisions:
+        served = next((r for r in revisions if r.complete), revisions[0])
+    if problems:
+        return "broken", []
+    # Blobs and no snapshot: a download stopped before it linked any file.
+    missing = served.missing if served is not None else ["every file (no snapshot yet)"]
+    return ("complete" if served is not None and served.complete else "incomplete"), missing
+
+
+def _entry(repo: Path) -> Entry:
+    """Read one ``models--*`` folder; problems make it broken, never raise."""
+    st = lstat_or_none(repo)
+    if st is None or stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        what = "a link" if st is not None and stat.S_ISLNK(st.st_mode) else "not a folder"
+        return _broken(repo, f"{repo.name} is {what}")
+    problems: list[str] = []
+    blobs = _blobs(repo, problems)
+    refs = _refs(repo, problems)
+    revisions = [
+        revision
+        for snap in _snapshot_dirs(repo, blobs.size, problems)
+        if (revision := _revision(snap, repo, refs, problems)) is not None
+    ]
     known = {r.commit for r in revisions}
     for name, commit in sorted(refs.items()):
         if commit not in known:
             problems.append(
                 f"ref {whole_line(shorten(name))} points at missing revision {commit[:12]}"
             )
-    # The revision a launch serves: main's, else a complete one, else any.
-    served = next((r for r in revisions if "main" in r.refs), None)
-    if served is None and revisions:
-        served = next((r for r in revisions if r.complete), revisions[0])
-    if problems:
-        status = "broken"
-    elif served is not None and served.complete:
-        status = "complete"
-    else:
-        status = "incomplete"
-    # Blobs and no snapshot: a download stopped before it linked any file.
-    missing = served.missing if served is not None else ["every file (no snapshot yet)"]
-    if status == "broken":
-        missing = []
+    status, missing = _status(revisions, problems)
     return Entry(
-        model,
+        _model_id(repo.name),
         repo,
         status,
-        size,
-        incomplete,
+        blobs.size,
+        blobs.incomplete,
         sum(r.files for r in revisions),
         sorted(refs),
         revisions,
-        last_used,
-        last_modified,
+        blobs.last_used,
+        blobs.last_modified,
         missing=missing,
         problems=problems[:_MAX_LISTED],
     )
@@ -359,8 +342,6 @@ def scan(cache_dir: Path) -> list[Entry]:
     Raises:
         CacheError: The folder exists and cannot be read.
     """
-    from aimc.errors import CacheError
-
     try:
         if not cache_dir.is_dir():
             return []
@@ -374,296 +355,5 @@ def scan(cache_dir: Path) -> list[Entry]:
         try:
             entries.append(_entry(folder))
         except OSError as exc:
-            entries.append(
-                Entry(
-                    _model_id(folder.name),
-                    folder,
-                    "broken",
-                    0,
-                    0,
-                    0,
-                    [],
-                    [],
-                    0,
-                    0,
-                    problems=[f"unreadable: {exc.strerror or exc}"],
-                )
-            )
+            entries.append(_broken(folder, f"unreadable: {exc.strerror or exc}"))
     return sorted(entries, key=lambda e: e.model)
-
-
-@dataclass(frozen=True)
-class Removal:
-    """What a removal will delete (every path checked to lie in the cache's hub layout)."""
-
-    models: list[str]
-    revisions: list[str]
-    incomplete_files: list[Path]
-    size_bytes: int
-    strategies: list[Any] = field(default_factory=list)  # checked DeleteCacheStrategy
-    broken_repos: list[Path] = field(default_factory=list)
-
-    def execute(self) -> None:
-        """Delete what was planned (links unlinked, never followed)."""
-        import shutil
-
-        for strategy in self.strategies:
-            strategy.execute()
-        for repo in self.broken_repos:
-            shutil.rmtree(repo)
-        for file in self.incomplete_files:
-            file.unlink(missing_ok=True)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "models": self.models,
-            "revisions": self.revisions,
-            "incomplete_files": len(self.incomplete_files),
-            "freed_bytes": self.size_bytes,
-            "freed": human_size(self.size_bytes),
-        }
-
-
-def _checked(strategy: Any, cache_dir: Path, repo: str) -> Any:
-    """``strategy`` with every path outside ``cache_dir``'s folder of ``repo``
-    (``models--org--name``) dropped: a blob reached through a link out of the cache is never
-    deleted (its link is, with the snapshot folder holding it), and neither is a revision
-    of another repository with the same commit hash (``delete_revisions`` takes hashes
-    alone, and a fork or a copy of a repository shares its commits)."""
-    name = f"models--{repo.replace('/', '--')}"
-    from huggingface_hub.utils._cache_manager import DeleteCacheStrategy
-
-    # huggingface_hub hands back resolved paths: compare with the resolved cache folder.
-    root = cache_dir = Path(os.path.realpath(cache_dir))
-
-    def repo_folder(path: Path) -> bool:
-        st = _lstat(path)
-        return (
-            path.parent == cache_dir
-            and path.name == name
-            and st is not None
-            and stat.S_ISDIR(st.st_mode)
-        )
-
-    def under(path: Path, kind: str) -> bool:
-        # path = cache/models--x/<kind>/...; no link on the way there.
-        try:
-            rel = path.relative_to(cache_dir)
-        except ValueError:
-            return False
-        parts = rel.parts
-        if len(parts) < 3 or parts[1] != kind or not repo_folder(cache_dir / parts[0]):
-            return False
-        parent = Path(os.path.realpath(path.parent))
-        return parent == root / Path(*parts[:-1])
-
-    blobs = frozenset(p for p in strategy.blobs if under(p, "blobs"))
-    repos = frozenset(p for p in strategy.repos if repo_folder(p))
-    return DeleteCacheStrategy(
-        expected_freed_size=_freed(blobs, repos),
-        blobs=blobs,
-        refs=frozenset(p for p in strategy.refs if under(p, "refs")),
-        repos=repos,
-        snapshots=frozenset(
-            p for p in strategy.snapshots if under(p, "snapshots") and not p.is_symlink()
-        ),
-        files=frozenset(),
-        cache_dir=None,
-    )
-
-
-def _plan(repo: Any, commits: set[str], cache_dir: Path) -> Any:
-    """huggingface_hub's ``DeleteCacheStrategy`` for the revisions ``commits`` of one
-    scanned repository (``CachedRepoInfo``), checked by :func:`_checked`.
-
-    ``HFCacheInfo.delete_revisions`` takes commit hashes alone and keeps one revision per
-    hash, so with two repositories sharing a commit (a fork, a copy) it may plan the other
-    one's files; this is its rule applied to the one repository: every revision gone means
-    the repository folder, else the snapshots, their refs and the blobs no kept revision
-    uses."""
-    from huggingface_hub.utils._cache_manager import DeleteCacheStrategy
-
-    chosen = [r for r in repo.revisions if r.commit_hash in commits]
-    kept = [r for r in repo.revisions if r.commit_hash not in commits]
-    none: frozenset[Path] = frozenset()
-    if not kept:
-        strategy = DeleteCacheStrategy(0, none, none, frozenset([repo.repo_path]), none)
-    else:
-        used = {f.blob_path for r in kept for f in r.files}
-        strategy = DeleteCacheStrategy(
-            0,
-            blobs=frozenset(f.blob_path for r in chosen for f in r.files) - used,
-            refs=frozenset(repo.repo_path / "refs" / ref for r in chosen for ref in r.refs),
-            repos=none,
-            snapshots=frozenset(r.snapshot_path for r in chosen),
-        )
-    return _checked(strategy, cache_dir, repo.repo_id)
-
-
-def _freed(blobs: Iterable[Path], repos: Iterable[Path]) -> int:
-    """Exact bytes the blob files and repository folders hold (links count nothing: only
-    the link goes). huggingface_hub's own estimate is not exact (it subtracts blobs of
-    another repository that happen to have the same name)."""
-    files = set(blobs)
-    for repo in repos:
-        with contextlib.suppress(OSError):
-            files.update((repo / "blobs").iterdir())
-    total = 0
-    for file in files:
-        st = _lstat(file)
-        if st is not None and stat.S_ISREG(st.st_mode):
-            total += st.st_size
-    return total
-
-
-def _hub_scan(cache_dir: Path) -> Any:
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
-
-    from aimc.errors import CacheError
-
-    try:
-        return scan_cache_dir(cache_dir)
-    except CacheNotFound:
-        return None
-    except (OSError, ValueError) as exc:
-        raise CacheError(f"cannot read the model cache {cache_dir}: {shorten(str(exc))}") from None
-
-
-def _idle_incomplete(cache_dir: Path, files: Iterable[Path]) -> list[Path]:
-    """The ``.incomplete`` files no running download holds (its blob's lock is free)."""
-    from filelock import FileLock, Timeout
-
-    out = []
-    for file in files:
-        if not _inside(file, cache_dir) or file.is_symlink():
-            continue
-        etag = file.name.split(".")[0]
-        lock = cache_dir / ".locks" / file.parent.parent.name / f"{etag}.lock"
-        try:
-            with FileLock(str(lock), timeout=0):
-                out.append(file)
-        except (Timeout, OSError):
-            continue
-    return sorted(out)
-
-
-def _downloading(cache_dir: Path, folder: str) -> bool:
-    """A running download holds one of the locks of ``folder`` (``.locks/models--x/*.lock``,
-    taken by huggingface_hub and by aimc's resumable download)."""
-    from filelock import FileLock, Timeout
-
-    locks = cache_dir / ".locks" / folder
-    try:
-        files = sorted(locks.glob("*.lock")) if locks.is_dir() and not locks.is_symlink() else []
-    except OSError:
-        return False
-    for lock in files[:10_000]:
-        if lock.is_symlink():
-            continue
-        try:
-            with FileLock(str(lock), timeout=0):
-                pass
-        except Timeout:
-            return True
-        except OSError:
-            continue
-    return False
-
-
-def removal(cache_dir: Path, model: str, revision: str | None = None) -> Removal:
-    """Plan removing ``model`` (every revision, or the one ``revision`` names: a commit or
-    a prefix of one, a branch or tag) from the cache.
-
-    Raises:
-        CacheError: The model (or revision) is not in the cache.
-    """
-    from aimc.errors import CacheError
-
-    folder = cache_dir / f"models--{model.replace('/', '--')}"
-    entries = {e.model: e for e in scan(cache_dir)}
-    entry = entries.get(model)
-    if entry is None or "/" not in model or ".." in model or folder.parent != cache_dir:
-        raise CacheError(
-            f"{whole_line(shorten(model))} is not in the cache {cache_dir}",
-            hint="see aim-engine cache list",
-        )
-    if _downloading(cache_dir, folder.name):
-        raise CacheError(
-            f"{model} is being downloaded now: nothing was removed",
-            hint="wait for the download to end (or stop it), then remove it",
-        )
-    if (entry.status == "broken" or not entry.revisions) and revision is None:
-        st = _lstat(folder)
-        if st is None or not stat.S_ISDIR(st.st_mode):
-            # A link or a file named like a repository: unlink it, never follow it.
-            return Removal([model], [], [folder] if st is not None else [], 0)
-        return Removal([model], [], [], entry.size_bytes, [], [folder])
-    info = _hub_scan(cache_dir)
-    repo = next(
-        (r for r in (info.repos if info else ()) if r.repo_id == model and r.repo_type == "model"),
-        None,
-    )
-    if repo is None:
-        raise CacheError(f"{model} cannot be read by huggingface_hub: {entry.problems[:1]}")
-    chosen = [
-        r
-        for r in repo.revisions
-        if revision is None or r.commit_hash.startswith(revision) or revision in r.refs
-    ]
-    if not chosen or (revision is not None and len(revision) < 7 and revision not in repo.refs):
-        raise CacheError(
-            f"{model} has no cached revision {whole_line(shorten(revision or ''))!r}",
-            hint="cached: " + ", ".join(sorted(r.commit_hash[:12] for r in repo.revisions)),
-        )
-    strategy = _plan(repo, {r.commit_hash for r in chosen}, cache_dir)
-    incomplete: list[Path] = []
-    if len(chosen) == len(repo.revisions):
-        incomplete = _idle_incomplete(
-            cache_dir,
-            (
-                f.file_path
-                for f in info.incomplete_files
-                if f.file_path.parent.parent.name == folder.name
-            ),
-        )
-    return Removal(
-        [model],
-        sorted(r.commit_hash[:12] for r in chosen),
-        incomplete,
-        int(strategy.expected_freed_size),
-        [strategy],
-    )
-
-
-def prune_plan(cache_dir: Path) -> Removal:
-    """Plan removing what no ref names (detached revisions) and interrupted downloads
-    (``.incomplete`` files no running download holds)."""
-    info = _hub_scan(cache_dir)
-    if info is None:
-        return Removal([], [], [], 0)
-    detached = sorted(
-        (r.commit_hash, repo.repo_id)
-        for repo in info.repos
-        if repo.repo_type == "model"
-        for r in repo.revisions
-        if not r.refs
-    )
-    # One plan per repository: a hash detached here may be referenced in another one.
-    repos = {r.repo_id: r for r in info.repos if r.repo_type == "model"}
-    by_repo: dict[str, set[str]] = {}
-    for commit, model in detached:
-        by_repo.setdefault(model, set()).add(commit)
-    strategies = [
-        _plan(repos[model], commits, cache_dir) for model, commits in sorted(by_repo.items())
-    ]
-    incomplete = _idle_incomplete(cache_dir, (f.file_path for f in info.incomplete_files))
-    size = sum(int(s.expected_freed_size) for s in strategies)
-    size += sum(f.stat().st_size for f in incomplete if f.exists())
-    return Removal(
-        sorted({m for _, m in detached}),
-        [c[:12] for c, _ in detached],
-        incomplete,
-        size,
-        strategies,
-    )

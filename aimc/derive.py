@@ -72,7 +72,7 @@ def _parameters(folder: Path, root: Path | None = None) -> int | None:
     cannot be read. Only regular files are read (a FIFO named ``*.safetensors`` would hang
     the command), and with ``root`` (a cached snapshot's repository folder) only those
     inside it: a link out of the cache is never read."""
-    from aimc.cache import open_regular
+    from aimc.cache_files import open_regular
 
     total = 0
     files = sorted(folder.glob("*.safetensors"))
@@ -137,7 +137,7 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
     Raises:
         ConfigError: ``config.json`` is missing or lacks what serving needs.
     """
-    from aimc.cache import open_regular
+    from aimc.cache_files import open_regular
 
     # A cached snapshot's files are read only inside its repository folder (models--x).
     root = Path(os.path.abspath(folder.expanduser())).parent.parent if repo else None

@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from aimc.cache import human_size
 from aimc.diagnostics import whole_line
+from aimc.log import note
+from aimc.safety import mask
 
 __all__ = ["INTERVAL", "Progress"]
 
@@ -45,8 +48,6 @@ class Progress:
     """Context manager reporting the bytes of ``total`` received into ``blobs``."""
 
     def __init__(self, model: str, total: int, blobs: Path, enabled: bool = True) -> None:
-        from aimc.safety import mask
-
         self.model = mask(whole_line(model))
         self.total = total
         self.blobs = blobs
@@ -62,9 +63,6 @@ class Progress:
         return min(_bytes_in(self.blobs, self._skip), self.total)
 
     def _report(self, final: bool = False) -> None:
-        from aimc.cache import human_size
-        from aimc.log import note
-
         done = self.total if final else self.done()
         percent = round(100 * done / self.total, 1) if self.total else 100.0
         elapsed = max(time.monotonic() - self._start, 1e-6)

@@ -5,7 +5,7 @@ Every user-facing failure is an :class:`AimcError` subclass. The CLI prints its 
 :attr:`AimcError.code`, and exits with :attr:`AimcError.exit_code`; it never prints a
 traceback for these. Anything else that escapes is an internal bug
 (:class:`InternalError`; traceback with ``--debug``). A failed file operation becomes one
-through :func:`from_os_error`: permission refused is exit 7 wherever it happens.
+through :func:`permission_denied`: permission refused is exit 7 wherever it happens.
 
 Exit codes (from the AIM Engine API reference) and the ``error.code`` that
 ``--format json`` prints with each (``schemas/output.schema.json#/$defs/error_code``). The
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from aimc.diagnostics import Diagnostic
 
 __all__ = [
-    "PERMISSION_ERRNOS",
     "AimcError",
     "CacheError",
     "ConfigError",
@@ -53,7 +52,7 @@ __all__ = [
     "PermissionDeniedError",
     "StoppedBySignal",
     "ValidationFailed",
-    "from_os_error",
+    "permission_denied",
 ]
 
 
@@ -165,30 +164,15 @@ class StoppedBySignal(AimcError):
         self.signum = signum
 
 
-#: ``errno`` values of an :class:`OSError` that mean permission was refused (exit 7): the
-#: file's mode or owner (EACCES, EPERM), or a read-only file system (EROFS).
-PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+#: What an :class:`OSError` says when permission is missing (a read-only file system too).
+_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def from_os_error(
-    exc: OSError,
-    message: str,
-    *,
-    hint: str | None = None,
-    otherwise: type[AimcError] = AimcError,
-) -> AimcError:
-    """The error a failed file operation becomes: ``message`` (and ``hint``) as a
-    :class:`PermissionDeniedError` (exit 7) when ``exc`` is a permission failure
-    (:data:`PERMISSION_ERRNOS`), else as ``otherwise`` (:class:`AimcError`, exit 1, unless
-    the caller's failure has its own code, e.g. :class:`CacheError`).
-
-    Args:
-        exc: What the operating system said.
-        message: One line saying what could not be done, usually ending with
-            ``exc.strerror``.
-        hint: Optional one line saying what to do about it.
-        otherwise: The class of the error for any other failure.
-    """
-    if exc.errno in PERMISSION_ERRNOS:
+def permission_denied(
+    exc: OSError, message: str, *, hint: str | None = None
+) -> PermissionDeniedError | None:
+    """``PermissionDeniedError(message)`` when ``exc`` failed for a permission (``EACCES``,
+    ``EPERM``, ``EROFS``), else None: ``permission_denied(exc, what) or CacheError(what)``."""
+    if exc.errno in _DENIED:
         return PermissionDeniedError(message, hint=hint)
-    return otherwise(message, hint=hint)
+    return None

@@ -37,6 +37,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx2
 
+from aimc.cache_files import COMMIT
+from aimc.errors import NetworkError
+
 __all__ = [
     "MAX_API_BYTES",
     "MAX_API_REQUESTS",
@@ -51,11 +54,10 @@ MAX_API_BYTES = 64 * 2**20
 #: Requests to the hub's API (model info, tree listing pages): 200 pages of a listing.
 MAX_API_REQUESTS = 200
 #: Requests in all: each file's HEADs, GETs, resumes and redirects, for as many files as a
-#: listing may name (``aimc.checkpoint._MAX_FILES``), and the API's.
+#: listing may name (``aimc.download._MAX_FILES``), and the API's.
 REQUESTS_PER_FILE = 16
 MAX_REQUESTS = REQUESTS_PER_FILE * 20_000 + MAX_API_REQUESTS
 
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -116,8 +118,6 @@ class Guard:
             return self._api_left >= 0
 
     def _over(self, what: str, limit: int) -> Exception:
-        from aimc.errors import NetworkError
-
         if what:  # a listed file
             message = f"the hub sent more than the {limit} bytes it announced for {what}"
         else:
@@ -142,8 +142,6 @@ class Guard:
         return (name, self._sizes[name]) if name in self._sizes else None
 
     def on_request(self, request: httpx2.Request) -> None:
-        from aimc.errors import NetworkError
-
         at_hub = _origin(request.url) == self.hub
         api = at_hub and request.url.path.startswith(f"{self.base}/api/")
         with self._lock:
@@ -162,11 +160,9 @@ class Guard:
         request.headers["Accept-Encoding"] = "identity"
 
     def on_response(self, response: httpx2.Response) -> None:
-        from aimc.errors import NetworkError
-
         url = str(response.request.url)
         commit = response.headers.get("X-Repo-Commit")
-        if commit is not None and not _COMMIT.fullmatch(commit):
+        if commit is not None and not COMMIT.fullmatch(commit):
             raise NetworkError(
                 f"the hub named no commit hash for {self.repo} (X-Repo-Commit)",
                 hint="check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror",
@@ -214,6 +210,7 @@ def guarded(repo: str) -> Iterator[Guard]:
     """Every request huggingface_hub (and aimc through its session) makes inside the block
     goes through a :class:`Guard` for ``repo``; Xet is off. Both are undone afterwards.
     Downloads in one process run one after the other (:data:`_ONE_AT_A_TIME`)."""
+    # huggingface_hub is heavy: imported only when a download runs.
     from huggingface_hub import constants, set_client_factory
     from huggingface_hub.utils import _http
 

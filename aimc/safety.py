@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: Names of environment variables aimc writes (``export NAME=...``, ``NAME=...``). The
-#: schemas' ``propertyNames`` pattern and the importers (``aimc.interop._common.ENV_NAME``)
+#: schemas' ``propertyNames`` pattern and the importers (``aimc.interop._args.ENV_NAME``)
 #: take the same shape with no bound (the recipe format has none); the bound is the write
 #: stage's, so a longer name is refused here, where it would reach an artifact, with its
 #: source named (``tests/test_vocabulary.py`` ties the three).

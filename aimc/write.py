@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from aimc.errors import AimcError, ConfigError, from_os_error
+from aimc.errors import AimcError, ConfigError, permission_denied
 from aimc.masking import mask
 from aimc.ownership import MANIFESTS, RUNTIME_FILES, artifact_name_ok, folder_manifest, owned
 
@@ -49,7 +49,8 @@ _GUARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _os_error(exc: OSError, what: str) -> AimcError:
-    return from_os_error(exc, f"cannot write {what}: {exc.strerror or exc}")
+    message = f"cannot write {what}: {exc.strerror or exc}"
+    return permission_denied(exc, message) or AimcError(message)
 
 
 _TEMP_SUFFIX = re.compile(r"[a-z0-9_]{8}")

@@ -102,15 +102,10 @@ TARGETS = {
     ),
     "k8s": Target(
         {
-            "aimc/k8s.py": (
-                "k8s_escape",
-                "k8s_name",
-                "lws_name",
-                "leader_service_name",
-                "server_env",
-                "download_container",
-                "render_k8s",
-            )
+            "aimc/k8s_pod.py": ("k8s_escape", "k8s_name", "server_env"),
+            "aimc/k8s_lws.py": ("lws_name", "leader_service_name"),
+            "aimc/k8s_download.py": ("download_container",),
+            "aimc/k8s.py": ("render_k8s",),
         },
         (
             "tests/test_trust_mutations.py",

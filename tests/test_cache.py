@@ -256,7 +256,7 @@ class _Info:
 @settings(max_examples=80, deadline=None)
 @given(name=_NAMES, size=st.one_of(st.none(), st.integers(-(2**70), 2**70)))
 def test_hostile_hub_listings_are_refused(name: str, size: int | None) -> None:
-    from aimc.checkpoint import _checked_listing
+    from aimc.download import _checked_listing
     from aimc.errors import NetworkError
 
     try:
@@ -286,7 +286,7 @@ def test_remove_of_a_hostile_name_removes_nothing(model: str, revision: str | No
     """Whatever MODEL and --revision say, removal is planned inside the cache or refused."""
     import tempfile
 
-    from aimc.cache import removal
+    from aimc.cache_removal import removal
     from aimc.errors import CacheError
 
     with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:

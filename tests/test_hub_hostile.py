@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.checkpoint import _MAX_FILES
+from aimc.download import _MAX_FILES
 from aimc.errors import NetworkError
 from aimc.hub_guard import MAX_API_BYTES, MAX_API_REQUESTS, MAX_REQUESTS, REQUESTS_PER_FILE, Guard
 from tests.conftest import Result, run_cli

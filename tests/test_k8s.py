@@ -22,15 +22,8 @@ from aimc.build import compile_plan, make_plan
 from aimc.candidates import candidates
 from aimc.catalog import Catalog
 from aimc.errors import ConfigError
-from aimc.k8s import (
-    DEFAULT_SHM,
-    FILES,
-    SHARED_FILES,
-    compile_k8s,
-    resources,
-    shm_size,
-    startup_budget_s,
-)
+from aimc.k8s import FILES, SHARED_FILES, compile_k8s, resources
+from aimc.k8s_pod import DEFAULT_SHM, shm_size, startup_budget_s
 from aimc.plan import Plan
 from aimc.render import container_args
 from aimc.request import Request

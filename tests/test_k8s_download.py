@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from aimc.build import make_plan
 from aimc.catalog import Catalog
-from aimc.k8s import DOWNLOAD_SCRIPT, READY_DIR, compile_k8s, ready_mark, resources
+from aimc.k8s import compile_k8s, resources
+from aimc.k8s_download import DOWNLOAD_SCRIPT, READY_DIR, ready_mark
 from aimc.render import CONTAINER_CACHE
 from aimc.request import Request
 from aimc.templating import to_yaml

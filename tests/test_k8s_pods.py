@@ -20,7 +20,8 @@ import pytest
 from aimc.build import make_plan
 from aimc.candidates import candidates
 from aimc.catalog import Catalog
-from aimc.k8s import pod_resources, resources, shm_size
+from aimc.k8s import resources
+from aimc.k8s_pod import pod_resources, shm_size
 from aimc.request import Request
 from tests.helpers.pods import baseline_violations, qos_class, quantity, restricted_violations
 

@@ -126,3 +126,25 @@ def test_data_lives_at_the_top_level_once() -> None:
         names = [t for t in tracked if t.endswith((".schema.json", ".j2"))]
         stems = [Path(t).name for t in names]
         assert len(stems) == len(set(stems)), sorted(names)
+
+
+#: Size bounds (issue 23): a module says one thing, a function does one step.
+MODULE_LINES = 500
+FUNCTION_LINES = 60
+
+
+def test_no_module_or_function_is_oversized() -> None:
+    """No module of aimc over :data:`MODULE_LINES` lines, no function over
+    :data:`FUNCTION_LINES` (from ``def`` to its last line, docstring included)."""
+    big: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT)
+        if text.count("\n") > MODULE_LINES:
+            big.append(f"{where}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > FUNCTION_LINES:
+                    big.append(f"{where}:{node.lineno} {node.name}: {length} lines")
+    assert not big, "\n".join(big)

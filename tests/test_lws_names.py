@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from aimc.build import make_plan
 from aimc.catalog import Catalog
-from aimc.k8s import LABEL_MAX, STATEFULSET_NAME_MAX, resources
+from aimc.k8s import resources
+from aimc.k8s_lws import STATEFULSET_NAME_MAX
+from aimc.k8s_pod import LABEL_MAX
 from aimc.plan import Plan
 from aimc.request import Request
 from aimc.resolve import plan_name

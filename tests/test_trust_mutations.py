@@ -425,7 +425,7 @@ def test_a_diagnostic_is_one_masked_line_in_every_field() -> None:
 def test_k8s_name_is_kept_up_to_the_limit_then_cut_with_five_hex_digits() -> None:
     import hashlib
 
-    from aimc.k8s import k8s_name
+    from aimc.k8s_pod import k8s_name
 
     assert k8s_name("a" * 10, "-x", 12) == "a" * 10 + "-x"
     digest = hashlib.sha256(b"a" * 11).hexdigest()[:5]
@@ -441,7 +441,7 @@ def test_lws_name_is_the_longest_the_controller_s_names_allow(replicas: int, nod
     most 63, for the largest group and index; the name is as long as both allow."""
     import hashlib
 
-    from aimc.k8s import lws_name
+    from aimc.k8s_lws import lws_name
 
     plan = dataclasses.replace(_plan_with_env("docker", "A"), name="m" * 80, nodes=nodes)
     group, index = str(replicas - 1), str(nodes - 1)

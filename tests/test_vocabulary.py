@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from aimc.cli.options import PRECISIONS as CLI_PRECISIONS
 from aimc.estimate import BYTES_PER_PARAM
 from aimc.interop import aim_profiles, vllm_recipes
-from aimc.interop._common import ENV_NAME as IMPORTED_ENV_NAME
+from aimc.interop._args import ENV_NAME as IMPORTED_ENV_NAME
 from aimc.resolve import PRECISION_ORDER
 from aimc.safety import ENV_NAME
 from aimc.schema_compiler import ecma_pattern

@@ -149,7 +149,7 @@ def launch(
     a folder in the state directory) and run like 'aim-engine run'.
     """
     from aimc.build import compile_plan
-    from aimc.checkpoint import prepare_cache
+    from aimc.download import prepare_cache
     from aimc.log import note
     from aimc.runner import refuse_busy, validate_name
     from aimc.write import write_artifacts
