@@ -163,7 +163,9 @@ def _start(
 ) -> dict[str, Any]:
     """Write ``files`` to the run folder ``name`` (in the state folder) and run it, waiting
     ``settings.default_timeout`` seconds; the success response."""
-    from aimc.runner import refuse_busy, run_folder, validate_name
+    from aimc.records import validate_name
+    from aimc.runner import run_folder
+    from aimc.runs import refuse_busy
     from aimc.write import write_artifacts
 
     folder = settings.state_dir / "builds" / validate_name(name)
@@ -342,7 +344,7 @@ class AIMDockerManager:
         folder; ``aim-engine status``/``stop`` see it like any other run.
         """
         try:
-            from aimc.runner import validate_name
+            from aimc.records import validate_name
 
             name = _text_arg("container_name", container_name)
             validate_name(name)

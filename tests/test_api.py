@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from aim_launcher import AIMConfigGenerator, AIMDockerManager, AIMEngine, AIMRecipeSelector
-from aimc.runner import load_records, stop_record
+from aimc.runs import load_records, stop_record
 from tests.conftest import ROOT
 from tests.helpers.runs import FAKE, free_port
 
@@ -119,7 +119,7 @@ def test_a_long_model_name_still_gives_a_valid_run_name() -> None:
     """Run names are at most 63 characters; the plan's default name is cut to fit."""
     import json
 
-    from aimc.runner import validate_name
+    from aimc.records import validate_name
 
     recipe = _tiny_recipe()
     recipe["model"]["id"] = "org/" + "very-long-model-name-" * 5

@@ -32,7 +32,9 @@ def _target(target: str) -> tuple[str, str | None, Any]:
 
         check_url(target)
         return target.rstrip("/"), None, None
-    from aimc.runner import load_plan, no_such_run, running, validate_name
+    from aimc.records import validate_name
+    from aimc.runplan import load_plan
+    from aimc.runs import no_such_run, running
 
     name = validate_name(target)
     record = running(name)
@@ -148,7 +150,7 @@ def bench(
     from aimc.errors import ConfigError, NetworkError
     from aimc.log import note
     from aimc.measured import RESULTS_NAME, append_result, config_key
-    from aimc.runner import API_KEY_ENV, api_key
+    from aimc.probe import API_KEY_ENV, api_key
 
     settings = current_settings()
     path = save or settings.state_dir / RESULTS_NAME

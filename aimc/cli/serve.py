@@ -58,8 +58,9 @@ def _started(record: Any, fmt: str, seconds: float) -> None:
 def _run(
     folder: Path, timeout: float, name: str | None, fmt: str, env: dict[str, str] | None = None
 ) -> None:
+    from aimc.interrupts import Interrupted
     from aimc.progress import for_stderr
-    from aimc.runner import Interrupted, run_folder
+    from aimc.runner import run_folder
 
     # The server's phase while it starts: a status line on a terminal, else notes.
     watch = for_stderr(fmt)
@@ -96,7 +97,7 @@ def _run(
 @format_option("text", "json", default="text")
 def run(folder: Path, timeout: float | None, name: str | None, fmt: str) -> None:
     """Run a folder written by 'aim-engine compile' and wait until it serves."""
-    from aimc.runner import validate_name
+    from aimc.records import validate_name
 
     if name is not None:
         validate_name(name)
@@ -151,7 +152,8 @@ def launch(
     from aimc.build import compile_plan
     from aimc.checkpoint import prepare_cache
     from aimc.log import note
-    from aimc.runner import refuse_busy, validate_name
+    from aimc.records import validate_name
+    from aimc.runs import refuse_busy
     from aimc.write import write_artifacts
 
     emit.check()
@@ -202,7 +204,7 @@ def launch(
 STATUS_TIMEOUT = 5.0
 
 
-#: ``status`` of a server by what :func:`aimc.runner.probe` found.
+#: ``status`` of a server by what :func:`aimc.probe.probe` found.
 _STATES = {"ready": "running", "unauthorized": "unauthorized"}
 
 
@@ -211,7 +213,9 @@ def _status_rows() -> list[dict[str, Any]]:
     ``unauthorized`` (it answers ``/health``, but ``/v1/models`` refuses the caller's
     ``VLLM_API_KEY``, or its absence: the caller lacks the key it was started with)."""
     from aimc.log import note
-    from aimc.runner import API_KEY_ENV, api_key, forget, load_records, probe, verify
+    from aimc.probe import API_KEY_ENV, api_key, probe
+    from aimc.process import verify
+    from aimc.runs import forget, load_records
 
     key = api_key()  # the caller's: a server started with a key wants it on /v1/*
     rows = []
@@ -262,7 +266,7 @@ def stop(name: str | None, stop_all: bool, fmt: str) -> None:
     """Stop the server NAME (or --all): its whole process group, or its container."""
     from aimc.errors import ConfigError
     from aimc.log import note
-    from aimc.runner import load_records, no_such_run, stop_record
+    from aimc.runs import load_records, no_such_run, stop_record
 
     if stop_all == bool(name):
         raise ConfigError("give a NAME or --all", hint="see 'aim-engine status'")
