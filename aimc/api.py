@@ -4,7 +4,9 @@ The classes and signatures are those of the AIM Engine API reference; each metho
 through the same pipeline as the CLI (catalog -> resolve -> render -> write -> run) and
 returns plain dicts. ``launch_model`` and ``run_command_directly`` return the reference's
 success or error response instead of raising; a launch is the use case ``aim-engine
-launch`` runs (:mod:`aimc.app.launch`).
+launch`` runs (:mod:`aimc.app.launch`). ``generate_config(..., emit=NAME)`` gives the files
+of any registered emitter (:mod:`aimc.emitters`: ``local``, ``k8s``), as ``aim-engine
+compile --emit NAME`` writes them.
 
 Settings come from :class:`aimc.settings.Settings`, as for the CLI: an argument given
 wins over its environment variable, which wins over the default (``port`` over
@@ -39,6 +41,7 @@ from aimc.api_args import (
     choice_arg,
     command_files,
     dirs_arg,
+    emit_args,
     error_response,
     int_arg,
     port_arg,
@@ -47,10 +50,11 @@ from aimc.api_args import (
     timeout_arg,
 )
 from aimc.app.launch import LAUNCHED, prepare, start, start_files
-from aimc.build import compile_plan, for_target, make_plan
+from aimc.build import for_target, make_plan
 from aimc.catalog import COLUMNS, Catalog, catalog_rows
 from aimc.detect import detect
 from aimc.diagnostics import excerpt
+from aimc.emitters import compiled
 from aimc.engines import ENGINES
 from aimc.errors import AimcError, ConfigError, GPUDetectionError
 from aimc.hardware import Target, resolve_target
@@ -144,6 +148,9 @@ class AIMConfigGenerator:
         gpu_count: int,
         backend: str = "vllm",
         port: int | None = None,
+        *,
+        emit: str = "local",
+        replicas: int = 1,
     ) -> dict[str, Any] | None:
         """``{"plan", "command", "env", "files"}`` for ``gpu_count`` GPUs, or None when the
         recipe has no configuration that fits (or ``target="auto"`` found no GPU), or an
@@ -151,6 +158,12 @@ class AIMConfigGenerator:
 
         ``recipe`` is the recipe file's data as any YAML loader gives it (aimc's,
         ``yaml.safe_load``). ``port`` defaults to ``$DEFAULT_PORT``, else 8000.
+
+        ``files`` are what ``aim-engine compile --emit EMIT`` writes: ``local`` (the
+        default) the launch artifacts (``launch.sh``, ``aim.env``, ``manifest.json``...);
+        ``k8s`` the Kubernetes manifests with ``replicas`` Deployment replicas (as
+        ``--replicas``); any name registered in :mod:`aimc.emitters`. ``command`` and
+        ``env`` are the server's, whichever the emitter.
 
         Raises:
             ConfigError: ``DEFAULT_PORT`` (or another setting) is invalid.
@@ -160,6 +173,7 @@ class AIMConfigGenerator:
             gpus = int_arg("gpu_count", gpu_count, 1, GPU_COUNT_MAX)
             engine = choice_arg("backend", backend, sorted(ENGINES))
             chosen_port = port_arg(port)
+            emitter, count = emit_args(emit, replicas)
             obj = _recipe_arg(recipe)
         except ConfigError:
             return None  # a bad argument
@@ -178,7 +192,7 @@ class AIMConfigGenerator:
             request, pool = for_target(request, target)
             plan = resolve(obj, target.hardware, request, pool)
             # the files' values are checked as they are rendered (argv, names, manifests)
-            files = compile_plan(plan, request, target.hardware.name).files
+            files = compiled(emitter, plan, request, target.hardware.name, count).files
         except ConfigError:
             return None
         return {

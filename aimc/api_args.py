@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aimc.diagnostics import did_you_mean, excerpt
+from aimc.emitters import EMITTERS
 from aimc.engines import ENGINES
 from aimc.errors import AimcError, ConfigError, ValidationFailed
 from aimc.plan import Plan
@@ -32,12 +33,14 @@ from aimc.settings import DEFAULT_PORT, DEFAULT_TIMEOUT, Settings
 
 __all__ = [
     "PORT",
+    "REPLICAS_MAX",
     "TIMEOUT",
     "bad",
     "bool_arg",
     "choice_arg",
     "command_files",
     "dirs_arg",
+    "emit_args",
     "error_response",
     "int_arg",
     "port_arg",
@@ -45,6 +48,9 @@ __all__ = [
     "text_arg",
     "timeout_arg",
 ]
+
+#: Most Deployment replicas an emitter is asked for (as ``--replicas``).
+REPLICAS_MAX = 1000
 
 
 class _NotGiven(int):
@@ -148,6 +154,21 @@ def request_args(
         choice_arg("precision", precision, PRECISION_ORDER),
         choice_arg("backend", backend, sorted(ENGINES)),
     )
+
+
+def emit_args(emit: object, replicas: object) -> tuple[str, int]:
+    """``emit``: the name of a registered emitter (:mod:`aimc.emitters`); ``replicas``:
+    1 to :data:`REPLICAS_MAX`, other than 1 only for an emitter that takes replicas."""
+    if not isinstance(emit, str) or emit not in EMITTERS:
+        error = bad("emit", emit, f"one of {', '.join(EMITTERS)}")
+        if isinstance(emit, str):
+            error.hint = did_you_mean(emit, list(EMITTERS))
+        raise error
+    count = int_arg("replicas", replicas, 1, REPLICAS_MAX)
+    if count != 1 and not EMITTERS[emit].replicas:
+        takes = " or ".join(repr(n) for n, e in EMITTERS.items() if e.replicas)
+        raise bad("replicas", replicas, f"1 for emit={emit!r} (replicas need emit={takes})")
+    return emit, count
 
 
 def error_response(exc: AimcError) -> dict[str, Any]:
