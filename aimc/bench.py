@@ -2,60 +2,53 @@
 
 Takes an endpoint (a run aimc started, or a URL), a :class:`Workload` (requests,
 concurrency, input and output length, seed) and hands on :class:`Figures`: time to first
-token (p50/p95), inter-token latency (p50/p95), output tokens/s and requests/s.
+token (p50/p95), inter-token latency (p50/p95), output tokens/s and requests/s, and the
+result record ``bench`` appends to the results file (:func:`result_record`).
 
-Two load generators, and the result says which ran:
+Two load generators, and the result says which ran (:func:`choose_client`):
 
 - ``vllm``: vLLM's own ``vllm bench serve`` (its ``vllm.benchmarks.serve`` module, run by
   the interpreter that has the backend, ``$AIM_PYTHON``), with its random dataset, when the
-  backend is installed there and the model's tokenizer is a local folder;
-- ``aimc``: aimc's small client (standard library only): streaming ``/v1/completions``,
-  ``C`` threads, seeded prompts of ``I`` words, ``max_tokens`` ``O`` with ``ignore_eos``.
+  backend is installed there and the model's tokenizer is a local folder (:func:`run_vllm`);
+- ``aimc``: aimc's small client (:mod:`aimc.bench_client`, standard library only):
+  streaming ``/v1/completions``, ``C`` threads, seeded prompts of ``I`` words
+  (:func:`prompts`), ``max_tokens`` ``O`` with ``ignore_eos``.
 
-The client treats the server as hostile: every response line is read with a bound
-(:data:`LINE_MAX`), a stream ends after :data:`MAX_EVENTS` events, :data:`STREAM_MAX` bytes
-or the request timeout, and bytes that are not UTF-8, events that are not JSON and HTTP
-errors fail that request (counted, first reason kept), never the command. ``VLLM_API_KEY``
-is sent as ``Authorization: Bearer`` when set and appears in no output or result.
+``VLLM_API_KEY`` is sent as ``Authorization: Bearer`` when set and appears in no output or
+result; a failure's last line from ``vllm bench serve`` is masked.
 """
 
 from __future__ import annotations
 
-import contextlib
+import datetime
 import json
 import math
+import os
 import random
-import socket
 import subprocess
 import tempfile
-import threading
-import time
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aimc.errors import ConfigError, NetworkError
+from aimc.safety import mask
 
 __all__ = [
     "Figures",
     "Sample",
     "Workload",
-    "check_url",
+    "choose_client",
     "figures",
     "figures_from_vllm",
     "percentile",
     "prompts",
-    "run_client",
+    "result_record",
     "run_vllm",
     "vllm_usable",
 ]
 
-#: Longest response line read (bytes).
-LINE_MAX = 1 << 20
-#: Most bytes one streamed response may send.
-STREAM_MAX = 16 << 20
 #: Largest result file of ``vllm bench serve`` read (bytes).
 VLLM_RESULT_MAX = 64 << 20
 
@@ -220,189 +213,6 @@ def figures(samples: Sequence[Sample], duration: float) -> Figures:
     )
 
 
-# --- aimc's client ------------------------------------------------------------------------
-
-
-def check_url(url: str) -> None:
-    """Refuse, before any request, an endpoint URL the client cannot connect to: each
-    request's thread would otherwise die of it (a traceback per thread, then 'not sent').
-
-    Raises:
-        ConfigError: Not http(s), no host, a bad port (``:99999``) or a broken ``[::1``.
-    """
-    _connection(url, 1)
-
-
-def _connection(url: str, timeout: float) -> tuple[Any, str]:
-    import http.client
-
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port  # checked here: out of range or not a number is a ValueError
-    except ValueError:
-        parts, port = urllib.parse.urlsplit(""), None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"not an http(s) URL with a host and a port of 0-65535: {url[:200]!r}",
-            hint="e.g. http://127.0.0.1:8000",
-        )
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname, port, timeout=timeout)
-    return conn, parts.path.rstrip("/")
-
-
-def _one(
-    url: str, body: bytes, headers: dict[str, str], workload: Workload, timeout: float
-) -> Sample:
-    """Send one streaming completion and time its tokens."""
-    sample = Sample()
-    conn, base = _connection(url, timeout)
-    deadline = time.monotonic() + timeout
-    # A server that trickles bytes resets the socket timeout on every read: at the
-    # deadline the connection is shut, which ends any read in progress.
-    watchdog = threading.Timer(timeout, _shut, (None,))
-    watchdog.daemon = True
-    try:
-        sent = time.monotonic()
-        conn.connect()
-        watchdog.args = (conn.sock,)  # the response reads it after the connection lets go
-        watchdog.start()
-        conn.request("POST", base + "/v1/completions", body=body, headers=headers)
-        response = conn.getresponse()
-        if response.status != 200:
-            sample.error = f"HTTP {response.status}"
-            return sample
-        last: float | None = None
-        received = events = chunks = 0
-        usage_tokens: int | None = None
-        while True:
-            if time.monotonic() > deadline:
-                sample.error = f"no end of stream within {timeout:g} s"
-                return sample
-            raw = response.readline(LINE_MAX + 1)
-            if not raw:
-                sample.error = "the stream ended without [DONE]"
-                return sample
-            received += len(raw)
-            if len(raw) > LINE_MAX or received > STREAM_MAX:
-                sample.error = "response line or stream too large"
-                return sample
-            line = raw.decode("utf-8").strip()
-            if not line.startswith("data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == "[DONE]":
-                break
-            events += 1
-            if events > workload.max_events:
-                sample.error = f"more than {workload.max_events} events"
-                return sample
-            event = json.loads(payload)
-            if not isinstance(event, dict):
-                raise ValueError("an event is not a JSON object")
-            usage = event.get("usage")
-            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-                usage_tokens = usage["completion_tokens"]
-            choices = event.get("choices") or []
-            if not isinstance(choices, list):
-                raise ValueError("choices is not a list")
-            # Every chunk with a choice is a decoding step (as vLLM's own client counts):
-            # a token's text may be empty until the bytes of a character are complete.
-            if choices:
-                now = time.monotonic()
-                if last is None:
-                    sample.ttft = now - sent
-                else:
-                    sample.itl.append(now - last)
-                last = now
-                chunks += 1
-        sample.output_tokens = usage_tokens if usage_tokens is not None else chunks
-        if sample.ttft is None:
-            sample.error = "no token was streamed"
-    except UnicodeDecodeError:
-        sample.error = "the response is not UTF-8"
-    except (ValueError, RecursionError) as exc:
-        sample.error = _reason(f"bad event: {exc}", headers)
-    except Exception as exc:  # OSError, http.client's protocol errors (not OSError)
-        sample.error = _reason(f"{type(exc).__name__}: {exc}", headers)
-    finally:
-        watchdog.cancel()
-        conn.close()
-    if sample.error is not None and time.monotonic() > deadline:
-        sample.error = f"no end of stream within {timeout:g} s"
-    return sample
-
-
-def _reason(text: str, headers: dict[str, str]) -> str:
-    """A failed request's reason as the result keeps it (and prints it, and saves it):
-    masked before it is cut, so no part of a secret survives (a hostile server may echo the
-    ``Authorization`` header in a bad status line), one line, at most 160 characters."""
-    from aimc.diagnostics import one_line
-    from aimc.safety import mask
-
-    key = headers.get("Authorization", "").removeprefix("Bearer ")
-    if len(key) >= 6:  # as mask: a shorter value would hide ordinary words
-        text = text.replace(key, "***")
-    return one_line(mask(text), limit=160)
-
-
-def _shut(sock: socket.socket | None) -> None:
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def run_client(
-    url: str, model: str, workload: Workload, api_key: str | None, timeout: float = 300
-) -> tuple[list[Sample], float]:
-    """Run the workload with aimc's client: the samples and the wall time (seconds).
-
-    Raises:
-        ConfigError: ``url`` is not one the client can connect to (:func:`check_url`).
-    """
-    check_url(url)
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    bodies = [
-        json.dumps(
-            {
-                "model": model,
-                "prompt": prompt,
-                "max_tokens": workload.output_len,
-                "min_tokens": workload.output_len,
-                "ignore_eos": True,
-                "temperature": 0,
-                "stream": True,
-                "stream_options": {"include_usage": True},
-            }
-        ).encode()
-        for prompt in prompts(workload)
-    ]
-    samples: list[Sample | None] = [None] * len(bodies)
-    lock = threading.Lock()
-    queue = list(range(len(bodies)))
-
-    def worker() -> None:
-        while True:
-            with lock:
-                if not queue:
-                    return
-                i = queue.pop(0)
-            samples[i] = _one(url, bodies[i], headers, workload, timeout)
-
-    start = time.monotonic()
-    threads = [
-        threading.Thread(target=worker, daemon=True)
-        for _ in range(min(workload.concurrency, len(bodies)))
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return [s or Sample(error="not sent") for s in samples], time.monotonic() - start
-
-
 # --- vLLM's load generator ----------------------------------------------------------------
 
 #: Runs vLLM's benchmark module as ``vllm bench serve`` does (the ``vllm`` console script
@@ -508,8 +318,6 @@ def run_vllm(
     Raises:
         NetworkError: It failed or gave no usable result (its last output line says why).
     """
-    from aimc.safety import mask
-
     with tempfile.TemporaryDirectory(prefix="aimc-bench-") as tmp:
         out = Path(tmp) / "result.json"
         argv = [python, "-c", _VLLM_BENCH, *_vllm_argv(url, model, tokenizer, workload, out)]
@@ -541,3 +349,61 @@ def run_vllm(
             return figures_from_vllm(json.loads(raw), workload)
         except (OSError, ValueError, RecursionError) as exc:
             raise NetworkError(f"vllm bench serve gave no usable result: {exc}") from None
+
+
+# --- which load generator, and the result ---------------------------------------------
+
+
+def choose_client(client: str, tokenizer: str | None, python: str) -> tuple[str, str]:
+    """The load generator to use (``vllm`` or ``aimc``) and why, for ``--client`` (``auto``,
+    ``vllm`` or ``aimc``), the run's local tokenizer folder (None when there is none) and
+    the interpreter that may have vLLM.
+
+    Raises:
+        ConfigError: ``vllm`` was asked for and cannot run: no local tokenizer folder, or
+            vLLM is not installed for ``python``.
+    """
+    if client == "aimc":
+        return "aimc", "asked for with --client aimc"
+    if tokenizer is None or not os.path.isdir(tokenizer):
+        if client == "vllm":
+            raise ConfigError(
+                "vllm bench serve needs the model's tokenizer: bench a run aimc started "
+                "from a local model folder",
+                hint="use --client aimc",
+            )
+        return "aimc", "no local tokenizer folder for vllm bench serve"
+    if vllm_usable(python):
+        return "vllm", f"vLLM is installed for {python}"
+    if client == "vllm":
+        raise ConfigError(f"vLLM is not installed for {python}", hint="set AIM_PYTHON")
+    return "aimc", f"vLLM is not installed for {python}"
+
+
+def result_record(
+    key: dict[str, Any] | None,
+    run: str | None,
+    url: str,
+    model: str,
+    client: tuple[str, str],
+    workload: Workload,
+    result: Figures,
+) -> dict[str, Any]:
+    """The record ``bench`` appends to the results file (version 1): when, the
+    configuration's key (:func:`aimc.measured.config_key`; None for a URL), the run and
+    the URL, the model, the load generator that ran and why (``client``: as
+    :func:`choose_client` gives it), the workload and the figures."""
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    used, why = client
+    return {
+        "version": 1,
+        "time": now.replace("+00:00", "Z"),
+        "key": key,
+        "run": run,
+        "url": url,
+        "model": model,
+        "client": "vllm bench serve" if used == "vllm" else "aimc",
+        "client_reason": why,
+        "workload": asdict(workload),
+        "figures": result.to_json(),
+    }

@@ -3,7 +3,7 @@
 :class:`RunRecord` (one per run, stored as JSON in the state folder), the run-name rule
 (:func:`validate_name`: a file, folder and container name that can never name another
 folder) and the file names of a compiled folder the runner and ``aim-engine logs`` share.
-Reading, writing and verifying records against the live process is :mod:`aimc.runner`'s.
+Reading, writing and verifying records against the live process is :mod:`aimc.runs`'.
 """
 
 from __future__ import annotations

@@ -1,14 +1,17 @@
-"""A started server's log, for ``aim-engine logs``: found from its run record, read bounded.
+"""A started server's log: the file a run writes, and ``aim-engine logs``' bounded read of it.
 
-Takes a run name and hands on the log's lines. Only the log of a valid run record is read,
-and only where aimc writes it: ``server.log`` directly in the record's artifact folder,
-which must be a real folder (no symlink anywhere in its path) holding the
-``manifest.json`` aimc compiled (its generator is aimc, not any ``{}``); the log itself is
-opened without following a symlink and must be a regular file of this user with no other
-name (a hard link would show any file the user can read). A record whose folder or log
-points anywhere else (``/etc``, another user's file, a FIFO, a hard link) is refused with
-one line, and nothing is read. A Docker run's log is the container's (``docker logs``, the
-container named by the validated run name).
+The runner opens a fresh ``server.log`` for each start (:func:`new_log`: the previous one
+kept as ``server.log.1``, never written through a link) and quotes its last lines when the
+server fails (:func:`log_tail`). ``aim-engine logs`` takes a run name and hands on the
+log's lines. Only the log of a valid run record is read, and only where aimc writes it:
+``server.log`` directly in the record's artifact folder, which must be a real folder (no
+symlink anywhere in its path) holding the ``manifest.json`` aimc compiled (its generator
+is aimc, not any ``{}``); the log itself is opened without following a symlink and must
+be a regular file of this user with no other name (a hard link would show any file the
+user can read). A record whose folder or log points anywhere else (``/etc``, another
+user's file, a FIFO, a hard link) is refused with one line, and nothing is read. A Docker
+run's log is the container's (``docker logs``, the container named by the validated run
+name).
 
 Lines are cut at :data:`LINE_MAX` characters, decoded whatever their bytes (invalid UTF-8
 is replaced), stripped of control characters and masked (:func:`aimc.safety.mask`): a log
@@ -19,6 +22,7 @@ the whole log is streamed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -30,7 +34,8 @@ from pathlib import Path
 
 from aimc.errors import ConfigError, LaunchError, PermissionDeniedError
 from aimc.ownership import is_aimc_folder
-from aimc.records import LOG_NAME, MANIFEST_NAME, RunRecord
+from aimc.records import LOG_NAME, MANIFEST_NAME, PREVIOUS_LOG_NAME, RunRecord
+from aimc.safety import mask
 
 __all__ = [
     "LINE_MAX",
@@ -38,6 +43,8 @@ __all__ = [
     "clean",
     "docker_logs",
     "follow",
+    "log_tail",
+    "new_log",
     "open_log",
     "read_lines",
     "stream_lines",
@@ -56,8 +63,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2
 def clean(raw: bytes, dropped: int = 0) -> str:
     """One log line as it may be shown: decoded, cut, control characters replaced, masked
     (``dropped``: bytes of it already left out)."""
-    from aimc.safety import mask
-
     cut = len(raw) - LINE_MAX + dropped
     text = raw[:LINE_MAX].decode("utf-8", "replace")
     text = _CONTROL.sub(" ", mask(text))
@@ -250,3 +255,59 @@ def docker_logs(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- the log a run writes ---------------------------------------------------------------
+
+
+def log_tail(log: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of the log, read from its last 16 KiB only, each cleaned
+    as ``logs`` shows it (masked, no control characters: the log is the server's text)."""
+    try:
+        fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        size = os.fstat(fd).st_size if stat.S_ISREG(os.fstat(fd).st_mode) else 0
+        raw = os.pread(fd, 16384, max(size - 16384, 0)) if size else b""
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return "\n".join(clean(line) for line in raw.splitlines()[-lines:])
+
+
+def new_log(log: Path) -> int:
+    """A new server log for this run, the previous run's kept beside it as
+    ``server.log.1`` (replacing the one before): a regular file of the folder, never a link
+    (it would be written through and shown) nor a pipe (opening it would wait forever).
+
+    Raises:
+        LaunchError: Something else is at its place.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISREG(os.lstat(log).st_mode):  # a link or a pipe stays, and is refused
+            try:
+                os.replace(log, log.with_name(PREVIOUS_LOG_NAME))
+            except OSError as exc:
+                raise LaunchError(
+                    f"cannot keep the previous server log as {PREVIOUS_LOG_NAME}: "
+                    f"{exc.strerror or exc}",
+                    hint=f"remove {log.with_name(PREVIOUS_LOG_NAME)}",
+                ) from None
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(log, flags | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        why = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        raise LaunchError(
+            f"cannot open the server log {log}: {why}",
+            hint="remove it; aimc writes the log as a plain file in the folder",
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LaunchError(
+            f"cannot open the server log {log}: not a regular file",
+            hint="remove it; aimc writes the log as a plain file in the folder",
+        )
+    return fd

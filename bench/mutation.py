@@ -83,7 +83,7 @@ TARGETS = {
         {
             "aimc/records.py": ("validate_name",),
             "aimc/process.py": ("_proc_stat", "alive", "verify", "_works_in"),
-            "aimc/runner.py": ("_plan_problem",),
+            "aimc/runplan.py": ("_plan_problem",),
         },
         ("tests/test_runner_verify.py",),
     ),

@@ -206,7 +206,7 @@ def test_the_python_api_launches_a_server_that_wants_the_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aim_launcher import AIMEngine
-    from aimc.runner import load_records, stop_record
+    from aimc.runs import load_records, stop_record
     from tests.helpers.runs import free_port
 
     python = tmp_path / "fake-python"

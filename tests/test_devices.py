@@ -32,8 +32,8 @@ from aimc.build import compile_plan, for_target, make_plan
 from aimc.catalog import Catalog
 from aimc.errors import ConfigError
 from aimc.hardware import Target
+from aimc.process import alive
 from aimc.request import Request
-from aimc.runner import alive
 from aimc.safety import MAX_DEVICE_ID, parse_devices
 from tests.conftest import ROOT
 from tests.fakes.gpu_machine import Machine

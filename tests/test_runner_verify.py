@@ -21,7 +21,7 @@ from aimc.errors import ConfigError
 from aimc.process import _boot_id, _proc_stat, _works_in, alive, verify
 from aimc.records import RunRecord, validate_name
 from aimc.request import Request
-from aimc.runner import _plan_problem
+from aimc.runplan import _plan_problem
 
 
 @pytest.fixture

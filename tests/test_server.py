@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc.runner import alive
+from aimc.process import alive
 from tests.conftest import ROOT
 from tests.helpers.runs import free_port
 

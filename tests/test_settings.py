@@ -692,7 +692,7 @@ def test_aimc_recipes_adds_recipe_directories() -> None:
 @pytest.fixture
 def api_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The stand-in server as AIM_PYTHON, a private state folder; servers stopped after."""
-    from aimc.runner import load_records, stop_record
+    from aimc.runs import load_records, stop_record
 
     python = tmp_path / "fake-python"
     python.write_text(f'#!/bin/bash\nexec {sys.executable} {FAKE} "$@"\n')
@@ -727,7 +727,7 @@ def test_api_launch_passes_its_cache_dir_and_debug_to_the_server(
     """Failed before: the server got the cache only through the process-wide CACHE_DIR,
     and AIM_DEBUG=1 did not make its logs verbose."""
     from aim_launcher import AIMEngine
-    from aimc.runner import load_records
+    from aimc.runs import load_records
 
     monkeypatch.setenv("AIM_DEBUG", "1")
     before = dict(os.environ)
@@ -747,7 +747,7 @@ def test_api_launch_port_beats_default_port_beats_8000(
     """Failed before: launch_model's port was always 8000 unless given; DEFAULT_PORT was
     ignored by the API."""
     from aim_launcher import AIMEngine
-    from aimc.runner import load_records, stop_record
+    from aimc.runs import load_records, stop_record
 
     engine = AIMEngine(target="cpu", recipe_dirs=[EXAMPLES])
     from_env, from_arg = free_port(), free_port()

@@ -93,7 +93,7 @@ def compile_(
         if diff:
             raise click.exceptions.Exit(1)
         return
-    from aimc.runner import refuse_running_in
+    from aimc.runs import refuse_running_in
 
     refuse_running_in(outdir)  # never replace the folder (and log) of a running server
     write_artifacts(outdir, compiled.files)

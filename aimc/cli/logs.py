@@ -11,7 +11,7 @@ from aimc.cli.options import Whole, current_settings, format_option
 from aimc.cli.report import count, emit_result
 
 if TYPE_CHECKING:
-    from aimc.runner import RunRecord
+    from aimc.records import RunRecord
 
 __all__ = ["logs"]
 
@@ -34,7 +34,9 @@ def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
     """Print the log of the server NAME (see 'aim-engine status'): its server.log for a
     bare process, the container's log for Docker. Secrets are masked."""
     from aimc.errors import ConfigError
-    from aimc.runner import find_record, no_such_run, validate_name, verify
+    from aimc.process import verify
+    from aimc.records import validate_name
+    from aimc.runs import find_record, no_such_run
 
     validate_name(name)
     if follow and fmt == "json":
