@@ -123,9 +123,9 @@ def _resolve_count(
         ConfigError: No target resolves the count, as ``show-config --gpu-count`` and
             ``launch`` say it: the target's refusal, or that no configuration offers it.
     """
+    from aimc.app.show import nowhere
     from aimc.build import make_plan
     from aimc.cli.options import current_settings
-    from aimc.cli.show_config import nowhere
     from aimc.errors import AimcError, ConfigError
     from aimc.hardware import Target, resolve_target
     from aimc.resolve import Request, candidates
