@@ -35,7 +35,7 @@ from aimc.catalog import Catalog
 from aimc.errors import AimcError, ConfigError, GPUDetectionError, ValidationFailed
 from aimc.loader import Document
 from aimc.recipe import Recipe, RecipeRoot
-from aimc.resolve import GPU_COUNT_MAX
+from aimc.request import GPU_COUNT_MAX
 from aimc.settings import DEFAULT_PORT, DEFAULT_TIMEOUT, Settings, setting
 
 __all__ = ["AIMConfigGenerator", "AIMDockerManager", "AIMEngine", "AIMRecipeSelector"]
@@ -133,7 +133,7 @@ def _request_args(
     model_id: object, gpu_count: object, precision: object, backend: object
 ) -> tuple[str, int | None, str | None, str | None]:
     """The arguments every selection takes, checked (ConfigError naming the argument)."""
-    from aimc.engines import ENGINES
+    from aimc.backends import BACKENDS
     from aimc.resolve import PRECISION_ORDER
 
     model = _text_arg("model_id", model_id)
@@ -146,7 +146,7 @@ def _request_args(
         model,
         gpus,
         _choice_arg("precision", precision, PRECISION_ORDER),
-        _choice_arg("backend", backend, sorted(ENGINES)),
+        _choice_arg("backend", backend, sorted(BACKENDS)),
     )
 
 
@@ -219,7 +219,7 @@ class AIMRecipeSelector:
             ConfigError: ``DEFAULT_PORT`` (or another setting) is invalid.
         """
         from aimc.build import make_plan
-        from aimc.resolve import Request
+        from aimc.request import Request
 
         settings = Settings.load()
         try:
@@ -269,17 +269,17 @@ class AIMConfigGenerator:
         Raises:
             ConfigError: ``DEFAULT_PORT`` (or another setting) is invalid.
         """
+        from aimc.backends import BACKENDS
         from aimc.build import compile_plan, for_target
-        from aimc.engines import ENGINES
         from aimc.policy import resolve
         from aimc.render import server_argv
-        from aimc.resolve import Request
+        from aimc.request import Request
         from aimc.schema import check_schema
 
         settings = Settings.load()
         try:
             gpus = _int_arg("gpu_count", gpu_count, 1, GPU_COUNT_MAX)
-            engine = _choice_arg("backend", backend, sorted(ENGINES))
+            engine = _choice_arg("backend", backend, sorted(BACKENDS))
             chosen_port = _port_arg(port)
             if not isinstance(recipe, dict):
                 raise _bad("recipe", recipe, "a recipe mapping")
@@ -493,7 +493,7 @@ class AIMEngine:
         """
         from aimc.build import compile_plan, for_target, make_plan
         from aimc.checkpoint import prepare_cache
-        from aimc.resolve import Request
+        from aimc.request import Request
 
         try:
             model, gpus, chosen_precision, engine = _request_args(

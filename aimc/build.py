@@ -1,6 +1,6 @@
 """The pipeline in one place: request -> plan -> artifacts, for the CLI and the Python API.
 
-Takes a :class:`~aimc.resolve.Request` and a target name; loads what it needs from the
+Takes a :class:`~aimc.request.Request` and a target name; loads what it needs from the
 :class:`~aimc.catalog.Catalog` (and the ``--config`` file), resolves the plan and renders
 the artifacts with their manifest. Only :func:`load_config_file` and target detection
 touch the machine; everything else is the pure stages.
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from aimc.catalog import Catalog
+from aimc.checkpoint import cache_snapshot, local_sizes
+from aimc.derive import derive_recipe, is_model_folder
 from aimc.errors import ConfigError, ValidationFailed
 from aimc.hardware import Target
 from aimc.loader import Document, read_document
@@ -21,7 +23,7 @@ from aimc.plan import Plan
 from aimc.policy import Pool, resolve
 from aimc.recipe import Hardware, Recipe
 from aimc.render import manifest, render
-from aimc.resolve import Request, request_line
+from aimc.request import Request, request_line
 from aimc.safety import format_devices
 from aimc.settings import setting
 
@@ -92,7 +94,7 @@ def for_target(request: Request, target: Target) -> tuple[Request, Pool | None]:
                             else N of the visible ones, the free ones first
     ======================  =====================================================
 
-    The returned request holds the devices, so :func:`aimc.resolve.request_line` writes them: the
+    The returned request holds the devices, so :func:`aimc.request.request_line` writes them: the
     header's command gives the same files on any machine. :func:`make_plan` calls this
     itself: give both the request as it was asked for (a returned one reads as
     ``--devices`` given, without the busy GPUs for the refusals).
@@ -138,7 +140,6 @@ def make_plan(
     target is compiled from the recipe (and ``--devices``) alone, so its artifacts do not
     depend on this machine.
     """
-    from aimc.checkpoint import local_sizes
 
     if isinstance(target, str):
         target = Target(catalog.hardware(target))
@@ -165,7 +166,6 @@ def load_recipe(
     :attr:`aimc.settings.Settings.cache_dir`); the last two are derived recipes, for
     ``hardware`` (or what the callable returns, asked only then: ``list`` detects this
     machine only for a derived recipe)."""
-    from aimc.derive import derive_recipe, is_model_folder
 
     def target() -> Hardware:
         return hardware() if callable(hardware) else hardware
@@ -174,7 +174,6 @@ def load_recipe(
         return derive_recipe(Path(model), target())
     if model not in catalog.model_files() and "/" in model:
         from aimc.cache import missing_files
-        from aimc.checkpoint import cache_snapshot
 
         snapshot = cache_snapshot(setting("cache_dir") if cache_dir is None else cache_dir, model)
         if snapshot is not None and not missing_files(snapshot):

@@ -172,7 +172,7 @@ def _check_files(
 ) -> tuple[list[dict[str, Any]], set[Path]]:
     """One result per file, in order, and the files that turned out to be hardware
     profiles although they were not checked first (then the results are not final)."""
-    from aimc.engines import installed_fingerprint
+    from aimc.backends import vocabulary_fingerprint
     from aimc.verdicts import code_fingerprint, key
 
     results: dict[Path, dict[str, Any]] = {}
@@ -201,7 +201,7 @@ def _check_files(
 
     context = (
         code_fingerprint(),
-        installed_fingerprint(),
+        vocabulary_fingerprint(),
         json.dumps(hardware, sort_keys=True, default=str),
     )
     keys: dict[Path, str] = {}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from aimc.build import Compiled, compile_plan
 from aimc.errors import ConfigError
 from aimc.plan import Plan
-from aimc.resolve import Request, request_line
+from aimc.request import Request, request_line
 
 __all__ = ["EMITTERS", "Emitter", "compiled", "emitter", "names", "register"]
 

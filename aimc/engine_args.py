@@ -6,7 +6,7 @@ managed by aimc, no secret, no value its parser would read as another flag);
 :func:`is_secret` says whether a flag or variable name holds a secret. Used by the lint
 rules (``lint/unknown-arg``, ``lint/managed-arg``, ``lint/secret``), by the merge of
 ``--config``/``--set`` and by the importers, so each answers the same. Pure; sits on the
-backend facts (:mod:`aimc.engines`) and below everything that checks or plans.
+backend registry (:mod:`aimc.backends`) and below everything that checks or plans.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aimc.backends import BACKENDS, vocabulary
 from aimc.diagnostics import did_you_mean, whole_line
-from aimc.engines import BACKENDS, MANAGED, vocabulary
 from aimc.safety import flag_like, holds_secret, mask, shorten
 
 __all__ = ["ArgProblem", "check_arg", "is_secret", "shown_set"]
@@ -29,25 +29,15 @@ _SECRET_WORDS = {"SECRET", "PASSWORD", "PASSWD"}
 _SECRET_ENDINGS = ("PASSWORD", "PASSWD", "APIKEY")
 _SECRET_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY"), ("SECRET", "KEY")}
 
-#: Flags and variables of the pinned backends that carry secrets.
-_KNOWN_SECRETS = {
-    "api-key",
-    "admin-api-key",
-    "hf-token",
-    "ssl-keyfile-password",
-    "VLLM_API_KEY",
-    "S3_ACCESS_KEY_ID",
-    "S3_SECRET_ACCESS_KEY",
-}
-
 
 def is_secret(name: str) -> bool:
     """True for names of secrets (tokens, passwords, keys): never written to artifacts.
 
-    The pinned backends' own names are known; others are judged by their words
-    (``*_TOKEN``, ``*PASSWORD*``, ``*_API_KEY``...).
+    The registered backends' own names are known (each :attr:`Backend.secrets
+    <aimc.backends.Backend.secrets>`); others are judged by their words (``*_TOKEN``,
+    ``*PASSWORD*``, ``*_API_KEY``...).
     """
-    if name in _KNOWN_SECRETS:
+    if any(name in b.secrets for b in BACKENDS.values()):
         return True
     if any(name in vocabulary(b).flags or name in vocabulary(b).env for b in BACKENDS):
         return False
@@ -98,38 +88,47 @@ def _flag_hint(name: str, flags: Mapping[str, Any]) -> str | None:
 
 
 def check_arg(name: str, value: Any, backend: str) -> ArgProblem | None:
-    """The problem with engine arg ``name`` = ``value`` for the pinned ``backend``, if any."""
-    vocab = vocabulary(backend)
-    if is_secret(name):
+    """The problem with engine arg ``name`` = ``value`` for the pinned ``backend``, if any:
+    first what is wrong with its name, then with its value."""
+    problem = _name_problem(name, value, backend)
+    if problem is not None or value is None:
+        return problem
+    return _value_problem(name, value, vocabulary(backend).flags[name])
+
+
+def _name_problem(name: str, value: Any, backend: str) -> ArgProblem | None:
+    """A secret (by name or by value), a flag aimc manages, or one the release lacks."""
+    if is_secret(name) or holds_secret(value):
+        what = (
+            f"'{name}' is a secret" if is_secret(name) else f"the value of '{name}' holds a token"
+        )
         return ArgProblem(
             "lint/secret",
-            f"'{name}' is a secret; secrets never go in recipes",
+            f"{what}; secrets never go in recipes",
             "pass it through the environment (HF_TOKEN, VLLM_API_KEY)",
-            True,
+            is_secret(name),
         )
-    if holds_secret(value):
-        return ArgProblem(
-            "lint/secret",
-            f"the value of '{name}' holds a token; secrets never go in recipes",
-            "pass it through the environment (HF_TOKEN, VLLM_API_KEY)",
-        )
-    if name in MANAGED[backend]:
+    managed = BACKENDS[backend].managed
+    if name in managed:
         return ArgProblem(
             "lint/managed-arg",
             f"'{name}' is set by aimc; do not set it in args",
-            f"set {MANAGED[backend][name]} instead",
+            f"set {managed[name]} instead",
             True,
         )
-    spec = vocab.flags.get(name)
-    if spec is None:
+    vocab = vocabulary(backend)
+    if name not in vocab.flags:
         return ArgProblem(
             "lint/unknown-arg",
             f"unknown {backend} {vocab.version} engine arg '{name}'",
             _flag_hint(name, vocab.flags),
             True,
         )
-    if value is None:
-        return None
+    return None
+
+
+def _value_problem(name: str, value: Any, spec: Mapping[str, Any]) -> ArgProblem | None:
+    """What the flag's parser would refuse or misread in ``value`` (not None)."""
     problem = None
     if not spec["value"]:
         if not isinstance(value, bool):

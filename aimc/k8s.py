@@ -709,7 +709,7 @@ def k8s_request_line(line: str, replicas: int) -> str:
 def compile_k8s(plan: Plan, request: Any, target: str, replicas: int = 1) -> dict[str, str]:
     """Every Kubernetes artifact of ``plan``, ``manifest.aimc`` included (its inputs as
     :func:`aimc.build.compile_plan` writes them, plus ``kubernetes``)."""
-    from aimc.resolve import request_line
+    from aimc.request import request_line
 
     line = k8s_request_line(request_line(request, target), replicas)
     files = render_k8s(plan, line, replicas)

@@ -48,14 +48,15 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from aimc.backends import BACKENDS, vocabulary
+from aimc.candidates import Candidate, candidates
 from aimc.diagnostics import Diagnostic, did_you_mean
 from aimc.engine_args import ArgProblem, check_arg, is_secret
-from aimc.engines import BACKENDS, ENGINES, vocabulary
 from aimc.estimate import MIN_CONTEXT
 from aimc.loader import Document, escape_pointer, pointer
 from aimc.policy import assess
 from aimc.recipe import Hardware, Recipe, RecipeRoot, config_id, configurations, default_backend
-from aimc.resolve import Candidate, Request, candidates
+from aimc.request import Request
 from aimc.safety import holds_secret, shorten
 
 __all__ = [
@@ -409,7 +410,7 @@ def _rule_nodes(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnost
             continue
         for j, nodes in enumerate(conf["nodes"]):
             where = _p("configurations", i, "nodes", j)
-            if ENGINES[backend].multinode == "pipeline":
+            if BACKENDS[backend].multinode == "pipeline":
                 if layers % nodes:
                     yield doc.diagnostic(
                         where,

@@ -25,6 +25,7 @@ import click
 
 from aimc.diagnostics import whole_line
 from aimc.logrecord import json_record
+from aimc.safety import mask
 from aimc.settings import LOG_LEVELS, setting
 
 __all__ = ["line", "note"]
@@ -44,7 +45,6 @@ def line(
     line: a path cannot start a line of its own) followed by the text fields that are
     given, ``hint`` as ``hint: ...``, ``details`` as an indented block; or, when given,
     ``text`` (already safe to print, e.g. a formatted diagnostic) instead of all that."""
-    from aimc.safety import mask
 
     message = mask(message)
     texts = {k: mask(v) if isinstance(v, str) else v for k, v in fields.items()}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-__all__ = ["SECRET_ENV", "mask"]
+__all__ = ["SECRET_ENV", "add_secret_env", "mask"]
 
 #: Token shapes of the usual providers (Hugging Face, OpenAI-style, GitHub, AWS, Slack).
 #: The distinctive prefixes match anywhere, also glued to a word (``tokenhf_...``,
@@ -20,8 +20,16 @@ _TOKEN = re.compile(
     r"|\b(sk-)[A-Za-z0-9_\-]{20,}"
     r"|\b(AKIA)[0-9A-Z]{16}\b|(?i:\b(bearer\s+))[A-Za-z0-9._~+/\-]{8,}=*"
 )
-#: The caller's variables whose values are masked wherever they appear.
-SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY", "OPENAI_API_KEY")
+#: The caller's variables whose values are masked wherever they appear: Hugging Face's,
+#: the API key aimc itself sends to the servers it starts (``VLLM_API_KEY``, also what an
+#: OpenAI-style client reads); a backend registered with secret variables of its own adds
+#: them (:func:`add_secret_env`, called by :func:`aimc.backends.register`).
+SECRET_ENV: list[str] = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY", "OPENAI_API_KEY"]
+
+
+def add_secret_env(names: Iterable[str]) -> None:
+    """Mask the values of the variables ``names`` too, from now on."""
+    SECRET_ENV.extend(name for name in names if name not in SECRET_ENV)
 
 
 def mask(text: str, environ: Mapping[str, str] | None = None) -> str:

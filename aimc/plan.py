@@ -33,7 +33,7 @@ class Setting:
 
     Attributes:
         value: The value (scalar, list or mapping for engine args; string for env vars).
-        layer: The precedence layer that set it (see :data:`aimc.resolve.LAYERS`).
+        layer: The precedence layer that set it (see :data:`aimc.layers.LAYERS`).
         source: ``file:line`` of the setting, or a description (``--port``, ``derived``).
     """
 

@@ -1,7 +1,8 @@
 """Progress of a starting server: its phase, read from its log, shown while ``run`` waits.
 
 Takes the lines a server writes to its log (and whether ``/health`` answers yet) and hands
-on the phase it is in, in the order vLLM 0.32 goes through them:
+on the phase it is in, in the order vLLM 0.32 goes through them (each backend's log lines
+that enter a phase are its :attr:`~aimc.backends.Backend.phase_markers`):
 
 ====================  ==================================================================
 phase                 entered on a log line holding (vLLM 0.32's own messages)
@@ -37,6 +38,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from aimc.backends import BACKENDS
+from aimc.log import note
+from aimc.safety import mask
+
 __all__ = ["PHASES", "StartWatch", "phase_of", "printable"]
 
 PHASES = (
@@ -46,36 +51,6 @@ PHASES = (
     "capturing graphs",
     "health ok",
     "model listed",
-)
-
-_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "loading weights",
-        (
-            "Starting to load model",
-            "Loading safetensors checkpoint",
-            "Loading weights took",
-            "Model loading took",
-        ),
-    ),
-    (
-        "profiling memory",
-        (
-            "Memory profiling takes",
-            "KV cache size:",
-            "GiB for KV cache",
-            "Available KV cache memory",
-        ),
-    ),
-    (
-        "capturing graphs",
-        (
-            "Capturing CUDA graphs",
-            "Graph capturing finished",
-            "Warming up model",
-            "Compiling a graph",
-        ),
-    ),
 )
 
 #: Longest log line kept (characters); the rest of a longer line is dropped.
@@ -88,9 +63,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e
 
 def phase_of(line: str) -> str | None:
     """The phase a log line announces, or None."""
-    for phase, markers in _MARKERS:
-        if any(m in line for m in markers):
-            return phase
+    for phase in PHASES:
+        for entry in BACKENDS.values():
+            if any(m in line for m in entry.phase_markers.get(phase, ())):
+                return phase
     return None
 
 
@@ -98,7 +74,6 @@ def printable(text: str, limit: int = 200) -> str:
     """``text`` safe to show on one terminal line: secrets masked, control characters
     (escape sequences, carriage returns, bidi overrides) replaced by spaces, cut to
     ``limit`` characters."""
-    from aimc.safety import mask
 
     return _CONTROL.sub(" ", mask(text[: limit * 4]))[:limit].strip()
 
@@ -220,8 +195,6 @@ def for_stderr(fmt: str) -> StartWatch:
     the output is not ``--format json``), else phase changes as notes (``LOG_FORMAT``)."""
     if fmt != "json" and sys.stderr.isatty():
         return StartWatch(terminal=sys.stderr)
-
-    from aimc.log import note
 
     def phase_note(message: str, phase: str, elapsed: float) -> None:
         note(message, phase=phase, elapsed_s=round(elapsed, 1))

@@ -14,9 +14,11 @@ import json
 from typing import Any
 
 from aimc import __version__
-from aimc.engines import ENGINES, vocabulary
-from aimc.plan import Plan, mountable
+from aimc.backends import BACKENDS, vocabulary
+from aimc.errors import ConfigError
+from aimc.plan import Plan, Setting, mountable
 from aimc.safety import check_argv_word
+from aimc.templating import environment, shell_quote
 
 __all__ = [
     "CONTAINER_CACHE",
@@ -76,7 +78,7 @@ def server_argv_groups(plan: Plan) -> list[list[str]]:
         ConfigError: A value would be read as a flag
             (:func:`aimc.safety.check_argv_word`).
     """
-    engine = ENGINES[plan.backend]
+    engine = BACKENDS[plan.backend]
     flags = vocabulary(plan.backend).flags
     neutral = {flag: key for key, flag in engine.flags.items()}
     model = model_path(plan)
@@ -104,43 +106,29 @@ def container_args(plan: Plan) -> list[str]:
     return [*plan.command, *server_argv(plan)]
 
 
-#: vLLM's default ``--master-port``: torch.distributed's store on the head node.
-VLLM_MASTER_PORT = 29501
-#: The port of SGLang's ``--dist-init-addr HOST:PORT`` (its torch.distributed store on the
-#: head node; SGLang has no default): the one SGLang's multi-node guide uses
-#: (docs/references/multi_node_deployment/multi_node.md: ``--dist-init-addr
-#: 172.16.4.52:20000``).
-SGLANG_DIST_INIT_PORT = 20000
-
-
 def store_port(plan: Plan) -> int:
     """The head node's torch.distributed port that every other node joins."""
-    tensor = ENGINES[plan.backend].multinode == "tensor"
-    return SGLANG_DIST_INIT_PORT if tensor else VLLM_MASTER_PORT
+    return BACKENDS[plan.backend].store_port
 
 
 def node_role_args(plan: Plan, rank: str, master_addr: str) -> list[str]:
     """What one node of a multi-node plan (``plan.nodes`` > 1) adds after
-    :func:`container_args` (``--nnodes`` is in the plan's args). Node rank ``0`` is the
-    head: it serves the API and hosts torch.distributed's store at ``master_addr``.
+    :func:`container_args` (``--nnodes`` is in the plan's args): the backend's
+    :attr:`~aimc.backends.Backend.role_args`. Node rank ``0`` is the head: it serves the
+    API and hosts torch.distributed's store at ``master_addr``.
 
-    - vLLM (pipeline parallel across nodes): ``--node-rank R --master-addr ADDR`` (port
-      29501, its default ``--master-port``); every other rank runs ``--headless`` (no API
-      server) and joins the head.
-    - SGLang (tensor parallel across nodes): ``--dist-init-addr ADDR:20000 --node-rank R``
-      on every node, the head's address on each (SGLang's multi-node guide). A rank above
-      0 starts no tokenizer and no API server: once its tensor-parallel ranks are up it
-      answers only ``/health`` on ``--host``/``--port`` (``launch_dummy_health_check_server``
-      in ``Engine._launch_subprocesses``)."""
-    if ENGINES[plan.backend].multinode == "tensor":
-        return ["--dist-init-addr", f"{master_addr}:{SGLANG_DIST_INIT_PORT}", "--node-rank", rank]
-    words = ["--node-rank", rank, "--master-addr", master_addr]
-    return words if rank == "0" else [*words, "--headless"]
+    Raises:
+        ConfigError: The backend serves on one node only.
+    """
+    role_args = BACKENDS[plan.backend].role_args
+    if role_args is None:
+        raise ConfigError(f"{plan.backend} does not serve across nodes")
+    return role_args(rank, master_addr)
 
 
 def multinode_layout(plan: Plan) -> str:
     """How a multi-node plan spans its nodes, in words."""
-    if ENGINES[plan.backend].multinode == "tensor":
+    if BACKENDS[plan.backend].multinode == "tensor":
         return (
             f"tensor parallel {plan.gpus * plan.nodes} across the nodes ({plan.gpus} GPUs on each)"
         )
@@ -149,12 +137,7 @@ def multinode_layout(plan: Plan) -> str:
 
 def worker_role(plan: Plan) -> str:
     """What a node of rank above 0 of a multi-node plan runs, in words."""
-    if ENGINES[plan.backend].multinode == "tensor":
-        return (
-            "runs its tensor-parallel ranks and no API server (SGLang answers only /health "
-            "on its port once they are up)"
-        )
-    return "runs --headless (no API server)"
+    return BACKENDS[plan.backend].worker_role
 
 
 def rdma(plan: Plan) -> dict[str, Any] | None:
@@ -293,7 +276,7 @@ def container_view(plan: Plan) -> Plan | None:
         return plan
     if not plan.image or (plan.local_model and not mountable(plan.model_source)):
         return None
-    command = list(ENGINES[plan.backend].container_command)
+    command = list(BACKENDS[plan.backend].container_command)
     return dataclasses.replace(plan, launcher="docker", command=command)
 
 
@@ -359,7 +342,7 @@ def _compose(plan: Plan) -> dict[str, Any]:
 
 
 def _native_config(plan: Plan) -> dict[str, Any]:
-    engine = ENGINES[plan.backend]
+    engine = BACKENDS[plan.backend]
     config: dict[str, Any] = {engine.model_flag or "model": model_path(plan)}
     config.update({name: s.value for name, s in plan.args.items()})
     return config
@@ -373,7 +356,6 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         request_line: The ``aim-engine compile ...`` command that reproduces the plan
             (written into the headers).
     """
-    from aimc.templating import environment
 
     env = environment()
     in_container = container_view(plan)
@@ -395,15 +377,20 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         "native_config": _native_config(plan),
         "node": None,
     }
-    names = ["launch.sh", "aim.env", ENGINES[plan.backend].config_file]
+    names = ["launch.sh", "aim.env"]
+    templates = {name: f"{name}.j2" for name in names}
+    config_file = BACKENDS[plan.backend].config_file
+    if config_file:
+        templates[config_file] = "native-config.yaml.j2"
+        context["native_comment"] = BACKENDS[plan.backend].config_comment
     if plan.nodes > 1:
         # The bare-metal pair (Compose runs on one host: none).
         context["node"] = _node(plan, "0")
         context["worker_node"] = _node(plan, "$AIM_NODE_RANK")
-        names.append("launch-worker.sh")
+        templates["launch-worker.sh"] = "launch-worker.sh.j2"
     elif in_container:
-        names.append("compose.yaml")
-    return {name: env.get_template(f"{name}.j2").render(context) for name in sorted(names)}
+        templates["compose.yaml"] = "compose.yaml.j2"
+    return {name: env.get_template(templates[name]).render(context) for name in sorted(templates)}
 
 
 def _node(plan: Plan, rank: str) -> dict[str, Any]:
@@ -411,9 +398,8 @@ def _node(plan: Plan, rank: str) -> dict[str, Any]:
     (:func:`node_role_args`), the script's variables double-quoted, the rest shell-quoted.
     SGLang takes the head's address as ``HOST:PORT`` (split at the last ``:``): a hostname
     or IPv4 address there, no IPv6 literal."""
-    from aimc.templating import shell_quote
 
-    tensor = ENGINES[plan.backend].multinode == "tensor"
+    tensor = BACKENDS[plan.backend].multinode == "tensor"
     words = node_role_args(plan, rank, "$AIM_MASTER_ADDR")
     return {
         "head": rank == "0",
@@ -457,7 +443,6 @@ def command_plan(
     """The plan of a command given as is (the Python API's ``run_command_directly``): a
     bare process that runs ``argv``; ready when ``health_path`` answers (and ``model`` is
     listed, when given)."""
-    from aimc.plan import Setting
 
     digest = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
     return Plan(
@@ -487,7 +472,6 @@ def command_plan(
 def render_command(plan: Plan) -> dict[str, str]:
     """``launch.sh`` (exports, then ``exec`` of the command) and ``manifest.json`` of a
     :func:`command_plan`."""
-    from aimc.templating import environment
 
     context = {
         "plan": plan,

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from aimc import _resources
+from aimc import _resources, backends, vendors
 from aimc.diagnostics import MAX_EXCERPT, Diagnostic, did_you_mean, excerpt
 from aimc.loader import Document, escape_pointer, pointer
 
@@ -44,14 +44,42 @@ _TYPE_NAMES = {
 }
 
 
+#: Enums that list a registry's names, by schema file: where each is, and its registry. The
+#: shipped files list the built-in names (for editors and other tools); aimc checks against
+#: what is registered, so a backend or vendor registered in code is a valid value.
+_REGISTERED: dict[str, tuple[tuple[tuple[str, ...], Callable[[], tuple[str, ...]]], ...]] = {
+    "recipe.schema.json": ((("$defs", "backend", "enum"), backends.names),),
+    "hardware.schema.json": (
+        (("properties", "vendor", "enum"), vendors.names),
+        (("properties", "backends", "propertyNames", "enum"), backends.names),
+    ),
+}
+
+
 def load_schema(name: str) -> dict[str, Any]:
-    """A shipped JSON Schema by file name."""
+    """A shipped JSON Schema by file name, its registry enums (:data:`_REGISTERED`) the
+    names registered now."""
     data: dict[str, Any] = json.loads(_resources.read_text("schemas", name))
+    for path, names in _REGISTERED.get(name, ()):
+        *parents, last = path
+        node = data
+        for key in parents:
+            node = node[key]
+        node[last] = list(names())
     return data
 
 
-@functools.cache
+def _registered() -> tuple[tuple[str, ...], ...]:
+    """The registries' names now: part of the cache key of everything built from a schema."""
+    return tuple(names() for entries in _REGISTERED.values() for _, names in entries)
+
+
 def _validator(kind: str) -> Validator:
+    return _validator_of(kind, _registered())
+
+
+@functools.cache
+def _validator_of(kind: str, registered: tuple[tuple[str, ...], ...]) -> Validator:
     made: Validator = validator_class()(load_schema(KINDS[kind]))
     return made
 
@@ -74,10 +102,16 @@ def validator_class() -> Any:
     )
 
 
-@functools.cache
 def _compiled(kind: str) -> Callable[[Any], bool] | None:
     """The compiled validity check of a kind's schema, or None when the compiler does not
     cover the schema (then ``jsonschema`` checks every document)."""
+    return _compiled_of(kind, _registered())
+
+
+@functools.cache
+def _compiled_of(
+    kind: str, registered: tuple[tuple[str, ...], ...]
+) -> Callable[[Any], bool] | None:
     from aimc.schema_compiler import Unsupported, compile_schema
 
     try:

@@ -445,7 +445,7 @@ class Settings:
         untouched (secrets such as ``HF_TOKEN`` included), ``CACHE_DIR`` set to
         :attr:`cache_dir`, and under :attr:`debug` ``AIM_DEBUG=1``. The server's own debug
         level is no variable of this environment (a container would not see it): it is in
-        the plan (:attr:`aimc.resolve.Request.debug`).
+        the plan (:attr:`aimc.request.Request.debug`).
         """
         env = dict(os.environ if environ is None else environ)
         env["CACHE_DIR"] = str(self.cache_dir)

@@ -317,7 +317,7 @@ def test_debug_gives_sglang_its_log_level_flag(tmp_path: Path) -> None:
     """SGLang 0.5.19 has no logging variable: its --log-level flag (server_args.py)."""
     from aimc.build import compile_plan, make_plan
     from aimc.catalog import Catalog
-    from aimc.resolve import Request
+    from aimc.request import Request
 
     catalog = Catalog.default()
     for debug in (False, True):

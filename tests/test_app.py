@@ -16,7 +16,7 @@ from aimc.catalog import Catalog
 from aimc.cli import cli
 from aimc.detect.base import Detection
 from aimc.errors import ConfigError
-from aimc.resolve import Request
+from aimc.request import Request
 
 MODEL = "Qwen/Qwen3-32B"
 

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aimc.bench import Sample, Workload, figures, figures_from_vllm, percentile, prompts
+from aimc.candidates import candidates
 from aimc.catalog import Catalog
 from aimc.measured import (
     READ_MAX,
@@ -33,7 +34,7 @@ from aimc.measured import (
     read_results,
 )
 from aimc.policy import resolve
-from aimc.resolve import Request, candidates
+from aimc.request import Request
 from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, cli_env, free_port, run_cli, wait_for
 
 KEY = "sk-" + "k" * 40

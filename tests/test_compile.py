@@ -16,7 +16,7 @@ from aimc.catalog import Catalog
 from aimc.errors import AimcError, ConfigError
 from aimc.plan import Plan
 from aimc.render import server_argv
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.write import write_artifacts
 from tests.conftest import ROOT
 

@@ -18,8 +18,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from aimc.build import compile_plan, make_plan
+from aimc.candidates import candidates
 from aimc.catalog import Catalog
-from aimc.resolve import Request, candidates
+from aimc.request import Request
 from tests.conftest import GOLDEN, ROOT
 
 CATALOG = Catalog.default()

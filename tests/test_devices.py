@@ -32,7 +32,7 @@ from aimc.build import compile_plan, for_target, make_plan
 from aimc.catalog import Catalog
 from aimc.errors import ConfigError
 from aimc.hardware import Target
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.runner import alive
 from aimc.safety import MAX_DEVICE_ID, parse_devices
 from tests.conftest import ROOT

@@ -18,7 +18,7 @@ from aimc.cli import cli
 from aimc.emitters import EMITTERS, Emitter, emitter, names, register
 from aimc.plan import Plan
 from aimc.render import manifest
-from aimc.resolve import Request, request_line
+from aimc.request import Request, request_line
 
 
 def _dummy(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:

@@ -27,7 +27,7 @@ from aimc.cli.show_config import plan_text
 from aimc.errors import AimcError
 from aimc.k8s import compile_k8s, resources
 from aimc.recipe import RecipeRoot
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.templating import to_yaml
 from aimc.write import write_artifacts
 from tests.conftest import GOLDEN

@@ -19,6 +19,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from aimc.build import compile_plan, make_plan
+from aimc.candidates import candidates
 from aimc.catalog import Catalog
 from aimc.errors import ConfigError
 from aimc.k8s import (
@@ -32,7 +33,7 @@ from aimc.k8s import (
 )
 from aimc.plan import Plan
 from aimc.render import container_args
-from aimc.resolve import Request, candidates
+from aimc.request import Request
 from aimc.write import write_artifacts
 from tests.conftest import GOLDEN
 from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml

@@ -24,7 +24,7 @@ from aimc.build import make_plan
 from aimc.catalog import Catalog
 from aimc.k8s import DOWNLOAD_SCRIPT, READY_DIR, compile_k8s, ready_mark, resources
 from aimc.render import CONTAINER_CACHE
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.templating import to_yaml
 from tests.fakes.hub import FakeHub
 from tests.helpers.k8s import kubelet_expand, load_yaml

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from aimc.build import make_plan
+from aimc.candidates import candidates
 from aimc.catalog import Catalog
 from aimc.k8s import pod_resources, resources, shm_size
-from aimc.resolve import Request, candidates
+from aimc.request import Request
 from tests.helpers.pods import baseline_violations, qos_class, quantity, restricted_violations
 
 CATALOG = Catalog.default()

@@ -21,7 +21,8 @@ from aimc.build import make_plan
 from aimc.catalog import Catalog
 from aimc.k8s import LABEL_MAX, STATEFULSET_NAME_MAX, resources
 from aimc.plan import Plan
-from aimc.resolve import Request, plan_name
+from aimc.request import Request
+from aimc.resolve import plan_name
 from tests.helpers.k8s import kubelet_expand
 
 CATALOG = Catalog.default()

@@ -35,7 +35,7 @@ from aimc.estimate import estimate
 from aimc.k8s import MULTINODE_FILES, compile_k8s, resources
 from aimc.plan import Plan
 from aimc.render import container_args, container_env, server_argv
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.write import write_artifacts
 from tests.conftest import GOLDEN, ROOT
 from tests.helpers.k8s import K8S_VERSION, kubelet_expand

@@ -26,7 +26,7 @@ from aimc.catalog import Catalog
 from aimc.k8s import resources
 from aimc.plan import Plan
 from aimc.recipe import RecipeRoot
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.write import write_artifacts
 from tests.conftest import ROOT
 from tests.helpers.k8s import kubelet_expand

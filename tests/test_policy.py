@@ -10,7 +10,7 @@ import pytest
 from aimc.catalog import Catalog
 from aimc.errors import ConfigError
 from aimc.policy import Pool, resolve, shortfall
-from aimc.resolve import Request
+from aimc.request import Request
 
 CATALOG = Catalog.default()
 LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"

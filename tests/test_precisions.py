@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from aimc.candidates import candidates
 from aimc.catalog import Catalog
 from aimc.cli.options import PRECISIONS
-from aimc.resolve import candidates
 
 CATALOG = Catalog.default()
 AMD_INT = {"mi300x", "mi325x", "mi350x", "mi355x"}

@@ -9,10 +9,11 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from aimc.build import compile_plan, make_plan
+from aimc.candidates import candidates
 from aimc.catalog import Catalog
 from aimc.errors import ConfigError
 from aimc.plan import Plan
-from aimc.resolve import Request, candidates
+from aimc.request import Request
 from aimc.templating import shell_quote
 
 CATALOG = Catalog.default()

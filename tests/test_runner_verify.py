@@ -20,7 +20,7 @@ from aimc.catalog import Catalog
 from aimc.errors import ConfigError
 from aimc.process import _boot_id, _proc_stat, _works_in, alive, verify
 from aimc.records import RunRecord, validate_name
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.runner import _plan_problem
 
 

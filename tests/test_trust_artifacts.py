@@ -26,7 +26,7 @@ from aimc.catalog import Catalog
 from aimc.errors import ConfigError
 from aimc.plan import Plan
 from aimc.render import render, server_argv
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.write import write_artifacts
 from tests.conftest import ROOT, default_stop_signals
 

@@ -30,7 +30,7 @@ from aimc.errors import ConfigError
 from aimc.k8s import render_k8s
 from aimc.plan import Plan, Setting
 from aimc.render import render
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.safety import check_env
 from aimc.write import diff_artifacts, stale_artifacts
 from tests.conftest import ROOT

@@ -13,7 +13,7 @@ import pytest
 from aimc.build import compile_plan, make_plan
 from aimc.catalog import Catalog
 from aimc.render import server_argv
-from aimc.resolve import Request
+from aimc.request import Request
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.server

@@ -1,6 +1,6 @@
 """Planning: the plan a request gets on a target, the step compile and launch share.
 
-Takes a catalog, a :class:`~aimc.resolve.Request` and a ``--target`` value (a profile name,
+Takes a catalog, a :class:`~aimc.request.Request` and a ``--target`` value (a profile name,
 or ``auto`` for this machine, which must have a GPU); hands on a :class:`Resolved`: the
 detected or named target, the plan (:func:`aimc.build.make_plan`) and the request as
 :func:`aimc.build.for_target` made it (what the artifacts' header writes). Also the one-line
@@ -16,7 +16,7 @@ from aimc.build import for_target, make_plan
 from aimc.catalog import Catalog
 from aimc.hardware import Target, resolve_target
 from aimc.plan import Plan
-from aimc.resolve import Request
+from aimc.request import Request
 from aimc.safety import format_devices
 
 __all__ = ["Resolved", "counted", "plan_request", "plan_summary"]

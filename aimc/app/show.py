@@ -1,7 +1,7 @@
 """Show: the plan a request resolves to with every configuration on its target, or, with
 no target to resolve for, every configuration on every target.
 
-Takes a catalog, a :class:`~aimc.resolve.Request`, a ``--target`` value and the emitter
+Takes a catalog, a :class:`~aimc.request.Request`, a ``--target`` value and the emitter
 asked for (``--emit``); hands on what ``show-config`` shows (:class:`Shown`): on a target
 (a named one, or this machine's GPUs) the plan, one row per configuration on that target
 with its memory verdict and, for an emitter that previews, its files (the Kubernetes
@@ -19,6 +19,7 @@ from typing import Any
 
 from aimc.app.planning import counted, plan_summary
 from aimc.build import for_target, load_recipe, make_plan
+from aimc.candidates import candidates, summary
 from aimc.catalog import Catalog
 from aimc.emitters import emitter
 from aimc.errors import ConfigError
@@ -27,7 +28,7 @@ from aimc.measured import Measurement
 from aimc.plan import Plan
 from aimc.policy import assess, measurement_for, refuse_precision
 from aimc.recipe import Hardware, Recipe
-from aimc.resolve import Request, candidates, summary
+from aimc.request import Request
 
 __all__ = [
     "CANDIDATE_COLUMNS",

@@ -125,10 +125,11 @@ def _resolve_count(
     """
     from aimc.app.show import nowhere
     from aimc.build import make_plan
+    from aimc.candidates import candidates
     from aimc.cli.options import current_settings
     from aimc.errors import AimcError, ConfigError
     from aimc.hardware import Target, resolve_target
-    from aimc.resolve import Request, candidates
+    from aimc.request import Request
 
     settings = current_settings()
     request = Request(model=recipe.model_id, gpus=gpus, default_port=settings.default_port_given)

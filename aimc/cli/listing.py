@@ -78,7 +78,7 @@ def list_(
         recipes = [catalog.recipe(m) for m in ids]
     if resolved is not None:
         from aimc.app.show import CANDIDATE_COLUMNS, candidate_rows
-        from aimc.resolve import Request
+        from aimc.request import Request
 
         request = Request(model="", available_gpus=resolved.available_gpus)
         name = resolved.hardware.name

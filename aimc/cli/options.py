@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from aimc.backends import names as backend_names
 from aimc.cli import report
 from aimc.diagnostics import did_you_mean, excerpt
 from aimc.errors import ConfigError
@@ -19,7 +20,7 @@ from aimc.settings import Settings
 if TYPE_CHECKING:
     from aimc.app.planning import Resolved
     from aimc.measured import Measurement
-    from aimc.resolve import Request
+    from aimc.request import Request
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -157,8 +158,8 @@ class Registered(OneOf):
 
 
 def gpu_count_type() -> Whole:
-    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.resolve.GPU_COUNT_MAX`."""
-    from aimc.resolve import GPU_COUNT_MAX  # deferred: see PlanArgs.resolve
+    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.request.GPU_COUNT_MAX`."""
+    from aimc.request import GPU_COUNT_MAX  # deferred: see PlanArgs.resolve
 
     return Whole(1, GPU_COUNT_MAX, "a GPU count")
 
@@ -225,7 +226,7 @@ class PlanArgs:
 
     def resolve(self, model: str, gpus: int | None, debug: bool = False) -> Resolved:
         """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs (``debug``:
-        with the backend's verbose-log settings, :attr:`aimc.resolve.Request.debug`); the
+        with the backend's verbose-log settings, :attr:`aimc.request.Request.debug`); the
         request as :func:`aimc.build.for_target` made it (what the artifacts' header
         writes)."""
         # Deferred on purpose (as every plan import here): these options serve light
@@ -272,7 +273,7 @@ def _plan_option_list() -> list[Callable[[Any], Any]]:
         ),
         click.option(
             "--backend",
-            type=OneOf(["vllm", "sglang"]),
+            type=Registered(backend_names),
             help="Backend engine (default: the recipe's choice).",
         ),
         click.option(
@@ -386,13 +387,13 @@ def emit_options(f: F) -> F:
 
 
 def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Request:
-    """A :class:`~aimc.resolve.Request` from command-line values.
+    """A :class:`~aimc.request.Request` from command-line values.
 
     ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
     """
     # Deferred on purpose: see PlanArgs.resolve.
     from aimc.build import load_config_file
-    from aimc.resolve import Request
+    from aimc.request import Request
     from aimc.safety import parse_devices
 
     return Request(

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aimc.diagnostics import whole_line
+from aimc.diagnostics import format_text, whole_line
 from aimc.errors import AimcError, ValidationFailed
+from aimc.log import line
+from aimc.safety import mask
 
 if TYPE_CHECKING:
     from aimc.diagnostics import Diagnostic
@@ -132,8 +134,6 @@ def print_error(exc: AimcError, data: Any = None) -> None:
 
     Secrets are masked (:func:`aimc.safety.mask`) in every field of ``error``.
     """
-    from aimc.log import line
-    from aimc.safety import mask
 
     if _state["format"] == "json":
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -163,8 +163,6 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], summary: bool = False) 
     """Diagnostics on stderr: their text form, one a line (then, with ``summary``, the
     count line of :func:`aimc.diagnostics.format_text`), or one JSON record each under
     ``LOG_FORMAT=json`` (level ERROR or WARNING; path, line, column, pointer, rule, hint)."""
-    from aimc.diagnostics import format_text
-    from aimc.log import line
 
     if not diagnostics:
         return

@@ -67,7 +67,7 @@ def validate(
         import os
         import sys
 
-        from aimc.engines import use_installed
+        from aimc.backends import use_installed
         from aimc.log import note
 
         python = os.environ.get("AIM_PYTHON") or sys.executable

@@ -390,7 +390,7 @@ def config_id(text: str) -> str:
 
 def coerce(name: str, value: Any) -> Any:
     """A command-line word as the type the pinned vLLM reads for ``name`` (ints, floats)."""
-    from aimc.engines import vocabulary
+    from aimc.backends import vocabulary
 
     spec = vocabulary("vllm").flags.get(name, {})
     if isinstance(value, str):
@@ -405,7 +405,7 @@ def coerce(name: str, value: Any) -> Any:
 
 
 def _takes_value(name: str, following: str | None) -> bool:
-    from aimc.engines import vocabulary
+    from aimc.backends import vocabulary
 
     spec = vocabulary("vllm").flags.get(name)
     if following is None:
@@ -487,7 +487,7 @@ def _word(words: list[Any], i: int) -> str | None:
 
 def bad_flag(name: str, where: Origin) -> Diagnostic:
     """The diagnostic for a flag name the engine cannot parse (``max-num-seqs,``)."""
-    from aimc.engines import vocabulary
+    from aimc.backends import vocabulary
 
     cleaned = re.sub(r"[^a-z0-9-]+", "", name.lower().replace("_", "-"))
     flags = vocabulary("vllm").flags

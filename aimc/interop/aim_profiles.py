@@ -198,7 +198,7 @@ class _Profile:
         if not isinstance(engine_args, Mapping):
             self._refuse("/engine_args", "expected a mapping of engine args")
             return
-        from aimc.engines import vocabulary
+        from aimc.backends import vocabulary
 
         flags = vocabulary("vllm").flags
         args: dict[str, Any] = {}

@@ -194,7 +194,7 @@ class _Context:
     def args(self, words: Any, doc: Document, base: str) -> _Args:
         """A command-line list as aimc args (last wins), their origins, and the neutral
         fields they set (``--max-model-len`` and the like)."""
-        from aimc.engines import vocabulary
+        from aimc.backends import vocabulary
 
         parsed, problems = args_from_list(words, doc, base)
         self.out.diagnostics += problems

@@ -1,6 +1,6 @@
 """Selection policy: which configuration a request gets, and why.
 
-Takes a recipe, a hardware profile, a :class:`~aimc.resolve.Request` whose GPU count,
+Takes a recipe, a hardware profile, a :class:`~aimc.request.Request` whose GPU count,
 precision or backend may be open and the :class:`Pool` of GPUs a plan may use; hands on
 the :class:`~aimc.plan.Plan` with every automatic choice in its ``decisions``, or a
 refusal with the numbers. :mod:`aimc.policy.select` writes the policy down and

@@ -1,7 +1,7 @@
 """Fit: whether each candidate configuration can run on the hardware, and why not.
 
-Takes a recipe, a hardware profile, a :class:`~aimc.resolve.Request` and candidate
-configurations (:func:`aimc.resolve.candidates`); hands on an :class:`Assessment` per
+Takes a recipe, a hardware profile, a :class:`~aimc.request.Request` and candidate
+configurations (:func:`aimc.candidates.candidates`); hands on an :class:`Assessment` per
 candidate: its plan and the memory estimate's verdict (``runnable``, ``low-memory``,
 ``incompatible``) with the reason, or why it was ruled out before memory was estimated (more
 GPUs than ``--devices`` or the machine has, a precision the hardware lacks, an override that
@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from aimc.candidates import Candidate, candidates
 from aimc.errors import ConfigError
 from aimc.plan import Plan
 from aimc.recipe import Hardware, Recipe
-from aimc.resolve import Candidate, Request, build_plan, candidates
+from aimc.request import Request
+from aimc.resolve import build_plan
 from aimc.safety import format_devices
 
 __all__ = ["Assessment", "Pool", "assess", "gpus_text", "probe", "shortfall", "why_not"]

