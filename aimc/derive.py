@@ -16,6 +16,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from aimc.cache_files import open_regular
 from aimc.diagnostics import whole_line
 from aimc.errors import ConfigError
 from aimc.loader import Document
@@ -72,7 +73,6 @@ def _parameters(folder: Path, root: Path | None = None) -> int | None:
     cannot be read. Only regular files are read (a FIFO named ``*.safetensors`` would hang
     the command), and with ``root`` (a cached snapshot's repository folder) only those
     inside it: a link out of the cache is never read."""
-    from aimc.cache_files import open_regular
 
     total = 0
     files = sorted(folder.glob("*.safetensors"))
@@ -137,8 +137,6 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
     Raises:
         ConfigError: ``config.json`` is missing or lacks what serving needs.
     """
-    from aimc.cache_files import open_regular
-
     # A cached snapshot's files are read only inside its repository folder (models--x).
     root = Path(os.path.abspath(folder.expanduser())).parent.parent if repo else None
     folder = folder.expanduser().resolve()
@@ -147,6 +145,24 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
         str(folder).encode("utf-8")
     except UnicodeEncodeError:
         raise ConfigError(f"{whole_line(str(folder))}: the path is not UTF-8 text") from None
+    raw, config = _read_config(config_path, root)
+    text = config.get("text_config", config)
+    facts = _facts(text, config_path)
+    params = _parameters(folder, root)
+    hidden = facts["hidden_size"]
+    facts["parameters"] = params or 12 * facts["layers"] * hidden * hidden
+    precision = _precision(config, config_path)
+    data = _recipe_data(folder, config_path, config, facts, precision, hardware, repo)
+    doc = Document(path=str(config_path), data=data, sha256=hashlib.sha256(raw).hexdigest())
+    return Recipe(doc, RecipeRoot(folder, "derived"))
+
+
+def _read_config(config_path: Path, root: Path | None) -> tuple[bytes, dict[str, Any]]:
+    """``config.json``'s bytes and its JSON object (read only inside ``root`` when given).
+
+    Raises:
+        ConfigError: It cannot be read, is too large or is not a transformers config.
+    """
     try:
         with open_regular(config_path, root) as f:
             raw = f.read(_MAX_CONFIG + 1)
@@ -157,7 +173,16 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
         raise ConfigError(f"cannot read {config_path}: {shorten(str(exc))}") from None
     if not isinstance(config, dict) or not isinstance(config.get("text_config", {}), dict):
         raise ConfigError(f"{config_path} is not a transformers config (a JSON object)")
-    text = config.get("text_config", config)
+    return raw, config
+
+
+def _facts(text: dict[str, Any], config_path: Path) -> dict[str, Any]:
+    """The model facts a recipe gives (layers, heads, dimensions, context, vocabulary) from
+    a transformers config (its ``text_config`` when it has one), each within bounds.
+
+    Raises:
+        ConfigError: A dimension is missing, not a whole number or out of bounds.
+    """
     try:
         heads = int(text["num_attention_heads"])
         hidden = int(text["hidden_size"])
@@ -182,15 +207,27 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
                 f"{config_path}: {key} is {value}; expected 1 to {_MAX_DIMENSION}",
                 hint="aimc serves decoder models with a transformers config.json",
             )
-    params = _parameters(folder, root)
-    facts["parameters"] = params or 12 * facts["layers"] * hidden * hidden
-    precision = _precision(config, config_path)
+    return facts
+
+
+def _recipe_data(
+    folder: Path,
+    config_path: Path,
+    config: dict[str, Any],
+    facts: dict[str, Any],
+    precision: str,
+    hardware: Hardware,
+    repo: str | None,
+) -> dict[str, Any]:
+    """The recipe document: ``folder`` (or ``repo`` at the snapshot's commit) as the
+    weights of ``precision``, on every GPU count of ``hardware`` that divides the heads."""
+    heads, kv_heads = facts["attention_heads"], facts["kv_heads"]
     counts = [
         g
         for g in (1, 2, 4, 8)
         if g <= hardware.data["gpus_per_node"]
         and heads % g == 0
-        and (facts["kv_heads"] % g == 0 or g % facts["kv_heads"] == 0)
+        and (kv_heads % g == 0 or g % kv_heads == 0)
     ]
     org = "local"
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.name).strip("-.") or "model"
@@ -200,7 +237,7 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
         org, name = repo.split("/", 1)
         weights = {"repo": repo, "revision": folder.name}
         served = repo
-    data: dict[str, Any] = {
+    return {
         "apiVersion": "aimc/v1",
         "kind": "Recipe",
         "model": {
@@ -221,5 +258,3 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
             }
         ],
     }
-    doc = Document(path=str(config_path), data=data, sha256=hashlib.sha256(raw).hexdigest())
-    return Recipe(doc, RecipeRoot(folder, "derived"))

@@ -15,7 +15,7 @@ one request of ``max-model-len`` tokens does not fit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 __all__ = [
@@ -184,7 +184,6 @@ def estimate(
             and the KV cache of ``layers / pp`` layers; the overhead is not split (the
             last stage holds the sampler's logits).
     """
-    vocab = facts.get("vocab_size", DEFAULT_VOCAB)
     if weights_bytes is None:
         weights_bytes = weights_size(facts, precision)
         weights_basis = "parameters"
@@ -192,71 +191,91 @@ def estimate(
     activation_bytes = 4 if precision == "fp32" else 2
     kv_bytes = KV_BYTES.get(kv_cache_dtype, activation_bytes)
     per_token = kv_bytes_per_token(facts, tp, kv_bytes) / pp
-    non_torch = NON_TORCH_GIB[1] if tp == 1 else NON_TORCH_GIB["tp"]
-    activation = ACTIVATION_BASE_GIB + vocab * ACTIVATION_PER_VOCAB_GIB
-    activation += ACTIVATION_MOE_GIB if facts.get("experts") else 0.0
-    activation += ACTIVATION_FP32_GIB if precision == "fp32" else 0.0
-    # CUDA graphs are captured after the KV cache is sized, outside this budget.
-    overhead = non_torch + activation
+    overhead = _overhead_gib(facts, precision, tp)
     budget = memory_gib * utilization
     if kv_budget_gib is not None:
         kv_free = kv_budget_gib if weights + overhead <= budget else 0.0
     else:
         kv_free = budget - weights - overhead
     kv_gib = _kv_for(facts, per_token, context_length) / GIB
-    need = weights + overhead + kv_gib
-    # vLLM sizes its block pool with every layer's page, sliding-window layers included.
-    sliding_layers = facts.get("sliding_window", {}).get("layers", 0)
-    full_layers = facts["layers"] - sliding_layers
-    per_token_all = per_token * facts["layers"] / full_layers if full_layers else per_token
-    capacity = int(kv_free * GIB / per_token_all) if kv_free > 0 and per_token_all else 0
-    max_context = 0
-    if kv_free > 0:
-        lo, hi = 0, facts["max_context"]
-        while lo < hi:  # the longest request whose KV cache fits
-            mid = (lo + hi + 1) // 2
-            if _kv_for(facts, per_token, mid) <= kv_free * GIB:
-                lo = mid
-            else:
-                hi = mid - 1
-        max_context = lo
-    if kv_free <= 0:
-        verdict = "incompatible"
-        reason = (
-            f"not enough memory: weights {weights:.1f} + overhead {overhead:.1f} GiB per "
-            f"GPU exceed the {budget:.1f} GiB usable ({memory_gib:g} x {utilization:g})"
-        )
-    elif max_context >= context_length:
-        verdict = "runnable"
-        reason = (
-            f"needs {need:.1f} of {budget:.1f} GiB per GPU; KV cache holds "
-            f"{capacity} tokens ({capacity // max(context_length, 1)} full-length "
-            "requests)"
-        )
-    elif max_context >= MIN_CONTEXT:
-        fits = max_context // MIN_CONTEXT * MIN_CONTEXT
-        verdict = "low-memory"
-        reason = (
-            f"{context_length} tokens need {need:.1f} GiB per GPU, {budget:.1f} usable; "
-            f"fits with --max-model-len {fits}"
-        )
-    else:
-        verdict = "incompatible"
-        reason = (
-            f"not enough memory: only {max_context} tokens of KV cache fit next to "
-            f"{weights:.1f} GiB of weights per GPU"
-        )
-    return Estimate(
+    sized = Estimate(
         weights_gib=weights,
         weights_basis=weights_basis,
         kv_bytes_per_token=per_token,
         kv_gib=kv_gib,
         overhead_gib=overhead,
         budget_gib=budget,
-        need_gib=need,
+        need_gib=weights + overhead + kv_gib,
         context_length=context_length,
-        max_context=max_context,
-        kv_capacity_tokens=capacity,
-        verdict=verdict,
-        reason=reason,
+        max_context=_max_context(facts, per_token, kv_free),
+        kv_capacity_tokens=_capacity(facts, per_token, kv_free),
+        verdict="",
+        reason="",
+    )
+    verdict, reason = _verdict(sized, kv_free, memory_gib, utilization)
+    return replace(sized, verdict=verdict, reason=reason)
+
+
+def _overhead_gib(facts: Mapping[str, Any], precision: str, tp: int) -> float:
+    """Activation peak and non-torch memory per GPU, in GiB."""
+    vocab = facts.get("vocab_size", DEFAULT_VOCAB)
+    non_torch = NON_TORCH_GIB[1] if tp == 1 else NON_TORCH_GIB["tp"]
+    activation: float = ACTIVATION_BASE_GIB + vocab * ACTIVATION_PER_VOCAB_GIB
+    activation += ACTIVATION_MOE_GIB if facts.get("experts") else 0.0
+    activation += ACTIVATION_FP32_GIB if precision == "fp32" else 0.0
+    # CUDA graphs are captured after the KV cache is sized, outside this budget.
+    return non_torch + activation
+
+
+def _capacity(facts: Mapping[str, Any], per_token: float, kv_free: float) -> int:
+    """Tokens the KV cache of ``kv_free`` GiB holds (vLLM's "GPU KV cache size")."""
+    # vLLM sizes its block pool with every layer's page, sliding-window layers included.
+    sliding_layers = facts.get("sliding_window", {}).get("layers", 0)
+    full_layers = facts["layers"] - sliding_layers
+    per_token_all = per_token * facts["layers"] / full_layers if full_layers else per_token
+    return int(kv_free * GIB / per_token_all) if kv_free > 0 and per_token_all else 0
+
+
+def _max_context(facts: Mapping[str, Any], per_token: float, kv_free: float) -> int:
+    """The longest single request whose KV cache fits in ``kv_free`` GiB (0: none)."""
+    lo: int = 0
+    if kv_free > 0:
+        hi: int = facts["max_context"]
+        while lo < hi:  # the longest request whose KV cache fits
+            mid = (lo + hi + 1) // 2
+            if _kv_for(facts, per_token, mid) <= kv_free * GIB:
+                lo = mid
+            else:
+                hi = mid - 1
+    return lo
+
+
+def _verdict(
+    sized: Estimate, kv_free: float, memory_gib: float, utilization: float
+) -> tuple[str, str]:
+    """The verdict of ``sized`` and its reason with the numbers (``kv_free``: GiB left
+    for the KV cache after the weights and the overhead)."""
+    weights, overhead, budget = sized.weights_gib, sized.overhead_gib, sized.budget_gib
+    need, context_length, max_context = sized.need_gib, sized.context_length, sized.max_context
+    if kv_free <= 0:
+        return "incompatible", (
+            f"not enough memory: weights {weights:.1f} + overhead {overhead:.1f} GiB per "
+            f"GPU exceed the {budget:.1f} GiB usable ({memory_gib:g} x {utilization:g})"
+        )
+    if max_context >= context_length:
+        capacity = sized.kv_capacity_tokens
+        return "runnable", (
+            f"needs {need:.1f} of {budget:.1f} GiB per GPU; KV cache holds "
+            f"{capacity} tokens ({capacity // max(context_length, 1)} full-length "
+            "requests)"
+        )
+    if max_context >= MIN_CONTEXT:
+        fits = max_context // MIN_CONTEXT * MIN_CONTEXT
+        return "low-memory", (
+            f"{context_length} tokens need {need:.1f} GiB per GPU, {budget:.1f} usable; "
+            f"fits with --max-model-len {fits}"
+        )
+    return "incompatible", (
+        f"not enough memory: only {max_context} tokens of KV cache fit next to "
+        f"{weights:.1f} GiB of weights per GPU"
     )

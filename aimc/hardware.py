@@ -111,6 +111,8 @@ def _describe(gpus: Sequence[GPU]) -> str:
 def busy_gpus(gpus: Sequence[GPU]) -> list[GPU]:
     """The GPUs detection reports as busy: less than :data:`~aimc.detect.base.BUSY_FRACTION`
     of their memory free (a GPU whose free memory is unknown counts as free)."""
+    # Deferred on purpose: detection is imported only when --target auto detects, so that
+    # compiling for a named target does not import it.
     from aimc.detect.base import BUSY_FRACTION
 
     return [
@@ -142,40 +144,8 @@ def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) ->
         ConfigError: The machine mixes GPU models (choose one with ``--target``).
     """
     if not detection.gpus:
-        targets = ", ".join(n for n in catalog.hardware_names() if n != "cpu")
-        if gpus_required:
-            tried = "; ".join(f"{p.method}: {p.status} ({p.detail})" for p in detection.probes)
-            raise GPUDetectionError(
-                "no GPU detected on this machine, so --target auto has nothing to use",
-                hint="see what detection tried with 'aim-engine debug gpu-info --detailed', "
-                f"or name a hardware profile with --target NAME ({targets}; cpu serves on "
-                "this machine's CPU)",
-                details=tried,
-            )
-        note = f"no GPU detected: name a target with --target NAME ({targets}, cpu)"
-        return Target(catalog.hardware("cpu"), None, [note], detection)
-    names = match_profiles(detection.gpus, catalog)
-    groups: dict[str, list[GPU]] = {}
-    for gpu, name in zip(detection.gpus, names, strict=True):
-        key = name or f"unknown {gpu.vendor} {gpu.device_id} ({gpu.model})"
-        groups.setdefault(key, []).append(gpu)
-    if len(groups) > 1:
-        found = ", ".join(f"{_describe(g)} ({k})" for k, g in groups.items())
-        raise ConfigError(
-            f"this machine has different GPU models: {found}",
-            hint="choose one with --target NAME (and limit the GPUs with "
-            "CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES)",
-        )
-    ((key, gpus),) = groups.items()
-    if names[0] is None:
-        hw = generic_profile(gpus)
-        note = (
-            f"detected {_describe(gpus)}, device {gpus[0].device_id}: no profile matches; "
-            f"using derived profile {hw.name} ({hw.data['memory_gib']} GiB per GPU)"
-        )
-    else:
-        hw = catalog.hardware(key)
-        note = f"detected {_describe(gpus)}: target {key}"
+        return _no_gpu(catalog, detection, gpus_required)
+    hw, gpus, note = _profile(catalog, detection.gpus)
     busy = busy_gpus(gpus)
     notes = [note]
     if busy:
@@ -198,11 +168,61 @@ def local_target(catalog: Catalog, detection: Detection, gpus_required: bool) ->
     )
 
 
+def _no_gpu(catalog: Catalog, detection: Detection, gpus_required: bool) -> Target:
+    """No GPU detected: an error when GPUs are required, else the ``cpu`` profile with a
+    note (see :func:`local_target`)."""
+    targets = ", ".join(n for n in catalog.hardware_names() if n != "cpu")
+    if gpus_required:
+        tried = "; ".join(f"{p.method}: {p.status} ({p.detail})" for p in detection.probes)
+        raise GPUDetectionError(
+            "no GPU detected on this machine, so --target auto has nothing to use",
+            hint="see what detection tried with 'aim-engine debug gpu-info --detailed', "
+            f"or name a hardware profile with --target NAME ({targets}; cpu serves on "
+            "this machine's CPU)",
+            details=tried,
+        )
+    note = f"no GPU detected: name a target with --target NAME ({targets}, cpu)"
+    return Target(catalog.hardware("cpu"), None, [note], detection)
+
+
+def _profile(catalog: Catalog, detected: Sequence[GPU]) -> tuple[Hardware, list[GPU], str]:
+    """The profile of the detected GPUs (all one model: a catalog profile, else one derived
+    from detection), the GPUs, and the note that says which.
+
+    Raises:
+        ConfigError: The machine mixes GPU models.
+    """
+    names = match_profiles(detected, catalog)
+    groups: dict[str, list[GPU]] = {}
+    for gpu, name in zip(detected, names, strict=True):
+        key = name or f"unknown {gpu.vendor} {gpu.device_id} ({gpu.model})"
+        groups.setdefault(key, []).append(gpu)
+    if len(groups) > 1:
+        found = ", ".join(f"{_describe(g)} ({k})" for k, g in groups.items())
+        raise ConfigError(
+            f"this machine has different GPU models: {found}",
+            hint="choose one with --target NAME (and limit the GPUs with "
+            "CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES)",
+        )
+    ((key, gpus),) = groups.items()
+    if names[0] is None:
+        hw = generic_profile(gpus)
+        return (
+            hw,
+            gpus,
+            (
+                f"detected {_describe(gpus)}, device {gpus[0].device_id}: no profile matches; "
+                f"using derived profile {hw.name} ({hw.data['memory_gib']} GiB per GPU)"
+            ),
+        )
+    return catalog.hardware(key), gpus, f"detected {_describe(gpus)}: target {key}"
+
+
 def resolve_target(catalog: Catalog, target: str, gpus_required: bool = False) -> Target:
     """The :class:`Target` for ``--target`` (``auto`` detects this machine; see
     :func:`local_target` for ``gpus_required``)."""
     if target != "auto":
         return Target(catalog.hardware(target))
-    from aimc.detect import detect
+    from aimc.detect import detect  # deferred: only --target auto detects (see busy_gpus)
 
     return local_target(catalog, detect(), gpus_required)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aimc.recipe import config_id, configurations
+from aimc.plan import Plan
+from aimc.recipe import Recipe, config_id, configurations
 
 __all__ = [
     "READ_MAX",
@@ -60,7 +61,7 @@ def args_hash(args: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def config_key(plan: Any) -> dict[str, Any]:
+def config_key(plan: Plan) -> dict[str, Any]:
     """The configuration a plan serves, as results record it (``gpus``: the tensor-parallel
     size, as recipes count them; ``data_parallel``: its replicas)."""
     return {
@@ -101,7 +102,7 @@ class Measurement:
     backend_version: str | None = None
     args_hash: str | None = None
 
-    def applies_to(self, plan: Any) -> bool:
+    def applies_to(self, plan: Plan) -> bool:
         """Whether the figures were measured on what ``plan`` serves: the same backend
         release and engine arguments, where the measurement says which."""
         return self.backend_version in (None, plan.backend_version) and self.args_hash in (
@@ -249,7 +250,7 @@ def from_results(results: Iterable[Mapping[str, Any]], source: str) -> list[Meas
     return list(found.values())
 
 
-def from_recipe(recipe: Any) -> list[Measurement]:
+def from_recipe(recipe: Recipe) -> list[Measurement]:
     """The figures a recipe publishes (``measured:`` of each configuration)."""
 
     data = recipe.data

@@ -25,7 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from aimc import _resources
 from aimc.diagnostics import Diagnostic
+from aimc.log import note
 
 __all__ = ["MAX_BYTES", "MAX_ENTRIES", "Verdicts", "code_fingerprint", "key"]
 
@@ -44,8 +46,6 @@ _FIELDS = {"path", "line", "column", "message", "pointer", "severity", "rule", "
 @functools.cache
 def code_fingerprint() -> str:
     """sha256 over aimc's code, schemas and pinned vocabularies as installed."""
-    from aimc import _resources
-
     digest = hashlib.sha256()
     package = _resources.path("backends").parent
     files = sorted(package.rglob("*.py")) + sorted(package.glob("backends/*.json"))
@@ -173,8 +173,6 @@ class Verdicts:
         text = json.dumps({"format": _FORMAT, "entries": entries}, separators=(",", ":"))
         if len(text) > MAX_BYTES:
             text = json.dumps({"format": _FORMAT, "entries": {}}, separators=(",", ":"))
-        from aimc.log import note
-
         if self.found == "other" or (self.found == "absent" and os.path.lexists(self.file)):
             note(
                 f"not writing the validate cache {self.file}: something that is not an aimc "

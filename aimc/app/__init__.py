@@ -1,9 +1,11 @@
-"""The use cases shared by the command line (:mod:`aimc.cli`) and the Python API
-(:mod:`aimc.api`): each one module, written once, below both.
+"""Use cases: what aimc's commands do, shared by the CLI and the Python API.
 
-A use case takes what its callers resolved (a plan, a request, the settings) and does the
-work in the order the product promises, raising :class:`~aimc.errors.AimcError` for every
-refusal; how the result is shown (text, the JSON success response, the API's response
-dict) stays with the caller. :mod:`aimc.app.launch`: compile a plan into a run folder,
-ready the model cache, start the server and wait until it serves.
+Each module is one use case (compile, show, launch, ...): it takes parsed values (a
+catalog, a :class:`~aimc.request.Request`, a target name, an emitter name) and hands on a
+result for the caller to print or return. A use case never reads command-line options and
+never prints; ``aimc.cli`` parses and prints, ``aimc.api`` returns.
+
+:mod:`aimc.app.compile` writes or ``--check``s a folder, :mod:`aimc.app.show` decides what
+``show-config`` shows (and the no-GPU fallback), :mod:`aimc.app.launch` compiles a plan into
+a run folder, readies the model cache, starts the server and waits until it serves.
 """

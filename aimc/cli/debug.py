@@ -6,12 +6,13 @@ from typing import Any
 
 import click
 
+from aimc.app.show import nowhere
 from aimc.build import make_plan
 from aimc.candidates import candidates
 from aimc.catalog import Catalog
 from aimc.cli.options import current_settings, format_option, gpu_count_type, recipes_option
 from aimc.cli.report import count, emit_result, table
-from aimc.cli.show_config import nowhere, plan_text
+from aimc.cli.show_config import plan_text
 from aimc.detect import Detection, detect
 from aimc.errors import AimcError, ConfigError
 from aimc.hardware import Target, local_target, match_profiles, resolve_target

@@ -77,7 +77,7 @@ def list_(
         ids = [m for m in catalog.model_ids() if not pattern or pattern.casefold() in m.casefold()]
         recipes = [catalog.recipe(m) for m in ids]
     if resolved is not None:
-        from aimc.cli.show_config import CANDIDATE_COLUMNS, candidate_rows
+        from aimc.app.show import CANDIDATE_COLUMNS, candidate_rows
         from aimc.request import Request
 
         request = Request(model="", available_gpus=resolved.available_gpus)

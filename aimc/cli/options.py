@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from aimc.backends import names as backend_names
 from aimc.cli import report
+from aimc.diagnostics import did_you_mean, excerpt
+from aimc.errors import ConfigError
 from aimc.settings import Settings
+
+if TYPE_CHECKING:
+    from aimc.app.planning import Resolved
+    from aimc.measured import Measurement
+    from aimc.request import Request
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,7 +29,6 @@ __all__ = [
     "EmitArgs",
     "OneOf",
     "PlanArgs",
-    "Resolved",
     "Seconds",
     "Whole",
     "current_settings",
@@ -59,8 +66,6 @@ def _label(param: click.Parameter | None) -> str:
 
 
 def _shown(value: Any) -> str:
-    from aimc.diagnostics import excerpt
-
     return excerpt(value)
 
 
@@ -106,8 +111,6 @@ class Seconds(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        import math
-
         try:
             seconds = float(value) if isinstance(value, (int, float)) else float(str(value))
         except (ValueError, OverflowError):
@@ -133,8 +136,6 @@ class OneOf(click.Choice):  # type: ignore[type-arg]
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
-            from aimc.diagnostics import did_you_mean
-
             choices = [str(c) for c in self.choices]
             raise BadValue(
                 f"{_label(param)}={_shown(value)} is not one of {', '.join(choices)}",
@@ -158,7 +159,7 @@ class Registered(OneOf):
 
 def gpu_count_type() -> Whole:
     """GPU_COUNT and --gpu-count: 1 to :data:`aimc.request.GPU_COUNT_MAX`."""
-    from aimc.request import GPU_COUNT_MAX
+    from aimc.request import GPU_COUNT_MAX  # deferred: see PlanArgs.resolve
 
     return Whole(1, GPU_COUNT_MAX, "a GPU count")
 
@@ -228,25 +229,14 @@ class PlanArgs:
         with the backend's verbose-log settings, :attr:`aimc.request.Request.debug`); the
         request as :func:`aimc.build.for_target` made it (what the artifacts' header
         writes)."""
-        from aimc.build import for_target, make_plan
+        # Deferred on purpose (as every plan import here): these options serve light
+        # commands too (validate, cache, logs), which never load the planner.
+        from aimc.app.planning import plan_request
         from aimc.catalog import Catalog
-        from aimc.hardware import resolve_target
 
         catalog = Catalog.default(self.recipe_dirs)
         request = request_from(model, gpus, self, debug)
-        target = resolve_target(catalog, self.target, gpus_required=True)
-        plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
-        return Resolved(catalog, for_target(request, target)[0], target, plan)
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """What a command resolved from its arguments."""
-
-    catalog: Any
-    request: Any
-    target: Any
-    plan: Any
+        return plan_request(catalog, request, self.target, current_settings().cache_dir)
 
 
 def plan_options(f: F) -> F:
@@ -259,7 +249,16 @@ def plan_options(f: F) -> F:
         opts = PlanArgs(**{name: kwargs.pop(name) for name in names})
         return f(*args, opts=opts, **kwargs)
 
-    options = [
+    wrapped: Any = collect
+    for option in reversed(_plan_option_list()):
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
+def _plan_option_list() -> list[Callable[[Any], Any]]:
+    """The options of :func:`plan_options`, in the order ``--help`` lists them: the target,
+    what to serve and its overrides, then :func:`_placement_option_list`."""
+    options: list[Callable[[Any], Any]] = [
         click.option(
             "--target",
             default="auto",
@@ -298,6 +297,14 @@ def plan_options(f: F) -> F:
             "env.NAME=VALUE, context_length, memory_utilization, "
             "served_model_name, host, image. Repeatable.",
         ),
+    ]
+    return options + _placement_option_list()
+
+
+def _placement_option_list() -> list[Callable[[Any], Any]]:
+    """The options of :func:`plan_options` that size and place the plan (``--optimize``,
+    ``--nodes``, ``--launcher``, ``--devices``), and ``--recipes``."""
+    options: list[Callable[[Any], Any]] = [
         click.option(
             "--optimize",
             type=OneOf(["latency", "throughput"]),
@@ -326,10 +333,7 @@ def plan_options(f: F) -> F:
         ),
         recipes_option,
     ]
-    wrapped: Any = collect
-    for option in reversed(options):
-        wrapped = option(wrapped)
-    return wrapped  # type: ignore[no-any-return]
+    return options
 
 
 @dataclass(frozen=True)
@@ -341,8 +345,7 @@ class EmitArgs:
 
     def check(self) -> None:
         """Refuse ``--replicas`` for an emitter that takes none (exit 2)."""
-        from aimc.emitters import EMITTERS
-        from aimc.errors import ConfigError
+        from aimc.emitters import EMITTERS  # deferred: see emit_options
 
         if self.replicas != 1 and not EMITTERS[self.emit].replicas:
             takes = [n for n, e in EMITTERS.items() if e.replicas]
@@ -355,6 +358,8 @@ class EmitArgs:
 def emit_options(f: F) -> F:
     """``--emit NAME`` (a registered emitter: :mod:`aimc.emitters`) and ``--replicas N``,
     passed as one ``emit: EmitArgs`` argument."""
+    # Deferred on purpose: the emitters import the planner, which the commands without
+    # --emit (validate, cache, logs) never load.
     from aimc.emitters import EMITTERS, names
 
     @functools.wraps(f)
@@ -381,11 +386,12 @@ def emit_options(f: F) -> F:
     return wrapped  # type: ignore[no-any-return]
 
 
-def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Any:
+def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Request:
     """A :class:`~aimc.request.Request` from command-line values.
 
     ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
     """
+    # Deferred on purpose: see PlanArgs.resolve.
     from aimc.build import load_config_file
     from aimc.request import Request
     from aimc.safety import parse_devices
@@ -408,9 +414,10 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = Fal
     )
 
 
-def local_measurements() -> list[Any]:
+def local_measurements() -> list[Measurement]:
     """The configurations measured on this machine (``$AIMC_STATE_DIR/bench.jsonl``); a
     problem with the file is one warning, never an error."""
+    # Deferred on purpose: see PlanArgs.resolve (aimc.measured reads recipes).
     from aimc.log import note
     from aimc.measured import RESULTS_NAME, from_results, read_results
 
