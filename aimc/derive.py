@@ -63,9 +63,13 @@ def _count(value: Any, key: str, where: Path) -> int:
 
 
 def is_model_folder(text: str) -> bool:
-    """True when ``text`` names a folder with a ``config.json``."""
-    path = Path(text).expanduser()
-    return path.is_dir() and (path / "config.json").is_file()
+    """True when ``text`` names a folder with a ``config.json``; False for any text that
+    names no path this machine has (``~nobody``, a NUL, a name too long)."""
+    try:
+        path = Path(text).expanduser()
+        return path.is_dir() and (path / "config.json").is_file()
+    except (RuntimeError, OSError, ValueError):
+        return False
 
 
 def _parameters(folder: Path, root: Path | None = None) -> int | None:
