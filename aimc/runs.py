@@ -19,7 +19,6 @@ disk) and are the only thing a record's file name is made from.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import math
 import os
@@ -30,7 +29,12 @@ from pathlib import Path
 
 from aimc.diagnostics import did_you_mean
 from aimc.docker_cli import _docker_rm, docker_env
-from aimc.errors import AimcError, ConfigError, LaunchError, PermissionDeniedError
+from aimc.errors import (
+    AimcError,
+    ConfigError,
+    LaunchError,
+    permission_denied,
+)
 from aimc.log import note
 from aimc.plan import Plan
 from aimc.process import _boot_id, _held, _proc_stat, kill_group, verify
@@ -72,9 +76,7 @@ class InvalidRecord(ValueError):
 def _state_error(exc: OSError, where: Path) -> AimcError:
     what = f"cannot write run records in {where}: {exc.strerror or exc}"
     hint = "set AIMC_STATE_DIR to a writable folder"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(what, hint=hint)
-    return AimcError(what, hint=hint)
+    return permission_denied(exc, what, hint=hint) or AimcError(what, hint=hint)
 
 
 def _runs_dir() -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import stat
@@ -15,7 +14,12 @@ from aimc.bench import Figures, Workload, choose_client, figures, result_record,
 from aimc.bench_client import check_url, run_client
 from aimc.cli.options import OneOf, Seconds, Whole, current_settings, format_option
 from aimc.cli.report import emit_result
-from aimc.errors import AimcError, ConfigError, NetworkError, PermissionDeniedError
+from aimc.errors import (
+    AimcError,
+    ConfigError,
+    NetworkError,
+    permission_denied,
+)
 from aimc.log import note
 from aimc.measured import RESULTS_NAME, append_result, config_key
 from aimc.plan import Plan
@@ -211,9 +215,7 @@ def _check_save(path: Path) -> None:
 def _save_error(exc: OSError, path: Path) -> Exception:
     what = f"cannot append the result to {path}: {exc.strerror or exc}"
     hint = "give a writable file with --save FILE, or set AIMC_STATE_DIR"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(what, hint=hint)
-    return AimcError(what, hint=hint)
+    return permission_denied(exc, what, hint=hint) or AimcError(what, hint=hint)
 
 
 def _summary(record: dict[str, Any]) -> str:
