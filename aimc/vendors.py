@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimc.errors import ConfigError
+from aimc.core.errors import ConfigError
 
 __all__ = ["VENDORS", "Vendor", "gpu_vendors", "names", "register", "vendor"]
 

@@ -47,7 +47,7 @@ GOAL_MB = 200.0
 
 def _generate(folder: Path) -> dict[str, Path]:
     """Hostile files too large or too odd to keep in the corpus."""
-    from aimc.loader import MAX_FILE_BYTES, MAX_NODES
+    from aimc.core.loader import MAX_FILE_BYTES, MAX_NODES
 
     files = {
         "over-size (1 MiB + 1 byte)": b"#" * MAX_FILE_BYTES + b"\n",

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from aim_launcher import AIMConfigGenerator, AIMDockerManager, AIMEngine, AIMRecipeSelector
-from aimc.runs import load_records, stop_record
+from aimc.run.runs import load_records, stop_record
 from tests.conftest import ROOT
 from tests.helpers.runs import FAKE, free_port
 
@@ -119,7 +119,7 @@ def test_a_long_model_name_still_gives_a_valid_run_name() -> None:
     """Run names are at most 63 characters; the plan's default name is cut to fit."""
     import json
 
-    from aimc.records import validate_name
+    from aimc.core.records import validate_name
 
     recipe = _tiny_recipe()
     recipe["model"]["id"] = "org/" + "very-long-model-name-" * 5
@@ -329,7 +329,7 @@ def test_constructors_and_list_models_raise_only_their_documented_errors(
     AimcError with its exit code), ``list_models``'s a ValueError; never a TypeError from
     inside (before issue 20: ``recipe_dirs=5`` TypeError, ``recipe_dirs="abc"`` read as
     the folders 'a', 'b', 'c', ``debug="no"`` accepted as debug on)."""
-    from aimc.errors import ConfigError
+    from aimc.core.errors import ConfigError
 
     try:
         if name == "format":
@@ -431,7 +431,7 @@ def test_generate_config_emits_what_compile_emit_writes(tmp_path: Path, monkeypa
 def test_generate_config_takes_an_emitter_registered_from_outside() -> None:
     """An emitter registered from this test alone (no aimc module edited) is an ``emit``
     value of the API as of ``compile --emit``."""
-    from aimc.emitters import EMITTERS, Emitter, register
+    from aimc.emit.emitters import EMITTERS, Emitter, register
 
     def one_file(plan, request, target: str, replicas: int) -> dict[str, str]:
         return {"serve.txt": f"{plan.model_id} on {target} x{plan.gpus} r{replicas}\n"}

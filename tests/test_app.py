@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from aimc.app.compile import compile_to
 from aimc.app.planning import plan_request, plan_summary
 from aimc.app.show import show
-from aimc.catalog import Catalog
+from aimc.check.catalog import Catalog
 from aimc.cli import cli
+from aimc.core.errors import ConfigError
 from aimc.detect.base import Detection
-from aimc.errors import ConfigError
-from aimc.request import Request
+from aimc.plan.request import Request
 
 MODEL = "Qwen/Qwen3-32B"
 

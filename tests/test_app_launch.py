@@ -11,13 +11,14 @@ from click.testing import CliRunner
 
 from aim_launcher import AIMEngine
 from aimc.app.launch import prepare, run_dir
-from aimc.build import compile_plan, for_target, make_plan
-from aimc.catalog import Catalog
+from aimc.app.pipeline import for_target, make_plan
+from aimc.check.catalog import Catalog
+from aimc.check.hardware import Target
 from aimc.cli import cli
-from aimc.errors import ConfigError
-from aimc.hardware import Target
-from aimc.request import Request
-from aimc.settings import Settings
+from aimc.core.errors import ConfigError
+from aimc.core.settings import Settings
+from aimc.emit.emitters import compile_plan
+from aimc.plan.request import Request
 from tests.conftest import ROOT
 
 EXAMPLES = ROOT / "examples" / "recipes"

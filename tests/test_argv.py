@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from aimc import api
 from aimc.backends import BACKENDS, vocabulary
 from aimc.cli import main
-from aimc.engine_args import is_secret
-from aimc.request import NEUTRAL
+from aimc.domain.engine_args import is_secret
+from aimc.plan.request import NEUTRAL
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, TARGET = "Qwen/Qwen3-8B", "h100"

@@ -22,8 +22,8 @@ import pytest
 from aimc import backends
 from aimc.backends import BACKENDS, Backend, register, vocabulary
 from aimc.cli import main
-from aimc.masking import SECRET_ENV, mask
-from aimc.progress import phase_of
+from aimc.core.masking import SECRET_ENV, mask
+from aimc.run.progress import phase_of
 from aimc.vendors import VENDORS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""aimc.cache_files: the Hugging Face cache's layout, and reads that never leave it."""
+"""aimc.modelcache.cache_files: the Hugging Face cache's layout, and reads that never leave it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from huggingface_hub.file_download import repo_folder_name as hub_folder_name
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aimc.cache_files import (
+from aimc.modelcache.cache_files import (
     COMMIT,
     inside,
     lstat_or_none,

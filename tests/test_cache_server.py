@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc.process import alive
+from aimc.run.process import alive
 from tests.fakes.hub import FakeHub
 from tests.helpers.runs import free_port
 from tests.test_server import _check_serving, _server_pids, reference_tokens, tiny_model

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc.process import alive
+from aimc.run.process import alive
 from tests.conftest import Result, run_cli
 from tests.helpers.runs import FAKE, free_port
 from tests.test_detect import BASE_PATH, Machine

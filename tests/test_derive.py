@@ -1,4 +1,4 @@
-"""A model given as a local folder (aimc.derive): any text that names no folder is a model
+"""A model given as a local folder (aimc.plan.derive): any text that names no folder is a model
 id, never a crash."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.derive import is_model_folder
+from aimc.plan.derive import is_model_folder
 from tests.conftest import run_cli
 
 

@@ -1,4 +1,4 @@
-"""aimc.errors: the OSError -> PermissionDeniedError rule, written once."""
+"""aimc.core.errors: the OSError -> PermissionDeniedError rule, written once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from aimc.errors import AimcError, CacheError, PermissionDeniedError, permission_denied
-from aimc.hub_errors import hub_errors
-from aimc.write import write_artifacts
+from aimc.core.errors import AimcError, CacheError, PermissionDeniedError, permission_denied
+from aimc.core.write import write_artifacts
+from aimc.modelcache.hub_errors import hub_errors
 
 
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EPERM, errno.EROFS])

@@ -559,7 +559,7 @@ _TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 
 
 def _catalog() -> Any:
-    from aimc.catalog import Catalog
+    from aimc.check.catalog import Catalog
 
     return Catalog.default()
 
@@ -582,12 +582,12 @@ def test_hostile_profiles_never_escape_the_output_nor_reach_a_shell(
     aim_id: str, file_name: str, env_name: str, env_value: str, arg_name: str, arg_value: Any
 ) -> None:
     from aimc import __version__
-    from aimc.errors import ValidationFailed
+    from aimc.core.errors import ValidationFailed
+    from aimc.core.loader import load_document
+    from aimc.core.ownership import artifact_name_ok
+    from aimc.domain.schema import check_schema
     from aimc.interop import aim_profiles, render
     from aimc.interop._check import schema_checked
-    from aimc.loader import load_document
-    from aimc.ownership import artifact_name_ok
-    from aimc.schema import check_schema
 
     profile = yaml.safe_load(AIM_QWEN_FP8)
     profile["aim_id"] = aim_id
@@ -693,7 +693,7 @@ def test_a_secret_in_a_collection_is_reported_never_written_nor_echoed(tmp_path:
 
 
 def test_vllm_configurations_that_differ_only_in_gpu_are_one(tmp_path: Path) -> None:
-    from aimc.catalog import Catalog
+    from aimc.check.catalog import Catalog
     from aimc.interop import convert
 
     src = vllm_clean(tmp_path / "recipes")
@@ -747,7 +747,7 @@ engine_args:
 def _flag_treatment(source: str, root: Path, where: str) -> tuple[dict[str, Any], set[str]]:
     """The converted recipe (of the one model) and the rules of the problems at pointer
     ``where`` (its conversion's and the check's)."""
-    from aimc.catalog import Catalog
+    from aimc.check.catalog import Catalog
     from aimc.interop import check, convert
 
     catalog = Catalog.default()

@@ -129,7 +129,7 @@ def test_problems_past_the_cap_of_a_file_are_counted_in_one_line(tmp_path: Path)
 
 
 def test_problems_past_the_total_cap_are_counted_in_one_last_line() -> None:
-    from aimc.diagnostics import Diagnostic, sort_diagnostics
+    from aimc.core.diagnostics import Diagnostic, sort_diagnostics
     from aimc.interop._collection import Collected
 
     found = [

@@ -1,4 +1,5 @@
-"""The loader's one-pass path (``aimc.yaml_fast.fast_plain``) gives what the careful path gives.
+"""The loader's one-pass path (``aimc.core.yaml_fast.fast_plain``) gives what the careful path
+gives.
 
 ``load_document`` takes the fast path's result whenever it offers one, so a difference in a
 value, a type (``1`` / ``1.0`` / ``true``), a position, or an error the fast path misses
@@ -17,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-import aimc.loader as loader
-from aimc.errors import ValidationFailed
+import aimc.core.loader as loader
+from aimc.core.errors import ValidationFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -255,8 +255,8 @@ def test_record_write_failure_after_start_stops_the_server(
     runner module had no _write_record to fail)."""
     import errno
 
-    from aimc import runner, runs
-    from aimc.errors import PermissionDeniedError
+    from aimc.core.errors import PermissionDeniedError
+    from aimc.run import runner, runs
 
     started: list[int] = []
 
@@ -405,9 +405,9 @@ def test_manifest_that_is_a_fifo_does_not_hang(lab) -> None:
 @settings(max_examples=300, deadline=None)
 def test_any_name_is_valid_and_inside_the_runs_folder_or_a_config_error(text: str) -> None:
     """Failed before: there was no name check at all (any text became a path)."""
-    from aimc.errors import ConfigError
-    from aimc.records import validate_name
-    from aimc.runs import _record_path
+    from aimc.core.errors import ConfigError
+    from aimc.core.records import validate_name
+    from aimc.run.runs import _record_path
 
     with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, AIMC_STATE_DIR=tmp):
         try:
@@ -452,8 +452,8 @@ def test_run_with_any_name_writes_only_inside_the_state_folder(
     exiting_folder: Path, text: str
 ) -> None:
     """Failed before: run_folder accepted any name and wrote NAME.json wherever it led."""
-    from aimc.errors import ConfigError, LaunchError
-    from aimc.runner import run_folder
+    from aimc.core.errors import ConfigError, LaunchError
+    from aimc.run.runner import run_folder
 
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -488,11 +488,10 @@ def test_records_with_any_name_or_pid_never_escape_or_break(
 ) -> None:
     """Failed before: such records crashed 'status' (pid "abc"), or let it delete files
     outside the runs folder (name "../x")."""
-    from aimc.cli.serve import _status_rows
-
     # With no verify() (an older aimc) this import fails: the test never gets to a signal.
-    from aimc.process import verify
-    from aimc.runs import load_records, stop_record
+    from aimc.cli.serve import _status_rows
+    from aimc.run.process import verify
+    from aimc.run.runs import load_records, stop_record
 
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -691,7 +690,7 @@ def test_a_pid_reused_after_the_check_is_never_signalled(tmp_path: Path) -> None
 def session(tmp_path: Path, reaper: Reaper) -> Iterator[tuple[subprocess.Popen[bytes], Any]]:
     """A server-like session (a leader and a child in its group) working in its folder,
     and its run record as aimc writes it."""
-    from aimc.records import RunRecord
+    from aimc.core.records import RunRecord
 
     folder = tmp_path / "build"
     folder.mkdir()
@@ -721,7 +720,7 @@ def test_stop_ends_the_whole_group_with_or_without_pidfds(
     number; with no pidfds at all (another platform, a sandbox) by number, as verified."""
     import errno as errno_module
 
-    from aimc import process, runs
+    from aimc.run import process, runs
 
     monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "state"))
     sent: list[tuple[int, int]] = []

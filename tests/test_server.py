@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc.process import alive
+from aimc.run.process import alive
 from tests.conftest import ROOT
 from tests.helpers.runs import free_port
 

@@ -15,12 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aimc.cli.options import PRECISIONS as CLI_PRECISIONS
-from aimc.estimate import BYTES_PER_PARAM
+from aimc.core.safety import ENV_NAME
+from aimc.domain.schema_compiler import ecma_pattern
 from aimc.interop import aim_profiles, vllm_recipes
 from aimc.interop._args import ENV_NAME as IMPORTED_ENV_NAME
-from aimc.resolve import PRECISION_ORDER
-from aimc.safety import ENV_NAME
-from aimc.schema_compiler import ecma_pattern
+from aimc.plan.estimate import BYTES_PER_PARAM
+from aimc.plan.resolve import PRECISION_ORDER
 from aimc.vendors import VENDORS
 from tests.conftest import ROOT
 

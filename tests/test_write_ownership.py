@@ -1,4 +1,4 @@
-"""aimc.write's ownership rules in-process, one entry kind at a time: which folders aimc
+"""aimc.core.write's ownership rules in-process, one entry kind at a time: which folders aimc
 may replace (``owned``), which manifests are its own, which temporary siblings it removes.
 ``bench/mutation.py`` mutates these functions against this file (the CLI tests of
 ``test_trust_artifacts.py`` check the same rules end to end)."""
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from aimc.errors import ConfigError
-from aimc.ownership import (
+from aimc.core.errors import ConfigError
+from aimc.core.ownership import (
     MAX_MANIFEST_BYTES,
     artifact_name_ok,
     folder_manifest,
@@ -22,7 +22,7 @@ from aimc.ownership import (
     owned,
     read_manifest,
 )
-from aimc.write import _ours, _remove_ours, write_artifacts
+from aimc.core.write import _ours, _remove_ours, write_artifacts
 
 
 def _manifest_text(files: dict[str, str], generator: str = "aimc 0.1.0") -> str:
@@ -291,14 +291,14 @@ def test_remove_ours_unlinks_a_link_and_never_follows_it(tmp_path: Path) -> None
 def test_an_unreadable_folder_is_not_ours_and_not_replaced(tmp_path: Path, monkeypatch) -> None:
     """Whatever cannot be read is never taken for aimc's (root reads any folder: the error
     is simulated)."""
-    import aimc.write
+    import aimc.core.write
 
     folder = _folder(tmp_path / "out", FILES)
 
     def unreadable(path: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(aimc.write.os, "scandir", unreadable)
+    monkeypatch.setattr(aimc.core.write.os, "scandir", unreadable)
     assert not _ours(folder)
     with pytest.raises(Exception) as caught:
         write_artifacts(folder, FILES)

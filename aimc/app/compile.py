@@ -1,7 +1,7 @@
 """Compile: a plan's artifacts written to a folder, or checked against what it holds.
 
 Takes a :class:`~aimc.app.planning.Resolved` plan, the emitter asked for (``--emit``, a
-name registered in :mod:`aimc.emitters`) with its replicas, and an output folder; hands on
+name registered in :mod:`aimc.emit.emitters`) with its replicas, and an output folder; hands on
 a :class:`Compilation`: the files, the summary line and either the folder written (replaced
 as a whole; never the folder of a running server) or, with ``check``, the diff from what the
 folder holds to what would be written (nothing is written). The same inputs always give
@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from aimc.app.planning import Resolved, plan_summary
-from aimc.build import Compiled
-from aimc.emitters import compiled as emitted
-from aimc.emitters import emitter
-from aimc.plan import Plan
-from aimc.runs import refuse_running_in
-from aimc.write import diff_artifacts, stale_artifacts, write_artifacts
+from aimc.core.write import diff_artifacts, stale_artifacts, write_artifacts
+from aimc.emit.emitters import Compiled, emitter
+from aimc.emit.emitters import compiled as emitted
+from aimc.plan.model import Plan
+from aimc.run.runs import refuse_running_in
 
 __all__ = ["Compilation", "compile_to"]
 

@@ -7,8 +7,8 @@ nodes is refused (launch starts one machine's server, never half of one); the ar
 are compiled; the run name is checked; the folder (``--output``, else
 ``$AIMC_STATE_DIR/builds/NAME``) is refused when the name runs or a server runs from it,
 then written (:func:`write_run`); the model cache is readied for the server
-(:func:`aimc.checkpoint.prepare_cache`); and the server is started and waited for
-(:func:`start`, :func:`aimc.runner.run_folder`). ``run_command_directly`` writes and
+(:func:`aimc.modelcache.checkpoint.prepare_cache`); and the server is started and waited for
+(:func:`start`, :func:`aimc.run.runner.run_folder`). ``run_command_directly`` writes and
 starts its own files through the same folder steps (:func:`start_files`).
 """
 
@@ -17,16 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aimc.build import compile_plan
-from aimc.download import prepare_cache
-from aimc.errors import ConfigError
-from aimc.plan import Plan
-from aimc.records import RunRecord, validate_name
-from aimc.request import Request
-from aimc.runner import Progress, run_folder
-from aimc.runs import refuse_busy
-from aimc.settings import Settings
-from aimc.write import write_artifacts
+from aimc.core.errors import ConfigError
+from aimc.core.records import RunRecord, validate_name
+from aimc.core.settings import Settings
+from aimc.core.write import write_artifacts
+from aimc.emit.emitters import compile_plan
+from aimc.modelcache.download import prepare_cache
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
+from aimc.run.runner import Progress, run_folder
+from aimc.run.runs import refuse_busy
 
 __all__ = [
     "LAUNCHED",
@@ -84,7 +84,7 @@ def write_run(files: dict[str, str], name: str, folder: Path) -> None:
 
     Raises:
         ConfigError: The name is invalid or runs, or a server runs from ``folder``.
-        AimcError: The folder cannot be written (:func:`aimc.write.write_artifacts`).
+        AimcError: The folder cannot be written (:func:`aimc.core.write.write_artifacts`).
     """
     refuse_busy(name, folder)
     write_artifacts(folder, files)
@@ -128,7 +128,7 @@ def start(launch: Launch, timeout: float, progress: Progress | None = None) -> R
     """Start a prepared launch and wait ``timeout`` seconds until it serves.
 
     Raises:
-        As :func:`aimc.runner.run_folder`.
+        As :func:`aimc.run.runner.run_folder`.
     """
     return run_folder(launch.folder, timeout, name=launch.name, progress=progress, env=launch.env)
 
@@ -138,10 +138,10 @@ def start_files(
 ) -> RunRecord:
     """Write ``files`` to the run folder of ``name`` (:func:`run_dir`) and start it,
     waiting ``settings.default_timeout`` seconds (``env``: the server's, default
-    :meth:`~aimc.settings.Settings.server_env`).
+    :meth:`~aimc.core.settings.Settings.server_env`).
 
     Raises:
-        As :func:`write_run` and :func:`aimc.runner.run_folder`.
+        As :func:`write_run` and :func:`aimc.run.runner.run_folder`.
     """
     folder = run_dir(settings, name)
     write_run(files, name, folder)

@@ -1,9 +1,9 @@
 """Planning: the plan a request gets on a target, the step compile and launch share.
 
-Takes a catalog, a :class:`~aimc.request.Request` and a ``--target`` value (a profile name,
+Takes a catalog, a :class:`~aimc.plan.request.Request` and a ``--target`` value (a profile name,
 or ``auto`` for this machine, which must have a GPU); hands on a :class:`Resolved`: the
-detected or named target, the plan (:func:`aimc.build.make_plan`) and the request as
-:func:`aimc.build.for_target` made it (what the artifacts' header writes). Also the one-line
+detected or named target, the plan (:func:`aimc.app.pipeline.make_plan`) and the request as
+:func:`aimc.app.pipeline.for_target` made it (what the artifacts' header writes). Also the one-line
 summary of a plan that ``compile`` and ``show-config`` print.
 """
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aimc.build import for_target, make_plan
-from aimc.catalog import Catalog
-from aimc.hardware import Target, resolve_target
-from aimc.plan import Plan
-from aimc.request import Request
-from aimc.safety import format_devices
+from aimc.app.pipeline import for_target, make_plan
+from aimc.check.catalog import Catalog
+from aimc.check.hardware import Target, resolve_target
+from aimc.core.safety import format_devices
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 
 __all__ = ["Resolved", "counted", "plan_request", "plan_summary"]
 
@@ -28,7 +28,7 @@ class Resolved:
 
     Attributes:
         catalog: The recipes and hardware profiles it read.
-        request: The request as :func:`aimc.build.for_target` made it for ``target``.
+        request: The request as :func:`aimc.app.pipeline.for_target` made it for ``target``.
         target: The hardware (detected for ``--target auto``).
         plan: The plan.
     """

@@ -1,7 +1,7 @@
 """Show: the plan a request resolves to with every configuration on its target, or, with
 no target to resolve for, every configuration on every target.
 
-Takes a catalog, a :class:`~aimc.request.Request`, a ``--target`` value and the emitter
+Takes a catalog, a :class:`~aimc.plan.request.Request`, a ``--target`` value and the emitter
 asked for (``--emit``); hands on what ``show-config`` shows (:class:`Shown`): on a target
 (a named one, or this machine's GPUs) the plan, one row per configuration on that target
 with its memory verdict and, for an emitter that previews, its files (the Kubernetes
@@ -17,18 +17,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from aimc.app.pipeline import for_target, load_recipe, make_plan
 from aimc.app.planning import counted, plan_summary
-from aimc.build import for_target, load_recipe, make_plan
-from aimc.candidates import candidates, summary
-from aimc.catalog import Catalog
-from aimc.emitters import emitter
-from aimc.errors import ConfigError
-from aimc.hardware import Target, resolve_target
-from aimc.measured import Measurement
-from aimc.plan import Plan
-from aimc.policy import assess, measurement_for, refuse_precision
-from aimc.recipe import Hardware, Recipe
-from aimc.request import Request
+from aimc.check.catalog import Catalog
+from aimc.check.hardware import Target, resolve_target
+from aimc.core.errors import ConfigError
+from aimc.domain.recipe import Hardware, Recipe
+from aimc.emit.emitters import emitter
+from aimc.plan.candidates import candidates, summary
+from aimc.plan.measured import Measurement
+from aimc.plan.model import Plan
+from aimc.plan.policy import assess, measurement_for, refuse_precision
+from aimc.plan.request import Request
 
 __all__ = [
     "CANDIDATE_COLUMNS",
@@ -169,7 +169,7 @@ def candidate_rows(
 ) -> list[dict[str, Any]]:
     """Every configuration the recipe offers on ``hardware``, with its memory verdict;
     with ``measured`` (figures measured here), also the figures that apply to it
-    (:func:`aimc.policy.measurement_for`): tokens_per_s, ttft_p50_ms, measured (the source),
+    (:func:`aimc.plan.policy.measurement_for`): tokens_per_s, ttft_p50_ms, measured (the source),
     null where none does."""
     rows = []
     for a in assess(recipe, hardware, request):

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimc.errors import ConfigError
-from aimc.masking import add_secret_env
+from aimc.core.errors import ConfigError
+from aimc.core.masking import add_secret_env
 
 __all__ = ["BACKENDS", "Backend", "get", "names", "register"]
 
@@ -49,7 +49,7 @@ class Backend:
             to artifacts).
         secrets: The backend's flags and variables that carry secrets.
         secret_env: The caller's variables whose values are secrets (masked in every
-            message aimc prints, :func:`aimc.masking.mask`).
+            message aimc prints, :func:`aimc.core.masking.mask`).
         config_file: File name of the backend's native config, or None when it has none.
         config_comment: The native config's comment line under aimc's header.
         debug_sets: ``--set`` items that make the server's logs verbose (``launch
@@ -62,7 +62,7 @@ class Backend:
             address given (None: the backend serves on one node only).
         store_port: The head node's torch.distributed port that every other node joins.
         worker_role: What a node of rank above 0 runs, in words.
-        phase_markers: Startup phase (:data:`aimc.progress.PHASES`) -> log lines of the
+        phase_markers: Startup phase (:data:`aimc.run.progress.PHASES`) -> log lines of the
             backend's that enter it.
         snapshot: The pinned vocabulary ``{version, flags, env}``; None: read from
             ``aimc/backends/<name>.json``.

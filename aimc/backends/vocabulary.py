@@ -5,7 +5,7 @@ backend's ``snapshot``, or ``aimc/backends/<name>.json``: vLLM's is generated fr
 pinned release by ``tools/gen_vllm_vocab.py``, SGLang's from the server_args.py of its
 pinned release), or, after :func:`use_installed`, what an installed release says. Lint
 uses it to reject unknown flags and env vars with "did you mean"; the checks of engine
-args (:mod:`aimc.engine_args`) to judge values.
+args (:mod:`aimc.domain.engine_args`) to judge values.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aimc import _resources
 from aimc.backends.base import BACKENDS, get
-from aimc.errors import ConfigError
+from aimc.core import _resources
+from aimc.core.errors import ConfigError
 
 __all__ = ["Vocabulary", "use_installed", "vocabulary", "vocabulary_fingerprint"]
 

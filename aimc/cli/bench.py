@@ -10,24 +10,19 @@ from typing import Any
 
 import click
 
-from aimc.bench import Figures, Workload, choose_client, figures, result_record, run_vllm
-from aimc.bench_client import check_url, run_client
 from aimc.cli.options import OneOf, Seconds, Whole, current_settings, format_option
 from aimc.cli.report import emit_result
-from aimc.errors import (
-    AimcError,
-    ConfigError,
-    NetworkError,
-    permission_denied,
-)
-from aimc.log import note
-from aimc.measured import RESULTS_NAME, append_result, config_key
-from aimc.plan import Plan
-from aimc.probe import API_KEY_ENV, api_key, http_get
-from aimc.progress import printable
-from aimc.records import validate_name
-from aimc.runplan import load_plan
-from aimc.runs import no_such_run, running
+from aimc.core.errors import AimcError, ConfigError, NetworkError, permission_denied
+from aimc.core.log import note
+from aimc.core.records import validate_name
+from aimc.plan.measured import RESULTS_NAME, append_result, config_key
+from aimc.plan.model import Plan
+from aimc.run.bench import Figures, Workload, choose_client, figures, result_record, run_vllm
+from aimc.run.bench_client import check_url, run_client
+from aimc.run.probe import API_KEY_ENV, api_key, http_get
+from aimc.run.progress import printable
+from aimc.run.runplan import load_plan
+from aimc.run.runs import no_such_run, running
 
 __all__ = ["bench"]
 
@@ -59,7 +54,7 @@ def _served_model(url: str, api_key: str | None) -> str:
     """The first model ``/v1/models`` lists (asked with ``api_key`` as the bearer token).
 
     Raises:
-        NetworkError: It lists none, or does not answer (in HTTP: see ``aimc.probe.http_get``).
+        NetworkError: It lists none, or does not answer (in HTTP: see ``aimc.run.probe.http_get``).
     """
     status, body = http_get(url + "/v1/models", timeout=10, api_key=api_key)
     try:

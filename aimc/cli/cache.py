@@ -1,6 +1,7 @@
 """``aim-engine cache stats|list|download|remove|prune``: the Hugging Face model cache in
-CACHE_DIR (:mod:`aimc.cache` reads it, :mod:`aimc.cache_removal` plans removals,
-:func:`aimc.download.download` fills it)."""
+CACHE_DIR (:mod:`aimc.modelcache.cache` reads it, :mod:`aimc.modelcache.cache_removal` plans
+removals,
+:func:`aimc.modelcache.download.download` fills it)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from typing import Any
 
 import click
 
-from aimc.cache import Entry, human_size, missing_files, scan
-from aimc.cache_removal import Removal, prune_plan, removal
-from aimc.catalog import Catalog
-from aimc.checkpoint import check_cache_dir
+from aimc.check.catalog import Catalog
 from aimc.cli.options import current_settings, format_option, recipes_option
 from aimc.cli.report import count, emit_result, table
-from aimc.diagnostics import whole_line
-from aimc.errors import AimcError, ConfigError
-from aimc.log import line
+from aimc.core.diagnostics import whole_line
+from aimc.core.errors import AimcError, ConfigError
+from aimc.core.log import line
+from aimc.modelcache.cache import Entry, human_size, missing_files, scan
+from aimc.modelcache.cache_removal import Removal, prune_plan, removal
+from aimc.modelcache.checkpoint import check_cache_dir
 
 __all__ = ["cache"]
 
@@ -179,8 +180,8 @@ def download(
     config). Progress is shown on stderr; an interrupted download resumes with the files
     still missing; HF_TOKEN (from the environment, never stored) opens gated repositories.
     """
-    # aimc.download brings httpx2 and the hub's machinery: loaded only to download.
-    from aimc.download import download
+    # aimc.modelcache.download brings httpx2 and the hub's machinery: loaded only to download.
+    from aimc.modelcache.download import download
 
     catalog = Catalog.default(recipe_dirs)
     repo = model

@@ -17,9 +17,9 @@ from aimc.cli.options import (
     plan_options,
 )
 from aimc.cli.report import emit_result, print_error
-from aimc.diagnostics import github_annotation
-from aimc.errors import AimcError
-from aimc.log import line, note
+from aimc.core.diagnostics import github_annotation
+from aimc.core.errors import AimcError
+from aimc.core.log import line, note
 
 __all__ = ["compile_"]
 

@@ -6,19 +6,19 @@ from typing import Any
 
 import click
 
+from aimc.app.pipeline import make_plan
 from aimc.app.show import nowhere
-from aimc.build import make_plan
-from aimc.candidates import candidates
-from aimc.catalog import Catalog
+from aimc.check.catalog import Catalog
+from aimc.check.hardware import Target, local_target, match_profiles, resolve_target
 from aimc.cli.options import current_settings, format_option, gpu_count_type, recipes_option
 from aimc.cli.report import count, emit_result, table
 from aimc.cli.show_config import plan_text
+from aimc.core.errors import AimcError, ConfigError
 from aimc.detect import Detection, detect
-from aimc.errors import AimcError, ConfigError
-from aimc.hardware import Target, local_target, match_profiles, resolve_target
-from aimc.plan import Plan
-from aimc.recipe import Recipe, config_id
-from aimc.request import Request
+from aimc.domain.recipe import Recipe, config_id
+from aimc.plan.candidates import candidates
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 
 __all__ = ["debug"]
 

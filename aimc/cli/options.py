@@ -13,14 +13,14 @@ import click
 
 from aimc.backends import names as backend_names
 from aimc.cli import report
-from aimc.diagnostics import did_you_mean, excerpt
-from aimc.errors import ConfigError
-from aimc.settings import Settings
+from aimc.core.diagnostics import did_you_mean, excerpt
+from aimc.core.errors import ConfigError
+from aimc.core.settings import Settings
 
 if TYPE_CHECKING:
     from aimc.app.planning import Resolved
-    from aimc.measured import Measurement
-    from aimc.request import Request
+    from aimc.plan.measured import Measurement
+    from aimc.plan.request import Request
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -158,8 +158,8 @@ class Registered(OneOf):
 
 
 def gpu_count_type() -> Whole:
-    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.request.GPU_COUNT_MAX`."""
-    from aimc.request import GPU_COUNT_MAX  # deferred: see PlanArgs.resolve
+    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.plan.request.GPU_COUNT_MAX`."""
+    from aimc.plan.request import GPU_COUNT_MAX
 
     return Whole(1, GPU_COUNT_MAX, "a GPU count")
 
@@ -226,13 +226,13 @@ class PlanArgs:
 
     def resolve(self, model: str, gpus: int | None, debug: bool = False) -> Resolved:
         """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs (``debug``:
-        with the backend's verbose-log settings, :attr:`aimc.request.Request.debug`); the
-        request as :func:`aimc.build.for_target` made it (what the artifacts' header
+        with the backend's verbose-log settings, :attr:`aimc.plan.request.Request.debug`); the
+        request as :func:`aimc.app.pipeline.for_target` made it (what the artifacts' header
         writes)."""
         # Deferred on purpose (as every plan import here): these options serve light
         # commands too (validate, cache, logs), which never load the planner.
         from aimc.app.planning import plan_request
-        from aimc.catalog import Catalog
+        from aimc.check.catalog import Catalog
 
         catalog = Catalog.default(self.recipe_dirs)
         request = request_from(model, gpus, self, debug)
@@ -345,7 +345,7 @@ class EmitArgs:
 
     def check(self) -> None:
         """Refuse ``--replicas`` for an emitter that takes none (exit 2)."""
-        from aimc.emitters import EMITTERS  # deferred: see emit_options
+        from aimc.emit.emitters import EMITTERS
 
         if self.replicas != 1 and not EMITTERS[self.emit].replicas:
             takes = [n for n, e in EMITTERS.items() if e.replicas]
@@ -356,11 +356,11 @@ class EmitArgs:
 
 
 def emit_options(f: F) -> F:
-    """``--emit NAME`` (a registered emitter: :mod:`aimc.emitters`) and ``--replicas N``,
+    """``--emit NAME`` (a registered emitter: :mod:`aimc.emit.emitters`) and ``--replicas N``,
     passed as one ``emit: EmitArgs`` argument."""
     # Deferred on purpose: the emitters import the planner, which the commands without
     # --emit (validate, cache, logs) never load.
-    from aimc.emitters import EMITTERS, names
+    from aimc.emit.emitters import EMITTERS, names
 
     @functools.wraps(f)
     def collect(*args: Any, **kwargs: Any) -> Any:
@@ -387,14 +387,14 @@ def emit_options(f: F) -> F:
 
 
 def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Request:
-    """A :class:`~aimc.request.Request` from command-line values.
+    """A :class:`~aimc.plan.request.Request` from command-line values.
 
     ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
     """
     # Deferred on purpose: see PlanArgs.resolve.
-    from aimc.build import load_config_file
-    from aimc.request import Request
-    from aimc.safety import parse_devices
+    from aimc.app.pipeline import load_config_file
+    from aimc.core.safety import parse_devices
+    from aimc.plan.request import Request
 
     return Request(
         model=model,
@@ -417,9 +417,9 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = Fal
 def local_measurements() -> list[Measurement]:
     """The configurations measured on this machine (``$AIMC_STATE_DIR/bench.jsonl``); a
     problem with the file is one warning, never an error."""
-    # Deferred on purpose: see PlanArgs.resolve (aimc.measured reads recipes).
-    from aimc.log import note
-    from aimc.measured import RESULTS_NAME, from_results, read_results
+    # Deferred on purpose: see PlanArgs.resolve (aimc.plan.measured reads recipes).
+    from aimc.core.log import note
+    from aimc.plan.measured import RESULTS_NAME, from_results, read_results
 
     path = current_settings().state_dir / RESULTS_NAME
     results, problems = read_results(path)

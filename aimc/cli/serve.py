@@ -23,22 +23,22 @@ from aimc.cli.options import (
     plan_options,
 )
 from aimc.cli.report import count, emit_result, print_error, table
-from aimc.errors import ConfigError, StoppedBySignal
-from aimc.interrupts import Interrupted
-from aimc.log import line, note
-from aimc.probe import API_KEY_ENV, api_key, probe
-from aimc.process import verify
-from aimc.progress import StartWatch, for_stderr
-from aimc.records import RunRecord, validate_name
-from aimc.runner import run_folder
-from aimc.runs import forget, load_records, no_such_run, stop_record
+from aimc.core.errors import ConfigError, StoppedBySignal
+from aimc.core.log import line, note
+from aimc.core.records import RunRecord, validate_name
+from aimc.run.interrupts import Interrupted
+from aimc.run.probe import API_KEY_ENV, api_key, probe
+from aimc.run.process import verify
+from aimc.run.progress import StartWatch, for_stderr
+from aimc.run.runner import run_folder
+from aimc.run.runs import forget, load_records, no_such_run, stop_record
 
 __all__ = ["launch", "run", "status", "stop"]
 
 
 def _timeout_option(f: Any) -> Any:
     """``--timeout``: None when not given, so that the settings apply
-    ``--timeout > $DEFAULT_TIMEOUT > 600`` (:mod:`aimc.settings`)."""
+    ``--timeout > $DEFAULT_TIMEOUT > 600`` (:mod:`aimc.core.settings`)."""
     return click.option(
         "--timeout",
         type=Seconds(1),
@@ -197,7 +197,7 @@ def launch(
 STATUS_TIMEOUT = 5.0
 
 
-#: ``status`` of a server by what :func:`aimc.probe.probe` found.
+#: ``status`` of a server by what :func:`aimc.run.probe.probe` found.
 _STATES = {"ready": "running", "unauthorized": "unauthorized"}
 
 

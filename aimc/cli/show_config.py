@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from aimc.app.show import CANDIDATE_COLUMNS, NO_GPU, Shown, show
-from aimc.catalog import Catalog
+from aimc.check.catalog import Catalog
 from aimc.cli.options import (
     EmitArgs,
     PlanArgs,
@@ -19,10 +19,10 @@ from aimc.cli.options import (
     request_from,
 )
 from aimc.cli.report import emit_result, table
-from aimc.log import line as log_line
-from aimc.plan import Plan
-from aimc.render import interconnect_note
-from aimc.safety import format_devices
+from aimc.core.log import line as log_line
+from aimc.core.safety import format_devices
+from aimc.emit.render import interconnect_note
+from aimc.plan.model import Plan
 
 __all__ = ["plan_text", "show_config"]
 

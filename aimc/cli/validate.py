@@ -9,12 +9,12 @@ from pathlib import Path
 import click
 
 from aimc.backends import use_installed
-from aimc.catalog import Catalog
+from aimc.check.catalog import Catalog
 from aimc.cli.options import OneOf, format_option, recipes_option
 from aimc.cli.report import count, emit_result, print_error
-from aimc.diagnostics import format_github, format_text
-from aimc.errors import ConfigError
-from aimc.log import note
+from aimc.core.diagnostics import format_github, format_text
+from aimc.core.errors import ConfigError
+from aimc.core.log import note
 
 __all__ = ["validate"]
 
@@ -67,7 +67,7 @@ def validate(
     """
     # Deferred: the checker (schema, lint, the policy) loads only when validate runs, not
     # when ``aim-engine --help`` imports every command's module.
-    from aimc.checker import check_paths
+    from aimc.check.checker import check_paths
 
     if backend_from_env:
         python = os.environ.get("AIM_PYTHON") or sys.executable

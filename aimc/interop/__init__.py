@@ -4,7 +4,7 @@ Pipeline: :func:`load` (the foreign checkout's files, with positions) -> :func:`
 (pure: one module per format, recipes + hardware profiles + a diagnostic at the original
 ``file:line`` for what has no equivalent) -> :func:`check` (schema and lint of the
 converted collection, reported at the original lines) or :func:`render` (the files of an
-aimc recipe folder, for :func:`aimc.write.write_artifacts`).
+aimc recipe folder, for :func:`aimc.core.write.write_artifacts`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aimc.checker import CheckResult
-from aimc.diagnostics import Diagnostic
-from aimc.errors import AimcError, ConfigError
+from aimc.check.checker import CheckResult
+from aimc.core.diagnostics import Diagnostic
+from aimc.core.errors import AimcError, ConfigError
 from aimc.interop import aim_profiles, vllm_recipes
 from aimc.interop._check import check_conversion
 from aimc.interop._collection import Collected, Tree
@@ -78,7 +78,7 @@ def check(conversion: Conversion, catalog: Any) -> None:
 
 def check_collections(source: str, roots: list[Path], catalog: Any) -> CheckResult:
     """``validate --from``: every problem of the ``source`` checkouts at ``roots``, as a
-    :class:`~aimc.checker.CheckResult` (the files are the foreign files read; the
+    :class:`~aimc.check.checker.CheckResult` (the files are the foreign files read; the
     problems bounded as :class:`~aimc.interop._collection.Collected` says)."""
     if not roots:
         raise ConfigError(f"--from {source} needs the folder of a checkout")

@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from aimc.backends import BACKENDS, vocabulary
-from aimc.diagnostics import Diagnostic, did_you_mean, excerpt
-from aimc.engine_args import is_secret
+from aimc.core.diagnostics import Diagnostic, did_you_mean, excerpt
+from aimc.core.loader import Document, escape_pointer
+from aimc.core.safety import holds_secret, mask
+from aimc.domain.engine_args import is_secret
 from aimc.interop._common import MAX_ITEMS, Origin, first_items, no_equivalent, over_limit
-from aimc.loader import Document, escape_pointer
-from aimc.safety import holds_secret, mask
 
 __all__ = [
     "AIMC_OWNED",

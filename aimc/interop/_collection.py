@@ -1,7 +1,7 @@
 """A foreign checkout as a collection: its files, loaded one at a time, and its problems.
 
 :class:`Tree` finds the files of a checkout that a converter reads (never through a link,
-at most :data:`MAX_FILES`) and hands them on as :class:`~aimc.loader.Document` objects one
+at most :data:`MAX_FILES`) and hands them on as :class:`~aimc.core.loader.Document` objects one
 at a time, so a converter holds one file's positions at a time. :class:`Collected` keeps
 the diagnostics of a whole collection in bounded memory (at most
 :data:`MAX_FILE_DIAGNOSTICS` per file, :data:`MAX_DIAGNOSTICS` in all, the rest counted in
@@ -15,9 +15,9 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from aimc.diagnostics import Diagnostic, sort_diagnostics
-from aimc.errors import ValidationFailed
-from aimc.loader import Document, read_document
+from aimc.core.diagnostics import Diagnostic, sort_diagnostics
+from aimc.core.errors import ValidationFailed
+from aimc.core.loader import Document, read_document
 
 __all__ = ["LIMIT", "MAX_DIAGNOSTICS", "MAX_FILES", "MAX_FILE_DIAGNOSTICS", "Collected", "Tree"]
 
@@ -55,7 +55,7 @@ class Collected:
     ``per_file`` (in sorted order) are kept, and of the files only as many as the first
     ``total`` lines of the sorted report need; the rest are only counted. :meth:`sorted`
     adds one "... and N more" line per file and one for the whole collection. Below the
-    bounds it is exactly :func:`~aimc.diagnostics.sort_diagnostics` of what was added.
+    bounds it is exactly :func:`~aimc.core.diagnostics.sort_diagnostics` of what was added.
 
     A repeated diagnostic is counted once (by its hash; past ``_MAX_TRACKED`` remembered
     ones, a repeat of a left-out diagnostic is counted again)."""
@@ -177,7 +177,7 @@ class Collected:
 class Tree:
     """The files of a foreign checkout that a converter reads, loaded one at a time.
 
-    :meth:`documents` yields each file as a :class:`~aimc.loader.Document` (the ones that
+    :meth:`documents` yields each file as a :class:`~aimc.core.loader.Document` (the ones that
     ``first`` says first, then the rest, each group sorted), so a converter holds one
     file's positions at a time; a file that fails to load becomes diagnostics of ``out``.
     """

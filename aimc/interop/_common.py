@@ -1,6 +1,6 @@
 """What both importers share: the conversion result, origins, bounds and hardware.
 
-A foreign collection is read into :class:`~aimc.loader.Document` objects (positions kept:
+A foreign collection is read into :class:`~aimc.core.loader.Document` objects (positions kept:
 :mod:`aimc.interop._collection`); the per-format modules turn them into aimc recipe and
 hardware dicts (their args and env through :mod:`aimc.interop._args`). Every value they
 write remembers the foreign ``file:line:col`` it came from (:class:`Origin`), so problems
@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimc.diagnostics import Diagnostic
-from aimc.errors import AimcError, ValidationFailed
+from aimc.core.diagnostics import Diagnostic
+from aimc.core.errors import AimcError, ValidationFailed
+from aimc.core.loader import Document, pointer, read_document
 from aimc.interop._collection import LIMIT, Collected
-from aimc.loader import Document, pointer, read_document
 
 __all__ = [
     "HARDWARE_NAME",

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from aimc import vendors
-from aimc.diagnostics import excerpt
+from aimc.core.diagnostics import excerpt
+from aimc.core.loader import Document, escape_pointer
+from aimc.core.safety import holds_secret
 from aimc.interop._args import (
     AIMC_OWNED,
     FROM_RECIPE,
@@ -27,8 +29,6 @@ from aimc.interop._args import (
     secret,
 )
 from aimc.interop._common import Conversion, Origin, no_equivalent, ptr
-from aimc.loader import Document, escape_pointer
-from aimc.safety import holds_secret
 
 __all__ = [
     "GENERATIONS",

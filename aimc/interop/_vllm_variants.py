@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimc.diagnostics import excerpt
+from aimc.core.diagnostics import excerpt
+from aimc.core.loader import Document, escape_pointer
 from aimc.interop._collection import LIMIT
 from aimc.interop._common import (
     MAX_CONFIGURATIONS,
@@ -29,7 +30,6 @@ from aimc.interop._common import (
     ptr,
 )
 from aimc.interop._vllm_site import Args, Context, Env, hw_name, keyed, tensor_parallel
-from aimc.loader import Document, escape_pointer
 
 __all__ = ["MAX_TRIES", "PRECISIONS", "Conf", "Variants", "configuration", "merge", "set_neutral"]
 

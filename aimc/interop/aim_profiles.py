@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimc.diagnostics import Diagnostic, excerpt
+from aimc.core.diagnostics import Diagnostic, excerpt
+from aimc.core.loader import Document, escape_pointer
+from aimc.core.safety import holds_secret
 from aimc.interop._args import (
     AIMC_OWNED,
     FLAG_NAME,
@@ -44,8 +46,6 @@ from aimc.interop._common import (
     over_limit,
     ptr,
 )
-from aimc.loader import Document, escape_pointer
-from aimc.safety import holds_secret
 
 __all__ = ["PATTERNS", "PRECISIONS", "convert"]
 

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aimc import vendors
-from aimc.diagnostics import Diagnostic, excerpt
+from aimc.core.diagnostics import Diagnostic, excerpt
+from aimc.core.loader import Document, escape_pointer
 from aimc.interop._collection import Collected
 from aimc.interop._common import (
     MODEL_ID,
@@ -41,7 +42,6 @@ from aimc.interop._vllm_site import (
     shared,
 )
 from aimc.interop._vllm_variants import PRECISIONS, Variants, merge, set_neutral
-from aimc.loader import Document, escape_pointer
 
 __all__ = ["PATTERNS", "PRECISIONS", "convert", "shared"]
 

@@ -3,7 +3,7 @@
 Run as PID 1 of a fresh PID namespace (``unshare --user --map-root-user --pid --fork
 --mount-proc python3 pid_reuse.py FOLDER``), where pids are handed out predictably and
 ``/proc/sys/kernel/ns_last_pid`` chooses the next one. It starts a "server" (a session
-leader working in FOLDER, as aimc's runs are) and records it; :func:`aimc.process.verify`
+leader working in FOLDER, as aimc's runs are) and records it; :func:`aimc.run.process.verify`
 then proves the record, and right after that proof the server exits and a foreign session
 (also working in FOLDER) is started with the server's pid, before ``stop_record`` signals.
 Prints one JSON line: whether the foreign process got the pid, whether stop reported the
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from aimc import process, runs
-from aimc.records import RunRecord
+from aimc.core.records import RunRecord
+from aimc.run import process, runs
 
 
 def main() -> None:
