@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib.metadata import version
 from typing import Any
@@ -23,6 +24,10 @@ from typing import Any
 
 def main() -> None:
     """Print the vocabulary of the vLLM this interpreter imports."""
+    # Run as a script, this file's folder comes first on sys.path; it holds aimc's own
+    # vllm.py (the backend's registration), which would shadow the vllm package.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     import vllm.envs as envs
     from vllm.entrypoints.launchers.cli_args import make_arg_parser
     from vllm.utils.argparse_utils import FlexibleArgumentParser
