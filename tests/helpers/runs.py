@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT, Result, default_stop_signals
+from tests.helpers.cli import base_env, run
 
 FAKE = ROOT / "tests" / "fakes" / "fake_server.py"
 
@@ -145,25 +146,16 @@ class Reaper:
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("AIMC_", "AIM_", "FAKE_"))}
-    full.update(env or {})
-    return full
+    return base_env(env, strip=("FAKE_",))
 
 
 def run_cli(
     *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 60
 ) -> Result:
-    """``python -m aimc ARGS`` in a session of its own (a killpg(0) stays inside it)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "aimc", *args],
-        cwd=cwd,
-        env=cli_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    """``aim-engine ARGS`` with :func:`cli_env`: a server command as ``python -m aimc`` in a
+    session of its own (a killpg(0) stays inside it), a pure one in this process
+    (:mod:`tests.helpers.cli`)."""
+    return run(args, cli_env(env), cwd=cwd, timeout=timeout, session=True)
 
 
 class TrustLab(Lab):
