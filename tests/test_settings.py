@@ -22,7 +22,7 @@ import pytest
 from aimc.errors import ConfigError
 from aimc.settings import DEFAULT_CACHE_DIR, Settings, setting
 from tests.conftest import ROOT, Result
-from tests.helpers.runs import FAKE, Lab, free_port
+from tests.helpers.runs import FAKE, Lab, environ_of, free_port
 
 EXAMPLES = ROOT / "examples" / "recipes"
 #: Variables these tests control: never inherited from the environment pytest runs in.
@@ -75,12 +75,6 @@ def warnings_in(err: str) -> list[str]:
         elif line.startswith("warning:"):
             found.append(line)
     return found
-
-
-def environ_of(pid: int) -> dict[str, str]:
-    """The environment a running process was started with."""
-    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
 
 
 @pytest.fixture
