@@ -1,6 +1,6 @@
 """The AIM Engine API reference's examples, run as written (issue 11).
 
-Each CLI example of the reference runs through the real CLI in a subprocess, on a stand-in
+Each CLI example of the reference runs through the real CLI (tests/helpers/cli.py), on a stand-in
 GPU machine where it needs hardware: eight MI300X reported by a stand-in ``amd-smi``, and a
 stand-in ``docker`` whose ``run`` starts the stand-in server (tests/fakes/fake_server.py) with
 the environment Docker gives a container (tests/fakes/fake_docker.py).

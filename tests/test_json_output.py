@@ -2,7 +2,7 @@
 the command's schema in ``schemas/output.schema.json``, with the documented exit code and
 the ``error.code`` that names it.
 
-Every case runs the real CLI in a subprocess, with its own CACHE_DIR, AIMC_STATE_DIR, port
+Every case runs the real CLI (tests/helpers/cli.py), with its own CACHE_DIR, AIMC_STATE_DIR, port
 and folders; servers are the stand-in of ``tests/fakes/fake_server.py``, stopped (and their
 process groups killed) whatever a test did. The commands come from the click group itself:
 a command without a success case and a failure case here fails

@@ -1,6 +1,6 @@
 """Settings (aimc/settings.py): every environment variable aimc honours, one test or more
-each, through the real CLI in a subprocess or through the Python API where that is what the
-AIM Engine contract describes; and the precedence flag > environment > default.
+each, through the real CLI (tests/helpers/cli.py) or through the Python API where that is
+what the AIM Engine contract describes; and the precedence flag > environment > default.
 
 Docstrings that start with "Failed before" mark the tests written to fail before the
 settings module (the others pin behaviour that already held).
@@ -22,6 +22,7 @@ import pytest
 from aimc.errors import ConfigError
 from aimc.settings import DEFAULT_CACHE_DIR, Settings, setting
 from tests.conftest import ROOT, Result
+from tests.helpers.cli import run
 from tests.helpers.runs import FAKE, Lab, environ_of, free_port
 
 EXAMPLES = ROOT / "examples" / "recipes"
@@ -51,17 +52,9 @@ def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def aim(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Result:
-    """``python -m aimc ARGS`` in a subprocess (as conftest's ``run_cli``, with the
-    variables these tests control removed from the inherited environment)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "aimc", *args],
-        cwd=cwd,
-        env=clean_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    """``aim-engine ARGS`` (as conftest's ``run_cli``, with the variables these tests
+    control removed from the inherited environment)."""
+    return run(args, clean_env(env), cwd=cwd, timeout=120)
 
 
 def warnings_in(err: str) -> list[str]:
