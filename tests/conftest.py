@@ -86,7 +86,7 @@ def lab(tmp_path: Path, reaper: Any) -> Iterator[Any]:
     try:
         yield lab
     finally:
-        lab.run("stop", "--all")
+        lab.stop_recorded()
 
 
 @pytest.fixture

@@ -177,6 +177,7 @@ def test_a_run_that_changes_the_environment_or_a_handler_fails(
         (("cache", "download", "x/y"), {}, False),
         (("launch", "x"), {}, False),
         (("stop", "--all"), {}, False),
+        (("status", "--format", "json"), {}, True),
         (("compile", "x"), {"PYTHONPATH": "/stand-ins"}, False),
     ],
 )

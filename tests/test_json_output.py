@@ -258,7 +258,7 @@ def lab(tmp_path: Path) -> Iterator[TrustLab]:
     try:
         yield lab
     finally:
-        lab.run("stop", "--all")
+        lab.stop_recorded()
         reaper.cleanup()
 
 

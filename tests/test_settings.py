@@ -75,7 +75,7 @@ def lab(tmp_path: Path, cli):
     """A folder compiled for the cpu target whose 'python' is the stand-in server."""
     lab = Lab(tmp_path, cli)
     yield lab
-    lab.run("stop", "--all")
+    lab.stop_recorded()
 
 
 def launch_args(port: int) -> list[str]:

@@ -2,7 +2,7 @@
 (exit status, stdout, stderr), in this process or in a subprocess, with the same meaning.
 
 A *pure* command (:data:`IN_PROCESS`: it starts no server, sends no signal, needs no
-terminal and no network) runs in this process through :func:`aimc.cli.main`, the
+terminal and no hub) runs in this process through :func:`aimc.cli.main`, the
 console script's entry, as ``python -m aimc`` would run it:
 
 - the environment is exactly the one the subprocess would get (this process's, without
@@ -20,6 +20,10 @@ console script's entry, as ``python -m aimc`` would run it:
   once per process" set, vocabularies read from an installed backend
   (``validate --vllm-python``), the vocabulary cache. A run that leaves ``os.environ``
   or a signal handler changed fails (the harness would hide it from the next test).
+
+The standard streams are the process's, not a thread's: a thread of the test (a stand-in
+server) that wrote on them during a run would write into the run's output; the stand-ins
+are quiet.
 
 Everything else runs ``python -m aimc`` in a subprocess: a command of
 :data:`PROCESS_COMMANDS` (servers, signals, the hub), an environment that sets
@@ -40,10 +44,13 @@ import subprocess
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+from aimc import engines, settings
+from aimc.cli import main
 
 __all__ = [
     "IN_PROCESS",
@@ -61,11 +68,15 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 #: Commands run in this process (``cache`` but its ``download``; no command: --help,
-#: --version, a usage error).
-IN_PROCESS = frozenset({"compile", "validate", "show-config", "list", "import", "debug", "cache"})
-#: Commands that always run in a subprocess: servers, signals, the hub (huggingface_hub
-#: reads its environment once, at import).
-PROCESS_COMMANDS = frozenset({"launch", "run", "stop", "status", "logs", "bench"})
+#: --version, a usage error). ``status`` reads run records and asks servers' health over
+#: HTTP: it starts nothing and signals nothing.
+IN_PROCESS = frozenset(
+    {"compile", "validate", "show-config", "list", "import", "debug", "cache", "status"}
+)
+#: Commands that always run in a subprocess: they start or signal servers, wait for a
+#: signal (``logs --follow``), or reach the hub (huggingface_hub reads its environment
+#: once, at import).
+PROCESS_COMMANDS = frozenset({"launch", "run", "stop", "logs", "bench"})
 #: Subcommands of an in-process command that run in a subprocess.
 _PROCESS_SUBCOMMANDS = {"cache": frozenset({"download"})}
 #: Signals whose handlers a run must leave as it found them.
@@ -166,12 +177,10 @@ def run_process(
 def run_in_process(args: Sequence[str], environ: Mapping[str, str], *, cwd: Path = ROOT) -> Result:
     """``aim-engine ARGS`` through :func:`aimc.cli.main` in this process, as the process
     would run it (see the module's docstring)."""
-    from aimc.cli import main
-
     out, err = _Captured("strict"), _Captured("backslashreplace")
     handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     with _fresh_aimc(), _process_like(environ, cwd, out, err) as changed:
-        code = _exit_status(main, list(args), err.stream)
+        code = _exit_status(list(args), err.stream)
     moved = [sig.name for sig in _SIGNALS if signal.getsignal(sig) != handlers[sig]]
     for sig in _SIGNALS:
         signal.signal(sig, handlers[sig])
@@ -180,7 +189,7 @@ def run_in_process(args: Sequence[str], environ: Mapping[str, str], *, cwd: Path
     return Result(code, out.text(), err.text())
 
 
-def _exit_status(main: Callable[[list[str]], object], args: list[str], stderr: TextIO) -> int:
+def _exit_status(args: list[str], stderr: TextIO) -> int:
     """Run ``main(args)``; the status the interpreter would exit with. A ``BaseException``
     that is not an ``Exception`` (Ctrl-C of the test run, pytest's outcomes) goes on."""
     try:
@@ -264,8 +273,6 @@ def _show_warning(
 def _fresh_aimc() -> Iterator[None]:
     """aimc's process-wide state as a new process has it, for the block; the caller's
     state back after."""
-    from aimc import engines, settings
-
     warned, installed = set(settings._warned), dict(engines._INSTALLED)
     settings._warned.clear()
     engines._INSTALLED.clear()

@@ -170,7 +170,9 @@ class GPUBox:
         return self.machine.run(run_cli, *args, **env)
 
     def stop_all(self) -> None:
-        self.run("stop", "--all")
+        """``stop --all`` when there is a run record to act on; then any stand-in left."""
+        if any((self.tmp / "state" / "runs").glob("*.json")):
+            self.run("stop", "--all")
         pids = self.tmp / "pids.json"
         if pids.exists():
             for pid in json.loads(pids.read_text()).values():

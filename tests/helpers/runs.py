@@ -64,6 +64,12 @@ class Lab:
     def run(self, *args: str, **env: str):
         return self.cli(*args, env={**self.env, **env})
 
+    def stop_recorded(self) -> None:
+        """At teardown: ``stop --all`` when there is a run record in the lab's state folder
+        (``stop`` acts on the records alone: without one it stops nothing)."""
+        if any((self.tmp / "state" / "runs").glob("*.json")):
+            self.run("stop", "--all")
+
     def started_pids(self) -> dict[str, int]:
         return json.loads(self.pids.read_text())
 
