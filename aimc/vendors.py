@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimc.errors import ConfigError
+from aimc.core.errors import ConfigError
 
-__all__ = ["VENDORS", "Vendor", "gpu_vendors", "register", "vendor"]
+__all__ = ["VENDORS", "Vendor", "gpu_vendors", "names", "register", "vendor"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ def vendor(name: str) -> Vendor:
     if name not in VENDORS:
         raise ConfigError(f"unknown GPU vendor {name!r} (aimc knows: {', '.join(VENDORS)})")
     return VENDORS[name]
+
+
+def names() -> tuple[str, ...]:
+    """Every registered vendor's name: the hardware schema's ``vendor`` enum."""
+    return tuple(VENDORS)
 
 
 def gpu_vendors() -> tuple[str, ...]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from aimc.catalog import Catalog
-from aimc.estimate import estimate
+from aimc.check.catalog import Catalog
+from aimc.plan.estimate import estimate
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "vllm_memory_points.yaml"
 

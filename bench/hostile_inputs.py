@@ -47,7 +47,7 @@ GOAL_MB = 200.0
 
 def _generate(folder: Path) -> dict[str, Path]:
     """Hostile files too large or too odd to keep in the corpus."""
-    from aimc.loader import MAX_FILE_BYTES, MAX_NODES
+    from aimc.core.loader import MAX_FILE_BYTES, MAX_NODES
 
     files = {
         "over-size (1 MiB + 1 byte)": b"#" * MAX_FILE_BYTES + b"\n",
@@ -170,7 +170,7 @@ def interop_ceilings(sizes: tuple[int, int] = (200, 1000), timeout: float = 1800
     """Print time, peak memory and output of `validate --from` and `import` on hostile
     collections of each format at two sizes, and their linear extrapolation to the
     5,000-file maximum (the larger size's figure plus the per-file slope between them)."""
-    from aimc.interop._common import MAX_FILES
+    from aimc.interop._collection import MAX_FILES
 
     small, large = sizes
     print(f"hostile collections (~76 KB a file), extrapolated to {MAX_FILES} files:")

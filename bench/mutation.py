@@ -45,9 +45,9 @@ class Target:
 TARGETS = {
     "safety": Target(
         {
-            "aimc/masking.py": ("mask",),
-            "aimc/engine_args.py": ("shown_set",),
-            "aimc/safety.py": (
+            "aimc/core/masking.py": ("mask",),
+            "aimc/domain/engine_args.py": ("shown_set",),
+            "aimc/core/safety.py": (
                 "check_env",
                 "shorten",
                 "holds_secret",
@@ -67,33 +67,31 @@ TARGETS = {
     ),
     "write": Target(
         {
-            "aimc/write.py": (
-                "_read_manifest",
-                "_manifest",
+            "aimc/core/ownership.py": (
+                "read_manifest",
+                "folder_manifest",
                 "is_aimc_folder",
                 "artifact_name_ok",
                 "owned",
                 "_owned_entries",
-                "_ours",
-                "_remove_ours",
-                "_refuse_unowned",
-            )
+            ),
+            "aimc/core/write.py": ("_ours", "_remove_ours", "_refuse_unowned"),
         },
         ("tests/test_write_ownership.py",),
     ),
     "runner": Target(
         {
-            "aimc/records.py": ("validate_name",),
-            "aimc/process.py": ("_proc_stat", "alive", "verify", "_works_in"),
-            "aimc/runner.py": ("_plan_problem",),
+            "aimc/core/records.py": ("validate_name",),
+            "aimc/run/process.py": ("_proc_stat", "alive", "verify", "_works_in"),
+            "aimc/run/runplan.py": ("_plan_problem",),
         },
         ("tests/test_runner_verify.py",),
     ),
     "reporters": Target(
         {
             "aimc/cli/report.py": ("print_error", "print_diagnostics"),
-            "aimc/log.py": ("line",),
-            "aimc/diagnostics.py": ("Diagnostic.__post_init__",),
+            "aimc/core/log.py": ("line",),
+            "aimc/core/diagnostics.py": ("Diagnostic.__post_init__",),
         },
         (
             "tests/test_trust_mutations.py",
@@ -104,15 +102,10 @@ TARGETS = {
     ),
     "k8s": Target(
         {
-            "aimc/k8s.py": (
-                "k8s_escape",
-                "k8s_name",
-                "lws_name",
-                "leader_service_name",
-                "server_env",
-                "download_container",
-                "render_k8s",
-            )
+            "aimc/emit/k8s_pod.py": ("k8s_escape", "k8s_name", "server_env"),
+            "aimc/emit/k8s_lws.py": ("lws_name", "leader_service_name"),
+            "aimc/emit/k8s_download.py": ("download_container",),
+            "aimc/emit/k8s.py": ("render_k8s",),
         },
         (
             "tests/test_trust_mutations.py",
@@ -124,7 +117,7 @@ TARGETS = {
     ),
     "check": Target(
         {
-            "aimc/write.py": ("stale_artifacts", "diff_artifacts"),
+            "aimc/core/write.py": ("stale_artifacts", "diff_artifacts"),
             "aimc/cli/compile.py": ("compile_/if check", "_annotate_drift"),
         },
         (

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from aim_launcher import AIMConfigGenerator, AIMDockerManager, AIMEngine, AIMRecipeSelector
-from aimc.runner import load_records, stop_record
+from aimc.run.runs import load_records, stop_record
 from tests.conftest import ROOT
 from tests.helpers.runs import FAKE, free_port
 
@@ -119,7 +119,7 @@ def test_a_long_model_name_still_gives_a_valid_run_name() -> None:
     """Run names are at most 63 characters; the plan's default name is cut to fit."""
     import json
 
-    from aimc.runner import validate_name
+    from aimc.core.records import validate_name
 
     recipe = _tiny_recipe()
     recipe["model"]["id"] = "org/" + "very-long-model-name-" * 5
@@ -329,7 +329,7 @@ def test_constructors_and_list_models_raise_only_their_documented_errors(
     AimcError with its exit code), ``list_models``'s a ValueError; never a TypeError from
     inside (before issue 20: ``recipe_dirs=5`` TypeError, ``recipe_dirs="abc"`` read as
     the folders 'a', 'b', 'c', ``debug="no"`` accepted as debug on)."""
-    from aimc.errors import ConfigError
+    from aimc.core.errors import ConfigError
 
     try:
         if name == "format":
@@ -382,3 +382,101 @@ def test_get_optimal_configuration_honours_default_port(monkeypatch) -> None:
     plan = selector.get_optimal_configuration("Qwen/Qwen3-8B", customer_gpu_count=1)
     assert plan is not None and plan["port"] == 9123
     assert plan["args"]["port"]["value"] == 9123
+
+
+# --- emit: every registered emitter through generate_config --------------------------------
+
+
+def _qwen3_8b() -> dict:
+    return YAML(typ="safe").load((ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text())
+
+
+def test_generate_config_emits_what_compile_emit_writes(tmp_path: Path, monkeypatch) -> None:
+    """Failed before issue 23: ``generate_config`` had no ``emit`` (TypeError), the API no
+    way to the Kubernetes manifests. With ``emit="k8s"`` its files are the manifests
+    ``aim-engine compile --emit k8s`` writes (the same documents; only the header comments,
+    which name the request line and the recipe's source, differ), for the same plan, and
+    the server's command and environment stay those of the local files."""
+    from click.testing import CliRunner
+
+    from aimc.cli import cli
+
+    monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "k8s"
+    args = ["compile", "Qwen/Qwen3-8B", "2", "--target", "h100", "--emit", "k8s"]
+    done = CliRunner().invoke(cli, [*args, "--replicas", "3", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    generator = AIMConfigGenerator(target="h100")
+    config = generator.generate_config(_qwen3_8b(), 2, emit="k8s", replicas=3)
+    local = generator.generate_config(_qwen3_8b(), 2)
+    assert config is not None and local is not None
+    written = sorted(p.name for p in out.iterdir())
+    assert sorted(config["files"]) == written
+    assert {"deployment.yaml", "service.yaml", "pvc.yaml", "manifest.aimc"} <= set(written)
+    yaml = YAML(typ="safe", pure=True)
+    for name in (n for n in written if n.endswith(".yaml")):
+        ours = list(yaml.load_all(config["files"][name]))
+        assert ours == list(yaml.load_all((out / name).read_text())), name
+    deployment = yaml.load(config["files"]["deployment.yaml"])
+    assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] == 3
+    assert (config["plan"], config["command"], config["env"]) == (
+        local["plan"],
+        local["command"],
+        local["env"],
+    )
+    assert "launch.sh" in local["files"] and "launch.sh" not in config["files"]
+
+
+def test_generate_config_takes_an_emitter_registered_from_outside() -> None:
+    """An emitter registered from this test alone (no aimc module edited) is an ``emit``
+    value of the API as of ``compile --emit``."""
+    from aimc.emit.emitters import EMITTERS, Emitter, register
+
+    def one_file(plan, request, target: str, replicas: int) -> dict[str, str]:
+        return {"serve.txt": f"{plan.model_id} on {target} x{plan.gpus} r{replicas}\n"}
+
+    register(Emitter("api-dummy", "one text file", one_file, replicas=True))
+    try:
+        config = AIMConfigGenerator(target="h100").generate_config(
+            _qwen3_8b(), 2, emit="api-dummy", replicas=2
+        )
+    finally:
+        EMITTERS.pop("api-dummy", None)
+    assert config is not None
+    assert config["files"] == {"serve.txt": "Qwen/Qwen3-8B on h100 x2 r2\n"}
+    unregistered = AIMConfigGenerator(target="h100").generate_config(
+        _qwen3_8b(), 2, emit="api-dummy"
+    )
+    assert unregistered is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(name=st.sampled_from(["emit", "replicas"]), value=ANYTHING)
+def test_generate_config_is_none_for_a_bad_emit_or_replicas(name: str, value: object) -> None:
+    """Any value that is not a registered emitter's name, or a replica count of 1-1000
+    (other than 1 only for an emitter that takes replicas), is None: never an exception,
+    never a file of an emitter that was not asked for."""
+    args = {"emit": "k8s", "replicas": 2, name: value}
+    config = AIMConfigGenerator(target="h100").generate_config(_qwen3_8b(), 2, **args)
+    valid = {
+        "emit": lambda v: v == "k8s",  # local takes no replicas; nothing else is registered
+        "replicas": lambda v: _is_int(v, 1, 1000),
+    }[name]
+    assert (config is not None) == valid(value), (name, value)
+    if config is not None:
+        yaml = YAML(typ="safe", pure=True)
+        assert yaml.load(config["files"]["deployment.yaml"])["spec"]["replicas"] == args["replicas"]
+
+
+def test_generate_config_refuses_replicas_for_an_emitter_without_them() -> None:
+    """As ``compile --replicas 3`` without ``--emit k8s`` is exit 2."""
+    generator = AIMConfigGenerator(target="h100")
+    assert generator.generate_config(_qwen3_8b(), 2, replicas=3) is None
+    assert generator.generate_config(_qwen3_8b(), 2, emit="local", replicas=1) is not None
+    import inspect
+
+    parameters = inspect.signature(AIMConfigGenerator.generate_config).parameters
+    assert list(parameters)[:5] == ["self", "recipe", "gpu_count", "backend", "port"]
+    assert all(parameters[p].kind is inspect.Parameter.KEYWORD_ONLY for p in ("emit", "replicas"))
+    assert (parameters["emit"].default, parameters["replicas"].default) == ("local", 1)

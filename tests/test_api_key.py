@@ -26,8 +26,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.errors import ConfigError
-from aimc.probe import api_key, http_get
+from aimc.core.errors import ConfigError
+from aimc.run.probe import api_key, http_get
 from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, environ_of, wait_for
 
 KEY = "sk-" + "a1" * 20
@@ -205,7 +205,7 @@ def test_the_python_api_launches_a_server_that_wants_the_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aim_launcher import AIMEngine
-    from aimc.runner import load_records, stop_record
+    from aimc.run.runs import load_records, stop_record
     from tests.helpers.runs import free_port
 
     python = tmp_path / "fake-python"
@@ -314,9 +314,10 @@ def test_a_debug_launch_writes_a_reproduce_command_that_gives_the_same_files(
 
 def test_debug_gives_sglang_its_log_level_flag(tmp_path: Path) -> None:
     """SGLang 0.5.19 has no logging variable: its --log-level flag (server_args.py)."""
-    from aimc.build import compile_plan, make_plan
-    from aimc.catalog import Catalog
-    from aimc.resolve import Request
+    from aimc.app.pipeline import make_plan
+    from aimc.check.catalog import Catalog
+    from aimc.emit.emitters import compile_plan
+    from aimc.plan.request import Request
 
     catalog = Catalog.default()
     for debug in (False, True):

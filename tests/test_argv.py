@@ -4,7 +4,7 @@ whichever field, layer or surface (``--set``, ``--config``, a recipe given to th
 API, a plan given to ``run_command_directly``, a local model folder's name) set it.
 
 The fields are enumerated from the code that builds argv, not listed by hand: the neutral
-settings the engines map to a flag (:data:`aimc.engines.ENGINES` ``flags``) whose
+settings the engines map to a flag (:attr:`aimc.backends.Backend.flags`) whose
 ``--config`` schema type is a string, and every flag of each backend's vocabulary that
 takes a free-text value.
 """
@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aimc import api
-from aimc.engine_args import is_secret
-from aimc.engines import ENGINES, MANAGED, vocabulary
-from aimc.resolve import NEUTRAL
+from aimc.backends import BACKENDS, vocabulary
+from aimc.domain.engine_args import is_secret
+from aimc.plan.request import NEUTRAL
 from tests.helpers.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ NEGATIVE = argparse.ArgumentParser()._negative_number_matcher
 
 def _neutral_fields(backend: str) -> list[str]:
     """Neutral settings that become a flag of ``backend`` and take text."""
-    flags = ENGINES[backend].flags
+    flags = BACKENDS[backend].flags
     return [
         key
         for key in NEUTRAL
@@ -58,7 +58,7 @@ def _arg_fields(backend: str) -> list[str]:
         if spec["value"]
         and spec.get("type") not in ("int", "float")
         and "choices" not in spec
-        and name not in MANAGED[backend]
+        and name not in BACKENDS[backend].managed
         and not is_secret(name)
     ]
 
@@ -141,7 +141,7 @@ def test_config_refuses_a_value_that_starts_with_a_dash(
 ) -> None:
     backend, key = field
     _, _, name = key.partition(".")
-    flag = name or ENGINES[backend].flags[key]
+    flag = name or BACKENDS[backend].flags[key]
     # A flag that takes several values gets the hostile one second in a list.
     given_value: Any = (
         ["ok", value] if listed and vocabulary(backend).flags[flag].get("multiple") else value

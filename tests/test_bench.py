@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.bench import Sample, Workload, figures, figures_from_vllm, percentile, prompts
-from aimc.catalog import Catalog
-from aimc.measured import (
+from aimc.check.catalog import Catalog
+from aimc.plan.candidates import candidates
+from aimc.plan.measured import (
     READ_MAX,
     Measurement,
     append_result,
@@ -32,8 +32,9 @@ from aimc.measured import (
     parse_result,
     read_results,
 )
-from aimc.policy import resolve
-from aimc.resolve import Request, candidates
+from aimc.plan.policy import resolve
+from aimc.plan.request import Request
+from aimc.run.bench import Sample, Workload, figures, figures_from_vllm, percentile, prompts
 from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, cli_env, free_port, run_cli, wait_for
 
 KEY = "sk-" + "k" * 40

@@ -231,7 +231,7 @@ def test_missing_files_never_calls_a_hostile_index_complete(shards: list[str]) -
     and what is reported missing is one line each."""
     import tempfile
 
-    from aimc.cache import missing_files
+    from aimc.modelcache.cache import missing_files
 
     with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:
         snapshot = Path(tmp) / "models--a--b" / "snapshots" / REV
@@ -256,8 +256,8 @@ class _Info:
 @settings(max_examples=80, deadline=None)
 @given(name=_NAMES, size=st.one_of(st.none(), st.integers(-(2**70), 2**70)))
 def test_hostile_hub_listings_are_refused(name: str, size: int | None) -> None:
-    from aimc.checkpoint import _checked_listing
-    from aimc.errors import NetworkError
+    from aimc.core.errors import NetworkError
+    from aimc.modelcache.download import _checked_listing
 
     try:
         _checked_listing("a/b", [_Info(name, size)])
@@ -273,7 +273,7 @@ def test_hostile_hub_listings_are_refused(name: str, size: int | None) -> None:
 @settings(deadline=None)
 @given(size=st.integers(0, 2**60))
 def test_human_size_is_short_with_its_unit(size: int) -> None:
-    from aimc.cache import human_size
+    from aimc.modelcache.cache import human_size
 
     text = human_size(size)
     assert len(text) <= 12 and text.split()[1] in ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -286,8 +286,8 @@ def test_remove_of_a_hostile_name_removes_nothing(model: str, revision: str | No
     """Whatever MODEL and --revision say, removal is planned inside the cache or refused."""
     import tempfile
 
-    from aimc.cache import removal
-    from aimc.errors import CacheError
+    from aimc.core.errors import CacheError
+    from aimc.modelcache.cache_removal import removal
 
     with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:
         cache = Path(tmp) / "cache"
@@ -373,7 +373,7 @@ def test_scan_of_a_hostile_cache_entry_never_fails(
     """Odd ref names and contents, odd file names: listed (maybe broken), one line each."""
     import tempfile
 
-    from aimc.cache import scan
+    from aimc.modelcache.cache import scan
 
     if ref_name in (".", "..") or file_name in (".", ".."):
         return
@@ -400,7 +400,7 @@ def test_progress_records_are_one_json_line_each(model: str, total: int) -> None
     import io
     import tempfile
 
-    from aimc.download_progress import Progress
+    from aimc.modelcache.download_progress import Progress
 
     token = "hf_" + "a" * 30
     err = io.StringIO()
@@ -466,9 +466,9 @@ def _without_waiting(fn, fifo: Path):
 def test_a_link_out_of_the_cache_is_never_read_for_sizes_or_parameters(tmp_path) -> None:
     """Before: a snapshot's ``*.safetensors`` linking anywhere was read (its header sized the
     model for ``launch`` and ``show-config``)."""
-    from aimc.catalog import Catalog
-    from aimc.checkpoint import local_sizes
-    from aimc.derive import derive_recipe
+    from aimc.check.catalog import Catalog
+    from aimc.modelcache.checkpoint import local_sizes
+    from aimc.plan.derive import derive_recipe
 
     cache = tmp_path / "cache"
     config = {"num_attention_heads": 8, "hidden_size": 64, "num_hidden_layers": 2}
@@ -487,10 +487,10 @@ def test_a_link_out_of_the_cache_is_never_read_for_sizes_or_parameters(tmp_path)
 def test_a_fifo_in_a_model_folder_never_makes_aimc_wait(tmp_path) -> None:
     """Before: ``launch``/``show-config`` of a cached model or a local folder holding a FIFO
     named ``*.safetensors`` (or ``config.json``) hung opening it."""
-    from aimc.catalog import Catalog
-    from aimc.checkpoint import checkpoint_bytes
-    from aimc.derive import _parameters, derive_recipe
-    from aimc.errors import ConfigError
+    from aimc.check.catalog import Catalog
+    from aimc.core.errors import ConfigError
+    from aimc.modelcache.checkpoint import checkpoint_bytes
+    from aimc.plan.derive import _parameters, derive_recipe
 
     folder = tmp_path / "model"
     folder.mkdir()
@@ -536,7 +536,7 @@ def test_a_blobs_folder_that_is_a_link_makes_the_entry_broken(cli, tmp_path) -> 
 
 def test_mask_hides_a_secret_also_without_its_surrounding_whitespace() -> None:
     """huggingface_hub strips HF_TOKEN before sending it: a server echoing it echoes that."""
-    from aimc.safety import holds_secret, mask
+    from aimc.core.safety import holds_secret, mask
 
     env = {"HF_TOKEN": "  my-private-secret-value\n"}
     assert mask("bad token my-private-secret-value here", env) == "bad token *** here"
@@ -569,10 +569,10 @@ def test_a_revision_is_a_git_name_never_a_path(revision: str) -> None:
     """The check before huggingface_hub writes ``refs/<revision>`` and the recipe schema's
     ``weights.revision`` agree (both the jsonschema and the compiled check). Before: the
     schema allowed ``../`` and the download took any text."""
-    from aimc.checkpoint import check_revision
-    from aimc.errors import ConfigError
-    from aimc.schema import validator_class
-    from aimc.schema_compiler import ecma_pattern
+    from aimc.core.errors import ConfigError
+    from aimc.domain.schema import validator_class
+    from aimc.domain.schema_compiler import ecma_pattern
+    from aimc.modelcache.checkpoint import check_revision
     from tests.conftest import ROOT
 
     schema = json.loads((ROOT / "schemas/recipe.schema.json").read_text())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc.runner import alive
+from aimc.run.process import alive
 from tests.fakes.hub import FakeHub
 from tests.helpers.runs import free_port
 from tests.helpers.vllm import check_serving, reference_tokens, server_pids, tiny_model

@@ -115,7 +115,7 @@ def test_the_shipped_yaml_reads_the_same_under_pyyaml() -> None:
     reading a recipe with PyYAML got '32.762e9'."""
     import yaml
 
-    from aimc.loader import read_document
+    from aimc.core.loader import read_document
 
     assert len(SHIPPED_YAML) > 20
     differ = []

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.errors import AimcError, ConfigError
-from aimc.plan import Plan
-from aimc.render import server_argv
-from aimc.resolve import Request
-from aimc.write import write_artifacts
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.core.errors import AimcError, ConfigError
+from aimc.core.write import write_artifacts
+from aimc.emit.emitters import compile_plan
+from aimc.emit.render import server_argv
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 from tests.conftest import ROOT
 
 RECORDER = """#!/usr/bin/env python3

@@ -17,9 +17,11 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.resolve import Request, candidates
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.emit.emitters import compile_plan
+from aimc.plan.candidates import candidates
+from aimc.plan.request import Request
 from tests.conftest import GOLDEN, ROOT
 
 CATALOG = Catalog.default()

@@ -412,8 +412,8 @@ def test_an_invalid_detect_timeout_warns_once_and_uses_the_default(machine, cli)
 def test_derived_profiles_say_what_the_shipped_profiles_of_their_architecture_say() -> None:
     """A GPU with no profile (detected, or from vLLM Recipes' taxonomy) gets the precisions,
     container settings and vLLM image of the shipped profiles of its vendor and
-    architecture: one table (aimc.hardware), checked against every shipped GPU profile."""
-    from aimc.catalog import Catalog
+    architecture: one table (aimc.check.hardware), checked against every shipped GPU profile."""
+    from aimc.check.catalog import Catalog
     from aimc.vendors import gpu_vendors, vendor
 
     catalog = Catalog.default()

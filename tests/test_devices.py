@@ -28,13 +28,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from aimc.build import compile_plan, for_target, make_plan
-from aimc.catalog import Catalog
-from aimc.errors import ConfigError
-from aimc.hardware import Target
-from aimc.resolve import Request
-from aimc.runner import alive
-from aimc.safety import MAX_DEVICE_ID, parse_devices
+from aimc.app.pipeline import for_target, make_plan
+from aimc.check.catalog import Catalog
+from aimc.check.hardware import Target
+from aimc.core.errors import ConfigError
+from aimc.core.safety import MAX_DEVICE_ID, parse_devices
+from aimc.emit.emitters import compile_plan
+from aimc.plan.request import Request
+from aimc.run.process import alive
 from tests.conftest import ROOT
 from tests.fakes.gpu_machine import Machine
 

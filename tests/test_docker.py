@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc.runner import alive
+from aimc.run.process import alive
 from tests.conftest import ROOT, Result
 from tests.fakes.hub import FakeHub
 from tests.helpers.runs import free_port

@@ -1,4 +1,4 @@
-"""The emitter registry (aimc.emitters): a new kind of output is one registration.
+"""The emitter registry (aimc.emit.emitters): a new kind of output is one registration.
 
 The dummy emitter below is registered from this test alone (no module of aimc edited) and
 ``compile --emit dummy`` writes its folder end to end, through the same write rules and
@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from aimc.cli import cli
-from aimc.emitters import EMITTERS, Emitter, emitter, names, register
-from aimc.plan import Plan
-from aimc.render import manifest
-from aimc.resolve import Request, request_line
+from aimc.emit.emitters import EMITTERS, Emitter, emitter, names, register
+from aimc.emit.render import manifest
+from aimc.plan.model import Plan
+from aimc.plan.request import Request, request_line
 
 
 def _dummy(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from aimc.catalog import Catalog
-from aimc.estimate import GIB, estimate, kv_bytes_per_token, weights_size
-from aimc.policy import assess
-from aimc.resolve import Request, candidates
+from aimc.check.catalog import Catalog
+from aimc.plan.candidates import candidates
+from aimc.plan.estimate import GIB, estimate, kv_bytes_per_token, weights_size
+from aimc.plan.policy import assess
+from aimc.plan.request import Request
 
 CATALOG = Catalog.default()
 

@@ -100,7 +100,7 @@ def test_7_permission_error_on_the_docker_socket(lab: Lab) -> None:
 
 @pytest.mark.parametrize("code", sorted(NAMES))
 def test_the_error_code_names_are_the_documented_ones(code: int) -> None:
-    from aimc import errors
+    from aimc.core import errors
 
     classes = [
         c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.AimcError)

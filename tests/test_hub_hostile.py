@@ -4,7 +4,7 @@ for the hub's own host (issue 22, items 1-3).
 The hub is the local stand-in (tests/fakes/hub.py on 127.0.0.1); "another host" is a second
 local server (tests/fakes/other_host.py on ``localhost``, another origin) that records every
 request it receives, so a test sees exactly what reached it. Each test failed before the
-download went through :mod:`aimc.hub_guard`.
+download went through :mod:`aimc.modelcache.hub_guard`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.checkpoint import _MAX_FILES
-from aimc.errors import NetworkError
-from aimc.hub_guard import MAX_API_BYTES, MAX_API_REQUESTS, MAX_REQUESTS, REQUESTS_PER_FILE, Guard
+from aimc.core.errors import NetworkError
+from aimc.modelcache.download import _MAX_FILES
+from aimc.modelcache.hub_guard import (
+    MAX_API_BYTES,
+    MAX_API_REQUESTS,
+    MAX_REQUESTS,
+    REQUESTS_PER_FILE,
+    Guard,
+)
 from tests.conftest import Result, run_cli
 from tests.fakes.hub import FakeHub
 from tests.fakes.other_host import Answer, OtherHost
@@ -347,7 +353,7 @@ def test_guarded_routes_every_request_and_restores_huggingface_hub_afterwards() 
     from huggingface_hub import constants, get_session
     from huggingface_hub.utils import _http
 
-    from aimc.hub_guard import guarded
+    from aimc.modelcache.hub_guard import guarded
 
     before = (_http._GLOBAL_CLIENT_FACTORY, constants.HF_HUB_DISABLE_XET)
     with guarded(REPO) as guard:

@@ -21,15 +21,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
 from aimc.cli.show_config import plan_text
-from aimc.errors import AimcError
-from aimc.k8s import compile_k8s, resources
-from aimc.recipe import RecipeRoot
-from aimc.resolve import Request
-from aimc.templating import to_yaml
-from aimc.write import write_artifacts
+from aimc.core.errors import AimcError
+from aimc.core.write import write_artifacts
+from aimc.domain.recipe import RecipeRoot
+from aimc.emit.emitters import compile_plan
+from aimc.emit.k8s import compile_k8s, resources
+from aimc.emit.templating import to_yaml
+from aimc.plan.request import Request
 from tests.conftest import GOLDEN
 from tests.helpers.k8s import kubelet_expand, load_yaml
 from tests.helpers.multinode import lws_validator, run_recorded

@@ -29,6 +29,8 @@ from tests.helpers.interop import (
     AIM_QWEN_FP8_THROUGHPUT,
     VR_405B,
     VR_BROKEN_QWEN,
+    VR_STRATEGY_TP,
+    VR_TAXONOMY,
     aim_broken,
     aim_clean,
     vllm_broken,
@@ -243,7 +245,7 @@ _TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 
 
 def _catalog() -> Any:
-    from aimc.catalog import Catalog
+    from aimc.check.catalog import Catalog
 
     return Catalog.default()
 
@@ -266,12 +268,12 @@ def test_hostile_profiles_never_escape_the_output_nor_reach_a_shell(
     aim_id: str, file_name: str, env_name: str, env_value: str, arg_name: str, arg_value: Any
 ) -> None:
     from aimc import __version__
-    from aimc.errors import ValidationFailed
+    from aimc.core.errors import ValidationFailed
+    from aimc.core.loader import load_document
+    from aimc.core.ownership import artifact_name_ok
+    from aimc.domain.schema import check_schema
     from aimc.interop import aim_profiles, render
     from aimc.interop._check import schema_checked
-    from aimc.loader import load_document
-    from aimc.schema import check_schema
-    from aimc.write import artifact_name_ok
 
     profile = yaml.safe_load(AIM_QWEN_FP8)
     profile["aim_id"] = aim_id
@@ -377,7 +379,7 @@ def test_a_secret_in_a_collection_is_reported_never_written_nor_echoed(tmp_path:
 
 
 def test_vllm_configurations_that_differ_only_in_gpu_are_one(tmp_path: Path) -> None:
-    from aimc.catalog import Catalog
+    from aimc.check.catalog import Catalog
     from aimc.interop import convert
 
     src = vllm_clean(tmp_path / "recipes")
@@ -390,3 +392,103 @@ def test_vllm_configurations_that_differ_only_in_gpu_are_one(tmp_path: Path) -> 
     assert by_precision["bf16"]["hardware"] == ["mi300x"]  # 100 GB: all 8 H100s instead
     assert [c["gpus"] for c in configurations if c["hardware"] == ["h100"]] == [[8]]
     assert len({c["id"] for c in configurations}) == len(configurations)
+
+
+# --- the flags aimc manages -----------------------------------------------------------------
+
+#: A value of each managed vLLM flag as a foreign file writes it (None: a bare switch).
+_MANAGED_VALUES = {
+    "headless": None,
+    "trust-remote-code": None,
+    "master-addr": "10.0.0.1",
+    "gpu-memory-utilization": "0.8",
+    "dtype": "bfloat16",
+    "quantization": "fp8",
+}
+_VR_ONE_GPU = """\
+meta:
+  hardware:
+    mi300x: verified
+model:
+  model_id: "Qwen/Qwen3-32B"
+  base_args: {args}
+variants:
+  default:
+    precision: bf16
+    tp: 1
+"""
+_AIM_ONE_GPU = """\
+aim_id: Qwen/Qwen3-32B
+model_id: Qwen/Qwen3-32B
+metadata:
+  engine: vllm
+  gpu: MI300X
+  gpu_count: 1
+  metric: latency
+  precision: bf16
+engine_args:
+"""
+
+
+def _flag_treatment(source: str, root: Path, where: str) -> tuple[dict[str, Any], set[str]]:
+    """The converted recipe (of the one model) and the rules of the problems at pointer
+    ``where`` (its conversion's and the check's)."""
+    from aimc.check.catalog import Catalog
+    from aimc.interop import check, convert
+
+    catalog = Catalog.default()
+    conversion = convert(source, root, catalog)
+    check(conversion, catalog)
+    (recipe,) = conversion.recipes.values()
+    return recipe.data, {d.rule for d in conversion.diagnostics if d.pointer == where}
+
+
+def test_every_flag_aimc_manages_has_one_import_treatment(tmp_path: Path) -> None:
+    """The importers read the vLLM backend's managed flags (both formats write vLLM
+    flags), each in exactly one group: a neutral field (the one ``managed`` says the flag
+    is set from), derived from the recipe, imported for lint/managed-arg to report, or set
+    by aimc at launch (AIMC_OWNED: every other). A foreign file that sets the flag gets
+    its group's treatment, in both formats."""
+    from aimc.backends import BACKENDS
+    from aimc.interop._args import AIMC_OWNED, FROM_RECIPE, LEFT_TO_LINT, NEUTRAL
+
+    managed = BACKENDS["vllm"].managed
+    groups = [set(NEUTRAL), set(FROM_RECIPE), set(LEFT_TO_LINT), set(AIMC_OWNED)]
+    assert sum(map(len, groups)) == len(managed) and set().union(*groups) == set(managed)
+    assert all(field in managed[flag] for flag, field in NEUTRAL.items())
+    for flag in managed:
+        value = _MANAGED_VALUES.get(flag, "2")
+        words = [f"--{flag}"] + ([] if value is None else [value])
+        vllm = write(
+            tmp_path / f"vllm-{flag}",
+            {
+                "taxonomy.yaml": VR_TAXONOMY,
+                "strategies/single_node_tp.yaml": VR_STRATEGY_TP,
+                "models/Qwen/Qwen3-32B.yaml": _VR_ONE_GPU.format(args=json.dumps(words)),
+            },
+        )
+        data, rules = _flag_treatment("vllm-recipes", vllm, "/model/base_args/0")
+        defaults = data["defaults"]
+        aim = write(tmp_path / f"aim-{flag}", {"profiles/q.yaml": _AIM_ONE_GPU})
+        args = aim / "profiles/q.yaml"
+        args.write_text(args.read_text() + f"  {flag}: {'null' if value is None else value}\n")
+        aim_data, aim_rules = _flag_treatment("aim-profiles", aim, f"/engine_args/{flag}")
+        (conf,) = aim_data["configurations"]
+        if flag in LEFT_TO_LINT:
+            assert flag in defaults["args"] and rules == {"lint/managed-arg"}, flag
+            assert flag in conf["args"] and aim_rules == {"lint/managed-arg"}, flag
+            continue
+        assert flag not in defaults.get("args", {}) and flag not in conf.get("args", {}), flag
+        if flag in NEUTRAL and flag != "tensor-parallel-size":
+            assert NEUTRAL[flag] in defaults and NEUTRAL[flag] in conf and not aim_rules, flag
+        elif flag == "tensor-parallel-size":  # the strategy's (vLLM Recipes), gpu_count (AIM)
+            assert rules == {"interop/no-equivalent"} and aim_rules == {"lint/tensor-parallel"}
+        elif flag in AIMC_OWNED:  # not imported, with a warning
+            assert rules == aim_rules == {"interop/no-equivalent"}, flag
+        else:  # vLLM Recipes: not imported, with a warning; AIM: read into the recipe
+            assert rules == {"interop/no-equivalent"}, flag
+            assert {
+                "dtype": not aim_rules,  # the precision's own dtype
+                "quantization": aim_data["weights"]["bf16"].get("quantization") == value,
+                "trust-remote-code": aim_data["model"].get("trust_remote_code") is True,
+            }[flag]

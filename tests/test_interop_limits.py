@@ -129,8 +129,8 @@ def test_problems_past_the_cap_of_a_file_are_counted_in_one_line(tmp_path: Path)
 
 
 def test_problems_past_the_total_cap_are_counted_in_one_last_line() -> None:
-    from aimc.diagnostics import Diagnostic, sort_diagnostics
-    from aimc.interop._common import Collected
+    from aimc.core.diagnostics import Diagnostic, sort_diagnostics
+    from aimc.interop._collection import Collected
 
     found = [
         Diagnostic(f"f{f:02d}.yaml", i + 1, 1, f"m{i}", severity="warning" if i % 2 else "error")
@@ -159,11 +159,11 @@ def test_the_file_cap_keeps_the_shared_files_of_a_vllm_recipes_checkout(
 ) -> None:
     """Cut at the most files read, a checkout keeps its taxonomy and strategies (they sort
     after models/, and were cut first before)."""
-    from aimc.interop import _common, load
+    from aimc.interop import _collection, load
 
     bench = _bench()
     src = bench.vllm_collection(tmp_path / "recipes", 5)
-    monkeypatch.setattr(_common, "MAX_FILES", 4)
+    monkeypatch.setattr(_collection, "MAX_FILES", 4)
     tree = load("vllm-recipes", src)
     names = [display.rsplit("/", 2)[-2:] for _file, display in tree.files]
     assert names == [

@@ -58,7 +58,7 @@ def leaf_commands() -> dict[str, click.Command]:
 
 def error_codes() -> dict[str, int]:
     """``error.code`` -> exit status, from the error classes (INTERRUPTED: Ctrl-C's)."""
-    from aimc import errors
+    from aimc.core import errors
 
     classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)]
     return {c.code: c.exit_code for c in classes if issubclass(c, errors.AimcError)}
@@ -361,10 +361,10 @@ def run_broken(tmp: Path, raise_: str, *args: str) -> Result:
     """The CLI with ``Catalog.default`` replaced by one that raises ``raise_``."""
     code = (
         "import sys\n"
-        "import aimc.catalog\n"
+        "import aimc.check.catalog\n"
         "def broken(*args, **kwargs):\n"
         f"    raise {raise_}\n"
-        "aimc.catalog.Catalog.default = broken\n"
+        "aimc.check.catalog.Catalog.default = broken\n"
         "from aimc.cli import main\n"
         "main()\n"
     )
@@ -424,7 +424,7 @@ def test_ctrl_c_outside_a_wait(tmp_path: Path) -> None:
 
 
 def test_error_codes_are_one_list_in_code_schema_and_docs() -> None:
-    from aimc import errors
+    from aimc.core import errors
 
     codes = error_codes()
     enum = SCHEMA["$defs"]["error_code"]["enum"]

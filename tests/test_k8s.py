@@ -18,22 +18,17 @@ import kubernetes_validate
 import pytest
 from ruamel.yaml import YAML
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.errors import ConfigError
-from aimc.k8s import (
-    DEFAULT_SHM,
-    FILES,
-    SHARED_FILES,
-    compile_k8s,
-    resources,
-    shm_size,
-    startup_budget_s,
-)
-from aimc.plan import Plan
-from aimc.render import container_args
-from aimc.resolve import Request, candidates
-from aimc.write import write_artifacts
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.core.errors import ConfigError
+from aimc.core.write import write_artifacts
+from aimc.emit.emitters import compile_plan
+from aimc.emit.k8s import FILES, SHARED_FILES, compile_k8s, resources
+from aimc.emit.k8s_pod import DEFAULT_SHM, shm_size, startup_budget_s
+from aimc.emit.render import container_args
+from aimc.plan.candidates import candidates
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 from tests.conftest import GOLDEN
 from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml
 from tests.helpers.multinode import validate_multinode

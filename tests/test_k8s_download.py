@@ -20,12 +20,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aimc.build import make_plan
-from aimc.catalog import Catalog
-from aimc.k8s import DOWNLOAD_SCRIPT, READY_DIR, compile_k8s, ready_mark, resources
-from aimc.render import CONTAINER_CACHE
-from aimc.resolve import Request
-from aimc.templating import to_yaml
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.emit.k8s import compile_k8s, resources
+from aimc.emit.k8s_download import DOWNLOAD_SCRIPT, READY_DIR, ready_mark
+from aimc.emit.render import CONTAINER_CACHE
+from aimc.emit.templating import to_yaml
+from aimc.plan.request import Request
 from tests.fakes.hub import FakeHub
 from tests.helpers.k8s import kubelet_expand, load_yaml
 

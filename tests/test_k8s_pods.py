@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
-from aimc.build import make_plan
-from aimc.catalog import Catalog
-from aimc.k8s import pod_resources, resources, shm_size
-from aimc.resolve import Request, candidates
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.emit.k8s import resources
+from aimc.emit.k8s_pod import pod_resources, shm_size
+from aimc.plan.candidates import candidates
+from aimc.plan.request import Request
 from tests.helpers.pods import baseline_violations, qos_class, quantity, restricted_violations
 
 CATALOG = Catalog.default()

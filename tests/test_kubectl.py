@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from aimc.write import KUBERNETES_MANIFEST, MANIFEST
+from aimc.core.ownership import KUBERNETES_MANIFEST, MANIFEST
 from tests.fakes.kube_apiserver import kube_api
 
 KUBECTL = shutil.which("kubectl", path="/usr/local/bin:/usr/bin:/bin")

@@ -92,7 +92,8 @@ def test_no_import_circles_counting_imports_in_functions() -> None:
     lint -> policy -> measured -> resolve -> lint and runner <-> serverlog closed circles
     only through imports inside functions."""
     edges = _all_edges()
-    assert "aimc.runner" in edges["aimc.serverlog"] or "aimc.records" in edges["aimc.serverlog"]
+    serverlog = edges["aimc.run.serverlog"]
+    assert "aimc.run.runner" in serverlog or "aimc.core.records" in serverlog
     assert _cycle(edges) is None, " -> ".join(_cycle(edges) or [])
 
 
@@ -140,3 +141,25 @@ def test_no_test_module_imports_another() -> None:
             hits = [n for n in names if n.split(".")[:2][-1].startswith("test_")]
             found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in hits[:1]]
     assert not found, found
+
+
+#: Size bounds (issue 23): a module says one thing, a function does one step.
+MODULE_LINES = 500
+FUNCTION_LINES = 60
+
+
+def test_no_module_or_function_is_oversized() -> None:
+    """No module of aimc over :data:`MODULE_LINES` lines, no function over
+    :data:`FUNCTION_LINES` (from ``def`` to its last line, docstring included)."""
+    big: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT)
+        if text.count("\n") > MODULE_LINES:
+            big.append(f"{where}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > FUNCTION_LINES:
+                    big.append(f"{where}:{node.lineno} {node.name}: {length} lines")
+    assert not big, "\n".join(big)

@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from aimc.diagnostics import Diagnostic
-from aimc.errors import ValidationFailed
-from aimc.loader import (
+from aimc.core.diagnostics import Diagnostic
+from aimc.core.errors import ValidationFailed
+from aimc.core.loader import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_NODES,
@@ -30,7 +30,7 @@ from aimc.loader import (
     load_document,
     read_document,
 )
-from aimc.schema import check_schema
+from aimc.domain.schema import check_schema
 from tests.conftest import CORPUS, ROOT, Result, run_cli
 
 #: Seconds a hostile file may take before the test fails (the goal is well under 2).

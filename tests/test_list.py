@@ -138,7 +138,7 @@ def test_list_configs_shows_only_measurements_of_what_the_configuration_serves(
     """Failed before issue 20: list configs showed the newest figures of a configuration
     whatever backend release or engine arguments they were measured with, where
     --optimize (rightly) ignores them."""
-    from aimc.measured import args_hash
+    from aimc.plan.measured import args_hash
 
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from aimc.errors import ValidationFailed
-from aimc.loader import escape_pointer, load_document
+from aimc.core.errors import ValidationFailed
+from aimc.core.loader import escape_pointer, load_document
 
 TEXT = b"""\
 model:
@@ -139,7 +139,7 @@ def test_any_mapping_round_trips_and_every_key_is_located(data: dict) -> None:
 
 def test_a_pointer_escapes_each_token() -> None:
     """The one JSON Pointer builder (lint, schema and interop used three copies)."""
-    from aimc.loader import pointer
+    from aimc.core.loader import pointer
 
     assert pointer("configurations", 0, "args", "a/b~c") == "/configurations/0/args/a~1b~0c"
     assert pointer() == ""

@@ -1,4 +1,5 @@
-"""The loader's one-pass path (``loader._fast_plain``) gives what the careful path gives.
+"""The loader's one-pass path (``aimc.core.yaml_fast.fast_plain``) gives what the careful path
+gives.
 
 ``load_document`` takes the fast path's result whenever it offers one, so a difference in a
 value, a type (``1`` / ``1.0`` / ``true``), a position, or an error the fast path misses
@@ -17,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-import aimc.loader as loader
-from aimc.errors import ValidationFailed
+import aimc.core.loader as loader
+from aimc.core.errors import ValidationFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +38,7 @@ def _typed(value: Any) -> Any:
 def _outcome(text: str, fast: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
     with monkeypatch.context() as patch:
         if not fast:
-            patch.setattr(loader, "_fast_plain", lambda _text: None)
+            patch.setattr(loader, "fast_plain", lambda _text: None)
         try:
             doc = loader.load_document(text.encode(), "case.yaml")
         except ValidationFailed as exc:
@@ -107,7 +108,7 @@ def test_every_shipped_and_corpus_file_loads_the_same(monkeypatch: pytest.Monkey
     fast_docs = 0
     for file in files:
         text = file.read_bytes().decode("utf-8", "replace")
-        if _same(text, monkeypatch)[0] == "doc" and loader._fast_plain(text) is not None:
+        if _same(text, monkeypatch)[0] == "doc" and loader.fast_plain(text) is not None:
             fast_docs += 1
     assert fast_docs > 30  # the fast path is really taken for ordinary recipes
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.serverlog import LINE_MAX, clean, follow, read_lines, stream_lines
+from aimc.run.serverlog import LINE_MAX, clean, follow, read_lines, stream_lines
 from tests.helpers.runs import NAME, TrustLab, wait_for
 
 TOKEN = "hf_" + "Q" * 34

@@ -17,11 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.build import make_plan
-from aimc.catalog import Catalog
-from aimc.k8s import LABEL_MAX, STATEFULSET_NAME_MAX, resources
-from aimc.plan import Plan
-from aimc.resolve import Request, plan_name
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.emit.k8s import resources
+from aimc.emit.k8s_lws import STATEFULSET_NAME_MAX
+from aimc.emit.k8s_pod import LABEL_MAX
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
+from aimc.plan.resolve import plan_name
 from tests.helpers.k8s import kubelet_expand
 
 CATALOG = Catalog.default()

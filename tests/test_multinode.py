@@ -26,14 +26,15 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.estimate import estimate
-from aimc.k8s import MULTINODE_FILES, compile_k8s, resources
-from aimc.plan import Plan
-from aimc.render import container_args, container_env, server_argv
-from aimc.resolve import Request
-from aimc.write import write_artifacts
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.core.write import write_artifacts
+from aimc.emit.emitters import compile_plan
+from aimc.emit.k8s import MULTINODE_FILES, compile_k8s, resources
+from aimc.emit.render import container_args, container_env, server_argv
+from aimc.plan.estimate import estimate
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 from tests.conftest import GOLDEN, ROOT
 from tests.helpers.k8s import kubelet_expand
 from tests.helpers.multinode import lws_validator, run_recorded, validate_multinode

@@ -2,7 +2,7 @@
 
 Before, the words a node adds (``--node-rank``, ``--master-addr``, ``--dist-init-addr``,
 ``--headless``) were checked by golden files and by tests whose expected values came from
-:func:`aimc.render.node_role_args` itself: a misspelt flag or a hard-coded worker rank
+:func:`aimc.emit.render.node_role_args` itself: a misspelt flag or a hard-coded worker rank
 passed every semantic test. Here every pod's and every script's argv is read with the
 engine's generated vocabulary (``aimc/backends/vllm.json``, generated from vLLM 0.32.0's
 own parser; ``aimc/backends/sglang.json``, from SGLang 0.5.19's server_args.py), the way
@@ -21,12 +21,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.k8s import resources
-from aimc.plan import Plan
-from aimc.resolve import Request
-from aimc.write import write_artifacts
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.core.write import write_artifacts
+from aimc.emit.emitters import compile_plan
+from aimc.emit.k8s import resources
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 from tests.conftest import ROOT
 from tests.helpers.k8s import kubelet_expand
 from tests.helpers.multinode import run_recorded, three_node_catalog

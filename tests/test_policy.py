@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from aimc.catalog import Catalog
-from aimc.errors import ConfigError
-from aimc.policy import Pool, resolve, shortfall
-from aimc.resolve import Request
+from aimc.check.catalog import Catalog
+from aimc.core.errors import ConfigError
+from aimc.plan.policy import Pool, resolve, shortfall
+from aimc.plan.request import Request
 
 CATALOG = Catalog.default()
 LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
@@ -197,7 +197,7 @@ def test_shortfall_wording() -> None:
 
 def _auto(model: str, target: str, free: tuple[int, ...], busy: tuple[int, ...] = (), **kw):
     """``model`` on this machine: ``free`` and ``busy`` GPUs (device ids), as
-    :func:`aimc.build.for_target` hands them to the policy."""
+    :func:`aimc.app.pipeline.for_target` hands them to the policy."""
     lines = tuple(f"GPU {i} (1.2 of 79.6 GiB free)" for i in busy)
     visible = len(free) + len(busy)
     request = Request(model=model, available_gpus=visible, devices=free, **kw)

@@ -117,7 +117,8 @@ def test_the_hook_checks_files_whose_names_look_like_options(
     assert result.returncode == 1, output
     assert "Failed" in result.stdout
     for i, name in enumerate(HOSTILE_NAMES):
-        shown = name.replace("\n", "\\n")  # a diagnostic is one line (aimc.templating.one_line)
+        # a diagnostic is one line (aimc.core.diagnostics.whole_line)
+        shown = name.replace("\n", "\\n")
         assert f"{shown}:" in result.stdout, (name, output)
         assert f"unknown vllm 0.32.0 engine arg 'max-num-seq{i}'" in result.stdout, output
     assert "Usage:" not in output

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from aimc.catalog import Catalog
+from aimc.check.catalog import Catalog
 from aimc.cli.options import PRECISIONS
-from aimc.resolve import candidates
+from aimc.plan.candidates import candidates
 
 CATALOG = Catalog.default()
 AMD_INT = {"mi300x", "mi325x", "mi350x", "mi355x"}
@@ -291,8 +291,8 @@ JSON = st.recursive(
     )
 )
 def test_any_quantization_config_is_a_precision_or_a_configuration_error(qc: object) -> None:
-    from aimc.derive import _precision
-    from aimc.errors import ConfigError
+    from aimc.core.errors import ConfigError
+    from aimc.plan.derive import _precision
 
     try:
         precision = _precision({"quantization_config": qc}, Path("/m/config.json"))

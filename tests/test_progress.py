@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.progress import PHASES, StartWatch, phase_of, printable
+from aimc.run.progress import PHASES, StartWatch, phase_of, printable
 from tests.conftest import ROOT
 from tests.helpers.runs import TrustLab, cli_env
 

@@ -8,12 +8,14 @@ import subprocess
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.errors import ConfigError
-from aimc.plan import Plan
-from aimc.resolve import Request, candidates
-from aimc.templating import shell_quote
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.core.errors import ConfigError
+from aimc.emit.emitters import compile_plan
+from aimc.emit.templating import shell_quote
+from aimc.plan.candidates import candidates
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 
 CATALOG = Catalog.default()
 PAIRS = sorted(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc.runner import alive
+from aimc.run.process import alive
 from tests.conftest import ROOT, default_stop_signals
 from tests.helpers.runs import FAKE, Lab
 
@@ -385,7 +385,7 @@ def test_a_broken_or_trickling_answer_is_no_answer(mode: str) -> None:
     """Failed before: a trickle kept the health check reading forever (so 'run' ignored
     its timeout and stop signals, and 'status' hung), and a malformed status line or
     header was an internal error (http.client.HTTPException is no OSError)."""
-    from aimc.runner import is_ready
+    from aimc.run.probe import is_ready
 
     server, port = _hostile_http(mode)
     try:

@@ -255,8 +255,8 @@ def test_record_write_failure_after_start_stops_the_server(
     runner module had no _write_record to fail)."""
     import errno
 
-    from aimc import runner
-    from aimc.errors import PermissionDeniedError
+    from aimc.core.errors import PermissionDeniedError
+    from aimc.run import runner, runs
 
     started: list[int] = []
 
@@ -265,7 +265,7 @@ def test_record_write_failure_after_start_stops_the_server(
         lab.reaper.groups.add(record.pid)
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(runner, "_write_record", refuse)
+    monkeypatch.setattr(runs, "_write_record", refuse)
     monkeypatch.setenv("AIMC_STATE_DIR", lab.env["AIMC_STATE_DIR"])
     env = cli_env({**lab.env, "FAKE_MODE": "ready"})
     with pytest.raises(PermissionDeniedError) as caught:
@@ -405,8 +405,9 @@ def test_manifest_that_is_a_fifo_does_not_hang(lab) -> None:
 @settings(max_examples=300, deadline=None)
 def test_any_name_is_valid_and_inside_the_runs_folder_or_a_config_error(text: str) -> None:
     """Failed before: there was no name check at all (any text became a path)."""
-    from aimc.errors import ConfigError
-    from aimc.runner import _record_path, validate_name
+    from aimc.core.errors import ConfigError
+    from aimc.core.records import validate_name
+    from aimc.run.runs import _record_path
 
     with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, AIMC_STATE_DIR=tmp):
         try:
@@ -451,8 +452,8 @@ def test_run_with_any_name_writes_only_inside_the_state_folder(
     exiting_folder: Path, text: str
 ) -> None:
     """Failed before: run_folder accepted any name and wrote NAME.json wherever it led."""
-    from aimc.errors import ConfigError, LaunchError
-    from aimc.runner import run_folder
+    from aimc.core.errors import ConfigError, LaunchError
+    from aimc.run.runner import run_folder
 
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -487,10 +488,10 @@ def test_records_with_any_name_or_pid_never_escape_or_break(
 ) -> None:
     """Failed before: such records crashed 'status' (pid "abc"), or let it delete files
     outside the runs folder (name "../x")."""
-    from aimc.cli.serve import _status_rows
-
     # With no verify() (an older aimc) this import fails: the test never gets to a signal.
-    from aimc.runner import load_records, stop_record, verify
+    from aimc.cli.serve import _status_rows
+    from aimc.run.process import verify
+    from aimc.run.runs import load_records, stop_record
 
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -689,7 +690,7 @@ def test_a_pid_reused_after_the_check_is_never_signalled(tmp_path: Path) -> None
 def session(tmp_path: Path, reaper: Reaper) -> Iterator[tuple[subprocess.Popen[bytes], Any]]:
     """A server-like session (a leader and a child in its group) working in its folder,
     and its run record as aimc writes it."""
-    from aimc.runner import RunRecord
+    from aimc.core.records import RunRecord
 
     folder = tmp_path / "build"
     folder.mkdir()
@@ -719,7 +720,7 @@ def test_stop_ends_the_whole_group_with_or_without_pidfds(
     number; with no pidfds at all (another platform, a sandbox) by number, as verified."""
     import errno as errno_module
 
-    from aimc import process, runner
+    from aimc.run import process, runs
 
     monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "state"))
     sent: list[tuple[int, int]] = []
@@ -735,7 +736,7 @@ def test_stop_ends_the_whole_group_with_or_without_pidfds(
     if kernel == "no-pidfd":
         monkeypatch.delattr(os, "pidfd_open")
     proc, record = session
-    assert runner.stop_record(record)
+    assert runs.stop_record(record)
     assert not members(proc.pid)
     assert proc.wait(timeout=30) == -signal.SIGTERM
     if kernel == "group-pidfd":

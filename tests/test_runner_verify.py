@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from aimc.build import make_plan
-from aimc.catalog import Catalog
-from aimc.errors import ConfigError
-from aimc.process import _boot_id, _proc_stat, _works_in, alive, verify
-from aimc.records import RunRecord, validate_name
-from aimc.resolve import Request
-from aimc.runner import _plan_problem
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.core.errors import ConfigError
+from aimc.core.records import RunRecord, validate_name
+from aimc.plan.request import Request
+from aimc.run.process import _boot_id, _proc_stat, _works_in, alive, verify
+from aimc.run.runplan import _plan_problem
 
 
 @pytest.fixture
@@ -300,13 +300,13 @@ def test_verify_never_accepts_pid_1_even_when_everything_matches(child, tmp_path
 def test_every_state_but_zombie_runs(monkeypatch, child, tmp_path: Path, state: str) -> None:
     """A stopped or traced (``t``, which sorts after ``Z``) server still runs; a zombie
     (``Z``) is gone."""
-    import aimc.process
+    import aimc.run.process
 
     record = _record(child, tmp_path / "run")
     real = _proc_stat(child.pid)
     assert real is not None
     for shown, expected in ((state, True), ("Z", False)):
         fake = dataclasses.replace(real, state=shown)
-        monkeypatch.setattr(aimc.process, "_proc_stat", lambda pid, fake=fake: fake)
+        monkeypatch.setattr(aimc.run.process, "_proc_stat", lambda pid, fake=fake: fake)
         assert alive(child.pid) is expected
         assert verify(record) is expected

@@ -1,14 +1,13 @@
-"""aimc.safety's rules one by one, at their boundaries: what ``bench/mutation.py`` showed
+"""aimc.core.safety's rules one by one, at their boundaries: what ``bench/mutation.py`` showed
 no other test pinned (each test names the mutant it kills in ``bench/mutation_survivors.md``
-terms: an operator or bound changed in a function of :mod:`aimc.safety`)."""
+terms: an operator or bound changed in a function of :mod:`aimc.core.safety`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from aimc.engine_args import shown_set
-from aimc.errors import ConfigError
-from aimc.safety import (
+from aimc.core.errors import ConfigError
+from aimc.core.safety import (
     MAX_DEVICE_ID,
     check_env,
     format_devices,
@@ -17,6 +16,7 @@ from aimc.safety import (
     parse_devices,
     shorten,
 )
+from aimc.domain.engine_args import shown_set
 
 TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWx12"
 

@@ -1,4 +1,4 @@
-"""The compiled schema check (aimc/schema_compiler.py) gives jsonschema's verdict.
+"""The compiled schema check (aimc/domain/schema_compiler.py) gives jsonschema's verdict.
 
 ``check_schema`` trusts a "valid" from the compiled check without asking jsonschema, so a
 document the compiled check accepts and jsonschema refuses would pass validation silently.
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aimc.loader import read_document
-from aimc.schema import KINDS, check_schema, load_schema, validator_class
-from aimc.schema_compiler import Unsupported, compile_schema
+from aimc.core.loader import read_document
+from aimc.domain.schema import KINDS, check_schema, load_schema, validator_class
+from aimc.domain.schema_compiler import Unsupported, compile_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "recipes").rglob("*.yaml"))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc.runner import alive
+from aimc.run.process import alive
 from tests.helpers.runs import free_port
 from tests.helpers.vllm import PROMPT, check_serving, reference_tokens, server_pids, tiny_model
 from tests.helpers.vllm import vllm_python as vllm_python

@@ -1,6 +1,6 @@
-"""Settings (aimc/settings.py): every environment variable aimc honours, one test or more
-each, through the real CLI (tests/helpers/cli.py) or through the Python API where that is
-what the AIM Engine contract describes; and the precedence flag > environment > default.
+"""Settings (aimc/core/settings.py): every environment variable aimc honours, one test or
+more each, through the real CLI (tests/helpers/cli.py) or through the Python API where that
+is what the AIM Engine contract describes; and the precedence flag > environment > default.
 
 Docstrings that start with "Failed before" mark the tests written to fail before the
 settings module (the others pin behaviour that already held).
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from aimc.errors import ConfigError
-from aimc.settings import DEFAULT_CACHE_DIR, Settings, setting
+from aimc.core.errors import ConfigError
+from aimc.core.settings import DEFAULT_CACHE_DIR, Settings, setting
 from tests.conftest import ROOT, Result
 from tests.helpers.cli import run
 from tests.helpers.runs import FAKE, Lab, environ_of, free_port
@@ -166,7 +166,7 @@ def test_invalid_flags_are_configuration_errors(flags: dict[str, object], messag
 
 
 def test_one_setting_is_checked_without_the_others() -> None:
-    """Library code reads the one value it needs (:func:`aimc.settings.setting`): an invalid
+    """Library code reads the one value it needs (:func:`aimc.core.settings.setting`): an invalid
     variable it does not use does not fail it; the whole settings do fail."""
     env = {"DEFAULT_PORT": "abc", "AIMC_STATE_DIR": "/s", "AIMC_RECIPES": "/r"}
     assert setting("state_dir", env) == Path("/s")
@@ -211,16 +211,17 @@ def test_secrets_are_not_settings_and_pass_through_to_the_server() -> None:
 
 
 def test_settings_import_nothing_heavy() -> None:
-    """The CLI imports the settings at start-up: only the standard library and aimc.errors."""
+    """The CLI imports the settings at start-up: only the standard library, aimc.core (a
+    docstring) and aimc.core.errors."""
     code = (
-        "import sys, aimc.settings\n"
+        "import sys, aimc.core.settings\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('aimc', 'click', 'jinja2', 'ruamel', 'huggingface_hub', 'jsonschema', 'yaml')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean_env()
     ).stdout
-    assert out.strip() == "['aimc', 'aimc.errors', 'aimc.settings']"
+    assert out.strip() == "['aimc', 'aimc.core', 'aimc.core.errors', 'aimc.core.settings']"
 
 
 def _aimc_modules() -> dict[str, Path]:
@@ -310,13 +311,14 @@ def test_no_import_cycles_among_top_level_imports() -> None:
 
 
 def test_build_and_checkpoint_do_not_import_each_other() -> None:
-    """Failed before: checkpoint.prepare_cache imported aimc.build (for cache_dir) while
-    build.make_plan imported aimc.checkpoint."""
+    """Failed before: checkpoint.prepare_cache imported aimc.app.pipeline (for cache_dir) while
+    build.make_plan imported aimc.modelcache.checkpoint."""
     graph = _import_graph(top_level_only=False)
     assert not (
-        "aimc.build" in graph["aimc.checkpoint"] and "aimc.checkpoint" in graph["aimc.build"]
+        "aimc.app.pipeline" in graph["aimc.modelcache.checkpoint"]
+        and "aimc.modelcache.checkpoint" in graph["aimc.app.pipeline"]
     )
-    assert not [c for c in _cycles(graph) if "aimc.build" in c or "aimc.settings" in c]
+    assert not [c for c in _cycles(graph) if "aimc.app.pipeline" in c or "aimc.core.settings" in c]
 
 
 def test_every_module_imports_in_a_fresh_interpreter() -> None:
@@ -679,7 +681,7 @@ def test_aimc_recipes_adds_recipe_directories() -> None:
 @pytest.fixture
 def api_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The stand-in server as AIM_PYTHON, a private state folder; servers stopped after."""
-    from aimc.runner import load_records, stop_record
+    from aimc.run.runs import load_records, stop_record
 
     python = tmp_path / "fake-python"
     python.write_text(f'#!/bin/bash\nexec {sys.executable} {FAKE} "$@"\n')
@@ -714,7 +716,7 @@ def test_api_launch_passes_its_cache_dir_and_debug_to_the_server(
     """Failed before: the server got the cache only through the process-wide CACHE_DIR,
     and AIM_DEBUG=1 did not make its logs verbose."""
     from aim_launcher import AIMEngine
-    from aimc.runner import load_records
+    from aimc.run.runs import load_records
 
     monkeypatch.setenv("AIM_DEBUG", "1")
     before = dict(os.environ)
@@ -734,7 +736,7 @@ def test_api_launch_port_beats_default_port_beats_8000(
     """Failed before: launch_model's port was always 8000 unless given; DEFAULT_PORT was
     ignored by the API."""
     from aim_launcher import AIMEngine
-    from aimc.runner import load_records, stop_record
+    from aimc.run.runs import load_records, stop_record
 
     engine = AIMEngine(target="cpu", recipe_dirs=[EXAMPLES])
     from_env, from_arg = free_port(), free_port()

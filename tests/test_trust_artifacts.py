@@ -21,13 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.errors import ConfigError
-from aimc.plan import Plan
-from aimc.render import render, server_argv
-from aimc.resolve import Request
-from aimc.write import write_artifacts
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.core.errors import ConfigError
+from aimc.core.write import write_artifacts
+from aimc.emit.emitters import compile_plan
+from aimc.emit.render import render, server_argv
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 from tests.conftest import ROOT, default_stop_signals
 
 RECORDER = """#!/usr/bin/env python3
@@ -440,7 +441,7 @@ def test_plan_json_keeps_hostile_text_as_data() -> None:
 
 def test_notes_mask_secrets(capsys, monkeypatch) -> None:
     """Before issue 9 notes on stderr printed whatever text they were given."""
-    from aimc.log import note
+    from aimc.core.log import note
 
     monkeypatch.setenv("VLLM_API_KEY", "my-own-api-key-123")
     for fmt in ("json", "text"):
@@ -459,7 +460,7 @@ GITHUB_TOKEN = "ghp_" + "Zz09" * 9
 def test_a_token_is_masked_whatever_surrounds_it(before: str, after: str) -> None:
     """Failed before: a token glued to a word (``tokenhf_...``, ``HF_TOKEN_hf_...``) was
     shown, because the pattern wanted a word boundary before ``hf_``."""
-    from aimc.safety import mask
+    from aimc.core.safety import mask
 
     for token in (TOKEN, GITHUB_TOKEN):
         shown = mask(before + token + after, environ={})
@@ -471,14 +472,14 @@ def test_a_token_is_masked_whatever_surrounds_it(before: str, after: str) -> Non
 @pytest.mark.parametrize("name", ["HF_TOKEN_VALUE", "PGPASSWORD", "OPENAI_APIKEY", "db-passwd"])
 def test_names_that_say_secret_are_secrets(name: str) -> None:
     """Failed before: only a last word TOKEN and whole words PASSWORD/SECRET counted."""
-    from aimc.lint import is_secret
+    from aimc.check.lint import is_secret
 
     assert is_secret(name)
 
 
 @pytest.mark.parametrize("name", ["max-num-batched-tokens", "tokenizer", "TOKENIZERS_PARALLELISM"])
 def test_names_about_tokens_are_not_secrets(name: str) -> None:
-    from aimc.lint import is_secret
+    from aimc.check.lint import is_secret
 
     assert not is_secret(name)
 

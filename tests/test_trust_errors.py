@@ -126,7 +126,7 @@ def test_a_binary_ref_is_a_cache_error(cli, tmp_path: Path) -> None:
 
 def test_a_ref_that_names_a_path_is_not_followed(tmp_path: Path) -> None:
     """A ref is a commit hash; before issue 9 ``../../..`` in it led out of the cache."""
-    from aimc.checkpoint import cache_snapshot
+    from aimc.modelcache.checkpoint import cache_snapshot
 
     cache = tmp_path / "cache"
     refs = cache / "models--org--m" / "refs"

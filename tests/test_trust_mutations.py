@@ -1,6 +1,6 @@
 """Tests that kill the mutations issue 22's audit landed green (one deliberate bug at a time):
 
-- :func:`aimc.safety.check_env` loosened from ``fullmatch`` to ``match``: hostile env names
+- :func:`aimc.core.safety.check_env` loosened from ``fullmatch`` to ``match``: hostile env names
   through the Python API and every renderer that writes a name (launch.sh, aim.env,
   compose.yaml, the Kubernetes manifests);
 - the JSON error report no longer masking: token-shaped input echoed by every reporter
@@ -24,15 +24,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aim_launcher import AIMConfigGenerator, AIMDockerManager
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.errors import ConfigError
-from aimc.k8s import render_k8s
-from aimc.plan import Plan, Setting
-from aimc.render import render
-from aimc.resolve import Request
-from aimc.safety import check_env
-from aimc.write import diff_artifacts, stale_artifacts
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.core.errors import ConfigError
+from aimc.core.safety import check_env
+from aimc.core.write import diff_artifacts, stale_artifacts
+from aimc.emit.emitters import compile_plan
+from aimc.emit.k8s import render_k8s
+from aimc.emit.render import render
+from aimc.plan.model import Plan, Setting
+from aimc.plan.request import Request
 from tests.conftest import ROOT
 from tests.helpers.runs import FAKE
 
@@ -149,7 +150,7 @@ def _plan_with_env(launcher: str, name: str) -> Plan:
 def test_every_renderer_refuses_a_hostile_env_name(launcher: str, name: str) -> None:
     """launch.sh, aim.env and compose.yaml (``render``) and, for a container, the Kubernetes
     manifests (``render_k8s``) refuse a plan whose env name is not a variable name, even
-    one that did not come through :func:`aimc.resolve.make_plan`."""
+    one that did not come through :func:`aimc.plan.resolve.make_plan`."""
     plan = _plan_with_env(launcher, name)
     with pytest.raises(ConfigError, match="is not a variable name"):
         render(plan, "test")
@@ -288,7 +289,7 @@ def test_stale_and_diff_name_an_extra_file_and_only_it(tmp_path: Path) -> None:
         Request(model="Qwen/Qwen3-8B", launcher="process"),
         "h100",
     ).files
-    from aimc.write import write_artifacts
+    from aimc.core.write import write_artifacts
 
     out = tmp_path / "out"
     write_artifacts(out, files)
@@ -330,7 +331,7 @@ def test_the_summary_line_is_the_count_of_every_diagnostic(
     capsys, monkeypatch, log_format: str
 ) -> None:
     from aimc.cli.report import print_diagnostics
-    from aimc.diagnostics import Diagnostic
+    from aimc.core.diagnostics import Diagnostic
 
     monkeypatch.setenv("LOG_FORMAT", log_format)
     print_diagnostics(
@@ -391,7 +392,7 @@ def test_the_json_error_document_is_exactly_its_schema_s_shape(capsys) -> None:
 
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_a_log_line_is_on_stderr_in_its_format(capsys, monkeypatch, log_format: str) -> None:
-    from aimc.log import line
+    from aimc.core.log import line
 
     monkeypatch.setenv("LOG_FORMAT", log_format)
     line("warning", f"m {TOKEN}", "WARNING", hint="h", rule="r")
@@ -412,7 +413,7 @@ def test_a_log_line_is_on_stderr_in_its_format(capsys, monkeypatch, log_format: 
 
 
 def test_a_diagnostic_is_one_masked_line_in_every_field() -> None:
-    from aimc.diagnostics import Diagnostic
+    from aimc.core.diagnostics import Diagnostic
 
     d = Diagnostic("a.yaml", 1, 2, f"m\n{TOKEN}", pointer=f"/x/{TOKEN}", hint=f"h\n{TOKEN}")
     assert (d.message, d.pointer, d.hint) == ("m\\nhf_***", "/x/hf_***", "h\\nhf_***")
@@ -425,7 +426,7 @@ def test_a_diagnostic_is_one_masked_line_in_every_field() -> None:
 def test_k8s_name_is_kept_up_to_the_limit_then_cut_with_five_hex_digits() -> None:
     import hashlib
 
-    from aimc.k8s import k8s_name
+    from aimc.emit.k8s_pod import k8s_name
 
     assert k8s_name("a" * 10, "-x", 12) == "a" * 10 + "-x"
     digest = hashlib.sha256(b"a" * 11).hexdigest()[:5]
@@ -441,7 +442,7 @@ def test_lws_name_is_the_longest_the_controller_s_names_allow(replicas: int, nod
     most 63, for the largest group and index; the name is as long as both allow."""
     import hashlib
 
-    from aimc.k8s import lws_name
+    from aimc.emit.k8s_lws import lws_name
 
     plan = dataclasses.replace(_plan_with_env("docker", "A"), name="m" * 80, nodes=nodes)
     group, index = str(replicas - 1), str(nodes - 1)
@@ -455,7 +456,7 @@ def test_lws_name_is_the_longest_the_controller_s_names_allow(replicas: int, nod
 def test_check_names_a_launch_sh_that_lost_its_mode_and_a_file_without_a_last_newline(
     tmp_path: Path,
 ) -> None:
-    from aimc.write import write_artifacts
+    from aimc.core.write import write_artifacts
 
     request = Request(model="Qwen/Qwen3-8B", launcher="process")
     files = compile_plan(make_plan(Catalog.default(), request, "h100"), request, "h100").files
@@ -475,7 +476,7 @@ def test_check_names_a_launch_sh_that_lost_its_mode_and_a_file_without_a_last_ne
 
 
 def test_check_names_every_difference_missing_extra_and_changed(tmp_path: Path) -> None:
-    from aimc.write import write_artifacts
+    from aimc.core.write import write_artifacts
 
     request = Request(model="Qwen/Qwen3-8B", launcher="process")
     files = compile_plan(make_plan(Catalog.default(), request, "h100"), request, "h100").files
@@ -495,7 +496,7 @@ def test_check_names_every_difference_missing_extra_and_changed(tmp_path: Path) 
 
 
 def test_check_reads_a_file_that_is_not_utf8_as_stale(tmp_path: Path) -> None:
-    from aimc.write import write_artifacts
+    from aimc.core.write import write_artifacts
 
     request = Request(model="Qwen/Qwen3-8B", launcher="process")
     files = compile_plan(make_plan(Catalog.default(), request, "h100"), request, "h100").files
@@ -522,7 +523,7 @@ def test_the_check_diff_masks_a_token_in_an_edited_artifact(
 ) -> None:
     """``compile --check`` prints the diff of the folder's own files into a CI log: a token
     someone pasted into an artifact, or the caller's HF_TOKEN value, never shows."""
-    from aimc.write import write_artifacts
+    from aimc.core.write import write_artifacts
 
     request = Request(model="Qwen/Qwen3-8B", launcher="process")
     files = compile_plan(make_plan(Catalog.default(), request, "h100"), request, "h100").files

@@ -127,9 +127,9 @@ def test_shipped_index_is_complete_and_current() -> None:
 
 def test_an_edited_shipped_file_is_validated_again(tmp_path: Path) -> None:
     """A shipped file that no longer matches the index gets the full schema check."""
-    from aimc.catalog import Catalog
-    from aimc.errors import ValidationFailed
-    from aimc.recipe import RecipeRoot
+    from aimc.check.catalog import Catalog
+    from aimc.core.errors import ValidationFailed
+    from aimc.domain.recipe import RecipeRoot
 
     root = tmp_path / "recipes"
     shutil.copytree(ROOT / "recipes", root)
@@ -144,8 +144,8 @@ def test_an_edited_shipped_file_is_validated_again(tmp_path: Path) -> None:
 def test_many_files_are_checked_alike_in_parallel(tmp_path: Path, monkeypatch) -> None:
     """Over PARALLEL_FILES files, checking is spread over forked workers: the report is the
     same, in the same order, as checking them one by one."""
-    import aimc.checker as checker
-    from aimc.catalog import Catalog
+    import aimc.check.checker as checker
+    from aimc.check.catalog import Catalog
 
     folder = tmp_path / "models" / "bench-org"
     folder.mkdir(parents=True)
@@ -209,9 +209,9 @@ def test_yaml_1_1_warning_exactly_where_pyyaml_reads_otherwise(token: str) -> No
 
     import yaml
 
-    from aimc.errors import ValidationFailed
-    from aimc.lint import lint_yaml11
-    from aimc.loader import load_document
+    from aimc.check.lint_yaml11 import lint_yaml11
+    from aimc.core.errors import ValidationFailed
+    from aimc.core.loader import load_document
 
     text = f"x: {token}\n"
     try:

@@ -18,8 +18,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aimc.diagnostics import Diagnostic
-from aimc.verdicts import Verdicts
+from aimc.check.verdicts import Verdicts
+from aimc.core.diagnostics import Diagnostic
 
 ROOT = Path(__file__).resolve().parent.parent
 QWEN = (ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from aimc.errors import ConfigError
-from aimc.hardware import generic_profile
+from aimc.check.hardware import generic_profile
+from aimc.core.errors import ConfigError
 from aimc.vendors import VENDORS, gpu_vendors, vendor
 from tests.conftest import ROOT
 

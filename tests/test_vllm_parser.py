@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from aimc.build import compile_plan, make_plan
-from aimc.catalog import Catalog
-from aimc.render import server_argv
-from aimc.resolve import Request
+from aimc.app.pipeline import make_plan
+from aimc.check.catalog import Catalog
+from aimc.emit.emitters import compile_plan
+from aimc.emit.render import server_argv
+from aimc.plan.request import Request
 from tests.conftest import ROOT
 from tests.helpers.multinode import run_recorded, three_node_catalog
 

@@ -1,4 +1,4 @@
-"""aimc.write's ownership rules in-process, one entry kind at a time: which folders aimc
+"""aimc.core.write's ownership rules in-process, one entry kind at a time: which folders aimc
 may replace (``owned``), which manifests are its own, which temporary siblings it removes.
 ``bench/mutation.py`` mutates these functions against this file (the CLI tests of
 ``test_trust_artifacts.py`` check the same rules end to end)."""
@@ -13,18 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from aimc.errors import ConfigError
-from aimc.write import (
+from aimc.core.errors import ConfigError
+from aimc.core.ownership import (
     MAX_MANIFEST_BYTES,
-    _manifest,
-    _ours,
-    _read_manifest,
-    _remove_ours,
     artifact_name_ok,
+    folder_manifest,
     is_aimc_folder,
     owned,
-    write_artifacts,
+    read_manifest,
 )
+from aimc.core.write import _ours, _remove_ours, write_artifacts
 
 
 def _manifest_text(files: dict[str, str], generator: str = "aimc 0.1.0") -> str:
@@ -62,7 +60,7 @@ def test_artifact_names_aimc_never_writes(name: object) -> None:
 def test_read_manifest_accepts_only_aimc_s(tmp_path: Path) -> None:
     path = tmp_path / "manifest.json"
     path.write_text(_manifest_text(FILES))
-    assert _read_manifest(path) == {
+    assert read_manifest(path) == {
         n: hashlib.sha256(t.encode()).hexdigest() for n, t in FILES.items()
     }
     for text in (
@@ -77,9 +75,9 @@ def test_read_manifest_accepts_only_aimc_s(tmp_path: Path) -> None:
         json.dumps({"generator": "aimc 1"}),
     ):
         path.write_text(text)
-        assert _read_manifest(path) is None, text
+        assert read_manifest(path) is None, text
     path.write_text(json.dumps({"generator": "aimc 1", "artifacts": {}}))
-    assert _read_manifest(path) == {}
+    assert read_manifest(path) == {}
 
 
 def test_read_manifest_refuses_links_fifos_and_big_files(tmp_path: Path) -> None:
@@ -87,24 +85,24 @@ def test_read_manifest_refuses_links_fifos_and_big_files(tmp_path: Path) -> None
     real.write_text(_manifest_text(FILES))
     link = tmp_path / "manifest.json"
     link.symlink_to(real)
-    assert _read_manifest(link) is None
+    assert read_manifest(link) is None
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)
-    assert _read_manifest(fifo) is None  # and does not wait for a writer
+    assert read_manifest(fifo) is None  # and does not wait for a writer
     big = tmp_path / "big.json"
     text = _manifest_text(FILES)
     big.write_text(text[:-1] + " " * (MAX_MANIFEST_BYTES - len(text)) + "}")
     assert big.stat().st_size == MAX_MANIFEST_BYTES
-    assert _read_manifest(big) is not None  # exactly the limit
+    assert read_manifest(big) is not None  # exactly the limit
     big.write_text(text[:-1] + " " * (MAX_MANIFEST_BYTES - len(text) + 1) + "}")
-    assert _read_manifest(big) is None
-    assert _read_manifest(tmp_path / "missing.json") is None
+    assert read_manifest(big) is None
+    assert read_manifest(tmp_path / "missing.json") is None
 
 
 def test_a_folder_is_aimc_s_with_exactly_one_aimc_manifest(tmp_path: Path) -> None:
     one = _folder(tmp_path / "one", FILES)
-    assert is_aimc_folder(one) and _manifest(one) is not None
-    assert _manifest(one)[0] == "manifest.json"  # type: ignore[index]
+    assert is_aimc_folder(one) and folder_manifest(one) is not None
+    assert folder_manifest(one)[0] == "manifest.json"  # type: ignore[index]
     k8s = _folder(tmp_path / "k8s", FILES, manifest="manifest.aimc")
     assert is_aimc_folder(k8s)
     (one / "manifest.aimc").write_text(_manifest_text(FILES))
@@ -293,14 +291,14 @@ def test_remove_ours_unlinks_a_link_and_never_follows_it(tmp_path: Path) -> None
 def test_an_unreadable_folder_is_not_ours_and_not_replaced(tmp_path: Path, monkeypatch) -> None:
     """Whatever cannot be read is never taken for aimc's (root reads any folder: the error
     is simulated)."""
-    import aimc.write
+    import aimc.core.write
 
     folder = _folder(tmp_path / "out", FILES)
 
     def unreadable(path: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(aimc.write.os, "scandir", unreadable)
+    monkeypatch.setattr(aimc.core.write.os, "scandir", unreadable)
     assert not _ours(folder)
     with pytest.raises(Exception) as caught:
         write_artifacts(folder, FILES)

@@ -5,7 +5,7 @@ CPU build: scripts/setup-vllm.sh)::
 
     .venv-vllm/bin/python tools/gen_vllm_vocab.py cpu > aimc/backends/vllm.json
 
-The extraction itself is ``aimc/vllm_vocabulary.py`` (also what ``aim-engine validate
+The extraction itself is ``aimc/backends/vllm_vocabulary.py`` (also what ``aim-engine validate
 --backend-from-env`` runs).
 """
 
@@ -16,6 +16,6 @@ from pathlib import Path
 
 if __name__ == "__main__":
     runpy.run_path(
-        str(Path(__file__).resolve().parent.parent / "aimc" / "vllm_vocabulary.py"),
+        str(Path(__file__).resolve().parent.parent / "aimc" / "backends" / "vllm_vocabulary.py"),
         run_name="__main__",
     )

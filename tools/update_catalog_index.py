@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import sys
 
-from aimc import _resources
-from aimc.catalog import Catalog
-from aimc.checker import check_paths
-from aimc.loader import read_document
-from aimc.recipe import RecipeRoot
+from aimc.check.catalog import Catalog
+from aimc.check.checker import check_paths
+from aimc.core import _resources
+from aimc.core.loader import read_document
+from aimc.domain.recipe import RecipeRoot
 
 
 def main() -> None:

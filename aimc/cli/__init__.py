@@ -2,9 +2,9 @@
 
 One click group; each command lives in its own module and is imported only when it runs,
 so ``aim-engine --help`` and ``aim-engine validate`` stay fast. User errors
-(:class:`~aimc.errors.AimcError`) print one line (and a hint) and exit with their code;
+(:class:`~aimc.core.errors.AimcError`) print one line (and a hint) and exit with their code;
 anything else is an internal error, shown with a traceback under ``--debug`` or
-``AIM_DEBUG=1``. The group loads :class:`~aimc.settings.Settings` once (``--debug`` is its
+``AIM_DEBUG=1``. The group loads :class:`~aimc.core.settings.Settings` once (``--debug`` is its
 flag for ``debug``) and keeps it in ``ctx.obj["settings"]`` for the commands
 (:func:`aimc.cli.options.current_settings`).
 
@@ -15,7 +15,7 @@ click raises before the command's options are read included:
 ==========================================  =====================  ==========
 failure                                     ``error.code``         exit
 ==========================================  =====================  ==========
-an :class:`~aimc.errors.AimcError`          its ``code``           its code
+an :class:`~aimc.core.errors.AimcError`          its ``code``           its code
 usage error (missing argument, bad or       CONFIGURATION_ERROR    2
 unknown option or value, unknown command:
 one ``error:`` line and a ``hint:``)
@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aimc import __version__
-from aimc.settings import Settings
+from aimc.core.settings import Settings
 
 if TYPE_CHECKING:
-    from aimc.errors import AimcError
+    from aimc.core.errors import AimcError
 
 __all__ = ["main"]
 
@@ -82,7 +82,7 @@ class LazyGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
-            from aimc.diagnostics import did_you_mean
+            from aimc.core.diagnostics import did_you_mean
 
             hint = did_you_mean(name, COMMANDS)
             ctx.fail(
@@ -132,7 +132,7 @@ def _debug_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console scripts; returns only in tests (standalone_mode off)."""
     from aimc.cli import report
-    from aimc.errors import AimcError, InternalError
+    from aimc.core.errors import AimcError, InternalError
 
     args = list(sys.argv[1:] if argv is None else argv)
     _session["debug"] = False
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt as exc:
         sys.exit(_interrupted(exc, as_json))
     except Exception as exc:
-        from aimc.safety import mask, shorten
+        from aimc.core.safety import mask, shorten
 
         what = f"{type(exc).__name__}: {mask(shorten(str(exc)))}"
         hint = "run again with --debug for a traceback, and report it"
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> Any:
         elif _log_format() == "json":
             import traceback
 
-            from aimc.log import line
+            from aimc.core.log import line
 
             trace = "".join(traceback.format_exception(exc)) if debug else None
             line("error", error.message, "ERROR", code=error.code, hint=hint, traceback=trace)
@@ -194,7 +194,7 @@ def _interrupted(exc: BaseException, as_json: bool, text: str | None = None) -> 
     signum = getattr(exc, "signum", signal.SIGINT)
     if as_json or _log_format() == "json":
         from aimc.cli.report import print_error
-        from aimc.errors import StoppedBySignal
+        from aimc.core.errors import StoppedBySignal
 
         name = signal.Signals(signum).name
         print_error(StoppedBySignal(f"interrupted by {name}", signum=signum))
@@ -205,14 +205,14 @@ def _interrupted(exc: BaseException, as_json: bool, text: str | None = None) -> 
 
 def _log_format() -> str:
     """``LOG_FORMAT`` (json or text) for what :func:`main` writes on stderr itself."""
-    from aimc.settings import setting
+    from aimc.core.settings import setting
 
     return setting("log_format")
 
 
 def _click_error(exc: click.ClickException) -> AimcError:
     """A click error as the error it reports: a usage error is a configuration error."""
-    from aimc.errors import AimcError, ConfigError
+    from aimc.core.errors import AimcError, ConfigError
 
     ctx = getattr(exc, "ctx", None)
     hint = getattr(exc, "hint", None)  # a "did you mean" (aimc.cli.options.BadValue)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
+import json
 import os
-from dataclasses import asdict
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,17 @@ import click
 
 from aimc.cli.options import OneOf, Seconds, Whole, current_settings, format_option
 from aimc.cli.report import emit_result
+from aimc.core.errors import AimcError, ConfigError, NetworkError, permission_denied
+from aimc.core.log import note
+from aimc.core.records import validate_name
+from aimc.plan.measured import RESULTS_NAME, append_result, config_key
+from aimc.plan.model import Plan
+from aimc.run.bench import Figures, Workload, choose_client, figures, result_record, run_vllm
+from aimc.run.bench_client import check_url, run_client
+from aimc.run.probe import API_KEY_ENV, api_key, http_get
+from aimc.run.progress import printable
+from aimc.run.runplan import load_plan
+from aimc.run.runs import no_such_run, running
 
 __all__ = ["bench"]
 
@@ -19,21 +30,15 @@ __all__ = ["bench"]
 TIMEOUT_MAX = 7 * 86400
 
 
-def _target(target: str) -> tuple[str, str | None, Any]:
+def _target(target: str) -> tuple[str, str | None, Plan | None]:
     """(endpoint URL, run name or None, the run's plan or None) of NAME|URL.
 
     Raises:
         ConfigError: Not a URL, no such run, or the run is not running.
     """
-    from aimc.errors import ConfigError
-
     if target.startswith(("http://", "https://")):
-        from aimc.bench import check_url
-
         check_url(target)
         return target.rstrip("/"), None, None
-    from aimc.runner import load_plan, no_such_run, running, validate_name
-
     name = validate_name(target)
     record = running(name)
     if record is None:
@@ -49,13 +54,8 @@ def _served_model(url: str, api_key: str | None) -> str:
     """The first model ``/v1/models`` lists (asked with ``api_key`` as the bearer token).
 
     Raises:
-        NetworkError: It lists none, or does not answer (in HTTP: see ``aimc.probe.http_get``).
+        NetworkError: It lists none, or does not answer (in HTTP: see ``aimc.run.probe.http_get``).
     """
-    import json
-
-    from aimc.errors import NetworkError
-    from aimc.probe import API_KEY_ENV, http_get
-
     status, body = http_get(url + "/v1/models", timeout=10, api_key=api_key)
     try:
         model = json.loads(body)["data"][0]["id"] if status == 200 else None
@@ -144,14 +144,7 @@ def bench(
     """Benchmark NAME (a server aimc started) or URL (an OpenAI endpoint): time to first
     token, inter-token latency, output tokens/s, requests/s, with a seeded synthetic
     workload. The result is recorded with its configuration for 'compile --optimize'."""
-    from aimc.bench import Workload, figures, run_client, run_vllm, vllm_usable
-    from aimc.errors import ConfigError, NetworkError
-    from aimc.log import note
-    from aimc.measured import RESULTS_NAME, append_result, config_key
-    from aimc.runner import API_KEY_ENV, api_key
-
-    settings = current_settings()
-    path = save or settings.state_dir / RESULTS_NAME
+    path = save or current_settings().state_dir / RESULTS_NAME
     _check_save(path)
     env = dict(os.environ)
     key = api_key(env)
@@ -162,51 +155,17 @@ def bench(
     workload = Workload(requests, concurrency, input_len, output_len, seed)
     python = env.get("AIM_PYTHON") or "python3"
     tokenizer = plan.model_source if plan is not None and plan.local_model else None
-    if client == "aimc":
-        used, why = "aimc", "asked for with --client aimc"
-    elif tokenizer is None or not os.path.isdir(tokenizer):
-        if client == "vllm":
-            raise ConfigError(
-                "vllm bench serve needs the model's tokenizer: bench a run aimc started "
-                "from a local model folder",
-                hint="use --client aimc",
-            )
-        used, why = "aimc", "no local tokenizer folder for vllm bench serve"
-    elif vllm_usable(python):
-        used, why = "vllm", f"vLLM is installed for {python}"
-    elif client == "vllm":
-        raise ConfigError(f"vLLM is not installed for {python}", hint="set AIM_PYTHON")
-    else:
-        used, why = "aimc", f"vLLM is not installed for {python}"
+    used, why = choose_client(client, tokenizer, python)
     if fmt != "json":
         note(f"bench {url} ({served}): {used} load generator ({why})")
     if used == "vllm":
         assert tokenizer is not None
         result = run_vllm(python, url, served, tokenizer, workload, env, timeout)
     else:
-        samples, duration = run_client(url, served, workload, key, timeout)
-        result = figures(samples, duration)
-    if result.completed == 0:
-        raise NetworkError(
-            f"none of the {requests} requests to {url} completed"
-            + (f": {result.first_error}" if result.first_error else ""),
-            hint=f"set {API_KEY_ENV} to the server's API key (sent as the bearer token)"
-            if result.first_error in ("HTTP 401", "HTTP 403")
-            else None,
-        )
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    record: dict[str, Any] = {
-        "version": 1,
-        "time": now.replace("+00:00", "Z"),
-        "key": config_key(plan) if plan is not None else None,
-        "run": name,
-        "url": url,
-        "model": served,
-        "client": "vllm bench serve" if used == "vllm" else "aimc",
-        "client_reason": why,
-        "workload": asdict(workload),
-        "figures": result.to_json(),
-    }
+        result = figures(*run_client(url, served, workload, key, timeout))
+    _refuse_none_completed(result, requests, url)
+    key_of = config_key(plan) if plan is not None else None
+    record = result_record(key_of, name, url, served, (used, why), workload, result)
     try:
         append_result(path, record)
     except OSError as exc:
@@ -217,6 +176,19 @@ def bench(
     _print(record, path)
 
 
+def _refuse_none_completed(result: Figures, requests: int, url: str) -> None:
+    """Raises: NetworkError: No request completed (the first failure's reason, and the API
+    key's hint when the server refused it)."""
+    if result.completed == 0:
+        raise NetworkError(
+            f"none of the {requests} requests to {url} completed"
+            + (f": {result.first_error}" if result.first_error else ""),
+            hint=f"set {API_KEY_ENV} to the server's API key (sent as the bearer token)"
+            if result.first_error in ("HTTP 401", "HTTP 403")
+            else None,
+        )
+
+
 def _check_save(path: Path) -> None:
     """Refuse, before anything is sent, a results file that is not a regular file (a
     symlink is never written through).
@@ -224,10 +196,6 @@ def _check_save(path: Path) -> None:
     Raises:
         ConfigError: It exists and is not a regular file.
     """
-    import stat
-
-    from aimc.errors import ConfigError
-
     try:
         mode = os.lstat(path).st_mode
     except OSError:
@@ -240,15 +208,9 @@ def _check_save(path: Path) -> None:
 
 
 def _save_error(exc: OSError, path: Path) -> Exception:
-    import errno
-
-    from aimc.errors import AimcError, PermissionDeniedError
-
     what = f"cannot append the result to {path}: {exc.strerror or exc}"
     hint = "give a writable file with --save FILE, or set AIMC_STATE_DIR"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(what, hint=hint)
-    return AimcError(what, hint=hint)
+    return permission_denied(exc, what, hint=hint) or AimcError(what, hint=hint)
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -260,8 +222,6 @@ def _summary(record: dict[str, Any]) -> str:
 
 
 def _print(record: dict[str, Any], path: Path) -> None:
-    from aimc.progress import printable
-
     def shown(text: str) -> str:  # masked, one line, no control characters
         return printable(text, 400)
 

@@ -1,6 +1,7 @@
 """``aim-engine cache stats|list|download|remove|prune``: the Hugging Face model cache in
-CACHE_DIR (:mod:`aimc.cache` reads and plans removals, :func:`aimc.checkpoint.download`
-fills it)."""
+CACHE_DIR (:mod:`aimc.modelcache.cache` reads it, :mod:`aimc.modelcache.cache_removal` plans
+removals,
+:func:`aimc.modelcache.download.download` fills it)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,20 @@ from typing import Any
 
 import click
 
+from aimc.check.catalog import Catalog
 from aimc.cli.options import current_settings, format_option, recipes_option
 from aimc.cli.report import count, emit_result, table
-from aimc.diagnostics import whole_line
+from aimc.core.diagnostics import whole_line
+from aimc.core.errors import AimcError, ConfigError
+from aimc.core.log import line
+from aimc.modelcache.cache import Entry, human_size, missing_files, scan
+from aimc.modelcache.cache_removal import Removal, prune_plan, removal
+from aimc.modelcache.checkpoint import check_cache_dir
 
 __all__ = ["cache"]
 
 
-def _entries() -> tuple[Path, list[Any]]:
-    from aimc.cache import scan
-    from aimc.checkpoint import check_cache_dir
-
+def _entries() -> tuple[Path, list[Entry]]:
     folder = current_settings().cache_dir
     check_cache_dir(folder)
     return folder, scan(folder)
@@ -43,14 +47,12 @@ def cache() -> None:
 @format_option("table", "json")
 def stats(fmt: str) -> None:
     """Display cache statistics: models (complete, incomplete, broken), files, exact size."""
-    from aimc.cache import human_size
-
     folder, entries = _entries()
     size = sum(e.size_bytes for e in entries)
     by_status = {
         s: sum(1 for e in entries if e.status == s) for s in ("complete", "incomplete", "broken")
     }
-    data = {
+    data: dict[str, Any] = {
         "cache_dir": str(folder),
         "exists": folder.is_dir(),
         "models": len(entries),
@@ -84,9 +86,6 @@ def stats(fmt: str) -> None:
 def _recipe_weights(recipe_dirs: tuple[str, ...]) -> dict[str, list[str]]:
     """Repository id -> the recipes' weights it is (``Qwen/Qwen3-32B fp8``); a recipe that
     does not load is left out (``validate`` reports it)."""
-    from aimc.catalog import Catalog
-    from aimc.errors import AimcError
-
     catalog = Catalog.default(recipe_dirs)
     found: dict[str, set[str]] = {}
     for model in catalog.model_ids():
@@ -181,10 +180,8 @@ def download(
     config). Progress is shown on stderr; an interrupted download resumes with the files
     still missing; HF_TOKEN (from the environment, never stored) opens gated repositories.
     """
-    from aimc.cache import human_size, missing_files
-    from aimc.catalog import Catalog
-    from aimc.checkpoint import download
-    from aimc.errors import ConfigError
+    # aimc.modelcache.download brings httpx2 and the hub's machinery: loaded only to download.
+    from aimc.modelcache.download import download
 
     catalog = Catalog.default(recipe_dirs)
     repo = model
@@ -224,8 +221,6 @@ def download(
 
 def _confirm(what: str, yes: bool, fmt: str) -> bool:
     """Ask before deleting (on a terminal); ``--yes`` skips the question."""
-    from aimc.errors import ConfigError
-
     if yes:
         return True
     if fmt == "json" or not sys.stdin.isatty():
@@ -236,9 +231,7 @@ def _confirm(what: str, yes: bool, fmt: str) -> bool:
     return click.confirm(f"remove {what}?", err=True)
 
 
-def _report_removal(plan: Any, fmt: str, yes: bool, what: str) -> None:
-    from aimc.cache import human_size
-
+def _report_removal(plan: Removal, fmt: str, yes: bool, what: str) -> None:
     data = plan.as_json()
     if not plan.models and not plan.incomplete_files:
         data["removed"] = False
@@ -249,8 +242,6 @@ def _report_removal(plan: Any, fmt: str, yes: bool, what: str) -> None:
         return
     target = f"{what} ({human_size(plan.size_bytes)})"
     if not _confirm(target, yes, fmt):
-        from aimc.log import line
-
         line("note", "nothing removed", "INFO", text="nothing removed")
         return
     plan.execute()
@@ -268,9 +259,6 @@ def _report_removal(plan: Any, fmt: str, yes: bool, what: str) -> None:
 @format_option("text", "json", default="text")
 def remove(model: str, revision: str | None, yes: bool, fmt: str) -> None:
     """Remove MODEL (every revision, or --revision) from the cache."""
-    from aimc.cache import removal
-    from aimc.checkpoint import check_cache_dir
-
     folder = current_settings().cache_dir
     check_cache_dir(folder)
     plan = removal(folder, model, revision)
@@ -283,9 +271,6 @@ def remove(model: str, revision: str | None, yes: bool, fmt: str) -> None:
 @format_option("text", "json", default="text")
 def prune(yes: bool, fmt: str) -> None:
     """Remove revisions no branch or tag names and interrupted downloads."""
-    from aimc.cache import prune_plan
-    from aimc.checkpoint import check_cache_dir
-
     folder = current_settings().cache_dir
     check_cache_dir(folder)
     plan = prune_plan(folder)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
+from aimc.app.compile import Compilation, compile_to
 from aimc.cli.options import (
     EmitArgs,
     PlanArgs,
@@ -15,6 +17,9 @@ from aimc.cli.options import (
     plan_options,
 )
 from aimc.cli.report import emit_result, print_error
+from aimc.core.diagnostics import github_annotation
+from aimc.core.errors import AimcError
+from aimc.core.log import line, note
 
 __all__ = ["compile_"]
 
@@ -56,87 +61,48 @@ def compile_(
     kubectl does not read: kubectl apply -f OUTPUT). The same inputs always give
     byte-identical files.
     """
-    from aimc.emitters import compiled as emitted
-    from aimc.emitters import emitter
-    from aimc.log import note
-    from aimc.write import diff_artifacts, write_artifacts
-
     emit.check()
     resolved = opts.resolve(model, gpu_count)
     for text in resolved.target.notes:
         note(text)
-    target = resolved.target.hardware.name
-    compiled = emitted(emit.emit, resolved.plan, resolved.request, target, emit.replicas)
-    plan = compiled.plan
+    done = compile_to(resolved, outdir, emit.emit, emit.replicas, check=check)
     if check:
-        from aimc.errors import AimcError
-
-        diff = diff_artifacts(outdir, compiled.files)
-        data = {"output": str(outdir), "diff": diff}
-        if fmt == "json" and not diff:
-            emit_result(data, fmt, f"{outdir} is up to date")
-        elif fmt == "json":
-            stale = AimcError(
-                f"{outdir} is out of date", hint="run the same command without --check"
-            )
-            print_error(stale, data=data)
-        elif fmt == "github" and diff:
-            _annotate_drift(outdir, compiled.files)
-        elif diff:
-            click.echo(diff, nl=False)
-            from aimc.log import line
-
-            out_of_date = f"{outdir} is out of date; run the same command without --check"
-            line("error", out_of_date, "ERROR", text=out_of_date, code="GENERAL_ERROR")
-        else:
-            click.echo(f"{outdir} is up to date")
-        if diff:
-            raise click.exceptions.Exit(1)
+        _report_check(done, fmt)
         return
-    from aimc.runner import refuse_running_in
-
-    refuse_running_in(outdir)  # never replace the folder (and log) of a running server
-    write_artifacts(outdir, compiled.files)
-    summary = (
-        f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
-        + (f"{plan.nodes} nodes x " if plan.nodes > 1 else "")
-        + f"{plan.gpus} GPU{'s' if plan.gpus != 1 else ''}"
-        + (f" x {plan.data_parallel} replicas" if plan.data_parallel > 1 else "")
-        + (f" (devices {','.join(map(str, plan.devices))})" if plan.devices is not None else "")
-        + f", configuration {plan.configuration}"
-    )
-    if (extra := emitter(emit.emit).summary) is not None:
-        summary += f"; {extra(emit.replicas)}"
     if fmt == "json":
-        written = {
-            "output": str(outdir),
-            "artifacts": sorted(compiled.files),
-            "model": plan.model_id,
-            "target": plan.hardware["name"],
-            "backend": plan.backend,
-            "precision": plan.precision,
-            "gpu_count": plan.gpus,
-            "devices": plan.devices,
-            "configuration": plan.configuration,
-            "decisions": plan.decisions,
-        }
-        emit_result(written, fmt, f"wrote {outdir}")
+        emit_result(done.to_json(), fmt, f"wrote {outdir}")
         return
-    for decision in plan.decisions:
+    for decision in done.plan.decisions:
         note(decision)
-    click.echo(f"wrote {outdir}/ ({', '.join(sorted(compiled.files))})")
-    click.echo(summary)
+    click.echo(f"wrote {outdir}/ ({', '.join(sorted(done.compiled.files))})")
+    click.echo(done.summary)
 
 
-def _annotate_drift(outdir: Path, files: dict[str, str]) -> None:
+def _report_check(done: Compilation, fmt: str) -> None:
+    """``--check``: say whether the folder is up to date (the diff, or one GitHub Actions
+    annotation per stale file); exit 1 when it is not."""
+    outdir, diff = done.outdir, done.diff
+    if fmt == "json" and not diff:
+        emit_result(done.to_json(), fmt, f"{outdir} is up to date")
+    elif fmt == "json":
+        stale = AimcError(f"{outdir} is out of date", hint="run the same command without --check")
+        print_error(stale, data=done.to_json())
+    elif fmt == "github" and diff:
+        _annotate_drift(done)
+    elif diff:
+        click.echo(diff, nl=False)
+        out_of_date = f"{outdir} is out of date; run the same command without --check"
+        line("error", out_of_date, "ERROR", text=out_of_date, code="GENERAL_ERROR")
+    else:
+        click.echo(f"{outdir} is up to date")
+    if diff:
+        raise click.exceptions.Exit(1)
+
+
+def _annotate_drift(done: Compilation) -> None:
     """One GitHub Actions annotation per stale file (``--check --format github``)."""
-    import os
-
-    from aimc.diagnostics import github_annotation
-    from aimc.write import stale_artifacts
-
-    for name in stale_artifacts(outdir, files):
-        where = os.path.relpath(outdir / name)
+    for name in done.stale():
+        where = os.path.relpath(done.outdir / name)
         click.echo(
             github_annotation(
                 "error",
@@ -146,4 +112,4 @@ def _annotate_drift(outdir: Path, files: dict[str, str]) -> None:
                 "--check and commit the result",
             )
         )
-    click.echo(f"{outdir} is out of date; run the same command without --check")
+    click.echo(f"{done.outdir} is out of date; run the same command without --check")

@@ -6,8 +6,19 @@ from typing import Any
 
 import click
 
-from aimc.cli.options import format_option, gpu_count_type, recipes_option
-from aimc.cli.report import table
+from aimc.app.pipeline import make_plan
+from aimc.app.show import nowhere
+from aimc.check.catalog import Catalog
+from aimc.check.hardware import Target, local_target, match_profiles, resolve_target
+from aimc.cli.options import current_settings, format_option, gpu_count_type, recipes_option
+from aimc.cli.report import count, emit_result, table
+from aimc.cli.show_config import plan_text
+from aimc.core.errors import AimcError, ConfigError
+from aimc.detect import Detection, detect
+from aimc.domain.recipe import Recipe, config_id
+from aimc.plan.candidates import candidates
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
 
 __all__ = ["debug"]
 
@@ -54,13 +65,22 @@ def recipe_info(
                   error and hint when that target refuses (the others null) while
                   another resolves
     """
-    from aimc.catalog import Catalog
-    from aimc.cli.report import emit_result
-    from aimc.recipe import config_id
-
     catalog = Catalog.default(recipe_dirs)
     recipe = catalog.recipe(model)
-    data = recipe.data
+    confs = _configurations(recipe, gpu_count)
+    info = _recipe_data(recipe, confs)
+    shown: list[tuple[dict[str, Any], Plan | None]] = []
+    if gpu_count is not None:
+        shown = _resolve_count(catalog, recipe, gpu_count, target)
+        info["resolved"] = [entry for entry, _ in shown]
+    if fmt != "table":
+        emit_result(info, fmt, _recipe_message(recipe, confs, gpu_count, shown))
+        return
+    _print_recipe(info, confs, gpu_count, shown)
+
+
+def _configurations(recipe: Recipe, gpu_count: int | None) -> list[dict[str, Any]]:
+    """The recipe's configurations (those that offer ``gpu_count`` GPUs, when given)."""
     confs: list[dict[str, Any]] = []
     for i, conf, backend in recipe.configurations():
         if gpu_count is not None and gpu_count not in conf["gpus"]:
@@ -73,7 +93,13 @@ def recipe_info(
                 **{k: conf[k] for k in ("args", "env", "weights") if k in conf},
             }
         )
-    info: dict[str, Any] = {
+    return confs
+
+
+def _recipe_data(recipe: Recipe, confs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The data of ``recipe-info`` without ``resolved``."""
+    data = recipe.data
+    return {
         "model": recipe.model_id,
         "path": recipe.path,
         "source": recipe.root.label,
@@ -83,20 +109,32 @@ def recipe_info(
         "defaults": data.get("defaults", {}),
         "configurations": confs,
     }
-    shown: list[tuple[dict[str, Any], Any]] = []
+
+
+def _recipe_message(
+    recipe: Recipe,
+    confs: list[dict[str, Any]],
+    gpu_count: int | None,
+    shown: list[tuple[dict[str, Any], Plan | None]],
+) -> str:
+    """The success response's message: the configurations, and where the count resolved."""
+    plural = "s" if len(confs) != 1 else ""
+    message = f"{recipe.model_id}: {len(confs)} configuration{plural}"
     if gpu_count is not None:
-        shown = _resolve_count(catalog, recipe, gpu_count, target)
-        info["resolved"] = [entry for entry, _ in shown]
-    if fmt != "table":
-        plural = "s" if len(confs) != 1 else ""
-        message = f"{recipe.model_id}: {len(confs)} configuration{plural}"
-        if gpu_count is not None:
-            ok = [e["target"] for e, _ in shown if e["error"] is None]
-            message += f"; {gpu_count} GPU{'s' if gpu_count != 1 else ''} resolved on " + (
-                ", ".join(ok) if ok else "no target"
-            )
-        emit_result(info, fmt, message)
-        return
+        ok = [e["target"] for e, _ in shown if e["error"] is None]
+        message += f"; {gpu_count} GPU{'s' if gpu_count != 1 else ''} resolved on " + (
+            ", ".join(ok) if ok else "no target"
+        )
+    return message
+
+
+def _print_recipe(
+    info: dict[str, Any],
+    confs: list[dict[str, Any]],
+    gpu_count: int | None,
+    shown: list[tuple[dict[str, Any], Plan | None]],
+) -> None:
+    """``recipe-info`` as text."""
     click.echo(f"model:   {info['model']}")
     click.echo(f"recipe:  {info['path']} ({info['source']}, sha256 {info['sha256']})")
     click.echo("facts:   " + ", ".join(f"{k}={v}" for k, v in info["facts"].items()))
@@ -113,8 +151,8 @@ def recipe_info(
 
 
 def _resolve_count(
-    catalog: Any, recipe: Any, gpus: int, target_name: str
-) -> list[tuple[dict[str, Any], Any]]:
+    catalog: Catalog, recipe: Recipe, gpus: int, target_name: str
+) -> list[tuple[dict[str, Any], Plan | None]]:
     """The configuration for ``gpus`` GPUs resolved on the target (``auto`` with GPUs, or a
     named one), else on every target whose configurations offer that count: (entry, plan
     or None) per target.
@@ -123,13 +161,6 @@ def _resolve_count(
         ConfigError: No target resolves the count, as ``show-config --gpu-count`` and
             ``launch`` say it: the target's refusal, or that no configuration offers it.
     """
-    from aimc.build import make_plan
-    from aimc.cli.options import current_settings
-    from aimc.cli.show_config import nowhere
-    from aimc.errors import AimcError, ConfigError
-    from aimc.hardware import Target, resolve_target
-    from aimc.resolve import Request, candidates
-
     settings = current_settings()
     request = Request(model=recipe.model_id, gpus=gpus, default_port=settings.default_port_given)
     resolved = resolve_target(catalog, target_name)
@@ -140,7 +171,7 @@ def _resolve_count(
         if not names:
             raise nowhere(recipe, request, gpus)
         targets = [Target(catalog.hardware(name)) for name in names]
-    out: list[tuple[dict[str, Any], Any]] = []
+    out: list[tuple[dict[str, Any], Plan | None]] = []
     refusals: list[AimcError] = []
     for t in targets:
         try:
@@ -192,8 +223,6 @@ def _resolved_entry(target: str, gpus: int, plan: Any, error: Any) -> dict[str, 
 
 def _resolved_text(entry: dict[str, Any], plan: Any) -> str:
     """One resolution as text: the plan (args, env, image, memory), or the refusal."""
-    from aimc.cli.show_config import plan_text
-
     head = f"{entry['gpus']} GPU{'s' if entry['gpus'] != 1 else ''} on {entry['target']}"
     if plan is None:
         lines = [f"{head}: refused: {entry['error']}"]
@@ -220,24 +249,10 @@ def _resolved_text(entry: dict[str, Any], plan: Any) -> str:
 @format_option("table", "json")
 def gpu_info(detailed: bool, recipe_dirs: tuple[str, ...], fmt: str) -> None:
     """Display GPU information: the GPUs detected and the hardware profile they match."""
-    from aimc.catalog import Catalog
-    from aimc.cli.report import count, emit_result
-    from aimc.detect import detect
-    from aimc.errors import AimcError
-    from aimc.hardware import local_target, match_profiles
-
     catalog = Catalog.default(recipe_dirs)
     detection = detect()
     profiles = match_profiles(detection.gpus, catalog)
-    target: str | None = None
-    notes: list[str] = []
-    try:
-        resolved = local_target(catalog, detection, gpus_required=False)
-        notes = resolved.notes
-        if resolved.available_gpus is not None:  # no GPU: auto resolves to no target
-            target = resolved.hardware.name
-    except AimcError as exc:  # mixed GPU models: reported, not fatal here
-        notes = [exc.message + (f" ({exc.hint})" if exc.hint else "")]
+    target, notes = _local_profile(catalog, detection)
     rows = [{**g.to_json(), "profile": p} for g, p in zip(detection.gpus, profiles, strict=True)]
     if fmt == "json":
         data: dict[str, Any] = {
@@ -254,33 +269,41 @@ def gpu_info(detailed: bool, recipe_dirs: tuple[str, ...], fmt: str) -> None:
         found = f"{count(len(rows), 'GPU')} detected" if rows else "no GPU detected"
         emit_result(data, fmt, found + (f"; target {target}" if target else ""))
         return
+    _print_gpus(rows, notes, detection, detailed)
+
+
+def _local_profile(catalog: Catalog, detection: Detection) -> tuple[str | None, list[str]]:
+    """The hardware profile ``--target auto`` resolves to here (None without a GPU) and
+    the notes on it; mixed GPU models are a note, not fatal here."""
+    try:
+        resolved = local_target(catalog, detection, gpus_required=False)
+    except AimcError as exc:
+        return None, [exc.message + (f" ({exc.hint})" if exc.hint else "")]
+    if resolved.available_gpus is None:  # no GPU: auto resolves to no target
+        return None, resolved.notes
+    return resolved.hardware.name, resolved.notes
+
+
+def _print_gpus(
+    rows: list[dict[str, Any]], notes: list[str], detection: Detection, detailed: bool
+) -> None:
+    """``gpu-info`` as text: the GPUs (memory in GiB), the target's notes, the warnings,
+    and with ``--detailed`` every probe and the visibility variables."""
     if rows:
-        click.echo(
-            table(
-                [
-                    {
-                        **r,
-                        "memory_gib": f"{r['memory_total_mib'] / 1024:.1f}"
-                        if r["memory_total_mib"]
-                        else None,
-                        "free_gib": f"{r['memory_free_mib'] / 1024:.1f}"
-                        if r["memory_free_mib"] is not None
-                        else None,
-                    }
-                    for r in rows
-                ],
-                [
-                    "index",
-                    "vendor",
-                    "model",
-                    "architecture",
-                    "memory_gib",
-                    "free_gib",
-                    "device_id",
-                    "profile",
-                ],
-            )
-        )
+        shown = [
+            {
+                **r,
+                "memory_gib": f"{r['memory_total_mib'] / 1024:.1f}"
+                if r["memory_total_mib"]
+                else None,
+                "free_gib": f"{r['memory_free_mib'] / 1024:.1f}"
+                if r["memory_free_mib"] is not None
+                else None,
+            }
+            for r in rows
+        ]
+        columns = ["index", "vendor", "model", "architecture", "memory_gib", "free_gib"]
+        click.echo(table(shown, [*columns, "device_id", "profile"]))
     else:
         click.echo("no GPU detected")
     for note in notes:

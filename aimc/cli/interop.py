@@ -61,11 +61,11 @@ def _import(
     fmt: str,
 ) -> None:
     from aimc import __version__, interop
-    from aimc.catalog import Catalog
-    from aimc.diagnostics import format_text
-    from aimc.errors import ConfigError
+    from aimc.check.catalog import Catalog
+    from aimc.core.diagnostics import format_text
+    from aimc.core.errors import ConfigError
+    from aimc.core.write import write_artifacts
     from aimc.interop._check import schema_checked
-    from aimc.write import write_artifacts
 
     catalog = Catalog.default(recipe_dirs)
     conversion, problems = schema_checked(interop.convert(source, directory, catalog))
@@ -114,7 +114,7 @@ def _import(
 
 
 def _fail(error: Exception, data: dict[str, object], fmt: str) -> None:
-    from aimc.errors import AimcError
+    from aimc.core.errors import AimcError
 
     assert isinstance(error, AimcError)
     if fmt == "json":

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from aimc.catalog import COLUMNS, catalog_rows
+from aimc.check.catalog import COLUMNS, catalog_rows
 from aimc.cli.options import OneOf, format_option, recipes_option
 from aimc.cli.report import count, emit
 
@@ -56,18 +56,18 @@ def list_(
     (aim-engine bench, else the recipe's published ones) on what each serves: the same
     backend release and engine arguments.
     """
-    from aimc.catalog import Catalog
+    from aimc.check.catalog import Catalog
 
     catalog = Catalog.default(recipe_dirs)
     resolved = None
     if kind == "configs" and target:
-        from aimc.hardware import resolve_target
+        from aimc.check.hardware import resolve_target
 
         resolved = resolve_target(catalog, target, gpus_required=True)
     if model:
-        from aimc.build import load_recipe
+        from aimc.app.pipeline import load_recipe
+        from aimc.check.hardware import resolve_target
         from aimc.cli.options import current_settings
-        from aimc.hardware import resolve_target
 
         def hardware() -> Any:  # a derived recipe's: --target, else this machine (or cpu)
             return (resolved or resolve_target(catalog, "auto")).hardware
@@ -77,8 +77,8 @@ def list_(
         ids = [m for m in catalog.model_ids() if not pattern or pattern.casefold() in m.casefold()]
         recipes = [catalog.recipe(m) for m in ids]
     if resolved is not None:
-        from aimc.cli.show_config import CANDIDATE_COLUMNS, candidate_rows
-        from aimc.resolve import Request
+        from aimc.app.show import CANDIDATE_COLUMNS, candidate_rows
+        from aimc.plan.request import Request
 
         request = Request(model="", available_gpus=resolved.available_gpus)
         name = resolved.hardware.name

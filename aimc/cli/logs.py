@@ -11,7 +11,7 @@ from aimc.cli.options import Whole, current_settings, format_option
 from aimc.cli.report import count, emit_result
 
 if TYPE_CHECKING:
-    from aimc.runner import RunRecord
+    from aimc.core.records import RunRecord
 
 __all__ = ["logs"]
 
@@ -33,8 +33,10 @@ __all__ = ["logs"]
 def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
     """Print the log of the server NAME (see 'aim-engine status'): its server.log for a
     bare process, the container's log for Docker. Secrets are masked."""
-    from aimc.errors import ConfigError
-    from aimc.runner import find_record, no_such_run, validate_name, verify
+    from aimc.core.errors import ConfigError
+    from aimc.core.records import validate_name
+    from aimc.run.process import verify
+    from aimc.run.runs import find_record, no_such_run
 
     validate_name(name)
     if follow and fmt == "json":
@@ -43,8 +45,8 @@ def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
     if record is None:
         raise no_such_run(name)
     if record.launcher == "docker":
-        from aimc.docker_cli import docker_env
-        from aimc.serverlog import docker_logs
+        from aimc.run.docker_cli import docker_env
+        from aimc.run.serverlog import docker_logs
 
         env = docker_env(dict(current_settings().server_env()))
         lines = docker_logs(record, tail, follow, env)
@@ -56,8 +58,8 @@ def logs(name: str, follow: bool, tail: int | None, fmt: str) -> None:
             click.echo(line)
         return
 
-    from aimc.serverlog import follow as follow_log
-    from aimc.serverlog import open_log, read_lines, stream_lines
+    from aimc.run.serverlog import follow as follow_log
+    from aimc.run.serverlog import open_log, read_lines, stream_lines
 
     fd = open_log(record)
     try:

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from aimc.backends import names as backend_names
 from aimc.cli import report
-from aimc.settings import Settings
+from aimc.core.diagnostics import did_you_mean, excerpt
+from aimc.core.errors import ConfigError
+from aimc.core.settings import Settings
+
+if TYPE_CHECKING:
+    from aimc.app.planning import Resolved
+    from aimc.plan.measured import Measurement
+    from aimc.plan.request import Request
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -20,7 +29,6 @@ __all__ = [
     "EmitArgs",
     "OneOf",
     "PlanArgs",
-    "Resolved",
     "Seconds",
     "Whole",
     "current_settings",
@@ -58,8 +66,6 @@ def _label(param: click.Parameter | None) -> str:
 
 
 def _shown(value: Any) -> str:
-    from aimc.diagnostics import excerpt
-
     return excerpt(value)
 
 
@@ -105,8 +111,6 @@ class Seconds(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        import math
-
         try:
             seconds = float(value) if isinstance(value, (int, float)) else float(str(value))
         except (ValueError, OverflowError):
@@ -132,8 +136,6 @@ class OneOf(click.Choice):  # type: ignore[type-arg]
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
-            from aimc.diagnostics import did_you_mean
-
             choices = [str(c) for c in self.choices]
             raise BadValue(
                 f"{_label(param)}={_shown(value)} is not one of {', '.join(choices)}",
@@ -156,8 +158,8 @@ class Registered(OneOf):
 
 
 def gpu_count_type() -> Whole:
-    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.resolve.GPU_COUNT_MAX`."""
-    from aimc.resolve import GPU_COUNT_MAX
+    """GPU_COUNT and --gpu-count: 1 to :data:`aimc.plan.request.GPU_COUNT_MAX`."""
+    from aimc.plan.request import GPU_COUNT_MAX
 
     return Whole(1, GPU_COUNT_MAX, "a GPU count")
 
@@ -224,28 +226,17 @@ class PlanArgs:
 
     def resolve(self, model: str, gpus: int | None, debug: bool = False) -> Resolved:
         """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs (``debug``:
-        with the backend's verbose-log settings, :attr:`aimc.resolve.Request.debug`); the
-        request as :func:`aimc.build.for_target` made it (what the artifacts' header
+        with the backend's verbose-log settings, :attr:`aimc.plan.request.Request.debug`); the
+        request as :func:`aimc.app.pipeline.for_target` made it (what the artifacts' header
         writes)."""
-        from aimc.build import for_target, make_plan
-        from aimc.catalog import Catalog
-        from aimc.hardware import resolve_target
+        # Deferred on purpose (as every plan import here): these options serve light
+        # commands too (validate, cache, logs), which never load the planner.
+        from aimc.app.planning import plan_request
+        from aimc.check.catalog import Catalog
 
         catalog = Catalog.default(self.recipe_dirs)
         request = request_from(model, gpus, self, debug)
-        target = resolve_target(catalog, self.target, gpus_required=True)
-        plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
-        return Resolved(catalog, for_target(request, target)[0], target, plan)
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """What a command resolved from its arguments."""
-
-    catalog: Any
-    request: Any
-    target: Any
-    plan: Any
+        return plan_request(catalog, request, self.target, current_settings().cache_dir)
 
 
 def plan_options(f: F) -> F:
@@ -258,7 +249,16 @@ def plan_options(f: F) -> F:
         opts = PlanArgs(**{name: kwargs.pop(name) for name in names})
         return f(*args, opts=opts, **kwargs)
 
-    options = [
+    wrapped: Any = collect
+    for option in reversed(_plan_option_list()):
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
+def _plan_option_list() -> list[Callable[[Any], Any]]:
+    """The options of :func:`plan_options`, in the order ``--help`` lists them: the target,
+    what to serve and its overrides, then :func:`_placement_option_list`."""
+    options: list[Callable[[Any], Any]] = [
         click.option(
             "--target",
             default="auto",
@@ -273,7 +273,7 @@ def plan_options(f: F) -> F:
         ),
         click.option(
             "--backend",
-            type=OneOf(["vllm", "sglang"]),
+            type=Registered(backend_names),
             help="Backend engine (default: the recipe's choice).",
         ),
         click.option(
@@ -297,6 +297,14 @@ def plan_options(f: F) -> F:
             "env.NAME=VALUE, context_length, memory_utilization, "
             "served_model_name, host, image. Repeatable.",
         ),
+    ]
+    return options + _placement_option_list()
+
+
+def _placement_option_list() -> list[Callable[[Any], Any]]:
+    """The options of :func:`plan_options` that size and place the plan (``--optimize``,
+    ``--nodes``, ``--launcher``, ``--devices``), and ``--recipes``."""
+    options: list[Callable[[Any], Any]] = [
         click.option(
             "--optimize",
             type=OneOf(["latency", "throughput"]),
@@ -325,10 +333,7 @@ def plan_options(f: F) -> F:
         ),
         recipes_option,
     ]
-    wrapped: Any = collect
-    for option in reversed(options):
-        wrapped = option(wrapped)
-    return wrapped  # type: ignore[no-any-return]
+    return options
 
 
 @dataclass(frozen=True)
@@ -340,8 +345,7 @@ class EmitArgs:
 
     def check(self) -> None:
         """Refuse ``--replicas`` for an emitter that takes none (exit 2)."""
-        from aimc.emitters import EMITTERS
-        from aimc.errors import ConfigError
+        from aimc.emit.emitters import EMITTERS
 
         if self.replicas != 1 and not EMITTERS[self.emit].replicas:
             takes = [n for n, e in EMITTERS.items() if e.replicas]
@@ -352,9 +356,11 @@ class EmitArgs:
 
 
 def emit_options(f: F) -> F:
-    """``--emit NAME`` (a registered emitter: :mod:`aimc.emitters`) and ``--replicas N``,
+    """``--emit NAME`` (a registered emitter: :mod:`aimc.emit.emitters`) and ``--replicas N``,
     passed as one ``emit: EmitArgs`` argument."""
-    from aimc.emitters import EMITTERS, names
+    # Deferred on purpose: the emitters import the planner, which the commands without
+    # --emit (validate, cache, logs) never load.
+    from aimc.emit.emitters import EMITTERS, names
 
     @functools.wraps(f)
     def collect(*args: Any, **kwargs: Any) -> Any:
@@ -380,14 +386,15 @@ def emit_options(f: F) -> F:
     return wrapped  # type: ignore[no-any-return]
 
 
-def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Any:
-    """A :class:`~aimc.resolve.Request` from command-line values.
+def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = False) -> Request:
+    """A :class:`~aimc.plan.request.Request` from command-line values.
 
     ``--port`` is the plan's top layer; ``DEFAULT_PORT`` (when set) its bottom one.
     """
-    from aimc.build import load_config_file
-    from aimc.resolve import Request
-    from aimc.safety import parse_devices
+    # Deferred on purpose: see PlanArgs.resolve.
+    from aimc.app.pipeline import load_config_file
+    from aimc.core.safety import parse_devices
+    from aimc.plan.request import Request
 
     return Request(
         model=model,
@@ -407,11 +414,12 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = Fal
     )
 
 
-def local_measurements() -> list[Any]:
+def local_measurements() -> list[Measurement]:
     """The configurations measured on this machine (``$AIMC_STATE_DIR/bench.jsonl``); a
     problem with the file is one warning, never an error."""
-    from aimc.log import note
-    from aimc.measured import RESULTS_NAME, from_results, read_results
+    # Deferred on purpose: see PlanArgs.resolve (aimc.plan.measured reads recipes).
+    from aimc.core.log import note
+    from aimc.plan.measured import RESULTS_NAME, from_results, read_results
 
     path = current_settings().state_dir / RESULTS_NAME
     results, problems = read_results(path)

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aimc.diagnostics import whole_line
-from aimc.errors import AimcError, ValidationFailed
+from aimc.core.diagnostics import format_text, whole_line
+from aimc.core.errors import AimcError, ValidationFailed
+from aimc.core.log import line
+from aimc.core.safety import mask
 
 if TYPE_CHECKING:
-    from aimc.diagnostics import Diagnostic
+    from aimc.core.diagnostics import Diagnostic
 
 __all__ = [
     "count",
@@ -120,9 +122,9 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str], messa
 
 def print_error(exc: AimcError, data: Any = None) -> None:
     """Print a user error, once: the JSON error response on stdout under ``--format json``,
-    else on stderr as :mod:`aimc.log` writes it (``LOG_FORMAT=json``, the default: one
+    else on stderr as :mod:`aimc.core.log` writes it (``LOG_FORMAT=json``, the default: one
     record with ``code``, ``hint`` and ``details``; ``text``: ``error: ...`` and
-    ``hint: ...`` lines). The diagnostics of a :class:`~aimc.errors.ValidationFailed` come
+    ``hint: ...`` lines). The diagnostics of a :class:`~aimc.core.errors.ValidationFailed` come
     first, one a line (a record each under ``LOG_FORMAT=json``).
 
     Args:
@@ -130,10 +132,8 @@ def print_error(exc: AimcError, data: Any = None) -> None:
         data: The command's result despite the error (``validate``'s report), added to
             the JSON error response as ``data``; text output leaves it to the command.
 
-    Secrets are masked (:func:`aimc.safety.mask`) in every field of ``error``.
+    Secrets are masked (:func:`aimc.core.safety.mask`) in every field of ``error``.
     """
-    from aimc.log import line
-    from aimc.safety import mask
 
     if _state["format"] == "json":
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -161,10 +161,8 @@ def print_error(exc: AimcError, data: Any = None) -> None:
 
 def print_diagnostics(diagnostics: Sequence[Diagnostic], summary: bool = False) -> None:
     """Diagnostics on stderr: their text form, one a line (then, with ``summary``, the
-    count line of :func:`aimc.diagnostics.format_text`), or one JSON record each under
+    count line of :func:`aimc.core.diagnostics.format_text`), or one JSON record each under
     ``LOG_FORMAT=json`` (level ERROR or WARNING; path, line, column, pointer, rule, hint)."""
-    from aimc.diagnostics import format_text
-    from aimc.log import line
 
     if not diagnostics:
         return

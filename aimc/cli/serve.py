@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from aimc.app.launch import LAUNCHED, prepare, start
 from aimc.cli.options import (
     EmitArgs,
     PlanArgs,
@@ -21,13 +23,22 @@ from aimc.cli.options import (
     plan_options,
 )
 from aimc.cli.report import count, emit_result, print_error, table
+from aimc.core.errors import ConfigError, StoppedBySignal
+from aimc.core.log import line, note
+from aimc.core.records import RunRecord, validate_name
+from aimc.run.interrupts import Interrupted
+from aimc.run.probe import API_KEY_ENV, api_key, probe
+from aimc.run.process import verify
+from aimc.run.progress import StartWatch, for_stderr
+from aimc.run.runner import run_folder
+from aimc.run.runs import forget, load_records, no_such_run, stop_record
 
 __all__ = ["launch", "run", "status", "stop"]
 
 
 def _timeout_option(f: Any) -> Any:
     """``--timeout``: None when not given, so that the settings apply
-    ``--timeout > $DEFAULT_TIMEOUT > 600`` (:mod:`aimc.settings`)."""
+    ``--timeout > $DEFAULT_TIMEOUT > 600`` (:mod:`aimc.core.settings`)."""
     return click.option(
         "--timeout",
         type=Seconds(1),
@@ -43,9 +54,9 @@ def _name_option(f: Any) -> Any:
     )(f)
 
 
-def _started(record: Any, fmt: str, seconds: float) -> None:
+def _started(record: RunRecord, fmt: str, seconds: float) -> None:
     if fmt == "json":
-        emit_result(record.seed_data("running"), fmt, "Model launched successfully")
+        emit_result(record.seed_data("running"), fmt, LAUNCHED)
         return
     click.echo(
         f"ready: {record.endpoint_url} serves {record.model} "
@@ -55,38 +66,35 @@ def _started(record: Any, fmt: str, seconds: float) -> None:
     click.echo(f"stop:  aim-engine stop {record.name}")
 
 
-def _run(
-    folder: Path, timeout: float, name: str | None, fmt: str, env: dict[str, str] | None = None
-) -> None:
-    from aimc.progress import for_stderr
-    from aimc.runner import Interrupted, run_folder
-
+def _run(fmt: str, begin: Callable[[StartWatch], RunRecord]) -> None:
+    """Start a server with ``begin`` (given the progress watch) and report it: ready, or
+    stopped by a signal (exit 128 + the signal)."""
     # The server's phase while it starts: a status line on a terminal, else notes.
     watch = for_stderr(fmt)
-    start = time.monotonic()
+    began = time.monotonic()
     try:
-        record = run_folder(folder, timeout, name=name, progress=watch, env=env)
+        record = begin(watch)
     except BaseException as exc:
         # After SIGHUP the terminal may be gone: reporting must not change the exit code.
         with contextlib.suppress(OSError, ValueError):
             watch.close()
             if isinstance(exc, Interrupted):
-                from aimc.errors import StoppedBySignal
-
-                what = signal.Signals(exc.signum).name
-                message = f"{what} while waiting for the server; stopped it"
-                if fmt == "json":
-                    print_error(StoppedBySignal(f"stopped: {message}", signum=exc.signum))
-                else:
-                    from aimc.log import line
-
-                    line("stopped", message, "ERROR", code="INTERRUPTED")
+                _report_stop(exc, fmt)
         if isinstance(exc, Interrupted):
             raise click.exceptions.Exit(128 + exc.signum) from None
         raise
     with contextlib.suppress(OSError, ValueError):
-        watch.done(time.monotonic() - start, Path(record.log))
-    _started(record, fmt, time.monotonic() - start)
+        watch.done(time.monotonic() - began, Path(record.log))
+    _started(record, fmt, time.monotonic() - began)
+
+
+def _report_stop(exc: Interrupted, fmt: str) -> None:
+    what = signal.Signals(exc.signum).name
+    message = f"{what} while waiting for the server; stopped it"
+    if fmt == "json":
+        print_error(StoppedBySignal(f"stopped: {message}", signum=exc.signum))
+    else:
+        line("stopped", message, "ERROR", code="INTERRUPTED")
 
 
 @click.command()
@@ -96,12 +104,16 @@ def _run(
 @format_option("text", "json", default="text")
 def run(folder: Path, timeout: float | None, name: str | None, fmt: str) -> None:
     """Run a folder written by 'aim-engine compile' and wait until it serves."""
-    from aimc.runner import validate_name
-
     if name is not None:
         validate_name(name)
     settings = current_settings().with_flags(default_timeout=timeout)
-    _run(folder, settings.default_timeout, name, fmt, settings.server_env())
+    env = settings.server_env()
+    _run(
+        fmt,
+        lambda watch: run_folder(
+            folder, settings.default_timeout, name=name, progress=watch, env=env
+        ),
+    )
 
 
 @click.command()
@@ -148,16 +160,8 @@ def launch(
     GPU_COUNT is auto-detected when left out. The artifacts are written to --output (or
     a folder in the state directory) and run like 'aim-engine run'.
     """
-    from aimc.build import compile_plan
-    from aimc.checkpoint import prepare_cache
-    from aimc.log import note
-    from aimc.runner import refuse_busy, validate_name
-    from aimc.write import write_artifacts
-
     emit.check()
     if emit.emit != "local":
-        from aimc.errors import ConfigError
-
         raise ConfigError(
             f"launch runs the local artifacts; --emit {emit.emit} artifacts are for a cluster",
             hint=f"aim-engine compile {model} --target NAME --emit {emit.emit} -o DIR, then "
@@ -171,30 +175,21 @@ def launch(
     # Debug: the backend's verbose-log settings go into the plan (aim.env, docker -e,
     # compose), so they reach the server under either launcher.
     resolved = opts.resolve(model, gpu_count, debug=settings.debug)
-    plan = resolved.plan
-    if plan.nodes > 1:
-        from aimc.errors import ConfigError
-
-        raise ConfigError(
-            f"{plan.model_id} {plan.precision} on {plan.hardware['name']} spans {plan.nodes} "
-            "nodes; launch starts one machine's server and never half of one",
-            hint=f"aim-engine compile {model} --target {plan.hardware['name']} --precision "
-            f"{plan.precision} --emit k8s -o DIR, then kubectl apply -f DIR",
-        )
-    compiled = compile_plan(plan, resolved.request, resolved.target.hardware.name)
-    run_name = validate_name(name or plan.name)
-    folder = outdir or settings.state_dir / "builds" / run_name
-    # Checked before writing: the folder of a running server (and its log) is never touched.
-    refuse_busy(run_name, folder)
-    write_artifacts(folder, compiled.files)
-    env = settings.server_env()  # the caller's, with CACHE_DIR
-    cached = prepare_cache(plan, use_cache, env, settings.cache_dir)
-    notes = [*resolved.target.notes, *plan.decisions, *cached]
+    target = resolved.target
+    prepared = prepare(
+        resolved.plan,
+        resolved.request,
+        target.hardware.name,
+        settings,
+        name=name,
+        folder=outdir,
+        use_cache=use_cache,
+    )
     if fmt != "json":
-        for text in notes:
+        for text in (*target.notes, *prepared.notes):
             note(text)
-        note(f"compiled: {folder}")
-    _run(folder, settings.default_timeout, run_name, fmt, env)
+        note(f"compiled: {prepared.folder}")
+    _run(fmt, lambda watch: start(prepared, settings.default_timeout, watch))
 
 
 #: Seconds ``status`` waits for each of a server's two answers (``/health``, ``/v1/models``)
@@ -202,7 +197,7 @@ def launch(
 STATUS_TIMEOUT = 5.0
 
 
-#: ``status`` of a server by what :func:`aimc.runner.probe` found.
+#: ``status`` of a server by what :func:`aimc.run.probe.probe` found.
 _STATES = {"ready": "running", "unauthorized": "unauthorized"}
 
 
@@ -210,9 +205,6 @@ def _status_rows() -> list[dict[str, Any]]:
     """Each provably running server with its state: ``running``, ``starting``, or
     ``unauthorized`` (it answers ``/health``, but ``/v1/models`` refuses the caller's
     ``VLLM_API_KEY``, or its absence: the caller lacks the key it was started with)."""
-    from aimc.log import note
-    from aimc.runner import API_KEY_ENV, api_key, forget, load_records, probe, verify
-
     key = api_key()  # the caller's: a server started with a key wants it on /v1/*
     rows = []
     for record in load_records():
@@ -260,10 +252,6 @@ def status(fmt: str) -> None:
 @format_option("text", "json", default="text")
 def stop(name: str | None, stop_all: bool, fmt: str) -> None:
     """Stop the server NAME (or --all): its whole process group, or its container."""
-    from aimc.errors import ConfigError
-    from aimc.log import note
-    from aimc.runner import load_records, no_such_run, stop_record
-
     if stop_all == bool(name):
         raise ConfigError("give a NAME or --all", hint="see 'aim-engine status'")
     records = load_records()

@@ -1,14 +1,13 @@
 """``aim-engine show-config MODEL``: the resolved plan, and where each value came from; or,
-without a target to resolve for, every configuration on every target with its verdict."""
+without a target to resolve for, every configuration on every target with its verdict
+(the use case: :mod:`aimc.app.show`; this module parses and prints)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any
-
 import click
 
+from aimc.app.show import CANDIDATE_COLUMNS, NO_GPU, Shown, show
+from aimc.check.catalog import Catalog
 from aimc.cli.options import (
     EmitArgs,
     PlanArgs,
@@ -17,69 +16,18 @@ from aimc.cli.options import (
     format_option,
     gpu_count_type,
     plan_options,
+    request_from,
 )
 from aimc.cli.report import emit_result, table
-from aimc.errors import ConfigError
-from aimc.render import interconnect_note
-from aimc.safety import format_devices
+from aimc.core.log import line as log_line
+from aimc.core.safety import format_devices
+from aimc.emit.render import interconnect_note
+from aimc.plan.model import Plan
 
-__all__ = ["show_config"]
-
-
-#: Columns of the candidates table (``--explain`` adds the reason).
-CANDIDATE_COLUMNS = [
-    "config",
-    "backend",
-    "precision",
-    "nodes",
-    "gpus_per_node",
-    "weights_gib",
-    "kv_gib",
-    "need_gib",
-    "budget_gib",
-    "max_context",
-    "verdict",
-]
+__all__ = ["plan_text", "show_config"]
 
 
-def candidate_rows(
-    recipe: Any, hardware: Any, request: Any, measured: Sequence[Any] | None = None
-) -> list[dict[str, Any]]:
-    """Every configuration the recipe offers on ``hardware``, with its memory verdict;
-    with ``measured`` (figures measured here), also the figures that apply to it
-    (:func:`aimc.policy.measurement_for`): tokens_per_s, ttft_p50_ms, measured (the source),
-    null where none does."""
-    from aimc.policy import assess, measurement_for
-
-    rows = []
-    for a in assess(recipe, hardware, request):
-        c, est = a.candidate, (a.plan.estimate if a.plan else {})
-        row = {
-            "config": c.config_id,
-            "backend": c.backend,
-            "precision": c.precision,
-            "nodes": c.nodes,
-            "gpus_per_node": c.gpus,
-            # GPUs per node under its earlier name (the JSON before nodes were shown).
-            "gpus": c.gpus,
-            "weights_gib": est.get("weights_gib"),
-            "kv_gib": est.get("kv_gib"),
-            "need_gib": est.get("need_gib"),
-            "budget_gib": est.get("budget_gib"),
-            "max_context": est.get("max_context"),
-            "verdict": a.verdict,
-            "reason": a.reason,
-        }
-        if measured is not None:
-            m = measurement_for(recipe, hardware, a, measured)
-            row["tokens_per_s"] = m.output_tokens_per_s if m else None
-            row["ttft_p50_ms"] = m.ttft_p50_ms if m else None
-            row["measured"] = m.source if m else None
-        rows.append(row)
-    return rows
-
-
-def plan_text(plan: Any, explain: bool) -> str:
+def plan_text(plan: Plan, explain: bool) -> str:
     """The plan as text: a summary, the args and env tables, the automatic choices."""
     endpoint = f"http://localhost:{plan.port}"
     lines = [
@@ -123,68 +71,6 @@ def plan_text(plan: Any, explain: bool) -> str:
     return "\n".join(lines)
 
 
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def plan_message(plan: Any) -> str:
-    """One line: ``MODEL on TARGET: BACKEND PRECISION, N GPUs, configuration ID``."""
-    replicas = f" x {plan.data_parallel} replicas" if plan.data_parallel > 1 else ""
-    devices = f" (devices {format_devices(plan.devices)})" if plan.devices is not None else ""
-    nodes = f"{plan.nodes} nodes x " if plan.nodes > 1 else ""
-    return (
-        f"{plan.model_id} on {plan.hardware['name']}: {plan.backend} {plan.precision}, "
-        f"{nodes}{_n(plan.gpus, 'GPU')}{replicas}{devices}, configuration {plan.configuration}"
-    )
-
-
-def all_targets_rows(
-    catalog: Any, recipe: Any, request: Any, gpu_count: int | None
-) -> list[dict[str, Any]]:
-    """Every configuration of ``recipe`` on every target it names (each as a named target:
-    no GPU limit), with its memory verdict; only ``gpu_count`` GPUs, and the precision and
-    backend of ``request``, when given."""
-    from aimc.resolve import candidates
-
-    open_request = replace(request, gpus=None, available_gpus=None)
-    rows = []
-    for name in sorted({c.hardware for c in candidates(recipe)}):
-        for row in candidate_rows(recipe, catalog.hardware(name), open_request):
-            if (
-                (gpu_count is None or row["gpus"] == gpu_count)
-                and (request.precision is None or row["precision"] == request.precision)
-                and (request.backend is None or row["backend"] == request.backend)
-            ):
-                rows.append({"hardware": name, **row})
-    return rows
-
-
-def how_to_choose(model: str, rows: list[dict[str, Any]]) -> str:
-    """How to pick one of ``rows``: the options, and an example that fits."""
-    targets = ", ".join(dict.fromkeys(r["hardware"] for r in rows))
-    text = f"choose with --target NAME ({targets}) and --gpu-count N"
-    ok = next((r for r in rows if r["verdict"] == "runnable"), None)
-    if ok is not None:
-        text += (
-            f", e.g. aim-engine show-config {model} --target {ok['hardware']} "
-            f"--gpu-count {ok['gpus']}"
-        )
-    return text
-
-
-def nowhere(recipe: Any, request: Any, gpu_count: int | None) -> ConfigError:
-    """The refusal of a request no configuration of ``recipe`` matches on any target
-    (``show-config`` and ``debug recipe-info`` without a target): what it offers."""
-    from aimc.resolve import candidates, summary
-
-    asked = [x for x in (request.backend, request.precision) if x]
-    asked += [_n(gpu_count, "GPU")] if gpu_count is not None else []
-    return ConfigError(
-        f"no configuration of {recipe.model_id} on any target for {', '.join(asked)}",
-        hint=f"it offers: {summary(candidates(recipe))}",
-    )
-
-
 @click.command("show-config")
 @click.argument("model")
 @click.option("--gpu-count", type=gpu_count_type(), help="GPU count to resolve for.")
@@ -223,92 +109,42 @@ def show_config(
     With --emit k8s (table format) the Kubernetes manifests are printed instead, as one
     YAML stream: aim-engine show-config MODEL --target T --emit k8s | kubectl apply -f -
     """
-    from aimc.build import for_target, load_recipe, make_plan
-    from aimc.catalog import Catalog
-    from aimc.cli.options import request_from
-    from aimc.emitters import emitter
-    from aimc.hardware import resolve_target
-
     emit.check()
     catalog = Catalog.default(opts.recipe_dirs)
     request = request_from(model, gpu_count, opts)
-    target = resolve_target(catalog, opts.target, gpus_required=request.devices is not None)
-    recipe = load_recipe(catalog, model, target.hardware)
-    name = target.hardware.name
-    no_gpu = target.detection is not None and target.available_gpus is None
-    if no_gpu and emit.emit != "local":
-        raise ConfigError(
-            f"--emit {emit.emit} needs a target to compile for", hint="name one with --target NAME"
-        )
-    if no_gpu:
-        from aimc.policy import refuse_precision
-
-        refuse_precision(recipe, request.precision)
-        rows = all_targets_rows(catalog, recipe, request, gpu_count)
-        if not rows:
-            raise nowhere(recipe, request, gpu_count)
-        choose = how_to_choose(recipe.model_id, rows)
-        why = "no GPU detected"
-        data: dict[str, Any] = {
-            "target": None,
-            "notes": [*target.notes, why],
-            "plan": None,
-            "candidates": rows,
-            "choose": choose,
-        }
-        if fmt != "table":
-            targets = len({r["hardware"] for r in rows})
-            emit_result(
-                data,
-                fmt,
-                f"{_n(len(rows), 'configuration')} of {recipe.model_id} on "
-                f"{_n(targets, 'target')}; {why}: {choose}",
-            )
-            return
-        for note in target.notes:
-            click.echo(f"target: {note}")
-        shown = [
-            r if explain or r["verdict"] != "runnable" else {**r, "reason": None} for r in rows
-        ]
-        click.echo(f"{why}: every configuration on every target (GiB per GPU):")
-        click.echo(table(shown, ["hardware", *CANDIDATE_COLUMNS, "reason"]))
-        click.echo("")
-        click.echo(choose)
-        return
-    plan = make_plan(catalog, request, target, cache_dir=current_settings().cache_dir)
-    request, _ = for_target(request, target)  # as the plan was made: the header's command
-    rows = [
-        {"hardware": name, **row}
-        for row in candidate_rows(
-            recipe, target.hardware, replace(request, available_gpus=target.available_gpus)
-        )
-    ]
-    manifests = None
-    preview = emitter(emit.emit).preview
-    if preview is not None:
-        manifests = preview(plan, request, name, emit.replicas)  # the manifests, by file name
+    settings = current_settings()
+    shown = show(catalog, request, opts.target, emit.emit, emit.replicas, settings.cache_dir)
     if fmt != "table":
-        data = {
-            "target": name,
-            "notes": target.notes,
-            "plan": plan.to_json(),
-            "candidates": rows,
-            "choose": None,
-        }
-        if manifests is not None:
-            data["manifests"] = manifests
-        emit_result(data, fmt, plan_message(plan))
-        return
-    if manifests is not None:
-        from aimc.log import line as log_line
-
-        for note in target.notes:
+        emit_result(shown.to_json(), fmt, shown.message())
+    elif shown.plan is None:
+        _print_every_target(shown, explain)
+    elif shown.manifests is not None:
+        for note in shown.target.notes:
             log_line("target", note, "INFO")
-        click.echo("---\n".join(manifests.values()), nl=False)
-        return
-    for note in target.notes:
+        click.echo("---\n".join(shown.manifests.values()), nl=False)
+    else:
+        _print_plan(shown, shown.plan, explain)
+
+
+def _print_every_target(shown: Shown, explain: bool) -> None:
+    """No target: every configuration on every target (reasons of runnable ones with
+    ``--explain`` only), and how to choose one."""
+    for note in shown.target.notes:
+        click.echo(f"target: {note}")
+    rows = [
+        r if explain or r["verdict"] != "runnable" else {**r, "reason": None} for r in shown.rows
+    ]
+    click.echo(f"{NO_GPU}: every configuration on every target (GiB per GPU):")
+    click.echo(table(rows, ["hardware", *CANDIDATE_COLUMNS, "reason"]))
+    click.echo("")
+    click.echo(shown.choose)
+
+
+def _print_plan(shown: Shown, plan: Plan, explain: bool) -> None:
+    """The plan, then every configuration on its target."""
+    for note in shown.target.notes:
         click.echo(f"target: {note}")
     click.echo(plan_text(plan, explain))
     click.echo("")
-    click.echo(f"configurations of {plan.model_id} on {name} (GiB per GPU):")
-    click.echo(table(rows, CANDIDATE_COLUMNS + (["reason"] if explain else [])))
+    click.echo(f"configurations of {plan.model_id} on {shown.target.hardware.name} (GiB per GPU):")
+    click.echo(table(shown.rows, CANDIDATE_COLUMNS + (["reason"] if explain else [])))

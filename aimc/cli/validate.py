@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
 
+from aimc.backends import use_installed
+from aimc.check.catalog import Catalog
 from aimc.cli.options import OneOf, format_option, recipes_option
 from aimc.cli.report import count, emit_result, print_error
+from aimc.core.diagnostics import format_github, format_text
+from aimc.core.errors import ConfigError
+from aimc.core.log import note
 
 __all__ = ["validate"]
 
@@ -58,24 +65,18 @@ def validate(
     Actions workflow commands (::error file=...,line=...,col=...::message), paths
     relative to the current folder, so a pull request shows each problem at its line.
     """
-    from aimc.catalog import Catalog
-    from aimc.checker import check_paths
-    from aimc.diagnostics import format_github, format_text
-    from aimc.errors import ConfigError
+    # Deferred: the checker (schema, lint, the policy) loads only when validate runs, not
+    # when ``aim-engine --help`` imports every command's module.
+    from aimc.check.checker import check_paths
 
     if backend_from_env:
-        import os
-        import sys
-
-        from aimc.engines import use_installed
-        from aimc.log import note
-
         python = os.environ.get("AIM_PYTHON") or sys.executable
         note(f"engine args checked against {use_installed('vllm', python)} of {python}")
     catalog = Catalog.default(recipe_dirs)
     if source is not None and cache is not None:
         raise ConfigError("--cache applies to aimc recipes, not to --from collections")
     if source is not None:
+        # Deferred: the converters of foreign collections load only for --from.
         from aimc.interop import check_collections
 
         result = check_collections(source, list(paths), catalog)

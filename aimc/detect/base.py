@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aimc.settings import DEFAULT_DETECT_TIMEOUT, DEFAULT_KFD_TOPOLOGY
+from aimc.core.settings import DEFAULT_DETECT_TIMEOUT, DEFAULT_KFD_TOPOLOGY
 
 __all__ = [
     "BUSY_FRACTION",
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Where the KFD topology lives and how long a tool may run (``AIMC_KFD_TOPOLOGY``,
-#: ``AIMC_DETECT_TIMEOUT``): defaults written once, in :mod:`aimc.settings`.
+#: ``AIMC_DETECT_TIMEOUT``): defaults written once, in :mod:`aimc.core.settings`.
 KFD_TOPOLOGY = DEFAULT_KFD_TOPOLOGY
 DEFAULT_TIMEOUT = DEFAULT_DETECT_TIMEOUT
 #: A GPU with less than this fraction of its memory free is reported as busy.
@@ -144,8 +144,8 @@ class Context:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Context:
         """The context for ``environ``: ``AIMC_DETECT_TIMEOUT`` and ``AIMC_KFD_TOPOLOGY``
-        through :func:`aimc.settings.setting` (an invalid timeout warns and is the default)."""
-        from aimc.settings import setting
+        through :func:`aimc.core.settings.setting` (an invalid timeout warns and is the default)."""
+        from aimc.core.settings import setting
 
         timeout = setting("detect_timeout", environ)
         return cls(timeout, str(setting("kfd_topology", environ)), environ)

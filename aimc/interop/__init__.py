@@ -4,20 +4,25 @@ Pipeline: :func:`load` (the foreign checkout's files, with positions) -> :func:`
 (pure: one module per format, recipes + hardware profiles + a diagnostic at the original
 ``file:line`` for what has no equivalent) -> :func:`check` (schema and lint of the
 converted collection, reported at the original lines) or :func:`render` (the files of an
-aimc recipe folder, for :func:`aimc.write.write_artifacts`).
+aimc recipe folder, for :func:`aimc.core.write.write_artifacts`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aimc.diagnostics import Diagnostic
+from aimc.check.checker import CheckResult
+from aimc.core.diagnostics import Diagnostic
+from aimc.core.errors import AimcError, ConfigError
 from aimc.interop import aim_profiles, vllm_recipes
-from aimc.interop._common import Collected, Conversion, Tree
+from aimc.interop._check import check_conversion
+from aimc.interop._collection import Collected, Tree
+from aimc.interop._common import Conversion
 
 __all__ = ["SOURCES", "Conversion", "check", "check_collections", "convert", "load", "render"]
 
@@ -27,8 +32,6 @@ SOURCES = {"aim-profiles": aim_profiles, "vllm-recipes": vllm_recipes}
 
 def load(source: str, root: Path) -> Tree:
     """The files of a ``source`` checkout at ``root`` that the converter reads."""
-    from aimc.errors import ConfigError
-
     if not root.is_dir():
         raise ConfigError(
             f"not a folder: {root}", hint=f"give the root folder of the {source} checkout"
@@ -64,9 +67,6 @@ def convert(
 def check(conversion: Conversion, catalog: Any) -> None:
     """Add every problem of ``conversion`` to its diagnostics (see
     :mod:`aimc.interop._check`)."""
-    from aimc.errors import AimcError
-    from aimc.interop._check import check_conversion
-
     hardware: dict[str, Mapping[str, Any]] = {}
     for name in catalog.hardware_names():
         try:
@@ -76,13 +76,10 @@ def check(conversion: Conversion, catalog: Any) -> None:
     check_conversion(conversion, hardware)
 
 
-def check_collections(source: str, roots: list[Path], catalog: Any) -> Any:
+def check_collections(source: str, roots: list[Path], catalog: Any) -> CheckResult:
     """``validate --from``: every problem of the ``source`` checkouts at ``roots``, as a
-    :class:`~aimc.checker.CheckResult` (the files are the foreign files read; the
-    problems bounded as :class:`~aimc.interop._common.Collected` says)."""
-    from aimc.checker import CheckResult
-    from aimc.errors import ConfigError
-
+    :class:`~aimc.check.checker.CheckResult` (the files are the foreign files read; the
+    problems bounded as :class:`~aimc.interop._collection.Collected` says)."""
     if not roots:
         raise ConfigError(f"--from {source} needs the folder of a checkout")
     files: list[str] = []
@@ -103,9 +100,7 @@ _HEADER = (
 
 
 def _yaml(data: Mapping[str, Any]) -> str:
-    import io
-
-    from ruamel.yaml import YAML
+    from ruamel.yaml import YAML  # deferred, as everywhere in aimc: ruamel is slow to import
 
     yaml = YAML(typ="safe")  # libyaml's emitter when installed; the same text
     yaml.default_flow_style = False

@@ -1,7 +1,7 @@
 """Lint a converted collection and report each problem at the foreign file's line.
 
 Takes a :class:`~aimc.interop._common.Conversion`; runs the schema and every lint rule of
-:mod:`aimc.lint` on each converted recipe and hardware profile (the memory fit too, on the
+:mod:`aimc.check.lint` on each converted recipe and hardware profile (the memory fit too, on the
 recipe without the args and env the lint refused, so an unknown flag does not hide a
 configuration that cannot fit), checks vLLM Recipes' ``vram_minimum_gb`` claims against
 the memory estimate, and maps every diagnostic back through the recorded origins.
@@ -15,12 +15,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from aimc.diagnostics import Diagnostic
-from aimc.estimate import GIB, MIN_CONTEXT, estimate
+from aimc.check.lint import lint_hardware, lint_recipe
+from aimc.check.lint_fit import lint_fit
+from aimc.core.diagnostics import Diagnostic
+from aimc.core.loader import Document
+from aimc.domain.schema import check_schema
 from aimc.interop._common import Conversion, Origin, RecipeOut
-from aimc.lint import lint_fit, lint_hardware, lint_recipe
-from aimc.loader import Document
-from aimc.schema import check_schema
+from aimc.plan.estimate import GIB, MIN_CONTEXT, estimate
 
 __all__ = ["check_conversion", "schema_checked"]
 

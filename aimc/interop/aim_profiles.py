@@ -14,36 +14,38 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimc.diagnostics import Diagnostic, excerpt
-from aimc.interop._common import (
+from aimc.core.diagnostics import Diagnostic, excerpt
+from aimc.core.loader import Document, escape_pointer
+from aimc.core.safety import holds_secret
+from aimc.interop._args import (
     AIMC_OWNED,
     FLAG_NAME,
+    NEUTRAL,
+    bad_flag,
+    coerce,
+    env_items,
+    is_secret,
+    negated,
+    secret,
+)
+from aimc.interop._collection import LIMIT, Collected
+from aimc.interop._common import (
     HARDWARE_NAME,
-    LIMIT,
     MAX_CONFIGURATIONS,
     MAX_ENTRIES,
     MAX_ITEMS,
     MODEL_ID,
-    NEUTRAL,
-    Collected,
     Conversion,
     Facts,
     Origin,
     RecipeOut,
-    bad_flag,
-    coerce,
     config_id,
-    env_items,
     first_items,
     hardware_from_shipped,
-    is_secret,
     no_equivalent,
     over_limit,
     ptr,
-    secret,
 )
-from aimc.loader import Document, escape_pointer
-from aimc.safety import holds_secret
 
 __all__ = ["PATTERNS", "PRECISIONS", "convert"]
 
@@ -107,7 +109,6 @@ class _Profile:
         data = self.doc.data
         if not isinstance(data, Mapping) or not isinstance(data.get("metadata"), Mapping):
             return self._refuse("", "not an AIM profile: no 'metadata' mapping")
-        meta = data["metadata"]
         others = sorted(set(data) - _PROFILE_KEYS, key=str)
         if len(others) > MAX_ITEMS:
             self.problems.append(over_limit(self.at(""), len(others), "unknown fields"))
@@ -118,6 +119,26 @@ class _Profile:
                     f"field {excerpt(other)} has no aimc equivalent; not imported",
                 )
             )
+        if not self._model(data):
+            return False
+        slot = self._slot(data["metadata"])
+        if slot is None:
+            return False
+        engine, gpu, precision, gpus = slot
+        self._configuration(data["metadata"], engine, gpu, precision, gpus)
+        self._engine_args(data.get("engine_args") or {}, precision, gpus)
+        env, origins, problems = env_items(data.get("env_vars"), self.doc, "/env_vars")
+        self.problems += problems
+        if env:
+            self.conf["env"] = env
+            self.origins["/env"] = self.at("/env_vars")
+            for name, where in origins.items():
+                self.origins[f"/env/{escape_pointer(name)}"] = where
+        return True
+
+    def _model(self, data: Mapping[str, Any]) -> bool:
+        """Read the model (``aim_id``) and its repo (``model_id``); False when the profile
+        names none (a general profile) or no valid one (reported)."""
         if "aim_id" not in data:
             self.problems.append(
                 no_equivalent(
@@ -135,9 +156,15 @@ class _Profile:
                     pointer, f"{excerpt(value)} is not a model id (organization/name)"
                 )
         self.model, self.repo = str(model), str(repo)
+        return True
+
+    def _slot(self, meta: Mapping[str, Any]) -> tuple[str, str, str, int] | None:
+        """The profile's engine, GPU, aimc precision and GPU count; None when one has no
+        aimc equivalent (reported)."""
         engine = meta.get("engine", "vllm")
         if engine not in ("vllm", "sglang"):
-            return self._refuse("/metadata/engine", f"engine {excerpt(engine)} has no aimc backend")
+            self._refuse("/metadata/engine", f"engine {excerpt(engine)} has no aimc backend")
+            return None
         gpu = str(meta.get("gpu", "")).lower()
         if not HARDWARE_NAME.match(gpu) or gpu == "none":
             self.problems.append(
@@ -146,19 +173,27 @@ class _Profile:
                     f"GPU {excerpt(meta.get('gpu'))} has no aimc hardware profile; not imported",
                 )
             )
-            return False
+            return None
         precision = PRECISIONS.get(str(meta.get("precision")))
         if precision is None:
-            return self._refuse(
+            self._refuse(
                 "/metadata/precision",
                 f"precision {excerpt(meta.get('precision'))} has no aimc equivalent",
                 "one of: " + ", ".join(PRECISIONS),
             )
+            return None
         gpus = meta.get("gpu_count")
         if not isinstance(gpus, int) or isinstance(gpus, bool) or not 1 <= gpus <= 64:
-            return self._refuse(
+            self._refuse(
                 "/metadata/gpu_count", f"gpu_count {excerpt(gpus)} is not a GPU count (1-64)"
             )
+            return None
+        return str(engine), gpu, precision, gpus
+
+    def _configuration(
+        self, meta: Mapping[str, Any], engine: str, gpu: str, precision: str, gpus: int
+    ) -> None:
+        """The configuration's id (the file's name), description, slot and origins."""
         self.metric = str(meta.get("metric", "latency"))
         self.manual = bool(meta.get("manual_selection_only", False))
         stem = self.path.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -184,23 +219,13 @@ class _Profile:
             "/gpus": self.at("/metadata/gpu_count"),
             "/gpus/0": self.at("/metadata/gpu_count"),
         }
-        self._engine_args(data.get("engine_args") or {}, precision, gpus)
-        env, origins, problems = env_items(data.get("env_vars"), self.doc, "/env_vars")
-        self.problems += problems
-        if env:
-            self.conf["env"] = env
-            self.origins["/env"] = self.at("/env_vars")
-            for name, where in origins.items():
-                self.origins[f"/env/{escape_pointer(name)}"] = where
-        return True
 
     def _engine_args(self, engine_args: Any, precision: str, gpus: int) -> None:
+        """The profile's engine args: aimc args, or what aimc manages (:meth:`_managed`);
+        a name the engine cannot parse and a secret are reported, not imported."""
         if not isinstance(engine_args, Mapping):
             self._refuse("/engine_args", "expected a mapping of engine args")
             return
-        from aimc.engines import vocabulary
-
-        flags = vocabulary("vllm").flags
         args: dict[str, Any] = {}
         if len(engine_args) > MAX_ITEMS:
             self.problems.append(
@@ -217,61 +242,57 @@ class _Profile:
                 continue
             if raw is False:
                 continue  # AIM passes nothing for false, and so does leaving it out
-            value = True if raw is None else coerce(name, raw)  # null: a bare flag
-            if (
-                name.startswith("no-")
-                and value is True
-                and flags.get(name[3:], {}).get("negatable")
-            ):
-                name, value = name[3:], False
-            if name == "tensor-parallel-size":
-                if value != gpus:
-                    self.problems.append(
-                        where.diagnostic(
-                            f"tensor-parallel-size {excerpt(value)} differs from "
-                            f"metadata.gpu_count {gpus}",
-                            rule="lint/tensor-parallel",
-                            hint="aimc serves the model on gpu_count GPUs (tensor parallel)",
-                        )
-                    )
-                continue
-            if name in NEUTRAL:
-                self.conf[NEUTRAL[name]] = value
-                self.origins[f"/{NEUTRAL[name]}"] = where
-                continue
-            if name == "dtype":
-                if value not in ("auto", _DTYPES.get(precision)):
-                    self.problems.append(
-                        no_equivalent(
-                            where,
-                            f"dtype {excerpt(value)} with precision {precision}: aimc derives "
-                            f"the dtype from the precision ({_DTYPES.get(precision, 'auto')})",
-                        )
-                    )
-                continue
-            if name == "quantization":
-                if isinstance(value, str) and _WEIGHT_QUANTIZATION.fullmatch(value):
-                    self.quantization, self.quantization_at = value, where
-                else:
-                    self.problems.append(
-                        no_equivalent(
-                            where, f"quantization {excerpt(value)} has no aimc equivalent"
-                        )
-                    )
-                continue
-            if name == "trust-remote-code":
-                self.trust_remote_code = value is True
-                continue
-            if name in AIMC_OWNED:
-                self.problems.append(
-                    no_equivalent(where, f"'{name}' is set by aimc at launch; not imported")
-                )
-                continue
-            args[name] = value
-            self.origins[f"/args/{escape_pointer(name)}"] = where
+            # null: a bare flag
+            name, value = negated(name, True if raw is None else coerce(name, raw))
+            if not self._managed(name, value, where, precision, gpus):
+                args[name] = value
+                self.origins[f"/args/{escape_pointer(name)}"] = where
         if args:
             self.conf["args"] = args
             self.origins["/args"] = self.at("/engine_args")
+
+    def _managed(self, name: str, value: Any, where: Origin, precision: str, gpus: int) -> bool:
+        """Whether ``name`` is a flag aimc manages, and if so read it: the GPU count (must
+        be ``gpu_count``), a neutral field, the dtype (must be the precision's), the weights'
+        quantization, ``trust_remote_code``; one aimc sets at launch is reported."""
+        if name == "tensor-parallel-size":
+            if value != gpus:
+                self.problems.append(
+                    where.diagnostic(
+                        f"tensor-parallel-size {excerpt(value)} differs from "
+                        f"metadata.gpu_count {gpus}",
+                        rule="lint/tensor-parallel",
+                        hint="aimc serves the model on gpu_count GPUs (tensor parallel)",
+                    )
+                )
+        elif name in NEUTRAL:
+            self.conf[NEUTRAL[name]] = value
+            self.origins[f"/{NEUTRAL[name]}"] = where
+        elif name == "dtype":
+            if value not in ("auto", _DTYPES.get(precision)):
+                self.problems.append(
+                    no_equivalent(
+                        where,
+                        f"dtype {excerpt(value)} with precision {precision}: aimc derives "
+                        f"the dtype from the precision ({_DTYPES.get(precision, 'auto')})",
+                    )
+                )
+        elif name == "quantization":
+            if isinstance(value, str) and _WEIGHT_QUANTIZATION.fullmatch(value):
+                self.quantization, self.quantization_at = value, where
+            else:
+                self.problems.append(
+                    no_equivalent(where, f"quantization {excerpt(value)} has no aimc equivalent")
+                )
+        elif name == "trust-remote-code":
+            self.trust_remote_code = value is True
+        elif name in AIMC_OWNED:
+            self.problems.append(
+                no_equivalent(where, f"'{name}' is set by aimc at launch; not imported")
+            )
+        else:
+            return False
+        return True
 
 
 def _preference(p: _Profile) -> tuple[bool, bool, str]:
@@ -376,6 +397,13 @@ def convert(
             )
             continue
         out.recipes[model] = _recipe(model, group, titles.get(model), out)
+    _hardware(out, catalog)
+    return out
+
+
+def _hardware(out: Conversion, catalog: Any) -> None:
+    """The profile of each GPU the recipes use: aimc's own (without its launch settings),
+    or a problem at the first configuration that names a GPU aimc has none of."""
     for recipe in out.recipes.values():
         for index, conf in enumerate(recipe.data["configurations"]):
             name = conf["hardware"][0]
@@ -396,7 +424,6 @@ def convert(
                 )
                 continue
             out.hardware[name] = (hw, where)
-    return out
 
 
 def _title(data: Any) -> tuple[str, str] | None:

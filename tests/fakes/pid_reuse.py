@@ -3,7 +3,7 @@
 Run as PID 1 of a fresh PID namespace (``unshare --user --map-root-user --pid --fork
 --mount-proc python3 pid_reuse.py FOLDER``), where pids are handed out predictably and
 ``/proc/sys/kernel/ns_last_pid`` chooses the next one. It starts a "server" (a session
-leader working in FOLDER, as aimc's runs are) and records it; :func:`aimc.runner.verify`
+leader working in FOLDER, as aimc's runs are) and records it; :func:`aimc.run.process.verify`
 then proves the record, and right after that proof the server exits and a foreign session
 (also working in FOLDER) is started with the server's pid, before ``stop_record`` signals.
 Prints one JSON line: whether the foreign process got the pid, whether stop reported the
@@ -19,15 +19,16 @@ import sys
 import time
 from pathlib import Path
 
-from aimc import runner
+from aimc.core.records import RunRecord
+from aimc.run import process, runs
 
 
 def main() -> None:
     folder = Path(sys.argv[1]).resolve()
     server = subprocess.Popen(["sleep", "300"], cwd=folder, start_new_session=True)
-    stat = runner._proc_stat(server.pid)  # Popen returns once the child exec'd, in FOLDER
+    stat = process._proc_stat(server.pid)  # Popen returns once the child exec'd, in FOLDER
     assert stat is not None
-    record = runner.RunRecord(
+    record = RunRecord(
         name="victim",
         pid=server.pid,
         container_id=f"pid:{server.pid}",
@@ -44,12 +45,12 @@ def main() -> None:
         started=time.time(),
         start_time=stat.start_time,
         sid=server.pid,
-        boot_id=runner._boot_id(),
+        boot_id=process._boot_id(),
     )
-    real_verify = runner.verify
+    real_verify = runs.verify
     foreign: list[subprocess.Popen[bytes]] = []
 
-    def verify_then_reuse(rec: runner.RunRecord) -> bool:
+    def verify_then_reuse(rec: RunRecord) -> bool:
         proved = real_verify(rec)
         server.kill()
         server.wait()  # reaped: its pid is free
@@ -57,9 +58,9 @@ def main() -> None:
         foreign.append(subprocess.Popen(["sleep", "300"], cwd=folder, start_new_session=True))
         return proved
 
-    runner.verify = verify_then_reuse  # type: ignore[assignment]
+    runs.verify = verify_then_reuse  # type: ignore[assignment]
     proved = real_verify(record)
-    stopped = runner.stop_record(record)
+    stopped = runs.stop_record(record)
     other = foreign[0]
     print(
         json.dumps(

@@ -21,7 +21,7 @@ import shutil
 import sys
 from typing import Any
 
-import aimc.write as w
+import aimc.core.write as w
 
 
 def _read(folder: pathlib.Path) -> dict[str, str] | None:

@@ -36,6 +36,7 @@ starts it in a session of its own (a ``killpg(0)`` stays inside it).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import locale
 import os
@@ -49,8 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from aimc import engines, settings
 from aimc.cli import main
+from aimc.core import settings
 
 __all__ = [
     "IN_PROCESS",
@@ -67,6 +68,8 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
+#: ``aimc.backends.vocabulary``, the module (the package's ``vocabulary`` is its function).
+_VOCABULARIES = importlib.import_module("aimc.backends.vocabulary")
 #: Commands run in this process (``cache`` but its ``download``; no command: --help,
 #: --version, a usage error). ``status`` reads run records and asks servers' health over
 #: HTTP: it starts nothing and signals nothing.
@@ -273,15 +276,15 @@ def _show_warning(
 def _fresh_aimc() -> Iterator[None]:
     """aimc's process-wide state as a new process has it, for the block; the caller's
     state back after."""
-    warned, installed = set(settings._warned), dict(engines._INSTALLED)
+    warned, installed = set(settings._warned), dict(_VOCABULARIES._INSTALLED)
     settings._warned.clear()
-    engines._INSTALLED.clear()
-    engines.vocabulary.cache_clear()
+    _VOCABULARIES._INSTALLED.clear()
+    _VOCABULARIES.vocabulary.cache_clear()
     try:
         yield
     finally:
         settings._warned.clear()
         settings._warned.update(warned)
-        engines._INSTALLED.clear()
-        engines._INSTALLED.update(installed)
-        engines.vocabulary.cache_clear()
+        _VOCABULARIES._INSTALLED.clear()
+        _VOCABULARIES._INSTALLED.update(installed)
+        _VOCABULARIES.vocabulary.cache_clear()

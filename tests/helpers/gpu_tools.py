@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aimc.runner import alive
+from aimc.run.process import alive
 from tests.conftest import ROOT, Result, run_cli
 from tests.helpers.runs import FAKE, free_port
 

@@ -18,8 +18,8 @@ import jsonschema
 import kubernetes_validate
 from ruamel.yaml import YAML
 
-from aimc.catalog import Catalog
-from aimc.recipe import RecipeRoot
+from aimc.check.catalog import Catalog
+from aimc.domain.recipe import RecipeRoot
 from tests.conftest import ROOT
 from tests.helpers.k8s import K8S_VERSION, load_yaml
 

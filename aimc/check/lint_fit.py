@@ -1,0 +1,95 @@
+"""Lint rule ``lint/fit``: every configuration fits the hardware it lists, by the estimate.
+
+Takes a schema-valid recipe :class:`~aimc.core.loader.Document` that resolves (known hardware,
+weights for every precision: :func:`aimc.check.lint.lint_recipe` runs this rule only when no
+other rule found an error) and the hardware profiles by name; hands on one diagnostic per
+configuration x hardware x precision that does not fit at its context (the recipe's, or
+the ``low_memory.max_context`` it is marked with), naming the GPU counts and the context
+that would fit. The judgement is the selection policy's (:func:`aimc.plan.policy.assess`), so
+lint and ``compile`` never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aimc.core.diagnostics import Diagnostic, pointer
+from aimc.core.loader import Document
+from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
+from aimc.plan.candidates import Candidate, candidates
+from aimc.plan.estimate import MIN_CONTEXT
+from aimc.plan.policy import Assessment, assess
+from aimc.plan.request import Request
+
+__all__ = ["lint_fit"]
+
+#: (configuration index, hardware name, precision) -> the failing assessments.
+_Failing = dict[tuple[int, str, str], list[Assessment]]
+
+
+def lint_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[Diagnostic]:
+    """The ``lint/fit`` diagnostics of one recipe (which :func:`aimc.check.lint.lint_recipe` runs
+    only when no other rule found an error); the recipe must resolve (known hardware,
+    weights for every precision)."""
+    recipe = Recipe(doc, RecipeRoot(Path(doc.path).parent, "lint"))
+    failing: _Failing = {}
+    names = sorted({h for c in doc.data["configurations"] for h in c["hardware"]} & set(hardware))
+    for name in names:
+        profile = Document(path=f"<{name}>", data=dict(hardware[name]), sha256="")
+        target = Hardware(profile, RecipeRoot(Path(doc.path).parent, "lint"))
+        _assess_on(recipe, name, target, failing)
+    return [_diagnostic(doc, key, found) for key, found in sorted(failing.items())]
+
+
+def _asked(recipe: Recipe, candidate: Candidate) -> Request:
+    """The request that asks for ``candidate``: a low_memory configuration at its own
+    context, as its GPU count asks for it."""
+    return Request(model=recipe.model_id, gpus=candidate.gpus)
+
+
+def _assess_on(recipe: Recipe, name: str, target: Hardware, failing: _Failing) -> None:
+    """Add the candidates of ``recipe`` on the hardware ``name`` that do not fit to
+    ``failing``."""
+    groups: dict[tuple[int, str, str], list[Candidate]] = {}
+    for c in candidates(recipe, name):
+        groups.setdefault((c.index, c.precision, c.backend), []).append(c)
+    for group in groups.values():
+        # Memory per GPU only falls as GPUs are added: when the smallest count fits,
+        # the larger ones do (this keeps validate fast on large repositories).
+        group.sort(key=lambda c: c.gpus * c.nodes)
+        found = [] if not group else assess(recipe, target, _asked(recipe, group[0]), group[:1])
+        if found and found[0].verdict != "runnable":
+            found += [a for c in group[1:] for a in assess(recipe, target, _asked(recipe, c), [c])]
+        for a in found:
+            if a.verdict != "runnable" and a.plan is not None:
+                key = (a.candidate.index, name, a.candidate.precision)
+                failing.setdefault(key, []).append(a)
+
+
+def _diagnostic(doc: Document, key: tuple[int, str, str], found: list[Assessment]) -> Diagnostic:
+    """One configuration x hardware x precision that does not fit, with the context that
+    would."""
+    index, name, precision = key
+    conf = doc.data["configurations"][index]
+    counts = ", ".join(str(a.candidate.gpus) for a in found)
+    estimate = found[0].plan.estimate if found[0].plan else {}
+    limit = min(a.plan.estimate["max_context"] for a in found if a.plan)
+    limit = limit // MIN_CONTEXT * MIN_CONTEXT  # as the estimate suggests it
+    marked = "low_memory" in conf
+    hint = (
+        f"lower low_memory.max_context to {limit}"
+        if marked and limit
+        else f"mark the configuration low_memory: {{max_context: {limit}}} (used only "
+        "when its GPU count is asked for), or offer more GPUs"
+        if limit
+        else "the weights alone do not fit: offer more GPUs or a smaller precision"
+    )
+    return doc.diagnostic(
+        pointer("configurations", index, "low_memory" if marked else "gpus"),
+        f"{name} {precision} on {counts} GPU{'s' if counts != '1' else ''} does not fit "
+        f"at {estimate.get('context_length')} tokens: {found[0].reason}",
+        rule="lint/fit",
+        hint=hint,
+    )

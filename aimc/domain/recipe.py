@@ -1,0 +1,145 @@
+"""The typed domain of the catalog: recipe directories, recipes and hardware profiles.
+
+:class:`Recipe` and :class:`Hardware` wrap a validated document; :class:`RecipeRoot` is
+one recipe directory and :func:`recipe_roots` their precedence order (``--recipes``
+directories, then ``$AIMC_RECIPES``, then the shipped recipes). Finding, loading and
+checking them is :mod:`aimc.check.catalog`'s; everything that plans with them (resolve, policy,
+lint) needs only these types, so it sits below the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aimc.core import _resources
+from aimc.core.loader import Document
+from aimc.core.settings import setting
+
+__all__ = [
+    "DEFAULT_BACKEND",
+    "RECIPES_ENV",
+    "Hardware",
+    "Recipe",
+    "RecipeRoot",
+    "backend_of",
+    "config_id",
+    "configurations",
+    "default_backend",
+    "iter_yaml",
+    "model_id_from_path",
+    "recipe_roots",
+]
+
+#: Environment variable naming extra recipe directories (``os.pathsep``-separated).
+RECIPES_ENV = "AIMC_RECIPES"
+_YAML = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class RecipeRoot:
+    """One directory of recipes; ``label`` says where it came from."""
+
+    path: Path
+    label: str
+
+
+def recipe_roots(
+    user_dirs: Sequence[str | Path] = (), environ: Mapping[str, str] | None = None
+) -> list[RecipeRoot]:
+    """The recipe directories in precedence order (first wins): ``user_dirs``, then
+    ``$AIMC_RECIPES`` (:attr:`aimc.core.settings.Settings.recipe_dirs`, read from ``environ``,
+    default this process's environment), then the shipped recipes."""
+    roots = [RecipeRoot(Path(d), "--recipes") for d in user_dirs]
+    roots += [RecipeRoot(d, RECIPES_ENV) for d in setting("recipe_dirs", environ)]
+    roots.append(RecipeRoot(_resources.path("recipes"), "shipped"))
+    return roots
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated model recipe."""
+
+    doc: Document
+    root: RecipeRoot
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The recipe as plain data."""
+        data: dict[str, Any] = self.doc.data
+        return data
+
+    @property
+    def model_id(self) -> str:
+        """The Hugging Face model id."""
+        return str(self.data["model"]["id"])
+
+    @property
+    def path(self) -> str:
+        """The recipe file's display path."""
+        return self.doc.path
+
+    def configurations(self) -> Iterator[tuple[int, dict[str, Any], str]]:
+        """``(index, configuration, its backend)`` for every configuration, in order."""
+        return configurations(self.data)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A validated hardware profile."""
+
+    doc: Document
+    root: RecipeRoot
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The profile as plain data."""
+        data: dict[str, Any] = self.doc.data
+        return data
+
+    @property
+    def name(self) -> str:
+        """The target name."""
+        return str(self.data["name"])
+
+
+def model_id_from_path(models_dir: Path, file: Path) -> str:
+    """``models/<org>/<name>.yaml`` -> ``org/name``."""
+    rel = file.relative_to(models_dir).with_suffix("")
+    return rel.as_posix()
+
+
+def iter_yaml(directory: Path) -> Iterator[Path]:
+    """YAML files below ``directory``, in a stable order."""
+    if directory.is_dir():
+        yield from sorted(p for p in directory.rglob("*") if p.suffix in _YAML and p.is_file())
+
+
+def config_id(conf: Mapping[str, Any], index: int) -> str:
+    """A configuration's id, or ``#N`` (1-based) when it has none."""
+    return str(conf.get("id") or f"#{index + 1}")
+
+
+#: The backend of a configuration that names none, in a recipe whose defaults name none.
+DEFAULT_BACKEND = "vllm"
+
+
+def default_backend(data: Mapping[str, Any]) -> str:
+    """The backend of the recipe ``data``'s configurations that name none: its
+    ``defaults.backend``, else :data:`DEFAULT_BACKEND`."""
+    return str(data.get("defaults", {}).get("backend", DEFAULT_BACKEND))
+
+
+def backend_of(data: Mapping[str, Any], conf: Mapping[str, Any]) -> str:
+    """The backend configuration ``conf`` of the recipe ``data`` serves with: its own,
+    else the recipe's default (:func:`default_backend`)."""
+    return str(conf.get("backend", default_backend(data)))
+
+
+def configurations(data: Mapping[str, Any]) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """``(index, configuration, its backend)`` for every configuration of the recipe
+    ``data``, in order."""
+    for i, conf in enumerate(data["configurations"]):
+        yield i, conf, backend_of(data, conf)

@@ -1,0 +1,154 @@
+"""Emitters: what ``--emit NAME`` produces from a plan, each registered in one place.
+
+An :class:`Emitter` turns the one resolved :class:`~aimc.plan.model.Plan` into a folder of
+artifacts (its own manifest included, so ``compile --check`` and the write rules of
+:mod:`aimc.core.write` hold for it as for every folder aimc writes). ``compile --emit NAME`` and
+``show-config --emit NAME`` look the emitter up here; the ``--emit`` choices are the
+registered names. Two are built in: ``local`` (``launch.sh``, ``aim.env``,
+``compose.yaml``, the backend's config, ``manifest.json``) and ``k8s`` (Kubernetes
+manifests and ``manifest.aimc``). A new one is a module that calls :func:`register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aimc.core.errors import ConfigError
+from aimc.emit.render import manifest, render
+from aimc.plan.model import Plan
+from aimc.plan.request import Request, request_line
+
+__all__ = [
+    "EMITTERS",
+    "Compiled",
+    "Emitter",
+    "compile_plan",
+    "compiled",
+    "emitter",
+    "names",
+    "register",
+]
+
+#: ``(plan, request, target name, replicas)`` -> every file of the folder, by name.
+Render = Callable[[Plan, Request, str, int], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Emitter:
+    """One kind of output of ``compile`` and ``show-config``.
+
+    Attributes:
+        name: The ``--emit`` value.
+        description: What it writes, for ``--help``.
+        compile: Every file of the output folder, its manifest included.
+        preview: What ``show-config --emit NAME`` prints (the files a user applies, no
+            manifest), or None when ``show-config`` shows the plan alone.
+        replicas: Whether it takes ``--replicas``.
+        summary: The line ``compile`` adds after the plan's summary (given the replicas).
+    """
+
+    name: str
+    description: str
+    compile: Render
+    preview: Render | None = None
+    replicas: bool = False
+    summary: Callable[[int], str] | None = None
+
+
+#: The registered emitters by name, in registration order.
+EMITTERS: dict[str, Emitter] = {}
+
+
+def register(emitter: Emitter) -> Emitter:
+    """Add ``emitter`` (a name already taken is refused: one emitter per name).
+
+    Raises:
+        ValueError: The name is taken.
+    """
+    if emitter.name in EMITTERS:
+        raise ValueError(f"an emitter named {emitter.name!r} is registered already")
+    EMITTERS[emitter.name] = emitter
+    return emitter
+
+
+def names() -> tuple[str, ...]:
+    """The ``--emit`` choices."""
+    return tuple(EMITTERS)
+
+
+def emitter(name: str) -> Emitter:
+    """The emitter called ``name``.
+
+    Raises:
+        ConfigError: No emitter has that name.
+    """
+    if name not in EMITTERS:
+        raise ConfigError(f"--emit {name!r} is not one of {', '.join(EMITTERS)}")
+    return EMITTERS[name]
+
+
+def _local(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    return compile_plan(plan, request, target).files
+
+
+# The Kubernetes emitter is imported when it emits, on purpose: every local compile would
+# pay for it otherwise (bench/compile_speed.py).
+
+
+def _k8s(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    from aimc.emit.k8s import compile_k8s
+
+    return compile_k8s(plan, request, target, replicas)
+
+
+def _k8s_preview(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    from aimc.emit.k8s import k8s_request_line, render_k8s
+
+    return render_k8s(plan, k8s_request_line(request_line(request, target), replicas), replicas)
+
+
+def _k8s_summary(replicas: int) -> str:
+    return f"Kubernetes: {replicas} replica{'s' if replicas != 1 else ''}"
+
+
+register(Emitter("local", "launch.sh, compose.yaml, ...", _local))
+register(
+    Emitter(
+        "k8s",
+        "Kubernetes manifests: deployment.yaml, service.yaml, pvc.yaml",
+        _k8s,
+        preview=_k8s_preview,
+        replicas=True,
+        summary=_k8s_summary,
+    )
+)
+
+
+def compiled(name: str, plan: Plan, request: Request, target: str, replicas: int) -> Compiled:
+    """The plan and every file ``--emit name`` writes for it."""
+    return Compiled(plan, emitter(name).compile(plan, request, target, replicas))
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A plan and its rendered artifacts (manifest included)."""
+
+    plan: Plan
+    files: dict[str, str]
+
+
+def compile_plan(plan: Plan, request: Request, target: str) -> Compiled:
+    """Render every artifact of ``plan`` plus ``manifest.json``."""
+    line = request_line(request, target, plan.backend)
+    files = render(plan, line)
+    inputs: dict[str, Any] = {
+        "command": line,
+        "recipe": plan.recipe,
+        "hardware": {k: plan.hardware[k] for k in ("name", "source", "path", "sha256")},
+    }
+    if request.config is not None:
+        inputs["config"] = {"path": request.config.path, "sha256": request.config.sha256}
+    files["manifest.json"] = manifest(plan, files, inputs)
+    return Compiled(plan, files)

@@ -1,0 +1,127 @@
+"""The one Jinja environment, and the few reviewed filters templates may use.
+
+Sandboxed, ``StrictUndefined`` (a missing value is an error, never an empty string),
+autoescape off (nothing here is HTML), trailing newlines kept. Filters:
+
+- ``shell_quote``: one shell word (``shlex.quote``), whatever the value holds;
+- ``to_yaml``: data as deterministic block YAML (:func:`to_yaml`), strings always
+  double-quoted JSON-style so no value is re-typed (``"1"``, ``"yes"``, ``"0x74a1"``);
+- ``tojson``: JSON text;
+- ``one_line``: text safe inside a comment line (control characters escaped,
+  :func:`aimc.core.diagnostics.whole_line`);
+- ``env_name`` / ``env_value``: the value unchanged when :mod:`aimc.core.safety` allows it in an
+  environment file, else an error (the resolver checks first; this is the last guard).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shlex
+from typing import Any
+
+from aimc.core import _resources
+from aimc.core.diagnostics import whole_line
+from aimc.core.safety import check_env
+
+__all__ = ["environment", "shell_quote", "to_yaml"]
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
+#: Characters a YAML reader refuses or reads as line breaks (DEL, C1 controls, NEL, the
+#: Unicode line and paragraph separators, lone surrogates): JSON leaves them raw.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+def _json(value: Any) -> str:
+    """JSON text that is also a YAML flow scalar or collection, byte for byte."""
+    text = json.dumps(value, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def shell_quote(value: Any) -> str:
+    """``value`` as exactly one shell word."""
+    return shlex.quote(str(value))
+
+
+def _env_name(name: str) -> str:
+    check_env(name, "", "template")
+    return name
+
+
+def _env_value(value: str) -> str:
+    check_env("VALUE", value, "template")
+    return value
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return _json(str(value))
+
+
+def _key(key: Any) -> str:
+    text = str(key)
+    return text if _PLAIN_KEY.match(text) and text not in ("null", "true", "false") else _json(text)
+
+
+def to_yaml(data: Any, indent: int = 0) -> str:
+    """Block-style YAML for dicts, lists and scalars; byte-for-byte deterministic."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(data, dict):
+        if not data:
+            return pad + "{}"
+        for k, v in data.items():
+            if isinstance(v, (dict, list)) and v:
+                lines.append(f"{pad}{_key(k)}:")
+                lines.append(to_yaml(v, indent + 2))
+            else:
+                lines.append(f"{pad}{_key(k)}: {_flow(v)}")
+        return "\n".join(lines)
+    if isinstance(data, list):
+        if not data:
+            return pad + "[]"
+        for item in data:
+            if isinstance(item, (dict, list)) and item:
+                body = to_yaml(item, indent + 2)
+                lines.append(f"{pad}- {body.lstrip()}")
+            else:
+                lines.append(f"{pad}- {_flow(item)}")
+        return "\n".join(lines)
+    return pad + _scalar(data)
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}" if not value else _json(value)
+    if isinstance(value, list):
+        return "[]" if not value else _json(value)
+    return _scalar(value)
+
+
+@functools.cache
+def environment() -> Any:
+    """The sandboxed Jinja environment over ``templates/``."""
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(_resources.path("templates"))),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["shell_quote"] = shell_quote
+    env.filters["to_yaml"] = to_yaml
+    env.filters["one_line"] = whole_line
+    env.filters["env_name"] = _env_name
+    env.filters["env_value"] = _env_value
+    env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)
+    return env

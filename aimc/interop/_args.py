@@ -1,0 +1,233 @@
+"""Foreign engine args and env as aimc args and env, and what the importers do with them.
+
+Both formats write vLLM flags: vLLM Recipes as command-line lists
+(:func:`args_from_list`), AIM profiles as mappings (read in
+:mod:`aimc.interop.aim_profiles`); both write env as mappings (:func:`env_items`). A
+value is coerced to the type the pinned vLLM reads (:func:`coerce`); a name the engine
+cannot parse, a secret (by name or by a token in its value: :func:`secret`) and a value
+that is not a string are reported at the foreign line and never imported.
+
+A flag aimc manages (the vLLM backend's ``managed``: :mod:`aimc.backends.vllm`) has one
+treatment when a foreign file sets it, each named here: it becomes a neutral recipe field
+(:data:`NEUTRAL`), aimc derives it from the recipe (:data:`FROM_RECIPE`), it is imported
+for ``lint/managed-arg`` to report with what sets it (:data:`LEFT_TO_LINT`), or aimc sets
+it at launch and it is not imported (:data:`AIMC_OWNED`: every other managed flag).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from aimc.backends import BACKENDS, vocabulary
+from aimc.core.diagnostics import Diagnostic, did_you_mean, excerpt
+from aimc.core.loader import Document, escape_pointer
+from aimc.core.safety import holds_secret, mask
+from aimc.domain.engine_args import is_secret
+from aimc.interop._common import MAX_ITEMS, Origin, first_items, no_equivalent, over_limit
+
+__all__ = [
+    "AIMC_OWNED",
+    "ENV_NAME",
+    "FLAG_NAME",
+    "FROM_RECIPE",
+    "LEFT_TO_LINT",
+    "NEUTRAL",
+    "args_from_list",
+    "bad_flag",
+    "coerce",
+    "env_items",
+    "is_secret",
+    "negated",
+    "secret",
+]
+
+FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+
+#: The vLLM flags aimc manages that a foreign file may set through the neutral recipe
+#: field each is managed from (the field the backend's ``managed`` names for it).
+NEUTRAL = {
+    "tensor-parallel-size": "gpus",
+    "max-model-len": "context_length",
+    "gpu-memory-utilization": "memory_utilization",
+}
+#: Managed flags aimc derives from the recipe (the weights' precision and quantization,
+#: ``model.trust_remote_code``): AIM profiles' values are read into those, vLLM Recipes'
+#: are not imported (with a warning).
+FROM_RECIPE = ("dtype", "quantization", "trust-remote-code")
+#: Managed flags imported as they are, for ``lint/managed-arg`` to report at the foreign
+#: line with what sets them (``--optimize throughput``, each node's launcher).
+LEFT_TO_LINT = ("data-parallel-size", "nnodes", "node-rank", "master-addr", "headless")
+#: Every other flag aimc manages: set by aimc at launch (the model, host, port, served
+#: name, download folder, config file), never taken from a recipe: dropped, with a warning.
+AIMC_OWNED = tuple(
+    flag
+    for flag in BACKENDS["vllm"].managed
+    if flag not in NEUTRAL and flag not in FROM_RECIPE and flag not in LEFT_TO_LINT
+)
+
+
+def coerce(name: str, value: Any) -> Any:
+    """A command-line word as the type the pinned vLLM reads for ``name`` (ints, floats)."""
+    spec = vocabulary("vllm").flags.get(name, {})
+    if isinstance(value, str):
+        try:
+            if spec.get("type") == "int":
+                return int(value)
+            if spec.get("type") == "float":
+                return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def negated(name: str, value: Any) -> tuple[str, Any]:
+    """A bare ``--no-NAME`` as ``NAME`` false when the pinned vLLM's ``NAME`` is negatable
+    (argparse's ``BooleanOptionalAction``); any other flag as it is."""
+    bare = name.startswith("no-") and value is True
+    if bare and vocabulary("vllm").flags.get(name[3:], {}).get("negatable"):
+        return name[3:], False
+    return name, value
+
+
+def _takes_value(name: str, following: str | None) -> bool:
+    spec = vocabulary("vllm").flags.get(name)
+    if following is None:
+        return False
+    if spec is not None:
+        return bool(spec["value"])
+    return not following.startswith("-") or _number(following)
+
+
+def args_from_list(
+    words: Any, doc: Document, base: str
+) -> tuple[list[tuple[str, Any, Origin]], list[Diagnostic]]:
+    """``["--flag", "value", "--switch", "--k=v"]`` (a vLLM command-line list) as
+    (flag name, value, origin) in order; true for a bare switch. Words that are not flags
+    (a positional, a name with a stray character such as a trailing comma) are reported."""
+    out: list[tuple[str, Any, Origin]] = []
+    problems: list[Diagnostic] = []
+    if words is None:
+        return out, problems
+    if not isinstance(words, list):
+        problems.append(
+            Origin.of(doc, base).diagnostic(
+                "expected a list of command-line words", rule="interop/args"
+            )
+        )
+        return out, problems
+    if len(words) > 2 * MAX_ITEMS:
+        problems.append(over_limit(Origin.of(doc, base), len(words), "words", 2 * MAX_ITEMS))
+        words = words[: 2 * MAX_ITEMS]
+    i = 0
+    while i < len(words):
+        word, where = words[i], Origin.of(doc, f"{base}/{i}")
+        i += 1
+        if isinstance(word, str) and word[:1] == "-" and word[:2] != "--" and not _number(word):
+            problems.append(
+                no_equivalent(
+                    where,
+                    f"short option {mask(excerpt(word))} has no aimc equivalent; not imported",
+                    hint="aimc args are long flags (compilation-config: a mapping)",
+                )
+            )
+            continue
+        if not isinstance(word, str) or not word.startswith("--"):
+            problems.append(
+                where.diagnostic(
+                    f"{mask(excerpt(word))} is not a flag (expected --name)",
+                    rule="interop/args",
+                    hint="a value must follow the flag it belongs to",
+                )
+            )
+            continue
+        name, eq, value = word[2:].partition("=")
+        if not FLAG_NAME.match(name):
+            problems.append(bad_flag(name, where))
+            if not eq and i < len(words) and _takes_value(name.strip(",;"), _word(words, i)):
+                i += 1
+            continue
+        if eq:
+            out.append((name, coerce(name, value), where))
+        elif _takes_value(name, _word(words, i)):
+            out.append((name, coerce(name, words[i]), where))
+            i += 1
+        else:
+            out.append((name, True, where))
+    return out, problems
+
+
+def _number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def _word(words: list[Any], i: int) -> str | None:
+    return str(words[i]) if i < len(words) else None
+
+
+def bad_flag(name: str, where: Origin) -> Diagnostic:
+    """The diagnostic for a flag name the engine cannot parse (``max-num-seqs,``)."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "", name.lower().replace("_", "-"))
+    flags = vocabulary("vllm").flags
+    if cleaned in flags:  # a stray character around a real flag: name it alone
+        hint: str | None = f"did you mean {cleaned!r}?"
+    else:
+        hint = did_you_mean(cleaned, flags) if cleaned else None
+    return where.diagnostic(
+        f"{excerpt('--' + name)} is not a valid flag name (stray character?)",
+        rule="lint/unknown-arg",
+        hint=hint,
+    )
+
+
+def secret(name: str, where: Origin, value: object = None) -> Diagnostic:
+    """The diagnostic for a secret in a foreign file (by its name, or a ``value`` that
+    holds a token): never imported, never echoed."""
+    what = "is a secret" if is_secret(name) else "holds a token"
+    return where.diagnostic(
+        f"'{name}' {what}; not imported (secrets never go in recipes)",
+        rule="lint/secret",
+        hint="remove it from the collection; aimc passes HF_TOKEN and VLLM_API_KEY through "
+        "from the caller's environment",
+    )
+
+
+def env_items(
+    env: Any, doc: Document, base: str
+) -> tuple[dict[str, str], dict[str, Origin], list[Diagnostic]]:
+    """A foreign env mapping as aimc env (names checked, values as the strings the
+    foreign launcher passes), the origin of each name, and what was refused."""
+    out: dict[str, str] = {}
+    origins: dict[str, Origin] = {}
+    problems: list[Diagnostic] = []
+    if env is None:
+        return out, origins, problems
+    if not isinstance(env, Mapping):
+        problems.append(Origin.of(doc, base).diagnostic("expected a mapping", rule="interop/env"))
+        return out, origins, problems
+    if len(env) > MAX_ITEMS:
+        problems.append(over_limit(Origin.of(doc, base), len(env), "variables"))
+    for name, value in first_items(env):
+        where = Origin.of(doc, f"{base}/{escape_pointer(name)}", key=True)
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            problems.append(
+                where.diagnostic(
+                    f"{excerpt(name)} is not a valid variable name", rule="interop/env"
+                )
+            )
+            continue
+        if is_secret(name) or holds_secret(value):
+            problems.append(secret(name, where, value))
+            continue
+        if value is None or isinstance(value, (list, dict)):
+            problems.append(where.diagnostic(f"'{name}' needs a string value", rule="interop/env"))
+            continue
+        out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        origins[name] = where
+    return out, origins, problems

@@ -1,0 +1,333 @@
+"""The precedence layers of a plan's settings, and the one merge of them.
+
+Each source of settings is a :class:`Layer` (the backend's defaults, the hardware profile,
+the recipe, the matching configuration, a ``--config`` file, the command line), built here
+from a :class:`Context` with every value's ``file:line`` source; :func:`merge` applies them
+in the documented precedence (:data:`LAYERS`, lowest first), the only place precedence is
+written. Overrides are checked as they are read (secrets, managed and unknown engine args,
+the ``--config`` schema for ``--set`` items). Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aimc.backends import BACKENDS, Backend, vocabulary
+from aimc.core.errors import ConfigError
+from aimc.core.loader import Document, escape_pointer
+from aimc.core.settings import DEFAULT_PORT
+from aimc.domain.engine_args import check_arg, is_secret, shown_set
+from aimc.domain.recipe import Hardware, Recipe, default_backend
+from aimc.plan.candidates import Candidate
+from aimc.plan.model import Setting
+from aimc.plan.request import NEUTRAL, Request, parse_set
+
+__all__ = [
+    "LAYERS",
+    "Context",
+    "Layer",
+    "Src",
+    "backend_layer",
+    "configuration_layer",
+    "hardware_display",
+    "hardware_layer",
+    "layers_of",
+    "merge",
+    "recipe_display",
+    "recipe_layer",
+    "user_layers",
+    "weights_values",
+]
+
+
+#: Precedence layers, lowest first.
+LAYERS = ("backend", "hardware", "recipe", "configuration", "config-file", "cli")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """The settings one layer contributes: key -> (value, source)."""
+
+    name: str
+    values: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+
+def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
+    """Merge settings; a higher layer replaces a lower one's value for the same key.
+
+    ====  ===============  =====================================================
+    rank  layer            what it holds
+    ====  ===============  =====================================================
+    1     backend          the engine's defaults (port, host, memory fraction)
+    2     hardware         the target profile's env, multi-GPU env, backend args
+    3     recipe           the recipe's facts, weights and ``defaults``
+    4     configuration    the configuration entry that matched
+    5     config-file      ``--config FILE``
+    6     cli              GPU count, ``--port``, ``--set key=value``
+    ====  ===============  =====================================================
+
+    A value of None removes whatever a lower layer set. Keys are neutral settings
+    (``context_length``...), ``args.<flag>`` or ``env.<NAME>``.
+    """
+    order = {name: i for i, name in enumerate(LAYERS)}
+    out: dict[str, Setting] = {}
+    for layer in sorted(layers, key=lambda la: order[la.name]):
+        for key, (value, source) in layer.values.items():
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = Setting(value, layer.name, source)
+    return out
+
+
+class Src:
+    """``file:line`` sources for values of one document."""
+
+    def __init__(self, doc: Document, display: str):
+        self.doc, self.display = doc, display
+
+    def __call__(self, pointer: str) -> str:
+        line, _ = self.doc.position(pointer)
+        return f"{self.display}:{line}"
+
+
+def _scoped(
+    values: dict[str, tuple[Any, str]],
+    mapping: Mapping[str, Any],
+    prefix: str,
+    base: str,
+    src: Src,
+) -> None:
+    for name, value in mapping.items():
+        values[f"{prefix}.{name}"] = (value, src(f"{base}/{escape_pointer(name)}"))
+
+
+def _neutral(
+    values: dict[str, tuple[Any, str]], mapping: Mapping[str, Any], base: str, src: Src
+) -> None:
+    for key in NEUTRAL:
+        if key in mapping:
+            values[key] = (mapping[key], src(f"{base}/{key}"))
+
+
+def recipe_display(recipe: Recipe) -> str:
+    if recipe.root.label == "shipped":
+        rel = Path(recipe.path).resolve().relative_to(recipe.root.path.resolve())
+        return f"recipes/{rel.as_posix()}"
+    return recipe.path
+
+
+def hardware_display(hw: Hardware) -> str:
+    if hw.root.label == "shipped":
+        return f"recipes/hardware/{Path(hw.doc.path).name}"
+    return hw.doc.path
+
+
+def _no_secret(name: str, where: str) -> None:
+    if is_secret(name):
+        raise ConfigError(
+            f"{where}: '{name}' is a secret and would be written to the artifacts",
+            hint="pass it through the environment instead (HF_TOKEN, VLLM_API_KEY)",
+        )
+
+
+def _check_args(args: Mapping[str, Any], backend: str, where: str) -> None:
+    for name, value in args.items():
+        problem = check_arg(name, value, backend)
+        if problem:
+            raise ConfigError(f"{where}: {problem.message}", hint=problem.hint)
+
+
+def _check_set(key: str, value: Any, shown: str, backend: str) -> None:
+    """One ``--set`` item, checked by the same schema as a ``--config`` file's key."""
+    from aimc.domain.schema import check_schema
+
+    scope, _, name = key.partition(".")
+    data: dict[str, Any] = {scope: {name: value}} if name else {key: value}
+    if scope == "env":
+        _no_secret(name, f"--set {shown}")
+    problems = check_schema(Document(path="--set", data=data, sha256=""), "Overrides")
+    if problems:
+        raise ConfigError(f"--set {shown}: {problems[0].message}", hint=problems[0].hint)
+    if scope == "args":
+        _check_args({name: value}, backend, f"--set {shown}")
+
+
+def user_layers(request: Request, backend: str) -> list[Layer]:
+    layers = []
+    if request.config is not None:
+        doc = request.config
+        src = Src(doc, doc.path)
+        values: dict[str, tuple[Any, str]] = {}
+        _neutral(values, doc.data, "", src)
+        _check_args(doc.data.get("args", {}), backend, doc.path)
+        _scoped(values, doc.data.get("args", {}), "args", "/args", src)
+        for name in doc.data.get("env", {}):
+            _no_secret(name, doc.path)
+        _scoped(values, doc.data.get("env", {}), "env", "/env", src)
+        layers.append(Layer("config-file", values))
+    cli: dict[str, tuple[Any, str]] = {}
+    for item in request.set_items(backend):
+        shown = shown_set(item)
+        key, value = parse_set(item)
+        _check_set(key, value, shown, backend)
+        cli[key] = (value, f"--set {shown}")
+    if request.port is not None:
+        cli["port"] = (request.port, "--port")
+    layers.append(Layer("cli", cli))
+    return layers
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every step of :func:`build_plan` reads: the inputs and where values came from."""
+
+    recipe: Recipe
+    hardware: Hardware
+    request: Request
+    chosen: Candidate
+    rsrc: Src
+    hsrc: Src
+
+    @property
+    def engine(self) -> Backend:
+        return BACKENDS[self.chosen.backend]
+
+    @property
+    def conf(self) -> dict[str, Any]:
+        conf: dict[str, Any] = self.recipe.data["configurations"][self.chosen.index]
+        return conf
+
+    @property
+    def cbase(self) -> str:
+        return f"/configurations/{self.chosen.index}"
+
+    @property
+    def weights_ptr(self) -> str:
+        """Where the chosen weights are: the configuration's own, else the recipe's."""
+        own = f"{self.cbase}/weights/{self.chosen.precision}"
+        return (
+            own
+            if self.chosen.precision in self.conf.get("weights", {})
+            else (f"/weights/{self.chosen.precision}")
+        )
+
+    @property
+    def weights(self) -> dict[str, Any]:
+        own = self.conf.get("weights", {})
+        w: dict[str, Any] = (
+            own.get(self.chosen.precision) or self.recipe.data["weights"][self.chosen.precision]
+        )
+        return w
+
+    @property
+    def weights_layer(self) -> str:
+        return "configuration" if self.weights_ptr.startswith(self.cbase) else "recipe"
+
+
+def layers_of(ctx: Context) -> list[Layer]:
+    """The layers of the recipe side, lowest first: the backend's defaults, the hardware
+    profile, the recipe, the matching configuration (the user's come from
+    :func:`user_layers`)."""
+    return [backend_layer(ctx), hardware_layer(ctx), recipe_layer(ctx), configuration_layer(ctx)]
+
+
+def backend_layer(ctx: Context) -> Layer:
+    """Layer 1: the engine's defaults (host, memory fraction, port)."""
+    values: dict[str, tuple[Any, str]] = {"host": ("0.0.0.0", "aimc default")}
+    backend = ctx.chosen.backend
+    if ctx.engine.default_memory_utilization is not None:
+        values["memory_utilization"] = (
+            ctx.engine.default_memory_utilization,
+            f"{backend} {vocabulary(backend).version} default",
+        )
+    if ctx.request.default_port is not None:
+        values["port"] = (ctx.request.default_port, "$DEFAULT_PORT")
+    else:
+        values["port"] = (DEFAULT_PORT, "aimc default")
+    return Layer("backend", values)
+
+
+def hardware_layer(ctx: Context) -> Layer:
+    """Layer 2: the profile's env (multi-GPU env with more than one GPU), backend args, image."""
+    hw, src = ctx.hardware.data, ctx.hsrc
+    values: dict[str, tuple[Any, str]] = {}
+    _scoped(values, hw.get("env", {}), "env", "/env", src)
+    if ctx.chosen.gpus > 1:
+        _scoped(values, hw.get("multi_gpu_env", {}), "env", "/multi_gpu_env", src)
+    if ctx.chosen.nodes > 1:
+        values.update(_interconnect_env(hw.get("interconnect", {}), src))
+    backend = hw.get("backends", {}).get(ctx.chosen.backend, {})
+    base = f"/backends/{ctx.chosen.backend}"
+    _scoped(values, backend.get("env", {}), "env", f"{base}/env", src)
+    _scoped(values, backend.get("args", {}), "args", f"{base}/args", src)
+    if "image" in backend:
+        values["image"] = (backend["image"], src(f"{base}/image"))
+    return Layer("hardware", values)
+
+
+def _interconnect_env(net: Mapping[str, Any], src: Src) -> dict[str, tuple[Any, str]]:
+    """A multi-node plan's interconnect variables, from the profile's ``interconnect``.
+
+    NCCL's environment variables (NCCL User Guide, "Environment Variables"), which RCCL
+    reads under the same names: ``NCCL_SOCKET_IFNAME`` (the IP interfaces NCCL's bootstrap
+    and socket transport use) and ``NCCL_IB_HCA`` (the RDMA adapters, comma-separated,
+    ``mlx5_0:1`` for a port); PyTorch's ``GLOO_SOCKET_IFNAME`` (torch.distributed, "Common
+    environment variables": the interface of the Gloo backend, which vLLM's CPU process
+    groups use). Without them NCCL and Gloo choose an interface themselves (the wrong one on
+    a host with several) and NCCL runs over sockets when it finds no RDMA device."""
+    values: dict[str, tuple[Any, str]] = {}
+    if "socket_ifname" in net:
+        where = src("/interconnect/socket_ifname")
+        values["env.NCCL_SOCKET_IFNAME"] = (net["socket_ifname"], where)
+        values["env.GLOO_SOCKET_IFNAME"] = (net["socket_ifname"], where)
+    hcas = net.get("rdma", {}).get("hcas")
+    if hcas:
+        values["env.NCCL_IB_HCA"] = (",".join(hcas), src("/interconnect/rdma/hcas"))
+    return values
+
+
+def recipe_layer(ctx: Context) -> Layer:
+    """Layer 3: the recipe's facts (context, name) and ``defaults``."""
+    data, src = ctx.recipe.data, ctx.rsrc
+    defaults = data.get("defaults", {})
+    values: dict[str, tuple[Any, str]] = {
+        "context_length": (data["model"]["facts"]["max_context"], src("/model/facts/max_context")),
+        "served_model_name": (ctx.recipe.model_id, src("/model/id")),
+    }
+    _neutral(values, defaults, "/defaults", src)
+    if ctx.chosen.backend == default_backend(data):
+        _scoped(values, defaults.get("args", {}), "args", "/defaults/args", src)
+    _scoped(values, defaults.get("env", {}), "env", "/defaults/env", src)
+    if ctx.weights_layer == "recipe":
+        values.update(weights_values(ctx))
+    return Layer("recipe", values)
+
+
+def configuration_layer(ctx: Context) -> Layer:
+    """Layer 4: the configuration entry that matched (and the weights it names)."""
+    conf, base, src = ctx.conf, ctx.cbase, ctx.rsrc
+    values: dict[str, tuple[Any, str]] = {}
+    if "low_memory" in conf and ctx.request.gpus in conf["gpus"]:
+        # Marked to fit only with a shorter context: that context, when its count is asked
+        # for; a count left open sees it at the recipe's context (low-memory, not chosen).
+        limit = conf["low_memory"]["max_context"]
+        values["context_length"] = (limit, src(f"{base}/low_memory/max_context"))
+    _neutral(values, conf, base, src)
+    _scoped(values, conf.get("args", {}), "args", f"{base}/args", src)
+    _scoped(values, conf.get("env", {}), "env", f"{base}/env", src)
+    if ctx.weights_layer == "configuration":
+        values.update(weights_values(ctx))
+    return Layer("configuration", values)
+
+
+def weights_values(ctx: Context) -> dict[str, tuple[Any, str]]:
+    """Settings the chosen weights imply (their KV-cache dtype)."""
+    if "kv_cache_dtype" not in ctx.weights:
+        return {}
+    flag = ctx.engine.flags["kv_cache_dtype"]
+    value = ctx.engine.kv_cache_dtypes[ctx.weights["kv_cache_dtype"]]
+    return {f"args.{flag}": (value, ctx.rsrc(f"{ctx.weights_ptr}/kv_cache_dtype"))}

@@ -1,0 +1,176 @@
+"""Fit: whether each candidate configuration can run on the hardware, and why not.
+
+Takes a recipe, a hardware profile, a :class:`~aimc.plan.request.Request` and candidate
+configurations (:func:`aimc.plan.candidates.candidates`); hands on an :class:`Assessment` per
+candidate: its plan and the memory estimate's verdict (``runnable``, ``low-memory``,
+``incompatible``) with the reason, or why it was ruled out before memory was estimated (more
+GPUs than ``--devices`` or the machine has, a precision the hardware lacks, an override that
+does not apply). :func:`shortfall` says with the numbers why a configuration does not fit.
+Also the :class:`Pool` of GPUs a plan may use, and the words the policy counts GPUs in.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aimc.core.errors import ConfigError
+from aimc.core.safety import format_devices
+from aimc.domain.recipe import Hardware, Recipe
+from aimc.plan.candidates import Candidate, candidates
+from aimc.plan.model import Plan
+from aimc.plan.request import Request
+from aimc.plan.resolve import build_plan
+
+__all__ = ["Assessment", "Pool", "assess", "gpus_text", "probe", "shortfall", "why_not"]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A candidate configuration and whether it can run.
+
+    Attributes:
+        candidate: The configuration (hardware x precision x GPU count x backend).
+        plan: Its plan (None when it was ruled out before memory was estimated).
+        verdict: ``runnable``, ``low-memory`` or ``incompatible``.
+        reason: Why, with the numbers.
+    """
+
+    candidate: Candidate
+    plan: Plan | None
+    verdict: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The GPUs a plan may use, by device id: ``--devices``, or the usable GPUs of this
+    machine (``--target auto`` that found GPUs; :func:`aimc.app.pipeline.for_target`).
+
+    Attributes:
+        devices: Their device ids, in the order the server gets them.
+        visible: This machine's visible GPUs when the devices are its usable ones (None
+            for ``--devices``): for the refusals only.
+        busy: One line per visible GPU detection reports busy (less than 90% of its memory
+            free), left out of ``devices``: for the refusals only.
+    """
+
+    devices: tuple[int, ...]
+    visible: int | None = None
+    busy: tuple[str, ...] = ()
+
+    @property
+    def free(self) -> int:
+        """GPUs a GPU count left open may fill."""
+        return len(self.devices)
+
+    def text(self) -> str:
+        """``the 4 GPUs of --devices 4,5,6,7`` (the words the decisions use)."""
+        n = self.free
+        return f"the {n} GPU{'s' if n != 1 else ''} of --devices {format_devices(self.devices)}"
+
+    def busy_text(self) -> str:
+        """``2 of 8 visible GPUs are busy: GPU 0 (1.2 of 79.6 GiB free), ...``"""
+        n = len(self.busy)
+        return f"{n} of {self.visible} visible GPUs {'is' if n == 1 else 'are'} busy: " + ", ".join(
+            self.busy
+        )
+
+
+def gpus_text(n: int) -> str:
+    """``1 GPU``, ``4 GPUs``."""
+    return f"{n} GPU" if n == 1 else f"{n} GPUs"
+
+
+def assess(
+    recipe: Recipe,
+    hardware: Hardware,
+    request: Request,
+    cands: list[Candidate] | None = None,
+    strict: bool = False,
+    free_gpus: int | None = None,
+) -> list[Assessment]:
+    """The verdict of every candidate on ``hardware`` (or of ``cands``).
+
+    Args:
+        strict: Raise the error of a candidate whose plan cannot be built (an override that
+            does not apply to it), instead of reporting it as incompatible.
+        free_gpus: Only this many GPUs may be used (the devices of a GPU count left open):
+            larger candidates are incompatible.
+    """
+    out = []
+    for c in cands if cands is not None else candidates(recipe, hardware.name):
+        ruled_out = _ruled_out(c, hardware, request, free_gpus)
+        if ruled_out is not None:
+            out.append(Assessment(c, None, "incompatible", ruled_out))
+            continue
+        try:
+            plan = build_plan(recipe, hardware, request, c)
+        except ConfigError as exc:
+            if strict:
+                raise
+            out.append(Assessment(c, None, "incompatible", exc.message))
+            continue
+        out.append(Assessment(c, plan, plan.estimate["verdict"], plan.estimate["reason"]))
+    return out
+
+
+def _ruled_out(
+    c: Candidate, hardware: Hardware, request: Request, free_gpus: int | None
+) -> str | None:
+    """Why ``c`` cannot run before its memory is estimated, or None."""
+    # The devices first: their reason reads the same on this machine and for
+    # --target NAME --devices (a count beyond them is beyond the visible ones too).
+    if free_gpus is not None and c.gpus > free_gpus:
+        return f"needs {gpus_text(c.gpus)}, --devices names {free_gpus}"
+    if request.available_gpus is not None and c.gpus > request.available_gpus:
+        return f"needs {gpus_text(c.gpus)}, {request.available_gpus} visible"
+    if c.precision not in hardware.data["precisions"]:
+        return f"precision {c.precision} unsupported on {hardware.name}"
+    return None
+
+
+def shortfall(estimate: Mapping[str, Any], gpus: int, hardware: Hardware) -> str:
+    """Why a configuration does not fit, with the numbers: ``1 x h100 would need 141.2 GiB
+    per GPU for 32768 tokens, has 72.9 (79.19 x 0.92)``, and what the estimate offers
+    (a shorter ``--max-model-len``, or the weights alone being too large)."""
+    memory = float(hardware.data["memory_gib"])
+    util = round(estimate["budget_gib"] / memory, 2) if memory else 0.0
+    text = (
+        f"{gpus} x {hardware.name} would need {estimate['need_gib']:.1f} GiB per GPU for "
+        f"{estimate['context_length']} tokens, has {memory * util:.1f} ({memory:g} x {util:g})"
+    )
+    if estimate["verdict"] == "low-memory":
+        text += f"; fits with --max-model-len {estimate['max_context'] // 1024 * 1024}"
+    elif estimate["max_context"] == 0:
+        text += (
+            f"; the weights alone take {estimate['weights_gib']:.1f} GiB per GPU "
+            f"(+ {estimate['overhead_gib']:.1f} overhead)"
+        )
+    else:
+        text += f"; only {estimate['max_context']} tokens of KV cache fit"
+    return text
+
+
+def why_not(a: Assessment, hardware: Hardware) -> str:
+    """Why an assessed candidate cannot run: its memory shortfall, else its reason."""
+    if a.plan is None or a.verdict == "runnable":
+        return a.reason
+    return shortfall(a.plan.estimate, a.candidate.gpus, hardware)
+
+
+def probe(
+    recipe: Recipe, hardware: Hardware, request: Request, like: Candidate, gpus: int
+) -> Assessment | None:
+    """``like`` on ``gpus`` GPUs, a count its configuration does not offer: its estimate
+    (None when no plan can be built)."""
+    c = replace(like, gpus=gpus)
+    if c.precision not in hardware.data["precisions"]:
+        return None
+    try:
+        plan = build_plan(recipe, hardware, replace(request, gpus=gpus), c)
+    except ConfigError:
+        return None
+    return Assessment(c, plan, plan.estimate["verdict"], plan.estimate["reason"])

@@ -1,0 +1,342 @@
+"""Resolve stage: (request, recipe, hardware profile) -> :class:`~aimc.plan.model.Plan`.
+
+Takes a :class:`Request` (model, GPU count, precision, backend, target, overrides), the
+recipe and the target's hardware profile; picks the one configuration that matches,
+merges the settings of every layer in the documented precedence (:func:`merge`) and
+derives the backend's flags. Pure: no file is read and no process started here.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from aimc.backends import BACKENDS, vocabulary
+from aimc.core.diagnostics import whole_line
+from aimc.core.errors import ConfigError
+from aimc.core.safety import check_env
+from aimc.domain.recipe import Hardware, Recipe
+from aimc.plan.candidates import Candidate
+from aimc.plan.estimate import GIB, Estimate, estimate
+from aimc.plan.layers import (
+    Context,
+    Src,
+    hardware_display,
+    layers_of,
+    merge,
+    recipe_display,
+    user_layers,
+)
+from aimc.plan.model import Plan, Setting, mountable
+from aimc.plan.request import Request
+
+__all__ = ["PRECISION_ORDER", "build_plan", "plan_name"]
+
+
+#: Quality order used when the request leaves the precision open.
+PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "mxfp4", "int4")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def plan_name(model_id: str) -> str:
+    """:attr:`Plan.name` of a model: ``aim-`` and the lower-case repo name, every run of
+    other characters one ``-``, at most 63 characters (a DNS-1035 label: a container,
+    Compose project and Kubernetes name)."""
+    return f"aim-{_slug(model_id.split('/')[-1])}"[:63].rstrip("-")
+
+
+def build_plan(
+    recipe: Recipe,
+    hardware: Hardware,
+    request: Request,
+    chosen: Candidate,
+    decisions: Sequence[str] = (),
+    data_parallel: int = 1,
+) -> Plan:
+    """The plan for one concrete candidate: every layer merged, flags derived, memory
+    estimated.
+
+    Raises:
+        ConfigError: An override is invalid, or a value cannot be written safely.
+    """
+    ctx = Context(
+        recipe,
+        hardware,
+        request,
+        chosen,
+        Src(recipe.doc, recipe_display(recipe)),
+        Src(hardware.doc, hardware_display(hardware)),
+    )
+    merged = merge([*layers_of(ctx), *user_layers(request, chosen.backend)])
+    args = _engine_args(ctx, merged, data_parallel)
+    env = _checked_env(merged, request)
+    _check_name_and_port(merged)
+    source, local = _model_source(ctx)
+    image, launcher = _image_and_launcher(ctx, merged, source, local)
+    facts = recipe.data["model"]["facts"]
+    memory = _estimate(
+        facts, ctx.weights, source, chosen, hardware.data, merged, args, env, request
+    )
+    return Plan(
+        **_served(ctx, merged, source, local),
+        **_launched(ctx, merged, launcher, image),
+        args=args,
+        env=env,
+        decisions=list(decisions),
+        data_parallel=data_parallel,
+        estimate=memory.to_json(),
+        nodes=chosen.nodes,
+        devices=(
+            list(request.devices[: chosen.gpus * data_parallel])
+            if request.devices is not None
+            else None
+        ),
+    )
+
+
+def _served(
+    ctx: Context, merged: Mapping[str, Setting], source: str, local: bool
+) -> dict[str, Any]:
+    """The plan's fields that say what is served: the model, its recipe and hardware, the
+    configuration, backend, precision and GPU count chosen."""
+    recipe, chosen = ctx.recipe, ctx.chosen
+    return {
+        "name": plan_name(recipe.model_id),
+        "model_id": recipe.model_id,
+        "served_model_name": str(merged["served_model_name"].value),
+        "model_source": source,
+        "model_revision": ctx.weights.get("revision"),
+        "local_model": local,
+        "recipe": {
+            "source": recipe.root.label,
+            "path": recipe_display(recipe),
+            "sha256": recipe.doc.sha256,
+        },
+        "hardware": _hardware_record(ctx.hardware, chosen.nodes),
+        "configuration": chosen.config_id,
+        "backend": chosen.backend,
+        "backend_version": vocabulary(chosen.backend).version,
+        "precision": chosen.precision,
+        "gpus": chosen.gpus,
+    }
+
+
+def _launched(
+    ctx: Context, merged: Mapping[str, Setting], launcher: str, image: str | None
+) -> dict[str, Any]:
+    """The plan's fields that say how the server is started and reached."""
+    engine = ctx.engine
+    return {
+        "port": merged["port"].value,
+        "launcher": launcher,
+        "image": image,
+        "container": _container(ctx.hardware.data, ctx.chosen.nodes),
+        "command": list(
+            engine.container_command if launcher == "docker" else engine.process_command
+        ),
+        "passthrough_env": list(engine.passthrough_env),
+        "health_path": engine.health_path,
+    }
+
+
+def _checked_env(merged: Mapping[str, Setting], request: Request) -> dict[str, Setting]:
+    """The plan's environment: every ``env.*`` setting, each checked to be writable, and
+    no visibility variable when the plan names its GPUs."""
+    env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
+    for name, setting in env.items():
+        check_env(name, str(setting.value), setting.source)
+    if request.devices is not None:
+        _no_visibility_env(env)
+    return env
+
+
+def _hardware_record(hardware: Hardware, nodes: int) -> dict[str, Any]:
+    """What the plan records of its hardware profile (the interconnect only across nodes)."""
+    hw = hardware.data
+    return {
+        "name": hardware.name,
+        "vendor": hw["vendor"],
+        "architecture": hw["architecture"],
+        "memory_gib": hw["memory_gib"],
+        "gpus_per_node": hw["gpus_per_node"],
+        **({"host": dict(hw["host"])} if "host" in hw else {}),
+        **(
+            {"interconnect": copy.deepcopy(hw["interconnect"])}
+            if "interconnect" in hw and nodes > 1
+            else {}
+        ),
+        "source": hardware.root.label,
+        "path": hardware_display(hardware),
+        "sha256": hardware.doc.sha256,
+    }
+
+
+def _container(hw: Mapping[str, Any], nodes: int) -> dict[str, Any]:
+    """The profile's ``container``; a multi-node plan over RDMA adds what ``docker run``
+    needs for it: ``--device /dev/infiniband`` (the verbs devices), ``--cap-add IPC_LOCK``
+    and ``--ulimit memlock=-1`` (verbs pin the buffers they register; NCCL's "Troubleshooting"
+    asks for an unlimited memlock limit in containers)."""
+    container = copy.deepcopy(dict(hw.get("container", {})))
+    if nodes > 1 and "rdma" in hw.get("interconnect", {}):
+        for key, value in (("devices", "/dev/infiniband"), ("cap_add", "IPC_LOCK")):
+            if value not in container.get(key, []):
+                container[key] = [*container.get(key, []), value]
+        container["ulimits"] = ["memlock=-1"]
+    return container
+
+
+def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> dict[str, Setting]:
+    """The backend's flags: those aimc derives (GPU count, dtype, context...) first, then
+    every ``args.*`` setting that does not override one of them."""
+    engine, chosen, weights = ctx.engine, ctx.chosen, ctx.weights
+    gpus_src = (
+        ("cli", "GPU_COUNT argument")
+        if ctx.request.gpus is not None
+        else ("configuration", ctx.rsrc(f"{ctx.cbase}/gpus/{ctx.conf['gpus'].index(chosen.gpus)}"))
+    )
+    core: dict[str, Setting] = {engine.flags["gpus"]: Setting(chosen.gpus, *gpus_src)}
+    wsrc, wlayer = ctx.rsrc(ctx.weights_ptr), ctx.weights_layer
+    for key in ("context_length", "memory_utilization"):
+        if key in merged:
+            core[engine.flags[key]] = merged[key]
+    if chosen.precision in engine.dtypes:
+        core[engine.flags["dtype"]] = Setting(engine.dtypes[chosen.precision], wlayer, wsrc)
+    for key in ("quantization", "revision"):
+        if key in weights:
+            core[engine.flags[key]] = Setting(weights[key], wlayer, wsrc)
+    if ctx.recipe.data["model"].get("trust_remote_code"):
+        core[engine.flags["trust_remote_code"]] = Setting(
+            True, "recipe", ctx.rsrc("/model/trust_remote_code")
+        )
+    for key in ("served_model_name", "host", "port"):
+        core[engine.flags[key]] = merged[key]
+    if replicas > 1:
+        core[engine.flags["data_parallel"]] = Setting(replicas, "cli", "--optimize throughput")
+    if chosen.nodes > 1:
+        # The engine's own multi-node launch (no Ray): every node runs --nnodes N and the
+        # launchers add its rank and the head's address (aimc.emit.render.node_role_args).
+        nsrc = ctx.rsrc(f"{ctx.cbase}/nodes/{ctx.conf['nodes'].index(chosen.nodes)}")
+        if engine.multinode == "tensor":
+            # SGLang: one tensor-parallel group over every GPU of every node.
+            core[engine.flags["gpus"]] = Setting(
+                chosen.gpus * chosen.nodes, gpus_src[0], f"{gpus_src[1]} x nodes ({nsrc})"
+            )
+        else:
+            # vLLM: one pipeline stage per node.
+            core["pipeline-parallel-size"] = Setting(chosen.nodes, "configuration", nsrc)
+        core["nnodes"] = Setting(chosen.nodes, "configuration", nsrc)
+        if engine.multinode == "pipeline":
+            # On CUDA vLLM picks mp with nnodes > 1 by itself, on ROCm it must be told.
+            core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
+    rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
+    return {**core, **{k: v for k, v in rest.items() if k not in core}}
+
+
+def _no_visibility_env(env: Mapping[str, Setting]) -> None:
+    """Refuse a visibility variable set by a layer when the plan names its GPUs: the
+    artifacts set it from the devices (:func:`aimc.emit.render.device_env`)."""
+    from aimc.detect.visibility import VARIABLES
+
+    for name in VARIABLES:
+        if name in env:
+            raise ConfigError(
+                f"env.{name} ({env[name].source}) would choose GPUs the plan already names "
+                "by device id",
+                hint="leave the choice of GPUs to --devices",
+            )
+
+
+def _check_name_and_port(merged: Mapping[str, Setting]) -> None:
+    served = merged["served_model_name"]
+    if not isinstance(served.value, str) or not re.fullmatch(
+        r"[^\x00-\x1f\x7f]{1,200}", served.value
+    ):
+        raise ConfigError(
+            f"served model name {served.value!r} ({served.source}) is not a one-line name",
+            hint="use up to 200 printable characters",
+        )
+    port = merged["port"].value
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ConfigError(f"port {port!r} ({merged['port'].source}) is not a TCP port number")
+
+
+def _model_source(ctx: Context) -> tuple[str, bool]:
+    """(what the server loads: a repository id or an absolute folder, is it a folder)."""
+    if "path" in ctx.weights:
+        base = Path(ctx.recipe.path).resolve().parent
+        return str((base / ctx.weights["path"]).resolve()), True
+    return str(ctx.weights["repo"]), False
+
+
+def _image_and_launcher(
+    ctx: Context, merged: Mapping[str, Setting], source: str, local: bool
+) -> tuple[str | None, str]:
+    image = merged["image"].value if "image" in merged else None
+    default = ctx.hardware.data.get("container", {}).get("launcher", "docker")
+    launcher = ctx.request.launcher or (default if image else "process")
+    if launcher == "docker" and not image:
+        raise ConfigError(
+            f"no container image for {ctx.chosen.backend} on {ctx.hardware.name}",
+            hint="use --launcher process, or --set image=NAME:TAG",
+        )
+    if local and launcher == "docker" and not mountable(source):
+        raise ConfigError(
+            f"the model folder {whole_line(source)!r} cannot be mounted into a container",
+            hint="docker -v splits at ':' and ','; move or link the folder to a plain path, "
+            "or use --launcher process",
+        )
+    return image, launcher
+
+
+def _estimate(
+    facts: Mapping[str, Any],
+    weights: Mapping[str, Any],
+    source: str,
+    chosen: Candidate,
+    hw: Mapping[str, Any],
+    merged: Mapping[str, Setting],
+    args: Mapping[str, Setting],
+    env: Mapping[str, Setting],
+    request: Request,
+) -> Estimate:
+    """The memory estimate of a plan being built."""
+    size = request.checkpoint_bytes.get(source)
+    basis = "checkpoint"
+    if size is None and "size_gib" in weights:
+        size, basis = weights["size_gib"] * GIB, "recipe"
+    util = (
+        merged["memory_utilization"].value
+        if "memory_utilization" in merged
+        else BACKENDS[chosen.backend].assumed_memory_fraction
+    )
+    kv_budget = None
+    if hw["vendor"] == "cpu":
+        space = env.get("VLLM_CPU_KVCACHE_SPACE")
+        try:
+            kv_budget = float(space.value) if space else 4.0
+        except ValueError:
+            kv_budget = 4.0
+        util = 1.0
+    kv_setting = args.get("kv-cache-dtype")
+    # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
+    # splits every layer over gpus x nodes GPUs.
+    across = BACKENDS[chosen.backend].multinode == "tensor"
+    return estimate(
+        facts,
+        chosen.precision,
+        chosen.gpus * chosen.nodes if across else chosen.gpus,
+        float(hw["memory_gib"]),
+        float(util),
+        int(merged["context_length"].value),
+        kv_cache_dtype=str(kv_setting.value) if kv_setting else "auto",
+        weights_bytes=size,
+        weights_basis=basis,
+        kv_budget_gib=kv_budget,
+        pp=1 if across else chosen.nodes,
+    )
