@@ -6,6 +6,7 @@ byte; and a run leaves no state behind that the next one would see.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -117,11 +118,11 @@ def test_the_environment_and_folder_are_the_runs_and_put_back(
     all of it is put back after."""
     monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "never"))
     monkeypatch.setenv("AIM_DEBUG", "1")
-    before, cwd = dict(__import__("os").environ), Path.cwd()
+    before, cwd = dict(os.environ), Path.cwd()
     result = run_cli(*COMPILE, "-o", "out", cwd=tmp_path, env={"CACHE_DIR": str(tmp_path)})
     assert result.code == 0, result.err
     assert (tmp_path / "out" / "launch.sh").is_file()
-    assert dict(__import__("os").environ) == before and Path.cwd() == cwd
+    assert dict(os.environ) == before and Path.cwd() == cwd
     assert not (tmp_path / "never").exists()
 
 
@@ -153,7 +154,7 @@ def test_a_run_that_changes_the_environment_or_a_handler_fails(
     from aimc.cli import listing
 
     def leaky(*args: object, **kwargs: object) -> None:
-        __import__("os").environ["LEAKED"] = "1"
+        os.environ["LEAKED"] = "1"
 
     monkeypatch.setattr(listing.list_, "callback", leaky)
     with pytest.raises(AssertionError, match="LEAKED"):
