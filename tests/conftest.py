@@ -1,16 +1,18 @@
-"""Shared test helpers: the CLI in a subprocess, golden files, tiny recipe trees."""
+"""Shared test fixtures: the CLI (:mod:`tests.helpers.cli`), golden files, stand-in server
+labs; ``ROOT``, ``Result`` and ``run_cli`` for the tests that import them from here."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers.cli import Result, run_cli
+
+__all__ = ["CORPUS", "GOLDEN", "ROOT", "Result", "default_stop_signals", "run_cli"]
 
 # aimc's stderr is one JSON record a line by default (LOG_FORMAT=json); these tests read its
 # messages as the text lines LOG_FORMAT=text prints, unless a test sets LOG_FORMAT itself
@@ -37,30 +39,6 @@ def default_stop_signals() -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def run_cli(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 60
-) -> Result:
-    """Run ``python -m aimc ARGS`` in a subprocess, as a user would."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMC_", "AIM_"))}
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "aimc", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +86,7 @@ def lab(tmp_path: Path, reaper: Any) -> Iterator[Any]:
     try:
         yield lab
     finally:
-        lab.run("stop", "--all")
+        lab.stop_recorded()
 
 
 @pytest.fixture

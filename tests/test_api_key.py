@@ -28,8 +28,7 @@ from hypothesis import strategies as st
 
 from aimc.core.errors import ConfigError
 from aimc.run.probe import api_key, http_get
-from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, wait_for
-from tests.test_settings import environ_of
+from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, environ_of, wait_for
 
 KEY = "sk-" + "a1" * 20
 FAKE_DOCKER = FAKE.parent / "fake_docker.py"

@@ -12,9 +12,8 @@ takes a free-text value.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,9 @@ from hypothesis import strategies as st
 
 from aimc import api
 from aimc.backends import BACKENDS, vocabulary
-from aimc.cli import main
 from aimc.domain.engine_args import is_secret
 from aimc.plan.request import NEUTRAL
+from tests.helpers.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, TARGET = "Qwen/Qwen3-8B", "h100"
@@ -90,15 +89,10 @@ def test_the_fields_cover_what_the_issue_names() -> None:
 
 
 def _cli(*args: str) -> tuple[int, str]:
-    """``aim-engine ARGS`` in this process: (exit status, stderr)."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, err.getvalue()
+    """``aim-engine ARGS`` in this process (tests/helpers/cli.py) with the state folder of
+    :func:`home`: (exit status, stderr)."""
+    result = run_cli(*args, env={"AIMC_STATE_DIR": os.environ["AIMC_STATE_DIR"]})
+    return result.code, result.err
 
 
 @pytest.fixture

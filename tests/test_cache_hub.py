@@ -252,7 +252,7 @@ def test_remove_and_prune(hub, env) -> None:
 
 def _half_cached_box(tmp_path: Path) -> Any:
     """A stand-in GPU machine whose cache holds Qwen3-32B with only its config.json."""
-    from tests.test_contract import GPUBox
+    from tests.helpers.gpu_tools import GPUBox
 
     (tmp_path / "box").mkdir()
     box = GPUBox(tmp_path / "box")

@@ -18,13 +18,13 @@ import pytest
 from aimc.run.process import alive
 from tests.fakes.hub import FakeHub
 from tests.helpers.runs import free_port
-from tests.test_server import _check_serving, _server_pids, reference_tokens, tiny_model
-from tests.test_server import vllm_python as vllm_python
+from tests.helpers.vllm import check_serving, reference_tokens, server_pids, tiny_model
+from tests.helpers.vllm import vllm_python as vllm_python
 
 pytestmark = pytest.mark.server
 
 REPO = "aimc-test/tiny-llama"
-__all__ = ["reference_tokens", "tiny_model"]  # fixtures shared with tests/test_server.py
+__all__ = ["reference_tokens", "tiny_model"]  # fixtures of tests/helpers/vllm.py
 
 
 def test_download_then_launch_offline_by_repository_id(
@@ -77,10 +77,10 @@ def test_download_then_launch_offline_by_repository_id(
         assert result.code == 0, result.err + result.out
         data = json.loads(result.out)["data"]
         assert data["status"] == "running"
-        pids = _server_pids(tmp_path / "state")
+        pids = server_pids(tmp_path / "state")
         environ = Path(f"/proc/{pids[0]}/environ").read_bytes().split(b"\0")
         assert b"HF_HUB_OFFLINE=1" in environ  # set by aimc: the model is complete in the cache
-        _check_serving(data["endpoint_url"], REPO, reference_tokens)
+        check_serving(data["endpoint_url"], REPO, reference_tokens)
     finally:
         stopped = cli("stop", "--all", env=env, timeout=120)
     assert stopped.code == 0, stopped.err

@@ -1,6 +1,6 @@
 """The AIM Engine API reference's examples, run as written (issue 11).
 
-Each CLI example of the reference runs through the real CLI in a subprocess, on a stand-in
+Each CLI example of the reference runs through the real CLI (tests/helpers/cli.py), on a stand-in
 GPU machine where it needs hardware: eight MI300X reported by a stand-in ``amd-smi``, and a
 stand-in ``docker`` whose ``run`` starts the stand-in server (tests/fakes/fake_server.py) with
 the environment Docker gives a container (tests/fakes/fake_docker.py).
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,14 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from aimc.run.process import alive
-from tests.conftest import Result, run_cli
-from tests.helpers.runs import FAKE, free_port
-from tests.test_detect import BASE_PATH, Machine
-from tests.test_json_output import validator
-
-#: A stand-in ``docker run``: its "container" gets only what Docker would give it.
-FAKE_DOCKER = FAKE.parent / "fake_docker.py"
+from tests.conftest import Result
+from tests.helpers.gpu_tools import BASE_PATH, GPUBox
+from tests.helpers.output import validator
+from tests.helpers.runs import free_port
 
 #: The reference's CLI examples, in its order: (schema key of the command, the line).
 CLI_EXAMPLES = [
@@ -83,51 +78,6 @@ if result["success"]:
 else:
     print(f"Launch failed: {result['error']['message']}")
 """
-
-
-class GPUBox:
-    """A stand-in machine with eight MI300X, Docker and a model server; no hub."""
-
-    def __init__(self, tmp: Path):
-        self.machine = Machine(tmp)
-        self.machine.amd_smi(
-            "amd-smi-6.4-static-8x-mi300x.json", "amd-smi-6.4-metric-8x-mi300x.json"
-        )
-        self.machine.tool(
-            "docker",
-            'case "$1" in\n  version) echo 28.2.2;;\n'
-            f'  rm) exit 0;;\n  run) exec {sys.executable} {FAKE_DOCKER} "$@";;\nesac',
-        )
-        self.tmp = tmp
-        self.port = free_port()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            closed = s.getsockname()[1]
-        self.env = {
-            "DEFAULT_PORT": str(self.port),
-            "CACHE_DIR": str(tmp / "cache"),
-            "AIMC_STATE_DIR": str(tmp / "state"),
-            "HF_ENDPOINT": f"http://127.0.0.1:{closed}",
-            "FAKE_PIDS": str(tmp / "pids.json"),
-            "FAKE_MODE": "ready",
-            "LOG_LEVEL": "WARNING",
-        }
-
-    def run(self, *args: str, gpus: bool = True) -> Result:
-        env = dict(self.env)
-        if not gpus:  # the same machine without its GPUs
-            empty = self.tmp / "no-kfd"
-            empty.mkdir(exist_ok=True)
-            return run_cli(*args, env={**env, "PATH": BASE_PATH, "AIMC_KFD_TOPOLOGY": str(empty)})
-        return self.machine.run(run_cli, *args, **env)
-
-    def stop_all(self) -> None:
-        self.run("stop", "--all")
-        pids = self.tmp / "pids.json"
-        if pids.exists():
-            for pid in json.loads(pids.read_text()).values():
-                if alive(pid):
-                    os.kill(pid, 9)
 
 
 @pytest.fixture

@@ -27,11 +27,11 @@ from aimc.run.process import alive
 from tests.conftest import ROOT, Result
 from tests.fakes.hub import FakeHub
 from tests.helpers.runs import free_port
-from tests.test_server import PROMPT, _check_serving, _server_pids, reference_tokens, tiny_model
-from tests.test_server import vllm_python as vllm_python
+from tests.helpers.vllm import PROMPT, check_serving, reference_tokens, server_pids, tiny_model
+from tests.helpers.vllm import vllm_python as vllm_python
 
 pytestmark = [pytest.mark.server, pytest.mark.docker]
-__all__ = ["reference_tokens", "tiny_model"]  # fixtures shared with tests/test_server.py
+__all__ = ["reference_tokens", "tiny_model"]  # fixtures of tests/helpers/vllm.py
 
 IMAGE = "aimc/vllm-cpu:0.32.0"
 ENGINE = ROOT / "scripts" / "docker-engine.sh"
@@ -142,7 +142,7 @@ def test_launch_in_a_container_then_status_logs_stop(
         assert (data["container_name"], data["status"]) == (name, "running")
         assert len(data["container_id"]) == 12 and full_id.startswith(data["container_id"])
         # Through the port docker published, answered by vLLM inside the container.
-        _check_serving(f"http://localhost:{port}", "tiny-llama", reference_tokens)
+        check_serving(f"http://localhost:{port}", "tiny-llama", reference_tokens)
         inside = _environ(docker_socket, name)
         assert inside["HF_HUB_OFFLINE"] == "1"  # the caller's, passed through by name
         assert inside["VLLM_CPU_KVCACHE_SPACE"] == "1"  # --set env.…, via aim.env and -e
@@ -160,7 +160,7 @@ def test_launch_in_a_container_then_status_logs_stop(
         logs = cli("logs", name, "--tail", "200", env=env, timeout=60)
         assert logs.code == 0, logs.err
         assert "POST /v1/completions HTTP/1.1" in logs.out  # docker logs of the container
-        pids = _server_pids(Path(env["AIMC_STATE_DIR"]))
+        pids = server_pids(Path(env["AIMC_STATE_DIR"]))
     finally:
         stopped = cli("stop", name, env=env, timeout=120)
     assert stopped.code == 0, stopped.err
@@ -305,7 +305,7 @@ def test_compose_file_up_completion_down(
         while _status_of(f"http://localhost:{port}/v1/models", {}) != 200:
             assert time.monotonic() < deadline, compose("logs", "--tail", "30").stdout
             time.sleep(2)
-        _check_serving(f"http://localhost:{port}", "tiny-llama", reference_tokens)
+        check_serving(f"http://localhost:{port}", "tiny-llama", reference_tokens)
         inside = _environ(docker_socket, "aim-tiny-llama")
         assert inside["VLLM_CPU_KVCACHE_SPACE"] == "1"  # from aim.env (env_file)
     finally:

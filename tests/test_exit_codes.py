@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.runs import Lab
-from tests.test_runner import lab  # noqa: F401  (the fixture)
 
 NAMES = {
     1: "GENERAL_ERROR",
@@ -30,7 +29,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _check(lab: Lab, code: int, *args: str, **env: str) -> None:  # noqa: F811
+def _check(lab: Lab, code: int, *args: str, **env: str) -> None:
     text = lab.run(*args, **env)
     assert text.code == code, (text.code, text.err)
     assert "Traceback" not in text.err
@@ -44,42 +43,42 @@ def _check(lab: Lab, code: int, *args: str, **env: str) -> None:  # noqa: F811
         assert body["error"]["code"] == NAMES[code]
 
 
-def test_0_success(lab: Lab) -> None:  # noqa: F811
+def test_0_success(lab: Lab) -> None:
     _check(lab, 0, "list", "models")
 
 
-def test_1_general_error_when_the_output_cannot_be_written(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
+def test_1_general_error_when_the_output_cannot_be_written(lab: Lab, tmp_path: Path) -> None:
     too_long = tmp_path / ("x" * 300)  # ENAMETOOLONG: not a configuration or permission error
     _check(lab, 1, "compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(too_long))
 
 
-def test_2_configuration_error_for_an_unknown_model(lab: Lab) -> None:  # noqa: F811
+def test_2_configuration_error_for_an_unknown_model(lab: Lab) -> None:
     _check(lab, 2, "compile", "no-such/model", "--target", "h100")
 
 
-def test_3_gpu_detection_error_when_gpus_are_asked_of_a_machine_without(lab: Lab) -> None:  # noqa: F811
+def test_3_gpu_detection_error_when_gpus_are_asked_of_a_machine_without(lab: Lab) -> None:
     empty = lab.tmp / "no-kfd"
     empty.mkdir()
     env = {"PATH": "/usr/bin:/bin", "AIMC_KFD_TOPOLOGY": str(empty)}
     _check(lab, 3, "compile", "Qwen/Qwen3-32B", "8", "--target", "auto", **env)
 
 
-def test_4_launch_error_when_the_server_exits(lab: Lab) -> None:  # noqa: F811
+def test_4_launch_error_when_the_server_exits(lab: Lab) -> None:
     _check(lab, 4, "run", str(lab.folder), "--timeout", "60", FAKE_MODE="exit")
 
 
-def test_5_cache_error_when_cache_dir_is_a_file(lab: Lab) -> None:  # noqa: F811
+def test_5_cache_error_when_cache_dir_is_a_file(lab: Lab) -> None:
     file = lab.tmp / "cache-file"
     file.write_text("")
     _check(lab, 5, "cache", "stats", CACHE_DIR=str(file))
 
 
-def test_6_network_error_when_the_hub_cannot_be_reached(lab: Lab) -> None:  # noqa: F811
+def test_6_network_error_when_the_hub_cannot_be_reached(lab: Lab) -> None:
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     _check(lab, 6, "cache", "download", "some-org/some-model", HF_ENDPOINT=endpoint)
 
 
-def test_7_permission_error_on_the_docker_socket(lab: Lab) -> None:  # noqa: F811
+def test_7_permission_error_on_the_docker_socket(lab: Lab) -> None:
     bindir = lab.tmp / "bin"
     bindir.mkdir()
     docker = bindir / "docker"
@@ -109,7 +108,7 @@ def test_the_error_code_names_are_the_documented_ones(code: int) -> None:
     assert NAMES[code] in {c.code for c in classes if c.exit_code == code}
 
 
-def test_errors_are_log_records_when_log_format_is_json(lab: Lab) -> None:  # noqa: F811
+def test_errors_are_log_records_when_log_format_is_json(lab: Lab) -> None:
     """Before issue 11 an error was only text on stderr, whatever LOG_FORMAT said; before
     issue 20 it was both (the text lines, then a record)."""
     result = lab.run("compile", "no-such/model", "--target", "h100", LOG_FORMAT="json")

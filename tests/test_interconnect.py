@@ -33,8 +33,8 @@ from aimc.emit.templating import to_yaml
 from aimc.plan.request import Request
 from tests.conftest import GOLDEN
 from tests.helpers.k8s import kubelet_expand, load_yaml
+from tests.helpers.multinode import lws_validator, run_recorded
 from tests.helpers.pods import baseline_violations, qos_class
-from tests.test_multinode import _run, lws_validator
 
 DATA = Path(__file__).parent / "data" / "interconnect"
 SHIPPED = Catalog.default()
@@ -143,7 +143,7 @@ def test_bare_metal_docker_run_gets_the_rdma_devices(
     (tmp_path / "sandbox").mkdir()
     for script, rank in (("launch.sh", "0"), ("launch-worker.sh", "1")):
         env = {"AIM_MASTER_ADDR": "10.0.0.7", "AIM_NODE_RANK": rank}
-        code, err, seen = _run(out / script, tmp_path / "sandbox", env)
+        code, err, seen = run_recorded(out / script, tmp_path / "sandbox", env)
         assert code == 0, err
         argv = seen["argv"]
         head = argv[: argv.index(plan.image)]

@@ -2,7 +2,7 @@
 the command's schema in ``schemas/output.schema.json``, with the documented exit code and
 the ``error.code`` that names it.
 
-Every case runs the real CLI in a subprocess, with its own CACHE_DIR, AIMC_STATE_DIR, port
+Every case runs the real CLI (tests/helpers/cli.py), with its own CACHE_DIR, AIMC_STATE_DIR, port
 and folders; servers are the stand-in of ``tests/fakes/fake_server.py``, stopped (and their
 process groups killed) whatever a test did. The commands come from the click group itself:
 a command without a success case and a failure case here fails
@@ -24,17 +24,14 @@ from typing import Any
 
 import click
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
 from tests.conftest import ROOT, Result, run_cli
 from tests.helpers.cache import REV, _cached
+from tests.helpers.gpu_tools import Machine
+from tests.helpers.interop import aim_broken, aim_clean, vllm_broken, vllm_clean
+from tests.helpers.output import SCHEMA, validator
 from tests.helpers.runs import EXAMPLES, NAME, Reaper, TrustLab, cli_env, members
-from tests.test_detect import Machine
-from tests.test_interop import aim_broken, aim_clean, vllm_broken, vllm_clean
 
-SCHEMA = json.loads((ROOT / "schemas" / "output.schema.json").read_text())
-REGISTRY = Registry().with_resource(SCHEMA["$id"], Resource.from_contents(SCHEMA))
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -65,12 +62,6 @@ def error_codes() -> dict[str, int]:
 
     classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)]
     return {c.code: c.exit_code for c in classes if issubclass(c, errors.AimcError)}
-
-
-def validator(command: str | None) -> Draft202012Validator:
-    """The schema of one command's output (``None``: of any output)."""
-    schema = {"$ref": f"{SCHEMA['$id']}#/$defs/{command}"} if command else SCHEMA
-    return Draft202012Validator(schema, registry=REGISTRY)
 
 
 def check(result: Result, command: str | None, status: int, code: str | None = None) -> Any:
@@ -267,7 +258,7 @@ def lab(tmp_path: Path) -> Iterator[TrustLab]:
     try:
         yield lab
     finally:
-        lab.run("stop", "--all")
+        lab.stop_recorded()
         reaper.cleanup()
 
 

@@ -31,6 +31,7 @@ from aimc.plan.model import Plan
 from aimc.plan.request import Request
 from tests.conftest import GOLDEN
 from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml
+from tests.helpers.multinode import validate_multinode
 
 CATALOG = Catalog.default()
 TOKEN = "hf_" + "Zk3p" * 9
@@ -97,8 +98,6 @@ def test_every_shipped_container_plan_validates() -> None:
         request = Request(model=model)
         files = compile_k8s(plan, request, target, 2)
         if plan.nodes > 1:  # DeepSeek-R1 on h100: a LeaderWorkerSet (SGLang over 2 nodes)
-            from tests.test_multinode import _validate as validate_multinode
-
             validate_multinode(files)
             multinode += 1
         else:

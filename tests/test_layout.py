@@ -129,6 +129,20 @@ def test_data_lives_at_the_top_level_once() -> None:
         assert len(stems) == len(set(stems)), sorted(names)
 
 
+def test_no_test_module_imports_another() -> None:
+    """Shared test code lives in tests/helpers/, tests/fakes/ or a conftest fixture: a test
+    module never imports another (before issue 23, 20 did, conftest included)."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            hits = [n for n in names if n.split(".")[:2][-1].startswith("test_")]
+            found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in hits[:1]]
+    assert not found, found
+
+
 #: Size bounds (issue 23): a module says one thing, a function does one step.
 MODULE_LINES = 500
 FUNCTION_LINES = 60

@@ -1,7 +1,8 @@
 """Hostile input: file size, nesting, alias expansion and echoed values stay bounded.
 
-The CLI tests run ``python -m aimc`` in a subprocess whose ``timeout=`` is the only time
-guard: a regression fails with ``TimeoutExpired`` instead of hanging the suite.
+The CLI tests run ``python -m aimc`` in a subprocess (``process=True``: not in this
+process, tests/helpers/cli.py) whose ``timeout=`` is the only time guard: a regression
+fails with ``TimeoutExpired`` instead of hanging the suite.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ DIAG = re.compile(r"^(?P<path>[^:]+)(?::(?P<line>\d+):(?P<col>\d+))?: error: (?P
 
 
 def _validate(target: str) -> Result:
-    return run_cli("validate", target, timeout=TIMEOUT)
+    return run_cli("validate", target, timeout=TIMEOUT, process=True)
 
 
 def _only_error(result: Result) -> re.Match[str]:
@@ -141,7 +142,7 @@ def test_alias_bomb_in_a_recipe_directory_does_not_hang_the_catalog(tmp_path: Pa
     (d / "models/example-org").mkdir(parents=True)
     shutil.copy(CORPUS / "invalid/alias-bomb.yaml", d / "models/evil-org/Bomb.yaml")
     shutil.copy(CORPUS / "valid/recipe-full.yaml", d / "models/example-org/Example-7B.yaml")
-    result = run_cli("list", "models", "--recipes", str(d), timeout=TIMEOUT)
+    result = run_cli("list", "models", "--recipes", str(d), timeout=TIMEOUT, process=True)
     assert result.code == 2
     assert "Traceback" not in result.err
     assert "Bomb.yaml:7:12: error: YAML aliases expand to more than 20000 nodes" in result.err

@@ -1,9 +1,9 @@
 """What aimc writes on stderr under ``LOG_FORMAT=json``, the AIM Engine default (issue 20).
 
-Every command here runs in a subprocess twice: with ``LOG_FORMAT`` unset (the default) and
-with ``LOG_FORMAT=json`` set. Every stderr line must be one JSON record, errors with their
-hint and details included, each error once; and the two runs must write the same records
-(timestamps aside).
+Every command here runs twice (tests/helpers/cli.py): with ``LOG_FORMAT`` unset (the
+default) and with ``LOG_FORMAT=json`` set. Every stderr line must be one JSON record, errors
+with their hint and details included, each error once; and the two runs must write the same
+records (timestamps aside).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CORPUS, ROOT, Result
+from tests.helpers.cli import run
 
 EXAMPLES = ROOT / "examples" / "recipes"
 
 
 def _aim(tmp: Path, *args: str, **env: str) -> Result:
-    """``python -m aimc ARGS`` with LOG_FORMAT only as ``env`` sets it, on a machine
+    """``aim-engine ARGS`` with LOG_FORMAT only as ``env`` sets it, on a machine
     without GPUs (no detection tool on PATH, an empty KFD tree)."""
     (tmp / "no-kfd").mkdir(exist_ok=True)
     full = {
@@ -38,15 +39,7 @@ def _aim(tmp: Path, *args: str, **env: str) -> Result:
         CACHE_DIR=str(tmp / "cache"),
         **env,
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "aimc", *args],
-        cwd=ROOT,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return run(args, full, timeout=120)
 
 
 def _records(err: str) -> list[dict]:

@@ -14,10 +14,8 @@ strict field validation is (an unknown field is an error); the Service and the P
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 import pytest
 from ruamel.yaml import YAML
 
@@ -39,12 +36,12 @@ from aimc.plan.estimate import estimate
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
 from tests.conftest import GOLDEN, ROOT
-from tests.helpers.k8s import K8S_VERSION, kubelet_expand
+from tests.helpers.k8s import kubelet_expand
+from tests.helpers.multinode import lws_validator, run_recorded, validate_multinode
 
 CATALOG = Catalog.default()
 MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 RECIPE = ROOT / "recipes/models/meta-llama/Llama-3.1-405B-Instruct.yaml"
-CRD = ROOT / "tests/data/lws/leaderworkerset.x-k8s.io_leaderworkersets.crd.yaml"
 FOLDER = "meta-llama__Llama-3.1-405B-Instruct--h100-bf16-2-nodes"
 SGLANG_MODEL = "deepseek-ai/DeepSeek-R1"
 SGLANG_RECIPE = ROOT / "recipes/models/deepseek-ai/DeepSeek-R1.yaml"
@@ -77,37 +74,6 @@ def _request(**kw: Any) -> Request:
 
 def _plan(**kw: Any) -> Plan:
     return make_plan(CATALOG, _request(**kw), "h100")
-
-
-def _strict(schema: Any) -> Any:
-    """``schema`` with unknown fields refused: every object schema that lists its
-    properties and says nothing of others gets ``additionalProperties: false`` (what the
-    API server's pruning / strict field validation does with a structural schema)."""
-    if isinstance(schema, dict):
-        out = {k: _strict(v) for k, v in schema.items()}
-        if "properties" in schema and "additionalProperties" not in schema:
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_strict(v) for v in schema]
-    return schema
-
-
-@functools.cache
-def lws_validator() -> jsonschema.Draft7Validator:
-    """The CRD's v1 schema: OpenAPI v3, which Draft 7 reads once the ``x-kubernetes-*``
-    keys are ignored (it has no ``nullable``; int-or-string is an ``anyOf``)."""
-    crd = YAML(typ="safe", pure=False).load(CRD.read_text(encoding="utf-8"))
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    schema = _strict(version["schema"]["openAPIV3Schema"])
-    jsonschema.Draft7Validator.check_schema(schema)
-    return jsonschema.Draft7Validator(schema)
-
-
-def _validate(files: dict[str, str]) -> None:
-    lws_validator().validate(_yaml(files["leaderworkerset.yaml"]))
-    for name in ("service.yaml", "pvc.yaml", "download.yaml"):
-        kubernetes_validate.validate(_yaml(files[name]), K8S_VERSION, strict=True)
 
 
 # --- the recipe and the plan ----------------------------------------------------------------
@@ -167,12 +133,12 @@ def test_multinode_manifests_match_golden_and_validate(
     for name, text in files.items():
         golden(f"k8s/{folder}/{name}", text)
     assert sorted(p.name for p in (GOLDEN / "k8s" / folder).iterdir()) == sorted(files)
-    _validate(files)
+    validate_multinode(files)
     assert json.loads(files["manifest.aimc"])["inputs"]["kubernetes"] == {
         "replicas": 1,
         "nodes": 2,
     }
-    _validate(compile_k8s(plan, request, "h100", 3))
+    validate_multinode(compile_k8s(plan, request, "h100", 3))
 
 
 def test_the_crd_validator_is_strict() -> None:
@@ -267,33 +233,6 @@ def _local(
     return plan, out
 
 
-def _run(script: Path, sandbox: Path, env: dict[str, str]) -> tuple[int, str, dict[str, Any]]:
-    """Run ``script`` with recording ``docker`` and ``python3`` first on PATH."""
-    bindir = sandbox / "bin"
-    bindir.mkdir(exist_ok=True)
-    for name in ("docker", "python3"):
-        tool = bindir / name
-        tool.write_text(
-            f"#!{sys.executable}\nimport json, os, sys\n"
-            'json.dump({"argv": sys.argv[1:], "env": dict(os.environ)}, '
-            'open(os.environ["RECORD"], "w"))\n'
-        )
-        tool.chmod(0o755)
-    record = sandbox / "record.json"
-    record.unlink(missing_ok=True)
-    full = {
-        "PATH": f"{bindir}:{os.environ['PATH']}",
-        "RECORD": str(record),
-        "CACHE_DIR": str(sandbox / "cache"),
-        **env,
-    }
-    result = subprocess.run(
-        ["bash", str(script)], env=full, cwd=sandbox, capture_output=True, text=True
-    )
-    seen = json.loads(record.read_text()) if record.exists() else {}
-    return result.returncode, result.stderr, seen
-
-
 @pytest.mark.parametrize(("folder", "model", "fields", "config"), DEPLOYMENTS, ids=DEPLOYMENT_IDS)
 def test_the_local_pair_matches_golden_and_passes_shellcheck(
     golden, tmp_path: Path, folder: str, model: str, fields: dict[str, Any], config: str
@@ -324,7 +263,7 @@ def test_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_path: Path
     address = "10.0.0.7"
     for script, pod, rank in [("launch.sh", leader, "0"), ("launch-worker.sh", worker, "1")]:
         env = {"AIM_MASTER_ADDR": address, "AIM_NODE_RANK": rank}
-        code, err, seen = _run(out / script, tmp_path / "sandbox", env)
+        code, err, seen = run_recorded(out / script, tmp_path / "sandbox", env)
         assert code == 0, err
         pod_env = {"LWS_LEADER_ADDRESS": address, "LWS_WORKER_INDEX": rank}
         expected = [kubelet_expand(w, pod_env) for w in pod["args"]]
@@ -363,7 +302,7 @@ def test_the_scripts_refuse_a_bad_address_or_rank(
 ) -> None:
     _, out = _local(tmp_path)
     (tmp_path / "sandbox").mkdir()
-    code, err, seen = _run(out / script, tmp_path / "sandbox", env)
+    code, err, seen = run_recorded(out / script, tmp_path / "sandbox", env)
     assert code == 2 and message in err and not seen
 
 
@@ -615,7 +554,7 @@ def test_sglang_head_and_worker_scripts_run_the_pods_args(launcher: str, tmp_pat
     leader, worker = _pods(_sglang())
     address = "10.0.0.7"
     for script, pod, rank in [("launch.sh", leader, "0"), ("launch-worker.sh", worker, "1")]:
-        code, err, seen = _run(
+        code, err, seen = run_recorded(
             out / script, tmp_path / "sandbox", {"AIM_MASTER_ADDR": address, "AIM_NODE_RANK": rank}
         )
         assert code == 0, err
@@ -644,7 +583,7 @@ def test_sglang_scripts_refuse_an_address_sglang_would_misread(
     (tmp_path / "sandbox").mkdir()
     for script in ("launch.sh", "launch-worker.sh"):
         env = {"AIM_MASTER_ADDR": address, "AIM_NODE_RANK": "1"}
-        code, err, seen = _run(out / script, tmp_path / "sandbox", env)
+        code, err, seen = run_recorded(out / script, tmp_path / "sandbox", env)
         assert code == 2 and "hostname or IPv4 address" in err and not seen
 
 

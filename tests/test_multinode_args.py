@@ -24,14 +24,13 @@ from hypothesis import strategies as st
 from aimc.app.pipeline import make_plan
 from aimc.check.catalog import Catalog
 from aimc.core.write import write_artifacts
-from aimc.domain.recipe import RecipeRoot
 from aimc.emit.emitters import compile_plan
 from aimc.emit.k8s import resources
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
 from tests.conftest import ROOT
 from tests.helpers.k8s import kubelet_expand
-from tests.test_multinode import _run
+from tests.helpers.multinode import run_recorded, three_node_catalog
 
 SHIPPED = Catalog.default()
 VLLM = "meta-llama/Llama-3.1-405B-Instruct"
@@ -106,37 +105,6 @@ def test_the_reader_refuses_what_the_engine_would() -> None:
 # --- plans: the shipped 2-node ones, and 3-node ones from a recipe copy ----------------------
 
 
-def _three_node_catalog(root: Path) -> Catalog:
-    """The shipped recipes with a 3-node configuration each: Llama 3.1 405B bf16 on
-    3 x 8 x H100 with vLLM (126 layers: 42 per stage), DeepSeek-R1 FP8 on 3 x 8 x H100 with
-    SGLang (tensor parallel 24: the copy's 128 heads become 192 so that 24 divides them;
-    only the arguments are looked at here)."""
-    llama = (ROOT / "recipes/models/meta-llama/Llama-3.1-405B-Instruct.yaml").read_text()
-    deepseek = (ROOT / "recipes/models/deepseek-ai/DeepSeek-R1.yaml").read_text()
-    edits = [
-        (llama, "meta-llama/Llama-3.1-405B-Instruct.yaml", [("nodes: [2]", "nodes: [3]")]),
-        (
-            deepseek,
-            "deepseek-ai/DeepSeek-R1.yaml",
-            [
-                ("nodes: [2]", "nodes: [3]"),
-                (
-                    "attention_heads: 128\n    kv_heads: 128",
-                    "attention_heads: 192\n    kv_heads: 192",
-                ),
-            ],
-        ),
-    ]
-    for text, name, pairs in edits:
-        for old, new in pairs:
-            assert text.count(old) == 1, (name, old)
-            text = text.replace(old, new)
-        path = root / "models" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return Catalog([RecipeRoot(root, "--recipes"), *SHIPPED.roots])
-
-
 def _request(backend: str, nodes: int, **kw: Any) -> Request:
     if backend == "vllm":
         return Request(model=VLLM, precision="bf16", nodes=nodes, **kw)
@@ -144,7 +112,7 @@ def _request(backend: str, nodes: int, **kw: Any) -> Request:
 
 
 def _plan(backend: str, nodes: int, tmp_path: Path, **kw: Any) -> Plan:
-    catalog = SHIPPED if nodes == 2 else _three_node_catalog(tmp_path / "recipes")
+    catalog = SHIPPED if nodes == 2 else three_node_catalog(tmp_path / "recipes")
     plan = make_plan(catalog, _request(backend, nodes, **kw), "h100")
     assert (plan.backend, plan.nodes, plan.gpus) == (backend, nodes, 8)
     return plan
@@ -221,7 +189,7 @@ def test_every_script_says_its_own_rank_with_the_engines_flags(
     sandbox.mkdir()
     runs = [("launch.sh", 0)] + [("launch-worker.sh", r) for r in range(1, nodes)]
     for script, rank in runs:
-        code, err, seen = _run(
+        code, err, seen = run_recorded(
             out / script, sandbox, {"AIM_MASTER_ADDR": HEAD, "AIM_NODE_RANK": str(rank)}
         )
         assert code == 0, err
@@ -234,7 +202,7 @@ def test_every_script_says_its_own_rank_with_the_engines_flags(
             assert server[:3] == ["python3", "-m", "sglang.launch_server"]
             server = server[3:]
         _expect(backend, nodes, rank, HEAD, parse(backend, server))
-    code, err, seen = _run(
+    code, err, seen = run_recorded(
         out / "launch-worker.sh", sandbox, {"AIM_MASTER_ADDR": HEAD, "AIM_NODE_RANK": str(nodes)}
     )
     assert code == 2 and not seen, err
@@ -260,7 +228,7 @@ def test_the_head_address_reaches_sglang_as_one_word_or_is_refused(
     or passes it as ``HOST:20000``, one word that SGLang splits at its only ``:``."""
     sandbox = tmp_path_factory.mktemp("run")
     env = {"AIM_MASTER_ADDR": address, "AIM_NODE_RANK": "1"}
-    code, err, seen = _run(sglang_scripts / "launch-worker.sh", sandbox, env)
+    code, err, seen = run_recorded(sglang_scripts / "launch-worker.sh", sandbox, env)
     if code == 2:
         assert not seen and "hostname or IPv4 address" in err
         return

@@ -22,7 +22,7 @@ from tests.helpers.runs import FAKE, Lab
 def lab(tmp_path: Path, cli) -> Lab:
     lab = Lab(tmp_path, cli)
     yield lab
-    lab.run("stop", "--all")
+    lab.stop_recorded()
     if lab.pids.exists():  # never leave a stand-in behind, whatever a test did
         for pid in lab.started_pids().values():
             if alive(pid):

@@ -9,7 +9,6 @@ whose tokens must equal transformers' greedy decoding of the same model, listed 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -18,59 +17,12 @@ from pathlib import Path
 import pytest
 
 from aimc.run.process import alive
-from tests.conftest import ROOT
 from tests.helpers.runs import free_port
+from tests.helpers.vllm import PROMPT, check_serving, reference_tokens, server_pids, tiny_model
+from tests.helpers.vllm import vllm_python as vllm_python
 
 pytestmark = pytest.mark.server
-
-PROMPT = "Hello, how are you?"
-
-
-@pytest.fixture(scope="module")
-def vllm_python() -> Path:
-    path = Path(os.environ.get("AIMC_TEST_VLLM_PYTHON") or ROOT / ".venv-vllm/bin/python")
-    if not path.exists():
-        pytest.fail(
-            f"{path} not found: run scripts/setup-vllm.sh (or set "
-            "AIMC_TEST_VLLM_PYTHON) to install the CPU build of vLLM"
-        )
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path) -> Path:
-    folder = tmp_path_factory.mktemp("models") / "tiny-llama"
-    subprocess.run(
-        [str(vllm_python), str(ROOT / "examples/make_tiny_llama.py"), str(folder)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return folder
-
-
-@pytest.fixture(scope="module")
-def reference_tokens(tiny_model: Path, vllm_python: Path) -> list[int]:
-    """transformers' greedy decoding of the prompt: what vLLM must produce at temperature 0."""
-    code = (
-        "import json, sys, torch\n"
-        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-        "t = AutoTokenizer.from_pretrained(sys.argv[1])\n"
-        "m = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32)\n"
-        "ids = t(sys.argv[2], return_tensors='pt').input_ids\n"
-        "out = m.generate(ids, max_new_tokens=8, do_sample=False, min_new_tokens=8)\n"
-        "print(json.dumps(out[0, ids.shape[1]:].tolist()))\n"
-    )
-    out = subprocess.run(
-        [str(vllm_python), "-c", code, str(tiny_model), PROMPT],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    ).stdout
-    tokens: list[int] = json.loads(out.strip().splitlines()[-1])
-    assert len(tokens) == 8
-    return tokens
+__all__ = ["reference_tokens", "tiny_model"]  # fixtures of tests/helpers/vllm.py
 
 
 @pytest.fixture
@@ -81,41 +33,6 @@ def env(tmp_path: Path, vllm_python: Path) -> dict[str, str]:
         "CACHE_DIR": str(tmp_path / "cache"),
         "HF_HUB_OFFLINE": "1",
     }
-
-
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def _check_serving(endpoint: str, model: str, reference: list[int]) -> None:
-    models = _get(f"{endpoint}/v1/models")
-    assert [m["id"] for m in models["data"]] == [model]
-    answer = _post(
-        f"{endpoint}/v1/completions",
-        {
-            "model": model,
-            "prompt": PROMPT,
-            "max_tokens": 8,
-            "temperature": 0,
-            "return_token_ids": True,
-        },
-    )
-    choice = answer["choices"][0]
-    assert answer["usage"]["completion_tokens"] == 8
-    assert choice["token_ids"] == reference
-
-
-def _server_pids(state: Path) -> list[int]:
-    return [json.loads(p.read_text())["pid"] for p in (state / "runs").glob("*.json")]
 
 
 def test_launch_a_local_folder_end_to_end(cli, env, tiny_model, reference_tokens, tmp_path) -> None:
@@ -146,10 +63,10 @@ def test_launch_a_local_folder_end_to_end(cli, env, tiny_model, reference_tokens
             data["gpu_count"],
             data["status"],
         ) == ("aim-tiny-llama", "vllm", "fp32", 1, "running")
-        _check_serving(data["endpoint_url"], "tiny-llama", reference_tokens)
+        check_serving(data["endpoint_url"], "tiny-llama", reference_tokens)
         shown = json.loads(cli("status", "--format", "json", env=env).out)["data"]
         assert [(s["name"], s["status"]) for s in shown] == [("aim-tiny-llama", "running")]
-        pids = _server_pids(tmp_path / "state")
+        pids = server_pids(tmp_path / "state")
     finally:
         stopped = cli("stop", "aim-tiny-llama", env=env, timeout=120)
     assert stopped.code == 0, stopped.err
@@ -212,9 +129,9 @@ def test_compile_then_run(cli, env, tiny_model, reference_tokens, tmp_path, vllm
     try:
         assert ran.code == 0, ran.err + ran.out
         assert f"ready: http://localhost:{port} serves tiny-llama" in ran.out
-        _check_serving(f"http://localhost:{port}", "tiny-llama", reference_tokens)
+        check_serving(f"http://localhost:{port}", "tiny-llama", reference_tokens)
         _run_the_rest_example(vllm_python, port)
-        pids = _server_pids(tmp_path / "state")
+        pids = server_pids(tmp_path / "state")
     finally:
         stopped = cli("stop", "--all", env=env, timeout=120)
     assert stopped.code == 0

@@ -1,6 +1,6 @@
-"""Settings (aimc/core/settings.py): every environment variable aimc honours, one test or more
-each, through the real CLI in a subprocess or through the Python API where that is what the
-AIM Engine contract describes; and the precedence flag > environment > default.
+"""Settings (aimc/core/settings.py): every environment variable aimc honours, one test or
+more each, through the real CLI (tests/helpers/cli.py) or through the Python API where that
+is what the AIM Engine contract describes; and the precedence flag > environment > default.
 
 Docstrings that start with "Failed before" mark the tests written to fail before the
 settings module (the others pin behaviour that already held).
@@ -22,7 +22,8 @@ import pytest
 from aimc.core.errors import ConfigError
 from aimc.core.settings import DEFAULT_CACHE_DIR, Settings, setting
 from tests.conftest import ROOT, Result
-from tests.helpers.runs import FAKE, Lab, free_port
+from tests.helpers.cli import run
+from tests.helpers.runs import FAKE, Lab, environ_of, free_port
 
 EXAMPLES = ROOT / "examples" / "recipes"
 #: Variables these tests control: never inherited from the environment pytest runs in.
@@ -51,17 +52,9 @@ def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def aim(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Result:
-    """``python -m aimc ARGS`` in a subprocess (as conftest's ``run_cli``, with the
-    variables these tests control removed from the inherited environment)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "aimc", *args],
-        cwd=cwd,
-        env=clean_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    """``aim-engine ARGS`` (as conftest's ``run_cli``, with the variables these tests
+    control removed from the inherited environment)."""
+    return run(args, clean_env(env), cwd=cwd, timeout=120)
 
 
 def warnings_in(err: str) -> list[str]:
@@ -77,18 +70,12 @@ def warnings_in(err: str) -> list[str]:
     return found
 
 
-def environ_of(pid: int) -> dict[str, str]:
-    """The environment a running process was started with."""
-    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
-
-
 @pytest.fixture
 def lab(tmp_path: Path, cli):
     """A folder compiled for the cpu target whose 'python' is the stand-in server."""
     lab = Lab(tmp_path, cli)
     yield lab
-    lab.run("stop", "--all")
+    lab.stop_recorded()
 
 
 def launch_args(port: int) -> list[str]:

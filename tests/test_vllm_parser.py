@@ -16,6 +16,7 @@ from aimc.emit.emitters import compile_plan
 from aimc.emit.render import server_argv
 from aimc.plan.request import Request
 from tests.conftest import ROOT
+from tests.helpers.multinode import run_recorded, three_node_catalog
 
 pytestmark = pytest.mark.server
 
@@ -83,10 +84,7 @@ def test_vllm_reads_each_nodes_role_of_a_three_node_plan(vllm_python: Path, tmp_
     """Issue 22: the head's and each worker's argv (launch.sh, launch-worker.sh with
     AIM_NODE_RANK 1 and 2) as vLLM's own parser reads them: rank, head address, node
     count, --headless only off the head."""
-    from tests.test_multinode import _run
-    from tests.test_multinode_args import _three_node_catalog
-
-    catalog = _three_node_catalog(tmp_path / "recipes")
+    catalog = three_node_catalog(tmp_path / "recipes")
     request = Request(
         model="meta-llama/Llama-3.1-405B-Instruct", precision="bf16", nodes=3, launcher="process"
     )
@@ -100,7 +98,7 @@ def test_vllm_reads_each_nodes_role_of_a_three_node_plan(vllm_python: Path, tmp_
     argvs = []
     for script, rank in [("launch.sh", 0), ("launch-worker.sh", 1), ("launch-worker.sh", 2)]:
         env = {"AIM_MASTER_ADDR": "10.1.2.3", "AIM_NODE_RANK": str(rank)}
-        code, err, seen = _run(out / script, sandbox, env)
+        code, err, seen = run_recorded(out / script, sandbox, env)
         assert code == 0, err
         argvs.append(seen["argv"][seen["argv"].index("-m") + 2 :])
     done = subprocess.run(

@@ -1,4 +1,4 @@
-"""A stand-in GPU machine for the CLI in a subprocess: this machine has no GPU.
+"""A stand-in GPU machine for the CLI: this machine has no GPU.
 
 A fake ``nvidia-smi`` on PATH printing N H100s in the format of ``nvidia-smi
 --format=csv,noheader,nounits --query-gpu=index,name,memory.total,memory.free,

@@ -69,6 +69,9 @@ class Repo:
 
 
 Served = TypeVar("Served", bound="ServedInThread")
+#: Seconds between a served thread's checks for ``shutdown()`` (the standard library's 0.5
+#: made every test with a stand-in wait half a second per server at its end).
+SHUTDOWN_POLL = 0.02
 
 
 class ServedInThread:
@@ -79,7 +82,9 @@ class ServedInThread:
     _thread: threading.Thread | None = None
 
     def start(self: Served) -> Served:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True
+        )
         self._thread.start()
         return self
 

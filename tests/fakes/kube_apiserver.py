@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.hub import SHUTDOWN_POLL
+
 #: (group version, resource, kind, namespaced) served by the stand-in.
 RESOURCES = [
     ("v1", "services", "Service", True),
@@ -194,7 +196,7 @@ def kube_api(folder: Path) -> Iterator[KubeAPI]:
     holder: list[KubeAPI] = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(holder))
     holder.append(KubeAPI(server, folder))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
         yield holder[0]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT, Result, default_stop_signals
+from tests.helpers.cli import base_env, run
 
 FAKE = ROOT / "tests" / "fakes" / "fake_server.py"
 
@@ -63,6 +64,12 @@ class Lab:
     def run(self, *args: str, **env: str):
         return self.cli(*args, env={**self.env, **env})
 
+    def stop_recorded(self) -> None:
+        """At teardown: ``stop --all`` when there is a run record in the lab's state folder
+        (``stop`` acts on the records alone: without one it stops nothing)."""
+        if any((self.tmp / "state" / "runs").glob("*.json")):
+            self.run("stop", "--all")
+
     def started_pids(self) -> dict[str, int]:
         return json.loads(self.pids.read_text())
 
@@ -92,6 +99,12 @@ def start_ticks(pid: int) -> int:
     fields = proc_stat(pid)
     assert fields is not None
     return int(fields[19])
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    """The environment a running process was started with."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
 
 
 def boot_id() -> str:
@@ -145,25 +158,16 @@ class Reaper:
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("AIMC_", "AIM_", "FAKE_"))}
-    full.update(env or {})
-    return full
+    return base_env(env, strip=("FAKE_",))
 
 
 def run_cli(
     *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 60
 ) -> Result:
-    """``python -m aimc ARGS`` in a session of its own (a killpg(0) stays inside it)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "aimc", *args],
-        cwd=cwd,
-        env=cli_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    """``aim-engine ARGS`` with :func:`cli_env`: a server command as ``python -m aimc`` in a
+    session of its own (a killpg(0) stays inside it), a pure one in this process
+    (:mod:`tests.helpers.cli`)."""
+    return run(args, cli_env(env), cwd=cwd, timeout=timeout, session=True)
 
 
 class TrustLab(Lab):
