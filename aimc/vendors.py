@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aimc.core.errors import ConfigError
+from aimc.core.registry import Registry
 
 __all__ = ["VENDORS", "Vendor", "gpu_vendors", "names", "register", "vendor"]
 
@@ -39,7 +40,7 @@ class Vendor:
 
 
 #: The registered vendors by name.
-VENDORS: dict[str, Vendor] = {}
+VENDORS: Registry[Vendor] = Registry("vendor")
 
 
 def register(entry: Vendor) -> Vendor:
@@ -48,10 +49,7 @@ def register(entry: Vendor) -> Vendor:
     Raises:
         ValueError: The name is taken.
     """
-    if entry.name in VENDORS:
-        raise ValueError(f"a vendor named {entry.name!r} is registered already")
-    VENDORS[entry.name] = entry
-    return entry
+    return VENDORS.add(entry)
 
 
 def vendor(name: str) -> Vendor:

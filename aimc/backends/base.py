@@ -18,6 +18,7 @@ from typing import Any
 
 from aimc.core.errors import ConfigError
 from aimc.core.masking import add_secret_env
+from aimc.core.registry import Registry
 
 __all__ = ["BACKENDS", "Backend", "get", "names", "register"]
 
@@ -98,7 +99,7 @@ class Backend:
 
 
 #: Every registered backend, by name, in registration order.
-BACKENDS: dict[str, Backend] = {}
+BACKENDS: Registry[Backend] = Registry("backend")
 
 
 def register(entry: Backend) -> Backend:
@@ -108,9 +109,7 @@ def register(entry: Backend) -> Backend:
     Raises:
         ValueError: The name is taken.
     """
-    if entry.name in BACKENDS:
-        raise ValueError(f"a backend named {entry.name!r} is registered already")
-    BACKENDS[entry.name] = entry
+    BACKENDS.add(entry)
     add_secret_env(entry.secret_env)
     return entry
 

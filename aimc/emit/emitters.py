@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aimc.core.errors import ConfigError
+from aimc.core.registry import Registry
 from aimc.emit.render import manifest, render
 from aimc.plan.model import Plan
 from aimc.plan.request import Request, request_line
@@ -58,7 +59,7 @@ class Emitter:
 
 
 #: The registered emitters by name, in registration order.
-EMITTERS: dict[str, Emitter] = {}
+EMITTERS: Registry[Emitter] = Registry("emitter")
 
 
 def register(emitter: Emitter) -> Emitter:
@@ -67,10 +68,7 @@ def register(emitter: Emitter) -> Emitter:
     Raises:
         ValueError: The name is taken.
     """
-    if emitter.name in EMITTERS:
-        raise ValueError(f"an emitter named {emitter.name!r} is registered already")
-    EMITTERS[emitter.name] = emitter
-    return emitter
+    return EMITTERS.add(emitter)
 
 
 def names() -> tuple[str, ...]:
