@@ -30,6 +30,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n``, ``--dist loadgroup``) the tests that start the real vLLM
+    server or use the Docker engine run one after another on one worker, as they do without
+    ``-n``: each takes gigabytes and a core, and the Docker image is built once a worker."""
+    for item in items:
+        if item.get_closest_marker("server") is not None:
+            item.add_marker(pytest.mark.xdist_group("server"))
+
+
 def default_stop_signals() -> None:
     """``preexec_fn`` for a child the test will stop with a signal: SIGINT, SIGTERM and
     SIGHUP acted on by default, whatever this run inherited (a background job of a

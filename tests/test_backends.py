@@ -10,6 +10,7 @@ The built-in backends are tied to the shipped schemas' enums.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 from collections.abc import Iterator
@@ -214,6 +215,19 @@ def test_without_the_registration_the_backend_is_refused(tmp_path: Path) -> None
     done = _aim(_compile(tmp_path / "b", "--backend", "dummy"))
     assert done.exit_code == 2 and "is not one of vllm, sglang" in done.output
     assert not (tmp_path / "out").exists() and not (tmp_path / "b" / "out").exists()
+
+
+def test_the_help_lists_the_backends_registered_when_it_is_written() -> None:
+    """The choices are read from the registry each time: a backend registered after the
+    command was built is listed, and one removed is no longer listed (the help used to keep
+    the names of the last value converted)."""
+    assert "[vllm|sglang]" in _aim(["compile", "--help"]).output
+    backends.register(dataclasses.replace(backends.get("vllm"), name="dummy"))
+    try:
+        assert "[vllm|sglang|dummy]" in _aim(["compile", "--help"]).output
+    finally:
+        BACKENDS.pop("dummy", None)
+    assert "dummy" not in _aim(["compile", "--help"]).output
 
 
 def test_its_secrets_are_refused_and_masked(dummy: Backend, tmp_path: Path) -> None:
