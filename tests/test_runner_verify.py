@@ -275,7 +275,7 @@ def test_plan_problems() -> None:
         {"port": 0}, {"port": 65536}, {"port": True}, {"port": "8000"},
         {"launcher": "kubernetes"}, {"health_path": "health"}, {"health_path": 1},
         {"served_model_name": 1}, {"precision": None}, {"backend": 1}, {"name": None},
-        {"gpus": "1"}, {"gpus": True}, {"data_parallel": 1.0},
+        {"gpus": "1"}, {"gpus": True}, {"data_parallel": 1.0}, {"raw_command": "yes"},
     ]  # fmt: skip
     for change in bad:
         problem = _plan_problem(dataclasses.replace(plan, **change))  # type: ignore[arg-type]

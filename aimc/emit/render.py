@@ -442,20 +442,20 @@ def command_plan(
 ) -> Plan:
     """The plan of a command given as is (the Python API's ``run_command_directly``): a
     bare process that runs ``argv``; ready when ``health_path`` answers (and ``model`` is
-    listed, when given)."""
+    listed, when given). A :attr:`~aimc.plan.model.Plan.raw_command`: no recipe, hardware
+    profile or backend."""
 
-    digest = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
     return Plan(
         name=name,
-        model_id=model or argv[0],
+        model_id=model,
         served_model_name=model,
-        model_source=argv[0],
+        model_source="",
         model_revision=None,
         local_model=False,
-        recipe={"source": "api", "path": "<command>", "sha256": digest},
-        hardware={"name": "command", "vendor": "none", "architecture": "", "memory_gib": 0},
-        configuration="command",
-        backend="command",
+        recipe={},
+        hardware={},
+        configuration="",
+        backend="",
         backend_version="",
         precision="",
         gpus=gpus,
@@ -466,6 +466,7 @@ def command_plan(
         command=list(argv),
         env={k: Setting(v, "cli", "run_command_directly") for k, v in sorted(env.items())},
         health_path=health_path,
+        raw_command=True,
     )
 
 

@@ -219,21 +219,17 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
     if replicas > 1:
         core[engine.flags["data_parallel"]] = Setting(replicas, "cli", "--optimize throughput")
     if chosen.nodes > 1:
-        # The engine's own multi-node launch (no Ray): every node runs --nnodes N and the
-        # launchers add its rank and the head's address (aimc.emit.render.node_role_args).
+        # The engine's own multi-node launch: every node runs the backend's node_args and
+        # the launchers add its rank and the head's address (aimc.emit.render.node_role_args).
         nsrc = ctx.rsrc(f"{ctx.cbase}/nodes/{ctx.conf['nodes'].index(chosen.nodes)}")
         if engine.multinode == "tensor":
-            # SGLang: one tensor-parallel group over every GPU of every node.
+            # One tensor-parallel group over every GPU of every node.
             core[engine.flags["gpus"]] = Setting(
                 chosen.gpus * chosen.nodes, gpus_src[0], f"{gpus_src[1]} x nodes ({nsrc})"
             )
-        else:
-            # vLLM: one pipeline stage per node.
-            core["pipeline-parallel-size"] = Setting(chosen.nodes, "configuration", nsrc)
-        core["nnodes"] = Setting(chosen.nodes, "configuration", nsrc)
-        if engine.multinode == "pipeline":
-            # On CUDA vLLM picks mp with nnodes > 1 by itself, on ROCm it must be told.
-            core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
+        node_args = engine.node_args(chosen.nodes) if engine.node_args else {}
+        for flag, value in node_args.items():
+            core[flag] = Setting(value, "configuration", nsrc)
     rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
