@@ -32,6 +32,7 @@ from aimc.plan.layers import (
 )
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
+from aimc.vendors import vendor, visibility_variables
 
 __all__ = ["PRECISION_ORDER", "build_plan", "plan_name"]
 
@@ -237,9 +238,7 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
 def _no_visibility_env(env: Mapping[str, Setting]) -> None:
     """Refuse a visibility variable set by a layer when the plan names its GPUs: the
     artifacts set it from the devices (:func:`aimc.emit.render.device_env`)."""
-    from aimc.detect.visibility import VARIABLES
-
-    for name in VARIABLES:
+    for name in visibility_variables():
         if name in env:
             raise ConfigError(
                 f"env.{name} ({env[name].source}) would choose GPUs the plan already names "
@@ -312,12 +311,14 @@ def _estimate(
         else BACKENDS[chosen.backend].assumed_memory_fraction
     )
     kv_budget = None
-    if hw["vendor"] == "cpu":
-        space = env.get("VLLM_CPU_KVCACHE_SPACE")
+    kv_env = vendor(str(hw["vendor"])).kv_cache_env
+    if kv_env:
+        name, assumed = kv_env
+        space = env.get(name)
         try:
-            kv_budget = float(space.value) if space else 4.0
+            kv_budget = float(space.value) if space else assumed
         except ValueError:
-            kv_budget = 4.0
+            kv_budget = assumed
         util = 1.0
     kv_setting = args.get("kv-cache-dtype")
     # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
