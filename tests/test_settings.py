@@ -445,7 +445,7 @@ def test_docker_socket_is_the_docker_host_of_run_and_stop(lab) -> None:
     lines = seen.read_text().splitlines()
     host = f"unix://{lab.tmp / 'engine.sock'}"
     # 'container inspect' before the start and at the stop (a stand-in engine has no
-    # container of the run's label, so nothing is removed: tests/test_runner_trust.py).
+    # container of the run's label, so nothing is removed: tests/test_run_records.py).
     assert {line.split()[0] for line in lines} >= {"version", "run", "container"}
     assert all(line.split()[1] == host for line in lines), lines
 

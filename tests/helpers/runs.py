@@ -1,5 +1,5 @@
 """Running the stand-in server through aimc: compiled labs, a reaper of process groups,
-the CLI in a session of its own, /proc readers. Shared by the runner, trust, logs,
+the CLI in a session of its own, /proc readers. Shared by the runner, run-record, logs,
 progress, contract and JSON-output tests."""
 
 from __future__ import annotations
