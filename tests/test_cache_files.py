@@ -85,7 +85,8 @@ def test_a_link_out_of_the_cache_is_never_read(tmp_path: Path, target: str) -> N
 
 
 def test_a_ref_that_names_a_path_is_not_followed(tmp_path: Path) -> None:
-    """A ref is a commit hash; before issue 9 ``../../..`` in it led out of the cache."""
+    """A ref is a commit hash, never a path. Failed before: ``../../..`` in it led out of
+    the cache."""
     from aimc.modelcache.checkpoint import cache_snapshot
 
     cache = tmp_path / "cache"

@@ -26,8 +26,9 @@ STRAY = ["launch-worker.sh", "sglang.yaml", "deployment.yaml", "leaderworkerset.
 
 @pytest.mark.parametrize("stray", STRAY)
 def test_check_reports_a_file_it_would_not_write(cli, tmp_path: Path, stray: str) -> None:
-    """Before issue 22 nothing failed when ``--check`` ignored files that should not be
-    there: a folder with a stray ``launch-worker.sh`` was "up to date"."""
+    """``--check`` reports a file compile would not write. Once no test failed when
+    ``--check`` ignored files that should not be there: a folder with a stray
+    ``launch-worker.sh`` was "up to date"."""
     out = tmp_path / "out"
     args = ("compile", "Qwen/Qwen3-8B", "--target", "h100", "--launcher", "process", "-o", str(out))
     assert cli(*args).code == 0

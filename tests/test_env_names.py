@@ -89,8 +89,9 @@ def _nothing_written(base: Path, name: str) -> None:
 
 @pytest.mark.parametrize("name", HOSTILE_ENV_NAMES, ids=range(len(HOSTILE_ENV_NAMES)))
 def test_run_command_directly_refuses_a_hostile_env_name(api_env: Path, name: str) -> None:
-    """Before issue 22 nothing but ``check_env`` stood between this name and
-    ``export A;touch PWNED;B=x`` in launch.sh: no test fed one through the API."""
+    """The Python API refuses the name and writes nothing. Nothing but ``check_env`` stands
+    between this name and ``export A;touch PWNED;B=x`` in launch.sh, and once no test fed
+    one through the API."""
     config = {"command": ["/bin/true"], "port": 8999, "env": {name: "x"}}
     result = AIMDockerManager().run_command_directly(config, "aim-envname", 0, timeout=5)
     assert result["success"] is False

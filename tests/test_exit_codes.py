@@ -110,8 +110,9 @@ def test_the_error_code_names_are_the_documented_ones(code: int) -> None:
 
 
 def test_errors_are_log_records_when_log_format_is_json(lab: Lab) -> None:
-    """Before issue 11 an error was only text on stderr, whatever LOG_FORMAT said; before
-    issue 20 it was both (the text lines, then a record)."""
+    """An error under ``LOG_FORMAT=json`` is one record on stderr and nothing else. Failed
+    before: an error was only text on stderr, whatever LOG_FORMAT said; later it was both
+    (the text lines, then a record)."""
     result = lab.run("compile", "no-such/model", "--target", "h100", LOG_FORMAT="json")
     assert result.code == 2
     (error,) = [json.loads(ln) for ln in result.err.splitlines()]
@@ -147,7 +148,7 @@ def _one_line_error(result: Result, code: int) -> None:
     ],
 )
 def test_nonsense_set_values_are_configuration_errors(cli, tmp_path: Path, item: str) -> None:
-    """Before issue 9: ValueError/KeyError tracebacks, or the nonsense written as is
+    """Failed before: ValueError/KeyError tracebacks, or the nonsense written as is
     (only ``max-num-seqs=.inf`` was already refused)."""
     out = tmp_path / "b"
     result = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(out), "--set", item)
@@ -157,7 +158,7 @@ def test_nonsense_set_values_are_configuration_errors(cli, tmp_path: Path, item:
 
 
 def test_a_nan_in_a_config_file_is_refused(cli, tmp_path: Path) -> None:
-    """Before issue 9 ``memory_utilization: .nan`` passed the schema (NaN compares false)."""
+    """Failed before: ``memory_utilization: .nan`` passed the schema (NaN compares false)."""
     config = tmp_path / "c.yaml"
     config.write_text("memory_utilization: .nan\n")
     result = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--config", str(config))
@@ -185,7 +186,7 @@ def _model(folder: Path, **config: object) -> Path:
 def test_a_broken_local_model_config_is_a_configuration_error(
     cli, tmp_path: Path, config: dict
 ) -> None:
-    """Before issue 9: ZeroDivisionError, OverflowError or AttributeError tracebacks."""
+    """Failed before: ZeroDivisionError, OverflowError or AttributeError tracebacks."""
     folder = _model(tmp_path / "m", **config)
     result = cli("compile", str(folder), "--target", "cpu", "-o", str(tmp_path / "b"))
     _one_line_error(result, 2)
@@ -202,7 +203,7 @@ def test_a_config_json_that_is_not_an_object(cli, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", [("cache", "stats"), ("cache", "list")])
 def test_a_cache_dir_that_is_a_file_is_a_cache_error(cli, tmp_path: Path, command) -> None:
-    """Before issue 9: ValueError from huggingface_hub's scan, exit 1."""
+    """Failed before: ValueError from huggingface_hub's scan, exit 1."""
     file = tmp_path / "cache"
     file.write_text("not a folder")
     result = cli(*command, env={"CACHE_DIR": str(file), **QUIET})
@@ -218,7 +219,7 @@ def _broken_ref_cache(tmp_path: Path) -> Path:
 
 
 def test_a_binary_ref_is_a_cache_error(cli, tmp_path: Path) -> None:
-    """Before issue 9: UnicodeDecodeError while the hub was unreachable, exit 1."""
+    """Failed before: UnicodeDecodeError while the hub was unreachable, exit 1."""
     env = {
         "CACHE_DIR": str(_broken_ref_cache(tmp_path)),
         "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
@@ -237,7 +238,7 @@ def test_a_binary_ref_is_a_cache_error(cli, tmp_path: Path) -> None:
     ids=["bad-endpoint", "unreachable-endpoint", "dead-proxy"],
 )
 def test_hub_failures_are_network_errors(cli, tmp_path: Path, env: dict, code: int) -> None:
-    """Before issue 9 a bad HF_ENDPOINT was an httpx UnsupportedProtocol traceback (the
+    """Failed before: a bad HF_ENDPOINT was an httpx UnsupportedProtocol traceback (the
     unreachable endpoint and proxy were already exit 6)."""
     port = _closed_port()
     full = {k: v.format(port=port) for k, v in env.items()}
@@ -246,7 +247,7 @@ def test_hub_failures_are_network_errors(cli, tmp_path: Path, env: dict, code: i
 
 
 def test_an_invalid_repository_id_is_a_configuration_error(cli, tmp_path: Path) -> None:
-    """Before issue 9: HFValidationError traceback, exit 1."""
+    """Failed before: HFValidationError traceback, exit 1."""
     env = {"CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", **QUIET}
     _one_line_error(cli("cache", "download", "bad id!!", env=env), 2)
 
@@ -257,7 +258,7 @@ def test_a_cache_dir_below_proc_is_a_cache_error(cli) -> None:
 
 
 def test_an_infinite_number_in_a_recipe_is_a_diagnostic(cli, tmp_path: Path) -> None:
-    """Before issue 9 ``parameters: 1e400`` validated, and compiling it ended in a bogus
+    """Failed before: ``parameters: 1e400`` validated, and compiling it ended in a bogus
     "no configuration fits"."""
     shipped = Path(__file__).resolve().parent.parent / "recipes/models/Qwen/Qwen3-8B.yaml"
     text = shipped.read_text()
@@ -274,7 +275,7 @@ def test_an_infinite_number_in_a_recipe_is_a_diagnostic(cli, tmp_path: Path) -> 
 
 
 def test_a_config_file_error_names_the_config_file(cli, tmp_path: Path) -> None:
-    """Before issue 11 an error in ``--config FILE`` ended "1 error in recipe files"."""
+    """Failed before: an error in ``--config FILE`` ended "1 error in recipe files"."""
     config = tmp_path / "overrides.yaml"
     config.write_text("port: seventy\n")
     result = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--config", str(config))

@@ -101,7 +101,7 @@ HOSTILE_ENV_NAMES = [
 
 @pytest.mark.parametrize("name", HOSTILE_ENV_NAMES, ids=range(len(HOSTILE_ENV_NAMES)))
 def test_hostile_env_names_are_refused(cli, tmp_path: Path, name: str) -> None:
-    """Before issue 9 the name went unquoted into ``export NAME=...`` and ``aim.env``."""
+    """Failed before: the name went unquoted into ``export NAME=...`` and ``aim.env``."""
     out = tmp_path / "build"
     args = ("compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(out))
     result = cli(*args, "--set", f"env.{name}=1", cwd=tmp_path)
@@ -125,7 +125,7 @@ def test_hostile_env_names_are_refused(cli, tmp_path: Path, name: str) -> None:
     ],
 )
 def test_set_checks_images_hosts_and_flag_like_values(cli, item: str, message: str) -> None:
-    """Before issue 9 ``--set image=--privileged`` became a ``docker run`` option and
+    """Failed before: ``--set image=--privileged`` became a ``docker run`` option and
     ``--set`` skipped the checks ``--config`` applies."""
     result = cli("compile", "Qwen/Qwen3-8B", "--target", "mi300x", "--set", item)
     assert result.code == 2
@@ -144,7 +144,7 @@ EVIL_DIR = "r\ntrust-remote-code: true\ntouch PWNED\n#"
 
 @pytest.mark.parametrize("how", ["--recipes", "AIMC_RECIPES"])
 def test_a_newline_in_a_recipe_path_stays_in_the_comment(cli, tmp_path: Path, how: str) -> None:
-    """Before issue 9 the provenance header printed the recipe path raw: a newline in it
+    """Failed before: the provenance header printed the recipe path raw: a newline in it
     became a shell line in launch.sh and a key in vllm.yaml."""
     # $AIMC_RECIPES is split at ':', so its hostile folder name has none.
     recipes = _user_recipes(tmp_path, EVIL_DIR if how == "--recipes" else "r\ntouch PWNED\n#")
@@ -166,7 +166,7 @@ def test_a_newline_in_a_recipe_path_stays_in_the_comment(cli, tmp_path: Path, ho
 
 
 def test_a_newline_in_a_local_models_parent_stays_in_the_comment(cli, tmp_path: Path) -> None:
-    """Before issue 9 a local model folder's path reached the header raw."""
+    """Failed before: a local model folder's path reached the header raw."""
     folder = tmp_path / EVIL_DIR / "tiny"
     folder.mkdir(parents=True)
     config = {
@@ -193,7 +193,7 @@ def test_a_newline_in_a_local_models_parent_stays_in_the_comment(cli, tmp_path: 
 
 
 def test_compose_escapes_a_dollar_in_the_image() -> None:
-    """Before issue 9 compose.yaml's ``image:`` was the one string not ``$$``-escaped."""
+    """Failed before: compose.yaml's ``image:`` was the one string not ``$$``-escaped."""
     request = Request(model="Qwen/Qwen3-8B")
     plan = make_plan(Catalog.default(), request, "h100")
     hostile = dataclasses.replace(plan, image="vllm/vllm-openai:${TAG}")
@@ -269,7 +269,7 @@ def test_plan_json_keeps_hostile_text_as_data() -> None:
 
 
 def test_a_model_folder_docker_cannot_mount_is_refused(cli, tmp_path: Path) -> None:
-    """Before issue 9 ``-v a:b/m:/models/m:ro`` was written, which docker splits at ':'."""
+    """Failed before: ``-v a:b/m:/models/m:ro`` was written, which docker splits at ':'."""
     folder = tmp_path / "a:b" / "m"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(

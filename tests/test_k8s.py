@@ -1,4 +1,4 @@
-"""Kubernetes artifacts (issue 12, single node): ``--emit k8s``.
+"""Kubernetes artifacts of a single-node plan: ``--emit k8s``.
 
 Every manifest is validated with ``kubernetes-validate`` (the Kubernetes OpenAPI schemas it
 ships, strict: unknown fields are errors), compared with golden files in
@@ -392,7 +392,7 @@ def test_compile_check_reports_drift(cli, tmp_path: Path) -> None:
 
 
 def test_a_kubernetes_folder_of_an_earlier_aimc_is_checked_and_replaced(cli, tmp_path) -> None:
-    """Before issue 21 a Kubernetes folder held manifest.json (which kubectl cannot
+    """An earlier aimc's Kubernetes folder held manifest.json (which kubectl cannot
     decode): ``--check`` reports it out of date, and compiling replaces it with one that
     holds manifest.aimc; the same folder edited is refused, never overwritten."""
     out = tmp_path / "k8s"

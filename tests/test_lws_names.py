@@ -1,7 +1,7 @@
-"""The LeaderWorkerSet controller's naming rules, and aimc's objects beside them (issue 21).
+"""The LeaderWorkerSet controller's naming rules, and aimc's objects beside them.
 
 The rules are transcribed from kubernetes-sigs/lws at commit 060ab4d (the commit of the
-vendored CRD, tests/data/lws/SOURCE.md); each carries its file:line there. Before issue 21
+vendored CRD, tests/data/lws/SOURCE.md); each carries its file:line there. Failed before:
 aimc's Service had the LeaderWorkerSet's own name: the name of the headless Service the
 controller creates, only when none exists, for ``LWS_LEADER_ADDRESS``.
 """

@@ -20,7 +20,7 @@ TOKEN = "hf_" + "Q7x9" * 9
 
 
 def test_a_secret_smuggled_in_a_name_is_refused_and_not_echoed(cli, tmp_path: Path) -> None:
-    """Before issue 9 ``env.HF_TOKEN;X=hf_...`` passed the secret check, wrote the token into
+    """Failed before: ``env.HF_TOKEN;X=hf_...`` passed the secret check, wrote the token into
     every artifact, and a refused token was printed back in the error."""
     for item in (f"env.HF_TOKEN;X={TOKEN}", f"env.HF_TOKEN={TOKEN}", f"hf-token={TOKEN}"):
         for fmt in ("text", "json"):
@@ -36,7 +36,7 @@ def test_a_secret_smuggled_in_a_name_is_refused_and_not_echoed(cli, tmp_path: Pa
 
 
 def test_the_callers_token_is_masked_in_errors(cli, tmp_path: Path) -> None:
-    """Before issue 9 an unsafe env value was echoed whole, a pasted token with it."""
+    """Failed before: an unsafe env value was echoed whole, a pasted token with it."""
     secret = "s3cr3t-value-pasted"
     result = cli(
         "compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(tmp_path / "b"),
@@ -48,7 +48,7 @@ def test_the_callers_token_is_masked_in_errors(cli, tmp_path: Path) -> None:
 
 
 def test_notes_mask_secrets(capsys, monkeypatch) -> None:
-    """Before issue 9 notes on stderr printed whatever text they were given."""
+    """Failed before: notes on stderr printed whatever text they were given."""
     from aimc.core.log import note
 
     monkeypatch.setenv("VLLM_API_KEY", "my-own-api-key-123")

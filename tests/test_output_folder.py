@@ -31,7 +31,7 @@ def _compile(cli, out: Path, *extra: str):
 
 
 def test_a_web_project_with_a_manifest_json_is_not_replaced(cli, tmp_path: Path) -> None:
-    """Before issue 9 any folder holding a file named manifest.json was replaced whole."""
+    """Failed before: any folder holding a file named manifest.json was replaced whole."""
     site = tmp_path / "site"
     (site / "src").mkdir(parents=True)
     (site / "index.html").write_text("<html></html>")
@@ -45,7 +45,7 @@ def test_a_web_project_with_a_manifest_json_is_not_replaced(cli, tmp_path: Path)
 
 
 def test_files_added_to_an_aimc_folder_are_kept(cli, tmp_path: Path) -> None:
-    """Before issue 9 a recompile deleted files a user had added to the folder."""
+    """Failed before: a recompile deleted files a user had added to the folder."""
     out = tmp_path / "build"
     assert _compile(cli, out).code == 0
     (out / "NOTES.md").write_text("my notes")
@@ -57,7 +57,7 @@ def test_files_added_to_an_aimc_folder_are_kept(cli, tmp_path: Path) -> None:
 
 
 def test_an_edited_artifact_is_not_overwritten(cli, tmp_path: Path) -> None:
-    """Before issue 9 hand edits to an artifact were silently replaced."""
+    """Failed before: hand edits to an artifact were silently replaced."""
     out = tmp_path / "build"
     assert _compile(cli, out).code == 0
     edited = (out / "launch.sh").read_text() + "# my change\n"
@@ -69,7 +69,7 @@ def test_an_edited_artifact_is_not_overwritten(cli, tmp_path: Path) -> None:
 
 
 def test_a_linked_output_folder_is_refused(cli, tmp_path: Path) -> None:
-    """Before issue 9 ``-o LINK`` replaced the link by a folder."""
+    """Failed before: ``-o LINK`` replaced the link by a folder."""
     real = tmp_path / "real"
     assert _compile(cli, real).code == 0
     link = tmp_path / "link"
@@ -81,7 +81,7 @@ def test_a_linked_output_folder_is_refused(cli, tmp_path: Path) -> None:
 
 
 def test_recompiling_keeps_the_server_log(cli, tmp_path: Path) -> None:
-    """Before issue 9 a recompile deleted ``server.log``."""
+    """Failed before: a recompile deleted ``server.log``."""
     out = tmp_path / "build"
     assert _compile(cli, out).code == 0
     (out / "server.log").write_text("INFO started\n")
@@ -100,7 +100,7 @@ def _files(port: int) -> dict[str, str]:
 @pytest.mark.parametrize("fallback", [False, True], ids=["exchange", "two-renames"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_the_swap_survives_a_signal_at_every_step(tmp_path: Path, sig: int, fallback: bool) -> None:
-    """Before issue 9 an interrupt between the two renames left neither folder, and a kill
+    """Failed before: an interrupt between the two renames left neither folder, and a kill
     left ``.old-``/``.new-`` folders behind for good. Here the writer is killed before each
     of its file-system calls in turn (tests/fakes/swap_faults.py)."""
     old, new = tmp_path / "old.json", tmp_path / "new.json"

@@ -26,8 +26,9 @@ TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWx12"
 @pytest.mark.parametrize("log_format", ["json", "text"])
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_an_error_echoing_a_token_masks_it(cli, tmp_path: Path, fmt: str, log_format: str) -> None:
-    """Before issue 22 nothing failed when the JSON error report stopped masking:
-    ``compile hf_<token>/x --format json`` printed the token."""
+    """A token in the input is masked in the error report of every format. Once no test
+    failed when the JSON error report stopped masking: ``compile hf_<token>/x --format
+    json`` printed the token."""
     out = tmp_path / "out"
     result = cli(
         "compile", f"{TOKEN}/x", "--target", "h100", "-o", str(out), "--format", fmt,
@@ -61,7 +62,7 @@ def test_the_value_of_a_secret_variable_is_masked_in_an_error(
 def test_validate_never_echoes_a_token_from_a_file(
     cli, tmp_path: Path, fmt: str, log_format: str
 ) -> None:
-    """Before issue 22 ``validate`` printed a token-shaped key of a recipe whole, in its
+    """Failed before: ``validate`` printed a token-shaped key of a recipe whole, in its
     text and GitHub annotations and in the JSON report's ``data`` (only the JSON error
     summary masked it): a CI log would show a token pasted into a recipe."""
     text = (ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()

@@ -210,7 +210,7 @@ def test_records_with_any_name_or_pid_never_escape_or_break(
             "sid": pid,
             "boot_id": "",
         }
-        if legacy:  # as an aimc before this change wrote it
+        if legacy:  # as an older aimc wrote it
             del record["start_time"], record["sid"], record["boot_id"]
         (runs / "r.json").write_text(json.dumps(record))
         assert all(r.name == "r" for r in load_records())

@@ -2,8 +2,8 @@
 more each, through the real CLI (tests/helpers/cli.py) or through the Python API where that
 is what the AIM Engine contract describes; and the precedence flag > environment > default.
 
-Docstrings that start with "Failed before" mark the tests written to fail before the
-settings module (the others pin behaviour that already held).
+Docstrings that start with "Failed before" say what went wrong before aimc read its
+settings in one module (the others pin behaviour that already held).
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ class TrustLab(Lab):
 
 
 _MISSING = object()
-#: The fields an aimc before this change wrote: no start time, session or boot id.
+#: The fields an older aimc wrote in a run record: no start time, session or boot id.
 LEGACY = {"start_time": _MISSING, "sid": _MISSING, "boot_id": _MISSING}
 
 
