@@ -74,7 +74,7 @@ def _server_tmpdir(
 @pytest.fixture
 def reaper() -> Iterator[Any]:
     """Kills, at teardown, every process group a test started through aimc
-    (:class:`tests.test_runner_trust.Reaper`)."""
+    (:class:`tests.helpers.runs.Reaper`)."""
     from tests.helpers.runs import Reaper
 
     r = Reaper()
@@ -87,7 +87,7 @@ def reaper() -> Iterator[Any]:
 @pytest.fixture
 def lab(tmp_path: Path, reaper: Any) -> Iterator[Any]:
     """A compiled folder served by the stand-in server, with its own state and cache
-    (:class:`tests.test_runner_trust.TrustLab`); every run stopped at teardown. A module
+    (:class:`tests.helpers.runs.TrustLab`); every run stopped at teardown. A module
     with a lab of another kind defines its own."""
     from tests.helpers.runs import TrustLab
 

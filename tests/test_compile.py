@@ -466,7 +466,7 @@ def test_notes_follow_log_format_and_log_level(cli, tmp_path: Path) -> None:
 
 
 def test_set_takes_the_flag_spelling_of_a_neutral_setting(cli, tmp_path: Path) -> None:
-    """Before issue 11 ``--set served-model-name=x`` was refused ("set the request instead")."""
+    """Failed before: ``--set served-model-name=x`` was refused ("set the request instead")."""
     out = tmp_path / "b"
     result = cli(
         "compile", "Qwen/Qwen3-8B", "--target", "h100", "-o", str(out),

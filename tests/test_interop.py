@@ -1,5 +1,5 @@
-"""Interop (issue 14): AMD AIM profiles and vLLM Recipes imported as aimc recipes, and
-linted at their own lines.
+"""Interop: AMD AIM profiles and vLLM Recipes imported as aimc recipes, and linted at their
+own lines.
 
 Every collection here is written by the tests themselves, in each format's field names
 (aim-build: ``aim_id``, ``model_id``, ``metadata``, ``engine_args``, ``env_vars``;

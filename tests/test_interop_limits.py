@@ -1,6 +1,6 @@
-"""Interop reads in bounded memory (issue 22, item 4): a hostile foreign collection costs
-no more memory than a clean one, by a margin, and its problems are capped per file and in
-all with a count of what was left out.
+"""Interop reads in bounded memory: a hostile foreign collection costs no more memory than a
+clean one, by a margin, and its problems are capped per file and in all with a count of what
+was left out.
 
 The hostile files are the benchmark's (``bench/hostile_inputs.py``: 76 KB files made to
 cost the most per byte); the benchmark measures the full 5,000-file ceilings.

@@ -390,7 +390,7 @@ def test_internal_error(tmp_path: Path) -> None:
 
 
 def test_no_error_has_an_empty_details_or_hint(tmp_path: Path) -> None:
-    """Failed before issue 20: 'details' was "" when there was nothing more, and a hint
+    """Failed before: 'details' was "" when there was nothing more, and a hint
     was lost when there were details (no GPU: the way out was missing from the JSON)."""
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
     bare = run_cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--set", "noequals",
@@ -488,7 +488,7 @@ def test_gpu_info_of_a_machine_with_gpus(tmp_path: Path) -> None:
 
 def test_text_output_of_errors_is_on_stderr(tmp_path: Path) -> None:
     """Without --format json a usage error is aimc's error and hint lines on stderr (click's
-    usage block before issue 20), stdout empty."""
+    usage block once), stdout empty."""
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
     result = run_cli("list", "modelz", env=env)
     assert (result.code, result.out) == (2, "")

@@ -1,9 +1,9 @@
-"""Multi-node serving (issue 12, second half; SGLang: issue 21): a configuration with
-``nodes`` spans several nodes, and ``--emit k8s`` writes it as a LeaderWorkerSet. vLLM:
-tensor parallel within a node, pipeline parallel across nodes, its own ``--nnodes`` launch
-without Ray (Llama 3.1 405B bf16 on 2 x 8 x H100). SGLang: tensor parallel across every
-node's GPUs, ``--nnodes``/``--node-rank``/``--dist-init-addr`` (DeepSeek-R1 FP8 on
-2 x 8 x H100, tensor parallel 16).
+"""Multi-node serving: a configuration with ``nodes`` spans several nodes, and ``--emit
+k8s`` writes it as a LeaderWorkerSet. vLLM: tensor parallel within a node, pipeline parallel
+across nodes, its own ``--nnodes`` launch without Ray (Llama 3.1 405B bf16 on 2 x 8 x H100).
+SGLang: tensor parallel across every node's GPUs,
+``--nnodes``/``--node-rank``/``--dist-init-addr`` (DeepSeek-R1 FP8 on 2 x 8 x H100, tensor
+parallel 16).
 
 The LeaderWorkerSet is validated against the CRD's ``openAPIV3Schema`` (vendored in
 ``tests/data/lws/``, kubernetes-sigs/lws @ 060ab4d), made strict the way the API server's
@@ -363,7 +363,7 @@ def test_show_config_prints_the_leaderworkerset(cli) -> None:
 
 
 def test_nodes_flag_asks_for_a_multi_node_configuration(cli, tmp_path) -> None:
-    """``--nodes N`` (issue 12): the configuration for N nodes, or exit 2 with what exists."""
+    """``--nodes N``: the configuration for N nodes, or exit 2 with what exists."""
     out = tmp_path / "k8s"
     args = ("compile", "meta-llama/Llama-3.1-405B-Instruct", "--target", "h100")
     result = cli(*args, "--nodes", "2", "--emit", "k8s", "-o", str(out))
@@ -382,7 +382,7 @@ def test_nodes_flag_asks_for_a_multi_node_configuration(cli, tmp_path) -> None:
     assert "nodes" not in json.loads((tmp_path / "one/manifest.json").read_text())["plan"]
 
 
-# --- nodes in the tables (issue 21) ----------------------------------------------------------
+# --- nodes in the tables ---------------------------------------------------------------------
 
 OUTPUT_SCHEMA = json.loads((ROOT / "schemas" / "output.schema.json").read_text())
 
@@ -465,7 +465,7 @@ def test_headers_say_nodes_times_gpus_per_node(tmp_path: Path) -> None:
     assert "bf16, 1 GPU\n" in text and "nodes x" not in text
 
 
-# --- SGLang: tensor parallel across the nodes (issue 21) --------------------------------------
+# --- SGLang: tensor parallel across the nodes -------------------------------------------------
 
 
 def _sglang(**kw: Any) -> Plan:

@@ -302,7 +302,7 @@ def test_any_quantization_config_is_a_precision_or_a_configuration_error(qc: obj
         assert precision in PRECISIONS
 
 
-# --- fp16 (issue 20) -----------------------------------------------------------------------
+# --- fp16 ----------------------------------------------------------------------------------
 
 SHIPPED = sorted((Path(__file__).parent.parent / "recipes" / "models").rglob("*.yaml"))
 
@@ -311,8 +311,8 @@ SHIPPED = sorted((Path(__file__).parent.parent / "recipes" / "models").rglob("*.
 def test_fp16_says_why_it_is_not_offered_and_what_to_use(cli, tmp_path: Path, path: Path) -> None:
     """No shipped model publishes fp16 weights (their config.json say bfloat16, or they
     are quantized): fp16 is refused with the precisions the recipe offers, read here from
-    the file itself, and for a bf16 model the reason and bf16 to use. Failed before issue
-    20 ('no configuration of ... for fp16', without why and on one target only)."""
+    the file itself, and for a bf16 model the reason and bf16 to use. Failed before:
+    'no configuration of ... for fp16', without why and on one target only."""
     data = YAML(typ="safe").load(path.read_text())
     offered = set(data["weights"]) | {
         p for c in data["configurations"] for p in c.get("weights", {})

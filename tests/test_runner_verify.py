@@ -1,7 +1,8 @@
 """The runner's verification functions one by one (in-process, on real child processes):
 what decides that a run record names the process aimc started, that a run name is safe and
 that a manifest's plan can be run. ``bench/mutation.py`` mutates these functions against
-this file (the CLI tests of ``test_runner_trust.py`` check the same rules end to end)."""
+this file (the CLI tests of ``test_run_records.py`` and ``test_run_names.py`` check the
+same rules end to end)."""
 
 from __future__ import annotations
 

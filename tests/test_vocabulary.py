@@ -1,4 +1,4 @@
-"""Vocabulary written in more than one place, each copy tied to its source (issue 23).
+"""Vocabulary written in more than one place, each copy tied to its source.
 
 The schemas stay byte-identical, so where a list cannot be derived from its source it is
 tested equal to it here: the precisions, the shape of an environment variable's name, and
