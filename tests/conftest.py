@@ -87,11 +87,11 @@ def reaper() -> Iterator[Any]:
 @pytest.fixture
 def lab(tmp_path: Path, reaper: Any) -> Iterator[Any]:
     """A compiled folder served by the stand-in server, with its own state and cache
-    (:class:`tests.helpers.runs.TrustLab`); every run stopped at teardown. A module
+    (:class:`tests.helpers.runs.RunLab`); every run stopped at teardown. A module
     with a lab of another kind defines its own."""
-    from tests.helpers.runs import TrustLab
+    from tests.helpers.runs import RunLab
 
-    lab = TrustLab(tmp_path, reaper)
+    lab = RunLab(tmp_path, reaper)
     try:
         yield lab
     finally:

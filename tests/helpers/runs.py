@@ -170,8 +170,8 @@ def run_cli(
     return run(args, cli_env(env), cwd=cwd, timeout=timeout, session=True)
 
 
-class TrustLab(Lab):
-    """:class:`tests.test_runner.Lab` with a reaper and its own CLI runner."""
+class RunLab(Lab):
+    """A :class:`Lab` with a reaper and its own CLI runner."""
 
     def __init__(self, tmp: Path, reaper: Reaper):
         super().__init__(tmp, run_cli)
