@@ -498,13 +498,15 @@ def test_generate_config_is_none_for_a_bad_emit_or_replicas(name: str, value: ob
     args = {"emit": "k8s", "replicas": 2, name: value}
     config = AIMConfigGenerator(target="h100").generate_config(_qwen3_8b(), 2, **args)
     valid = {
-        "emit": lambda v: v == "k8s",  # local takes no replicas; nothing else is registered
+        # local takes no replicas; aim refuses an NVIDIA target (h100)
+        "emit": lambda v: v in ("k8s", "kserve"),
         "replicas": lambda v: _is_int(v, 1, 1000),
     }[name]
     assert (config is not None) == valid(value), (name, value)
     if config is not None:
         yaml = YAML(typ="safe", pure=True)
-        assert yaml.load(config["files"]["deployment.yaml"])["spec"]["replicas"] == args["replicas"]
+        main = "deployment.yaml" if args["emit"] == "k8s" else "llminferenceservice.yaml"
+        assert yaml.load(config["files"][main])["spec"]["replicas"] == args["replicas"]
 
 
 def test_generate_config_refuses_replicas_for_an_emitter_without_them() -> None:
