@@ -9,6 +9,7 @@ and merged with KServe's own preset as its controller merges them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -55,7 +56,6 @@ CRDS = {
 }
 RECIPES = DATA / "recipes"
 CATALOG = Catalog.default()
-TEST_CATALOG = Catalog.default([RECIPES])
 #: The CEL rules of the CRD met by what aimc writes, each evaluated by hand.
 CEL = {
     "!(has(self.replicas) && has(self.scaling))": lambda s: not {"replicas", "scaling"} <= set(s)
@@ -97,8 +97,14 @@ def _kserve(
     test_recipes: bool = False,
 ) -> tuple[Plan, dict[str, str]]:
     request = Request(model=model, gpus=gpus, **(fields or {}))
-    plan = make_plan(TEST_CATALOG if test_recipes else CATALOG, request, target)
-    return plan, compile_kserve(plan, request, target, replicas)
+    if not test_recipes:
+        plan = make_plan(CATALOG, request, target)
+        return plan, compile_kserve(plan, request, target, replicas)
+    # the test recipes by a path relative to the checkout, as the goldens name them (the
+    # same in a clone anywhere)
+    with contextlib.chdir(ROOT):
+        plan = make_plan(Catalog.default([RECIPES.relative_to(ROOT)]), request, target)
+        return plan, compile_kserve(plan, request, target, replicas)
 
 
 def _pod(pod: dict[str, Any]) -> dict[str, Any]:

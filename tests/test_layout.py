@@ -156,3 +156,13 @@ def test_no_module_or_function_is_oversized() -> None:
                 if length > FUNCTION_LINES:
                     big.append(f"{where}:{node.lineno} {node.name}: {length} lines")
     assert not big, "\n".join(big)
+
+
+def test_no_golden_file_names_the_checkout() -> None:
+    """A golden file reads the same in a clone anywhere: none holds this checkout's path."""
+    found = [
+        str(p.relative_to(ROOT))
+        for p in sorted((ROOT / "tests" / "golden").rglob("*"))
+        if p.is_file() and str(ROOT) in p.read_text(encoding="utf-8", errors="replace")
+    ]
+    assert not found, found
