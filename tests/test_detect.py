@@ -30,7 +30,7 @@ def test_this_machine_has_no_gpu(cli) -> None:
     result = cli("debug", "gpu-info")
     assert result.code == 0
     assert "no GPU detected" in result.out
-    assert "target: no GPU detected: name a target with --target NAME (a100-80gb, h100" in (
+    assert "target: no GPU detected: name a target with --target NAME (a100-80gb, b200, h100" in (
         result.out
     )
 
@@ -285,7 +285,7 @@ def test_no_gpu_and_the_count_left_open_is_a_detection_error(machine, cli, tmp_p
         )
         assert lines[1].startswith(
             "hint: see what detection tried with 'aim-engine debug gpu-info --detailed', or "
-            "name a hardware profile with --target NAME (a100-80gb, h100, h200, mi250x"
+            "name a hardware profile with --target NAME (a100-80gb, b200, h100, h200, mi250x"
         )
         assert lines[1].endswith("; cpu serves on this machine's CPU)")
         body = json.loads(machine.run(cli, *args, "--format", "json", **env).out)

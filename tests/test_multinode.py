@@ -32,9 +32,10 @@ from aimc.core.write import write_artifacts
 from aimc.emit.emitters import compile_plan
 from aimc.emit.k8s import MULTINODE_FILES, compile_k8s, resources
 from aimc.emit.render import container_args, container_env, server_argv
-from aimc.plan.estimate import estimate
+from aimc.plan.estimate import Estimate, estimate
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
+from aimc.plan.weights import checkpoint_total
 from tests.conftest import GOLDEN, ROOT
 from tests.helpers.k8s import kubelet_expand
 from tests.helpers.multinode import lws_validator, run_recorded, validate_multinode
@@ -484,15 +485,23 @@ def test_sglang_plan_is_one_tensor_parallel_group_over_both_nodes() -> None:
     )
     # Both lines that make it: gpus: [8] and nodes: [2].
     assert plan.args["tp-size"].source == (
-        "recipes/models/deepseek-ai/DeepSeek-R1.yaml:57 x nodes "
-        "(recipes/models/deepseek-ai/DeepSeek-R1.yaml:58)"
+        "recipes/models/deepseek-ai/DeepSeek-R1.yaml:78 x nodes "
+        "(recipes/models/deepseek-ai/DeepSeek-R1.yaml:79)"
     )
     assert plan.args["nnodes"].source.startswith("recipes/models/deepseek-ai/DeepSeek-R1.yaml:")
-    facts = _yaml(SGLANG_RECIPE.read_text())["model"]["facts"]
-    tp16 = estimate(facts, "fp8", 16, 79.19, 0.88, 32768)
-    tp8 = estimate(facts, "fp8", 8, 79.19, 0.88, 32768)
+    recipe = _yaml(SGLANG_RECIPE.read_text())
+    facts, weights = recipe["model"]["facts"], recipe["weights"]["fp8"]
+
+    def at(tp: int) -> Estimate:
+        size = checkpoint_total(weights, None, tp)[0]
+        return estimate(facts, "fp8", tp, 79.19, 0.88, 32768, weights_bytes=size)
+
+    tp16, tp8 = at(16), at(8)
     assert plan.estimate["weights_gib"] == pytest.approx(tp16.weights_gib, abs=0.01)
-    assert plan.estimate["weights_gib"] == pytest.approx(tp8.weights_gib / 2, abs=0.01)
+    # 1/16 of the sharded weights, and the layers every rank keeps whole
+    sharded = weights["bytes"] - weights["unloaded_bytes"] - weights["replicated_bytes"]
+    per_gpu = (sharded / 16 + weights["replicated_bytes"]) / 2**30
+    assert plan.estimate["weights_gib"] == pytest.approx(per_gpu, abs=0.01)
     # MLA keeps one latent vector per layer on every GPU: all 61 layers, not half of them.
     assert plan.estimate["kv_bytes_per_token"] == pytest.approx(61 * (512 + 64) * 2, abs=0.1)
     assert (tp8.verdict, plan.estimate["verdict"]) == ("incompatible", "runnable")

@@ -119,7 +119,8 @@ def test_a_refused_value_is_one_line_and_a_hint(
         ),
         (
             ("compile", "Qwen/Qwen3-8B", "--precision", "bf61"),
-            "error: --precision='bf61' is not one of fp32, bf16, fp16, fp8, int8, int4, mxfp4",
+            "error: --precision='bf61' is not one of "
+            "fp32, bf16, fp16, fp8, int8, int4, mxfp4, nvfp4",
             "hint: did you mean 'bf16'?",
         ),
         (

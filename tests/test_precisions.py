@@ -9,6 +9,7 @@ wherever MI355X is.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -344,7 +345,10 @@ def test_fp16_is_served_where_a_recipe_publishes_fp16_weights(cli, tmp_path: Pat
     recipes = tmp_path / "recipes" / "models" / "aimc-test"
     recipes.mkdir(parents=True)
     text = (Path(__file__).parent.parent / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()
-    text = text.replace("  bf16: {repo: Qwen/Qwen3-8B}", "  fp16: {repo: aimc-test/Half}")
+    # the bf16 entry (repo, bytes, source) becomes an fp16 one
+    text = re.sub(
+        r"  bf16:\n    repo: Qwen/Qwen3-8B\n(    .*\n)*", "  fp16: {repo: aimc-test/Half}\n", text
+    )
     text = text.replace("id: Qwen/Qwen3-8B", "id: aimc-test/Half").replace("[bf16, fp8]", "[fp16]")
     text = text.replace("[bf16]", "[fp16]").replace("precision: bf16", "precision: fp16")
     (recipes / "Half.yaml").write_text(text)

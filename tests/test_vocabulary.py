@@ -39,7 +39,7 @@ SOURCE = set(PRECISION_ORDER)
 
 
 def test_the_source_names_each_precision_once() -> None:
-    assert len(PRECISION_ORDER) == len(SOURCE) == 7
+    assert len(PRECISION_ORDER) == len(SOURCE) == 8
 
 
 def test_the_schemas_enums_are_the_source() -> None:

@@ -40,7 +40,7 @@ __all__ = [
     "request_from",
 ]
 
-PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
+PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4", "nvfp4")
 
 
 class BadValue(click.BadParameter):

@@ -20,7 +20,7 @@ from aimc.core.errors import ConfigError
 from aimc.core.safety import check_env
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate
-from aimc.plan.estimate import GIB, Estimate, estimate
+from aimc.plan.estimate import Estimate, estimate
 from aimc.plan.layers import (
     Context,
     Src,
@@ -32,13 +32,14 @@ from aimc.plan.layers import (
 )
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
+from aimc.plan.weights import checkpoint_total
 from aimc.vendors import vendor, visibility_variables
 
 __all__ = ["PRECISION_ORDER", "build_plan", "plan_name"]
 
 
 #: Quality order used when the request leaves the precision open.
-PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "mxfp4", "int4")
+PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "nvfp4", "mxfp4", "int4")
 
 
 def _slug(text: str) -> str:
@@ -301,10 +302,9 @@ def _estimate(
     request: Request,
 ) -> Estimate:
     """The memory estimate of a plan being built."""
-    size = request.checkpoint_bytes.get(source)
-    basis = "checkpoint"
-    if size is None and "size_gib" in weights:
-        size, basis = weights["size_gib"] * GIB, "recipe"
+    across = BACKENDS[chosen.backend].multinode == "tensor"
+    tp = chosen.gpus * chosen.nodes if across else chosen.gpus
+    size, basis = checkpoint_total(weights, request.checkpoint_bytes.get(source), tp)
     util = (
         merged["memory_utilization"].value
         if "memory_utilization" in merged
@@ -323,11 +323,10 @@ def _estimate(
     kv_setting = args.get("kv-cache-dtype")
     # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
     # splits every layer over gpus x nodes GPUs.
-    across = BACKENDS[chosen.backend].multinode == "tensor"
     return estimate(
         facts,
         chosen.precision,
-        chosen.gpus * chosen.nodes if across else chosen.gpus,
+        tp,
         float(hw["memory_gib"]),
         float(util),
         int(merged["context_length"].value),

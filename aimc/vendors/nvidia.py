@@ -16,14 +16,15 @@ __all__ = ["NVIDIA"]
 
 
 def _precisions(arch: str) -> list[str]:
-    # MXFP4 from sm90, FP8 from sm89, bf16 from sm80 (the shipped profiles).
+    # NVFP4 from sm100, MXFP4 from sm90, bf16 and FP8 from sm80 (weight-only below sm89:
+    # vLLM's Marlin kernels), as the shipped profiles say.
     sm = int(arch[2:]) if arch.startswith("sm") and arch[2:].isdigit() else 0
+    if sm >= 100:
+        return ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4", "nvfp4"]
     if sm >= 90:
         return ["bf16", "fp16", "fp8", "int8", "int4", "mxfp4"]
-    if sm >= 89:
-        return ["bf16", "fp16", "fp8", "int8", "int4"]
     if sm >= 80:
-        return ["bf16", "fp16", "int8", "int4"]
+        return ["bf16", "fp16", "fp8", "int8", "int4"]
     return ["fp16", "int8", "int4"]
 
 
