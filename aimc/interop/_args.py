@@ -23,7 +23,7 @@ from typing import Any
 from aimc.backends import BACKENDS, vocabulary
 from aimc.core.diagnostics import Diagnostic, did_you_mean, excerpt
 from aimc.core.loader import Document, escape_pointer
-from aimc.core.safety import holds_secret, mask
+from aimc.core.safety import ENV_VALUE, holds_secret, mask
 from aimc.domain.engine_args import is_secret
 from aimc.interop._common import MAX_ITEMS, Origin, first_items, no_equivalent, over_limit
 
@@ -314,6 +314,16 @@ def env_items(
         if value is None or isinstance(value, (list, dict)):
             problems.append(where.diagnostic(f"'{name}' needs a string value", rule="interop/env"))
             continue
-        out[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        origins[name] = where
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if not ENV_VALUE.fullmatch(text):  # compile would refuse it (aimc.core.safety)
+            problems.append(
+                where.diagnostic(
+                    f"the value of '{name}' cannot be written safely to aim.env; not imported",
+                    rule="interop/env",
+                    hint="env values may use letters, digits and _ @ % + = : , . / ^ - only, "
+                    "up to 4096 characters",
+                )
+            )
+            continue
+        out[name], origins[name] = text, where
     return out, origins, problems

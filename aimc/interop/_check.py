@@ -26,8 +26,8 @@ from aimc.check.lint_fit import lint_fit
 from aimc.core.diagnostics import Diagnostic
 from aimc.core.loader import Document
 from aimc.domain.schema import check_schema
-from aimc.interop import _migrations
 from aimc.interop._common import Conversion, Origin, RecipeOut
+from aimc.interop._migrations import hint as migration_hint
 from aimc.plan.estimate import GIB, MIN_CONTEXT, estimate
 
 __all__ = ["LEFT_OUT", "settle"]
@@ -50,7 +50,7 @@ _Left = dict[tuple[int, str], Diagnostic]
 
 
 def _remap(d: Diagnostic, origin: Origin | None, fallback: str) -> Diagnostic:
-    hint = _migrations.hint(d) or d.hint
+    hint = migration_hint(d) or d.hint
     if origin is None:
         return Diagnostic(fallback, 0, 0, d.message, "", d.severity, d.rule, hint)
     return Diagnostic(

@@ -259,5 +259,7 @@ def patch(changes: Iterable[Change]) -> tuple[str, int]:
         for _key, change in sorted(by_file[path].items(), reverse=True):
             missed += not _edit(new, change)
         rel = re.sub(r"^/+", "", path.replace("\\", "/"))
-        out += difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}")
+        for line in difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}"):
+            # A last line without its newline, as diff(1) writes it.
+            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out), missed
