@@ -111,7 +111,7 @@ def _served(
     return {
         "name": plan_name(recipe.model_id),
         "model_id": recipe.model_id,
-        "served_model_name": str(merged["served_model_name"].value),
+        "served_model_name": _served_names(merged["served_model_name"].value)[0],
         "model_source": source,
         "model_revision": ctx.weights.get("revision"),
         "local_model": local,
@@ -208,7 +208,9 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
         if key in merged:
             core[engine.flags[key]] = merged[key]
     if chosen.precision in engine.dtypes:
-        core[engine.flags["dtype"]] = Setting(engine.dtypes[chosen.precision], wlayer, wsrc)
+        # weights.dtype auto: the engine reads the checkpoint's own (config.json).
+        dtype = "auto" if weights.get("dtype") == "auto" else engine.dtypes[chosen.precision]
+        core[engine.flags["dtype"]] = Setting(dtype, wlayer, wsrc)
     for key in ("quantization", "revision"):
         if key in weights:
             core[engine.flags[key]] = Setting(weights[key], wlayer, wsrc)
@@ -248,15 +250,19 @@ def _no_visibility_env(env: Mapping[str, Setting]) -> None:
             )
 
 
+def _served_names(value: Any) -> list[Any]:
+    """The served name(s): a name, or a list of names (the first is the plan's)."""
+    return list(value) if isinstance(value, list) and value else [value]
+
+
 def _check_name_and_port(merged: Mapping[str, Setting]) -> None:
     served = merged["served_model_name"]
-    if not isinstance(served.value, str) or not re.fullmatch(
-        r"[^\x00-\x1f\x7f]{1,200}", served.value
-    ):
-        raise ConfigError(
-            f"served model name {served.value!r} ({served.source}) is not a one-line name",
-            hint="use up to 200 printable characters",
-        )
+    for name in _served_names(served.value):
+        if not isinstance(name, str) or not re.fullmatch(r"[^\x00-\x1f\x7f]{1,200}", name):
+            raise ConfigError(
+                f"served model name {name!r} ({served.source}) is not a one-line name",
+                hint="use up to 200 printable characters",
+            )
     port = merged["port"].value
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise ConfigError(f"port {port!r} ({merged['port'].source}) is not a TCP port number")
