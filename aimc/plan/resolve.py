@@ -32,6 +32,7 @@ from aimc.plan.layers import (
 )
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
+from aimc.plan.vllm_memory import vllm_runtime
 
 __all__ = ["PRECISION_ORDER", "build_plan", "plan_name"]
 
@@ -81,7 +82,16 @@ def build_plan(
     image, launcher = _image_and_launcher(ctx, merged, source, local)
     facts = recipe.data["model"]["facts"]
     memory = _estimate(
-        facts, ctx.weights, source, chosen, hardware.data, merged, args, env, request
+        facts,
+        ctx.weights,
+        source,
+        chosen,
+        hardware.data,
+        merged,
+        args,
+        env,
+        request,
+        architecture=str(recipe.data["model"].get("architecture", "")),
     )
     return Plan(
         **_served(ctx, merged, source, local),
@@ -304,8 +314,10 @@ def _estimate(
     args: Mapping[str, Setting],
     env: Mapping[str, Setting],
     request: Request,
+    architecture: str = "",
 ) -> Estimate:
-    """The memory estimate of a plan being built."""
+    """The memory estimate of a plan being built (vLLM on a GPU: with vLLM 0.32's runtime
+    terms, :func:`aimc.plan.vllm_memory.vllm_runtime`)."""
     size = request.checkpoint_bytes.get(source)
     basis = "checkpoint"
     if size is None and "size_gib" in weights:
@@ -327,6 +339,17 @@ def _estimate(
     # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
     # splits every layer over gpus x nodes GPUs.
     across = BACKENDS[chosen.backend].multinode == "tensor"
+    runtime = None
+    if chosen.backend == "vllm" and kv_budget is None:
+        runtime = vllm_runtime(
+            facts,
+            hw,
+            {k: s.value for k, s in args.items()},
+            {k: str(s.value) for k, s in env.items()},
+            chosen.gpus,
+            chosen.nodes,
+            architecture=architecture,
+        )
     return estimate(
         facts,
         chosen.precision,
@@ -339,4 +362,5 @@ def _estimate(
         weights_basis=basis,
         kv_budget_gib=kv_budget,
         pp=1 if across else chosen.nodes,
+        runtime=runtime,
     )
