@@ -139,7 +139,7 @@ def shortfall(estimate: Mapping[str, Any], gpus: int, hardware: Hardware) -> str
     (a shorter ``--max-model-len``, or the weights alone being too large), and the caveat
     of a verdict near the edge (:attr:`aimc.plan.estimate.Estimate.caveat`)."""
     memory = float(hardware.data["memory_gib"])
-    if str(estimate["reason"]).startswith(REFUSED_UTILIZATION):
+    if str(estimate.get("reason", "")).startswith(REFUSED_UTILIZATION):
         return f"{gpus} x {hardware.name}: {estimate['reason']}"
     util = round(estimate["budget_gib"] / memory, 2) if memory else 0.0
     text = (
