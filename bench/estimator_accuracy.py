@@ -23,8 +23,9 @@ from memory_data import breakdown_019, graphs_of, median, points_019, points_new
 
 from aimc.check.catalog import Catalog
 from aimc.core.errors import ConfigError
-from aimc.plan.estimate import GIB, estimate
+from aimc.plan.estimate import estimate
 from aimc.plan.vllm_memory import vllm_runtime
+from aimc.plan.weights import checkpoint_total
 
 GOALS = {"weights": 1.0, "KV cache": 3.0}
 
@@ -34,8 +35,22 @@ def err(estimated: float, measured: float) -> float:
     return (estimated - measured) / measured * 100
 
 
-def evaluate_019(p: dict[str, Any]) -> dict[str, Any]:
+def recipe_weights(p: dict[str, Any], catalog: Catalog) -> tuple[float | None, str]:
+    """The weights the estimator would take for a point: the recipe's entry of its
+    precision when it is the point's checkpoint (same repository), else None (the
+    parameter count)."""
+    try:
+        entry = catalog.recipe(p["facts_of"]).data["weights"].get(p["precision"], {})
+    except ConfigError:
+        return None, "parameters"
+    if str(entry.get("repo", "")).lower() == p["model"].lower():
+        return checkpoint_total(entry, None, p["tensor_parallel"])
+    return None, "parameters"
+
+
+def evaluate_019(p: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     """One vLLM 0.19 point: its errors (no graph term: 0.19 did not subtract one)."""
+    size, basis = recipe_weights(p, catalog)
     e = estimate(
         p["facts"],
         p["precision"],
@@ -44,9 +59,11 @@ def evaluate_019(p: dict[str, Any]) -> dict[str, Any]:
         p["gpu_memory_utilization"],
         p.get("max_model_len") or 8192,
         kv_cache_dtype=p["kv_cache_dtype"],
+        weights_bytes=size,
+        weights_basis=basis,
     )
     row = {"version": p["vllm_version"], "split": p["split"], "label": p["model"],
-           "prec": p["precision"], "tp": p["tensor_parallel"],
+           "prec": p["precision"], "tp": p["tensor_parallel"], "basis": basis,
            "weights": (e.weights_gib, p["model_loading_gib"])}  # fmt: skip
     if p.get("kv_cache_tokens"):
         row["KV cache"] = (e.kv_capacity_tokens, p["kv_cache_tokens"], "tokens")
@@ -66,13 +83,13 @@ def evaluate_new(p: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
         row["skip"] = f"{inputs['facts_of']} is not in the catalog (no model facts)"
         return row
     facts = recipe["model"]["facts"]
-    size = recipe["weights"][inputs["precision"]].get("size_gib")
     hw = {"memory_gib": inputs["gpu_memory_gib"], "name": inputs["gpu_name"]}
     tp, context = inputs["tensor_parallel_size"], p["max_model_len"] or inputs["max_model_len"]
+    size, basis = checkpoint_total(recipe["weights"][inputs["precision"]], None, tp)
     args = {"enforce-eager": True} if inputs.get("enforce_eager") else {}
     runtime = vllm_runtime(facts, hw, args, {}, tp, architecture=recipe["model"]["architecture"])
     e = estimate(facts, inputs["precision"], tp, hw["memory_gib"], p["gpu_memory_utilization"],
-                 context, weights_bytes=size * GIB if size else None, runtime=runtime)  # fmt: skip
+                 context, weights_bytes=size, weights_basis=basis, runtime=runtime)  # fmt: skip
     row.update(prec=inputs["precision"], tp=tp)
     if inputs.get("model_weights_gib"):
         row["weights"] = (e.weights_gib, inputs["model_weights_gib"])
@@ -157,7 +174,7 @@ def print_graphs(catalog: Catalog) -> None:
 
 def main() -> None:
     catalog = Catalog.default()
-    rows = [evaluate_019(p) for p in points_019()]
+    rows = [evaluate_019(p, catalog) for p in points_019()]
     rows += [evaluate_new(p, catalog) for p in points_new()]
     rows.sort(key=lambda r: (r["version"], r["split"]))
     print_rows(rows)

@@ -1,13 +1,15 @@
 """`aim-engine import` + `aim-engine validate --from` on a generated 200-file collection of
 each format (AMD AIM profiles, vLLM Recipes).
 
-    .venv/bin/python bench/interop_speed.py [--files 200] [--runs 3]
+    .venv/bin/python bench/interop_speed.py [--files 200] [--runs 3] [--stale]
 
 The collections are written here, in each format's field names: AIM profiles for 50 models
 x 4 (GPU, precision, TP, metric) profiles; vLLM Recipes with one model file each plus
 ``taxonomy.yaml`` and two strategies. Their model facts come from a ``--recipes`` folder of
 the shipped Qwen3-8B under the generated ids. Each run is a fresh process; prints the
-median seconds of import and of validate, per format. Asserts nothing.
+median seconds of import and of validate, per format. ``--stale`` adds settings vLLM 0.32
+no longer reads (``swap-space``, ``VLLM_USE_AITER_TRITON_ROPE``) to every file and runs
+``import --fix`` and ``validate --from --fix`` (the migration path). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -125,33 +127,70 @@ def _time(cmd: list[str]) -> float:
     return elapsed
 
 
+def _stale(src: Path) -> None:
+    """Settings vLLM 0.32 no longer reads, in every file (for ``--fix``)."""
+    for path in src.rglob("*.yaml"):
+        text = path.read_text()
+        text = text.replace("engine_args:\n", "engine_args:\n  swap-space: 16\n")
+        text = text.replace("env_vars:\n", "env_vars:\n  VLLM_USE_AITER_TRITON_ROPE: '1'\n")
+        text = text.replace(
+            'base_args: ["--max-num-seqs"', 'base_args: ["--swap-space", "16", "--max-num-seqs"'
+        )
+        path.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stale", action="store_true", help="stale settings, and --fix")
     options = parser.parse_args()
     aimc = [sys.executable, "-m", "aimc"]
+    fix = ["--fix"] if options.stale else []
     with tempfile.TemporaryDirectory(prefix="aimc-interop-bench-") as tmp:
         base = Path(tmp)
         for source, make in (("aim-profiles", _aim), ("vllm-recipes", _vllm)):
             src, facts = base / source, base / f"{source}-facts"
             _facts(facts, make(src, options.files))
+            if options.stale:
+                _stale(src)
             read = len([p for p in src.rglob("*.yaml")])
             imports, validates = [], []
             for run in range(options.runs):
                 out = base / f"{source}-out-{run}"
                 imports.append(
                     _time(
-                        [*aimc, "import", source, str(src), "-o", str(out), "--recipes", str(facts)]
+                        [
+                            *aimc,
+                            "import",
+                            source,
+                            str(src),
+                            "-o",
+                            str(out),
+                            "--recipes",
+                            str(facts),
+                            *fix,
+                        ]
                     )
                 )
                 validates.append(
-                    _time([*aimc, "validate", "--from", source, str(src), "--recipes", str(facts)])
+                    _time(
+                        [
+                            *aimc,
+                            "validate",
+                            "--from",
+                            source,
+                            str(src),
+                            "--recipes",
+                            str(facts),
+                            *fix,
+                        ]
+                    )
                 )
             print(
                 f"{source}: {read} files: import {statistics.median(imports):.2f} s, "
                 f"validate --from {statistics.median(validates):.2f} s "
-                f"(median of {options.runs}, fresh process each)"
+                f"(median of {options.runs}, fresh process each{', --fix' if fix else ''})"
             )
 
 

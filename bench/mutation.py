@@ -57,12 +57,12 @@ TARGETS = {
         },
         (
             "tests/test_safety.py",
-            "tests/test_trust_mutations.py::test_a_name_with_anything_after_a_valid_prefix_is_refused",
-            "tests/test_trust_mutations.py::test_name_length_bound",
+            "tests/test_env_names.py::test_a_name_with_anything_after_a_valid_prefix_is_refused",
+            "tests/test_env_names.py::test_name_length_bound",
             "tests/test_devices.py::test_device_ids_are_parsed_or_refused",
             "tests/test_devices.py::test_accepted_devices_stay_one_shell_word_and_yaml_strings",
-            "tests/test_trust_artifacts.py::test_a_token_is_masked_whatever_surrounds_it",
-            "tests/test_trust_artifacts.py::test_a_secret_smuggled_in_a_name_is_refused_and_not_echoed",
+            "tests/test_masking.py::test_a_token_is_masked_whatever_surrounds_it",
+            "tests/test_masking.py::test_a_secret_smuggled_in_a_name_is_refused_and_not_echoed",
         ),
     ),
     "write": Target(
@@ -94,10 +94,8 @@ TARGETS = {
             "aimc/core/diagnostics.py": ("Diagnostic.__post_init__",),
         },
         (
-            "tests/test_trust_mutations.py",
-            "-k",
-            "mask or echo or only_format or summary_line or details_are or schema_s_shape "
-            "or log_line or one_masked",
+            "tests/test_report.py",
+            "tests/test_compile_check.py::test_the_check_diff_masks_a_token_in_an_edited_artifact",
         ),
     ),
     "k8s": Target(
@@ -108,7 +106,7 @@ TARGETS = {
             "aimc/emit/k8s.py": ("render_k8s",),
         },
         (
-            "tests/test_trust_mutations.py",
+            "tests/test_env_names.py",
             "tests/test_lws_names.py",
             "tests/test_k8s.py",
             "-k",
@@ -121,13 +119,7 @@ TARGETS = {
             "aimc/cli/compile.py": ("compile_/if check", "_annotate_drift"),
         },
         (
-            "tests/test_trust_mutations.py::test_stale_and_diff_name_an_extra_file_and_only_it",
-            "tests/test_trust_mutations.py::"
-            "test_check_names_a_launch_sh_that_lost_its_mode_and_a_file_without_a_last_newline",
-            "tests/test_trust_mutations.py::test_check_names_every_difference_missing_extra_and_changed",
-            "tests/test_trust_mutations.py::test_check_reads_a_file_that_is_not_utf8_as_stale",
-            "tests/test_trust_mutations.py::test_an_up_to_date_check_is_text_in_text_and_github_formats",
-            "tests/test_trust_mutations.py::test_check_reports_a_file_it_would_not_write",
+            "tests/test_compile_check.py",
             "tests/test_compile.py",
             "tests/test_json_output.py",
             "-k",

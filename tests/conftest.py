@@ -30,6 +30,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n``, ``--dist loadgroup``) the tests that start the real vLLM
+    server or use the Docker engine run one after another on one worker, as they do without
+    ``-n``: each takes gigabytes and a core, and the Docker image is built once a worker."""
+    for item in items:
+        if item.get_closest_marker("server") is not None:
+            item.add_marker(pytest.mark.xdist_group("server"))
+
+
 def default_stop_signals() -> None:
     """``preexec_fn`` for a child the test will stop with a signal: SIGINT, SIGTERM and
     SIGHUP acted on by default, whatever this run inherited (a background job of a
@@ -65,7 +74,7 @@ def _server_tmpdir(
 @pytest.fixture
 def reaper() -> Iterator[Any]:
     """Kills, at teardown, every process group a test started through aimc
-    (:class:`tests.test_runner_trust.Reaper`)."""
+    (:class:`tests.helpers.runs.Reaper`)."""
     from tests.helpers.runs import Reaper
 
     r = Reaper()
@@ -78,11 +87,11 @@ def reaper() -> Iterator[Any]:
 @pytest.fixture
 def lab(tmp_path: Path, reaper: Any) -> Iterator[Any]:
     """A compiled folder served by the stand-in server, with its own state and cache
-    (:class:`tests.test_runner_trust.TrustLab`); every run stopped at teardown. A module
+    (:class:`tests.helpers.runs.RunLab`); every run stopped at teardown. A module
     with a lab of another kind defines its own."""
-    from tests.helpers.runs import TrustLab
+    from tests.helpers.runs import RunLab
 
-    lab = TrustLab(tmp_path, reaper)
+    lab = RunLab(tmp_path, reaper)
     try:
         yield lab
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -12,9 +13,12 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from aim_launcher import AIMConfigGenerator, AIMDockerManager, AIMEngine, AIMRecipeSelector
+from aimc.api.args import command_files
+from aimc.core.settings import Settings
+from aimc.plan.model import Plan
 from aimc.run.runs import load_records, stop_record
 from tests.conftest import ROOT
-from tests.helpers.runs import FAKE, free_port
+from tests.helpers.runs import FAKE, free_port, run_cli
 
 EXAMPLES = ROOT / "examples" / "recipes"
 
@@ -147,6 +151,40 @@ def test_run_command_directly_runs_a_command_configuration(fake_env, tmp_path: P
     (record,) = [r for r in load_records() if r.name == "aim-command-test"]
     assert record.port == port
     assert Path(record.folder, "launch.sh").read_text().rstrip().endswith("--served-model-name m")
+    # No backend ran it, and bench records its figures under no configuration of aimc's.
+    assert result["data"]["backend"] == "" and record.backend == ""
+    state = {"AIMC_STATE_DIR": str(tmp_path / "state")}
+    load = ("--requests", "2", "--concurrency", "1", "--output-len", "4", "--client", "aimc")
+    bench = run_cli("bench", "aim-command-test", *load, "--format", "json", env=state)
+    assert bench.code == 0, bench.err
+    assert json.loads(bench.out)["data"]["key"] is None
+
+
+def test_a_command_plan_names_no_recipe_hardware_or_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command given as is is a raw command plan, not a plan of a backend named
+    "command" (before, its manifest said backend, configuration and target "command", and
+    that plan given back to run_command_directly raised KeyError: 'command')."""
+    monkeypatch.setenv("AIMC_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    config = {"command": ["python3", "-m", "my.server"], "port": 9000, "model": "m"}
+    files = command_files(config, "aim-raw", 1, Settings.load())
+    assert files["launch.sh"].rstrip().endswith("exec python3 -m my.server")
+    plan = json.loads(files["manifest.json"])["plan"]
+    assert plan["raw_command"] is True and plan["command"] == config["command"]
+    assert (plan["backend"], plan["configuration"], plan["hardware"], plan["recipe"]) == (
+        "", "", {}, {},
+    )  # fmt: skip
+    assert (plan["model_id"], plan["served_model_name"], plan["model_source"]) == ("m", "m", "")
+    assert Plan.from_json(plan).raw_command is True
+    manager = AIMDockerManager()
+    again = manager.run_command_directly({"plan": plan}, "aim-raw-again", 1, timeout=5)
+    assert again["success"] is False and "a command given as is" in again["error"]["message"]
+    bogus = manager.run_command_directly({"plan": {**plan, "raw_command": False}}, "x", 1)
+    assert bogus["error"]["code"] == "CONFIGURATION_ERROR"
+    assert "names no backend aimc knows ('')" in bogus["error"]["message"]
+    assert not (tmp_path / "state" / "runs").exists()
 
 
 def test_run_command_directly_refuses_what_is_not_a_command(fake_env) -> None:
@@ -460,13 +498,15 @@ def test_generate_config_is_none_for_a_bad_emit_or_replicas(name: str, value: ob
     args = {"emit": "k8s", "replicas": 2, name: value}
     config = AIMConfigGenerator(target="h100").generate_config(_qwen3_8b(), 2, **args)
     valid = {
-        "emit": lambda v: v == "k8s",  # local takes no replicas; nothing else is registered
+        # local takes no replicas; aim refuses an NVIDIA target (h100)
+        "emit": lambda v: v in ("k8s", "kserve"),
         "replicas": lambda v: _is_int(v, 1, 1000),
     }[name]
     assert (config is not None) == valid(value), (name, value)
     if config is not None:
         yaml = YAML(typ="safe", pure=True)
-        assert yaml.load(config["files"]["deployment.yaml"])["spec"]["replicas"] == args["replicas"]
+        main = "deployment.yaml" if args["emit"] == "k8s" else "llminferenceservice.yaml"
+        assert yaml.load(config["files"][main])["spec"]["replicas"] == args["replicas"]
 
 
 def test_generate_config_refuses_replicas_for_an_emitter_without_them() -> None:

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from aimc.core.errors import ConfigError
 from aimc.run.probe import api_key, http_get
-from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, environ_of, wait_for
+from tests.helpers.runs import EXAMPLES, FAKE, NAME, RunLab, environ_of, wait_for
 
 KEY = "sk-" + "a1" * 20
 FAKE_DOCKER = FAKE.parent / "fake_docker.py"
@@ -41,7 +41,7 @@ REFUSED = (
 )
 
 
-def _status(lab: TrustLab, **env: str) -> list[tuple[str, str]]:
+def _status(lab: RunLab, **env: str) -> list[tuple[str, str]]:
     shown = lab.run("status", "--format", "json", **env)
     assert shown.code == 0, shown.err
     return [(row["name"], row["status"]) for row in json.loads(shown.out)["data"]]
@@ -64,7 +64,7 @@ def _files_holding(folder: Path, secret: str) -> list[Path]:
     ]
 
 
-def _docker(lab: TrustLab) -> dict[str, str]:
+def _docker(lab: RunLab) -> dict[str, str]:
     """A stand-in ``docker``: ``run`` is fake_docker.py (only Docker's environment)."""
     bindir = lab.tmp / "bin"
     bindir.mkdir(exist_ok=True)
@@ -82,7 +82,7 @@ def _docker(lab: TrustLab) -> dict[str, str]:
 # --- a server started with a key ----------------------------------------------------------
 
 
-def test_a_server_started_with_a_key_is_ready_running_and_benched(lab: TrustLab) -> None:
+def test_a_server_started_with_a_key_is_ready_running_and_benched(lab: RunLab) -> None:
     outputs = []
     ran = lab.run(
         "run", str(lab.folder), "--timeout", "120", "--format", "json",
@@ -127,7 +127,7 @@ def test_a_server_started_with_a_key_is_ready_running_and_benched(lab: TrustLab)
     assert lab.run("stop", NAME).code == 0
 
 
-def test_a_server_that_wants_another_key_fails_at_once_saying_why(lab: TrustLab) -> None:
+def test_a_server_that_wants_another_key_fails_at_once_saying_why(lab: RunLab) -> None:
     # FAKE_API_KEY: the stand-in wants a key of its own (as vLLM started with --api-key).
     for env, why in (({"VLLM_API_KEY": KEY}, "is not that key"), ({}, "is not set")):
         result = lab.run(
@@ -147,7 +147,7 @@ def test_a_server_that_wants_another_key_fails_at_once_saying_why(lab: TrustLab)
 
 @pytest.mark.parametrize("bad", [" lead", "trail ", "new\nline", "tab\tin", "caf\u00e9-key"])
 def test_a_key_no_header_can_carry_is_refused_before_anything_starts(
-    lab: TrustLab, bad: str
+    lab: RunLab, bad: str
 ) -> None:
     for words in (("run", str(lab.folder)), ("status",), ("bench", NAME)):
         result = lab.run(*words, "--format", "json", FAKE_MODE="ready", VLLM_API_KEY=bad)
@@ -234,7 +234,7 @@ def test_the_python_api_launches_a_server_that_wants_the_key(
 
 
 @pytest.fixture
-def docker_folder(lab: TrustLab) -> Path:
+def docker_folder(lab: RunLab) -> Path:
     folder = lab.tmp / "docker-build"
     result = lab.run(
         "compile", "aimc-examples/tiny-llama", "--target", "cpu", "--recipes", str(EXAMPLES),
@@ -245,7 +245,7 @@ def docker_folder(lab: TrustLab) -> Path:
 
 
 def test_a_container_gets_the_key_by_name_and_the_runner_sends_it(
-    lab: TrustLab, docker_folder: Path
+    lab: RunLab, docker_folder: Path
 ) -> None:
     env = _docker(lab)
     ran = lab.run("run", str(docker_folder), "--timeout", "120", FAKE_MODE="ready",
@@ -260,7 +260,7 @@ def test_a_container_gets_the_key_by_name_and_the_runner_sends_it(
 # --- debug reaches the server -------------------------------------------------------------
 
 
-def _launch(lab: TrustLab, *extra: str, **env: str) -> Path:
+def _launch(lab: RunLab, *extra: str, **env: str) -> Path:
     folder = lab.tmp / "launched"
     result = lab.run(*lab.launch_args(*extra, "-o", str(folder)), FAKE_MODE="ready", **env)
     assert result.code == 0, result.err + result.out
@@ -270,7 +270,7 @@ def _launch(lab: TrustLab, *extra: str, **env: str) -> Path:
 @pytest.mark.parametrize("launcher", ["process", "docker"])
 @pytest.mark.parametrize("how", ["launch --debug", "AIM_DEBUG=1", "none"])
 def test_debug_reaches_the_server_under_either_launcher(
-    lab: TrustLab, launcher: str, how: str
+    lab: RunLab, launcher: str, how: str
 ) -> None:
     env = _docker(lab) if launcher == "docker" else {}
     extra = ["--launcher", launcher, *(IMAGE if launcher == "docker" else ())]
@@ -293,7 +293,7 @@ def test_debug_reaches_the_server_under_either_launcher(
 
 
 def test_a_debug_launch_writes_a_reproduce_command_that_gives_the_same_files(
-    lab: TrustLab,
+    lab: RunLab,
 ) -> None:
     folder = _launch(lab, "--launcher", "docker", *IMAGE, "--debug", **_docker(lab))
     script = (folder / "launch.sh").read_text()
@@ -328,7 +328,7 @@ def test_debug_gives_sglang_its_log_level_flag(tmp_path: Path) -> None:
         assert "VLLM_LOGGING_LEVEL" not in script
 
 
-def test_an_explicit_set_wins_over_debug(lab: TrustLab) -> None:
+def test_an_explicit_set_wins_over_debug(lab: RunLab) -> None:
     folder = _launch(lab, "--debug", "--set", "env.VLLM_LOGGING_LEVEL=WARNING")
     assert "VLLM_LOGGING_LEVEL=WARNING" in (folder / "aim.env").read_text().splitlines()
     assert environ_of(lab.server_pid())["VLLM_LOGGING_LEVEL"] == "WARNING"

@@ -35,7 +35,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_plan_over_several_nodes_is_refused_alike_by_cli_and_api(state: Path) -> None:
-    """Failed before issue 23: only the CLI refused to start one node of a multi-node plan;
+    """Failed before: only the CLI refused to start one node of a multi-node plan;
     ``launch_model`` (its own copy of the launch) compiled, wrote and ran the head node's
     half. Now both refuse it with the same error, before anything is written."""
     done = CliRunner().invoke(cli, ["launch", *MULTINODE])

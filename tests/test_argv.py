@@ -80,7 +80,7 @@ HOSTILE = st.builds(
 )
 
 
-def test_the_fields_cover_what_the_issue_names() -> None:
+def test_the_enumerated_fields_include_the_known_free_text_ones() -> None:
     keys = {key for _, key in FIELDS}
     assert {"served_model_name", "host"} <= keys
     for backend in ("vllm", "sglang"):

@@ -1,5 +1,5 @@
-"""Issue 11: the GPU count "auto-detected if not specified", show-config without a target,
-and recipe-info --gpu-count resolved.
+"""The GPU count "auto-detected if not specified", show-config without a target, and
+recipe-info --gpu-count resolved.
 
 A detected machine is a stand-in (tests/fakes/gpu_machine.py): a fake ``nvidia-smi`` on
 PATH printing N GPUs (some of them busy: less than 90% of their memory free), or a fake KFD
@@ -75,7 +75,7 @@ def _decision(plan: dict[str, Any], text: str) -> str:
 
 @pytest.mark.parametrize("kind", ["h100", "mi300x"])
 def test_eight_free_gpus_serve_qwen3_32b_as_one_tp8_group(machine, cli, kind) -> None:
-    """Written to fail before issue 11: 8 detected GPUs served Qwen3-32B on the smallest
+    """Failed before: 8 detected GPUs served Qwen3-32B on the smallest
     size that fits (2 H100s, 1 MI300X) and left the rest idle."""
     (machine.h100s(8) if kind == "h100" else machine.mi300xs(8))
     plan = machine.plan(cli, "Qwen/Qwen3-32B")
@@ -90,7 +90,7 @@ def test_eight_free_gpus_serve_qwen3_32b_as_one_tp8_group(machine, cli, kind) ->
 
 
 def test_launch_command_line_gets_the_whole_machine(machine, cli, tmp_path) -> None:
-    """Written to fail before issue 11: ``compile`` (what ``launch`` runs) on 8 free GPUs
+    """Failed before: ``compile`` (what ``launch`` runs) on 8 free GPUs
     wrote ``--tensor-parallel-size 2`` for Qwen3-32B."""
     machine.h100s(8)
     out = tmp_path / "o"
@@ -105,7 +105,7 @@ def test_launch_command_line_gets_the_whole_machine(machine, cli, tmp_path) -> N
 def test_recipe_up_to_tp4_fills_eight_gpus_with_replicas(
     machine, cli, tmp_path, kind, tp, replicas
 ) -> None:
-    """Written to fail before issue 11: a recipe that offers no TP 8 got its smallest
+    """Failed before: a recipe that offers no TP 8 got its smallest
     fitting size alone on an 8-GPU machine; now replicas x TP = 8 (data parallel)."""
     (machine.h100s(8) if kind == "h100" else machine.mi300xs(8))
     plan = machine.plan(cli, "example-org/Dense-32B-TP4", "--recipes", _tp4_recipes(tmp_path))
@@ -125,10 +125,10 @@ def test_recipe_up_to_tp4_fills_eight_gpus_with_replicas(
 
 
 def test_busy_gpus_are_not_counted_and_named(machine, cli) -> None:
-    """Written to fail before issue 11: busy GPUs (less than 90% memory free) were counted
+    """Failed before: busy GPUs (less than 90% memory free) were counted
     like free ones, and the plan did not mention them. 2 of 8 busy -> 6 free: 6 is not a
-    tensor-parallel size, so the smallest fitting size (2 on H100) x 3 replicas. Since
-    issue 20 the plan names the free GPUs (the server gets those, not the first six)."""
+    tensor-parallel size, so the smallest fitting size (2 on H100) x 3 replicas. The plan
+    names the free GPUs (the server gets those, not the first six)."""
     machine.h100s(8, busy=(0, 3))
     data = machine.data(cli, "Qwen/Qwen3-32B")
     plan = data["plan"]
@@ -143,8 +143,8 @@ def test_busy_gpus_are_not_counted_and_named(machine, cli) -> None:
 
 
 def test_busy_gpus_at_the_end_are_left_out_by_id(machine, cli) -> None:
-    """Written to fail before issue 11 (busy GPUs were not counted out): 4 free of 8 ->
-    TP 4, the recipe offers it and it fits; since issue 20 the plan names GPUs 0-3."""
+    """Failed before (busy GPUs were not counted out): 4 free of 8 ->
+    TP 4, the recipe offers it and it fits; the plan names GPUs 0-3."""
     machine.mi300xs(8, busy=(4, 5, 6, 7))
     data = machine.data(cli, "Qwen/Qwen3-32B")
     plan = data["plan"]
@@ -154,7 +154,7 @@ def test_busy_gpus_at_the_end_are_left_out_by_id(machine, cli) -> None:
 
 
 def test_too_few_free_gpus_is_refused_with_the_busy_ones(machine, cli, tmp_path) -> None:
-    """Written to fail before issue 11: Llama 405B (8 GPUs on H100) compiled for 8 GPUs
+    """Failed before: Llama 405B (8 GPUs on H100) compiled for 8 GPUs
     although 2 of them were busy."""
     machine.h100s(8, busy=(0, 1))
     result = machine.run(
@@ -167,8 +167,8 @@ def test_too_few_free_gpus_is_refused_with_the_busy_ones(machine, cli, tmp_path)
 
 
 def test_an_explicit_gpu_count_is_kept_on_a_detected_machine(machine, cli) -> None:
-    """Written to fail before issue 11 (the busy note is new): GPU_COUNT is what it says,
-    busy GPUs or not, the notes say they are busy, and (issue 20) the free ones are used."""
+    """Failed before (the busy note is new): GPU_COUNT is what it says,
+    busy GPUs or not, the notes say they are busy, and the free ones are used."""
     machine.h100s(8, busy=(0,))
     data = machine.data(cli, "Qwen/Qwen3-32B", "--gpu-count", "2")
     plan = data["plan"]
@@ -179,7 +179,7 @@ def test_an_explicit_gpu_count_is_kept_on_a_detected_machine(machine, cli) -> No
 
 
 def test_optimize_still_works_on_a_detected_machine(machine, cli) -> None:
-    """Written to fail before issue 11: --optimize counted busy GPUs (latency could pick 8,
+    """Failed before: --optimize counted busy GPUs (latency could pick 8,
     throughput spread replicas over 8)."""
     machine.h100s(8, busy=(6, 7))
     latency = machine.plan(cli, "Qwen/Qwen3-32B", "--optimize", "latency")
@@ -198,8 +198,8 @@ def test_optimize_still_works_on_a_detected_machine(machine, cli) -> None:
 
 def test_a_named_target_keeps_the_smallest_fit(machine, cli) -> None:
     """Guards what must not change: a named target describes no machine, so it keeps the
-    smallest size that fits, even on an 8-GPU machine. Written to fail before issue 11
-    only through show-config's JSON (now the success response)."""
+    smallest size that fits, even on an 8-GPU machine. Failed before only through
+    show-config's JSON (now the success response)."""
     machine.h100s(8)
     plan = machine.plan(cli, "Qwen/Qwen3-32B", "--target", "h100")
     assert (plan["gpus"], plan["data_parallel"]) == (2, 1)
@@ -211,7 +211,7 @@ def test_a_named_target_keeps_the_smallest_fit(machine, cli) -> None:
 
 
 def test_show_config_without_gpu_or_target_lists_every_configuration(cli) -> None:
-    """Written to fail before issue 11: exit 2 with 'Qwen/Qwen3-32B has no configuration
+    """Failed before: exit 2 with 'Qwen/Qwen3-32B has no configuration
     for cpu'."""
     result = cli("show-config", "Qwen/Qwen3-32B")
     assert result.code == 0, result.err
@@ -229,7 +229,7 @@ def test_show_config_without_gpu_or_target_lists_every_configuration(cli) -> Non
 
 
 def test_show_config_without_target_in_json_has_every_verdict(cli) -> None:
-    """Written to fail before issue 11: exit 2 with no data at all."""
+    """Failed before: exit 2 with no data at all."""
     result = cli("show-config", "meta-llama/Llama-3.1-70B-Instruct", "--format", "json")
     assert result.code == 0, result.err
     body = json.loads(result.out)
@@ -248,7 +248,7 @@ def test_show_config_without_target_in_json_has_every_verdict(cli) -> None:
 
 
 def test_show_config_gpu_count_without_target_narrows_the_list(cli) -> None:
-    """Written to fail before issue 11: the seed's ``show-config Qwen/Qwen3-32B
+    """Failed before: the seed's ``show-config Qwen/Qwen3-32B
     --gpu-count 8`` was exit 3 (GPU count given, no GPU detected)."""
     result = cli("show-config", "Qwen/Qwen3-32B", "--gpu-count", "8", "--format", "yaml")
     assert result.code == 0, result.err
@@ -260,7 +260,7 @@ def test_show_config_gpu_count_without_target_narrows_the_list(cli) -> None:
 
 
 def test_show_config_with_target_shows_the_plan_in_the_success_shape(cli) -> None:
-    """Written to fail before issue 11: the JSON was ``{plan, candidates}`` without the
+    """Failed before: the JSON was ``{plan, candidates}`` without the
     success response around it."""
     result = cli("show-config", "Qwen/Qwen3-32B", "--target", "h100", "--format", "json")
     assert result.code == 0, result.err
@@ -278,7 +278,7 @@ def test_show_config_with_target_shows_the_plan_in_the_success_shape(cli) -> Non
 
 
 def test_recipe_info_gpu_count_resolves_on_every_target_that_offers_it(cli) -> None:
-    """Written to fail before issue 11: --gpu-count only filtered the configuration list."""
+    """Failed before: --gpu-count only filtered the configuration list."""
     result = cli("debug", "recipe-info", "Qwen/Qwen3-32B", "--gpu-count", "8", "--format", "json")
     assert result.code == 0, result.err
     data = json.loads(result.out)["data"]
@@ -303,7 +303,7 @@ def test_recipe_info_gpu_count_resolves_on_every_target_that_offers_it(cli) -> N
 
 
 def test_recipe_info_gpu_count_on_a_target_shows_the_plan_or_the_refusal(cli) -> None:
-    """Written to fail before issue 11: no resolved configuration, no memory, no refusal."""
+    """Failed before: no resolved configuration, no memory, no refusal."""
     table = cli("debug", "recipe-info", "Qwen/Qwen3-32B", "--gpu-count", "8", "--target", "h100")
     assert table.code == 0, table.err
     assert "8 GPUs on h100: configuration nvidia-vllm-bf16 resolved" in table.out
@@ -321,7 +321,7 @@ def test_recipe_info_gpu_count_on_a_target_shows_the_plan_or_the_refusal(cli) ->
     ids=["does-not-fit", "not-offered", "no-target-offers-it"],
 )
 def test_recipe_info_refuses_a_gpu_count_as_show_config_does(cli, args) -> None:
-    """Failed before issue 20: recipe-info printed the refusal (or 'no configuration
+    """Failed before: recipe-info printed the refusal (or 'no configuration
     offers 3 GPUs') and exited 0 where show-config and launch exit 2 with the reason."""
     for fmt in ("table", "json"):
         info = cli("debug", "recipe-info", *args, "--format", fmt)
@@ -336,7 +336,7 @@ def test_recipe_info_refuses_a_gpu_count_as_show_config_does(cli, args) -> None:
 
 
 def test_recipe_info_on_a_detected_machine_resolves_there(machine, cli) -> None:
-    """Written to fail before issue 11: recipe-info knew nothing of this machine."""
+    """Failed before: recipe-info knew nothing of this machine."""
     machine.h100s(8)
     result = machine.run(
         cli, "debug", "recipe-info", "Qwen/Qwen3-32B", "--gpu-count", "4", "--format", "json"

@@ -2,7 +2,8 @@
 
 The dummy backend below is registered from this test alone (no module of aimc edited): a
 recipe that names it validates against the schema, compiles end to end (launch script,
-native config, manifest, ``--check``), its secrets are refused in recipes and masked in
+native config, manifest, ``--check``) and across two nodes (its own node and role args in
+the plan and the scripts), its secrets are refused in recipes and masked in
 messages, its log lines move the startup phases, and once it is gone it is refused again.
 The built-in backends are tied to the shipped schemas' enums.
 """
@@ -10,6 +11,7 @@ The built-in backends are tied to the shipped schemas' enums.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 from collections.abc import Iterator
@@ -35,6 +37,8 @@ VOCABULARY = {
         name: {"value": True, "multiple": False}
         for name in ("shards", "max-tokens", "mem-share", "listen", "listen-port", "name")
     }
+    # Its multi-node words: the node count, the layout, a node's rank and the head.
+    | {name: {"value": True, "multiple": False} for name in ("hosts", "split", "rank", "head")}
     | {
         "dtype": {"value": True, "multiple": False},
         "batch-size": {"value": True, "multiple": False},
@@ -76,6 +80,11 @@ DUMMY = Backend(
     config_comment="The dummy engine's own config file.",
     phase_markers={"loading weights": ("dummy: reading shards",)},
     snapshot=lambda: VOCABULARY,
+    # Across nodes: its own words for the node count and the layout, and for each node's role.
+    node_args=lambda nodes: {"hosts": nodes, "split": "layers"},
+    role_args=lambda rank, head: ["--rank", rank, "--head", head],
+    store_port=7070,
+    worker_role="serves its shards",
 )
 
 RECIPE = """\
@@ -188,6 +197,31 @@ def test_a_registered_backend_compiles_end_to_end(dummy: Backend, tmp_path: Path
     assert _aim(again).exit_code == 1
 
 
+def test_its_multi_node_args_reach_the_plan(dummy: Backend, tmp_path: Path) -> None:
+    """A configuration over two nodes runs with the backend's own node args, their source
+    the configuration's ``nodes`` line, and each node's role words: no other engine's."""
+    args = _compile(tmp_path, "--nodes", "2")
+    recipe = tmp_path / "recipes" / "models" / "acme" / "Tiny-1B.yaml"
+    text = recipe.read_text().replace("gpus: [1, 2]", "gpus: [1, 2]\n    nodes: [2]")
+    recipe.write_text(text)
+    line = text.splitlines().index("    nodes: [2]") + 1
+    done = _aim(args)
+    assert done.exit_code == 0, done.output
+    out = tmp_path / "out"
+    plan = json.loads((out / "manifest.json").read_text())["plan"]["args"]
+    for flag, value in (("hosts", 2), ("split", "layers")):
+        assert plan[flag]["value"] == value and plan[flag]["layer"] == "configuration"
+        assert plan[flag]["source"].endswith(f"Tiny-1B.yaml:{line}"), plan[flag]
+    assert plan["shards"]["value"] == 1  # a pipeline layout: GPUs per node
+    launch, worker = (out / "launch.sh").read_text(), (out / "launch-worker.sh").read_text()
+    for script in (launch, worker):
+        assert "--hosts 2 \\\n  --split layers" in script, script
+    assert '--rank 0 --head "$AIM_MASTER_ADDR"' in launch
+    assert '--rank "$AIM_NODE_RANK" --head "$AIM_MASTER_ADDR"' in worker
+    for words in ("pipeline-parallel-size", "distributed-executor-backend", "nnodes"):
+        assert words not in launch and words not in worker and words not in plan
+
+
 def test_the_backend_choice_and_the_schema_take_a_registered_backend(
     dummy: Backend, tmp_path: Path
 ) -> None:
@@ -214,6 +248,19 @@ def test_without_the_registration_the_backend_is_refused(tmp_path: Path) -> None
     done = _aim(_compile(tmp_path / "b", "--backend", "dummy"))
     assert done.exit_code == 2 and "is not one of vllm, sglang" in done.output
     assert not (tmp_path / "out").exists() and not (tmp_path / "b" / "out").exists()
+
+
+def test_the_help_lists_the_backends_registered_when_it_is_written() -> None:
+    """The choices are read from the registry each time: a backend registered after the
+    command was built is listed, and one removed is no longer listed (the help used to keep
+    the names of the last value converted)."""
+    assert "[vllm|sglang]" in _aim(["compile", "--help"]).output
+    backends.register(dataclasses.replace(backends.get("vllm"), name="dummy"))
+    try:
+        assert "[vllm|sglang|dummy]" in _aim(["compile", "--help"]).output
+    finally:
+        BACKENDS.pop("dummy", None)
+    assert "dummy" not in _aim(["compile", "--help"]).output
 
 
 def test_its_secrets_are_refused_and_masked(dummy: Backend, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from aimc.plan.measured import (
 from aimc.plan.policy import resolve
 from aimc.plan.request import Request
 from aimc.run.bench import Sample, Workload, figures, figures_from_vllm, percentile, prompts
-from tests.helpers.runs import EXAMPLES, FAKE, NAME, TrustLab, cli_env, free_port, run_cli, wait_for
+from tests.helpers.runs import EXAMPLES, FAKE, NAME, RunLab, cli_env, free_port, run_cli, wait_for
 
 KEY = "sk-" + "k" * 40
 CATALOG = Catalog.default()
@@ -362,7 +362,7 @@ def test_published_figures_are_validated_listed_and_preferred(tmp_path: Path) ->
 # --- the command against the stand-in -------------------------------------------------------
 
 
-def test_bench_a_run_records_its_configuration_and_never_shows_the_key(lab: TrustLab) -> None:
+def test_bench_a_run_records_its_configuration_and_never_shows_the_key(lab: RunLab) -> None:
     auth = lab.tmp / "auth"
     ran = lab.run("run", str(lab.folder), FAKE_MODE="ready", FAKE_AUTH=str(auth))
     assert ran.code == 0, ran.err

@@ -233,7 +233,7 @@ def test_missing_files_never_calls_a_hostile_index_complete(shards: list[str]) -
 
     from aimc.modelcache.cache import missing_files
 
-    with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="aimc-cache-test-") as tmp:
         snapshot = Path(tmp) / "models--a--b" / "snapshots" / REV
         snapshot.mkdir(parents=True)
         (Path(tmp) / "escape.safetensors").write_text("x")
@@ -289,7 +289,7 @@ def test_remove_of_a_hostile_name_removes_nothing(model: str, revision: str | No
     from aimc.core.errors import CacheError
     from aimc.modelcache.cache_removal import removal
 
-    with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="aimc-cache-test-") as tmp:
         cache = Path(tmp) / "cache"
         _cached(cache, "a/b", {"config.json": b"{}"})
         (Path(tmp) / "outside").write_text("keep")
@@ -377,7 +377,7 @@ def test_scan_of_a_hostile_cache_entry_never_fails(
 
     if ref_name in (".", "..") or file_name in (".", ".."):
         return
-    with tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="aimc-cache-test-") as tmp:
         cache = Path(tmp)
         _cached(cache, "a/b", {"config.json": b"{}"})
         try:
@@ -406,7 +406,7 @@ def test_progress_records_are_one_json_line_each(model: str, total: int) -> None
     err = io.StringIO()
     with (
         mock.patch.dict(os.environ, LOG_FORMAT="json"),
-        tempfile.TemporaryDirectory(prefix="helper-issue-15-") as tmp,
+        tempfile.TemporaryDirectory(prefix="aimc-cache-test-") as tmp,
         contextlib.redirect_stderr(err),
         Progress(f"{model}/{token}", total, Path(tmp)),
     ):

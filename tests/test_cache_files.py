@@ -82,3 +82,17 @@ def test_a_link_out_of_the_cache_is_never_read(tmp_path: Path, target: str) -> N
     with pytest.raises(OSError) as refused:
         open_regular(repo / "ref", repo)
     assert refused.value.errno == errno.EXDEV
+
+
+def test_a_ref_that_names_a_path_is_not_followed(tmp_path: Path) -> None:
+    """A ref is a commit hash, never a path. Failed before: ``../../..`` in it led out of
+    the cache."""
+    from aimc.modelcache.checkpoint import cache_snapshot
+
+    cache = tmp_path / "cache"
+    refs = cache / "models--org--m" / "refs"
+    refs.mkdir(parents=True)
+    (refs.parent / "snapshots").mkdir()
+    (refs / "main").write_text("../../../")
+    assert cache_snapshot(cache, "org/m") is None
+    assert cache_snapshot(cache, "../x") is None

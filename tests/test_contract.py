@@ -1,4 +1,4 @@
-"""The AIM Engine API reference's examples, run as written (issue 11).
+"""The AIM Engine API reference's examples, run as written.
 
 Each CLI example of the reference runs through the real CLI (tests/helpers/cli.py), on a stand-in
 GPU machine where it needs hardware: eight MI300X reported by a stand-in ``amd-smi``, and a
@@ -213,7 +213,7 @@ def _cached_copy(box: GPUBox) -> Path:
     ids=["cache-download-force", "launch-no-cache"],
 )
 def test_forced_downloads_never_pass_off_the_cached_copy(box: GPUBox, words: tuple) -> None:
-    """Before issue 11 both reported success ("downloaded ... afresh") with the hub
+    """Failed before: both reported success ("downloaded ... afresh") with the hub
     unreachable, handing back the copy already in the cache."""
     snapshot = _cached_copy(box)
     result = box.run(*words)

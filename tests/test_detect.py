@@ -30,7 +30,7 @@ def test_this_machine_has_no_gpu(cli) -> None:
     result = cli("debug", "gpu-info")
     assert result.code == 0
     assert "no GPU detected" in result.out
-    assert "target: no GPU detected: name a target with --target NAME (a100-80gb, h100" in (
+    assert "target: no GPU detected: name a target with --target NAME (a100-80gb, b200, h100" in (
         result.out
     )
 
@@ -264,7 +264,7 @@ EXAMPLES = ROOT / "examples" / "recipes"
 
 
 def test_no_gpu_and_the_count_left_open_is_a_detection_error(machine, cli, tmp_path) -> None:
-    """Failed before issue 20: with no GPU, --target auto fell back to the cpu profile
+    """Failed before: with no GPU, --target auto fell back to the cpu profile
     without a word: a model with a cpu configuration compiled for the CPU (exit 0), others
     said '... has no configuration for cpu' (exit 2)."""
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
@@ -285,7 +285,7 @@ def test_no_gpu_and_the_count_left_open_is_a_detection_error(machine, cli, tmp_p
         )
         assert lines[1].startswith(
             "hint: see what detection tried with 'aim-engine debug gpu-info --detailed', or "
-            "name a hardware profile with --target NAME (a100-80gb, h100, h200, mi250x"
+            "name a hardware profile with --target NAME (a100-80gb, b200, h100, h200, mi250x"
         )
         assert lines[1].endswith("; cpu serves on this machine's CPU)")
         body = json.loads(machine.run(cli, *args, "--format", "json", **env).out)
@@ -297,7 +297,7 @@ def test_no_gpu_and_the_count_left_open_is_a_detection_error(machine, cli, tmp_p
 def test_show_config_without_gpu_lists_every_target_even_with_a_cpu_configuration(
     machine, cli
 ) -> None:
-    """Failed before issue 20: a model with a cpu configuration got the cpu plan without
+    """Failed before: a model with a cpu configuration got the cpu plan without
     a word about the missing GPU; now show-config lists, cpu named like any target."""
     tiny = ("aimc-examples/tiny-llama", "--recipes", str(EXAMPLES))
     result = machine.run(cli, "show-config", *tiny, "--format", "json")
@@ -398,7 +398,7 @@ def test_probes_are_listed_in_the_order_of_trust(machine, cli) -> None:
 
 
 def test_an_invalid_detect_timeout_warns_once_and_uses_the_default(machine, cli) -> None:
-    """Before issue 10 ``AIMC_DETECT_TIMEOUT=soon`` fell back to 10 s without a word."""
+    """Failed before: ``AIMC_DETECT_TIMEOUT=soon`` fell back to 10 s without a word."""
     machine.kfd_gpus(1)
     result = machine.run(
         cli, "debug", "gpu-info", "--detailed", "--format", "json", AIMC_DETECT_TIMEOUT="soon"

@@ -1,4 +1,4 @@
-"""Issue 20: the GPUs chosen are the GPUs used (``--devices``, visibility, busy GPUs).
+"""The GPUs chosen are the GPUs used (``--devices``, visibility, busy GPUs).
 
 When visibility variables narrow this machine's GPUs, or some are busy, the plan names the
 GPUs it uses by device id and every artifact gives the server exactly those: ``docker run
@@ -122,7 +122,7 @@ def _reproduces(cli: Any, folder: Path) -> None:
 
 
 def test_cuda_visible_devices_reach_docker_and_compose_as_device_ids(machine, cli, tmp_path):
-    """Written to fail before issue 20: CUDA_VISIBLE_DEVICES=4,5,6,7 gave ``docker run
+    """Failed before: CUDA_VISIBLE_DEVICES=4,5,6,7 gave ``docker run
     --gpus 4`` (any four GPUs, in practice 0-3) and Compose ``count: 4``."""
     machine.h100s(8)
     out = tmp_path / "out"
@@ -171,7 +171,7 @@ def test_docker_receives_the_device_list_as_one_argument(machine, cli, tmp_path)
 
 
 def test_busy_gpus_are_left_out_of_the_artifacts_and_the_header_reproduces(machine, cli, tmp_path):
-    """Written to fail before issue 20: a busy GPU was not counted and then used anyway
+    """Failed before: a busy GPU was not counted and then used anyway
     (``--gpus 6``: docker takes any six); and the header's command of an auto-count
     compile gave other files (TP 2 on a named target)."""
     machine.h100s(8, busy=(0, 3))
@@ -188,7 +188,7 @@ def test_busy_gpus_are_left_out_of_the_artifacts_and_the_header_reproduces(machi
 
 
 def test_a_gpu_count_given_takes_the_free_gpus_first(machine, cli, tmp_path):
-    """Written to fail before issue 20: ``compile MODEL 4`` with GPUs 0 and 1 busy gave
+    """Failed before: ``compile MODEL 4`` with GPUs 0 and 1 busy gave
     ``--gpus 4`` (docker's first four, both busy ones included)."""
     machine.h100s(8, busy=(0, 1))
     out = tmp_path / "out"
@@ -211,7 +211,7 @@ def test_every_gpu_free_and_visible_keeps_the_count(machine, cli, tmp_path):
 
 
 def test_an_auto_count_compile_writes_a_header_that_gives_the_same_files(machine, cli, tmp_path):
-    """Written to fail before issue 20: 8 free H100s gave TP 8, and the header's command
+    """Failed before: 8 free H100s gave TP 8, and the header's command
     (``aim-engine compile Qwen/Qwen3-32B --target h100``) gave TP 2."""
     machine.h100s(8)
     out = tmp_path / "out"
@@ -223,7 +223,7 @@ def test_an_auto_count_compile_writes_a_header_that_gives_the_same_files(machine
 
 
 def test_rocr_visible_devices_reach_an_amd_container(machine, cli, tmp_path):
-    """Written to fail before issue 20: ROCR_VISIBLE_DEVICES=4,5,6,7 on MI300X gave the
+    """Failed before: ROCR_VISIBLE_DEVICES=4,5,6,7 on MI300X gave the
     container every GPU (``--device /dev/dri``) and nothing that chose four of them."""
     machine.mi300xs(8)
     out = tmp_path / "out"
@@ -293,7 +293,7 @@ def served(machine: Machine, cli: Any, tmp_path: Path):
 
 
 def test_the_process_launcher_gives_the_server_the_free_gpus(machine, served):
-    """Written to fail before issue 20: GPUs 0-3 busy, a count left open counted 4 free
+    """Failed before: GPUs 0-3 busy, a count left open counted 4 free
     GPUs and the server (no variable set) took GPUs 0-3, the busy ones."""
     machine.h100s(8, busy=(0, 1, 2, 3))
     env = served()
@@ -302,7 +302,7 @@ def test_the_process_launcher_gives_the_server_the_free_gpus(machine, served):
 
 
 def test_the_process_launcher_on_rocm_sets_the_variable_vllm_reads(machine, served):
-    """Written to fail before issue 20: the server inherited ROCR_VISIBLE_DEVICES=4,5,6,7
+    """Failed before: the server inherited ROCR_VISIBLE_DEVICES=4,5,6,7
     and no CUDA_VISIBLE_DEVICES; vLLM 0.32 on ROCm reads CUDA_VISIBLE_DEVICES as the
     physical ids it maps through amdsmi (vllm/platforms/rocm.py), and ROCR's renumbering
     under it would hide every GPU (ids 4-7 of the 4 ROCR leaves)."""

@@ -1,5 +1,5 @@
-"""Recipe truth (issue 13): every configuration fits every hardware it lists at its
-context, by the memory estimate, or is marked ``low_memory`` with the context it serves."""
+"""Recipe truth: every configuration fits every hardware it lists at its context, by the
+memory estimate, or is marked ``low_memory`` with the context it serves."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _without_the_marker(text: str, max_context: str = "") -> str:
 
 
 def test_a_configuration_that_does_not_fit_is_an_error_at_its_line(cli, tmp_path) -> None:
-    """Before issue 13 Llama-3.1-70B bf16 on 2 x H100/A100 at 32k validated, and only a
+    """Failed before: Llama-3.1-70B bf16 on 2 x H100/A100 at 32k validated, and only a
     launch found out that it does not fit."""
     text = _without_the_marker(SHIPPED.read_text())
     repo = _repo(tmp_path, text)
@@ -55,7 +55,7 @@ def test_the_shipped_catalog_fits_everywhere_it_says(cli) -> None:
 
 
 def test_a_low_memory_configuration_is_used_only_when_its_count_is_asked(cli, tmp_path) -> None:
-    """Before issue 13 ``compile Llama-3.1-70B-Instruct 2 --target h100`` was refused; now it
+    """Failed before: ``compile Llama-3.1-70B-Instruct 2 --target h100`` was refused; now it
     is served at the marked context, while a count left open still takes 4 GPUs at 32k."""
     out = tmp_path / "two"
     asked = cli(

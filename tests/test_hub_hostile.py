@@ -1,5 +1,5 @@
 """`aim-engine cache download` against a hostile hub: every request bounded, the token only
-for the hub's own host (issue 22, items 1-3).
+for the hub's own host.
 
 The hub is the local stand-in (tests/fakes/hub.py on 127.0.0.1); "another host" is a second
 local server (tests/fakes/other_host.py on ``localhost``, another origin) that records every

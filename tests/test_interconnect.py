@@ -1,4 +1,4 @@
-"""Multi-node networking from the hardware profile's ``interconnect`` (issue 21).
+"""Multi-node networking from the hardware profile's ``interconnect``.
 
 Before, a multi-node plan had no interconnect settings: no RDMA resource, no IPC_LOCK, no
 NCCL_SOCKET_IFNAME/GLOO_SOCKET_IFNAME, bare-metal ``docker run`` without /dev/infiniband and

@@ -30,7 +30,7 @@ from tests.helpers.cache import REV, _cached
 from tests.helpers.gpu_tools import Machine
 from tests.helpers.interop import aim_broken, aim_clean, vllm_broken, vllm_clean
 from tests.helpers.output import SCHEMA, validator
-from tests.helpers.runs import EXAMPLES, NAME, Reaper, TrustLab, cli_env, members
+from tests.helpers.runs import EXAMPLES, NAME, Reaper, RunLab, cli_env, members
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -250,10 +250,10 @@ class Scratch:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[TrustLab]:
+def lab(tmp_path: Path) -> Iterator[RunLab]:
     """A compiled stand-in folder too, and a free port; stops all it starts."""
     reaper = Reaper()
-    lab = TrustLab(tmp_path, reaper)
+    lab = RunLab(tmp_path, reaper)
     _prepare(tmp_path, lab.env)
     try:
         yield lab
@@ -262,7 +262,7 @@ def lab(tmp_path: Path) -> Iterator[TrustLab]:
         reaper.cleanup()
 
 
-def fill(text: str, place: Scratch | TrustLab) -> str:
+def fill(text: str, place: Scratch | RunLab) -> str:
     if isinstance(place, Scratch):
         return text.format(tmp=place.tmp, examples=EXAMPLES)
     return text.format(tmp=place.tmp, folder=place.folder, port=place.port, examples=EXAMPLES)
@@ -290,7 +290,7 @@ def test_every_command_has_a_success_and_a_failure_case() -> None:
         assert isinstance(fmt.type, click.Choice) and "json" in fmt.type.choices, key
 
 
-def test_invalid_files_keep_the_report_as_data(lab: TrustLab) -> None:
+def test_invalid_files_keep_the_report_as_data(lab: RunLab) -> None:
     result = lab.run("validate", "tests/corpus/invalid", "--format", "json")
     report = check(result, "validate", 2, "CONFIGURATION_ERROR")
     assert report["valid"] is False and report["errors"] > 0
@@ -300,7 +300,7 @@ def test_invalid_files_keep_the_report_as_data(lab: TrustLab) -> None:
     assert error["details"].startswith(f"{first['path']}:{first['line']}:{first['column']}: ")
 
 
-def test_compile_check_of_a_stale_folder_gives_the_diff_as_data(lab: TrustLab) -> None:
+def test_compile_check_of_a_stale_folder_gives_the_diff_as_data(lab: RunLab) -> None:
     args = [fill(a, lab) for a in TINY]  # without the lab's --port: port 8000 differs
     result = lab.run("compile", *args, "-o", str(lab.folder), "--check", "--format", "json")
     compared = check(result, "compile", 1, "GENERAL_ERROR")
@@ -311,7 +311,7 @@ def test_compile_check_of_a_stale_folder_gives_the_diff_as_data(lab: TrustLab) -
 # --- servers ------------------------------------------------------------------------------
 
 
-def test_server_lifecycle_run_status_stop(lab: TrustLab) -> None:
+def test_server_lifecycle_run_status_stop(lab: RunLab) -> None:
     ran = check(lab.run("run", str(lab.folder), "--format", "json", FAKE_MODE="ready"), "run", 0)
     assert ran["status"] == "running" and ran["container_name"] == NAME
     [row] = check(lab.run("status", "--format", "json"), "status", 0)
@@ -321,7 +321,7 @@ def test_server_lifecycle_run_status_stop(lab: TrustLab) -> None:
     assert check(lab.run("status", "--format", "json"), "status", 0) == []
 
 
-def test_server_lifecycle_logs_bench(lab: TrustLab) -> None:
+def test_server_lifecycle_logs_bench(lab: RunLab) -> None:
     check(lab.run("run", str(lab.folder), "--format", "json", FAKE_MODE="ready"), "run", 0)
     shown = check(lab.run("logs", NAME, "--tail", "1", "--format", "json"), "logs", 0)
     assert shown["name"] == NAME and len(shown["lines"]) == 1
@@ -330,7 +330,7 @@ def test_server_lifecycle_logs_bench(lab: TrustLab) -> None:
     assert measured["figures"]["completed"] == 2 and measured["key"]["configuration"] == "cpu-vllm"
 
 
-def test_server_lifecycle_launch(lab: TrustLab) -> None:
+def test_server_lifecycle_launch(lab: RunLab) -> None:
     args = lab.launch_args("-o", str(lab.tmp / "launched"), "--format", "json")
     launched = check(lab.run(*args, FAKE_MODE="ready"), "launch", 0)
     assert launched["endpoint_url"] == f"http://localhost:{lab.port}"
@@ -338,7 +338,7 @@ def test_server_lifecycle_launch(lab: TrustLab) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
-def test_stop_signal_while_run_waits(lab: TrustLab, signum: int) -> None:
+def test_stop_signal_while_run_waits(lab: RunLab, signum: int) -> None:
     proc = lab.popen(
         "run", str(lab.folder), "--timeout", "300", "--format", "json", FAKE_MODE="never"
     )
@@ -390,7 +390,7 @@ def test_internal_error(tmp_path: Path) -> None:
 
 
 def test_no_error_has_an_empty_details_or_hint(tmp_path: Path) -> None:
-    """Failed before issue 20: 'details' was "" when there was nothing more, and a hint
+    """Failed before: 'details' was "" when there was nothing more, and a hint
     was lost when there were details (no GPU: the way out was missing from the JSON)."""
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
     bare = run_cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--set", "noequals",
@@ -454,7 +454,7 @@ def test_validate_report_is_the_same_in_both_schemas() -> None:
 # --- other formats ------------------------------------------------------------------------------
 
 
-def test_yaml_prints_the_data_alone(lab: TrustLab) -> None:
+def test_yaml_prints_the_data_alone(lab: RunLab) -> None:
     from ruamel.yaml import YAML
 
     result = lab.run("cache", "list", "--format", "yaml")
@@ -488,7 +488,7 @@ def test_gpu_info_of_a_machine_with_gpus(tmp_path: Path) -> None:
 
 def test_text_output_of_errors_is_on_stderr(tmp_path: Path) -> None:
     """Without --format json a usage error is aimc's error and hint lines on stderr (click's
-    usage block before issue 20), stdout empty."""
+    usage block once), stdout empty."""
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
     result = run_cli("list", "modelz", env=env)
     assert (result.code, result.out) == (2, "")

@@ -1,4 +1,4 @@
-"""Kubernetes artifacts (issue 12, single node): ``--emit k8s``.
+"""Kubernetes artifacts of a single-node plan: ``--emit k8s``.
 
 Every manifest is validated with ``kubernetes-validate`` (the Kubernetes OpenAPI schemas it
 ships, strict: unknown fields are errors), compared with golden files in
@@ -392,7 +392,7 @@ def test_compile_check_reports_drift(cli, tmp_path: Path) -> None:
 
 
 def test_a_kubernetes_folder_of_an_earlier_aimc_is_checked_and_replaced(cli, tmp_path) -> None:
-    """Before issue 21 a Kubernetes folder held manifest.json (which kubectl cannot
+    """An earlier aimc's Kubernetes folder held manifest.json (which kubectl cannot
     decode): ``--check`` reports it out of date, and compiling replaces it with one that
     holds manifest.aimc; the same folder edited is refused, never overwritten."""
     out = tmp_path / "k8s"
@@ -475,3 +475,14 @@ def test_run_of_a_kubernetes_folder_says_what_it_is(cli, tmp_path) -> None:
     assert result.code == 2
     assert "holds Kubernetes manifests (--emit k8s), not a local launch" in result.err
     assert f"hint: kubectl apply -f {out}" in result.err
+
+
+def test_k8s_name_is_kept_up_to_the_limit_then_cut_with_five_hex_digits() -> None:
+    import hashlib
+
+    from aimc.emit.k8s_pod import k8s_name
+
+    assert k8s_name("a" * 10, "-x", 12) == "a" * 10 + "-x"
+    digest = hashlib.sha256(b"a" * 11).hexdigest()[:5]
+    assert k8s_name("a" * 11, "-x", 12) == f"aaaa-{digest}-x"
+    assert len(k8s_name("b" * 80, "-leader", 63)) == 63

@@ -1,4 +1,4 @@
-"""One download per model, not one per pod (issue 21).
+"""One download per model, not one per pod.
 
 Before, every pod of a LeaderWorkerSet group and every replica downloaded the whole model
 into the same ReadWriteMany cache at once. Now one step downloads (the pod's own ``download``

@@ -1,6 +1,6 @@
-"""The pods ``--emit k8s`` writes: their QoS class and their Pod Security level (issue 21).
+"""The pods ``--emit k8s`` writes: their QoS class and their Pod Security level.
 
-Before issue 21 a pod requested GPUs and nothing else: BestEffort (GPUs are not among the
+Failed before: a pod requested GPUs and nothing else: BestEffort (GPUs are not among the
 resources the QoS class is computed from), the first evicted under memory pressure, with a
 16 GiB in-memory ``/dev/shm``; and it had no securityContext. Every pod template of every
 shipped model on every GPU target it supports (one replica, several, and each template of
@@ -124,7 +124,7 @@ def test_a_dgx_h100_pod() -> None:
 
 def test_the_qos_rules() -> None:
     gpu_only = {"containers": [{"resources": {"limits": {"nvidia.com/gpu": 1}}}]}
-    assert qos_class(gpu_only) == "BestEffort"  # what aimc wrote before issue 21
+    assert qos_class(gpu_only) == "BestEffort"  # what aimc once wrote
     both = {"limits": {"cpu": "2", "memory": "1Gi"}}
     assert qos_class({"containers": [{"resources": both}]}) == "Guaranteed"
     no_cpu_limit = {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}

@@ -1,4 +1,4 @@
-"""The real ``kubectl`` on every kind of folder ``--emit k8s`` writes (issue 21): Deployment,
+"""The real ``kubectl`` on every kind of folder ``--emit k8s`` writes: Deployment,
 replicated, LeaderWorkerSet of vLLM and of SGLang.
 
 ``kubectl apply -f DIR`` decodes every ``.json``, ``.yaml`` and ``.yml`` file in DIR (and

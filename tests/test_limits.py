@@ -78,7 +78,7 @@ def _error(raw: bytes) -> Diagnostic:
 def test_hostile_corpus_file_is_one_error_at_its_place(
     name: str, where: tuple[int, int], message: str
 ) -> None:
-    """Written to fail on the code before this change: the alias bomb ran for 30+ s and
+    """Failed before: the alias bomb ran for 30+ s and
     1.3 GB (here: TimeoutExpired), the deep nesting crashed libyaml's composer (exit 139,
     no output), and the huge value came back whole in jsonschema's message."""
     match = _only_error(_validate(f"tests/corpus/invalid/{name}.yaml"))
@@ -87,7 +87,7 @@ def test_hostile_corpus_file_is_one_error_at_its_place(
 
 
 def test_over_size_file_is_refused(tmp_path: Path) -> None:
-    """Written to fail on the code before this change, which read the whole file and then
+    """Failed before: aimc read the whole file and then
     called this 1 MiB comment an empty file."""
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * MAX_FILE_BYTES + b"\n")
@@ -96,8 +96,8 @@ def test_over_size_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
-    """The limit is not one byte too strict. A guard for the new limit, not a regression
-    test: apart from importing ``MAX_FILE_BYTES`` it passes on the code before this change."""
+    """The limit is not one byte too strict. A guard for the limit, not a regression test:
+    apart from importing ``MAX_FILE_BYTES`` it passes without the limit too."""
     text = b"kind: Recipe\nnote: "
     file = tmp_path / "full.yaml"
     file.write_bytes(text + b"x" * (MAX_FILE_BYTES - len(text) - 1) + b"\n")
@@ -106,7 +106,7 @@ def test_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_endless_file_is_refused() -> None:
-    """Written to fail on the code before this change, whose ``read_bytes()`` on
+    """Failed before: ``read_bytes()`` on
     /dev/zero grew until killed (here: TimeoutExpired)."""
     match = _only_error(_validate("/dev/zero"))
     assert (match["path"], match["message"]) == ("/dev/zero", "file is larger than 1 MiB")
@@ -133,7 +133,7 @@ def test_a_pipe_nobody_writes_to_is_refused_not_waited_for(tmp_path: Path) -> No
 
 
 def test_alias_bomb_in_a_recipe_directory_does_not_hang_the_catalog(tmp_path: Path) -> None:
-    """Written to fail on the code before this change, which expanded the bomb while
+    """Failed before: ``list`` expanded the bomb while
     listing (here: TimeoutExpired). A broken user recipe stops ``list`` with its
     diagnostics (exit 2), as ``test_invalid_user_recipe_stops_list_with_its_diagnostics``
     shows for a schema error; the bomb must do the same, and quickly."""
@@ -149,7 +149,7 @@ def test_alias_bomb_in_a_recipe_directory_does_not_hang_the_catalog(tmp_path: Pa
 
 
 def test_control_characters_in_a_key_stay_escaped_on_one_line(tmp_path: Path) -> None:
-    """Written to fail on the code before this change, which printed the key's escape
+    """Failed before: aimc printed the key's escape
     sequence and line break raw in the ``(at /pointer)`` part."""
     recipe = (CORPUS / "valid/recipe-full.yaml").read_text()
     recipe = recipe.replace("  facts:\n", '  facts:\n    "la\\e[2J\\nyers\\u2028x": 1\n', 1)
@@ -161,8 +161,8 @@ def test_control_characters_in_a_key_stay_escaped_on_one_line(tmp_path: Path) ->
 
 
 def test_long_values_are_quoted_as_excerpts() -> None:
-    """Written to fail on the code before this change, whose fallback message (here
-    uniqueItems) quoted the whole list and whose unknown-key message quoted the whole key."""
+    """Failed before: the fallback message (here
+    uniqueItems) quoted the whole list and the unknown-key message quoted the whole key."""
     name = "a" * 5000
     raw = (CORPUS / "invalid/bad-enum.yaml").read_bytes()
     raw = raw.replace(b"[mi300x]", f"[{name}, {name}]".encode())
@@ -176,7 +176,7 @@ def test_long_values_are_quoted_as_excerpts() -> None:
 
 
 def test_messages_are_bounded_whatever_the_caller_passes() -> None:
-    """Written to fail on the code before this change, whose Diagnostic kept any text."""
+    """Failed before: a Diagnostic kept any text."""
     diag = Diagnostic("f.yaml", 1, 1, "bad " + "v" * 10**6 + "\x07", hint="h\nint")
     assert len(diag.message) < 600
     assert diag.message.endswith(r"v\x07")
@@ -185,7 +185,7 @@ def test_messages_are_bounded_whatever_the_caller_passes() -> None:
 
 
 def test_depth_limit_is_exact_and_counts_aliases() -> None:
-    """Written to fail on the code before this change, which accepted 1000 levels and
+    """Failed before: the loader accepted 1000 levels and
     expanded aliases to any depth."""
     ok = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
     assert load_document(ok, "x.yaml").data
@@ -199,7 +199,7 @@ def test_depth_limit_is_exact_and_counts_aliases() -> None:
 
 
 def test_node_limit_counts_each_alias_as_its_anchor() -> None:
-    """Written to fail on the code before this change, which had no node limit."""
+    """Failed before: the loader had no node limit."""
     items = ",".join(["x"] * 99)
     per_alias = 1 + 99  # the list and its items
     fits = (MAX_NODES - 104) // per_alias  # 104: the mapping, its keys, the anchored list
@@ -215,7 +215,7 @@ def test_node_limit_counts_each_alias_as_its_anchor() -> None:
 
 
 def test_long_keys_cannot_multiply_into_huge_pointers() -> None:
-    """Written to fail on the code before this change, which kept one JSON Pointer per
+    """Failed before: the loader kept one JSON Pointer per
     value: 20 keys of 1000 characters above 1000 values made 20 MB of pointers (the same
     shape at full size made tens of GB)."""
     path = "".join(f"{'  ' * i}? {chr(97 + i) * 1000}\n{'  ' * i}:\n" for i in range(20))
@@ -226,7 +226,7 @@ def test_long_keys_cannot_multiply_into_huge_pointers() -> None:
 
 
 def test_a_recursive_alias_is_named() -> None:
-    """Written to fail on the code before this change, which recursed until Python's
+    """Failed before: the loader recursed until Python's
     limit and reported no place."""
     diag = _error(b"a: 1\nb: &b [1, {c: *b}]\n")
     assert (diag.line, diag.column) == (2, 15)
@@ -237,7 +237,7 @@ def test_a_recursive_alias_is_named() -> None:
     "raw", [b"a: " + b"1" * 5000, b"a: !!bool maybe", b"a: !!int x", b"a: !!float 1x"]
 )
 def test_a_value_its_tag_cannot_take_is_a_diagnostic(raw: bytes) -> None:
-    """Written to fail on the code before this change, which raised ValueError or KeyError
+    """Failed before: the loader raised ValueError or KeyError
     (a traceback) from the YAML constructor."""
     diag = _error(raw)
     assert (diag.line, diag.column, diag.rule) == (1, 4, "yaml")
@@ -245,7 +245,7 @@ def test_a_value_its_tag_cannot_take_is_a_diagnostic(raw: bytes) -> None:
 
 
 def test_invalid_date_is_kept_as_text() -> None:
-    """Written to fail on the code before this change, which crashed on a date-shaped
+    """Failed before: the loader crashed on a date-shaped
     string that is no date."""
     assert load_document(b"a: 2024-13-45\n", "x.yaml").data == {"a": "2024-13-45"}
 
@@ -281,7 +281,7 @@ def test_anchors_and_aliases_under_the_limits_load_as_ruamel_loads_them(
     data: dict[str, Any], flow: bool
 ) -> None:
     """Guards against the limits rejecting or changing legitimate anchors and aliases; it
-    passes on the code before this change too (written as the no-regression half)."""
+    passes without the limits too (written as the no-regression half)."""
     buf = io.StringIO()
     dumper = YAML(typ="safe")
     dumper.default_flow_style = flow
@@ -305,7 +305,7 @@ YAMLISH = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.binary(max_size=200), YAMLISH))
 def test_any_bytes_give_a_document_or_validation_failed(raw: bytes) -> None:
-    """Written to fail on the code before this change, which let the constructor's
+    """Failed before: the loader let the constructor's
     ValueError and KeyError escape (e.g. ``!!bool a``)."""
     try:
         doc = load_document(raw, "r.yaml")

@@ -75,7 +75,7 @@ def test_unknown_command_suggests_one(cli) -> None:
     assert "Did you mean 'validate'?" in result.err
 
 
-# --- list configs as launch and show-config read a model (issue 20) --------------------------
+# --- list configs as launch and show-config read a model -----------------------------------
 
 
 def _model_folder(folder: Path) -> Path:
@@ -94,7 +94,7 @@ def _model_folder(folder: Path) -> Path:
 
 
 def test_list_configs_takes_a_local_model_folder(cli, tmp_path: Path) -> None:
-    """Failed before issue 20: 'no recipe for model' (exit 2), where launch and show-config
+    """Failed before: 'no recipe for model' (exit 2), where launch and show-config
     serve the folder."""
     folder = _model_folder(tmp_path / "my-model")
     env = {"CACHE_DIR": str(tmp_path / "cache"), "AIMC_STATE_DIR": str(tmp_path / "state")}
@@ -135,7 +135,7 @@ def _bench_line(config: str, gpus: int, tokens: float, version: str, hashed: str
 def test_list_configs_shows_only_measurements_of_what_the_configuration_serves(
     cli, tmp_path: Path
 ) -> None:
-    """Failed before issue 20: list configs showed the newest figures of a configuration
+    """Failed before: list configs showed the newest figures of a configuration
     whatever backend release or engine arguments they were measured with, where
     --optimize (rightly) ignores them."""
     from aimc.plan.measured import args_hash

@@ -1,4 +1,4 @@
-"""What aimc writes on stderr under ``LOG_FORMAT=json``, the AIM Engine default (issue 20).
+"""What aimc writes on stderr under ``LOG_FORMAT=json``, the AIM Engine default.
 
 Every command here runs twice (tests/helpers/cli.py): with ``LOG_FORMAT`` unset (the
 default) and with ``LOG_FORMAT=json`` set. Every stderr line must be one JSON record, errors
@@ -82,7 +82,7 @@ def _commands(tmp: Path) -> dict[str, tuple[tuple[str, ...], dict[str, str], int
 def test_every_stderr_line_is_one_json_record_by_default_and_when_asked(
     tmp_path: Path, name: str
 ) -> None:
-    """Failed before issue 20: by default errors, hints, details, diagnostics, usage
+    """Failed before: by default errors, hints, details, diagnostics, usage
     errors and settings warnings were text lines; with LOG_FORMAT=json set, an error was
     printed twice (the text lines and a record)."""
     broken = tmp_path / "recipes" / "models" / "example-org"
@@ -131,7 +131,7 @@ def test_every_stderr_line_is_one_json_record_by_default_and_when_asked(
 
 
 def test_an_internal_error_with_debug_is_one_record_with_its_traceback(tmp_path: Path) -> None:
-    """Failed before issue 20: the traceback was Python's text on stderr whatever
+    """Failed before: the traceback was Python's text on stderr whatever
     LOG_FORMAT said."""
     boom = (
         "import sys, types, click, aimc.cli\n"

@@ -19,13 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aimc.run.serverlog import LINE_MAX, clean, follow, read_lines, stream_lines
-from tests.helpers.runs import NAME, TrustLab, wait_for
+from tests.helpers.runs import NAME, RunLab, wait_for
 
 TOKEN = "hf_" + "Q" * 34
 LINES = [f"line {i}" for i in range(1, 40)] + [f"using token {TOKEN}", "last line"]
 
 
-def _started(lab: TrustLab) -> dict:
+def _started(lab: RunLab) -> dict:
     lines = lab.tmp / "lines.log"
     lines.write_text("\n".join(LINES) + "\n")
     ran = lab.run(
@@ -35,12 +35,12 @@ def _started(lab: TrustLab) -> dict:
     return json.loads((lab.runs / f"{NAME}.json").read_text())
 
 
-def _hostile(lab: TrustLab, record: dict, name: str, **changes: str) -> None:
+def _hostile(lab: RunLab, record: dict, name: str, **changes: str) -> None:
     data = {**record, **changes, "name": name}
     (lab.runs / f"{name}.json").write_text(json.dumps(data))
 
 
-def test_tail_json_follow_and_hostile_records(lab: TrustLab) -> None:
+def test_tail_json_follow_and_hostile_records(lab: RunLab) -> None:
     record = _started(lab)
     log = lab.folder / "server.log"
     assert wait_for(lambda: log.read_text().endswith("fake server: ready\n"))
@@ -103,7 +103,7 @@ def test_tail_json_follow_and_hostile_records(lab: TrustLab) -> None:
         assert "Traceback" not in result.err and len(result.err.strip().splitlines()) <= 2
 
 
-def test_a_hard_linked_log_or_a_manifest_aimc_did_not_write_is_not_read(lab: TrustLab) -> None:
+def test_a_hard_linked_log_or_a_manifest_aimc_did_not_write_is_not_read(lab: RunLab) -> None:
     # Each passed every check before: a hard link is no symlink and is owned by this user
     # (as root, /etc/shadow is), and any manifest.json ('{}') made a folder aimc's.
     record = _started(lab)
@@ -128,7 +128,7 @@ def test_a_hard_linked_log_or_a_manifest_aimc_did_not_write_is_not_read(lab: Tru
     assert lab.run("logs", NAME, "--tail", "1").code == 0  # aimc's own folder: still read
 
 
-def test_unknown_names_and_bad_names_are_config_errors(lab: TrustLab) -> None:
+def test_unknown_names_and_bad_names_are_config_errors(lab: RunLab) -> None:
     assert lab.run("logs", "no-such-run").code == 2
     _started(lab)
     typo = NAME[:-1]  # logs, bench and stop all point at the run meant
@@ -175,7 +175,7 @@ def test_a_cleaned_line_is_one_bounded_masked_line(raw: bytes) -> None:
     assert len(shown) <= LINE_MAX + 40
 
 
-def test_docker_logs_are_the_containers(lab: TrustLab, tmp_path: Path) -> None:
+def test_docker_logs_are_the_containers(lab: RunLab, tmp_path: Path) -> None:
     """A Docker run's log comes from 'docker logs NAME' (a stand-in docker here)."""
     record = _started(lab)
     bin_dir = tmp_path / "bin"

@@ -1,7 +1,7 @@
-"""The LeaderWorkerSet controller's naming rules, and aimc's objects beside them (issue 21).
+"""The LeaderWorkerSet controller's naming rules, and aimc's objects beside them.
 
 The rules are transcribed from kubernetes-sigs/lws at commit 060ab4d (the commit of the
-vendored CRD, tests/data/lws/SOURCE.md); each carries its file:line there. Before issue 21
+vendored CRD, tests/data/lws/SOURCE.md); each carries its file:line there. Failed before:
 aimc's Service had the LeaderWorkerSet's own name: the name of the headless Service the
 controller creates, only when none exists, for ``LWS_LEADER_ADDRESS``.
 """
@@ -26,6 +26,7 @@ from aimc.plan.model import Plan
 from aimc.plan.request import Request
 from aimc.plan.resolve import plan_name
 from tests.helpers.k8s import kubelet_expand
+from tests.helpers.plans import plan_with_env
 
 CATALOG = Catalog.default()
 LWS_MODEL = "meta-llama/Llama-3.1-405B-Instruct"
@@ -182,3 +183,22 @@ def test_lws_variables_are_used_as_the_controller_defines_them(replicas: int) ->
             assert value("--master-addr") == leader_address(lws, group)
             assert value("--nnodes") == value("--pipeline-parallel-size") == str(size)
             assert ("--headless" in words) == (index != 0)
+
+
+@pytest.mark.parametrize("replicas", [1, 9, 10, 11, 100, 101])
+@pytest.mark.parametrize("nodes", [1, 2, 10, 11])
+def test_lws_name_is_the_longest_the_controller_s_names_allow(replicas: int, nodes: int) -> None:
+    """Derived from the controller's names, not from lws_name's arithmetic: worker
+    StatefulSets ``NAME-GROUP`` at most 52 characters, worker pods ``NAME-GROUP-INDEX`` at
+    most 63, for the largest group and index; the name is as long as both allow."""
+    import hashlib
+
+    from aimc.emit.k8s_lws import lws_name
+
+    plan = dataclasses.replace(plan_with_env("docker", "A"), name="m" * 80, nodes=nodes)
+    group, index = str(replicas - 1), str(nodes - 1)
+    longest = max(
+        n for n in range(64) if n + 1 + len(group) <= 52 and n + 2 + len(group) + len(index) <= 63
+    )
+    digest = hashlib.sha256(b"m" * 80).hexdigest()[:5]
+    assert lws_name(plan, replicas) == "m" * (longest - 6) + "-" + digest

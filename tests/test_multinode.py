@@ -1,9 +1,9 @@
-"""Multi-node serving (issue 12, second half; SGLang: issue 21): a configuration with
-``nodes`` spans several nodes, and ``--emit k8s`` writes it as a LeaderWorkerSet. vLLM:
-tensor parallel within a node, pipeline parallel across nodes, its own ``--nnodes`` launch
-without Ray (Llama 3.1 405B bf16 on 2 x 8 x H100). SGLang: tensor parallel across every
-node's GPUs, ``--nnodes``/``--node-rank``/``--dist-init-addr`` (DeepSeek-R1 FP8 on
-2 x 8 x H100, tensor parallel 16).
+"""Multi-node serving: a configuration with ``nodes`` spans several nodes, and ``--emit
+k8s`` writes it as a LeaderWorkerSet. vLLM: tensor parallel within a node, pipeline parallel
+across nodes, its own ``--nnodes`` launch without Ray (Llama 3.1 405B bf16 on 2 x 8 x H100).
+SGLang: tensor parallel across every node's GPUs,
+``--nnodes``/``--node-rank``/``--dist-init-addr`` (DeepSeek-R1 FP8 on 2 x 8 x H100, tensor
+parallel 16).
 
 The LeaderWorkerSet is validated against the CRD's ``openAPIV3Schema`` (vendored in
 ``tests/data/lws/``, kubernetes-sigs/lws @ 060ab4d), made strict the way the API server's
@@ -32,9 +32,10 @@ from aimc.core.write import write_artifacts
 from aimc.emit.emitters import compile_plan
 from aimc.emit.k8s import MULTINODE_FILES, compile_k8s, resources
 from aimc.emit.render import container_args, container_env, server_argv
-from aimc.plan.estimate import estimate
+from aimc.plan.estimate import Estimate, estimate
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
+from aimc.plan.weights import checkpoint_total
 from tests.conftest import GOLDEN, ROOT
 from tests.helpers.k8s import kubelet_expand
 from tests.helpers.multinode import lws_validator, run_recorded, validate_multinode
@@ -363,7 +364,7 @@ def test_show_config_prints_the_leaderworkerset(cli) -> None:
 
 
 def test_nodes_flag_asks_for_a_multi_node_configuration(cli, tmp_path) -> None:
-    """``--nodes N`` (issue 12): the configuration for N nodes, or exit 2 with what exists."""
+    """``--nodes N``: the configuration for N nodes, or exit 2 with what exists."""
     out = tmp_path / "k8s"
     args = ("compile", "meta-llama/Llama-3.1-405B-Instruct", "--target", "h100")
     result = cli(*args, "--nodes", "2", "--emit", "k8s", "-o", str(out))
@@ -382,7 +383,7 @@ def test_nodes_flag_asks_for_a_multi_node_configuration(cli, tmp_path) -> None:
     assert "nodes" not in json.loads((tmp_path / "one/manifest.json").read_text())["plan"]
 
 
-# --- nodes in the tables (issue 21) ----------------------------------------------------------
+# --- nodes in the tables ---------------------------------------------------------------------
 
 OUTPUT_SCHEMA = json.loads((ROOT / "schemas" / "output.schema.json").read_text())
 
@@ -465,7 +466,7 @@ def test_headers_say_nodes_times_gpus_per_node(tmp_path: Path) -> None:
     assert "bf16, 1 GPU\n" in text and "nodes x" not in text
 
 
-# --- SGLang: tensor parallel across the nodes (issue 21) --------------------------------------
+# --- SGLang: tensor parallel across the nodes -------------------------------------------------
 
 
 def _sglang(**kw: Any) -> Plan:
@@ -484,15 +485,23 @@ def test_sglang_plan_is_one_tensor_parallel_group_over_both_nodes() -> None:
     )
     # Both lines that make it: gpus: [8] and nodes: [2].
     assert plan.args["tp-size"].source == (
-        "recipes/models/deepseek-ai/DeepSeek-R1.yaml:57 x nodes "
-        "(recipes/models/deepseek-ai/DeepSeek-R1.yaml:58)"
+        "recipes/models/deepseek-ai/DeepSeek-R1.yaml:78 x nodes "
+        "(recipes/models/deepseek-ai/DeepSeek-R1.yaml:79)"
     )
     assert plan.args["nnodes"].source.startswith("recipes/models/deepseek-ai/DeepSeek-R1.yaml:")
-    facts = _yaml(SGLANG_RECIPE.read_text())["model"]["facts"]
-    tp16 = estimate(facts, "fp8", 16, 79.19, 0.88, 32768)
-    tp8 = estimate(facts, "fp8", 8, 79.19, 0.88, 32768)
+    recipe = _yaml(SGLANG_RECIPE.read_text())
+    facts, weights = recipe["model"]["facts"], recipe["weights"]["fp8"]
+
+    def at(tp: int) -> Estimate:
+        size = checkpoint_total(weights, None, tp)[0]
+        return estimate(facts, "fp8", tp, 79.19, 0.88, 32768, weights_bytes=size)
+
+    tp16, tp8 = at(16), at(8)
     assert plan.estimate["weights_gib"] == pytest.approx(tp16.weights_gib, abs=0.01)
-    assert plan.estimate["weights_gib"] == pytest.approx(tp8.weights_gib / 2, abs=0.01)
+    # 1/16 of the sharded weights, and the layers every rank keeps whole
+    sharded = weights["bytes"] - weights["unloaded_bytes"] - weights["replicated_bytes"]
+    per_gpu = (sharded / 16 + weights["replicated_bytes"]) / 2**30
+    assert plan.estimate["weights_gib"] == pytest.approx(per_gpu, abs=0.01)
     # MLA keeps one latent vector per layer on every GPU: all 61 layers, not half of them.
     assert plan.estimate["kv_bytes_per_token"] == pytest.approx(61 * (512 + 64) * 2, abs=0.1)
     assert (tp8.verdict, plan.estimate["verdict"]) == ("incompatible", "runnable")

@@ -1,4 +1,4 @@
-"""Multi-node role arguments checked against the engines, not against aimc (issue 22).
+"""Multi-node role arguments checked against the engines, not against aimc.
 
 Before, the words a node adds (``--node-rank``, ``--master-addr``, ``--dist-init-addr``,
 ``--headless``) were checked by golden files and by tests whose expected values came from

@@ -1,4 +1,4 @@
-"""Bad option and argument values, in aimc's words (issue 20).
+"""Bad option and argument values, in aimc's words.
 
 Every numeric or closed-choice parameter of every command, given a value it refuses, is
 exit 2 with one ``error:`` line naming the parameter and the value and one ``hint:`` line,
@@ -51,7 +51,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def test_every_numeric_and_choice_parameter_uses_aimc_types() -> None:
-    """Failed before issue 20: they were click.IntRange / FloatRange / Choice."""
+    """Failed before: they were click.IntRange / FloatRange / Choice."""
     assert len(PARAMS) > 25
     click_own = [(w, n) for w, n, t in PARAMS if not isinstance(t, (Whole, Seconds, OneOf))]
     assert click_own == []
@@ -119,7 +119,8 @@ def test_a_refused_value_is_one_line_and_a_hint(
         ),
         (
             ("compile", "Qwen/Qwen3-8B", "--precision", "bf61"),
-            "error: --precision='bf61' is not one of fp32, bf16, fp16, fp8, int8, int4, mxfp4",
+            "error: --precision='bf61' is not one of "
+            "fp32, bf16, fp16, fp8, int8, int4, mxfp4, nvfp4",
             "hint: did you mean 'bf16'?",
         ),
         (
@@ -130,7 +131,7 @@ def test_a_refused_value_is_one_line_and_a_hint(
     ],
 )
 def test_messages_in_aimc_words(capsys, args, error: str, hint: str) -> None:
-    """Failed before issue 20: click's four lines (Usage, Try, blank, 'Error: Invalid value
+    """Failed before: click's four lines (Usage, Try, blank, 'Error: Invalid value
     for '[GPU_COUNT]': 'abc' is not a valid integer range.')."""
     code, out, err = _run(capsys, *args)
     assert (code, out, err.splitlines()) == (2, "", [error, hint])
@@ -145,9 +146,8 @@ def test_json_error_carries_the_same_message(capsys) -> None:
 
 
 def test_every_command_that_prints_takes_format_json() -> None:
-    """Guards issue 20's '--format json accepted by every command that prints' (each
-    command already did when it was checked): a new command gets it through
-    aimc.cli.options.format_option, or this fails."""
+    """``--format json`` is accepted by every command that prints: a new command gets it
+    through aimc.cli.options.format_option, or this fails."""
     missing = []
     for words, command in _commands():
         fmt = [p for p in command.params if p.name == "fmt"]

@@ -9,6 +9,7 @@ wherever MI355X is.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -302,7 +303,7 @@ def test_any_quantization_config_is_a_precision_or_a_configuration_error(qc: obj
         assert precision in PRECISIONS
 
 
-# --- fp16 (issue 20) -----------------------------------------------------------------------
+# --- fp16 ----------------------------------------------------------------------------------
 
 SHIPPED = sorted((Path(__file__).parent.parent / "recipes" / "models").rglob("*.yaml"))
 
@@ -311,8 +312,8 @@ SHIPPED = sorted((Path(__file__).parent.parent / "recipes" / "models").rglob("*.
 def test_fp16_says_why_it_is_not_offered_and_what_to_use(cli, tmp_path: Path, path: Path) -> None:
     """No shipped model publishes fp16 weights (their config.json say bfloat16, or they
     are quantized): fp16 is refused with the precisions the recipe offers, read here from
-    the file itself, and for a bf16 model the reason and bf16 to use. Failed before issue
-    20 ('no configuration of ... for fp16', without why and on one target only)."""
+    the file itself, and for a bf16 model the reason and bf16 to use. Failed before:
+    'no configuration of ... for fp16', without why and on one target only."""
     data = YAML(typ="safe").load(path.read_text())
     offered = set(data["weights"]) | {
         p for c in data["configurations"] for p in c.get("weights", {})
@@ -344,7 +345,10 @@ def test_fp16_is_served_where_a_recipe_publishes_fp16_weights(cli, tmp_path: Pat
     recipes = tmp_path / "recipes" / "models" / "aimc-test"
     recipes.mkdir(parents=True)
     text = (Path(__file__).parent.parent / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()
-    text = text.replace("  bf16: {repo: Qwen/Qwen3-8B}", "  fp16: {repo: aimc-test/Half}")
+    # the bf16 entry (repo, bytes, source) becomes an fp16 one
+    text = re.sub(
+        r"  bf16:\n    repo: Qwen/Qwen3-8B\n(    .*\n)*", "  fp16: {repo: aimc-test/Half}\n", text
+    )
     text = text.replace("id: Qwen/Qwen3-8B", "id: aimc-test/Half").replace("[bf16, fp8]", "[fp16]")
     text = text.replace("[bf16]", "[fp16]").replace("precision: bf16", "precision: fp16")
     (recipes / "Half.yaml").write_text(text)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from aimc.run.progress import PHASES, StartWatch, phase_of, printable
 from tests.conftest import ROOT
-from tests.helpers.runs import TrustLab, cli_env
+from tests.helpers.runs import RunLab, cli_env
 
 STARTUP = ROOT / "tests" / "data" / "vllm-0.32-cpu-startup.log"
 
@@ -142,7 +142,7 @@ def test_any_log_bytes_are_read_bounded(
     assert watch.phase in PHASES
 
 
-def _run_env(lab: TrustLab) -> dict[str, str]:
+def _run_env(lab: RunLab) -> dict[str, str]:
     return {
         **lab.env,
         "FAKE_MODE": "ready",
@@ -152,7 +152,7 @@ def _run_env(lab: TrustLab) -> dict[str, str]:
     }
 
 
-def test_log_format_json_gives_each_phase_as_a_record_on_stderr(lab: TrustLab) -> None:
+def test_log_format_json_gives_each_phase_as_a_record_on_stderr(lab: RunLab) -> None:
     result = lab.run("run", str(lab.folder), "--timeout", "60", **_run_env(lab), LOG_FORMAT="json")
     assert result.code == 0, result.err
     assert result.out.startswith(f"ready: http://localhost:{lab.port} serves ")
@@ -169,7 +169,7 @@ def test_log_format_json_gives_each_phase_as_a_record_on_stderr(lab: TrustLab) -
     assert all(r["logger"] == "aimc" and r["message"].startswith("server phase: ") for r in records)
 
 
-def test_a_terminal_gets_one_status_line_and_stdout_nothing_extra(lab: TrustLab) -> None:
+def test_a_terminal_gets_one_status_line_and_stdout_nothing_extra(lab: RunLab) -> None:
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "aimc", "run", str(lab.folder), "--timeout", "60"],

@@ -192,7 +192,7 @@ def test_no_docker_engine_is_a_launch_error(lab, docker_folder) -> None:
 
 
 def test_a_launch_without_docker_gets_only_hints_that_apply(lab) -> None:
-    """Failed before issue 20: 'launch' was told to "compile with --launcher process"."""
+    """Failed before: 'launch' was told to "compile with --launcher process"."""
     env = _docker(lab, "echo 'Cannot connect to the Docker daemon' >&2; exit 1")
     result = lab.run(
         "launch", "aimc-examples/tiny-llama", "--target", "cpu", "--launcher", "docker",
@@ -300,7 +300,7 @@ def test_a_failed_start_shows_the_logs_tail_cleaned_and_read_from_its_end(lab) -
 
 
 def test_each_run_starts_a_new_log_and_keeps_the_previous_one(lab, cli) -> None:
-    """Failed before issue 20: server.log grew across runs, so a failure showed the lines
+    """Failed before: server.log grew across runs, so a failure showed the lines
     of earlier runs as this one's."""
     log, previous = lab.folder / "server.log", lab.folder / "server.log.1"
     first = lab.run("run", str(lab.folder), "--timeout", "60", FAKE_MODE="exit")

@@ -1,7 +1,8 @@
 """The runner's verification functions one by one (in-process, on real child processes):
 what decides that a run record names the process aimc started, that a run name is safe and
 that a manifest's plan can be run. ``bench/mutation.py`` mutates these functions against
-this file (the CLI tests of ``test_runner_trust.py`` check the same rules end to end)."""
+this file (the CLI tests of ``test_run_records.py`` and ``test_run_names.py`` check the
+same rules end to end)."""
 
 from __future__ import annotations
 
@@ -275,7 +276,7 @@ def test_plan_problems() -> None:
         {"port": 0}, {"port": 65536}, {"port": True}, {"port": "8000"},
         {"launcher": "kubernetes"}, {"health_path": "health"}, {"health_path": 1},
         {"served_model_name": 1}, {"precision": None}, {"backend": 1}, {"name": None},
-        {"gpus": "1"}, {"gpus": True}, {"data_parallel": 1.0},
+        {"gpus": "1"}, {"gpus": True}, {"data_parallel": 1.0}, {"raw_command": "yes"},
     ]  # fmt: skip
     for change in bad:
         problem = _plan_problem(dataclasses.replace(plan, **change))  # type: ignore[arg-type]

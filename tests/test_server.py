@@ -241,7 +241,7 @@ def _post_with(url: str, body: dict, key: str | None) -> tuple[int, dict]:
 
 
 def test_a_server_with_an_api_key_and_debug_logs(cli, env, tiny_model, tmp_path) -> None:
-    """Issue 20: with VLLM_API_KEY set, launch became ready never (exit 4 at the timeout:
+    """Failed before: with VLLM_API_KEY set, launch became ready never (exit 4 at the timeout:
     the runner asked /v1/models without the key). Now launch, status and bench send it;
     vLLM refuses a request without it; the key is in no file and no output. --debug: vLLM
     logs at DEBUG (VLLM_LOGGING_LEVEL from the plan)."""

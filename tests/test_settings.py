@@ -2,8 +2,8 @@
 more each, through the real CLI (tests/helpers/cli.py) or through the Python API where that
 is what the AIM Engine contract describes; and the precedence flag > environment > default.
 
-Docstrings that start with "Failed before" mark the tests written to fail before the
-settings module (the others pin behaviour that already held).
+Docstrings that start with "Failed before" say what went wrong before aimc read its
+settings in one module (the others pin behaviour that already held).
 """
 
 from __future__ import annotations
@@ -445,7 +445,7 @@ def test_docker_socket_is_the_docker_host_of_run_and_stop(lab) -> None:
     lines = seen.read_text().splitlines()
     host = f"unix://{lab.tmp / 'engine.sock'}"
     # 'container inspect' before the start and at the stop (a stand-in engine has no
-    # container of the run's label, so nothing is removed: tests/test_runner_trust.py).
+    # container of the run's label, so nothing is removed: tests/test_run_records.py).
     assert {line.split()[0] for line in lines} >= {"version", "run", "container"}
     assert all(line.split()[1] == host for line in lines), lines
 

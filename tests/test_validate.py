@@ -80,7 +80,7 @@ def test_shipped_catalog_json(cli) -> None:
 def test_missing_path_is_an_error(cli) -> None:
     result = cli("validate", "no/such/recipe.yaml")
     assert result.code == 2
-    # the file alone, no ':0:0' position (before issue 20)
+    # the file alone, no ':0:0' position (as there was once)
     assert result.out.startswith("no/such/recipe.yaml: error: no such file or directory")
 
 
@@ -164,7 +164,7 @@ def test_many_files_are_checked_alike_in_parallel(tmp_path: Path, monkeypatch) -
     assert one_by_one["errors"] >= 5 and one_by_one["files"] == 24
 
 
-# --- lint/yaml-1.1 (issue 20) ---------------------------------------------------------------
+# --- lint/yaml-1.1 ----------------------------------------------------------------------------
 
 _TOKENS = st.one_of(
     st.from_regex(r"[-+]?[0-9_]{1,4}(\.[0-9_]{0,3})?([eE][-+]?[0-9]{1,2})?", fullmatch=True),
@@ -203,7 +203,7 @@ _TOKENS = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(token=_TOKENS)
 def test_yaml_1_1_warning_exactly_where_pyyaml_reads_otherwise(token: str) -> None:
-    """lint/yaml-1.1 (failed before issue 20: no such rule) warns for a plain scalar
+    """lint/yaml-1.1 (failed before: no such rule) warns for a plain scalar
     exactly when PyYAML, the YAML 1.1 reader most tools use, reads it otherwise than aimc."""
     import math
 

@@ -85,7 +85,7 @@ def test_annotations_cannot_be_injected_through_names_or_messages(cli, tmp_path)
 
 
 def test_a_hardware_profile_no_recipe_offers_is_a_warning(cli, tmp_path) -> None:
-    """Before issue 13 a profile nothing could compile for passed silently."""
+    """Failed before: a profile nothing could compile for passed silently."""
     repo = tmp_path / "repo"
     (repo / "hardware").mkdir(parents=True)
     text = (ROOT / "examples/recipe-repo/hardware/lab-h100x4.yaml").read_text()

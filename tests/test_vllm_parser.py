@@ -46,7 +46,7 @@ def vllm_python() -> Path:
 def test_vllm_reads_each_config_file_as_launch_sh_passes_it(
     vllm_python: Path, tmp_path: Path
 ) -> None:
-    """Issue 11 said ``vllm serve --config`` drops ``key: false``: for vLLM 0.32.0 that is
+    """``vllm serve --config`` is said to drop ``key: false``: for vLLM 0.32.0 that is
     true only of flags without a ``--no-`` form (where false is the default anyway); a
     negatable flag's false becomes ``--no-FLAG``. This holds aimc to that, per file."""
     paths, expected = [], []
@@ -81,7 +81,7 @@ print(json.dumps(out))
 
 
 def test_vllm_reads_each_nodes_role_of_a_three_node_plan(vllm_python: Path, tmp_path: Path) -> None:
-    """Issue 22: the head's and each worker's argv (launch.sh, launch-worker.sh with
+    """The head's and each worker's argv (launch.sh, launch-worker.sh with
     AIM_NODE_RANK 1 and 2) as vLLM's own parser reads them: rank, head address, node
     count, --headless only off the head."""
     catalog = three_node_catalog(tmp_path / "recipes")

@@ -1,7 +1,7 @@
 """aimc.core.write's ownership rules in-process, one entry kind at a time: which folders aimc
 may replace (``owned``), which manifests are its own, which temporary siblings it removes.
 ``bench/mutation.py`` mutates these functions against this file (the CLI tests of
-``test_trust_artifacts.py`` check the same rules end to end)."""
+``test_output_folder.py`` check the same rules end to end)."""
 
 from __future__ import annotations
 

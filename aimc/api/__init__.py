@@ -319,7 +319,7 @@ class AIMEngine:
         Args:
             model_id: Hugging Face model id (or a local model folder).
             gpu_count: GPUs to use, 1-64; None: the recipe and this machine decide.
-            precision: fp32, bf16, fp16, fp8, int8, mxfp4 or int4; None: the recipe's.
+            precision: fp32, bf16, fp16, fp8, int8, nvfp4, mxfp4 or int4; None: the recipe's.
             backend: vllm or sglang; None: the recipe's default.
             port: The endpoint's port, 1-65535. Left out (or None): ``$DEFAULT_PORT``
                 when set, else 8000. Given, it wins over ``DEFAULT_PORT``, even

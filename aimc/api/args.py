@@ -204,13 +204,33 @@ def command_files(config: Any, name: str, gpu_count: int, settings: Settings) ->
             raise ConfigError("the configuration's 'files' must map file names to texts")
         return files
     if isinstance(planned, dict):
-        try:
-            plan = Plan.from_json(planned)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise ConfigError(f"the configuration's plan is malformed: {exc}") from None
-        artifacts = render(plan, "python API: run_command_directly")
-        return {**artifacts, "manifest.json": manifest(plan, artifacts, {"api": "plan"})}
+        return _rendered(planned)
     return _command(config, name, gpu_count, settings)
+
+
+def _rendered(planned: dict[str, Any]) -> dict[str, str]:
+    """The files of a plan that ``generate_config`` returned, rendered again.
+
+    Raises:
+        ConfigError: The plan is malformed, runs a command given as is (a command
+            configuration's manifest holds such a plan), or names no registered backend.
+    """
+    try:
+        plan = Plan.from_json(planned)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"the configuration's plan is malformed: {exc}") from None
+    if plan.raw_command:
+        raise ConfigError(
+            "the configuration's plan runs a command given as is, not a server aimc renders",
+            hint="pass the command itself: {'command': [...], 'port': ...}",
+        )
+    if not isinstance(plan.backend, str) or plan.backend not in BACKENDS:
+        raise ConfigError(
+            f"the configuration's plan names no backend aimc knows ({excerpt(plan.backend)})",
+            hint=f"aimc knows: {', '.join(BACKENDS)}",
+        )
+    artifacts = render(plan, "python API: run_command_directly")
+    return {**artifacts, "manifest.json": manifest(plan, artifacts, {"api": "plan"})}
 
 
 def _command(

@@ -20,10 +20,14 @@ from aimc.core.errors import ConfigError
 from aimc.core.masking import add_secret_env
 from aimc.core.registry import Registry
 
-__all__ = ["BACKENDS", "Backend", "get", "names", "register"]
+__all__ = ["BACKENDS", "Backend", "NodeArgs", "RoleArgs", "get", "names", "register"]
 
 #: ``(rank, head address)`` -> the words one node of a multi-node plan adds.
 RoleArgs = Callable[[str, str], list[str]]
+
+#: The node count -> the engine arguments (long flag name -> value) every node of a
+#: multi-node plan runs with.
+NodeArgs = Callable[[int], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class Backend:
         multinode: How the server spans the nodes of a multi-node configuration:
             ``pipeline`` (tensor parallel ``gpus`` on each node, one pipeline stage per
             node) or ``tensor`` (one tensor-parallel group of ``gpus x nodes``).
+        node_args: The engine arguments a plan over ``nodes`` nodes gives every node, each
+            derived from the node count alone (the plan records the configuration's
+            ``nodes`` as their source): the node count itself, the layout's own switches
+            (None: the backend serves on one node only). With ``multinode`` ``tensor``
+            the plan also sets the ``gpus`` flag to every GPU of every node.
         role_args: The words node ``rank`` adds after the server's arguments, the head's
             address given (None: the backend serves on one node only).
         store_port: The head node's torch.distributed port that every other node joins.
@@ -90,6 +99,7 @@ class Backend:
     debug_sets: tuple[str, ...] = ()
     health_path: str = "/health"
     multinode: str = "pipeline"
+    node_args: NodeArgs | None = None
     role_args: RoleArgs | None = None
     store_port: int = 0
     worker_role: str = ""

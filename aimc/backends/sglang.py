@@ -6,6 +6,8 @@ multi-node guide); its flag vocabulary is ``sglang.json`` beside this module.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aimc.backends.base import Backend, register
 
 __all__ = ["DIST_INIT_PORT", "SGLANG"]
@@ -15,6 +17,12 @@ __all__ = ["DIST_INIT_PORT", "SGLANG"]
 #: (docs/references/multi_node_deployment/multi_node.md: ``--dist-init-addr
 #: 172.16.4.52:20000``).
 DIST_INIT_PORT = 20000
+
+
+def _node_args(nodes: int) -> dict[str, Any]:
+    """Tensor parallel across nodes: ``--nnodes N`` on every node (the plan's ``--tp-size``
+    is already every GPU of every node: ``multinode="tensor"``)."""
+    return {"nnodes": nodes}
 
 
 def _role_args(rank: str, master_addr: str) -> list[str]:
@@ -93,6 +101,7 @@ SGLANG = register(
         # multi-node guide runs Llama 3.1 405B with --tp 16 --nnodes 2, benchmark/
         # deepseek_v3's README DeepSeek-V3/R1 likewise).
         multinode="tensor",
+        node_args=_node_args,
         role_args=_role_args,
         store_port=DIST_INIT_PORT,
         worker_role=(

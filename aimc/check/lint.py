@@ -157,6 +157,23 @@ def _rule_weights(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagno
                 key=True,
                 rule="lint/weights",
             )
+        problem = _bytes_problem(w)
+        if problem:
+            yield doc.diagnostic(_p(*parts), problem, key=True, rule="lint/weights")
+
+
+def _bytes_problem(w: Mapping[str, Any]) -> str | None:
+    """What is wrong with a weights entry's byte counts (None: nothing): ``bytes`` says
+    where it comes from, and the parts of it (``unloaded_bytes``, ``replicated_bytes``)
+    belong to a ``bytes`` and fit in it."""
+    parts = [k for k in ("unloaded_bytes", "replicated_bytes") if k in w]
+    if "bytes" not in w:
+        return f"{' and '.join(parts)} need the checkpoint's 'bytes'" if parts else None
+    if "source" not in w:
+        return "weights 'bytes' need a 'source' (where the number was read)"
+    if sum(w[k] for k in parts) > w["bytes"]:
+        return f"{' + '.join(parts)} exceed the checkpoint's bytes {w['bytes']}"
+    return None
 
 
 def _rule_defaults(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagnostic]:

@@ -164,7 +164,8 @@ def bench(
     else:
         result = figures(*run_client(url, served, workload, key, timeout))
     _refuse_none_completed(result, requests, url)
-    key_of = config_key(plan) if plan is not None else None
+    # A command given as is (run_command_directly) serves no configuration of aimc's.
+    key_of = config_key(plan) if plan is not None and not plan.raw_command else None
     record = result_record(key_of, name, url, served, (used, why), workload, result)
     try:
         append_result(path, record)

@@ -4,6 +4,7 @@ recipe collection into an aimc recipe folder (models/ and hardware/)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,15 +19,17 @@ def import_() -> None:
     """Convert AMD AIM profiles or vLLM Recipes into aimc recipes (see docs/interop.md)."""
 
 
-def _command(source: str, what: str) -> click.Command:
+def _command(source: str, what: str, folder: str) -> click.Command:
     @click.command(
         source,
-        help=f"Convert a checkout of {what} at DIR into an aimc recipe folder OUT "
-        "(models/<org>/<name>.yaml, hardware/<name>.yaml, manifest.json). Everything "
-        "without an aimc equivalent is reported at its file:line. Exits 2, writing "
-        "nothing, when a file cannot be converted (unless --partial). OUT is replaced "
-        "only when aimc wrote it. Use OUT with --recipes OUT; lint the collection with "
-        f"'aim-engine validate --from {source} DIR'.",
+        help=f"Convert a checkout of {what} at DIR (its root or its {folder}/ folder) "
+        "into an aimc recipe folder OUT (models/<org>/<name>.yaml, hardware/<name>.yaml, "
+        "manifest.json) whose every recipe compiles. Everything without an aimc "
+        "equivalent is reported at its file:line; a configuration that cannot run on a "
+        "GPU is left out for it (a warning). Exits 2, writing nothing, when anything else "
+        "would keep a recipe from compiling (unless --partial, or --fix for the known "
+        "migrations). OUT is replaced only when aimc wrote it. Use OUT with --recipes OUT; "
+        f"lint the collection with 'aim-engine validate --from {source} DIR'.",
     )
     @click.argument("directory", type=click.Path(path_type=Path))
     @click.option(
@@ -40,14 +43,27 @@ def _command(source: str, what: str) -> click.Command:
     @click.option(
         "--partial",
         is_flag=True,
-        help="Write the models that convert even when others cannot (exit 0).",
+        help="Write what compiles even when other configurations or models cannot "
+        "(those are left out and reported; exit 0).",
+    )
+    @click.option(
+        "--fix",
+        is_flag=True,
+        help="Apply the known migrations to the pinned backend versions (args and "
+        "variables removed or renamed since; each change reported at its line; the table "
+        "is in docs/interop.md).",
     )
     @recipes_option
     @format_option("text", "json", default="text")
     def run(
-        directory: Path, outdir: Path, partial: bool, recipe_dirs: tuple[str, ...], fmt: str
+        directory: Path,
+        outdir: Path,
+        partial: bool,
+        fix: bool,
+        recipe_dirs: tuple[str, ...],
+        fmt: str,
     ) -> None:
-        _import(source, directory, outdir, partial, recipe_dirs, fmt)
+        _import(source, directory, outdir, (partial, fix), recipe_dirs, fmt)
 
     return run
 
@@ -56,7 +72,7 @@ def _import(
     source: str,
     directory: Path,
     outdir: Path,
-    partial: bool,
+    modes: tuple[bool, bool],
     recipe_dirs: tuple[str, ...],
     fmt: str,
 ) -> None:
@@ -65,30 +81,23 @@ def _import(
     from aimc.core.diagnostics import format_text
     from aimc.core.errors import ConfigError
     from aimc.core.write import write_artifacts
-    from aimc.interop._check import schema_checked
 
+    partial, fix = modes
     catalog = Catalog.default(recipe_dirs)
-    conversion, problems = schema_checked(interop.convert(source, directory, catalog))
-    conversion.diagnostics += problems
+    conversion = interop.convert(source, directory, catalog, fix=fix)
+    # What would keep a recipe from compiling, at the foreign lines (not the collection's
+    # own claims: those are validate --from's).
+    interop.check(conversion, catalog, partial=partial, claims=False)
     diagnostics = conversion.diagnostics.sorted(str(directory))
+    data = _report(source, directory, outdir, conversion, diagnostics)
     errors = sum(d.severity == "error" for d in diagnostics)
-    data = {
-        "source": source,
-        "input": str(directory),
-        "output": str(outdir),
-        "files": len(conversion.files),
-        "recipes": sorted(conversion.recipes),
-        "hardware": sorted(conversion.hardware),
-        "errors": errors,
-        "warnings": len(diagnostics) - errors,
-        "diagnostics": [d.to_json() for d in diagnostics],
-    }
     if (errors and not partial) or not conversion.recipes:
         data.update(recipes=[], hardware=[])  # nothing is written
     if errors and not partial:
         raise_with = ConfigError(
             f"{count(errors, 'error')} converting {directory}; nothing written",
-            hint="fix them, or pass --partial to write the models that convert",
+            hint="fix them, pass --fix for the known migrations, or --partial to write "
+            "what compiles",
             details=format_text(diagnostics),
         )
         _fail(raise_with, data, fmt)
@@ -113,6 +122,24 @@ def _import(
     click.echo(message)
 
 
+def _report(
+    source: str, directory: Path, outdir: Path, conversion: Any, diagnostics: list[Any]
+) -> dict[str, object]:
+    """The import report (``schemas/output.schema.json``: ``import_data``)."""
+    errors = sum(d.severity == "error" for d in diagnostics)
+    return {
+        "source": source,
+        "input": str(directory),
+        "output": str(outdir),
+        "files": len(conversion.files),
+        "recipes": sorted(conversion.recipes),
+        "hardware": sorted(conversion.hardware),
+        "errors": errors,
+        "warnings": len(diagnostics) - errors,
+        "diagnostics": [d.to_json() for d in diagnostics],
+    }
+
+
 def _fail(error: Exception, data: dict[str, object], fmt: str) -> None:
     from aimc.core.errors import AimcError
 
@@ -123,5 +150,7 @@ def _fail(error: Exception, data: dict[str, object], fmt: str) -> None:
     raise error  # printed once, its details (the diagnostics) included
 
 
-import_.add_command(_command("aim-profiles", "AMD AIM profiles (amd-enterprise-ai/aim-build)"))
-import_.add_command(_command("vllm-recipes", "vLLM Recipes (vllm-project/recipes)"))
+import_.add_command(
+    _command("aim-profiles", "AMD AIM profiles (amd-enterprise-ai/aim-build)", "profiles")
+)
+import_.add_command(_command("vllm-recipes", "vLLM Recipes (vllm-project/recipes)", "models"))

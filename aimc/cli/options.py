@@ -40,7 +40,7 @@ __all__ = [
     "request_from",
 ]
 
-PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
+PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4", "nvfp4")
 
 
 class BadValue(click.BadParameter):
@@ -145,16 +145,21 @@ class OneOf(click.Choice):  # type: ignore[type-arg]
 
 
 class Registered(OneOf):
-    """A choice among names registered at run time (emitters): read when a value is
-    converted, so one registered after the command was built is accepted too."""
+    """A choice among names registered at run time (backends, emitters): read each time
+    they are asked for (a value converted, the help written), so one registered after the
+    command was built is accepted and shown, and one removed is neither."""
 
     def __init__(self, names: Callable[[], Sequence[str]]):
         self._names = names
         super().__init__(list(names()))
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        self.choices = tuple(self._names())
-        return super().convert(value, param, ctx)
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        """click's constructor sets the choices once; the registry's names win."""
 
 
 def gpu_count_type() -> Whole:

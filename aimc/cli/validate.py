@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,8 +43,16 @@ __all__ = ["validate"]
     "--from",
     "source",
     type=OneOf(["aim-profiles", "vllm-recipes"]),
-    help="PATHS are checkouts of a foreign collection (AMD AIM profiles, vLLM Recipes): "
-    "lint them through the conversion of 'aim-engine import', at the original lines.",
+    help="PATHS are checkouts of a foreign collection (AMD AIM profiles, vLLM Recipes), "
+    "each its root or the format's own folder (profiles/, models/): lint them through the "
+    "conversion of 'aim-engine import', at the original lines.",
+)
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="With --from: a dry run of 'import --fix'. Prints the known migrations as a "
+    "unified diff of the collection's files (--format text; apply it with git apply), "
+    "then the problems left after them. Changes nothing.",
 )
 def validate(
     paths: tuple[Path, ...],
@@ -53,6 +62,7 @@ def validate(
     backend_from_env: bool,
     cache: Path | None,
     source: str | None,
+    fix: bool,
 ) -> None:
     """Validate recipes and hardware profiles.
 
@@ -75,11 +85,15 @@ def validate(
     catalog = Catalog.default(recipe_dirs)
     if source is not None and cache is not None:
         raise ConfigError("--cache applies to aimc recipes, not to --from collections")
+    if fix and source is None:
+        raise ConfigError("--fix applies to --from collections", hint="add --from FORMAT")
     if source is not None:
         # Deferred: the converters of foreign collections load only for --from.
         from aimc.interop import check_collections
 
-        result = check_collections(source, list(paths), catalog)
+        result, changes = check_collections(source, list(paths), catalog, fix=fix)
+        if fix and fmt == "text":
+            _print_patch(changes)
     else:
         result = check_paths(list(paths), catalog, cache)
     files = count(len(result.files), "file")
@@ -100,3 +114,16 @@ def validate(
         click.echo(f"{files} valid")
     if not result.ok(strict):
         raise click.exceptions.Exit(2)
+
+
+def _print_patch(changes: list[Any]) -> None:
+    """The migrations ``import --fix`` would make, as a diff of the collection's files."""
+    from aimc.interop._migrations import patch
+
+    text, missed = patch(changes)
+    if text:
+        click.echo(text, nl=False)
+    if missed:
+        click.echo(f"# {count(missed, 'change')} not in the diff (flow-style text): see below")
+    if not changes:
+        click.echo("# nothing to migrate")

@@ -6,7 +6,8 @@ The only stage besides the runner that looks at the machine; it never raises for
 tool: a method that crashes, hangs (timeout) or prints garbage is recorded as failed and
 the next one is tried.
 
-Order of trust (:data:`METHODS`), each tried only when the ones before gave nothing:
+Order of trust (:func:`~aimc.detect.chain.methods`: each vendor's
+:attr:`~aimc.vendors.Vendor.detection`), each tried only when the ones before gave nothing:
 
 - AMD: the ``amdsmi`` Python library; the ``amd-smi`` CLI (``--json``); ``rocm-smi``
   (``--json``); the KFD sysfs topology (``/sys/class/kfd/kfd/topology/nodes``).
@@ -21,7 +22,7 @@ Layout: :mod:`~aimc.detect.base` (results, the :class:`Method` interface, shared
 one module per method (:mod:`~aimc.detect.amdsmi_lib`, :mod:`~aimc.detect.amd_smi`,
 :mod:`~aimc.detect.rocm_smi`, :mod:`~aimc.detect.kfd`, :mod:`~aimc.detect.nvml`,
 :mod:`~aimc.detect.nvidia_smi`), :mod:`~aimc.detect.visibility` and
-:mod:`~aimc.detect.chain`, which walks :data:`METHODS`.
+:mod:`~aimc.detect.chain`, which walks :func:`~aimc.detect.chain.methods`.
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ from aimc.detect.base import (
     Probe,
     Unavailable,
 )
-from aimc.detect.chain import METHODS, detect
+from aimc.detect.chain import DETECTORS, detect, methods
 from aimc.detect.kfd import gfx_name
 
 __all__ = [
     "BUSY_FRACTION",
     "DEFAULT_TIMEOUT",
+    "DETECTORS",
     "GPU",
     "KFD_TOPOLOGY",
-    "METHODS",
     "Context",
     "Detection",
     "Failed",
@@ -56,6 +57,7 @@ __all__ = [
     "Unavailable",
     "detect",
     "gfx_name",
+    "methods",
 ]
 
 # The shared helpers under their names in the single-module aimc.detect this replaced.

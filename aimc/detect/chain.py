@@ -1,11 +1,12 @@
 """The detection chain: every method in the order of trust, then visibility and warnings.
 
-Reads nothing itself: it walks :data:`METHODS`, asking each method of a vendor in turn
-until one finds GPUs (the rest of that vendor's methods are recorded as ``skipped``), and
-records every outcome as a :class:`~aimc.detect.base.Probe`. A method that is not
-installed is ``unavailable``; one that crashes, hangs or prints garbage is ``failed``
-(with a warning) and the next one is tried. Then it applies the visibility variables and
-warns about hidden and busy GPUs.
+Reads nothing itself: it walks :func:`methods` (each registered vendor's
+:attr:`~aimc.vendors.Vendor.detection`, by name in :data:`DETECTORS`), asking each method
+of a vendor in turn until one finds GPUs (the rest of that vendor's methods are recorded
+as ``skipped``), and records every outcome as a :class:`~aimc.detect.base.Probe`. A
+method that is not installed is ``unavailable``; one that crashes, hangs or prints
+garbage is ``failed`` (with a warning) and the next one is tried. Then it applies the
+visibility variables and warns about hidden and busy GPUs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
+from aimc.core.errors import ConfigError
+from aimc.core.registry import Registry
 from aimc.detect.amd_smi import METHOD as AMD_SMI
 from aimc.detect.amdsmi_lib import METHOD as AMDSMI_LIB
 from aimc.detect.base import BUSY_FRACTION, GPU, Context, Detection, Failed, Method, Probe
@@ -21,12 +24,33 @@ from aimc.detect.nvidia_smi import METHOD as NVIDIA_SMI
 from aimc.detect.nvml import METHOD as NVML
 from aimc.detect.rocm_smi import METHOD as ROCM_SMI
 from aimc.detect.visibility import variables_set, visible
+from aimc.vendors import VENDORS
 
-__all__ = ["METHODS", "detect", "walk"]
+__all__ = ["DETECTORS", "detect", "methods", "walk"]
 
-#: Every method, most trusted first; a vendor's later methods run only when the earlier
-#: ones found nothing. AMD GPUs are numbered before NVIDIA ones.
-METHODS: tuple[Method, ...] = (AMDSMI_LIB, AMD_SMI, ROCM_SMI, KFD, NVML, NVIDIA_SMI)
+#: Every detection method by name: the built-in ones are registered here, a program or
+#: test may add its own (``DETECTORS.add``); a vendor names its own, most trusted first.
+DETECTORS: Registry[Method] = Registry("detection method")
+for _method in (AMDSMI_LIB, AMD_SMI, ROCM_SMI, KFD, NVML, NVIDIA_SMI):
+    DETECTORS.add(_method)
+
+
+def methods() -> tuple[Method, ...]:
+    """Every registered vendor's detection methods, vendor by vendor in registration order
+    (AMD GPUs are numbered before NVIDIA ones), each vendor's most trusted first: a
+    vendor's later methods run only when the earlier ones found nothing.
+
+    Raises:
+        ConfigError: A vendor names a method no module registered.
+    """
+    for v in VENDORS.values():
+        unknown = [n for n in v.detection if n not in DETECTORS]
+        if unknown:
+            raise ConfigError(
+                f"vendor {v.name!r} names unknown detection method {unknown[0]!r} "
+                f"(aimc knows: {', '.join(DETECTORS)})"
+            )
+    return tuple(DETECTORS[n] for v in VENDORS.values() for n in v.detection)
 
 
 def walk(
@@ -65,7 +89,7 @@ def detect(environ: Mapping[str, str] | None = None) -> Detection:
     env = os.environ if environ is None else environ
     probes: list[Probe] = []
     warnings: list[str] = []
-    found = walk(METHODS, Context.from_environ(env), probes, warnings)
+    found = walk(methods(), Context.from_environ(env), probes, warnings)
     visible_gpus = [gpu for vendor, gpus in found.items() for gpu in visible(gpus, vendor, env)]
     hidden = sum(len(gpus) for gpus in found.values()) - len(visible_gpus)
     visibility = variables_set(env)

@@ -1,7 +1,7 @@
 """Which detected GPUs the runtimes will show a process: the visible-devices variables.
 
-Reads ``ROCR_VISIBLE_DEVICES``, ``HIP_VISIBLE_DEVICES`` and ``CUDA_VISIBLE_DEVICES`` from
-the environment :func:`~aimc.detect.detect` was given, with the runtimes' rules:
+Reads each vendor's visibility variables (:attr:`aimc.vendors.Vendor.visibility`) from the
+environment :func:`~aimc.detect.detect` was given, step by step, with the runtimes' rules:
 
 - AMD: ``ROCR_VISIBLE_DEVICES`` first, then ``HIP_VISIBLE_DEVICES`` (else
   ``CUDA_VISIBLE_DEVICES``) applied to what ROCR left, numbered anew.
@@ -17,11 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aimc.detect.base import GPU
+from aimc.vendors import vendor, visibility_variables
 
-__all__ = ["VARIABLES", "apply_list", "variables_set", "visible"]
-
-#: The variables, in the order they are reported.
-VARIABLES = ("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
+__all__ = ["apply_list", "variables_set", "visible"]
 
 
 def apply_list(gpus: list[GPU], value: str) -> list[GPU]:
@@ -41,22 +39,19 @@ def apply_list(gpus: list[GPU], value: str) -> list[GPU]:
     return chosen
 
 
-def visible(gpus: list[GPU], vendor: str, environ: Mapping[str, str]) -> list[GPU]:
-    """The GPUs of ``vendor`` that the runtimes show, in the order they number them."""
-    if vendor == "nvidia":
-        if "CUDA_VISIBLE_DEVICES" in environ:
-            return apply_list(gpus, environ["CUDA_VISIBLE_DEVICES"])
-        return gpus
-    if "ROCR_VISIBLE_DEVICES" in environ:
-        gpus = apply_list(gpus, environ["ROCR_VISIBLE_DEVICES"])
-    hip = environ.get("HIP_VISIBLE_DEVICES", "")
-    if hip:
-        return apply_list(gpus, hip)
-    if "CUDA_VISIBLE_DEVICES" in environ and environ["CUDA_VISIBLE_DEVICES"] != "":
-        return apply_list(gpus, environ["CUDA_VISIBLE_DEVICES"])
+def visible(gpus: list[GPU], vendor_name: str, environ: Mapping[str, str]) -> list[GPU]:
+    """The GPUs of the vendor that the runtimes show, in the order they number them."""
+    for step in vendor(vendor_name).visibility:
+        for name in step.variables:
+            value = environ.get(name)
+            if value is None or (value == "" and not step.empty_hides):
+                continue
+            gpus = apply_list(gpus, value)
+            break
     return gpus
 
 
 def variables_set(environ: Mapping[str, str]) -> dict[str, str]:
-    """The visibility variables present in ``environ`` (empty ones too)."""
-    return {k: environ[k] for k in VARIABLES if k in environ}
+    """The registered vendors' visibility variables present in ``environ`` (empty ones
+    too)."""
+    return {k: environ[k] for k in visibility_variables() if k in environ}

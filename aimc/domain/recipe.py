@@ -24,6 +24,7 @@ __all__ = [
     "Hardware",
     "Recipe",
     "RecipeRoot",
+    "Validated",
     "backend_of",
     "config_id",
     "configurations",
@@ -59,27 +60,32 @@ def recipe_roots(
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """A validated model recipe."""
+class Validated:
+    """A validated YAML document of a recipe directory (what Recipe and Hardware share)."""
 
     doc: Document
     root: RecipeRoot
 
     @property
     def data(self) -> dict[str, Any]:
-        """The recipe as plain data."""
+        """The document as plain data."""
         data: dict[str, Any] = self.doc.data
         return data
+
+    @property
+    def path(self) -> str:
+        """The file's display path."""
+        return self.doc.path
+
+
+@dataclass(frozen=True)
+class Recipe(Validated):
+    """A validated model recipe."""
 
     @property
     def model_id(self) -> str:
         """The Hugging Face model id."""
         return str(self.data["model"]["id"])
-
-    @property
-    def path(self) -> str:
-        """The recipe file's display path."""
-        return self.doc.path
 
     def configurations(self) -> Iterator[tuple[int, dict[str, Any], str]]:
         """``(index, configuration, its backend)`` for every configuration, in order."""
@@ -87,17 +93,8 @@ class Recipe:
 
 
 @dataclass(frozen=True)
-class Hardware:
+class Hardware(Validated):
     """A validated hardware profile."""
-
-    doc: Document
-    root: RecipeRoot
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The profile as plain data."""
-        data: dict[str, Any] = self.doc.data
-        return data
 
     @property
     def name(self) -> str:

@@ -53,6 +53,7 @@ _REGISTERED: dict[str, tuple[tuple[tuple[str, ...], Callable[[], tuple[str, ...]
     "recipe.schema.json": ((("$defs", "backend", "enum"), backends.names),),
     "hardware.schema.json": (
         (("properties", "vendor", "enum"), vendors.names),
+        (("properties", "container", "properties", "runtime", "enum"), vendors.runtimes),
         (("properties", "backends", "propertyNames", "enum"), backends.names),
     ),
 }

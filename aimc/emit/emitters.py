@@ -4,9 +4,11 @@ An :class:`Emitter` turns the one resolved :class:`~aimc.plan.model.Plan` into a
 artifacts (its own manifest included, so ``compile --check`` and the write rules of
 :mod:`aimc.core.write` hold for it as for every folder aimc writes). ``compile --emit NAME`` and
 ``show-config --emit NAME`` look the emitter up here; the ``--emit`` choices are the
-registered names. Two are built in: ``local`` (``launch.sh``, ``aim.env``,
-``compose.yaml``, the backend's config, ``manifest.json``) and ``k8s`` (Kubernetes
-manifests and ``manifest.aimc``). A new one is a module that calls :func:`register`.
+registered names. Four are built in: ``local`` (``launch.sh``, ``aim.env``,
+``compose.yaml``, the backend's config, ``manifest.json``), ``k8s`` (Kubernetes
+manifests and ``manifest.aimc``), ``kserve`` (KServe's ``LLMInferenceService``,
+:mod:`aimc.emit.kserve`) and ``aim`` (AMD's AIM operator, :mod:`aimc.emit.aim`). A new one
+is a module that calls :func:`register`.
 """
 
 from __future__ import annotations
@@ -111,6 +113,30 @@ def _k8s_summary(replicas: int) -> str:
     return f"Kubernetes: {replicas} replica{'s' if replicas != 1 else ''}"
 
 
+def _kserve(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    from aimc.emit.kserve import compile_kserve
+
+    return compile_kserve(plan, request, target, replicas)
+
+
+def _kserve_preview(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    from aimc.emit.kserve import kserve_line, render_kserve
+
+    return render_kserve(plan, kserve_line(request, target, replicas), replicas)
+
+
+def _aim(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    from aimc.emit.aim import compile_aim
+
+    return compile_aim(plan, request, target, replicas)
+
+
+def _aim_preview(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+    from aimc.emit.aim import aim_line, render_aim
+
+    return render_aim(plan, aim_line(request, target, replicas), replicas)
+
+
 register(Emitter("local", "launch.sh, compose.yaml, ...", _local))
 register(
     Emitter(
@@ -120,6 +146,26 @@ register(
         preview=_k8s_preview,
         replicas=True,
         summary=_k8s_summary,
+    )
+)
+register(
+    Emitter(
+        "kserve",
+        "KServe LLMInferenceService: llminferenceservice.yaml, pvc.yaml",
+        _kserve,
+        preview=_kserve_preview,
+        replicas=True,
+        summary=lambda n: f"KServe: {n} replica{'s' if n != 1 else ''}",
+    )
+)
+register(
+    Emitter(
+        "aim",
+        "AMD AIM operator: aimmodel.yaml, aimservicetemplate.yaml, aimservice.yaml",
+        _aim,
+        preview=_aim_preview,
+        replicas=True,
+        summary=lambda n: f"AIM operator: {n} replica{'s' if n != 1 else ''}",
     )
 )
 

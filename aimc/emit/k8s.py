@@ -61,6 +61,7 @@ __all__ = [
     "FILES",
     "MULTINODE_FILES",
     "SHARED_FILES",
+    "check_plan",
     "compile_k8s",
     "k8s_request_line",
     "render_k8s",
@@ -77,22 +78,29 @@ SHARED_FILES = ("deployment.yaml", "download.yaml", "pvc.yaml", "service.yaml")
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 
-def _check(plan: Plan, replicas: int) -> None:
+def check_plan(plan: Plan, replicas: int, emit: str = "k8s") -> None:
+    """Refuse a plan that cannot run in a pod (``emit`` names the ``--emit`` that asked, for
+    the message): no container image, a local model folder, a host the Service and the
+    kubelet's probes cannot reach, a name that is no DNS-1035 label, fewer than 1 replica.
+
+    Raises:
+        ConfigError: The plan cannot run in a pod.
+    """
     if plan.launcher != "docker" or not plan.image:
         raise ConfigError(
-            f"--emit k8s runs {plan.model_id} in a container, and this plan has none "
+            f"--emit {emit} runs {plan.model_id} in a container, and this plan has none "
             f"(launcher {plan.launcher})",
             hint="use a GPU target with an image, without --launcher process",
         )
     if plan.local_model:
         raise ConfigError(
-            "--emit k8s cannot mount a local model folder into a pod",
+            f"--emit {emit} cannot mount a local model folder into a pod",
             hint="serve a Hugging Face repo id (the pod downloads it into its cache volume)",
         )
     host = plan.arg("host")
     if host not in (None, "0.0.0.0", "::"):
         raise ConfigError(
-            f"--emit k8s: the server listens on {host}, which the Service and the kubelet's "
+            f"--emit {emit}: the server listens on {host}, which the Service and the kubelet's "
             "probes cannot reach",
             hint="drop --set host=... (a pod's server listens on 0.0.0.0)",
         )
@@ -107,12 +115,13 @@ def _selector(plan: Plan) -> dict[str, str]:
     return {"app.kubernetes.io/name": plan.name, "app.kubernetes.io/component": "server"}
 
 
-def resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
+def resources(plan: Plan, replicas: int = 1, emit: str = "k8s") -> dict[str, dict[str, Any]]:
     """The Kubernetes resources of ``plan``, by file name (data, before YAML): a
     Deployment for one node (:func:`_single_node`), a LeaderWorkerSet for several
     (:func:`_multinode`); one download per model either way
-    (:mod:`aimc.emit.k8s_download`)."""
-    _check(plan, replicas)
+    (:mod:`aimc.emit.k8s_download`). ``emit``: the ``--emit`` that asked
+    (:func:`check_plan`'s messages; the KServe emitter builds on these objects)."""
+    check_plan(plan, replicas, emit)
     selector = _selector(plan)
     labels = {**selector, "app.kubernetes.io/managed-by": "aimc"}
     secret_env = [env_entry(plan, var, None) for var, value in container_env(plan) if value is None]

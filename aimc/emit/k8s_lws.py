@@ -54,6 +54,7 @@ __all__ = [
     "leader_service_name",
     "leader_worker_set",
     "lws_name",
+    "lws_name_limit",
     "worker_args",
     "worker_container",
 ]
@@ -72,16 +73,20 @@ STATEFULSET_NAME_MAX = 52
 LEADER_SERVICE_SUFFIX = "-leader"
 
 
-def lws_name(plan: Plan, replicas: int) -> str:
-    """The LeaderWorkerSet's name: ``plan.name``, shortened (:func:`k8s_name`) so that what
-    the controller names after it is valid: the worker StatefulSets ``NAME-GROUP`` at most
-    :data:`STATEFULSET_NAME_MAX` characters, the worker pods ``NAME-GROUP-INDEX`` at most
-    :data:`~aimc.emit.k8s_pod.LABEL_MAX` (e.g. 50 characters for up to 10 replicas of up to 10
-    nodes)."""
+def lws_name_limit(plan: Plan, replicas: int) -> int:
+    """The longest LeaderWorkerSet name whose controller-made names are valid: the worker
+    StatefulSets ``NAME-GROUP`` at most :data:`STATEFULSET_NAME_MAX` characters, the worker
+    pods ``NAME-GROUP-INDEX`` at most :data:`~aimc.emit.k8s_pod.LABEL_MAX` (e.g. 50
+    characters for up to 10 replicas of up to 10 nodes)."""
     group = len(str(replicas - 1))
     index = len(str(plan.nodes - 1))
-    limit = min(STATEFULSET_NAME_MAX - 1 - group, LABEL_MAX - 2 - group - index)
-    return k8s_name(plan.name, "", limit)
+    return min(STATEFULSET_NAME_MAX - 1 - group, LABEL_MAX - 2 - group - index)
+
+
+def lws_name(plan: Plan, replicas: int) -> str:
+    """The LeaderWorkerSet's name: ``plan.name``, shortened (:func:`k8s_name`) to
+    :func:`lws_name_limit`."""
+    return k8s_name(plan.name, "", lws_name_limit(plan, replicas))
 
 
 def leader_service_name(plan: Plan) -> str:

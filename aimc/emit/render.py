@@ -19,6 +19,7 @@ from aimc.core.errors import ConfigError
 from aimc.core.safety import check_argv_word
 from aimc.emit.templating import environment, shell_quote
 from aimc.plan.model import Plan, Setting, mountable
+from aimc.vendors import vendor
 
 __all__ = [
     "CONTAINER_CACHE",
@@ -178,47 +179,45 @@ def device_env(plan: Plan, container: bool) -> list[tuple[str, str]]:
     """The variables that give the server the plan's GPUs (:attr:`Plan.devices`), after
     the plan's own: in a container (``container``: ``aim.env``, which Compose's
     ``env_file`` and ``docker run -e NAME`` pass in), or for a bare process (``launch.sh``'s
-    exports when the launcher is ``process``).
-
-    - A bare process: ``CUDA_VISIBLE_DEVICES``: vLLM's device-control variable on CUDA and
-      on ROCm alike (``device_control_env_var`` in vllm/platforms/cuda.py and rocm.py of
-      vLLM 0.32; HIP reads it as ``HIP_VISIBLE_DEVICES``), holding device ids as
-      nvidia-smi / amd-smi number them, which is what vLLM maps them to. On NVIDIA with
-      ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, the order nvidia-smi numbers GPUs in. (The
-      caller's ``ROCR_VISIBLE_DEVICES`` / ``HIP_VISIBLE_DEVICES`` are unset by
-      ``launch.sh``: ROCr would number the GPUs anew under it, and vLLM refuses a
-      ``HIP_VISIBLE_DEVICES`` that differs from ``CUDA_VISIBLE_DEVICES``.)
-    - An AMD container: ``CUDA_VISIBLE_DEVICES`` inside it, the whole ``/dev/dri`` mapped.
-      AMD's container guide narrows a container by mapping only the chosen
-      ``/dev/dri/renderD<minor>`` nodes (ROCm install guide, "Restricting GPU access").
-      Not chosen: the minors are a property of the machine, not ``128 + index`` (the
-      driver creates 8 render nodes per MI300A/MI300X, so GPU 1 is renderD136: ROCm
-      rocDecode pull request 38), so artifacts compiled for a named target, or by the
-      header's command on another machine, could not name them; and vLLM reads the ids as
-      physical ids for amdsmi, which visibility variables do not renumber
-      (vllm/platforms/rocm.py), so the container keeps the host's numbering. ROCm's "GPU
-      isolation techniques" gives the variables for a program's own choice of GPUs
-      (device nodes are for isolating untrusted programs).
-    - An NVIDIA container: nothing: ``docker run --gpus '"device=4,5"'`` (Compose
-      ``device_ids``) maps only those GPUs, numbered from 0 inside.
+    exports when the launcher is ``process``). The vendor says which
+    (:class:`~aimc.vendors.Vendor`): its ``device_env`` holding the device ids as its
+    ``device_tool`` numbers them, after its ``process_env`` for a bare process; nothing in
+    a container that reserves its GPUs (``reservation``: the runtime maps only those).
     """
     if plan.devices is None:
         return []
+    maker = vendor(str(plan.hardware.get("vendor")))
+    if maker.device_env is None or (container and maker.reservation):
+        return []
     ids = ",".join(str(i) for i in plan.devices)
-    vendor = plan.hardware.get("vendor")
-    if not container and vendor == "nvidia":
-        return [("CUDA_DEVICE_ORDER", "PCI_BUS_ID"), ("CUDA_VISIBLE_DEVICES", ids)]
-    if not container or vendor == "amd":
-        return [("CUDA_VISIBLE_DEVICES", ids)]
-    return []
+    return [*(() if container else maker.process_env), (maker.device_env, ids)]
 
 
 def hidden_env(plan: Plan) -> list[str]:
     """The caller's variables ``launch.sh`` unsets before a bare process that gets
-    :func:`device_env` on AMD (see there)."""
-    if plan.devices is None or plan.launcher != "process" or plan.hardware.get("vendor") != "amd":
+    :func:`device_env` (the vendor's ``unset_env``)."""
+    if plan.devices is None or plan.launcher != "process":
         return []
-    return ["ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"]
+    return list(vendor(str(plan.hardware.get("vendor"))).unset_env)
+
+
+def _reservation(plan: Plan) -> str | None:
+    """The Docker device driver the container reserves its GPUs through (``--gpus``,
+    Compose's device reservation) when its profile asks for it (``gpu_reservation``).
+
+    Raises:
+        ConfigError: The profile asks for it and its vendor reserves no GPUs that way.
+    """
+    if not plan.container.get("gpu_reservation"):
+        return None
+    maker = vendor(str(plan.hardware.get("vendor")))
+    if maker.reservation is None:
+        raise ConfigError(
+            f"hardware profile {plan.hardware.get('name')}: container.gpu_reservation, but "
+            f"{maker.name} GPUs are not reserved through Docker's --gpus",
+            hint="leave gpu_reservation out; map the device nodes with container.devices",
+        )
+    return maker.reservation
 
 
 def _gpus_option(plan: Plan) -> str:
@@ -244,7 +243,7 @@ def _docker_options(plan: Plan) -> list[list[str]]:
     opts += [["--security-opt", s] for s in c.get("security_opt", [])]
     opts += [["--cap-add", s] for s in c.get("cap_add", [])]
     opts += [["--ulimit", u] for u in c.get("ulimits", [])]
-    if c.get("gpu_reservation"):
+    if _reservation(plan):
         opts.append(["--gpus", _gpus_option(plan)])
     if "ipc" in c:
         opts.append(["--ipc", c["ipc"]])
@@ -322,7 +321,8 @@ def _compose(plan: Plan) -> dict[str, Any]:
         "retries": 3,
         "start_period": "600s",
     }
-    if c.get("gpu_reservation"):
+    driver = _reservation(plan)
+    if driver:
         # The Compose Specification: count and device_ids are exclusive; ids are strings.
         chosen: dict[str, Any] = (
             {"count": plan.total_gpus}
@@ -331,9 +331,7 @@ def _compose(plan: Plan) -> dict[str, Any]:
         )
         service["deploy"] = {
             "resources": {
-                "reservations": {
-                    "devices": [{"driver": "nvidia", **chosen, "capabilities": ["gpu"]}]
-                }
+                "reservations": {"devices": [{"driver": driver, **chosen, "capabilities": ["gpu"]}]}
             }
         }
     # No top-level ``name``: Debian's docker-compose (1.29) refuses it. The project is named
@@ -371,6 +369,8 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         "file_env": own_env + device_env(plan, container=True),
         "unset": hidden_env(plan),
         "devices": ",".join(str(i) for i in plan.devices) if plan.devices is not None else None,
+        # The headers' words for the devices: whose numbering, how a container gets them.
+        "maker": vendor(str(plan.hardware["vendor"])) if plan.devices is not None else None,
         "docker_options": _docker_options(plan) if plan.launcher == "docker" else [],
         "container_cache": CONTAINER_CACHE,
         "compose": _compose(in_container) if in_container else None,
@@ -442,20 +442,20 @@ def command_plan(
 ) -> Plan:
     """The plan of a command given as is (the Python API's ``run_command_directly``): a
     bare process that runs ``argv``; ready when ``health_path`` answers (and ``model`` is
-    listed, when given)."""
+    listed, when given). A :attr:`~aimc.plan.model.Plan.raw_command`: no recipe, hardware
+    profile or backend."""
 
-    digest = hashlib.sha256(json.dumps([argv, env], sort_keys=True).encode()).hexdigest()
     return Plan(
         name=name,
-        model_id=model or argv[0],
+        model_id=model,
         served_model_name=model,
-        model_source=argv[0],
+        model_source="",
         model_revision=None,
         local_model=False,
-        recipe={"source": "api", "path": "<command>", "sha256": digest},
-        hardware={"name": "command", "vendor": "none", "architecture": "", "memory_gib": 0},
-        configuration="command",
-        backend="command",
+        recipe={},
+        hardware={},
+        configuration="",
+        backend="",
         backend_version="",
         precision="",
         gpus=gpus,
@@ -466,6 +466,7 @@ def command_plan(
         command=list(argv),
         env={k: Setting(v, "cli", "run_command_directly") for k, v in sorted(env.items())},
         health_path=health_path,
+        raw_command=True,
     )
 
 

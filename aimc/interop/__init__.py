@@ -2,9 +2,11 @@
 
 Pipeline: :func:`load` (the foreign checkout's files, with positions) -> :func:`convert`
 (pure: one module per format, recipes + hardware profiles + a diagnostic at the original
-``file:line`` for what has no equivalent) -> :func:`check` (schema and lint of the
-converted collection, reported at the original lines) or :func:`render` (the files of an
-aimc recipe folder, for :func:`aimc.core.write.write_artifacts`).
+``file:line`` for what has no equivalent; with ``fix``, the known migrations to the pinned
+backends applied: :mod:`aimc.interop._migrations`) -> :func:`check` (schema, lint and fit
+of the converted collection, reported at the original lines; a configuration that cannot
+run on a GPU left out) -> :func:`render` (the files of an aimc recipe folder, for
+:func:`aimc.core.write.write_artifacts`).
 """
 
 from __future__ import annotations
@@ -20,35 +22,67 @@ from aimc.check.checker import CheckResult
 from aimc.core.diagnostics import Diagnostic
 from aimc.core.errors import AimcError, ConfigError
 from aimc.interop import aim_profiles, vllm_recipes
-from aimc.interop._check import check_conversion
+from aimc.interop._check import settle
 from aimc.interop._collection import Collected, Tree
 from aimc.interop._common import Conversion
+from aimc.interop._migrations import migrate
 
-__all__ = ["SOURCES", "Conversion", "check", "check_collections", "convert", "load", "render"]
+__all__ = [
+    "SOURCES",
+    "Conversion",
+    "check",
+    "check_collections",
+    "checkout",
+    "convert",
+    "load",
+    "render",
+]
 
 #: Collection format -> its converter module.
 SOURCES = {"aim-profiles": aim_profiles, "vllm-recipes": vllm_recipes}
 
 
+def checkout(source: str, root: Path) -> Path:
+    """The root of the ``source`` checkout that ``root`` names: ``root`` itself, or its
+    parent when ``root`` is the format's own folder (``profiles/`` of aim-build,
+    ``models/`` of vLLM Recipes, whose shared files sit beside it)."""
+    folder = SOURCES[source].FOLDER
+    if root.name == folder and not (root / folder).is_dir() and not root.is_symlink():
+        return root.parent
+    return root
+
+
 def load(source: str, root: Path) -> Tree:
-    """The files of a ``source`` checkout at ``root`` that the converter reads."""
+    """The files of a ``source`` checkout at ``root`` (its root or its own folder,
+    :func:`checkout`) that the converter reads."""
     if not root.is_dir():
         raise ConfigError(
             f"not a folder: {root}", hint=f"give the root folder of the {source} checkout"
         )
-    return Tree(root, SOURCES[source].PATTERNS, getattr(SOURCES[source], "shared", None))
+    return Tree(
+        checkout(source, root), SOURCES[source].PATTERNS, getattr(SOURCES[source], "shared", None)
+    )
 
 
 def convert(
-    source: str, root: Path, catalog: Any, diagnostics: Collected | None = None
+    source: str,
+    root: Path,
+    catalog: Any,
+    diagnostics: Collected | None = None,
+    *,
+    fix: bool = False,
 ) -> Conversion:
     """Load and convert the ``source`` checkout at ``root`` (facts looked up in
-    ``catalog``), one file at a time; its problems go to ``diagnostics`` when given."""
+    ``catalog``), one file at a time; its problems go to ``diagnostics`` when given. With
+    ``fix`` the known migrations are applied (each reported; the changes kept in
+    :attr:`Conversion.changes`)."""
     tree = load(source, root)
     sink = Collected() if diagnostics is None else diagnostics
     sink += tree.problems
     conversion: Conversion = SOURCES[source].convert(tree.documents(sink), catalog, sink)
     conversion.files = tree.loaded
+    if fix:
+        conversion.changes = migrate(conversion)
     if not conversion.files:
         sink.append(
             Diagnostic(
@@ -64,33 +98,42 @@ def convert(
     return conversion
 
 
-def check(conversion: Conversion, catalog: Any) -> None:
-    """Add every problem of ``conversion`` to its diagnostics (see
-    :mod:`aimc.interop._check`)."""
+def check(
+    conversion: Conversion, catalog: Any, *, partial: bool = False, claims: bool = True
+) -> None:
+    """Add every problem of ``conversion`` to its diagnostics and keep of it what is
+    imported (see :func:`aimc.interop._check.settle`): ``partial`` leaves out what has
+    errors; ``claims`` checks vLLM Recipes' ``vram_minimum_gb``."""
     hardware: dict[str, Mapping[str, Any]] = {}
     for name in catalog.hardware_names():
         try:
             hardware[name] = catalog.hardware(name).data
         except AimcError:  # an invalid user profile is validate's to report, not ours
             continue
-    check_conversion(conversion, hardware)
+    settle(conversion, hardware, partial=partial, claims=claims)
 
 
-def check_collections(source: str, roots: list[Path], catalog: Any) -> CheckResult:
+def check_collections(
+    source: str, roots: list[Path], catalog: Any, *, fix: bool = False
+) -> tuple[CheckResult, list[Any]]:
     """``validate --from``: every problem of the ``source`` checkouts at ``roots``, as a
     :class:`~aimc.check.checker.CheckResult` (the files are the foreign files read; the
-    problems bounded as :class:`~aimc.interop._collection.Collected` says)."""
+    problems bounded as :class:`~aimc.interop._collection.Collected` says), and with
+    ``fix`` the changes ``import --fix`` would make
+    (:class:`aimc.interop._migrations.Change`)."""
     if not roots:
         raise ConfigError(f"--from {source} needs the folder of a checkout")
     files: list[str] = []
+    changes: list[Any] = []
     found = Collected()
     for root in roots:
-        conversion = convert(source, root, catalog, found)
+        conversion = convert(source, root, catalog, found, fix=fix)
         files += conversion.files
+        changes += conversion.changes
         check(conversion, catalog)
         del conversion  # one checkout's recipes at a time
     where = ", ".join(str(root) for root in roots)
-    return CheckResult(files=files, diagnostics=found.sorted(where))
+    return CheckResult(files=files, diagnostics=found.sorted(where)), changes
 
 
 _HEADER = (

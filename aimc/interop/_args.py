@@ -23,24 +23,29 @@ from typing import Any
 from aimc.backends import BACKENDS, vocabulary
 from aimc.core.diagnostics import Diagnostic, did_you_mean, excerpt
 from aimc.core.loader import Document, escape_pointer
-from aimc.core.safety import holds_secret, mask
+from aimc.core.safety import ENV_VALUE, holds_secret, mask
 from aimc.domain.engine_args import is_secret
 from aimc.interop._common import MAX_ITEMS, Origin, first_items, no_equivalent, over_limit
 
 __all__ = [
     "AIMC_OWNED",
+    "DTYPES",
     "ENV_NAME",
     "FLAG_NAME",
     "FROM_RECIPE",
+    "HUMAN_READABLE_INTS",
     "LEFT_TO_LINT",
     "NEUTRAL",
     "args_from_list",
     "bad_flag",
     "coerce",
     "env_items",
+    "human_int",
     "is_secret",
     "negated",
+    "neutral_value",
     "secret",
+    "weights_field",
 ]
 
 FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
@@ -69,8 +74,87 @@ AIMC_OWNED = tuple(
 )
 
 
+#: Flags vLLM 0.32 parses with ``human_readable_int`` (``1k`` = 1000, ``1K`` = 1024;
+#: ``--max-model-len`` also ``auto``/``-1``): ``engine/arg_utils.py:390-403``. The vocabulary
+#: gives them no type (they take words), so a plain number is typed here.
+HUMAN_READABLE_INTS = (
+    "max-model-len",
+    "max-num-batched-tokens",
+    "max-num-scheduled-tokens",
+    "kv-cache-memory-bytes",
+    "safetensors-prefetch-block-size",
+    "max-num-queued-tokens",
+)
+_HUMAN_INT = re.compile(r"(\d+(?:\.\d+)?)([kKmMgGtT])")
+_DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def human_int(word: str) -> int | None:
+    """``word`` as vLLM 0.32's ``human_readable_int`` reads it (``vllm/utils/
+    argparse_utils.py``: ``32768``, ``32k`` = 32000, ``32K`` = 32768, ``25.6k`` = 25600;
+    no decimals with a binary suffix), or None when it reads no positive integer."""
+    word = word.strip()
+    if word.isascii() and word.isdigit():
+        return int(word) if int(word) > 0 else None
+    found = _HUMAN_INT.fullmatch(word) if word.isascii() else None
+    if found is None:
+        return None
+    number, suffix = found.groups()
+    if suffix in _BINARY:
+        value = int(number) * _BINARY[suffix] if number.isdigit() else 0
+    else:
+        value = int(float(number) * _DECIMAL[suffix])
+    return value if value > 0 else None
+
+
+def neutral_value(field: str, value: Any) -> Any:
+    """The value of neutral recipe field ``field`` that a foreign flag's ``value`` sets, or
+    None when aimc has none (``--max-model-len auto``: vLLM fits the context to memory).
+    ``context_length`` as vLLM reads ``--max-model-len`` (:func:`human_int`)."""
+    if isinstance(value, bool):
+        return None
+    if field == "context_length":
+        if isinstance(value, int):
+            return value if value > 0 else None
+        return human_int(value) if isinstance(value, str) else None
+    if field == "memory_utilization":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        return number if 0 < number <= 1 else None
+    return value
+
+
+#: vLLM's --dtype for each precision, as aimc derives it (the backend's own table).
+DTYPES = BACKENDS["vllm"].dtypes
+#: --quantization values a weights entry can carry (the recipe schema's pattern; whether
+#: the backend knows the value is lint/quantization's to say).
+_WEIGHT_QUANTIZATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def weights_field(name: str, value: Any, precision: str) -> tuple[str, Any] | str | None:
+    """What a foreign ``--quantization`` or ``--dtype`` (``name``) sets in the weights
+    entry of ``precision``: (field, value); None when aimc derives the same by itself
+    (``--dtype bfloat16`` for bf16); else why aimc has no equivalent."""
+    if name == "quantization":
+        if isinstance(value, str) and _WEIGHT_QUANTIZATION.fullmatch(value):
+            return "quantization", value
+        return f"quantization {excerpt(value)} has no aimc equivalent"
+    if value == "auto" and precision in DTYPES:
+        return "dtype", "auto"  # vLLM reads the checkpoint's own: so does aimc
+    if value in ("auto", DTYPES.get(precision)):
+        return None
+    return (
+        f"dtype {excerpt(value)} with precision {precision}: aimc derives the dtype from "
+        f"the precision ({DTYPES.get(precision, 'auto')})"
+    )
+
+
 def coerce(name: str, value: Any) -> Any:
-    """A command-line word as the type the pinned vLLM reads for ``name`` (ints, floats)."""
+    """A command-line word as the type the pinned vLLM reads for ``name`` (ints, floats; a
+    plain number of a :data:`HUMAN_READABLE_INTS` flag as an int)."""
     spec = vocabulary("vllm").flags.get(name, {})
     if isinstance(value, str):
         try:
@@ -80,6 +164,8 @@ def coerce(name: str, value: Any) -> Any:
                 return float(value)
         except ValueError:
             return value
+        if name in HUMAN_READABLE_INTS and value.isascii() and value.isdigit():
+            return int(value)
     return value
 
 
@@ -228,6 +314,16 @@ def env_items(
         if value is None or isinstance(value, (list, dict)):
             problems.append(where.diagnostic(f"'{name}' needs a string value", rule="interop/env"))
             continue
-        out[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        origins[name] = where
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if not ENV_VALUE.fullmatch(text):  # compile would refuse it (aimc.core.safety)
+            problems.append(
+                where.diagnostic(
+                    f"the value of '{name}' cannot be written safely to aim.env; not imported",
+                    rule="interop/env",
+                    hint="env values may use letters, digits and _ @ % + = : , . / ^ - only, "
+                    "up to 4096 characters",
+                )
+            )
+            continue
+        out[name], origins[name] = text, where
     return out, origins, problems

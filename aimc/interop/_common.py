@@ -123,6 +123,7 @@ class Conversion:
             file's line).
         claims: (model id, precision, GB claimed, origin) of vLLM Recipes'
             ``vram_minimum_gb``, checked by :mod:`aimc.interop._check`.
+        changes: What ``--fix`` migrated (:class:`aimc.interop._migrations.Change`).
     """
 
     files: list[str] = field(default_factory=list)
@@ -130,6 +131,7 @@ class Conversion:
     hardware: dict[str, tuple[dict[str, Any], Origin]] = field(default_factory=dict)
     diagnostics: Collected = field(default_factory=lambda: Collected())
     claims: list[tuple[str, str, float, Origin]] = field(default_factory=list)
+    changes: list[Any] = field(default_factory=list)
 
 
 def over_limit(where: Origin, count: int, what: str, limit: int = MAX_ITEMS) -> Diagnostic:

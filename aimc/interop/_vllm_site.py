@@ -32,6 +32,7 @@ from aimc.interop._common import Conversion, Origin, no_equivalent, ptr
 
 __all__ = [
     "GENERATIONS",
+    "RECIPE_FIELDS",
     "SINGLE_NODE",
     "Args",
     "Context",
@@ -58,7 +59,10 @@ GENERATIONS = {
     "amd": "gfx942",
 }
 
-#: A layer's args (last wins), their origins, and the neutral fields they set.
+#: The recipe fields a command line may set (their flags aimc derives from them): read into
+#: the recipe (:mod:`aimc.interop._vllm_variants`), not imported as args.
+RECIPE_FIELDS = ("trust_remote_code", "quantization", "dtype")
+#: A layer's args (last wins), their origins, and the neutral and recipe fields they set.
 Args = tuple[dict[str, Any], dict[str, Origin], dict[str, tuple[Any, Origin]]]
 #: A layer's env and the origin of each variable.
 Env = tuple[dict[str, str], dict[str, Origin]]
@@ -106,7 +110,7 @@ class Context:
         self.taxonomy_doc: Document | None = None
         self.strategies: dict[str, tuple[Mapping[str, Any], Document]] = {}
         self._read: dict[tuple[str, str], Any] = {}
-        self._default_hardware: list[tuple[str, Origin]] | None = None
+        self._offered: list[tuple[str, Origin]] | None = None
 
     def add(self, doc: Document) -> None:
         """Take ``doc`` if it is a shared file."""
@@ -115,7 +119,7 @@ class Context:
             profiles = doc.data.get("hardware_profiles")
             self.taxonomy = dict(profiles) if isinstance(profiles, Mapping) else {}
             self.taxonomy_doc = doc
-            self._default_hardware = None
+            self._offered = None
         elif parts[-2:-1] == ["strategies"] and isinstance(doc.data, Mapping):
             key = str(doc.data.get("name") or parts[-1].rsplit(".", 1)[0])
             self.strategies[key] = (doc.data, doc)
@@ -131,17 +135,17 @@ class Context:
         """Let go of what was read from model file ``doc``."""
         self._read = {k: v for k, v in self._read.items() if k[0] != doc.path}
 
-    def default_hardware(self) -> list[tuple[str, Origin]]:
-        """Every taxonomy GPU the site offers by default, read once."""
-        if self._default_hardware is None:
+    def offered(self) -> list[tuple[str, Origin]]:
+        """Every taxonomy GPU (id, its line in taxonomy.yaml), in the taxonomy's order,
+        read once."""
+        if self._offered is None:
             tdoc = self.taxonomy_doc
-            names = [
+            self._offered = [
                 (str(k), Origin.of(tdoc, ptr("hardware_profiles", k), key=True))
-                for k, v in self.taxonomy.items()
-                if tdoc is not None and isinstance(v, Mapping) and not v.get("restricted")
+                for k in self.taxonomy
+                if tdoc is not None
             ]
-            self._default_hardware = self.usable(names)
-        return self._default_hardware
+        return self._offered
 
     def usable(self, names: list[tuple[str, Origin]]) -> list[tuple[str, Origin]]:
         """Those of ``names`` (taxonomy id, origin) aimc can target; the rest reported."""
@@ -172,8 +176,9 @@ class Context:
         return found
 
     def args(self, words: Any, doc: Document, base: str) -> Args:
-        """A command-line list as aimc args (last wins), their origins, and the neutral
-        fields they set (``--max-model-len`` and the like)."""
+        """A command-line list as aimc args (last wins), their origins, and the fields
+        they set: neutral ones (``--max-model-len`` and the like) and the recipe's
+        (:data:`RECIPE_FIELDS`: ``--trust-remote-code``, ``--quantization``, ``--dtype``)."""
         parsed, problems = args_from_list(words, doc, base)
         self.out.diagnostics += problems
         args: dict[str, Any] = {}
@@ -185,9 +190,11 @@ class Context:
                 self.out.diagnostics.append(secret(name, where, value))
             elif name in NEUTRAL:
                 neutral[NEUTRAL[name]] = (value, where)
-            elif name in AIMC_OWNED or name in FROM_RECIPE:
+            elif name in FROM_RECIPE:
+                neutral[name.replace("-", "_")] = (value, where)
+            elif name in AIMC_OWNED:
                 self.out.diagnostics.append(
-                    no_equivalent(where, f"'--{name}' is set by aimc from the recipe; not imported")
+                    no_equivalent(where, f"'--{name}' is set by aimc at launch; not imported")
                 )
             else:
                 args[name], origins[name] = value, where
@@ -223,14 +230,30 @@ def gpu_problem(entry: Any) -> str | None:
 
 
 def hardware_list(doc: Document, meta: Mapping[str, Any], ctx: Context) -> list[tuple[str, Origin]]:
-    """(taxonomy id, origin) of the GPUs the model is listed for that aimc can target:
-    ``meta.hardware``, else every GPU the site offers by default (not ``restricted``)."""
+    """(taxonomy id, origin) of the GPUs the site offers the model on that aimc can target
+    (the rest reported). As the site's picker (``src/lib/command-synthesis.js``
+    ``isHardwareSupported``, ``pickDefaultHardware``): every taxonomy GPU but those
+    ``meta.hardware`` marks ``unsupported`` (an opt-out, not an allowlist), and a
+    ``restricted`` one only when ``meta.hardware`` names it. A GPU ``meta.hardware`` names
+    has its origin there, the others in taxonomy.yaml."""
     listed = meta.get("hardware")
-    if isinstance(listed, Mapping):
-        return ctx.usable(
-            [(str(k), Origin.of(doc, ptr("meta", "hardware", k), key=True)) for k in listed]
-        )
-    return ctx.default_hardware()
+    declared = {str(k): k for k in listed} if isinstance(listed, Mapping) else {}
+    names = []
+    for hw_id, where in ctx.offered():
+        entry = ctx.taxonomy.get(hw_id)
+        if hw_id in declared:
+            if str(as_mapping(listed)[declared[hw_id]]) == "unsupported":
+                continue
+            where = Origin.of(doc, ptr("meta", "hardware", declared[hw_id]), key=True)
+        elif isinstance(entry, Mapping) and entry.get("restricted"):
+            continue
+        names.append((hw_id, where))
+    unknown = [
+        (k, Origin.of(doc, ptr("meta", "hardware", raw), key=True))
+        for k, raw in declared.items()
+        if k not in {h for h, _ in ctx.offered()}
+    ]
+    return ctx.usable(names + unknown)
 
 
 def tensor_parallel(

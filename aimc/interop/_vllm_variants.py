@@ -1,11 +1,14 @@
 """vLLM Recipes: a model file's variants as aimc configurations.
 
-Each variant of a model file on each GPU it is listed for with each single-node strategy
-is one configuration (:class:`Variants`, :func:`configuration`): the variant's precision
-and repo, the tensor parallel size the site would use, and the args and env layered as
-the site's command builder does (strategy, variant, hardware overrides; a later flag
-wins). One configuration per (GPU, precision, GPU count); those that differ only in GPU
-are merged into one (:func:`merge`). Bounded: at most :data:`MAX_TRIES` combinations,
+Each variant of a model file on each GPU the site offers it on with each single-node
+strategy is one configuration (:class:`Variants`, :func:`configuration`): the variant's
+precision and repo (served under that repo, as ``vllm serve <repo>`` does), the tensor
+parallel size the site would use, and the args and env layered as the site's command
+builder does (strategy, variant, hardware overrides; a later flag wins). The flags aimc
+derives from a recipe field are read into it (:func:`recipe_fields`): ``--trust-remote-code``
+into ``model.trust_remote_code``, ``--quantization`` and ``--dtype auto`` into the weights.
+One configuration per (GPU, precision, GPU count); those that differ only in GPU are merged
+into one (:func:`merge`). Bounded: at most :data:`MAX_TRIES` combinations,
 ``MAX_CONFIGURATIONS`` configurations and ``MAX_ENTRIES`` args and env per model file.
 """
 
@@ -18,6 +21,7 @@ from typing import Any
 
 from aimc.core.diagnostics import excerpt
 from aimc.core.loader import Document, escape_pointer
+from aimc.interop._args import neutral_value, weights_field
 from aimc.interop._collection import LIMIT
 from aimc.interop._common import (
     MAX_CONFIGURATIONS,
@@ -29,9 +33,28 @@ from aimc.interop._common import (
     no_equivalent,
     ptr,
 )
-from aimc.interop._vllm_site import Args, Context, Env, hw_name, keyed, tensor_parallel
+from aimc.interop._vllm_site import (
+    RECIPE_FIELDS,
+    Args,
+    Context,
+    Env,
+    as_mapping,
+    hw_name,
+    keyed,
+    tensor_parallel,
+)
 
-__all__ = ["MAX_TRIES", "PRECISIONS", "Conf", "Variants", "configuration", "merge", "set_neutral"]
+__all__ = [
+    "MAX_TRIES",
+    "PRECISIONS",
+    "Conf",
+    "Fields",
+    "Variants",
+    "configuration",
+    "merge",
+    "recipe_fields",
+    "set_neutral",
+]
 
 #: vLLM Recipes precision -> aimc precision (nvfp4, mxfp8 and the rest have none).
 PRECISIONS = {
@@ -54,12 +77,16 @@ _VARIANT_KEYS = {
     "extra_env",
     "tp",
     "hardware_overrides",
+    "supported_hardware",
+    "precision_hardware",
 }
 #: Most variant x GPU x strategy combinations one model file is tried for.
 MAX_TRIES = 4 * MAX_CONFIGURATIONS
 
 #: A configuration and the origin of each of its values (pointers relative to it).
 Conf = tuple[dict[str, Any], dict[str, Origin]]
+#: Recipe fields a layer's flags set (:data:`RECIPE_FIELDS`): field -> (value, origin).
+Fields = dict[str, tuple[Any, Origin]]
 
 
 def set_neutral(
@@ -71,8 +98,11 @@ def set_neutral(
 ) -> None:
     """The neutral fields a layer's args set (``--max-model-len``: ``context_length``) into
     ``into``, their origins at ``prefix`` + field; the GPU count is the strategy's (a
-    ``--tensor-parallel-size`` is reported and not imported)."""
-    for field_name, (value, where) in neutral.items():
+    ``--tensor-parallel-size`` is reported and not imported); the recipe's fields are
+    :func:`recipe_fields`'."""
+    for field_name, (raw, where) in neutral.items():
+        if field_name in RECIPE_FIELDS:
+            continue
         if field_name == "gpus":
             ctx.out.diagnostics.append(
                 no_equivalent(
@@ -80,16 +110,46 @@ def set_neutral(
                 )
             )
             continue
+        value = neutral_value(field_name, raw)
+        if value is None:
+            ctx.out.diagnostics.append(
+                no_equivalent(where, f"{excerpt(raw)} has no aimc {field_name}; not imported")
+            )
+            continue
         into[field_name] = value
         origins[f"{prefix}{field_name}"] = where
+
+
+def recipe_fields(neutral: Mapping[str, tuple[Any, Origin]]) -> Fields:
+    """The recipe fields (:data:`RECIPE_FIELDS`) a layer's args set."""
+    return {k: v for k, v in neutral.items() if k in RECIPE_FIELDS}
+
+
+def _allowed(variant: Mapping[str, Any], hw_id: str, entry: Mapping[str, Any]) -> bool:
+    """Whether the site offers ``variant`` on taxonomy GPU ``hw_id``
+    (``command-synthesis.js``: ``isVariantHardwareSupported``, ``isPrecisionCompatible``
+    with the variant's own ``precision_hardware``)."""
+    supported = variant.get("supported_hardware")
+    if isinstance(supported, list) and supported and hw_id not in supported:
+        return False
+    constraint = as_mapping(variant.get("precision_hardware"))
+    if "brand" in constraint and entry.get("brand") != constraint["brand"]:
+        return False
+    if "generation" in constraint:
+        generations = entry.get("generation")
+        generations = generations if isinstance(generations, list) else [generations]
+        return constraint["generation"] in generations
+    return True
 
 
 @dataclass
 class Variants:
     """The configurations of one model file as its variants are read: each variant on
-    each listed GPU with each single-node strategy, one per (GPU, precision, GPU count),
-    within the bounds (:data:`MAX_TRIES`, ``MAX_CONFIGURATIONS``, ``MAX_ENTRIES``); the
-    weights of each precision (the first variant's; another repo is its own)."""
+    each GPU it is offered on with each single-node strategy, one per (GPU, precision, GPU
+    count), within the bounds (:data:`MAX_TRIES`, ``MAX_CONFIGURATIONS``,
+    ``MAX_ENTRIES``); the weights of each precision (the first configuration's; another
+    checkpoint, quantization or dtype is the configuration's own); why a variant gave
+    nothing (:attr:`why`)."""
 
     doc: Document
     ctx: Context
@@ -97,9 +157,11 @@ class Variants:
     result: RecipeOut
     hardware: list[tuple[str, Origin]]
     strategies: list[str]
+    base: Fields = field(default_factory=dict)
     weights: dict[str, dict[str, Any]] = field(default_factory=dict)
     configurations: list[Conf] = field(default_factory=list)
     seen: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    why: dict[str, str] = field(default_factory=dict)
     tries: int = 0
     entries: int = 0
 
@@ -109,7 +171,22 @@ class Variants:
             if self.tries > MAX_TRIES:
                 break
             if isinstance(variant, Mapping):
+                before = len(self.configurations)
                 self._variant(vkey, variant)
+                if len(self.configurations) == before and str(vkey) not in self.why:
+                    self.why[str(vkey)] = self._nothing(variant)
+            else:
+                self.why[str(vkey)] = "not a mapping"
+
+    def _nothing(self, variant: Mapping[str, Any]) -> str:
+        """Why a variant that converted gave no configuration."""
+        if not self.hardware:
+            return "no GPU the site offers it on is one aimc targets"
+        if not self.strategies:
+            return "no single-node strategy"
+        if not any(_allowed(variant, h, self.ctx.taxonomy[h]) for h, _ in self.hardware):
+            return "its supported_hardware/precision_hardware leave no GPU aimc targets"
+        return "every GPU and GPU count is served by an earlier variant"
 
     def _variant(self, vkey: Any, variant: Mapping[str, Any]) -> None:
         out, vbase = self.ctx.out, ptr("variants", vkey)
@@ -122,16 +199,18 @@ class Variants:
             )
         precision = PRECISIONS.get(str(variant.get("precision")))
         if precision is None:
+            why = f"precision {excerpt(variant.get('precision'))} has no aimc equivalent"
+            self.why[str(vkey)] = why
             out.diagnostics.append(
                 no_equivalent(
                     Origin.of(self.doc, f"{vbase}/precision"),
-                    f"precision {excerpt(variant.get('precision'))} of variant {vkey!r} has no "
-                    "aimc equivalent; variant not imported",
+                    f"{why} (variant {vkey!r}); variant not imported",
                 )
             )
             return
         repo = variant.get("model_id") or self.model_id
         if not isinstance(repo, str) or not MODEL_ID.match(repo):
+            self.why[str(vkey)] = f"{excerpt(repo)} is not a model id"
             out.diagnostics.append(
                 Origin.of(self.doc, f"{vbase}/model_id").diagnostic(
                     f"{excerpt(repo)} is not a model id", rule="interop/format"
@@ -142,7 +221,6 @@ class Variants:
         if isinstance(claim, (int, float)) and not isinstance(claim, bool):
             where = Origin.of(self.doc, f"{vbase}/vram_minimum_gb")
             out.claims.append((self.model_id, precision, float(claim), where))
-        own_weights = self._weights(precision, repo, "model_id" in variant, vbase)
         # The site applies a variant's extra args and env to every variant but 'default'.
         layer: tuple[Args, Env] = (
             (({}, {}, {}), ({}, {}))
@@ -152,22 +230,10 @@ class Variants:
                 self.ctx.env(variant.get("extra_env"), self.doc, f"{vbase}/extra_env"),
             )
         )
-        self._combinations(vkey, variant, precision, layer, own_weights)
-
-    def _weights(
-        self, precision: str, repo: str, own_repo: bool, vbase: str
-    ) -> dict[str, dict[str, Any]] | None:
-        """The recipe's weights of ``precision`` when it has none yet; the variant's own
-        (returned) when its repo differs from those."""
-        entry = {"repo": repo}
-        if precision not in self.weights:
-            self.weights[precision] = entry
-            self.result.origins[f"/weights/{precision}"] = Origin.of(
-                self.doc, f"{vbase}/model_id" if own_repo else "/model/model_id"
-            )
-        elif self.weights[precision] != entry:
-            return {precision: entry}
-        return None
+        at = Origin.of(
+            self.doc, f"{vbase}/model_id" if "model_id" in variant else "/model/model_id"
+        )
+        self._combinations(vkey, variant, precision, layer, (repo, at))
 
     def _combinations(
         self,
@@ -175,10 +241,12 @@ class Variants:
         variant: Mapping[str, Any],
         precision: str,
         layer: tuple[Args, Env],
-        own_weights: dict[str, dict[str, Any]] | None,
+        repo: tuple[str, Origin],
     ) -> None:
         """The variant on each GPU with each strategy (until a bound is reached)."""
         for hw_id, where_hw in self.hardware:
+            if not _allowed(variant, hw_id, self.ctx.taxonomy[hw_id]):
+                continue
             for strategy in self.strategies:
                 self.tries += 1
                 if (
@@ -188,11 +256,10 @@ class Variants:
                 ):
                     self._stop(vkey)
                     break
-                conf, origins = configuration(
+                conf, origins, fields = configuration(
                     self.doc,
                     self.ctx,
-                    hw_id,
-                    where_hw,
+                    (hw_id, where_hw),
                     strategy,
                     str(vkey),
                     variant,
@@ -200,7 +267,8 @@ class Variants:
                     layer,
                 )
                 if conf is not None:
-                    self._add(conf, origins, f"variant {vkey!r} with {strategy}", own_weights)
+                    what = f"variant {vkey!r} with {strategy}"
+                    self._add(conf, origins, what, repo, {**self.base, **fields})
             if self.tries > MAX_TRIES:
                 break
 
@@ -217,15 +285,36 @@ class Variants:
             )
         )
 
+    def _entry(
+        self, precision: str, repo: tuple[str, Origin], fields: Fields
+    ) -> tuple[dict[str, Any], dict[str, Origin]]:
+        """The weights entry of a configuration (its repo, the ``--quantization`` and
+        ``--dtype auto`` its flags set) and the origins of its values (relative)."""
+        entry: dict[str, Any] = {"repo": repo[0]}
+        origins = {"": repo[1]}
+        for name in ("quantization", "dtype"):
+            if name not in fields:
+                continue
+            value, where = fields[name]
+            found = weights_field(name, value, precision)
+            if isinstance(found, str):
+                self.ctx.out.diagnostics.append(no_equivalent(where, found))
+            elif found is not None:
+                entry[found[0]], origins[f"/{found[0]}"] = found[1], where
+        return entry, origins
+
     def _add(
         self,
         conf: dict[str, Any],
         origins: dict[str, Origin],
         what: str,
-        own_weights: dict[str, dict[str, Any]] | None,
+        repo: tuple[str, Origin],
+        fields: Fields,
     ) -> None:
         """Keep ``conf`` (``what``: its variant and strategy) unless an earlier one serves
-        its GPU, precision and GPU count (reported)."""
+        its GPU, precision and GPU count (reported); its weights are the recipe's of its
+        precision (the first kept configuration's) or its own; a checkpoint other than the
+        model's is served under its repo id."""
         slot = (conf["hardware"][0], conf["precision"][0], conf["gpus"][0])
         if slot in self.seen:
             self.ctx.out.diagnostics.append(
@@ -237,8 +326,21 @@ class Variants:
             )
             return
         self.seen[slot] = what
-        if own_weights:
-            conf["weights"] = own_weights
+        precision = conf["precision"][0]
+        entry, entry_origins = self._entry(precision, repo, fields)
+        if precision not in self.weights:
+            self.weights[precision] = entry
+            for pointer, where in entry_origins.items():
+                self.result.origins[f"/weights/{precision}{pointer}"] = where
+        elif self.weights[precision] != entry:
+            conf["weights"] = {precision: entry}
+            for pointer, where in entry_origins.items():
+                origins[f"/weights/{precision}{pointer}"] = where
+        if repo[0] != self.model_id:  # `vllm serve <repo>` serves it under the repo id
+            conf["served_model_name"], origins["/served_model_name"] = repo
+        if fields.get("trust_remote_code", (False,))[0] is True:
+            self.result.data["model"]["trust_remote_code"] = True
+            self.result.origins["/model/trust_remote_code"] = fields["trust_remote_code"][1]
         self.entries += len(conf.get("args", ())) + len(conf.get("env", ()))
         self.configurations.append((conf, origins))
 
@@ -246,16 +348,17 @@ class Variants:
 def configuration(
     doc: Document,
     ctx: Context,
-    hw_id: str,
-    where_hw: Origin,
+    hw: tuple[str, Origin],
     strategy: str,
     vkey: str,
     variant: Mapping[str, Any],
     precision: str,
     variant_layer: tuple[Args, Env],
-) -> tuple[dict[str, Any] | None, dict[str, Origin]]:
-    """One configuration: ``variant`` on ``hw_id`` with ``strategy``, its args and env
-    layered (the strategy's, the variant's, the hardware overrides')."""
+) -> tuple[dict[str, Any] | None, dict[str, Origin], Fields]:
+    """One configuration: ``variant`` on taxonomy GPU ``hw`` (id, origin) with
+    ``strategy``, its args and env layered (the strategy's, the variant's, the hardware
+    overrides'), and the recipe fields those set."""
+    hw_id, where_hw = hw
     entry = ctx.taxonomy[hw_id]
     vbase = ptr("variants", vkey)
     tp, tp_where = tensor_parallel(doc, hw_id, where_hw, strategy, vkey, variant, entry)
@@ -263,7 +366,7 @@ def configuration(
         ctx.out.diagnostics.append(
             tp_where.diagnostic(f"tp {excerpt(tp)} is not a GPU count", rule="interop/format")
         )
-        return None, {}
+        return None, {}, {}
     conf: dict[str, Any] = {
         "id": config_id(f"{vkey}-{strategy.replace('single_node_', '')}"),
         "hardware": [hw_name(hw_id)],
@@ -286,8 +389,7 @@ def configuration(
         layers.append(ctx.layer(sdata, sdoc, "", "vllm_args", "env"))
     layers.append(variant_layer)
     layers += _override_layers(doc, ctx, hw_id, variant, vbase)
-    _apply_layers(ctx, conf, origins, layers)
-    return conf, origins
+    return conf, origins, _apply_layers(ctx, conf, origins, layers)
 
 
 def _override_layers(
@@ -321,11 +423,12 @@ def _apply_layers(
     conf: dict[str, Any],
     origins: dict[str, Origin],
     layers: list[tuple[Args, Env]],
-) -> None:
+) -> Fields:
     """``layers``' args and env into ``conf``, a later flag or variable winning; their
-    neutral fields as fields."""
+    neutral fields as fields; the recipe fields they set (a later one winning)."""
     args: dict[str, Any] = {}
     env: dict[str, str] = {}
+    fields: Fields = {}
     for (largs, lorigins, lneutral), (lenv, lenv_origins) in layers:
         args.update(largs)
         env.update(lenv)
@@ -334,10 +437,12 @@ def _apply_layers(
         for name, where in lenv_origins.items():
             origins[f"/env/{escape_pointer(name)}"] = where
         set_neutral(ctx, lneutral, conf, origins, "/")
+        fields.update(recipe_fields(lneutral))
     if args:
         conf["args"] = args
     if env:
         conf["env"] = env
+    return fields
 
 
 def merge(

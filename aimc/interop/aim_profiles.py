@@ -9,7 +9,6 @@ profile's line for everything that has no aimc equivalent. The field mapping is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,9 @@ from aimc.interop._args import (
     env_items,
     is_secret,
     negated,
+    neutral_value,
     secret,
+    weights_field,
 )
 from aimc.interop._collection import LIMIT, Collected
 from aimc.interop._common import (
@@ -47,10 +48,12 @@ from aimc.interop._common import (
     ptr,
 )
 
-__all__ = ["PATTERNS", "PRECISIONS", "convert"]
+__all__ = ["FOLDER", "PATTERNS", "PRECISIONS", "convert"]
 
 #: The files of an aim-build checkout that describe serving.
 PATTERNS = ("profiles/**/*.yaml", "profiles/**/*.yml", "metadata/**/metadata.yaml")
+#: The format's own folder: a DIR of that name is read as its checkout's (the parent).
+FOLDER = "profiles"
 
 #: AIM precision -> aimc precision (AIM's fp4 is the OCP MXFP4 of gfx950).
 PRECISIONS = {
@@ -62,11 +65,6 @@ PRECISIONS = {
     "int4": "int4",
     "fp4": "mxfp4",
 }
-#: vLLM --dtype values aimc derives from each precision.
-_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
-#: --quantization values an aimc weights entry can carry (the recipe schema's pattern;
-#: whether the backend knows the value is lint/quantization's to say).
-_WEIGHT_QUANTIZATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The top-level fields of a profile (aim-build's schemas/*_profile_schema.json).
 _PROFILE_KEYS = {"aim_id", "model_id", "metadata", "engine_args", "env_vars"}
 
@@ -85,6 +83,7 @@ class _Profile:
         self.quantization: str | None = None
         self.quantization_at: Origin | None = None
         self.trust_remote_code = False
+        self.dtype: str | None = None  # "auto": the checkpoint's own (config.json)
         self.metric = ""
         self.manual = False
 
@@ -253,8 +252,9 @@ class _Profile:
 
     def _managed(self, name: str, value: Any, where: Origin, precision: str, gpus: int) -> bool:
         """Whether ``name`` is a flag aimc manages, and if so read it: the GPU count (must
-        be ``gpu_count``), a neutral field, the dtype (must be the precision's), the weights'
-        quantization, ``trust_remote_code``; one aimc sets at launch is reported."""
+        be ``gpu_count``), a neutral field, the dtype (``auto``, else the precision's), the
+        weights' quantization, ``trust_remote_code``; one aimc sets at launch is
+        reported."""
         if name == "tensor-parallel-size":
             if value != gpus:
                 self.problems.append(
@@ -266,24 +266,22 @@ class _Profile:
                     )
                 )
         elif name in NEUTRAL:
-            self.conf[NEUTRAL[name]] = value
-            self.origins[f"/{NEUTRAL[name]}"] = where
-        elif name == "dtype":
-            if value not in ("auto", _DTYPES.get(precision)):
+            field_value = neutral_value(NEUTRAL[name], value)
+            if field_value is None:
                 self.problems.append(
-                    no_equivalent(
-                        where,
-                        f"dtype {excerpt(value)} with precision {precision}: aimc derives "
-                        f"the dtype from the precision ({_DTYPES.get(precision, 'auto')})",
-                    )
+                    no_equivalent(where, f"{name} {excerpt(value)} has no aimc equivalent")
                 )
-        elif name == "quantization":
-            if isinstance(value, str) and _WEIGHT_QUANTIZATION.fullmatch(value):
-                self.quantization, self.quantization_at = value, where
             else:
-                self.problems.append(
-                    no_equivalent(where, f"quantization {excerpt(value)} has no aimc equivalent")
-                )
+                self.conf[NEUTRAL[name]] = field_value
+                self.origins[f"/{NEUTRAL[name]}"] = where
+        elif name in ("dtype", "quantization"):
+            found = weights_field(name, value, precision)
+            if isinstance(found, str):
+                self.problems.append(no_equivalent(where, found))
+            elif found is not None and found[0] == "dtype":
+                self.dtype = found[1]
+            elif found is not None:
+                self.quantization, self.quantization_at = found[1], where
         elif name == "trust-remote-code":
             self.trust_remote_code = value is True
         elif name in AIMC_OWNED:
@@ -402,8 +400,8 @@ def convert(
 
 
 def _hardware(out: Conversion, catalog: Any) -> None:
-    """The profile of each GPU the recipes use: aimc's own (without its launch settings),
-    or a problem at the first configuration that names a GPU aimc has none of."""
+    """The profile of each GPU the recipes use: aimc's own (without its launch settings);
+    a GPU aimc has none of gets none (the check leaves its configurations out)."""
     for recipe in out.recipes.values():
         for index, conf in enumerate(recipe.data["configurations"]):
             name = conf["hardware"][0]
@@ -414,16 +412,8 @@ def _hardware(out: Conversion, catalog: Any) -> None:
             hw = hardware_from_shipped(
                 name, f"{name} as AIM profiles launch on it (imported)", catalog
             )
-            if hw is None:
-                out.diagnostics.append(
-                    where.diagnostic(
-                        f"GPU {name!r} has no aimc hardware profile",
-                        rule="lint/unknown-hardware",
-                        hint="aimc knows: " + ", ".join(catalog.hardware_names()),
-                    )
-                )
-                continue
-            out.hardware[name] = (hw, where)
+            if hw is not None:  # else lint/unknown-hardware leaves its configurations out
+                out.hardware[name] = (hw, where)
 
 
 def _title(data: Any) -> tuple[str, str] | None:
@@ -464,6 +454,11 @@ def _recipe(model: str, group: _Model, title: str | None, out: Conversion) -> Re
         entry: dict[str, Any] = {"repo": p.repo}
         if p.quantization:
             entry["quantization"] = p.quantization
+        if p.dtype:
+            entry["dtype"] = p.dtype
+        if p.repo != model:  # AIM serves [model_id, aim_id] (command_generator.py)
+            conf["served_model_name"] = [p.repo, model]
+            p.origins["/served_model_name"] = p.at_model_id
         precision = conf["precision"][0]
         if precision not in weights:
             weights[precision] = entry

@@ -41,11 +41,20 @@ from aimc.interop._vllm_site import (
     hw_name,
     shared,
 )
-from aimc.interop._vllm_variants import PRECISIONS, Variants, merge, set_neutral
+from aimc.interop._vllm_variants import (
+    PRECISIONS,
+    Fields,
+    Variants,
+    merge,
+    recipe_fields,
+    set_neutral,
+)
 
-__all__ = ["PATTERNS", "PRECISIONS", "convert", "shared"]
+__all__ = ["FOLDER", "PATTERNS", "PRECISIONS", "convert", "shared"]
 
 PATTERNS = ("models/**/*.yaml", "strategies/*.yaml", "taxonomy.yaml", "platforms.yaml")
+#: The format's own folder: a DIR of that name is read as its checkout's (the parent).
+FOLDER = "models"
 
 
 def convert(
@@ -154,17 +163,20 @@ def _model(doc: Document, ctx: Context, facts_for: Facts) -> RecipeOut | None:
     result = RecipeOut(
         recipe, {"": Origin.of(doc, ""), "/model/id": Origin.of(doc, "/model/model_id")}
     )
-    defaults = _defaults(doc, ctx, model, facts, result)
+    defaults, base = _defaults(doc, ctx, model, facts, result)
     _report_features(doc, ctx.out)
     found = Variants(
         doc, ctx, model_id, result, hardware_list(doc, meta, ctx), _strategies(doc, ctx.out)
     )
+    found.base = base
     found.read(as_mapping(doc.data.get("variants")))
     if not found.configurations:
+        why = "; ".join(f"{k}: {v}" for k, v in found.why.items()) or "the file has none"
         ctx.out.diagnostics.append(
             no_equivalent(
                 Origin.of(doc, "/variants", key=True),
-                f"no variant of {model_id!r} converts to an aimc configuration; not imported",
+                f"no variant of {model_id!r} converts to an aimc configuration ({why}); "
+                "not imported",
             )
         )
         return None
@@ -216,14 +228,21 @@ def _defaults(
     model: Mapping[str, Any],
     facts: Mapping[str, Any],
     result: RecipeOut,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Fields]:
     """The recipe's defaults: vLLM, the model's whole context, and the model file's
-    ``base_args`` and ``base_env`` (the neutral fields they set as fields)."""
+    ``base_args`` and ``base_env`` (the neutral fields they set as fields); and the recipe
+    fields the base args set (``--trust-remote-code`` is the model's here, the weights'
+    are each configuration's)."""
     defaults: dict[str, Any] = {"backend": "vllm", "context_length": facts["max_context"]}
     base_args, base_origins, base_neutral = ctx.args(
         model.get("base_args"), doc, "/model/base_args"
     )
     set_neutral(ctx, base_neutral, defaults, result.origins, "/defaults/")
+    base = recipe_fields(base_neutral)
+    trust = base.pop("trust_remote_code", None)
+    if trust is not None and trust[0] is True:
+        result.data["model"]["trust_remote_code"] = True
+        result.origins["/model/trust_remote_code"] = trust[1]
     if base_args:
         defaults["args"] = base_args
         for name, where in base_origins.items():
@@ -233,7 +252,7 @@ def _defaults(
         defaults["env"] = env
         for name, where in env_origins.items():
             result.origins[f"/defaults/env/{escape_pointer(name)}"] = where
-    return defaults
+    return defaults, base
 
 
 def _report_features(doc: Document, out: Conversion) -> None:

@@ -44,7 +44,7 @@ INT4_GROUP = 128
 #: int4: 4 bits packed into int32, plus per group of 128 values a 16-bit scale and a 4-bit
 #: zero point (AWQ; symmetric GPTQ / W4A16 store no zero point: 0.4% less; per-channel
 #: scales: 3.8% less).
-#: mxfp4: 4 bits + a shared 8-bit scale per 32 values.
+#: mxfp4: 4 bits + a shared 8-bit scale per 32 values; nvfp4: 4 bits + an FP8 scale per 16.
 BYTES_PER_PARAM = {
     "fp32": 4.0,
     "bf16": 2.0,
@@ -53,6 +53,7 @@ BYTES_PER_PARAM = {
     "int8": 1.0,
     "int4": 0.5 + (2 + 0.5) / INT4_GROUP,
     "mxfp4": 4.25 / 8,
+    "nvfp4": 4.5 / 8,
 }
 
 #: Bytes per KV cache element by --kv-cache-dtype (``auto``: the activation dtype).

@@ -81,6 +81,12 @@ class Plan:
             (``--devices``, or this machine's GPUs narrowed by visibility variables or busy
             ones); None when any :attr:`total_gpus` GPUs will do. Left out of
             :meth:`to_json` when None.
+        raw_command: True for a command given as is (the Python API's
+            ``run_command_directly``): the plan only runs ``command`` with ``env`` and waits
+            for ``health_path`` on ``port``. It comes from no recipe, hardware profile or
+            backend (``recipe``, ``hardware``, ``configuration``, ``backend`` and
+            ``model_source`` are empty), so nothing renders it as an engine's server or
+            records it as a configuration. Left out of :meth:`to_json` when False.
     """
 
     name: str
@@ -110,6 +116,7 @@ class Plan:
     estimate: dict[str, Any] = field(default_factory=dict)
     nodes: int = 1
     devices: list[int] | None = None
+    raw_command: bool = False
 
     @property
     def total_gpus(self) -> int:
@@ -129,6 +136,8 @@ class Plan:
             del data["nodes"]
         if self.devices is None:
             del data["devices"]
+        if not self.raw_command:
+            del data["raw_command"]
         data["version"] = PLAN_VERSION
         return data
 

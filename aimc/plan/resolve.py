@@ -20,7 +20,7 @@ from aimc.core.errors import ConfigError
 from aimc.core.safety import check_env
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate
-from aimc.plan.estimate import GIB, Estimate, estimate
+from aimc.plan.estimate import Estimate, estimate
 from aimc.plan.layers import (
     Context,
     Src,
@@ -33,12 +33,14 @@ from aimc.plan.layers import (
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
 from aimc.plan.vllm_memory import vllm_runtime
+from aimc.plan.weights import checkpoint_total
+from aimc.vendors import vendor, visibility_variables
 
 __all__ = ["PRECISION_ORDER", "build_plan", "plan_name"]
 
 
 #: Quality order used when the request leaves the precision open.
-PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "mxfp4", "int4")
+PRECISION_ORDER = ("fp32", "bf16", "fp16", "fp8", "int8", "nvfp4", "mxfp4", "int4")
 
 
 def _slug(text: str) -> str:
@@ -119,7 +121,7 @@ def _served(
     return {
         "name": plan_name(recipe.model_id),
         "model_id": recipe.model_id,
-        "served_model_name": str(merged["served_model_name"].value),
+        "served_model_name": _served_names(merged["served_model_name"].value)[0],
         "model_source": source,
         "model_revision": ctx.weights.get("revision"),
         "local_model": local,
@@ -216,7 +218,9 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
         if key in merged:
             core[engine.flags[key]] = merged[key]
     if chosen.precision in engine.dtypes:
-        core[engine.flags["dtype"]] = Setting(engine.dtypes[chosen.precision], wlayer, wsrc)
+        # weights.dtype auto: the engine reads the checkpoint's own (config.json).
+        dtype = "auto" if weights.get("dtype") == "auto" else engine.dtypes[chosen.precision]
+        core[engine.flags["dtype"]] = Setting(dtype, wlayer, wsrc)
     for key in ("quantization", "revision"):
         if key in weights:
             core[engine.flags[key]] = Setting(weights[key], wlayer, wsrc)
@@ -229,21 +233,17 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
     if replicas > 1:
         core[engine.flags["data_parallel"]] = Setting(replicas, "cli", "--optimize throughput")
     if chosen.nodes > 1:
-        # The engine's own multi-node launch (no Ray): every node runs --nnodes N and the
-        # launchers add its rank and the head's address (aimc.emit.render.node_role_args).
+        # The engine's own multi-node launch: every node runs the backend's node_args and
+        # the launchers add its rank and the head's address (aimc.emit.render.node_role_args).
         nsrc = ctx.rsrc(f"{ctx.cbase}/nodes/{ctx.conf['nodes'].index(chosen.nodes)}")
         if engine.multinode == "tensor":
-            # SGLang: one tensor-parallel group over every GPU of every node.
+            # One tensor-parallel group over every GPU of every node.
             core[engine.flags["gpus"]] = Setting(
                 chosen.gpus * chosen.nodes, gpus_src[0], f"{gpus_src[1]} x nodes ({nsrc})"
             )
-        else:
-            # vLLM: one pipeline stage per node.
-            core["pipeline-parallel-size"] = Setting(chosen.nodes, "configuration", nsrc)
-        core["nnodes"] = Setting(chosen.nodes, "configuration", nsrc)
-        if engine.multinode == "pipeline":
-            # On CUDA vLLM picks mp with nnodes > 1 by itself, on ROCm it must be told.
-            core["distributed-executor-backend"] = Setting("mp", "configuration", nsrc)
+        node_args = engine.node_args(chosen.nodes) if engine.node_args else {}
+        for flag, value in node_args.items():
+            core[flag] = Setting(value, "configuration", nsrc)
     rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
@@ -251,9 +251,7 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
 def _no_visibility_env(env: Mapping[str, Setting]) -> None:
     """Refuse a visibility variable set by a layer when the plan names its GPUs: the
     artifacts set it from the devices (:func:`aimc.emit.render.device_env`)."""
-    from aimc.detect.visibility import VARIABLES
-
-    for name in VARIABLES:
+    for name in visibility_variables():
         if name in env:
             raise ConfigError(
                 f"env.{name} ({env[name].source}) would choose GPUs the plan already names "
@@ -262,15 +260,19 @@ def _no_visibility_env(env: Mapping[str, Setting]) -> None:
             )
 
 
+def _served_names(value: Any) -> list[Any]:
+    """The served name(s): a name, or a list of names (the first is the plan's)."""
+    return list(value) if isinstance(value, list) and value else [value]
+
+
 def _check_name_and_port(merged: Mapping[str, Setting]) -> None:
     served = merged["served_model_name"]
-    if not isinstance(served.value, str) or not re.fullmatch(
-        r"[^\x00-\x1f\x7f]{1,200}", served.value
-    ):
-        raise ConfigError(
-            f"served model name {served.value!r} ({served.source}) is not a one-line name",
-            hint="use up to 200 printable characters",
-        )
+    for name in _served_names(served.value):
+        if not isinstance(name, str) or not re.fullmatch(r"[^\x00-\x1f\x7f]{1,200}", name):
+            raise ConfigError(
+                f"served model name {name!r} ({served.source}) is not a one-line name",
+                hint="use up to 200 printable characters",
+            )
     port = merged["port"].value
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise ConfigError(f"port {port!r} ({merged['port'].source}) is not a TCP port number")
@@ -318,27 +320,27 @@ def _estimate(
 ) -> Estimate:
     """The memory estimate of a plan being built (vLLM on a GPU: with vLLM 0.32's runtime
     terms, :func:`aimc.plan.vllm_memory.vllm_runtime`)."""
-    size = request.checkpoint_bytes.get(source)
-    basis = "checkpoint"
-    if size is None and "size_gib" in weights:
-        size, basis = weights["size_gib"] * GIB, "recipe"
+    across = BACKENDS[chosen.backend].multinode == "tensor"
+    tp = chosen.gpus * chosen.nodes if across else chosen.gpus
+    size, basis = checkpoint_total(weights, request.checkpoint_bytes.get(source), tp)
     util = (
         merged["memory_utilization"].value
         if "memory_utilization" in merged
         else BACKENDS[chosen.backend].assumed_memory_fraction
     )
     kv_budget = None
-    if hw["vendor"] == "cpu":
-        space = env.get("VLLM_CPU_KVCACHE_SPACE")
+    kv_env = vendor(str(hw["vendor"])).kv_cache_env
+    if kv_env:
+        name, assumed = kv_env
+        space = env.get(name)
         try:
-            kv_budget = float(space.value) if space else 4.0
+            kv_budget = float(space.value) if space else assumed
         except ValueError:
-            kv_budget = 4.0
+            kv_budget = assumed
         util = 1.0
     kv_setting = args.get("kv-cache-dtype")
     # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
     # splits every layer over gpus x nodes GPUs.
-    across = BACKENDS[chosen.backend].multinode == "tensor"
     runtime = None
     if chosen.backend == "vllm" and kv_budget is None:
         runtime = vllm_runtime(
@@ -346,14 +348,14 @@ def _estimate(
             hw,
             {k: s.value for k, s in args.items()},
             {k: str(s.value) for k, s in env.items()},
-            chosen.gpus,
-            chosen.nodes,
+            tp,
+            1 if across else chosen.nodes,
             architecture=architecture,
         )
     return estimate(
         facts,
         chosen.precision,
-        chosen.gpus * chosen.nodes if across else chosen.gpus,
+        tp,
         float(hw["memory_gib"]),
         float(util),
         int(merged["context_length"].value),

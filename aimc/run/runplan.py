@@ -75,6 +75,8 @@ def _plan_problem(plan: Plan) -> str | None:
             return f"{field} must be a string"
     if not is_int(plan.gpus) or not is_int(plan.data_parallel):
         return "gpus and data_parallel must be integers"
+    if not isinstance(plan.raw_command, bool):
+        return "raw_command must be true or false"
     return None
 
 

@@ -7,7 +7,8 @@ PyPI's packages; the package registries are all these machines reach), so ``kube
 kubectl asks before it writes anything:
 
 - discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/apps/v1``, ``/apis/batch/v1``,
-  ``/apis/leaderworkerset.x-k8s.io/v1``): the legacy (unaggregated) documents, which
+  ``/apis/leaderworkerset.x-k8s.io/v1``, KServe's ``serving.kserve.io/v1alpha1`` and the AIM
+  operator's ``aim.eai.amd.com/v1alpha1``): the legacy (unaggregated) documents, which
   kubectl falls back to when the answer is not ``apidiscovery.k8s.io/v2``;
 - ``GET`` of one object: 404 NotFound (the namespace is empty), so ``apply`` creates;
 - ``POST`` with ``dryRun=All`` (``--dry-run=server``): the object kubectl sent, echoed
@@ -46,6 +47,12 @@ RESOURCES = [
     ("apps/v1", "statefulsets", "StatefulSet", True),
     ("batch/v1", "jobs", "Job", True),
     ("leaderworkerset.x-k8s.io/v1", "leaderworkersets", "LeaderWorkerSet", True),
+    # KServe's and the AIM operator's (--emit kserve, --emit aim).
+    ("serving.kserve.io/v1alpha1", "llminferenceservices", "LLMInferenceService", True),
+    ("serving.kserve.io/v1alpha1", "llminferenceserviceconfigs", "LLMInferenceServiceConfig", True),
+    ("aim.eai.amd.com/v1alpha1", "aimmodels", "AIMModel", True),
+    ("aim.eai.amd.com/v1alpha1", "aimservicetemplates", "AIMServiceTemplate", True),
+    ("aim.eai.amd.com/v1alpha1", "aimservices", "AIMService", True),
 ]
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 

@@ -8,21 +8,28 @@ from pathlib import Path
 __all__ = [
     "AIM_405B_ON_ONE_GPU",
     "AIM_BROKEN_QWEN",
+    "AIM_DTYPE_AUTO",
     "AIM_GENERAL",
+    "AIM_GPT_OSS",
     "AIM_METADATA",
     "AIM_QWEN_FP8",
     "AIM_QWEN_FP8_THROUGHPUT",
     "AIM_QWEN_FP16_TP2",
+    "AIM_STALE",
     "VR_405B",
     "VR_BROKEN_QWEN",
     "VR_QWEN",
+    "VR_STALE",
     "VR_STRATEGY_TEP",
     "VR_STRATEGY_TP",
     "VR_TAXONOMY",
     "aim_broken",
     "aim_clean",
+    "aim_stale",
+    "line_of",
     "vllm_broken",
     "vllm_clean",
+    "vllm_stale",
     "write",
 ]
 
@@ -140,6 +147,72 @@ env_vars:
 """
 
 
+#: A profile as aim-build still ships them for vLLM 0.10-era images (issue 25): engine args
+#: and variables the pinned vLLM 0.32.0 no longer reads, one renamed.
+AIM_STALE = """\
+aim_id: Qwen/Qwen3-32B
+model_id: Qwen/Qwen3-32B-FP8
+metadata:
+  engine: vllm
+  gpu: MI300X
+  gpu_count: 1
+  manual_selection_only: false
+  metric: latency
+  precision: fp8
+  type: optimized
+engine_args:
+  kv-cache-dtype: fp8
+  max-model-len: 32768
+  max-seq-len-to-capture: 32768
+  max-num-seqs: 512
+  swap_space: 64
+  tensor-parallel-size: 1
+env_vars:
+  HSA_NO_SCRATCH_RECLAIM: '1'
+  VLLM_USE_AITER_TRITON_ROPE: '1'
+  VLLM_V1_USE_PREFILL_DECODE_ATTENTION: '1'
+  VLLM_USE_V1: '1'
+"""
+
+#: A profile whose dtype is left to the checkpoint (AIM passes --dtype auto).
+AIM_DTYPE_AUTO = """\
+aim_id: Qwen/Qwen3-32B
+model_id: Qwen/Qwen3-32B
+metadata:
+  engine: vllm
+  gpu: MI300X
+  gpu_count: 2
+  metric: latency
+  precision: fp16
+  type: optimized
+engine_args:
+  dtype: auto
+  tensor-parallel-size: 2
+"""
+
+#: gpt-oss-20b in mxfp4 on one GPU of {gpu} (AIM ships MI250X ones beside MI300X ones).
+AIM_GPT_OSS = """\
+aim_id: openai/gpt-oss-20b
+model_id: openai/gpt-oss-20b
+metadata:
+  engine: vllm
+  gpu: {gpu}
+  gpu_count: 1
+  metric: latency
+  precision: fp4
+  type: optimized
+engine_args:
+  max-num-seqs: 256
+env_vars:
+  VLLM_ROCM_USE_AITER: '1'
+"""
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of ``text`` that holds ``needle`` first."""
+    return next(n for n, ln in enumerate(text.splitlines(), 1) if needle in ln)
+
+
 def write(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name
@@ -159,6 +232,23 @@ def aim_clean(root: Path) -> Path:
             f"{q}/vllm-mi300x-fp16-tp2-latency.yaml": AIM_QWEN_FP16_TP2,
             "profiles/general/vllm-mi300x-fp16-tp1-latency.yaml": AIM_GENERAL,
             "metadata/Qwen/Qwen3-32B/metadata.yaml": AIM_METADATA,
+        },
+    )
+
+
+def aim_stale(root: Path) -> Path:
+    """An aim-build checkout with stale settings (issue 25), a dtype left to the
+    checkpoint, and gpt-oss-20b profiles on MI300X, MI325X and MI250X."""
+    q, g = "profiles/Qwen/Qwen3-32B", "profiles/openai/gpt-oss-20b"
+    return write(
+        root,
+        {
+            f"{q}/vllm-mi300x-fp8-tp1-latency.yaml": AIM_STALE,
+            f"{q}/vllm-mi300x-fp16-tp2-latency.yaml": AIM_DTYPE_AUTO,
+            **{
+                f"{g}/vllm-{gpu.lower()}-fp4-tp1-latency.yaml": AIM_GPT_OSS.format(gpu=gpu)
+                for gpu in ("MI300X", "MI325X", "MI250X")
+            },
         },
     )
 
@@ -330,6 +420,62 @@ variants:
 compatible_strategies:
   - single_node_tp
 """
+
+
+#: A model file as the recipes site had them for older vLLM: stale base args and a stale
+#: override variable, flags aimc derives from recipe fields, the site's opt-out of a GPU,
+#: and a restricted GPU the file names (issue 25).
+VR_STALE = """\
+meta:
+  title: "Qwen3-32B"
+  hardware:
+    h100: unsupported
+    b200: verified
+model:
+  model_id: "Qwen/Qwen3-32B"
+  base_args:
+    - "--max-model-len"
+    - "32768"
+    - "--trust-remote-code"
+    - "--swap-space"
+    - "16"
+    - "--dtype"
+    - "auto"
+variants:
+  default:
+    precision: bf16
+    vram_minimum_gb: 100
+  awq:
+    model_id: "Qwen/Qwen3-32B-AWQ"
+    precision: int4
+    vram_minimum_gb: 30
+    extra_args:
+      - "--quantization"
+      - "awq"
+      - "--max-seq-len-to-capture=8192"
+compatible_strategies:
+  - single_node_tp
+hardware_overrides:
+  amd:
+    extra_env:
+      VLLM_USE_AITER_TRITON_ROPE: "1"
+      VLLM_USE_V1: "1"
+  blackwell:
+    extra_env:
+      VLLM_USE_FLASHINFER_MOE_FP8: "1"
+"""
+
+
+def vllm_stale(root: Path) -> Path:
+    """A vLLM Recipes checkout with :data:`VR_STALE`."""
+    return write(
+        root,
+        {
+            "taxonomy.yaml": VR_TAXONOMY,
+            "strategies/single_node_tp.yaml": VR_STRATEGY_TP,
+            "models/Qwen/Qwen3-32B.yaml": VR_STALE,
+        },
+    )
 
 
 def vllm_clean(root: Path) -> Path:

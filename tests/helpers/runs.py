@@ -1,5 +1,5 @@
 """Running the stand-in server through aimc: compiled labs, a reaper of process groups,
-the CLI in a session of its own, /proc readers. Shared by the runner, trust, logs,
+the CLI in a session of its own, /proc readers. Shared by the runner, run-record, logs,
 progress, contract and JSON-output tests."""
 
 from __future__ import annotations
@@ -170,8 +170,8 @@ def run_cli(
     return run(args, cli_env(env), cwd=cwd, timeout=timeout, session=True)
 
 
-class TrustLab(Lab):
-    """:class:`tests.test_runner.Lab` with a reaper and its own CLI runner."""
+class RunLab(Lab):
+    """A :class:`Lab` with a reaper and its own CLI runner."""
 
     def __init__(self, tmp: Path, reaper: Reaper):
         super().__init__(tmp, run_cli)
@@ -255,7 +255,7 @@ class TrustLab(Lab):
 
 
 _MISSING = object()
-#: The fields an aimc before this change wrote: no start time, session or boot id.
+#: The fields an older aimc wrote in a run record: no start time, session or boot id.
 LEGACY = {"start_time": _MISSING, "sid": _MISSING, "boot_id": _MISSING}
 
 

@@ -21,6 +21,7 @@ from aimc.plan.candidates import Candidate, candidates, summary
 from aimc.plan.policy.fit import Assessment, Pool, assess, gpus_text, probe, why_not
 from aimc.plan.request import Request
 from aimc.plan.resolve import PRECISION_ORDER
+from aimc.vendors import vendor
 
 __all__ = [
     "cannot_run",
@@ -91,7 +92,7 @@ def check_devices(request: Request, hardware: Hardware) -> None:
     assert request.devices is not None
     ids, target = format_devices(request.devices), hardware.name
     n = len(request.devices)
-    if hardware.data["vendor"] == "cpu":
+    if not vendor(str(hardware.data["vendor"])).device_resource:
         raise ConfigError(
             f"--devices {ids} names GPUs; target {target} has none",
             hint="leave --devices out, or name a GPU target",

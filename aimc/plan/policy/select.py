@@ -7,7 +7,7 @@ that hardware (memory estimate -> runnable / low-memory / incompatible) and pick
 
 1. the backend asked for, else the recipe's default backend;
 2. the precision asked for, else the recipe's default precision, else the highest-quality
-   one (fp32 > bf16 > fp16 > fp8 > int8 > mxfp4 > int4) that has a runnable configuration;
+   one (fp32 > bf16 > fp16 > fp8 > int8 > nvfp4 > mxfp4 > int4) that has a runnable configuration;
 3. the GPU count asked for (GPU_COUNT), else (TP: tensor-parallel size, "fits": runnable at
    the recipe's context length by the memory estimate, F: the GPUs of the :class:`Pool`):
 
