@@ -180,14 +180,31 @@ def point_from_log(text: str, run: Run, gpu: dict[str, Any], index: int) -> dict
     }
 
 
-def append(out: Path, points: list[dict[str, Any]]) -> None:
-    """Append points to the YAML list in ``out`` (its text and comments kept)."""
+def clean(value: Any) -> Any:
+    """``value`` with every string's unprintable characters written as ``\\xNN`` (a log
+    line may hold terminal codes or U+0085, which YAML reads back as a line break)."""
+    if isinstance(value, str):
+        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in value)
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def dump(points: list[dict[str, Any]], stream: Any) -> None:
+    """Write points as a YAML list (strings cleaned: :func:`clean`)."""
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096
+    yaml.dump(clean(points), stream)
+
+
+def append(out: Path, points: list[dict[str, Any]]) -> None:
+    """Append points to the YAML list in ``out`` (its text and comments kept)."""
     with out.open("a", encoding="utf-8") as f:
         f.write("\n")
-        yaml.dump(points, f)
+        dump(points, f)
 
 
 def main(argv: list[str] | None = None) -> int:
