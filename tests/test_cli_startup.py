@@ -44,7 +44,15 @@ with open(out, "w") as f:
 
 #: Libraries no everyday command below needs.
 _NETWORK = ("huggingface_hub", "requests", "httpx", "httpx2", "urllib3", "http.client", "ssl")
-_ALWAYS_ABSENT = (*_NETWORK, "aimc.detect", "aimc.modelcache.download", "aimc.run.bench")
+_ALWAYS_ABSENT = (
+    *_NETWORK,
+    "aimc.detect",
+    "aimc.modelcache.download",
+    "aimc.run.bench",
+    "multiprocessing",
+    "concurrent.futures",
+    "importlib.resources",
+)
 
 #: case -> (arguments, modules that must be absent, modules that must be present)
 CASES: dict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = {
