@@ -2,6 +2,7 @@
 
     .venv/bin/pip install check-jsonschema    # once; not a dependency of aimc
     .venv/bin/python bench/speed.py [--runs 15] [--files 1000] [--repo-runs 3]
+                                    [--against OTHER_CHECKOUT]
 
 Every figure is the median over fresh processes, the commands interleaved in each round
 so machine load hits all of them alike:
@@ -15,6 +16,10 @@ so machine load hits all of them alike:
   ``jsonschema`` in one process when check-jsonschema is not installed). The recipes are
   the shipped catalog's, every one under many ids with its context length, GPU counts and
   precisions varied, so the fit rule meets every shape, not 1,000 copies of one.
+
+With ``--against DIR`` (another aimc checkout, e.g. a ``git worktree`` of the commit
+before a change) every aimc command runs for both in the same rounds, the other through
+``PYTHONPATH=DIR``: a "before" column measured under the same load as "now".
 
 Goals (issue 26): compile <= 0.6x the floor, ``--help`` <= 80 ms, one-recipe validate
 <= 150 ms, the 1,000-recipe cold validate <= 0.25x check-jsonschema. Prints; asserts
@@ -51,9 +56,13 @@ for name in sys.argv[2:]:
 """
 
 
-def _run(cmd: list[str], cwd: Path) -> float:
+#: A command: its arguments, folder and extra environment.
+Command = tuple[list[str], Path, dict[str, str]]
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **env})
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(
@@ -87,44 +96,44 @@ def _repository(folder: Path, count: int) -> list[str]:
     return files
 
 
-def _rounds(commands: dict[str, tuple[list[str], Path]], runs: int) -> dict[str, float]:
+def _rounds(commands: dict[str, Command], runs: int) -> dict[str, float]:
     """Median seconds per command; one warm-up each, then ``runs`` interleaved rounds."""
-    for cmd, cwd in commands.values():
-        _run(cmd, cwd)
+    for cmd, cwd, env in commands.values():
+        _run(cmd, cwd, env)
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        for name, (cmd, cwd) in commands.items():
-            times[name].append(_run(cmd, cwd))
+        for name, (cmd, cwd, env) in commands.items():
+            times[name].append(_run(cmd, cwd, env))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _startup(runs: int, work: Path) -> dict[str, float]:
+def _versions(against: Path | None) -> dict[str, dict[str, str]]:
+    """'' -> this checkout; 'before' -> ``against`` (its aimc first on the path)."""
+    versions: dict[str, dict[str, str]] = {"": {}}
+    if against is not None:
+        versions["before"] = {"PYTHONPATH": str(against)}
+    return versions
+
+
+def _startup(runs: int, work: Path, against: Path | None) -> dict[str, float]:
     aimc = [sys.executable, "-m", "aimc"]
     one = str(ROOT / "recipes" / "models" / "Qwen" / "Qwen3-8B.yaml")
-    commands = {
-        "floor": ([sys.executable, "-c", FLOOR], work),
-        "compile": (
-            [
-                *aimc,
-                "compile",
-                "Qwen/Qwen3-32B",
-                "8",
-                "--target",
-                "mi300x",
-                "-o",
-                str(work / "out"),
-            ],
-            work,
-        ),
-        "--help": ([*aimc, "--help"], work),
-        "list models": ([*aimc, "list", "models"], work),
-        "show-config": ([*aimc, "show-config", "Qwen/Qwen3-32B", "--target", "mi300x"], work),
-        "validate (1 recipe)": ([*aimc, "validate", one], work),
+    out = str(work / "out")
+    cases = {
+        "compile": [*aimc, "compile", "Qwen/Qwen3-32B", "8", "--target", "mi300x", "-o", out],
+        "--help": [*aimc, "--help"],
+        "list models": [*aimc, "list", "models"],
+        "show-config": [*aimc, "show-config", "Qwen/Qwen3-32B", "--target", "mi300x"],
+        "validate (1 recipe)": [*aimc, "validate", one],
     }
+    commands: dict[str, Command] = {"floor": ([sys.executable, "-c", FLOOR], work, {})}
+    for name, cmd in cases.items():
+        for version, env in _versions(against).items():
+            commands[f"{name}|{version}"] = (cmd, work, env)
     return _rounds(commands, runs)
 
 
-def _repo(files: int, runs: int, work: Path) -> tuple[dict[str, float], str]:
+def _repo(files: int, runs: int, work: Path, against: Path | None) -> tuple[dict[str, float], str]:
     rel = _repository(work, files)
     aimc = [sys.executable, "-m", "aimc", "validate", "models"]
     checker = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
@@ -133,16 +142,19 @@ def _repo(files: int, runs: int, work: Path) -> tuple[dict[str, float], str]:
     else:
         baseline = [sys.executable, "-c", _JSONSCHEMA, str(SCHEMA), *rel]
         label = "jsonschema (check-jsonschema not installed)"
-    commands = {
-        "cold": (aimc, work),
-        "warm": ([*aimc, "--cache", str(work / "verdicts.json")], work),
-        "baseline": (baseline, work),
-    }
+    commands: dict[str, Command] = {"baseline": (baseline, work, {})}
+    for version, env in _versions(against).items():
+        cache = str(work / f"verdicts{version}.json")
+        commands[f"cold|{version}"] = (aimc, work, env)
+        commands[f"warm|{version}"] = ([*aimc, "--cache", cache], work, env)
     return _rounds(commands, runs), label
 
 
-def _line(name: str, seconds: float, note: str = "") -> None:
-    print(f"{name:<34} {seconds * 1000:8.1f} ms  {note}")
+def _line(name: str, times: dict[str, float], key: str, note: Callable[[float], str]) -> None:
+    now = times[f"{key}|"]
+    before = times.get(f"{key}|before")
+    then = f"{before * 1000:8.1f} ms  " if before is not None else ""
+    print(f"{name:<36} {then}{now * 1000:8.1f} ms  {note(now)}")
 
 
 def main() -> None:
@@ -150,26 +162,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--repo-runs", type=int, default=3)
+    parser.add_argument(
+        "--against", type=Path, help="another aimc checkout to time in the same rounds (before)"
+    )
     args = parser.parse_args()
     # pip compiles bytecode when it installs a package; an editable checkout under
     # PYTHONDONTWRITEBYTECODE=1 would recompile aimc on every run instead.
-    import aimc
-
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(Path(aimc.__file__).parent)], check=True
-    )
+    for tree in (ROOT, args.against):
+        if tree is not None:
+            subprocess.run(
+                [sys.executable, "-m", "compileall", "-q", str(tree / "aimc")], check=True
+            )
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["CACHE_DIR"] = str(work / "cache")
         os.environ["AIMC_STATE_DIR"] = str(work / "state")
-        start = _startup(args.runs, work)
-        repo, label = _repo(args.files, args.repo_runs, work / "repo")
-    floor = start["floor"]
+        start = _startup(args.runs, work, args.against)
+        repo, label = _repo(args.files, args.repo_runs, work / "repo", args.against)
+    floor, base = start["floor"], repo["baseline"]
     print(
         f"cpus: {len(os.sched_getaffinity(0))}, load: {os.getloadavg()[0]:.1f}, runs: {args.runs}"
     )
-    _line("floor: " + FLOOR[7:], floor)
+    print(f"{'':<36} {'before':>11}  {'now':>11}" if args.against else "")
+    print(f"floor: {FLOOR[7:]}\n{'':<36} {floor * 1000:8.1f} ms")
     goals: dict[str, Callable[[float], str]] = {
         "compile": lambda s: f"{s / floor:.2f}x floor (goal <= 0.6x)",
         "--help": lambda s: "(goal <= 80 ms)",
@@ -178,14 +194,11 @@ def main() -> None:
         "validate (1 recipe)": lambda s: "(goal <= 150 ms)",
     }
     for name, note in goals.items():
-        _line(name, start[name], note(start[name]))
-    base = repo["baseline"]
+        _line(name, start, name, note)
     print(f"validate of {args.files} recipes (runs: {args.repo_runs}):")
-    _line("  " + label, base)
-    _line(
-        "  aim-engine validate, cold", repo["cold"], f"{repo['cold'] / base:.2f}x (goal <= 0.25x)"
-    )
-    _line("  aim-engine validate --cache, warm", repo["warm"], f"{repo['warm'] / base:.2f}x")
+    print(f"{'  ' + label:<36} {base * 1000:8.1f} ms")
+    _line("  aim-engine validate, cold", repo, "cold", lambda s: f"{s / base:.2f}x (goal <= 0.25x)")
+    _line("  aim-engine validate --cache, warm", repo, "warm", lambda s: f"{s / base:.2f}x")
 
 
 if __name__ == "__main__":
