@@ -111,7 +111,7 @@ class Catalog:
             return doc, True
         # Deferred on purpose, as the lint imports below: a shipped file validated when
         # aimc was built needs neither, and compile pays for them only on user files
-        # (bench/compile_speed.py).
+        # (bench/speed.py).
         from aimc.domain.schema import check_schema
 
         problems = [d for d in check_schema(doc) if d.severity == "error"]

@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -237,7 +235,13 @@ def _map(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     """``work`` over ``items`` in order: in forked worker processes, one per CPU, when there
     are many files and more than one CPU (checking is CPU-bound), else in this process."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if len(items) < PARALLEL_FILES or cpus < 2 or "fork" not in mp.get_all_start_methods():
+    if len(items) < PARALLEL_FILES or cpus < 2:
+        return [work(item) for item in items]
+    # Deferred: the pool's modules cost a one-file check (pre-commit's) a fifth of its time.
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in mp.get_all_start_methods():
         return [work(item) for item in items]
     with ProcessPoolExecutor(cpus, mp_context=mp.get_context("fork")) as pool:
         return list(pool.map(work, items, chunksize=max(1, len(items) // (cpus * 8))))

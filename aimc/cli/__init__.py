@@ -63,8 +63,41 @@ COMMANDS = {
 }
 
 
+#: command name -> its help's first sentence, what ``aim-engine --help`` lists: the help
+#: page imports no command module (each one pulls in its use case). tests/test_cli_startup.py
+#: ties every entry to the command's own help.
+SUMMARIES = {
+    "bench": "Benchmark NAME (a server aimc started) or URL (an OpenAI endpoint): time to "
+    "first token, inter-token latency, output tokens/s, requests/s, with a seeded synthetic "
+    "workload.",
+    "cache": "Model cache commands (CACHE_DIR, default /workspace/model-cache).",
+    "compile": "Compile MODEL's recipe for a target into launch artifacts.",
+    "debug": "Debug commands: recipe-info, gpu-info.",
+    "import": "Convert AMD AIM profiles or vLLM Recipes into aimc recipes (see docs/interop.md).",
+    "launch": "Launch MODEL (a recipe's model id, or a local model folder): compile, run, wait.",
+    "list": "List available models, recipes, or configurations.",
+    "logs": "Print the log of the server NAME (see 'aim-engine status'): its server.log for a "
+    "bare process, the container's log for Docker.",
+    "run": "Run a folder written by 'aim-engine compile' and wait until it serves.",
+    "show-config": "Display the configuration MODEL resolves to, and the alternatives on the "
+    "target.",
+    "status": "Show the servers aimc started (stale records of exited servers are removed).",
+    "stop": "Stop the server NAME (or --all): its whole process group, or its container.",
+    "validate": "Validate recipes and hardware profiles.",
+}
+
+
 class LazyGroup(click.Group):
-    """A group that imports a command's module only when the command is used."""
+    """A group that imports a command's module only when the command is used; its help
+    page lists the commands from :data:`SUMMARIES`, importing none."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        # A stand-in command shortens a summary exactly as click shortens the real help.
+        rows = [(n, click.Command(n, help=SUMMARIES[n]).get_short_help_str(limit)) for n in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

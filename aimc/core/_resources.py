@@ -10,7 +10,6 @@ place. ``backends/`` (generated vocabularies) lives in the package itself.
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from pathlib import Path
 
 __all__ = ["DATA", "path", "read_text"]
@@ -21,7 +20,9 @@ DATA = ("recipes", "schemas", "templates")
 
 @functools.cache
 def _base(folder: str) -> Path:
-    package = Path(str(resources.files("aimc")))
+    # the package's folder (never zipped), as importlib.resources.files("aimc") gives it,
+    # without that module's imports (tempfile, zipfile) on every command's start
+    package = Path(__file__).parent.parent
     if folder not in DATA:
         return package
     installed = package / "_data"

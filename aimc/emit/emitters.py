@@ -94,7 +94,7 @@ def _local(plan: Plan, request: Request, target: str, replicas: int) -> dict[str
 
 
 # The Kubernetes emitter is imported when it emits, on purpose: every local compile would
-# pay for it otherwise (bench/compile_speed.py).
+# pay for it otherwise (bench/speed.py).
 
 
 def _k8s(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:

@@ -19,6 +19,7 @@ import functools
 import json
 import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 from aimc.core import _resources
@@ -104,19 +105,28 @@ def _flow(value: Any) -> str:
     return _scalar(value)
 
 
+#: The environment's options, part of every compiled template's key.
+_OPTIONS = "sandboxed,StrictUndefined,no-autoescape,keep-trailing-newline,trim,lstrip"
+
+
 @functools.cache
 def environment() -> Any:
     """The sandboxed Jinja environment over ``templates/``."""
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
+    from aimc.emit.template_cache import CompiledTemplates  # deferred with Jinja
+
+    folder = _resources.path("templates")
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(_resources.path("templates"))),
+        loader=FileSystemLoader(str(folder)),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # compiled once (by content hash), next to aimc's own bytecode
+        bytecode_cache=CompiledTemplates(Path(__file__).parent / "__pycache__" / "jinja", _OPTIONS),
     )
     env.filters["shell_quote"] = shell_quote
     env.filters["to_yaml"] = to_yaml

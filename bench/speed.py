@@ -1,0 +1,205 @@
+"""The everyday commands' cold wall time, in one run, against the same baselines.
+
+    .venv/bin/pip install check-jsonschema    # once; not a dependency of aimc
+    .venv/bin/python bench/speed.py [--runs 15] [--files 1000] [--repo-runs 3]
+                                    [--against OTHER_CHECKOUT]
+
+Every figure is the median over fresh processes, the commands interleaved in each round
+so machine load hits all of them alike:
+
+- the dependency-import floor: ``python -c "import click, jinja2, jsonschema, ruamel.yaml"``;
+- ``compile Qwen/Qwen3-32B 8 --target mi300x -o DIR`` (as a ratio of the floor);
+- ``--help``, ``list models``, ``show-config Qwen/Qwen3-32B --target mi300x``;
+- ``validate`` of one recipe file (what pre-commit runs on a commit touching one recipe);
+- ``validate`` of a repository of ``--files`` recipes, cold and with a warm ``--cache``,
+  against check-jsonschema with aimc's recipe schema on the same files (plain
+  ``jsonschema`` in one process when check-jsonschema is not installed). The recipes are
+  the shipped catalog's, every one under many ids with its context length, GPU counts and
+  precisions varied, so the fit rule meets every shape, not 1,000 copies of one.
+
+With ``--against DIR`` (another aimc checkout, e.g. a ``git worktree`` of the commit
+before a change) every aimc command runs for both in the same rounds, the other through
+``PYTHONPATH=DIR``: a "before" column measured under the same load as "now".
+
+Goals (issue 26): compile <= 0.6x the floor, ``--help`` <= 80 ms, one-recipe validate
+<= 150 ms, the 1,000-recipe cold validate <= 0.25x check-jsonschema. Prints; asserts
+nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "schemas" / "recipe.schema.json"
+FLOOR = "import click, jinja2, jsonschema, ruamel.yaml"
+_JSONSCHEMA = """
+import json, sys
+from pathlib import Path
+from jsonschema import Draft202012Validator
+from ruamel.yaml import YAML
+check = Draft202012Validator(json.loads(Path(sys.argv[1]).read_text()))
+yaml = YAML(typ="safe")
+for name in sys.argv[2:]:
+    for error in check.iter_errors(yaml.load(Path(name).read_text())):
+        print(name, error.message)
+"""
+
+
+#: A command: its arguments, folder and extra environment.
+Command = tuple[list[str], Path, dict[str, str]]
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **env})
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(
+            f"{' '.join(cmd[:4])} failed ({done.returncode}): {(done.stdout + done.stderr)[-500:]}"
+        )
+    return elapsed
+
+
+def _vary(text: str, i: int) -> str:
+    """Recipe ``text`` with a per-copy change that keeps it valid: every other copy asks
+    for half its default context length (a different fit for every configuration)."""
+    match = re.search(r"^  context_length: (\d+)$", text, re.MULTILINE)
+    if i % 2 and match:
+        half = int(match.group(1)) // 2
+        return text[: match.start(1)] + str(half) + text[match.end(1) :]
+    return text
+
+
+def _repository(folder: Path, count: int) -> list[str]:
+    """``count`` recipes cycling through every shipped model recipe under new ids."""
+    shipped = sorted((ROOT / "recipes" / "models").glob("*/*.yaml"))
+    files = []
+    for i in range(count):
+        source = shipped[i % len(shipped)]
+        old_id = f"{source.parent.name}/{source.stem}"
+        text = source.read_text().replace(f"id: {old_id}", f"id: bench-org/{source.stem}-{i}", 1)
+        path = folder / "models" / "bench-org" / f"{source.stem}-{i}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_vary(text, i))
+        files.append(str(path.relative_to(folder)))
+    return files
+
+
+def _rounds(commands: dict[str, Command], runs: int) -> dict[str, float]:
+    """Median seconds per command; one warm-up each, then ``runs`` interleaved rounds."""
+    for cmd, cwd, env in commands.values():
+        _run(cmd, cwd, env)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, (cmd, cwd, env) in commands.items():
+            times[name].append(_run(cmd, cwd, env))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _versions(against: Path | None) -> dict[str, dict[str, str]]:
+    """'' -> this checkout; 'before' -> ``against`` (its aimc first on the path)."""
+    versions: dict[str, dict[str, str]] = {"": {}}
+    if against is not None:
+        versions["before"] = {"PYTHONPATH": str(against)}
+    return versions
+
+
+def _startup(runs: int, work: Path, against: Path | None) -> dict[str, float]:
+    aimc = [sys.executable, "-m", "aimc"]
+    one = str(ROOT / "recipes" / "models" / "Qwen" / "Qwen3-8B.yaml")
+    out = str(work / "out")
+    cases = {
+        "compile": [*aimc, "compile", "Qwen/Qwen3-32B", "8", "--target", "mi300x", "-o", out],
+        "--help": [*aimc, "--help"],
+        "list models": [*aimc, "list", "models"],
+        "show-config": [*aimc, "show-config", "Qwen/Qwen3-32B", "--target", "mi300x"],
+        "validate (1 recipe)": [*aimc, "validate", one],
+    }
+    commands: dict[str, Command] = {"floor": ([sys.executable, "-c", FLOOR], work, {})}
+    for name, cmd in cases.items():
+        for version, env in _versions(against).items():
+            commands[f"{name}|{version}"] = (cmd, work, env)
+    return _rounds(commands, runs)
+
+
+def _repo(files: int, runs: int, work: Path, against: Path | None) -> tuple[dict[str, float], str]:
+    rel = _repository(work, files)
+    aimc = [sys.executable, "-m", "aimc", "validate", "models"]
+    checker = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
+    if checker is not None:
+        baseline, label = [checker, "--schemafile", str(SCHEMA), *rel], "check-jsonschema"
+    else:
+        baseline = [sys.executable, "-c", _JSONSCHEMA, str(SCHEMA), *rel]
+        label = "jsonschema (check-jsonschema not installed)"
+    commands: dict[str, Command] = {"baseline": (baseline, work, {})}
+    for version, env in _versions(against).items():
+        cache = str(work / f"verdicts{version}.json")
+        commands[f"cold|{version}"] = (aimc, work, env)
+        commands[f"warm|{version}"] = ([*aimc, "--cache", cache], work, env)
+    return _rounds(commands, runs), label
+
+
+def _line(name: str, times: dict[str, float], key: str, note: Callable[[float], str]) -> None:
+    now = times[f"{key}|"]
+    before = times.get(f"{key}|before")
+    then = f"{before * 1000:8.1f} ms  " if before is not None else ""
+    print(f"{name:<36} {then}{now * 1000:8.1f} ms  {note(now)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--repo-runs", type=int, default=3)
+    parser.add_argument(
+        "--against", type=Path, help="another aimc checkout to time in the same rounds (before)"
+    )
+    args = parser.parse_args()
+    # pip compiles bytecode when it installs a package; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would recompile aimc on every run instead.
+    for tree in (ROOT, args.against):
+        if tree is not None:
+            subprocess.run(
+                [sys.executable, "-m", "compileall", "-q", str(tree / "aimc")], check=True
+            )
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        os.environ["CACHE_DIR"] = str(work / "cache")
+        os.environ["AIMC_STATE_DIR"] = str(work / "state")
+        start = _startup(args.runs, work, args.against)
+        repo, label = _repo(args.files, args.repo_runs, work / "repo", args.against)
+    floor, base = start["floor"], repo["baseline"]
+    print(
+        f"cpus: {len(os.sched_getaffinity(0))}, load: {os.getloadavg()[0]:.1f}, runs: {args.runs}"
+    )
+    print(f"{'':<36} {'before':>11}  {'now':>11}" if args.against else "")
+    print(f"floor: {FLOOR[7:]}\n{'':<36} {floor * 1000:8.1f} ms")
+    goals: dict[str, Callable[[float], str]] = {
+        "compile": lambda s: f"{s / floor:.2f}x floor (goal <= 0.6x)",
+        "--help": lambda s: "(goal <= 80 ms)",
+        "list models": lambda s: "",
+        "show-config": lambda s: "",
+        "validate (1 recipe)": lambda s: "(goal <= 150 ms)",
+    }
+    for name, note in goals.items():
+        _line(name, start, name, note)
+    print(f"validate of {args.files} recipes (runs: {args.repo_runs}):")
+    print(f"{'  ' + label:<36} {base * 1000:8.1f} ms")
+    _line("  aim-engine validate, cold", repo, "cold", lambda s: f"{s / base:.2f}x (goal <= 0.25x)")
+    _line("  aim-engine validate --cache, warm", repo, "warm", lambda s: f"{s / base:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""What the everyday commands import (issue 26): each command pays only for what it uses.
+
+Every case runs the real command in a fresh interpreter and lists ``sys.modules`` when it
+is done: a module on a case's ``absent`` list must not be there (the command's import set
+grew past its list), a module on ``present`` must be (the case still runs the path it is
+meant to pin). No timings: those are in ``bench/speed.py``.
+
+Also: ``aim-engine --help`` lists the commands from ``aimc.cli.SUMMARIES`` without
+importing them, and its page is the one click makes from the commands themselves.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from aimc.cli import COMMANDS, SUMMARIES, LazyGroup, cli
+from tests.conftest import ROOT
+
+RECIPE = str(ROOT / "recipes" / "models" / "Qwen" / "Qwen3-8B.yaml")
+
+#: Run ``aim-engine ARGS`` in this interpreter, then write the loaded modules to a file.
+_PROBE = """
+import json, sys
+out, args = sys.argv[1], sys.argv[2:]
+from aimc.cli import main
+try:
+    main(args)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+with open(out, "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+"""
+
+#: Libraries no everyday command below needs.
+_NETWORK = ("huggingface_hub", "requests", "httpx", "httpx2", "urllib3", "http.client", "ssl")
+_ALWAYS_ABSENT = (
+    *_NETWORK,
+    "aimc.detect",
+    "aimc.modelcache.download",
+    "aimc.run.bench",
+    "multiprocessing",
+    "concurrent.futures",
+    "importlib.resources",
+)
+
+#: case -> (arguments, modules that must be absent, modules that must be present)
+CASES: dict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = {
+    "help": (
+        ["--help"],
+        (
+            *_ALWAYS_ABSENT,
+            "jinja2",
+            "jsonschema",
+            "ruamel",
+            "aimc.app",
+            "aimc.plan",
+            "aimc.check",
+            "aimc.emit",
+            "aimc.run",
+            "aimc.modelcache",
+            "aimc.domain",
+            *(target.split(":")[0] for target in COMMANDS.values()),
+        ),
+        ("click", "aimc.cli"),
+    ),
+    "compile": (
+        ["compile", "Qwen/Qwen3-32B", "8", "--target", "mi300x", "-o", "{tmp}/out"],
+        (*_ALWAYS_ABSENT, "jsonschema", "aimc.check.lint", "aimc.domain.schema"),
+        ("jinja2", "aimc.emit.render", "aimc.plan.model"),
+    ),
+    "list": (
+        ["list", "models"],
+        (*_ALWAYS_ABSENT, "jinja2", "jsonschema", "aimc.emit", "aimc.plan.policy", "aimc.run"),
+        ("aimc.check.catalog",),
+    ),
+    "show-config": (
+        ["show-config", "Qwen/Qwen3-32B", "--target", "mi300x"],
+        (*_ALWAYS_ABSENT, "jinja2", "jsonschema", "aimc.check.lint", "aimc.run"),
+        ("aimc.app.show", "aimc.plan.policy"),
+    ),
+    "validate one recipe": (
+        ["validate", RECIPE],
+        # the compiled schema check answers for a valid file: jsonschema is not loaded
+        (*_ALWAYS_ABSENT, "jinja2", "jsonschema", "aimc.emit", "aimc.run"),
+        ("aimc.check.lint", "aimc.domain.schema_compiler"),
+    ),
+}
+
+
+def _loaded(args: list[str], tmp_path: Path) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMC_", "AIM_"))}
+    env.update(
+        CACHE_DIR=str(tmp_path / "cache"),
+        AIMC_STATE_DIR=str(tmp_path / "state"),
+        HOME=str(tmp_path / "home"),
+        XDG_STATE_HOME=str(tmp_path / "xdg"),
+        LOG_FORMAT="text",
+    )
+    out = tmp_path / "modules.json"
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(out), *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["code"] in (0, None), (result["code"], done.stdout[-2000:], done.stderr[-2000:])
+    return set(result["modules"])
+
+
+def _has(modules: set[str], name: str) -> bool:
+    return name in modules or any(m.startswith(name + ".") for m in modules)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_command_imports_only_what_it_uses(case: str, tmp_path: Path) -> None:
+    args, absent, present = CASES[case]
+    modules = _loaded(args, tmp_path)
+    grown = sorted({m for m in modules for name in absent if m == name or m.startswith(name + ".")})
+    assert grown == [], f"{case}: imports {grown}"
+    assert [name for name in present if not _has(modules, name)] == []
+
+
+def test_the_summaries_are_the_commands_first_sentences() -> None:
+    assert sorted(SUMMARIES) == sorted(COMMANDS)
+    for name, target in COMMANDS.items():
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert command.get_short_help_str(limit=10**6) == SUMMARIES[name], name
+
+
+class _EagerGroup(LazyGroup):
+    """The same group, its help page made by click from the imported commands."""
+
+    format_commands = click.Group.format_commands
+
+
+@pytest.mark.parametrize("width", [50, 80, 120])
+def test_the_help_page_is_the_one_click_makes_from_the_commands(width: int) -> None:
+    eager = _EagerGroup(
+        name=cli.name,
+        callback=cli.callback,
+        params=cli.params,
+        help=cli.help,
+        context_settings=cli.context_settings,
+    )
+    runner = CliRunner()
+    lazy_page = runner.invoke(cli, ["--help"], terminal_width=width, prog_name="aim-engine")
+    eager_page = runner.invoke(eager, ["--help"], terminal_width=width, prog_name="aim-engine")
+    assert lazy_page.exit_code == eager_page.exit_code == 0
+    assert "Commands:" in lazy_page.output and "validate" in lazy_page.output
+    assert lazy_page.output == eager_page.output
