@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aimc.core.diagnostics import Diagnostic, excerpt
@@ -36,6 +37,7 @@ from aimc.interop._common import (
     MAX_ENTRIES,
     MAX_ITEMS,
     MODEL_ID,
+    NO_FACTS,
     Conversion,
     Facts,
     Origin,
@@ -316,8 +318,6 @@ class _Model:
         self.count += 1
         if p.path < self.first.path:
             self.first = p
-        if self.known is None:
-            return
         self.trust_remote_code |= p.trust_remote_code
         conf = p.conf
         key = (
@@ -352,7 +352,10 @@ class _Model:
 
 
 def convert(
-    docs: Iterable[Document], catalog: Any, diagnostics: Collected | None = None
+    docs: Iterable[Document],
+    catalog: Any,
+    diagnostics: Collected | None = None,
+    cache_dir: Path | None = None,
 ) -> Conversion:
     """Convert the loaded files of an AIM checkout (see :data:`PATTERNS`), one at a time.
 
@@ -360,9 +363,11 @@ def convert(
         docs: Profiles and metadata files, loaded with positions.
         catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
         diagnostics: Where the problems go (a new :class:`Collected` when not given).
+        cache_dir: The model cache where the facts of a model the catalog lacks are
+            looked for (its ``config.json``); None: nowhere.
     """
     out = Conversion(diagnostics=Collected() if diagnostics is None else diagnostics)
-    facts_for = Facts(catalog)
+    facts_for = Facts(catalog, cache_dir)
     titles: dict[str, str] = {}
     by_model: dict[str, _Model] = {}
     for doc in docs:
@@ -382,19 +387,20 @@ def convert(
                 by_model[profile.model] = _Model(facts_for(profile.model), profile)
             by_model[profile.model].add(profile, out)
     for model, group in sorted(by_model.items()):
-        if group.known is None:
+        recipe = out.recipes[model] = _recipe(model, group, titles.get(model), out)
+        if group.known is None:  # linted all the same, never imported
+            recipe.lint_only = True
             out.diagnostics.append(
                 group.first.at_aim_id.diagnostic(
                     f"aimc knows no facts (layers, heads, parameters) for {model!r}; "
-                    f"its {group.count} profile(s) are not imported",
+                    f"its {group.count} profile(s) are linted, not imported",
                     rule="interop/facts",
                     severity="warning",
-                    hint="add a recipe for it (model.facts from config.json) to a --recipes "
-                    "folder, then import again",
+                    hint=facts_for.hint(model),
                 )
             )
-            continue
-        out.recipes[model] = _recipe(model, group, titles.get(model), out)
+        elif model in facts_for.sources:
+            recipe.note = f"model.facts from {facts_for.sources[model]}"
     _hardware(out, catalog)
     return out
 
@@ -425,8 +431,7 @@ def _title(data: Any) -> tuple[str, str] | None:
 
 
 def _recipe(model: str, group: _Model, title: str | None, out: Conversion) -> RecipeOut:
-    assert group.known is not None
-    facts, architecture = group.known
+    facts, architecture = group.known or (NO_FACTS, None)
     first = group.first
     recipe: dict[str, Any] = {"apiVersion": "aimc/v1", "kind": "Recipe", "model": {"id": model}}
     if title:
