@@ -40,7 +40,6 @@ from aimc.interop._vllm_site import (
     Env,
     as_mapping,
     hw_name,
-    keyed,
     tensor_parallel,
 )
 
@@ -221,15 +220,9 @@ class Variants:
         if isinstance(claim, (int, float)) and not isinstance(claim, bool):
             where = Origin.of(self.doc, f"{vbase}/vram_minimum_gb")
             out.claims.append((self.model_id, precision, float(claim), where))
-        # The site applies a variant's extra args and env to every variant but 'default'.
-        layer: tuple[Args, Env] = (
-            (({}, {}, {}), ({}, {}))
-            if vkey == "default"
-            else (
-                self.ctx.args(variant.get("extra_args"), self.doc, f"{vbase}/extra_args"),
-                self.ctx.env(variant.get("extra_env"), self.doc, f"{vbase}/extra_env"),
-            )
-        )
+        # The site's resolveCommand applies every variant's extra args and env, 'default'
+        # included (only resolveOmniCommand, for omni models, skips the default's).
+        layer = self.ctx.layer(variant, self.doc, vbase, "extra_args", "extra_env")
         at = Origin.of(
             self.doc, f"{vbase}/model_id" if "model_id" in variant else "/model/model_id"
         )
@@ -382,40 +375,96 @@ def configuration(
         "/precision": precision_at,
         "/precision/0": precision_at,
     }
-    layers: list[tuple[Args, Env]] = []
     strat = ctx.strategies.get(strategy)
-    if strat is not None:
-        sdata, sdoc = strat
-        layers.append(ctx.layer(sdata, sdoc, "", "vllm_args", "env"))
-    layers.append(variant_layer)
-    layers += _override_layers(doc, ctx, hw_id, variant, vbase)
+    strategy_layer = (
+        None if strat is None else ctx.layer(strat[0], strat[1], "", "vllm_args", "env")
+    )
+    layers = _site_layers(
+        doc, ctx, (hw_id, strategy), variant, vbase, variant_layer, strategy_layer
+    )
     return conf, origins, _apply_layers(ctx, conf, origins, layers)
 
 
-def _override_layers(
-    doc: Document, ctx: Context, hw_id: str, variant: Mapping[str, Any], vbase: str
+def _generation_key(mapping: Any, entry: Mapping[str, Any]) -> tuple[Any, str] | None:
+    """The entry of a ``hardware_overrides`` map the site applies per generation: the GPU's
+    generation, else ``nvidia`` for an NVIDIA GPU (``command-synthesis.js``: never the
+    exact id, another brand or ``default`` there)."""
+    if not isinstance(mapping, Mapping):
+        return None
+    generation = entry.get("generation")
+    if isinstance(generation, list):
+        generation = generation[0] if generation else None
+    # JavaScript's `a || b`: an empty mapping is a hit, null and absent are not.
+    if isinstance(generation, str) and mapping.get(generation) is not None:
+        return mapping[generation], generation
+    if entry.get("brand") == "NVIDIA" and mapping.get("nvidia") is not None:
+        return mapping["nvidia"], "nvidia"
+    return None
+
+
+def _site_layers(
+    doc: Document,
+    ctx: Context,
+    slot: tuple[str, str],
+    variant: Mapping[str, Any],
+    vbase: str,
+    variant_layer: tuple[Args, Env],
+    strategy_layer: tuple[Args, Env] | None,
 ) -> list[tuple[Args, Env]]:
-    """The args and env of the hardware overrides for ``hw_id``: the model file's, then
-    the variant's (their other keys reported)."""
-    entry = ctx.taxonomy[hw_id]
-    layers = []
-    for overrides, base in (
-        (doc.data.get("hardware_overrides"), "/hardware_overrides"),
-        (variant.get("hardware_overrides"), f"{vbase}/hardware_overrides"),
-    ):
-        found = keyed(overrides, hw_id, entry)
-        if found is None or not isinstance(found[0], Mapping):
-            continue
-        hbase = f"{base}/{escape_pointer(found[1])}"
-        for other in sorted(set(found[0]) - {"extra_args", "extra_env"}):
-            ctx.out.diagnostics.append(
-                no_equivalent(
-                    Origin.of(doc, f"{hbase}/{escape_pointer(other)}", key=True),
-                    f"hardware override {other!r} has no aimc equivalent; not imported",
-                )
-            )
-        layers.append(ctx.layer(found[0], doc, hbase, "extra_args", "extra_env"))
+    """The args and env layers of one variant x GPU x strategy in the order of the site's
+    ``resolveCommand`` (a later flag winning; the model's base args are the recipe's
+    defaults, under all of these): the variant's, its override for this exact GPU, the
+    strategy's, the model file's ``strategy_overrides`` of it; then its override for the
+    GPU's generation (or ``nvidia``), which replaces the model file's and the variant's
+    generation overrides, else those two; last its override for this exact GPU."""
+    (hw_id, strategy), entry = slot, ctx.taxonomy[slot[0]]
+    own = as_mapping(as_mapping(doc.data.get("strategy_overrides")).get(strategy))
+    sbase = ptr("strategy_overrides", strategy)
+    found_exact = keyed_exact(variant.get("hardware_overrides"), hw_id)
+    layers = [variant_layer]
+    layers += _override(doc, ctx, found_exact, f"{vbase}/hardware_overrides")
+    if strategy_layer is not None:
+        layers.append(strategy_layer)
+    if own:
+        layers.append(ctx.layer(own, doc, sbase, "extra_args", "env"))
+        layers.append(ctx.layer(own, doc, sbase, "vllm_args", "extra_env"))
+    by_strategy = _generation_key(own.get("hardware_overrides"), entry)
+    if by_strategy is not None:
+        layers += _override(doc, ctx, by_strategy, f"{sbase}/hardware_overrides")
+    else:
+        for overrides, base in (
+            (doc.data.get("hardware_overrides"), "/hardware_overrides"),
+            (variant.get("hardware_overrides"), f"{vbase}/hardware_overrides"),
+        ):
+            layers += _override(doc, ctx, _generation_key(overrides, entry), base)
+    exact = keyed_exact(own.get("hardware_overrides"), hw_id)
+    layers += _override(doc, ctx, exact, f"{sbase}/hardware_overrides")
     return layers
+
+
+def keyed_exact(mapping: Any, hw_id: str) -> tuple[Any, str] | None:
+    """The entry of a ``hardware_overrides`` map for exactly the GPU ``hw_id``."""
+    if isinstance(mapping, Mapping) and hw_id in mapping:
+        return mapping[hw_id], hw_id
+    return None
+
+
+def _override(
+    doc: Document, ctx: Context, found: tuple[Any, str] | None, base: str
+) -> list[tuple[Args, Env]]:
+    """The args and env of one hardware override (``found``: its value and key under
+    ``base``); its other keys reported."""
+    if found is None or not isinstance(found[0], Mapping):
+        return []
+    hbase = f"{base}/{escape_pointer(found[1])}"
+    for other in sorted(set(found[0]) - {"extra_args", "extra_env"}):
+        ctx.out.diagnostics.append(
+            no_equivalent(
+                Origin.of(doc, f"{hbase}/{escape_pointer(other)}", key=True),
+                f"hardware override {other!r} has no aimc equivalent; not imported",
+            )
+        )
+    return [ctx.layer(found[0], doc, hbase, "extra_args", "extra_env")]
 
 
 def _apply_layers(
