@@ -12,6 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.conftest import run_cli
 from tests.helpers.interop import VR_STRATEGY_TP, VR_TAXONOMY, write
 
@@ -24,7 +27,8 @@ meta:
     mi300x: verified
 model:
   model_id: "Qwen/Qwen3-32B"
-  base_args: ["--max-num-seqs", "16", "--seed", "1"]
+  base_args: ["--max-num-seqs", "16", "--seed", "1", "-cc.pass_config.fuse_rope_kvcache=True",
+              "--compilation-config.cudagraph_capture_sizes=[1, 2]", "-cc.mode=3"]
   base_env:
     BASE: "1"
 variants:
@@ -95,6 +99,13 @@ def test_args_and_env_are_layered_as_the_site_resolves_its_command(tmp_path: Pat
     assert args["block-size"] == 32  # strategy_overrides, after the default variant's
     assert args["max-num-batched-tokens"] == 2048  # variant override for exactly h100
     assert args["seed"] == 1
+    # vLLM merges dotted -cc / --compilation-config words into one JSON mapping, each value
+    # JSON when it parses, else the text (FlexibleArgumentParser.parse_args).
+    assert json.loads(args["compilation-config"]) == {
+        "pass_config": {"fuse_rope_kvcache": "True"},
+        "cudagraph_capture_sizes": [1, 2],
+        "mode": 3,
+    }
     assert env == {
         "BASE": "1",
         "FROM_DEFAULT_VARIANT": "1",
@@ -110,3 +121,32 @@ def test_args_and_env_are_layered_as_the_site_resolves_its_command(tmp_path: Pat
         "SHARED": "strategy-override",
         "AMD_GENERATION": "1",
     }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    value=st.text(max_size=80),
+    key=st.from_regex(r"[a-z_]{1,12}(\.[a-z_]{1,12}){0,2}", fullmatch=True),
+)
+def test_a_hostile_dotted_compilation_config_value_stays_one_json_value(
+    value: str, key: str
+) -> None:
+    """Whatever text follows ``-cc.key=``, it ends up as one value inside one JSON
+    ``compilation-config`` (what vLLM builds), never as a flag or a word of its own."""
+    from aimc.core.loader import Document
+    from aimc.interop._args import args_from_list
+
+    doc = Document(path="m.yaml", data={"a": [f"-cc.{key}={value}"]}, sha256="")
+    parsed, problems = args_from_list([f"-cc.{key}={value}"], doc, "/a")
+    assert not problems
+    [(name, raw, _where)] = parsed
+    assert name == "compilation-config"
+    node = json.loads(raw)
+    for part in key.split(".")[:-1]:
+        node = node[part]
+    leaf = node[key.split(".")[-1]]
+    try:
+        expected = json.loads(value)
+    except ValueError:
+        expected = value
+    assert json.dumps(leaf) == json.dumps(expected)  # NaN too
