@@ -150,3 +150,33 @@ def test_a_hostile_dotted_compilation_config_value_stays_one_json_value(
     except ValueError:
         expected = value
     assert json.dumps(leaf) == json.dumps(expected)  # NaN too
+
+
+def test_an_nvfp4_variant_is_imported_for_blackwell(tmp_path: Path) -> None:
+    """aimc serves nvfp4 on Blackwell (failed before: 'precision nvfp4 has no aimc
+    equivalent', the variant left out)."""
+    model = """\
+meta:
+  hardware: {b200: verified}
+model:
+  model_id: "Qwen/Qwen3-32B"
+variants:
+  default: {precision: bf16, vram_minimum_gb: 100}
+  nvfp4: {model_id: "nvidia/Qwen3-32B-FP4", precision: nvfp4, vram_minimum_gb: 30}
+compatible_strategies: [single_node_tp]
+"""
+    files = {
+        "recipes/models/Qwen/Qwen3-32B.yaml": model,
+        "recipes/strategies/single_node_tp.yaml": VR_STRATEGY_TP,
+        "recipes/taxonomy.yaml": VR_TAXONOMY,
+    }
+    write(tmp_path, files)
+    result = run_cli("import", "vllm-recipes", "recipes", "-o", "out", cwd=tmp_path)
+    assert result.code == 0, result.err
+    shown = run_cli(
+        "show-config", "Qwen/Qwen3-32B", "--target", "b200", "--precision", "nvfp4",
+        "--recipes", "out", "--format", "json", cwd=tmp_path,
+    )  # fmt: skip
+    assert shown.code == 0, shown.err
+    plan = json.loads(shown.out)["data"]["plan"]
+    assert plan["model_source"] == "nvidia/Qwen3-32B-FP4" and plan["gpus"] == 1

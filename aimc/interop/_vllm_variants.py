@@ -65,6 +65,7 @@ PRECISIONS = {
     "int8": "int8",
     "int4": "int4",
     "mxfp4": "mxfp4",
+    "nvfp4": "nvfp4",
 }
 #: Variant fields the conversion reads (``description`` is display only).
 _VARIANT_KEYS = {
