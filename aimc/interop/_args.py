@@ -217,23 +217,8 @@ def args_from_list(
             dotted = dotted or ({}, where)
             _dotted_into(dotted[0], word)
             continue
-        if isinstance(word, str) and word[:1] == "-" and word[:2] != "--" and not _number(word):
-            problems.append(
-                no_equivalent(
-                    where,
-                    f"short option {mask(excerpt(word))} has no aimc equivalent; not imported",
-                    hint="aimc args are long flags (compilation-config: a mapping)",
-                )
-            )
-            continue
         if not isinstance(word, str) or not word.startswith("--"):
-            problems.append(
-                where.diagnostic(
-                    f"{mask(excerpt(word))} is not a flag (expected --name)",
-                    rule="interop/args",
-                    hint="a value must follow the flag it belongs to",
-                )
-            )
+            problems.append(_not_a_flag(word, where))
             continue
         name, eq, value = word[2:].partition("=")
         if not FLAG_NAME.match(name):
@@ -278,6 +263,21 @@ def _dotted_into(into: dict[str, Any], word: str) -> None:
         node = node[key]
     if keys:
         node[keys[-1]] = value
+
+
+def _not_a_flag(word: Any, where: Origin) -> Diagnostic:
+    """The problem of a word where a long flag was expected."""
+    if isinstance(word, str) and word[:1] == "-" and not _number(word):
+        return no_equivalent(
+            where,
+            f"short option {mask(excerpt(word))} has no aimc equivalent; not imported",
+            hint="aimc args are long flags (compilation-config: a mapping)",
+        )
+    return where.diagnostic(
+        f"{mask(excerpt(word))} is not a flag (expected --name)",
+        rule="interop/args",
+        hint="a value must follow the flag it belongs to",
+    )
 
 
 def _number(word: str) -> bool:
