@@ -178,7 +178,7 @@ def test_validate_from_vllm_recipes_reports_at_the_recipes_lines(tmp_path, golde
     assert f"{at('--max-num-seqs,')}" in out and "is not a valid flag name" in out
     assert f"{at('VLLM_USE_V1')}7: error: 'VLLM_USE_V1' is not read" in out
     assert f"{at('tp: 3')}" in out and "3 GPUs do not divide" in out
-    assert f"{at('precision: nvfp4')}" in out and "'nvfp4' has no aimc equivalent (variant" in out
+    assert f"{at('precision: mxfp8')}" in out and "'mxfp8' has no aimc equivalent (variant" in out
     assert f"{at('- multi_node_tp')}" in out and "strategy 'multi_node_tp'" in out
     assert f"{at('trillium: verified')}" in out  # a TPU: reported, not dropped
     big = "recipes/models/meta-llama/Llama-3.1-405B-Instruct.yaml"

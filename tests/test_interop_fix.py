@@ -283,7 +283,7 @@ model:
   model_id: "Qwen/Qwen3-32B"
 variants:
   default: {precision: bf16, vram_minimum_gb: 100}
-  fp4: {precision: nvfp4, vram_minimum_gb: 30}
+  fp4: {precision: mxfp8, vram_minimum_gb: 30}
 """
     src = write(
         tmp_path / "recipes",
@@ -303,7 +303,7 @@ variants:
     result = run_cli("validate", "--from", "vllm-recipes", str(src), "--format", "json")
     messages = [d["message"] for d in json.loads(result.out)["data"]["diagnostics"]]
     (why,) = [m for m in messages if "no variant" in m]
-    assert "(fp4: precision 'nvfp4' has no aimc equivalent)" in why
+    assert "(fp4: precision 'mxfp8' has no aimc equivalent)" in why
 
 
 def test_dir_may_be_the_checkout_or_its_own_folder(tmp_path: Path) -> None:

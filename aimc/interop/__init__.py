@@ -21,6 +21,7 @@ from typing import Any
 from aimc.check.checker import CheckResult
 from aimc.core.diagnostics import Diagnostic
 from aimc.core.errors import AimcError, ConfigError
+from aimc.core.settings import setting
 from aimc.interop import aim_profiles, vllm_recipes
 from aimc.interop._check import settle
 from aimc.interop._collection import Collected, Tree
@@ -71,15 +72,18 @@ def convert(
     diagnostics: Collected | None = None,
     *,
     fix: bool = False,
+    cache: bool = True,
 ) -> Conversion:
     """Load and convert the ``source`` checkout at ``root`` (facts looked up in
-    ``catalog``), one file at a time; its problems go to ``diagnostics`` when given. With
-    ``fix`` the known migrations are applied (each reported; the changes kept in
-    :attr:`Conversion.changes`)."""
+    ``catalog``, then with ``cache`` in the model cache, ``CACHE_DIR``), one file at a
+    time; its problems go to ``diagnostics`` when given. With ``fix`` the known migrations
+    are applied (each reported; the changes kept in :attr:`Conversion.changes`)."""
     tree = load(source, root)
     sink = Collected() if diagnostics is None else diagnostics
     sink += tree.problems
-    conversion: Conversion = SOURCES[source].convert(tree.documents(sink), catalog, sink)
+    conversion: Conversion = SOURCES[source].convert(
+        tree.documents(sink), catalog, sink, setting("cache_dir") if cache else None
+    )
     conversion.files = tree.loaded
     if fix:
         conversion.changes = migrate(conversion)
@@ -159,8 +163,9 @@ def render(conversion: Conversion, source: str, version: str) -> dict[str, str]:
     ``hardware/<name>.yaml`` and ``manifest.json`` (what aimc wrote, with hashes)."""
     files: dict[str, str] = {}
     for model_id, recipe in sorted(conversion.recipes.items()):
-        files[f"models/{model_id}.yaml"] = _HEADER.format(schema="recipe", source=source) + _yaml(
-            recipe.data
+        note = f"# {recipe.note}\n" if recipe.note else ""
+        files[f"models/{model_id}.yaml"] = (
+            _HEADER.format(schema="recipe", source=source) + note + _yaml(recipe.data)
         )
     for name, (data, _where) in sorted(conversion.hardware.items()):
         files[f"hardware/{name}.yaml"] = _HEADER.format(schema="hardware", source=source) + _yaml(

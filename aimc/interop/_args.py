@@ -16,6 +16,7 @@ it at launch and it is not imported (:data:`AIMC_OWNED`: every other managed fla
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -208,26 +209,16 @@ def args_from_list(
         problems.append(over_limit(Origin.of(doc, base), len(words), "words", 2 * MAX_ITEMS))
         words = words[: 2 * MAX_ITEMS]
     i = 0
+    dotted: tuple[dict[str, Any], Origin] | None = None
     while i < len(words):
         word, where = words[i], Origin.of(doc, f"{base}/{i}")
         i += 1
-        if isinstance(word, str) and word[:1] == "-" and word[:2] != "--" and not _number(word):
-            problems.append(
-                no_equivalent(
-                    where,
-                    f"short option {mask(excerpt(word))} has no aimc equivalent; not imported",
-                    hint="aimc args are long flags (compilation-config: a mapping)",
-                )
-            )
+        if isinstance(word, str) and _DOTTED.match(word):
+            dotted = dotted or ({}, where)
+            _dotted_into(dotted[0], word)
             continue
         if not isinstance(word, str) or not word.startswith("--"):
-            problems.append(
-                where.diagnostic(
-                    f"{mask(excerpt(word))} is not a flag (expected --name)",
-                    rule="interop/args",
-                    hint="a value must follow the flag it belongs to",
-                )
-            )
+            problems.append(_not_a_flag(word, where))
             continue
         name, eq, value = word[2:].partition("=")
         if not FLAG_NAME.match(name):
@@ -242,7 +233,51 @@ def args_from_list(
             i += 1
         else:
             out.append((name, True, where))
+    if dotted is not None:  # vLLM appends them last, as one JSON --compilation-config
+        out.append(("compilation-config", json.dumps(dotted[0]), dotted[1]))
     return out, problems
+
+
+#: vLLM's dotted form of --compilation-config (``-cc`` is its alias):
+#: ``-cc.pass_config.fuse_rope_kvcache=True``. FlexibleArgumentParser.parse_args
+#: (vllm/utils/argparse_utils.py:424-451 in 0.32.0) merges all of them into one JSON
+#: mapping passed last, each value JSON if it parses, else the text.
+_DOTTED = re.compile(r"(?:-cc|--compilation-config)\.([A-Za-z0-9_.]{1,200})=(.{0,1000})\Z", re.S)
+#: Most levels of one dotted key read.
+_MAX_DOTS = 8
+
+
+def _dotted_into(into: dict[str, Any], word: str) -> None:
+    """Merge one dotted ``-cc.a.b=value`` word into ``into`` as vLLM does."""
+    found = _DOTTED.match(word)
+    assert found is not None
+    keys = [k for k in found[1].split(".") if k][:_MAX_DOTS]
+    try:
+        value: Any = json.loads(found[2])
+    except ValueError:
+        value = found[2]
+    node = into
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    if keys:
+        node[keys[-1]] = value
+
+
+def _not_a_flag(word: Any, where: Origin) -> Diagnostic:
+    """The problem of a word where a long flag was expected."""
+    if isinstance(word, str) and word[:1] == "-" and not _number(word):
+        return no_equivalent(
+            where,
+            f"short option {mask(excerpt(word))} has no aimc equivalent; not imported",
+            hint="aimc args are long flags (compilation-config: a mapping)",
+        )
+    return where.diagnostic(
+        f"{mask(excerpt(word))} is not a flag (expected --name)",
+        rule="interop/args",
+        hint="a value must follow the flag it belongs to",
+    )
 
 
 def _number(word: str) -> bool:

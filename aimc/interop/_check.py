@@ -26,7 +26,7 @@ from aimc.check.lint_fit import lint_fit
 from aimc.core.diagnostics import Diagnostic
 from aimc.core.loader import Document
 from aimc.domain.schema import check_schema
-from aimc.interop._common import Conversion, Origin, RecipeOut
+from aimc.interop._common import FACT_RULES, Conversion, Origin, RecipeOut
 from aimc.interop._migrations import hint as migration_hint
 from aimc.plan.estimate import GIB, MIN_CONTEXT, estimate
 
@@ -286,6 +286,11 @@ def settle(
             hardware[name] = data
     facts = {}
     for model, recipe in list(conversion.recipes.items()):
+        if recipe.lint_only:  # no facts of the model: what needs them is not judged
+            _kept, problems = _settle_recipe(recipe, hardware, partial)
+            found += [d for d in problems if d.rule not in FACT_RULES]
+            del conversion.recipes[model]
+            continue
         kept, problems = _settle_recipe(recipe, hardware, partial)
         found += problems
         if not any(d.rule == "schema" for d in problems):

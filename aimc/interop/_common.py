@@ -14,19 +14,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aimc.core.diagnostics import Diagnostic
 from aimc.core.errors import AimcError, ValidationFailed
 from aimc.core.loader import Document, pointer, read_document
 from aimc.interop._collection import LIMIT, Collected
+from aimc.interop._facts import cached_facts
 
 __all__ = [
+    "FACT_RULES",
     "HARDWARE_NAME",
     "MAX_CONFIGURATIONS",
     "MAX_ENTRIES",
     "MAX_ITEMS",
     "MODEL_ID",
+    "NO_FACTS",
     "Conversion",
     "Facts",
     "Origin",
@@ -100,6 +104,10 @@ class RecipeOut:
 
     data: dict[str, Any]
     origins: dict[str, Origin] = field(default_factory=dict)
+    #: Linted, never imported: aimc has no facts of the model (:data:`NO_FACTS` stand in).
+    lint_only: bool = False
+    #: One line written above the imported recipe (where its facts came from).
+    note: str | None = None
 
     def origin(self, pointer: str) -> Origin | None:
         """The origin of ``pointer``, else of the nearest enclosing value that has one."""
@@ -195,17 +203,47 @@ def hardware_from_shipped(name: str, description: str, catalog: Any) -> dict[str
 
 class Facts:
     """Model facts (and architecture) by model id, from the recipes of a catalog: read once
-    each, schema-checked, without the catalog's lint (the importers need only the facts)."""
+    each, schema-checked, without the catalog's lint (the importers need only the facts);
+    for a model the catalog lacks, from its ``config.json`` in the model cache
+    (:func:`aimc.interop._facts.cached_facts`), with where they came from in
+    :attr:`sources`, or why not in :attr:`missing`."""
 
-    def __init__(self, catalog: Any):
+    def __init__(self, catalog: Any, cache_dir: Path | None = None):
         self._files = {k.casefold(): f for k, (f, _root) in catalog.model_files().items()}
         self._cache: dict[str, tuple[dict[str, Any], str | None] | None] = {}
+        self._cache_dir = cache_dir
+        #: Model id -> where its facts came from, for those read from the model cache.
+        self.sources: dict[str, str] = {}
+        #: Model id -> why its facts could not be read from the model cache.
+        self.missing: dict[str, str] = {}
 
     def __call__(self, model_id: str) -> tuple[dict[str, Any], str | None] | None:
         key = model_id.casefold()
         if key not in self._cache:
-            self._cache[key] = self._read(key)
+            self._cache[key] = self._read(key) or self._cached(model_id)
         return self._cache[key]
+
+    def _cached(self, model_id: str) -> tuple[dict[str, Any], str | None] | None:
+        if self._cache_dir is None:
+            return None
+        found = cached_facts(self._cache_dir, model_id)
+        if isinstance(found, str):
+            self.missing[model_id] = found
+        if not isinstance(found, tuple):
+            return None
+        facts, architecture, source = found
+        self.sources[model_id] = source
+        return facts, architecture
+
+    def hint(self, model_id: str) -> str:
+        """What the ``interop/facts`` warning of ``model_id`` suggests."""
+        why = self.missing.get(model_id)
+        where = "" if self._cache_dir is None else f" (looked for in {self._cache_dir})"
+        return (
+            (f"{why}; " if why else f"its config.json is not in the model cache{where}; ")
+            + "put it in the model cache ('aim-engine cache download MODEL'), or add a "
+            "recipe with its model.facts to a --recipes folder, then import again"
+        )
 
     def _read(self, key: str) -> tuple[dict[str, Any], str | None] | None:
         file = self._files.get(key)
@@ -226,6 +264,23 @@ class Facts:
             return None
         architecture = model.get("architecture")
         return facts, architecture if isinstance(architecture, str) else None
+
+
+#: The facts a recipe of a model aimc knows nothing of is linted with (never imported):
+#: every check that needs real facts (:data:`FACT_RULES`) is left out of its report.
+NO_FACTS: dict[str, Any] = {
+    "parameters": 1,
+    "layers": 1,
+    "hidden_size": 1,
+    "attention_heads": 1,
+    "kv_heads": 1,
+    "head_dim": 1,
+    "max_context": 10**9,
+}
+#: The lint rules whose verdict depends on a model's facts.
+FACT_RULES = frozenset(
+    {"lint/heads", "lint/tensor-parallel", "lint/nodes", "lint/fit", "lint/context-length"}
+)
 
 
 #: Facts every recipe has, all positive integers (``parameters`` may be a float).

@@ -109,7 +109,7 @@ class Context:
         self.taxonomy: dict[str, Any] = {}
         self.taxonomy_doc: Document | None = None
         self.strategies: dict[str, tuple[Mapping[str, Any], Document]] = {}
-        self._read: dict[tuple[str, str], Any] = {}
+        self._read: dict[tuple[str, str, str, str], Any] = {}
         self._offered: list[tuple[str, Origin]] | None = None
 
     def add(self, doc: Document) -> None:
@@ -166,7 +166,7 @@ class Context:
     ) -> tuple[Args, Env]:
         """The args and env of ``data`` (a strategy, variant or hardware override) at
         ``base`` of ``doc``, read once per file."""
-        key = (doc.path, base)
+        key = (doc.path, base, args, env)
         if key not in self._read:
             self._read[key] = (
                 self.args(data.get(args), doc, f"{base}/{args}"),

@@ -33,6 +33,7 @@ from aimc.interop._common import (
     no_equivalent,
     ptr,
 )
+from aimc.interop._vllm_layers import site_layers
 from aimc.interop._vllm_site import (
     RECIPE_FIELDS,
     Args,
@@ -40,7 +41,6 @@ from aimc.interop._vllm_site import (
     Env,
     as_mapping,
     hw_name,
-    keyed,
     tensor_parallel,
 )
 
@@ -65,6 +65,7 @@ PRECISIONS = {
     "int8": "int8",
     "int4": "int4",
     "mxfp4": "mxfp4",
+    "nvfp4": "nvfp4",
 }
 #: Variant fields the conversion reads (``description`` is display only).
 _VARIANT_KEYS = {
@@ -221,15 +222,9 @@ class Variants:
         if isinstance(claim, (int, float)) and not isinstance(claim, bool):
             where = Origin.of(self.doc, f"{vbase}/vram_minimum_gb")
             out.claims.append((self.model_id, precision, float(claim), where))
-        # The site applies a variant's extra args and env to every variant but 'default'.
-        layer: tuple[Args, Env] = (
-            (({}, {}, {}), ({}, {}))
-            if vkey == "default"
-            else (
-                self.ctx.args(variant.get("extra_args"), self.doc, f"{vbase}/extra_args"),
-                self.ctx.env(variant.get("extra_env"), self.doc, f"{vbase}/extra_env"),
-            )
-        )
+        # The site's resolveCommand applies every variant's extra args and env, 'default'
+        # included (only resolveOmniCommand, for omni models, skips the default's).
+        layer = self.ctx.layer(variant, self.doc, vbase, "extra_args", "extra_env")
         at = Origin.of(
             self.doc, f"{vbase}/model_id" if "model_id" in variant else "/model/model_id"
         )
@@ -382,40 +377,12 @@ def configuration(
         "/precision": precision_at,
         "/precision/0": precision_at,
     }
-    layers: list[tuple[Args, Env]] = []
     strat = ctx.strategies.get(strategy)
-    if strat is not None:
-        sdata, sdoc = strat
-        layers.append(ctx.layer(sdata, sdoc, "", "vllm_args", "env"))
-    layers.append(variant_layer)
-    layers += _override_layers(doc, ctx, hw_id, variant, vbase)
+    strategy_layer = (
+        None if strat is None else ctx.layer(strat[0], strat[1], "", "vllm_args", "env")
+    )
+    layers = site_layers(doc, ctx, (hw_id, strategy), variant, vbase, variant_layer, strategy_layer)
     return conf, origins, _apply_layers(ctx, conf, origins, layers)
-
-
-def _override_layers(
-    doc: Document, ctx: Context, hw_id: str, variant: Mapping[str, Any], vbase: str
-) -> list[tuple[Args, Env]]:
-    """The args and env of the hardware overrides for ``hw_id``: the model file's, then
-    the variant's (their other keys reported)."""
-    entry = ctx.taxonomy[hw_id]
-    layers = []
-    for overrides, base in (
-        (doc.data.get("hardware_overrides"), "/hardware_overrides"),
-        (variant.get("hardware_overrides"), f"{vbase}/hardware_overrides"),
-    ):
-        found = keyed(overrides, hw_id, entry)
-        if found is None or not isinstance(found[0], Mapping):
-            continue
-        hbase = f"{base}/{escape_pointer(found[1])}"
-        for other in sorted(set(found[0]) - {"extra_args", "extra_env"}):
-            ctx.out.diagnostics.append(
-                no_equivalent(
-                    Origin.of(doc, f"{hbase}/{escape_pointer(other)}", key=True),
-                    f"hardware override {other!r} has no aimc equivalent; not imported",
-                )
-            )
-        layers.append(ctx.layer(found[0], doc, hbase, "extra_args", "extra_env"))
-    return layers
 
 
 def _apply_layers(

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aimc.core.diagnostics import Diagnostic, excerpt
 from aimc.core.loader import Document, escape_pointer
 from aimc.core.safety import holds_secret
+from aimc.interop._aim_select import preference, selection
 from aimc.interop._args import (
     AIMC_OWNED,
     FLAG_NAME,
@@ -36,6 +38,7 @@ from aimc.interop._common import (
     MAX_ENTRIES,
     MAX_ITEMS,
     MODEL_ID,
+    NO_FACTS,
     Conversion,
     Facts,
     Origin,
@@ -86,6 +89,10 @@ class _Profile:
         self.dtype: str | None = None  # "auto": the checkpoint's own (config.json)
         self.metric = ""
         self.manual = False
+        self.kind = ""  # metadata.type
+        #: A general profile's (GPU, precision, GPU count, engine) when AIM's selector
+        #: would launch it by default there (latency, not manual-only).
+        self.general: tuple[str, str, int, str] | None = None
 
     def at(self, pointer: str, *, key: bool = False) -> Origin:
         assert self.doc is not None, "released"
@@ -139,6 +146,11 @@ class _Profile:
         """Read the model (``aim_id``) and its repo (``model_id``); False when the profile
         names none (a general profile) or no valid one (reported)."""
         if "aim_id" not in data:
+            slot = self._slot(data["metadata"])
+            meta = data["metadata"]
+            default = meta.get("metric", "latency") == "latency"
+            if slot and default and not meta.get("manual_selection_only", False):
+                self.general = (slot[1], slot[2], slot[3], slot[0])
             self.problems.append(
                 no_equivalent(
                     self.at("/metadata"),
@@ -195,13 +207,11 @@ class _Profile:
         """The configuration's id (the file's name), description, slot and origins."""
         self.metric = str(meta.get("metric", "latency"))
         self.manual = bool(meta.get("manual_selection_only", False))
+        self.kind = str(meta.get("type", "unknown"))
         stem = self.path.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
         self.conf = {
             "id": config_id(stem),
-            "description": (
-                f"AIM profile {stem}: {self.metric}, {meta.get('type', 'unknown')}"
-                + (", manual selection only" if self.manual else "")
-            )[:200],
+            "description": f"AIM profile {stem[:80]} ({self.metric}, {self.kind[:20]})",
             "hardware": [gpu],
             "precision": [precision],
             "gpus": [gpus],
@@ -293,11 +303,6 @@ class _Profile:
         return True
 
 
-def _preference(p: _Profile) -> tuple[bool, bool, str]:
-    """AIM's automatic choice first: selectable profiles, then the latency metric."""
-    return (p.manual, p.metric != "latency", p.path)
-
-
 @dataclass
 class _Model:
     """The profiles of one model as they stream in: the one kept per (GPU, precision, GPU
@@ -316,8 +321,6 @@ class _Model:
         self.count += 1
         if p.path < self.first.path:
             self.first = p
-        if self.known is None:
-            return
         self.trust_remote_code |= p.trust_remote_code
         conf = p.conf
         key = (
@@ -341,7 +344,7 @@ class _Model:
                 )
             )
             return
-        if kept is not None and _preference(kept) <= _preference(p):
+        if kept is not None and preference(kept) <= preference(p):
             self.others.setdefault(key, []).append((p.at_metric, p.metric))
             return
         if kept is not None:
@@ -352,7 +355,10 @@ class _Model:
 
 
 def convert(
-    docs: Iterable[Document], catalog: Any, diagnostics: Collected | None = None
+    docs: Iterable[Document],
+    catalog: Any,
+    diagnostics: Collected | None = None,
+    cache_dir: Path | None = None,
 ) -> Conversion:
     """Convert the loaded files of an AIM checkout (see :data:`PATTERNS`), one at a time.
 
@@ -360,11 +366,14 @@ def convert(
         docs: Profiles and metadata files, loaded with positions.
         catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
         diagnostics: Where the problems go (a new :class:`Collected` when not given).
+        cache_dir: The model cache where the facts of a model the catalog lacks are
+            looked for (its ``config.json``); None: nowhere.
     """
     out = Conversion(diagnostics=Collected() if diagnostics is None else diagnostics)
-    facts_for = Facts(catalog)
+    facts_for = Facts(catalog, cache_dir)
     titles: dict[str, str] = {}
     by_model: dict[str, _Model] = {}
+    generals: dict[tuple[str, str, int, str], str] = {}
     for doc in docs:
         out.files.append(doc.path)
         if doc.path.replace("\\", "/").endswith("/metadata.yaml"):
@@ -377,24 +386,31 @@ def convert(
         out.diagnostics += profile.problems
         profile.problems = []
         profile.release()
+        if profile.general is not None:  # what AIM launches where no profile of the model is
+            name = profile.path.replace("\\", "/").rsplit("/", 1)[-1]
+            generals.setdefault(profile.general, f"general/{name}")
         if ok and profile.model:
             if profile.model not in by_model:
                 by_model[profile.model] = _Model(facts_for(profile.model), profile)
             by_model[profile.model].add(profile, out)
     for model, group in sorted(by_model.items()):
-        if group.known is None:
+        recipe = out.recipes[model] = _recipe(model, group, titles.get(model), out)
+        for key, kept in group.chosen.items():
+            text = f"{kept.conf['description']}; {selection(kept, generals.get(key))}"
+            kept.conf["description"] = text[:200]
+        if group.known is None:  # linted all the same, never imported
+            recipe.lint_only = True
             out.diagnostics.append(
                 group.first.at_aim_id.diagnostic(
                     f"aimc knows no facts (layers, heads, parameters) for {model!r}; "
-                    f"its {group.count} profile(s) are not imported",
+                    f"its {group.count} profile(s) are linted, not imported",
                     rule="interop/facts",
                     severity="warning",
-                    hint="add a recipe for it (model.facts from config.json) to a --recipes "
-                    "folder, then import again",
+                    hint=facts_for.hint(model),
                 )
             )
-            continue
-        out.recipes[model] = _recipe(model, group, titles.get(model), out)
+        elif model in facts_for.sources:
+            recipe.note = f"model.facts from {facts_for.sources[model]}"
     _hardware(out, catalog)
     return out
 
@@ -425,8 +441,7 @@ def _title(data: Any) -> tuple[str, str] | None:
 
 
 def _recipe(model: str, group: _Model, title: str | None, out: Conversion) -> RecipeOut:
-    assert group.known is not None
-    facts, architecture = group.known
+    facts, architecture = group.known or (NO_FACTS, None)
     first = group.first
     recipe: dict[str, Any] = {"apiVersion": "aimc/v1", "kind": "Recipe", "model": {"id": model}}
     if title:
@@ -449,7 +464,7 @@ def _recipe(model: str, group: _Model, title: str | None, out: Conversion) -> Re
                     "apply its args to the imported one with --set or --config",
                 )
             )
-    for p in sorted(group.chosen.values(), key=_preference):
+    for p in sorted(group.chosen.values(), key=preference):
         conf = p.conf
         entry: dict[str, Any] = {"repo": p.repo}
         if p.quantization:

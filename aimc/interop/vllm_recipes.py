@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from aimc import vendors
@@ -24,6 +25,7 @@ from aimc.core.loader import Document, escape_pointer
 from aimc.interop._collection import Collected
 from aimc.interop._common import (
     MODEL_ID,
+    NO_FACTS,
     Conversion,
     Facts,
     Origin,
@@ -58,7 +60,10 @@ FOLDER = "models"
 
 
 def convert(
-    docs: Iterable[Document], catalog: Any, diagnostics: Collected | None = None
+    docs: Iterable[Document],
+    catalog: Any,
+    diagnostics: Collected | None = None,
+    cache_dir: Path | None = None,
 ) -> Conversion:
     """Convert the loaded files of a vLLM Recipes checkout (see :data:`PATTERNS`), one
     model file at a time.
@@ -68,10 +73,11 @@ def convert(
             :func:`shared` ones first (a sequence is put in that order here).
         catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
         diagnostics: Where the problems go (a new :class:`Collected` when not given).
+        cache_dir: Where a model's facts the catalog lacks are looked for (None: nowhere).
     """
     out = Conversion(diagnostics=Collected() if diagnostics is None else diagnostics)
     ctx = Context(out)
-    facts_for = Facts(catalog)
+    facts_for = Facts(catalog, cache_dir)
     if isinstance(docs, Sequence):
         docs = [d for d in docs if shared(d.path)] + [d for d in docs if not shared(d.path)]
     for doc in docs:
@@ -152,7 +158,7 @@ def _model(doc: Document, ctx: Context, facts_for: Facts) -> RecipeOut | None:
     known = _known(doc, ctx.out, facts_for)
     if known is None:
         return None
-    model_id, facts, architecture = known
+    model_id, facts, architecture, lint_only = known
     model, meta = as_mapping(doc.data.get("model")), as_mapping(doc.data.get("meta"))
     recipe: dict[str, Any] = {"apiVersion": "aimc/v1", "kind": "Recipe", "model": {"id": model_id}}
     if meta.get("description"):
@@ -163,6 +169,9 @@ def _model(doc: Document, ctx: Context, facts_for: Facts) -> RecipeOut | None:
     result = RecipeOut(
         recipe, {"": Origin.of(doc, ""), "/model/id": Origin.of(doc, "/model/model_id")}
     )
+    result.lint_only = lint_only
+    if model_id in facts_for.sources:
+        result.note = f"model.facts from {facts_for.sources[model_id]}"
     defaults, base = _defaults(doc, ctx, model, facts, result)
     _report_features(doc, ctx.out)
     found = Variants(
@@ -195,9 +204,10 @@ def _model(doc: Document, ctx: Context, facts_for: Facts) -> RecipeOut | None:
 
 def _known(
     doc: Document, out: Conversion, facts_for: Facts
-) -> tuple[str, dict[str, Any], str | None] | None:
-    """The model file's id, aimc's facts of it and its architecture; None (reported) when
-    the id is not one or aimc has no recipe of it."""
+) -> tuple[str, dict[str, Any], str | None, bool] | None:
+    """The model file's id, aimc's facts of it, its architecture and whether it is only
+    linted (aimc has no facts of it: reported, :data:`NO_FACTS` stand in); None (reported)
+    when the id is not one."""
     model_id = as_mapping(doc.data.get("model")).get("model_id")
     if not isinstance(model_id, str) or not MODEL_ID.match(model_id):
         out.diagnostics.append(
@@ -211,15 +221,15 @@ def _known(
     if known is None:
         out.diagnostics.append(
             Origin.of(doc, "/model/model_id").diagnostic(
-                f"aimc knows no facts (layers, heads, parameters) for {model_id!r}; not imported",
+                f"aimc knows no facts (layers, heads, parameters) for {model_id!r}; "
+                "linted, not imported",
                 rule="interop/facts",
                 severity="warning",
-                hint="add a recipe for it (model.facts from config.json) to a --recipes "
-                "folder, then import again",
+                hint=facts_for.hint(model_id),
             )
         )
-        return None
-    return model_id, known[0], known[1]
+        return model_id, dict(NO_FACTS), None, True
+    return model_id, known[0], known[1], False
 
 
 def _defaults(

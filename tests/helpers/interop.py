@@ -392,9 +392,9 @@ variants:
     extra_args:
       - "--max-num-seqs,"
       - "64"
-  nvfp4:
-    model_id: "nvidia/Qwen3-32B-FP4"
-    precision: nvfp4
+  mxfp8:
+    model_id: "nvidia/Qwen3-32B-MXFP8"
+    precision: mxfp8
     vram_minimum_gb: 20
 compatible_strategies:
   - single_node_tp
