@@ -38,9 +38,11 @@ from typing import Any
 
 from aimc.backends import vocabulary
 from aimc.core.errors import ConfigError
+from aimc.emit.autoscale import Autoscale, aim_scaling
 from aimc.emit.cluster import emit_request_line, folder, render_files
 from aimc.emit.k8s import check_plan
 from aimc.emit.k8s_pod import env_entry, k8s_escape, pod_resources, secret_name
+from aimc.emit.monitoring import monitoring_resources
 from aimc.emit.render import container_env, server_argv
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
@@ -173,8 +175,13 @@ def _cpu_memory(plan: Plan) -> dict[str, dict[str, Any]]:
     return {k: {n: v for n, v in q.items() if n != gpu} for k, q in pod_resources(plan).items()}
 
 
-def aim_resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
-    """The AIM resources of ``plan``, by file name (data, before YAML)."""
+def aim_resources(
+    plan: Plan, replicas: int = 1, autoscale: Autoscale | None = None
+) -> dict[str, dict[str, Any]]:
+    """The AIM resources of ``plan``, by file name (data, before YAML): with ``autoscale``,
+    the AIMService's own autoscaling fields (:func:`aimc.emit.autoscale.aim_scaling`)
+    instead of ``replicas``; ``monitoring/`` always (the operator's pods are KServe
+    InferenceService pods, labelled ``serving.kserve.io/inferenceservice``)."""
     _check(plan, replicas)
     model = {
         "image": AIM_BASE_IMAGE,
@@ -186,10 +193,15 @@ def aim_resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
         "replicas": replicas,
         "resources": _cpu_memory(plan),
     }
+    if autoscale is not None:
+        del service["replicas"]
+        service.update(aim_scaling(plan, autoscale))
+    selector = {"serving.kserve.io/inferenceservice": plan.name}
     return {
         "aimmodel.yaml": {**_meta(plan, "AIMModel"), "spec": model},
         "aimservice.yaml": {**_meta(plan, "AIMService"), "spec": service},
         "aimservicetemplate.yaml": _template(plan),
+        **monitoring_resources(plan, selector, {"portNumber": AIM_PORT}),
     }
 
 
@@ -224,18 +236,31 @@ def _notes(plan: Plan) -> dict[str, list[str]]:
     }
 
 
-def render_aim(plan: Plan, line: str, replicas: int = 1) -> dict[str, str]:
+def render_aim(
+    plan: Plan, line: str, replicas: int = 1, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     """The AIM files of ``plan`` by name, ``manifest.aimc`` excluded."""
-    return render_files(plan, line, aim_resources(plan, replicas), _notes(plan))
+    return render_files(plan, line, aim_resources(plan, replicas, autoscale), _notes(plan))
 
 
-def aim_line(request: Request, target: str, replicas: int) -> str:
+def aim_line(
+    request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> str:
     """The ``aim-engine compile`` line of an AIM folder."""
-    return emit_request_line(request, target, "aim", replicas)
+    return emit_request_line(request, target, "aim", replicas, autoscale)
 
 
-def compile_aim(plan: Plan, request: Request, target: str, replicas: int = 1) -> dict[str, str]:
+def compile_aim(
+    plan: Plan,
+    request: Request,
+    target: str,
+    replicas: int = 1,
+    autoscale: Autoscale | None = None,
+) -> dict[str, str]:
     """Every file of ``--emit aim``, ``manifest.aimc`` included."""
-    line = aim_line(request, target, replicas)
-    files = render_aim(plan, line, replicas)
-    return folder(plan, request, line, files, {"emit": "aim", "replicas": replicas})
+    line = aim_line(request, target, replicas, autoscale)
+    files = render_aim(plan, line, replicas, autoscale)
+    kubernetes: dict[str, Any] = {"emit": "aim", "replicas": replicas}
+    if autoscale is not None:
+        kubernetes["autoscale"] = autoscale.record()
+    return folder(plan, request, line, files, kubernetes)
