@@ -43,6 +43,7 @@ from aimc.plan.resolve import plan_name
 from tests.conftest import GOLDEN, ROOT
 from tests.helpers.crd import cel_rules, check_metadata, crd_schema, validator
 from tests.helpers.k8s import kubelet_expand, load_yaml
+from tests.helpers.observability import validate_cluster_object
 from tests.helpers.operators import apply_folder
 
 DATA = ROOT / "tests/data/aim"
@@ -92,6 +93,9 @@ def validate(files: dict[str, str]) -> dict[str, dict[str, Any]]:
     objects = {}
     for name in FILES:
         obj = load_yaml(files[name])
+        if name.startswith("monitoring/"):
+            validate_cluster_object(obj)
+            continue
         assert obj["apiVersion"] == AIM_API
         validator(CRDS[obj["kind"]], "v1alpha1").validate(obj)
         check_metadata(obj)
@@ -136,7 +140,11 @@ def test_aim_files_match_golden_and_validate(
     assert sorted(files) == sorted([*FILES, "manifest.aimc"])
     for name, text in files.items():
         golden(f"aim/{folder}/{name}", text)
-    assert sorted(p.name for p in (GOLDEN / "aim" / folder).iterdir()) == sorted(files)
+    assert sorted(
+        str(p.relative_to(GOLDEN / "aim" / folder))
+        for p in (GOLDEN / "aim" / folder).rglob("*")
+        if p.is_file()
+    ) == sorted(files)
     objects = validate(files)
     service, template = objects["AIMService"], objects["AIMServiceTemplate"]
     # The service names its model and template (no auto-selection), which name each other.

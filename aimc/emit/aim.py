@@ -81,7 +81,13 @@ _MODEL_ID = re.compile(r"^[a-zA-Z0-9_-]+/[a-zA-Z0-9._-]+\Z")
 #: Variables the operator's cache and the runtime own (the downloads, the cache path).
 _OWN_ENV = ("HF_HUB_CACHE", "HF_HUB_OFFLINE")
 
-FILES = ("aimmodel.yaml", "aimservice.yaml", "aimservicetemplate.yaml")
+FILES = (
+    "aimmodel.yaml",
+    "aimservice.yaml",
+    "aimservicetemplate.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+)
 
 
 def _refuse(why: str, hint: str | None = None) -> ConfigError:

@@ -203,7 +203,10 @@ def compiled(
     autoscale: Autoscale | None = None,
 ) -> Compiled:
     """The plan and every file ``--emit name`` writes for it."""
-    return Compiled(plan, emitter(name).compile(plan, request, target, replicas, autoscale))
+    render = emitter(name).compile
+    if autoscale is None:  # an emitter without --autoscale takes the four arguments only
+        return Compiled(plan, render(plan, request, target, replicas))  # type: ignore[call-arg]
+    return Compiled(plan, render(plan, request, target, replicas, autoscale))
 
 
 @dataclass(frozen=True)

@@ -72,11 +72,31 @@ __all__ = [
 ]
 
 #: The Kubernetes artifacts, one resource kind each (``manifest.aimc`` besides).
-FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
+FILES = (
+    "deployment.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+    "service.yaml",
+)
 #: The Kubernetes artifacts of a multi-node plan.
-MULTINODE_FILES = ("download.yaml", "leaderworkerset.yaml", "pvc.yaml", "service.yaml")
+MULTINODE_FILES = (
+    "download.yaml",
+    "leaderworkerset.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+    "service.yaml",
+)
 #: With replicas (a cache that several pods share), a download Job besides :data:`FILES`.
-SHARED_FILES = ("deployment.yaml", "download.yaml", "pvc.yaml", "service.yaml")
+SHARED_FILES = (
+    "deployment.yaml",
+    "download.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+    "service.yaml",
+)
 
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
@@ -335,7 +355,9 @@ def render_k8s(
         }
         files[name] = env.get_template(f"k8s/{name}.j2").render(context)
     extras = cluster_extras(plan, replicas, autoscale)
-    return {**files, **render_files(plan, line, extras, _extra_notes(autoscale))}
+    return dict(
+        sorted({**files, **render_files(plan, line, extras, _extra_notes(autoscale))}.items())
+    )
 
 
 def k8s_request_line(line: str, replicas: int) -> str:

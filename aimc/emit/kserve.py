@@ -87,12 +87,25 @@ LWS_SUFFIX = "-kserve-mn"
 CACHE_VOLUME = "aimc-model-cache"
 ROUTING_ANNOTATION = "serving.kserve.io/model-based-routing-enabled"
 
-FILES = ("llminferenceservice.yaml", "pvc.yaml")
-SHARED_FILES = ("download.yaml", "llminferenceservice.yaml", "pvc.yaml")
+FILES = (
+    "llminferenceservice.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+)
+SHARED_FILES = (
+    "download.yaml",
+    "llminferenceservice.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+)
 MULTINODE_FILES = (
     "download.yaml",
     "llminferenceservice.yaml",
     "llminferenceserviceconfig.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
     "pvc.yaml",
 )
 
@@ -241,7 +254,9 @@ def _workload_url(service: str) -> str:
 
 
 def _notes(plan: Plan, replicas: int, names: list[str]) -> dict[str, list[str]]:
-    others = " and ".join(n for n in names if n != "llminferenceservice.yaml")
+    others = " and ".join(
+        n for n in names if n != "llminferenceservice.yaml" and not n.startswith("monitoring/")
+    )
     secret = secret_name(plan)
     service = service_name(plan, replicas)
     notes = [
