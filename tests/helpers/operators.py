@@ -33,12 +33,13 @@ MERGE_KEYS = {
 }
 
 
-def folder_objects(folder: Path) -> list[dict[str, Any]]:
-    """The objects of every .yaml file in ``folder``, as a YAML reader sees them."""
+def folder_objects(folder: Path, recursive: bool = False) -> list[dict[str, Any]]:
+    """The objects of every .yaml file in ``folder`` (and below it when ``recursive``, as
+    ``kubectl apply -R`` reads them), as a YAML reader sees them."""
     yaml = YAML(typ="safe", pure=True)
     return [
         doc
-        for path in sorted(folder.glob("*.yaml"))
+        for path in sorted(folder.rglob("*.yaml") if recursive else folder.glob("*.yaml"))
         for doc in yaml.load_all(path.read_text())
         if doc is not None
     ]
@@ -66,7 +67,7 @@ def apply_folder(folder: Path, home: Path, recursive: bool) -> None:
     exit 0, nothing on stderr, every object of every file sent as the file has it and looked
     up at its resource's path, nothing else asked."""
     assert KUBECTL, "kubectl is not installed: run scripts/setup-docker.sh --packages as root"
-    expected = folder_objects(folder)
+    expected = folder_objects(folder, recursive)
     with kube_api(home) as api:
         flags = ["apply", "-f", str(folder), "--dry-run=client", "--validate=false", "-o", "json"]
         result = subprocess.run(
