@@ -48,19 +48,13 @@ from tests.conftest import GOLDEN, ROOT
 from tests.helpers.crd import cel_rules, check_metadata, crd_schema, validator
 from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml
 from tests.helpers.observability import validate_cluster_object
+from tests.helpers.operators import KSERVE_CEL as CEL
+from tests.helpers.operators import KSERVE_CRDS as CRDS
 from tests.helpers.operators import apply_folder, strategic_merge
 
 DATA = ROOT / "tests/data/kserve"
-CRDS = {
-    "LLMInferenceService": DATA / "serving.kserve.io_llminferenceservices.yaml.gz",
-    "LLMInferenceServiceConfig": DATA / "serving.kserve.io_llminferenceserviceconfigs.yaml.gz",
-}
 RECIPES = DATA / "recipes"
 CATALOG = Catalog.default()
-#: The CEL rules of the CRD met by what aimc writes, each evaluated by hand.
-CEL = {
-    "!(has(self.replicas) && has(self.scaling))": lambda s: not {"replicas", "scaling"} <= set(s)
-}
 
 #: (golden folder, model, GPUs, target, replicas, request fields, test recipes)
 CASES: list[tuple[str, str, int | None, str, int, dict[str, Any], bool]] = [

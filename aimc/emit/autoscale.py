@@ -261,12 +261,10 @@ def kserve_scaling(scale: Autoscale) -> dict[str, Any]:
             hint="--min-replicas 1, or --emit k8s --autoscale keda for scale to zero",
         )
     if scale.kind == "keda":
-        actuator: dict[str, Any] = {
-            "keda": {
-                "pollingInterval": POLLING_S,
-                "advanced": {"horizontalPodAutoscalerConfig": {"behavior": _behavior()}},
-            }
-        }
+        # No ``advanced`` (KEDA's scale-down window): the CRD's rule on it reads
+        # ``self.advanced.scalingModifiers.formula`` unguarded, which is an error in CEL
+        # when scalingModifiers is unset, and scalingModifiers itself may not be set.
+        actuator: dict[str, Any] = {"keda": {"pollingInterval": POLLING_S}}
     else:
         actuator = {"hpa": {"behavior": _behavior()}}
     return {"minReplicas": scale.min_replicas, "maxReplicas": scale.max_replicas, "wva": actuator}
