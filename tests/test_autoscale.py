@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,14 @@ def test_autoscaled_folders_match_golden_and_validate(
         )
         (metric,) = spec["autoScaling"]["metrics"]
         assert metric["podmetric"]["metric"]["metricNames"] == [SIGNALS[plan.backend]["queue"]]
+        # The operator's InferenceService is named {service}-{hash}: its pods are found by
+        # the aim.eai.amd.com/service label it sets (and KServe copies onto them).
+        monitor = objects["PodMonitor"]["spec"]
+        assert monitor["selector"]["matchLabels"] == {"aim.eai.amd.com/service": plan.name}
+        assert monitor["podTargetLabels"] == ["aim.eai.amd.com/service"]
+        (board,) = objects["ConfigMap"]["data"].values()
+        exprs = [t["expr"] for p in json.loads(board)["panels"] for t in p["targets"]]
+        assert all(f'{{aim_eai_amd_com_service="{plan.name}"}}' in e for e in exprs)
     assert (plan.nodes > 1) == ("2-nodes" in folder)
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "AIM_GPU_COUNTS",
     "AIM_GPU_MODELS",
     "AIM_PORT",
+    "AIM_SERVICE_LABEL",
     "FILES",
     "aim_resources",
     "compile_aim",
@@ -67,6 +68,9 @@ AIM_BASE_IMAGE = "amdenterpriseai/aim-base:0.9"
 #: The AIMService's container port (aim-engine ``constants.DefaultHTTPPort``) and the
 #: runtime's default ``AIM_PORT``.
 AIM_PORT = 8000
+#: The label the operator puts on the InferenceService of an AIMService (and KServe on its
+#: pods): the AIMService's name (aim-engine v0.2.1 ``constants.LabelService``).
+AIM_SERVICE_LABEL = "aim.eai.amd.com/service"
 #: aimc target -> the GPU model the operator labels nodes with (aim-engine
 #: ``internal/utils/resources.go`` ``KnownAmdDevices``), for the targets whose GPUs the
 #: base image has general profiles for (aim-build ``profiles/general/vllm-<gpu>-...``).
@@ -202,12 +206,17 @@ def aim_resources(
     if autoscale is not None:
         del service["replicas"]
         service.update(aim_scaling(plan, autoscale))
-    selector = {"serving.kserve.io/inferenceservice": plan.name}
+    # The operator names the InferenceService it creates {service}-{hash of the namespace}
+    # (aim-engine v0.2.1 internal/aimservice/kserve.go GenerateInferenceServiceName), so
+    # its pods are found by the label it puts on that InferenceService,
+    # aim.eai.amd.com/service = the AIMService's name, which KServe copies onto the
+    # predictor pods (utils.Union(..., isvc.Labels, ...) in its predictor reconciler).
+    selector = {AIM_SERVICE_LABEL: plan.name}
     return {
         "aimmodel.yaml": {**_meta(plan, "AIMModel"), "spec": model},
         "aimservice.yaml": {**_meta(plan, "AIMService"), "spec": service},
         "aimservicetemplate.yaml": _template(plan),
-        **monitoring_resources(plan, selector, {"portNumber": AIM_PORT}),
+        **monitoring_resources(plan, selector, {"port": "http"}, AIM_SERVICE_LABEL),
     }
 
 

@@ -81,9 +81,10 @@ _URL = re.compile(
 )
 
 
-def selector_label() -> str:
-    """:data:`LABEL` as a Prometheus label name (``app_kubernetes_io_name``)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", LABEL)
+def selector_label(label: str = LABEL) -> str:
+    """A pod label as Prometheus names it on a series (``app.kubernetes.io/name``:
+    ``app_kubernetes_io_name``)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", label)
 
 
 @dataclass(frozen=True)

@@ -62,17 +62,21 @@ def _metrics(plan: Plan) -> dict[str, str]:
 
 
 def pod_monitor(
-    plan: Plan, selector: dict[str, str], port: dict[str, Any], labels: dict[str, str]
+    plan: Plan,
+    selector: dict[str, str],
+    port: dict[str, Any],
+    labels: dict[str, str],
+    label: str = LABEL,
 ) -> dict[str, Any]:
     """The PodMonitor of the pods ``selector`` picks, scraped on ``port`` (``{"port":
-    NAME}`` or ``{"portNumber": N}``)."""
+    NAME}`` or ``{"portNumber": N}``), the pod label ``label`` copied onto every series."""
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
         "metadata": {"name": plan.name, "labels": labels},
         "spec": {
             "selector": {"matchLabels": selector},
-            "podTargetLabels": [LABEL],
+            "podTargetLabels": [label],
             "podMetricsEndpoints": [{**port, "path": "/metrics", "interval": "15s"}],
         },
     }
@@ -94,9 +98,9 @@ def _panel(n: int, title: str, unit: str, targets: list[tuple[str, str]]) -> dic
     }
 
 
-def _panels(plan: Plan) -> list[dict[str, Any]]:
+def _panels(plan: Plan, label: str) -> list[dict[str, Any]]:
     m = _metrics(plan)
-    pods = f'{{{selector_label()}="{plan.name}"}}'
+    pods = f'{{{selector_label(label)}="{plan.name}"}}'
 
     def quantile(q: str, name: str) -> str:
         return f"histogram_quantile({q}, sum by (le) (rate({name}_bucket{pods}[5m])))"
@@ -125,8 +129,9 @@ def _panels(plan: Plan) -> list[dict[str, Any]]:
     return [_panel(n, title, unit, targets) for n, (title, unit, targets) in enumerate(rows)]
 
 
-def dashboard(plan: Plan, labels: dict[str, str]) -> dict[str, Any]:
-    """The Grafana dashboard ConfigMap of ``plan``."""
+def dashboard(plan: Plan, labels: dict[str, str], label: str = LABEL) -> dict[str, Any]:
+    """The Grafana dashboard ConfigMap of ``plan``: its series selected by the pod label
+    ``label`` (the one the PodMonitor copies)."""
     board = {
         "title": f"aimc {plan.name} ({plan.backend})",
         "uid": plan.name[:40],
@@ -137,7 +142,7 @@ def dashboard(plan: Plan, labels: dict[str, str]) -> dict[str, Any]:
         "templating": {
             "list": [{"name": "datasource", "type": "datasource", "query": "prometheus"}]
         },
-        "panels": _panels(plan),
+        "panels": _panels(plan, label),
     }
     return {
         "apiVersion": "v1",
@@ -151,11 +156,12 @@ def dashboard(plan: Plan, labels: dict[str, str]) -> dict[str, Any]:
 
 
 def monitoring_resources(
-    plan: Plan, selector: dict[str, str], port: dict[str, Any]
+    plan: Plan, selector: dict[str, str], port: dict[str, Any], label: str = LABEL
 ) -> dict[str, dict[str, Any]]:
-    """:data:`FILES`: the PodMonitor of the pods ``selector`` picks and the dashboard."""
+    """:data:`FILES`: the PodMonitor of the pods ``selector`` picks and the dashboard, both
+    on the pod label ``label`` (whose value is the plan's name on those pods)."""
     labels = {LABEL: plan.name, "app.kubernetes.io/managed-by": "aimc"}
     return {
-        "monitoring/dashboard.yaml": dashboard(plan, labels),
-        "monitoring/podmonitor.yaml": pod_monitor(plan, selector, port, labels),
+        "monitoring/dashboard.yaml": dashboard(plan, labels, label),
+        "monitoring/podmonitor.yaml": pod_monitor(plan, selector, port, labels, label),
     }
