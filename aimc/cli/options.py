@@ -375,32 +375,22 @@ class EmitArgs:
             )
 
 
-def emit_options(f: F) -> F:
-    """``--emit NAME`` (a registered emitter: :mod:`aimc.emit.emitters`) and ``--replicas N``,
-    passed as one ``emit: EmitArgs`` argument."""
-    # Deferred on purpose: the emitters import the planner, which the commands without
-    # --emit (validate, cache, logs) never load.
-    from aimc.emit.autoscale import AUTOSCALERS, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS, Autoscale
-    from aimc.emit.emitters import EMITTERS, names
+def _autoscale_args(kwargs: dict[str, Any]) -> Autoscale | None:
+    """The ``--autoscale`` options taken out of ``kwargs``: None without ``--autoscale``
+    (then the other three must be left at their defaults)."""
+    from aimc.emit.autoscale import DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS, Autoscale
 
-    @functools.wraps(f)
-    def collect(*args: Any, **kwargs: Any) -> Any:
-        kind, low, high = (
-            kwargs.pop("autoscale"),
-            kwargs.pop("min_replicas"),
-            kwargs.pop("max_replicas"),
-        )
-        url = kwargs.pop("prometheus_url")
-        scale = Autoscale(kind, low, high, url) if kind is not None else None
-        if kind is None and (low, high, url) != (1, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS):
-            raise ConfigError(
-                "--min-replicas, --max-replicas and --prometheus-url need --autoscale"
-            )
-        emit = EmitArgs(kwargs.pop("emit"), kwargs.pop("replicas"), scale)
-        return f(*args, emit=emit, **kwargs)
+    given = [kwargs.pop(k) for k in ("autoscale", "min_replicas", "max_replicas", "prometheus_url")]
+    if given[0] is None and given[1:] != [1, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS]:
+        raise ConfigError("--min-replicas, --max-replicas and --prometheus-url need --autoscale")
+    return Autoscale(*given) if given[0] is not None else None
 
-    wrapped: Any = collect
-    for option in (
+
+def _autoscale_options() -> list[Callable[[Any], Any]]:
+    """``--autoscale``, ``--min-replicas``, ``--max-replicas``, ``--prometheus-url``."""
+    from aimc.emit.autoscale import AUTOSCALERS, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS
+
+    return [
         click.option(
             "--prometheus-url",
             default=DEFAULT_PROMETHEUS,
@@ -423,12 +413,29 @@ def emit_options(f: F) -> F:
         ),
         click.option(
             "--autoscale",
-            type=click.Choice(AUTOSCALERS),
+            type=OneOf(AUTOSCALERS),
             default=None,
             help="With --emit k8s, kserve or aim: scale on the engine's queue and KV cache, "
             "with KEDA (a ScaledObject) or a HorizontalPodAutoscaler.",
         ),
-    ):
+    ]
+
+
+def emit_options(f: F) -> F:
+    """``--emit NAME`` (a registered emitter: :mod:`aimc.emit.emitters`), ``--replicas N``
+    and the ``--autoscale`` options, passed as one ``emit: EmitArgs`` argument."""
+    # Deferred on purpose: the emitters import the planner, which the commands without
+    # --emit (validate, cache, logs) never load.
+    from aimc.emit.emitters import EMITTERS, names
+
+    @functools.wraps(f)
+    def collect(*args: Any, **kwargs: Any) -> Any:
+        scale = _autoscale_args(kwargs)
+        emit = EmitArgs(kwargs.pop("emit"), kwargs.pop("replicas"), scale)
+        return f(*args, emit=emit, **kwargs)
+
+    wrapped: Any = collect
+    for option in _autoscale_options():
         wrapped = option(wrapped)
     wrapped = click.option(
         "--replicas",
