@@ -13,6 +13,6 @@ esac
 .venv/bin/ruff format --check aimc aim_launcher tests examples tools bench setup.py
 .venv/bin/mypy
 layers=$(.venv/bin/lint-imports --no-cache 2>&1) || { echo "$layers"; exit 1; }
-# Every core runs tests (pytest-xdist); the server tests go to one worker, one after another
+# Every core runs tests (pytest-xdist); the server test modules run on one worker, one after another
 # (tests/conftest.py). `-n 0` after the other arguments runs everything in this process.
-.venv/bin/python -m pytest -n auto --dist loadgroup "$@"
+.venv/bin/python -m pytest -n auto "$@"

@@ -3,6 +3,7 @@ labs; ``ROOT``, ``Result`` and ``run_cli`` for the tests that import them from h
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,13 +31,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``-n``, ``--dist loadgroup``) the tests that start the real vLLM
-    server or use the Docker engine run one after another on one worker, as they do without
-    ``-n``: each takes gigabytes and a core, and the Docker image is built once a worker."""
-    for item in items:
-        if item.get_closest_marker("server") is not None:
-            item.add_marker(pytest.mark.xdist_group("server"))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist (``-n``) every test goes to the next free worker, except the test
+    modules that start the real vLLM server or use the Docker engine (they carry the
+    ``server`` mark): those run one after another on one worker, as they do without ``-n``.
+    Each takes gigabytes and a core, and the tests share one Docker engine. (xdist's own
+    ``loadgroup`` cannot do this under pytest 9.2, whose node ids it no longer rewrites.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ServerModulesTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return "server" if _server_module(nodeid.split("::", 1)[0]) else nodeid
+
+    return ServerModulesTogether(config, log)
+
+
+@functools.cache
+def _server_module(path: str) -> bool:
+    """Whether the test module at ``path`` (relative to the checkout) has server tests."""
+    file = ROOT / path
+    text = file.read_text(encoding="utf-8") if file.is_file() else ""
+    return "pytest.mark.server" in text or "pytest.mark.docker" in text
 
 
 def default_stop_signals() -> None:

@@ -146,9 +146,7 @@ def test_a_server_that_wants_another_key_fails_at_once_saying_why(lab: RunLab) -
 
 
 @pytest.mark.parametrize("bad", [" lead", "trail ", "new\nline", "tab\tin", "caf\u00e9-key"])
-def test_a_key_no_header_can_carry_is_refused_before_anything_starts(
-    lab: RunLab, bad: str
-) -> None:
+def test_a_key_no_header_can_carry_is_refused_before_anything_starts(lab: RunLab, bad: str) -> None:
     for words in (("run", str(lab.folder)), ("status",), ("bench", NAME)):
         result = lab.run(*words, "--format", "json", FAKE_MODE="ready", VLLM_API_KEY=bad)
         assert result.code == 2, result.err + result.out

@@ -122,7 +122,8 @@ def test_qwen3_30b_a3b_bf16_is_offered_on_one_80gb_gpu(target: str) -> None:
     assert plan.estimate["verdict"] == "runnable"
     assert plan.estimate["weights_gib"] == pytest.approx(61064245248 / GIB, abs=0.01)
     # several full-length (32768-token) requests fit, as the refusal's own numbers said
-    assert plan.estimate["kv_capacity_tokens"] > 4 * 32768
+    # (three, with vLLM 0.32's CUDA-graph estimate taken out: issue 24, a MoE upper bound)
+    assert plan.estimate["kv_capacity_tokens"] > 3 * 32768
 
 
 @pytest.mark.parametrize("gpus", [4, 8])

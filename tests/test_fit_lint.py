@@ -20,7 +20,7 @@ def _repo(tmp_path: Path, text: str) -> Path:
 
 def _without_the_marker(text: str, max_context: str = "") -> str:
     """The shipped recipe with its 2-GPU 80 GB configuration unmarked (or re-marked)."""
-    marked = "    low_memory: {max_context: 16384}\n"
+    marked = "    low_memory: {max_context: 7168}\n"
     assert marked in text
     return text.replace(
         marked, f"    low_memory: {{max_context: {max_context}}}\n" if max_context else ""
@@ -36,7 +36,7 @@ def test_a_configuration_that_does_not_fit_is_an_error_at_its_line(cli, tmp_path
     assert result.code == 2
     lines = [ln for ln in result.out.splitlines() if "lint/fit" in ln or "does not fit" in ln]
     assert any("h100 bf16 on 2 GPUs does not fit at 32768 tokens" in ln for ln in lines), result.out
-    assert "hint: mark the configuration low_memory: {max_context: 19456}" in result.out
+    assert "hint: mark the configuration low_memory: {max_context: 7168}" in result.out
     gpus_line = next(n for n, ln in enumerate(text.splitlines(), 1) if ln.strip() == "gpus: [2]")
     assert f"Llama-3.1-70B-Instruct.yaml:{gpus_line}:" in result.out
 
@@ -46,7 +46,7 @@ def test_a_marked_context_that_still_does_not_fit_is_an_error(cli, tmp_path) -> 
     result = cli("validate", str(repo))
     assert result.code == 2
     assert "does not fit at 30000 tokens" in result.out
-    assert "hint: lower low_memory.max_context to 19456" in result.out
+    assert "hint: lower low_memory.max_context to 7168" in result.out
 
 
 def test_the_shipped_catalog_fits_everywhere_it_says(cli) -> None:
@@ -63,7 +63,7 @@ def test_a_low_memory_configuration_is_used_only_when_its_count_is_asked(cli, tm
     )
     assert asked.code == 0, asked.err
     plan = json.loads((out / "manifest.json").read_text())["plan"]
-    assert (plan["gpus"], plan["args"]["max-model-len"]["value"]) == (2, 16384)
+    assert (plan["gpus"], plan["args"]["max-model-len"]["value"]) == (2, 7168)
     marker = next(
         n for n, ln in enumerate(SHIPPED.read_text().splitlines(), 1) if "low_memory:" in ln
     )

@@ -35,8 +35,8 @@ def test_lower_precision_when_the_preferred_one_does_not_fit_the_machine() -> No
 
 
 def test_a_shorter_context_makes_it_fit() -> None:
-    p = plan(LLAMA_70B, "h100", available_gpus=2, precision="bf16", sets=("context_length=16384",))
-    assert (p.gpus, p.arg("max-model-len")) == (2, 16384)
+    p = plan(LLAMA_70B, "h100", available_gpus=2, precision="bf16", sets=("context_length=4096",))
+    assert (p.gpus, p.arg("max-model-len")) == (2, 4096)
 
 
 def test_explicit_request_that_cannot_fit_is_refused_with_numbers(cli, tmp_path) -> None:
@@ -49,17 +49,17 @@ def test_explicit_request_that_cannot_fit_is_refused_with_numbers(cli, tmp_path)
         "--precision",
         "bf16",
         "--set",
-        "context_length=32768",  # above the 16k this configuration is marked low_memory for
+        "context_length=32768",  # above the 7k this configuration is marked low_memory for
         "-o",
         str(tmp_path / "o"),
     )
     assert result.code == 2
     assert (
-        "cannot run: 2 x h100 would need 74.8 GiB per GPU for 32768 tokens, has 72.9 "
-        "(79.19 x 0.92); fits with --max-model-len 19456" in result.err
+        "cannot run: 2 x h100 would need 76.6 GiB per GPU for 32768 tokens, has 72.9 "
+        "(79.19 x 0.92); fits with --max-model-len 7168" in result.err
     )
     assert (
-        "hint: vllm bf16 on 2 GPUs fits 19456 tokens: add --set context_length=19456; "
+        "hint: vllm bf16 on 2 GPUs fits 7168 tokens: add --set context_length=7168; "
         "runnable on h100 at 32768 tokens: vllm bf16 on 4,8 GPUs; vllm fp8 on 2,4,8 GPUs"
         in result.err
     )
@@ -121,7 +121,7 @@ def test_explain_table_has_the_candidates_with_reasons(cli) -> None:
     assert (
         "configurations of meta-llama/Llama-3.1-70B-Instruct on h100 (GiB per GPU):" in result.out
     )
-    assert "fits with --max-model-len 19456" in result.out
+    assert "fits with --max-model-len 7168" in result.out
     assert "memory:         runnable: needs" in result.out
 
 
@@ -161,7 +161,7 @@ def test_impossible_counts_say_why(gpus: int, why: str) -> None:
 def test_an_unoffered_count_that_would_fit_says_so() -> None:
     """Written to fail before issue 11: no estimate for a count the recipe leaves out."""
     with pytest.raises(ConfigError) as info:
-        plan("Qwen/Qwen3-32B", "h100", gpus=1, precision="bf16")
+        plan("Qwen/Qwen3-32B", "h100", gpus=1, precision="bf16", sets=("context_length=16384",))
     assert "the recipe does not offer it (by the estimate it would fit: needs " in (
         info.value.message
     )
@@ -172,8 +172,8 @@ def test_nothing_fitting_the_machine_gives_the_closest_numbers() -> None:
     with pytest.raises(ConfigError) as info:
         plan(LLAMA_70B, "h100", available_gpus=2, precision="bf16")
     assert info.value.message.endswith(
-        "fits h100 for bf16: 2 x h100 would need 74.8 GiB per GPU for 32768 tokens, has 72.9 "
-        "(79.19 x 0.92); fits with --max-model-len 19456"
+        "fits h100 for bf16: 2 x h100 would need 76.6 GiB per GPU for 32768 tokens, has 72.9 "
+        "(79.19 x 0.92); fits with --max-model-len 7168"
     )
 
 

@@ -5,11 +5,14 @@ fraction the engine may use; hands on an :class:`Estimate` per GPU: weights, KV 
 token and for one full-length request, runtime overhead, the longest context that fits and
 a verdict (``runnable``, ``low-memory``, ``incompatible``). Pure arithmetic, no I/O.
 
-The model follows how vLLM budgets memory: ``total x gpu-memory-utilization`` must hold the
-weights, the activation peak of its profiling run, non-torch memory (NCCL buffers with
-more than one GPU); what is left is KV cache (CUDA graphs are captured afterwards, outside
-the budget), and vLLM refuses to start when
-one request of ``max-model-len`` tokens does not fit.
+The model follows how vLLM 0.32 budgets memory (bench/data/vllm_032_memory_accounting.md):
+``total x gpu-memory-utilization`` must hold the weights, the memory consumed since its
+baseline (non-torch memory: NCCL buffers with more than one GPU), the activation peak of its
+profiling run (``max-num-batched-tokens`` tokens, the sampler over ``max-num-seqs``
+requests) and, given a :class:`~aimc.plan.vllm_memory.Runtime`, its CUDA-graph estimate
+(an upper bound here); what is left is KV cache, cut to whole blocks, and vLLM refuses to
+start when one request of ``max-model-len`` tokens does not fit. ``--kv-cache-memory-bytes``
+replaces the budget. A verdict within the graph estimate's band of the edge says so.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from aimc.plan.vllm_memory import Runtime
+
 __all__ = [
     "BYTES_PER_PARAM",
     "INT4_GROUP",
+    "REFUSED_UTILIZATION",
     "Estimate",
     "estimate",
     "kv_bytes_per_token",
@@ -56,15 +62,24 @@ KV_BYTES = {"fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "bfloat16": 2, "bf16": 2, "f
 #: Non-torch memory per GPU (CUDA context, NCCL buffers): about 0.25 GiB alone, about
 #: 2.1 GiB per GPU once tensor parallelism brings NCCL in (vLLM 0.19 startup logs).
 NON_TORCH_GIB = {1: 0.25, "tp": 2.1}
-#: Activation peak of vLLM's profiling run, in GiB: dominated by the sampler's logits
-#: (a constant plus ~13 KiB per vocabulary entry), more for MoE routing and fp32. Fitted on
-#: vLLM 0.19 startup logs of 20 models (bench/estimator_accuracy.py).
-ACTIVATION_BASE_GIB = 0.36
-ACTIVATION_PER_VOCAB_GIB = 1.28e-5
-ACTIVATION_MOE_GIB = 0.4
-ACTIVATION_FP32_GIB = 0.32
+#: Activation peak of vLLM's profiling run, in GiB ("GiB for peak activation"): dominated
+#: by the sampler's logits (~14 KiB per vocabulary entry at 1024 requests), more for MoE
+#: routing; the rest doubles with fp32 activations. Fitted on the train points of vLLM 0.19
+#: H100 logs (bench/fit_memory_constants.py).
+ACTIVATION_BASE_GIB = 0.20
+ACTIVATION_PER_VOCAB_GIB = 1.35e-5
+ACTIVATION_MOE_GIB = 0.32
+#: The batch the activation constants were measured with (vLLM's H100 defaults): the
+#: sampler term scales with the requests of the profiling run, the rest with its tokens
+#: (upwards only: no measurement below it).
+FIT_SEQS = 1024
+FIT_TOKENS = 8192
+#: Tokens per KV cache block (vLLM's default on CUDA and ROCm): capacity is whole blocks.
+BLOCK_TOKENS = 16
 #: Vocabulary assumed when the recipe does not give one.
 DEFAULT_VOCAB = 128_000
+#: How the reason of a configuration vLLM refuses for its memory utilization starts.
+REFUSED_UTILIZATION = "--gpu-memory-utilization"
 #: Shortest context worth offering as "fits with a shorter --max-model-len".
 MIN_CONTEXT = 1024
 
@@ -80,14 +95,17 @@ class Estimate:
         kv_bytes_per_token: KV cache bytes per token of context on this GPU (full-attention
             layers; sliding-window layers cost at most their window).
         kv_gib: KV cache for one request of ``context_length`` tokens.
-        overhead_gib: Activation peak and non-torch memory.
+        overhead_gib: Activation peak, non-torch memory and CUDA graphs.
         budget_gib: GPU memory x memory utilization.
         need_gib: weights + overhead + kv for one full-length request.
         context_length: The context the configuration asks for.
         max_context: The longest single request that fits (0 when the weights do not).
         kv_capacity_tokens: Tokens the KV cache holds (vLLM's "GPU KV cache size").
         verdict: ``runnable``, ``low-memory`` or ``incompatible``.
-        reason: One line explaining the verdict with the numbers.
+        reason: One line explaining the verdict with the numbers (and the caveat).
+        graph_gib: CUDA-graph memory taken out of the KV cache budget (upper bound).
+        caveat: Why the verdict may not hold (near the edge by less than the graph
+            estimate's band), or empty.
     """
 
     weights_gib: float
@@ -102,11 +120,13 @@ class Estimate:
     kv_capacity_tokens: int
     verdict: str
     reason: str
+    graph_gib: float = 0.0
+    caveat: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (GiB rounded to 0.01)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # all scalars: no deepcopy
-        for key in ("weights_gib", "kv_gib", "overhead_gib", "budget_gib", "need_gib"):
+        for key in ("weights_gib", "kv_gib", "overhead_gib", "budget_gib", "need_gib", "graph_gib"):
             data[key] = round(data[key], 2)
         data["kv_bytes_per_token"] = round(self.kv_bytes_per_token, 1)
         return data
@@ -167,6 +187,7 @@ def estimate(
     weights_basis: str = "parameters",
     kv_budget_gib: float | None = None,
     pp: int = 1,
+    runtime: Runtime | None = None,
 ) -> Estimate:
     """The memory estimate of one configuration (see module docstring).
 
@@ -181,23 +202,18 @@ def estimate(
         weights_bytes: Real total size of the weights, when known.
         weights_basis: Where ``weights_bytes`` came from (``checkpoint``, ``recipe``).
         kv_budget_gib: A fixed KV cache size (vLLM's CPU backend) instead of what is left.
-        pp: Pipeline-parallel size (nodes): each GPU holds ``1 / (tp x pp)`` of the weights
-            and the KV cache of ``layers / pp`` layers; the overhead is not split (the
-            last stage holds the sampler's logits).
+        pp: Pipeline stages: each GPU holds ``1 / (tp x pp)`` of the weights and the KV
+            cache of ``layers / pp`` layers; the overhead is the last stage's (the smallest rank).
+        runtime: vLLM 0.32's runtime terms; None: H100 batch defaults, no graph term.
     """
     if weights_bytes is None:
-        weights_bytes = weights_size(facts, precision)
-        weights_basis = "parameters"
+        weights_bytes, weights_basis = weights_size(facts, precision), "parameters"
     weights = weights_bytes / (tp * pp) / GIB
-    activation_bytes = 4 if precision == "fp32" else 2
-    kv_bytes = KV_BYTES.get(kv_cache_dtype, activation_bytes)
+    kv_bytes = KV_BYTES.get(kv_cache_dtype, 4 if precision == "fp32" else 2)
     per_token = kv_bytes_per_token(facts, tp, kv_bytes) / pp
-    overhead = _overhead_gib(facts, precision, tp)
-    budget = memory_gib * utilization
-    if kv_budget_gib is not None:
-        kv_free = kv_budget_gib if weights + overhead <= budget else 0.0
-    else:
-        kv_free = budget - weights - overhead
+    graph = runtime.graph_gib if runtime is not None else 0.0
+    overhead = _overhead_gib(facts, precision, tp * pp, runtime) + graph
+    budget, kv_free = _kv_free(weights + overhead, memory_gib, utilization, kv_budget_gib, runtime)
     kv_gib = _kv_for(facts, per_token, context_length) / GIB
     sized = Estimate(
         weights_gib=weights,
@@ -212,19 +228,54 @@ def estimate(
         kv_capacity_tokens=_capacity(facts, per_token, kv_free),
         verdict="",
         reason="",
+        graph_gib=graph,
     )
-    verdict, reason = _verdict(sized, kv_free, memory_gib, utilization)
-    return replace(sized, verdict=verdict, reason=reason)
+    verdict, reason = _verdict(sized, kv_free, memory_gib, utilization, runtime)
+    caveat = _caveat(sized, kv_free, memory_gib, runtime)
+    return replace(sized, verdict=verdict, reason="; ".join(filter(None, (reason, caveat))),
+                   caveat=caveat)  # fmt: skip
 
 
-def _overhead_gib(facts: Mapping[str, Any], precision: str, tp: int) -> float:
-    """Activation peak and non-torch memory per GPU, in GiB."""
+def _kv_free(
+    taken: float,
+    memory_gib: float,
+    utilization: float,
+    kv_budget_gib: float | None,
+    runtime: Runtime | None,
+) -> tuple[float, float]:
+    """``(budget, GiB left for the KV cache)`` once ``taken`` GiB (weights and overhead) are
+    in: ``--kv-cache-memory-bytes`` replaces the budget (the whole GPU must hold it), a fixed
+    CPU KV cache is that size, else what ``memory x utilization`` leaves (nothing when vLLM
+    refuses the utilization: :func:`_verdict` says why)."""
+    budget = memory_gib * utilization
+    if runtime is not None and runtime.kv_cache_memory_gib is not None:
+        budget = memory_gib - runtime.pre_baseline_gib
+        kv = runtime.kv_cache_memory_gib
+        return budget, kv if taken + kv <= budget else 0.0
+    if kv_budget_gib is not None:
+        return budget, kv_budget_gib if taken <= budget else 0.0
+    if runtime is not None and budget > memory_gib - runtime.pre_baseline_gib:
+        return budget, 0.0
+    return budget, budget - taken
+
+
+def _overhead_gib(
+    facts: Mapping[str, Any], precision: str, gpus: int, runtime: Runtime | None
+) -> float:
+    """Non-torch memory and the profiling run's activation peak per GPU, in GiB: the
+    sampler's logits scale with the run's requests (``min(max-num-seqs,
+    max-num-batched-tokens)``), the rest with its tokens above the measured 8192 and with
+    the activation dtype."""
     vocab = facts.get("vocab_size", DEFAULT_VOCAB)
-    non_torch = NON_TORCH_GIB[1] if tp == 1 else NON_TORCH_GIB["tp"]
-    activation: float = ACTIVATION_BASE_GIB + vocab * ACTIVATION_PER_VOCAB_GIB
-    activation += ACTIVATION_MOE_GIB if facts.get("experts") else 0.0
-    activation += ACTIVATION_FP32_GIB if precision == "fp32" else 0.0
-    # CUDA graphs are captured after the KV cache is sized, outside this budget.
+    non_torch = NON_TORCH_GIB[1] if gpus == 1 else NON_TORCH_GIB["tp"]
+    seqs, tokens = FIT_SEQS, FIT_TOKENS
+    if runtime is not None:
+        seqs = min(runtime.max_num_seqs, runtime.max_num_batched_tokens)
+        tokens = runtime.max_num_batched_tokens
+    per_tokens = max(1.0, tokens / FIT_TOKENS)
+    activation: float = ACTIVATION_BASE_GIB * per_tokens * (2 if precision == "fp32" else 1)
+    activation += vocab * ACTIVATION_PER_VOCAB_GIB * seqs / FIT_SEQS
+    activation += ACTIVATION_MOE_GIB * per_tokens if facts.get("experts") else 0.0
     return non_torch + activation
 
 
@@ -234,7 +285,9 @@ def _capacity(facts: Mapping[str, Any], per_token: float, kv_free: float) -> int
     sliding_layers = facts.get("sliding_window", {}).get("layers", 0)
     full_layers = facts["layers"] - sliding_layers
     per_token_all = per_token * facts["layers"] / full_layers if full_layers else per_token
-    return int(kv_free * GIB / per_token_all) if kv_free > 0 and per_token_all else 0
+    if kv_free <= 0 or not per_token_all:
+        return 0
+    return int(kv_free * GIB / (per_token_all * BLOCK_TOKENS)) * BLOCK_TOKENS  # whole blocks
 
 
 def _max_context(facts: Mapping[str, Any], per_token: float, kv_free: float) -> int:
@@ -252,16 +305,31 @@ def _max_context(facts: Mapping[str, Any], per_token: float, kv_free: float) -> 
 
 
 def _verdict(
-    sized: Estimate, kv_free: float, memory_gib: float, utilization: float
+    sized: Estimate,
+    kv_free: float,
+    memory_gib: float,
+    utilization: float,
+    runtime: Runtime | None = None,
 ) -> tuple[str, str]:
     """The verdict of ``sized`` and its reason with the numbers (``kv_free``: GiB left
     for the KV cache after the weights and the overhead)."""
     weights, overhead, budget = sized.weights_gib, sized.overhead_gib, sized.budget_gib
     need, context_length, max_context = sized.need_gib, sized.context_length, sized.max_context
-    if kv_free <= 0:
+    usable = f"{memory_gib:g} x {utilization:g}"
+    if runtime is not None and runtime.kv_cache_memory_gib is not None:
+        usable = f"{memory_gib:g} less {runtime.pre_baseline_gib:g} before vLLM's baseline"
+    elif runtime is not None and budget > memory_gib - runtime.pre_baseline_gib:
+        # vLLM 0.32 request_memory(): free memory at its baseline must hold the budget.
         return "incompatible", (
-            f"not enough memory: weights {weights:.1f} + overhead {overhead:.1f} GiB per "
-            f"GPU exceed the {budget:.1f} GiB usable ({memory_gib:g} x {utilization:g})"
+            f"{REFUSED_UTILIZATION} {utilization:g} asks {budget:.1f} GiB per GPU, more "
+            f"than the {memory_gib - runtime.pre_baseline_gib:.1f} GiB free after the CUDA "
+            "context and NCCL: vLLM refuses to start"
+        )
+    if kv_free <= 0:
+        what = " + --kv-cache-memory-bytes" if usable.endswith("baseline") else ""
+        return "incompatible", (
+            f"not enough memory: weights {weights:.1f} + overhead {overhead:.1f}{what} GiB "
+            f"per GPU exceed the {budget:.1f} GiB usable ({usable})"
         )
     if max_context >= context_length:
         capacity = sized.kv_capacity_tokens
@@ -280,3 +348,25 @@ def _verdict(
         f"not enough memory: only {max_context} tokens of KV cache fit next to "
         f"{weights:.1f} GiB of weights per GPU"
     )
+
+
+def _caveat(sized: Estimate, kv_free: float, memory_gib: float, runtime: Runtime | None) -> str:
+    """Why the verdict may not hold: the KV cache of one full-length request is within the
+    CUDA-graph estimate's band of what is left for it (either side), or empty."""
+    if runtime is None or runtime.graphs is None or not runtime.graphs_subtracted:
+        return ""
+    if runtime.kv_cache_memory_gib is not None:
+        return ""  # the graph estimate does not change the KV cache then
+    if sized.budget_gib > memory_gib - runtime.pre_baseline_gib:
+        return ""  # refused before any estimate
+    graphs, spare = runtime.graphs, kv_free - sized.kv_gib
+    if abs(spare) >= graphs.band_gib:
+        return ""
+    why = f" ({', '.join(graphs.uncertain)})" if graphs.uncertain else ""
+    band = (
+        f"within the {graphs.band_gib:.1f} GiB band of the CUDA-graph estimate "
+        f"({graphs.gib:.1f} GiB, an upper bound{why})"
+    )
+    if spare >= 0:
+        return f"near the edge: {spare:.1f} GiB to spare per GPU, {band}"
+    return f"near the edge: short by {-spare:.1f} GiB per GPU, {band}; it may start"

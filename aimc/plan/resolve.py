@@ -32,6 +32,7 @@ from aimc.plan.layers import (
 )
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
+from aimc.plan.vllm_memory import vllm_runtime
 from aimc.plan.weights import checkpoint_total
 from aimc.vendors import vendor, visibility_variables
 
@@ -83,7 +84,16 @@ def build_plan(
     image, launcher = _image_and_launcher(ctx, merged, source, local)
     facts = recipe.data["model"]["facts"]
     memory = _estimate(
-        facts, ctx.weights, source, chosen, hardware.data, merged, args, env, request
+        facts,
+        ctx.weights,
+        source,
+        chosen,
+        hardware.data,
+        merged,
+        args,
+        env,
+        request,
+        architecture=str(recipe.data["model"].get("architecture", "")),
     )
     return Plan(
         **_served(ctx, merged, source, local),
@@ -306,8 +316,10 @@ def _estimate(
     args: Mapping[str, Setting],
     env: Mapping[str, Setting],
     request: Request,
+    architecture: str = "",
 ) -> Estimate:
-    """The memory estimate of a plan being built."""
+    """The memory estimate of a plan being built (vLLM on a GPU: with vLLM 0.32's runtime
+    terms, :func:`aimc.plan.vllm_memory.vllm_runtime`)."""
     across = BACKENDS[chosen.backend].multinode == "tensor"
     tp = chosen.gpus * chosen.nodes if across else chosen.gpus
     size, basis = checkpoint_total(weights, request.checkpoint_bytes.get(source), tp)
@@ -329,6 +341,17 @@ def _estimate(
     kv_setting = args.get("kv-cache-dtype")
     # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
     # splits every layer over gpus x nodes GPUs.
+    runtime = None
+    if chosen.backend == "vllm" and kv_budget is None:
+        runtime = vllm_runtime(
+            facts,
+            hw,
+            {k: s.value for k, s in args.items()},
+            {k: str(s.value) for k, s in env.items()},
+            tp,
+            1 if across else chosen.nodes,
+            architecture=architecture,
+        )
     return estimate(
         facts,
         chosen.precision,
@@ -341,4 +364,5 @@ def _estimate(
         weights_basis=basis,
         kv_budget_gib=kv_budget,
         pp=1 if across else chosen.nodes,
+        runtime=runtime,
     )

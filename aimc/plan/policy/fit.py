@@ -20,6 +20,7 @@ from aimc.core.errors import ConfigError
 from aimc.core.safety import format_devices
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate, candidates
+from aimc.plan.estimate import REFUSED_UTILIZATION
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
 from aimc.plan.resolve import build_plan
@@ -135,8 +136,11 @@ def _ruled_out(
 def shortfall(estimate: Mapping[str, Any], gpus: int, hardware: Hardware) -> str:
     """Why a configuration does not fit, with the numbers: ``1 x h100 would need 141.2 GiB
     per GPU for 32768 tokens, has 72.9 (79.19 x 0.92)``, and what the estimate offers
-    (a shorter ``--max-model-len``, or the weights alone being too large)."""
+    (a shorter ``--max-model-len``, or the weights alone being too large), and the caveat
+    of a verdict near the edge (:attr:`aimc.plan.estimate.Estimate.caveat`)."""
     memory = float(hardware.data["memory_gib"])
+    if str(estimate.get("reason", "")).startswith(REFUSED_UTILIZATION):
+        return f"{gpus} x {hardware.name}: {estimate['reason']}"
     util = round(estimate["budget_gib"] / memory, 2) if memory else 0.0
     text = (
         f"{gpus} x {hardware.name} would need {estimate['need_gib']:.1f} GiB per GPU for "
@@ -151,6 +155,8 @@ def shortfall(estimate: Mapping[str, Any], gpus: int, hardware: Hardware) -> str
         )
     else:
         text += f"; only {estimate['max_context']} tokens of KV cache fit"
+    if estimate.get("caveat"):
+        text += f"; {estimate['caveat']}"
     return text
 
 
