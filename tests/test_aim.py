@@ -43,34 +43,14 @@ from aimc.plan.resolve import plan_name
 from tests.conftest import GOLDEN, ROOT
 from tests.helpers.crd import cel_rules, check_metadata, crd_schema, validator
 from tests.helpers.k8s import kubelet_expand, load_yaml
+from tests.helpers.observability import validate_cluster_object
+from tests.helpers.operators import AIM_CEL as CEL
+from tests.helpers.operators import AIM_CRDS as CRDS
 from tests.helpers.operators import apply_folder
 
 DATA = ROOT / "tests/data/aim"
-CRDS = {
-    "AIMModel": DATA / "aim.eai.amd.com_aimmodels.yaml",
-    "AIMServiceTemplate": DATA / "aim.eai.amd.com_aimservicetemplates.yaml",
-    "AIMService": DATA / "aim.eai.amd.com_aimservices.yaml",
-}
 ENGINE_SCHEMA = json.loads((DATA / "vllm_engine_schema.json").read_text())
 CATALOG = Catalog.default()
-#: The CEL rules of the CRDs met by what aimc writes, each evaluated by hand (``self ==
-#: oldSelf``: an update rule, true on create).
-CEL = {
-    "self == oldSelf": lambda s: True,
-    "(has(self.name) ? 1 : 0) + (has(self.image) ? 1 : 0) + (has(self.custom) ? 1 : 0) == 1": (
-        lambda s: len({"name", "image", "custom"} & set(s)) == 1
-    ),
-    "has(self.gpu) || has(self.cpu)": lambda s: "gpu" in s or "cpu" in s,
-    "!(has(self.model) && size(self.model) > 0 && has(self.minVram))": (
-        lambda s: not (s.get("model") and "minVram" in s)
-    ),
-    (
-        "!has(self.modelSources) || size(self.modelSources) == 0 || (has(self.custom) &&"
-        " has(self.custom.hardware)) || !has(self.customTemplates) ||"
-        " size(self.customTemplates) == 0 || self.customTemplates.all(t, has(t.hardware) ||"
-        " (has(self.custom) && has(self.custom.hardware)))"
-    ): (lambda s: not s.get("modelSources")),
-}
 
 #: (golden folder, model, GPUs, target, replicas)
 CASES = [
@@ -92,6 +72,9 @@ def validate(files: dict[str, str]) -> dict[str, dict[str, Any]]:
     objects = {}
     for name in FILES:
         obj = load_yaml(files[name])
+        if name.startswith("monitoring/"):
+            validate_cluster_object(obj)
+            continue
         assert obj["apiVersion"] == AIM_API
         validator(CRDS[obj["kind"]], "v1alpha1").validate(obj)
         check_metadata(obj)
@@ -136,7 +119,11 @@ def test_aim_files_match_golden_and_validate(
     assert sorted(files) == sorted([*FILES, "manifest.aimc"])
     for name, text in files.items():
         golden(f"aim/{folder}/{name}", text)
-    assert sorted(p.name for p in (GOLDEN / "aim" / folder).iterdir()) == sorted(files)
+    assert sorted(
+        str(p.relative_to(GOLDEN / "aim" / folder))
+        for p in (GOLDEN / "aim" / folder).rglob("*")
+        if p.is_file()
+    ) == sorted(files)
     objects = validate(files)
     service, template = objects["AIMService"], objects["AIMServiceTemplate"]
     # The service names its model and template (no auto-selection), which name each other.

@@ -449,7 +449,7 @@ def test_generate_config_emits_what_compile_emit_writes(tmp_path: Path, monkeypa
     config = generator.generate_config(_qwen3_8b(), 2, emit="k8s", replicas=3)
     local = generator.generate_config(_qwen3_8b(), 2)
     assert config is not None and local is not None
-    written = sorted(p.name for p in out.iterdir())
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert sorted(config["files"]) == written
     assert {"deployment.yaml", "service.yaml", "pvc.yaml", "manifest.aimc"} <= set(written)
     yaml = YAML(typ="safe", pure=True)

@@ -106,7 +106,11 @@ def test_k8s_pods_request_rdma_and_ipc_lock(golden, relative: Catalog) -> None:
     files = compile_k8s(plan, _request(), "h100")
     for name, text in files.items():
         golden(f"k8s/{FOLDER}/{name}", text)
-    assert sorted(p.name for p in (GOLDEN / "k8s" / FOLDER).iterdir()) == sorted(files)
+    assert sorted(
+        str(p.relative_to(GOLDEN / "k8s" / FOLDER))
+        for p in (GOLDEN / "k8s" / FOLDER).rglob("*")
+        if p.is_file()
+    ) == sorted(files)
     lws = load_yaml(files["leaderworkerset.yaml"])
     lws_validator().validate(lws)
     lwt = lws["spec"]["leaderWorkerTemplate"]

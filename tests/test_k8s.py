@@ -32,6 +32,7 @@ from aimc.plan.request import Request
 from tests.conftest import GOLDEN
 from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml
 from tests.helpers.multinode import validate_multinode
+from tests.helpers.observability import validate_cluster_object
 
 CATALOG = Catalog.default()
 TOKEN = "hf_" + "Zk3p" * 9
@@ -68,7 +69,7 @@ def _validate(files: dict[str, str]) -> None:
     names = [name for name in files if name.endswith(".yaml")]
     assert set(FILES) <= set(names) <= set(SHARED_FILES)
     for name in names:
-        kubernetes_validate.validate(load_yaml(files[name]), K8S_VERSION, strict=True)
+        validate_cluster_object(load_yaml(files[name]))
 
 
 # --- golden files and schemas ---------------------------------------------------------------
@@ -83,7 +84,11 @@ def test_k8s_manifests_match_golden_and_validate(
     assert sorted(files) == sorted([*expected, "manifest.aimc"])
     for name, text in files.items():
         golden(f"k8s/{folder}/{name}", text)
-    assert sorted(p.name for p in (GOLDEN / "k8s" / folder).iterdir()) == sorted(files)
+    assert sorted(
+        str(p.relative_to(GOLDEN / "k8s" / folder))
+        for p in (GOLDEN / "k8s" / folder).rglob("*")
+        if p.is_file()
+    ) == sorted(files)
     _validate(files)
 
 
@@ -258,11 +263,13 @@ def test_secret_refs_never_carry_a_value(cli, tmp_path: Path) -> None:
         env={"HF_TOKEN": TOKEN, "VLLM_API_KEY": "sk-secret-value"},
     )  # fmt: skip
     assert result.code == 0, result.err
-    for path in out.iterdir():
+    for path in (p for p in out.rglob("*") if p.is_file()):
         text = path.read_text()
         assert TOKEN not in text and "sk-secret-value" not in text
     plan = _plan("Qwen/Qwen3-8B", None, "h100")
-    container = _container({p.name: p.read_text() for p in out.iterdir()})
+    container = _container(
+        {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()}
+    )
     refs = {e["name"]: e for e in container["env"] if "valueFrom" in e}
     # HF_HUB_OFFLINE is the server's own ("1"); the download step reads the caller's.
     assert sorted(refs) == sorted(set(plan.passthrough_env) - {"HF_HUB_OFFLINE"})
@@ -379,7 +386,9 @@ def test_compile_check_reports_drift(cli, tmp_path: Path) -> None:
     out = tmp_path / "k8s"
     base = ["compile", "Qwen/Qwen3-8B", "--target", "h100", "--emit", "k8s", "-o", str(out)]
     assert cli(*base).code == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "manifest.aimc"])
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        [*FILES, "manifest.aimc"]
+    )
     assert cli(*base, "--check").code == 0
     stale = cli(*base, "--replicas", "2", "--check")
     assert stale.code == 1
@@ -405,7 +414,9 @@ def test_a_kubernetes_folder_of_an_earlier_aimc_is_checked_and_replaced(cli, tmp
     assert f"+++ {out / 'manifest.aimc'} (generated)" in stale.out
     made = cli(*base)
     assert made.code == 0, made.err
-    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "manifest.aimc"])
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        [*FILES, "manifest.aimc"]
+    )
     assert cli(*base, "--check").code == 0
     # Edited since: refused, whichever manifest the folder has.
     (out / "manifest.aimc").rename(out / "manifest.json")
@@ -437,7 +448,9 @@ def test_local_and_kubernetes_folders_replace_each_other(cli, tmp_path) -> None:
     assert (out / "manifest.json").is_file() and not (out / "manifest.aimc").exists()
     assert (out / "launch.sh").is_file()
     assert cli(*k8s, "--emit", "k8s").code == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "manifest.aimc"])
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        [*FILES, "manifest.aimc"]
+    )
 
 
 def test_show_config_prints_the_manifests(cli) -> None:

@@ -47,19 +47,14 @@ from aimc.plan.resolve import plan_name
 from tests.conftest import GOLDEN, ROOT
 from tests.helpers.crd import cel_rules, check_metadata, crd_schema, validator
 from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml
+from tests.helpers.observability import validate_cluster_object
+from tests.helpers.operators import KSERVE_CEL as CEL
+from tests.helpers.operators import KSERVE_CRDS as CRDS
 from tests.helpers.operators import apply_folder, strategic_merge
 
 DATA = ROOT / "tests/data/kserve"
-CRDS = {
-    "LLMInferenceService": DATA / "serving.kserve.io_llminferenceservices.yaml.gz",
-    "LLMInferenceServiceConfig": DATA / "serving.kserve.io_llminferenceserviceconfigs.yaml.gz",
-}
 RECIPES = DATA / "recipes"
 CATALOG = Catalog.default()
-#: The CEL rules of the CRD met by what aimc writes, each evaluated by hand.
-CEL = {
-    "!(has(self.replicas) && has(self.scaling))": lambda s: not {"replicas", "scaling"} <= set(s)
-}
 
 #: (golden folder, model, GPUs, target, replicas, request fields, test recipes)
 CASES: list[tuple[str, str, int | None, str, int, dict[str, Any], bool]] = [
@@ -121,7 +116,7 @@ def validate(files: dict[str, str]) -> dict[str, Any]:
             continue
         obj = load_yaml(text)
         if obj["apiVersion"] != KSERVE_API:
-            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+            validate_cluster_object(obj)
             continue
         validator(CRDS[obj["kind"]], "v1alpha1").validate(obj)
         check_metadata(obj)
@@ -158,7 +153,11 @@ def test_kserve_files_match_golden_and_validate(
     assert sorted(files) == sorted([*expected, "manifest.aimc"])
     for name, text in files.items():
         golden(f"kserve/{folder}/{name}", text)
-    assert sorted(p.name for p in (GOLDEN / "kserve" / folder).iterdir()) == sorted(files)
+    assert sorted(
+        str(p.relative_to(GOLDEN / "kserve" / folder))
+        for p in (GOLDEN / "kserve" / folder).rglob("*")
+        if p.is_file()
+    ) == sorted(files)
     service = validate(files)
     assert service["spec"]["replicas"] == replicas
     assert ("worker" in service["spec"]) == (plan.nodes > 1)

@@ -23,20 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
 
 from aimc.core.ownership import KUBERNETES_MANIFEST, MANIFEST
 from tests.fakes.kube_apiserver import kube_api
+from tests.helpers.operators import folder_objects, resource_path
 
 KUBECTL = shutil.which("kubectl", path="/usr/local/bin:/usr/bin:/bin")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-PATHS = {
-    "Deployment": "/apis/apps/v1/namespaces/default/deployments",
-    "Job": "/apis/batch/v1/namespaces/default/jobs",
-    "LeaderWorkerSet": "/apis/leaderworkerset.x-k8s.io/v1/namespaces/default/leaderworkersets",
-    "PersistentVolumeClaim": "/api/v1/namespaces/default/persistentvolumeclaims",
-    "Service": "/api/v1/namespaces/default/services",
-}
 
 #: Every kind of folder: (id, compile arguments, the kinds it holds).
 FOLDERS = [
@@ -79,17 +72,6 @@ def _kubectl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
-def _objects(folder: Path) -> list[dict[str, Any]]:
-    """The objects of every .yaml file in ``folder``, as a YAML reader sees them."""
-    yaml = YAML(typ="safe", pure=True)
-    return [
-        doc
-        for path in sorted(folder.glob("*.yaml"))
-        for doc in yaml.load_all(path.read_text())
-        if doc is not None
-    ]
-
-
 def _as_written(obj: dict[str, Any]) -> dict[str, Any]:
     """``obj`` less what kubectl adds: the namespace it applies to, empty annotations."""
     meta = dict(obj["metadata"])
@@ -114,8 +96,13 @@ def test_kubectl_applies_every_emitted_folder(
     out = tmp_path / "k8s"
     _compile(cli, out, args)
     assert (out / KUBERNETES_MANIFEST).is_file() and not (out / MANIFEST).exists()
-    expected = _objects(out)
-    assert {o["kind"] for o in expected} == kinds | {"Service", "PersistentVolumeClaim"}
+    expected = folder_objects(out, recursive)
+    # monitoring/ (PodMonitor, dashboard ConfigMap) is read only with -R.
+    monitoring = {"PodMonitor", "ConfigMap"} if recursive else set()
+    assert {o["kind"] for o in expected} == kinds | {
+        "Service",
+        "PersistentVolumeClaim",
+    } | monitoring
     with kube_api(tmp_path) as api:
         flags = ["apply", "-f", str(out), "--dry-run=client", "--validate=false", "-o", "json"]
         result = _kubectl([*flags, *(["-R"] if recursive else [])], api.env(tmp_path))
@@ -130,9 +117,7 @@ def test_kubectl_applies_every_emitted_folder(
         assert sorted(map(_as_written, sent), key=key) == sorted(expected, key=key)
         assert sorted(map(_as_written, items), key=key) == sorted(expected, key=key)
         # Each object was looked up at its resource's path: kind and apiVersion map.
-        assert sorted(api.gets) == sorted(
-            ("GET", f"{PATHS[o['kind']]}/{o['metadata']['name']}") for o in expected
-        )
+        assert sorted(api.gets) == sorted(("GET", resource_path(o)) for o in expected)
         assert api.other == []
 
 

@@ -133,7 +133,11 @@ def test_multinode_manifests_match_golden_and_validate(
     assert sorted(files) == sorted([*MULTINODE_FILES, "manifest.aimc"])
     for name, text in files.items():
         golden(f"k8s/{folder}/{name}", text)
-    assert sorted(p.name for p in (GOLDEN / "k8s" / folder).iterdir()) == sorted(files)
+    assert sorted(
+        str(p.relative_to(GOLDEN / "k8s" / folder))
+        for p in (GOLDEN / "k8s" / folder).rglob("*")
+        if p.is_file()
+    ) == sorted(files)
     validate_multinode(files)
     assert json.loads(files["manifest.aimc"])["inputs"]["kubernetes"] == {
         "replicas": 1,
@@ -240,10 +244,17 @@ def test_the_local_pair_matches_golden_and_passes_shellcheck(
 ) -> None:
     _, out = _local(tmp_path, request=Request(model=model, **fields))
     local = sorted([*LOCAL[:-1], config])
-    assert sorted(p.name for p in out.iterdir()) == local
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == local
     for name in local:
         golden(f"k8s/{folder}-local/{name}", (out / name).read_text(encoding="utf-8"))
-    assert sorted(p.name for p in (GOLDEN / "k8s" / f"{folder}-local").iterdir()) == local
+    assert (
+        sorted(
+            str(p.relative_to(GOLDEN / "k8s" / f"{folder}-local"))
+            for p in (GOLDEN / "k8s" / f"{folder}-local").rglob("*")
+            if p.is_file()
+        )
+        == local
+    )
     shellcheck = Path(sys.executable).parent / "shellcheck"
     result = subprocess.run(
         [str(shellcheck), str(out / "launch.sh"), str(out / "launch-worker.sh")],
@@ -320,7 +331,9 @@ def test_compile_emit_k8s_writes_the_leaderworkerset(cli, tmp_path: Path) -> Non
     args = ["compile", MODEL, "--target", "h100", "--precision", "bf16", "--emit", "k8s"]
     result = cli(*args, "-o", str(out))
     assert result.code == 0, result.err
-    assert sorted(p.name for p in out.iterdir()) == sorted([*MULTINODE_FILES, "manifest.aimc"])
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        [*MULTINODE_FILES, "manifest.aimc"]
+    )
     # The summary says both numbers (it said "8 GPUs" of a 2 x 8 plan before).
     assert "vllm bf16, 2 nodes x 8 GPUs, configuration h100-vllm-bf16-2-nodes" in (
         result.out + result.err
@@ -455,7 +468,11 @@ def test_headers_say_nodes_times_gpus_per_node(tmp_path: Path) -> None:
     plan, out = _local(tmp_path)
     request = _request()
     k8s = compile_k8s(plan, request, "h100")
-    texts = {p.name: p.read_text() for p in out.iterdir() if p.suffix != ".json"}
+    texts = {
+        str(p.relative_to(out)): p.read_text()
+        for p in out.rglob("*")
+        if p.is_file() and p.suffix != ".json"
+    }
     texts.update({f"k8s/{n}": t for n, t in k8s.items() if n.endswith(".yaml")})
     assert len(texts) >= 7
     for name, text in texts.items():

@@ -16,6 +16,7 @@ from typing import Any
 
 from aimc.app.planning import Resolved, plan_summary
 from aimc.core.write import diff_artifacts, stale_artifacts, write_artifacts
+from aimc.emit.autoscale import Autoscale
 from aimc.emit.emitters import Compiled, emitter
 from aimc.emit.emitters import compiled as emitted
 from aimc.plan.model import Plan
@@ -72,7 +73,12 @@ class Compilation:
 
 
 def compile_to(
-    resolved: Resolved, outdir: Path, emit: str = "local", replicas: int = 1, check: bool = False
+    resolved: Resolved,
+    outdir: Path,
+    emit: str = "local",
+    replicas: int = 1,
+    check: bool = False,
+    autoscale: Autoscale | None = None,
 ) -> Compilation:
     """Render ``resolved``'s plan with the emitter ``emit`` and write the files to
     ``outdir``, replacing it; with ``check``, compare instead and write nothing.
@@ -81,10 +87,12 @@ def compile_to(
         ConfigError: A server runs from ``outdir``, or ``outdir`` is not a folder aimc wrote.
     """
     target = resolved.target.hardware.name
-    compiled = emitted(emit, resolved.plan, resolved.request, target, replicas)
+    compiled = emitted(emit, resolved.plan, resolved.request, target, replicas, autoscale)
     summary = plan_summary(compiled.plan)
     if (extra := emitter(emit).summary) is not None:
         summary += f"; {extra(replicas)}"
+    if autoscale is not None:
+        summary += f" ({autoscale.kind}: {autoscale.min_replicas} to {autoscale.max_replicas})"
     if check:
         return Compilation(outdir, compiled, summary, diff_artifacts(outdir, compiled.files))
     refuse_running_in(outdir)  # never replace the folder (and log) of a running server

@@ -23,6 +23,7 @@ from aimc.check.catalog import Catalog
 from aimc.check.hardware import Target, resolve_target
 from aimc.core.errors import ConfigError
 from aimc.domain.recipe import Hardware, Recipe
+from aimc.emit.autoscale import Autoscale
 from aimc.emit.emitters import emitter
 from aimc.plan.candidates import candidates, summary
 from aimc.plan.measured import Measurement
@@ -118,6 +119,7 @@ def show(
     emit: str = "local",
     replicas: int = 1,
     cache_dir: Path | None = None,
+    autoscale: Autoscale | None = None,
 ) -> Shown:
     """What ``request`` resolves to on ``target`` (see the module docstring); ``emit``
     names the emitter whose preview (with ``replicas``) is shown, ``cache_dir`` the model
@@ -137,7 +139,7 @@ def show(
     here = replace(request, available_gpus=found.available_gpus)
     rows = [{"hardware": name, **row} for row in candidate_rows(recipe, found.hardware, here)]
     preview = emitter(emit).preview
-    manifests = preview(plan, request, name, replicas) if preview is not None else None
+    manifests = preview(plan, request, name, replicas, autoscale) if preview else None
     return Shown(found, recipe, rows, plan, manifests=manifests)
 
 

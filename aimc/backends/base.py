@@ -78,6 +78,8 @@ class Backend:
             ``aimc/backends/<name>.json``.
         vocabulary_script: A script in this package that prints the vocabulary of the
             release an interpreter imports (``validate --backend-from-env``), or None.
+        default_args: Engine arguments every plan of the backend gets, in the backend
+            layer (any higher layer may change them), e.g. what makes it serve /metrics.
     """
 
     name: str
@@ -106,6 +108,7 @@ class Backend:
     phase_markers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     snapshot: Callable[[], Mapping[str, Any]] | None = None
     vocabulary_script: str | None = None
+    default_args: Mapping[str, Any] = field(default_factory=dict)
 
 
 #: Every registered backend, by name, in registration order.

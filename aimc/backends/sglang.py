@@ -108,5 +108,10 @@ SGLANG = register(
             "runs its tensor-parallel ranks and no API server (SGLang answers only /health "
             "on its port once they are up)"
         ),
+        # SGLang 0.5.19 serves /metrics only with --enable-metrics (srt/server_args.py:
+        # enable_metrics, default False; srt/entrypoints/http_server.py calls
+        # add_prometheus_middleware only when it is set). The PodMonitor, the dashboard
+        # and the autoscalers read /metrics; a higher layer may still turn it off.
+        default_args={"enable-metrics": True},
     )
 )

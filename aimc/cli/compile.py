@@ -65,7 +65,9 @@ def compile_(
     resolved = opts.resolve(model, gpu_count)
     for text in resolved.target.notes:
         note(text)
-    done = compile_to(resolved, outdir, emit.emit, emit.replicas, check=check)
+    done = compile_to(
+        resolved, outdir, emit.emit, emit.replicas, check=check, autoscale=emit.autoscale
+    )
     if check:
         _report_check(done, fmt)
         return

@@ -113,7 +113,15 @@ def show_config(
     catalog = Catalog.default(opts.recipe_dirs)
     request = request_from(model, gpu_count, opts)
     settings = current_settings()
-    shown = show(catalog, request, opts.target, emit.emit, emit.replicas, settings.cache_dir)
+    shown = show(
+        catalog,
+        request,
+        opts.target,
+        emit.emit,
+        emit.replicas,
+        settings.cache_dir,
+        emit.autoscale,
+    )
     if fmt != "table":
         emit_result(shown.to_json(), fmt, shown.message())
     elif shown.plan is None:

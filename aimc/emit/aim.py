@@ -38,9 +38,11 @@ from typing import Any
 
 from aimc.backends import vocabulary
 from aimc.core.errors import ConfigError
+from aimc.emit.autoscale import Autoscale, aim_scaling
 from aimc.emit.cluster import emit_request_line, folder, render_files
 from aimc.emit.k8s import check_plan
 from aimc.emit.k8s_pod import env_entry, k8s_escape, pod_resources, secret_name
+from aimc.emit.monitoring import monitoring_resources
 from aimc.emit.render import container_env, server_argv
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
@@ -52,6 +54,7 @@ __all__ = [
     "AIM_GPU_COUNTS",
     "AIM_GPU_MODELS",
     "AIM_PORT",
+    "AIM_SERVICE_LABEL",
     "FILES",
     "aim_resources",
     "compile_aim",
@@ -65,6 +68,9 @@ AIM_BASE_IMAGE = "amdenterpriseai/aim-base:0.9"
 #: The AIMService's container port (aim-engine ``constants.DefaultHTTPPort``) and the
 #: runtime's default ``AIM_PORT``.
 AIM_PORT = 8000
+#: The label the operator puts on the InferenceService of an AIMService (and KServe on its
+#: pods): the AIMService's name (aim-engine v0.2.1 ``constants.LabelService``).
+AIM_SERVICE_LABEL = "aim.eai.amd.com/service"
 #: aimc target -> the GPU model the operator labels nodes with (aim-engine
 #: ``internal/utils/resources.go`` ``KnownAmdDevices``), for the targets whose GPUs the
 #: base image has general profiles for (aim-build ``profiles/general/vllm-<gpu>-...``).
@@ -79,7 +85,13 @@ _MODEL_ID = re.compile(r"^[a-zA-Z0-9_-]+/[a-zA-Z0-9._-]+\Z")
 #: Variables the operator's cache and the runtime own (the downloads, the cache path).
 _OWN_ENV = ("HF_HUB_CACHE", "HF_HUB_OFFLINE")
 
-FILES = ("aimmodel.yaml", "aimservice.yaml", "aimservicetemplate.yaml")
+FILES = (
+    "aimmodel.yaml",
+    "aimservice.yaml",
+    "aimservicetemplate.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+)
 
 
 def _refuse(why: str, hint: str | None = None) -> ConfigError:
@@ -173,8 +185,13 @@ def _cpu_memory(plan: Plan) -> dict[str, dict[str, Any]]:
     return {k: {n: v for n, v in q.items() if n != gpu} for k, q in pod_resources(plan).items()}
 
 
-def aim_resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
-    """The AIM resources of ``plan``, by file name (data, before YAML)."""
+def aim_resources(
+    plan: Plan, replicas: int = 1, autoscale: Autoscale | None = None
+) -> dict[str, dict[str, Any]]:
+    """The AIM resources of ``plan``, by file name (data, before YAML): with ``autoscale``,
+    the AIMService's own autoscaling fields (:func:`aimc.emit.autoscale.aim_scaling`)
+    instead of ``replicas``; ``monitoring/`` always (the operator's pods are KServe
+    InferenceService pods, labelled ``serving.kserve.io/inferenceservice``)."""
     _check(plan, replicas)
     model = {
         "image": AIM_BASE_IMAGE,
@@ -186,10 +203,20 @@ def aim_resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
         "replicas": replicas,
         "resources": _cpu_memory(plan),
     }
+    if autoscale is not None:
+        del service["replicas"]
+        service.update(aim_scaling(plan, autoscale))
+    # The operator names the InferenceService it creates {service}-{hash of the namespace}
+    # (aim-engine v0.2.1 internal/aimservice/kserve.go GenerateInferenceServiceName), so
+    # its pods are found by the label it puts on that InferenceService,
+    # aim.eai.amd.com/service = the AIMService's name, which KServe copies onto the
+    # predictor pods (utils.Union(..., isvc.Labels, ...) in its predictor reconciler).
+    selector = {AIM_SERVICE_LABEL: plan.name}
     return {
         "aimmodel.yaml": {**_meta(plan, "AIMModel"), "spec": model},
         "aimservice.yaml": {**_meta(plan, "AIMService"), "spec": service},
         "aimservicetemplate.yaml": _template(plan),
+        **monitoring_resources(plan, selector, {"port": "http"}, AIM_SERVICE_LABEL),
     }
 
 
@@ -224,18 +251,31 @@ def _notes(plan: Plan) -> dict[str, list[str]]:
     }
 
 
-def render_aim(plan: Plan, line: str, replicas: int = 1) -> dict[str, str]:
+def render_aim(
+    plan: Plan, line: str, replicas: int = 1, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     """The AIM files of ``plan`` by name, ``manifest.aimc`` excluded."""
-    return render_files(plan, line, aim_resources(plan, replicas), _notes(plan))
+    return render_files(plan, line, aim_resources(plan, replicas, autoscale), _notes(plan))
 
 
-def aim_line(request: Request, target: str, replicas: int) -> str:
+def aim_line(
+    request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> str:
     """The ``aim-engine compile`` line of an AIM folder."""
-    return emit_request_line(request, target, "aim", replicas)
+    return emit_request_line(request, target, "aim", replicas, autoscale)
 
 
-def compile_aim(plan: Plan, request: Request, target: str, replicas: int = 1) -> dict[str, str]:
+def compile_aim(
+    plan: Plan,
+    request: Request,
+    target: str,
+    replicas: int = 1,
+    autoscale: Autoscale | None = None,
+) -> dict[str, str]:
     """Every file of ``--emit aim``, ``manifest.aimc`` included."""
-    line = aim_line(request, target, replicas)
-    files = render_aim(plan, line, replicas)
-    return folder(plan, request, line, files, {"emit": "aim", "replicas": replicas})
+    line = aim_line(request, target, replicas, autoscale)
+    files = render_aim(plan, line, replicas, autoscale)
+    kubernetes: dict[str, Any] = {"emit": "aim", "replicas": replicas}
+    if autoscale is not None:
+        kubernetes["autoscale"] = autoscale.record()
+    return folder(plan, request, line, files, kubernetes)

@@ -15,6 +15,7 @@ from typing import Any
 from aimc import __version__
 from aimc.core.ownership import KUBERNETES_MANIFEST
 from aimc.core.safety import check_env
+from aimc.emit.autoscale import Autoscale
 from aimc.emit.render import manifest
 from aimc.emit.templating import environment
 from aimc.plan.model import Plan
@@ -26,11 +27,14 @@ __all__ = ["TEMPLATE", "emit_request_line", "folder", "render_files"]
 TEMPLATE = "cluster.yaml.j2"
 
 
-def emit_request_line(request: Request, target: str, emit: str, replicas: int) -> str:
-    """The ``aim-engine compile`` line of a folder: ``--emit NAME`` (and ``--replicas``)
-    added to the plan's own line."""
+def emit_request_line(
+    request: Request, target: str, emit: str, replicas: int, autoscale: Autoscale | None = None
+) -> str:
+    """The ``aim-engine compile`` line of a folder: ``--emit NAME`` (and ``--replicas``,
+    ``--autoscale``...) added to the plan's own line."""
     line = request_line(request, target) + f" --emit {emit}"
-    return line + (f" --replicas {replicas}" if replicas != 1 else "")
+    line += f" --replicas {replicas}" if replicas != 1 else ""
+    return line + (autoscale.words() if autoscale is not None else "")
 
 
 def render_files(

@@ -19,6 +19,7 @@ from typing import Any
 
 from aimc.core.errors import ConfigError
 from aimc.core.registry import Registry
+from aimc.emit.autoscale import Autoscale
 from aimc.emit.render import manifest, render
 from aimc.plan.model import Plan
 from aimc.plan.request import Request, request_line
@@ -34,8 +35,8 @@ __all__ = [
     "register",
 ]
 
-#: ``(plan, request, target name, replicas)`` -> every file of the folder, by name.
-Render = Callable[[Plan, Request, str, int], dict[str, str]]
+#: ``(plan, request, target name, replicas, autoscale)`` -> every file of the folder, by name.
+Render = Callable[[Plan, Request, str, int, Autoscale | None], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Emitter:
             manifest), or None when ``show-config`` shows the plan alone.
         replicas: Whether it takes ``--replicas``.
         summary: The line ``compile`` adds after the plan's summary (given the replicas).
+        autoscale: Whether it takes ``--autoscale``.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Emitter:
     preview: Render | None = None
     replicas: bool = False
     summary: Callable[[int], str] | None = None
+    autoscale: bool = False
 
 
 #: The registered emitters by name, in registration order.
@@ -89,7 +92,9 @@ def emitter(name: str) -> Emitter:
     return EMITTERS[name]
 
 
-def _local(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+def _local(
+    plan: Plan, request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     return compile_plan(plan, request, target).files
 
 
@@ -97,44 +102,60 @@ def _local(plan: Plan, request: Request, target: str, replicas: int) -> dict[str
 # pay for it otherwise (bench/speed.py).
 
 
-def _k8s(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+def _k8s(
+    plan: Plan, request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     from aimc.emit.k8s import compile_k8s
 
-    return compile_k8s(plan, request, target, replicas)
+    return compile_k8s(plan, request, target, replicas, autoscale)
 
 
-def _k8s_preview(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+def _k8s_preview(
+    plan: Plan, request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     from aimc.emit.k8s import k8s_request_line, render_k8s
 
-    return render_k8s(plan, k8s_request_line(request_line(request, target), replicas), replicas)
+    line = k8s_request_line(request_line(request, target), replicas)
+    line += autoscale.words() if autoscale is not None else ""
+    return render_k8s(plan, line, replicas, autoscale)
 
 
 def _k8s_summary(replicas: int) -> str:
     return f"Kubernetes: {replicas} replica{'s' if replicas != 1 else ''}"
 
 
-def _kserve(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+def _kserve(
+    plan: Plan, request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     from aimc.emit.kserve import compile_kserve
 
-    return compile_kserve(plan, request, target, replicas)
+    return compile_kserve(plan, request, target, replicas, autoscale)
 
 
-def _kserve_preview(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+def _kserve_preview(
+    plan: Plan, request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     from aimc.emit.kserve import kserve_line, render_kserve
 
-    return render_kserve(plan, kserve_line(request, target, replicas), replicas)
+    return render_kserve(
+        plan, kserve_line(request, target, replicas, autoscale), replicas, autoscale
+    )
 
 
-def _aim(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+def _aim(
+    plan: Plan, request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     from aimc.emit.aim import compile_aim
 
-    return compile_aim(plan, request, target, replicas)
+    return compile_aim(plan, request, target, replicas, autoscale)
 
 
-def _aim_preview(plan: Plan, request: Request, target: str, replicas: int) -> dict[str, str]:
+def _aim_preview(
+    plan: Plan, request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     from aimc.emit.aim import aim_line, render_aim
 
-    return render_aim(plan, aim_line(request, target, replicas), replicas)
+    return render_aim(plan, aim_line(request, target, replicas, autoscale), replicas, autoscale)
 
 
 register(Emitter("local", "launch.sh, compose.yaml, ...", _local))
@@ -146,6 +167,7 @@ register(
         preview=_k8s_preview,
         replicas=True,
         summary=_k8s_summary,
+        autoscale=True,
     )
 )
 register(
@@ -156,6 +178,7 @@ register(
         preview=_kserve_preview,
         replicas=True,
         summary=lambda n: f"KServe: {n} replica{'s' if n != 1 else ''}",
+        autoscale=True,
     )
 )
 register(
@@ -166,13 +189,24 @@ register(
         preview=_aim_preview,
         replicas=True,
         summary=lambda n: f"AIM operator: {n} replica{'s' if n != 1 else ''}",
+        autoscale=True,
     )
 )
 
 
-def compiled(name: str, plan: Plan, request: Request, target: str, replicas: int) -> Compiled:
+def compiled(
+    name: str,
+    plan: Plan,
+    request: Request,
+    target: str,
+    replicas: int,
+    autoscale: Autoscale | None = None,
+) -> Compiled:
     """The plan and every file ``--emit name`` writes for it."""
-    return Compiled(plan, emitter(name).compile(plan, request, target, replicas))
+    render = emitter(name).compile
+    if autoscale is None:  # an emitter without --autoscale takes the four arguments only
+        return Compiled(plan, render(plan, request, target, replicas))  # type: ignore[call-arg]
+    return Compiled(plan, render(plan, request, target, replicas, autoscale))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from aimc import __version__
 from aimc.core.errors import ConfigError
 from aimc.core.ownership import KUBERNETES_MANIFEST
 from aimc.core.safety import check_env
+from aimc.emit.autoscale import Autoscale, hpa, scaled_object
+from aimc.emit.cluster import render_files
 from aimc.emit.k8s_download import download_container, download_job, shares_download, wait_container
 from aimc.emit.k8s_lws import (
     leader_args,
@@ -45,6 +47,7 @@ from aimc.emit.k8s_pod import (
     secret_name,
     server_container,
 )
+from aimc.emit.monitoring import monitoring_resources
 from aimc.emit.render import (
     container_env,
     interconnect_note,
@@ -69,11 +72,31 @@ __all__ = [
 ]
 
 #: The Kubernetes artifacts, one resource kind each (``manifest.aimc`` besides).
-FILES = ("deployment.yaml", "pvc.yaml", "service.yaml")
+FILES = (
+    "deployment.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+    "service.yaml",
+)
 #: The Kubernetes artifacts of a multi-node plan.
-MULTINODE_FILES = ("download.yaml", "leaderworkerset.yaml", "pvc.yaml", "service.yaml")
+MULTINODE_FILES = (
+    "download.yaml",
+    "leaderworkerset.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+    "service.yaml",
+)
 #: With replicas (a cache that several pods share), a download Job besides :data:`FILES`.
-SHARED_FILES = ("deployment.yaml", "download.yaml", "pvc.yaml", "service.yaml")
+SHARED_FILES = (
+    "deployment.yaml",
+    "download.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+    "service.yaml",
+)
 
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
@@ -238,7 +261,60 @@ def _multinode(
     }
 
 
-def render_k8s(plan: Plan, line: str, replicas: int = 1) -> dict[str, str]:
+def cluster_extras(
+    plan: Plan, replicas: int, autoscale: Autoscale | None
+) -> dict[str, dict[str, Any]]:
+    """What every ``--emit k8s`` folder adds to the workload: ``monitoring/`` (a PodMonitor
+    of the pods that serve the API, a Grafana dashboard: :mod:`aimc.emit.monitoring`) and,
+    with ``autoscale``, the ScaledObject or HorizontalPodAutoscaler of the Deployment (the
+    LeaderWorkerSet on several nodes: :mod:`aimc.emit.autoscale`)."""
+    if plan.nodes > 1:
+        kind, name = "LeaderWorkerSet", lws_name(plan, replicas)
+        selector = leader_selector(name)
+    else:
+        kind, name, selector = "Deployment", plan.name, _selector(plan)
+    extras = monitoring_resources(plan, selector, {"port": "http"})
+    if autoscale is not None:
+        labels = {"app.kubernetes.io/name": plan.name, "app.kubernetes.io/managed-by": "aimc"}
+        if autoscale.kind == "keda":
+            extras["scaledobject.yaml"] = scaled_object(plan, autoscale, kind, name, labels)
+        else:
+            extras["hpa.yaml"] = hpa(plan, autoscale, kind, name, labels)
+    return extras
+
+
+def _extra_notes(autoscale: Autoscale | None) -> dict[str, list[str]]:
+    scaled = [
+        "Scales the server on the engine's queue and KV cache in use (docs/kubernetes.md:"
+        " the targets and why).",
+        "The recipe publishes no saturation point for this configuration: the targets are"
+        " aimc's documented defaults.",
+    ]
+    return {
+        "monitoring/podmonitor.yaml": [
+            "kubectl apply -f monitoring/   (needs prometheus-operator: PodMonitor)",
+            "Scrapes /metrics of every pod that serves the API.",
+        ],
+        "monitoring/dashboard.yaml": [
+            "kubectl apply -f monitoring/   (Grafana's dashboard sidecar loads ConfigMaps"
+            " labelled grafana_dashboard)",
+        ],
+        "scaledobject.yaml": [
+            *scaled,
+            "Needs KEDA (keda.sh); the queries read the Prometheus"
+            " that monitoring/podmonitor.yaml feeds.",
+        ],
+        "hpa.yaml": [
+            *scaled,
+            "Needs a metrics adapter (prometheus-adapter) that serves the"
+            " engine's metrics as Pods metrics under their own names.",
+        ],
+    }
+
+
+def render_k8s(
+    plan: Plan, line: str, replicas: int = 1, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     """The Kubernetes manifests of ``plan`` by file name, ``manifest.aimc`` excluded;
     ``line`` is the request line their headers show (:func:`k8s_request_line`).
 
@@ -251,8 +327,17 @@ def render_k8s(plan: Plan, line: str, replicas: int = 1) -> dict[str, str]:
         check_env(name, str(setting.value), "plan")
     env = environment()
     files = {}
+    scaling = ""
+    if autoscale is not None:
+        # The cache and the download are shared as for the most replicas; the workload has no
+        # replicas of its own (each apply would reset what the autoscaler set).
+        replicas = max(autoscale.max_replicas, 1)
+        scaling = f"replicas: {autoscale.min_replicas} to {autoscale.max_replicas}, autoscaled"
     for name, resource in resources(plan, replicas).items():
+        if autoscale is not None and name in ("deployment.yaml", "leaderworkerset.yaml"):
+            del resource["spec"]["replicas"]
         context = {
+            "scaling": scaling,
             "plan": plan,
             "version": __version__,
             "request_line": line,
@@ -269,7 +354,10 @@ def render_k8s(plan: Plan, line: str, replicas: int = 1) -> dict[str, str]:
             "store_port": store_port(plan),
         }
         files[name] = env.get_template(f"k8s/{name}.j2").render(context)
-    return files
+    extras = cluster_extras(plan, replicas, autoscale)
+    return dict(
+        sorted({**files, **render_files(plan, line, extras, _extra_notes(autoscale))}.items())
+    )
 
 
 def k8s_request_line(line: str, replicas: int) -> str:
@@ -277,11 +365,18 @@ def k8s_request_line(line: str, replicas: int) -> str:
     return line + " --emit k8s" + (f" --replicas {replicas}" if replicas != 1 else "")
 
 
-def compile_k8s(plan: Plan, request: Request, target: str, replicas: int = 1) -> dict[str, str]:
+def compile_k8s(
+    plan: Plan,
+    request: Request,
+    target: str,
+    replicas: int = 1,
+    autoscale: Autoscale | None = None,
+) -> dict[str, str]:
     """Every Kubernetes artifact of ``plan``, ``manifest.aimc`` included (its inputs as
     :func:`aimc.app.pipeline.compile_plan` writes them, plus ``kubernetes``)."""
     line = k8s_request_line(request_line(request, target), replicas)
-    files = render_k8s(plan, line, replicas)
+    line += autoscale.words() if autoscale is not None else ""
+    files = render_k8s(plan, line, replicas, autoscale)
     inputs: dict[str, Any] = {
         "command": line,
         "recipe": plan.recipe,
@@ -292,5 +387,7 @@ def compile_k8s(plan: Plan, request: Request, target: str, replicas: int = 1) ->
     inputs["kubernetes"] = {"replicas": replicas}
     if plan.nodes > 1:
         inputs["kubernetes"]["nodes"] = plan.nodes
+    if autoscale is not None:
+        inputs["kubernetes"]["autoscale"] = autoscale.record()
     files[KUBERNETES_MANIFEST] = manifest(plan, files, inputs)
     return files

@@ -47,10 +47,12 @@ from urllib.parse import quote
 
 from aimc.backends import BACKENDS
 from aimc.core.errors import ConfigError
+from aimc.emit.autoscale import Autoscale, kserve_scaling
 from aimc.emit.cluster import emit_request_line, folder, render_files
 from aimc.emit.k8s import check_plan, resources
 from aimc.emit.k8s_lws import lws_name_limit
 from aimc.emit.k8s_pod import LABEL_MAX, k8s_name, secret_name
+from aimc.emit.monitoring import monitoring_resources
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
 
@@ -85,12 +87,25 @@ LWS_SUFFIX = "-kserve-mn"
 CACHE_VOLUME = "aimc-model-cache"
 ROUTING_ANNOTATION = "serving.kserve.io/model-based-routing-enabled"
 
-FILES = ("llminferenceservice.yaml", "pvc.yaml")
-SHARED_FILES = ("download.yaml", "llminferenceservice.yaml", "pvc.yaml")
+FILES = (
+    "llminferenceservice.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+)
+SHARED_FILES = (
+    "download.yaml",
+    "llminferenceservice.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
+    "pvc.yaml",
+)
 MULTINODE_FILES = (
     "download.yaml",
     "llminferenceservice.yaml",
     "llminferenceserviceconfig.yaml",
+    "monitoring/dashboard.yaml",
+    "monitoring/podmonitor.yaml",
     "pvc.yaml",
 )
 
@@ -180,9 +195,16 @@ def _service(plan: Plan, replicas: int, pods: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def kserve_resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]:
-    """The resources of ``plan`` for KServe, by file name (data, before YAML)."""
+def kserve_resources(
+    plan: Plan, replicas: int = 1, autoscale: Autoscale | None = None
+) -> dict[str, dict[str, Any]]:
+    """The resources of ``plan`` for KServe, by file name (data, before YAML): with
+    ``autoscale``, KServe's own ``spec.scaling`` instead of ``replicas``
+    (:func:`aimc.emit.autoscale.kserve_scaling`); ``monitoring/`` always."""
     _check(plan, replicas)
+    scaling = kserve_scaling(autoscale) if autoscale is not None else None
+    if autoscale is not None:
+        replicas = autoscale.max_replicas  # the cache and the download, shared as for the most
     base = resources(plan, replicas, "kserve")
     if plan.nodes > 1:
         group = base["leaderworkerset.yaml"]["spec"]["leaderWorkerTemplate"]
@@ -192,9 +214,19 @@ def kserve_resources(plan: Plan, replicas: int = 1) -> dict[str, dict[str, Any]]
         }
     else:
         pods = {"template": _pod(plan, base["deployment.yaml"]["spec"]["template"]["spec"])}
+    service = _service(plan, replicas, pods)
+    if scaling is not None:
+        del service["spec"]["replicas"]  # the CRD: replicas and scaling are exclusive
+        service["spec"]["scaling"] = scaling
+    # KServe labels its workload pods as its Service selects them (kserve.py's _workload_url).
+    selector = {
+        "app.kubernetes.io/name": service["metadata"]["name"],
+        "app.kubernetes.io/part-of": "llminferenceservice",
+    }
     files = {
-        "llminferenceservice.yaml": _service(plan, replicas, pods),
+        "llminferenceservice.yaml": service,
         "pvc.yaml": base["pvc.yaml"],
+        **monitoring_resources(plan, selector, {"port": "http"}),
     }
     if "download.yaml" in base:
         files["download.yaml"] = base["download.yaml"]
@@ -222,7 +254,9 @@ def _workload_url(service: str) -> str:
 
 
 def _notes(plan: Plan, replicas: int, names: list[str]) -> dict[str, list[str]]:
-    others = " and ".join(n for n in names if n != "llminferenceservice.yaml")
+    others = " and ".join(
+        n for n in names if n != "llminferenceservice.yaml" and not n.startswith("monitoring/")
+    )
     secret = secret_name(plan)
     service = service_name(plan, replicas)
     notes = [
@@ -251,22 +285,35 @@ def _notes(plan: Plan, replicas: int, names: list[str]) -> dict[str, list[str]]:
     return {"llminferenceservice.yaml": notes, "llminferenceserviceconfig.yaml": config}
 
 
-def render_kserve(plan: Plan, line: str, replicas: int = 1) -> dict[str, str]:
+def render_kserve(
+    plan: Plan, line: str, replicas: int = 1, autoscale: Autoscale | None = None
+) -> dict[str, str]:
     """The KServe files of ``plan`` by name, ``manifest.aimc`` excluded; ``line`` is the
     command their headers show."""
-    data = kserve_resources(plan, replicas)
+    data = kserve_resources(plan, replicas, autoscale)
     return render_files(plan, line, data, _notes(plan, replicas, list(data)))
 
 
-def kserve_line(request: Request, target: str, replicas: int) -> str:
+def kserve_line(
+    request: Request, target: str, replicas: int, autoscale: Autoscale | None = None
+) -> str:
     """The ``aim-engine compile`` line of a KServe folder."""
-    return emit_request_line(request, target, "kserve", replicas)
+    return emit_request_line(request, target, "kserve", replicas, autoscale)
 
 
-def compile_kserve(plan: Plan, request: Request, target: str, replicas: int = 1) -> dict[str, str]:
+def compile_kserve(
+    plan: Plan,
+    request: Request,
+    target: str,
+    replicas: int = 1,
+    autoscale: Autoscale | None = None,
+) -> dict[str, str]:
     """Every file of ``--emit kserve``, ``manifest.aimc`` included."""
-    line = kserve_line(request, target, replicas)
+    line = kserve_line(request, target, replicas, autoscale)
     kubernetes: dict[str, Any] = {"emit": "kserve", "replicas": replicas}
     if plan.nodes > 1:
         kubernetes["nodes"] = plan.nodes
-    return folder(plan, request, line, render_kserve(plan, line, replicas), kubernetes)
+    if autoscale is not None:
+        kubernetes["autoscale"] = autoscale.record()
+    files = render_kserve(plan, line, replicas, autoscale)
+    return folder(plan, request, line, files, kubernetes)

@@ -236,7 +236,8 @@ def layers_of(ctx: Context) -> list[Layer]:
 
 
 def backend_layer(ctx: Context) -> Layer:
-    """Layer 1: the engine's defaults (host, memory fraction, port)."""
+    """Layer 1: the engine's defaults (host, memory fraction, port, the backend's
+    ``default_args``)."""
     values: dict[str, tuple[Any, str]] = {"host": ("0.0.0.0", "aimc default")}
     backend = ctx.chosen.backend
     if ctx.engine.default_memory_utilization is not None:
@@ -248,6 +249,8 @@ def backend_layer(ctx: Context) -> Layer:
         values["port"] = (ctx.request.default_port, "$DEFAULT_PORT")
     else:
         values["port"] = (DEFAULT_PORT, "aimc default")
+    for flag, value in ctx.engine.default_args.items():
+        values[f"args.{flag}"] = (value, f"aimc default for {backend}")
     return Layer("backend", values)
 
 

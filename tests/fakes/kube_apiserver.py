@@ -53,6 +53,11 @@ RESOURCES = [
     ("aim.eai.amd.com/v1alpha1", "aimmodels", "AIMModel", True),
     ("aim.eai.amd.com/v1alpha1", "aimservicetemplates", "AIMServiceTemplate", True),
     ("aim.eai.amd.com/v1alpha1", "aimservices", "AIMService", True),
+    # monitoring/ and --autoscale: a ConfigMap, prometheus-operator, KEDA, the HPA.
+    ("v1", "configmaps", "ConfigMap", True),
+    ("monitoring.coreos.com/v1", "podmonitors", "PodMonitor", True),
+    ("keda.sh/v1alpha1", "scaledobjects", "ScaledObject", True),
+    ("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True),
 ]
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 

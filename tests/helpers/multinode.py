@@ -22,6 +22,7 @@ from aimc.check.catalog import Catalog
 from aimc.domain.recipe import RecipeRoot
 from tests.conftest import ROOT
 from tests.helpers.k8s import K8S_VERSION, load_yaml
+from tests.helpers.observability import validate_cluster_object
 
 __all__ = ["CRD", "lws_validator", "run_recorded", "three_node_catalog", "validate_multinode"]
 
@@ -59,6 +60,9 @@ def validate_multinode(files: dict[str, str]) -> None:
     lws_validator().validate(load_yaml(files["leaderworkerset.yaml"]))
     for name in ("service.yaml", "pvc.yaml", "download.yaml"):
         kubernetes_validate.validate(load_yaml(files[name]), K8S_VERSION, strict=True)
+    for name in files:
+        if name.startswith("monitoring/") or name in ("scaledobject.yaml", "hpa.yaml"):
+            validate_cluster_object(load_yaml(files[name]))
 
 
 def run_recorded(

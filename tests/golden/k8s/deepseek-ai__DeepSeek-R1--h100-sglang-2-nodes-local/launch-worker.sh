@@ -47,4 +47,5 @@ exec docker run --rm --name "${AIM_CONTAINER_NAME:-aim-deepseek-r1}" \
   --host 0.0.0.0 \
   --port 8000 \
   --nnodes 2 \
+  --enable-metrics \
   --dist-init-addr "$AIM_MASTER_ADDR:20000" --node-rank "$AIM_NODE_RANK"
