@@ -30,7 +30,7 @@ from aimc.plan.candidates import candidates
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
 from tests.conftest import GOLDEN
-from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml
+from tests.helpers.k8s import K8S_VERSION, YAML_HOSTILE, kubelet_expand, load_yaml
 from tests.helpers.multinode import validate_multinode
 from tests.helpers.observability import validate_cluster_object
 
@@ -206,27 +206,7 @@ def test_args_and_env_are_launch_shs(
     assert k8s_env == offline
 
 
-HOSTILE = [
-    "a: b",
-    "- x",
-    "{x: 1}",
-    "&a *a",
-    "!!python/object:os.system",
-    "#",
-    "'\"\\",
-    "$(HF_TOKEN)",
-    "$$(HF_TOKEN)",
-    "${HOME}",
-    "a$",
-    "$",
-    "\u2028",
-    "yes",
-    "0x1A",
-    "null",
-]
-
-
-@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize("text", YAML_HOSTILE)
 @pytest.mark.parametrize("field", ["served_model_name", "env-value", "chat-template"])
 def test_hostile_values_read_back_as_planned(field: str, text: str) -> None:
     """YAML-special text and ``$`` read back (YAML, then the kubelet's expansion) as exactly

@@ -46,7 +46,7 @@ from aimc.plan.request import Request
 from aimc.plan.resolve import plan_name
 from tests.conftest import GOLDEN, ROOT
 from tests.helpers.crd import cel_rules, check_metadata, crd_schema, validator
-from tests.helpers.k8s import K8S_VERSION, kubelet_expand, load_yaml
+from tests.helpers.k8s import K8S_VERSION, YAML_HOSTILE, kubelet_expand, load_yaml
 from tests.helpers.observability import validate_cluster_object
 from tests.helpers.operators import KSERVE_CEL as CEL
 from tests.helpers.operators import KSERVE_CRDS as CRDS
@@ -299,27 +299,7 @@ def test_the_controllers_names_stay_valid_for_any_model(
     validator(CRDS["LLMInferenceService"], "v1alpha1").validate(service)
 
 
-HOSTILE = [
-    "a: b",
-    "- x",
-    "{x: 1}",
-    "&a *a",
-    "!!python/object:os.system",
-    "#",
-    "'\"\\",
-    "$(HF_TOKEN)",
-    "$$(HF_TOKEN)",
-    "${HOME}",
-    "a$",
-    "$",
-    "\u2028",
-    "yes",
-    "0x1A",
-    "null",
-]
-
-
-@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize("text", YAML_HOSTILE)
 @pytest.mark.parametrize("field", ["served_model_name", "env-value", "chat-template"])
 def test_hostile_values_read_back_as_planned(field: str, text: str) -> None:
     """YAML-special text and ``$`` read back (YAML, then the kubelet's expansion) as exactly

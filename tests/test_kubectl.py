@@ -16,9 +16,6 @@ resource (a GET of it in the namespace), and the object kubectl would create pri
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +23,7 @@ import pytest
 
 from aimc.core.ownership import KUBERNETES_MANIFEST, MANIFEST
 from tests.fakes.kube_apiserver import kube_api
-from tests.helpers.operators import folder_objects, resource_path
-
-KUBECTL = shutil.which("kubectl", path="/usr/local/bin:/usr/bin:/bin")
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+from tests.helpers.operators import apply_folder, folder_objects, kubectl
 
 #: Every kind of folder: (id, compile arguments, the kinds it holds).
 FOLDERS = [
@@ -65,22 +59,6 @@ FOLDERS = [
 ]
 
 
-def _kubectl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    assert KUBECTL, "kubectl is not installed: run scripts/setup-docker.sh --packages as root"
-    return subprocess.run(
-        [KUBECTL, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-def _as_written(obj: dict[str, Any]) -> dict[str, Any]:
-    """``obj`` less what kubectl adds: the namespace it applies to, empty annotations."""
-    meta = dict(obj["metadata"])
-    assert meta.pop("namespace", "default") == "default"
-    if meta.get("annotations") == {}:
-        del meta["annotations"]
-    return {**obj, "metadata": meta}
-
-
 def _compile(cli: Any, out: Path, args: list[str]) -> None:
     result = cli("compile", *args, "--emit", "k8s", "-o", str(out))
     assert result.code == 0, result.err
@@ -103,22 +81,7 @@ def test_kubectl_applies_every_emitted_folder(
         "Service",
         "PersistentVolumeClaim",
     } | monitoring
-    with kube_api(tmp_path) as api:
-        flags = ["apply", "-f", str(out), "--dry-run=client", "--validate=false", "-o", "json"]
-        result = _kubectl([*flags, *(["-R"] if recursive else [])], api.env(tmp_path))
-        assert result.returncode == 0, result.stderr
-        assert result.stderr == ""
-        printed = json.loads(result.stdout)
-        items = printed["items"] if printed["kind"] == "List" else [printed]
-        # What kubectl would create is what the file says (apply records it, as read, in
-        # the last-applied annotation, and adds the namespace).
-        sent = [json.loads(item["metadata"]["annotations"].pop(LAST_APPLIED)) for item in items]
-        key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
-        assert sorted(map(_as_written, sent), key=key) == sorted(expected, key=key)
-        assert sorted(map(_as_written, items), key=key) == sorted(expected, key=key)
-        # Each object was looked up at its resource's path: kind and apiVersion map.
-        assert sorted(api.gets) == sorted(("GET", resource_path(o)) for o in expected)
-        assert api.other == []
+    apply_folder(out, tmp_path, recursive)
 
 
 def test_kubectl_stops_at_a_json_file_that_is_no_object(cli: Any, tmp_path: Path) -> None:
@@ -129,7 +92,7 @@ def test_kubectl_stops_at_a_json_file_that_is_no_object(cli: Any, tmp_path: Path
     (out / KUBERNETES_MANIFEST).rename(out / MANIFEST)
     with kube_api(tmp_path) as api:
         flags = ["apply", "-f", str(out), "--dry-run=client", "--validate=false"]
-        result = _kubectl(flags, api.env(tmp_path))
+        result = kubectl(flags, api.env(tmp_path))
     assert result.returncode == 1
     assert f'unable to decode "{out / MANIFEST}"' in result.stderr
     assert "Object 'Kind' is missing" in result.stderr

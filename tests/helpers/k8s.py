@@ -45,3 +45,26 @@ def kubelet_expand(text: str, env: dict[str, str]) -> str:
         out.append(text[i])
         i += 1
     return "".join(out)
+
+
+#: Text that YAML or the kubelet would read as something else (a mapping, a list, an
+#: anchor, a tag, a comment, a boolean, a number, null, a variable reference) unless the
+#: writer quotes and escapes it.
+YAML_HOSTILE = [
+    "a: b",
+    "- x",
+    "{x: 1}",
+    "&a *a",
+    "!!python/object:os.system",
+    "#",
+    "'\"\\",
+    "$(HF_TOKEN)",
+    "$$(HF_TOKEN)",
+    "${HOME}",
+    "a$",
+    "$",
+    "\u2028",
+    "yes",
+    "0x1A",
+    "null",
+]

@@ -186,6 +186,7 @@ def resource_path(obj: dict[str, Any]) -> str:
 
 
 def _as_written(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` less what kubectl adds: the namespace it applies to, empty annotations."""
     meta = dict(obj["metadata"])
     assert meta.pop("namespace", "default") == "default"
     if meta.get("annotations") == {}:
@@ -193,22 +194,23 @@ def _as_written(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": meta}
 
 
+def kubectl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real ``kubectl ARGS`` (its output captured, its exit status not checked)."""
+    assert KUBECTL, "kubectl is not installed: run scripts/setup-docker.sh --packages as root"
+    return subprocess.run(
+        [KUBECTL, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def apply_folder(folder: Path, home: Path, recursive: bool) -> None:
     """``kubectl apply -f FOLDER --dry-run=client --validate=false -o json`` (and ``-R``):
-    exit 0, nothing on stderr, every object of every file sent as the file has it and looked
-    up at its resource's path, nothing else asked."""
-    assert KUBECTL, "kubectl is not installed: run scripts/setup-docker.sh --packages as root"
+    exit 0, nothing on stderr, every object of every file sent as the file has it (apply
+    records it, as read, in the last-applied annotation, and adds the namespace) and looked
+    up at its resource's path (kind and apiVersion map), nothing else asked."""
     expected = folder_objects(folder, recursive)
     with kube_api(home) as api:
         flags = ["apply", "-f", str(folder), "--dry-run=client", "--validate=false", "-o", "json"]
-        result = subprocess.run(
-            [KUBECTL, *flags, *(["-R"] if recursive else [])],
-            env=api.env(home),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = kubectl([*flags, *(["-R"] if recursive else [])], api.env(home))
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         printed = json.loads(result.stdout)
