@@ -272,7 +272,10 @@ def test_autoscale_refusals_are_one_line_exit_2(
     cli: Any, tmp_path: Path, args: list[str], message: str
 ) -> None:
     target = "mi325x" if "aim" in args else "h100"
-    result = cli("compile", "Qwen/Qwen3-8B", "--target", target, *args, "-o", str(tmp_path / "o"))
+    state = {"AIMC_STATE_DIR": str(tmp_path / "state")}  # no bench results of this machine
+    result = cli(
+        "compile", "Qwen/Qwen3-8B", "--target", target, *args, "-o", str(tmp_path / "o"), env=state
+    )
     assert result.code == 2, result.err
     assert message in result.err
     assert "Traceback" not in result.err
@@ -299,6 +302,7 @@ def test_compile_writes_the_scaled_object_the_options_describe(cli: Any, tmp_pat
         url,
         "-o",
         str(out),
+        env={"AIMC_STATE_DIR": str(tmp_path / "state")},
     )
     assert result.code == 0, result.err
     spec = load_yaml((out / "scaledobject.yaml").read_text())["spec"]
@@ -380,6 +384,7 @@ def test_replica_options_take_whole_counts_only(cli: Any, tmp_path: Path, value:
             value,
             "-o",
             str(tmp_path / "o"),
+            env={"AIMC_STATE_DIR": str(tmp_path / "state")},
         )
         assert result.code == 2, (option, value, result.err)
         assert "Traceback" not in result.err

@@ -1,7 +1,8 @@
 """The metric names aimc's autoscalers and dashboard read exist in the pinned engines.
 
 Every ``vllm:``/``sglang:`` name in what ``--autoscale`` and ``monitoring/`` write (the
-ScaledObject's queries, the HPA's metrics, the AIMService's, the dashboard's expressions):
+ScaledObject's queries, with and without a measured saturation point, the HPA's metrics and
+prometheus-adapter's rules for them, the AIMService's, the dashboard's expressions):
 for SGLang 0.5.19 against the metrics its ``metrics_collector.py`` defines
 (``tests/data/sglang/``, with their source), for vLLM 0.32.0 against a real ``/metrics``
 scrape of the CPU server (marked ``server``: the tiny model of :mod:`tests.helpers.vllm`).
@@ -27,6 +28,7 @@ from aimc.emit.monitoring import METRICS
 from aimc.plan.request import Request
 from aimc.run.process import alive
 from tests.conftest import ROOT
+from tests.helpers.bench_results import bench_runs
 from tests.helpers.runs import free_port
 from tests.helpers.vllm import PROMPT, post_json, server_pids, tiny_model
 from tests.helpers.vllm import vllm_python as vllm_python
@@ -39,6 +41,7 @@ SGLANG_METRICS = ROOT / "tests/data/sglang/metrics-0.5.19.txt"
 READERS = (
     "scaledobject.yaml",
     "hpa.yaml",
+    "prometheus-adapter.yaml",
     "monitoring/dashboard.yaml",
     "monitoring/podmonitor.yaml",
 )
@@ -52,8 +55,10 @@ def used_names(backend: str) -> set[str]:
     plan = make_plan(CATALOG, request, "h100")
     texts: list[str] = []
     for kind in ("keda", "hpa"):
-        files = compile_k8s(plan, request, "h100", 1, Autoscale(kind))
-        texts += [text for name, text in files.items() if name in READERS]
+        # With bench results of the configuration: the running requests too.
+        for bench in ((), bench_runs(plan)):
+            files = compile_k8s(plan, request, "h100", 1, Autoscale(kind, bench=bench))
+            texts += [text for name, text in files.items() if name in READERS]
     if backend == "vllm":
         amd = Request(model="Qwen/Qwen3-8B")
         files = compile_aim(make_plan(CATALOG, amd, "mi325x"), amd, "mi325x", 1, Autoscale("keda"))

@@ -17,9 +17,10 @@ NOUNS = {"models": "model", "recipes": "recipe", "configs": "configuration"}
 
 
 def _local_measurements() -> list[Any]:
-    from aimc.cli.options import local_measurements
+    from aimc.cli.options import current_settings
+    from aimc.cli.results import local_measurements
 
-    return local_measurements()
+    return local_measurements(current_settings().state_dir)
 
 
 @click.command("list")

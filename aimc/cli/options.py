@@ -20,7 +20,6 @@ from aimc.core.settings import Settings
 if TYPE_CHECKING:
     from aimc.app.planning import Resolved
     from aimc.emit.autoscale import Autoscale
-    from aimc.plan.measured import Measurement
     from aimc.plan.request import Request
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -383,7 +382,12 @@ def _autoscale_args(kwargs: dict[str, Any]) -> Autoscale | None:
     given = [kwargs.pop(k) for k in ("autoscale", "min_replicas", "max_replicas", "prometheus_url")]
     if given[0] is None and given[1:] != [1, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS]:
         raise ConfigError("--min-replicas, --max-replicas and --prometheus-url need --autoscale")
-    return Autoscale(*given) if given[0] is not None else None
+    if given[0] is None:
+        return None
+    from aimc.cli.results import local_runs  # the bench runs: only with --autoscale
+
+    kind, low, high, url = given
+    return Autoscale(kind, low, high, url, bench=local_runs(current_settings().state_dir))
 
 
 def _autoscale_options() -> list[Callable[[Any], Any]]:
@@ -463,6 +467,7 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = Fal
     """
     # Deferred on purpose: see PlanArgs.resolve.
     from aimc.app.pipeline import load_config_file
+    from aimc.cli.results import local_measurements
     from aimc.core.safety import parse_devices
     from aimc.plan.request import Request
 
@@ -479,20 +484,6 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = Fal
         default_port=current_settings().default_port_given,
         optimize=plan.optimize,
         nodes=plan.nodes,
-        measured=tuple(local_measurements()) if plan.optimize else (),
+        measured=tuple(local_measurements(current_settings().state_dir)) if plan.optimize else (),
         debug=debug,
     )
-
-
-def local_measurements() -> list[Measurement]:
-    """The configurations measured on this machine (``$AIMC_STATE_DIR/bench.jsonl``); a
-    problem with the file is one warning, never an error."""
-    # Deferred on purpose: see PlanArgs.resolve (aimc.plan.measured reads recipes).
-    from aimc.core.log import note
-    from aimc.plan.measured import RESULTS_NAME, from_results, read_results
-
-    path = current_settings().state_dir / RESULTS_NAME
-    results, problems = read_results(path)
-    for problem in problems:
-        note(problem, level="WARNING")
-    return from_results(results, str(path))

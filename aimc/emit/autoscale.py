@@ -20,8 +20,13 @@ engines: vLLM 0.32.0 ``vllm/v1/metrics/loggers.py``, SGLang 0.5.19
 
 The recipes publish no figure of the point where a configuration saturates (``measured:``
 gives throughput and latencies at one load, not the load), so these are the documented
-defaults above, the same for every plan. A new replica costs minutes (the startup probe's
-budget: the weights load), so scaling down waits :data:`SCALE_DOWN_WINDOW_S`.
+defaults above, the same for every plan. When ``bench`` results of the plan's own
+configuration at several concurrencies show where its throughput flattens
+(:mod:`aimc.plan.saturation`), ``--emit k8s`` adds a third signal, the requests running,
+with that saturation point as the target per replica (:func:`targets`); the header and
+``manifest.aimc`` say which results it came from, or why the defaults stand. A new replica
+costs minutes (the startup probe's budget: the weights load), so scaling down waits
+:data:`SCALE_DOWN_WINDOW_S`.
 
 KServe and the AIM operator scale their own workloads, through their own fields
 (:func:`kserve_scaling`, :func:`aim_scaling`); aimc writes no ScaledObject for them.
@@ -38,6 +43,7 @@ from typing import Any
 
 from aimc.core.errors import ConfigError
 from aimc.plan.model import Plan
+from aimc.plan.saturation import RESULTS_SOURCE, Curve, Run, curve
 
 __all__ = [
     "AUTOSCALERS",
@@ -48,11 +54,14 @@ __all__ = [
     "SCALE_DOWN_WINDOW_S",
     "SIGNALS",
     "Autoscale",
+    "Targets",
     "aim_scaling",
     "hpa",
     "kserve_scaling",
     "scaled_object",
+    "scaling_notes",
     "selector_label",
+    "targets",
 ]
 
 AUTOSCALERS = ("keda", "hpa")
@@ -68,10 +77,18 @@ DEFAULT_MAX_REPLICAS = 4
 #: The Service prometheus-operator creates for its Prometheus (``prometheus-operated``), in
 #: the namespace kube-prometheus-stack installs into.
 DEFAULT_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
-#: The queue and KV-cache gauges by backend (see the module docstring).
+#: The queue, KV-cache and running-requests gauges by backend (see the module docstring).
 SIGNALS: dict[str, dict[str, str]] = {
-    "vllm": {"queue": "vllm:num_requests_waiting", "kv": "vllm:kv_cache_usage_perc"},
-    "sglang": {"queue": "sglang:num_queue_reqs", "kv": "sglang:token_usage"},
+    "vllm": {
+        "queue": "vllm:num_requests_waiting",
+        "kv": "vllm:kv_cache_usage_perc",
+        "running": "vllm:num_requests_running",
+    },
+    "sglang": {
+        "queue": "sglang:num_queue_reqs",
+        "kv": "sglang:token_usage",
+        "running": "sglang:num_running_reqs",
+    },
 }
 #: The pod label the PodMonitor copies onto every series (``podTargetLabels``), as
 #: Prometheus writes it: what the queries select a plan's pods by.
@@ -96,12 +113,17 @@ class Autoscale:
         min_replicas: The fewest replicas; 0 (KEDA only) scales to zero.
         max_replicas: The most replicas.
         prometheus: The Prometheus KEDA queries (``--prometheus-url``).
+        bench: The bench runs read from the results file (:func:`aimc.plan.saturation.runs`):
+            those of the plan's configuration give its saturation point (:func:`targets`).
+        source: The results file, as the output names it.
     """
 
     kind: str
     min_replicas: int = 1
     max_replicas: int = DEFAULT_MAX_REPLICAS
     prometheus: str = DEFAULT_PROMETHEUS
+    bench: tuple[Run, ...] = ()
+    source: str = RESULTS_SOURCE
 
     def check(self) -> None:
         """Refuse what cannot be written (exit 2).
@@ -137,14 +159,86 @@ class Autoscale:
             line += f" --prometheus-url {self.prometheus}"
         return line
 
-    def record(self) -> dict[str, Any]:
-        """What ``manifest.aimc`` records of it."""
-        return {
+    def record(self, plan: Plan | None = None) -> dict[str, Any]:
+        """What ``manifest.aimc`` records of it; with ``plan``, the bench results of its
+        configuration (``measured``) and the targets, when there are any."""
+        out: dict[str, Any] = {
             "kind": self.kind,
             "min_replicas": self.min_replicas,
             "max_replicas": self.max_replicas,
             "prometheus": self.prometheus,
         }
+        if plan is not None and (goal := targets(plan, self)).curve.points:
+            out["targets"] = {"queue": goal.queue, "kv": goal.kv, "running": goal.running}
+            out["measured"] = goal.curve.record()
+        return out
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The per-replica targets of a plan's autoscaler.
+
+    Attributes:
+        queue: Waiting requests per replica (:data:`QUEUE_TARGET`).
+        kv: Fraction of the KV cache in use (:data:`KV_TARGET`).
+        running: Running requests per replica: the configuration's measured saturation
+            point, or None (no such signal) without one.
+        curve: The bench results of the configuration the point comes from.
+    """
+
+    queue: int
+    kv: float
+    running: int | None
+    curve: Curve
+
+
+def targets(plan: Plan, scale: Autoscale) -> Targets:
+    """The targets of ``plan``'s autoscaler: the documented defaults, and the running
+    requests at the saturation point of its configuration's bench results, if they show
+    one (:func:`aimc.plan.saturation.curve`; another configuration's never count)."""
+    measured = curve(plan, scale.bench, scale.source)
+    return Targets(QUEUE_TARGET, KV_TARGET, measured.saturation, measured)
+
+
+def scaling_notes(plan: Plan, scale: Autoscale) -> list[str]:
+    """The header lines of a ScaledObject or HPA: on what it scales, and where each target
+    comes from (the results file, configuration and concurrencies, or the defaults)."""
+    goal = targets(plan, scale)
+    measured = goal.curve
+    if not measured.points:
+        return [
+            "Scales the server on the engine's queue and KV cache in use (docs/kubernetes.md:"
+            " the targets and why).",
+            "The recipe publishes no saturation point for this configuration: the targets are"
+            " aimc's documented defaults.",
+        ]
+    key = measured.key()
+    gpus = f"{key['gpus']} GPU" + ("s" if key["gpus"] != 1 else "")
+    if key["data_parallel"] != 1:
+        gpus += f" x {key['data_parallel']} data-parallel"
+    ran = (
+        f"Bench results in {measured.source} of this configuration ({key['configuration']},"
+        f" {key['backend']} {key['backend_version']} {key['precision']}, {gpus},"
+        f" engine arguments {key['args_hash']}), {measured.shape()}:"
+    )
+    if goal.running is None:
+        return [
+            "Scales the server on the engine's queue and KV cache in use (docs/kubernetes.md:"
+            " the targets and why).",
+            ran,
+            f"  {measured.text()}.",
+            f"They show no saturation point ({measured.why}): the targets are aimc's"
+            " documented defaults.",
+        ]
+    return [
+        "Scales the server on the requests running, the queue and the KV cache in use"
+        " (docs/kubernetes.md: the targets and why).",
+        ran,
+        f"  {measured.text()}.",
+        f"Running requests per replica: {goal.running}, the saturation point: {measured.why}.",
+        f"The queue ({goal.queue} per replica) and KV-cache ({goal.kv}) targets are aimc's"
+        " documented defaults.",
+    ]
 
 
 def _signals(plan: Plan) -> dict[str, str]:
@@ -163,39 +257,38 @@ def _behavior() -> dict[str, Any]:
     return {"scaleDown": {"stabilizationWindowSeconds": SCALE_DOWN_WINDOW_S}}
 
 
+def _query(plan: Plan, signal: str, how: str) -> str:
+    """``how`` (sum, avg) over the plan's pods of the gauge ``signal``, each averaged over a
+    minute (a burst the batch absorbs in seconds does not scale)."""
+    pods = f'{{{selector_label()}="{plan.name}"}}'
+    return f"{how}(avg_over_time({_signals(plan)[signal]}{pods}[1m]))"
+
+
 def scaled_object(
     plan: Plan, scale: Autoscale, kind: str, name: str, labels: dict[str, str]
 ) -> dict[str, Any]:
     """The KEDA ScaledObject of the workload ``kind``/``name`` (Deployment or
     LeaderWorkerSet): the queue summed over the plan's pods against :data:`QUEUE_TARGET` per
-    replica (``AverageValue``), the KV cache averaged against :data:`KV_TARGET` (``Value``)."""
-    signals = _signals(plan)
-    pods = f'{{{selector_label()}="{plan.name}"}}'
-    queue = f"sum(avg_over_time({signals['queue']}{pods}[1m]))"
-    kv = f"avg(avg_over_time({signals['kv']}{pods}[1m]))"
-    triggers = [
-        {
+    replica (``AverageValue``), the KV cache averaged against :data:`KV_TARGET` (``Value``),
+    and with a measured saturation point (:func:`targets`) the running requests summed
+    against it per replica."""
+    goal = targets(plan, scale)
+
+    def trigger(name: str, query: str, metric: str, threshold: str) -> dict[str, Any]:
+        return {
             "type": "prometheus",
-            "name": "queue",
-            "metricType": "AverageValue",
-            "metadata": {
-                "serverAddress": scale.prometheus,
-                "query": queue,
-                "threshold": str(QUEUE_TARGET),
-                "activationThreshold": "0",
-            },
-        },
-        {
-            "type": "prometheus",
-            "name": "kv-cache",
-            "metricType": "Value",
-            "metadata": {
-                "serverAddress": scale.prometheus,
-                "query": kv,
-                "threshold": str(KV_TARGET),
-            },
-        },
-    ]
+            "name": name,
+            "metricType": metric,
+            "metadata": {"serverAddress": scale.prometheus, "query": query, "threshold": threshold},
+        }
+
+    queue = trigger("queue", _query(plan, "queue", "sum"), "AverageValue", str(goal.queue))
+    queue["metadata"]["activationThreshold"] = "0"
+    triggers = [queue]
+    if goal.running is not None:
+        running = _query(plan, "running", "sum")
+        triggers.append(trigger("running", running, "AverageValue", str(goal.running)))
+    triggers.append(trigger("kv-cache", _query(plan, "kv", "avg"), "Value", str(goal.kv)))
     spec: dict[str, Any] = {
         "scaleTargetRef": _target(plan, kind, name),
         "minReplicaCount": scale.min_replicas,
@@ -217,9 +310,11 @@ def scaled_object(
 def hpa(
     plan: Plan, scale: Autoscale, kind: str, name: str, labels: dict[str, str]
 ) -> dict[str, Any]:
-    """The HorizontalPodAutoscaler of the workload: the same two signals as per-pod
-    metrics (``Pods``, averaged over the pods by the HPA itself)."""
+    """The HorizontalPodAutoscaler of the workload: the same signals as per-pod metrics
+    (``Pods``, averaged over the pods by the HPA itself), which prometheus-adapter serves
+    under the engine's names (:mod:`aimc.emit.adapter`)."""
     signals = _signals(plan)
+    goal = targets(plan, scale)
 
     def metric(name: str, target: str) -> dict[str, Any]:
         return {
@@ -230,7 +325,10 @@ def hpa(
             },
         }
 
-    kv_milli = f"{round(KV_TARGET * 1000)}m"
+    metrics = [metric(signals["queue"], str(goal.queue))]
+    if goal.running is not None:
+        metrics.append(metric(signals["running"], str(goal.running)))
+    metrics.append(metric(signals["kv"], f"{round(goal.kv * 1000)}m"))
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -239,10 +337,7 @@ def hpa(
             "scaleTargetRef": _target(plan, kind, name),
             "minReplicas": scale.min_replicas,
             "maxReplicas": scale.max_replicas,
-            "metrics": [
-                metric(signals["queue"], str(QUEUE_TARGET)),
-                metric(signals["kv"], kv_milli),
-            ],
+            "metrics": metrics,
             "behavior": _behavior(),
         },
     }

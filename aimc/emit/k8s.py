@@ -28,7 +28,8 @@ from aimc import __version__
 from aimc.core.errors import ConfigError
 from aimc.core.ownership import KUBERNETES_MANIFEST
 from aimc.core.safety import check_env
-from aimc.emit.autoscale import Autoscale, hpa, scaled_object
+from aimc.emit.adapter import ADAPTER_FILE, adapter_config_map
+from aimc.emit.autoscale import Autoscale, hpa, scaled_object, scaling_notes
 from aimc.emit.cluster import render_files
 from aimc.emit.k8s_download import download_container, download_job, shares_download, wait_container
 from aimc.emit.k8s_lws import (
@@ -280,16 +281,12 @@ def cluster_extras(
             extras["scaledobject.yaml"] = scaled_object(plan, autoscale, kind, name, labels)
         else:
             extras["hpa.yaml"] = hpa(plan, autoscale, kind, name, labels)
+            extras[ADAPTER_FILE] = adapter_config_map(plan, labels)
     return extras
 
 
-def _extra_notes(autoscale: Autoscale | None) -> dict[str, list[str]]:
-    scaled = [
-        "Scales the server on the engine's queue and KV cache in use (docs/kubernetes.md:"
-        " the targets and why).",
-        "The recipe publishes no saturation point for this configuration: the targets are"
-        " aimc's documented defaults.",
-    ]
+def _extra_notes(plan: Plan, autoscale: Autoscale | None) -> dict[str, list[str]]:
+    scaled = scaling_notes(plan, autoscale) if autoscale is not None else []
     return {
         "monitoring/podmonitor.yaml": [
             "kubectl apply -f monitoring/   (needs prometheus-operator: PodMonitor)",
@@ -306,8 +303,16 @@ def _extra_notes(autoscale: Autoscale | None) -> dict[str, list[str]]:
         ],
         "hpa.yaml": [
             *scaled,
-            "Needs a metrics adapter (prometheus-adapter) that serves the"
-            " engine's metrics as Pods metrics under their own names.",
+            "Needs a metrics adapter that serves the engine's metrics as Pods metrics under"
+            f" their own names: {ADAPTER_FILE} holds prometheus-adapter's rules for them.",
+        ],
+        ADAPTER_FILE: [
+            "prometheus-adapter's rules that serve the engine's metrics that hpa.yaml reads,"
+            " as Pods metrics under their own names.",
+            "The adapter reads one config file: merge these rules into it once per backend"
+            " (the Helm chart's rules.custom), or give this config.yaml as its --config.",
+            "The series of monitoring/podmonitor.yaml carry the namespace and pod labels the"
+            " rules map to pods (docs/kubernetes.md).",
         ],
     }
 
@@ -356,7 +361,7 @@ def render_k8s(
         files[name] = env.get_template(f"k8s/{name}.j2").render(context)
     extras = cluster_extras(plan, replicas, autoscale)
     return dict(
-        sorted({**files, **render_files(plan, line, extras, _extra_notes(autoscale))}.items())
+        sorted({**files, **render_files(plan, line, extras, _extra_notes(plan, autoscale))}.items())
     )
 
 
@@ -388,6 +393,6 @@ def compile_k8s(
     if plan.nodes > 1:
         inputs["kubernetes"]["nodes"] = plan.nodes
     if autoscale is not None:
-        inputs["kubernetes"]["autoscale"] = autoscale.record()
+        inputs["kubernetes"]["autoscale"] = autoscale.record(plan)
     files[KUBERNETES_MANIFEST] = manifest(plan, files, inputs)
     return files

@@ -5,7 +5,8 @@ autoescape off (nothing here is HTML), trailing newlines kept. Filters:
 
 - ``shell_quote``: one shell word (``shlex.quote``), whatever the value holds;
 - ``to_yaml``: data as deterministic block YAML (:func:`to_yaml`), strings always
-  double-quoted JSON-style so no value is re-typed (``"1"``, ``"yes"``, ``"0x74a1"``);
+  double-quoted JSON-style so no value is re-typed (``"1"``, ``"yes"``, ``"0x74a1"``),
+  except a :class:`Literal` text that a literal block (``|``) holds exactly;
 - ``tojson``: JSON text;
 - ``one_line``: text safe inside a comment line (control characters escaped,
   :func:`aimc.core.diagnostics.whole_line`);
@@ -26,7 +27,7 @@ from aimc.core import _resources
 from aimc.core.diagnostics import whole_line
 from aimc.core.safety import check_env
 
-__all__ = ["environment", "shell_quote", "to_yaml"]
+__all__ = ["Literal", "environment", "shell_quote", "to_yaml"]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
 #: Characters a YAML reader refuses or reads as line breaks (DEL, C1 controls, NEL, the
@@ -55,6 +56,25 @@ def _env_value(value: str) -> str:
     return value
 
 
+class Literal(str):
+    """Text of several lines (a file held in a ConfigMap) that :func:`to_yaml` writes as a
+    literal block scalar, to be read as it is, when a block holds it exactly: printable
+    ASCII lines, the first not starting with a space, one newline at the end. Other text
+    is written as any string is (JSON-style, one line)."""
+
+    __slots__ = ()
+
+    def block(self) -> list[str] | None:
+        """The lines of the block, or None when a literal block would not hold the text."""
+        body, end = self[:-1], self[-1:]
+        if end != "\n" or not body or body.startswith((" ", "\n")) or body.endswith("\n"):
+            return None
+        lines = body.split("\n")
+        if not all(all(" " <= c <= "~" for c in line) for line in lines):
+            return None
+        return lines
+
+
 def _scalar(value: Any) -> str:
     if value is None:
         return "null"
@@ -78,7 +98,10 @@ def to_yaml(data: Any, indent: int = 0) -> str:
         if not data:
             return pad + "{}"
         for k, v in data.items():
-            if isinstance(v, (dict, list)) and v:
+            if isinstance(v, Literal) and (block := v.block()) is not None:
+                lines.append(f"{pad}{_key(k)}: |")
+                lines.extend(f"{pad}  {line}" if line else "" for line in block)
+            elif isinstance(v, (dict, list)) and v:
                 lines.append(f"{pad}{_key(k)}:")
                 lines.append(to_yaml(v, indent + 2))
             else:

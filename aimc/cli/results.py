@@ -1,0 +1,43 @@
+"""The bench results recorded on this machine (``$AIMC_STATE_DIR/bench.jsonl``), as the
+commands that plan read them: ``--optimize`` (:func:`local_measurements`) and
+``--autoscale`` (:func:`local_runs`, the saturation point of a configuration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aimc.plan.measured import Measurement
+    from aimc.plan.saturation import Run
+
+__all__ = ["local_measurements", "local_results", "local_runs"]
+
+
+def local_results(state_dir: Path) -> tuple[list[dict[str, Any]], str]:
+    """The valid results of the file in ``state_dir`` and its path; a problem with the file
+    is one warning, never an error (read bounded: :func:`aimc.plan.measured.read_results`)."""
+    # Deferred on purpose: see PlanArgs.resolve (aimc.plan.measured reads recipes).
+    from aimc.core.log import note
+    from aimc.plan.measured import RESULTS_NAME, read_results
+
+    path = state_dir / RESULTS_NAME
+    results, problems = read_results(path)
+    for problem in problems:
+        note(problem, level="WARNING")
+    return results, str(path)
+
+
+def local_measurements(state_dir: Path) -> list[Measurement]:
+    """The configurations measured on this machine (newest per configuration)."""
+    from aimc.plan.measured import from_results
+
+    return from_results(*local_results(state_dir))
+
+
+def local_runs(state_dir: Path) -> tuple[Run, ...]:
+    """The results that can be points of a throughput curve
+    (:func:`aimc.plan.saturation.runs`)."""
+    from aimc.plan.saturation import runs
+
+    return runs(local_results(state_dir)[0])
