@@ -31,7 +31,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aimc.core.errors import AimcError
 from aimc.core.safety import mask, shorten
@@ -45,7 +45,7 @@ from aimc.interop._facts import (
     index_parameters,
     parsed_config,
 )
-from aimc.modelcache.hub_files import HubFiles, hub_offline
+from aimc.modelcache.hub_files import HubFiles, hub_offline, tls_context
 
 __all__ = ["BUDGET", "DEADLINE", "MAX_HEADER", "MAX_SHARDS", "PROBE", "Hub", "hub_for"]
 
@@ -85,6 +85,7 @@ class Hub:
         #: Why the hub is no longer asked: it could not be reached, or took too long.
         self.down: str | None = None
         self._spent = 0.0
+        self._tls: Any = None  # one SSL context for every model's client
 
     def facts(self, repo: str) -> Found | str:
         """``repo``'s facts from the hub, or why there are none."""
@@ -94,7 +95,9 @@ class Hub:
             return f"not asked: the {BUDGET:.0f} s one import may wait for the hub are spent"
         start = time.monotonic()
         limit = min(DEADLINE, BUDGET - self._spent)
-        files = HubFiles(repo, start + limit, self._environ)
+        if self._tls is None:
+            self._tls = tls_context()
+        files = HubFiles(repo, start + limit, self._environ, self._tls)
         try:
             found = _bounded(lambda: _from_hub(repo, files), limit + 1)
         finally:

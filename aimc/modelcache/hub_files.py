@@ -39,6 +39,7 @@ __all__ = [
     "HubFiles",
     "hub_offline",
     "shown_endpoint",
+    "tls_context",
 ]
 
 #: The hub huggingface_hub asks when ``HF_ENDPOINT`` is not set (``constants.py``).
@@ -86,6 +87,15 @@ def shown_endpoint(endpoint: str) -> str:
     return shorten(mask(whole_line(shown)), 100)
 
 
+def tls_context() -> Any:
+    """The SSL context the hub's answers are verified with (certifi's CAs, or
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``, as huggingface_hub's client): made once per import
+    and shared by its clients, as making one takes tens of milliseconds."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
+
+
 class HubFiles:
     """Files of ``repo`` on the hub at one commit, read into memory (see the module).
 
@@ -95,7 +105,13 @@ class HubFiles:
     answer aimc refused. Reads may run in several threads at once.
     """
 
-    def __init__(self, repo: str, deadline: float, environ: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        repo: str,
+        deadline: float,
+        environ: Mapping[str, str] | None = None,
+        tls: Any = None,
+    ):
         from aimc.modelcache.hub_guard import Guard
 
         env = os.environ if environ is None else environ
@@ -110,6 +126,7 @@ class HubFiles:
         self._guard = Guard(repo, self.endpoint)
         self._lock = threading.Lock()
         self._client: Any = None
+        self._tls = tls  # an SSL context to share (:func:`tls_context`); made here when None
 
     def _http(self) -> Any:
         """The HTTP client, made on first use (each request through the guard's hooks)."""
@@ -130,6 +147,7 @@ class HubFiles:
                     },
                     follow_redirects=True,
                     max_redirects=MAX_REDIRECTS,
+                    verify=self._tls or tls_context(),
                 )
             return self._client
 
