@@ -34,7 +34,8 @@ count. Each command is classified:
   ``aimc.interop._migrations.MIGRATIONS``, reported by ``--fix``) or a **divergence**.
 
 The summary counts commands, imported, compiled, identical modulo managed flags, migrated
-only, and diverging; ``--verbose`` lists each divergence.
+only, and diverging; ``--verbose`` lists each divergence. aimc runs with an empty model
+cache and ``HF_HUB_OFFLINE=1`` (no facts from the hub) unless ``--online``.
 """
 
 from __future__ import annotations
@@ -208,13 +209,16 @@ print(json.dumps({"import": result.code, "plans": plans}))
 
 
 def aimc_plans(
-    source: str, checkout: Path, keys: set[str], src: Path, work: Path
+    source: str, checkout: Path, keys: set[str], src: Path, work: Path, online: bool = False
 ) -> dict[str, Any]:
-    """aimc (from ``src``) imports ``checkout`` and resolves each model|gpu|precision|gpus."""
+    """aimc (from ``src``) imports ``checkout`` and resolves each model|gpu|precision|gpus;
+    facts of models aimc has no recipe for from the hub only when ``online``."""
     wanted = work / f"{source}-wanted.json"
     wanted.write_text(json.dumps(sorted(keys)))
     env = {**os.environ, "PYTHONPATH": str(src), "CACHE_DIR": str(work / "cache")}
     env.pop("AIMC_RECIPES", None)
+    if not online:  # the counts of the catalog and an empty model cache, whatever the network
+        env["HF_HUB_OFFLINE"] = "1"
     done = subprocess.run(
         [sys.executable, "-c", _WORKER, source, str(checkout), str(work / f"out-{source}"),
          str(wanted), str(src)],
@@ -453,6 +457,12 @@ def main() -> None:
     parser.add_argument("--aimc", type=Path, default=ROOT, help="aimc source tree to measure")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--verbose", action="store_true", help="list every divergence")
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="let aimc ask the hub for the facts of models it has no recipe for (default: "
+        "HF_HUB_OFFLINE=1, the catalog and an empty model cache only)",
+    )
     ns = parser.parse_args()
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="aimc-equivalence-") as tmp:
@@ -462,7 +472,7 @@ def main() -> None:
             ("vllm-recipes", ns.recipes, _site_rows(site_commands(ns.recipes.resolve()))),
         ):
             keys = {r["key"] for r in rows if "key" in r}
-            found = aimc_plans(source, root.resolve(), keys, ns.aimc.resolve(), work)
+            found = aimc_plans(source, root.resolve(), keys, ns.aimc.resolve(), work, ns.online)
             report[source] = classify(rows, found["plans"])
             report[source]["import exit code"] = found["import"]
     for source, result in report.items():

@@ -19,6 +19,10 @@ __all__ = ["CORPUS", "GOLDEN", "ROOT", "Result", "default_stop_signals", "run_cl
 # messages as the text lines LOG_FORMAT=text prints, unless a test sets LOG_FORMAT itself
 # (tests/test_log.py holds the default to its promise). Set before anything reads it.
 os.environ["LOG_FORMAT"] = "text"
+# No test reaches the internet: a command that asks the hub (import's facts, a download)
+# without a stand-in hub of the test's own (HF_ENDPOINT in its env) finds nothing listening
+# here. Set before huggingface_hub is imported (it reads HF_ENDPOINT once).
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

@@ -423,7 +423,8 @@ def test_hostile_values_are_refused_or_written_exactly(
     fp8 = conf.get("weights", recipe["weights"])["fp8"]
     assert fp8["repo"] == repo and conf.get("served_model_name", repo) == repo
     assert fp8.get("quantization", quantization) == quantization
-    assert "dtype" not in fp8  # fp8: vLLM's dtype is the checkpoint's anyway
+    # fp8: auto is vLLM's default; bfloat16 and float16 are the dtypes it runs fp8 in.
+    assert fp8.get("dtype") == (dtype if dtype in ("bfloat16", "float16") else None)
     limit = recipe["defaults"]["context_length"]
     assert isinstance(limit, int) and limit > 0
     if context.isascii() and context.isdigit() and 0 < int(context) <= limit:
@@ -435,6 +436,11 @@ def test_hostile_values_are_refused_or_written_exactly(
         assert argv[argv.index("--served-model-name") + 1] == repo
         if "quantization" in fp8:
             assert argv[argv.index("--quantization") + 1] == quantization
+        assert (
+            argv[argv.index("--dtype") + 1] == fp8["dtype"]
+            if "dtype" in fp8
+            else ("--dtype" not in argv)
+        )
         if "VLLM_ROCM_USE_AITER_TRITON_ROPE" in env:
             assert f"VLLM_ROCM_USE_AITER_TRITON_ROPE={value}" in argv
 

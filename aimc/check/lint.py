@@ -13,6 +13,8 @@ lint/tensor-parallel           each GPU count divides the attention heads, and t
 lint/weights                   each precision used has weights; weights name a repo or a path
 lint/quantization              a weights entry's quantization is a --quantization choice of the
                                pinned version of each backend that serves its precision
+lint/dtype                     a weights entry's dtype is one its precision runs in (vLLM 0.32:
+                               ``ACTIVATION_DTYPES``; bf16 and fp16 their own)
 lint/unknown-hardware          each hardware name has a profile
 lint/precision-unsupported     each precision is supported by each hardware it is used on
 lint/gpus-per-node             no GPU count exceeds the hardware's GPUs per node
@@ -60,7 +62,7 @@ from aimc.check.lint_vocabulary import args_diagnostics, env_diagnostics, rule_q
 from aimc.core.diagnostics import Diagnostic, did_you_mean, pointer
 from aimc.core.loader import Document
 from aimc.domain.engine_args import ArgProblem, check_arg, is_secret
-from aimc.domain.recipe import configurations, default_backend
+from aimc.domain.recipe import ACTIVATION_DTYPES, configurations, default_backend
 
 __all__ = [
     "ArgProblem",
@@ -160,6 +162,24 @@ def _rule_weights(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagno
         problem = _bytes_problem(w)
         if problem:
             yield doc.diagnostic(_p(*parts), problem, key=True, rule="lint/weights")
+        problem = _dtype_problem(str(parts[-1]), w.get("dtype"))
+        if problem:
+            yield doc.diagnostic(_p(*parts, "dtype"), problem, rule="lint/dtype")
+
+
+def _dtype_problem(precision: str, dtype: str | None) -> str | None:
+    """Why weights of ``precision`` cannot be served in ``dtype`` (None: they can): a
+    quantized precision in one of :data:`ACTIVATION_DTYPES`, a 16- or 32-bit one in its
+    own dtype, either in ``auto``."""
+    if dtype in (None, "auto"):
+        return None
+    own = BACKENDS["vllm"].dtypes.get(precision)
+    allowed = (own,) if own else ACTIVATION_DTYPES.get(precision, ())
+    if dtype in allowed:
+        return None
+    return f"dtype {dtype} with precision {precision}: vLLM 0.32 serves {precision} weights in " + (
+        " or ".join(allowed) if allowed else "their own dtype (auto)"
+    )
 
 
 def _bytes_problem(w: Mapping[str, Any]) -> str | None:

@@ -28,7 +28,10 @@ def _command(source: str, what: str, folder: str) -> click.Command:
         "equivalent is reported at its file:line; a configuration that cannot run on a "
         "GPU is left out for it (a warning). Exits 2, writing nothing, when anything else "
         "would keep a recipe from compiling (unless --partial, or --fix for the known "
-        "migrations). OUT is replaced only when aimc wrote it. Use OUT with --recipes OUT; "
+        "migrations). Facts of a model aimc has no recipe for come from its config.json in "
+        "the model cache (CACHE_DIR), else from the hub (HF_ENDPOINT; not with --offline or "
+        "HF_HUB_OFFLINE=1); a model without facts is linted, not imported (a warning). "
+        "OUT is replaced only when aimc wrote it. Use OUT with --recipes OUT; "
         f"lint the collection with 'aim-engine validate --from {source} DIR'.",
     )
     @click.argument("directory", type=click.Path(path_type=Path))
@@ -53,6 +56,12 @@ def _command(source: str, what: str, folder: str) -> click.Command:
         "variables removed or renamed since; each change reported at its line; the table "
         "is in docs/interop.md).",
     )
+    @click.option(
+        "--offline",
+        is_flag=True,
+        help="Never ask the hub for a model's facts (its config.json, safetensors headers): "
+        "the model cache only. HF_HUB_OFFLINE=1 does the same.",
+    )
     @recipes_option
     @format_option("text", "json", default="text")
     def run(
@@ -60,10 +69,11 @@ def _command(source: str, what: str, folder: str) -> click.Command:
         outdir: Path,
         partial: bool,
         fix: bool,
+        offline: bool,
         recipe_dirs: tuple[str, ...],
         fmt: str,
     ) -> None:
-        _import(source, directory, outdir, (partial, fix), recipe_dirs, fmt)
+        _import(source, directory, outdir, (partial, fix, offline), recipe_dirs, fmt)
 
     return run
 
@@ -72,7 +82,7 @@ def _import(
     source: str,
     directory: Path,
     outdir: Path,
-    modes: tuple[bool, bool],
+    modes: tuple[bool, bool, bool],
     recipe_dirs: tuple[str, ...],
     fmt: str,
 ) -> None:
@@ -82,9 +92,9 @@ def _import(
     from aimc.core.errors import ConfigError
     from aimc.core.write import write_artifacts
 
-    partial, fix = modes
+    partial, fix, offline = modes
     catalog = Catalog.default(recipe_dirs)
-    conversion = interop.convert(source, directory, catalog, fix=fix)
+    conversion = interop.convert(source, directory, catalog, fix=fix, offline=offline)
     # What would keep a recipe from compiling, at the foreign lines (not the collection's
     # own claims: those are validate --from's).
     interop.check(conversion, catalog, partial=partial, claims=False)

@@ -54,6 +54,13 @@ __all__ = ["validate"]
     "unified diff of the collection's files (--format text; apply it with git apply), "
     "then the problems left after them. Changes nothing.",
 )
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="With --from: never ask the hub for the facts of a model aimc has no recipe for "
+    "(its config.json, safetensors headers); the model cache only. HF_HUB_OFFLINE=1 does "
+    "the same.",
+)
 def validate(
     paths: tuple[Path, ...],
     recipe_dirs: tuple[str, ...],
@@ -63,6 +70,7 @@ def validate(
     cache: Path | None,
     source: str | None,
     fix: bool,
+    offline: bool,
 ) -> None:
     """Validate recipes and hardware profiles.
 
@@ -83,15 +91,12 @@ def validate(
         python = os.environ.get("AIM_PYTHON") or sys.executable
         note(f"engine args checked against {use_installed('vllm', python)} of {python}")
     catalog = Catalog.default(recipe_dirs)
-    if source is not None and cache is not None:
-        raise ConfigError("--cache applies to aimc recipes, not to --from collections")
-    if fix and source is None:
-        raise ConfigError("--fix applies to --from collections", hint="add --from FORMAT")
+    _check_modes(source, cache, fix, offline)
     if source is not None:
         # Deferred: the converters of foreign collections load only for --from.
         from aimc.interop import check_collections
 
-        result, changes = check_collections(source, list(paths), catalog, fix=fix)
+        result, changes = check_collections(source, list(paths), catalog, fix=fix, offline=offline)
         if fix and fmt == "text":
             _print_patch(changes)
     else:
@@ -114,6 +119,19 @@ def validate(
         click.echo(f"{files} valid")
     if not result.ok(strict):
         raise click.exceptions.Exit(2)
+
+
+def _check_modes(source: str | None, cache: Path | None, fix: bool, offline: bool) -> None:
+    """Refuse the options of one kind of input given with the other.
+
+    Raises:
+        ConfigError: ``--cache`` with ``--from``; ``--fix`` or ``--offline`` without it.
+    """
+    if source is not None and cache is not None:
+        raise ConfigError("--cache applies to aimc recipes, not to --from collections")
+    for flag, given in (("--fix", fix), ("--offline", offline)):
+        if given and source is None:
+            raise ConfigError(f"{flag} applies to --from collections", hint="add --from FORMAT")
 
 
 def _print_patch(changes: list[Any]) -> None:

@@ -19,6 +19,7 @@ from aimc.core.loader import Document
 from aimc.core.settings import setting
 
 __all__ = [
+    "ACTIVATION_DTYPES",
     "DEFAULT_BACKEND",
     "RECIPES_ENV",
     "Hardware",
@@ -33,6 +34,22 @@ __all__ = [
     "model_id_from_path",
     "recipe_roots",
 ]
+
+#: A weights entry's ``dtype`` (``--dtype``) each quantized precision runs in under the pinned
+#: vLLM 0.32: those every quantization method aimc serves it with accepts
+#: (``QuantizationConfig.get_supported_act_dtypes``, checked at start in
+#: ``vllm/config/vllm.py``): fp8 ``fp8.py``, ``fbgemm_fp8.py``, ``modelopt.py``
+#: ``ModelOptFp8Config``, compressed-tensors; int8 compressed-tensors; int4
+#: ``auto_awq.py``, ``auto_gptq.py``, compressed-tensors; nvfp4 ``modelopt.py``
+#: ``ModelOptNvFp4Config``; mxfp4 ``mxfp4.py`` (bfloat16 only). A 16- or 32-bit precision
+#: runs in its own dtype (or ``auto``: lint/dtype).
+ACTIVATION_DTYPES: Mapping[str, tuple[str, ...]] = {
+    "fp8": ("bfloat16", "float16"),
+    "int8": ("bfloat16", "float16"),
+    "int4": ("bfloat16", "float16"),
+    "nvfp4": ("bfloat16", "float16"),
+    "mxfp4": ("bfloat16",),
+}
 
 #: Environment variable naming extra recipe directories (``os.pathsep``-separated).
 RECIPES_ENV = "AIMC_RECIPES"

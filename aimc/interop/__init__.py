@@ -26,6 +26,7 @@ from aimc.interop import aim_profiles, vllm_recipes
 from aimc.interop._check import settle
 from aimc.interop._collection import Collected, Tree
 from aimc.interop._common import Conversion
+from aimc.interop._hub_facts import hub_for
 from aimc.interop._migrations import migrate
 
 __all__ = [
@@ -73,16 +74,22 @@ def convert(
     *,
     fix: bool = False,
     cache: bool = True,
+    offline: bool = False,
 ) -> Conversion:
     """Load and convert the ``source`` checkout at ``root`` (facts looked up in
-    ``catalog``, then with ``cache`` in the model cache, ``CACHE_DIR``), one file at a
-    time; its problems go to ``diagnostics`` when given. With ``fix`` the known migrations
-    are applied (each reported; the changes kept in :attr:`Conversion.changes`)."""
+    ``catalog``, then with ``cache`` in the model cache, ``CACHE_DIR``, and unless
+    ``offline`` or ``HF_HUB_OFFLINE`` on the hub: :mod:`aimc.interop._hub_facts`), one
+    file at a time; its problems go to ``diagnostics`` when given. With ``fix`` the known
+    migrations are applied (each reported; the changes kept in :attr:`Conversion.changes`)."""
     tree = load(source, root)
     sink = Collected() if diagnostics is None else diagnostics
     sink += tree.problems
     conversion: Conversion = SOURCES[source].convert(
-        tree.documents(sink), catalog, sink, setting("cache_dir") if cache else None
+        tree.documents(sink),
+        catalog,
+        sink,
+        setting("cache_dir") if cache else None,
+        hub_for(offline) if cache else None,
     )
     conversion.files = tree.loaded
     if fix:
@@ -118,20 +125,21 @@ def check(
 
 
 def check_collections(
-    source: str, roots: list[Path], catalog: Any, *, fix: bool = False
+    source: str, roots: list[Path], catalog: Any, *, fix: bool = False, offline: bool = False
 ) -> tuple[CheckResult, list[Any]]:
     """``validate --from``: every problem of the ``source`` checkouts at ``roots``, as a
     :class:`~aimc.check.checker.CheckResult` (the files are the foreign files read; the
     problems bounded as :class:`~aimc.interop._collection.Collected` says), and with
     ``fix`` the changes ``import --fix`` would make
-    (:class:`aimc.interop._migrations.Change`)."""
+    (:class:`aimc.interop._migrations.Change`); facts as :func:`convert` finds them
+    (``offline``: not from the hub)."""
     if not roots:
         raise ConfigError(f"--from {source} needs the folder of a checkout")
     files: list[str] = []
     changes: list[Any] = []
     found = Collected()
     for root in roots:
-        conversion = convert(source, root, catalog, found, fix=fix)
+        conversion = convert(source, root, catalog, found, fix=fix, offline=offline)
         files += conversion.files
         changes += conversion.changes
         check(conversion, catalog)

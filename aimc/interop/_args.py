@@ -26,6 +26,7 @@ from aimc.core.diagnostics import Diagnostic, did_you_mean, excerpt
 from aimc.core.loader import Document, escape_pointer
 from aimc.core.safety import ENV_VALUE, holds_secret, mask
 from aimc.domain.engine_args import is_secret
+from aimc.domain.recipe import ACTIVATION_DTYPES
 from aimc.interop._common import MAX_ITEMS, Origin, first_items, no_equivalent, over_limit
 
 __all__ = [
@@ -147,9 +148,12 @@ def weights_field(name: str, value: Any, precision: str) -> tuple[str, Any] | st
         return "dtype", "auto"  # vLLM reads the checkpoint's own: so does aimc
     if value in ("auto", DTYPES.get(precision)):
         return None
+    if value in ACTIVATION_DTYPES.get(precision, ()):
+        return "dtype", value  # the dtype a quantized checkpoint computes in (--dtype)
+    allowed = ACTIVATION_DTYPES.get(precision) or (DTYPES.get(precision, "auto"),)
     return (
-        f"dtype {excerpt(value)} with precision {precision}: aimc derives the dtype from "
-        f"the precision ({DTYPES.get(precision, 'auto')})"
+        f"dtype {excerpt(value)} with precision {precision}: vLLM 0.32 serves "
+        f"{precision} weights in {' or '.join(allowed)}"
     )
 
 

@@ -205,16 +205,19 @@ class Facts:
     """Model facts (and architecture) by model id, from the recipes of a catalog: read once
     each, schema-checked, without the catalog's lint (the importers need only the facts);
     for a model the catalog lacks, from its ``config.json`` in the model cache
-    (:func:`aimc.interop._facts.cached_facts`), with where they came from in
-    :attr:`sources`, or why not in :attr:`missing`."""
+    (:func:`aimc.interop._facts.cached_facts`), else, when the cache cannot give them, from
+    the hub (``hub``: :class:`aimc.interop._hub_facts.Hub`; a string: why the hub is not
+    asked; None: it is not), with where they came from in :attr:`sources`, or why not in
+    :attr:`missing`."""
 
-    def __init__(self, catalog: Any, cache_dir: Path | None = None):
+    def __init__(self, catalog: Any, cache_dir: Path | None = None, hub: Any = None):
         self._files = {k.casefold(): f for k, (f, _root) in catalog.model_files().items()}
         self._cache: dict[str, tuple[dict[str, Any], str | None] | None] = {}
         self._cache_dir = cache_dir
-        #: Model id -> where its facts came from, for those read from the model cache.
+        self._hub = hub
+        #: Model id -> where its facts came from, for those read from the cache or the hub.
         self.sources: dict[str, str] = {}
-        #: Model id -> why its facts could not be read from the model cache.
+        #: Model id -> why its facts could not be read from the model cache or the hub.
         self.missing: dict[str, str] = {}
 
     def __call__(self, model_id: str) -> tuple[dict[str, Any], str | None] | None:
@@ -224,9 +227,9 @@ class Facts:
         return self._cache[key]
 
     def _cached(self, model_id: str) -> tuple[dict[str, Any], str | None] | None:
-        if self._cache_dir is None:
-            return None
-        found = cached_facts(self._cache_dir, model_id)
+        found = None if self._cache_dir is None else cached_facts(self._cache_dir, model_id)
+        if not isinstance(found, tuple):
+            found = self._asked(model_id, found)
         if isinstance(found, str):
             self.missing[model_id] = found
         if not isinstance(found, tuple):
@@ -234,6 +237,20 @@ class Facts:
         facts, architecture, source = found
         self.sources[model_id] = source
         return facts, architecture
+
+    def _asked(self, model_id: str, cached: str | None) -> tuple[Any, ...] | str | None:
+        """The facts from the hub of a model the cache cannot give them of (``cached``: why
+        not, None when it is not cached), or why there are none."""
+        if self._hub is None:
+            return cached
+        if isinstance(self._hub, str):
+            where = "" if self._cache_dir is None else f" (looked for in {self._cache_dir})"
+            why = cached or f"its config.json is not in the model cache{where}"
+            return f"{why}, and the hub is not asked ({self._hub})"
+        found = self._hub.facts(model_id)
+        if isinstance(found, tuple):
+            return found
+        return f"{cached or 'its config.json is not in the model cache'}; the hub: {found}"
 
     def hint(self, model_id: str) -> str:
         """What the ``interop/facts`` warning of ``model_id`` suggests."""

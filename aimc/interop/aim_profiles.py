@@ -359,6 +359,7 @@ def convert(
     catalog: Any,
     diagnostics: Collected | None = None,
     cache_dir: Path | None = None,
+    hub: Any = None,
 ) -> Conversion:
     """Convert the loaded files of an AIM checkout (see :data:`PATTERNS`), one at a time.
 
@@ -366,11 +367,10 @@ def convert(
         docs: Profiles and metadata files, loaded with positions.
         catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
         diagnostics: Where the problems go (a new :class:`Collected` when not given).
-        cache_dir: The model cache where the facts of a model the catalog lacks are
-            looked for (its ``config.json``); None: nowhere.
+        cache_dir, hub: Where a model's facts the catalog lacks are looked for (:class:`Facts`).
     """
     out = Conversion(diagnostics=Collected() if diagnostics is None else diagnostics)
-    facts_for = Facts(catalog, cache_dir)
+    facts_for = Facts(catalog, cache_dir, hub)
     titles: dict[str, str] = {}
     by_model: dict[str, _Model] = {}
     generals: dict[tuple[str, str, int, str], str] = {}

@@ -64,20 +64,20 @@ def convert(
     catalog: Any,
     diagnostics: Collected | None = None,
     cache_dir: Path | None = None,
+    hub: Any = None,
 ) -> Conversion:
-    """Convert the loaded files of a vLLM Recipes checkout (see :data:`PATTERNS`), one
-    model file at a time.
+    """Convert the loaded files of a vLLM Recipes checkout (:data:`PATTERNS`), one by one.
 
     Args:
         docs: Model, strategy, taxonomy and platform files, loaded with positions; the
             :func:`shared` ones first (a sequence is put in that order here).
         catalog: Where model facts (layers, heads, parameters) and GPUs are looked up.
         diagnostics: Where the problems go (a new :class:`Collected` when not given).
-        cache_dir: Where a model's facts the catalog lacks are looked for (None: nowhere).
+        cache_dir, hub: Where a model's facts the catalog lacks are looked for (:class:`Facts`).
     """
     out = Conversion(diagnostics=Collected() if diagnostics is None else diagnostics)
     ctx = Context(out)
-    facts_for = Facts(catalog, cache_dir)
+    facts_for = Facts(catalog, cache_dir, hub)
     if isinstance(docs, Sequence):
         docs = [d for d in docs if shared(d.path)] + [d for d in docs if not shared(d.path)]
     for doc in docs:

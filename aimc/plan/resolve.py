@@ -217,9 +217,10 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
     for key in ("context_length", "memory_utilization"):
         if key in merged:
             core[engine.flags[key]] = merged[key]
-    if chosen.precision in engine.dtypes:
-        # weights.dtype auto: the engine reads the checkpoint's own (config.json).
-        dtype = "auto" if weights.get("dtype") == "auto" else engine.dtypes[chosen.precision]
+    # weights.dtype: auto (the engine reads the checkpoint's own, config.json), or the
+    # dtype a quantized precision computes in (lint/dtype); else the precision's own.
+    dtype = weights.get("dtype") or engine.dtypes.get(chosen.precision)
+    if dtype and (chosen.precision in engine.dtypes or dtype != "auto"):
         core[engine.flags["dtype"]] = Setting(dtype, wlayer, wsrc)
     for key in ("quantization", "revision"):
         if key in weights:

@@ -25,7 +25,9 @@ check), ``later_head_answers`` the whole answer from the second HEAD on;
 ``reject_bad_tokens`` answers a request carrying another token than the hub's with
 401 "Invalid credentials in Authorization header", as the real hub does; ``api_answers``
 answers the info (``"info"``) or tree (``"tree"``) endpoint with a status, headers and a body
-instead (a redirect to another host, an endless listing). Every request is
+instead (a redirect to another host, an endless listing); ``get_answers`` answers a file's
+GET so (a redirect loop, a server error); ``stall`` holds a file's answer that many seconds
+before its first byte (a hub that hangs; ``stop()`` lets it go). Every request is
 logged in ``requests``, the first byte of every ranged GET in ``ranges``.
 Run as a script (``python tests/fakes/hub.py SPEC.json``) it serves the repositories of a
 JSON spec and prints its URL.
@@ -74,6 +76,16 @@ Served = TypeVar("Served", bound="ServedInThread")
 SHUTDOWN_POLL = 0.02
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A ``ThreadingHTTPServer`` that prints nothing when a client drops its connection (a
+    client that stops reading an answer it refused resets it): the standard library's
+    traceback would land in the output of a command the test runs in this process."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ServedInThread:
     """A ``ThreadingHTTPServer`` (``self._server``) served from a daemon thread: the stand-in
     hub's and the other host's ``start`` and ``stop``."""
@@ -113,15 +125,23 @@ class FakeHub(ServedInThread):
         self.reject_bad_tokens = False  # 401 "Invalid credentials" for another token
         #: "info" | "tree" -> (status, headers, body) answered instead (hostile hubs)
         self.api_answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        #: file -> (status, headers, body) its GETs answer instead (hostile hubs)
+        self.get_answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.stall: dict[str, float] = {}  # file -> seconds before its answer starts
+        self._released = threading.Event()  # set by stop(): stalled answers go on
         self._heads: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._released.set()
+        super().stop()
 
     def add(
         self,
@@ -253,6 +273,11 @@ class FakeHub(ServedInThread):
                 self._error(404, "RepoNotFound", "not found")
 
             def _file(self, repo: Repo, name: str) -> None:
+                if name in hub.stall:
+                    hub._released.wait(hub.stall[name])
+                if self.command == "GET" and name in hub.get_answers:
+                    status, answer, content = hub.get_answers[name]
+                    return self._send(status, answer, content)
                 data = repo.files[name]
                 size = repo.size(name)
                 if self.command == "HEAD":
