@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import re
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ruamel.yaml import YAML
 
 from aimc.app.pipeline import make_plan
 from aimc.check.catalog import Catalog
+from aimc.cli.results import given_runs
+from aimc.core.errors import ConfigError
 from aimc.emit.aim import compile_aim
 from aimc.emit.autoscale import SIGNALS, Autoscale
 from aimc.emit.k8s import compile_k8s
@@ -45,7 +49,7 @@ from tests.helpers.bench_results import (
     results,
     write_results,
 )
-from tests.helpers.k8s import load_yaml
+from tests.helpers.k8s import YAML_HOSTILE, load_yaml
 from tests.helpers.operators import apply_folder, folder_objects, validate_any
 
 CATALOG = Catalog.default()
@@ -404,3 +408,78 @@ def test_compile_reads_the_machines_results(cli: Any, tmp_path: Path) -> None:
     assert "vllm:num_requests_running" not in (tmp_path / "d" / "hpa.yaml").read_text()
     with contextlib.suppress(FileNotFoundError):
         assert "measured" not in (tmp_path / "d" / "manifest.aimc").read_text()
+
+
+def test_a_results_file_given_gives_the_same_files_on_any_machine(cli: Any, tmp_path: Path) -> None:
+    """``--bench-results FILE`` (a file kept in the repository) is read instead of the
+    machine's results, and the output names neither the file's path nor the machine."""
+    kept = tmp_path / "repo" / "bench.jsonl"
+    write_results(kept, results(PLANS["h100"]))
+    argv = ["compile", "Qwen/Qwen3-8B", "--target", "h100", "--emit", "k8s", "--autoscale", "keda"]
+    folders = []
+    for machine in ("a", "b"):  # two machines: one without results, one with other results
+        state = tmp_path / f"state-{machine}"
+        if machine == "b":
+            write_results(state / "bench.jsonl", ["not json"])
+        out = tmp_path / f"out-{machine}"
+        done = cli(
+            *argv, "--bench-results", "repo/bench.jsonl", "-o", str(out),
+            env={"AIMC_STATE_DIR": str(state)}, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.code == 0, done.err
+        folders.append({p.name: p.read_text() for p in sorted(out.iterdir()) if p.is_file()})
+    assert folders[0] == folders[1]
+    text = folders[0]["scaledobject.yaml"]
+    assert "the --bench-results file" in text and "--bench-results repo/bench.jsonl" in text
+    assert str(tmp_path) not in "".join(folders[0].values())
+    scale = json.loads(folders[0]["manifest.aimc"])["inputs"]["kubernetes"]["autoscale"]
+    assert scale["targets"]["running"] == SATURATION
+    assert scale["measured"]["source"] == "the --bench-results file"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--bench-results", "missing.jsonl"], "--bench-results missing.jsonl: no such file"),
+        (["--bench-results", "a\nb"], "not printable text"),
+        (["--emit", "kserve", "--bench-results", "r.jsonl"], "--emit kserve scales on its own"),
+    ],
+)
+def test_bench_results_refusals(cli: Any, tmp_path: Path, extra: list[str], message: str) -> None:
+    write_results(tmp_path / "r.jsonl", results(PLANS["h100"]))
+    emit = [] if "--emit" in extra else ["--emit", "k8s"]
+    argv = ["compile", "Qwen/Qwen3-8B", "--target", "h100", *emit, "--autoscale", "keda", *extra]
+    done = cli(*argv, "-o", str(tmp_path / "o"), cwd=tmp_path)
+    assert done.code == 2, done.err
+    assert message in done.err and "Traceback" not in done.err
+    assert not (tmp_path / "o").exists()
+    # Without --autoscale, --bench-results is refused too.
+    bare = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--emit", "k8s",
+               "--bench-results", "r.jsonl", "-o", str(tmp_path / "p"), cwd=tmp_path)  # fmt: skip
+    assert bare.code == 2 and "need --autoscale" in bare.err
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.text(min_size=1, max_size=60).filter(str.isprintable) | st.sampled_from(YAML_HOSTILE)
+)
+def test_any_bench_results_name_is_only_a_comment(name: str) -> None:
+    """Whatever the name of the ``--bench-results`` file, the files hold the same objects:
+    the name is in the headers' command line (shell-quoted) only."""
+    if not name.isprintable():  # refused before it is read (exit 2)
+        with pytest.raises(ConfigError, match="not printable text"):
+            given_runs(name)
+        return
+    plain = _k8s("h100", Autoscale("keda", bench=bench_runs(PLANS["h100"]), results="r"))
+    named = _k8s("h100", Autoscale("keda", bench=bench_runs(PLANS["h100"]), results=name))
+    assert plain.keys() == named.keys()
+    for file, text in named.items():
+        if file.endswith(".yaml"):
+            assert _documents(text) == _documents(plain[file]), file
+    command = json.loads(named["manifest.aimc"])["inputs"]["command"]
+    assert command.endswith(f"--bench-results {shlex.quote(name)}")
+    assert shlex.split(command)[-1] == name
+
+
+def _documents(text: str) -> list[Any]:
+    return list(YAML(typ="safe", pure=True).load_all(text))

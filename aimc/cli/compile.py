@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 
 from aimc.app.compile import Compilation, compile_to
+from aimc.cli.emit_options import EmitArgs, emit_options
 from aimc.cli.options import (
-    EmitArgs,
     PlanArgs,
-    emit_options,
     format_option,
     gpu_count_type,
     plan_options,

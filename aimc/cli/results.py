@@ -1,9 +1,11 @@
-"""The bench results recorded on this machine (``$AIMC_STATE_DIR/bench.jsonl``), as the
-commands that plan read them: ``--optimize`` (:func:`local_measurements`) and
-``--autoscale`` (:func:`local_runs`, the saturation point of a configuration)."""
+"""The bench results recorded on this machine (``$AIMC_STATE_DIR/bench.jsonl``) or named by
+``--bench-results``, as the commands that plan read them: ``--optimize``
+(:func:`local_measurements`) and ``--autoscale`` (:func:`local_runs`, :func:`given_runs`: the
+saturation point of a configuration)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +13,7 @@ if TYPE_CHECKING:
     from aimc.plan.measured import Measurement
     from aimc.plan.saturation import Run
 
-__all__ = ["local_measurements", "local_results", "local_runs"]
+__all__ = ["given_runs", "local_measurements", "local_results", "local_runs"]
 
 
 def local_results(state_dir: Path) -> tuple[list[dict[str, Any]], str]:
@@ -41,3 +43,28 @@ def local_runs(state_dir: Path) -> tuple[Run, ...]:
     from aimc.plan.saturation import runs
 
     return runs(local_results(state_dir)[0])
+
+
+def given_runs(path: str) -> tuple[Run, ...]:
+    """The runs of the results file ``--bench-results`` names (read as :func:`local_results`
+    reads this machine's).
+
+    Raises:
+        ConfigError: The name is not printable text, or no such file.
+    """
+    from aimc.core.errors import ConfigError
+    from aimc.core.log import note
+    from aimc.plan.measured import read_results
+    from aimc.plan.saturation import runs
+
+    if not path or len(path) > 4096 or not path.isprintable():
+        raise ConfigError("--bench-results: the file name is not printable text")
+    if not os.path.lexists(path):
+        raise ConfigError(
+            f"--bench-results {path}: no such file",
+            hint="give the bench.jsonl that 'aim-engine bench' wrote ($AIMC_STATE_DIR/bench.jsonl)",
+        )
+    results, problems = read_results(Path(path))
+    for problem in problems:
+        note(problem, level="WARNING")
+    return runs(results)

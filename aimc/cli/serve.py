@@ -12,12 +12,11 @@ from typing import Any
 import click
 
 from aimc.app.launch import LAUNCHED, prepare, start
+from aimc.cli.emit_options import EmitArgs, emit_options
 from aimc.cli.options import (
-    EmitArgs,
     PlanArgs,
     Seconds,
     current_settings,
-    emit_options,
     format_option,
     gpu_count_type,
     plan_options,

@@ -8,11 +8,10 @@ import click
 
 from aimc.app.show import CANDIDATE_COLUMNS, NO_GPU, Shown, show
 from aimc.check.catalog import Catalog
+from aimc.cli.emit_options import EmitArgs, emit_options
 from aimc.cli.options import (
-    EmitArgs,
     PlanArgs,
     current_settings,
-    emit_options,
     format_option,
     gpu_count_type,
     plan_options,

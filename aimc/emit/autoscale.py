@@ -38,6 +38,7 @@ scale``, KEDA's HTTP add-on); docs/kubernetes.md says so.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +116,7 @@ class Autoscale:
         prometheus: The Prometheus KEDA queries (``--prometheus-url``).
         bench: The bench runs read from the results file (:func:`aimc.plan.saturation.runs`):
             those of the plan's configuration give its saturation point (:func:`targets`).
-        source: The results file, as the output names it.
+        results: The results file ``--bench-results`` named (None: this machine's).
     """
 
     kind: str
@@ -123,7 +124,12 @@ class Autoscale:
     max_replicas: int = DEFAULT_MAX_REPLICAS
     prometheus: str = DEFAULT_PROMETHEUS
     bench: tuple[Run, ...] = ()
-    source: str = RESULTS_SOURCE
+    results: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The results file, as the output names it (the same on every machine)."""
+        return RESULTS_SOURCE if self.results is None else "the --bench-results file"
 
     def check(self) -> None:
         """Refuse what cannot be written (exit 2).
@@ -157,6 +163,8 @@ class Autoscale:
             line += f" --max-replicas {self.max_replicas}"
         if self.prometheus != DEFAULT_PROMETHEUS:
             line += f" --prometheus-url {self.prometheus}"
+        if self.results is not None:
+            line += f" --bench-results {shlex.quote(self.results)}"
         return line
 
     def record(self, plan: Plan | None = None) -> dict[str, Any]:
