@@ -10,10 +10,9 @@ so machine load hits all of them alike:
 - the dependency-import floor: ``python -c "import click, jinja2, jsonschema, ruamel.yaml"``;
 - ``compile Qwen/Qwen3-32B 8 --target mi300x -o DIR`` (as a ratio of the floor), as on a
   machine that ran it before (what aimc keeps beside its bytecode: the rendered artifacts,
-  ``aimc/emit/rendered.py``, the parsed recipe and profile, ``aimc/core/yaml_cache.py``,
-  the dataclasses' generated code, ``aimc/core/dataclass_code.py``), and as a first run
-  (those removed before each run, in rounds of their own; Jinja's compiled templates
-  stay, as Python's bytecode does);
+  ``aimc/emit/rendered.py``, and the parsed recipe and profile, ``aimc/core/yaml_cache.py``),
+  and as a first run (those removed before each run, in rounds of their own; Jinja's
+  compiled templates stay, as Python's bytecode does);
 - ``--help``, ``list models``, ``show-config Qwen/Qwen3-32B --target mi300x``;
 - ``validate`` of one recipe file (what pre-commit runs on a commit touching one recipe);
 - ``validate`` of a repository of ``--files`` recipes, cold and with a warm ``--cache``,
@@ -64,13 +63,8 @@ for name in sys.argv[2:]:
 #: A command: its arguments, folder, extra environment, and the aimc checkout whose kept
 #: files (:data:`KEPT`) are removed before each run (None: none).
 Command = tuple[list[str], Path, dict[str, str], Path | None]
-#: What aimc keeps between runs beside its bytecode: rendered artifacts, parsed YAML, the
-#: dataclasses' generated code (Jinja's compiled templates stay, as Python's bytecode does).
-KEPT = (
-    "aimc/emit/__pycache__/rendered",
-    "aimc/core/__pycache__/yaml",
-    "aimc/core/__pycache__/dataclasses",
-)
+#: What aimc keeps between runs beside its bytecode: rendered artifacts, parsed YAML.
+KEPT = ("aimc/emit/__pycache__/rendered", "aimc/core/__pycache__/yaml")
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], forget: Path | None = None) -> float:
