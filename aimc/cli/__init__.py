@@ -107,10 +107,6 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, attr = target.split(":")
-        # deferred: --help runs no command, and makes none of the classes this keeps
-        from aimc.core.dataclass_code import install
-
-        install()  # the command's dataclasses: their generated methods compiled once
         command: click.Command = getattr(importlib.import_module(module), attr)
         return command
 
