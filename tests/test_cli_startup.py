@@ -1,9 +1,11 @@
 """What the everyday commands import (issue 26): each command pays only for what it uses.
 
-Every case runs the real command in a fresh interpreter and lists ``sys.modules`` when it
-is done: a module on a case's ``absent`` list must not be there (the command's import set
-grew past its list), a module on ``present`` must be (the case still runs the path it is
-meant to pin). No timings: those are in ``bench/speed.py``.
+Every case runs the real command twice, each time in a fresh interpreter that may write
+bytecode (the first run keeps what a later run reuses: Jinja's rendered artifacts and the
+parsed YAML files, :mod:`aimc.emit.rendered`, :mod:`aimc.core.yaml_cache`), and lists
+``sys.modules`` when the second is done: a module on a case's ``absent`` list must not be
+there (the command's import set grew past its list), a module on ``present`` must be (the
+case still runs the path it is meant to pin). No timings: those are in ``bench/speed.py``.
 
 Also: ``aim-engine --help`` lists the commands from ``aimc.cli.SUMMARIES`` without
 importing them, and its page is the one click makes from the commands themselves.
@@ -46,6 +48,7 @@ with open(out, "w") as f:
 _NETWORK = ("huggingface_hub", "requests", "httpx", "httpx2", "urllib3", "http.client", "ssl")
 _ALWAYS_ABSENT = (
     *_NETWORK,
+    "subprocess",
     "aimc.detect",
     "aimc.modelcache.download",
     "aimc.run.bench",
@@ -76,17 +79,35 @@ CASES: dict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = {
     ),
     "compile": (
         ["compile", "Qwen/Qwen3-32B", "8", "--target", "mi300x", "-o", "{tmp}/out"],
-        (*_ALWAYS_ABSENT, "jsonschema", "aimc.check.lint", "aimc.domain.schema"),
-        ("jinja2", "aimc.emit.render", "aimc.plan.model"),
+        # rendered and parsed before: neither Jinja nor the YAML parser is loaded
+        (
+            *_ALWAYS_ABSENT,
+            "jinja2",
+            "ruamel.yaml",
+            "jsonschema",
+            "aimc.check.lint",
+            "aimc.domain.schema",
+            "aimc.emit.template_cache",
+            "aimc.modelcache.checkpoint",
+        ),
+        ("aimc.emit.render", "aimc.emit.rendered", "aimc.core.yaml_cache", "aimc.plan.model"),
     ),
     "list": (
         ["list", "models"],
-        (*_ALWAYS_ABSENT, "jinja2", "jsonschema", "aimc.emit", "aimc.plan.policy", "aimc.run"),
+        (
+            *_ALWAYS_ABSENT,
+            "jinja2",
+            "ruamel.yaml",
+            "jsonschema",
+            "aimc.emit",
+            "aimc.plan.policy",
+            "aimc.run",
+        ),
         ("aimc.check.catalog",),
     ),
     "show-config": (
         ["show-config", "Qwen/Qwen3-32B", "--target", "mi300x"],
-        (*_ALWAYS_ABSENT, "jinja2", "jsonschema", "aimc.check.lint", "aimc.run"),
+        (*_ALWAYS_ABSENT, "jinja2", "ruamel.yaml", "jsonschema", "aimc.check.lint", "aimc.run"),
         ("aimc.app.show", "aimc.plan.policy"),
     ),
     "validate one recipe": (
@@ -99,7 +120,9 @@ CASES: dict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = {
 
 
 def _loaded(args: list[str], tmp_path: Path) -> set[str]:
+    """The modules of the second of two runs of ``aim-engine ARGS``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMC_", "AIM_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         CACHE_DIR=str(tmp_path / "cache"),
         AIMC_STATE_DIR=str(tmp_path / "state"),
@@ -109,15 +132,16 @@ def _loaded(args: list[str], tmp_path: Path) -> set[str]:
     )
     out = tmp_path / "modules.json"
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(out), *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(out), *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["code"] in (0, None), (result["code"], done.stdout[-2000:], done.stderr[-2000:])
     return set(result["modules"])

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimc.app.planning import Resolved, plan_summary
 from aimc.core.write import diff_artifacts, stale_artifacts, write_artifacts
-from aimc.emit.autoscale import Autoscale
 from aimc.emit.emitters import Compiled, emitter
 from aimc.emit.emitters import compiled as emitted
 from aimc.plan.model import Plan
 from aimc.run.runs import refuse_running_in
+
+if TYPE_CHECKING:
+    from aimc.emit.autoscale import Autoscale
 
 __all__ = ["Compilation", "compile_to"]
 

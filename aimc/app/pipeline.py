@@ -19,7 +19,6 @@ from aimc.core.loader import Document, read_document
 from aimc.core.safety import format_devices
 from aimc.core.settings import setting
 from aimc.domain.recipe import Hardware, Recipe
-from aimc.modelcache.checkpoint import cache_snapshot, local_sizes
 from aimc.plan.derive import derive_recipe, is_model_folder
 from aimc.plan.model import Plan
 from aimc.plan.policy import Pool, resolve
@@ -143,6 +142,9 @@ def make_plan(
     recipe = load_recipe(catalog, request.model, target.hardware, cache_dir)
     local = recipe.root.label == "derived"
     if (local or target.detection is not None) and not request.checkpoint_bytes:
+        # deferred: the cache is read for --target auto or a local folder only
+        from aimc.modelcache.checkpoint import local_sizes
+
         if cache_dir is None:
             cache_dir = setting("cache_dir")
         sizes = local_sizes(weight_sources(recipe), cache_dir)
@@ -170,7 +172,9 @@ def load_recipe(
     if is_model_folder(model):
         return derive_recipe(Path(model), target())
     if model not in catalog.model_files() and "/" in model:
+        # deferred: the cache is read for a model without a recipe only
         from aimc.modelcache.cache import missing_files
+        from aimc.modelcache.checkpoint import cache_snapshot
 
         snapshot = cache_snapshot(setting("cache_dir") if cache_dir is None else cache_dir, model)
         if snapshot is not None and not missing_files(snapshot):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,8 @@ def use_installed(name: str, python: str) -> str:
     if script is None:
         readable = [b.name for b in BACKENDS.values() if b.vocabulary_script]
         raise ConfigError(f"--backend-from-env reads {', '.join(readable)} only, not {name}")
+    import subprocess  # deferred: only --backend-from-env runs a process; compile imports this
+
     try:
         done = subprocess.run(
             [python, str(Path(__file__).resolve().parent / script)],

@@ -34,6 +34,7 @@ from aimc.core.diagnostics import (
     pointer,
 )
 from aimc.core.errors import ValidationFailed
+from aimc.core.yaml_cache import keep, kept
 from aimc.core.yaml_fast import fast_plain
 from aimc.core.yaml_limits import (
     DEPTH_HINT,
@@ -245,20 +246,26 @@ class _Composer:
         return key
 
 
-def load_document(raw: bytes, path: str) -> Document:
+def load_document(raw: bytes, path: str, cached: bool = False) -> Document:
     """Parse one YAML document: in one pass when it is plain (:mod:`aimc.core.yaml_fast`), else
     the careful way (limits, composer, plain data), which reports every error.
 
     Args:
         raw: The file's bytes.
         path: How to name the file in diagnostics.
+        cached: Take what was kept for the same bytes, and keep what is parsed
+            (:mod:`aimc.core.yaml_cache`; what :func:`read_document` does).
 
     Raises:
         ValidationFailed: With one ``yaml`` diagnostic where the text is not one YAML document.
     """
     text, digest = _text(raw, path)
-    fast = fast_plain(text)
-    data, values, keys = fast if fast is not None else _careful(text, path)
+    parsed = kept(digest) if cached else None
+    if parsed is None:
+        parsed = fast_plain(text) or _careful(text, path)
+        if cached:
+            keep(digest, parsed)
+    data, values, keys = parsed
     return Document(path=path, data=data, sha256=digest, values=values, keys=keys)
 
 
@@ -379,5 +386,6 @@ def _unreadable(file: Path, display: str | None, why: str) -> ValidationFailed:
 
 
 def read_document(file: Path, display: str | None = None) -> Document:
-    """Read and parse a file; an unreadable or too large file becomes a diagnostic too."""
-    return load_document(read_bytes(file, display), display or str(file))
+    """Read and parse a file (through :mod:`aimc.core.yaml_cache`); an unreadable or too
+    large file becomes a diagnostic too."""
+    return load_document(read_bytes(file, display), display or str(file), cached=True)

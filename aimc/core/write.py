@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import difflib
 import errno
 import os
 import re
@@ -293,10 +292,16 @@ def diff_artifacts(outdir: Path, files: Mapping[str, str]) -> str:
         if new is None:
             out.append(f"--- {path}\n+++ (not generated)\n@@ unexpected file @@\n")
             continue
-        out += difflib.unified_diff(
+        out += _unified_diff(
             (current or "").splitlines(keepends=True),
             new.splitlines(keepends=True),
             fromfile=str(path) if current is not None else "/dev/null",
             tofile=f"{path} (generated)",
         )
     return mask("".join(line if line.endswith("\n") else line + "\n" for line in out))
+
+
+def _unified_diff(current: list[str], new: list[str], fromfile: str, tofile: str) -> list[str]:
+    import difflib  # deferred: only ``--check`` of a stale folder diffs
+
+    return list(difflib.unified_diff(current, new, fromfile=fromfile, tofile=tofile))

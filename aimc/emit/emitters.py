@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimc.core.errors import ConfigError
 from aimc.core.registry import Registry
-from aimc.emit.autoscale import Autoscale
 from aimc.emit.render import manifest, render
 from aimc.plan.model import Plan
 from aimc.plan.request import Request, request_line
+
+if TYPE_CHECKING:
+    from aimc.emit.autoscale import Autoscale
 
 __all__ = [
     "EMITTERS",
@@ -36,7 +38,7 @@ __all__ = [
 ]
 
 #: ``(plan, request, target name, replicas, autoscale)`` -> every file of the folder, by name.
-Render = Callable[[Plan, Request, str, int, Autoscale | None], dict[str, str]]
+Render = Callable[[Plan, Request, str, int, "Autoscale | None"], dict[str, str]]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from aimc import __version__
 from aimc.backends import BACKENDS, vocabulary
 from aimc.core.errors import ConfigError
 from aimc.core.safety import check_argv_word
-from aimc.emit.templating import environment, shell_quote
+from aimc.emit.rendered import render_templates
+from aimc.emit.templating import shell_quote
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.vendors import vendor
 
@@ -355,7 +356,6 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
             (written into the headers).
     """
 
-    env = environment()
     in_container = container_view(plan)
     own_env = [(name, str(s.value)) for name, s in plan.env.items()]
     context = {
@@ -370,7 +370,7 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         "unset": hidden_env(plan),
         "devices": ",".join(str(i) for i in plan.devices) if plan.devices is not None else None,
         # The headers' words for the devices: whose numbering, how a container gets them.
-        "maker": vendor(str(plan.hardware["vendor"])) if plan.devices is not None else None,
+        "maker": _maker(plan),
         "docker_options": _docker_options(plan) if plan.launcher == "docker" else [],
         "container_cache": CONTAINER_CACHE,
         "compose": _compose(in_container) if in_container else None,
@@ -390,7 +390,19 @@ def render(plan: Plan, request_line: str) -> dict[str, str]:
         templates["launch-worker.sh"] = "launch-worker.sh.j2"
     elif in_container:
         templates["compose.yaml"] = "compose.yaml.j2"
-    return {name: env.get_template(templates[name]).render(context) for name in sorted(templates)}
+    return render_templates({name: templates[name] for name in sorted(templates)}, context)
+
+
+def _maker(plan: Plan) -> dict[str, str | None] | None:
+    """What the headers say of the vendor of a plan's devices (None without devices)."""
+    if plan.devices is None:
+        return None
+    maker = vendor(str(plan.hardware["vendor"]))
+    return {
+        "device_tool": maker.device_tool,
+        "device_env": maker.device_env,
+        "reservation": maker.reservation,
+    }
 
 
 def _node(plan: Plan, rank: str) -> dict[str, Any]:
@@ -479,6 +491,6 @@ def render_command(plan: Plan) -> dict[str, str]:
         "version": __version__,
         "env": [(name, str(s.value)) for name, s in plan.env.items()],
     }
-    files = {"launch.sh": environment().get_template("command.sh.j2").render(context)}
+    files = render_templates({"launch.sh": "command.sh.j2"}, context)
     files["manifest.json"] = manifest(plan, files, {"command": plan.command})
     return files

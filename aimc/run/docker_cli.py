@@ -5,7 +5,6 @@ carries this run's own id."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 from aimc.core.errors import ConfigError, LaunchError, PermissionDeniedError
 from aimc.core.settings import setting
@@ -27,6 +26,8 @@ def docker_env(env: dict[str, str]) -> dict[str, str]:
 
 def _docker_check(env: dict[str, str]) -> None:
     """Fail clearly (exit 4, or 7 for the socket's permissions) when Docker is unusable."""
+    import subprocess  # deferred: compile imports this module (run records), runs no docker
+
     try:
         proc = subprocess.run(
             ["docker", "version", "--format", "{{.Server.Version}}"],
@@ -67,6 +68,8 @@ def _docker_check(env: dict[str, str]) -> None:
 
 def _docker(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
     """Run ``docker ARGS``: (exit code, stdout), or (-1, "") when it cannot run or hangs."""
+    import subprocess  # deferred: see _docker_check
+
     try:
         proc = subprocess.run(
             ["docker", *args],
