@@ -6,11 +6,15 @@ other rule found an error) and the hardware profiles by name; hands on one diagn
 configuration x hardware x precision that does not fit at its context (the recipe's, or
 the ``low_memory.max_context`` it is marked with), naming the GPU counts and the context
 that would fit. The judgement is the selection policy's (:func:`aimc.plan.policy.assess`), so
-lint and ``compile`` never disagree.
+lint and ``compile`` never disagree; it asks for the estimates alone, and one
+:class:`~aimc.plan.shared.Shared` per recipe makes each layer once for all the hardware,
+precisions and GPU counts that read it alike (``tests/test_fit_shared.py`` holds the
+verdicts to those of plain :func:`~aimc.plan.resolve.build_plan`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from aimc.plan.candidates import Candidate, candidates
 from aimc.plan.estimate import MIN_CONTEXT
 from aimc.plan.policy import Assessment, assess
 from aimc.plan.request import Request
+from aimc.plan.shared import Shared
 
 __all__ = ["lint_fit"]
 
@@ -36,34 +41,57 @@ def lint_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[D
     recipe = Recipe(doc, RecipeRoot(Path(doc.path).parent, "lint"))
     failing: _Failing = {}
     names = sorted({h for c in doc.data["configurations"] for h in c["hardware"]} & set(hardware))
+    shared = Shared(recipe, Request(model=recipe.model_id))
+    every: dict[str, list[Candidate]] = {}
+    for c in candidates(recipe):
+        every.setdefault(c.hardware, []).append(c)
     for name in names:
         profile = Document(path=f"<{name}>", data=dict(hardware[name]), sha256="")
         target = Hardware(profile, RecipeRoot(Path(doc.path).parent, "lint"))
-        _assess_on(recipe, name, target, failing)
+        _assess_on(recipe, name, every[name], target, failing, shared)
     return [_diagnostic(doc, key, found) for key, found in sorted(failing.items())]
 
 
-def _asked(recipe: Recipe, candidate: Candidate) -> Request:
-    """The request that asks for ``candidate``: a low_memory configuration at its own
-    context, as its GPU count asks for it."""
-    return Request(model=recipe.model_id, gpus=candidate.gpus)
+@functools.lru_cache(maxsize=256)
+def _asked(model: str, gpus: int) -> Request:
+    """The request that asks for a candidate of ``gpus`` GPUs: a low_memory configuration
+    at its own context, as its GPU count asks for it (one object per count, which
+    :class:`~aimc.plan.shared.Shared` checks once)."""
+    return Request(model=model, gpus=gpus)
 
 
-def _assess_on(recipe: Recipe, name: str, target: Hardware, failing: _Failing) -> None:
-    """Add the candidates of ``recipe`` on the hardware ``name`` that do not fit to
-    ``failing``."""
+def _assess_on(
+    recipe: Recipe,
+    name: str,
+    cands: list[Candidate],
+    target: Hardware,
+    failing: _Failing,
+    shared: Shared,
+) -> None:
+    """Add the candidates ``cands`` of ``recipe`` on the hardware ``name`` (``target``) that
+    do not fit to ``failing``."""
     groups: dict[tuple[int, str, str], list[Candidate]] = {}
-    for c in candidates(recipe, name):
+    for c in cands:
         groups.setdefault((c.index, c.precision, c.backend), []).append(c)
+
+    def verdicts(cands: list[Candidate]) -> list[Assessment]:
+        return [
+            a
+            for c in cands
+            for a in assess(
+                recipe, target, _asked(recipe.model_id, c.gpus), [c], shared=shared, plans=False
+            )
+        ]
+
     for group in groups.values():
         # Memory per GPU only falls as GPUs are added: when the smallest count fits,
         # the larger ones do (this keeps validate fast on large repositories).
         group.sort(key=lambda c: c.gpus * c.nodes)
-        found = [] if not group else assess(recipe, target, _asked(recipe, group[0]), group[:1])
+        found = verdicts(group[:1])
         if found and found[0].verdict != "runnable":
-            found += [a for c in group[1:] for a in assess(recipe, target, _asked(recipe, c), [c])]
+            found += verdicts(group[1:])
         for a in found:
-            if a.verdict != "runnable" and a.plan is not None:
+            if a.verdict != "runnable" and a.estimate is not None:
                 key = (a.candidate.index, name, a.candidate.precision)
                 failing.setdefault(key, []).append(a)
 
@@ -74,8 +102,8 @@ def _diagnostic(doc: Document, key: tuple[int, str, str], found: list[Assessment
     index, name, precision = key
     conf = doc.data["configurations"][index]
     counts = ", ".join(str(a.candidate.gpus) for a in found)
-    estimate = found[0].plan.estimate if found[0].plan else {}
-    limit = min(a.plan.estimate["max_context"] for a in found if a.plan)
+    estimate = found[0].estimate or {}
+    limit = min(a.estimate["max_context"] for a in found if a.estimate)
     limit = limit // MIN_CONTEXT * MIN_CONTEXT  # as the estimate suggests it
     marked = "low_memory" in conf
     hint = (

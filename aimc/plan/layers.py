@@ -2,7 +2,8 @@
 
 Each source of settings is a :class:`Layer` (the backend's defaults, the hardware profile,
 the recipe, the matching configuration, a ``--config`` file, the command line), built here
-from a :class:`Context` with every value's ``file:line`` source; :func:`merge` applies them
+with every value's ``file:line`` source, each from what it reads alone (the recipe's and the
+configuration's from a :class:`Choice`); :func:`merge` applies them
 in the documented precedence (:data:`LAYERS`, lowest first), the only place precedence is
 written. Overrides are checked as they are read (secrets, managed and unknown engine args,
 the ``--config`` schema for ``--set`` items). Pure.
@@ -10,7 +11,8 @@ the ``--config`` schema for ``--set`` items). Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,13 @@ from aimc.plan.request import NEUTRAL, Request, parse_set
 
 __all__ = [
     "LAYERS",
+    "Choice",
     "Context",
     "Layer",
     "Src",
     "backend_layer",
     "configuration_layer",
+    "count_listed",
     "hardware_display",
     "hardware_layer",
     "layers_of",
@@ -54,6 +58,15 @@ class Layer:
     name: str
     values: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
+    @functools.cached_property
+    def settings(self) -> dict[str, Setting | None]:
+        """Each value as the :class:`~aimc.plan.model.Setting` it merges as (None: one that
+        removes what a lower layer set), made once for every merge of the layer."""
+        return {
+            key: None if value is None else Setting(value, self.name, source)
+            for key, (value, source) in self.values.items()
+        }
+
 
 def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     """Merge settings; a higher layer replaces a lower one's value for the same key.
@@ -75,11 +88,11 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     order = {name: i for i, name in enumerate(LAYERS)}
     out: dict[str, Setting] = {}
     for layer in sorted(layers, key=lambda la: order[la.name]):
-        for key, (value, source) in layer.values.items():
-            if value is None:
+        for key, setting in layer.settings.items():
+            if setting is None:
                 out.pop(key, None)
             else:
-                out[key] = Setting(value, layer.name, source)
+                out[key] = setting
     return out
 
 
@@ -181,46 +194,44 @@ def user_layers(request: Request, backend: str) -> list[Layer]:
     return layers
 
 
-@dataclass(frozen=True)
-class Context:
-    """What every step of :func:`build_plan` reads: the inputs and where values came from."""
+@dataclass(frozen=True, eq=False)
+class Choice:
+    """The recipe, where its values are (``file:line``), and the configuration, backend and
+    precision chosen of it: all that the recipe and configuration layers read, so that
+    their values serve every hardware profile and GPU count of that choice
+    (:class:`aimc.plan.shared.Shared`)."""
 
     recipe: Recipe
-    hardware: Hardware
-    request: Request
-    chosen: Candidate
     rsrc: Src
-    hsrc: Src
+    index: int
+    backend: str
+    precision: str
 
     @property
     def engine(self) -> Backend:
-        return BACKENDS[self.chosen.backend]
+        return BACKENDS[self.backend]
 
     @property
     def conf(self) -> dict[str, Any]:
-        conf: dict[str, Any] = self.recipe.data["configurations"][self.chosen.index]
+        conf: dict[str, Any] = self.recipe.data["configurations"][self.index]
         return conf
 
     @property
     def cbase(self) -> str:
-        return f"/configurations/{self.chosen.index}"
+        return f"/configurations/{self.index}"
 
     @property
     def weights_ptr(self) -> str:
         """Where the chosen weights are: the configuration's own, else the recipe's."""
-        own = f"{self.cbase}/weights/{self.chosen.precision}"
+        own = f"{self.cbase}/weights/{self.precision}"
         return (
-            own
-            if self.chosen.precision in self.conf.get("weights", {})
-            else (f"/weights/{self.chosen.precision}")
+            own if self.precision in self.conf.get("weights", {}) else f"/weights/{self.precision}"
         )
 
     @property
     def weights(self) -> dict[str, Any]:
         own = self.conf.get("weights", {})
-        w: dict[str, Any] = (
-            own.get(self.chosen.precision) or self.recipe.data["weights"][self.chosen.precision]
-        )
+        w: dict[str, Any] = own.get(self.precision) or self.recipe.data["weights"][self.precision]
         return w
 
     @property
@@ -228,43 +239,105 @@ class Context:
         return "configuration" if self.weights_ptr.startswith(self.cbase) else "recipe"
 
 
-def layers_of(ctx: Context) -> list[Layer]:
+@dataclass(frozen=True, eq=False)
+class Context:
+    """What every step of :func:`build_plan` reads: the inputs and where values came from."""
+
+    choice: Choice
+    hardware: Hardware
+    hsrc: Src
+    request: Request
+    chosen: Candidate
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.choice.recipe
+
+    @property
+    def rsrc(self) -> Src:
+        return self.choice.rsrc
+
+    @property
+    def engine(self) -> Backend:
+        return self.choice.engine
+
+    @property
+    def conf(self) -> dict[str, Any]:
+        return self.choice.conf
+
+    @property
+    def cbase(self) -> str:
+        return self.choice.cbase
+
+    @property
+    def weights_ptr(self) -> str:
+        return self.choice.weights_ptr
+
+    @property
+    def weights(self) -> dict[str, Any]:
+        return self.choice.weights
+
+    @property
+    def weights_layer(self) -> str:
+        return self.choice.weights_layer
+
+
+def _now(make: Callable[..., Layer], *args: Any) -> Layer:
+    return make(*args)
+
+
+def layers_of(ctx: Context, once: Callable[..., Layer] = _now) -> list[Layer]:
     """The layers of the recipe side, lowest first: the backend's defaults, the hardware
     profile, the recipe, the matching configuration (the user's come from
-    :func:`user_layers`)."""
-    return [backend_layer(ctx), hardware_layer(ctx), recipe_layer(ctx), configuration_layer(ctx)]
+    :func:`user_layers`). Each is made by ``once(make, *args)``: ``make(*args)``, or the
+    layer made before for the same arguments (:class:`aimc.plan.shared.Shared`; a layer
+    reads its arguments alone)."""
+    chosen = ctx.chosen
+    return [
+        once(backend_layer, chosen.backend, ctx.request.default_port),
+        once(hardware_layer, ctx.hsrc, chosen.backend, chosen.gpus > 1, chosen.nodes > 1),
+        once(recipe_layer, ctx.choice),
+        once(configuration_layer, ctx.choice, count_listed(ctx.choice, ctx.request)),
+    ]
 
 
-def backend_layer(ctx: Context) -> Layer:
+def count_listed(choice: Choice, request: Request) -> bool:
+    """Whether the GPU count ``request`` asks for is one the configuration lists (its
+    ``low_memory`` context applies then)."""
+    return request.gpus in choice.conf["gpus"]
+
+
+def backend_layer(backend: str, default_port: int | None) -> Layer:
     """Layer 1: the engine's defaults (host, memory fraction, port, the backend's
-    ``default_args``)."""
+    ``default_args``); ``default_port``: ``$DEFAULT_PORT``, when set."""
     values: dict[str, tuple[Any, str]] = {"host": ("0.0.0.0", "aimc default")}
-    backend = ctx.chosen.backend
-    if ctx.engine.default_memory_utilization is not None:
+    engine = BACKENDS[backend]
+    if engine.default_memory_utilization is not None:
         values["memory_utilization"] = (
-            ctx.engine.default_memory_utilization,
+            engine.default_memory_utilization,
             f"{backend} {vocabulary(backend).version} default",
         )
-    if ctx.request.default_port is not None:
-        values["port"] = (ctx.request.default_port, "$DEFAULT_PORT")
+    if default_port is not None:
+        values["port"] = (default_port, "$DEFAULT_PORT")
     else:
         values["port"] = (DEFAULT_PORT, "aimc default")
-    for flag, value in ctx.engine.default_args.items():
+    for flag, value in engine.default_args.items():
         values[f"args.{flag}"] = (value, f"aimc default for {backend}")
     return Layer("backend", values)
 
 
-def hardware_layer(ctx: Context) -> Layer:
-    """Layer 2: the profile's env (multi-GPU env with more than one GPU), backend args, image."""
-    hw, src = ctx.hardware.data, ctx.hsrc
+def hardware_layer(src: Src, backend_name: str, multi_gpu: bool, multi_node: bool) -> Layer:
+    """Layer 2: the profile's env (multi-GPU env with more than one GPU, the interconnect's
+    across nodes), backend args, image; ``src``: the profile's sources (its document)."""
+    hw = src.doc.data
     values: dict[str, tuple[Any, str]] = {}
     _scoped(values, hw.get("env", {}), "env", "/env", src)
-    if ctx.chosen.gpus > 1:
+    if multi_gpu:
         _scoped(values, hw.get("multi_gpu_env", {}), "env", "/multi_gpu_env", src)
-    if ctx.chosen.nodes > 1:
+    if multi_node:
         values.update(_interconnect_env(hw.get("interconnect", {}), src))
-    backend = hw.get("backends", {}).get(ctx.chosen.backend, {})
-    base = f"/backends/{ctx.chosen.backend}"
+    backend = hw.get("backends", {}).get(backend_name, {})
+    base = f"/backends/{backend_name}"
     _scoped(values, backend.get("env", {}), "env", f"{base}/env", src)
     _scoped(values, backend.get("args", {}), "args", f"{base}/args", src)
     if "image" in backend:
@@ -293,28 +366,29 @@ def _interconnect_env(net: Mapping[str, Any], src: Src) -> dict[str, tuple[Any, 
     return values
 
 
-def recipe_layer(ctx: Context) -> Layer:
+def recipe_layer(side: Choice) -> Layer:
     """Layer 3: the recipe's facts (context, name) and ``defaults``."""
-    data, src = ctx.recipe.data, ctx.rsrc
+    data, src = side.recipe.data, side.rsrc
     defaults = data.get("defaults", {})
     values: dict[str, tuple[Any, str]] = {
         "context_length": (data["model"]["facts"]["max_context"], src("/model/facts/max_context")),
-        "served_model_name": (ctx.recipe.model_id, src("/model/id")),
+        "served_model_name": (side.recipe.model_id, src("/model/id")),
     }
     _neutral(values, defaults, "/defaults", src)
-    if ctx.chosen.backend == default_backend(data):
+    if side.backend == default_backend(data):
         _scoped(values, defaults.get("args", {}), "args", "/defaults/args", src)
     _scoped(values, defaults.get("env", {}), "env", "/defaults/env", src)
-    if ctx.weights_layer == "recipe":
-        values.update(weights_values(ctx))
+    if side.weights_layer == "recipe":
+        values.update(weights_values(side))
     return Layer("recipe", values)
 
 
-def configuration_layer(ctx: Context) -> Layer:
-    """Layer 4: the configuration entry that matched (and the weights it names)."""
-    conf, base, src = ctx.conf, ctx.cbase, ctx.rsrc
+def configuration_layer(side: Choice, count_listed: bool) -> Layer:
+    """Layer 4: the configuration entry that matched (and the weights it names);
+    ``count_listed``: the GPU count asked for is one it lists (:func:`count_listed`)."""
+    conf, base, src = side.conf, side.cbase, side.rsrc
     values: dict[str, tuple[Any, str]] = {}
-    if "low_memory" in conf and ctx.request.gpus in conf["gpus"]:
+    if "low_memory" in conf and count_listed:
         # Marked to fit only with a shorter context: that context, when its count is asked
         # for; a count left open sees it at the recipe's context (low-memory, not chosen).
         limit = conf["low_memory"]["max_context"]
@@ -322,15 +396,15 @@ def configuration_layer(ctx: Context) -> Layer:
     _neutral(values, conf, base, src)
     _scoped(values, conf.get("args", {}), "args", f"{base}/args", src)
     _scoped(values, conf.get("env", {}), "env", f"{base}/env", src)
-    if ctx.weights_layer == "configuration":
-        values.update(weights_values(ctx))
+    if side.weights_layer == "configuration":
+        values.update(weights_values(side))
     return Layer("configuration", values)
 
 
-def weights_values(ctx: Context) -> dict[str, tuple[Any, str]]:
+def weights_values(side: Choice) -> dict[str, tuple[Any, str]]:
     """Settings the chosen weights imply (their KV-cache dtype)."""
-    if "kv_cache_dtype" not in ctx.weights:
+    if "kv_cache_dtype" not in side.weights:
         return {}
-    flag = ctx.engine.flags["kv_cache_dtype"]
-    value = ctx.engine.kv_cache_dtypes[ctx.weights["kv_cache_dtype"]]
-    return {f"args.{flag}": (value, ctx.rsrc(f"{ctx.weights_ptr}/kv_cache_dtype"))}
+    flag = side.engine.flags["kv_cache_dtype"]
+    value = side.engine.kv_cache_dtypes[side.weights["kv_cache_dtype"]]
+    return {f"args.{flag}": (value, side.rsrc(f"{side.weights_ptr}/kv_cache_dtype"))}

@@ -10,33 +10,26 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aimc.backends import BACKENDS, vocabulary
 from aimc.core.diagnostics import whole_line
 from aimc.core.errors import ConfigError
-from aimc.core.safety import check_env
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate
-from aimc.plan.estimate import Estimate, estimate
-from aimc.plan.layers import (
-    Context,
-    Src,
-    hardware_display,
-    layers_of,
-    merge,
-    recipe_display,
-    user_layers,
-)
+from aimc.plan.estimate import Estimate
+from aimc.plan.layers import Choice, Context, layers_of, merge
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
+from aimc.plan.shared import Shared
 from aimc.plan.vllm_memory import vllm_runtime
 from aimc.plan.weights import checkpoint_total
 from aimc.vendors import vendor, visibility_variables
 
-__all__ = ["PRECISION_ORDER", "build_plan", "plan_name"]
+__all__ = ["PRECISION_ORDER", "build_plan", "estimate_for", "plan_name"]
 
 
 #: Quality order used when the request leaves the precision open.
@@ -54,37 +47,41 @@ def plan_name(model_id: str) -> str:
     return f"aim-{_slug(model_id.split('/')[-1])}"[:63].rstrip("-")
 
 
-def build_plan(
+@dataclass(frozen=True)
+class _Sized:
+    """A plan's parts before they are put together: the steps of :func:`build_plan`."""
+
+    ctx: Context
+    merged: Mapping[str, Setting]
+    args: dict[str, Setting]
+    env: dict[str, Setting]
+    source: str
+    local: bool
+    image: str | None
+    launcher: str
+    estimate: Estimate
+
+
+def _sized(
     recipe: Recipe,
     hardware: Hardware,
     request: Request,
     chosen: Candidate,
-    decisions: Sequence[str] = (),
-    data_parallel: int = 1,
-) -> Plan:
-    """The plan for one concrete candidate: every layer merged, flags derived, memory
-    estimated.
-
-    Raises:
-        ConfigError: An override is invalid, or a value cannot be written safely.
-    """
-    ctx = Context(
-        recipe,
-        hardware,
-        request,
-        chosen,
-        Src(recipe.doc, recipe_display(recipe)),
-        Src(hardware.doc, hardware_display(hardware)),
-    )
-    merged = merge([*layers_of(ctx), *user_layers(request, chosen.backend)])
+    data_parallel: int,
+    shared: Shared | None,
+) -> _Sized:
+    """``chosen``'s plan parts, made in :func:`build_plan`'s steps and order."""
+    shared = shared or Shared(recipe, request)
+    ctx = shared.context(recipe, hardware, request, chosen)
+    merged = merge([*layers_of(ctx, shared.once), *shared.user_layers(chosen.backend)])
     args = _engine_args(ctx, merged, data_parallel)
-    env = _checked_env(merged, request)
+    env = _checked_env(merged, shared.request, shared.check_env)
     _check_name_and_port(merged)
-    source, local = _model_source(ctx)
+    source, local = shared.once(_model_source, ctx.choice)
     image, launcher = _image_and_launcher(ctx, merged, source, local)
-    facts = recipe.data["model"]["facts"]
     memory = _estimate(
-        facts,
+        shared.estimate,
+        recipe.data["model"]["facts"],
         ctx.weights,
         source,
         chosen,
@@ -95,14 +92,51 @@ def build_plan(
         request,
         architecture=str(recipe.data["model"].get("architecture", "")),
     )
+    return _Sized(ctx, merged, args, env, source, local, image, launcher, memory)
+
+
+def estimate_for(
+    recipe: Recipe,
+    hardware: Hardware,
+    request: Request,
+    chosen: Candidate,
+    shared: Shared | None = None,
+) -> Estimate:
+    """The memory estimate of the plan :func:`build_plan` would build (the plan itself is
+    not put together).
+
+    Raises:
+        ConfigError: As :func:`build_plan`.
+    """
+    return _sized(recipe, hardware, request, chosen, 1, shared).estimate
+
+
+def build_plan(
+    recipe: Recipe,
+    hardware: Hardware,
+    request: Request,
+    chosen: Candidate,
+    decisions: Sequence[str] = (),
+    data_parallel: int = 1,
+    shared: Shared | None = None,
+) -> Plan:
+    """The plan for one concrete candidate: every layer merged, flags derived, memory
+    estimated. ``shared``: the work shared with the other candidates of the recipe on the
+    profile for the request (:class:`~aimc.plan.shared.Shared`; the plan is the same without it).
+
+    Raises:
+        ConfigError: An override is invalid, or a value cannot be written safely.
+    """
+    sized = _sized(recipe, hardware, request, chosen, data_parallel, shared)
+    ctx, merged = sized.ctx, sized.merged
     return Plan(
-        **_served(ctx, merged, source, local),
-        **_launched(ctx, merged, launcher, image),
-        args=args,
-        env=env,
+        **_served(ctx, merged, sized.source, sized.local),
+        **_launched(ctx, merged, sized.launcher, sized.image),
+        args=sized.args,
+        env=sized.env,
         decisions=list(decisions),
         data_parallel=data_parallel,
-        estimate=memory.to_json(),
+        estimate=sized.estimate.to_json(),
         nodes=chosen.nodes,
         devices=(
             list(request.devices[: chosen.gpus * data_parallel])
@@ -127,10 +161,10 @@ def _served(
         "local_model": local,
         "recipe": {
             "source": recipe.root.label,
-            "path": recipe_display(recipe),
+            "path": ctx.rsrc.display,
             "sha256": recipe.doc.sha256,
         },
-        "hardware": _hardware_record(ctx.hardware, chosen.nodes),
+        "hardware": _hardware_record(ctx.hardware, ctx.hsrc.display, chosen.nodes),
         "configuration": chosen.config_id,
         "backend": chosen.backend,
         "backend_version": vocabulary(chosen.backend).version,
@@ -157,18 +191,21 @@ def _launched(
     }
 
 
-def _checked_env(merged: Mapping[str, Setting], request: Request) -> dict[str, Setting]:
-    """The plan's environment: every ``env.*`` setting, each checked to be writable, and
-    no visibility variable when the plan names its GPUs."""
+def _checked_env(
+    merged: Mapping[str, Setting], request: Request, check: Callable[[str, str, str], None]
+) -> dict[str, Setting]:
+    """The plan's environment: every ``env.*`` setting, each checked to be writable
+    (``check``: :func:`~aimc.core.safety.check_env`), and no visibility variable when the
+    plan names its GPUs."""
     env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
     for name, setting in env.items():
-        check_env(name, str(setting.value), setting.source)
+        check(name, str(setting.value), setting.source)
     if request.devices is not None:
         _no_visibility_env(env)
     return env
 
 
-def _hardware_record(hardware: Hardware, nodes: int) -> dict[str, Any]:
+def _hardware_record(hardware: Hardware, display: str, nodes: int) -> dict[str, Any]:
     """What the plan records of its hardware profile (the interconnect only across nodes)."""
     hw = hardware.data
     return {
@@ -184,7 +221,7 @@ def _hardware_record(hardware: Hardware, nodes: int) -> dict[str, Any]:
             else {}
         ),
         "source": hardware.root.label,
-        "path": hardware_display(hardware),
+        "path": display,
         "sha256": hardware.doc.sha256,
     }
 
@@ -279,12 +316,12 @@ def _check_name_and_port(merged: Mapping[str, Setting]) -> None:
         raise ConfigError(f"port {port!r} ({merged['port'].source}) is not a TCP port number")
 
 
-def _model_source(ctx: Context) -> tuple[str, bool]:
+def _model_source(side: Choice) -> tuple[str, bool]:
     """(what the server loads: a repository id or an absolute folder, is it a folder)."""
-    if "path" in ctx.weights:
-        base = Path(ctx.recipe.path).resolve().parent
-        return str((base / ctx.weights["path"]).resolve()), True
-    return str(ctx.weights["repo"]), False
+    if "path" in side.weights:
+        base = Path(side.recipe.path).resolve().parent
+        return str((base / side.weights["path"]).resolve()), True
+    return str(side.weights["repo"]), False
 
 
 def _image_and_launcher(
@@ -308,6 +345,7 @@ def _image_and_launcher(
 
 
 def _estimate(
+    made: Callable[..., Estimate],
     facts: Mapping[str, Any],
     weights: Mapping[str, Any],
     source: str,
@@ -320,7 +358,8 @@ def _estimate(
     architecture: str = "",
 ) -> Estimate:
     """The memory estimate of a plan being built (vLLM on a GPU: with vLLM 0.32's runtime
-    terms, :func:`aimc.plan.vllm_memory.vllm_runtime`)."""
+    terms, :func:`aimc.plan.vllm_memory.vllm_runtime`), by ``made``
+    (:func:`~aimc.plan.estimate.estimate`'s arguments, in order)."""
     across = BACKENDS[chosen.backend].multinode == "tensor"
     tp = chosen.gpus * chosen.nodes if across else chosen.gpus
     size, basis = checkpoint_total(weights, request.checkpoint_bytes.get(source), tp)
@@ -329,15 +368,8 @@ def _estimate(
         if "memory_utilization" in merged
         else BACKENDS[chosen.backend].assumed_memory_fraction
     )
-    kv_budget = None
-    kv_env = vendor(str(hw["vendor"])).kv_cache_env
-    if kv_env:
-        name, assumed = kv_env
-        space = env.get(name)
-        try:
-            kv_budget = float(space.value) if space else assumed
-        except ValueError:
-            kv_budget = assumed
+    kv_budget = _kv_budget(hw, env)
+    if kv_budget is not None:
         util = 1.0
     kv_setting = args.get("kv-cache-dtype")
     # Across nodes: vLLM's pipeline stages split the layers, SGLang's tensor-parallel group
@@ -353,17 +385,31 @@ def _estimate(
             1 if across else chosen.nodes,
             architecture=architecture,
         )
-    return estimate(
+    return made(
         facts,
         chosen.precision,
         tp,
         float(hw["memory_gib"]),
         float(util),
         int(merged["context_length"].value),
-        kv_cache_dtype=str(kv_setting.value) if kv_setting else "auto",
-        weights_bytes=size,
-        weights_basis=basis,
-        kv_budget_gib=kv_budget,
-        pp=1 if across else chosen.nodes,
-        runtime=runtime,
+        str(kv_setting.value) if kv_setting else "auto",
+        size,
+        basis,
+        kv_budget,
+        1 if across else chosen.nodes,
+        runtime,
     )
+
+
+def _kv_budget(hw: Mapping[str, Any], env: Mapping[str, Setting]) -> float | None:
+    """A fixed KV cache size in GiB (a vendor whose backend takes one, such as vLLM's CPU
+    backend: its variable, else what it assumes), or None."""
+    kv_env = vendor(str(hw["vendor"])).kv_cache_env
+    if not kv_env:
+        return None
+    name, assumed = kv_env
+    space = env.get(name)
+    try:
+        return float(space.value) if space else assumed
+    except ValueError:
+        return assumed

@@ -32,6 +32,7 @@ this bound, wider for MoE, MLA, sliding-window attention and capture sizes above
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -148,24 +149,52 @@ def graph_memory(
     facts: Mapping[str, Any], layers: int, tp: int, sizes: list[int], mode: str, seqs: int
 ) -> Graphs | None:
     """The graphs of ``sizes`` in ``mode`` for ``layers`` layers per GPU, and their memory."""
+    shape = _GraphFacts.of(facts)
+    return _graph_memory(shape, layers, tp, tuple(sizes), mode, seqs)
+
+
+@dataclass(frozen=True)
+class _GraphFacts:
+    """What the graph term reads of a model's facts."""
+
+    hidden_size: float
+    moe: bool
+    mla: bool
+    sliding: bool
+
+    @classmethod
+    def of(cls, facts: Mapping[str, Any]) -> _GraphFacts:
+        return cls(
+            float(facts["hidden_size"]),
+            bool(facts.get("experts")),
+            bool(facts.get("mla")),
+            bool(facts.get("sliding_window")),
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def _graph_memory(
+    facts: _GraphFacts, layers: int, tp: int, sizes: tuple[int, ...], mode: str, seqs: int
+) -> Graphs | None:
+    """:func:`graph_memory`, kept for the arguments it is given (all it reads)."""
     if mode == "NONE" or not sizes:
         return None
     largest = max(sizes)
     piecewise = len(sizes) if mode in ("PIECEWISE", "FULL_AND_PIECEWISE") else 0
     full = {"FULL": len(sizes), "PIECEWISE": 0}.get(mode, sum(1 for s in sizes if s <= seqs))
     scale = (piecewise + full) / FIT_GRAPHS
-    hidden = float(facts["hidden_size"]) / 4096
+    hidden = facts.hidden_size / 4096
     central = GRAPH_BASE_GIB + GRAPH_PER_LAYER_GIB * layers * scale
     central += GRAPH_ACTIVATION_GIB * layers * hidden * largest / FIT_LARGEST / math.sqrt(tp)
-    if facts.get("experts"):
+    if facts.moe:
         central += GRAPH_MOE_PER_LAYER_GIB * layers * scale
     central = max(central, GRAPH_BASE_GIB + max(full - 1, 0) * MIN_PER_GRAPH_GIB)
     uncertain = tuple(
         what
         for what, present in (
-            ("MoE", facts.get("experts")),
-            ("MLA attention", facts.get("mla")),
-            ("sliding-window attention", facts.get("sliding_window")),
+            ("MoE", facts.moe),
+            ("MLA attention", facts.mla),
+            ("sliding-window attention", facts.sliding),
             (f"capture sizes up to {largest}", largest > FIT_LARGEST),
         )
         if present
@@ -219,21 +248,31 @@ def vllm_runtime(
     ceiling = 1024 if architecture in LARGE_CAPTURE_ARCHITECTURES else ceiling
     ceiling = _int(args.get("max-cudagraph-capture-size"), ceiling)
     ceiling = _int(compilation.get("max_cudagraph_capture_size"), ceiling)
-    sizes = _sizes(
+    given = _sizes(
         args.get("cudagraph-capture-sizes") or compilation.get("cudagraph_capture_sizes")
     )
-    if sizes is None:
-        sizes = capture_sizes(seqs, tokens, ceiling)
+    sizes = tuple(given) if given is not None else _capture_sizes(seqs, tokens, ceiling)
     layers = math.ceil(int(facts["layers"]) / max(pp, 1))
     kv_bytes = _bytes(args.get("kv-cache-memory-bytes"))
     return Runtime(
         max_num_seqs=seqs,
         max_num_batched_tokens=tokens,
-        graphs=graph_memory(facts, layers, tp, [s for s in sizes if s <= tokens], mode, seqs),
+        graphs=_graph_memory(_GraphFacts.of(facts), layers, tp, _within(sizes, tokens), mode, seqs),
         graphs_subtracted=str(env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1")) != "0",
         kv_cache_memory_gib=kv_bytes / GIB if kv_bytes is not None and kv_bytes > 0 else None,
         pre_baseline_gib=PRE_BASELINE_GIB[1] if tp * pp == 1 else PRE_BASELINE_GIB["tp"],
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _capture_sizes(max_num_seqs: int, max_num_batched_tokens: int, ceiling: int) -> tuple[int, ...]:
+    return tuple(capture_sizes(max_num_seqs, max_num_batched_tokens, ceiling))
+
+
+@functools.lru_cache(maxsize=1024)
+def _within(sizes: tuple[int, ...], tokens: int) -> tuple[int, ...]:
+    """The capture sizes of at most ``tokens`` tokens."""
+    return tuple(s for s in sizes if s <= tokens)
 
 
 def _int(value: object, default: int) -> int:

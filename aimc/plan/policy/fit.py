@@ -23,7 +23,8 @@ from aimc.plan.candidates import Candidate, candidates
 from aimc.plan.estimate import REFUSED_UTILIZATION
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
-from aimc.plan.resolve import build_plan
+from aimc.plan.resolve import build_plan, estimate_for
+from aimc.plan.shared import Shared
 
 __all__ = ["Assessment", "Pool", "assess", "gpus_text", "probe", "shortfall", "why_not"]
 
@@ -34,15 +35,18 @@ class Assessment:
 
     Attributes:
         candidate: The configuration (hardware x precision x GPU count x backend).
-        plan: Its plan (None when it was ruled out before memory was estimated).
+        plan: Its plan (None when it was ruled out before memory was estimated, or when
+            only its estimate was asked for: :func:`assess` with ``plans`` false).
         verdict: ``runnable``, ``low-memory`` or ``incompatible``.
         reason: Why, with the numbers.
+        estimate: Its memory estimate (the plan's; None when ruled out before it).
     """
 
     candidate: Candidate
     plan: Plan | None
     verdict: str
     reason: str
+    estimate: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ def assess(
     cands: list[Candidate] | None = None,
     strict: bool = False,
     free_gpus: int | None = None,
+    shared: Shared | None = None,
+    plans: bool = True,
 ) -> list[Assessment]:
     """The verdict of every candidate on ``hardware`` (or of ``cands``).
 
@@ -100,7 +106,12 @@ def assess(
             does not apply to it), instead of reporting it as incompatible.
         free_gpus: Only this many GPUs may be used (the devices of a GPU count left open):
             larger candidates are incompatible.
+        shared: The work shared with other calls for the same recipe and request (any GPU
+            count, any profile: :class:`~aimc.plan.shared.Shared`); the candidates of one
+            call share it anyway.
+        plans: False: the estimates alone, no plan put together (``lint/fit``).
     """
+    shared = shared or Shared(recipe, request)
     out = []
     for c in cands if cands is not None else candidates(recipe, hardware.name):
         ruled_out = _ruled_out(c, hardware, request, free_gpus)
@@ -108,13 +119,17 @@ def assess(
             out.append(Assessment(c, None, "incompatible", ruled_out))
             continue
         try:
-            plan = build_plan(recipe, hardware, request, c)
+            if plans:
+                plan = build_plan(recipe, hardware, request, c, shared=shared)
+                estimate = plan.estimate
+            else:
+                plan, estimate = None, estimate_for(recipe, hardware, request, c, shared).to_json()
         except ConfigError as exc:
             if strict:
                 raise
             out.append(Assessment(c, None, "incompatible", exc.message))
             continue
-        out.append(Assessment(c, plan, plan.estimate["verdict"], plan.estimate["reason"]))
+        out.append(Assessment(c, plan, estimate["verdict"], estimate["reason"], estimate))
     return out
 
 
@@ -179,4 +194,4 @@ def probe(
         plan = build_plan(recipe, hardware, replace(request, gpus=gpus), c)
     except ConfigError:
         return None
-    return Assessment(c, plan, plan.estimate["verdict"], plan.estimate["reason"])
+    return Assessment(c, plan, plan.estimate["verdict"], plan.estimate["reason"], plan.estimate)

@@ -1,0 +1,137 @@
+"""Work shared between the plans of one recipe: each piece made once for what it reads.
+
+Takes a recipe and a request (its GPU count aside); :class:`Shared` hands
+:func:`aimc.plan.resolve.build_plan` the pieces of a plan, each made once for the arguments
+it reads: a candidate's :class:`~aimc.plan.layers.Choice` of the recipe and the sources of a
+hardware profile, every layer (:func:`~aimc.plan.layers.layers_of`), the user's layers, the
+model source, each environment variable's check, and the memory estimate (kept across
+recipes too: it reads the model's facts, not the recipe). ``lint/fit`` asks for a recipe's
+candidates on every profile through one, ``assess`` for its candidates on one profile.
+
+A plan built with it is the one built without it (``tests/test_fit_shared.py``): a piece is
+kept only for arguments that are equal values or the very same objects (which the key
+holds, so that no other object takes their ids), errors are not kept, and the recipe,
+profiles and request are not changed while it serves them. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from aimc.core.safety import check_env
+from aimc.domain.recipe import Hardware, Recipe
+from aimc.plan.candidates import Candidate
+from aimc.plan.estimate import Estimate, estimate
+from aimc.plan.layers import (
+    Choice,
+    Context,
+    Layer,
+    Src,
+    hardware_display,
+    recipe_display,
+    user_layers,
+)
+from aimc.plan.request import Request
+from aimc.plan.vllm_memory import Runtime
+
+__all__ = ["Shared"]
+
+_T = TypeVar("_T")
+
+#: Estimates made, by all of their arguments (:func:`_exact`); at most
+#: :data:`_ESTIMATES_MAX`. :func:`~aimc.plan.estimate.estimate` is pure, and many recipes of
+#: a repository ask for the same ones (a model's facts on a profile at a GPU count).
+_ESTIMATES: dict[Hashable, Estimate] = {}
+_ESTIMATES_MAX = 8192
+
+
+class Shared:
+    """The pieces of the plans of ``recipe`` for ``request`` (any GPU count, any hardware
+    profile), each made once; another recipe or request is refused."""
+
+    def __init__(self, recipe: Recipe, request: Request):
+        self.recipe = recipe
+        self.request = replace(request, gpus=None)
+        self.rsrc = Src(recipe.doc, recipe_display(recipe))
+        self.facts: Mapping[str, Any] = recipe.data["model"]["facts"]
+        self._facts = _exact(self.facts)
+        self._made: dict[tuple[Any, ...], Any] = {}
+        self._choices: dict[tuple[int, str, str], Choice] = {}
+        self._profiles: dict[int, tuple[Hardware, Src]] = {}
+        self._requests: dict[int, Request] = {}
+        self._checked: set[tuple[str, str, str]] = set()
+
+    def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
+        """``make(*args)``, made once for equal arguments (a :class:`~aimc.plan.layers.Choice`
+        or :class:`~aimc.plan.layers.Src` equals only itself); an error is not kept."""
+        key = (make, *args)
+        if key in self._made:
+            made: _T = self._made[key]
+            return made
+        self._made[key] = made = make(*args)
+        return made
+
+    def context(
+        self, recipe: Recipe, hardware: Hardware, request: Request, chosen: Candidate
+    ) -> Context:
+        """The context of ``chosen`` on ``hardware`` for ``request``."""
+        if recipe is not self.recipe:
+            raise ValueError("Shared serves the recipe it was made for")
+        if id(request) not in self._requests:
+            if replace(request, gpus=None) != self.request:
+                raise ValueError("Shared serves the request it was made for (any GPU count)")
+            self._requests[id(request)] = request  # held: its id stays its own
+        key = (chosen.index, chosen.backend, chosen.precision)
+        choice = self._choices.get(key)
+        if choice is None:
+            choice = self._choices[key] = Choice(recipe, self.rsrc, *key)
+        held = self._profiles.get(id(hardware))
+        if held is None:
+            hsrc = Src(hardware.doc, hardware_display(hardware))
+            held = self._profiles[id(hardware)] = (hardware, hsrc)
+        return Context(choice, hardware, held[1], request, chosen)
+
+    def user_layers(self, backend: str) -> list[Layer]:
+        """The user's layers of the request (:func:`~aimc.plan.layers.user_layers`)."""
+        return self.once(self._user_layers, backend)
+
+    def _user_layers(self, backend: str) -> list[Layer]:
+        return user_layers(self.request, backend)
+
+    def check_env(self, name: str, value: str, source: str) -> None:
+        """:func:`~aimc.core.safety.check_env`, once for each variable, value and source."""
+        if (name, value, source) not in self._checked:
+            check_env(name, value, source)
+            self._checked.add((name, value, source))
+
+    def estimate(self, facts: Mapping[str, Any], *args: Any) -> Estimate:
+        """:func:`~aimc.plan.estimate.estimate` of the recipe's ``facts`` and ``args`` (its
+        other arguments, in order), made once for them in this process."""
+        if facts is not self.facts:
+            raise ValueError("Shared estimates the facts of its recipe")
+        key = (self._facts, *map(_exact, args))
+        made = _ESTIMATES.get(key)
+        if made is None:
+            if len(_ESTIMATES) >= _ESTIMATES_MAX:
+                _ESTIMATES.clear()
+            made = _ESTIMATES[key] = estimate(facts, *args)
+        return made
+
+
+def _exact(value: Any) -> Hashable:
+    """A key of ``value`` (plain data, or a :class:`~aimc.plan.vllm_memory.Runtime`) equal to
+    another's only for the same value: types kept (``1``, ``1.0`` and ``True`` differ), a
+    float by its exact bits (``0.0`` and ``-0.0`` differ). A runtime is its own key (a frozen
+    dataclass of numbers vLLM's arithmetic makes, never ``-0.0`` nor NaN)."""
+    kind = type(value)
+    if kind is float:
+        return (float, value.hex())
+    if kind in (str, int, bool, Runtime) or value is None:
+        return (kind, value)
+    if isinstance(value, Mapping):
+        return (dict, frozenset((_exact(k), _exact(v)) for k, v in value.items()))
+    if kind in (list, tuple):
+        return (kind, tuple(map(_exact, value)))
+    raise TypeError(f"no exact key for a {kind.__name__}")
