@@ -23,7 +23,7 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 
-from aimc.core.diagnostics import Diagnostic
+from aimc.core.diagnostics import Diagnostic, escape_pointer
 from aimc.core.loader import Document
 from aimc.core.safety import shorten
 
@@ -93,7 +93,10 @@ def _same(kind: str, theirs: Any, ours: Any) -> bool:
 def lint_yaml11(doc: Document, text: str) -> list[Diagnostic]:
     """Warnings for the plain scalars of ``text`` (the file ``doc`` was loaded from) that a
     YAML 1.1 reader (PyYAML, many CI and deployment tools) reads otherwise than aimc does
-    (YAML 1.2): a recipe should mean the same to every tool that reads it."""
+    (YAML 1.2): a recipe should mean the same to every tool that reads it. The text is
+    parsed again only when :func:`_alike` cannot tell from ``doc`` that there is none."""
+    if _alike(doc, text):
+        return []
     scalars = {
         position: p
         for p, position in doc.values.items()
@@ -111,6 +114,66 @@ def lint_yaml11(doc: Document, text: str) -> list[Diagnostic]:
         if not _same(kind, theirs, ours):
             out.append(_warning(doc, at, event.value, is_key, (kind, theirs), ours))
     return out
+
+
+#: Any YAML 1.1 implicit resolver: a string none of them takes is a string to 1.1 as well.
+_ANY11 = re.compile("|".join(f"(?:{regexp.pattern})" for _kind, regexp in _YAML11))
+#: Line breaks that YAML readers and ``str.split("\\n")`` may count otherwise (and a BOM).
+_ODD_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029\ufeff]")
+#: The written text of a plain number or boolean, from its first character.
+_WORD = re.compile(r"[^\s,\]}#]+")
+#: Numbers and booleans written plainly and simply: the only ones :func:`_alike` reads.
+_SIMPLE = re.compile(r"-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|true|false|True|False|TRUE|FALSE")
+
+
+def _alike(doc: Document, text: str) -> bool:
+    """True when no scalar of ``doc`` can read otherwise for YAML 1.1 (then
+    :func:`lint_yaml11` has nothing to say), told from the data and the text at each
+    scalar's position, without parsing again: a string (value or key) that no YAML 1.1
+    resolver takes is a string to 1.1 too, however it is written; one that is quoted or
+    a block is text to both; a number or boolean written simply (digits, a dot, an
+    exponent; ``true``) is read as :func:`lint_yaml11` reads it. Anything else (a null,
+    another spelling, a tag or anchor, line breaks counted otherwise) is left to it."""
+    if _ODD_BREAKS.search(text):
+        return False
+    lines = text.split("\n")
+    todo: list[tuple[str, Any]] = [("", doc.data)]
+    while todo:
+        at, value = todo.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{at}/{escape_pointer(key)}"
+                if _ANY11.match(key) and not _quoted(lines, doc.keys.get(child)):
+                    return False
+                todo.append((child, item))
+        elif isinstance(value, list):
+            todo += [(f"{at}/{i}", item) for i, item in enumerate(value)]
+        elif isinstance(value, str):
+            if _ANY11.match(value) and not _quoted(lines, doc.values.get(at)):
+                return False
+        elif not _simply(lines, doc.values.get(at), value):
+            return False
+    return True
+
+
+def _quoted(lines: list[str], where: tuple[int, int] | None) -> bool:
+    """Whether the scalar at ``where`` is quoted or a block scalar (text to every reader)."""
+    if where is None or not 0 < where[0] <= len(lines):
+        return False
+    line, column = where
+    return lines[line - 1][column - 1 : column] in ("'", '"', "|", ">")
+
+
+def _simply(lines: list[str], where: tuple[int, int] | None, ours: Any) -> bool:
+    """Whether the number or boolean ``ours`` is written simply at ``where`` and YAML 1.1
+    reads it the same."""
+    if where is None or not 0 < where[0] <= len(lines) or ours is None:
+        return False
+    word = _WORD.match(lines[where[0] - 1], where[1] - 1)
+    if word is None or not _SIMPLE.fullmatch(word.group()):
+        return False
+    kind, theirs = _yaml11(word.group())
+    return _same(kind, theirs, ours)
 
 
 def _plain_scalars(text: str) -> Iterator[tuple[Any, bool]]:
