@@ -69,27 +69,38 @@ class CheckResult:
         }
 
 
-def _display(path: Path) -> str:
+@dataclass(frozen=True)
+class _Where:
+    """Where a checked file is (its path resolved once).
+
+    Attributes:
+        display: How the report names it: relative to the current folder when inside it.
+        models: The nearest enclosing folder called ``models`` (a catalog's), if any.
+        hardware: The nearest enclosing folder called ``hardware``, if any.
+        place: Its place in ``models`` (what ``lint/path`` compares with the model id), or
+            "" outside one: a cached verdict stays valid when the whole repository moves
+            (another CI workspace), not when the file moves within it.
+    """
+
+    display: str
+    models: Path | None
+    hardware: Path | None
+    place: str
+
+
+def _where(file: Path, cwd: Path) -> _Where:
+    """Where ``file`` is, ``cwd`` being the current folder, resolved."""
+    resolved = file.resolve()
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        display = str(resolved.relative_to(cwd))
     except ValueError:
-        return str(path)
-
-
-def _catalog_dir(file: Path, name: str) -> Path | None:
-    """The nearest enclosing folder called ``name`` (a catalog's models/ or hardware/)."""
-    for parent in file.resolve().parents:
-        if parent.name == name:
-            return parent
-    return None
-
-
-def _place(file: Path) -> str:
-    """The file's place in its catalog's ``models`` folder (what ``lint/path`` compares
-    with the model id), or "" outside one: a cached verdict stays valid when the whole
-    repository moves (another CI workspace), not when the file moves within it."""
-    models = _catalog_dir(file, "models")
-    return "" if models is None else file.resolve().relative_to(models).as_posix()
+        display = str(file)
+    folders: dict[str, Path] = {}
+    for parent in resolved.parents:
+        folders.setdefault(parent.name, parent)  # the nearest of each name
+    models = folders.get("models")
+    place = "" if models is None else resolved.relative_to(models).as_posix()
+    return _Where(display, models, folders.get("hardware"), place)
 
 
 def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
@@ -139,10 +150,12 @@ def check_paths(paths: Sequence[Path], catalog: Catalog, cache: Path | None = No
     if not paths:
         paths = [root.path for root in catalog.roots]
     files, diagnostics = _expand(paths)
+    cwd = Path.cwd().resolve()
+    where = {file: _where(file, cwd) for file in files}
     verdicts = Verdicts(cache) if cache is not None else None
     profiles: set[Path] = set()
     while True:
-        results, missed = _check_files(files, profiles, catalog, verdicts)
+        results, missed = _check_files(files, where, profiles, catalog, verdicts)
         if not missed:
             break
         profiles |= missed  # a profile the quick scan missed: again, knowing it
@@ -160,12 +173,16 @@ def check_paths(paths: Sequence[Path], catalog: Catalog, cache: Path | None = No
         first_seen.setdefault((kind, key), result["anchor"].path)
     diagnostics += _unused_hardware(files, results, catalog)
     return CheckResult(
-        files=[_display(f) for f in files], diagnostics=sort_diagnostics(diagnostics)
+        files=[where[f].display for f in files], diagnostics=sort_diagnostics(diagnostics)
     )
 
 
 def _check_files(
-    files: list[Path], profiles: set[Path], catalog: Catalog, verdicts: Verdicts | None
+    files: list[Path],
+    where: dict[Path, _Where],
+    profiles: set[Path],
+    catalog: Catalog,
+    verdicts: Verdicts | None,
 ) -> tuple[list[dict[str, Any]], set[Path]]:
     """One result per file, in order, and the files that turned out to be hardware
     profiles although they were not checked first (then the results are not final)."""
@@ -174,12 +191,12 @@ def _check_files(
     raw: dict[Path, bytes] = {}
     for file in files:
         try:
-            raw[file] = read_bytes(file, _display(file))
+            raw[file] = read_bytes(file, where[file].display)
         except ValidationFailed as exc:
             results[file] = _result(list(exc.diagnostics))
             continue
         if file in profiles or b"HardwareProfile" in raw[file]:
-            result, doc = _check_one((file, raw[file]), recipes=False)
+            result, doc = _check_one((file, raw[file], where[file]), recipes=False)
             if result is not None:
                 results[file] = result
             if doc is not None:
@@ -199,21 +216,21 @@ def _check_files(
         json.dumps(hardware, sort_keys=True, default=str),
     )
     keys: dict[Path, str] = {}
-    todo: list[tuple[Path, bytes]] = []
+    todo: list[tuple[Path, bytes, _Where]] = []
     for file in files:
         if file in results:
             continue
         digest = hashlib.sha256(raw[file]).hexdigest()
-        keys[file] = verdict_key(*context, _display(file), _place(file), digest)
+        keys[file] = verdict_key(*context, where[file].display, where[file].place, digest)
         stored = verdicts.get(keys[file]) if verdicts is not None else None
         if stored is not None:
             results[file] = stored
         else:
-            todo.append((file, raw[file]))
+            todo.append((file, raw[file], where[file]))
     _HARDWARE.clear()
     _HARDWARE.update(hardware)  # read by the workers _map forks
     missed: set[Path] = set()
-    for (file, _raw), result in zip(todo, _map(_check_other, todo), strict=True):
+    for (file, _raw, _at), result in zip(todo, _map(_check_other, todo), strict=True):
         results[file] = result
         if result["kind"] == "HardwareProfile":
             missed.add(file)
@@ -266,14 +283,14 @@ def _result(
 
 
 def _check_one(
-    item: tuple[Path, bytes], recipes: bool = True
+    item: tuple[Path, bytes, _Where], recipes: bool = True
 ) -> tuple[dict[str, Any] | None, Document | None]:
     """Load, schema-check and lint one file: its result, and its document when it is a
     valid hardware profile. With ``recipes`` false a valid recipe is left for later
     (its lint needs every profile): (None, None)."""
-    file, raw = item
+    _file, raw, where = item
     try:
-        doc = load_document(raw, _display(file))
+        doc = load_document(raw, where.display)
     except ValidationFailed as exc:
         return _result(list(exc.diagnostics)), None
     problems = check_schema(doc)
@@ -281,15 +298,15 @@ def _check_one(
         return _result(problems), None
     text = raw.decode("utf-8", errors="replace")  # it loaded: it decodes
     if doc.data["kind"] == "HardwareProfile":
-        found = lint_hardware(doc, _catalog_dir(file, "hardware")) + lint_yaml11(doc, text)
+        found = lint_hardware(doc, where.hardware) + lint_yaml11(doc, text)
         return _result(found, doc, "/name"), doc
     if not recipes:
         return None, None
-    found = lint_recipe(doc, _HARDWARE, _catalog_dir(file, "models")) + lint_yaml11(doc, text)
+    found = lint_recipe(doc, _HARDWARE, where.models) + lint_yaml11(doc, text)
     return _result(found, doc, "/model/id"), None
 
 
-def _check_other(item: tuple[Path, bytes]) -> dict[str, Any]:
+def _check_other(item: tuple[Path, bytes, _Where]) -> dict[str, Any]:
     """:func:`_check_one` of a file not checked as a profile (in a worker: only the result
     travels back)."""
     result, _doc = _check_one(item)
