@@ -1,0 +1,153 @@
+"""lint/yaml-1.1 parses a file again only when its data cannot tell (``_alike``), and gives
+the same warnings as parsing every file: on every YAML file of the repository and on
+documents made of the spellings YAML 1.1 and 1.2 read apart, in every style."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import aimc.check.lint_yaml11 as rule
+from aimc.core.errors import ValidationFailed
+from aimc.core.loader import Document, load_document
+from tests.conftest import ROOT
+
+
+def _full(doc: Document, text: str) -> list[Any]:
+    """The warnings as the rule gives them parsing the text in every case."""
+    alike = rule._alike
+    rule._alike = lambda _doc, _text: False  # type: ignore[assignment]
+    try:
+        return rule.lint_yaml11(doc, text)
+    finally:
+        rule._alike = alike  # type: ignore[assignment]
+
+
+def _loaded(raw: bytes, name: str) -> Document | None:
+    try:
+        return load_document(raw, name)
+    except ValidationFailed:
+        return None
+
+
+def _files() -> list[Path]:
+    found = [*ROOT.joinpath("recipes").rglob("*.y*ml"), *ROOT.joinpath("tests").rglob("*.y*ml")]
+    return sorted(f for f in found if f.is_file())
+
+
+def test_every_yaml_file_of_the_repository_warns_as_before() -> None:
+    checked = warned = 0
+    for file in _files():
+        raw = file.read_bytes()
+        doc = _loaded(raw, str(file))
+        if doc is None:
+            continue
+        text = raw.decode("utf-8", errors="replace")
+        assert rule.lint_yaml11(doc, text) == _full(doc, text), file
+        checked += 1
+        warned += bool(_full(doc, text))
+    assert checked > 200 and warned
+
+
+def test_a_shipped_recipe_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failed before: every file was parsed a second time (a third of validate's time
+    once the fit was cheap)."""
+
+    def parse(_text: str) -> Any:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(rule, "_plain_scalars", parse)
+    for file in sorted(ROOT.joinpath("recipes").rglob("*.yaml")):
+        raw = file.read_bytes()
+        doc = load_document(raw, str(file))
+        assert rule.lint_yaml11(doc, raw.decode()) == [], file
+
+
+#: Spellings YAML 1.1 and 1.2 read apart (plain), and alike.
+_APART = [
+    "yes", "No", "on", "OFF", "017", "0o17", "0x1F", "0b101", "1e9", "32.762e9", "1_000",
+    "1:20", "~", "null", "", "2024-01-01", "2024-1-1 10:00:00", ".inf", "-.Inf", ".nan",
+    "+5", "-0", "1.", "0.", "00", "+.5", "1e-3", "-.5", ".5", "y",
+]  # fmt: skip
+_ALIKE = ["abc", "a b", "8#x", "1", "0", "12", "-3", "1.5", "32.762e+9", "6.02E+23", "true",
+          "False", "TRUE", "bf16", "Qwen/Qwen3-8B", "h100"]  # fmt: skip
+_KEYS = ["a", "b", "key", "yes", "No", "on", "1", "017", "1e3", "2024-01-01"]
+
+
+def _scalar(word: str, style: str) -> str:
+    if style == "single":
+        return "'" + word.replace("'", "''") + "'"
+    if style == "double":
+        return '"' + word + '"'
+    return word
+
+
+_STYLE = st.sampled_from(["plain", "plain", "single", "double"])
+_SCALAR = st.builds(_scalar, st.sampled_from(_ALIKE) | st.sampled_from(_APART), _STYLE)
+#: Keys: numbers and dates are no string keys unless quoted (the loader refuses them).
+_KEY = st.builds(_scalar, st.sampled_from(_KEYS), st.sampled_from(["single", "double"])) | (
+    st.sampled_from(["a", "b", "key", "yes", "No", "on"])
+)
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> str:
+    """A mapping of scalars, flow lists and mappings, sequences, a nested block and block
+    scalars."""
+    lines = []
+    keys = draw(st.lists(_KEY, min_size=1, max_size=6, unique_by=lambda k: k.strip("'\"")))
+    for key in keys:
+        shape = draw(
+            st.sampled_from(["scalar", "flow list", "flow map", "sequence", "nested", "block"])
+        )
+        comment = draw(st.sampled_from(["", "  # note"]))
+        if shape == "scalar":
+            lines.append(f"{key}: {draw(_SCALAR)}{comment}")
+        elif shape == "flow list":
+            items = draw(st.lists(_SCALAR, max_size=3))
+            lines.append(f"{key}: [{', '.join(items)}]{comment}")
+        elif shape == "flow map":
+            lines.append(f"{key}: {{k: {draw(_SCALAR)}, {draw(_KEY)}: {draw(_SCALAR)}}}")
+        elif shape == "sequence":
+            lines.append(f"{key}:")
+            lines += [f"  - {draw(_SCALAR)}" for _ in range(draw(st.integers(1, 3)))]
+        elif shape == "nested":
+            inner = draw(st.lists(_KEY, min_size=1, max_size=3, unique_by=lambda k: k.strip("'\"")))
+            lines.append(f"{key}:")
+            lines += [f"  {k}: {draw(_SCALAR)}" for k in inner]
+        else:
+            lines += [f"{key}: |", f"  {draw(st.sampled_from(_APART))}"]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, deadline=None)
+@given(_documents())
+def test_documents_of_tricky_spellings_warn_as_before(text: str) -> None:
+    doc = _loaded(text.encode(), "doc.yaml")
+    assume(doc is not None)
+    assert doc is not None
+    assert rule.lint_yaml11(doc, text) == _full(doc, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\r\nb: yes\r\n",  # line breaks Python counts as YAML does not
+        "\ufeffa: yes\n",  # a BOM
+        "a: &x yes\nb: *x\n",  # an anchor and an alias
+        "a: !!str 017\nb: 017\n",  # a tag
+        "a:\nb: on\n",  # a null
+        "a: 'x\x85y'\nb: 017\n",  # YAML counts NEL as a line break, str.split does not
+        'a: "x\u2029y"\nb: on\n',  # and the paragraph separator
+        "a: [yes, 'no', \"on\"]\nb: {c: 017, 'd': 1e9}\n",
+        "a: >\n  yes\nb: |-\n  017\n",
+    ],
+)
+def test_odd_documents_warn_as_before(text: str) -> None:
+    doc = _loaded(text.encode(), "doc.yaml")
+    assert doc is not None
+    assert rule.lint_yaml11(doc, text) == _full(doc, text)
