@@ -49,6 +49,7 @@ __all__ = [
 
 #: Precedence layers, lowest first.
 LAYERS = ("backend", "hardware", "recipe", "configuration", "config-file", "cli")
+_RANK = {name: i for i, name in enumerate(LAYERS)}
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,13 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     A value of None removes whatever a lower layer set. Keys are neutral settings
     (``context_length``...), ``args.<flag>`` or ``env.<NAME>``.
     """
-    order = {name: i for i, name in enumerate(LAYERS)}
     out: dict[str, Setting] = {}
-    for layer in sorted(layers, key=lambda la: order[la.name]):
-        for key, setting in layer.settings.items():
+    for layer in sorted(layers, key=lambda la: _RANK[la.name]):
+        settings = layer.settings
+        if None not in settings.values():
+            out.update(settings)  # type: ignore[arg-type]  # no None among them
+            continue
+        for key, setting in settings.items():
             if setting is None:
                 out.pop(key, None)
             else:
@@ -199,7 +203,8 @@ class Choice:
     """The recipe, where its values are (``file:line``), and the configuration, backend and
     precision chosen of it: all that the recipe and configuration layers read, so that
     their values serve every hardware profile and GPU count of that choice
-    (:class:`aimc.plan.shared.Shared`)."""
+    (:class:`aimc.plan.shared.Shared`). What it derives is kept (the recipe is not changed
+    while it serves)."""
 
     recipe: Recipe
     rsrc: Src
@@ -207,20 +212,20 @@ class Choice:
     backend: str
     precision: str
 
-    @property
+    @functools.cached_property
     def engine(self) -> Backend:
         return BACKENDS[self.backend]
 
-    @property
+    @functools.cached_property
     def conf(self) -> dict[str, Any]:
         conf: dict[str, Any] = self.recipe.data["configurations"][self.index]
         return conf
 
-    @property
+    @functools.cached_property
     def cbase(self) -> str:
         return f"/configurations/{self.index}"
 
-    @property
+    @functools.cached_property
     def weights_ptr(self) -> str:
         """Where the chosen weights are: the configuration's own, else the recipe's."""
         own = f"{self.cbase}/weights/{self.precision}"
@@ -228,13 +233,13 @@ class Choice:
             own if self.precision in self.conf.get("weights", {}) else f"/weights/{self.precision}"
         )
 
-    @property
+    @functools.cached_property
     def weights(self) -> dict[str, Any]:
         own = self.conf.get("weights", {})
         w: dict[str, Any] = own.get(self.precision) or self.recipe.data["weights"][self.precision]
         return w
 
-    @property
+    @functools.cached_property
     def weights_layer(self) -> str:
         return "configuration" if self.weights_ptr.startswith(self.cbase) else "recipe"
 
