@@ -40,11 +40,13 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimc.core.errors import ConfigError
 from aimc.plan.model import Plan
-from aimc.plan.saturation import RESULTS_SOURCE, Curve, Run, curve
+
+if TYPE_CHECKING:
+    from aimc.plan.saturation import Curve, Run
 
 __all__ = [
     "AUTOSCALERS",
@@ -129,6 +131,8 @@ class Autoscale:
     @property
     def source(self) -> str:
         """The results file, as the output names it (the same on every machine)."""
+        from aimc.plan.saturation import RESULTS_SOURCE  # deferred: as in :func:`targets`
+
         return RESULTS_SOURCE if self.results is None else "the --bench-results file"
 
     def check(self) -> None:
@@ -204,6 +208,10 @@ def targets(plan: Plan, scale: Autoscale) -> Targets:
     """The targets of ``plan``'s autoscaler: the documented defaults, and the running
     requests at the saturation point of its configuration's bench results, if they show
     one (:func:`aimc.plan.saturation.curve`; another configuration's never count)."""
+    # Deferred: every compile builds its --autoscale options from this module; only an
+    # --autoscale output reads bench results.
+    from aimc.plan.saturation import curve
+
     measured = curve(plan, scale.bench, scale.source)
     return Targets(QUEUE_TARGET, KV_TARGET, measured.saturation, measured)
 
