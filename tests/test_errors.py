@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-import tempfile
+import os
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,7 @@ def test_write_reports_a_read_only_file_system_as_permission_denied(
             raise OSError(_code, errno.errorcode[_code])
 
         with monkeypatch.context() as patch:
-            patch.setattr(tempfile, "mkdtemp", refuse)
+            patch.setattr(os, "mkdir", refuse)  # where the sibling is made
             with pytest.raises(AimcError) as caught:
                 write_artifacts(tmp_path / "out", {"a.txt": "x\n"})
         assert type(caught.value) is kind, caught.value

@@ -164,3 +164,21 @@ def test_a_kill_while_an_old_folder_is_removed_is_finished_by_the_next_write(
     (left / "launch.sh").unlink()  # removed before the kill; the manifest is still there
     write_artifacts(out, _files(9000))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+
+
+def test_the_temporary_sibling_never_takes_a_name_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's sibling ``.NAME.new-XXXXXXXX`` is made under a name no entry has: when
+    its first random name is taken (here by a user's folder), it takes another, and the
+    folder that had the name is left as it was."""
+    theirs = tmp_path / ".build.new-00000000"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine\n")
+    draws = iter([b"\0" * 4, b"\1" * 4])
+    monkeypatch.setattr("aimc.core.write.os.urandom", lambda n: next(draws))
+    write_artifacts(tmp_path / "build", {"a.txt": "x\n"})
+    assert (theirs / "notes.txt").read_text() == "mine\n"
+    assert (tmp_path / "build" / "a.txt").read_text() == "x\n"
+    assert next(draws, None) is None  # both names were drawn
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".build.new-00000000", "build"]

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +179,8 @@ class Verdicts:
                 "WARNING",
             )
             return
+        import tempfile  # deferred: validate imports this module, only --cache writes a file
+
         folder = self.file.parent
         tmp = None
         try:

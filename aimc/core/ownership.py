@@ -227,6 +227,3 @@ def _owned_entries(
                 problems.append(f"{name} (changed since aimc wrote it)")
         elif prefix or (name not in RUNTIME_FILES and name != manifest):
             problems.append(f"{name} (not listed in {manifest})")
-
-
-#: The random part tempfile.mkdtemp gives a temporary sibling's name.

@@ -22,9 +22,7 @@ import ctypes
 import errno
 import os
 import re
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -52,6 +50,8 @@ def _os_error(exc: OSError, what: str) -> AimcError:
     return permission_denied(exc, message) or AimcError(message)
 
 
+#: The random part of a temporary sibling's name: :func:`_new_sibling`'s eight hex digits,
+#: or the eight characters of :func:`tempfile.mkdtemp`, which earlier versions used.
 _TEMP_SUFFIX = re.compile(r"[a-z0-9_]{8}")
 
 
@@ -68,6 +68,20 @@ def _siblings(outdir: Path, kind: str) -> list[Path]:
         for n in names
         if n.startswith(prefix) and _TEMP_SUFFIX.fullmatch(n[len(prefix) :])
     )
+
+
+def _new_sibling(outdir: Path, kind: str) -> Path:
+    """Make an empty hidden sibling ``.NAME.KIND-XXXXXXXX`` (mode 0700) under a name no
+    entry has, as :func:`tempfile.mkdtemp` would: tempfile is not imported, since it loads
+    shutil, random, bz2 and lzma on every compile (bench/speed.py)."""
+    for _ in range(100):
+        path = outdir.parent / f".{outdir.name}.{kind}-{os.urandom(4).hex()}"
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no unused name for a temporary folder", str(outdir))
 
 
 def _ours(folder: Path) -> bool:
@@ -92,6 +106,8 @@ def _remove_ours(folder: Path) -> None:
             if entry.name in MANIFESTS:
                 continue
             if entry.is_dir(follow_symlinks=False):
+                import shutil  # deferred: only an output with subfolders has any to remove
+
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):
@@ -179,7 +195,7 @@ def _swap(new: Path, outdir: Path) -> Path | None:
         return None
     if _exchange(new, outdir):
         return new
-    old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
+    old = _new_sibling(outdir, "old")
     os.rmdir(old)
     os.rename(outdir, old)
     try:
@@ -214,7 +230,7 @@ def _write(outdir: Path, files: Mapping[str, str]) -> None:
     """Write ``files`` to a hidden sibling, carry the runtime files over, swap it in."""
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent))
+        tmp = _new_sibling(outdir, "new")
     except OSError as exc:
         raise _os_error(exc, str(outdir)) from None
     gone: Path | None = tmp
@@ -236,6 +252,8 @@ def _write(outdir: Path, files: Mapping[str, str]) -> None:
                 try:
                     os.link(kept, tmp / name)
                 except OSError:
+                    import shutil  # deferred: only where a hard link fails
+
                     shutil.copy2(kept, tmp / name)
         os.chmod(tmp, 0o755)
         gone = _swap(tmp, outdir)

@@ -22,7 +22,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -328,6 +327,8 @@ def _write_record(record: RunRecord, replace: bool = False) -> None:
         FileExistsError: ``replace`` is False and the name has a record (a concurrent run).
         OSError: The runs folder cannot be written.
     """
+    import tempfile  # deferred: compile reads records (refuse_running_in), writes none
+
     path = _record_path(record.name)
     fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -349,6 +350,8 @@ def check_runs_writable() -> None:
         PermissionDeniedError: No permission (exit 7).
         AimcError: Any other reason (exit 1).
     """
+    import tempfile  # deferred: as in :func:`_write_record`
+
     runs = _runs_dir()
     try:
         runs.mkdir(parents=True, exist_ok=True)
