@@ -91,7 +91,9 @@ def _key(key: Any) -> str:
 
 
 def to_yaml(data: Any, indent: int = 0) -> str:
-    """Block-style YAML for dicts, lists and scalars; byte-for-byte deterministic."""
+    """Block-style YAML for dicts, lists and scalars; byte-for-byte deterministic. The
+    lines of a document without its final newline, which the file adds: a
+    :class:`Literal` block that ends the document ends with that newline."""
     pad = " " * indent
     lines: list[str] = []
     if isinstance(data, dict):
