@@ -8,15 +8,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from aimc.cli.options import OneOf, Registered, Whole, current_settings
+from aimc.cli.results import given_runs, local_runs
 from aimc.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from aimc.emit.autoscale import Autoscale
+from aimc.emit.autoscale import (
+    AUTOSCALERS,
+    DEFAULT_MAX_REPLICAS,
+    DEFAULT_PROMETHEUS,
+    Autoscale,
+)
+from aimc.emit.emitters import EMITTERS, names
 
 __all__ = ["EmitArgs", "emit_options"]
 
@@ -34,18 +39,17 @@ class EmitArgs:
     def check(self) -> None:
         """Refuse ``--replicas`` for an emitter that takes none, ``--autoscale`` for one that
         does not scale or with ``--replicas`` (exit 2)."""
-        from aimc.emit.emitters import EMITTERS
-
         if self.autoscale is not None:
             self.autoscale.check()
             if not EMITTERS[self.emit].autoscale:
                 takes = [n for n, e in EMITTERS.items() if e.autoscale]
                 raise ConfigError("--autoscale needs " + " or ".join(f"--emit {n}" for n in takes))
-            if self.autoscale.results is not None and self.emit != "k8s":
+            if self.autoscale.results is not None and not EMITTERS[self.emit].measured_targets:
+                takes = [n for n, e in EMITTERS.items() if e.measured_targets]
                 raise ConfigError(
                     f"--bench-results: --emit {self.emit} scales on its own fields, with no"
                     " running-requests target to derive from bench results",
-                    hint="drop --bench-results, or --emit k8s",
+                    hint="drop --bench-results, or " + " or ".join(f"--emit {n}" for n in takes),
                 )
             if self.replicas != 1:
                 raise ConfigError(
@@ -65,9 +69,6 @@ class EmitArgs:
 def emit_options(f: F) -> F:
     """``--emit NAME`` (a registered emitter: :mod:`aimc.emit.emitters`), ``--replicas N``
     and the ``--autoscale`` options, passed as one ``emit: EmitArgs`` argument."""
-    # Deferred on purpose: the emitters import the planner, which the commands without
-    # --emit (validate, cache, logs) never load.
-    from aimc.emit.emitters import EMITTERS, names
 
     @functools.wraps(f)
     def collect(*args: Any, **kwargs: Any) -> Any:
@@ -100,8 +101,6 @@ def emit_options(f: F) -> F:
 def _autoscale_args(kwargs: dict[str, Any]) -> Autoscale | None:
     """The ``--autoscale`` options taken out of ``kwargs``: None without ``--autoscale``
     (then the other three must be left at their defaults)."""
-    from aimc.emit.autoscale import DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS, Autoscale
-
     given = [kwargs.pop(k) for k in ("autoscale", "min_replicas", "max_replicas", "prometheus_url")]
     results: str | None = kwargs.pop("bench_results")
     if given[0] is None and (given[1:] != [1, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS] or results):
@@ -110,8 +109,6 @@ def _autoscale_args(kwargs: dict[str, Any]) -> Autoscale | None:
         )
     if given[0] is None:
         return None
-    from aimc.cli.results import given_runs, local_runs  # the bench runs: only with --autoscale
-
     kind, low, high, url = given
     if results is None:
         return Autoscale(kind, low, high, url, bench=local_runs(current_settings().state_dir))
@@ -120,8 +117,6 @@ def _autoscale_args(kwargs: dict[str, Any]) -> Autoscale | None:
 
 def _autoscale_options() -> list[Callable[[Any], Any]]:
     """``--autoscale``, ``--min-replicas``, ``--max-replicas``, ``--prometheus-url``."""
-    from aimc.emit.autoscale import AUTOSCALERS, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS
-
     return [
         click.option(
             "--bench-results",

@@ -7,8 +7,9 @@ from typing import Any
 import click
 
 from aimc.check.catalog import COLUMNS, catalog_rows
-from aimc.cli.options import OneOf, format_option, recipes_option
+from aimc.cli.options import OneOf, current_settings, format_option, recipes_option
 from aimc.cli.report import count, emit
+from aimc.cli.results import local_measurements
 
 __all__ = ["list_"]
 
@@ -17,9 +18,6 @@ NOUNS = {"models": "model", "recipes": "recipe", "configs": "configuration"}
 
 
 def _local_measurements() -> list[Any]:
-    from aimc.cli.options import current_settings
-    from aimc.cli.results import local_measurements
-
     return local_measurements(current_settings().state_dir)
 
 
@@ -68,7 +66,6 @@ def list_(
     if model:
         from aimc.app.pipeline import load_recipe
         from aimc.check.hardware import resolve_target
-        from aimc.cli.options import current_settings
 
         def hardware() -> Any:  # a derived recipe's: --target, else this machine (or cpu)
             return (resolved or resolve_target(catalog, "auto")).hardware

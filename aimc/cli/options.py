@@ -13,6 +13,7 @@ import click
 
 from aimc.backends import names as backend_names
 from aimc.cli import report
+from aimc.cli.results import local_measurements
 from aimc.core.diagnostics import did_you_mean, excerpt
 from aimc.core.settings import Settings
 
@@ -344,7 +345,6 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = Fal
     """
     # Deferred on purpose: see PlanArgs.resolve.
     from aimc.app.pipeline import load_config_file
-    from aimc.cli.results import local_measurements
     from aimc.core.safety import parse_devices
     from aimc.plan.request import Request
 

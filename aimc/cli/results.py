@@ -9,6 +9,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aimc.core.errors import ConfigError
+from aimc.core.log import note
+
 if TYPE_CHECKING:
     from aimc.plan.measured import Measurement
     from aimc.plan.saturation import Run
@@ -16,18 +19,24 @@ if TYPE_CHECKING:
 __all__ = ["given_runs", "local_measurements", "local_results", "local_runs"]
 
 
-def local_results(state_dir: Path) -> tuple[list[dict[str, Any]], str]:
-    """The valid results of the file in ``state_dir`` and its path; a problem with the file
-    is one warning, never an error (read bounded: :func:`aimc.plan.measured.read_results`)."""
+def _read(path: Path) -> list[dict[str, Any]]:
+    """The valid results of ``path``; a problem with the file is one warning, never an
+    error (read bounded: :func:`aimc.plan.measured.read_results`)."""
     # Deferred on purpose: see PlanArgs.resolve (aimc.plan.measured reads recipes).
-    from aimc.core.log import note
-    from aimc.plan.measured import RESULTS_NAME, read_results
+    from aimc.plan.measured import read_results
 
-    path = state_dir / RESULTS_NAME
     results, problems = read_results(path)
     for problem in problems:
         note(problem, level="WARNING")
-    return results, str(path)
+    return results
+
+
+def local_results(state_dir: Path) -> tuple[list[dict[str, Any]], str]:
+    """The valid results of the file in ``state_dir`` and its path (:func:`_read`)."""
+    from aimc.plan.measured import RESULTS_NAME
+
+    path = state_dir / RESULTS_NAME
+    return _read(path), str(path)
 
 
 def local_measurements(state_dir: Path) -> list[Measurement]:
@@ -46,15 +55,11 @@ def local_runs(state_dir: Path) -> tuple[Run, ...]:
 
 
 def given_runs(path: str) -> tuple[Run, ...]:
-    """The runs of the results file ``--bench-results`` names (read as :func:`local_results`
-    reads this machine's).
+    """The runs of the results file ``--bench-results`` names (read as this machine's).
 
     Raises:
         ConfigError: The name is not printable text, or no such file.
     """
-    from aimc.core.errors import ConfigError
-    from aimc.core.log import note
-    from aimc.plan.measured import read_results
     from aimc.plan.saturation import runs
 
     if not path or len(path) > 4096 or not path.isprintable():
@@ -64,7 +69,4 @@ def given_runs(path: str) -> tuple[Run, ...]:
             f"--bench-results {path}: no such file",
             hint="give the bench.jsonl that 'aim-engine bench' wrote ($AIMC_STATE_DIR/bench.jsonl)",
         )
-    results, problems = read_results(Path(path))
-    for problem in problems:
-        note(problem, level="WARNING")
-    return runs(results)
+    return runs(_read(Path(path)))

@@ -54,6 +54,8 @@ class Emitter:
         replicas: Whether it takes ``--replicas``.
         summary: The line ``compile`` adds after the plan's summary (given the replicas).
         autoscale: Whether it takes ``--autoscale``.
+        measured_targets: Whether its autoscaler takes targets from bench results
+            (``--bench-results``; :mod:`aimc.plan.saturation`).
     """
 
     name: str
@@ -63,6 +65,7 @@ class Emitter:
     replicas: bool = False
     summary: Callable[[int], str] | None = None
     autoscale: bool = False
+    measured_targets: bool = False
 
 
 #: The registered emitters by name, in registration order.
@@ -170,6 +173,7 @@ register(
         replicas=True,
         summary=_k8s_summary,
         autoscale=True,
+        measured_targets=True,
     )
 )
 register(

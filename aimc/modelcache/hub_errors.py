@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from aimc.core.diagnostics import whole_line
 from aimc.core.errors import (
     AimcError,
     CacheError,
@@ -25,10 +26,10 @@ from aimc.core.errors import (
 )
 from aimc.core.safety import mask, shorten
 
-__all__ = ["http_status", "hub_errors", "network_failure"]
+__all__ = ["NOT_THE_HUB", "first_line", "http_status", "hub_errors", "network_failure"]
 
 #: The hint of every answer that cannot have come from the hub.
-_NOT_THE_HUB = "check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror"
+NOT_THE_HUB = "check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror"
 
 
 @contextlib.contextmanager
@@ -41,9 +42,11 @@ def hub_errors(repo: str, folder: Path) -> Iterator[None]:
         raise _hub_error(exc, repo, folder) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message (its repr when it has none), masked and shortened."""
-    return mask(shorten(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)))
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type when it has none), masked, then
+    shortened (a secret is masked whole before any of it can be cut)."""
+    text = str(exc).strip()
+    return shorten(mask(whole_line(text.splitlines()[0] if text else type(exc).__name__)))
 
 
 def _unwrapped(exc: Exception) -> Exception:
@@ -83,7 +86,7 @@ def _hub_error(exc: Exception, repo: str, folder: Path) -> Exception:
     if not network_failure(exc):
         return _cache_failure(exc, folder)
     return NetworkError(
-        f"download of {repo} failed: {type(exc).__name__}: {_first_line(exc)}",
+        f"download of {repo} failed: {type(exc).__name__}: {first_line(exc)}",
         hint="check the network, a proxy and HF_ENDPOINT",
     )
 
@@ -103,7 +106,7 @@ def _hub_answer(exc: Exception, repo: str, folder: Path) -> AimcError | None:
     )
 
     if isinstance(exc, HFValidationError):
-        return ConfigError(f"{shorten(repo)!r} is not a valid repository id: {_first_line(exc)}")
+        return ConfigError(f"{shorten(repo)!r} is not a valid repository id: {first_line(exc)}")
     if isinstance(exc, GatedRepoError):
         return PermissionDeniedError(
             f"{repo} is gated: access needs a token of an account that accepted its terms",
@@ -111,12 +114,12 @@ def _hub_answer(exc: Exception, repo: str, folder: Path) -> AimcError | None:
         )
     if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError)):
         return ConfigError(
-            f"{repo} was not found on the hub: {_first_line(exc)}",
+            f"{repo} was not found on the hub: {first_line(exc)}",
             hint="check the id and revision; private repositories need HF_TOKEN",
         )
     if isinstance(exc, LocalEntryNotFoundError):
         return NetworkError(
-            f"{repo} is not in {folder} and cannot be downloaded: {_first_line(exc)}",
+            f"{repo} is not in {folder} and cannot be downloaded: {first_line(exc)}",
             hint="check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
         )
     if isinstance(exc, HfHubHTTPError) and http_status(exc) == 401:
@@ -126,10 +129,10 @@ def _hub_answer(exc: Exception, repo: str, folder: Path) -> AimcError | None:
             "with access to the repository",
         )
     if isinstance(exc, HfHubHTTPError):
-        return NetworkError(f"download of {repo} failed: {_first_line(exc)}")
+        return NetworkError(f"download of {repo} failed: {first_line(exc)}")
     if isinstance(exc, FileMetadataError):  # an answer without the hub's headers
         return NetworkError(
-            f"download of {repo} failed: {_first_line(exc)}",
+            f"download of {repo} failed: {first_line(exc)}",
             hint="check HF_ENDPOINT and a proxy: the answer did not come from the hub",
         )
     return None
@@ -141,8 +144,8 @@ def _malformed(exc: Exception, repo: str, folder: Path) -> AimcError | None:
     if isinstance(exc, (KeyError, TypeError, json.JSONDecodeError)):  # an answer's shape
         return NetworkError(
             f"the hub's answer for {repo} is not what the hub sends "
-            f"({type(exc).__name__}: {_first_line(exc)})",
-            hint=_NOT_THE_HUB,
+            f"({type(exc).__name__}: {first_line(exc)})",
+            hint=NOT_THE_HUB,
         )
     if isinstance(exc, UnicodeDecodeError):
         return CacheError(
@@ -152,8 +155,8 @@ def _malformed(exc: Exception, repo: str, folder: Path) -> AimcError | None:
     if isinstance(exc, OSError) and exc.errno is None and "Consistency check" in str(exc):
         return NetworkError(  # huggingface_hub: the file came with another size
             f"download of {repo} failed: the hub sent another size than it announced "
-            f"({_first_line(exc)})",
-            hint=_NOT_THE_HUB,
+            f"({first_line(exc)})",
+            hint=NOT_THE_HUB,
         )
     return None
 

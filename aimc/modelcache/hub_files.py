@@ -31,6 +31,7 @@ from urllib.parse import quote
 from aimc.core.diagnostics import whole_line
 from aimc.core.errors import AimcError, ConfigError, NetworkError, PermissionDeniedError
 from aimc.core.safety import mask, shorten
+from aimc.modelcache.hub_errors import NOT_THE_HUB, first_line
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -51,8 +52,6 @@ TIMEOUT = 10.0
 MAX_REDIRECTS = 5
 #: Values of ``HF_HUB_OFFLINE`` that mean true: huggingface_hub's ``constants._is_true``.
 _TRUE = frozenset({"1", "ON", "YES", "TRUE"})
-#: The hint of every answer that cannot have come from the hub.
-_NOT_THE_HUB = "check HF_ENDPOINT: it should be the Hugging Face hub or a faithful mirror"
 
 
 def hub_offline(environ: Mapping[str, str] | None = None) -> str | None:
@@ -192,14 +191,14 @@ class HubFiles:
             self.unreachable = True
             raise NetworkError(
                 f"{self.shown} cannot be reached for {self.repo}: "
-                f"{type(exc).__name__}: {_first_line(exc)}",
+                f"{type(exc).__name__}: {first_line(exc)}",
                 hint="check the network, a proxy and HF_ENDPOINT; --offline does not ask it",
             ) from None
         except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
             raise NetworkError(
                 f"the hub's answer for {self.repo}/{name} is not usable: "
-                f"{type(exc).__name__}: {_first_line(exc)}",
-                hint=_NOT_THE_HUB,
+                f"{type(exc).__name__}: {first_line(exc)}",
+                hint=NOT_THE_HUB,
             ) from None
 
     def late(self) -> NetworkError:
@@ -236,7 +235,7 @@ class HubFiles:
     def _too_large(self, what: str, limit: int) -> NetworkError:
         return NetworkError(
             f"the hub's {what} is larger than the {limit} bytes aimc reads of it",
-            hint=_NOT_THE_HUB,
+            hint=NOT_THE_HUB,
         )
 
     def _check_commit(self, response: Any) -> None:
@@ -248,7 +247,7 @@ class HubFiles:
         commit = next((c for c in named if c), None)
         if commit is None:
             raise NetworkError(
-                f"the hub named no commit for {self.repo} (X-Repo-Commit)", hint=_NOT_THE_HUB
+                f"the hub named no commit for {self.repo} (X-Repo-Commit)", hint=NOT_THE_HUB
             )
         with self._lock:
             self.commit = self._guard.commit = commit
@@ -274,10 +273,4 @@ class HubFiles:
                 "account with access to the repository",
             )
         if status != 404:  # 404 without a code: EntryNotFound, the file is not there
-            raise NetworkError(f"the hub answered {status} for {repo}/{name}", hint=_NOT_THE_HUB)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message (its type when it has none), masked, shortened."""
-    text = str(exc).strip()
-    return shorten(mask(whole_line(text.splitlines()[0] if text else type(exc).__name__)))
+            raise NetworkError(f"the hub answered {status} for {repo}/{name}", hint=NOT_THE_HUB)
