@@ -210,18 +210,11 @@ def _check_files(
             if not check_schema(hw_doc):
                 hardware[name] = hw_doc.data
 
-    context = (
-        code_fingerprint(),
-        vocabulary_fingerprint(),
-        json.dumps(hardware, sort_keys=True, default=str),
-    )
-    keys: dict[Path, str] = {}
+    unchecked = [file for file in files if file not in results]
+    # the keys hash aimc's code: only a --cache run needs them
+    keys = _keys(unchecked, raw, where, hardware) if verdicts is not None else {}
     todo: list[tuple[Path, bytes, _Where]] = []
-    for file in files:
-        if file in results:
-            continue
-        digest = hashlib.sha256(raw[file]).hexdigest()
-        keys[file] = verdict_key(*context, where[file].display, where[file].place, digest)
+    for file in unchecked:
         stored = verdicts.get(keys[file]) if verdicts is not None else None
         if stored is not None:
             results[file] = stored
@@ -237,6 +230,26 @@ def _check_files(
         elif verdicts is not None:
             verdicts.put(keys[file], result)
     return [results[f] for f in files], missed
+
+
+def _keys(
+    files: list[Path],
+    raw: dict[Path, bytes],
+    where: dict[Path, _Where],
+    hardware: dict[str, dict[str, Any]],
+) -> dict[Path, str]:
+    """The verdict key (:func:`aimc.check.verdicts.key`) of each of ``files``."""
+    context = (
+        code_fingerprint(),
+        vocabulary_fingerprint(),
+        json.dumps(hardware, sort_keys=True, default=str),
+    )
+    return {
+        file: verdict_key(
+            *context, where[file].display, where[file].place, hashlib.sha256(raw[file]).hexdigest()
+        )
+        for file in files
+    }
 
 
 #: Files at which checking is spread over the CPUs (below, a pool costs more than it saves).
