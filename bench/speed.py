@@ -18,8 +18,10 @@ so machine load hits all of them alike:
 - ``validate`` of a repository of ``--files`` recipes, cold and with a warm ``--cache``,
   against check-jsonschema with aimc's recipe schema on the same files (plain
   ``jsonschema`` in one process when check-jsonschema is not installed). The recipes are
-  the shipped catalog's, every one under many ids with its context length, GPU counts and
-  precisions varied, so the fit rule meets every shape, not 1,000 copies of one.
+  the shipped catalog's model recipes (every configuration, GPU count, precision and
+  backend they offer) cycled under new ids, every other copy at half its context length (a
+  different fit). aimc keeps nothing from one file for another, so each copy costs what a
+  distinct recipe of its shape would.
 
 With ``--against DIR`` (another aimc checkout, e.g. a ``git worktree`` of the commit
 before a change) every aimc command runs for both in the same rounds, the other through
