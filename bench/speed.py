@@ -20,8 +20,9 @@ so machine load hits all of them alike:
   ``jsonschema`` in one process when check-jsonschema is not installed). The recipes are
   the shipped catalog's model recipes (every configuration, GPU count, precision and
   backend they offer) cycled under new ids, every other copy at half its context length (a
-  different fit). aimc keeps nothing from one file for another, so each copy costs what a
-  distinct recipe of its shape would.
+  different fit). No verdict or estimate of one file serves another (only small memos of
+  pure functions of a few numbers span files, such as CUDA-graph capture sizes), so each
+  copy costs what a distinct recipe of its shape would.
 
 With ``--against DIR`` (another aimc checkout, e.g. a ``git worktree`` of the commit
 before a change) every aimc command runs for both in the same rounds, the other through
