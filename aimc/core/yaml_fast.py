@@ -92,18 +92,19 @@ def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
     scalar_kind, mapping_kind, sequence_kind, mapping_end, sequence_end = kinds
     values: dict[str, Position] = {}
     keys: dict[str, Position] = {}
-    # Open collections: [container, its pointer, pending key (mappings), its key position].
-    stack: list[list[Any]] = []
-    root: list[Any] = []  # the root value, once it starts
+    # Open collections: [container, its pointer, pending key (mappings), its key position];
+    # the first holds the root.
+    stack: list[list[Any]] = [[[], "", None, None]]
+    parent = stack[0]
     nodes = budget = 0
-    parent: list[Any]
     for event in events:
         kind = type(event)
         if kind is mapping_end or kind is sequence_end:
             if stack.pop()[2] is not None:
                 raise _Careful
-            if not stack:
-                return root[0], values, keys
+            parent = stack[-1]
+            if len(stack) == 1:
+                return parent[0][0], values, keys
             continue
         if kind is scalar_kind:
             budget += len(event.value)
@@ -117,12 +118,12 @@ def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
             raise _Careful  # an alias, or a node where none may be
         if event.anchor is not None or event.tag is not None:
             raise _Careful
-        where = (event.start_mark.line + 1, event.start_mark.column + 1)
-        parent = stack[-1] if stack else [root, "", None, None]
+        mark = event.start_mark
+        where = (mark.line + 1, mark.column + 1)
         container = parent[0]
         nodes += 1
         if type(container) is list:
-            pointer = f"{parent[1]}/{len(container)}" if stack else ""
+            pointer = f"{parent[1]}/{len(container)}" if len(stack) > 1 else ""
             container.append(value)
         elif parent[2] is None:  # a key: a string by resolution the mapping has not had yet
             if not key_ok or value in container:
@@ -137,11 +138,12 @@ def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
             parent[2] = None
         values[pointer] = where
         budget += len(pointer)
-        if nodes > _NODES or budget > _TEXT or len(stack) >= _DEPTH:
+        if nodes > _NODES or budget > _TEXT or len(stack) > _DEPTH:
             raise _Careful
         if kind is not scalar_kind:
-            stack.append([value, pointer, None, None])
-        elif not stack:
+            parent = [value, pointer, None, None]
+            stack.append(parent)
+        elif len(stack) == 1:
             return value, values, keys
     raise _Careful
 
