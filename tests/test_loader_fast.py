@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import ruamel.yaml.main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 import aimc.core.loader as loader
+import aimc.core.yaml_fast as yaml_fast
 from aimc.core.errors import ValidationFailed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +96,32 @@ DOCUMENTS = [
     "a/b~c: {x/y: 1}\n",
     "a: 1\n# comment\nb: 2  # trailing\n",
     "? a\n? b\n",
+    "a: 1\n...\n",
+    "a: 1\n...\n---\nb: 2\n",
+    "--- !t\na: 1\n",
+    "%TAG !e! tag:e.com,2000:\n---\na: !e!x 1\n",
+    "---\n",
+    "--- a\n",
+    "--- |\n  x\n",
+    "&a [*a]\n",
+    "a: &a\n  b: 1\nc: *a\n",
+    "a: !!binary aGVsbG8=\n",
+    "a: !!timestamp 2024-01-02\n",
+    "a: !!int 0x1F\n",
+    "a: !!float x\n",
+    "a: 1\n2024-01-02: d\n",
+    "? |\n  block key\n: v\n",
+    "'a': 1\n\"a\": 2\n",
+    "a: 1\n- b\n",
+    "{a: 1, a: 2}\n",
+    "[a, b]: c\n",
+    "a:\n  b:\n    c: [{d: e}, [f, {g: ~}]]\n",
+    "a: b\r\nc: d\r\n",
+    "a: b\u0085c: d\n",
+    "\ufeffa: 1\n",
+    "a:\t1\n",
+    'a: "\\ud800"\n',
+    "a: \x00\n",
 ]
 
 
@@ -102,9 +130,20 @@ def test_documents_load_the_same(text: str, monkeypatch: pytest.MonkeyPatch) -> 
     _same(text, monkeypatch)
 
 
+def _repository_files() -> list[Path]:
+    """Every YAML file of the checkout: recipes, hardware profiles, examples, the benchmark's
+    data, the test corpus, test data and golden outputs."""
+    return sorted(
+        file
+        for folder in ("recipes", "tests", "examples", "bench")
+        for file in (ROOT / folder).rglob("*")
+        if file.suffix in (".yaml", ".yml")
+    )
+
+
 def test_every_shipped_and_corpus_file_loads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    files = sorted((ROOT / "recipes").rglob("*.yaml")) + sorted((ROOT / "tests").rglob("*.yaml"))
-    assert len(files) > 40
+    files = _repository_files()
+    assert len(files) > 300
     fast_docs = 0
     for file in files:
         text = file.read_bytes().decode("utf-8", "replace")
@@ -153,3 +192,83 @@ lines = st.lists(
 def test_arbitrary_lines_load_the_same(parts: list[str]) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         _same("\n".join(parts) + "\n", monkeypatch)
+
+
+RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))
+#: What a hostile edit may put in a recipe's line (see ``edits``).
+FRAGMENTS = [
+    "&a ", "*a", "!!str ", "!!int ", "!x ", "--- ", "...", "%YAML 1.1", "? ", ": ", "- ",
+    "[", "]", "{", "}", ", ", "# c", "'", '"', "|", ">-", "\t", "\r", "\u0085", "\u2028",
+    "\ufeff", "~", "/", "<<", "\\", "\x00", "\u00e9",
+]  # fmt: skip
+edits = st.lists(
+    st.tuples(
+        st.integers(0, 200),
+        st.sampled_from(["value", "insert", "duplicate", "indent", "drop"]),
+        st.sampled_from(SCALARS + FRAGMENTS) | st.text(max_size=6),
+    ),
+    max_size=3,
+)
+
+
+def _edit(text: str, changes: list[tuple[int, str, str]]) -> str:
+    """``text`` with each change made at one of its lines: a new value, a fragment put at the
+    value's place, the line repeated (a duplicate key) or indented, or the line dropped."""
+    lines = text.split("\n")
+    for at, how, what in changes:
+        i = at % len(lines)
+        head, sep, _tail = lines[i].partition(": ")
+        if how == "value":
+            lines[i] = f"{head}: {what}" if sep else f"{lines[i]}{what}"
+        elif how == "insert":
+            lines[i] = f"{head}: {what}{_tail}" if sep else f"{what}{lines[i]}"
+        elif how == "duplicate":
+            lines.insert(i, lines[i])
+        elif how == "indent":
+            lines[i] = f"  {lines[i]}"
+        else:
+            del lines[i]
+    return "\n".join(lines)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(RECIPES), edits)
+def test_hostile_edits_of_recipes_load_the_same(recipe: Path, changes: Any) -> None:
+    """A shipped recipe (hardware profile) with hostile edits: the same data and positions,
+    or the same refusal, on either path."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _same(_edit(recipe.read_text(encoding="utf-8"), changes), monkeypatch)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(FRAGMENTS + SCALARS[:60] + ["\n", "  ", "a", "b:"]), max_size=24))
+def test_token_soup_loads_the_same(parts: list[str]) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _same("".join(parts) + "\n", monkeypatch)
+
+
+def test_scalars_resolved_before_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path keeps each plain scalar's resolution: what it kept from a value (a date,
+    a number) never makes a key of it, and a warm table gives what a cold one gives."""
+    texts = [f"k: {s}\n{s}: v\n- {s}\n" for s in SCALARS] + [f"k: {s}\n{s}: v\n" for s in SCALARS]
+    monkeypatch.setattr(yaml_fast, "_RESOLVED", {})
+    cold = [_same(text, monkeypatch) for text in texts]
+    assert yaml_fast._RESOLVED  # the table was used
+    assert [_same(text, monkeypatch) for text in texts] == cold
+    assert _same("k: 2024-01-02\n2024-01-02: v\n", monkeypatch)[0] == "error"
+    assert _same("k: 2024-01-02\nj: 1\n", monkeypatch)[1] == (
+        "map",
+        [("k", ("str", "2024-01-02")), ("j", ("int", 1))],
+    )
+
+
+def test_without_libyaml_the_pure_parser_gives_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ruamel.yaml.clib both paths read with ruamel.yaml's own parser, and agree."""
+    monkeypatch.setattr(ruamel.yaml.main, "CParser", None)
+    fast_docs = 0
+    for file in RECIPES:
+        text = file.read_text(encoding="utf-8")
+        fast_docs += _same(text, monkeypatch)[0] == "doc" and yaml_fast.fast_plain(text) is not None
+    assert fast_docs == len(RECIPES)
+    for text in DOCUMENTS:
+        _same(text, monkeypatch)

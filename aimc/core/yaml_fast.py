@@ -7,6 +7,11 @@ that path can say: anchors, aliases, tags, directives, merge or duplicate or non
 keys, more than one document, a value its tag cannot take, or anything near a limit (half
 of each). It never reports an error: the careful path reports every one. The two paths
 give the same data and positions (``tests/test_loader_fast.py``).
+
+Most of a recipe's time in ``validate`` was this pass (issue 26), so it is one loop over
+libyaml's events (ruamel.yaml.clib's parser itself, without a loader built per file), and a
+plain scalar's text is resolved once per process (:data:`_RESOLVED`): the same text always
+resolves to the same value, and every value kept there is immutable.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aimc.core.diagnostics import Position, escape_pointer
+from aimc.core.diagnostics import Position
 from aimc.core.yaml_limits import MAX_DEPTH, MAX_EXPANDED_CHARS, MAX_NODES, big_int
 
 __all__ = ["fast_plain"]
@@ -23,6 +28,11 @@ __all__ = ["fast_plain"]
 _FAST_TAGS = frozenset(
     "tag:yaml.org,2002:" + t for t in ("bool", "int", "float", "null", "timestamp")
 )
+_STR = "tag:yaml.org,2002:str"
+#: Plain scalar text -> (its value, whether it may be a mapping key): see :func:`_resolve`.
+_RESOLVED: dict[str, tuple[Any, bool]] = {}
+#: Most entries of :data:`_RESOLVED`, and the longest text kept there.
+_RESOLVED_MAX, _RESOLVED_TEXT = 16_384, 80
 
 
 @functools.cache
@@ -36,129 +46,106 @@ def _plain_resolvers() -> tuple[dict[Any, list[tuple[str, Any]]], Any]:
     return table, yaml.constructor
 
 
-def _fast_scalar(event: Any) -> tuple[bool, Any]:
-    """(True, value) of a scalar event as the composer and the careful path would make it,
-    or (False, None) where only they can say (an unusual tag, a value its tag cannot take).
-    A date's value is its text, as the careful path keeps it (but a date is no key: see
-    :func:`_fast_key`)."""
-    value = event.value
-    if not event.implicit[0]:  # quoted or block: a string
-        return True, value
-    table, constructor = _plain_resolvers()
-    tag = "tag:yaml.org,2002:str"
-    for candidate, regexp in table.get(value[0] if value else "", []) + table.get(None, []):
-        if regexp.match(value):
-            tag = candidate
-            break
-    if tag == "tag:yaml.org,2002:str":
-        return True, value
-    if tag not in _FAST_TAGS:
-        return False, None
-    if tag.endswith(":timestamp"):
-        return True, value  # the careful path keeps the text of dates
-    from ruamel.yaml.nodes import ScalarNode  # deferred: imported only when a file is parsed
-
-    try:
-        made = constructor.yaml_constructors[tag](
-            constructor, ScalarNode(tag, value, start_mark=event.start_mark)
-        )
-    except (ValueError, LookupError, TypeError, ArithmeticError):
-        return False, None
-    return (False, None) if big_int(made) else (True, made)
-
-
-def _fast_key(event: Any) -> bool:
-    """Whether a scalar event is a key the fast path may take: a string by resolution."""
-    if not event.implicit[0]:
-        return True
-    table, _constructor = _plain_resolvers()
-    value = event.value
-    return not any(
-        regexp.match(value)
-        for _tag, regexp in table.get(value[0] if value else "", []) + table.get(None, [])
-    )
-
-
 class _Careful(Exception):
     """The document needs the careful path."""
+
+
+def _resolve(text: str) -> tuple[Any, bool]:
+    """(value, whether it may be a key: a string by resolution) of a plain scalar's text,
+    as the composer and the careful path would make it; :class:`_Careful` where only they
+    can say (an unusual tag, a value its tag cannot take). A date's value is its text, as
+    the careful path keeps it, but a date is no key."""
+    table, constructor = _plain_resolvers()
+    tag = _STR
+    for candidate, regexp in table.get(text[0] if text else "", []) + table.get(None, []):
+        if regexp.match(text):
+            tag = candidate
+            break
+    if tag == _STR:
+        got: tuple[Any, bool] = (text, True)
+    elif tag not in _FAST_TAGS:
+        raise _Careful
+    elif tag.endswith(":timestamp"):
+        got = (text, False)  # the careful path keeps the text of dates
+    else:
+        from ruamel.yaml.nodes import ScalarNode  # deferred: imported when a file is parsed
+
+        try:
+            made = constructor.yaml_constructors[tag](constructor, ScalarNode(tag, text))
+        except (ValueError, LookupError, TypeError, ArithmeticError):
+            raise _Careful from None
+        if big_int(made):
+            raise _Careful
+        got = (made, False)
+    if len(text) <= _RESOLVED_TEXT and len(_RESOLVED) < _RESOLVED_MAX:
+        _RESOLVED[text] = got
+    return got
 
 
 #: Half of each limit: a document near one goes the careful way, which checks it.
 _NODES, _TEXT, _DEPTH = MAX_NODES // 2, MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
 
 
-class _Build:
-    """The document built so far from its events."""
-
-    def __init__(self, events: Any) -> None:
-        #: ``ruamel.yaml.events``, imported when a file is parsed.
-        self.events = events
-        self.kinds = (events.ScalarEvent, events.MappingStartEvent, events.SequenceStartEvent)
-        self.values: dict[str, Position] = {}
-        self.keys: dict[str, Position] = {}
-        # Open collections: [container, its pointer, pending key (mappings), its key position].
-        self.stack: list[list[Any]] = []
-        self.root: Any = None
-        self.done = False
-        self.nodes = self.budget = 0
-
-    def event(self, event: Any) -> None:
-        """Take one parser event; :class:`_Careful` when the careful path must read it."""
-        events = self.events
-        if isinstance(event, events.DocumentStartEvent):
-            if self.done or event.version is not None or event.tags:
+def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
+    """The root value, value positions and key positions of the document whose first node
+    event is next in ``events`` (one loop, for speed); :class:`_Careful` where need be."""
+    scalar_kind, mapping_kind, sequence_kind, mapping_end, sequence_end = kinds
+    values: dict[str, Position] = {}
+    keys: dict[str, Position] = {}
+    # Open collections: [container, its pointer, pending key (mappings), its key position];
+    # the first holds the root.
+    stack: list[list[Any]] = [[[], "", None, None]]
+    parent = stack[0]
+    nodes = budget = 0
+    for event in events:
+        kind = type(event)
+        if kind is mapping_end or kind is sequence_end:
+            if stack.pop()[2] is not None:
                 raise _Careful
-        elif isinstance(event, events.CollectionEndEvent):
-            finished = self.stack.pop()
-            if isinstance(finished[0], dict) and finished[2] is not None:
-                raise _Careful
-            if not self.stack:
-                self.done = True
-        elif isinstance(event, events.AliasEvent):
-            raise _Careful
-        elif isinstance(event, self.kinds):
-            self._node(event, isinstance(event, events.ScalarEvent))
-
-    def _node(self, event: Any, scalar: bool) -> None:
-        """A scalar or the start of a collection: a key, or a value at its pointer."""
-        if event.anchor is not None or event.tag is not None or self.done:
-            raise _Careful
-        where = (event.start_mark.line + 1, event.start_mark.column + 1)
-        parent = self.stack[-1] if self.stack else None
-        if scalar:
-            ok, value = _fast_scalar(event)
-            if not ok:
-                raise _Careful
-            self.budget += len(event.value)
+            parent = stack[-1]
+            if len(stack) == 1:
+                return parent[0][0], values, keys
+            continue
+        if kind is scalar_kind:
+            budget += len(event.value)
+            if not event.implicit[0]:  # quoted or block: a string
+                value, key_ok = event.value, True
+            else:
+                value, key_ok = _RESOLVED.get(event.value) or _resolve(event.value)
+        elif kind is mapping_kind or kind is sequence_kind:
+            value, key_ok = ({} if kind is mapping_kind else []), False
         else:
-            value = {} if isinstance(event, self.events.MappingStartEvent) else []
-        if parent is None:
-            pointer = ""
-        elif isinstance(parent[0], dict):
-            if parent[2] is None:  # a key
-                if not scalar or not _fast_key(event) or value in parent[0]:
-                    raise _Careful
-                parent[2], parent[3] = value, where
-                self.nodes += 1
-                return
-            pointer = f"{parent[1]}/{escape_pointer(parent[2])}"
-            self.keys[pointer] = parent[3]
-            parent[0][parent[2]] = value
+            raise _Careful  # an alias, or a node where none may be
+        if event.anchor is not None or event.tag is not None:
+            raise _Careful
+        mark = event.start_mark
+        where = (mark.line + 1, mark.column + 1)
+        container = parent[0]
+        nodes += 1
+        if type(container) is list:
+            pointer = f"{parent[1]}/{len(container)}" if len(stack) > 1 else ""
+            container.append(value)
+        elif parent[2] is None:  # a key: a string by resolution the mapping has not had yet
+            if not key_ok or value in container:
+                raise _Careful
+            parent[2], parent[3] = value, where
+            continue
+        else:
+            name = parent[2]
+            pointer = f"{parent[1]}/{name.replace('~', '~0').replace('/', '~1')}"
+            keys[pointer] = parent[3]
+            container[name] = value
             parent[2] = None
-        else:
-            pointer = f"{parent[1]}/{len(parent[0])}"
-            parent[0].append(value)
-        self.values[pointer] = where
-        self.nodes += 1
-        self.budget += len(pointer)
-        if self.nodes > _NODES or self.budget > _TEXT or len(self.stack) >= _DEPTH:
+        values[pointer] = where
+        budget += len(pointer)
+        if nodes > _NODES or budget > _TEXT or len(stack) > _DEPTH:
             raise _Careful
-        if not scalar:
-            self.stack.append([value, pointer, None, None])
-        if parent is None:
-            self.root = value
-            if not self.stack:
-                self.done = True
+        if kind is not scalar_kind:
+            parent = [value, pointer, None, None]
+            stack.append(parent)
+        elif len(stack) == 1:
+            return value, values, keys
+    raise _Careful
 
 
 def fast_plain(text: str) -> tuple[Any, dict[str, Position], dict[str, Position]] | None:
@@ -168,15 +155,27 @@ def fast_plain(text: str) -> tuple[Any, dict[str, Position], dict[str, Position]
     """
     # Deferred: ruamel.yaml is imported only when a file is parsed (``aim-engine --help``
     # imports the loader).
-    from ruamel.yaml import YAML, events
+    from ruamel.yaml import YAML
+    from ruamel.yaml import events as ev
     from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.main import CParser  # type: ignore[attr-defined] # None without clib
 
-    build = _Build(events)
+    if CParser is None:
+        stream = iter(YAML(typ="safe").parse(text))
+    else:  # the parser the careful path's loader is built on, without the loader
+        stream = iter(CParser(text).get_event, None)
+    kinds: tuple[type, ...] = (ev.ScalarEvent, ev.MappingStartEvent, ev.SequenceStartEvent)
+    kinds += (ev.MappingEndEvent, ev.SequenceEndEvent)
     try:
-        for event in YAML(typ="safe").parse(text):
-            build.event(event)
-    except (_Careful, YAMLError):
+        next(stream)  # the stream's start
+        start = next(stream)
+        if type(start) is not ev.DocumentStartEvent or start.version is not None or start.tags:
+            return None
+        parsed = _walk(stream, kinds)
+        if type(next(stream)) is not ev.DocumentEndEvent:
+            return None  # another document
+        if type(next(stream)) is not ev.StreamEndEvent:
+            return None
+    except (_Careful, YAMLError, StopIteration):
         return None
-    if not build.done:
-        return None
-    return build.root, build.values, build.keys
+    return parsed  # type: ignore[no-any-return]
