@@ -123,7 +123,10 @@ def _all(checks: list[Check]) -> Check:
         return checks[0]
 
     def check(value: Any) -> bool:
-        return all(c(value) for c in checks)
+        for c in checks:  # a loop: no generator made for every value
+            if not c(value):
+                return False
+        return True
 
     return check
 
@@ -180,6 +183,8 @@ class _Compiler:
         tests = [_TYPES[n] for n in names if n in _TYPES]
         if len(tests) != len(names):
             raise Unsupported(f"type {names!r}")
+        if len(tests) == 1:
+            return tests[0]
         return lambda v: any(t(v) for t in tests)
 
     def _object(self, schema: Mapping[str, Any]) -> list[Check]:
@@ -225,8 +230,10 @@ class _Compiler:
                 return True
             if len(value) < least or (most is not None and len(value) > most):
                 return False
-            if items is not None and not all(items(v) for v in value):
-                return False
+            if items is not None:
+                for v in value:
+                    if not items(v):
+                        return False
             if unique:
                 seen = set()
                 for v in value:
@@ -284,7 +291,10 @@ def _numeric(schema: Mapping[str, Any]) -> list[Check]:
     def check(value: Any) -> bool:
         if not _is_number(value):
             return True
-        return all(test(value, bound) for bound, test in bounds)
+        for bound, test in bounds:
+            if not test(value, bound):
+                return False
+        return True
 
     return [check]
 

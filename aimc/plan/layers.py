@@ -68,6 +68,16 @@ class Layer:
             for key, (value, source) in self.values.items()
         }
 
+    @functools.cached_property
+    def removes(self) -> bool:
+        """Whether a value removes what a lower layer set (is None)."""
+        return any(value is None for value, _source in self.values.values())
+
+    @functools.cached_property
+    def rank(self) -> int:
+        """The layer's place in :data:`LAYERS`."""
+        return _RANK[self.name]
+
 
 def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     """Merge settings; a higher layer replaces a lower one's value for the same key.
@@ -87,9 +97,9 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     (``context_length``...), ``args.<flag>`` or ``env.<NAME>``.
     """
     out: dict[str, Setting] = {}
-    for layer in sorted(layers, key=lambda la: _RANK[la.name]):
+    for layer in sorted(layers, key=_rank):
         settings = layer.settings
-        if None not in settings.values():
+        if not layer.removes:
             out.update(settings)  # type: ignore[arg-type]  # no None among them
             continue
         for key, setting in settings.items():
@@ -98,6 +108,10 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
             else:
                 out[key] = setting
     return out
+
+
+def _rank(layer: Layer) -> int:
+    return layer.rank
 
 
 class Src:
