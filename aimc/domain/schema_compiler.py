@@ -122,13 +122,11 @@ def _all(checks: list[Check]) -> Check:
     if len(checks) == 1:
         return checks[0]
 
-    def check(value: Any) -> bool:
-        for c in checks:  # a loop: no generator made for every value
-            if not c(value):
-                return False
-        return True
+    return functools.reduce(_both, checks)  # no generator made for every value
 
-    return check
+
+def _both(first: Check, second: Check) -> Check:
+    return lambda value: first(value) and second(value)
 
 
 class _Compiler:
@@ -291,10 +289,7 @@ def _numeric(schema: Mapping[str, Any]) -> list[Check]:
     def check(value: Any) -> bool:
         if not _is_number(value):
             return True
-        for bound, test in bounds:
-            if not test(value, bound):
-                return False
-        return True
+        return all(test(value, bound) for bound, test in bounds)
 
     return [check]
 

@@ -305,16 +305,20 @@ def _now(make: Callable[..., Layer], *args: Any) -> Layer:
     return make(*args)
 
 
-def layers_of(ctx: Context, once: Callable[..., Layer] = _now) -> list[Layer]:
+def layers_of(
+    ctx: Context, once: Callable[..., Layer] = _now, across: Callable[..., Layer] | None = None
+) -> list[Layer]:
     """The layers of the recipe side, lowest first: the backend's defaults, the hardware
     profile, the recipe, the matching configuration (the user's come from
     :func:`user_layers`). Each is made by ``once(make, *args)``: ``make(*args)``, or the
     layer made before for the same arguments (:class:`aimc.plan.shared.Shared`; a layer
-    reads its arguments alone)."""
+    reads its arguments alone); the backend's and the profile's, which read no recipe, by
+    ``across`` when given (:class:`aimc.plan.shared.Profiles`: made once for many recipes)."""
     chosen = ctx.chosen
+    across = across or once
     return [
-        once(backend_layer, chosen.backend, ctx.request.default_port),
-        once(hardware_layer, ctx.hsrc, chosen.backend, chosen.gpus > 1, chosen.nodes > 1),
+        across(backend_layer, chosen.backend, ctx.request.default_port),
+        across(hardware_layer, ctx.hsrc, chosen.backend, chosen.gpus > 1, chosen.nodes > 1),
         once(recipe_layer, ctx.choice),
         once(configuration_layer, ctx.choice, count_listed(ctx.choice, ctx.request)),
     ]
