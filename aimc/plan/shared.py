@@ -45,6 +45,9 @@ _T = TypeVar("_T")
 #: a repository ask for the same ones (a model's facts on a profile at a GPU count).
 _ESTIMATES: dict[Hashable, Estimate] = {}
 _ESTIMATES_MAX = 8192
+#: Each key of model facts made, as one object (its recipes' estimate keys then compare
+#: their facts by identity); at most :data:`_ESTIMATES_MAX`.
+_FACTS: dict[Hashable, Hashable] = {}
 
 
 class Profiles:
@@ -108,7 +111,10 @@ class Shared:
         self.request = replace(request, gpus=None)
         self.rsrc = Src(recipe.doc, recipe_display(recipe))
         self.facts: Mapping[str, Any] = recipe.data["model"]["facts"]
-        self._facts = _exact(self.facts)
+        if len(_FACTS) >= _ESTIMATES_MAX:
+            _FACTS.clear()
+        facts_key = _exact(self.facts)
+        self._facts = _FACTS.setdefault(facts_key, facts_key)
         self._made: dict[tuple[Any, ...], Any] = {}
         self._choices: dict[tuple[int, str, str], Choice] = {}
         self._requests: dict[int, Request] = {}
