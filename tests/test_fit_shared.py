@@ -27,6 +27,7 @@ from aimc.core.loader import Document, load_document
 from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
 from aimc.plan import vllm_memory
 from aimc.plan.candidates import Candidate, candidates
+from aimc.plan.model import Setting
 from aimc.plan.policy import assess
 from aimc.plan.request import Request
 from aimc.plan.resolve import build_plan
@@ -397,6 +398,22 @@ def test_a_refused_variable_names_its_own_source_each_time(plain) -> None:
             assert got[-1] == plain(recipe, h100, request, c)
     assert len(got) == 2 and got[0] != got[1]
     assert all("cannot be written safely" in g for g in got)
+
+
+def test_a_layer_keeps_what_it_derives_once_for_each_layer() -> None:
+    """A layer's settings (and a choice's weights) are made on the first read and kept:
+    read again, the very same objects; another layer makes its own."""
+    one = layers.Layer("cli", {"port": (9000, "--port"), "env.A": (None, "--set")})
+    other = layers.Layer("cli", {"port": (9001, "--port")})
+    assert one.settings is one.settings and one.removes is True and other.removes is False
+    assert one.settings["port"] == Setting(9000, "cli", "--port")
+    assert other.settings["port"].value == 9001 and one.rank == other.rank == 5
+    assert layers.merge([other, layers.Layer("backend", {"port": (1, "x")}), one]) == {
+        "port": Setting(9000, "cli", "--port")
+    }
+    recipe = CATALOG.recipe("Qwen/Qwen3-8B")
+    choice = layers.Choice(recipe, layers.Src(recipe.doc, "r"), 0, "vllm", "bf16")
+    assert choice.weights is choice.weights and choice.weights == recipe.data["weights"]["bf16"]
 
 
 def _identical(a: Any, b: Any) -> bool:
