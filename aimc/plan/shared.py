@@ -5,8 +5,11 @@ Takes a recipe and a request (its GPU count aside); :class:`Shared` hands
 it reads: a candidate's :class:`~aimc.plan.layers.Choice` of the recipe and the sources of a
 hardware profile, every layer (:func:`~aimc.plan.layers.layers_of`), the user's layers, the
 model source, each environment variable's check, and the memory estimate (kept across
-recipes too: it reads the model's facts, not the recipe). ``lint/fit`` asks for a recipe's
-candidates on every profile through one, ``assess`` for its candidates on one profile.
+recipes too: it reads the model's facts, not the recipe). What hardware profiles alone
+decide (their sources, the backend's and the profile's layers) is a :class:`Profiles`, which
+``lint/fit`` keeps for every recipe it lints against the same profile objects. ``lint/fit``
+asks for a recipe's candidates on every profile through one, ``assess`` for its candidates
+on one profile.
 
 A plan built with it is the one built without it (``tests/test_fit_shared.py``): a piece is
 kept only for arguments that are equal values or the very same objects (which the key
