@@ -6,6 +6,7 @@ input only (each gets its own verdict, never another's)."""
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -16,19 +17,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import aimc.check.lint_fit as lint_fit_module
 import aimc.plan.layers as layers
 import aimc.plan.shared as shared_module
 from aimc.check.catalog import Catalog
 from aimc.check.lint_fit import lint_fit
 from aimc.core.errors import ConfigError
-from aimc.core.loader import Document
+from aimc.core.loader import Document, load_document
 from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
 from aimc.plan import vllm_memory
 from aimc.plan.candidates import Candidate, candidates
+from aimc.plan.model import Setting
 from aimc.plan.policy import assess
 from aimc.plan.request import Request
 from aimc.plan.resolve import build_plan
-from aimc.plan.shared import Shared, _exact
+from aimc.plan.shared import Profiles, Shared, _exact
 
 CATALOG = Catalog.default([])
 RECIPES = CATALOG.recipes()
@@ -310,6 +313,107 @@ def test_lint_makes_each_layer_once_for_what_it_reads(monkeypatch: pytest.Monkey
     assert len(made["hardware"]) == len(set(made["hardware"]))  # never twice alike
     kinds = {(c.hardware, c.backend, c.gpus > 1, c.nodes > 1) for c in candidates(recipe)}
     assert len(made["hardware"]) <= len(kinds)
+
+
+def test_lint_makes_each_profile_layer_once_for_every_recipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Failed before (every recipe made its own): the hardware layers are made for the
+    first recipe linted against the profiles, and not again for the next ones."""
+    made: list[tuple[Any, ...]] = []
+    real = layers.hardware_layer
+
+    def counted(*args: Any) -> Any:
+        made.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(layers, "hardware_layer", counted)
+    monkeypatch.setattr(lint_fit_module, "_PROFILES", Profiles())
+    hardware = {h.name: h.data for h in PROFILES}
+    first = CATALOG.recipe("Qwen/Qwen3-32B")
+    assert lint_fit(first.doc, hardware) == []
+    assert made
+    before = len(made)
+    assert lint_fit(first.doc, hardware) == []
+    assert lint_fit(_recipe(copy.deepcopy(first.data)).doc, hardware) == []
+    assert len(made) == before
+
+
+#: One input of a profile, and another value of it (each changes an estimate on 2 GPUs).
+_PROFILE_INPUT: dict[str, Any] = {
+    "memory_gib": 40.0,
+    "multi_gpu_env": {"VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS": "0"},
+    "backends": {"vllm": {"args": {"max-num-seqs": 8}}},
+    "description": "NVIDIA A100 80GB",
+}
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.permutations([None, *sorted(_PROFILE_INPUT)]), st.integers(1, 3))
+def test_profiles_kept_for_many_recipes_give_each_profile_its_own_verdict(
+    order: list[str | None], most: int
+) -> None:
+    """One :class:`Profiles` serves recipes and profiles that differ in one input, in any
+    order and however few profiles it keeps: every estimate is plain build_plan's."""
+    h100 = CATALOG.hardware("h100")
+    variants = {None: h100}
+    for name, value in _PROFILE_INPUT.items():
+        data = copy.deepcopy(h100.data)
+        data[name] = value
+        variants[name] = _profile(data)
+    other = _base()
+    other["model"]["facts"]["layers"] = 40
+    kept = Profiles(most)
+    estimates: dict[tuple[int, str | None], Any] = {}
+    for n, data in enumerate((_base(), other)):
+        recipe = _recipe(data)
+        for name in order:
+            shared = Shared(recipe, Request(model=recipe.model_id), kept)
+            for c in candidates(recipe, "h100"):
+                request = Request(model=recipe.model_id, gpus=c.gpus)
+                (fast,) = assess(recipe, variants[name], request, [c], shared=shared, plans=False)
+                assert fast.estimate == _plain(recipe, variants[name], request, c)["estimate"]
+                if c.gpus == 2:
+                    estimates[n, name] = fast.estimate
+    for n in (0, 1):
+        assert all(estimates[n, name] != estimates[n, None] for name in _PROFILE_INPUT)
+
+
+def test_a_refused_variable_names_its_own_source_each_time(plain) -> None:
+    """Checked once per variable and value: a value refused is refused again, naming the
+    line of the configuration that set it."""
+    data = _base()
+    a = {**data["configurations"][0], "env": {"NCCL_DEBUG": "a b"}}
+    b = {**a, "id": "b"}
+    data["configurations"] = [a, b]
+    doc = load_document(json.dumps(data, indent=1).encode(), "x/y.yaml")  # a line each
+    recipe = Recipe(doc, RecipeRoot(Path("x"), "lint"))
+    h100 = CATALOG.hardware("h100")
+    shared = Shared(recipe, Request(model=recipe.model_id, gpus=1))
+    got = []
+    for c in candidates(recipe, "h100"):
+        request = Request(model=recipe.model_id, gpus=c.gpus)
+        if c.gpus == 1:
+            got.append(_built(recipe, h100, request, c, shared))
+            assert got[-1] == plain(recipe, h100, request, c)
+    assert len(got) == 2 and got[0] != got[1]
+    assert all("cannot be written safely" in g for g in got)
+
+
+def test_a_layer_keeps_what_it_derives_once_for_each_layer() -> None:
+    """A layer's settings (and a choice's weights) are made on the first read and kept:
+    read again, the very same objects; another layer makes its own."""
+    one = layers.Layer("cli", {"port": (9000, "--port"), "env.A": (None, "--set")})
+    other = layers.Layer("cli", {"port": (9001, "--port")})
+    assert one.settings is one.settings and one.removes is True and other.removes is False
+    assert one.settings["port"] == Setting(9000, "cli", "--port")
+    assert other.settings["port"].value == 9001 and one.rank == other.rank == 5
+    assert layers.merge([other, layers.Layer("backend", {"port": (1, "x")}), one]) == {
+        "port": Setting(9000, "cli", "--port")
+    }
+    recipe = CATALOG.recipe("Qwen/Qwen3-8B")
+    choice = layers.Choice(recipe, layers.Src(recipe.doc, "r"), 0, "vllm", "bf16")
+    assert choice.weights is choice.weights and choice.weights == recipe.data["weights"]["bf16"]
 
 
 def _identical(a: Any, b: Any) -> bool:

@@ -154,3 +154,24 @@ def test_an_invalid_document_still_gets_jsonschemas_diagnostics(tmp_path: Path) 
     problems = check_schema(read_document(bad))
     assert [d.message for d in problems] == ["expected an integer, got a string"]
     assert text.splitlines()[problems[0].line - 1].strip() == "layers: 36"
+
+
+_NUMBERS = st.sampled_from([0.0, -0.0, 1.5, 1e300, math.inf, -math.inf, math.nan, 1, True])
+_NESTED = st.recursive(
+    _NUMBERS | st.none() | st.sampled_from(["", "nan", "a/b~"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b/c", "~"]), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_NESTED)
+def test_the_quick_finite_walk_agrees_with_the_pointer_walk(data: Any) -> None:
+    """check_schema makes the non-finite diagnostics (and their pointers) only when the
+    quick walk finds a NaN or an infinity: the two never disagree."""
+    from aimc.domain.schema import _finite, _non_finite
+
+    assert _finite(data) == (not list(_non_finite(data, "")))

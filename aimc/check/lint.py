@@ -244,16 +244,15 @@ def _rule_tensor_parallel(doc: Document, hardware: Mapping[str, Any]) -> Iterato
     heads, kv_heads = facts["attention_heads"], facts["kv_heads"]
     for i, conf, _ in _configurations(doc):
         for j, gpus in enumerate(conf["gpus"]):
-            where = _p("configurations", i, "gpus", j)
             if heads % gpus:
                 yield doc.diagnostic(
-                    where,
+                    _p("configurations", i, "gpus", j),
                     f"{gpus} GPUs do not divide the model's {heads} attention heads",
                     rule="lint/tensor-parallel",
                 )
             elif kv_heads % gpus and gpus % kv_heads:
                 yield doc.diagnostic(
-                    where,
+                    _p("configurations", i, "gpus", j),
                     f"{gpus} GPUs and the model's {kv_heads} KV heads do not divide one another",
                     rule="lint/tensor-parallel",
                 )
@@ -302,8 +301,8 @@ def _rule_hardware(
     """Every hardware name is known, supports the precisions, and has the GPUs asked for."""
     for i, conf, _ in _configurations(doc):
         for j, name in enumerate(conf["hardware"]):
-            where = _p("configurations", i, "hardware", j)
             profile = hardware.get(name)
+            where = f"/configurations/{i}/hardware/{j}"  # _p's, of numbers alone
             if profile is None:
                 yield doc.diagnostic(
                     where,
@@ -376,10 +375,10 @@ def _rule_configuration_values(doc: Document, hardware: Mapping[str, Any]) -> It
                     rule="lint/duplicate-id",
                 )
             ids.setdefault(conf["id"], i)
-        yield from args_diagnostics(
-            doc, _p("configurations", i, "args"), conf.get("args", {}), backend
-        )
-        yield from env_diagnostics(doc, _p("configurations", i, "env"), conf.get("env", {}))
+        if "args" in conf:
+            yield from args_diagnostics(doc, _p("configurations", i, "args"), conf["args"], backend)
+        if "env" in conf:
+            yield from env_diagnostics(doc, _p("configurations", i, "env"), conf["env"])
         for j, m in enumerate(conf.get("measured", [])):
             for field in ("hardware", "precision", "gpus"):
                 offered = conf[field]

@@ -26,7 +26,7 @@ from aimc.plan.candidates import Candidate, candidates
 from aimc.plan.estimate import MIN_CONTEXT
 from aimc.plan.policy import Assessment, assess
 from aimc.plan.request import Request
-from aimc.plan.shared import Shared
+from aimc.plan.shared import Profiles, Shared
 
 __all__ = ["lint_fit"]
 
@@ -41,15 +41,25 @@ def lint_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[D
     recipe = Recipe(doc, RecipeRoot(Path(doc.path).parent, "lint"))
     failing: _Failing = {}
     names = sorted({h for c in doc.data["configurations"] for h in c["hardware"]} & set(hardware))
-    shared = Shared(recipe, Request(model=recipe.model_id))
+    shared = Shared(recipe, Request(model=recipe.model_id), _PROFILES)
     every: dict[str, list[Candidate]] = {}
     for c in candidates(recipe):
         every.setdefault(c.hardware, []).append(c)
     for name in names:
-        profile = Document(path=f"<{name}>", data=dict(hardware[name]), sha256="")
-        target = Hardware(profile, RecipeRoot(Path(doc.path).parent, "lint"))
+        target = _PROFILES.hardware(name, hardware[name], _profile)
         _assess_on(recipe, name, every[name], target, failing, shared)
     return [_diagnostic(doc, key, found) for key, found in sorted(failing.items())]
+
+
+#: What the hardware profiles alone decide, for every recipe linted against them (the
+#: profiles by name are plain data, not changed while they serve: a new object is a new one).
+_PROFILES = Profiles()
+
+
+def _profile(name: str, data: Mapping[str, Any]) -> Hardware:
+    """The profile ``name`` of ``data``, as lint names it (``<name>``)."""
+    doc = Document(path=f"<{name}>", data=dict(data), sha256="")
+    return Hardware(doc, RecipeRoot(Path("."), "lint"))
 
 
 @functools.lru_cache(maxsize=256)

@@ -9,6 +9,7 @@ Quoted and block scalars are text to both and never warned about.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator
@@ -54,6 +55,7 @@ def _sexagesimal(text: str) -> float:
     return total
 
 
+@functools.lru_cache(maxsize=1024)
 def _yaml11(text: str) -> tuple[str, Any]:
     """(kind, value) of a plain scalar as a YAML 1.1 reader takes it (PyYAML's rules)."""
     kind = next((k for k, regexp in _YAML11 if regexp.match(text)), "str")
@@ -142,12 +144,18 @@ def _alike(doc: Document, text: str) -> bool:
         at, value = todo.pop()
         if isinstance(value, dict):
             for key, item in value.items():
-                child = f"{at}/{escape_pointer(key)}"
-                if _ANY11.match(key) and not _quoted(lines, doc.keys.get(child)):
-                    return False
-                todo.append((child, item))
+                if _ANY11.match(key):
+                    if not _quoted(lines, doc.keys.get(f"{at}/{escape_pointer(key)}")):
+                        return False
+                elif isinstance(item, str) and not _ANY11.match(item):
+                    continue  # a string to both, wherever it is: no pointer made for it
+                todo.append((f"{at}/{escape_pointer(key)}", item))
         elif isinstance(value, list):
-            todo += [(f"{at}/{i}", item) for i, item in enumerate(value)]
+            todo += [
+                (f"{at}/{i}", item)
+                for i, item in enumerate(value)
+                if not isinstance(item, str) or _ANY11.match(item)
+            ]
         elif isinstance(value, str):
             if _ANY11.match(value) and not _quoted(lines, doc.values.get(at)):
                 return False

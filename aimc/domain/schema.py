@@ -379,11 +379,28 @@ def check_schema(doc: Document, default_kind: str | None = None) -> list[Diagnos
         errors: Iterable[ValidationError] = _validator(kind).iter_errors(data)
         for error in errors:
             out.extend(_diagnose(doc, error))
-    out.extend(
-        doc.diagnostic(pointer, f"{value} is not a finite number", hint="write a number")
-        for pointer, value in _non_finite(data, "")
-    )
+    if not _finite(data):
+        out.extend(
+            doc.diagnostic(pointer, f"{value} is not a finite number", hint="write a number")
+            for pointer, value in _non_finite(data, "")
+        )
     return out
+
+
+def _finite(data: Any) -> bool:
+    """Whether :func:`_non_finite` finds nothing in ``data`` (told without making a pointer
+    for every value: almost every document is finite)."""
+    todo = [data]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return False
+        elif isinstance(value, dict):
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
+    return True
 
 
 def _non_finite(data: Any, pointer: str) -> Iterator[tuple[str, float]]:

@@ -122,10 +122,11 @@ def _all(checks: list[Check]) -> Check:
     if len(checks) == 1:
         return checks[0]
 
-    def check(value: Any) -> bool:
-        return all(c(value) for c in checks)
+    return functools.reduce(_both, checks)  # no generator made for every value
 
-    return check
+
+def _both(first: Check, second: Check) -> Check:
+    return lambda value: first(value) and second(value)
 
 
 class _Compiler:
@@ -180,6 +181,8 @@ class _Compiler:
         tests = [_TYPES[n] for n in names if n in _TYPES]
         if len(tests) != len(names):
             raise Unsupported(f"type {names!r}")
+        if len(tests) == 1:
+            return tests[0]
         return lambda v: any(t(v) for t in tests)
 
     def _object(self, schema: Mapping[str, Any]) -> list[Check]:
@@ -225,8 +228,10 @@ class _Compiler:
                 return True
             if len(value) < least or (most is not None and len(value) > most):
                 return False
-            if items is not None and not all(items(v) for v in value):
-                return False
+            if items is not None:
+                for v in value:
+                    if not items(v):
+                        return False
             if unique:
                 seen = set()
                 for v in value:

@@ -34,6 +34,7 @@ def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
     """Every concrete combination the recipe allows (on ``hardware`` when given)."""
     out = []
     for i, conf, backend in recipe.configurations():
+        conf_id = config_id(conf, i)
         for hw in conf["hardware"]:
             if hardware is not None and hw != hardware:
                 continue
@@ -43,7 +44,7 @@ def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
                         out.append(
                             Candidate(
                                 i,
-                                config_id(conf, i),
+                                conf_id,
                                 hw,
                                 precision,
                                 gpus,

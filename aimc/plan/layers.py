@@ -11,11 +11,10 @@ the ``--config`` schema for ``--set`` items). Pure.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from aimc.backends import BACKENDS, Backend, vocabulary
 from aimc.core.errors import ConfigError
@@ -47,6 +46,34 @@ __all__ = [
 ]
 
 
+_T = TypeVar("_T")
+
+
+class _kept(Generic[_T]):  # used as a decorator, like cached_property
+    """:func:`functools.cached_property` without its lock (Python 3.11 takes one on every
+    first read, a cost for the many layers and choices one repository check makes): the
+    value is made on the first read and kept in the instance (a frozen dataclass too); two
+    threads reading it first at once may both make it (the same value: it reads the
+    instance alone)."""
+
+    def __init__(self, make: Callable[[Any], _T]):
+        self.make = make
+        self.__doc__ = make.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> _kept[_T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+    def __get__(self, instance: object | None, owner: type | None = None) -> _T | _kept[_T]:
+        if instance is None:
+            return self
+        made = instance.__dict__[self.name] = self.make(instance)
+        return made
+
+
 #: Precedence layers, lowest first.
 LAYERS = ("backend", "hardware", "recipe", "configuration", "config-file", "cli")
 _RANK = {name: i for i, name in enumerate(LAYERS)}
@@ -59,7 +86,7 @@ class Layer:
     name: str
     values: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
-    @functools.cached_property
+    @_kept
     def settings(self) -> dict[str, Setting | None]:
         """Each value as the :class:`~aimc.plan.model.Setting` it merges as (None: one that
         removes what a lower layer set), made once for every merge of the layer."""
@@ -67,6 +94,16 @@ class Layer:
             key: None if value is None else Setting(value, self.name, source)
             for key, (value, source) in self.values.items()
         }
+
+    @_kept
+    def removes(self) -> bool:
+        """Whether a value removes what a lower layer set (is None)."""
+        return any(value is None for value, _source in self.values.values())
+
+    @_kept
+    def rank(self) -> int:
+        """The layer's place in :data:`LAYERS`."""
+        return _RANK[self.name]
 
 
 def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
@@ -87,9 +124,9 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     (``context_length``...), ``args.<flag>`` or ``env.<NAME>``.
     """
     out: dict[str, Setting] = {}
-    for layer in sorted(layers, key=lambda la: _RANK[la.name]):
+    for layer in sorted(layers, key=_rank):
         settings = layer.settings
-        if None not in settings.values():
+        if not layer.removes:
             out.update(settings)  # type: ignore[arg-type]  # no None among them
             continue
         for key, setting in settings.items():
@@ -98,6 +135,10 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
             else:
                 out[key] = setting
     return out
+
+
+def _rank(layer: Layer) -> int:
+    return layer.rank
 
 
 class Src:
@@ -212,20 +253,20 @@ class Choice:
     backend: str
     precision: str
 
-    @functools.cached_property
+    @_kept
     def engine(self) -> Backend:
         return BACKENDS[self.backend]
 
-    @functools.cached_property
+    @_kept
     def conf(self) -> dict[str, Any]:
         conf: dict[str, Any] = self.recipe.data["configurations"][self.index]
         return conf
 
-    @functools.cached_property
+    @_kept
     def cbase(self) -> str:
         return f"/configurations/{self.index}"
 
-    @functools.cached_property
+    @_kept
     def weights_ptr(self) -> str:
         """Where the chosen weights are: the configuration's own, else the recipe's."""
         own = f"{self.cbase}/weights/{self.precision}"
@@ -233,13 +274,13 @@ class Choice:
             own if self.precision in self.conf.get("weights", {}) else f"/weights/{self.precision}"
         )
 
-    @functools.cached_property
+    @_kept
     def weights(self) -> dict[str, Any]:
         own = self.conf.get("weights", {})
         w: dict[str, Any] = own.get(self.precision) or self.recipe.data["weights"][self.precision]
         return w
 
-    @functools.cached_property
+    @_kept
     def weights_layer(self) -> str:
         return "configuration" if self.weights_ptr.startswith(self.cbase) else "recipe"
 
@@ -291,16 +332,20 @@ def _now(make: Callable[..., Layer], *args: Any) -> Layer:
     return make(*args)
 
 
-def layers_of(ctx: Context, once: Callable[..., Layer] = _now) -> list[Layer]:
+def layers_of(
+    ctx: Context, once: Callable[..., Layer] = _now, across: Callable[..., Layer] | None = None
+) -> list[Layer]:
     """The layers of the recipe side, lowest first: the backend's defaults, the hardware
     profile, the recipe, the matching configuration (the user's come from
     :func:`user_layers`). Each is made by ``once(make, *args)``: ``make(*args)``, or the
     layer made before for the same arguments (:class:`aimc.plan.shared.Shared`; a layer
-    reads its arguments alone)."""
+    reads its arguments alone); the backend's and the profile's, which read no recipe, by
+    ``across`` when given (:class:`aimc.plan.shared.Profiles`: made once for many recipes)."""
     chosen = ctx.chosen
+    across = across or once
     return [
-        once(backend_layer, chosen.backend, ctx.request.default_port),
-        once(hardware_layer, ctx.hsrc, chosen.backend, chosen.gpus > 1, chosen.nodes > 1),
+        across(backend_layer, chosen.backend, ctx.request.default_port),
+        across(hardware_layer, ctx.hsrc, chosen.backend, chosen.gpus > 1, chosen.nodes > 1),
         once(recipe_layer, ctx.choice),
         once(configuration_layer, ctx.choice, count_listed(ctx.choice, ctx.request)),
     ]

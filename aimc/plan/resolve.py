@@ -73,7 +73,8 @@ def _sized(
     """``chosen``'s plan parts, made in :func:`build_plan`'s steps and order."""
     shared = shared or Shared(recipe, request)
     ctx = shared.context(recipe, hardware, request, chosen)
-    merged = merge([*layers_of(ctx, shared.once), *shared.user_layers(chosen.backend)])
+    recipe_side = layers_of(ctx, shared.once, shared.profiles.once)
+    merged = merge([*recipe_side, *shared.user_layers(chosen.backend)])
     args = _engine_args(ctx, merged, data_parallel)
     env = _checked_env(merged, shared.request, shared.check_env)
     _check_name_and_port(merged)
@@ -197,7 +198,7 @@ def _checked_env(
     """The plan's environment: every ``env.*`` setting, each checked to be writable
     (``check``: :func:`~aimc.core.safety.check_env`), and no visibility variable when the
     plan names its GPUs."""
-    env = {k[4:]: s for k, s in sorted(merged.items()) if k.startswith("env.")}
+    env = dict(sorted((k[4:], s) for k, s in merged.items() if k.startswith("env.")))
     for name, setting in env.items():
         check(name, str(setting.value), setting.source)
     if request.devices is not None:
@@ -282,7 +283,7 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
         node_args = engine.node_args(chosen.nodes) if engine.node_args else {}
         for flag, value in node_args.items():
             core[flag] = Setting(value, "configuration", nsrc)
-    rest = {k[5:]: s for k, s in sorted(merged.items()) if k.startswith("args.")}
+    rest = dict(sorted((k[5:], s) for k, s in merged.items() if k.startswith("args.")))
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
 

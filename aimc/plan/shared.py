@@ -5,8 +5,11 @@ Takes a recipe and a request (its GPU count aside); :class:`Shared` hands
 it reads: a candidate's :class:`~aimc.plan.layers.Choice` of the recipe and the sources of a
 hardware profile, every layer (:func:`~aimc.plan.layers.layers_of`), the user's layers, the
 model source, each environment variable's check, and the memory estimate (kept across
-recipes too: it reads the model's facts, not the recipe). ``lint/fit`` asks for a recipe's
-candidates on every profile through one, ``assess`` for its candidates on one profile.
+recipes too: it reads the model's facts, not the recipe). What hardware profiles alone
+decide (their sources, the backend's and the profile's layers) is a :class:`Profiles`, which
+``lint/fit`` keeps for every recipe it lints against the same profile objects. ``lint/fit``
+asks for a recipe's candidates on every profile through one, ``assess`` for its candidates
+on one profile.
 
 A plan built with it is the one built without it (``tests/test_fit_shared.py``): a piece is
 kept only for arguments that are equal values or the very same objects (which the key
@@ -36,7 +39,7 @@ from aimc.plan.layers import (
 from aimc.plan.request import Request
 from aimc.plan.vllm_memory import Runtime
 
-__all__ = ["Shared"]
+__all__ = ["Profiles", "Shared"]
 
 _T = TypeVar("_T")
 
@@ -45,23 +48,80 @@ _T = TypeVar("_T")
 #: a repository ask for the same ones (a model's facts on a profile at a GPU count).
 _ESTIMATES: dict[Hashable, Estimate] = {}
 _ESTIMATES_MAX = 8192
+#: Each key of model facts made, as one object (its recipes' estimate keys then compare
+#: their facts by identity); at most :data:`_ESTIMATES_MAX`.
+_FACTS: dict[Hashable, Hashable] = {}
+
+
+class Profiles:
+    """The pieces of plans that hardware profiles alone decide, made once for many recipes
+    (:class:`Shared` makes one of its own unless given one): each profile's sources, for
+    the very same :class:`~aimc.domain.recipe.Hardware` object (held, so that no other
+    object takes its id), and the layers that read no recipe (the backend's, the
+    profile's), for equal arguments (a :class:`~aimc.plan.layers.Src` equals only itself);
+    an error is not kept. At most :attr:`most` profiles: then it starts afresh. A profile
+    is not changed while it serves."""
+
+    def __init__(self, most: int = 64):
+        self.most = most
+        self._sources: dict[int, tuple[Hardware, Src]] = {}
+        self._made: dict[tuple[Any, ...], Any] = {}
+        self._hardware: dict[tuple[str, int], tuple[Mapping[str, Any], Hardware]] = {}
+
+    def src(self, hardware: Hardware) -> Src:
+        """The sources of ``hardware``'s values."""
+        held = self._sources.get(id(hardware))
+        if held is None:
+            if len(self._sources) >= self.most:
+                self._sources.clear()
+                self._made.clear()  # keyed by the sources just let go
+            held = self._sources[id(hardware)] = (
+                hardware,
+                Src(hardware.doc, hardware_display(hardware)),
+            )
+        return held[1]
+
+    def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
+        """``make(*args)``, made once for equal arguments."""
+        key = (make, *args)
+        if key in self._made:
+            made: _T = self._made[key]
+            return made
+        self._made[key] = made = make(*args)
+        return made
+
+    def hardware(
+        self, name: str, data: Mapping[str, Any], make: Callable[[str, Mapping[str, Any]], Hardware]
+    ) -> Hardware:
+        """The profile ``name`` of the data ``data``: ``make(name, data)``, once for that
+        very object (held)."""
+        held = self._hardware.get((name, id(data)))
+        if held is None or held[0] is not data:
+            if len(self._hardware) >= self.most:
+                self._hardware.clear()
+            held = self._hardware[name, id(data)] = (data, make(name, data))
+        return held[1]
 
 
 class Shared:
     """The pieces of the plans of ``recipe`` for ``request`` (any GPU count, any hardware
-    profile), each made once; another recipe or request is refused."""
+    profile), each made once; another recipe or request is refused. ``profiles``: what
+    hardware profiles alone decide, shared with other recipes (:class:`Profiles`)."""
 
-    def __init__(self, recipe: Recipe, request: Request):
+    def __init__(self, recipe: Recipe, request: Request, profiles: Profiles | None = None):
+        self.profiles = profiles if profiles is not None else Profiles()
         self.recipe = recipe
         self.request = replace(request, gpus=None)
         self.rsrc = Src(recipe.doc, recipe_display(recipe))
         self.facts: Mapping[str, Any] = recipe.data["model"]["facts"]
-        self._facts = _exact(self.facts)
+        if len(_FACTS) >= _ESTIMATES_MAX:
+            _FACTS.clear()
+        facts_key = _exact(self.facts)
+        self._facts = _FACTS.setdefault(facts_key, facts_key)
         self._made: dict[tuple[Any, ...], Any] = {}
         self._choices: dict[tuple[int, str, str], Choice] = {}
-        self._profiles: dict[int, tuple[Hardware, Src]] = {}
         self._requests: dict[int, Request] = {}
-        self._checked: set[tuple[str, str, str]] = set()
+        self._checked: set[tuple[str, str]] = set()
 
     def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
         """``make(*args)``, made once for equal arguments (a :class:`~aimc.plan.layers.Choice`
@@ -87,11 +147,7 @@ class Shared:
         choice = self._choices.get(key)
         if choice is None:
             choice = self._choices[key] = Choice(recipe, self.rsrc, *key)
-        held = self._profiles.get(id(hardware))
-        if held is None:
-            hsrc = Src(hardware.doc, hardware_display(hardware))
-            held = self._profiles[id(hardware)] = (hardware, hsrc)
-        return Context(choice, hardware, held[1], request, chosen)
+        return Context(choice, hardware, self.profiles.src(hardware), request, chosen)
 
     def user_layers(self, backend: str) -> list[Layer]:
         """The user's layers of the request (:func:`~aimc.plan.layers.user_layers`)."""
@@ -101,10 +157,12 @@ class Shared:
         return user_layers(self.request, backend)
 
     def check_env(self, name: str, value: str, source: str) -> None:
-        """:func:`~aimc.core.safety.check_env`, once for each variable, value and source."""
-        if (name, value, source) not in self._checked:
+        """:func:`~aimc.core.safety.check_env`, once for each variable and value: whether it
+        refuses them does not depend on ``source``, which only its error names (an error is
+        not kept, so a refused value is refused again, with its own source)."""
+        if (name, value) not in self._checked:
             check_env(name, value, source)
-            self._checked.add((name, value, source))
+            self._checked.add((name, value))
 
     def estimate(self, facts: Mapping[str, Any], *args: Any) -> Estimate:
         """:func:`~aimc.plan.estimate.estimate` of the recipe's ``facts`` and ``args`` (its
