@@ -19,10 +19,12 @@ so machine load hits all of them alike:
   against check-jsonschema with aimc's recipe schema on the same files (plain
   ``jsonschema`` in one process when check-jsonschema is not installed). The recipes are
   the shipped catalog's model recipes (every configuration, GPU count, precision and
-  backend they offer) cycled under new ids, every other copy at half its context length (a
-  different fit). No verdict or estimate of one file serves another (only small memos of
-  pure functions of a few numbers span files, such as CUDA-graph capture sizes), so each
-  copy costs what a distinct recipe of its shape would.
+  backend they offer) cycled under new ids, each copy at a context of its own (every
+  other recipe at half its own, and 16 tokens fewer each round): aimc keeps estimates for
+  equal arguments across files, and a repository of distinct models would not let them
+  serve another file, so neither does this one (only the profiles' own layers and small
+  memos of a few numbers, such as CUDA-graph capture sizes, serve many files, as they
+  would there).
 
 With ``--against DIR`` (another aimc checkout, e.g. a ``git worktree`` of the commit
 before a change) every aimc command runs for both in the same rounds, the other through
@@ -84,14 +86,20 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], forget: Path | None = N
     return elapsed
 
 
-def _vary(text: str, i: int) -> str:
-    """Recipe ``text`` with a per-copy change that keeps it valid: every other copy asks
-    for half its default context length (a different fit for every configuration)."""
-    match = re.search(r"^  context_length: (\d+)$", text, re.MULTILINE)
-    if i % 2 and match:
-        half = int(match.group(1)) // 2
-        return text[: match.start(1)] + str(half) + text[match.end(1) :]
-    return text
+def _vary(text: str, i: int, n: int) -> str:
+    """Recipe ``text`` as copy ``i`` of ``n`` shipped recipes, kept valid, at a context of
+    its own: 16 tokens fewer each round through the shipped recipes, so no two copies ask
+    for the same estimate (what aimc keeps for equal arguments, as a repository of
+    distinct models would not let it, never serves another copy), and every other recipe
+    at half its context. The context is the recipe's ``context_length``, else its model's
+    ``max_context``."""
+    match = re.search(r"^  context_length: (\d+)\b", text, re.MULTILINE) or re.search(
+        r"^    max_context: (\d+)$", text, re.MULTILINE
+    )
+    if match is None:
+        return text
+    context = int(match.group(1)) // (2 if i % 2 else 1) - 16 * (i // n)
+    return text[: match.start(1)] + str(context) + text[match.end(1) :]
 
 
 def _repository(folder: Path, count: int) -> list[str]:
@@ -104,7 +112,7 @@ def _repository(folder: Path, count: int) -> list[str]:
         text = source.read_text().replace(f"id: {old_id}", f"id: bench-org/{source.stem}-{i}", 1)
         path = folder / "models" / "bench-org" / f"{source.stem}-{i}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_vary(text, i))
+        path.write_text(_vary(text, i, len(shipped)))
         files.append(str(path.relative_to(folder)))
     return files
 
