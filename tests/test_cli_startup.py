@@ -114,6 +114,7 @@ CASES: dict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = {
             "encodings.utf_8_sig",  # the loader drops a BOM itself
             "aimc.run.runs",  # no run recorded: no server to refuse (aimc.run.record_files)
             "aimc.core.records",
+            "aimc.emit.autoscale",  # only with --autoscale
             "shutil",  # click's help page uses it; a write, only to copy or remove a subfolder
         ),
         ("aimc.emit.render", "aimc.emit.rendered", "aimc.core.yaml_cache", "aimc.plan.model"),
