@@ -115,6 +115,7 @@ CASES: dict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = {
             "aimc.run.runs",  # no run recorded: no server to refuse (aimc.run.record_files)
             "aimc.core.records",
             "aimc.emit.autoscale",  # only with --autoscale
+            "aimc.plan.measured",  # only with --optimize
             "shutil",  # click's help page uses it; a write, only to copy or remove a subfolder
         ),
         ("aimc.emit.render", "aimc.emit.rendered", "aimc.core.yaml_cache", "aimc.plan.model"),
