@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -29,19 +30,35 @@ from tests.conftest import ROOT
 
 RECIPE = str(ROOT / "recipes" / "models" / "Qwen" / "Qwen3-8B.yaml")
 
-#: Run ``aim-engine ARGS`` in this interpreter, then write the loaded modules to a file.
+#: Run ``aim-engine ARGS`` in this interpreter through the console scripts' entry, then
+#: write the loaded modules, the garbage collector's state, and the modules loaded when
+#: its first automatic collection started (None: there was none).
 _PROBE = """
-import json, sys
+import gc, json, sys
 out, args = sys.argv[1], sys.argv[2:]
-from aimc.cli import main
+first = []
+def seen(phase, info):
+    if phase == "start" and not first:
+        first.append(list(sys.modules))
+gc.callbacks.append(seen)
+sys.argv = ["aim-engine", *args]
+from aimc.__main__ import main
 try:
-    main(args)
+    main()
 except SystemExit as exc:
     code = exc.code
 else:
     code = 0
 with open(out, "w") as f:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+    json.dump(
+        {
+            "code": code,
+            "modules": sorted(sys.modules),
+            "gc": {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()},
+            "first_collection": first[0] if first else None,
+        },
+        f,
+    )
 """
 
 #: Libraries no everyday command below needs.
@@ -93,6 +110,12 @@ CASES: dict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = {
             "aimc.emit.template_cache",
             "aimc.modelcache.checkpoint",
             "aimc.plan.saturation",  # bench results: only with --autoscale
+            "_hashlib",  # OpenSSL: aimc hashes with Python's own SHA-256 (aimc.core.digest)
+            "encodings.utf_8_sig",  # the loader drops a BOM itself
+            "aimc.run.runs",  # no run recorded: no server to refuse (aimc.run.record_files)
+            "aimc.core.records",
+            "aimc.emit.autoscale",  # only with --autoscale
+            "aimc.plan.measured",  # only with --optimize
             "shutil",  # click's help page uses it; a write, only to copy or remove a subfolder
         ),
         ("aimc.emit.render", "aimc.emit.rendered", "aimc.core.yaml_cache", "aimc.plan.model"),
@@ -124,8 +147,8 @@ CASES: dict[str, tuple[list[str], tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _loaded(args: list[str], tmp_path: Path) -> set[str]:
-    """The modules of the second of two runs of ``aim-engine ARGS``."""
+def _probe(args: list[str], tmp_path: Path) -> dict[str, Any]:
+    """What :data:`_PROBE` wrote on the second of two runs of ``aim-engine ARGS``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMC_", "AIM_"))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
@@ -149,7 +172,12 @@ def _loaded(args: list[str], tmp_path: Path) -> set[str]:
         assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["code"] in (0, None), (result["code"], done.stdout[-2000:], done.stderr[-2000:])
-    return set(result["modules"])
+    return result
+
+
+def _loaded(args: list[str], tmp_path: Path) -> set[str]:
+    """The modules of the second of two runs of ``aim-engine ARGS``."""
+    return set(_probe(args, tmp_path)["modules"])
 
 
 def _has(modules: set[str], name: str) -> bool:
@@ -163,6 +191,42 @@ def test_a_command_imports_only_what_it_uses(case: str, tmp_path: Path) -> None:
     grown = sorted({m for m in modules for name in absent if m == name or m.startswith(name + ".")})
     assert grown == [], f"{case}: imports {grown}"
     assert [name for name in present if not _has(modules, name)] == []
+
+
+@pytest.mark.parametrize("case", ["compile", "validate one recipe"])
+def test_start_up_runs_without_the_collector_and_the_command_with_it(
+    case: str, tmp_path: Path
+) -> None:
+    """The entry point pauses the garbage collector until the command's module is loaded,
+    then freezes what start-up made and collects as usual (aimc.__main__)."""
+    args = CASES[case][0]
+    result = _probe(args, tmp_path)
+    assert result["gc"]["enabled"] is True
+    assert result["gc"]["frozen"] > 1000  # start-up's modules, classes, functions
+    first = result["first_collection"]
+    assert first is not None, "the command ran without a collection"
+    assert COMMANDS[args[0]].split(":")[0] in first, "a collection ran during start-up"
+
+
+def test_a_program_that_calls_the_command_line_keeps_its_collector(tmp_path: Path) -> None:
+    """Only the console scripts' entry pauses the collector: importing aimc.cli and calling
+    its main leaves it as the program set it."""
+    code = (
+        "import gc, json\n"
+        "seen = []\n"
+        "gc.callbacks.append(lambda phase, info: seen.append(phase))\n"
+        "from aimc.cli import main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps([gc.isenabled(), gc.get_freeze_count(), 'start' in seen]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == [True, 0, True]
 
 
 def test_the_summaries_are_the_commands_first_sentences() -> None:

@@ -80,6 +80,13 @@ def test_bom_is_accepted() -> None:
     assert load_document(b"\xef\xbb\xbfa: 1\n", "f.yaml").data == {"a": 1}
 
 
+def test_bad_byte_after_a_bom_is_the_one_named_and_located() -> None:
+    """Failed before: the utf-8-sig codec's error offset skipped the BOM (byte 0x62, column 2)."""
+    diag = _error(b"\xef\xbb\xbfab: \xff\n")
+    assert (diag.line, diag.column) == (1, 5)
+    assert "(byte 0xff)" in diag.message
+
+
 def test_deep_nesting_is_a_diagnostic_not_a_crash() -> None:
     assert load_document(b"a: " + b"[" * 100 + b"]" * 100 + b"\n", "x.yaml").data["a"]
     diag = _error(b"a: " + b"[" * 2000 + b"]" * 2000 + b"\n")

@@ -102,7 +102,7 @@ def test_a_damaged_or_hostile_file_is_ignored_and_rewritten(
         bad = damage
     elif damage == "not code":  # a well-formed file whose body is no code object
         body = marshal.dumps(42)
-        bad = template_cache._HEADER + template_cache.hashlib.sha256(body).digest() + body
+        bad = template_cache._HEADER + template_cache.sha256(body).digest() + body
     elif damage == "too big":
         bad = good + b"\0" * MAX_BYTES
     elif isinstance(damage, tuple) and damage[0] == "cut":

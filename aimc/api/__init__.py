@@ -27,7 +27,6 @@ from those that return None when nothing fits (``get_optimal_configuration``,
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +54,7 @@ from aimc.backends import BACKENDS
 from aimc.check.catalog import COLUMNS, Catalog, catalog_rows
 from aimc.check.hardware import Target, resolve_target
 from aimc.core.diagnostics import excerpt
+from aimc.core.digest import sha256
 from aimc.core.errors import AimcError, ConfigError, GPUDetectionError
 from aimc.core.loader import Document
 from aimc.core.records import RunRecord, validate_name
@@ -216,7 +216,7 @@ def _recipe_arg(recipe: object) -> Recipe:
         text = json.dumps(recipe, sort_keys=True, default=str).encode()
     except (TypeError, ValueError):
         raise bad("recipe", recipe, "a recipe mapping JSON can hold") from None
-    doc = Document(path="<recipe>", data=recipe, sha256=hashlib.sha256(text).hexdigest())
+    doc = Document(path="<recipe>", data=recipe, sha256=sha256(text).hexdigest())
     if check_schema(doc):
         raise bad("recipe", recipe, "a valid recipe")
     return Recipe(doc, RecipeRoot(Path.cwd(), "api"))

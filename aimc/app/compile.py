@@ -19,7 +19,7 @@ from aimc.core.write import diff_artifacts, stale_artifacts, write_artifacts
 from aimc.emit.emitters import Compiled, emitter
 from aimc.emit.emitters import compiled as emitted
 from aimc.plan.model import Plan
-from aimc.run.runs import refuse_running_in
+from aimc.run.record_files import record_files
 
 if TYPE_CHECKING:
     from aimc.emit.autoscale import Autoscale
@@ -97,6 +97,10 @@ def compile_to(
         summary += f" ({autoscale.kind}: {autoscale.min_replicas} to {autoscale.max_replicas})"
     if check:
         return Compilation(outdir, compiled, summary, diff_artifacts(outdir, compiled.files))
-    refuse_running_in(outdir)  # never replace the folder (and log) of a running server
+    if any(record_files()):  # no run recorded, no server aimc started runs from outdir
+        # deferred: the records' code (~3 ms), needed only when a run is recorded
+        from aimc.run.runs import refuse_running_in
+
+        refuse_running_in(outdir)  # never replace the folder (and log) of a running server
     write_artifacts(outdir, compiled.files)
     return Compilation(outdir, compiled, summary)

@@ -12,7 +12,6 @@ GPU count left open on this machine fills only the free ones (:mod:`aimc.plan.po
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aimc.check.catalog import Catalog
+from aimc.core.digest import sha256
 from aimc.core.errors import ConfigError, GPUDetectionError
 from aimc.core.loader import Document
 from aimc.domain.recipe import Hardware, RecipeRoot
@@ -100,7 +100,7 @@ def generic_profile(gpus: Sequence[GPU]) -> Hardware:
         **copy.deepcopy(dict(maker.defaults)),
     }
     text = json.dumps(data, sort_keys=True).encode()
-    doc = Document(path="<detected>", data=data, sha256=hashlib.sha256(text).hexdigest())
+    doc = Document(path="<detected>", data=data, sha256=sha256(text).hexdigest())
     return Hardware(doc, RecipeRoot(Path("."), "detected"))
 
 

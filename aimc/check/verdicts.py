@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from typing import Any
 
 from aimc.core import _resources
 from aimc.core.diagnostics import Diagnostic
+from aimc.core.digest import sha256
 from aimc.core.log import note
 
 __all__ = ["MAX_BYTES", "MAX_ENTRIES", "Verdicts", "code_fingerprint", "key"]
@@ -45,7 +45,7 @@ _FIELDS = {"path", "line", "column", "message", "pointer", "severity", "rule", "
 @functools.cache
 def code_fingerprint() -> str:
     """sha256 over aimc's code, schemas and pinned vocabularies as installed."""
-    digest = hashlib.sha256()
+    digest = sha256()
     package = _resources.path("backends").parent
     files = sorted(package.rglob("*.py")) + sorted(package.glob("backends/*.json"))
     files += sorted(_resources.path("schemas").glob("*.json"))
@@ -56,7 +56,7 @@ def code_fingerprint() -> str:
 
 def key(*parts: str) -> str:
     """The cache key of a verdict from everything it depends on."""
-    digest = hashlib.sha256()
+    digest = sha256()
     for part in parts:
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()

@@ -27,6 +27,7 @@ Ctrl-C; SIGTERM, SIGHUP while ``run`` or    INTERRUPTED            128 + signal
 
 from __future__ import annotations
 
+import gc
 import importlib
 import signal
 import sys
@@ -42,8 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-#: Whether the running command asked for debug (``--debug`` or ``AIM_DEBUG``), for ``main``.
-_session = {"debug": False}
+#: Whether the running command asked for debug (``--debug`` or ``AIM_DEBUG``), for ``main``;
+#: whether the entry point paused the garbage collector for start-up (:mod:`aimc.__main__`).
+_session = {"debug": False, "gc_paused": False}
 
 #: command name -> "module:attribute"
 COMMANDS = {
@@ -108,6 +110,7 @@ class LazyGroup(click.Group):
             return None
         module, attr = target.split(":")
         command: click.Command = getattr(importlib.import_module(module), attr)
+        _resume_gc()
         return command
 
     def resolve_command(
@@ -162,13 +165,32 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or _session["debug"]
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the console scripts; returns only in tests (standalone_mode off)."""
+def _resume_gc() -> None:
+    """Start-up is over (the command's module is loaded): freeze what it made and turn the
+    collector back on, if the entry point paused it (:mod:`aimc.__main__`)."""
+    if _session["gc_paused"]:
+        _session["gc_paused"] = False
+        gc.freeze()
+        gc.enable()
+
+
+def main(argv: list[str] | None = None, *, gc_paused: bool = False) -> Any:
+    """The command line (:mod:`aimc.__main__` is the console scripts' entry); returns only
+    in tests (standalone_mode off). ``gc_paused``: the caller turned the garbage collector
+    off for start-up; it is back on before the command runs (:func:`_resume_gc`)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _session["debug"] = False
+    _session["gc_paused"] = gc_paused
+    try:
+        return _main(args)
+    finally:
+        _resume_gc()  # --help, --version, a usage error: no command was loaded
+
+
+def _main(args: list[str]) -> Any:
     from aimc.cli import report
     from aimc.core.errors import AimcError, InternalError
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    _session["debug"] = False
     # Usage errors come before the command reads its --format: they take the one asked.
     fmt = _format_asked(args)
     report.set_format(fmt)

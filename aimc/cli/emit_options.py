@@ -8,20 +8,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from aimc.cli.options import OneOf, Registered, Whole, current_settings
 from aimc.cli.results import given_runs, local_runs
 from aimc.core.errors import ConfigError
-from aimc.emit.autoscale import (
-    AUTOSCALERS,
-    DEFAULT_MAX_REPLICAS,
-    DEFAULT_PROMETHEUS,
-    Autoscale,
-)
+from aimc.emit.autoscale_defaults import AUTOSCALERS, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS
 from aimc.emit.emitters import EMITTERS, names
+
+if TYPE_CHECKING:
+    from aimc.emit.autoscale import Autoscale
 
 __all__ = ["EmitArgs", "emit_options"]
 
@@ -109,6 +107,8 @@ def _autoscale_args(kwargs: dict[str, Any]) -> Autoscale | None:
         )
     if given[0] is None:
         return None
+    from aimc.emit.autoscale import Autoscale  # deferred: only with --autoscale
+
     kind, low, high, url = given
     if results is None:
         return Autoscale(kind, low, high, url, bench=local_runs(current_settings().state_dir))

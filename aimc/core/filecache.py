@@ -21,12 +21,17 @@ that folder can already change aimc's code. A :class:`FileCache` is one such fol
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aimc.core.digest import sha256
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 __all__ = ["MAX_BYTES", "MAX_FILES", "FileCache", "code_digest"]
 
@@ -64,14 +69,14 @@ class FileCache:
         if len(data) > MAX_BYTES or not data.startswith(self.header) or len(data) <= start:
             return None
         body = data[start:]
-        if hashlib.sha256(body).digest() != data[len(self.header) : start]:
+        if sha256(body).digest() != data[len(self.header) : start]:
             return None
         return body
 
     def write(self, key: str, body: bytes) -> None:
         """Keep ``body`` for ``key``; nothing when Python writes no bytecode, the file
         would be too big, or the folder cannot be written."""
-        data = self.header + hashlib.sha256(body).digest() + body
+        data = self.header + sha256(body).digest() + body
         if sys.dont_write_bytecode or len(data) > MAX_BYTES:
             return
         try:
@@ -114,7 +119,7 @@ def code_digest(modules: Iterable[str] = (), packages: Iterable[str] = ()) -> by
         LookupError: A module is not loaded, or a package not found.
         OSError: A file cannot be read.
     """
-    digest = hashlib.sha256(sys.version.encode())
+    digest = sha256(sys.version.encode())
     for name in modules:
         file = getattr(sys.modules.get(name), "__file__", None)
         if file is None:
@@ -129,7 +134,7 @@ def code_digest(modules: Iterable[str] = (), packages: Iterable[str] = ()) -> by
     return digest.digest()
 
 
-def _add(digest: hashlib._Hash, name: str, file: str) -> None:
+def _add(digest: _Hash, name: str, file: str) -> None:
     with open(file, "rb") as f:
         body = f.read()
     for part in (name.encode(), body):

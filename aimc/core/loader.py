@@ -17,7 +17,6 @@ limit) is read in one pass instead (:mod:`aimc.core.yaml_fast`), with the same r
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from aimc.core.diagnostics import (
     excerpt,
     pointer,
 )
+from aimc.core.digest import sha256
 from aimc.core.errors import ValidationFailed
 from aimc.core.yaml_cache import keep, kept
 from aimc.core.yaml_fast import fast_plain
@@ -129,10 +129,11 @@ def _offset_position(text: str, offset: int) -> Position:
 
 
 def _decode(raw: bytes, path: str) -> str:
+    """UTF-8 without a leading BOM (not the ``utf-8-sig`` codec: one more import on each run)."""
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        good = raw[: exc.start].decode("utf-8", errors="replace")
+        good = raw[: exc.start].decode("utf-8", errors="replace").removeprefix("\ufeff")
         line, column = _offset_position(good, len(good))
         refuse(path, line, column, f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x})")
 
@@ -279,7 +280,7 @@ def _text(raw: bytes, path: str) -> tuple[str, str]:
             f"file is larger than {MAX_FILE_BYTES // 2**20} MiB",
             hint=f"aimc reads files of at most {MAX_FILE_BYTES} bytes",
         )
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = sha256(raw).hexdigest()
     text = _decode(raw, path)
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()

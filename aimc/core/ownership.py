@@ -19,13 +19,13 @@ waited on (a FIFO), and one larger than :data:`MAX_MANIFEST_BYTES` is not aimc's
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from aimc.core.digest import sha256
 from aimc.core.errors import ConfigError
 
 __all__ = [
@@ -118,14 +118,14 @@ def _file_sha256(path: Path) -> str | None:
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             return None
-        digest = hashlib.sha256()
+        digest = sha256()
         for block in iter(lambda: f.read(2**16), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
+    digest = sha256()
     try:
         with path.open("rb") as f:
             for block in iter(lambda: f.read(2**16), b""):

@@ -18,17 +18,20 @@ Leftover siblings are removed only when they are provably aimc's.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import re
 import signal
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aimc.core.errors import AimcError, ConfigError, permission_denied
 from aimc.core.masking import mask
 from aimc.core.ownership import MANIFESTS, RUNTIME_FILES, artifact_name_ok, folder_manifest, owned
+
+if TYPE_CHECKING:
+    import ctypes
 
 __all__ = [
     "EXECUTABLE",
@@ -156,6 +159,8 @@ def _refuse_unowned(outdir: Path) -> None:
 
 
 def _renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    import ctypes  # deferred: only to replace a folder (a first write into a new one needs none)
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         func = libc.renameat2
@@ -173,6 +178,8 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     if func(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
+    import ctypes  # loaded by _renameat2
+
     code = ctypes.get_errno()
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False

@@ -24,13 +24,13 @@ readable by their owner only, a file's data is the user's).
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import marshal
 import os
 from pathlib import Path
 from typing import Any
 
+from aimc.core import digest
 from aimc.core.filecache import FileCache, code_digest
 
 __all__ = ["LOADER_MODULES", "MAX_FILES", "MAX_WRITES", "Parsed", "cache", "keep", "kept"]
@@ -76,7 +76,7 @@ def _key(sha256: str) -> str | None:
     code = _code()
     if code is None:
         return None
-    return hashlib.sha256(code + b"|" + sha256.encode()).hexdigest()
+    return digest.sha256(code + b"|" + sha256.encode()).hexdigest()
 
 
 def kept(sha256: str) -> Parsed | None:

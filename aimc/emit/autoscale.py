@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aimc.core.errors import ConfigError
+from aimc.emit.autoscale_defaults import AUTOSCALERS, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS
 from aimc.plan.model import Plan
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ __all__ = [
     "targets",
 ]
 
-AUTOSCALERS = ("keda", "hpa")
 #: Waiting requests per replica above which a replica is added.
 QUEUE_TARGET = 2
 #: Fraction of the KV cache in use, averaged over the replicas, above which one is added.
@@ -76,10 +76,6 @@ KV_TARGET = 0.85
 SCALE_DOWN_WINDOW_S = 600
 #: How often KEDA queries Prometheus (seconds; KEDA's default is 30).
 POLLING_S = 15
-DEFAULT_MAX_REPLICAS = 4
-#: The Service prometheus-operator creates for its Prometheus (``prometheus-operated``), in
-#: the namespace kube-prometheus-stack installs into.
-DEFAULT_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 #: The queue, KV-cache and running-requests gauges by backend (see the module docstring).
 SIGNALS: dict[str, dict[str, str]] = {
     "vllm": {

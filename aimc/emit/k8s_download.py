@@ -11,9 +11,9 @@ LeaderWorkerSet group: :func:`shares_download`) a Job (``download.yaml``,
 from __future__ import annotations
 
 import copy
-import hashlib
 from typing import Any
 
+from aimc.core.digest import sha256
 from aimc.emit.k8s_pod import LABEL_MAX, SECURITY_CONTEXT, k8s_escape, k8s_name
 from aimc.emit.render import CONTAINER_CACHE
 from aimc.plan.model import Plan
@@ -73,7 +73,7 @@ def ready_mark(plan: Plan) -> str:
     :data:`READY_DIR`, named by 16 hex digits of the sha256 of ``MODEL@REVISION`` (no
     character of a repository id reaches a path)."""
     key = f"{plan.model_id}@{plan.model_revision or 'main'}"
-    return f"{READY_DIR}/{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return f"{READY_DIR}/{sha256(key.encode()).hexdigest()[:16]}"
 
 
 def download_job_name(plan: Plan) -> str:

@@ -34,11 +34,11 @@ server starts offline (:func:`server_env`): the model is downloaded before it st
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import re
 from typing import Any
 
+from aimc.core.digest import sha256
 from aimc.core.errors import ConfigError
 from aimc.emit.render import CONTAINER_CACHE, container_args, container_env, rdma
 from aimc.plan.model import Plan
@@ -121,7 +121,7 @@ def k8s_name(base: str, suffix: str, limit: int) -> str:
     apart), then ``suffix``. ``base`` is a DNS-1035 label: so is the result."""
     if len(base) + len(suffix) <= limit:
         return base + suffix
-    digest = hashlib.sha256(base.encode()).hexdigest()[:5]
+    digest = sha256(base.encode()).hexdigest()[:5]
     return base[: limit - len(suffix) - len(digest) - 1].rstrip("-") + f"-{digest}{suffix}"
 
 

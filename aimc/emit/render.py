@@ -9,12 +9,12 @@ than those the plan holds, sorted where order is not meaningful.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from typing import Any
 
 from aimc import __version__
 from aimc.backends import BACKENDS, vocabulary
+from aimc.core.digest import sha256
 from aimc.core.errors import ConfigError
 from aimc.core.safety import check_argv_word
 from aimc.emit.rendered import render_templates
@@ -435,9 +435,7 @@ def manifest(plan: Plan, artifacts: dict[str, str], inputs: dict[str, Any]) -> s
     data = {
         "generator": f"aimc {__version__}",
         "inputs": inputs,
-        "artifacts": {
-            name: hashlib.sha256(text.encode()).hexdigest() for name, text in artifacts.items()
-        },
+        "artifacts": {name: sha256(text.encode()).hexdigest() for name, text in artifacts.items()},
         "plan": plan.to_json(),
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

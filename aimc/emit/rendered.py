@@ -28,13 +28,13 @@ a rendering that fails (a value a filter refuses) is never kept.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from aimc.core import _resources
+from aimc.core.digest import sha256
 from aimc.core.filecache import FileCache, code_digest
 from aimc.emit.templating import environment
 
@@ -121,7 +121,7 @@ def _key(templates: dict[str, str], context: dict[str, Any]) -> str | None:
         ]
     except (_Uncacheable, LookupError, OSError, ValueError, RecursionError):
         return None
-    digest = hashlib.sha256()
+    digest = sha256()
     for part in parts:
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()

@@ -20,7 +20,6 @@ Python writes no bytecode (``PYTHONDONTWRITEBYTECODE``) or the folder is not wri
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import sys
 import types
@@ -30,6 +29,7 @@ from typing import Any
 import jinja2
 from jinja2.bccache import Bucket, BytecodeCache
 
+from aimc.core.digest import sha256
 from aimc.core.filecache import MAX_BYTES, MAX_FILES, FileCache
 
 __all__ = ["MAX_BYTES", "MAX_FILES", "CompiledTemplates"]
@@ -50,7 +50,7 @@ class CompiledTemplates(BytecodeCache):
 
     def _key(self, bucket: Bucket) -> str:
         key = f"{self.tag}|{bucket.key}|{bucket.checksum}".encode("utf-8", "surrogatepass")
-        return hashlib.sha256(key).hexdigest()
+        return sha256(key).hexdigest()
 
     def _file(self, bucket: Bucket) -> Path:
         return self.files.path(self._key(bucket))

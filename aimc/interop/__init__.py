@@ -11,7 +11,6 @@ run on a GPU left out) -> :func:`render` (the files of an aimc recipe folder, fo
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 from aimc.check.checker import CheckResult
 from aimc.core.diagnostics import Diagnostic
+from aimc.core.digest import sha256
 from aimc.core.errors import AimcError, ConfigError
 from aimc.core.settings import setting
 from aimc.interop import aim_profiles, vllm_recipes
@@ -184,8 +184,7 @@ def render(conversion: Conversion, source: str, version: str) -> dict[str, str]:
         "kind": "imported-recipes",
         "source": source,
         "artifacts": {
-            name: hashlib.sha256(text.encode("utf-8")).hexdigest()
-            for name, text in sorted(files.items())
+            name: sha256(text.encode("utf-8")).hexdigest() for name, text in sorted(files.items())
         },
     }
     files["manifest.json"] = json.dumps(manifest, indent=2) + "\n"

@@ -8,7 +8,6 @@ the recipe lives in memory, and ``show-config`` says where it came from.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aimc.core.diagnostics import whole_line
+from aimc.core.digest import sha256
 from aimc.core.errors import ConfigError
 from aimc.core.loader import Document
 from aimc.core.safety import shorten
@@ -157,7 +157,7 @@ def derive_recipe(folder: Path, hardware: Hardware, repo: str | None = None) -> 
     facts["parameters"] = params or 12 * facts["layers"] * hidden * hidden
     precision = _precision(config, config_path)
     data = _recipe_data(folder, config_path, config, facts, precision, hardware, repo)
-    doc = Document(path=str(config_path), data=data, sha256=hashlib.sha256(raw).hexdigest())
+    doc = Document(path=str(config_path), data=data, sha256=sha256(raw).hexdigest())
     return Recipe(doc, RecipeRoot(folder, "derived"))
 
 

@@ -14,7 +14,6 @@ this shape (:func:`parse_result`) are skipped with one warning, never an error.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aimc.core.digest import sha256
 from aimc.domain.recipe import Recipe, config_id, configurations
 from aimc.plan.model import Plan
 
@@ -58,7 +58,7 @@ def args_hash(args: Mapping[str, Any]) -> str:
     """A short hash of a plan's engine arguments (values only; port and host left out)."""
     values = {k: getattr(v, "value", v) for k, v in args.items() if k not in _NOT_HASHED}
     text = json.dumps(values, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return sha256(text.encode()).hexdigest()[:16]
 
 
 def config_key(plan: Plan) -> dict[str, Any]:

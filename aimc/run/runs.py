@@ -23,17 +23,16 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from aimc.core.diagnostics import did_you_mean
 from aimc.core.errors import AimcError, ConfigError, LaunchError, permission_denied
 from aimc.core.log import note
 from aimc.core.records import RUN_ID, RunRecord, validate_name
-from aimc.core.settings import setting
 from aimc.plan.model import Plan
 from aimc.run.docker_cli import _docker_rm, docker_env
 from aimc.run.process import _boot_id, _held, _proc_stat, kill_group, verify
+from aimc.run.record_files import record_files, runs_dir, state_dir
 from aimc.run.runplan import LAUNCHERS, is_int, read_bounded
 
 __all__ = [
@@ -57,12 +56,6 @@ __all__ = [
 RECORD_MAX = 64 << 10
 
 
-def state_dir() -> Path:
-    """Where run records live: :attr:`aimc.core.settings.Settings.state_dir` (``$AIMC_STATE_DIR``,
-    else ``$XDG_STATE_HOME/aimc``, else ``~/.local/state/aimc``)."""
-    return setting("state_dir")
-
-
 class InvalidRecord(ValueError):
     """A run record that cannot be read or trusted (the reason is the message)."""
 
@@ -73,13 +66,9 @@ def _state_error(exc: OSError, where: Path) -> AimcError:
     return permission_denied(exc, what, hint=hint) or AimcError(what, hint=hint)
 
 
-def _runs_dir() -> Path:
-    return state_dir() / "runs"
-
-
 def _record_path(name: str) -> Path:
     """The record file of a validated name; always directly inside the runs folder."""
-    runs = _runs_dir()
+    runs = runs_dir()
     path = runs / f"{validate_name(name)}.json"
     if os.path.dirname(os.path.normpath(path)) != os.path.normpath(runs):
         raise ConfigError(f"invalid run name {name!r}")
@@ -175,20 +164,6 @@ def _warn(message: str) -> None:
     note(message, level="WARNING")
 
 
-def _record_files() -> Iterator[Path]:
-    runs = _runs_dir()
-    try:
-        names = sorted(entry.name for entry in os.scandir(runs))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        _warn(f"cannot read run records in {runs}: {exc.strerror or exc}")
-        return
-    for name in names:
-        if name.endswith(".json"):
-            yield runs / name
-
-
 def load_records(warn: bool = True) -> list[RunRecord]:
     """Every valid run record, oldest first.
 
@@ -196,7 +171,7 @@ def load_records(warn: bool = True) -> list[RunRecord]:
     with one warning line on stderr (unless ``warn`` is False); it never hides the others.
     """
     out = []
-    for path in _record_files():
+    for path in record_files():
         try:
             out.append(_read_record(path))
         except InvalidRecord as exc:
@@ -352,7 +327,7 @@ def check_runs_writable() -> None:
     """
     import tempfile  # deferred: as in :func:`_write_record`
 
-    runs = _runs_dir()
+    runs = runs_dir()
     try:
         runs.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=runs)
@@ -433,7 +408,7 @@ def record_started(
             hint=f"stop it with 'aim-engine stop {name}'",
         ) from None
     except OSError as exc:
-        raise _state_error(exc, _runs_dir()) from None
+        raise _state_error(exc, runs_dir()) from None
     return record
 
 

@@ -2,8 +2,9 @@
 (exit status, stdout, stderr), in this process or in a subprocess, with the same meaning.
 
 A *pure* command (:data:`IN_PROCESS`: it starts no server, sends no signal, needs no
-terminal and no hub) runs in this process through :func:`aimc.cli.main`, the
-console script's entry, as ``python -m aimc`` would run it:
+terminal and no hub) runs in this process through :func:`aimc.cli.main`, what the
+console script's entry runs (:mod:`aimc.__main__`, with the garbage collector paused for
+start-up: this process keeps its own), as ``python -m aimc`` would run it:
 
 - the environment is exactly the one the subprocess would get (this process's, without
   ``AIMC_*``/``AIM_*``, plus the test's ``env``), set as ``os.environ`` for the run and

@@ -12,11 +12,14 @@ arguments (when they say which) do not count. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aimc.domain.recipe import Hardware, Recipe
-from aimc.plan.measured import Measurement, best, from_recipe
 from aimc.plan.policy.fit import Assessment, gpus_text
 from aimc.plan.request import Request
+
+if TYPE_CHECKING:
+    from aimc.plan.measured import Measurement
 
 __all__ = ["measured_choice", "measured_precision", "measurement_for"]
 
@@ -30,6 +33,7 @@ def measurement_for(
     release or other engine arguments (when they say which) do not count. What
     ``--optimize`` compares and ``list configs`` shows.
     """
+    from aimc.plan.measured import from_recipe  # deferred: only --optimize and list configs
 
     c = assessed.candidate
     if assessed.plan is None:
@@ -60,6 +64,8 @@ def measured_choice(
     found = [(a, figures[id(a)]) for a in runnable if id(a) in figures]
     if not found:
         return None
+    from aimc.plan.measured import best  # loaded by measurement_for
+
     top = best([m for _, m in found], request.optimize)
     chosen = next(a for a, m in found if m is top)
     unmeasured = [a for a in runnable if id(a) not in figures]
