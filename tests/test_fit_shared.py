@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ from hypothesis import strategies as st
 
 import aimc.check.lint_fit as lint_fit_module
 import aimc.plan.layers as layers
-import aimc.plan.shared as shared_module
 from aimc.check.catalog import Catalog
 from aimc.check.lint_fit import lint_fit
 from aimc.core.errors import ConfigError
@@ -31,18 +29,11 @@ from aimc.plan.model import Setting
 from aimc.plan.policy import assess
 from aimc.plan.request import Request
 from aimc.plan.resolve import build_plan
-from aimc.plan.shared import Profiles, Shared, _exact
+from aimc.plan.shared import Profiles, Shared
 
 CATALOG = Catalog.default([])
 RECIPES = CATALOG.recipes()
 PROFILES = CATALOG.all_hardware()
-
-
-class _Forgetful(dict[Any, Any]):
-    """An estimate memo that keeps nothing: every estimate is made afresh."""
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        pass
 
 
 def _plain(recipe: Recipe, hardware: Hardware, request: Request, c: Candidate) -> Any:
@@ -59,15 +50,10 @@ def _plain_verdict(
 
 
 def _alone(make: Callable[[], Any]) -> Any:
-    """``make()`` with nothing kept from any other plan (the shared path keeps its
-    estimates meanwhile)."""
+    """``make()`` with nothing kept from any other plan."""
     for cached in (vllm_memory._capture_sizes, vllm_memory._within, vllm_memory._graph_memory):
         cached.cache_clear()
-    kept, shared_module._ESTIMATES = shared_module._ESTIMATES, _Forgetful()
-    try:
-        return make()
-    finally:
-        shared_module._ESTIMATES = kept
+    return make()
 
 
 def _built(
@@ -221,8 +207,8 @@ _ONE_FACT = {
 
 @pytest.mark.parametrize("fact", sorted(_ONE_FACT))
 def test_recipes_differing_in_one_fact_each_get_their_own_estimate(fact: str) -> None:
-    """The estimate is kept across recipes (per process): one that differs in one fact
-    is estimated for its own facts, not served another's."""
+    """Two recipes in one process that differ in one fact: each is estimated for its own
+    facts, never served the other's (whatever aimc keeps between recipes)."""
     first, second = _base(), _base()
     second["model"]["facts"][fact] = _ONE_FACT[fact]
     h100 = CATALOG.hardware("h100")
@@ -414,42 +400,3 @@ def test_a_layer_keeps_what_it_derives_once_for_each_layer() -> None:
     recipe = CATALOG.recipe("Qwen/Qwen3-8B")
     choice = layers.Choice(recipe, layers.Src(recipe.doc, "r"), 0, "vllm", "bf16")
     assert choice.weights is choice.weights and choice.weights == recipe.data["weights"]["bf16"]
-
-
-def _identical(a: Any, b: Any) -> bool:
-    """Whether ``a`` and ``b`` are the same plain data: types alike, floats bit for bit."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return a.hex() == b.hex()
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(map(_identical, a, b))
-    return bool(a == b)
-
-
-_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 3)
-    | st.sampled_from([0.0, -0.0, 1.0, 0.5, math.inf, 1e300])
-    | st.sampled_from(["", "1", "a", "True"])
-)
-_DATA = st.recursive(
-    _SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.tuples(inner, inner)
-        | st.dictionaries(st.sampled_from(["a", "b", "1"]), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_DATA, _DATA)
-def test_an_estimate_key_is_equal_only_for_identical_arguments(a: Any, b: Any) -> None:
-    """1, 1.0 and True; 0.0 and -0.0; a list and a tuple: never one key."""
-    assert (_exact(a) == _exact(b)) == _identical(a, b)
-    assert _exact(a) == _exact(copy.deepcopy(a))

@@ -4,8 +4,10 @@ Takes a recipe and a request (its GPU count aside); :class:`Shared` hands
 :func:`aimc.plan.resolve.build_plan` the pieces of a plan, each made once for the arguments
 it reads: a candidate's :class:`~aimc.plan.layers.Choice` of the recipe and the sources of a
 hardware profile, every layer (:func:`~aimc.plan.layers.layers_of`), the user's layers, the
-model source, each environment variable's check, and the memory estimate (kept across
-recipes too: it reads the model's facts, not the recipe). What hardware profiles alone
+model source and each environment variable's check. The memory estimate is made afresh
+for each plan: a key of all its arguments costs about what the estimate does, and recipes
+of distinct models never share one (issue 26 measured a memo across recipes at ~20% of
+``lint/fit``'s time, serving only copies of one recipe). What hardware profiles alone
 decide (their sources, the backend's and the profile's layers) is a :class:`Profiles`, which
 ``lint/fit`` keeps for every recipe it lints against the same profile objects. ``lint/fit``
 asks for a recipe's candidates on every profile through one, ``assess`` for its candidates
@@ -37,20 +39,10 @@ from aimc.plan.layers import (
     user_layers,
 )
 from aimc.plan.request import Request
-from aimc.plan.vllm_memory import Runtime
 
 __all__ = ["Profiles", "Shared"]
 
 _T = TypeVar("_T")
-
-#: Estimates made, by all of their arguments (:func:`_exact`); at most
-#: :data:`_ESTIMATES_MAX`. :func:`~aimc.plan.estimate.estimate` is pure, and many recipes of
-#: a repository ask for the same ones (a model's facts on a profile at a GPU count).
-_ESTIMATES: dict[Hashable, Estimate] = {}
-_ESTIMATES_MAX = 8192
-#: Each key of model facts made, as one object (its recipes' estimate keys then compare
-#: their facts by identity); at most :data:`_ESTIMATES_MAX`.
-_FACTS: dict[Hashable, Hashable] = {}
 
 
 class Profiles:
@@ -114,10 +106,6 @@ class Shared:
         self.request = replace(request, gpus=None)
         self.rsrc = Src(recipe.doc, recipe_display(recipe))
         self.facts: Mapping[str, Any] = recipe.data["model"]["facts"]
-        if len(_FACTS) >= _ESTIMATES_MAX:
-            _FACTS.clear()
-        facts_key = _exact(self.facts)
-        self._facts = _FACTS.setdefault(facts_key, facts_key)
         self._made: dict[tuple[Any, ...], Any] = {}
         self._choices: dict[tuple[int, str, str], Choice] = {}
         self._requests: dict[int, Request] = {}
@@ -166,30 +154,7 @@ class Shared:
 
     def estimate(self, facts: Mapping[str, Any], *args: Any) -> Estimate:
         """:func:`~aimc.plan.estimate.estimate` of the recipe's ``facts`` and ``args`` (its
-        other arguments, in order), made once for them in this process."""
+        other arguments, in order)."""
         if facts is not self.facts:
             raise ValueError("Shared estimates the facts of its recipe")
-        key = (self._facts, *map(_exact, args))
-        made = _ESTIMATES.get(key)
-        if made is None:
-            if len(_ESTIMATES) >= _ESTIMATES_MAX:
-                _ESTIMATES.clear()
-            made = _ESTIMATES[key] = estimate(facts, *args)
-        return made
-
-
-def _exact(value: Any) -> Hashable:
-    """A key of ``value`` (plain data, or a :class:`~aimc.plan.vllm_memory.Runtime`) equal to
-    another's only for the same value: types kept (``1``, ``1.0`` and ``True`` differ), a
-    float by its exact bits (``0.0`` and ``-0.0`` differ). A runtime is its own key (a frozen
-    dataclass of numbers vLLM's arithmetic makes, never ``-0.0`` nor NaN)."""
-    kind = type(value)
-    if kind is float:
-        return (float, value.hex())
-    if kind in (str, int, bool, Runtime) or value is None:
-        return (kind, value)
-    if isinstance(value, Mapping):
-        return (dict, frozenset((_exact(k), _exact(v)) for k, v in value.items()))
-    if kind in (list, tuple):
-        return (kind, tuple(map(_exact, value)))
-    raise TypeError(f"no exact key for a {kind.__name__}")
+        return estimate(facts, *args)
