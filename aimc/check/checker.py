@@ -9,7 +9,6 @@ never stops at the first error (like check-jsonschema's checker).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -239,6 +238,10 @@ def _keys(
     hardware: dict[str, dict[str, Any]],
 ) -> dict[Path, str]:
     """The verdict key (:func:`aimc.check.verdicts.key`) of each of ``files``."""
+    # Deferred: only --cache hashes the files (OpenSSL's SHA-256, fastest for a repository's
+    # bytes; importing it costs a one-recipe validate ~4 ms).
+    import hashlib
+
     context = (
         code_fingerprint(),
         vocabulary_fingerprint(),
