@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aimc.check.catalog import Catalog
 from aimc.plan.candidates import candidates
-from aimc.plan.estimate import GIB, estimate, kv_bytes_per_token, weights_size
+from aimc.plan.estimate import (
+    GIB,
+    _kv_for,
+    _max_context,
+    estimate,
+    kv_bytes_per_token,
+    weights_size,
+)
 from aimc.plan.policy import assess
 from aimc.plan.request import Request
 
@@ -155,3 +166,52 @@ def test_a_recipe_size_gib_wins_over_the_formula() -> None:
     assert a.plan is not None
     assert a.plan.estimate["weights_basis"] == "recipe"
     assert a.plan.estimate["weights_gib"] == pytest.approx(9.0)
+
+
+def _searched(facts: dict[str, Any], per_token: float, kv_free: float) -> int:
+    """The longest request that fits, by the plain binary search over 0 .. max_context
+    (what :func:`aimc.plan.estimate._max_context` gave before its window)."""
+    lo, hi = 0, facts["max_context"] if kv_free > 0 else 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _kv_for(facts, per_token, mid) <= kv_free * GIB:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+_SLIDING = st.one_of(
+    st.none(),
+    st.builds(lambda layers, size: {"layers": layers, "size": size},
+              st.integers(0, 64), st.integers(1, 1 << 17)),
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    layers=st.integers(1, 128),
+    sliding=_SLIDING,
+    max_context=st.integers(0, 1 << 20),
+    per_token=st.one_of(st.just(0.0), st.floats(1e-3, 1e7)),
+    kv_free=st.one_of(st.sampled_from([0.0, -1.0, 1e-9]), st.floats(1e-6, 1e4)),
+)
+def test_the_longest_request_is_the_plain_search_s(
+    layers: int, sliding: dict[str, int] | None, max_context: int, per_token: float, kv_free: float
+) -> None:
+    """Fails if the window around the arithmetic's guess ever gives another answer than
+    the plain search: any model shape (sliding-window layers up to all of them), any
+    budget, from none to far more than the context needs."""
+    model: dict[str, Any] = {"layers": layers, "max_context": max_context}
+    if sliding is not None:
+        model["sliding_window"] = {**sliding, "layers": min(sliding["layers"], layers)}
+    assert _max_context(model, per_token, kv_free) == _searched(model, per_token, kv_free)
+
+
+def test_the_longest_request_of_every_shipped_model_is_the_plain_search_s() -> None:
+    for model in CATALOG.model_ids():
+        f = facts(model)
+        for tp in (1, 2, 8):
+            per_token = kv_bytes_per_token(f, tp, 2)
+            for kv_free in (0.5, 3.0, 17.25, 60.0, 1000.0):
+                assert _max_context(f, per_token, kv_free) == _searched(f, per_token, kv_free)
