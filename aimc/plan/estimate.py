@@ -17,7 +17,6 @@ replaces the budget. A verdict within the graph estimate's band of the edge says
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -126,11 +125,6 @@ class Estimate:
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (GiB rounded to 0.01), a new dict each time."""
-        return dict(self._json)
-
-    @functools.cached_property
-    def _json(self) -> dict[str, Any]:
-        """The JSON form, made once (an estimate serves many plans: :mod:`aimc.plan.shared`)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # all scalars: no deepcopy
         for key in ("weights_gib", "kv_gib", "overhead_gib", "budget_gib", "need_gib", "graph_gib"):
             data[key] = round(data[key], 2)
