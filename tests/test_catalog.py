@@ -141,3 +141,37 @@ def test_generate_config_takes_a_recipe_pyyaml_read() -> None:
         config = generator.generate_config(recipe, first["gpus"][0], first.get("backend", "vllm"))
         assert config is not None, path.name
         assert config["plan"]["model_id"] == recipe["model"]["id"]
+
+
+def test_recipe_folders_are_listed_as_rglob_lists_them(tmp_path: Path) -> None:
+    """iter_yaml walks every folder (hidden ones too) but not through a link to a folder,
+    takes .yaml and .yml files (a link to a file too), in the order of sorted paths."""
+    from aimc.domain.recipe import iter_yaml
+
+    base = tmp_path / "models"
+    for rel in ("a/x.yaml", "a/x.yml", "a-b/y.yaml", ".hidden/z.yaml", "a/deep/er/w.yml"):
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_text("id: x\n")
+    (base / "a/notes.txt").write_text("")
+    (base / "a/folder.yaml").mkdir()
+    (base / "linked.yaml").symlink_to(base / "a/x.yaml")
+    (base / "dangling.yaml").symlink_to(base / "nowhere.yaml")
+    (base / "loop").symlink_to(base, target_is_directory=True)
+    expected = sorted(p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    assert list(iter_yaml(base)) == expected
+    assert len(expected) == 6
+    assert list(iter_yaml(tmp_path / "absent")) == []
+
+
+def test_a_catalog_sees_a_file_added_after_it_listed_its_folders(tmp_path: Path) -> None:
+    """No listing is kept: an API user's catalog (and a new one) sees a recipe added later."""
+    from aimc.check.catalog import Catalog
+
+    d = _user_dir(tmp_path, "mine", "mine")
+    catalog = Catalog.default([d])
+    assert "Qwen/Added" not in catalog.model_ids()
+    (d / "models/Qwen/Added.yaml").write_text(
+        SHIPPED.read_text().replace("id: Qwen/Qwen3-8B", "id: Qwen/Added", 1)
+    )
+    assert "Qwen/Added" in catalog.model_ids()
+    assert "Qwen/Added" in Catalog.default([d]).model_ids()

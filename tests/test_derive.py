@@ -1,5 +1,5 @@
-"""A model given as a local folder (aimc.plan.derive): any text that names no folder is a model
-id, never a crash."""
+"""A model given as a local folder (aimc.app.pipeline.is_model_folder, aimc.plan.derive): any
+text that names no folder is a model id, never a crash."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.plan.derive import is_model_folder
+from aimc.app.pipeline import is_model_folder
 from tests.conftest import run_cli
 
 

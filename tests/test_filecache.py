@@ -53,3 +53,18 @@ def test_the_code_digest_changes_with_any_source_byte(
         code_digest(["aimc_not_loaded_anywhere"])
     with pytest.raises(LookupError):
         code_digest([], ["aimc_no_such_package_anywhere"])
+
+
+def test_the_code_digest_reads_a_module_it_is_not_to_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``packages`` may name a plain module: its file is hashed, the module not loaded (the
+    YAML cache's key covers the loader's event walk, which only parsing imports)."""
+    name = "aimc_test_digest_unloaded"
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / f"{name}.py").write_text("X = 1\n")
+    first = code_digest([], [name])
+    assert name not in sys.modules
+    (tmp_path / f"{name}.py").write_text("X = 2\n")
+    assert code_digest([], [name]) != first

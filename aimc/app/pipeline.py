@@ -19,16 +19,27 @@ from aimc.core.loader import Document, read_document
 from aimc.core.safety import format_devices
 from aimc.core.settings import setting
 from aimc.domain.recipe import Hardware, Recipe
-from aimc.plan.derive import derive_recipe, is_model_folder
 from aimc.plan.model import Plan
 from aimc.plan.policy import Pool, resolve
 from aimc.plan.request import Request
 
 __all__ = [
     "for_target",
+    "is_model_folder",
     "load_config_file",
     "make_plan",
 ]
+
+
+def is_model_folder(text: str) -> bool:
+    """True when ``text`` names a folder with a ``config.json`` (a model to derive a recipe
+    for, :mod:`aimc.plan.derive`); False for any text that names no path this machine has
+    (``~nobody``, a NUL, a name too long)."""
+    try:
+        path = Path(text).expanduser()
+        return path.is_dir() and (path / "config.json").is_file()
+    except (RuntimeError, OSError, ValueError):
+        return False
 
 
 def load_config_file(path: Path) -> Document:
@@ -170,11 +181,15 @@ def load_recipe(
         return hardware() if callable(hardware) else hardware
 
     if is_model_folder(model):
+        # deferred: a recipe is derived only for a model folder or a cached model without one
+        from aimc.plan.derive import derive_recipe
+
         return derive_recipe(Path(model), target())
     if model not in catalog.model_files() and "/" in model:
         # deferred: the cache is read for a model without a recipe only
         from aimc.modelcache.cache import missing_files
         from aimc.modelcache.checkpoint import cache_snapshot
+        from aimc.plan.derive import derive_recipe
 
         snapshot = cache_snapshot(setting("cache_dir") if cache_dir is None else cache_dir, model)
         if snapshot is not None and not missing_files(snapshot):

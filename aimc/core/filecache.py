@@ -112,8 +112,8 @@ class FileCache:
 
 def code_digest(modules: Iterable[str] = (), packages: Iterable[str] = ()) -> bytes:
     """The SHA-256 of the Python version, the source of each loaded module of ``modules``
-    (its file's bytes) and the ``__init__`` of each package of ``packages``, found without
-    importing it (where a library names its version).
+    (its file's bytes) and the file of each package or module of ``packages``, found without
+    importing it (a package's ``__init__``, where a library names its version).
 
     Raises:
         LookupError: A module is not loaded, or a package not found.

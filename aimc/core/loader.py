@@ -9,9 +9,10 @@ empty file). Pure: reading the file is the caller's job (:func:`read_document` d
 Hostile input is refused before it can cost much time or memory, each time with one
 diagnostic (rule ``yaml``) where the limit was crossed: :mod:`aimc.core.yaml_limits` holds the
 limits (:data:`MAX_FILE_BYTES`, :data:`MAX_DEPTH`, :data:`MAX_NODES`,
-:data:`MAX_EXPANDED_CHARS`, :data:`MAX_INT`) and checks them on the parser's events before
-the document is composed. A plain document (no anchors, tags or directives, far from every
-limit) is read in one pass instead (:mod:`aimc.core.yaml_fast`), with the same result.
+:data:`MAX_EXPANDED_CHARS`, :data:`MAX_INT`), :mod:`aimc.core.yaml_walk` checks them on
+the parser's events before the document is composed. A plain document (no anchors, tags or
+directives, far from every limit) is read in one pass instead (:mod:`aimc.core.yaml_fast`),
+with the same result.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from aimc.core.yaml_limits import (
     MAX_INT,
     MAX_NODES,
     big_int,
-    check_limits,
     limit_messages,
     refuse,
 )
@@ -180,7 +180,8 @@ class _Composer:
         self.node_types = nodes
         self.values: dict[str, Position] = {}
         self.keys: dict[str, Position] = {}
-        #: Nodes it may still produce: a second guard behind :func:`check_limits`.
+        #: Nodes it may still produce: a second guard behind
+        #: :func:`~aimc.core.yaml_walk.check_limits`.
         self.budget = MAX_NODES
 
     def plain(self, node: Any, pointer: str = "", depth: int = 0) -> Any:
@@ -291,10 +292,12 @@ def _text(raw: bytes, path: str) -> tuple[str, str]:
 
 def _careful(text: str, path: str) -> tuple[Any, dict[str, Position], dict[str, Position]]:
     """The data and positions of any document: its limits checked on the parser's events
-    (:func:`check_limits`), then composed and turned into plain data."""
-    # Deferred: ruamel.yaml is imported only when a file is parsed.
+    (:func:`~aimc.core.yaml_walk.check_limits`), then composed and turned into plain data."""
+    # Deferred: ruamel.yaml and the event walk are imported only when a file is parsed.
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+
+    from aimc.core.yaml_walk import check_limits
 
     yaml = YAML(typ="safe")  # libyaml's parser (ruamel.yaml.clib) when installed
     try:

@@ -84,7 +84,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, overload
+from typing import Any, Literal, NamedTuple, overload
 
 from aimc.core.errors import ConfigError
 
@@ -224,9 +224,9 @@ def _default_state_dir(environ: Mapping[str, str]) -> Path:
     return (Path(base) if base else _home(environ) / ".local" / "state") / "aimc"
 
 
-@dataclass(frozen=True)
-class _Var:
-    """One setting: its field, its variable, its default and its validation."""
+class _Var(NamedTuple):
+    """One setting: its field, its variable, its default and its validation (a named tuple:
+    a dataclass costs each start-up ~0.5 ms more)."""
 
     field: str
     env: str

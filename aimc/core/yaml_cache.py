@@ -9,8 +9,9 @@ only where Python writes bytecode; the trust of aimc's own bytecode beside it; f
 readable by their owner only, a file's data is the user's).
 
 - Keyed by content: a file's name is the SHA-256 of the document's bytes and of the code
-  that parses them (:data:`LOADER_MODULES`' source, ruamel.yaml's ``__init__`` which
-  names its version, its C parser's file and the Python version), so an edited file or
+  that parses them (:data:`LOADER_MODULES`' source, :mod:`aimc.core.yaml_walk`'s,
+  ruamel.yaml's ``__init__`` which names its version, its C parser's file and the Python
+  version), so an edited file or
   another parser never reads another's result.
 - What is kept is what the loader hands on for a document it accepted (the data, the
   positions of its values and keys), as ``marshal`` writes it: every type kept as it
@@ -43,6 +44,9 @@ LOADER_MODULES = (
     "aimc.core.diagnostics",
     __name__,
 )
+#: Code that decides whether a document is refused, hashed from its file without importing
+#: it (the loader imports it only to parse).
+_PARSING_MODULES = ("ruamel.yaml", "aimc.core.yaml_walk")
 #: Most files kept, and most files one process writes.
 MAX_FILES = 256
 MAX_WRITES = 32
@@ -67,7 +71,7 @@ def _code() -> bytes | None:
         parser = importlib.util.find_spec("_ruamel_yaml")
         where = parser.origin if parser is not None and parser.origin else ""
         size = os.stat(where).st_size if where else 0
-        return code_digest(LOADER_MODULES, ["ruamel.yaml"]) + f"{where}|{size}".encode()
+        return code_digest(LOADER_MODULES, _PARSING_MODULES) + f"{where}|{size}".encode()
     except (LookupError, OSError, ValueError, ImportError):
         return None
 

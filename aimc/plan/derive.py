@@ -1,6 +1,7 @@
 """A recipe for any local Hugging Face model folder, derived from its ``config.json``.
 
-Takes a folder (``config.json`` + safetensors) and a hardware profile; hands on a
+Takes a folder (``config.json`` + safetensors, as :func:`aimc.app.pipeline.is_model_folder`
+tells them from a model id) and a hardware profile; hands on a
 :class:`~aimc.check.catalog.Recipe` that serves the folder as the weights for its own dtype on
 that hardware, with every GPU count that divides its attention heads. Nothing is written:
 the recipe lives in memory, and ``show-config`` says where it came from.
@@ -23,7 +24,7 @@ from aimc.core.safety import shorten
 from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
 from aimc.modelcache.cache_files import open_regular
 
-__all__ = ["derive_recipe", "is_model_folder"]
+__all__ = ["derive_recipe"]
 
 _DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 #: config.json ``quant_method`` -> precision (vLLM reads the method from config.json).
@@ -60,16 +61,6 @@ def _count(value: Any, key: str, where: Path) -> int:
         return int(value)
     except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{where}: {key} is not a whole number") from None
-
-
-def is_model_folder(text: str) -> bool:
-    """True when ``text`` names a folder with a ``config.json``; False for any text that
-    names no path this machine has (``~nobody``, a NUL, a name too long)."""
-    try:
-        path = Path(text).expanduser()
-        return path.is_dir() and (path / "config.json").is_file()
-    except (RuntimeError, OSError, ValueError):
-        return False
 
 
 def _parameters(folder: Path, root: Path | None = None) -> int | None:

@@ -18,13 +18,14 @@ __all__ = ["PLAN_VERSION", "Plan", "Setting", "mountable"]
 PLAN_VERSION = 1
 
 #: An absolute path ``docker -v`` and Compose volumes take as one source: no ':' or ','
-#: (they split there), no control character.
-_MOUNTABLE = re.compile(r"/[^:,\x00-\x1f\x7f]*")
+#: (they split there), no control character. Compiled on first use (re's cache): only a
+#: local model folder is checked.
+_MOUNTABLE = r"/[^:,\x00-\x1f\x7f]*"
 
 
 def mountable(path: str) -> bool:
     """Whether ``path`` (a local model folder) can be mounted into a container."""
-    return bool(_MOUNTABLE.fullmatch(path))
+    return bool(re.fullmatch(_MOUNTABLE, path))
 
 
 @dataclass(frozen=True)
