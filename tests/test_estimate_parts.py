@@ -1,5 +1,6 @@
-"""The estimate's parts made without dataclasses' generic helpers are what those make:
-:meth:`Estimate.to_json` and the verdict added to a sized estimate."""
+"""The estimate's parts made the quick way are what the plain way makes:
+:meth:`Estimate.to_json` and the verdict added to a sized estimate (without dataclasses'
+generic helpers), and the CUDA-graph term of vLLM's runtime (kept for a few numbers)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aimc.plan.estimate import Estimate, _caveat, _judged, _verdict
-from aimc.plan.vllm_memory import Graphs, Runtime
+from aimc.plan.vllm_memory import Graphs, Runtime, capture_sizes, graph_memory, vllm_runtime
 
 _gib = st.floats(min_value=-1e4, max_value=1e6, allow_nan=False)
 _tokens = st.integers(min_value=0, max_value=10**7)
@@ -93,3 +94,55 @@ def test_a_judged_estimate_is_the_sized_one_with_its_verdict(
     assert [getattr(got, f.name) for f in fields(got)] == [
         getattr(want, f.name) for f in fields(want)
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hidden=st.integers(256, 16384),
+    layers=st.integers(1, 128),
+    shape=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    tp=st.sampled_from([1, 2, 4, 8]),
+    pp=st.sampled_from([1, 2, 3]),
+    memory=st.sampled_from([16.0, 40.0, 80.0, 141.0, 192.0]),
+    seqs=st.none() | st.integers(1, 4096),
+    tokens=st.none() | st.integers(1, 65536),
+    given_sizes=st.none() | st.lists(st.integers(1, 2048), min_size=1, max_size=8),
+    ceiling=st.none() | st.integers(1, 2048),
+    mode=st.sampled_from(["FULL_AND_PIECEWISE", "PIECEWISE", "FULL", "NONE", "FULL_DECODE_ONLY"]),
+)
+def test_the_runtime_graphs_are_those_of_the_plain_capture_sizes(
+    hidden: int,
+    layers: int,
+    shape: tuple[bool, bool, bool],
+    tp: int,
+    pp: int,
+    memory: float,
+    seqs: int | None,
+    tokens: int | None,
+    given_sizes: list[int] | None,
+    ceiling: int | None,
+    mode: str,
+) -> None:
+    """vllm_runtime's memo of the graph term (keyed on a few numbers) gives what
+    graph_memory makes of the capture sizes spelled out, for any batch, sizes and mode."""
+    moe, mla, sliding = shape
+    facts: dict[str, Any] = {"hidden_size": hidden, "layers": layers}
+    facts |= {"experts": 8} if moe else {}
+    facts |= {"mla": {"kv_lora_rank": 512, "qk_rope_head_dim": 64}} if mla else {}
+    facts |= {"sliding_window": {"layers": 1, "size": 128}} if sliding else {}
+    args: dict[str, Any] = {"compilation-config": {"cudagraph_mode": mode}}
+    args |= {"max-num-seqs": seqs} if seqs else {}
+    args |= {"max-num-batched-tokens": tokens} if tokens else {}
+    args |= {"cudagraph-capture-sizes": given_sizes} if given_sizes else {}
+    args |= {"max-cudagraph-capture-size": ceiling} if ceiling else {}
+    hw = {"memory_gib": memory, "name": "x", "architecture": "sm90"}
+    got = vllm_runtime(facts, hw, args, {}, tp, pp)
+    run_seqs, run_tokens = got.max_num_seqs, got.max_num_batched_tokens
+    sizes = (
+        sorted(set(given_sizes))
+        if given_sizes
+        else capture_sizes(run_seqs, run_tokens, ceiling or 512)
+    )
+    per_stage = -(-layers // pp)
+    want = graph_memory(facts, per_stage, tp, [s for s in sizes if s <= run_tokens], mode, run_seqs)
+    assert got.graphs == want
