@@ -41,7 +41,6 @@ __all__ = [
     "merge",
     "recipe_display",
     "recipe_layer",
-    "scoped",
     "user_layers",
     "weights_values",
 ]
@@ -140,12 +139,6 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
 
 def _rank(layer: Layer) -> int:
     return layer.rank
-
-
-def scoped(merged: Mapping[str, Setting], prefix: str) -> tuple[tuple[str, Setting], ...]:
-    """The settings of ``merged`` under ``prefix`` (``args.``, ``env.``): (the name after
-    it, the setting), sorted by name."""
-    return tuple(sorted((k[len(prefix) :], s) for k, s in merged.items() if k.startswith(prefix)))
 
 
 class Src:

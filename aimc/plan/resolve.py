@@ -21,7 +21,7 @@ from aimc.core.errors import ConfigError
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate
 from aimc.plan.estimate import Estimate
-from aimc.plan.layers import Choice, Context, layers_of
+from aimc.plan.layers import Choice, Context, layers_of, merge
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
 from aimc.plan.shared import Shared
@@ -74,9 +74,9 @@ def _sized(
     shared = shared or Shared(recipe, request)
     ctx = shared.context(recipe, hardware, request, chosen)
     recipe_side = layers_of(ctx, shared.once, shared.profiles.once)
-    merged, args_set, env_set = shared.merged([*recipe_side, *shared.user_layers(chosen.backend)])
-    args = _engine_args(ctx, merged, data_parallel, args_set)
-    env = _checked_env(env_set, shared.request, shared.check_env)
+    merged = merge([*recipe_side, *shared.user_layers(chosen.backend)])
+    args = _engine_args(ctx, merged, data_parallel)
+    env = _checked_env(merged, shared.request, shared.check_env)
     _check_name_and_port(merged)
     source, local = shared.once(_model_source, ctx.choice)
     image, launcher = _image_and_launcher(ctx, merged, source, local)
@@ -193,15 +193,12 @@ def _launched(
 
 
 def _checked_env(
-    scoped: Sequence[tuple[str, Setting]],
-    request: Request,
-    check: Callable[[str, str, str], None],
+    merged: Mapping[str, Setting], request: Request, check: Callable[[str, str, str], None]
 ) -> dict[str, Setting]:
-    """The plan's environment: every ``env.*`` setting (``scoped``: by name, sorted:
-    :func:`~aimc.plan.layers.scoped`), each checked to be writable (``check``:
-    :func:`~aimc.core.safety.check_env`), and no visibility variable when the plan names
-    its GPUs."""
-    env = dict(scoped)
+    """The plan's environment: every ``env.*`` setting, each checked to be writable
+    (``check``: :func:`~aimc.core.safety.check_env`), and no visibility variable when the
+    plan names its GPUs."""
+    env = dict(sorted((k[4:], s) for k, s in merged.items() if k.startswith("env.")))
     for name, setting in env.items():
         check(name, str(setting.value), setting.source)
     if request.devices is not None:
@@ -244,15 +241,9 @@ def _container(hw: Mapping[str, Any], nodes: int) -> dict[str, Any]:
     return container
 
 
-def _engine_args(
-    ctx: Context,
-    merged: Mapping[str, Setting],
-    replicas: int,
-    scoped: Sequence[tuple[str, Setting]],
-) -> dict[str, Setting]:
+def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> dict[str, Setting]:
     """The backend's flags: those aimc derives (GPU count, dtype, context...) first, then
-    every ``args.*`` setting (``scoped``: by flag, sorted: :func:`~aimc.plan.layers.scoped`)
-    that does not override one of them."""
+    every ``args.*`` setting that does not override one of them."""
     engine, chosen, weights = ctx.engine, ctx.chosen, ctx.weights
     gpus_src = (
         ("cli", "GPU_COUNT argument")
@@ -292,7 +283,8 @@ def _engine_args(
         node_args = engine.node_args(chosen.nodes) if engine.node_args else {}
         for flag, value in node_args.items():
             core[flag] = Setting(value, "configuration", nsrc)
-    return {**core, **{k: v for k, v in scoped if k not in core}}
+    rest = dict(sorted((k[5:], s) for k, s in merged.items() if k.startswith("args.")))
+    return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
 
 def _no_visibility_env(env: Mapping[str, Setting]) -> None:

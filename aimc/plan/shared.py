@@ -21,9 +21,9 @@ profiles and request are not changed while it serves them. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import replace
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from aimc.core.safety import check_env
 from aimc.domain.recipe import Hardware, Recipe
@@ -35,15 +35,12 @@ from aimc.plan.layers import (
     Layer,
     Src,
     hardware_display,
-    merge,
     recipe_display,
-    scoped,
     user_layers,
 )
-from aimc.plan.model import Setting
 from aimc.plan.request import Request
 
-__all__ = ["Merged", "Profiles", "Shared"]
+__all__ = ["Profiles", "Shared"]
 
 _T = TypeVar("_T")
 
@@ -98,17 +95,6 @@ class Profiles:
         return held[1]
 
 
-class Merged(NamedTuple):
-    """The settings of a plan's layers merged (:meth:`Shared.merged`)."""
-
-    #: Every setting by key.
-    settings: Mapping[str, Setting]
-    #: The ``args.`` settings, (flag, setting) sorted by flag.
-    args: tuple[tuple[str, Setting], ...]
-    #: The ``env.`` settings, (name, setting) sorted by name.
-    env: tuple[tuple[str, Setting], ...]
-
-
 class Shared:
     """The pieces of the plans of ``recipe`` for ``request`` (any GPU count, any hardware
     profile), each made once; another recipe or request is refused. ``profiles``: what
@@ -124,7 +110,6 @@ class Shared:
         self._choices: dict[tuple[int, str, str], Choice] = {}
         self._requests: dict[int, Request] = {}
         self._checked: set[tuple[str, str]] = set()
-        self._merged: dict[tuple[int, ...], tuple[tuple[Layer, ...], Merged]] = {}
 
     def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
         """``make(*args)``, made once for equal arguments (a :class:`~aimc.plan.layers.Choice`
@@ -158,19 +143,6 @@ class Shared:
 
     def _user_layers(self, backend: str) -> list[Layer]:
         return user_layers(self.request, backend)
-
-    def merged(self, layers: Sequence[Layer]) -> Merged:
-        """:func:`~aimc.plan.layers.merge` of ``layers`` and its ``args.`` and ``env.``
-        settings (:func:`~aimc.plan.layers.scoped`), once for the very same layer objects
-        (held, so that no other object takes their ids; a layer is not changed once made).
-        What it hands on is read, never changed."""
-        key = tuple(map(id, layers))
-        held = self._merged.get(key)
-        if held is None:
-            merged = merge(layers)
-            made = Merged(merged, scoped(merged, "args."), scoped(merged, "env."))
-            held = self._merged[key] = (tuple(layers), made)
-        return held[1]
 
     def check_env(self, name: str, value: str, source: str) -> None:
         """:func:`~aimc.core.safety.check_env`, once for each variable and value: whether it
