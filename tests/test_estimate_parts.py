@@ -1,6 +1,7 @@
 """The estimate's parts made the quick way are what the plain way makes:
-:meth:`Estimate.to_json` and the verdict added to a sized estimate (without dataclasses'
-generic helpers), and the CUDA-graph term of vLLM's runtime (kept for a few numbers)."""
+:meth:`Estimate.to_json` (without dataclasses' generic helpers), the estimate made of its
+numbers and verdict (one dataclass, by position), and the CUDA-graph term of vLLM's
+runtime (kept for a few numbers)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.plan.estimate import Estimate, _caveat, _judged, _verdict
+from aimc.plan.estimate import Estimate, _caveat, _judged, _Sized, _verdict
 from aimc.plan.vllm_memory import Graphs, Runtime, capture_sizes, graph_memory, vllm_runtime
 
 _gib = st.floats(min_value=-1e4, max_value=1e6, allow_nan=False)
@@ -73,6 +74,13 @@ def test_to_json_is_every_field_in_order_rounded(e: Estimate) -> None:
     assert got == _plain_json(e)
 
 
+def test_the_sized_numbers_are_the_estimates_fields_but_its_verdict() -> None:
+    """_judged passes them to Estimate by position: the same names, in the same order."""
+    names = [f.name for f in fields(Estimate)]
+    assert names[10:] == ["verdict", "reason", "graph_gib", "caveat"]
+    assert list(_Sized._fields) == [*names[:10], "graph_gib"]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     estimates,
@@ -82,12 +90,13 @@ def test_to_json_is_every_field_in_order_rounded(e: Estimate) -> None:
     runtimes,
 )
 def test_a_judged_estimate_is_the_sized_one_with_its_verdict(
-    sized: Estimate, kv_free: float, memory: float, util: float, runtime: Runtime | None
+    whole: Estimate, kv_free: float, memory: float, util: float, runtime: Runtime | None
 ) -> None:
+    sized = _Sized(**{name: getattr(whole, name) for name in _Sized._fields})
     verdict, reason = _verdict(sized, kv_free, memory, util, runtime)
     caveat = _caveat(sized, kv_free, memory, runtime)
     want = replace(
-        sized, verdict=verdict, reason="; ".join(filter(None, (reason, caveat))), caveat=caveat
+        whole, verdict=verdict, reason="; ".join(filter(None, (reason, caveat))), caveat=caveat
     )
     got = _judged(sized, kv_free, memory, util, runtime)
     assert got == want

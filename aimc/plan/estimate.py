@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aimc.plan.vllm_memory import Runtime
 
@@ -221,7 +221,7 @@ def estimate(
     overhead = _overhead_gib(facts, precision, tp * pp, runtime) + graph
     budget, kv_free = _kv_free(weights + overhead, memory_gib, utilization, kv_budget_gib, runtime)
     kv_gib = _kv_for(facts, per_token, context_length) / GIB
-    sized = Estimate(
+    sized = _Sized(
         weights_gib=weights,
         weights_basis=weights_basis,
         kv_bytes_per_token=per_token,
@@ -232,40 +232,42 @@ def estimate(
         context_length=context_length,
         max_context=_max_context(facts, per_token, kv_free),
         kv_capacity_tokens=_capacity(facts, per_token, kv_free),
-        verdict="",
-        reason="",
         graph_gib=graph,
     )
     return _judged(sized, kv_free, memory_gib, utilization, runtime)
 
 
+class _Sized(NamedTuple):
+    """An :class:`Estimate`'s numbers before its verdict: its fields but ``verdict``,
+    ``reason`` and ``caveat``, in its order (a tuple: an estimate makes one dataclass,
+    not two; ``tests/test_estimate_parts.py`` holds the fields to Estimate's)."""
+
+    weights_gib: float
+    weights_basis: str
+    kv_bytes_per_token: float
+    kv_gib: float
+    overhead_gib: float
+    budget_gib: float
+    need_gib: float
+    context_length: int
+    max_context: int
+    kv_capacity_tokens: int
+    graph_gib: float
+
+
 def _judged(
-    sized: Estimate,
+    sized: _Sized,
     kv_free: float,
     memory_gib: float,
     utilization: float,
     runtime: Runtime | None,
 ) -> Estimate:
-    """``sized`` with its verdict, reason and caveat (:func:`_verdict`, :func:`_caveat`)."""
+    """The estimate of ``sized`` with its verdict, reason and caveat (:func:`_verdict`,
+    :func:`_caveat`)."""
     verdict, reason = _verdict(sized, kv_free, memory_gib, utilization, runtime)
     caveat = _caveat(sized, kv_free, memory_gib, runtime)
-    # dataclasses.replace(sized, verdict=..., reason=..., caveat=...) without its walk over
-    # the fields (a sixth of an estimate's time); tests/test_estimate_parts.py holds it to it.
     return Estimate(
-        weights_gib=sized.weights_gib,
-        weights_basis=sized.weights_basis,
-        kv_bytes_per_token=sized.kv_bytes_per_token,
-        kv_gib=sized.kv_gib,
-        overhead_gib=sized.overhead_gib,
-        budget_gib=sized.budget_gib,
-        need_gib=sized.need_gib,
-        context_length=sized.context_length,
-        max_context=sized.max_context,
-        kv_capacity_tokens=sized.kv_capacity_tokens,
-        verdict=verdict,
-        reason="; ".join(filter(None, (reason, caveat))),
-        graph_gib=sized.graph_gib,
-        caveat=caveat,
+        *sized[:-1], verdict, "; ".join(filter(None, (reason, caveat))), sized.graph_gib, caveat
     )
 
 
@@ -370,7 +372,7 @@ def _guess(facts: Mapping[str, Any], per_token: float, budget: float, hi: int) -
 
 
 def _verdict(
-    sized: Estimate,
+    sized: _Sized,
     kv_free: float,
     memory_gib: float,
     utilization: float,
@@ -415,7 +417,7 @@ def _verdict(
     )
 
 
-def _caveat(sized: Estimate, kv_free: float, memory_gib: float, runtime: Runtime | None) -> str:
+def _caveat(sized: _Sized, kv_free: float, memory_gib: float, runtime: Runtime | None) -> str:
     """Why the verdict may not hold: the KV cache of one full-length request is within the
     CUDA-graph estimate's band of what is left for it (either side), or empty."""
     if runtime is None or runtime.graphs is None or not runtime.graphs_subtracted:
