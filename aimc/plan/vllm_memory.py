@@ -240,8 +240,8 @@ def vllm_runtime(
     seqs = _int(args.get("max-num-seqs"), seqs)
     tokens = _int(args.get("max-num-batched-tokens"), tokens)
     compilation = _mapping(args.get("compilation-config"))
-    mode = str(compilation.get("cudagraph_mode", "FULL_AND_PIECEWISE")).upper()
-    mode = mode.rsplit(".", 1)[-1] if mode.rsplit(".", 1)[-1] in _MODES else "FULL_AND_PIECEWISE"
+    mode = str(compilation.get("cudagraph_mode", "FULL_AND_PIECEWISE")).upper().rsplit(".", 1)[-1]
+    mode = mode if mode in _MODES else "FULL_AND_PIECEWISE"
     if args.get("enforce-eager") is True or str(args.get("optimization-level", "")) == "0":
         mode = "NONE"
     ceiling = 1024 if str(hardware.get("architecture", "")).startswith("sm10") else 512
@@ -296,6 +296,8 @@ def _within(sizes: tuple[int, ...], tokens: int) -> tuple[int, ...]:
 
 def _int(value: object, default: int) -> int:
     """``value`` as a positive integer, else ``default``."""
+    if value is None:  # the usual case: no such flag
+        return default
     number = _bytes(value)
     return int(number) if number is not None and number > 0 else default
 
@@ -319,6 +321,8 @@ def _bytes(value: object) -> float | None:
 
 def _mapping(value: object) -> Mapping[str, Any]:
     """A JSON flag's value as a mapping (empty when it is not one)."""
+    if value is None:  # the usual case: no such flag
+        return {}
     if isinstance(value, str):
         try:
             value = json.loads(value)
