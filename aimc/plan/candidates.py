@@ -2,7 +2,9 @@
 
 A :class:`Candidate` is one (configuration, hardware, precision, GPU count, backend,
 nodes); :func:`candidates` lists a recipe's (on one hardware profile when given), in the
-recipe's order; :func:`summary` words a list of them for messages. The selection policy
+recipe's order, made of its :func:`groups` (one per configuration x hardware x precision,
+whose candidates differ only in GPU and node counts: ``lint/fit`` makes only those it
+estimates); :func:`summary` words a list of them for messages. The selection policy
 (:mod:`aimc.plan.policy`) picks one; :func:`aimc.plan.resolve.build_plan` turns it into a plan.
 """
 
