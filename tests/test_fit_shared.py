@@ -51,7 +51,12 @@ def _plain_verdict(
 
 def _alone(make: Callable[[], Any]) -> Any:
     """``make()`` with nothing kept from any other plan."""
-    for cached in (vllm_memory._capture_sizes, vllm_memory._within, vllm_memory._graph_memory):
+    for cached in (
+        vllm_memory._capture_sizes,
+        vllm_memory._within,
+        vllm_memory._graph_memory,
+        vllm_memory._graphs,
+    ):
         cached.cache_clear()
     return make()
 

@@ -22,7 +22,7 @@ from typing import Any
 from aimc.core.diagnostics import Diagnostic, pointer
 from aimc.core.loader import Document
 from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
-from aimc.plan.candidates import Candidate, candidates
+from aimc.plan.candidates import Candidate, Group, groups
 from aimc.plan.estimate import MIN_CONTEXT
 from aimc.plan.policy import Assessment, assess
 from aimc.plan.request import Request
@@ -42,9 +42,9 @@ def lint_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[D
     failing: _Failing = {}
     names = sorted({h for c in doc.data["configurations"] for h in c["hardware"]} & set(hardware))
     shared = Shared(recipe, Request(model=recipe.model_id), _PROFILES)
-    every: dict[str, list[Candidate]] = {}
-    for c in candidates(recipe):
-        every.setdefault(c.hardware, []).append(c)
+    every: dict[str, list[Group]] = {}
+    for group in groups(recipe):
+        every.setdefault(group.hardware, []).append(group)
     for name in names:
         target = _PROFILES.hardware(name, hardware[name], _profile)
         _assess_on(recipe, name, every[name], target, failing, shared)
@@ -73,16 +73,13 @@ def _asked(model: str, gpus: int) -> Request:
 def _assess_on(
     recipe: Recipe,
     name: str,
-    cands: list[Candidate],
+    found_groups: list[Group],
     target: Hardware,
     failing: _Failing,
     shared: Shared,
 ) -> None:
-    """Add the candidates ``cands`` of ``recipe`` on the hardware ``name`` (``target``) that
-    do not fit to ``failing``."""
-    groups: dict[tuple[int, str, str], list[Candidate]] = {}
-    for c in cands:
-        groups.setdefault((c.index, c.precision, c.backend), []).append(c)
+    """Add the candidates of ``found_groups`` (configuration x precision x backend) of
+    ``recipe`` on the hardware ``name`` (``target``) that do not fit to ``failing``."""
 
     def verdicts(cands: list[Candidate]) -> list[Assessment]:
         return [
@@ -93,13 +90,16 @@ def _assess_on(
             )
         ]
 
-    for group in groups.values():
+    for group in found_groups:
         # Memory per GPU only falls as GPUs are added: when the smallest count fits,
-        # the larger ones do (this keeps validate fast on large repositories).
-        group.sort(key=lambda c: c.gpus * c.nodes)
-        found = verdicts(group[:1])
+        # the larger ones do (this keeps validate fast on large repositories); the
+        # larger candidates are made only then.
+        sizes = sorted(group.sizes, key=lambda size: size[0] * size[1])
+        if not sizes:
+            continue
+        found = verdicts([group.candidate(*sizes[0])])
         if found and found[0].verdict != "runnable":
-            found += verdicts(group[1:])
+            found += verdicts([group.candidate(*size) for size in sizes[1:]])
         for a in found:
             if a.verdict != "runnable" and a.estimate is not None:
                 key = (a.candidate.index, name, a.candidate.precision)

@@ -2,7 +2,9 @@
 
 A :class:`Candidate` is one (configuration, hardware, precision, GPU count, backend,
 nodes); :func:`candidates` lists a recipe's (on one hardware profile when given), in the
-recipe's order; :func:`summary` words a list of them for messages. The selection policy
+recipe's order, made of its :func:`groups` (one per configuration x hardware x precision,
+whose candidates differ only in GPU and node counts: ``lint/fit`` makes only those it
+estimates); :func:`summary` words a list of them for messages. The selection policy
 (:mod:`aimc.plan.policy`) picks one; :func:`aimc.plan.resolve.build_plan` turns it into a plan.
 """
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from aimc.domain.recipe import Recipe, config_id
 
-__all__ = ["Candidate", "candidates", "summary"]
+__all__ = ["Candidate", "Group", "candidates", "groups", "summary"]
 
 
 @dataclass(frozen=True)
@@ -30,29 +32,48 @@ class Candidate:
     nodes: int = 1
 
 
-def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
-    """Every concrete combination the recipe allows (on ``hardware`` when given)."""
+@dataclass(frozen=True)
+class Group:
+    """The candidates of one configuration x hardware x precision (and the configuration's
+    backend), made when asked for: they differ only in their GPU and node counts."""
+
+    index: int
+    config_id: str
+    hardware: str
+    precision: str
+    backend: str
+    #: (gpus, nodes) of each candidate, in the recipe's order.
+    sizes: tuple[tuple[int, int], ...]
+
+    def candidate(self, gpus: int, nodes: int) -> Candidate:
+        """The candidate of ``gpus`` GPUs on ``nodes`` nodes."""
+        return Candidate(
+            self.index, self.config_id, self.hardware, self.precision, gpus, self.backend, nodes
+        )
+
+    def candidates(self) -> list[Candidate]:
+        """Every candidate of the group, in the recipe's order."""
+        return [self.candidate(gpus, nodes) for gpus, nodes in self.sizes]
+
+
+def groups(recipe: Recipe, hardware: str | None = None) -> list[Group]:
+    """The recipe's candidates (on ``hardware`` when given) by configuration x hardware x
+    precision, in the recipe's order: :func:`candidates` is theirs, one group after another."""
     out = []
     for i, conf, backend in recipe.configurations():
         conf_id = config_id(conf, i)
+        sizes = tuple((gpus, nodes) for gpus in conf["gpus"] for nodes in conf.get("nodes", [1]))
         for hw in conf["hardware"]:
             if hardware is not None and hw != hardware:
                 continue
             for precision in conf["precision"]:
-                for gpus in conf["gpus"]:
-                    for nodes in conf.get("nodes", [1]):
-                        out.append(
-                            Candidate(
-                                i,
-                                conf_id,
-                                hw,
-                                precision,
-                                gpus,
-                                backend,
-                                nodes,
-                            )
-                        )
+                out.append(Group(i, conf_id, hw, precision, backend, sizes))
     return out
+
+
+def candidates(recipe: Recipe, hardware: str | None = None) -> list[Candidate]:
+    """Every concrete combination the recipe allows (on ``hardware`` when given)."""
+    return [c for group in groups(recipe, hardware) for c in group.candidates()]
 
 
 def summary(cands: Sequence[Candidate]) -> str:

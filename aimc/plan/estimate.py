@@ -18,8 +18,8 @@ replaces the budget. A verdict within the graph estimate's band of the edge says
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from aimc.plan.vllm_memory import Runtime
 
@@ -124,12 +124,18 @@ class Estimate:
     caveat: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form (GiB rounded to 0.01), a new dict each time."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}  # all scalars: no deepcopy
-        for key in ("weights_gib", "kv_gib", "overhead_gib", "budget_gib", "need_gib", "graph_gib"):
+        """JSON form (GiB rounded to 0.01), a new dict each time: the fields in their order
+        (all scalars: no deepcopy; the instance's own attributes are its fields, set in
+        their order by ``__init__``: nothing else is kept on it)."""
+        data = dict(self.__dict__)
+        for key in _GIB_FIELDS:
             data[key] = round(data[key], 2)
         data["kv_bytes_per_token"] = round(self.kv_bytes_per_token, 1)
         return data
+
+
+#: :class:`Estimate`'s fields in GiB, which JSON rounds to 0.01.
+_GIB_FIELDS = ("weights_gib", "kv_gib", "overhead_gib", "budget_gib", "need_gib", "graph_gib")
 
 
 def kv_bytes_per_token(facts: Mapping[str, Any], tp: int, kv_bytes: int) -> float:
@@ -215,7 +221,7 @@ def estimate(
     overhead = _overhead_gib(facts, precision, tp * pp, runtime) + graph
     budget, kv_free = _kv_free(weights + overhead, memory_gib, utilization, kv_budget_gib, runtime)
     kv_gib = _kv_for(facts, per_token, context_length) / GIB
-    sized = Estimate(
+    sized = _Sized(
         weights_gib=weights,
         weights_basis=weights_basis,
         kv_bytes_per_token=per_token,
@@ -226,14 +232,43 @@ def estimate(
         context_length=context_length,
         max_context=_max_context(facts, per_token, kv_free),
         kv_capacity_tokens=_capacity(facts, per_token, kv_free),
-        verdict="",
-        reason="",
         graph_gib=graph,
     )
+    return _judged(sized, kv_free, memory_gib, utilization, runtime)
+
+
+class _Sized(NamedTuple):
+    """An :class:`Estimate`'s numbers before its verdict: its fields but ``verdict``,
+    ``reason`` and ``caveat``, in its order (a tuple: an estimate makes one dataclass,
+    not two; ``tests/test_estimate_parts.py`` holds the fields to Estimate's)."""
+
+    weights_gib: float
+    weights_basis: str
+    kv_bytes_per_token: float
+    kv_gib: float
+    overhead_gib: float
+    budget_gib: float
+    need_gib: float
+    context_length: int
+    max_context: int
+    kv_capacity_tokens: int
+    graph_gib: float
+
+
+def _judged(
+    sized: _Sized,
+    kv_free: float,
+    memory_gib: float,
+    utilization: float,
+    runtime: Runtime | None,
+) -> Estimate:
+    """The estimate of ``sized`` with its verdict, reason and caveat (:func:`_verdict`,
+    :func:`_caveat`)."""
     verdict, reason = _verdict(sized, kv_free, memory_gib, utilization, runtime)
     caveat = _caveat(sized, kv_free, memory_gib, runtime)
-    return replace(sized, verdict=verdict, reason="; ".join(filter(None, (reason, caveat))),
-                   caveat=caveat)  # fmt: skip
+    return Estimate(
+        *sized[:-1], verdict, "; ".join(filter(None, (reason, caveat))), sized.graph_gib, caveat
+    )
 
 
 def _kv_free(
@@ -337,7 +372,7 @@ def _guess(facts: Mapping[str, Any], per_token: float, budget: float, hi: int) -
 
 
 def _verdict(
-    sized: Estimate,
+    sized: _Sized,
     kv_free: float,
     memory_gib: float,
     utilization: float,
@@ -382,7 +417,7 @@ def _verdict(
     )
 
 
-def _caveat(sized: Estimate, kv_free: float, memory_gib: float, runtime: Runtime | None) -> str:
+def _caveat(sized: _Sized, kv_free: float, memory_gib: float, runtime: Runtime | None) -> str:
     """Why the verdict may not hold: the KV cache of one full-length request is within the
     CUDA-graph estimate's band of what is left for it (either side), or empty."""
     if runtime is None or runtime.graphs is None or not runtime.graphs_subtracted:

@@ -275,6 +275,11 @@ class Choice:
         )
 
     @_kept
+    def weights_src(self) -> str:
+        """Where the chosen weights are, as ``file:line``."""
+        return self.rsrc(self.weights_ptr)
+
+    @_kept
     def weights(self) -> dict[str, Any]:
         own = self.conf.get("weights", {})
         w: dict[str, Any] = own.get(self.precision) or self.recipe.data["weights"][self.precision]
@@ -318,6 +323,10 @@ class Context:
     @property
     def weights_ptr(self) -> str:
         return self.choice.weights_ptr
+
+    @property
+    def weights_src(self) -> str:
+        return self.choice.weights_src
 
     @property
     def weights(self) -> dict[str, Any]:

@@ -251,7 +251,7 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
         else ("configuration", ctx.rsrc(f"{ctx.cbase}/gpus/{ctx.conf['gpus'].index(chosen.gpus)}"))
     )
     core: dict[str, Setting] = {engine.flags["gpus"]: Setting(chosen.gpus, *gpus_src)}
-    wsrc, wlayer = ctx.rsrc(ctx.weights_ptr), ctx.weights_layer
+    wsrc, wlayer = ctx.weights_src, ctx.weights_layer
     for key in ("context_length", "memory_utilization"):
         if key in merged:
             core[engine.flags[key]] = merged[key]
@@ -304,10 +304,14 @@ def _served_names(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) and value else [value]
 
 
+#: A served model name: 1 to 200 characters, none a control character.
+_ONE_LINE_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+
+
 def _check_name_and_port(merged: Mapping[str, Setting]) -> None:
     served = merged["served_model_name"]
     for name in _served_names(served.value):
-        if not isinstance(name, str) or not re.fullmatch(r"[^\x00-\x1f\x7f]{1,200}", name):
+        if not isinstance(name, str) or not _ONE_LINE_NAME.fullmatch(name):
             raise ConfigError(
                 f"served model name {name!r} ({served.source}) is not a one-line name",
                 hint="use up to 200 printable characters",

@@ -37,7 +37,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Graphs",
@@ -153,9 +153,9 @@ def graph_memory(
     return _graph_memory(shape, layers, tp, tuple(sizes), mode, seqs)
 
 
-@dataclass(frozen=True)
-class _GraphFacts:
-    """What the graph term reads of a model's facts."""
+class _GraphFacts(NamedTuple):
+    """What the graph term reads of a model's facts (a tuple: hashed and compared as one,
+    in C, by the memos keyed on it)."""
 
     hidden_size: float
     moe: bool
@@ -240,8 +240,8 @@ def vllm_runtime(
     seqs = _int(args.get("max-num-seqs"), seqs)
     tokens = _int(args.get("max-num-batched-tokens"), tokens)
     compilation = _mapping(args.get("compilation-config"))
-    mode = str(compilation.get("cudagraph_mode", "FULL_AND_PIECEWISE")).upper()
-    mode = mode.rsplit(".", 1)[-1] if mode.rsplit(".", 1)[-1] in _MODES else "FULL_AND_PIECEWISE"
+    mode = str(compilation.get("cudagraph_mode", "FULL_AND_PIECEWISE")).upper().rsplit(".", 1)[-1]
+    mode = mode if mode in _MODES else "FULL_AND_PIECEWISE"
     if args.get("enforce-eager") is True or str(args.get("optimization-level", "")) == "0":
         mode = "NONE"
     ceiling = 1024 if str(hardware.get("architecture", "")).startswith("sm10") else 512
@@ -251,17 +251,36 @@ def vllm_runtime(
     given = _sizes(
         args.get("cudagraph-capture-sizes") or compilation.get("cudagraph_capture_sizes")
     )
-    sizes = tuple(given) if given is not None else _capture_sizes(seqs, tokens, ceiling)
     layers = math.ceil(int(facts["layers"]) / max(pp, 1))
     kv_bytes = _bytes(args.get("kv-cache-memory-bytes"))
+    shape = _GraphFacts.of(facts)
+    sizes = tuple(given) if given is not None else None
     return Runtime(
         max_num_seqs=seqs,
         max_num_batched_tokens=tokens,
-        graphs=_graph_memory(_GraphFacts.of(facts), layers, tp, _within(sizes, tokens), mode, seqs),
+        graphs=_graphs(shape, layers, tp, seqs, tokens, ceiling, sizes, mode),
         graphs_subtracted=str(env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1")) != "0",
         kv_cache_memory_gib=kv_bytes / GIB if kv_bytes is not None and kv_bytes > 0 else None,
         pre_baseline_gib=PRE_BASELINE_GIB[1] if tp * pp == 1 else PRE_BASELINE_GIB["tp"],
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _graphs(
+    facts: _GraphFacts,
+    layers: int,
+    tp: int,
+    seqs: int,
+    tokens: int,
+    ceiling: int,
+    given: tuple[int, ...] | None,
+    mode: str,
+) -> Graphs | None:
+    """The graphs of :func:`vllm_runtime`'s terms (``given``: the capture sizes a flag
+    names, else None: vLLM's defaults), kept for those few numbers: all the graph term
+    reads (one key of scalars, not the tens of capture sizes the memos below hash)."""
+    sizes = given if given is not None else _capture_sizes(seqs, tokens, ceiling)
+    return _graph_memory(facts, layers, tp, _within(sizes, tokens), mode, seqs)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -277,6 +296,8 @@ def _within(sizes: tuple[int, ...], tokens: int) -> tuple[int, ...]:
 
 def _int(value: object, default: int) -> int:
     """``value`` as a positive integer, else ``default``."""
+    if value is None:  # the usual case: no such flag
+        return default
     number = _bytes(value)
     return int(number) if number is not None and number > 0 else default
 
@@ -300,6 +321,8 @@ def _bytes(value: object) -> float | None:
 
 def _mapping(value: object) -> Mapping[str, Any]:
     """A JSON flag's value as a mapping (empty when it is not one)."""
+    if value is None:  # the usual case: no such flag
+        return {}
     if isinstance(value, str):
         try:
             value = json.loads(value)

@@ -1,0 +1,157 @@
+"""The estimate's parts made the quick way are what the plain way makes:
+:meth:`Estimate.to_json` (without dataclasses' generic helpers), the estimate made of its
+numbers and verdict (one dataclass, by position), and the CUDA-graph term of vLLM's
+runtime (kept for a few numbers)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aimc.plan.estimate import Estimate, _caveat, _judged, _Sized, _verdict
+from aimc.plan.vllm_memory import Graphs, Runtime, capture_sizes, graph_memory, vllm_runtime
+
+_gib = st.floats(min_value=-1e4, max_value=1e6, allow_nan=False)
+_tokens = st.integers(min_value=0, max_value=10**7)
+_text = st.text(max_size=20)
+
+estimates = st.builds(
+    Estimate,
+    weights_gib=_gib,
+    weights_basis=_text,
+    kv_bytes_per_token=_gib,
+    kv_gib=_gib,
+    overhead_gib=_gib,
+    budget_gib=_gib,
+    need_gib=_gib,
+    context_length=_tokens,
+    max_context=_tokens,
+    kv_capacity_tokens=_tokens,
+    verdict=_text,
+    reason=_text,
+    graph_gib=_gib,
+    caveat=_text,
+)
+
+runtimes = st.none() | st.builds(
+    Runtime,
+    max_num_seqs=st.integers(1, 4096),
+    max_num_batched_tokens=st.integers(1, 65536),
+    graphs=st.none()
+    | st.builds(
+        Graphs,
+        piecewise=st.integers(0, 100),
+        full=st.integers(0, 100),
+        largest=st.integers(1, 2048),
+        central_gib=_gib,
+        gib=_gib,
+        band_gib=st.floats(min_value=0, max_value=10),
+        uncertain=st.lists(_text, max_size=2).map(tuple),
+    ),
+    graphs_subtracted=st.booleans(),
+    kv_cache_memory_gib=st.none() | st.floats(min_value=0, max_value=1e3),
+    pre_baseline_gib=st.floats(min_value=0, max_value=3),
+)
+
+
+def _plain_json(e: Estimate) -> dict[str, Any]:
+    """to_json as dataclasses.fields reads it."""
+    data = {f.name: getattr(e, f.name) for f in fields(e)}
+    for key in ("weights_gib", "kv_gib", "overhead_gib", "budget_gib", "need_gib", "graph_gib"):
+        data[key] = round(data[key], 2)
+    data["kv_bytes_per_token"] = round(e.kv_bytes_per_token, 1)
+    return data
+
+
+@settings(max_examples=300, deadline=None)
+@given(estimates)
+def test_to_json_is_every_field_in_order_rounded(e: Estimate) -> None:
+    got = e.to_json()
+    assert list(got) == [f.name for f in fields(Estimate)]
+    assert got == _plain_json(e)
+
+
+def test_the_sized_numbers_are_the_estimates_fields_but_its_verdict() -> None:
+    """_judged passes them to Estimate by position: the same names, in the same order."""
+    names = [f.name for f in fields(Estimate)]
+    assert names[10:] == ["verdict", "reason", "graph_gib", "caveat"]
+    assert list(_Sized._fields) == [*names[:10], "graph_gib"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    estimates,
+    _gib,
+    st.floats(min_value=0, max_value=1e3),
+    st.floats(min_value=0.01, max_value=1),
+    runtimes,
+)
+def test_a_judged_estimate_is_the_sized_one_with_its_verdict(
+    whole: Estimate, kv_free: float, memory: float, util: float, runtime: Runtime | None
+) -> None:
+    sized = _Sized(**{name: getattr(whole, name) for name in _Sized._fields})
+    verdict, reason = _verdict(sized, kv_free, memory, util, runtime)
+    caveat = _caveat(sized, kv_free, memory, runtime)
+    want = replace(
+        whole, verdict=verdict, reason="; ".join(filter(None, (reason, caveat))), caveat=caveat
+    )
+    got = _judged(sized, kv_free, memory, util, runtime)
+    assert got == want
+    assert [getattr(got, f.name) for f in fields(got)] == [
+        getattr(want, f.name) for f in fields(want)
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hidden=st.integers(256, 16384),
+    layers=st.integers(1, 128),
+    shape=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    tp=st.sampled_from([1, 2, 4, 8]),
+    pp=st.sampled_from([1, 2, 3]),
+    memory=st.sampled_from([16.0, 40.0, 80.0, 141.0, 192.0]),
+    seqs=st.none() | st.integers(1, 4096),
+    tokens=st.none() | st.integers(1, 65536),
+    given_sizes=st.none() | st.lists(st.integers(1, 2048), min_size=1, max_size=8),
+    ceiling=st.none() | st.integers(1, 2048),
+    mode=st.sampled_from(["FULL_AND_PIECEWISE", "PIECEWISE", "FULL", "NONE", "FULL_DECODE_ONLY"]),
+)
+def test_the_runtime_graphs_are_those_of_the_plain_capture_sizes(
+    hidden: int,
+    layers: int,
+    shape: tuple[bool, bool, bool],
+    tp: int,
+    pp: int,
+    memory: float,
+    seqs: int | None,
+    tokens: int | None,
+    given_sizes: list[int] | None,
+    ceiling: int | None,
+    mode: str,
+) -> None:
+    """vllm_runtime's memo of the graph term (keyed on a few numbers) gives what
+    graph_memory makes of the capture sizes spelled out, for any batch, sizes and mode."""
+    moe, mla, sliding = shape
+    facts: dict[str, Any] = {"hidden_size": hidden, "layers": layers}
+    facts |= {"experts": 8} if moe else {}
+    facts |= {"mla": {"kv_lora_rank": 512, "qk_rope_head_dim": 64}} if mla else {}
+    facts |= {"sliding_window": {"layers": 1, "size": 128}} if sliding else {}
+    args: dict[str, Any] = {"compilation-config": {"cudagraph_mode": mode}}
+    args |= {"max-num-seqs": seqs} if seqs else {}
+    args |= {"max-num-batched-tokens": tokens} if tokens else {}
+    args |= {"cudagraph-capture-sizes": given_sizes} if given_sizes else {}
+    args |= {"max-cudagraph-capture-size": ceiling} if ceiling else {}
+    hw = {"memory_gib": memory, "name": "x", "architecture": "sm90"}
+    got = vllm_runtime(facts, hw, args, {}, tp, pp)
+    run_seqs, run_tokens = got.max_num_seqs, got.max_num_batched_tokens
+    sizes = (
+        sorted(set(given_sizes))
+        if given_sizes
+        else capture_sizes(run_seqs, run_tokens, ceiling or 512)
+    )
+    per_stage = -(-layers // pp)
+    want = graph_memory(facts, per_stage, tp, [s for s in sizes if s <= run_tokens], mode, run_seqs)
+    assert got.graphs == want
