@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import shutil
 import sys
@@ -28,6 +27,7 @@ from aimc.emit import rendered, templating
 from aimc.emit.render import command_plan, render, render_command
 from aimc.plan.model import Plan, Setting
 from aimc.plan.request import Request
+from tests.helpers.damage import damaged, damages, framed
 
 LINE = "aim-engine compile Qwen/Qwen3-8B --target h100"
 PLAN = make_plan(Catalog.default(), Request(model="Qwen/Qwen3-8B", sets=("env.A=1",)), "h100")
@@ -231,14 +231,7 @@ def test_data_that_prints_alike_never_shares_text(folders: Folders, value: Any, 
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    damage=st.one_of(
-        st.binary(max_size=300),
-        st.integers(min_value=0, max_value=20000).map(lambda n: ("cut", n)),
-        st.tuples(st.integers(0, 20000), st.integers(1, 255)).map(lambda t: ("flip", *t)),
-        st.sampled_from(["other key", "other names", "not text", "not json"]),
-    )
-)
+@given(damage=damages(20000, ["other key", "other names", "not text", "not json"]))
 def test_a_damaged_or_foreign_file_is_ignored_and_rewritten(
     folders: Folders, damage: object
 ) -> None:
@@ -247,9 +240,7 @@ def test_a_damaged_or_foreign_file_is_ignored_and_rewritten(
     good = file.read_bytes()
     files = rendered.cache()
     key = file.name.removesuffix(".out")
-    if isinstance(damage, bytes):
-        bad = damage
-    elif isinstance(damage, str):  # well-formed files that answer another question
+    if isinstance(damage, str):  # well-formed files that answer another question
         data = json.loads(files.read(key) or b"")
         if damage == "other key":
             data["key"] = "0" * 64
@@ -257,14 +248,9 @@ def test_a_damaged_or_foreign_file_is_ignored_and_rewritten(
             data["files"]["extra"] = ""
         elif damage == "not text":
             data["files"]["launch.sh"] = 42
-        body = b"{" if damage == "not json" else json.dumps(data).encode()
-        bad = files.header + hashlib.sha256(body).digest() + body
-    elif damage[0] == "cut":  # type: ignore[index]
-        bad = good[: damage[1] % len(good)]  # type: ignore[index]
+        bad = framed(files, b"{" if damage == "not json" else json.dumps(data).encode())
     else:
-        _, i, x = damage  # type: ignore[misc]
-        i %= len(good)
-        bad = good[:i] + bytes([good[i] ^ x]) + good[i + 1 :]
+        bad = damaged(good, damage)
     file.write_bytes(bad)
     assert render(PLAN, LINE) == expected
     assert file.read_bytes() == good  # rendered again and rewritten

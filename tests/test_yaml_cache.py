@@ -5,7 +5,6 @@ gets another's result; a process writes a bounded number of files."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import marshal
 import sys
@@ -20,6 +19,7 @@ from ruamel.yaml import YAML
 from aimc.core import loader, yaml_cache
 from aimc.core.errors import ValidationFailed
 from aimc.core.filecache import FileCache
+from tests.helpers.damage import damaged, damages, framed
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "models" / "Qwen" / "Qwen3-8B.yaml"
@@ -167,32 +167,18 @@ def test_a_refused_document_is_never_kept(kept: Kept) -> None:
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    damage=st.one_of(
-        st.binary(max_size=300),
-        st.integers(min_value=0, max_value=9000).map(lambda n: ("cut", n)),
-        st.tuples(st.integers(0, 9000), st.integers(1, 255)).map(lambda t: ("flip", *t)),
-        st.sampled_from(["not a triple", "not marshal"]),
-    )
-)
+@given(damage=damages(9000, ["not a triple", "not marshal"]))
 def test_a_damaged_or_foreign_file_is_ignored_and_rewritten(kept: Kept, damage: object) -> None:
     text = RECIPE.read_text()
     kept.new_process()
     expected = kept.read(text)
     [file] = kept.files()
     good = file.read_bytes()
-    header = yaml_cache.cache().header
-    if isinstance(damage, bytes):
-        bad = damage
-    elif isinstance(damage, str):  # checked files that hold something else
+    if isinstance(damage, str):  # checked files that hold something else
         body = marshal.dumps([1, 2, 3]) if damage == "not a triple" else b"\xff\x00"
-        bad = header + hashlib.sha256(body).digest() + body
-    elif damage[0] == "cut":  # type: ignore[index]
-        bad = good[: damage[1] % len(good)]  # type: ignore[index]
+        bad = framed(yaml_cache.cache(), body)
     else:
-        _, i, x = damage  # type: ignore[misc]
-        i %= len(good)
-        bad = good[:i] + bytes([good[i] ^ x]) + good[i + 1 :]
+        bad = damaged(good, damage)
     file.write_bytes(bad)
     kept.new_process()
     assert kept.read(text) == expected

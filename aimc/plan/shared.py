@@ -45,6 +45,16 @@ __all__ = ["Profiles", "Shared"]
 _T = TypeVar("_T")
 
 
+def _once(made: dict[tuple[Any, ...], Any], make: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+    """``make(*args)`` from ``made``, or made and kept there (an error is not kept)."""
+    key = (make, *args)
+    if key in made:
+        kept: _T = made[key]
+        return kept
+    made[key] = value = make(*args)
+    return value
+
+
 class Profiles:
     """The pieces of plans that hardware profiles alone decide, made once for many recipes
     (:class:`Shared` makes one of its own unless given one): each profile's sources, for
@@ -75,12 +85,7 @@ class Profiles:
 
     def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
         """``make(*args)``, made once for equal arguments."""
-        key = (make, *args)
-        if key in self._made:
-            made: _T = self._made[key]
-            return made
-        self._made[key] = made = make(*args)
-        return made
+        return _once(self._made, make, args)
 
     def hardware(
         self, name: str, data: Mapping[str, Any], make: Callable[[str, Mapping[str, Any]], Hardware]
@@ -114,12 +119,7 @@ class Shared:
     def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
         """``make(*args)``, made once for equal arguments (a :class:`~aimc.plan.layers.Choice`
         or :class:`~aimc.plan.layers.Src` equals only itself); an error is not kept."""
-        key = (make, *args)
-        if key in self._made:
-            made: _T = self._made[key]
-            return made
-        self._made[key] = made = make(*args)
-        return made
+        return _once(self._made, make, args)
 
     def context(
         self, recipe: Recipe, hardware: Hardware, request: Request, chosen: Candidate
