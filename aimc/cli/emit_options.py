@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from aimc.cli.options import OneOf, Registered, Whole, current_settings
-from aimc.cli.results import given_runs, local_runs
 from aimc.core.errors import ConfigError
 from aimc.emit.autoscale_defaults import AUTOSCALERS, DEFAULT_MAX_REPLICAS, DEFAULT_PROMETHEUS
 from aimc.emit.emitters import EMITTERS, names
@@ -109,7 +108,8 @@ def _autoscale_args(kwargs: dict[str, Any]) -> Autoscale | None:
         )
     if given[0] is None:
         return None
-    from aimc.emit.autoscale import Autoscale  # deferred: only with --autoscale
+    from aimc.cli.results import given_runs, local_runs  # deferred: only with --autoscale
+    from aimc.emit.autoscale import Autoscale
 
     kind, low, high, url = given
     if results is None:

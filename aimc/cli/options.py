@@ -12,12 +12,12 @@ import click
 
 from aimc.backends import names as backend_names
 from aimc.cli import report
-from aimc.cli.results import local_measurements
 from aimc.core.diagnostics import did_you_mean, excerpt
 from aimc.core.settings import Settings
 
 if TYPE_CHECKING:
     from aimc.app.planning import Resolved
+    from aimc.plan.measured import Measurement
     from aimc.plan.request import Request
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -389,6 +389,13 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = Fal
         default_port=current_settings().default_port_given,
         optimize=plan.optimize,
         nodes=plan.nodes,
-        measured=tuple(local_measurements(current_settings().state_dir)) if plan.optimize else (),
+        measured=_measured() if plan.optimize else (),
         debug=debug,
     )
+
+
+def _measured() -> tuple[Measurement, ...]:
+    """This machine's bench results, for ``--optimize``."""
+    from aimc.cli.results import local_measurements  # deferred: only with --optimize
+
+    return tuple(local_measurements(current_settings().state_dir))
