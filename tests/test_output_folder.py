@@ -182,3 +182,49 @@ def test_the_temporary_sibling_never_takes_a_name_in_use(
     assert (tmp_path / "build" / "a.txt").read_text() == "x\n"
     assert next(draws, None) is None  # both names were drawn
     assert sorted(p.name for p in tmp_path.iterdir()) == [".build.new-00000000", "build"]
+
+
+def _inodes(folder: Path) -> dict[str, int]:
+    return {".": folder.stat().st_ino, **{p.name: p.stat().st_ino for p in folder.iterdir()}}
+
+
+def test_a_folder_that_holds_the_same_files_is_left_as_it_is(tmp_path: Path) -> None:
+    """A write of exactly what the folder holds (a recompile of an unchanged plan) replaces
+    nothing: the same folder and files (before, every write swapped in a new folder)."""
+    out = tmp_path / "build"
+    write_artifacts(out, _files(8000))
+    (out / "server.log").write_text("INFO started\n")
+    before = _inodes(out)
+    write_artifacts(out, _files(8000))
+    assert _inodes(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+
+
+@pytest.mark.parametrize("change", ["bytes", "mode", "folder mode", "missing", "other plan"])
+def test_a_folder_that_differs_in_anything_is_replaced(tmp_path: Path, change: str) -> None:
+    """Any difference from what a write leaves (a byte, a permission bit, a file) swaps in
+    a new folder holding exactly the files, as before; server.log is carried over."""
+    out = tmp_path / "build"
+    files = _files(8000)
+    write_artifacts(out, files)
+    (out / "server.log").write_text("INFO started\n")
+    launch = out / "launch.sh"
+    if change == "bytes":
+        # an edit keeping its sha256 in the manifest is impossible: change the manifest's
+        # own bytes instead (a manifest aimc reads back the same)
+        manifest = out / "manifest.json"
+        manifest.write_text(manifest.read_text() + "\n")
+    elif change == "mode":
+        launch.chmod(0o644)
+    elif change == "folder mode":
+        out.chmod(0o700)
+    elif change == "missing":
+        (out / "aim.env").unlink()
+    else:
+        files = _files(9000)
+    before = _inodes(out)
+    write_artifacts(out, files)
+    assert _inodes(out)["."] != before["."]
+    assert {p.name: p.read_text() for p in out.iterdir() if p.name != "server.log"} == files
+    assert (out / "server.log").read_text() == "INFO started\n"
+    assert launch.stat().st_mode & 0o777 == 0o755 and out.stat().st_mode & 0o777 == 0o755

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +54,20 @@ def _shipped_index() -> dict[str, str]:
     return index
 
 
-@dataclass
 class Catalog:
-    """Recipes and hardware profiles from every recipe directory, loaded lazily.
+    """Recipes and hardware profiles from every recipe directory, loaded lazily (a plain
+    class: a dataclass costs each start-up ~0.4 ms; never compared, printed or replaced).
 
     Args:
         roots: Recipe directories, highest precedence first (see :func:`recipe_roots`).
     """
 
-    roots: Sequence[RecipeRoot]
-    _recipes: dict[str, Recipe] = field(default_factory=dict, repr=False)
-    _hardware: dict[str, Hardware] = field(default_factory=dict, repr=False)
+    __slots__ = ("_hardware", "_recipes", "roots")
+
+    def __init__(self, roots: Sequence[RecipeRoot]) -> None:
+        self.roots = roots
+        self._recipes: dict[str, Recipe] = {}
+        self._hardware: dict[str, Hardware] = {}
 
     @classmethod
     def default(cls, user_dirs: Sequence[str | Path] = ()) -> Catalog:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,12 +12,12 @@ import click
 
 from aimc.backends import names as backend_names
 from aimc.cli import report
-from aimc.cli.results import local_measurements
 from aimc.core.diagnostics import did_you_mean, excerpt
 from aimc.core.settings import Settings
 
 if TYPE_CHECKING:
     from aimc.app.planning import Resolved
+    from aimc.plan.measured import Measurement
     from aimc.plan.request import Request
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -210,21 +209,50 @@ def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     return decorate
 
 
-@dataclass(frozen=True)
 class PlanArgs:
-    """The values of the options :func:`plan_options` adds, as one argument."""
+    """The values of the options :func:`plan_options` adds, as one argument, never changed
+    (a plain class: a dataclass costs each start-up ~1 ms; read by attribute only)."""
 
-    target: str
-    precision: str | None
-    backend: str | None
-    port: int | None
-    config_file: Path | None
-    sets: tuple[str, ...]
-    optimize: str | None
-    launcher: str | None
-    nodes: int | None
-    devices: str | None
-    recipe_dirs: tuple[str, ...]
+    __slots__ = (
+        "backend",
+        "config_file",
+        "devices",
+        "launcher",
+        "nodes",
+        "optimize",
+        "port",
+        "precision",
+        "recipe_dirs",
+        "sets",
+        "target",
+    )
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        precision: str | None,
+        backend: str | None,
+        port: int | None,
+        config_file: Path | None,
+        sets: tuple[str, ...],
+        optimize: str | None,
+        launcher: str | None,
+        nodes: int | None,
+        devices: str | None,
+        recipe_dirs: tuple[str, ...],
+    ) -> None:
+        self.target = target
+        self.precision = precision
+        self.backend = backend
+        self.port = port
+        self.config_file = config_file
+        self.sets = sets
+        self.optimize = optimize
+        self.launcher = launcher
+        self.nodes = nodes
+        self.devices = devices
+        self.recipe_dirs = recipe_dirs
 
     def resolve(self, model: str, gpus: int | None, debug: bool = False) -> Resolved:
         """Catalog, request, target and plan for ``model`` on ``gpus`` GPUs (``debug``:
@@ -244,7 +272,7 @@ class PlanArgs:
 def plan_options(f: F) -> F:
     """The options that shape a plan (target, precision, backend, port, overrides...),
     passed to the command as one ``opts: PlanArgs`` argument."""
-    names = [field.name for field in fields(PlanArgs)]
+    names = PlanArgs.__slots__
 
     @functools.wraps(f)
     def collect(*args: Any, **kwargs: Any) -> Any:
@@ -361,6 +389,13 @@ def request_from(model: str, gpus: int | None, plan: PlanArgs, debug: bool = Fal
         default_port=current_settings().default_port_given,
         optimize=plan.optimize,
         nodes=plan.nodes,
-        measured=tuple(local_measurements(current_settings().state_dir)) if plan.optimize else (),
+        measured=_measured() if plan.optimize else (),
         debug=debug,
     )
+
+
+def _measured() -> tuple[Measurement, ...]:
+    """This machine's bench results, for ``--optimize``."""
+    from aimc.cli.results import local_measurements  # deferred: only with --optimize
+
+    return tuple(local_measurements(current_settings().state_dir))

@@ -4,7 +4,8 @@ Takes {file name: text}; the only stage that writes to disk. A folder is replace
 whole, and only when aimc can prove it wrote it (:func:`aimc.core.ownership.owned`): its
 manifest is aimc's, and every entry in the folder is an artifact that manifest lists,
 unchanged since, or the runner's ``server.log`` and ``server.log.1`` (carried over).
-Anything else is refused, never deleted. The manifest (``manifest.json``, or
+Anything else is refused, never deleted. A folder that already holds exactly those files,
+as aimc writes them, is left as it is (:func:`_holds`). The manifest (``manifest.json``, or
 ``manifest.aimc`` beside Kubernetes manifests) is read back by :mod:`aimc.core.ownership`.
 
 The swap is atomic: the new files are written to a hidden sibling
@@ -22,6 +23,7 @@ import errno
 import os
 import re
 import signal
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -230,7 +232,42 @@ def write_artifacts(outdir: Path, files: Mapping[str, str]) -> None:
     with _signals_blocked():
         _recover(outdir)
         _refuse_unowned(outdir)
-        _write(outdir, files)
+        if not _holds(outdir, files):
+            _write(outdir, files)
+
+
+def _holds(outdir: Path, files: Mapping[str, str]) -> bool:
+    """Whether ``outdir`` (aimc's, :func:`_refuse_unowned`) holds exactly what :func:`_write`
+    would leave there: a folder of mode 0755 and this user's, holding ``files`` (no path with
+    a folder) with their bytes, modes and owner, and besides them runtime files alone. Then
+    the swap would change nothing but inodes, and the folder is left as it is: a compile of
+    an unchanged plan (pre-commit's, CI's) writes nothing, and needs no exchange."""
+    user = os.geteuid()
+    try:
+        info = os.lstat(outdir)
+        if not stat.S_ISDIR(info.st_mode) or not _is(info, 0o755, user):
+            return False
+        if {e.name for e in os.scandir(outdir)} - RUNTIME_FILES != set(files):
+            return False
+        for name, text in files.items():
+            path = os.path.join(outdir, name)
+            info = os.lstat(path)
+            mode = 0o755 if name in EXECUTABLE else 0o644
+            if "/" in name or not stat.S_ISREG(info.st_mode):
+                return False
+            if not _is(info, mode, user):
+                return False
+            with open(path, "rb") as f:
+                if f.read() != text.encode("utf-8"):
+                    return False
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+def _is(info: os.stat_result, mode: int, user: int) -> bool:
+    """Whether an entry has exactly permission bits ``mode`` and owner ``user``."""
+    return stat.S_IMODE(info.st_mode) == mode and info.st_uid == user
 
 
 def _write(outdir: Path, files: Mapping[str, str]) -> None:

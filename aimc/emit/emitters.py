@@ -14,7 +14,6 @@ is a module that calls :func:`register`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aimc.core.errors import ConfigError
@@ -41,9 +40,9 @@ __all__ = [
 Render = Callable[[Plan, Request, str, int, "Autoscale | None"], dict[str, str]]
 
 
-@dataclass(frozen=True)
 class Emitter:
-    """One kind of output of ``compile`` and ``show-config``.
+    """One kind of output of ``compile`` and ``show-config``, never changed (a plain class:
+    a dataclass costs each start-up ~1 ms; a registry's entry, read by attribute only).
 
     Attributes:
         name: The ``--emit`` value.
@@ -58,14 +57,36 @@ class Emitter:
             (``--bench-results``; :mod:`aimc.plan.saturation`).
     """
 
-    name: str
-    description: str
-    compile: Render
-    preview: Render | None = None
-    replicas: bool = False
-    summary: Callable[[int], str] | None = None
-    autoscale: bool = False
-    measured_targets: bool = False
+    __slots__ = (
+        "autoscale",
+        "compile",
+        "description",
+        "measured_targets",
+        "name",
+        "preview",
+        "replicas",
+        "summary",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        compile: Render,
+        preview: Render | None = None,
+        replicas: bool = False,
+        summary: Callable[[int], str] | None = None,
+        autoscale: bool = False,
+        measured_targets: bool = False,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.compile = compile
+        self.preview = preview
+        self.replicas = replicas
+        self.summary = summary
+        self.autoscale = autoscale
+        self.measured_targets = measured_targets
 
 
 #: The registered emitters by name, in registration order.
