@@ -11,7 +11,10 @@ give the same data and positions (``tests/test_loader_fast.py``).
 Most of a recipe's time in ``validate`` was this pass (issue 26), so it is one loop over
 libyaml's events (ruamel.yaml.clib's parser itself, without a loader built per file), and a
 plain scalar's text is resolved once per process (:data:`_RESOLVED`): the same text always
-resolves to the same value, and every value kept there is immutable.
+resolves to the same value, and every value kept there is immutable. With it is kept whether
+a YAML 1.1 reader takes the text alike (:func:`aimc.core.yaml11.alike11`), so the fast path
+also tells whether any plain scalar of the document reads otherwise there (``lint/yaml-1.1``
+has nothing to say when none does).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ _FAST_TAGS = frozenset(
     "tag:yaml.org,2002:" + t for t in ("bool", "int", "float", "null", "timestamp")
 )
 _STR = "tag:yaml.org,2002:str"
-#: Plain scalar text -> (its value, whether it may be a mapping key): see :func:`_resolve`.
-_RESOLVED: dict[str, tuple[Any, bool]] = {}
+#: Plain scalar text -> (its value, whether it may be a mapping key, whether YAML 1.1 reads
+#: it alike): see :func:`_resolve`.
+_RESOLVED: dict[str, tuple[Any, bool, bool]] = {}
 #: Most entries of :data:`_RESOLVED`, and the longest text kept there.
 _RESOLVED_MAX, _RESOLVED_TEXT = 16_384, 80
 
@@ -50,11 +54,14 @@ class _Careful(Exception):
     """The document needs the careful path."""
 
 
-def _resolve(text: str) -> tuple[Any, bool]:
-    """(value, whether it may be a key: a string by resolution) of a plain scalar's text,
-    as the composer and the careful path would make it; :class:`_Careful` where only they
-    can say (an unusual tag, a value its tag cannot take). A date's value is its text, as
-    the careful path keeps it, but a date is no key."""
+def _resolve(text: str) -> tuple[Any, bool, bool]:
+    """(value, whether it may be a key: a string by resolution, whether a YAML 1.1 reader
+    takes it alike as a value or a key) of a plain scalar's text, as the composer and the
+    careful path would make it; :class:`_Careful` where only they can say (an unusual tag,
+    a value its tag cannot take). A date's value is its text, as the careful path keeps
+    it, but a date is no key."""
+    from aimc.core.yaml11 import alike11  # deferred: its patterns are compiled on first use
+
     table, constructor = _plain_resolvers()
     tag = _STR
     for candidate, regexp in table.get(text[0] if text else "", []) + table.get(None, []):
@@ -77,9 +84,10 @@ def _resolve(text: str) -> tuple[Any, bool]:
         if big_int(made):
             raise _Careful
         got = (made, False)
+    resolved = (*got, alike11(text, got[0]))
     if len(text) <= _RESOLVED_TEXT and len(_RESOLVED) < _RESOLVED_MAX:
-        _RESOLVED[text] = got
-    return got
+        _RESOLVED[text] = resolved
+    return resolved
 
 
 #: Half of each limit: a document near one goes the careful way, which checks it.
@@ -87,16 +95,15 @@ _NODES, _TEXT, _DEPTH = MAX_NODES // 2, MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
 
 
 def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
-    """The root value, value positions and key positions of the document whose first node
-    event is next in ``events`` (one loop, for speed); :class:`_Careful` where need be."""
+    """(root value, value positions, key positions, all plain scalars alike in YAML 1.1) of
+    the document whose first node event is next in ``events``; :class:`_Careful` if need be."""
     scalar_kind, mapping_kind, sequence_kind, mapping_end, sequence_end = kinds
     values: dict[str, Position] = {}
     keys: dict[str, Position] = {}
-    # Open collections: [container, its pointer, pending key (mappings), its key position];
-    # the first holds the root.
+    # Open collections [container, pointer, pending key (mappings), its position]; 1st: root.
     stack: list[list[Any]] = [[[], "", None, None]]
     parent = stack[0]
-    nodes = budget = 0
+    nodes, budget, alike = 0, 0, True
     for event in events:
         kind = type(event)
         if kind is mapping_end or kind is sequence_end:
@@ -104,14 +111,15 @@ def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
                 raise _Careful
             parent = stack[-1]
             if len(stack) == 1:
-                return parent[0][0], values, keys
+                return parent[0][0], values, keys, alike
             continue
         if kind is scalar_kind:
             budget += len(event.value)
             if not event.implicit[0]:  # quoted or block: a string
                 value, key_ok = event.value, True
             else:
-                value, key_ok = _RESOLVED.get(event.value) or _resolve(event.value)
+                value, key_ok, same = _RESOLVED.get(event.value) or _resolve(event.value)
+                alike = alike and same
         elif kind is mapping_kind or kind is sequence_kind:
             value, key_ok = ({} if kind is mapping_kind else []), False
         else:
@@ -144,12 +152,15 @@ def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
             parent = [value, pointer, None, None]
             stack.append(parent)
         elif len(stack) == 1:
-            return value, values, keys
+            return value, values, keys, alike
     raise _Careful
 
 
-def fast_plain(text: str) -> tuple[Any, dict[str, Position], dict[str, Position]] | None:
-    """The data, value positions and key positions of a plain document, or None when the
+def fast_plain(
+    text: str,
+) -> tuple[Any, dict[str, Position], dict[str, Position], bool] | None:
+    """The data, value positions and key positions of a plain document, and whether every
+    plain scalar (value or key) reads alike to a YAML 1.1 reader; or None when the
     document needs the careful path (see the module's docstring), also when the text is not
     YAML (the careful path says where).
     """
