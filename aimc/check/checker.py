@@ -318,7 +318,7 @@ def _check_one(
         return _result(found, doc, "/name"), doc
     if not recipes:
         return None, None
-    found = lint_recipe(doc, _HARDWARE, where.models) + lint_yaml11(doc, text)
+    found = lint_recipe(doc, _HARDWARE, where.models, where.place) + lint_yaml11(doc, text)
     return _result(found, doc, "/model/id"), None
 
 
