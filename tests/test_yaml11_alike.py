@@ -13,6 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import aimc.check.lint_yaml11 as rule
+from aimc.core import yaml11
 from aimc.core.errors import ValidationFailed
 from aimc.core.loader import Document, load_document
 from aimc.core.yaml_fast import fast_plain
@@ -246,3 +247,14 @@ def test_one_plain_scalar_reads_alike_exactly_when_nothing_is_warned(word: str, 
     assume(doc is not None and fast_plain(text) is not None)
     assert doc is not None
     assert doc.yaml11_alike == (_full(doc, text) == []), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(yaml11.DECIMAL.pattern.replace("\\Z", ""), fullmatch=True))
+def test_a_plain_decimal_is_the_same_number_to_yaml_1_1(text: str) -> None:
+    """The loader's shortcut for plain decimals: a YAML 1.1 reader makes int(text) or
+    float(text) of them too."""
+    ours = float(text) if "." in text else int(text)
+    assert yaml11.read11(text) == ("float" if "." in text else "int", ours)
+    assert yaml11.alike11(text, ours)
+    assert not yaml11.alike11(text, text) and not yaml11.alike11(text, float(ours) + 1)

@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["ANY11", "alike11", "read11", "same11"]
+__all__ = ["ANY11", "DECIMAL", "alike11", "read11", "same11"]
 
 #: YAML 1.1's implicit resolvers for plain scalars, as PyYAML has them (yaml/resolver.py).
 _YAML11 = (
@@ -35,6 +35,12 @@ _YAML11 = (
 
 #: Any YAML 1.1 implicit resolver: a string none of them takes is a string to 1.1 as well.
 ANY11 = re.compile("|".join(f"(?:{regexp.pattern})" for _kind, regexp in _YAML11))
+
+
+#: Plain decimals: up to 15 digits, a ``-`` sign, a fraction of up to 20; no leading zero,
+#: ``+``, ``_`` or exponent. YAML 1.1 and 1.2 readers alike make ``int(text)`` (no
+#: fraction) or ``float(text)`` of them, and none is near a limit (2**63 - 1).
+DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]{0,14})(\.[0-9]{1,20})?\Z")
 
 
 def _sexagesimal(text: str) -> float:

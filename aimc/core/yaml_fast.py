@@ -31,7 +31,7 @@ __all__ = ["fast_plain"]
 _FAST_TAGS = frozenset(
     "tag:yaml.org,2002:" + t for t in ("bool", "int", "float", "null", "timestamp")
 )
-_STR = "tag:yaml.org,2002:str"
+_STR, _INT, _FLOAT = ("tag:yaml.org,2002:" + t for t in ("str", "int", "float"))
 #: Plain scalar text -> (its value, whether it may be a mapping key, whether YAML 1.1 reads
 #: it alike): see :func:`_resolve`.
 _RESOLVED: dict[str, tuple[Any, bool, bool]] = {}
@@ -60,7 +60,7 @@ def _resolve(text: str) -> tuple[Any, bool, bool]:
     careful path would make it; :class:`_Careful` where only they can say (an unusual tag,
     a value its tag cannot take). A date's value is its text, as the careful path keeps
     it, but a date is no key."""
-    from aimc.core.yaml11 import alike11  # deferred: its patterns are compiled on first use
+    from aimc.core.yaml11 import DECIMAL, alike11  # deferred: compiled on first use
 
     table, constructor = _plain_resolvers()
     tag = _STR
@@ -74,6 +74,10 @@ def _resolve(text: str) -> tuple[Any, bool, bool]:
         raise _Careful
     elif tag.endswith(":timestamp"):
         got = (text, False)  # the careful path keeps the text of dates
+    elif (decimal := DECIMAL.match(text)) and tag == (_FLOAT if decimal[1] else _INT):
+        # What the constructor makes of a short plain decimal, as a YAML 1.1 reader does,
+        # told in a fifth of the time: most numbers of a file are, each new to the table.
+        return _keep(text, (float(text) if decimal[1] else int(text), False, True))
     else:
         from ruamel.yaml.nodes import ScalarNode  # deferred: imported when a file is parsed
 
@@ -84,7 +88,11 @@ def _resolve(text: str) -> tuple[Any, bool, bool]:
         if big_int(made):
             raise _Careful
         got = (made, False)
-    resolved = (*got, alike11(text, got[0]))
+    return _keep(text, (*got, alike11(text, got[0])))
+
+
+def _keep(text: str, resolved: tuple[Any, bool, bool]) -> tuple[Any, bool, bool]:
+    """``resolved``, kept in :data:`_RESOLVED` for ``text`` unless it is long or full."""
     if len(text) <= _RESOLVED_TEXT and len(_RESOLVED) < _RESOLVED_MAX:
         _RESOLVED[text] = resolved
     return resolved
