@@ -175,3 +175,48 @@ def test_the_quick_finite_walk_agrees_with_the_pointer_walk(data: Any) -> None:
     from aimc.domain.schema import _finite, _non_finite
 
     assert _finite(data) == (not list(_non_finite(data, "")))
+
+
+#: Small schemas: one type named with its own keywords (checked in one step), several types,
+#: enums of strings or of anything, a recursive $ref.
+_TYPED = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("object")},
+        optional={
+            "properties": st.dictionaries(st.sampled_from("ab"), st.just({"type": "integer"})),
+            "required": st.lists(st.sampled_from("ab"), unique=True),
+            "additionalProperties": st.booleans(),
+        },
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("array")},
+        optional={
+            "minItems": st.integers(0, 2),
+            "uniqueItems": st.booleans(),
+            "items": st.just({"type": "string"}),
+        },
+    ),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["string", ["string", "array"]])},
+        optional={"maxLength": st.integers(0, 3), "pattern": st.just("^b")},
+    ),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["integer", "number", ["integer", "string"]])},
+        optional={
+            key: st.sampled_from([0, 1, 0.5, -1])
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        },
+    ),
+    st.builds(lambda v: {"enum": v}, st.lists(st.sampled_from(["", "bf16", "vllm", 1, True]))),
+    st.just(
+        {"$defs": {"t": {"type": "array", "items": {"$ref": "#/$defs/t"}}}, "$ref": "#/$defs/t"}
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TYPED, json_values)
+def test_typed_keywords_checked_in_one_step_match_jsonschema(schema: Any, value: Any) -> None:
+    """A type's keywords checked with the type (the value of another type refused there),
+    enums of strings, a $ref resolved once: the verdict jsonschema gives."""
+    assert compile_schema(schema)(value) is Draft202012Validator(schema).is_valid(value)
