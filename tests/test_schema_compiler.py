@@ -220,3 +220,47 @@ def test_typed_keywords_checked_in_one_step_match_jsonschema(schema: Any, value:
     """A type's keywords checked with the type (the value of another type refused there),
     enums of strings, a $ref resolved once: the verdict jsonschema gives."""
     assert compile_schema(schema)(value) is Draft202012Validator(schema).is_valid(value)
+
+
+def test_the_loaders_word_spares_the_finite_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failed before: every document was walked again for NaN and infinities although the
+    loader had made every number; now a document the loader read in one pass answers."""
+    import aimc.domain.schema as schema
+    from aimc.core.loader import load_document
+
+    def walk(_data: Any) -> bool:
+        raise AssertionError("walked again")
+
+    monkeypatch.setattr(schema, "_finite", walk)
+    for path in SHIPPED:
+        doc = load_document(path.read_bytes(), str(path))
+        assert doc.finite and check_schema(doc) == [], path
+
+
+_SPELLED = st.sampled_from(
+    [".inf", "-.Inf", "+.INF", ".nan", ".NaN", "1e400", "-1e400", "1.5", "1e3", "0", "-0.0",
+     "'.inf'", '".nan"', "!!float .inf", "!!float 1", "&a .nan", "x", "1_0.5", "0x1f"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SPELLED, min_size=1, max_size=6), st.sampled_from(["k{}: {}", "- [{1}]"]))
+def test_the_loaders_finite_word_is_the_walks(words: list[str], shape: str) -> None:
+    """Hostile numbers (infinities, NaN, out of range, quoted, tagged, anchored): the loader
+    calls a document finite only when the walk finds nothing, and the schema check gives
+    the diagnostics it gives walking."""
+    import dataclasses
+
+    from aimc.core.errors import ValidationFailed
+    from aimc.core.loader import load_document
+    from aimc.domain.schema import _finite
+
+    text = "\n".join(shape.format(i, w) for i, w in enumerate(words)) + "\n"
+    try:
+        doc = load_document(text.encode(), "doc.yaml")
+    except ValidationFailed:
+        return
+    if doc.finite:
+        assert _finite(doc.data), text
+    walked = dataclasses.replace(doc, finite=False)
+    assert check_schema(doc, "Recipe") == check_schema(walked, "Recipe")
