@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -238,3 +239,57 @@ def test_lint_path_strips_the_suffix_as_pathlib_does(parts: list[str]) -> None:
         if want == "x/y"
         else [f"model id 'x/y' does not match the file's place {want!r} in the catalog"]
     )
+
+
+def _resolved_alone(file: Path, cwd: Path) -> Any:
+    """Where validate places ``file`` (``checker._Where``), resolving it alone."""
+    from aimc.check.checker import _Where
+
+    resolved = file.resolve()
+    try:
+        display = str(resolved.relative_to(cwd))
+    except ValueError:
+        display = str(file)
+    folders: dict[str, Path] = {}
+    for parent in resolved.parents:
+        folders.setdefault(parent.name, parent)
+    models = folders.get("models")
+    place = "" if models is None else resolved.relative_to(models).as_posix()
+    return _Where(display, models, folders.get("hardware"), place)
+
+
+def test_each_folder_resolved_once_places_files_as_resolving_each(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """validate resolves each folder once, not each file: every file is where resolving it
+    alone puts it (its name as shown, its ``models`` and ``hardware`` folders, its place),
+    through linked files and folders, ``..``, absolute paths and paths outside the current
+    folder."""
+    from aimc.check.checker import _where, _wheres
+
+    real = tmp_path / "real"
+    for folder in ("recipes/models/org", "recipes/hardware", "models/a/models/b", "other"):
+        (real / folder).mkdir(parents=True)
+    for name in ("recipes/models/org/M.yaml", "recipes/hardware/h.yaml", "other/x.yaml",
+                 "models/a/models/b/N.yml", "models/a/top.yaml"):  # fmt: skip
+        (real / name).write_text("kind: Recipe\n")
+    (real / "recipes/models/org/L.yaml").symlink_to(real / "other/x.yaml")
+    (real / "other/in-hw.yaml").symlink_to(real / "recipes/hardware/h.yaml")
+    (tmp_path / "link").symlink_to(real)
+    (real / "recipes/models/linked").symlink_to(real / "models/a")
+    work = real / "recipes"
+    monkeypatch.chdir(work)
+    files = [
+        Path("models/org/M.yaml"), Path("models/org/L.yaml"), Path("hardware/h.yaml"),
+        Path("models/org/../org/M.yaml"), Path("../other/x.yaml"), Path("../other/in-hw.yaml"),
+        tmp_path / "link/models/a/models/b/N.yml", tmp_path / "link/recipes/models/org/M.yaml",
+        Path("models/linked/top.yaml"), Path("models/linked/models/b/N.yml"),
+        real / "other/x.yaml", Path("models/org/missing.yaml"),
+    ]  # fmt: skip
+    cwd = Path.cwd().resolve()
+    alone = {file: _resolved_alone(file, cwd) for file in files}
+    assert {file: _where(file, cwd) for file in files} == alone
+    assert _wheres(files, cwd) == alone
+    shown = _wheres(files, cwd)
+    assert shown[Path("models/linked/models/b/N.yml")].place == "b/N.yml"
+    assert shown[Path("../other/in-hw.yaml")].hardware == work / "hardware"
