@@ -80,6 +80,8 @@ class Document:
             False when it did not tell (``lint/yaml-1.1`` then looks itself).
         finite: True when the loader saw that every number is finite (no ``.inf``,
             ``.nan``, ``1e400``); False when it did not tell (the schema check looks).
+            Both describe :attr:`data` as loaded: a document whose data is changed
+            afterwards is made with neither (their default).
     """
 
     path: str
