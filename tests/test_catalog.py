@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import CORPUS, ROOT
 
@@ -175,3 +179,117 @@ def test_a_catalog_sees_a_file_added_after_it_listed_its_folders(tmp_path: Path)
     )
     assert "Qwen/Added" in catalog.model_ids()
     assert "Qwen/Added" in Catalog.default([d]).model_ids()
+
+
+def test_lint_path_takes_the_place_the_checker_resolved(tmp_path: Path, monkeypatch) -> None:
+    """validate resolves each file once (``checker._where``) and hands lint/path its place
+    in ``models``; what it reports is what resolving the path again reports, for files
+    reached through a symlink or a relative path, ``.yml`` files and dotted names. Failed
+    before: ``lint_recipe`` took no place and resolved every file's path again."""
+    from aimc.check.catalog import Catalog, lint_recipe_in_catalog
+    from aimc.check.checker import check_paths
+    from aimc.check.lint import lint_recipe
+    from aimc.core.loader import read_document
+
+    d = tmp_path / "real" / "recipes"
+    text = (CORPUS / "valid/recipe-full.yaml").read_text()
+    places = ["other-org/Example-7B.yaml", "example-org/Example-7B.yml", "example-org/x/E.yaml",
+              "example-org/Example-7B.v1.yaml", "example-org/Example-7B.yaml"]  # fmt: skip
+    for place in places:
+        (d / "models" / place).parent.mkdir(parents=True, exist_ok=True)
+        (d / "models" / place).write_text(text)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path)
+    catalog = Catalog.default([d])
+    result = check_paths([Path("link/recipes")], catalog)
+    found = sorted((p.path, p.message) for p in result.diagnostics if p.rule == "lint/path")
+    assert len(found) == 3  # every place but the id's own (.yaml or .yml)
+    hardware = {name: catalog.hardware(name).data for name in catalog.hardware_names()}
+    again = []
+    for place in places:
+        doc = read_document(Path("link/recipes/models", place), f"real/recipes/models/{place}")
+        again += [(x.path, x.message) for x in lint_recipe(doc, hardware, d / "models")
+                  if x.rule == "lint/path"]  # fmt: skip
+    assert found == sorted(again)
+    recipe = catalog.recipe("example-org/Example-7B")
+    assert [x.rule for x in lint_recipe_in_catalog(recipe, catalog)].count("lint/path") == 0
+    nowhere = lint_recipe(recipe.doc, hardware, tmp_path / "none", "a/b.yaml")
+    assert [x.message for x in nowhere if x.rule == "lint/path"] == [
+        "model id 'example-org/Example-7B' does not match the file's place 'a/b' in the catalog"
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(st.sampled_from("ab.-_ é"), min_size=1, max_size=6), min_size=1, max_size=3)
+)
+def test_lint_path_strips_the_suffix_as_pathlib_does(parts: list[str]) -> None:
+    """The place lint/path names is the file's path in ``models`` without its suffix, as
+    ``pathlib`` takes one off (dotted names, leading and trailing dots)."""
+    from aimc.check.lint import _path_rule
+    from aimc.core.loader import load_document
+
+    place = "/".join(parts)
+    assume(place == Path(place).as_posix() and place not in (".", ".."))
+    doc = load_document(b"model: {id: x/y}\n", "r.yaml")
+    want = Path(place).with_suffix("").as_posix()
+    found = _path_rule(doc, Path("/nowhere"), "x/y", "/model/id", "model id", place)
+    assert [d.message for d in found] == (
+        []
+        if want == "x/y"
+        else [f"model id 'x/y' does not match the file's place {want!r} in the catalog"]
+    )
+
+
+def _resolved_alone(file: Path, cwd: Path) -> Any:
+    """Where validate places ``file`` (``checker._Where``), resolving it alone."""
+    from aimc.check.checker import _Where
+
+    resolved = file.resolve()
+    try:
+        display = str(resolved.relative_to(cwd))
+    except ValueError:
+        display = str(file)
+    folders: dict[str, Path] = {}
+    for parent in resolved.parents:
+        folders.setdefault(parent.name, parent)
+    models = folders.get("models")
+    place = "" if models is None else resolved.relative_to(models).as_posix()
+    return _Where(display, models, folders.get("hardware"), place)
+
+
+def test_each_folder_resolved_once_places_files_as_resolving_each(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """validate resolves each folder once, not each file: every file is where resolving it
+    alone puts it (its name as shown, its ``models`` and ``hardware`` folders, its place),
+    through linked files and folders, ``..``, absolute paths and paths outside the current
+    folder."""
+    from aimc.check.checker import _where, _wheres
+
+    real = tmp_path / "real"
+    for folder in ("recipes/models/org", "recipes/hardware", "models/a/models/b", "other"):
+        (real / folder).mkdir(parents=True)
+    for name in ("recipes/models/org/M.yaml", "recipes/hardware/h.yaml", "other/x.yaml",
+                 "models/a/models/b/N.yml", "models/a/top.yaml"):  # fmt: skip
+        (real / name).write_text("kind: Recipe\n")
+    (real / "recipes/models/org/L.yaml").symlink_to(real / "other/x.yaml")
+    (real / "other/in-hw.yaml").symlink_to(real / "recipes/hardware/h.yaml")
+    (tmp_path / "link").symlink_to(real)
+    (real / "recipes/models/linked").symlink_to(real / "models/a")
+    work = real / "recipes"
+    monkeypatch.chdir(work)
+    files = [
+        Path("models/org/M.yaml"), Path("models/org/L.yaml"), Path("hardware/h.yaml"),
+        Path("models/org/../org/M.yaml"), Path("../other/x.yaml"), Path("../other/in-hw.yaml"),
+        tmp_path / "link/models/a/models/b/N.yml", tmp_path / "link/recipes/models/org/M.yaml",
+        Path("models/linked/top.yaml"), Path("models/linked/models/b/N.yml"),
+        real / "other/x.yaml", Path("models/org/missing.yaml"),
+    ]  # fmt: skip
+    cwd = Path.cwd().resolve()
+    alone = {file: _resolved_alone(file, cwd) for file in files}
+    assert {file: _where(file, cwd) for file in files} == alone
+    assert _wheres(files, cwd) == alone
+    shown = _wheres(files, cwd)
+    assert shown[Path("models/linked/models/b/N.yml")].place == "b/N.yml"
+    assert shown[Path("../other/in-hw.yaml")].hardware == work / "hardware"

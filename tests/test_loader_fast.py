@@ -272,3 +272,24 @@ def test_without_libyaml_the_pure_parser_gives_the_same(monkeypatch: pytest.Monk
     assert fast_docs == len(RECIPES)
     for text in DOCUMENTS:
         _same(text, monkeypatch)
+
+
+#: Numbers written as decimals, and their near misses (a sign, a leading zero, an
+#: underscore, an exponent, too many digits, a trailing dot).
+_NUMBERS = st.one_of(
+    st.integers(-(10**16), 10**16).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.from_regex(r"\A[-+]?[0-9_]{1,22}(\.[0-9_]{0,22})?([eE][-+]?[0-9]{1,3})?\Z"),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_NUMBERS)
+def test_numbers_resolve_the_same_first_time(number: str) -> None:
+    """A number new to the table (resolved without the constructor when it is a short
+    plain decimal) is what the careful path makes of it, as a value, a key, in a list."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(yaml_fast, "_RESOLVED", {})
+        for text in (f"k: {number}\n", f"{number}: v\n", f"- [{number}, {number}]\n"):
+            _same(text, monkeypatch)
+            yaml_fast._RESOLVED.clear()

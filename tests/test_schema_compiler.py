@@ -175,3 +175,92 @@ def test_the_quick_finite_walk_agrees_with_the_pointer_walk(data: Any) -> None:
     from aimc.domain.schema import _finite, _non_finite
 
     assert _finite(data) == (not list(_non_finite(data, "")))
+
+
+#: Small schemas: one type named with its own keywords (checked in one step), several types,
+#: enums of strings or of anything, a recursive $ref.
+_TYPED = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("object")},
+        optional={
+            "properties": st.dictionaries(st.sampled_from("ab"), st.just({"type": "integer"})),
+            "required": st.lists(st.sampled_from("ab"), unique=True),
+            "additionalProperties": st.booleans(),
+        },
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("array")},
+        optional={
+            "minItems": st.integers(0, 2),
+            "uniqueItems": st.booleans(),
+            "items": st.just({"type": "string"}),
+        },
+    ),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["string", ["string", "array"]])},
+        optional={"maxLength": st.integers(0, 3), "pattern": st.just("^b")},
+    ),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["integer", "number", ["integer", "string"]])},
+        optional={
+            key: st.sampled_from([0, 1, 0.5, -1])
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        },
+    ),
+    st.builds(lambda v: {"enum": v}, st.lists(st.sampled_from(["", "bf16", "vllm", 1, True]))),
+    st.just(
+        {"$defs": {"t": {"type": "array", "items": {"$ref": "#/$defs/t"}}}, "$ref": "#/$defs/t"}
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TYPED, json_values)
+def test_typed_keywords_checked_in_one_step_match_jsonschema(schema: Any, value: Any) -> None:
+    """A type's keywords checked with the type (the value of another type refused there),
+    enums of strings, a $ref resolved once: the verdict jsonschema gives."""
+    assert compile_schema(schema)(value) is Draft202012Validator(schema).is_valid(value)
+
+
+def test_the_loaders_word_spares_the_finite_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failed before: every document was walked again for NaN and infinities although the
+    loader had made every number; now a document the loader read in one pass answers."""
+    import aimc.domain.schema as schema
+    from aimc.core.loader import load_document
+
+    def walk(_data: Any) -> bool:
+        raise AssertionError("walked again")
+
+    monkeypatch.setattr(schema, "_finite", walk)
+    for path in SHIPPED:
+        doc = load_document(path.read_bytes(), str(path))
+        assert doc.finite and check_schema(doc) == [], path
+
+
+_SPELLED = st.sampled_from(
+    [".inf", "-.Inf", "+.INF", ".nan", ".NaN", "1e400", "-1e400", "1.5", "1e3", "0", "-0.0",
+     "'.inf'", '".nan"', "!!float .inf", "!!float 1", "&a .nan", "x", "1_0.5", "0x1f"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SPELLED, min_size=1, max_size=6), st.sampled_from(["k{}: {}", "- [{1}]"]))
+def test_the_loaders_finite_word_is_the_walks(words: list[str], shape: str) -> None:
+    """Hostile numbers (infinities, NaN, out of range, quoted, tagged, anchored): the loader
+    calls a document finite only when the walk finds nothing, and the schema check gives
+    the diagnostics it gives walking."""
+    import dataclasses
+
+    from aimc.core.errors import ValidationFailed
+    from aimc.core.loader import load_document
+    from aimc.domain.schema import _finite
+
+    text = "\n".join(shape.format(i, w) for i, w in enumerate(words)) + "\n"
+    try:
+        doc = load_document(text.encode(), "doc.yaml")
+    except ValidationFailed:
+        return
+    if doc.finite:
+        assert _finite(doc.data), text
+    walked = dataclasses.replace(doc, finite=False)
+    assert check_schema(doc, "Recipe") == check_schema(walked, "Recipe")

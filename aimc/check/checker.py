@@ -90,16 +90,55 @@ class _Where:
 def _where(file: Path, cwd: Path) -> _Where:
     """Where ``file`` is, ``cwd`` being the current folder, resolved."""
     resolved = file.resolve()
+    return _Folder(resolved.parent, cwd).where(file, resolved.name)
+
+
+def _wheres(files: list[Path], cwd: Path) -> dict[Path, _Where]:
+    """:func:`_where` of each of ``files``, each folder resolved once (a repository's files
+    share a few): a file that is no link is in its folder resolved, by its name."""
+    folders: dict[Path, _Folder] = {}
+    out: dict[Path, _Where] = {}
+    for file in files:
+        try:
+            link = file.is_symlink() or file.name in ("", ".", "..")
+        except OSError:
+            link = True
+        if link:
+            out[file] = _where(file, cwd)
+            continue
+        if file.parent not in folders:
+            folders[file.parent] = _Folder(file.parent.resolve(), cwd)
+        out[file] = folders[file.parent].where(file, file.name)
+    return out
+
+
+class _Folder:
+    """A resolved folder of checked files: what their :class:`_Where` s share."""
+
+    def __init__(self, folder: Path, cwd: Path) -> None:
+        enclosing: dict[str, Path] = {}
+        for parent in (folder, *folder.parents):
+            enclosing.setdefault(parent.name, parent)  # the nearest of each name
+        self.models, self.hardware = enclosing.get("models"), enclosing.get("hardware")
+        #: What a file's name follows, shown (None: outside ``cwd``) and in ``models``.
+        self.shown = _prefix(folder, cwd)
+        self.place = _prefix(folder, self.models) if self.models is not None else None
+
+    def where(self, file: Path, name: str) -> _Where:
+        """The :class:`_Where` of ``file``, named ``name`` in this folder once resolved."""
+        display = str(file) if self.shown is None else self.shown + name
+        place = "" if self.place is None else self.place + name
+        return _Where(display, self.models, self.hardware, place)
+
+
+def _prefix(folder: Path, base: Path) -> str | None:
+    """What the names of ``folder``'s files follow in their paths relative to ``base``
+    ("" in ``base`` itself); None when ``folder`` is not within ``base``."""
     try:
-        display = str(resolved.relative_to(cwd))
+        relative = folder.relative_to(base).as_posix()
     except ValueError:
-        display = str(file)
-    folders: dict[str, Path] = {}
-    for parent in resolved.parents:
-        folders.setdefault(parent.name, parent)  # the nearest of each name
-    models = folders.get("models")
-    place = "" if models is None else resolved.relative_to(models).as_posix()
-    return _Where(display, models, folders.get("hardware"), place)
+        return None
+    return "" if relative == "." else relative + "/"
 
 
 def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
@@ -150,7 +189,7 @@ def check_paths(paths: Sequence[Path], catalog: Catalog, cache: Path | None = No
         paths = [root.path for root in catalog.roots]
     files, diagnostics = _expand(paths)
     cwd = Path.cwd().resolve()
-    where = {file: _where(file, cwd) for file in files}
+    where = _wheres(files, cwd)
     verdicts = Verdicts(cache) if cache is not None else None
     profiles: set[Path] = set()
     while True:
@@ -318,7 +357,7 @@ def _check_one(
         return _result(found, doc, "/name"), doc
     if not recipes:
         return None, None
-    found = lint_recipe(doc, _HARDWARE, where.models) + lint_yaml11(doc, text)
+    found = lint_recipe(doc, _HARDWARE, where.models, where.place) + lint_yaml11(doc, text)
     return _result(found, doc, "/model/id"), None
 
 

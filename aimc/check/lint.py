@@ -82,21 +82,31 @@ _p = pointer
 
 
 def _path_rule(
-    doc: Document, base_dir: Path | None, expected: str, pointer: str, what: str
+    doc: Document,
+    base_dir: Path | None,
+    expected: str,
+    pointer: str,
+    what: str,
+    place: str | None = None,
 ) -> list[Diagnostic]:
+    """``lint/path``: the file's place in ``base_dir`` (``place``, its path there, when the
+    caller has resolved it; else resolved here) is ``expected``, without the suffix."""
     if base_dir is None:
         return []
-    try:
-        rel = Path(doc.path).resolve().relative_to(base_dir.resolve()).with_suffix("")
-    except ValueError:
-        return []
-    if rel.as_posix() == expected:
+    if place is None:
+        try:
+            place = Path(doc.path).resolve().relative_to(base_dir.resolve()).as_posix()
+        except ValueError:
+            return []
+    folder, slash, name = place.rpartition("/")
+    dot = name.rfind(".")  # the suffix as pathlib's: not a leading or trailing dot
+    rel = folder + slash + (name[:dot] if 0 < dot < len(name) - 1 else name)
+    if rel == expected:
         return []
     return [
         doc.diagnostic(
             pointer,
-            f"{what} {expected!r} does not match the file's place "
-            f"{rel.as_posix()!r} in the catalog",
+            f"{what} {expected!r} does not match the file's place {rel!r} in the catalog",
             rule="lint/path",
             hint=f"move the file to {expected}.yaml",
         )
@@ -104,7 +114,10 @@ def _path_rule(
 
 
 def lint_recipe(
-    doc: Document, hardware: Mapping[str, Mapping[str, Any]], models_dir: Path | None = None
+    doc: Document,
+    hardware: Mapping[str, Mapping[str, Any]],
+    models_dir: Path | None = None,
+    place: str | None = None,
 ) -> list[Diagnostic]:
     """Semantic diagnostics of one schema-valid recipe: every rule of :data:`RECIPE_RULES`,
     then the file's place in the catalog.
@@ -113,11 +126,13 @@ def lint_recipe(
         doc: The recipe document.
         hardware: Known hardware profiles by name (as plain data).
         models_dir: The catalog's ``models`` folder the file should sit in, if any.
+        place: The file's path in ``models_dir`` (``org/Model.yaml``), both resolved, when
+            the caller knows it (:mod:`aimc.check.checker` does); else resolved here.
     """
     out = [d for rule in RECIPE_RULES for d in rule(doc, hardware)]
     if not any(d.severity == "error" for d in out):  # estimates need a recipe that resolves
         out += lint_fit(doc, hardware)
-    out += _path_rule(doc, models_dir, doc.data["model"]["id"], "/model/id", "model id")
+    out += _path_rule(doc, models_dir, doc.data["model"]["id"], "/model/id", "model id", place)
     return _dedupe_overlaps(out)
 
 

@@ -9,8 +9,6 @@ Quoted and block scalars are text to both and never warned about.
 
 from __future__ import annotations
 
-import functools
-import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -27,77 +25,19 @@ from ruamel.yaml.events import (
 from aimc.core.diagnostics import Diagnostic, escape_pointer
 from aimc.core.loader import Document
 from aimc.core.safety import shorten
+from aimc.core.yaml11 import ANY11, read11, same11
 
 __all__ = ["lint_yaml11"]
-
-#: YAML 1.1's implicit resolvers for plain scalars, as PyYAML has them (yaml/resolver.py).
-_YAML11 = (
-    ("bool", re.compile(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE"
-                        r"|on|On|ON|off|Off|OFF)$")),
-    ("float", re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
-                         r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-                         r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
-                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")),
-    ("int", re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)"
-                       r"|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$")),
-    ("null", re.compile(r"^(?:~|null|Null|NULL|)$")),
-    ("timestamp", re.compile(r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}"
-                             r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)"
-                             r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
-                             r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$")),
-)  # fmt: skip
-
-
-def _sexagesimal(text: str) -> float:
-    total = 0.0
-    for part in text.split(":"):
-        total = total * 60 + float(part)
-    return total
-
-
-@functools.lru_cache(maxsize=1024)
-def _yaml11(text: str) -> tuple[str, Any]:
-    """(kind, value) of a plain scalar as a YAML 1.1 reader takes it (PyYAML's rules)."""
-    kind = next((k for k, regexp in _YAML11 if regexp.match(text)), "str")
-    plain = text.replace("_", "")
-    sign = -1 if plain.startswith("-") else 1
-    digits = plain.lstrip("+-")
-    if kind == "bool":
-        return kind, text.lower() in ("yes", "true", "on")
-    if kind == "null":
-        return kind, None
-    if kind == "int":
-        if ":" in digits:
-            return kind, sign * int(_sexagesimal(digits))
-        base = 2 if digits.startswith("0b") else 16 if digits.startswith("0x") else 10
-        if base == 10 and len(digits) > 1 and digits.startswith("0"):
-            base = 8
-        return kind, sign * int(digits[2:] if base in (2, 16) else digits, base)
-    if kind == "float":
-        low = digits.lower()
-        if low in (".inf", ".nan"):
-            return kind, sign * math.inf if low == ".inf" else math.nan
-        return kind, sign * (_sexagesimal(low) if ":" in low else float(low))
-    return kind, text
-
-
-def _same(kind: str, theirs: Any, ours: Any) -> bool:
-    if kind in ("str", "timestamp"):  # aimc keeps a date's text, a reader makes a date
-        return kind == "str" and isinstance(ours, str) and ours == theirs
-    if kind == "bool" or ours is None or isinstance(ours, bool):
-        return type(ours) is type(theirs) and ours == theirs
-    if isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
-        both_nan = isinstance(ours, float) and math.isnan(ours) and math.isnan(theirs)
-        return type(ours) is type(theirs) and (ours == theirs or both_nan)
-    return False
 
 
 def lint_yaml11(doc: Document, text: str) -> list[Diagnostic]:
     """Warnings for the plain scalars of ``text`` (the file ``doc`` was loaded from) that a
     YAML 1.1 reader (PyYAML, many CI and deployment tools) reads otherwise than aimc does
-    (YAML 1.2): a recipe should mean the same to every tool that reads it. The text is
-    parsed again only when :func:`_alike` cannot tell from ``doc`` that there is none."""
-    if _alike(doc, text):
+    (YAML 1.2): a recipe should mean the same to every tool that reads it. Nothing to say
+    when the loader saw every plain scalar read alike (``doc.yaml11_alike``); else the
+    text is parsed again only when :func:`_alike` cannot tell from ``doc`` that there is
+    none."""
+    if doc.yaml11_alike or _alike(doc, text):
         return []
     scalars = {
         position: p
@@ -112,14 +52,12 @@ def lint_yaml11(doc: Document, text: str) -> list[Diagnostic]:
         if at is None:
             continue
         ours = _resolve(doc.data, at, key=is_key)
-        kind, theirs = _yaml11(event.value)
-        if not _same(kind, theirs, ours):
+        kind, theirs = read11(event.value)
+        if not same11(kind, theirs, ours):
             out.append(_warning(doc, at, event.value, is_key, (kind, theirs), ours))
     return out
 
 
-#: Any YAML 1.1 implicit resolver: a string none of them takes is a string to 1.1 as well.
-_ANY11 = re.compile("|".join(f"(?:{regexp.pattern})" for _kind, regexp in _YAML11))
 #: Line breaks that YAML readers and ``str.split("\\n")`` may count otherwise (and a BOM).
 _ODD_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029\ufeff]")
 #: The written text of a plain number or boolean, from its first character.
@@ -144,20 +82,20 @@ def _alike(doc: Document, text: str) -> bool:
         at, value = todo.pop()
         if isinstance(value, dict):
             for key, item in value.items():
-                if _ANY11.match(key):
+                if ANY11.match(key):
                     if not _quoted(lines, doc.keys.get(f"{at}/{escape_pointer(key)}")):
                         return False
-                elif isinstance(item, str) and not _ANY11.match(item):
+                elif isinstance(item, str) and not ANY11.match(item):
                     continue  # a string to both, wherever it is: no pointer made for it
                 todo.append((f"{at}/{escape_pointer(key)}", item))
         elif isinstance(value, list):
             todo += [
                 (f"{at}/{i}", item)
                 for i, item in enumerate(value)
-                if not isinstance(item, str) or _ANY11.match(item)
+                if not isinstance(item, str) or ANY11.match(item)
             ]
         elif isinstance(value, str):
-            if _ANY11.match(value) and not _quoted(lines, doc.values.get(at)):
+            if ANY11.match(value) and not _quoted(lines, doc.values.get(at)):
                 return False
         elif not _simply(lines, doc.values.get(at), value):
             return False
@@ -180,8 +118,8 @@ def _simply(lines: list[str], where: tuple[int, int] | None, ours: Any) -> bool:
     word = _WORD.match(lines[where[0] - 1], where[1] - 1)
     if word is None or not _SIMPLE.fullmatch(word.group()):
         return False
-    kind, theirs = _yaml11(word.group())
-    return _same(kind, theirs, ours)
+    kind, theirs = read11(word.group())
+    return same11(kind, theirs, ours)
 
 
 def _plain_scalars(text: str) -> Iterator[tuple[Any, bool]]:

@@ -36,7 +36,7 @@ from aimc.core.diagnostics import (
 from aimc.core.digest import sha256
 from aimc.core.errors import ValidationFailed
 from aimc.core.yaml_cache import keep, kept
-from aimc.core.yaml_fast import fast_plain
+from aimc.core.yaml_fast import NOT_FINITE, ODD_IN_YAML11, fast_plain
 from aimc.core.yaml_limits import (
     DEPTH_HINT,
     DEPTH_MESSAGE,
@@ -75,6 +75,13 @@ class Document:
         sha256: Hex digest of the file's bytes.
         values: JSON Pointer -> 1-based (line, column) of the value.
         keys: JSON Pointer -> 1-based (line, column) of the mapping key that holds it.
+        yaml11_alike: True when the loader saw that every plain scalar (value or key)
+            reads the same to a YAML 1.1 reader (:func:`aimc.core.yaml11.alike11`);
+            False when it did not tell (``lint/yaml-1.1`` then looks itself).
+        finite: True when the loader saw that every number is finite (no ``.inf``,
+            ``.nan``, ``1e400``); False when it did not tell (the schema check looks).
+            Both describe :attr:`data` as loaded: a document whose data is changed
+            afterwards is made with neither (their default).
     """
 
     path: str
@@ -82,6 +89,8 @@ class Document:
     sha256: str
     values: Mapping[str, Position] = field(default_factory=dict)
     keys: Mapping[str, Position] = field(default_factory=dict)
+    yaml11_alike: bool = field(default=False, compare=False)
+    finite: bool = field(default=False, compare=False)
 
     def position(self, pointer: str, *, key: bool = False) -> Position:
         """Where ``pointer`` is in the file; the nearest enclosing value if it is absent.
@@ -263,12 +272,17 @@ def load_document(raw: bytes, path: str, cached: bool = False) -> Document:
     """
     text, digest = _text(raw, path)
     parsed = kept(digest) if cached else None
+    odd = ODD_IN_YAML11 | NOT_FINITE  # not told: a kept or carefully loaded document
     if parsed is None:
-        parsed = fast_plain(text) or _careful(text, path)
+        fast = fast_plain(text)
+        if fast is not None:
+            parsed, odd = fast[:3], fast[3]
+        else:
+            parsed = _careful(text, path)
         if cached:
             keep(digest, parsed)
     data, values, keys = parsed
-    return Document(path=path, data=data, sha256=digest, values=values, keys=keys)
+    return Document(path, data, digest, values, keys, not odd & ODD_IN_YAML11, not odd & NOT_FINITE)
 
 
 def _text(raw: bytes, path: str) -> tuple[str, str]:

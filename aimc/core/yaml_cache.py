@@ -9,10 +9,10 @@ only where Python writes bytecode; the trust of aimc's own bytecode beside it; f
 readable by their owner only, a file's data is the user's).
 
 - Keyed by content: a file's name is the SHA-256 of the document's bytes and of the code
-  that parses them (:data:`LOADER_MODULES`' source, :mod:`aimc.core.yaml_walk`'s,
-  ruamel.yaml's ``__init__`` which names its version, its C parser's file and the Python
-  version), so an edited file or
-  another parser never reads another's result.
+  that parses them (:data:`LOADER_MODULES`' source, :mod:`aimc.core.yaml_walk`'s and
+  :mod:`aimc.core.yaml11`'s, ruamel.yaml's ``__init__`` which names its version, its C
+  parser's file and the Python version), so an edited file or another parser never reads
+  another's result.
 - What is kept is what the loader hands on for a document it accepted (the data, the
   positions of its values and keys), as ``marshal`` writes it: every type kept as it
   was (a non-string key stays one). A document the loader refuses is never kept, so its
@@ -44,9 +44,10 @@ LOADER_MODULES = (
     "aimc.core.diagnostics",
     __name__,
 )
-#: Code that decides whether a document is refused, hashed from its file without importing
-#: it (the loader imports it only to parse).
-_PARSING_MODULES = ("ruamel.yaml", "aimc.core.yaml_walk")
+#: Code that decides whether a document is refused (or, :mod:`aimc.core.yaml11`, how a
+#: plain decimal reads), hashed from its file without importing it (the loader imports it
+#: only to parse).
+_PARSING_MODULES = ("ruamel.yaml", "aimc.core.yaml_walk", "aimc.core.yaml11")
 #: Most files kept, and most files one process writes.
 MAX_FILES = 256
 MAX_WRITES = 32

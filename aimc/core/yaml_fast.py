@@ -11,26 +11,35 @@ give the same data and positions (``tests/test_loader_fast.py``).
 Most of a recipe's time in ``validate`` was this pass (issue 26), so it is one loop over
 libyaml's events (ruamel.yaml.clib's parser itself, without a loader built per file), and a
 plain scalar's text is resolved once per process (:data:`_RESOLVED`): the same text always
-resolves to the same value, and every value kept there is immutable.
+resolves to the same value, and every value kept there is immutable. With it are kept the
+facts of the text that checks after the loader would walk the whole document for
+(:data:`ODD_IN_YAML11`, :data:`NOT_FINITE`), so the fast path tells them of the document:
+``lint/yaml-1.1`` has nothing to say when no plain scalar reads otherwise to a YAML 1.1
+reader, the schema check no number to refuse when every one is finite.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from aimc.core.diagnostics import Position
 from aimc.core.yaml_limits import MAX_DEPTH, MAX_EXPANDED_CHARS, MAX_NODES, big_int
 
-__all__ = ["fast_plain"]
+__all__ = ["NOT_FINITE", "ODD_IN_YAML11", "fast_plain"]
 
 #: Tags the fast path turns into values itself (anything else goes the composer's way).
 _FAST_TAGS = frozenset(
     "tag:yaml.org,2002:" + t for t in ("bool", "int", "float", "null", "timestamp")
 )
-_STR = "tag:yaml.org,2002:str"
-#: Plain scalar text -> (its value, whether it may be a mapping key): see :func:`_resolve`.
-_RESOLVED: dict[str, tuple[Any, bool]] = {}
+_STR, _INT, _FLOAT = ("tag:yaml.org,2002:" + t for t in ("str", "int", "float"))
+#: Facts of plain scalars, as bits: one reads otherwise to a YAML 1.1 reader (not
+#: :func:`aimc.core.yaml11.alike11`); one is a number that is not finite (``.nan``, ``1e400``).
+ODD_IN_YAML11, NOT_FINITE = 1, 2
+#: Plain scalar text -> (its value, whether it may be a mapping key, its facts): see
+#: :func:`_resolve`.
+_RESOLVED: dict[str, tuple[Any, bool, int]] = {}
 #: Most entries of :data:`_RESOLVED`, and the longest text kept there.
 _RESOLVED_MAX, _RESOLVED_TEXT = 16_384, 80
 
@@ -50,11 +59,14 @@ class _Careful(Exception):
     """The document needs the careful path."""
 
 
-def _resolve(text: str) -> tuple[Any, bool]:
-    """(value, whether it may be a key: a string by resolution) of a plain scalar's text,
-    as the composer and the careful path would make it; :class:`_Careful` where only they
-    can say (an unusual tag, a value its tag cannot take). A date's value is its text, as
-    the careful path keeps it, but a date is no key."""
+def _resolve(text: str) -> tuple[Any, bool, int]:
+    """(value, whether it may be a key: a string by resolution, its facts as a value or a
+    key: :data:`ODD_IN_YAML11`, :data:`NOT_FINITE`) of a plain scalar's text, as the
+    composer and the careful path would make it; :class:`_Careful` where only they can say
+    (an unusual tag, a value its tag cannot take). A date's value is its text, as the
+    careful path keeps it, but a date is no key."""
+    from aimc.core.yaml11 import DECIMAL, alike11  # deferred: compiled on first use
+
     table, constructor = _plain_resolvers()
     tag = _STR
     for candidate, regexp in table.get(text[0] if text else "", []) + table.get(None, []):
@@ -67,6 +79,10 @@ def _resolve(text: str) -> tuple[Any, bool]:
         raise _Careful
     elif tag.endswith(":timestamp"):
         got = (text, False)  # the careful path keeps the text of dates
+    elif (decimal := DECIMAL.match(text)) and tag == (_FLOAT if decimal[1] else _INT):
+        # What the constructor makes of a short plain decimal, as a YAML 1.1 reader does,
+        # told in a fifth of the time: most numbers of a file are, each new to the table.
+        return _keep(text, (float(text) if decimal[1] else int(text), False, 0))
     else:
         from ruamel.yaml.nodes import ScalarNode  # deferred: imported when a file is parsed
 
@@ -77,9 +93,17 @@ def _resolve(text: str) -> tuple[Any, bool]:
         if big_int(made):
             raise _Careful
         got = (made, False)
+    odd = 0 if alike11(text, got[0]) else ODD_IN_YAML11
+    if isinstance(got[0], float) and not math.isfinite(got[0]):
+        odd |= NOT_FINITE
+    return _keep(text, (*got, odd))
+
+
+def _keep(text: str, resolved: tuple[Any, bool, int]) -> tuple[Any, bool, int]:
+    """``resolved``, kept in :data:`_RESOLVED` for ``text`` unless it is long or full."""
     if len(text) <= _RESOLVED_TEXT and len(_RESOLVED) < _RESOLVED_MAX:
-        _RESOLVED[text] = got
-    return got
+        _RESOLVED[text] = resolved
+    return resolved
 
 
 #: Half of each limit: a document near one goes the careful way, which checks it.
@@ -87,16 +111,15 @@ _NODES, _TEXT, _DEPTH = MAX_NODES // 2, MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
 
 
 def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
-    """The root value, value positions and key positions of the document whose first node
-    event is next in ``events`` (one loop, for speed); :class:`_Careful` where need be."""
+    """(root value, value positions, key positions, its plain scalars' facts together) of
+    the document whose first node event is next in ``events``; :class:`_Careful` if need be."""
     scalar_kind, mapping_kind, sequence_kind, mapping_end, sequence_end = kinds
     values: dict[str, Position] = {}
     keys: dict[str, Position] = {}
-    # Open collections: [container, its pointer, pending key (mappings), its key position];
-    # the first holds the root.
+    # Open collections [container, pointer, pending key (mappings), its position]; 1st: root.
     stack: list[list[Any]] = [[[], "", None, None]]
     parent = stack[0]
-    nodes = budget = 0
+    nodes, budget, odd = 0, 0, 0
     for event in events:
         kind = type(event)
         if kind is mapping_end or kind is sequence_end:
@@ -104,14 +127,15 @@ def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
                 raise _Careful
             parent = stack[-1]
             if len(stack) == 1:
-                return parent[0][0], values, keys
+                return parent[0][0], values, keys, odd
             continue
         if kind is scalar_kind:
             budget += len(event.value)
             if not event.implicit[0]:  # quoted or block: a string
                 value, key_ok = event.value, True
             else:
-                value, key_ok = _RESOLVED.get(event.value) or _resolve(event.value)
+                value, key_ok, facts = _RESOLVED.get(event.value) or _resolve(event.value)
+                odd |= facts
         elif kind is mapping_kind or kind is sequence_kind:
             value, key_ok = ({} if kind is mapping_kind else []), False
         else:
@@ -144,12 +168,15 @@ def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
             parent = [value, pointer, None, None]
             stack.append(parent)
         elif len(stack) == 1:
-            return value, values, keys
+            return value, values, keys, odd
     raise _Careful
 
 
-def fast_plain(text: str) -> tuple[Any, dict[str, Position], dict[str, Position]] | None:
-    """The data, value positions and key positions of a plain document, or None when the
+def fast_plain(
+    text: str,
+) -> tuple[Any, dict[str, Position], dict[str, Position], int] | None:
+    """The data, value positions and key positions of a plain document, and the facts of
+    its plain scalars together (:data:`ODD_IN_YAML11`, :data:`NOT_FINITE`); or None when the
     document needs the careful path (see the module's docstring), also when the text is not
     YAML (the careful path says where).
     """

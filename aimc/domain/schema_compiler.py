@@ -18,6 +18,7 @@ raises :class:`Unsupported` and is checked by ``jsonschema`` alone;
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -147,6 +148,7 @@ class _Compiler:
                     raise Unsupported(f"$ref {target!r} points nowhere")
                 node = node[part]
             holder.append(self.compile(node))
+            self.refs[target] = holder[0]  # later references skip the indirection
         return self.refs[target]
 
     def compile(self, schema: Any) -> Check:
@@ -162,16 +164,23 @@ class _Compiler:
         checks: list[Check] = []
         if "$ref" in schema:
             checks.append(self.ref(schema["$ref"]))
-        if "type" in schema:
+        # The checks of one type's keywords, which test the type too when it is the one
+        # named (one call per value instead of two).
+        named: str = schema["type"] if isinstance(schema.get("type"), str) else ""
+        shaped = {
+            "object": self._object(schema, named == "object"),
+            "array": self._array(schema, named == "array"),
+            "string": _string(schema, named == "string"),
+            "number": _numeric(schema, named if named in ("integer", "number") else None),
+        }
+        if "type" in schema and not shaped.get("number" if named == "integer" else named):
             checks.append(self._type(schema["type"]))
         if "enum" in schema:
-            allowed = {_key(v) for v in schema["enum"]}
-            checks.append(lambda v: _safe_key(v) in allowed)
+            checks.append(_enum(schema["enum"]))
         if "const" in schema:
             const = _key(schema["const"])
             checks.append(lambda v: _safe_key(v) == const)
-        checks += self._object(schema) + self._array(schema) + _string(schema)
-        checks += _numeric(schema)
+        checks += [check for found in shaped.values() for check in found]
         if not checks:
             return lambda value: True
         return _all(checks)
@@ -185,7 +194,7 @@ class _Compiler:
             return tests[0]
         return lambda v: any(t(v) for t in tests)
 
-    def _object(self, schema: Mapping[str, Any]) -> list[Check]:
+    def _object(self, schema: Mapping[str, Any], typed: bool) -> list[Check]:
         keys = {"properties", "required", "additionalProperties", "propertyNames"}
         keys.add("minProperties")
         if not keys & set(schema):
@@ -199,7 +208,7 @@ class _Compiler:
 
         def check(value: Any) -> bool:
             if not isinstance(value, dict):
-                return True
+                return not typed
             if len(value) < least or any(k not in value for k in required):
                 return False
             for key, item in value.items():
@@ -215,7 +224,7 @@ class _Compiler:
 
         return [check]
 
-    def _array(self, schema: Mapping[str, Any]) -> list[Check]:
+    def _array(self, schema: Mapping[str, Any], typed: bool) -> list[Check]:
         if not {"items", "minItems", "maxItems", "uniqueItems"} & set(schema):
             return []
         items = self.compile(schema["items"]) if "items" in schema else None
@@ -225,7 +234,7 @@ class _Compiler:
 
         def check(value: Any) -> bool:
             if not isinstance(value, list):
-                return True
+                return not typed
             if len(value) < least or (most is not None and len(value) > most):
                 return False
             if items is not None:
@@ -254,7 +263,15 @@ def _safe_key(value: Any) -> Any:
         return _UNHASHABLE
 
 
-def _string(schema: Mapping[str, Any]) -> list[Check]:
+def _enum(values: list[Any]) -> Check:
+    allowed = {_key(v) for v in values}
+    if all(isinstance(v, str) for v in values):  # ("string", v) keys: strings alone
+        strings = frozenset(values)
+        return lambda v: isinstance(v, str) and v in strings
+    return lambda v: _safe_key(v) in allowed
+
+
+def _string(schema: Mapping[str, Any], typed: bool) -> list[Check]:
     if not {"pattern", "minLength", "maxLength"} & set(schema):
         return []
     pattern = ecma_pattern(schema["pattern"]) if "pattern" in schema else None
@@ -263,7 +280,7 @@ def _string(schema: Mapping[str, Any]) -> list[Check]:
 
     def check(value: Any) -> bool:
         if not isinstance(value, str):
-            return True
+            return not typed
         if len(value) < least or (most is not None and len(value) > most):
             return False
         return pattern is None or pattern.search(value) is not None
@@ -271,25 +288,32 @@ def _string(schema: Mapping[str, Any]) -> list[Check]:
     return [check]
 
 
-def _numeric(schema: Mapping[str, Any]) -> list[Check]:
+def _numeric(schema: Mapping[str, Any], typed: str | None) -> list[Check]:
+    """The bounds' check; with ``typed`` (integer or number), the type's test too."""
     bounds: list[tuple[Any, Callable[[Any, Any], bool]]] = [
-        (schema[k], test)
-        for k, test in (
+        (schema[k], refused)
+        for k, refused in (
             # Refused as jsonschema refuses (so NaN passes every bound, as it does there).
-            ("minimum", lambda v, b: not v < b),
-            ("maximum", lambda v, b: not v > b),
-            ("exclusiveMinimum", lambda v, b: not v <= b),
-            ("exclusiveMaximum", lambda v, b: not v >= b),
+            ("minimum", operator.lt),
+            ("maximum", operator.gt),
+            ("exclusiveMinimum", operator.le),
+            ("exclusiveMaximum", operator.ge),
         )
         if k in schema
     ]
     if not bounds:
         return []
+    number = _TYPES[typed] if typed is not None else _is_number
 
     def check(value: Any) -> bool:
-        if not _is_number(value):
+        if not number(value):
+            return typed is None
+        for bound, refused in bounds:  # a loop: no generator made for every number
+            if refused(value, bound):
+                break
+        else:
             return True
-        return all(test(value, bound) for bound, test in bounds)
+        return False
 
     return [check]
 
