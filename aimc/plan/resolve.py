@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,19 +46,27 @@ def plan_name(model_id: str) -> str:
     return f"aim-{_slug(model_id.split('/')[-1])}"[:63].rstrip("-")
 
 
-@dataclass(frozen=True)
 class _Sized:
-    """A plan's parts before they are put together: the steps of :func:`build_plan`."""
+    """A plan's parts before they are put together: the steps of :func:`build_plan` (a
+    plain record: made for every estimate, read by :func:`build_plan` alone)."""
 
-    ctx: Context
-    merged: Mapping[str, Setting]
-    args: dict[str, Setting]
-    env: dict[str, Setting]
-    source: str
-    local: bool
-    image: str | None
-    launcher: str
-    estimate: Estimate
+    __slots__ = ("args", "ctx", "env", "estimate", "image", "launcher", "local", "merged", "source")
+
+    def __init__(
+        self,
+        ctx: Context,
+        merged: Mapping[str, Setting],
+        args: dict[str, Setting],
+        env: dict[str, Setting],
+        source: str,
+        local: bool,
+        image: str | None,
+        launcher: str,
+        estimate: Estimate,
+    ):
+        self.ctx, self.merged, self.args, self.env = ctx, merged, args, env
+        self.source, self.local, self.image, self.launcher = source, local, image, launcher
+        self.estimate = estimate
 
 
 def _sized(
@@ -75,8 +82,9 @@ def _sized(
     ctx = shared.context(recipe, hardware, request, chosen)
     recipe_side = layers_of(ctx, shared.once, shared.profiles.once)
     merged = merge([*recipe_side, *shared.user_layers(chosen.backend)])
-    args = _engine_args(ctx, merged, data_parallel)
-    env = _checked_env(merged, shared.request, shared.check_env)
+    given_args, given_env = _scoped(merged)
+    args = _engine_args(ctx, merged, given_args, data_parallel)
+    env = _checked_env(given_env, shared.request, shared.check_env)
     _check_name_and_port(merged)
     source, local = shared.once(_model_source, ctx.choice)
     image, launcher = _image_and_launcher(ctx, merged, source, local)
@@ -192,13 +200,26 @@ def _launched(
     }
 
 
+def _scoped(merged: Mapping[str, Setting]) -> tuple[dict[str, Setting], dict[str, Setting]]:
+    """The ``args.*`` and the ``env.*`` settings of ``merged``, by flag and by variable
+    name, each sorted by name (one pass over the keys for both)."""
+    args: dict[str, Setting] = {}
+    env: dict[str, Setting] = {}
+    for key, setting in merged.items():
+        if key[:5] == "args.":
+            args[key[5:]] = setting
+        elif key[:4] == "env.":
+            env[key[4:]] = setting
+    return {k: args[k] for k in sorted(args)}, {k: env[k] for k in sorted(env)}
+
+
 def _checked_env(
-    merged: Mapping[str, Setting], request: Request, check: Callable[[str, str, str], None]
+    env: dict[str, Setting], request: Request, check: Callable[[str, str, str], None]
 ) -> dict[str, Setting]:
-    """The plan's environment: every ``env.*`` setting, each checked to be writable
-    (``check``: :func:`~aimc.core.safety.check_env`), and no visibility variable when the
-    plan names its GPUs."""
-    env = dict(sorted((k[4:], s) for k, s in merged.items() if k.startswith("env.")))
+    """The plan's environment: every ``env.*`` setting (``env``: by name, sorted,
+    :func:`_scoped`), each checked to be writable (``check``:
+    :func:`~aimc.core.safety.check_env`), and no visibility variable when the plan names
+    its GPUs."""
     for name, setting in env.items():
         check(name, str(setting.value), setting.source)
     if request.devices is not None:
@@ -241,9 +262,12 @@ def _container(hw: Mapping[str, Any], nodes: int) -> dict[str, Any]:
     return container
 
 
-def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> dict[str, Setting]:
+def _engine_args(
+    ctx: Context, merged: Mapping[str, Setting], rest: Mapping[str, Setting], replicas: int
+) -> dict[str, Setting]:
     """The backend's flags: those aimc derives (GPU count, dtype, context...) first, then
-    every ``args.*`` setting that does not override one of them."""
+    every ``args.*`` setting (``rest``: by flag, sorted, :func:`_scoped`) that does not
+    override one of them."""
     engine, chosen, weights = ctx.engine, ctx.chosen, ctx.weights
     gpus_src = (
         ("cli", "GPU_COUNT argument")
@@ -283,7 +307,6 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
         node_args = engine.node_args(chosen.nodes) if engine.node_args else {}
         for flag, value in node_args.items():
             core[flag] = Setting(value, "configuration", nsrc)
-    rest = dict(sorted((k[5:], s) for k, s in merged.items() if k.startswith("args.")))
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
 
