@@ -48,11 +48,14 @@ _T = TypeVar("_T")
 def _once(made: dict[tuple[Any, ...], Any], make: Callable[..., _T], args: tuple[Any, ...]) -> _T:
     """``make(*args)`` from ``made``, or made and kept there (an error is not kept)."""
     key = (make, *args)
-    if key in made:
-        kept: _T = made[key]
-        return kept
-    made[key] = value = make(*args)
-    return value
+    kept: _T = made.get(key, _NONE)
+    if kept is _NONE:
+        kept = made[key] = make(*args)
+    return kept
+
+
+#: What :func:`_once` finds for a piece not made yet (no piece is this object).
+_NONE: Any = object()
 
 
 class Profiles:
