@@ -24,7 +24,7 @@ from aimc.plan.layers import Choice, Context, layers_of, merge
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
 from aimc.plan.shared import Shared
-from aimc.plan.vllm_memory import vllm_runtime
+from aimc.plan.vllm_memory import RUNTIME_ARGS, RUNTIME_ENV, vllm_runtime
 from aimc.plan.weights import checkpoint_total
 from aimc.vendors import vendor, visibility_variables
 
@@ -407,8 +407,8 @@ def _estimate(
         runtime = vllm_runtime(
             facts,
             hw,
-            {k: s.value for k, s in args.items()},
-            {k: str(s.value) for k, s in env.items()},
+            {k: args[k].value for k in RUNTIME_ARGS.intersection(args)},
+            {k: str(env[k].value) for k in RUNTIME_ENV.intersection(env)},
             tp,
             1 if across else chosen.nodes,
             architecture=architecture,

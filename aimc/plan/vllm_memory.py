@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 __all__ = [
+    "RUNTIME_ARGS",
+    "RUNTIME_ENV",
     "Graphs",
     "Runtime",
     "batch_defaults",
@@ -73,6 +75,22 @@ PRE_BASELINE_GIB = {1: 0.51, "tp": 2.07}
 #: The architectures whose largest capture size vLLM raises to 1024.
 LARGE_CAPTURE_ARCHITECTURES = frozenset({"GptOssForCausalLM"})
 _MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
+#: The engine arguments and the environment variables :func:`vllm_runtime` reads: all
+#: it reads of them (a caller may hand it those alone; ``tests/test_vllm_memory.py``).
+RUNTIME_ARGS = frozenset(
+    {
+        "performance-mode",
+        "max-num-seqs",
+        "max-num-batched-tokens",
+        "compilation-config",
+        "enforce-eager",
+        "optimization-level",
+        "max-cudagraph-capture-size",
+        "cudagraph-capture-sizes",
+        "kv-cache-memory-bytes",
+    }
+)
+RUNTIME_ENV = frozenset({"VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS"})
 
 
 @dataclass(frozen=True)
@@ -98,9 +116,9 @@ class Graphs:
     uncertain: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What vLLM 0.32 does around the weights and the KV cache on one configuration.
+class Runtime(NamedTuple):
+    """What vLLM 0.32 does around the weights and the KV cache on one configuration (a
+    tuple: one is made for every vLLM estimate, at a third of a frozen dataclass's cost).
 
     Attributes:
         max_num_seqs: Sequences per batch (flag, else vLLM's default for the GPU).
@@ -226,8 +244,8 @@ def vllm_runtime(
         facts: The recipe's model facts.
         hardware: The hardware profile (``memory_gib``, ``name``, ``description``,
             ``architecture``).
-        args: Engine arguments, flag name -> value.
-        env: Environment, name -> value.
+        args: Engine arguments, flag name -> value (those of :data:`RUNTIME_ARGS` suffice).
+        env: Environment, name -> value (those of :data:`RUNTIME_ENV` suffice).
         tp: Tensor-parallel size.
         pp: Pipeline stages (each holds ``layers / pp`` layers).
         architecture: The model's transformers architecture.
