@@ -285,8 +285,9 @@ def test_shared_refuses_another_recipe_or_request() -> None:
 
 def test_lint_makes_each_layer_once_for_what_it_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Failed before (four layers per candidate): the recipe layer is made once per
-    configuration x backend x precision for every profile, the hardware layer once per
-    profile x backend x one-or-more GPUs."""
+    backend x precision whose weights the recipe holds (the configurations that hold
+    their own share one per backend) for every configuration and profile, the hardware
+    layer once per profile x backend x one-or-more GPUs."""
     made: dict[str, list[tuple[Any, ...]]] = {"recipe": [], "hardware": []}
     for name, key in (("recipe", "recipe_layer"), ("hardware", "hardware_layer")):
         real = getattr(layers, key)
@@ -299,8 +300,14 @@ def test_lint_makes_each_layer_once_for_what_it_reads(monkeypatch: pytest.Monkey
     recipe = CATALOG.recipe("Qwen/Qwen3-32B")
     hardware = {h.name: h.data for h in PROFILES}
     assert lint_fit(recipe.doc, hardware) == []
-    choices = {(c.index, c.backend, c.precision) for c in candidates(recipe)}
-    assert len(made["recipe"]) == len(choices)
+    confs = recipe.data["configurations"]
+    reads = {
+        (c.backend, None if c.precision in confs[c.index].get("weights", {}) else c.precision)
+        for c in candidates(recipe)
+    }
+    keys = [args[1:] for args in made["recipe"]]
+    assert set(keys) == reads and len(keys) == len(reads)  # each once
+    assert len(reads) < len({(c.index, c.backend, c.precision) for c in candidates(recipe)})
     assert len(made["hardware"]) == len(set(made["hardware"]))  # never twice alike
     kinds = {(c.hardware, c.backend, c.gpus > 1, c.nodes > 1) for c in candidates(recipe)}
     assert len(made["hardware"]) <= len(kinds)
