@@ -83,7 +83,8 @@ def _sized(
     recipe_side = layers_of(ctx, shared.once, shared.profiles.once)
     merged = merge([*recipe_side, *shared.user_layers(chosen.backend)])
     given_args, given_env = _scoped(merged)
-    args = _engine_args(ctx, merged, given_args, data_parallel)
+    chosen_flags = shared.once(_chosen_flags, ctx.choice)
+    args = _engine_args(ctx, merged, given_args, chosen_flags, data_parallel)
     env = _checked_env(given_env, shared.request, shared.check_env)
     _check_name_and_port(merged)
     source, local = shared.once(_model_source, ctx.choice)
@@ -262,35 +263,48 @@ def _container(hw: Mapping[str, Any], nodes: int) -> dict[str, Any]:
     return container
 
 
+def _chosen_flags(side: Choice) -> dict[str, Setting]:
+    """The flags the chosen configuration, backend and precision alone set, in their
+    order: the weights' dtype, quantization and revision, and trust_remote_code."""
+    engine, weights, precision = side.engine, side.weights, side.precision
+    wsrc, wlayer = side.weights_src, side.weights_layer
+    flags: dict[str, Setting] = {}
+    # weights.dtype: auto (the engine reads the checkpoint's own, config.json), or the
+    # dtype a quantized precision computes in (lint/dtype); else the precision's own.
+    dtype = weights.get("dtype") or engine.dtypes.get(precision)
+    if dtype and (precision in engine.dtypes or dtype != "auto"):
+        flags[engine.flags["dtype"]] = Setting(dtype, wlayer, wsrc)
+    for key in ("quantization", "revision"):
+        if key in weights:
+            flags[engine.flags[key]] = Setting(weights[key], wlayer, wsrc)
+    if side.recipe.data["model"].get("trust_remote_code"):
+        flags[engine.flags["trust_remote_code"]] = Setting(
+            True, "recipe", side.rsrc("/model/trust_remote_code")
+        )
+    return flags
+
+
 def _engine_args(
-    ctx: Context, merged: Mapping[str, Setting], rest: Mapping[str, Setting], replicas: int
+    ctx: Context,
+    merged: Mapping[str, Setting],
+    rest: Mapping[str, Setting],
+    chosen_flags: Mapping[str, Setting],
+    replicas: int,
 ) -> dict[str, Setting]:
-    """The backend's flags: those aimc derives (GPU count, dtype, context...) first, then
-    every ``args.*`` setting (``rest``: by flag, sorted, :func:`_scoped`) that does not
-    override one of them."""
-    engine, chosen, weights = ctx.engine, ctx.chosen, ctx.weights
+    """The backend's flags: those aimc derives (GPU count, context..., ``chosen_flags``:
+    :func:`_chosen_flags`) first, then every ``args.*`` setting (``rest``: by flag, sorted,
+    :func:`_scoped`) that does not override one of them."""
+    engine, chosen = ctx.engine, ctx.chosen
     gpus_src = (
         ("cli", "GPU_COUNT argument")
         if ctx.request.gpus is not None
         else ("configuration", ctx.rsrc(f"{ctx.cbase}/gpus/{ctx.conf['gpus'].index(chosen.gpus)}"))
     )
     core: dict[str, Setting] = {engine.flags["gpus"]: Setting(chosen.gpus, *gpus_src)}
-    wsrc, wlayer = ctx.weights_src, ctx.weights_layer
     for key in ("context_length", "memory_utilization"):
         if key in merged:
             core[engine.flags[key]] = merged[key]
-    # weights.dtype: auto (the engine reads the checkpoint's own, config.json), or the
-    # dtype a quantized precision computes in (lint/dtype); else the precision's own.
-    dtype = weights.get("dtype") or engine.dtypes.get(chosen.precision)
-    if dtype and (chosen.precision in engine.dtypes or dtype != "auto"):
-        core[engine.flags["dtype"]] = Setting(dtype, wlayer, wsrc)
-    for key in ("quantization", "revision"):
-        if key in weights:
-            core[engine.flags[key]] = Setting(weights[key], wlayer, wsrc)
-    if ctx.recipe.data["model"].get("trust_remote_code"):
-        core[engine.flags["trust_remote_code"]] = Setting(
-            True, "recipe", ctx.rsrc("/model/trust_remote_code")
-        )
+    core.update(chosen_flags)
     for key in ("served_model_name", "host", "port"):
         core[engine.flags[key]] = merged[key]
     if replicas > 1:
