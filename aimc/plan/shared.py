@@ -21,9 +21,10 @@ profiles and request are not changed while it serves them. Pure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aimc.core.safety import check_env
 from aimc.domain.recipe import Hardware, Recipe
@@ -45,8 +46,16 @@ __all__ = ["Profiles", "Shared"]
 _T = TypeVar("_T")
 
 
-def _once(made: dict[tuple[Any, ...], Any], make: Callable[..., _T], args: tuple[Any, ...]) -> _T:
-    """``make(*args)`` from ``made``, or made and kept there (an error is not kept)."""
+class _Once(Protocol):
+    """``once(make, *args)``: ``make(*args)``, made once for equal arguments."""
+
+    def __call__(self, make: Callable[..., _T], /, *args: Hashable) -> _T: ...
+
+
+def _once(made: dict[tuple[Any, ...], Any], make: Callable[..., _T], /, *args: Hashable) -> _T:
+    """``make(*args)`` from ``made``, or made and kept there (an error is not kept): the
+    ``once`` of :class:`Profiles` and :class:`Shared`, bound to their ``made`` by
+    :func:`functools.partial` (one Python call per piece: a plan asks for seven)."""
     key = (make, *args)
     kept: _T = made.get(key, _NONE)
     if kept is _NONE:
@@ -71,6 +80,8 @@ class Profiles:
         self.most = most
         self._sources: dict[int, tuple[Hardware, Src]] = {}
         self._made: dict[tuple[Any, ...], Any] = {}
+        #: ``once(make, *args)``: ``make(*args)``, made once for equal arguments.
+        self.once: _Once = functools.partial(_once, self._made)
         self._hardware: dict[tuple[str, int], tuple[Mapping[str, Any], Hardware]] = {}
 
     def src(self, hardware: Hardware) -> Src:
@@ -85,10 +96,6 @@ class Profiles:
                 Src(hardware.doc, hardware_display(hardware)),
             )
         return held[1]
-
-    def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
-        """``make(*args)``, made once for equal arguments."""
-        return _once(self._made, make, args)
 
     def hardware(
         self, name: str, data: Mapping[str, Any], make: Callable[[str, Mapping[str, Any]], Hardware]
@@ -115,14 +122,14 @@ class Shared:
         self.rsrc = Src(recipe.doc, recipe_display(recipe))
         self.facts: Mapping[str, Any] = recipe.data["model"]["facts"]
         self._made: dict[tuple[Any, ...], Any] = {}
+        #: ``once(make, *args)``: ``make(*args)``, made once for equal arguments (a
+        #: :class:`~aimc.plan.layers.Choice` or :class:`~aimc.plan.layers.Src` equals only
+        #: itself); an error is not kept.
+        self.once: _Once = functools.partial(_once, self._made)
+        self._users: dict[str, list[Layer]] = {}
         self._choices: dict[tuple[int, str, str], Choice] = {}
         self._requests: dict[int, Request] = {}
         self._checked: set[tuple[str, str]] = set()
-
-    def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
-        """``make(*args)``, made once for equal arguments (a :class:`~aimc.plan.layers.Choice`
-        or :class:`~aimc.plan.layers.Src` equals only itself); an error is not kept."""
-        return _once(self._made, make, args)
 
     def context(
         self, recipe: Recipe, hardware: Hardware, request: Request, chosen: Candidate
@@ -142,10 +149,10 @@ class Shared:
 
     def user_layers(self, backend: str) -> list[Layer]:
         """The user's layers of the request (:func:`~aimc.plan.layers.user_layers`)."""
-        return self.once(self._user_layers, backend)
-
-    def _user_layers(self, backend: str) -> list[Layer]:
-        return user_layers(self.request, backend)
+        layers = self._users.get(backend)
+        if layers is None:  # an error is not kept
+            layers = self._users[backend] = user_layers(self.request, backend)
+        return layers
 
     def check_env(self, name: str, value: str, source: str) -> None:
         """:func:`~aimc.core.safety.check_env`, once for each variable and value: whether it
