@@ -119,6 +119,22 @@ def test_lint_verdicts_are_plain_ones_over_the_catalog_on_every_profile(plain) -
     assert compared > 2000 and differ > 100  # the catalog x every profile, fits and not
 
 
+def test_an_estimate_alone_reads_as_the_plans_estimate() -> None:
+    """assess(plans=False) makes an estimate's JSON only when it is read: it is then the
+    plan's, key for key in the same order, and a plain dict of it writes the same JSON."""
+    recipe, h100 = CATALOG.recipe("Qwen/Qwen3-32B"), CATALOG.hardware("h100")
+    for c in candidates(recipe, "h100"):
+        request = Request(model=recipe.model_id, gpus=c.gpus)
+        (fast,) = assess(recipe, h100, request, [c], plans=False)
+        (whole,) = assess(recipe, h100, request, [c])
+        assert fast.plan is None and whole.plan is not None and fast.estimate is not None
+        want = whole.plan.estimate
+        assert (fast.verdict, fast.reason) == (want["verdict"], want["reason"])
+        assert list(fast.estimate.items()) == list(want.items()) and len(fast.estimate) == len(want)
+        assert fast.estimate == want and want == fast.estimate and repr(fast.estimate) == repr(want)
+        assert json.dumps(dict(fast.estimate)) == json.dumps(want)
+
+
 def test_shared_plans_are_plain_plans_over_the_catalog(plain) -> None:
     """Whole plans, for a GPU count left open and asked for, in a shuffled order."""
     for recipe in RECIPES:
