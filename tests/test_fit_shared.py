@@ -18,10 +18,12 @@ from hypothesis import strategies as st
 
 import aimc.check.lint_fit as lint_fit_module
 import aimc.plan.layers as layers
+import aimc.plan.shared as shared_module
 from aimc.check.catalog import Catalog
 from aimc.check.lint_fit import lint_fit
 from aimc.core.errors import ConfigError
 from aimc.core.loader import Document, load_document
+from aimc.core.safety import SECRET_ENV
 from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
 from aimc.plan import vllm_memory
 from aimc.plan.candidates import Candidate, candidates
@@ -428,3 +430,47 @@ def test_a_layer_keeps_what_it_derives_once_for_each_layer() -> None:
     recipe = CATALOG.recipe("Qwen/Qwen3-8B")
     choice = layers.Choice(recipe, layers.Src(recipe.doc, "r"), 0, "vllm", "bf16")
     assert choice.weights is choice.weights and choice.weights == recipe.data["weights"]["bf16"]
+
+
+def test_a_profiles_variables_are_checked_once_for_every_recipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Failed before (each recipe checked them again): a variable and value that passed
+    check_env for one recipe pass for the next recipe with the same Profiles unchecked."""
+    checked: list[str] = []
+    real = shared_module.check_env
+
+    def counted(name: str, value: str, source: str) -> None:
+        checked.append(name)
+        real(name, value, source)
+
+    monkeypatch.setattr(shared_module, "check_env", counted)
+    h100 = copy.deepcopy(CATALOG.hardware("h100").data)
+    h100["env"] = {"AIMC_TEST_VAR": "abcdefgh1234"}
+    hardware, profiles = _profile(h100), Profiles()
+    for _ in range(2):
+        recipe = _recipe(_base())
+        request = Request(model=recipe.model_id, gpus=1)
+        c = candidates(recipe, "h100")[0]
+        build_plan(recipe, hardware, request, c, shared=Shared(recipe, request, profiles))
+    assert checked.count("AIMC_TEST_VAR") == 1
+
+
+@pytest.mark.parametrize("secret", SECRET_ENV)
+def test_a_variable_that_passed_is_refused_once_it_holds_a_secret(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    """What passed is kept with the caller's secret variables it was checked against:
+    once a secret variable holds the value, the next recipe's plan is refused."""
+    for name in SECRET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    h100 = copy.deepcopy(CATALOG.hardware("h100").data)
+    h100["env"] = {"AIMC_TEST_VAR": "abcdefgh1234"}
+    hardware, profiles = _profile(h100), Profiles()
+    recipe = _recipe(_base())
+    request = Request(model=recipe.model_id, gpus=1)
+    c = candidates(recipe, "h100")[0]
+    build_plan(recipe, hardware, request, c, shared=Shared(recipe, request, profiles))
+    monkeypatch.setenv(secret, "abcdefgh1234")
+    with pytest.raises(ConfigError, match="holds a token or the value of one of your secret"):
+        build_plan(recipe, hardware, request, c, shared=Shared(recipe, request, profiles))
