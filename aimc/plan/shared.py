@@ -17,7 +17,8 @@ through one, ``assess`` for its candidates on one profile.
 A plan built with it is the one built without it (``tests/test_fit_shared.py``): a piece is
 kept only for arguments that are equal values or the very same objects (which the key
 holds, so that no other object takes their ids), errors are not kept, and the recipe,
-profiles and request are not changed while it serves them. Pure.
+profiles and request are not changed while it serves them. Pure, but for the caller's
+secret variables, which :func:`~aimc.core.safety.check_env` reads.
 """
 
 from __future__ import annotations
