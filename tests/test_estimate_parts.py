@@ -5,9 +5,10 @@ runtime (kept for a few numbers)."""
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import FrozenInstanceError, fields, replace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +104,12 @@ def test_a_judged_estimate_is_the_sized_one_with_its_verdict(
     assert [getattr(got, f.name) for f in fields(got)] == [
         getattr(want, f.name) for f in fields(want)
     ]
+    # _judged sets the fields itself, as Estimate's __init__ does: the same attributes in
+    # the same order (to_json's), nothing else, and still frozen.
+    assert list(vars(got).items()) == list(vars(want).items())
+    assert got.to_json() == want.to_json() and hash(got) == hash(want)
+    with pytest.raises(FrozenInstanceError):
+        got.verdict = "runnable"  # type: ignore[misc]
 
 
 @settings(max_examples=300, deadline=None)
@@ -155,3 +162,30 @@ def test_the_runtime_graphs_are_those_of_the_plain_capture_sizes(
     per_stage = -(-layers // pp)
     want = graph_memory(facts, per_stage, tp, [s for s in sizes if s <= run_tokens], mode, run_seqs)
     assert got.graphs == want
+
+
+@pytest.mark.parametrize(
+    ("kv_bytes_gib", "usable"),
+    [
+        (None, "(80 x 0.9)"),
+        (
+            8.0,
+            "+ --kv-cache-memory-bytes GiB per GPU exceed the 78.7 GiB usable (80 less 1.3 "
+            "before vLLM's baseline)",
+        ),
+    ],
+)
+def test_the_usable_memory_is_spelled_out_when_the_weights_leave_no_kv_cache(
+    kv_bytes_gib: float | None, usable: str
+) -> None:
+    """The words of the verdict that the usable memory cannot hold the weights: the budget
+    as memory x utilization, or, with --kv-cache-memory-bytes, as memory less what precedes
+    vLLM's baseline."""
+    runtime = Runtime(1024, 8192, None, True, kv_bytes_gib, 1.3)
+    budget = 78.7 if kv_bytes_gib is not None else 72.0
+    sized = _Sized(70.0, "checkpoint", 1e5, 1.0, 2.0, budget, 73.0, 4096, 0, 0, 0.0)
+    verdict, reason = _verdict(sized, 0.0, 80.0, 0.9, runtime)
+    assert verdict == "incompatible"
+    assert reason.startswith("not enough memory: weights 70.0 + overhead 2.0 ")
+    assert reason.endswith(usable)
+    assert ("--kv-cache-memory-bytes" in reason) == (kv_bytes_gib is not None)

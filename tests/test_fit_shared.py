@@ -18,10 +18,12 @@ from hypothesis import strategies as st
 
 import aimc.check.lint_fit as lint_fit_module
 import aimc.plan.layers as layers
+import aimc.plan.shared as shared_module
 from aimc.check.catalog import Catalog
 from aimc.check.lint_fit import lint_fit
 from aimc.core.errors import ConfigError
 from aimc.core.loader import Document, load_document
+from aimc.core.safety import SECRET_ENV
 from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
 from aimc.plan import vllm_memory
 from aimc.plan.candidates import Candidate, candidates
@@ -117,6 +119,22 @@ def test_lint_verdicts_are_plain_ones_over_the_catalog_on_every_profile(plain) -
             compared += want[2] is not None
             differ += want[2] is not None and fast.verdict != "runnable"
     assert compared > 2000 and differ > 100  # the catalog x every profile, fits and not
+
+
+def test_an_estimate_alone_reads_as_the_plans_estimate() -> None:
+    """assess(plans=False) makes an estimate's JSON only when it is read: it is then the
+    plan's, key for key in the same order, and a plain dict of it writes the same JSON."""
+    recipe, h100 = CATALOG.recipe("Qwen/Qwen3-32B"), CATALOG.hardware("h100")
+    for c in candidates(recipe, "h100"):
+        request = Request(model=recipe.model_id, gpus=c.gpus)
+        (fast,) = assess(recipe, h100, request, [c], plans=False)
+        (whole,) = assess(recipe, h100, request, [c])
+        assert fast.plan is None and whole.plan is not None and fast.estimate is not None
+        want = whole.plan.estimate
+        assert (fast.verdict, fast.reason) == (want["verdict"], want["reason"])
+        assert list(fast.estimate.items()) == list(want.items()) and len(fast.estimate) == len(want)
+        assert fast.estimate == want and want == fast.estimate and repr(fast.estimate) == repr(want)
+        assert json.dumps(dict(fast.estimate)) == json.dumps(want)
 
 
 def test_shared_plans_are_plain_plans_over_the_catalog(plain) -> None:
@@ -285,8 +303,9 @@ def test_shared_refuses_another_recipe_or_request() -> None:
 
 def test_lint_makes_each_layer_once_for_what_it_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Failed before (four layers per candidate): the recipe layer is made once per
-    configuration x backend x precision for every profile, the hardware layer once per
-    profile x backend x one-or-more GPUs."""
+    backend x precision whose weights the recipe holds (the configurations that hold
+    their own share one per backend) for every configuration and profile, the hardware
+    layer once per profile x backend x one-or-more GPUs."""
     made: dict[str, list[tuple[Any, ...]]] = {"recipe": [], "hardware": []}
     for name, key in (("recipe", "recipe_layer"), ("hardware", "hardware_layer")):
         real = getattr(layers, key)
@@ -299,8 +318,14 @@ def test_lint_makes_each_layer_once_for_what_it_reads(monkeypatch: pytest.Monkey
     recipe = CATALOG.recipe("Qwen/Qwen3-32B")
     hardware = {h.name: h.data for h in PROFILES}
     assert lint_fit(recipe.doc, hardware) == []
-    choices = {(c.index, c.backend, c.precision) for c in candidates(recipe)}
-    assert len(made["recipe"]) == len(choices)
+    confs = recipe.data["configurations"]
+    reads = {
+        (c.backend, None if c.precision in confs[c.index].get("weights", {}) else c.precision)
+        for c in candidates(recipe)
+    }
+    keys = [args[1:] for args in made["recipe"]]
+    assert set(keys) == reads and len(keys) == len(reads)  # each once
+    assert len(reads) < len({(c.index, c.backend, c.precision) for c in candidates(recipe)})
     assert len(made["hardware"]) == len(set(made["hardware"]))  # never twice alike
     kinds = {(c.hardware, c.backend, c.gpus > 1, c.nodes > 1) for c in candidates(recipe)}
     assert len(made["hardware"]) <= len(kinds)
@@ -405,3 +430,47 @@ def test_a_layer_keeps_what_it_derives_once_for_each_layer() -> None:
     recipe = CATALOG.recipe("Qwen/Qwen3-8B")
     choice = layers.Choice(recipe, layers.Src(recipe.doc, "r"), 0, "vllm", "bf16")
     assert choice.weights is choice.weights and choice.weights == recipe.data["weights"]["bf16"]
+
+
+def test_a_profiles_variables_are_checked_once_for_every_recipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Failed before (each recipe checked them again): a variable and value that passed
+    check_env for one recipe pass for the next recipe with the same Profiles unchecked."""
+    checked: list[str] = []
+    real = shared_module.check_env
+
+    def counted(name: str, value: str, source: str) -> None:
+        checked.append(name)
+        real(name, value, source)
+
+    monkeypatch.setattr(shared_module, "check_env", counted)
+    h100 = copy.deepcopy(CATALOG.hardware("h100").data)
+    h100["env"] = {"AIMC_TEST_VAR": "abcdefgh1234"}
+    hardware, profiles = _profile(h100), Profiles()
+    for _ in range(2):
+        recipe = _recipe(_base())
+        request = Request(model=recipe.model_id, gpus=1)
+        c = candidates(recipe, "h100")[0]
+        build_plan(recipe, hardware, request, c, shared=Shared(recipe, request, profiles))
+    assert checked.count("AIMC_TEST_VAR") == 1
+
+
+@pytest.mark.parametrize("secret", SECRET_ENV)
+def test_a_variable_that_passed_is_refused_once_it_holds_a_secret(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    """What passed is kept with the caller's secret variables it was checked against:
+    once a secret variable holds the value, the next recipe's plan is refused."""
+    for name in SECRET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    h100 = copy.deepcopy(CATALOG.hardware("h100").data)
+    h100["env"] = {"AIMC_TEST_VAR": "abcdefgh1234"}
+    hardware, profiles = _profile(h100), Profiles()
+    recipe = _recipe(_base())
+    request = Request(model=recipe.model_id, gpus=1)
+    c = candidates(recipe, "h100")[0]
+    build_plan(recipe, hardware, request, c, shared=Shared(recipe, request, profiles))
+    monkeypatch.setenv(secret, "abcdefgh1234")
+    with pytest.raises(ConfigError, match="holds a token or the value of one of your secret"):
+        build_plan(recipe, hardware, request, c, shared=Shared(recipe, request, profiles))

@@ -4,7 +4,12 @@ the utilization vLLM refuses, and verdicts near the edge."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from aimc.check.catalog import Catalog
@@ -12,7 +17,16 @@ from aimc.core.errors import ConfigError
 from aimc.plan.estimate import GIB, estimate
 from aimc.plan.policy import resolve
 from aimc.plan.request import Request
-from aimc.plan.vllm_memory import batch_defaults, capture_sizes, graph_memory, vllm_runtime
+from aimc.plan.vllm_memory import (
+    _NO_FLAGS,
+    RUNTIME_ARGS,
+    RUNTIME_ENV,
+    _flags,
+    batch_defaults,
+    capture_sizes,
+    graph_memory,
+    vllm_runtime,
+)
 from tests.conftest import ROOT
 
 CATALOG = Catalog.default()
@@ -190,3 +204,69 @@ def test_flags_and_compilation_config_change_the_captures() -> None:
     assert none.graphs is None
     sizes = vllm_runtime(f, H100, {"cudagraph-capture-sizes": [1, 2, 4, 8]}, {}, 1).graphs
     assert sizes is not None and (sizes.piecewise, sizes.largest) == (4, 8)
+
+
+class _Asked(Mapping[str, Any]):
+    """A mapping that records every key asked of it (iterating it asks for them all; its
+    length reads none)."""
+
+    def __init__(self, data: dict[str, Any]):
+        self.data, self.asked = data, set[str]()
+
+    def __getitem__(self, key: str) -> Any:
+        self.asked.add(key)
+        return self.data[key]
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return key in self.data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return self.data.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        self.asked.add("<every key>")
+        return iter(self.data)
+
+    def __len__(self) -> int:  # whether there are any: no key read
+        return len(self.data)
+
+
+_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 20000)
+    | st.sampled_from(
+        ["throughput", "0", "8G", "512", "[1, 2, 4]", "1,2", '{"cudagraph_mode": "PIECEWISE"}']
+    )
+)
+_ARGS = st.dictionaries(
+    st.sampled_from(sorted(RUNTIME_ARGS | {"max-model-len", "dtype", "port", "seed"})), _VALUES
+)
+_ENV = st.dictionaries(
+    st.sampled_from(sorted(RUNTIME_ENV | {"VLLM_USE_V1", "NCCL_DEBUG"})), st.sampled_from("01x")
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    args=_ARGS, env=_ENV, tp=st.integers(1, 8), model=st.sampled_from([LLAMA_70B, "Qwen/Qwen3-32B"])
+)
+def test_vllm_runtime_reads_only_the_flags_and_variables_it_names(
+    args: dict[str, Any], env: dict[str, str], tp: int, model: str
+) -> None:
+    """The plan hands vllm_runtime only RUNTIME_ARGS and RUNTIME_ENV (resolve._estimate):
+    they are all it reads, and the runtime of those alone is the runtime of them all."""
+    asked_args, asked_env = _Asked(args), _Asked(env)
+    whole = vllm_runtime(facts(model), H100, asked_args, asked_env, tp)
+    assert asked_args.asked <= RUNTIME_ARGS
+    assert asked_env.asked <= RUNTIME_ENV
+    named = {k: v for k, v in args.items() if k in RUNTIME_ARGS}
+    assert _flags({}, 8, 16, 32) == (8, 16, 32, *_NO_FLAGS)  # what no flags leave
+    assert (
+        vllm_runtime(
+            facts(model), H100, named, {k: v for k, v in env.items() if k in RUNTIME_ENV}, tp
+        )
+        == whole
+    )

@@ -18,7 +18,7 @@ replaces the budget. A verdict within the graph estimate's band of the edge says
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from aimc.plan.vllm_memory import Runtime
@@ -221,18 +221,18 @@ def estimate(
     overhead = _overhead_gib(facts, precision, tp * pp, runtime) + graph
     budget, kv_free = _kv_free(weights + overhead, memory_gib, utilization, kv_budget_gib, runtime)
     kv_gib = _kv_for(facts, per_token, context_length) / GIB
-    sized = _Sized(
-        weights_gib=weights,
-        weights_basis=weights_basis,
-        kv_bytes_per_token=per_token,
-        kv_gib=kv_gib,
-        overhead_gib=overhead,
-        budget_gib=budget,
-        need_gib=weights + overhead + kv_gib,
-        context_length=context_length,
-        max_context=_max_context(facts, per_token, kv_free),
-        kv_capacity_tokens=_capacity(facts, per_token, kv_free),
-        graph_gib=graph,
+    sized = _Sized(  # by position, in _Sized's order (keywords cost twice as much)
+        weights,  # weights_gib
+        weights_basis,
+        per_token,  # kv_bytes_per_token
+        kv_gib,
+        overhead,  # overhead_gib
+        budget,  # budget_gib
+        weights + overhead + kv_gib,  # need_gib
+        context_length,
+        _max_context(facts, per_token, kv_free),  # max_context
+        _capacity(facts, per_token, kv_free),  # kv_capacity_tokens
+        graph,  # graph_gib
     )
     return _judged(sized, kv_free, memory_gib, utilization, runtime)
 
@@ -266,9 +266,21 @@ def _judged(
     :func:`_caveat`)."""
     verdict, reason = _verdict(sized, kv_free, memory_gib, utilization, runtime)
     caveat = _caveat(sized, kv_free, memory_gib, runtime)
-    return Estimate(
-        *sized[:-1], verdict, "; ".join(filter(None, (reason, caveat))), sized.graph_gib, caveat
-    )
+    if caveat:
+        reason = f"{reason}; {caveat}" if reason else caveat
+    # Estimate's fields set as its __init__ sets them, in its order, at half the cost (a
+    # frozen dataclass's __init__ sets each through object.__setattr__): an estimate is
+    # made for every candidate lint/fit checks (tests/test_estimate_parts.py holds the two
+    # alike).
+    made: Estimate = _NEW(Estimate)
+    values = (*sized[:-1], verdict, reason, sized.graph_gib, caveat)
+    made.__dict__.update(zip(_FIELDS, values, strict=True))
+    return made
+
+
+#: :class:`Estimate`'s fields, in order, and how :func:`_judged` makes one.
+_FIELDS = tuple(f.name for f in fields(Estimate))
+_NEW = object.__new__
 
 
 def _kv_free(
@@ -382,18 +394,19 @@ def _verdict(
     for the KV cache after the weights and the overhead)."""
     weights, overhead, budget = sized.weights_gib, sized.overhead_gib, sized.budget_gib
     need, context_length, max_context = sized.need_gib, sized.context_length, sized.max_context
-    usable = f"{memory_gib:g} x {utilization:g}"
-    if runtime is not None and runtime.kv_cache_memory_gib is not None:
-        usable = f"{memory_gib:g} less {runtime.pre_baseline_gib:g} before vLLM's baseline"
-    elif runtime is not None and budget > memory_gib - runtime.pre_baseline_gib:
+    by_bytes = runtime is not None and runtime.kv_cache_memory_gib is not None
+    if runtime is not None and not by_bytes and budget > memory_gib - runtime.pre_baseline_gib:
         # vLLM 0.32 request_memory(): free memory at its baseline must hold the budget.
         return "incompatible", (
             f"{REFUSED_UTILIZATION} {utilization:g} asks {budget:.1f} GiB per GPU, more "
             f"than the {memory_gib - runtime.pre_baseline_gib:.1f} GiB free after the CUDA "
             "context and NCCL: vLLM refuses to start"
         )
-    if kv_free <= 0:
-        what = " + --kv-cache-memory-bytes" if usable.endswith("baseline") else ""
+    if kv_free <= 0:  # the usable memory spelled out only here (most estimates fit)
+        usable, what = f"{memory_gib:g} x {utilization:g}", ""
+        if runtime is not None and by_bytes:
+            usable = f"{memory_gib:g} less {runtime.pre_baseline_gib:g} before vLLM's baseline"
+            what = " + --kv-cache-memory-bytes"
         return "incompatible", (
             f"not enough memory: weights {weights:.1f} + overhead {overhead:.1f}{what} GiB "
             f"per GPU exceed the {budget:.1f} GiB usable ({usable})"

@@ -11,6 +11,7 @@ the ``--config`` schema for ``--set`` items). Pure.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,7 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     (``context_length``...), ``args.<flag>`` or ``env.<NAME>``.
     """
     out: dict[str, Setting] = {}
-    for layer in sorted(layers, key=_rank):
+    for layer in sorted(layers, key=_RANK_OF):
         settings = layer.settings
         if not layer.removes:
             out.update(settings)  # type: ignore[arg-type]  # no None among them
@@ -137,8 +138,8 @@ def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
     return out
 
 
-def _rank(layer: Layer) -> int:
-    return layer.rank
+#: A layer's rank, the key :func:`merge` sorts by (in C: no Python call per layer).
+_RANK_OF = operator.attrgetter("rank")
 
 
 class Src:
@@ -290,15 +291,17 @@ class Choice:
         return "configuration" if self.weights_ptr.startswith(self.cbase) else "recipe"
 
 
-@dataclass(frozen=True, eq=False)
 class Context:
-    """What every step of :func:`build_plan` reads: the inputs and where values came from."""
+    """What every step of :func:`build_plan` reads: the inputs and where values came from
+    (a plain record, made for every plan and estimate: equal only to itself)."""
 
-    choice: Choice
-    hardware: Hardware
-    hsrc: Src
-    request: Request
-    chosen: Candidate
+    __slots__ = ("choice", "chosen", "hardware", "hsrc", "request")
+
+    def __init__(
+        self, choice: Choice, hardware: Hardware, hsrc: Src, request: Request, chosen: Candidate
+    ):
+        self.choice, self.hardware, self.hsrc = choice, hardware, hsrc
+        self.request, self.chosen = request, chosen
 
     @property
     def recipe(self) -> Recipe:
@@ -355,7 +358,7 @@ def layers_of(
     return [
         across(backend_layer, chosen.backend, ctx.request.default_port),
         across(hardware_layer, ctx.hsrc, chosen.backend, chosen.gpus > 1, chosen.nodes > 1),
-        once(recipe_layer, ctx.choice),
+        once(recipe_layer, ctx.rsrc, chosen.backend, _recipe_weights(ctx.choice)),
         once(configuration_layer, ctx.choice, count_listed(ctx.choice, ctx.request)),
     ]
 
@@ -425,20 +428,30 @@ def _interconnect_env(net: Mapping[str, Any], src: Src) -> dict[str, tuple[Any, 
     return values
 
 
-def recipe_layer(side: Choice) -> Layer:
-    """Layer 3: the recipe's facts (context, name) and ``defaults``."""
-    data, src = side.recipe.data, side.rsrc
+def _recipe_weights(side: Choice) -> str | None:
+    """The precision whose weights the recipe layer holds for ``side``: its own, when the
+    configuration does not hold them (None)."""
+    return side.precision if side.weights_layer == "recipe" else None
+
+
+def recipe_layer(src: Src, backend: str, precision: str | None) -> Layer:
+    """Layer 3: the recipe's facts (context, name) and ``defaults`` (its ``args`` for the
+    recipe's default backend alone) and, for a ``precision`` whose weights the recipe holds
+    (:func:`_recipe_weights`), what they imply; ``src``: the recipe's sources (its
+    document). The same layer for every configuration of that backend and precision."""
+    data = src.doc.data
     defaults = data.get("defaults", {})
     values: dict[str, tuple[Any, str]] = {
         "context_length": (data["model"]["facts"]["max_context"], src("/model/facts/max_context")),
-        "served_model_name": (side.recipe.model_id, src("/model/id")),
+        "served_model_name": (str(data["model"]["id"]), src("/model/id")),
     }
     _neutral(values, defaults, "/defaults", src)
-    if side.backend == default_backend(data):
+    if backend == default_backend(data):
         _scoped(values, defaults.get("args", {}), "args", "/defaults/args", src)
     _scoped(values, defaults.get("env", {}), "env", "/defaults/env", src)
-    if side.weights_layer == "recipe":
-        values.update(weights_values(side))
+    if precision is not None:
+        ptr = f"/weights/{precision}"
+        values.update(_weights_values(BACKENDS[backend], data["weights"][precision], ptr, src))
     return Layer("recipe", values)
 
 
@@ -462,8 +475,15 @@ def configuration_layer(side: Choice, count_listed: bool) -> Layer:
 
 def weights_values(side: Choice) -> dict[str, tuple[Any, str]]:
     """Settings the chosen weights imply (their KV-cache dtype)."""
-    if "kv_cache_dtype" not in side.weights:
+    return _weights_values(side.engine, side.weights, side.weights_ptr, side.rsrc)
+
+
+def _weights_values(
+    engine: Backend, weights: Mapping[str, Any], ptr: str, src: Src
+) -> dict[str, tuple[Any, str]]:
+    """Settings the weights entry ``weights`` at ``ptr`` implies for ``engine``."""
+    if "kv_cache_dtype" not in weights:
         return {}
-    flag = side.engine.flags["kv_cache_dtype"]
-    value = side.engine.kv_cache_dtypes[side.weights["kv_cache_dtype"]]
-    return {f"args.{flag}": (value, side.rsrc(f"{side.weights_ptr}/kv_cache_dtype"))}
+    flag = engine.flags["kv_cache_dtype"]
+    value = engine.kv_cache_dtypes[weights["kv_cache_dtype"]]
+    return {f"args.{flag}": (value, src(f"{ptr}/kv_cache_dtype"))}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from aimc.plan.layers import Choice, Context, layers_of, merge
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
 from aimc.plan.shared import Shared
-from aimc.plan.vllm_memory import vllm_runtime
+from aimc.plan.vllm_memory import RUNTIME_ARGS, RUNTIME_ENV, vllm_runtime
 from aimc.plan.weights import checkpoint_total
 from aimc.vendors import vendor, visibility_variables
 
@@ -47,19 +46,27 @@ def plan_name(model_id: str) -> str:
     return f"aim-{_slug(model_id.split('/')[-1])}"[:63].rstrip("-")
 
 
-@dataclass(frozen=True)
 class _Sized:
-    """A plan's parts before they are put together: the steps of :func:`build_plan`."""
+    """A plan's parts before they are put together: the steps of :func:`build_plan` (a
+    plain record: made for every estimate, read by :func:`build_plan` alone)."""
 
-    ctx: Context
-    merged: Mapping[str, Setting]
-    args: dict[str, Setting]
-    env: dict[str, Setting]
-    source: str
-    local: bool
-    image: str | None
-    launcher: str
-    estimate: Estimate
+    __slots__ = ("args", "ctx", "env", "estimate", "image", "launcher", "local", "merged", "source")
+
+    def __init__(
+        self,
+        ctx: Context,
+        merged: Mapping[str, Setting],
+        args: dict[str, Setting],
+        env: dict[str, Setting],
+        source: str,
+        local: bool,
+        image: str | None,
+        launcher: str,
+        estimate: Estimate,
+    ):
+        self.ctx, self.merged, self.args, self.env = ctx, merged, args, env
+        self.source, self.local, self.image, self.launcher = source, local, image, launcher
+        self.estimate = estimate
 
 
 def _sized(
@@ -75,8 +82,10 @@ def _sized(
     ctx = shared.context(recipe, hardware, request, chosen)
     recipe_side = layers_of(ctx, shared.once, shared.profiles.once)
     merged = merge([*recipe_side, *shared.user_layers(chosen.backend)])
-    args = _engine_args(ctx, merged, data_parallel)
-    env = _checked_env(merged, shared.request, shared.check_env)
+    given_args, given_env = _scoped(merged)
+    chosen_flags = shared.once(_chosen_flags, ctx.choice)
+    args = _engine_args(ctx, merged, given_args, chosen_flags, data_parallel)
+    env = _checked_env(given_env, shared.request, shared.check_env)
     _check_name_and_port(merged)
     source, local = shared.once(_model_source, ctx.choice)
     image, launcher = _image_and_launcher(ctx, merged, source, local)
@@ -192,13 +201,26 @@ def _launched(
     }
 
 
+def _scoped(merged: Mapping[str, Setting]) -> tuple[dict[str, Setting], dict[str, Setting]]:
+    """The ``args.*`` and the ``env.*`` settings of ``merged``, by flag and by variable
+    name, each sorted by name (one pass over the keys for both)."""
+    args: dict[str, Setting] = {}
+    env: dict[str, Setting] = {}
+    for key, setting in merged.items():
+        if key[:5] == "args.":
+            args[key[5:]] = setting
+        elif key[:4] == "env.":
+            env[key[4:]] = setting
+    return {k: args[k] for k in sorted(args)}, {k: env[k] for k in sorted(env)}
+
+
 def _checked_env(
-    merged: Mapping[str, Setting], request: Request, check: Callable[[str, str, str], None]
+    env: dict[str, Setting], request: Request, check: Callable[[str, str, str], None]
 ) -> dict[str, Setting]:
-    """The plan's environment: every ``env.*`` setting, each checked to be writable
-    (``check``: :func:`~aimc.core.safety.check_env`), and no visibility variable when the
-    plan names its GPUs."""
-    env = dict(sorted((k[4:], s) for k, s in merged.items() if k.startswith("env.")))
+    """The plan's environment: every ``env.*`` setting (``env``: by name, sorted,
+    :func:`_scoped`), each checked to be writable (``check``:
+    :func:`~aimc.core.safety.check_env`), and no visibility variable when the plan names
+    its GPUs."""
     for name, setting in env.items():
         check(name, str(setting.value), setting.source)
     if request.devices is not None:
@@ -241,32 +263,48 @@ def _container(hw: Mapping[str, Any], nodes: int) -> dict[str, Any]:
     return container
 
 
-def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> dict[str, Setting]:
-    """The backend's flags: those aimc derives (GPU count, dtype, context...) first, then
-    every ``args.*`` setting that does not override one of them."""
-    engine, chosen, weights = ctx.engine, ctx.chosen, ctx.weights
+def _chosen_flags(side: Choice) -> dict[str, Setting]:
+    """The flags the chosen configuration, backend and precision alone set, in their
+    order: the weights' dtype, quantization and revision, and trust_remote_code."""
+    engine, weights, precision = side.engine, side.weights, side.precision
+    wsrc, wlayer = side.weights_src, side.weights_layer
+    flags: dict[str, Setting] = {}
+    # weights.dtype: auto (the engine reads the checkpoint's own, config.json), or the
+    # dtype a quantized precision computes in (lint/dtype); else the precision's own.
+    dtype = weights.get("dtype") or engine.dtypes.get(precision)
+    if dtype and (precision in engine.dtypes or dtype != "auto"):
+        flags[engine.flags["dtype"]] = Setting(dtype, wlayer, wsrc)
+    for key in ("quantization", "revision"):
+        if key in weights:
+            flags[engine.flags[key]] = Setting(weights[key], wlayer, wsrc)
+    if side.recipe.data["model"].get("trust_remote_code"):
+        flags[engine.flags["trust_remote_code"]] = Setting(
+            True, "recipe", side.rsrc("/model/trust_remote_code")
+        )
+    return flags
+
+
+def _engine_args(
+    ctx: Context,
+    merged: Mapping[str, Setting],
+    rest: Mapping[str, Setting],
+    chosen_flags: Mapping[str, Setting],
+    replicas: int,
+) -> dict[str, Setting]:
+    """The backend's flags: those aimc derives (GPU count, context..., ``chosen_flags``:
+    :func:`_chosen_flags`) first, then every ``args.*`` setting (``rest``: by flag, sorted,
+    :func:`_scoped`) that does not override one of them."""
+    engine, chosen = ctx.engine, ctx.chosen
     gpus_src = (
         ("cli", "GPU_COUNT argument")
         if ctx.request.gpus is not None
         else ("configuration", ctx.rsrc(f"{ctx.cbase}/gpus/{ctx.conf['gpus'].index(chosen.gpus)}"))
     )
     core: dict[str, Setting] = {engine.flags["gpus"]: Setting(chosen.gpus, *gpus_src)}
-    wsrc, wlayer = ctx.weights_src, ctx.weights_layer
     for key in ("context_length", "memory_utilization"):
         if key in merged:
             core[engine.flags[key]] = merged[key]
-    # weights.dtype: auto (the engine reads the checkpoint's own, config.json), or the
-    # dtype a quantized precision computes in (lint/dtype); else the precision's own.
-    dtype = weights.get("dtype") or engine.dtypes.get(chosen.precision)
-    if dtype and (chosen.precision in engine.dtypes or dtype != "auto"):
-        core[engine.flags["dtype"]] = Setting(dtype, wlayer, wsrc)
-    for key in ("quantization", "revision"):
-        if key in weights:
-            core[engine.flags[key]] = Setting(weights[key], wlayer, wsrc)
-    if ctx.recipe.data["model"].get("trust_remote_code"):
-        core[engine.flags["trust_remote_code"]] = Setting(
-            True, "recipe", ctx.rsrc("/model/trust_remote_code")
-        )
+    core.update(chosen_flags)
     for key in ("served_model_name", "host", "port"):
         core[engine.flags[key]] = merged[key]
     if replicas > 1:
@@ -283,7 +321,6 @@ def _engine_args(ctx: Context, merged: Mapping[str, Setting], replicas: int) -> 
         node_args = engine.node_args(chosen.nodes) if engine.node_args else {}
         for flag, value in node_args.items():
             core[flag] = Setting(value, "configuration", nsrc)
-    rest = dict(sorted((k[5:], s) for k, s in merged.items() if k.startswith("args.")))
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
 
@@ -384,8 +421,8 @@ def _estimate(
         runtime = vllm_runtime(
             facts,
             hw,
-            {k: s.value for k, s in args.items()},
-            {k: str(s.value) for k, s in env.items()},
+            {k: args[k].value for k in RUNTIME_ARGS.intersection(args)},
+            {k: str(env[k].value) for k in RUNTIME_ENV.intersection(env)},
             tp,
             1 if across else chosen.nodes,
             architecture=architecture,

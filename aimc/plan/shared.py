@@ -8,24 +8,28 @@ model source and each environment variable's check. The memory estimate is made 
 for each plan: a key of all its arguments costs about what the estimate does, and recipes
 of distinct models never share one (issue 26 measured a memo across recipes at ~20% of
 ``lint/fit``'s time, serving only copies of one recipe). What hardware profiles alone
-decide (their sources, the backend's and the profile's layers) is a :class:`Profiles`, which
-``lint/fit`` keeps for every recipe it lints against the same profile objects. ``lint/fit``
-asks for a recipe's candidates on every profile through one, ``assess`` for its candidates
-on one profile.
+decide (their sources, the backend's and the profile's layers; the environment variables
+that passed :func:`~aimc.core.safety.check_env`, kept with the caller's secret variables it
+read) is a :class:`Profiles`, which ``lint/fit`` keeps for every recipe it lints against
+the same profile objects. ``lint/fit`` asks for a recipe's candidates on every profile
+through one, ``assess`` for its candidates on one profile.
 
 A plan built with it is the one built without it (``tests/test_fit_shared.py``): a piece is
 kept only for arguments that are equal values or the very same objects (which the key
 holds, so that no other object takes their ids), errors are not kept, and the recipe,
-profiles and request are not changed while it serves them. Pure.
+profiles and request are not changed while it serves them. Pure, but for the caller's
+secret variables, which :func:`~aimc.core.safety.check_env` reads.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from aimc.core.safety import check_env
+from aimc.core.safety import SECRET_ENV, check_env
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate
 from aimc.plan.estimate import Estimate, estimate
@@ -45,14 +49,25 @@ __all__ = ["Profiles", "Shared"]
 _T = TypeVar("_T")
 
 
-def _once(made: dict[tuple[Any, ...], Any], make: Callable[..., _T], args: tuple[Any, ...]) -> _T:
-    """``make(*args)`` from ``made``, or made and kept there (an error is not kept)."""
+class _Once(Protocol):
+    """``once(make, *args)``: ``make(*args)``, made once for equal arguments."""
+
+    def __call__(self, make: Callable[..., _T], /, *args: Hashable) -> _T: ...
+
+
+def _once(made: dict[tuple[Any, ...], Any], make: Callable[..., _T], /, *args: Hashable) -> _T:
+    """``make(*args)`` from ``made``, or made and kept there (an error is not kept): the
+    ``once`` of :class:`Profiles` and :class:`Shared`, bound to their ``made`` by
+    :func:`functools.partial` (one Python call per piece: a plan asks for seven)."""
     key = (make, *args)
-    if key in made:
-        kept: _T = made[key]
-        return kept
-    made[key] = value = make(*args)
-    return value
+    kept: _T = made.get(key, _NONE)
+    if kept is _NONE:
+        kept = made[key] = make(*args)
+    return kept
+
+
+#: What :func:`_once` finds for a piece not made yet (no piece is this object).
+_NONE: Any = object()
 
 
 class Profiles:
@@ -68,7 +83,12 @@ class Profiles:
         self.most = most
         self._sources: dict[int, tuple[Hardware, Src]] = {}
         self._made: dict[tuple[Any, ...], Any] = {}
+        #: ``once(make, *args)``: ``make(*args)``, made once for equal arguments.
+        self.once: _Once = functools.partial(_once, self._made)
         self._hardware: dict[tuple[str, int], tuple[Mapping[str, Any], Hardware]] = {}
+        #: Environment variables :func:`~aimc.core.safety.check_env` let pass, with what
+        #: else it read (:meth:`Shared.check_env`): a profile's pass for every recipe.
+        self.passed: set[tuple[str, str, tuple[str | None, ...]]] = set()
 
     def src(self, hardware: Hardware) -> Src:
         """The sources of ``hardware``'s values."""
@@ -82,10 +102,6 @@ class Profiles:
                 Src(hardware.doc, hardware_display(hardware)),
             )
         return held[1]
-
-    def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
-        """``make(*args)``, made once for equal arguments."""
-        return _once(self._made, make, args)
 
     def hardware(
         self, name: str, data: Mapping[str, Any], make: Callable[[str, Mapping[str, Any]], Hardware]
@@ -112,14 +128,16 @@ class Shared:
         self.rsrc = Src(recipe.doc, recipe_display(recipe))
         self.facts: Mapping[str, Any] = recipe.data["model"]["facts"]
         self._made: dict[tuple[Any, ...], Any] = {}
+        #: ``once(make, *args)``: ``make(*args)``, made once for equal arguments (a
+        #: :class:`~aimc.plan.layers.Choice` or :class:`~aimc.plan.layers.Src` equals only
+        #: itself); an error is not kept.
+        self.once: _Once = functools.partial(_once, self._made)
+        self._users: dict[str, list[Layer]] = {}
         self._choices: dict[tuple[int, str, str], Choice] = {}
         self._requests: dict[int, Request] = {}
-        self._checked: set[tuple[str, str]] = set()
-
-    def once(self, make: Callable[..., _T], *args: Hashable) -> _T:
-        """``make(*args)``, made once for equal arguments (a :class:`~aimc.plan.layers.Choice`
-        or :class:`~aimc.plan.layers.Src` equals only itself); an error is not kept."""
-        return _once(self._made, make, args)
+        #: What check_env reads besides a variable: the caller's secret variables, by
+        #: name and value (:func:`~aimc.core.safety.holds_secret`), as they are now.
+        self._secrets = (*SECRET_ENV, *(os.environ.get(name) for name in SECRET_ENV))
 
     def context(
         self, recipe: Recipe, hardware: Hardware, request: Request, chosen: Candidate
@@ -139,18 +157,24 @@ class Shared:
 
     def user_layers(self, backend: str) -> list[Layer]:
         """The user's layers of the request (:func:`~aimc.plan.layers.user_layers`)."""
-        return self.once(self._user_layers, backend)
-
-    def _user_layers(self, backend: str) -> list[Layer]:
-        return user_layers(self.request, backend)
+        layers = self._users.get(backend)
+        if layers is None:  # an error is not kept
+            layers = self._users[backend] = user_layers(self.request, backend)
+        return layers
 
     def check_env(self, name: str, value: str, source: str) -> None:
-        """:func:`~aimc.core.safety.check_env`, once for each variable and value: whether it
-        refuses them does not depend on ``source``, which only its error names (an error is
-        not kept, so a refused value is refused again, with its own source)."""
-        if (name, value) not in self._checked:
+        """:func:`~aimc.core.safety.check_env`, once for each variable and value and the
+        caller's secret variables (what else it reads; kept in :attr:`profiles`, so that a
+        profile's variables pass once for every recipe): whether it refuses them does not
+        depend on ``source``, which only its error names (an error is not kept, so a
+        refused value is refused again, with its own source)."""
+        key = (name, value, self._secrets)
+        passed = self.profiles.passed
+        if key not in passed:
             check_env(name, value, source)
-            self._checked.add((name, value))
+            if len(passed) >= 64 * self.profiles.most:
+                passed.clear()
+            passed.add(key)
 
     def estimate(self, facts: Mapping[str, Any], *args: Any) -> Estimate:
         """:func:`~aimc.plan.estimate.estimate` of the recipe's ``facts`` and ``args`` (its

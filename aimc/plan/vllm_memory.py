@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 __all__ = [
+    "RUNTIME_ARGS",
+    "RUNTIME_ENV",
     "Graphs",
     "Runtime",
     "batch_defaults",
@@ -73,6 +75,22 @@ PRE_BASELINE_GIB = {1: 0.51, "tp": 2.07}
 #: The architectures whose largest capture size vLLM raises to 1024.
 LARGE_CAPTURE_ARCHITECTURES = frozenset({"GptOssForCausalLM"})
 _MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
+#: The engine arguments and the environment variables :func:`vllm_runtime` reads: all
+#: it reads of them (a caller may hand it those alone; ``tests/test_vllm_memory.py``).
+RUNTIME_ARGS = frozenset(
+    {
+        "performance-mode",
+        "max-num-seqs",
+        "max-num-batched-tokens",
+        "compilation-config",
+        "enforce-eager",
+        "optimization-level",
+        "max-cudagraph-capture-size",
+        "cudagraph-capture-sizes",
+        "kv-cache-memory-bytes",
+    }
+)
+RUNTIME_ENV = frozenset({"VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS"})
 
 
 @dataclass(frozen=True)
@@ -98,9 +116,9 @@ class Graphs:
     uncertain: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What vLLM 0.32 does around the weights and the KV cache on one configuration.
+class Runtime(NamedTuple):
+    """What vLLM 0.32 does around the weights and the KV cache on one configuration (a
+    tuple: one is made for every vLLM estimate, at a third of a frozen dataclass's cost).
 
     Attributes:
         max_num_seqs: Sequences per batch (flag, else vLLM's default for the GPU).
@@ -226,8 +244,8 @@ def vllm_runtime(
         facts: The recipe's model facts.
         hardware: The hardware profile (``memory_gib``, ``name``, ``description``,
             ``architecture``).
-        args: Engine arguments, flag name -> value.
-        env: Environment, name -> value.
+        args: Engine arguments, flag name -> value (those of :data:`RUNTIME_ARGS` suffice).
+        env: Environment, name -> value (those of :data:`RUNTIME_ENV` suffice).
         tp: Tensor-parallel size.
         pp: Pipeline stages (each holds ``layers / pp`` layers).
         architecture: The model's transformers architecture.
@@ -235,6 +253,34 @@ def vllm_runtime(
     memory = float(hardware["memory_gib"])
     name = f"{hardware.get('name', '')} {hardware.get('description', '')}"
     seqs, tokens = batch_defaults(memory, name)
+    ceiling = 1024 if str(hardware.get("architecture", "")).startswith("sm10") else 512
+    ceiling = 1024 if architecture in LARGE_CAPTURE_ARCHITECTURES else ceiling
+    mode, given, kv_bytes = _NO_FLAGS  # most plans set none of the flags read here
+    if args:
+        seqs, tokens, ceiling, mode, given, kv_bytes = _flags(args, seqs, tokens, ceiling)
+    layers = math.ceil(int(facts["layers"]) / max(pp, 1))
+    shape = _GraphFacts.of(facts)
+    return Runtime(
+        max_num_seqs=seqs,
+        max_num_batched_tokens=tokens,
+        graphs=_graphs(shape, layers, tp, seqs, tokens, ceiling, given, mode),
+        graphs_subtracted=str(env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1")) != "0",
+        kv_cache_memory_gib=kv_bytes / GIB if kv_bytes is not None and kv_bytes > 0 else None,
+        pre_baseline_gib=PRE_BASELINE_GIB[1] if tp * pp == 1 else PRE_BASELINE_GIB["tp"],
+    )
+
+
+#: :func:`_flags` of no engine arguments: the mode, capture sizes and KV cache bytes
+#: (the batch and ceiling as they were; ``tests/test_vllm_memory.py``).
+_NO_FLAGS: tuple[str, None, None] = ("FULL_AND_PIECEWISE", None, None)
+
+
+def _flags(
+    args: Mapping[str, Any], seqs: int, tokens: int, ceiling: int
+) -> tuple[int, int, int, str, tuple[int, ...] | None, float | None]:
+    """The batch, capture ceiling, CUDA-graph mode, capture sizes and
+    ``--kv-cache-memory-bytes`` that ``args`` set, from vLLM's defaults ``seqs``, ``tokens``
+    and ``ceiling``."""
     if args.get("performance-mode") == "throughput":
         seqs, tokens = seqs * 2, tokens * 2
     seqs = _int(args.get("max-num-seqs"), seqs)
@@ -244,25 +290,13 @@ def vllm_runtime(
     mode = mode if mode in _MODES else "FULL_AND_PIECEWISE"
     if args.get("enforce-eager") is True or str(args.get("optimization-level", "")) == "0":
         mode = "NONE"
-    ceiling = 1024 if str(hardware.get("architecture", "")).startswith("sm10") else 512
-    ceiling = 1024 if architecture in LARGE_CAPTURE_ARCHITECTURES else ceiling
     ceiling = _int(args.get("max-cudagraph-capture-size"), ceiling)
     ceiling = _int(compilation.get("max_cudagraph_capture_size"), ceiling)
     given = _sizes(
         args.get("cudagraph-capture-sizes") or compilation.get("cudagraph_capture_sizes")
     )
-    layers = math.ceil(int(facts["layers"]) / max(pp, 1))
-    kv_bytes = _bytes(args.get("kv-cache-memory-bytes"))
-    shape = _GraphFacts.of(facts)
     sizes = tuple(given) if given is not None else None
-    return Runtime(
-        max_num_seqs=seqs,
-        max_num_batched_tokens=tokens,
-        graphs=_graphs(shape, layers, tp, seqs, tokens, ceiling, sizes, mode),
-        graphs_subtracted=str(env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1")) != "0",
-        kv_cache_memory_gib=kv_bytes / GIB if kv_bytes is not None and kv_bytes > 0 else None,
-        pre_baseline_gib=PRE_BASELINE_GIB[1] if tp * pp == 1 else PRE_BASELINE_GIB["tp"],
-    )
+    return seqs, tokens, ceiling, mode, sizes, _bytes(args.get("kv-cache-memory-bytes"))
 
 
 @functools.lru_cache(maxsize=4096)

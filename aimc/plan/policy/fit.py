@@ -12,7 +12,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,7 +20,7 @@ from aimc.core.errors import ConfigError
 from aimc.core.safety import format_devices
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate, candidates
-from aimc.plan.estimate import REFUSED_UTILIZATION
+from aimc.plan.estimate import REFUSED_UTILIZATION, Estimate
 from aimc.plan.model import Plan
 from aimc.plan.request import Request
 from aimc.plan.resolve import build_plan, estimate_for
@@ -39,7 +39,9 @@ class Assessment:
             only its estimate was asked for: :func:`assess` with ``plans`` false).
         verdict: ``runnable``, ``low-memory`` or ``incompatible``.
         reason: Why, with the numbers.
-        estimate: Its memory estimate (the plan's; None when ruled out before it).
+        estimate: Its memory estimate (the plan's JSON; None when ruled out before it;
+            with :func:`assess`'s ``plans`` false, a read-only mapping of the same keys and
+            values, made on its first read: ``lint/fit`` reads only the failing ones').
     """
 
     candidate: Candidate
@@ -123,7 +125,9 @@ def assess(
                 plan = build_plan(recipe, hardware, request, c, shared=shared)
                 estimate = plan.estimate
             else:
-                plan, estimate = None, estimate_for(recipe, hardware, request, c, shared).to_json()
+                made = estimate_for(recipe, hardware, request, c, shared)
+                out.append(Assessment(c, None, made.verdict, made.reason, _EstimateJson(made)))
+                continue
         except ConfigError as exc:
             if strict:
                 raise
@@ -131,6 +135,35 @@ def assess(
             continue
         out.append(Assessment(c, plan, estimate["verdict"], estimate["reason"], estimate))
     return out
+
+
+class _EstimateJson(Mapping[str, Any]):
+    """An estimate's JSON form (:meth:`~aimc.plan.estimate.Estimate.to_json`), made when
+    it is first read: the estimates :func:`assess` hands on without plans, most of which
+    nothing reads (``lint/fit`` reads the failing ones'). Equal to that dict."""
+
+    __slots__ = ("_estimate", "_json")
+
+    def __init__(self, estimate: Estimate):
+        self._estimate = estimate
+        self._json: dict[str, Any] | None = None
+
+    def _data(self) -> dict[str, Any]:
+        if self._json is None:
+            self._json = self._estimate.to_json()
+        return self._json
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __repr__(self) -> str:
+        return repr(self._data())
 
 
 def _ruled_out(
