@@ -13,7 +13,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from aimc.core.errors import ConfigError
@@ -29,9 +29,10 @@ from aimc.plan.shared import Shared
 __all__ = ["Assessment", "Pool", "assess", "gpus_text", "probe", "shortfall", "why_not"]
 
 
-@dataclass(frozen=True)
 class Assessment:
-    """A candidate configuration and whether it can run.
+    """A candidate configuration and whether it can run, never changed once made (a plain
+    class, not a dataclass: building one costs each start-up ~0.5 ms; read by attribute
+    only, never compared, hashed, printed or replaced).
 
     Attributes:
         candidate: The configuration (hardware x precision x GPU count x backend).
@@ -44,17 +45,25 @@ class Assessment:
             values, made on its first read: ``lint/fit`` reads only the failing ones').
     """
 
-    candidate: Candidate
-    plan: Plan | None
-    verdict: str
-    reason: str
-    estimate: Mapping[str, Any] | None = None
+    __slots__ = ("candidate", "estimate", "plan", "reason", "verdict")
+
+    def __init__(
+        self,
+        candidate: Candidate,
+        plan: Plan | None,
+        verdict: str,
+        reason: str,
+        estimate: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.candidate, self.plan, self.verdict = candidate, plan, verdict
+        self.reason, self.estimate = reason, estimate
 
 
-@dataclass(frozen=True)
 class Pool:
     """The GPUs a plan may use, by device id: ``--devices``, or the usable GPUs of this
     machine (``--target auto`` that found GPUs; :func:`aimc.app.pipeline.for_target`).
+    Never changed once made (a plain class, not a dataclass: building one costs each
+    start-up ~0.5 ms; read by attribute only, never compared, hashed, printed or replaced).
 
     Attributes:
         devices: Their device ids, in the order the server gets them.
@@ -64,9 +73,12 @@ class Pool:
             free), left out of ``devices``: for the refusals only.
     """
 
-    devices: tuple[int, ...]
-    visible: int | None = None
-    busy: tuple[str, ...] = ()
+    __slots__ = ("busy", "devices", "visible")
+
+    def __init__(
+        self, devices: tuple[int, ...], visible: int | None = None, busy: tuple[str, ...] = ()
+    ) -> None:
+        self.devices, self.visible, self.busy = devices, visible, busy
 
     @property
     def free(self) -> int:
