@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aimc.backends import BACKENDS
@@ -98,9 +98,7 @@ def _path_rule(
             place = Path(doc.path).resolve().relative_to(base_dir.resolve()).as_posix()
         except ValueError:
             return []
-    folder, slash, name = place.rpartition("/")
-    dot = name.rfind(".")  # the suffix as pathlib's: not a leading or trailing dot
-    rel = folder + slash + (name[:dot] if 0 < dot < len(name) - 1 else name)
+    rel = PurePosixPath(place).with_suffix("").as_posix()
     if rel == expected:
         return []
     return [

@@ -44,6 +44,14 @@ __all__ = [
 
 #: Artifacts written with the executable bit.
 EXECUTABLE = frozenset({"launch.sh"})
+#: The permission bits of a written folder.
+_FOLDER_MODE = 0o755
+
+
+def _mode(name: str) -> int:
+    """The permission bits of the written artifact ``name``."""
+    return 0o755 if name in EXECUTABLE else 0o644
+
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -240,24 +248,23 @@ def write_artifacts(outdir: Path, files: Mapping[str, str]) -> None:
 
 def _holds(outdir: Path, files: Mapping[str, str]) -> bool:
     """Whether ``outdir`` (aimc's, :func:`_refuse_unowned`) holds exactly what :func:`_write`
-    would leave there: a folder of mode 0755 and this user's, holding ``files`` (no path with
+    would leave there: a folder of its mode and this user's, holding ``files`` (no path with
     a folder) with their bytes, modes and owner, and besides them runtime files alone. Then
     the swap would change nothing but inodes, and the folder is left as it is: a compile of
     an unchanged plan (pre-commit's, CI's) writes nothing, and needs no exchange."""
     user = os.geteuid()
     try:
         info = os.lstat(outdir)
-        if not stat.S_ISDIR(info.st_mode) or not _is(info, 0o755, user):
+        if not stat.S_ISDIR(info.st_mode) or not _is(info, _FOLDER_MODE, user):
             return False
         if {e.name for e in os.scandir(outdir)} - RUNTIME_FILES != set(files):
             return False
         for name, text in files.items():
             path = os.path.join(outdir, name)
             info = os.lstat(path)
-            mode = 0o755 if name in EXECUTABLE else 0o644
             if "/" in name or not stat.S_ISREG(info.st_mode):
                 return False
-            if not _is(info, mode, user):
+            if not _is(info, _mode(name), user):
                 return False
             with open(path, "rb") as f:
                 if f.read() != text.encode("utf-8"):
@@ -291,7 +298,7 @@ def _write(outdir: Path, files: Mapping[str, str]) -> None:
             if "/" in name:
                 path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(files[name], encoding="utf-8", newline="\n")
-            os.chmod(path, 0o755 if name in EXECUTABLE else 0o644)
+            os.chmod(path, _mode(name))
         for name in sorted(RUNTIME_FILES - set(files)):
             kept = outdir / name
             if kept.is_file() and not kept.is_symlink():
@@ -301,7 +308,7 @@ def _write(outdir: Path, files: Mapping[str, str]) -> None:
                     import shutil  # deferred: only where a hard link fails
 
                     shutil.copy2(kept, tmp / name)
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, _FOLDER_MODE)
         gone = _swap(tmp, outdir)
     except OSError as exc:
         raise _os_error(exc, str(outdir)) from None
