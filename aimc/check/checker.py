@@ -25,6 +25,7 @@ from aimc.check.verdicts import key as verdict_key
 from aimc.core.diagnostics import Diagnostic, sort_diagnostics
 from aimc.core.errors import AimcError, ValidationFailed
 from aimc.core.loader import Document, load_document, read_bytes, read_document
+from aimc.core.spread import spread
 from aimc.domain.recipe import iter_yaml
 from aimc.domain.schema import check_schema
 
@@ -304,19 +305,13 @@ _R = TypeVar("_R")
 
 
 def _map(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
-    """``work`` over ``items`` in order: in forked worker processes, one per CPU, when there
-    are many files and more than one CPU (checking is CPU-bound), else in this process."""
+    """``work`` over ``items`` in order: spread over the CPUs (:func:`~aimc.core.spread.spread`:
+    this process and forked children) when there are many files and more than one CPU
+    (checking is CPU-bound), else in this process."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if len(items) < PARALLEL_FILES or cpus < 2:
         return [work(item) for item in items]
-    # Deferred: the pool's modules cost a one-file check (pre-commit's) a fifth of its time.
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    if "fork" not in mp.get_all_start_methods():
-        return [work(item) for item in items]
-    with ProcessPoolExecutor(cpus, mp_context=mp.get_context("fork")) as pool:
-        return list(pool.map(work, items, chunksize=max(1, len(items) // (cpus * 8))))
+    return spread(work, items, cpus)
 
 
 def _result(
