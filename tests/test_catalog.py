@@ -161,9 +161,12 @@ def test_recipe_folders_are_listed_as_rglob_lists_them(tmp_path: Path) -> None:
     (base / "linked.yaml").symlink_to(base / "a/x.yaml")
     (base / "dangling.yaml").symlink_to(base / "nowhere.yaml")
     (base / "loop").symlink_to(base, target_is_directory=True)
+    (base / "folder-link.yaml").symlink_to(base / "a", target_is_directory=True)
+    for name in (".yaml", "..yaml", "x.yaml.bak", "a/.yml"):  # named alike, not all YAML
+        (base / name).write_text("id: x\n")
     expected = sorted(p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     assert list(iter_yaml(base)) == expected
-    assert len(expected) == 6
+    assert len(expected) == 7
     assert list(iter_yaml(tmp_path / "absent")) == []
 
 

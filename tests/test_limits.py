@@ -28,6 +28,7 @@ from aimc.core.loader import (
     MAX_NODES,
     Document,
     load_document,
+    read_bytes,
     read_document,
 )
 from aimc.domain.schema import check_schema
@@ -93,6 +94,40 @@ def test_over_size_file_is_refused(tmp_path: Path) -> None:
     big.write_bytes(b"#" * MAX_FILE_BYTES + b"\n")
     match = _only_error(_validate(str(big)))
     assert match["message"] == "file is larger than 1 MiB"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from([0, 1, 4095, 4096, 65536, 65537, MAX_FILE_BYTES - 1, MAX_FILE_BYTES])
+    | st.integers(0, 200_000),
+    st.integers(0, 70_000),
+)
+def test_read_bytes_reads_what_is_there_whatever_the_size_said(size: int, grown: int) -> None:
+    """read_bytes sizes its first read by fstat's size: a file that grew after (or a
+    /proc file that says 0) is still read whole, up to one byte past the limit."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp, "f.yaml")
+        file.write_bytes(b"a" * size)
+        fstat = os.fstat
+
+        def grows(fd: int) -> os.stat_result:
+            info = fstat(fd)
+            with open(file, "ab") as more:  # written after the size was read
+                more.write(b"b" * grown)
+            return info
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "fstat", grows)
+            got = read_bytes(file)
+        assert got == (b"a" * size + b"b" * grown)[: MAX_FILE_BYTES + 1]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_a_file_whose_size_says_zero_is_read_whole() -> None:
+    got = read_bytes(Path("/proc/self/status"))
+    assert got.startswith(b"Name:") and b"\nPid:" in got and len(got) > 200
 
 
 def test_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:

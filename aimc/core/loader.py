@@ -371,17 +371,21 @@ def read_bytes(file: Path, display: str | None = None) -> bytes:
     except OSError as exc:
         raise _unreadable(file, display, exc.strerror or str(exc)) from None
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
+        mode = info.st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
             what = "Is a directory" if stat.S_ISDIR(mode) else "not a regular file"
             raise _unreadable(file, display, what)
-        chunks, left = [], MAX_FILE_BYTES + 1
+        # A buffer of the file's size (and one byte, to see its end) first: a read into a
+        # 1 MiB buffer costs a small recipe more than the rest of reading it.
+        chunks, left, size = [], MAX_FILE_BYTES + 1, info.st_size + 1
         while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
+            chunk = os.read(fd, min(left, size))
             if not chunk:
                 break
             chunks.append(chunk)
             left -= len(chunk)
+            size = 1 << 16
         return b"".join(chunks)
     except OSError as exc:
         raise _unreadable(file, display, exc.strerror or str(exc)) from None
