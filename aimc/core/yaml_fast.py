@@ -37,9 +37,9 @@ _STR, _INT, _FLOAT = ("tag:yaml.org,2002:" + t for t in ("str", "int", "float"))
 #: Facts of plain scalars, as bits: one reads otherwise to a YAML 1.1 reader (not
 #: :func:`aimc.core.yaml11.alike11`); one is a number that is not finite (``.nan``, ``1e400``).
 ODD_IN_YAML11, NOT_FINITE = 1, 2
-#: Plain scalar text -> (its value, whether it may be a mapping key, its facts): see
-#: :func:`_resolve`.
-_RESOLVED: dict[str, tuple[Any, bool, int]] = {}
+#: Plain scalar text -> (its value, its JSON Pointer token if it may be a mapping key,
+#: its facts): see :func:`_resolve`.
+_RESOLVED: dict[str, tuple[Any, str | None, int]] = {}
 #: Most entries of :data:`_RESOLVED`, and the longest text kept there.
 _RESOLVED_MAX, _RESOLVED_TEXT = 16_384, 80
 
@@ -59,9 +59,15 @@ class _Careful(Exception):
     """The document needs the careful path."""
 
 
-def _resolve(text: str) -> tuple[Any, bool, int]:
-    """(value, whether it may be a key: a string by resolution, its facts as a value or a
-    key: :data:`ODD_IN_YAML11`, :data:`NOT_FINITE`) of a plain scalar's text, as the
+def _token(key: str) -> str:
+    """What a mapping key adds to the JSON Pointer of its value: ``/`` and the key escaped."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _resolve(text: str) -> tuple[Any, str | None, int]:
+    """(value, its pointer token if it may be a key: a string by resolution (:func:`_token`),
+    its facts as a value or a key: :data:`ODD_IN_YAML11`, :data:`NOT_FINITE`) of a plain
+    scalar's text, as the
     composer and the careful path would make it; :class:`_Careful` where only they can say
     (an unusual tag, a value its tag cannot take). A date's value is its text, as the
     careful path keeps it, but a date is no key."""
@@ -74,15 +80,15 @@ def _resolve(text: str) -> tuple[Any, bool, int]:
             tag = candidate
             break
     if tag == _STR:
-        got: tuple[Any, bool] = (text, True)
+        got: tuple[Any, str | None] = (text, _token(text))
     elif tag not in _FAST_TAGS:
         raise _Careful
     elif tag.endswith(":timestamp"):
-        got = (text, False)  # the careful path keeps the text of dates
+        got = (text, None)  # the careful path keeps the text of dates
     elif (decimal := DECIMAL.match(text)) and tag == (_FLOAT if decimal[1] else _INT):
         # What the constructor makes of a short plain decimal, as a YAML 1.1 reader does,
         # told in a fifth of the time: most numbers of a file are, each new to the table.
-        return _keep(text, (float(text) if decimal[1] else int(text), False, 0))
+        return _keep(text, (float(text) if decimal[1] else int(text), None, 0))
     else:
         from ruamel.yaml.nodes import ScalarNode  # deferred: imported when a file is parsed
 
@@ -92,82 +98,85 @@ def _resolve(text: str) -> tuple[Any, bool, int]:
             raise _Careful from None
         if big_int(made):
             raise _Careful
-        got = (made, False)
+        got = (made, None)
     odd = 0 if alike11(text, got[0]) else ODD_IN_YAML11
     if isinstance(got[0], float) and not math.isfinite(got[0]):
         odd |= NOT_FINITE
     return _keep(text, (*got, odd))
 
 
-def _keep(text: str, resolved: tuple[Any, bool, int]) -> tuple[Any, bool, int]:
+def _keep(text: str, resolved: tuple[Any, str | None, int]) -> tuple[Any, str | None, int]:
     """``resolved``, kept in :data:`_RESOLVED` for ``text`` unless it is long or full."""
     if len(text) <= _RESOLVED_TEXT and len(_RESOLVED) < _RESOLVED_MAX:
         _RESOLVED[text] = resolved
     return resolved
 
 
-#: Half of each limit: a document near one goes the careful way, which checks it.
-_NODES, _TEXT, _DEPTH = MAX_NODES // 2, MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
+#: Half of each limit: a document near one goes the careful way, which checks it (half of
+#: the nodes: a quarter of them values, each with at most one key).
+_VALUES, _TEXT, _DEPTH = MAX_NODES // 4, MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
+#: :func:`_walk`'s innermost open collection before the root: none.
+_ROOT: tuple[Any, str, bool | None, Any, str, Position] = (None, "", None, None, "", (1, 1))
 
 
 def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
     """(root value, value positions, key positions, its plain scalars' facts together) of
-    the document whose first node event is next in ``events``; :class:`_Careful` if need be."""
+    the document whose first node event is next in ``events``; :class:`_Careful` if need be.
+    One loop, the innermost open collection in locals: most of a load's time is here."""
     scalar_kind, mapping_kind, sequence_kind, mapping_end, sequence_end = kinds
     values: dict[str, Position] = {}
     keys: dict[str, Position] = {}
-    # Open collections [container, pointer, pending key (mappings), its position]; 1st: root.
-    stack: list[list[Any]] = [[[], "", None, None]]
-    parent = stack[0]
-    nodes, budget, odd = 0, 0, 0
+    resolved = _RESOLVED.get
+    # The innermost open collection, its pointer, whether a mapping (None: the root is next)
+    # and a mapping's pending key (its name, pointer token, position); the outer ones' stacked.
+    container, at, is_map, name, token, key_at = _ROOT
+    stack: list[tuple[Any, str, bool | None, Any, str, Position]] = []
+    budget = odd = 0
     for event in events:
         kind = type(event)
-        if kind is mapping_end or kind is sequence_end:
-            if stack.pop()[2] is not None:
-                raise _Careful
-            parent = stack[-1]
-            if len(stack) == 1:
-                return parent[0][0], values, keys, odd
-            continue
         if kind is scalar_kind:
-            budget += len(event.value)
-            if not event.implicit[0]:  # quoted or block: a string
-                value, key_ok = event.value, True
-            else:
-                value, key_ok, facts = _RESOLVED.get(event.value) or _resolve(event.value)
+            text = event.value
+            budget += len(text)
+            if event.implicit[0]:
+                value, escaped, facts = resolved(text) or _resolve(text)
                 odd |= facts
+            else:  # quoted or block: a string (its token made if it is a key)
+                value, escaped = text, ""
         elif kind is mapping_kind or kind is sequence_kind:
-            value, key_ok = ({} if kind is mapping_kind else []), False
-        else:
-            raise _Careful  # an alias, or a node where none may be
-        if event.anchor is not None or event.tag is not None:
-            raise _Careful
-        mark = event.start_mark
-        where = (mark.line + 1, mark.column + 1)
-        container = parent[0]
-        nodes += 1
-        if type(container) is list:
-            pointer = f"{parent[1]}/{len(container)}" if len(stack) > 1 else ""
-            container.append(value)
-        elif parent[2] is None:  # a key: a string by resolution the mapping has not had yet
-            if not key_ok or value in container:
-                raise _Careful
-            parent[2], parent[3] = value, where
+            value, escaped = ({} if kind is mapping_kind else []), None
+        elif (kind is mapping_end or kind is sequence_end) and name is None:
+            value, (container, at, is_map, name, token, key_at) = container, stack.pop()
+            if is_map is None:
+                return value, values, keys, odd
             continue
         else:
-            name = parent[2]
-            pointer = f"{parent[1]}/{name.replace('~', '~0').replace('/', '~1')}"
-            keys[pointer] = parent[3]
+            raise _Careful  # an alias, a node where none may be, a key with no value
+        if event.anchor is not None or event.ctag is not None:
+            raise _Careful
+        where = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if is_map:
+            if name is None:  # a key: a string by resolution the mapping has not had yet
+                if escaped is None or value in container:
+                    raise _Careful
+                name, token, key_at = value, escaped or _token(value), where
+                continue
+            pointer = at + token
+            keys[pointer] = key_at
             container[name] = value
-            parent[2] = None
+            name = None
+        elif is_map is None:
+            pointer = ""
+        else:
+            pointer = f"{at}/{len(container)}"
+            container.append(value)
         values[pointer] = where
         budget += len(pointer)
-        if nodes > _NODES or budget > _TEXT or len(stack) > _DEPTH:
+        if len(values) > _VALUES or budget > _TEXT or len(stack) > _DEPTH:
             raise _Careful
         if kind is not scalar_kind:
-            parent = [value, pointer, None, None]
-            stack.append(parent)
-        elif len(stack) == 1:
+            stack.append((container, at, is_map, name, token, key_at))
+            container, at, is_map = value, pointer, kind is mapping_kind
+        elif is_map is None:
             return value, values, keys, odd
     raise _Careful
 
