@@ -144,33 +144,35 @@ def _keep(text: str, resolved: tuple[Any, str | None, int]) -> tuple[Any, str | 
     return resolved
 
 
-#: Half of each limit: a document near one goes the careful way, which checks it (half of
-#: the nodes: a quarter of them values, each with at most one key).
-_VALUES, _TEXT, _DEPTH = MAX_NODES // 4, MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
+#: Half of each limit: a document near one goes the careful way, which checks it. Half
+#: of the text limit is :func:`_walk`'s budget: the document's text (all its scalars'
+#: text is at most that, there are no aliases), the JSON Pointer of each value and
+#: :data:`_PER_VALUE` for each, so that a document within it has at most a quarter of
+#: the nodes as values (half of them, each value with at most one key).
+_BUDGET, _DEPTH = MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
+_PER_VALUE = _BUDGET // (MAX_NODES // 4)
 #: :func:`_walk`'s innermost open collection before the root: none.
 _ROOT: tuple[Any, str, bool | None, Any, str, Any] = (None, "", None, None, "", None)
 
 
-def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
+def _walk(events: Any, kinds: tuple[type, ...], budget: int) -> Any:
     """(root value, value positions, key positions, its plain scalars' facts together) of
-    the document whose first node event is next in ``events``; :class:`_Careful` if need be.
-    One loop, the innermost open collection in locals: most of a load's time is here."""
+    the document (of ``budget`` characters) whose first node event is next in ``events``;
+    :class:`_Careful` if need be. One loop, the innermost open collection in locals."""
     scalar_kind, mapping_kind, sequence_kind, mapping_end, sequence_end = kinds
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {}  # pointer -> parser mark (keys: of the key)
     keys: dict[str, Any] = {}
-    resolved = _RESOLVED.get
-    # The innermost open collection, its pointer, whether a mapping (None: the root is next)
-    # and a mapping's pending key (its name, pointer token, position); the outer ones' stacked.
+    # Innermost open collection, pointer, is a mapping (None: none yet), pending key's name,
+    # token, mark; the outer ones' stacked.
     container, at, is_map, name, token, key_at = _ROOT
     stack: list[tuple[Any, str, bool | None, Any, str, Any]] = []
-    budget = odd = 0
+    odd = 0
     for event in events:
         kind = type(event)
         if kind is scalar_kind:
             text = event.value
-            budget += len(text)
             if event.implicit[0]:
-                value, escaped, facts = resolved(text) or _resolve(text)
+                value, escaped, facts = _RESOLVED.get(text) or _resolve(text)
                 odd |= facts
             else:  # quoted or block: a string (its token made if it is a key)
                 value, escaped = text, ""
@@ -202,12 +204,14 @@ def _walk(events: Any, kinds: tuple[type, ...]) -> Any:
             pointer = f"{at}/{len(container)}"
             container.append(value)
         values[pointer] = where
-        budget += len(pointer)
-        if len(values) > _VALUES or budget > _TEXT or len(stack) > _DEPTH:
+        budget += len(pointer) + _PER_VALUE
+        if budget > _BUDGET:
             raise _Careful
         if kind is not scalar_kind:
             stack.append((container, at, is_map, name, token, key_at))
             container, at, is_map = value, pointer, kind is mapping_kind
+            if len(stack) > _DEPTH:
+                raise _Careful
         elif is_map is None:
             return value, Positions(values), Positions(keys), odd
     raise _Careful
@@ -239,7 +243,7 @@ def fast_plain(
         start = next(stream)
         if type(start) is not ev.DocumentStartEvent or start.version is not None or start.tags:
             return None
-        parsed = _walk(stream, kinds)
+        parsed = _walk(stream, kinds, len(text))
         if type(next(stream)) is not ev.DocumentEndEvent:
             return None  # another document
         if type(next(stream)) is not ev.StreamEndEvent:
