@@ -157,3 +157,30 @@ def test_the_yaml_cache_keeps_plain_dicts(tmp_path: Path, monkeypatch: pytest.Mo
     assert type(again.values) is dict and type(again.keys) is dict
     assert len(list(tmp_path.iterdir())) == 1
     assert again == first and list(again.values.items()) == list(first.values.items())
+
+
+@pytest.mark.parametrize(
+    ("text", "fast"),
+    [
+        ("".join(f"- {i}\n" for i in range(4000)), True),
+        ("".join(f"- {i}\n" for i in range(5100)), False),  # past a quarter of the nodes
+        ("".join(f"- {i}\n" for i in range(20_001)), False),  # past the node limit: refused
+        ("? " + "k" * 100_000 + "\n:\n" + "".join(f"  - {i}\n" for i in range(40)), True),
+        (
+            "? " + "k/~" * 33_334 + "\n:\n" + "".join(f"  - {i}\n" for i in range(90)),
+            False,
+        ),  # pointers
+        (
+            "? " + "k/~" * 33_334 + "\n:\n" + "".join(f"  - {i}\n" for i in range(200)),
+            False,
+        ),  # refused
+    ],
+)
+def test_a_document_near_a_limit_goes_the_careful_way(
+    text: str, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many values, or long pointers (a long key over many values): the fast path takes a
+    document well within every limit, leaves one near a limit to the careful path, which
+    reads or refuses it as it always does."""
+    assert (fast_plain(text) is not None) is fast
+    assert _load(text, True, monkeypatch) == _load(text, False, monkeypatch)
