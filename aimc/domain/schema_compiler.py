@@ -84,7 +84,7 @@ def ecma_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
@@ -95,7 +95,8 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
     "null": lambda v: v is None,
     "number": _is_number,
     "integer": lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool))
+        type(v) is int  # most integers: told in one step
+        or (isinstance(v, int) and not isinstance(v, bool))
         or (isinstance(v, float) and v.is_integer())
     ),
 }
