@@ -59,8 +59,8 @@ def _plain_resolvers() -> tuple[dict[Any, list[tuple[str, Any]]], Any]:
 class Positions(Mapping[str, Position]):
     """JSON Pointer -> 1-based (line, column), each made from the parser's (0-based) mark
     when it is read: a file without problems has one read (the checker's anchor), and
-    making them all cost a sixteenth of its load. Equal to the dict of the same positions;
-    pickled and copied as one."""
+    making them all cost about 6% of its load (issue 26). Equal to the dict of the same
+    positions; pickled and copied as one."""
 
     __slots__ = ("_marks",)
 
@@ -99,10 +99,9 @@ def _token(key: str) -> str:
 def _resolve(text: str) -> tuple[Any, str | None, int]:
     """(value, its pointer token if it may be a key: a string by resolution (:func:`_token`),
     its facts as a value or a key: :data:`ODD_IN_YAML11`, :data:`NOT_FINITE`) of a plain
-    scalar's text, as the
-    composer and the careful path would make it; :class:`_Careful` where only they can say
-    (an unusual tag, a value its tag cannot take). A date's value is its text, as the
-    careful path keeps it, but a date is no key."""
+    scalar's text, as the composer and the careful path would make it; :class:`_Careful`
+    where only they can say (an unusual tag, a value its tag cannot take). A date's value
+    is its text, as the careful path keeps it, but a date is no key."""
     from aimc.core.yaml11 import DECIMAL, alike11  # deferred: compiled on first use
 
     table, constructor = _plain_resolvers()
@@ -145,10 +144,10 @@ def _keep(text: str, resolved: tuple[Any, str | None, int]) -> tuple[Any, str | 
 
 
 #: Half of each limit: a document near one goes the careful way, which checks it. Half
-#: of the text limit is :func:`_walk`'s budget: the document's text (all its scalars'
-#: text is at most that, there are no aliases), the JSON Pointer of each value and
-#: :data:`_PER_VALUE` for each, so that a document within it has at most a quarter of
-#: the nodes as values (half of them, each value with at most one key).
+#: of the text limit is :func:`_walk`'s budget: the document's text (its scalars' text is
+#: at most that, there are no aliases), the JSON Pointer of each value and
+#: :data:`_PER_VALUE` for each, so that it holds at most ``MAX_NODES // 4`` values (with
+#: a key each, half the nodes).
 _BUDGET, _DEPTH = MAX_EXPANDED_CHARS // 2, MAX_DEPTH // 2
 _PER_VALUE = _BUDGET // (MAX_NODES // 4)
 #: :func:`_walk`'s innermost open collection before the root: none.
