@@ -150,3 +150,27 @@ def test_a_pointer_escapes_each_token() -> None:
 
     assert pointer("configurations", 0, "args", "a/b~c") == "/configurations/0/args/a~1b~0c"
     assert pointer() == ""
+
+
+_LINE_PIECES = ["#", "# c", " ", "\t", "a", "k: v", "\n", "\r", "\r\n", "\x85", "\u2028", "\x1c"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_LINE_PIECES) | st.text(max_size=3), max_size=12).map("".join),
+    st.integers(0, 520),
+    st.sampled_from([" ", "#", "\n", "x"]),
+)
+def test_a_file_is_empty_exactly_when_every_line_is_blank_or_a_comment(
+    tail: str, pad: int, filler: str
+) -> None:
+    """Told from the file's first lines when one of them has content, else from all of
+    them: the same verdict as looking at every line, whatever straddles the head's end."""
+    text = filler * pad + tail
+    every = all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines())
+    try:
+        load_document(text.encode(), "e.yaml")
+        refused = False
+    except ValidationFailed as exc:
+        refused = exc.diagnostics[0].message == "file is empty: expected a YAML mapping"
+    assert refused == every, repr(text)

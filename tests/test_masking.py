@@ -117,3 +117,37 @@ def test_a_token_under_any_name_never_reaches_an_artifact(cli, tmp_path: Path) -
         done = cli("compile", "Qwen/Qwen3-8B", "--target", "h100", "--set", item, "-o", str(out))
         assert done.code == 2 and not out.exists(), done.err
         assert TOKEN not in done.out + done.err and "holds a token" in done.err
+
+
+_PIECES = ["abcdef", "abcde", " abcdef ", "sk-", "hf_", "bearer ", "AKIA", "Q7x9", "x", "/", " "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES) | st.text(max_size=3), max_size=8).map("".join),
+    st.dictionaries(st.sampled_from(["HF_TOKEN", "VLLM_API_KEY", "OTHER"]),
+                    st.sampled_from([*_PIECES, "", "abcdefg", TOKEN])),
+)  # fmt: skip
+def test_short_text_is_never_changed_and_long_text_masked_as_before(
+    text: str, environ: dict[str, str]
+) -> None:
+    """Text shorter than the shortest secret (a diagnostic's empty message, a short pointer)
+    comes back as it was, without a look at the environment; any text is masked as it
+    always was: each secret variable's value of 6 characters or more, then every token."""
+    from aimc.core import masking
+
+    expected = text
+    for value in (environ.get(name, "") for name in masking.SECRET_ENV):
+        for secret in (value, value.strip()):
+            expected = expected.replace(secret, "***") if len(secret) >= 6 else expected
+    expected = masking._TOKEN.sub(lambda m: next(g for g in m.groups() if g) + "***", expected)
+    assert masking.mask(text, environ=environ) == expected
+    if len(text) < 6:
+        assert masking.mask(text, environ=_Unread()) == text
+
+
+class _Unread(dict[str, str]):
+    """An environment that must not be read."""
+
+    def get(self, *args: object) -> str:  # type: ignore[override]
+        raise AssertionError("the environment was read for a short text")

@@ -264,3 +264,16 @@ def test_the_loaders_finite_word_is_the_walks(words: list[str], shape: str) -> N
         assert _finite(doc.data), text
     walked = dataclasses.replace(doc, finite=False)
     assert check_schema(doc, "Recipe") == check_schema(walked, "Recipe")
+
+
+_ITEMS = st.sampled_from(["a", "1", "true", "", "null", 1, 1.0, True, False, None, 0])
+_ITEMS = _ITEMS | st.lists(st.sampled_from(["a", 1, "1"]), max_size=2) | st.text(max_size=2)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ITEMS, max_size=6), st.booleans())
+def test_unique_items_of_strings_and_others_match_jsonschema(items: list[Any], typed: bool) -> None:
+    """A string is its own key in the uniqueness check: never equal to a number, a boolean,
+    null or a list of the same text, equal to the same string only."""
+    schema = {"type": "array", "uniqueItems": True} if typed else {"uniqueItems": True}
+    assert compile_schema(schema)(items) is Draft202012Validator(schema).is_valid(items)

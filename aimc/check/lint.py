@@ -313,6 +313,7 @@ def _rule_hardware(
 ) -> Iterator[Diagnostic]:
     """Every hardware name is known, supports the precisions, and has the GPUs asked for."""
     for i, conf, _ in _configurations(doc):
+        most = max(conf["gpus"], default=0)
         for j, name in enumerate(conf["hardware"]):
             profile = hardware.get(name)
             where = f"/configurations/{i}/hardware/{j}"  # _p's, of numbers alone
@@ -334,12 +335,11 @@ def _rule_hardware(
                         rule="lint/precision-unsupported",
                         hint=f"{name} supports: " + ", ".join(profile["precisions"]),
                     )
-            too_many = [g for g in conf["gpus"] if g > profile["gpus_per_node"]]
-            if too_many:
+            if most > profile["gpus_per_node"]:  # the most of those it has too few for
                 yield doc.diagnostic(
                     where,
                     f"{name} has {profile['gpus_per_node']} GPUs per node; "
-                    f"configuration asks for {max(too_many)}",
+                    f"configuration asks for {most}",
                     rule="lint/gpus-per-node",
                 )
 
@@ -348,11 +348,12 @@ def _rule_overlap(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Diagno
     """No two configurations match the same hardware x precision x GPU count x backend."""
     seen: dict[tuple[str, str, int, str, int], int] = {}
     for i, conf, backend in _configurations(doc):
+        shapes = list(itertools.product(conf["gpus"], conf.get("nodes", [1])))
         for name in conf["hardware"]:
             if name not in hardware:
                 continue
             for precision in conf["precision"]:
-                for gpus, nodes in itertools.product(conf["gpus"], conf.get("nodes", [1])):
+                for gpus, nodes in shapes:
                     key = (name, precision, gpus, backend, nodes)
                     if key in seen:
                         yield doc.diagnostic(

@@ -113,15 +113,17 @@ def rule_quantization(doc: Document, hardware: Mapping[str, Any]) -> Iterator[Di
     for i, conf, backend in configurations(doc.data):
         own = conf.get("weights", {})
         for precision in conf["precision"]:
+            entry = own.get(precision) or weights.get(precision) or {}
+            value = entry.get("quantization")
+            if value is None:
+                continue  # most precisions: no pointer made
             parts: tuple[str | int, ...] = (
                 ("configurations", i, "weights", precision)
                 if precision in own
                 else ("weights", precision)
             )
-            entry = own.get(precision) or weights.get(precision) or {}
-            value = entry.get("quantization")
             where = pointer(*parts, "quantization")
-            if value is None or (where, backend) in seen:
+            if (where, backend) in seen:
                 continue
             seen.add((where, backend))
             vocab = vocabulary(backend)

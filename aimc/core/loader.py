@@ -297,11 +297,23 @@ def _text(raw: bytes, path: str) -> tuple[str, str]:
         )
     digest = sha256(raw).hexdigest()
     text = _decode(raw, path)
-    if not text.strip() or all(
-        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
-    ):
+    if _blank(text):
         refuse(path, 1, 1, "file is empty: expected a YAML mapping")
     return text, digest
+
+
+def _blank(text: str) -> bool:
+    """Whether every line of ``text`` is blank or a comment: told by its first lines when
+    one of them is neither (a recipe's second), else by all of them."""
+    head = text[:_HEAD].splitlines()
+    for line in head[:-1]:  # whole lines (the last may go on past the head)
+        if line.strip() and not line.lstrip().startswith("#"):
+            return False
+    return all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines())
+
+
+#: Characters of a file :func:`_blank` looks at first.
+_HEAD = 512
 
 
 def _careful(text: str, path: str) -> tuple[Any, dict[str, Position], dict[str, Position]]:

@@ -28,6 +28,7 @@ import functools
 import importlib.util
 import marshal
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ _SUFFIX = ".yml.marshal"
 _written = [0]
 
 #: What the loader hands on: the data, the value positions and the key positions.
-Parsed = tuple[Any, dict[str, tuple[int, int]], dict[str, tuple[int, int]]]
+Parsed = tuple[Any, Mapping[str, tuple[int, int]], Mapping[str, tuple[int, int]]]
 
 
 def cache() -> FileCache:
@@ -112,7 +113,7 @@ def keep(sha256: str, parsed: Parsed) -> None:
     if key is None or _written[0] >= MAX_WRITES:
         return
     try:
-        body = marshal.dumps(parsed)
+        body = marshal.dumps((parsed[0], dict(parsed[1]), dict(parsed[2])))
     except ValueError:
         return
     _written[0] += 1

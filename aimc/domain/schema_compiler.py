@@ -84,7 +84,7 @@ def ecma_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
@@ -95,7 +95,8 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
     "null": lambda v: v is None,
     "number": _is_number,
     "integer": lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool))
+        type(v) is int  # most integers: told in one step
+        or (isinstance(v, int) and not isinstance(v, bool))
         or (isinstance(v, float) and v.is_integer())
     ),
 }
@@ -209,8 +210,11 @@ class _Compiler:
         def check(value: Any) -> bool:
             if not isinstance(value, dict):
                 return not typed
-            if len(value) < least or any(k not in value for k in required):
+            if len(value) < least:
                 return False
+            for key in required:  # a loop: no generator made for every mapping
+                if key not in value:
+                    return False
             for key, item in value.items():
                 if names is not None and not names(key):
                     return False
@@ -244,7 +248,9 @@ class _Compiler:
             if unique:
                 seen = set()
                 for v in value:
-                    key = _safe_key(v)
+                    # A string is its own key: no ("string", v) made for each (and no other
+                    # key, a tuple, is equal to a string).
+                    key = v if type(v) is str else _safe_key(v)
                     if key is _UNHASHABLE or key in seen:
                         return False
                     seen.add(key)
