@@ -1,20 +1,20 @@
-"""The precedence layers of a plan's settings, and the one merge of them.
+"""The precedence layers of a plan's settings.
 
-Each source of settings is a :class:`Layer` (the backend's defaults, the hardware profile,
-the recipe, the matching configuration, a ``--config`` file, the command line), built here
-with every value's ``file:line`` source, each from what it reads alone (the recipe's and the
-configuration's from a :class:`Choice`); :func:`merge` applies them
-in the documented precedence (:data:`LAYERS`, lowest first), the only place precedence is
+Each source of settings is a :class:`~aimc.plan.precedence.Layer` (the backend's defaults,
+the hardware profile, the recipe, the matching configuration, a ``--config`` file, the
+command line), built here with every value's ``file:line`` source, each from what it reads
+alone (the recipe's and the configuration's from a :class:`Choice`);
+:func:`~aimc.plan.precedence.merge_scoped` applies them in the documented precedence
+(:data:`~aimc.plan.precedence.LAYERS`, lowest first), the only place precedence is
 written. Overrides are checked as they are read (secrets, managed and unknown engine args,
 the ``--config`` schema for ``--set`` items). Pure.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any
 
 from aimc.backends import BACKENDS, Backend, vocabulary
 from aimc.core.errors import ConfigError
@@ -23,7 +23,7 @@ from aimc.core.settings import DEFAULT_PORT
 from aimc.domain.engine_args import check_arg, is_secret, shown_set
 from aimc.domain.recipe import Hardware, Recipe, default_backend
 from aimc.plan.candidates import Candidate
-from aimc.plan.model import Setting
+from aimc.plan.precedence import LAYERS, Layer, _kept, merge, merge_scoped
 from aimc.plan.request import NEUTRAL, Request, parse_set
 
 __all__ = [
@@ -39,109 +39,12 @@ __all__ = [
     "hardware_layer",
     "layers_of",
     "merge",
+    "merge_scoped",
     "recipe_display",
     "recipe_layer",
     "user_layers",
     "weights_values",
 ]
-
-
-_T = TypeVar("_T")
-
-
-class _kept(Generic[_T]):  # used as a decorator, like cached_property
-    """:func:`functools.cached_property` without its lock (Python 3.11 takes one on every
-    first read, a cost for the many layers and choices one repository check makes): the
-    value is made on the first read and kept in the instance's ``__dict__``; two
-    threads reading it first at once may both make it (the same value: it reads the
-    instance alone)."""
-
-    def __init__(self, make: Callable[[Any], _T]):
-        self.make = make
-        self.__doc__ = make.__doc__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, instance: None, owner: type | None = None) -> _kept[_T]: ...
-    @overload
-    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
-    def __get__(self, instance: object | None, owner: type | None = None) -> _T | _kept[_T]:
-        if instance is None:
-            return self
-        made = instance.__dict__[self.name] = self.make(instance)
-        return made
-
-
-#: Precedence layers, lowest first.
-LAYERS = ("backend", "hardware", "recipe", "configuration", "config-file", "cli")
-_RANK = {name: i for i, name in enumerate(LAYERS)}
-
-
-class Layer:
-    """The settings one layer contributes: key -> (value, source), never changed once
-    made (a plain class, not a dataclass: building a dataclass costs each start-up
-    ~0.5 ms; read by attribute only, never compared, hashed, printed or replaced; no
-    ``__slots__``: what :class:`_kept` makes is kept in the instance's ``__dict__``)."""
-
-    def __init__(self, name: str, values: dict[str, tuple[Any, str]] | None = None) -> None:
-        self.name = name
-        self.values: dict[str, tuple[Any, str]] = {} if values is None else values
-
-    @_kept
-    def settings(self) -> dict[str, Setting | None]:
-        """Each value as the :class:`~aimc.plan.model.Setting` it merges as (None: one that
-        removes what a lower layer set), made once for every merge of the layer."""
-        return {
-            key: None if value is None else Setting(value, self.name, source)
-            for key, (value, source) in self.values.items()
-        }
-
-    @_kept
-    def removes(self) -> bool:
-        """Whether a value removes what a lower layer set (is None)."""
-        return any(value is None for value, _source in self.values.values())
-
-    @_kept
-    def rank(self) -> int:
-        """The layer's place in :data:`LAYERS`."""
-        return _RANK[self.name]
-
-
-def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
-    """Merge settings; a higher layer replaces a lower one's value for the same key.
-
-    ====  ===============  =====================================================
-    rank  layer            what it holds
-    ====  ===============  =====================================================
-    1     backend          the engine's defaults (port, host, memory fraction)
-    2     hardware         the target profile's env, multi-GPU env, backend args
-    3     recipe           the recipe's facts, weights and ``defaults``
-    4     configuration    the configuration entry that matched
-    5     config-file      ``--config FILE``
-    6     cli              GPU count, ``--port``, ``--set key=value``
-    ====  ===============  =====================================================
-
-    A value of None removes whatever a lower layer set. Keys are neutral settings
-    (``context_length``...), ``args.<flag>`` or ``env.<NAME>``.
-    """
-    out: dict[str, Setting] = {}
-    for layer in sorted(layers, key=_RANK_OF):
-        settings = layer.settings
-        if not layer.removes:
-            out.update(settings)  # type: ignore[arg-type]  # no None among them
-            continue
-        for key, setting in settings.items():
-            if setting is None:
-                out.pop(key, None)
-            else:
-                out[key] = setting
-    return out
-
-
-#: A layer's rank, the key :func:`merge` sorts by (in C: no Python call per layer).
-_RANK_OF = operator.attrgetter("rank")
 
 
 class Src:

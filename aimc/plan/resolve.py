@@ -20,7 +20,7 @@ from aimc.core.errors import ConfigError
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate
 from aimc.plan.estimate import Estimate
-from aimc.plan.layers import Choice, Context, layers_of, merge
+from aimc.plan.layers import Choice, Context, layers_of, merge_scoped
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
 from aimc.plan.shared import Shared
@@ -81,8 +81,9 @@ def _sized(
     shared = shared or Shared(recipe, request)
     ctx = shared.context(recipe, hardware, request, chosen)
     recipe_side = layers_of(ctx, shared.once, shared.profiles.once)
-    merged = merge([*recipe_side, *shared.user_layers(chosen.backend)])
-    given_args, given_env = _scoped(merged)
+    merged, given_args, given_env = merge_scoped(
+        [*recipe_side, *shared.user_layers(chosen.backend)]
+    )
     chosen_flags = shared.once(_chosen_flags, ctx.choice)
     args = _engine_args(ctx, merged, given_args, chosen_flags, data_parallel)
     env = _checked_env(given_env, shared.request, shared.check_env)
@@ -201,24 +202,11 @@ def _launched(
     }
 
 
-def _scoped(merged: Mapping[str, Setting]) -> tuple[dict[str, Setting], dict[str, Setting]]:
-    """The ``args.*`` and the ``env.*`` settings of ``merged``, by flag and by variable
-    name, each sorted by name (one pass over the keys for both)."""
-    args: dict[str, Setting] = {}
-    env: dict[str, Setting] = {}
-    for key, setting in merged.items():
-        if key[:5] == "args.":
-            args[key[5:]] = setting
-        elif key[:4] == "env.":
-            env[key[4:]] = setting
-    return {k: args[k] for k in sorted(args)}, {k: env[k] for k in sorted(env)}
-
-
 def _checked_env(
     env: dict[str, Setting], request: Request, check: Callable[[str, str, str], None]
 ) -> dict[str, Setting]:
     """The plan's environment: every ``env.*`` setting (``env``: by name, sorted,
-    :func:`_scoped`), each checked to be writable (``check``:
+    :func:`~aimc.plan.layers.merge_scoped`), each checked to be writable (``check``:
     :func:`~aimc.core.safety.check_env`), and no visibility variable when the plan names
     its GPUs."""
     for name, setting in env.items():
@@ -293,7 +281,7 @@ def _engine_args(
 ) -> dict[str, Setting]:
     """The backend's flags: those aimc derives (GPU count, context..., ``chosen_flags``:
     :func:`_chosen_flags`) first, then every ``args.*`` setting (``rest``: by flag, sorted,
-    :func:`_scoped`) that does not override one of them."""
+    :func:`~aimc.plan.layers.merge_scoped`) that does not override one of them."""
     engine, chosen = ctx.engine, ctx.chosen
     gpus_src = (
         ("cli", "GPU_COUNT argument")
