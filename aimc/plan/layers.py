@@ -48,10 +48,14 @@ __all__ = [
 
 
 class Src:
-    """``file:line`` sources for values of one document."""
+    """``file:line`` sources for values of one document; for a hardware profile's, the
+    backend's and the profile's layers :func:`layers_of` made of it (:attr:`layers`)."""
 
     def __init__(self, doc: Document, display: str):
         self.doc, self.display = doc, display
+        #: (backend, default port, more than one GPU, more than one node) -> the backend's
+        #: and the profile's layers (all they read but the document, held here).
+        self.layers: dict[tuple[str, int | None, bool, bool], tuple[Layer, Layer]] = {}
 
     def __call__(self, pointer: str) -> str:
         line, _ = self.doc.position(pointer)
@@ -157,6 +161,9 @@ class Choice:
     def __init__(self, recipe: Recipe, rsrc: Src, index: int, backend: str, precision: str):
         self.recipe, self.rsrc, self.index = recipe, rsrc, index
         self.backend, self.precision = backend, precision
+        #: Whether the GPU count asked for is listed (:func:`count_listed`) -> the recipe's
+        #: and the configuration's layers of the choice (all else they read is the choice).
+        self.layers: dict[bool, tuple[Layer, Layer]] = {}
 
     @_kept
     def engine(self) -> Backend:
@@ -257,14 +264,26 @@ def layers_of(
     layer made before for the same arguments (:class:`aimc.plan.shared.Shared`; a layer
     reads its arguments alone); the backend's and the profile's, which read no recipe, by
     ``across`` when given (:class:`aimc.plan.shared.Profiles`: made once for many recipes)."""
-    chosen = ctx.chosen
-    across = across or once
-    return [
-        across(backend_layer, chosen.backend, ctx.request.default_port),
-        across(hardware_layer, ctx.hsrc, chosen.backend, chosen.gpus > 1, chosen.nodes > 1),
-        once(recipe_layer, ctx.rsrc, chosen.backend, _recipe_weights(ctx.choice)),
-        once(configuration_layer, ctx.choice, count_listed(ctx.choice, ctx.request)),
-    ]
+    chosen, side, hsrc = ctx.chosen, ctx.choice, ctx.hsrc
+    # Each pair is kept where all it reads is (the choice, the profile's sources) for what
+    # else it reads (a key of a few scalars: cheaper than asking once for each layer).
+    listed = count_listed(side, ctx.request)
+    recipe_side = side.layers.get(listed)
+    if recipe_side is None:
+        recipe_side = side.layers[listed] = (
+            once(recipe_layer, side.rsrc, side.backend, _recipe_weights(side)),
+            once(configuration_layer, side, listed),
+        )
+    backend, port = chosen.backend, ctx.request.default_port
+    multi_gpu, multi_node = chosen.gpus > 1, chosen.nodes > 1
+    profile_side = hsrc.layers.get((backend, port, multi_gpu, multi_node))
+    if profile_side is None:
+        across = across or once
+        profile_side = hsrc.layers[backend, port, multi_gpu, multi_node] = (
+            across(backend_layer, backend, port),
+            across(hardware_layer, hsrc, backend, multi_gpu, multi_node),
+        )
+    return [*profile_side, *recipe_side]
 
 
 def count_listed(choice: Choice, request: Request) -> bool:

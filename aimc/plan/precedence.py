@@ -138,11 +138,15 @@ def merge_scoped(
     kept: dict[str, Setting] = (
         {k: v for k, v in neutral.items() if v is not None} if removes else neutral  # type: ignore[assignment]  # no None among them
     )
-    return (
-        kept,
-        {k: v for k in sorted(args) if (v := args[k]) is not None},
-        {k: v for k in sorted(env) if (v := env[k]) is not None},
-    )
+    return kept, _sorted(args, removes), _sorted(env, removes)
+
+
+def _sorted(settings: _Settings, removes: bool) -> dict[str, Setting]:
+    """``settings`` sorted by name, without those removed (None): the very dict when
+    there is nothing to sort or remove (most plans set one or no flag)."""
+    if len(settings) < 2 and not removes:
+        return settings  # type: ignore[return-value]  # no None among them
+    return {k: v for k in sorted(settings) if (v := settings[k]) is not None}
 
 
 def merge(layers: Sequence[Layer]) -> dict[str, Setting]:

@@ -390,13 +390,14 @@ def _estimate(
     """The memory estimate of a plan being built (vLLM on a GPU: with vLLM 0.32's runtime
     terms, :func:`aimc.plan.vllm_memory.vllm_runtime`), by ``made``
     (:func:`~aimc.plan.estimate.estimate`'s arguments, in order)."""
-    across = BACKENDS[chosen.backend].multinode == "tensor"
+    engine = BACKENDS[chosen.backend]
+    across = engine.multinode == "tensor"
     tp = chosen.gpus * chosen.nodes if across else chosen.gpus
     size, basis = checkpoint_total(weights, request.checkpoint_bytes.get(source), tp)
     util = (
         merged["memory_utilization"].value
         if "memory_utilization" in merged
-        else BACKENDS[chosen.backend].assumed_memory_fraction
+        else engine.assumed_memory_fraction
     )
     kv_budget = _kv_budget(hw, env)
     if kv_budget is not None:
@@ -406,11 +407,13 @@ def _estimate(
     # splits every layer over gpus x nodes GPUs.
     runtime = None
     if chosen.backend == "vllm" and kv_budget is None:
+        # The flags and variables the runtime reads (most plans set none of them).
+        run_args, run_env = RUNTIME_ARGS.intersection(args), RUNTIME_ENV.intersection(env)
         runtime = vllm_runtime(
             facts,
             hw,
-            {k: args[k].value for k in RUNTIME_ARGS.intersection(args)},
-            {k: str(env[k].value) for k in RUNTIME_ENV.intersection(env)},
+            {k: args[k].value for k in run_args} if run_args else {},
+            {k: str(env[k].value) for k in run_env} if run_env else {},
             tp,
             1 if across else chosen.nodes,
             architecture=architecture,
