@@ -18,7 +18,7 @@ replaces the budget. A verdict within the graph estimate's band of the edge says
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from aimc.plan.vllm_memory import Runtime
@@ -273,13 +273,27 @@ def _judged(
     # made for every candidate lint/fit checks (tests/test_estimate_parts.py holds the two
     # alike).
     made: Estimate = _NEW(Estimate)
-    values = (*sized[:-1], verdict, reason, sized.graph_gib, caveat)
-    made.__dict__.update(zip(_FIELDS, values, strict=True))
+    weights, basis, per_token, kv_gib, overhead, budget, need, context, longest, held, graph = sized
+    made.__dict__.update(  # by keyword, in Estimate's order (a zip of names costs twice)
+        weights_gib=weights,
+        weights_basis=basis,
+        kv_bytes_per_token=per_token,
+        kv_gib=kv_gib,
+        overhead_gib=overhead,
+        budget_gib=budget,
+        need_gib=need,
+        context_length=context,
+        max_context=longest,
+        kv_capacity_tokens=held,
+        verdict=verdict,
+        reason=reason,
+        graph_gib=graph,
+        caveat=caveat,
+    )
     return made
 
 
-#: :class:`Estimate`'s fields, in order, and how :func:`_judged` makes one.
-_FIELDS = tuple(f.name for f in fields(Estimate))
+#: How :func:`_judged` makes an :class:`Estimate`.
 _NEW = object.__new__
 
 
