@@ -46,9 +46,10 @@ def lint_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[D
     every: dict[str, list[Group]] = {}
     for group in groups(recipe):
         every.setdefault(group.hardware, []).append(group)
+    smallest_first: dict[tuple[tuple[int, int], ...], list[tuple[int, int]]] = {}
     for name in names:
         target = _PROFILES.hardware(name, hardware[name], _profile)
-        _assess_on(recipe, name, every[name], target, failing, shared)
+        _assess_on(recipe, name, every[name], target, failing, shared, smallest_first)
     return [_diagnostic(doc, key, found) for key, found in sorted(failing.items())]
 
 
@@ -83,9 +84,12 @@ def _assess_on(
     target: Hardware,
     failing: _Failing,
     shared: Shared,
+    smallest_first: dict[tuple[tuple[int, int], ...], list[tuple[int, int]]],
 ) -> None:
     """Add the candidates of ``found_groups`` (configuration x precision x backend) of
-    ``recipe`` on the hardware ``name`` (``target``) that do not fit to ``failing``."""
+    ``recipe`` on the hardware ``name`` (``target``) that do not fit to ``failing``;
+    ``smallest_first``: the (gpus, nodes) sizes of the recipe's groups, each sorted by
+    the GPUs in all, kept by the sizes as the groups list them."""
 
     def verdicts(group: Group, sizes: list[tuple[int, int]]) -> list[Assessment]:
         # Each candidate on its own, as assess judges it (its estimate alone, no plan).
@@ -99,7 +103,9 @@ def _assess_on(
         # Memory per GPU only falls as GPUs are added: when the smallest count fits,
         # the larger ones do (this keeps validate fast on large repositories); the
         # larger candidates are made only then.
-        sizes = sorted(group.sizes, key=_gpus_in_all)
+        sizes = smallest_first.get(group.sizes)
+        if sizes is None:
+            sizes = smallest_first[group.sizes] = sorted(group.sizes, key=_gpus_in_all)
         found = verdicts(group, sizes[:1])
         if found and found[0].verdict != "runnable":
             found += verdicts(group, sizes[1:])
