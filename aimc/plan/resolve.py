@@ -24,7 +24,7 @@ from aimc.plan.layers import Choice, Context, layers_of, merge_scoped
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
 from aimc.plan.shared import Shared
-from aimc.plan.vllm_memory import RUNTIME_ARGS, RUNTIME_ENV, vllm_runtime
+from aimc.plan.vllm_memory import RUNTIME_ARGS, RUNTIME_ENV
 from aimc.plan.weights import checkpoint_total
 from aimc.vendors import vendor, visibility_variables
 
@@ -91,17 +91,7 @@ def _sized(
     source, local = shared.once(_model_source, ctx.choice)
     image, launcher = _image_and_launcher(ctx, merged, source, local)
     memory = _estimate(
-        shared.estimate,
-        recipe.data["model"]["facts"],
-        ctx.weights,
-        source,
-        chosen,
-        hardware.data,
-        merged,
-        args,
-        env,
-        request,
-        architecture=str(recipe.data["model"].get("architecture", "")),
+        shared, ctx.weights, source, chosen, hardware.data, merged, args, env, request
     )
     return _Sized(ctx, merged, args, env, source, local, image, launcher, memory)
 
@@ -375,8 +365,7 @@ def _image_and_launcher(
 
 
 def _estimate(
-    made: Callable[..., Estimate],
-    facts: Mapping[str, Any],
+    shared: Shared,
     weights: Mapping[str, Any],
     source: str,
     chosen: Candidate,
@@ -385,11 +374,11 @@ def _estimate(
     args: Mapping[str, Setting],
     env: Mapping[str, Setting],
     request: Request,
-    architecture: str = "",
 ) -> Estimate:
-    """The memory estimate of a plan being built (vLLM on a GPU: with vLLM 0.32's runtime
-    terms, :func:`aimc.plan.vllm_memory.vllm_runtime`), by ``made``
-    (:func:`~aimc.plan.estimate.estimate`'s arguments, in order)."""
+    """The memory estimate of a plan being built of the recipe of ``shared`` (vLLM on a
+    GPU: with vLLM 0.32's runtime terms, :meth:`Shared.runtime
+    <aimc.plan.shared.Shared.runtime>`), by :meth:`Shared.estimate
+    <aimc.plan.shared.Shared.estimate>`."""
     engine = BACKENDS[chosen.backend]
     across = engine.multinode == "tensor"
     tp = chosen.gpus * chosen.nodes if across else chosen.gpus
@@ -409,17 +398,15 @@ def _estimate(
     if chosen.backend == "vllm" and kv_budget is None:
         # The flags and variables the runtime reads (most plans set none of them).
         run_args, run_env = RUNTIME_ARGS.intersection(args), RUNTIME_ENV.intersection(env)
-        runtime = vllm_runtime(
-            facts,
+        runtime = shared.runtime(
             hw,
             {k: args[k].value for k in run_args} if run_args else {},
             {k: str(env[k].value) for k in run_env} if run_env else {},
             tp,
             1 if across else chosen.nodes,
-            architecture=architecture,
         )
-    return made(
-        facts,
+    return shared.estimate(
+        shared.facts,
         chosen.precision,
         tp,
         float(hw["memory_gib"]),
