@@ -299,6 +299,8 @@ def _engine_args(
         node_args = engine.node_args(chosen.nodes) if engine.node_args else {}
         for flag, value in node_args.items():
             core[flag] = Setting(value, "configuration", nsrc)
+    if not rest:  # most plans: no flag of the layers' own
+        return core
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
 
