@@ -263,10 +263,12 @@ def layers_of(
     :func:`user_layers`). Each is made by ``once(make, *args)``: ``make(*args)``, or the
     layer made before for the same arguments (:class:`aimc.plan.shared.Shared`; a layer
     reads its arguments alone); the backend's and the profile's, which read no recipe, by
-    ``across`` when given (:class:`aimc.plan.shared.Profiles`: made once for many recipes)."""
+    ``across`` when given (:class:`aimc.plan.shared.Profiles`: made once for many recipes).
+    Each pair, once made, is kept where all it reads is, for what else it reads (a key of
+    a few scalars: cheaper than asking ``once`` for each layer of every plan): the
+    recipe's and the configuration's on the :class:`Choice` (:attr:`Choice.layers`), the
+    backend's and the profile's on the profile's :class:`Src` (:attr:`Src.layers`)."""
     chosen, side, hsrc = ctx.chosen, ctx.choice, ctx.hsrc
-    # Each pair is kept where all it reads is (the choice, the profile's sources) for what
-    # else it reads (a key of a few scalars: cheaper than asking once for each layer).
     listed = count_listed(side, ctx.request)
     recipe_side = side.layers.get(listed)
     if recipe_side is None:
