@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.plan.estimate import Estimate, _caveat, _judged, _Sized, _verdict
+from aimc.plan.estimate import Estimate, _caveat, _judged, _verdict, estimate
 from aimc.plan.vllm_memory import Graphs, Runtime, capture_sizes, graph_memory, vllm_runtime
 
 _gib = st.floats(min_value=-1e4, max_value=1e6, allow_nan=False)
@@ -75,11 +75,10 @@ def test_to_json_is_every_field_in_order_rounded(e: Estimate) -> None:
     assert got == _plain_json(e)
 
 
-def test_the_sized_numbers_are_the_estimates_fields_but_its_verdict() -> None:
-    """_judged passes them to Estimate by position: the same names, in the same order."""
-    names = [f.name for f in fields(Estimate)]
-    assert names[10:] == ["verdict", "reason", "graph_gib", "caveat"]
-    assert list(_Sized._fields) == [*names[:10], "graph_gib"]
+def _numbers(whole: Estimate) -> Estimate:
+    """``whole``'s numbers as :func:`estimate` makes them before _judged: an empty verdict,
+    reason and caveat."""
+    return replace(whole, verdict="", reason="", caveat="")
 
 
 @settings(max_examples=300, deadline=None)
@@ -93,13 +92,12 @@ def test_the_sized_numbers_are_the_estimates_fields_but_its_verdict() -> None:
 def test_a_judged_estimate_is_the_sized_one_with_its_verdict(
     whole: Estimate, kv_free: float, memory: float, util: float, runtime: Runtime | None
 ) -> None:
-    sized = _Sized(**{name: getattr(whole, name) for name in _Sized._fields})
-    verdict, reason = _verdict(sized, kv_free, memory, util, runtime)
-    caveat = _caveat(sized, kv_free, memory, runtime)
+    verdict, reason = _verdict(whole, kv_free, memory, util, runtime)
+    caveat = _caveat(whole, kv_free, memory, runtime)
     want = replace(
         whole, verdict=verdict, reason="; ".join(filter(None, (reason, caveat))), caveat=caveat
     )
-    got = _judged(sized, kv_free, memory, util, runtime)
+    got = _judged(_numbers(whole), kv_free, memory, util, runtime)
     assert got == want
     assert [getattr(got, f.name) for f in fields(got)] == [
         getattr(want, f.name) for f in fields(want)
@@ -110,6 +108,59 @@ def test_a_judged_estimate_is_the_sized_one_with_its_verdict(
     assert got.to_json() == want.to_json() and hash(got) == hash(want)
     with pytest.raises(FrozenInstanceError):
         got.verdict = "runnable"  # type: ignore[misc]
+
+
+_FACTS = [
+    {"parameters": 8e9, "hidden_size": 4096, "layers": 36, "kv_heads": 8, "head_dim": 128,
+     "max_context": 40960, "vocab_size": 151936},
+    {"parameters": 120e9, "hidden_size": 2880, "layers": 36, "kv_heads": 8, "head_dim": 64,
+     "max_context": 131072, "experts": 128, "sliding_window": {"layers": 18, "size": 128}},
+    {"parameters": 671e9, "hidden_size": 7168, "layers": 61, "kv_heads": 128, "head_dim": 128,
+     "max_context": 163840, "experts": 256,
+     "mla": {"kv_lora_rank": 512, "qk_rope_head_dim": 64}},
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    facts=st.sampled_from(_FACTS),
+    precision=st.sampled_from(["fp32", "bf16", "fp8", "int4", "nvfp4"]),
+    tp=st.sampled_from([1, 2, 4, 8]),
+    memory=st.floats(min_value=1, max_value=300),
+    util=st.floats(min_value=0.05, max_value=1),
+    context=st.integers(0, 200_000),
+    kv_dtype=st.sampled_from(["auto", "fp8"]),
+    weights_bytes=st.none() | st.floats(min_value=0, max_value=2e12),
+    kv_budget=st.none() | st.floats(min_value=0, max_value=100),
+    pp=st.sampled_from([1, 2]),
+    runtime=runtimes,
+)
+def test_an_estimate_is_made_as_estimates_init_makes_it(
+    facts: dict[str, Any],
+    precision: str,
+    tp: int,
+    memory: float,
+    util: float,
+    context: int,
+    kv_dtype: str,
+    weights_bytes: float | None,
+    kv_budget: float | None,
+    pp: int,
+    runtime: Runtime | None,
+) -> None:
+    """estimate() sets the fields itself and judges them in place: the very attributes,
+    in the order, Estimate(...) of its fields sets (to_json's), nothing else; equal,
+    hashed alike and frozen."""
+    got = estimate(
+        facts, precision, tp, memory, util, context, kv_dtype, weights_bytes, "recipe",
+        kv_budget, pp, runtime,
+    )  # fmt: skip
+    want = Estimate(**{f.name: getattr(got, f.name) for f in fields(Estimate)})
+    assert list(vars(got).items()) == list(vars(want).items())
+    assert got == want and hash(got) == hash(want) and got.to_json() == want.to_json()
+    assert got.verdict in ("runnable", "low-memory", "incompatible") and got.reason
+    with pytest.raises(FrozenInstanceError):
+        got.reason = ""  # type: ignore[misc]
 
 
 @settings(max_examples=300, deadline=None)
@@ -183,7 +234,7 @@ def test_the_usable_memory_is_spelled_out_when_the_weights_leave_no_kv_cache(
     vLLM's baseline."""
     runtime = Runtime(1024, 8192, None, True, kv_bytes_gib, 1.3)
     budget = 78.7 if kv_bytes_gib is not None else 72.0
-    sized = _Sized(70.0, "checkpoint", 1e5, 1.0, 2.0, budget, 73.0, 4096, 0, 0, 0.0)
+    sized = Estimate(70.0, "checkpoint", 1e5, 1.0, 2.0, budget, 73.0, 4096, 0, 0, "", "")
     verdict, reason = _verdict(sized, 0.0, 80.0, 0.9, runtime)
     assert verdict == "incompatible"
     assert reason.startswith("not enough memory: weights 70.0 + overhead 2.0 ")

@@ -28,7 +28,7 @@ from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
 from aimc.plan import vllm_memory
 from aimc.plan.candidates import Candidate, candidates
 from aimc.plan.model import Setting
-from aimc.plan.policy import assess
+from aimc.plan.policy import assess, estimated
 from aimc.plan.request import Request
 from aimc.plan.resolve import build_plan
 from aimc.plan.shared import Profiles, Shared
@@ -105,7 +105,8 @@ def _pairs() -> Iterator[tuple[Recipe, Hardware]]:
 
 def test_lint_verdicts_are_plain_ones_over_the_catalog_on_every_profile(plain) -> None:
     """What lint/fit asks (one Shared per recipe, estimates alone, a request per GPU
-    count) against plain build_plan for each candidate alone."""
+    count; through assess and through estimated, lint/fit's own) against plain build_plan
+    for each candidate alone."""
     compared = differ = 0
     for recipe, hardware in _pairs():
         shared = Shared(recipe, Request(model=recipe.model_id))
@@ -116,6 +117,9 @@ def test_lint_verdicts_are_plain_ones_over_the_catalog_on_every_profile(plain) -
             (fast,) = assess(recipe, hardware, request, [c], shared=shared, plans=False)
             want = _plain_verdict(recipe, hardware, request, c)
             assert (fast.verdict, fast.reason, fast.estimate) == want, (recipe.model_id, c)
+            # lint/fit's own way in: the one candidate, as assess judges it
+            one = estimated(recipe, hardware, request, c, shared)
+            assert (one.verdict, one.reason, one.estimate) == want, (recipe.model_id, c)
             compared += want[2] is not None
             differ += want[2] is not None and fast.verdict != "runnable"
     assert compared > 2000 and differ > 100  # the catalog x every profile, fits and not

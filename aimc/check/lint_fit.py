@@ -5,8 +5,9 @@ weights for every precision: :func:`aimc.check.lint.lint_recipe` runs this rule 
 other rule found an error) and the hardware profiles by name; hands on one diagnostic per
 configuration x hardware x precision that does not fit at its context (the recipe's, or
 the ``low_memory.max_context`` it is marked with), naming the GPU counts and the context
-that would fit. The judgement is the selection policy's (:func:`aimc.plan.policy.assess`), so
-lint and ``compile`` never disagree; it asks for the estimates alone, and one
+that would fit. The judgement is the selection policy's (:func:`aimc.plan.policy.assess`, one
+candidate at a time: :func:`~aimc.plan.policy.estimated`), so lint and ``compile`` never
+disagree; it asks for the estimates alone, and one
 :class:`~aimc.plan.shared.Shared` per recipe makes each layer once for all the hardware,
 precisions and GPU counts that read it alike (``tests/test_fit_shared.py`` holds the
 verdicts to those of plain :func:`~aimc.plan.resolve.build_plan`).
@@ -22,9 +23,9 @@ from typing import Any
 from aimc.core.diagnostics import Diagnostic, pointer
 from aimc.core.loader import Document
 from aimc.domain.recipe import Hardware, Recipe, RecipeRoot
-from aimc.plan.candidates import Candidate, Group, groups
+from aimc.plan.candidates import Group, groups
 from aimc.plan.estimate import MIN_CONTEXT
-from aimc.plan.policy import Assessment, assess
+from aimc.plan.policy import Assessment, estimated
 from aimc.plan.request import Request
 from aimc.plan.shared import Profiles, Shared
 
@@ -45,9 +46,10 @@ def lint_fit(doc: Document, hardware: Mapping[str, Mapping[str, Any]]) -> list[D
     every: dict[str, list[Group]] = {}
     for group in groups(recipe):
         every.setdefault(group.hardware, []).append(group)
+    smallest_first: dict[tuple[tuple[int, int], ...], list[tuple[int, int]]] = {}
     for name in names:
         target = _PROFILES.hardware(name, hardware[name], _profile)
-        _assess_on(recipe, name, every[name], target, failing, shared)
+        _assess_on(recipe, name, every[name], target, failing, shared, smallest_first)
     return [_diagnostic(doc, key, found) for key, found in sorted(failing.items())]
 
 
@@ -70,6 +72,11 @@ def _asked(model: str, gpus: int) -> Request:
     return Request(model=model, gpus=gpus)
 
 
+def _gpus_in_all(size: tuple[int, int]) -> int:
+    """The GPUs of a (gpus, nodes) size, on all its nodes."""
+    return size[0] * size[1]
+
+
 def _assess_on(
     recipe: Recipe,
     name: str,
@@ -77,29 +84,31 @@ def _assess_on(
     target: Hardware,
     failing: _Failing,
     shared: Shared,
+    smallest_first: dict[tuple[tuple[int, int], ...], list[tuple[int, int]]],
 ) -> None:
     """Add the candidates of ``found_groups`` (configuration x precision x backend) of
-    ``recipe`` on the hardware ``name`` (``target``) that do not fit to ``failing``."""
+    ``recipe`` on the hardware ``name`` (``target``) that do not fit to ``failing``;
+    ``smallest_first``: the (gpus, nodes) sizes of the recipe's groups, each sorted by
+    the GPUs in all, kept by the sizes as the groups list them."""
 
-    def verdicts(cands: list[Candidate]) -> list[Assessment]:
+    def verdicts(group: Group, sizes: list[tuple[int, int]]) -> list[Assessment]:
+        # Each candidate on its own, as assess judges it (its estimate alone, no plan).
         return [
-            a
-            for c in cands
-            for a in assess(
-                recipe, target, _asked(recipe.model_id, c.gpus), [c], shared=shared, plans=False
-            )
+            estimated(recipe, target, _asked(model, gpus), group.candidate(gpus, nodes), shared)
+            for gpus, nodes in sizes
         ]
 
+    model = recipe.model_id
     for group in found_groups:
         # Memory per GPU only falls as GPUs are added: when the smallest count fits,
         # the larger ones do (this keeps validate fast on large repositories); the
         # larger candidates are made only then.
-        sizes = sorted(group.sizes, key=lambda size: size[0] * size[1])
-        if not sizes:
-            continue
-        found = verdicts([group.candidate(*sizes[0])])
+        sizes = smallest_first.get(group.sizes)
+        if sizes is None:
+            sizes = smallest_first[group.sizes] = sorted(group.sizes, key=_gpus_in_all)
+        found = verdicts(group, sizes[:1])
         if found and found[0].verdict != "runnable":
-            found += verdicts([group.candidate(*size) for size in sizes[1:]])
+            found += verdicts(group, sizes[1:])
         for a in found:
             if a.verdict != "runnable" and a.estimate is not None:
                 key = (a.candidate.index, name, a.candidate.precision)

@@ -18,8 +18,8 @@ replaces the budget. A verdict within the graph estimate's band of the edge says
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from aimc.plan.vllm_memory import Runtime
 
@@ -221,65 +221,52 @@ def estimate(
     overhead = _overhead_gib(facts, precision, tp * pp, runtime) + graph
     budget, kv_free = _kv_free(weights + overhead, memory_gib, utilization, kv_budget_gib, runtime)
     kv_gib = _kv_for(facts, per_token, context_length) / GIB
-    sized = _Sized(  # by position, in _Sized's order (keywords cost twice as much)
-        weights,  # weights_gib
-        weights_basis,
-        per_token,  # kv_bytes_per_token
-        kv_gib,
-        overhead,  # overhead_gib
-        budget,  # budget_gib
-        weights + overhead + kv_gib,  # need_gib
-        context_length,
-        _max_context(facts, per_token, kv_free),  # max_context
-        _capacity(facts, per_token, kv_free),  # kv_capacity_tokens
-        graph,  # graph_gib
+    made: Estimate = _NEW(Estimate)
+    made.__dict__.update(  # Estimate's fields by keyword, in its order: see _judged
+        weights_gib=weights,
+        weights_basis=weights_basis,
+        kv_bytes_per_token=per_token,
+        kv_gib=kv_gib,
+        overhead_gib=overhead,
+        budget_gib=budget,
+        need_gib=weights + overhead + kv_gib,
+        context_length=context_length,
+        max_context=_max_context(facts, per_token, kv_free),
+        kv_capacity_tokens=_capacity(facts, per_token, kv_free),
+        verdict="",
+        reason="",
+        graph_gib=graph,
+        caveat="",
     )
-    return _judged(sized, kv_free, memory_gib, utilization, runtime)
-
-
-class _Sized(NamedTuple):
-    """An :class:`Estimate`'s numbers before its verdict: its fields but ``verdict``,
-    ``reason`` and ``caveat``, in its order (a tuple: an estimate makes one dataclass,
-    not two; ``tests/test_estimate_parts.py`` holds the fields to Estimate's)."""
-
-    weights_gib: float
-    weights_basis: str
-    kv_bytes_per_token: float
-    kv_gib: float
-    overhead_gib: float
-    budget_gib: float
-    need_gib: float
-    context_length: int
-    max_context: int
-    kv_capacity_tokens: int
-    graph_gib: float
+    return _judged(made, kv_free, memory_gib, utilization, runtime)
 
 
 def _judged(
-    sized: _Sized,
+    made: Estimate,
     kv_free: float,
     memory_gib: float,
     utilization: float,
     runtime: Runtime | None,
 ) -> Estimate:
-    """The estimate of ``sized`` with its verdict, reason and caveat (:func:`_verdict`,
-    :func:`_caveat`)."""
-    verdict, reason = _verdict(sized, kv_free, memory_gib, utilization, runtime)
-    caveat = _caveat(sized, kv_free, memory_gib, runtime)
+    """``made``, the numbers of an estimate (:func:`estimate` makes it with an empty
+    verdict, reason and caveat), with its verdict, reason and caveat (:func:`_verdict`,
+    :func:`_caveat`) set in place before anything else reads it.
+
+    :func:`estimate` sets an Estimate's fields as its ``__init__`` sets them, in its
+    order, at a fraction of the cost (a frozen dataclass's ``__init__`` sets each through
+    ``object.__setattr__``; no second record of the numbers is made): an estimate is made
+    for every candidate lint/fit checks (``tests/test_estimate_parts.py`` holds the two
+    alike)."""
+    verdict, reason = _verdict(made, kv_free, memory_gib, utilization, runtime)
+    caveat = _caveat(made, kv_free, memory_gib, runtime)
     if caveat:
         reason = f"{reason}; {caveat}" if reason else caveat
-    # Estimate's fields set as its __init__ sets them, in its order, at half the cost (a
-    # frozen dataclass's __init__ sets each through object.__setattr__): an estimate is
-    # made for every candidate lint/fit checks (tests/test_estimate_parts.py holds the two
-    # alike).
-    made: Estimate = _NEW(Estimate)
-    values = (*sized[:-1], verdict, reason, sized.graph_gib, caveat)
-    made.__dict__.update(zip(_FIELDS, values, strict=True))
+    fields = made.__dict__
+    fields["verdict"], fields["reason"], fields["caveat"] = verdict, reason, caveat
     return made
 
 
-#: :class:`Estimate`'s fields, in order, and how :func:`_judged` makes one.
-_FIELDS = tuple(f.name for f in fields(Estimate))
+#: How :func:`estimate` makes an :class:`Estimate`.
 _NEW = object.__new__
 
 
@@ -384,13 +371,13 @@ def _guess(facts: Mapping[str, Any], per_token: float, budget: float, hi: int) -
 
 
 def _verdict(
-    sized: _Sized,
+    sized: Estimate,
     kv_free: float,
     memory_gib: float,
     utilization: float,
     runtime: Runtime | None = None,
 ) -> tuple[str, str]:
-    """The verdict of ``sized`` and its reason with the numbers (``kv_free``: GiB left
+    """The verdict of the numbers ``sized`` and its reason with them (``kv_free``: GiB left
     for the KV cache after the weights and the overhead)."""
     weights, overhead, budget = sized.weights_gib, sized.overhead_gib, sized.budget_gib
     need, context_length, max_context = sized.need_gib, sized.context_length, sized.max_context
@@ -430,7 +417,7 @@ def _verdict(
     )
 
 
-def _caveat(sized: _Sized, kv_free: float, memory_gib: float, runtime: Runtime | None) -> str:
+def _caveat(sized: Estimate, kv_free: float, memory_gib: float, runtime: Runtime | None) -> str:
     """Why the verdict may not hold: the KV cache of one full-length request is within the
     CUDA-graph estimate's band of what is left for it (either side), or empty."""
     if runtime is None or runtime.graphs is None or not runtime.graphs_subtracted:

@@ -1,20 +1,20 @@
-"""The precedence layers of a plan's settings, and the one merge of them.
+"""The precedence layers of a plan's settings.
 
-Each source of settings is a :class:`Layer` (the backend's defaults, the hardware profile,
-the recipe, the matching configuration, a ``--config`` file, the command line), built here
-with every value's ``file:line`` source, each from what it reads alone (the recipe's and the
-configuration's from a :class:`Choice`); :func:`merge` applies them
-in the documented precedence (:data:`LAYERS`, lowest first), the only place precedence is
+Each source of settings is a :class:`~aimc.plan.precedence.Layer` (the backend's defaults,
+the hardware profile, the recipe, the matching configuration, a ``--config`` file, the
+command line), built here with every value's ``file:line`` source, each from what it reads
+alone (the recipe's and the configuration's from a :class:`Choice`);
+:func:`~aimc.plan.precedence.merge_scoped` applies them in the documented precedence
+(:data:`~aimc.plan.precedence.LAYERS`, lowest first), the only place precedence is
 written. Overrides are checked as they are read (secrets, managed and unknown engine args,
 the ``--config`` schema for ``--set`` items). Pure.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any
 
 from aimc.backends import BACKENDS, Backend, vocabulary
 from aimc.core.errors import ConfigError
@@ -23,7 +23,7 @@ from aimc.core.settings import DEFAULT_PORT
 from aimc.domain.engine_args import check_arg, is_secret, shown_set
 from aimc.domain.recipe import Hardware, Recipe, default_backend
 from aimc.plan.candidates import Candidate
-from aimc.plan.model import Setting
+from aimc.plan.precedence import LAYERS, Layer, _kept, merge, merge_scoped
 from aimc.plan.request import NEUTRAL, Request, parse_set
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "hardware_layer",
     "layers_of",
     "merge",
+    "merge_scoped",
     "recipe_display",
     "recipe_layer",
     "user_layers",
@@ -46,109 +47,15 @@ __all__ = [
 ]
 
 
-_T = TypeVar("_T")
-
-
-class _kept(Generic[_T]):  # used as a decorator, like cached_property
-    """:func:`functools.cached_property` without its lock (Python 3.11 takes one on every
-    first read, a cost for the many layers and choices one repository check makes): the
-    value is made on the first read and kept in the instance's ``__dict__``; two
-    threads reading it first at once may both make it (the same value: it reads the
-    instance alone)."""
-
-    def __init__(self, make: Callable[[Any], _T]):
-        self.make = make
-        self.__doc__ = make.__doc__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, instance: None, owner: type | None = None) -> _kept[_T]: ...
-    @overload
-    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
-    def __get__(self, instance: object | None, owner: type | None = None) -> _T | _kept[_T]:
-        if instance is None:
-            return self
-        made = instance.__dict__[self.name] = self.make(instance)
-        return made
-
-
-#: Precedence layers, lowest first.
-LAYERS = ("backend", "hardware", "recipe", "configuration", "config-file", "cli")
-_RANK = {name: i for i, name in enumerate(LAYERS)}
-
-
-class Layer:
-    """The settings one layer contributes: key -> (value, source), never changed once
-    made (a plain class, not a dataclass: building a dataclass costs each start-up
-    ~0.5 ms; read by attribute only, never compared, hashed, printed or replaced; no
-    ``__slots__``: what :class:`_kept` makes is kept in the instance's ``__dict__``)."""
-
-    def __init__(self, name: str, values: dict[str, tuple[Any, str]] | None = None) -> None:
-        self.name = name
-        self.values: dict[str, tuple[Any, str]] = {} if values is None else values
-
-    @_kept
-    def settings(self) -> dict[str, Setting | None]:
-        """Each value as the :class:`~aimc.plan.model.Setting` it merges as (None: one that
-        removes what a lower layer set), made once for every merge of the layer."""
-        return {
-            key: None if value is None else Setting(value, self.name, source)
-            for key, (value, source) in self.values.items()
-        }
-
-    @_kept
-    def removes(self) -> bool:
-        """Whether a value removes what a lower layer set (is None)."""
-        return any(value is None for value, _source in self.values.values())
-
-    @_kept
-    def rank(self) -> int:
-        """The layer's place in :data:`LAYERS`."""
-        return _RANK[self.name]
-
-
-def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
-    """Merge settings; a higher layer replaces a lower one's value for the same key.
-
-    ====  ===============  =====================================================
-    rank  layer            what it holds
-    ====  ===============  =====================================================
-    1     backend          the engine's defaults (port, host, memory fraction)
-    2     hardware         the target profile's env, multi-GPU env, backend args
-    3     recipe           the recipe's facts, weights and ``defaults``
-    4     configuration    the configuration entry that matched
-    5     config-file      ``--config FILE``
-    6     cli              GPU count, ``--port``, ``--set key=value``
-    ====  ===============  =====================================================
-
-    A value of None removes whatever a lower layer set. Keys are neutral settings
-    (``context_length``...), ``args.<flag>`` or ``env.<NAME>``.
-    """
-    out: dict[str, Setting] = {}
-    for layer in sorted(layers, key=_RANK_OF):
-        settings = layer.settings
-        if not layer.removes:
-            out.update(settings)  # type: ignore[arg-type]  # no None among them
-            continue
-        for key, setting in settings.items():
-            if setting is None:
-                out.pop(key, None)
-            else:
-                out[key] = setting
-    return out
-
-
-#: A layer's rank, the key :func:`merge` sorts by (in C: no Python call per layer).
-_RANK_OF = operator.attrgetter("rank")
-
-
 class Src:
-    """``file:line`` sources for values of one document."""
+    """``file:line`` sources for values of one document; for a hardware profile's, the
+    backend's and the profile's layers :func:`layers_of` made of it (:attr:`layers`)."""
 
     def __init__(self, doc: Document, display: str):
         self.doc, self.display = doc, display
+        #: (backend, default port, more than one GPU, more than one node) -> the backend's
+        #: and the profile's layers (all they read but the document, held here).
+        self.layers: dict[tuple[str, int | None, bool, bool], tuple[Layer, Layer]] = {}
 
     def __call__(self, pointer: str) -> str:
         line, _ = self.doc.position(pointer)
@@ -254,6 +161,9 @@ class Choice:
     def __init__(self, recipe: Recipe, rsrc: Src, index: int, backend: str, precision: str):
         self.recipe, self.rsrc, self.index = recipe, rsrc, index
         self.backend, self.precision = backend, precision
+        #: Whether the GPU count asked for is listed (:func:`count_listed`) -> the recipe's
+        #: and the configuration's layers of the choice (all else they read is the choice).
+        self.layers: dict[bool, tuple[Layer, Layer]] = {}
 
     @_kept
     def engine(self) -> Backend:
@@ -353,15 +263,29 @@ def layers_of(
     :func:`user_layers`). Each is made by ``once(make, *args)``: ``make(*args)``, or the
     layer made before for the same arguments (:class:`aimc.plan.shared.Shared`; a layer
     reads its arguments alone); the backend's and the profile's, which read no recipe, by
-    ``across`` when given (:class:`aimc.plan.shared.Profiles`: made once for many recipes)."""
-    chosen = ctx.chosen
-    across = across or once
-    return [
-        across(backend_layer, chosen.backend, ctx.request.default_port),
-        across(hardware_layer, ctx.hsrc, chosen.backend, chosen.gpus > 1, chosen.nodes > 1),
-        once(recipe_layer, ctx.rsrc, chosen.backend, _recipe_weights(ctx.choice)),
-        once(configuration_layer, ctx.choice, count_listed(ctx.choice, ctx.request)),
-    ]
+    ``across`` when given (:class:`aimc.plan.shared.Profiles`: made once for many recipes).
+    Each pair, once made, is kept where all it reads is, for what else it reads (a key of
+    a few scalars: cheaper than asking ``once`` for each layer of every plan): the
+    recipe's and the configuration's on the :class:`Choice` (:attr:`Choice.layers`), the
+    backend's and the profile's on the profile's :class:`Src` (:attr:`Src.layers`)."""
+    chosen, side, hsrc = ctx.chosen, ctx.choice, ctx.hsrc
+    listed = count_listed(side, ctx.request)
+    recipe_side = side.layers.get(listed)
+    if recipe_side is None:
+        recipe_side = side.layers[listed] = (
+            once(recipe_layer, side.rsrc, side.backend, _recipe_weights(side)),
+            once(configuration_layer, side, listed),
+        )
+    backend, port = chosen.backend, ctx.request.default_port
+    multi_gpu, multi_node = chosen.gpus > 1, chosen.nodes > 1
+    profile_side = hsrc.layers.get((backend, port, multi_gpu, multi_node))
+    if profile_side is None:
+        across = across or once
+        profile_side = hsrc.layers[backend, port, multi_gpu, multi_node] = (
+            across(backend_layer, backend, port),
+            across(hardware_layer, hsrc, backend, multi_gpu, multi_node),
+        )
+    return [*profile_side, *recipe_side]
 
 
 def count_listed(choice: Choice, request: Request) -> bool:

@@ -20,11 +20,11 @@ from aimc.core.errors import ConfigError
 from aimc.domain.recipe import Hardware, Recipe
 from aimc.plan.candidates import Candidate
 from aimc.plan.estimate import Estimate
-from aimc.plan.layers import Choice, Context, layers_of, merge
+from aimc.plan.layers import Choice, Context, layers_of, merge_scoped
 from aimc.plan.model import Plan, Setting, mountable
 from aimc.plan.request import Request
 from aimc.plan.shared import Shared
-from aimc.plan.vllm_memory import RUNTIME_ARGS, RUNTIME_ENV, vllm_runtime
+from aimc.plan.vllm_memory import RUNTIME_ARGS, RUNTIME_ENV
 from aimc.plan.weights import checkpoint_total
 from aimc.vendors import vendor, visibility_variables
 
@@ -81,8 +81,9 @@ def _sized(
     shared = shared or Shared(recipe, request)
     ctx = shared.context(recipe, hardware, request, chosen)
     recipe_side = layers_of(ctx, shared.once, shared.profiles.once)
-    merged = merge([*recipe_side, *shared.user_layers(chosen.backend)])
-    given_args, given_env = _scoped(merged)
+    merged, given_args, given_env = merge_scoped(
+        [*recipe_side, *shared.user_layers(chosen.backend)]
+    )
     chosen_flags = shared.once(_chosen_flags, ctx.choice)
     args = _engine_args(ctx, merged, given_args, chosen_flags, data_parallel)
     env = _checked_env(given_env, shared.request, shared.check_env)
@@ -90,17 +91,7 @@ def _sized(
     source, local = shared.once(_model_source, ctx.choice)
     image, launcher = _image_and_launcher(ctx, merged, source, local)
     memory = _estimate(
-        shared.estimate,
-        recipe.data["model"]["facts"],
-        ctx.weights,
-        source,
-        chosen,
-        hardware.data,
-        merged,
-        args,
-        env,
-        request,
-        architecture=str(recipe.data["model"].get("architecture", "")),
+        shared, ctx.weights, source, chosen, hardware.data, merged, args, env, request
     )
     return _Sized(ctx, merged, args, env, source, local, image, launcher, memory)
 
@@ -201,24 +192,11 @@ def _launched(
     }
 
 
-def _scoped(merged: Mapping[str, Setting]) -> tuple[dict[str, Setting], dict[str, Setting]]:
-    """The ``args.*`` and the ``env.*`` settings of ``merged``, by flag and by variable
-    name, each sorted by name (one pass over the keys for both)."""
-    args: dict[str, Setting] = {}
-    env: dict[str, Setting] = {}
-    for key, setting in merged.items():
-        if key[:5] == "args.":
-            args[key[5:]] = setting
-        elif key[:4] == "env.":
-            env[key[4:]] = setting
-    return {k: args[k] for k in sorted(args)}, {k: env[k] for k in sorted(env)}
-
-
 def _checked_env(
     env: dict[str, Setting], request: Request, check: Callable[[str, str, str], None]
 ) -> dict[str, Setting]:
     """The plan's environment: every ``env.*`` setting (``env``: by name, sorted,
-    :func:`_scoped`), each checked to be writable (``check``:
+    :func:`~aimc.plan.layers.merge_scoped`), each checked to be writable (``check``:
     :func:`~aimc.core.safety.check_env`), and no visibility variable when the plan names
     its GPUs."""
     for name, setting in env.items():
@@ -293,7 +271,7 @@ def _engine_args(
 ) -> dict[str, Setting]:
     """The backend's flags: those aimc derives (GPU count, context..., ``chosen_flags``:
     :func:`_chosen_flags`) first, then every ``args.*`` setting (``rest``: by flag, sorted,
-    :func:`_scoped`) that does not override one of them."""
+    :func:`~aimc.plan.layers.merge_scoped`) that does not override one of them."""
     engine, chosen = ctx.engine, ctx.chosen
     gpus_src = (
         ("cli", "GPU_COUNT argument")
@@ -321,6 +299,8 @@ def _engine_args(
         node_args = engine.node_args(chosen.nodes) if engine.node_args else {}
         for flag, value in node_args.items():
             core[flag] = Setting(value, "configuration", nsrc)
+    if not rest:  # most plans: no flag of the layers' own
+        return core
     return {**core, **{k: v for k, v in rest.items() if k not in core}}
 
 
@@ -387,8 +367,7 @@ def _image_and_launcher(
 
 
 def _estimate(
-    made: Callable[..., Estimate],
-    facts: Mapping[str, Any],
+    shared: Shared,
     weights: Mapping[str, Any],
     source: str,
     chosen: Candidate,
@@ -397,18 +376,19 @@ def _estimate(
     args: Mapping[str, Setting],
     env: Mapping[str, Setting],
     request: Request,
-    architecture: str = "",
 ) -> Estimate:
-    """The memory estimate of a plan being built (vLLM on a GPU: with vLLM 0.32's runtime
-    terms, :func:`aimc.plan.vllm_memory.vllm_runtime`), by ``made``
-    (:func:`~aimc.plan.estimate.estimate`'s arguments, in order)."""
-    across = BACKENDS[chosen.backend].multinode == "tensor"
+    """The memory estimate of a plan being built of the recipe of ``shared`` (vLLM on a
+    GPU: with vLLM 0.32's runtime terms, :meth:`Shared.runtime
+    <aimc.plan.shared.Shared.runtime>`), by :meth:`Shared.estimate
+    <aimc.plan.shared.Shared.estimate>`."""
+    engine = BACKENDS[chosen.backend]
+    across = engine.multinode == "tensor"
     tp = chosen.gpus * chosen.nodes if across else chosen.gpus
     size, basis = checkpoint_total(weights, request.checkpoint_bytes.get(source), tp)
     util = (
         merged["memory_utilization"].value
         if "memory_utilization" in merged
-        else BACKENDS[chosen.backend].assumed_memory_fraction
+        else engine.assumed_memory_fraction
     )
     kv_budget = _kv_budget(hw, env)
     if kv_budget is not None:
@@ -418,17 +398,17 @@ def _estimate(
     # splits every layer over gpus x nodes GPUs.
     runtime = None
     if chosen.backend == "vllm" and kv_budget is None:
-        runtime = vllm_runtime(
-            facts,
+        # The flags and variables the runtime reads (most plans set none of them).
+        run_args, run_env = RUNTIME_ARGS.intersection(args), RUNTIME_ENV.intersection(env)
+        runtime = shared.runtime(
             hw,
-            {k: args[k].value for k in RUNTIME_ARGS.intersection(args)},
-            {k: str(env[k].value) for k in RUNTIME_ENV.intersection(env)},
+            {k: args[k].value for k in run_args} if run_args else {},
+            {k: str(env[k].value) for k in run_env} if run_env else {},
             tp,
             1 if across else chosen.nodes,
-            architecture=architecture,
         )
-    return made(
-        facts,
+    return shared.estimate(
+        shared.facts,
         chosen.precision,
         tp,
         float(hw["memory_gib"]),

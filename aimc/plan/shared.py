@@ -4,10 +4,12 @@ Takes a recipe and a request (its GPU count aside); :class:`Shared` hands
 :func:`aimc.plan.resolve.build_plan` the pieces of a plan, each made once for the arguments
 it reads: a candidate's :class:`~aimc.plan.layers.Choice` of the recipe and the sources of a
 hardware profile, every layer (:func:`~aimc.plan.layers.layers_of`), the user's layers, the
-model source and each environment variable's check. The memory estimate is made afresh
-for each plan: a key of all its arguments costs about what the estimate does, and recipes
-of distinct models never share one (issue 26 measured a memo across recipes at ~20% of
-``lint/fit``'s time, serving only copies of one recipe). What hardware profiles alone
+model source, each environment variable's check and vLLM's runtime terms on a profile
+(:meth:`Shared.runtime`: they read no configuration or precision). The memory estimate is
+made afresh for each plan: a key of all its arguments costs about what the estimate does
+(one in six of lint/fit's repeats within a recipe), and recipes of distinct models never
+share one (issue 26 measured a memo across recipes at ~20% of ``lint/fit``'s time, serving
+only copies of one recipe). What hardware profiles alone
 decide (their sources, the backend's and the profile's layers; the environment variables
 that passed :func:`~aimc.core.safety.check_env`, kept with the caller's secret variables it
 read) is a :class:`Profiles`, which ``lint/fit`` keeps for every recipe it lints against
@@ -43,6 +45,7 @@ from aimc.plan.layers import (
     user_layers,
 )
 from aimc.plan.request import Request
+from aimc.plan.vllm_memory import Runtime, vllm_runtime
 
 __all__ = ["Profiles", "Shared"]
 
@@ -124,9 +127,11 @@ class Shared:
     def __init__(self, recipe: Recipe, request: Request, profiles: Profiles | None = None):
         self.profiles = profiles if profiles is not None else Profiles()
         self.recipe = recipe
-        self.request = replace(request, gpus=None)
+        self.request = request if request.gpus is None else replace(request, gpus=None)
         self.rsrc = Src(recipe.doc, recipe_display(recipe))
         self.facts: Mapping[str, Any] = recipe.data["model"]["facts"]
+        self.architecture = str(recipe.data["model"].get("architecture", ""))
+        self._runtimes: dict[tuple[Any, ...], tuple[Mapping[str, Any], Runtime]] = {}
         self._made: dict[tuple[Any, ...], Any] = {}
         #: ``once(make, *args)``: ``make(*args)``, made once for equal arguments (a
         #: :class:`~aimc.plan.layers.Choice` or :class:`~aimc.plan.layers.Src` equals only
@@ -146,7 +151,9 @@ class Shared:
         if recipe is not self.recipe:
             raise ValueError("Shared serves the recipe it was made for")
         if id(request) not in self._requests:
-            if replace(request, gpus=None) != self.request:
+            # ``replace(request, gpus=None) != self.request``, field by field, without
+            # dataclasses.replace's ~4 us (a Request compares every field, sets no other).
+            if {**vars(request), "gpus": None} != vars(self.request):
                 raise ValueError("Shared serves the request it was made for (any GPU count)")
             self._requests[id(request)] = request  # held: its id stays its own
         key = (chosen.index, chosen.backend, chosen.precision)
@@ -175,6 +182,28 @@ class Shared:
             if len(passed) >= 64 * self.profiles.most:
                 passed.clear()
             passed.add(key)
+
+    def runtime(
+        self,
+        hardware: Mapping[str, Any],
+        args: Mapping[str, Any],
+        env: Mapping[str, str],
+        tp: int,
+        pp: int,
+    ) -> Runtime:
+        """:func:`~aimc.plan.vllm_memory.vllm_runtime` of the recipe's facts and
+        architecture on the profile data ``hardware``, kept for that very object (held)
+        and equal variables, tp and pp when no engine argument it reads is set (made afresh
+        otherwise: their values need not hash). The candidates of one profile share it
+        across configurations and precisions (it reads neither)."""
+        if args:
+            return vllm_runtime(self.facts, hardware, args, env, tp, pp, self.architecture)
+        key = (id(hardware), tp, pp, *env.items())
+        held = self._runtimes.get(key)
+        if held is None or held[0] is not hardware:
+            made = vllm_runtime(self.facts, hardware, args, env, tp, pp, self.architecture)
+            held = self._runtimes[key] = (hardware, made)
+        return held[1]
 
     def estimate(self, facts: Mapping[str, Any], *args: Any) -> Estimate:
         """:func:`~aimc.plan.estimate.estimate` of the recipe's ``facts`` and ``args`` (its

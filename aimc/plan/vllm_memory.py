@@ -260,13 +260,13 @@ def vllm_runtime(
         seqs, tokens, ceiling, mode, given, kv_bytes = _flags(args, seqs, tokens, ceiling)
     layers = math.ceil(int(facts["layers"]) / max(pp, 1))
     shape = _GraphFacts.of(facts)
-    return Runtime(
-        max_num_seqs=seqs,
-        max_num_batched_tokens=tokens,
-        graphs=_graphs(shape, layers, tp, seqs, tokens, ceiling, given, mode),
-        graphs_subtracted=str(env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1")) != "0",
-        kv_cache_memory_gib=kv_bytes / GIB if kv_bytes is not None and kv_bytes > 0 else None,
-        pre_baseline_gib=PRE_BASELINE_GIB[1] if tp * pp == 1 else PRE_BASELINE_GIB["tp"],
+    return Runtime(  # by position, in Runtime's order (keywords cost twice as much)
+        seqs,  # max_num_seqs
+        tokens,  # max_num_batched_tokens
+        _graphs(shape, layers, tp, seqs, tokens, ceiling, given, mode),  # graphs
+        str(env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1")) != "0",  # graphs_subtracted
+        kv_bytes / GIB if kv_bytes is not None and kv_bytes > 0 else None,  # kv_cache_memory_gib
+        PRE_BASELINE_GIB[1] if tp * pp == 1 else PRE_BASELINE_GIB["tp"],  # pre_baseline_gib
     )
 
 

@@ -16,7 +16,7 @@ refusal with the numbers. :mod:`aimc.plan.policy.select` writes the policy down 
 
 from __future__ import annotations
 
-from aimc.plan.policy.fit import Assessment, Pool, assess, shortfall
+from aimc.plan.policy.fit import Assessment, Pool, assess, estimated, shortfall
 from aimc.plan.policy.measures import measurement_for
 from aimc.plan.policy.refusals import refuse_precision
 from aimc.plan.policy.select import resolve
@@ -25,6 +25,7 @@ __all__ = [
     "Assessment",
     "Pool",
     "assess",
+    "estimated",
     "measurement_for",
     "refuse_precision",
     "resolve",

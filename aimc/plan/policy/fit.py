@@ -26,7 +26,16 @@ from aimc.plan.request import Request
 from aimc.plan.resolve import build_plan, estimate_for
 from aimc.plan.shared import Shared
 
-__all__ = ["Assessment", "Pool", "assess", "gpus_text", "probe", "shortfall", "why_not"]
+__all__ = [
+    "Assessment",
+    "Pool",
+    "assess",
+    "estimated",
+    "gpus_text",
+    "probe",
+    "shortfall",
+    "why_not",
+]
 
 
 class Assessment:
@@ -132,21 +141,49 @@ def assess(
         if ruled_out is not None:
             out.append(Assessment(c, None, "incompatible", ruled_out))
             continue
+        if not plans:
+            out.append(_estimated(recipe, hardware, request, c, shared, strict))
+            continue
         try:
-            if plans:
-                plan = build_plan(recipe, hardware, request, c, shared=shared)
-                estimate = plan.estimate
-            else:
-                made = estimate_for(recipe, hardware, request, c, shared)
-                out.append(Assessment(c, None, made.verdict, made.reason, _EstimateJson(made)))
-                continue
+            plan = build_plan(recipe, hardware, request, c, shared=shared)
         except ConfigError as exc:
             if strict:
                 raise
             out.append(Assessment(c, None, "incompatible", exc.message))
             continue
+        estimate = plan.estimate
         out.append(Assessment(c, plan, estimate["verdict"], estimate["reason"], estimate))
     return out
+
+
+def estimated(
+    recipe: Recipe, hardware: Hardware, request: Request, c: Candidate, shared: Shared
+) -> Assessment:
+    """:func:`assess` of the one candidate ``c`` with ``plans`` false (its estimate alone),
+    without the list :func:`assess` builds: ``lint/fit`` asks for each candidate on its
+    own (the same steps: :func:`assess` makes each of its verdicts here)."""
+    ruled_out = _ruled_out(c, hardware, request, None)
+    if ruled_out is not None:
+        return Assessment(c, None, "incompatible", ruled_out)
+    return _estimated(recipe, hardware, request, c, shared, False)
+
+
+def _estimated(
+    recipe: Recipe,
+    hardware: Hardware,
+    request: Request,
+    c: Candidate,
+    shared: Shared,
+    strict: bool,
+) -> Assessment:
+    """The verdict of ``c``, not ruled out, by its estimate alone (no plan put together)."""
+    try:
+        made = estimate_for(recipe, hardware, request, c, shared)
+    except ConfigError as exc:
+        if strict:
+            raise
+        return Assessment(c, None, "incompatible", exc.message)
+    return Assessment(c, None, made.verdict, made.reason, _EstimateJson(made))
 
 
 class _EstimateJson(Mapping[str, Any]):
