@@ -274,7 +274,7 @@ def test_each_folder_resolved_once_places_files_as_resolving_each(
     for folder in ("recipes/models/org", "recipes/hardware", "models/a/models/b", "other"):
         (real / folder).mkdir(parents=True)
     for name in ("recipes/models/org/M.yaml", "recipes/hardware/h.yaml", "other/x.yaml",
-                 "models/a/models/b/N.yml", "models/a/top.yaml"):  # fmt: skip
+                 "models/a/models/b/N.yml", "models/a/top.yaml", "recipes/here.yaml"):  # fmt: skip
         (real / name).write_text("kind: Recipe\n")
     (real / "recipes/models/org/L.yaml").symlink_to(real / "other/x.yaml")
     (real / "other/in-hw.yaml").symlink_to(real / "recipes/hardware/h.yaml")
@@ -287,7 +287,8 @@ def test_each_folder_resolved_once_places_files_as_resolving_each(
         Path("models/org/../org/M.yaml"), Path("../other/x.yaml"), Path("../other/in-hw.yaml"),
         tmp_path / "link/models/a/models/b/N.yml", tmp_path / "link/recipes/models/org/M.yaml",
         Path("models/linked/top.yaml"), Path("models/linked/models/b/N.yml"),
-        real / "other/x.yaml", Path("models/org/missing.yaml"),
+        real / "other/x.yaml", Path("models/org/missing.yaml"), Path("here.yaml"),
+        Path("./here.yaml"), real / "recipes/here.yaml", Path("models//org/M.yaml"),
     ]  # fmt: skip
     cwd = Path.cwd().resolve()
     alone = {file: _resolved_alone(file, cwd) for file in files}

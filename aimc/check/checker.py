@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from aimc.backends import vocabulary_fingerprint
 from aimc.check.catalog import Catalog
@@ -69,9 +69,9 @@ class CheckResult:
         }
 
 
-@dataclass(frozen=True)
-class _Where:
-    """Where a checked file is (its path resolved once).
+class _Where(NamedTuple):
+    """Where a checked file is (its path resolved once); a named tuple (one per checked
+    file: a frozen dataclass costs several times more to make).
 
     Attributes:
         display: How the report names it: relative to the current folder when inside it.
@@ -97,7 +97,7 @@ def _where(file: Path, cwd: Path) -> _Where:
 def _wheres(files: list[Path], cwd: Path) -> dict[Path, _Where]:
     """:func:`_where` of each of ``files``, each folder resolved once (a repository's files
     share a few): a file that is no link is in its folder resolved, by its name."""
-    folders: dict[Path, _Folder] = {}
+    folders: dict[str, _Folder] = {}  # by the folder's path as given (a string: cheap)
     out: dict[Path, _Where] = {}
     for file in files:
         try:
@@ -107,9 +107,11 @@ def _wheres(files: list[Path], cwd: Path) -> dict[Path, _Where]:
         if link:
             out[file] = _where(file, cwd)
             continue
-        if file.parent not in folders:
-            folders[file.parent] = _Folder(file.parent.resolve(), cwd)
-        out[file] = folders[file.parent].where(file, file.name)
+        given = os.path.dirname(file)  # the path of file.parent, "" for "."
+        folder = folders.get(given)
+        if folder is None:
+            folder = folders[given] = _Folder(file.parent.resolve(), cwd)
+        out[file] = folder.where(file, file.name)
     return out
 
 

@@ -11,6 +11,7 @@ import click
 
 from aimc.backends import use_installed
 from aimc.check.catalog import Catalog
+from aimc.check.checker import check_paths
 from aimc.cli.options import OneOf, format_option, recipes_option
 from aimc.cli.report import count, emit_result, print_error
 from aimc.core.diagnostics import format_github, format_text
@@ -18,6 +19,10 @@ from aimc.core.errors import ConfigError
 from aimc.core.log import note
 
 __all__ = ["validate"]
+
+# check_paths is imported above, not in the command: a command's module loads while the
+# garbage collector is paused (aimc/__main__.py), and the checker (schema, lint, the
+# policy) is most of what validate loads.
 
 
 @click.command()
@@ -83,10 +88,6 @@ def validate(
     Actions workflow commands (::error file=...,line=...,col=...::message), paths
     relative to the current folder, so a pull request shows each problem at its line.
     """
-    # Deferred: the checker (schema, lint, the policy) loads only when validate runs, not
-    # when ``aim-engine --help`` imports every command's module.
-    from aimc.check.checker import check_paths
-
     if backend_from_env:
         python = os.environ.get("AIM_PYTHON") or sys.executable
         note(f"engine args checked against {use_installed('vllm', python)} of {python}")
