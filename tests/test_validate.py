@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -141,27 +144,47 @@ def test_an_edited_shipped_file_is_validated_again(tmp_path: Path) -> None:
     assert "expected an integer" in info.value.diagnostics[0].message
 
 
-def test_many_files_are_checked_alike_in_parallel(tmp_path: Path, monkeypatch) -> None:
-    """Over PARALLEL_FILES files, checking is spread over forked workers: the report is the
-    same, in the same order, as checking them one by one."""
-    import aimc.check.checker as checker
-    from aimc.check.catalog import Catalog
-
+def test_many_files_are_checked_alike_in_parallel(tmp_path: Path) -> None:
+    """Over PARALLEL_FILES files, checking is spread over forked children (in a fresh
+    interpreter: one thread, as the command line; a pytest-xdist worker runs two, where
+    nothing is forked): the report is the same, in the same order, as checking them one
+    by one."""
     folder = tmp_path / "models" / "bench-org"
     folder.mkdir(parents=True)
     text = (ROOT / "recipes/models/Qwen/Qwen3-8B.yaml").read_text()
-    for i in range(24):
+    for i in range(40):
         body = text.replace("id: Qwen/Qwen3-8B", f"id: bench-org/model-{i}", 1)
         if i % 5 == 0:
             body = body.replace("precision: bf16", "precision: bfloat16", 1)  # an error
         (folder / f"model-{i}.yaml").write_text(body)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(checker, "PARALLEL_FILES", 10**6)
-    one_by_one = checker.check_paths([Path("models")], Catalog.default()).to_json()
-    monkeypatch.setattr(checker, "PARALLEL_FILES", 2)
-    parallel = checker.check_paths([Path("models")], Catalog.default()).to_json()
+    script = (
+        "import json, os, sys\n"
+        "from pathlib import Path\n"
+        "import aimc.check.checker as checker\n"
+        "from aimc.check.catalog import Catalog\n"
+        "from aimc.core import spread\n"
+        "fork, forks = os.fork, []\n"
+        "spread.os.fork = lambda: forks.append(1) or fork()\n"
+        "reports = []\n"
+        "for least in (10**6, 2):\n"
+        "    checker.PARALLEL_FILES = least\n"
+        "    reports.append(checker.check_paths([Path('models')], Catalog.default()).to_json())\n"
+        "print(json.dumps({'reports': reports, 'forks': len(forks)}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+        check=True,
+    )
+    got = json.loads(done.stdout)
+    one_by_one, parallel = got["reports"]
+    assert got["forks"] == min(len(os.sched_getaffinity(0)), 40) - 1  # one per other CPU
     assert parallel == one_by_one
-    assert one_by_one["errors"] >= 5 and one_by_one["files"] == 24
+    assert one_by_one["errors"] >= 8 and one_by_one["files"] == 40
 
 
 # --- lint/yaml-1.1 ----------------------------------------------------------------------------

@@ -163,7 +163,10 @@ def test_the_yaml_cache_keeps_plain_dicts(tmp_path: Path, monkeypatch: pytest.Mo
     ("text", "fast"),
     [
         ("".join(f"- {i}\n" for i in range(4000)), True),
-        ("".join(f"- {i}\n" for i in range(5100)), False),  # past a quarter of the nodes
+        ("".join(f"- {i}\n" for i in range(9000)), True),  # 9,000 nodes: the fast way
+        ("".join(f"- {i}\n" for i in range(10_100)), False),  # past half the nodes
+        ("".join(f"k{i}: {i}\n" for i in range(4900)), True),  # 9,800 nodes, keys counted
+        ("".join(f"k{i}: {i}\n" for i in range(5100)), False),  # 10,200: past half
         ("".join(f"- {i}\n" for i in range(20_001)), False),  # past the node limit: refused
         ("? " + "k" * 100_000 + "\n:\n" + "".join(f"  - {i}\n" for i in range(40)), True),
         (
