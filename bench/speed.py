@@ -217,7 +217,7 @@ def _ratios(times: Times, key: str, base: list[float], goal: str) -> str:
     """``0.52x floor (before 1.21x)``: the median per-round ratios of now and before."""
     before = f"{key[:-1]}|before"
     then = f", before {_ratio(times, before, base):.2f}x" if before in times else ""
-    return f"{_ratio(times, key, base):.2f}x{goal}{then}"
+    return f"{_ratio(times, key, base):.3f}x{goal}{then}"
 
 
 def main() -> None:
