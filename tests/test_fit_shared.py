@@ -425,12 +425,14 @@ def test_a_layer_keeps_what_it_derives_once_for_each_layer() -> None:
     read again, the very same objects; another layer makes its own."""
     one = layers.Layer("cli", {"port": (9000, "--port"), "env.A": (None, "--set")})
     other = layers.Layer("cli", {"port": (9001, "--port")})
-    assert one.settings is one.settings and one.removes is True and other.removes is False
-    assert one.settings["port"] == Setting(9000, "cli", "--port")
-    assert other.settings["port"].value == 9001 and one.rank == other.rank == 5
-    assert layers.merge([other, layers.Layer("backend", {"port": (1, "x")}), one]) == {
-        "port": Setting(9000, "cli", "--port")
-    }
+    assert one.scoped is one.scoped and one.removes is True and other.removes is False
+    assert one.scoped[0]["port"] == Setting(9000, "cli", "--port")
+    assert other.scoped[0]["port"].value == 9001 and one.rank == other.rank == 5
+    assert layers.merge_scoped([other, layers.Layer("backend", {"port": (1, "x")}), one]) == (
+        {"port": Setting(9000, "cli", "--port")},
+        {},
+        {},
+    )
     recipe = CATALOG.recipe("Qwen/Qwen3-8B")
     choice = layers.Choice(recipe, layers.Src(recipe.doc, "r"), 0, "vllm", "bf16")
     assert choice.weights is choice.weights and choice.weights == recipe.data["weights"]["bf16"]

@@ -2,8 +2,7 @@
 of every layer applied in rank order, None removing it) and splits the result: for any
 layers (in any order, any of them removing values with None), its neutral settings are the
 merged keys that are neither ``args.*`` nor ``env.*``, and its flags and variables are the
-merged ``args.*`` and ``env.*`` by name, sorted; :func:`~aimc.plan.precedence.merge` is the
-same settings by key."""
+merged ``args.*`` and ``env.*`` by name, sorted."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc.plan.layers import LAYERS, Layer, merge, merge_scoped
+from aimc.plan.layers import LAYERS, Layer, merge_scoped
 from aimc.plan.model import Setting
 
 #: Keys a layer may set: neutral ones, flags and variables, some of whose names sort
@@ -74,7 +73,6 @@ def test_merge_scoped_is_the_merge_split(layers: list[Layer]) -> None:
     assert list(args.items()) == list(want_args.items())  # sorted alike
     assert list(env.items()) == list(want_env.items())
     assert None not in (*neutral.values(), *args.values(), *env.values())
-    assert merge(layers) == plain
 
 
 def test_a_higher_layer_removes_or_replaces_a_flag_and_a_lower_one_does_not() -> None:

@@ -5,9 +5,6 @@ as the command line is (a pytest-xdist worker runs two, where spread forks nothi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aimc.core.spread import MAX_SLICES, _slices
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _fresh(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``code`` run by a fresh interpreter with aimc and tests importable."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
+from tests.helpers.spread_cases import in_fresh_python
 
 
 @pytest.mark.parametrize(
@@ -50,7 +34,7 @@ def _fresh(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_spread(case: str, tmp_path: Path) -> None:
-    done = _fresh(f"from tests.helpers.spread_cases import {case}; {case}()", tmp_path)
+    done = in_fresh_python(f"from tests.helpers.spread_cases import {case}; {case}()", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout == "" and done.stderr == ""
 
@@ -75,6 +59,6 @@ def test_children_never_print_what_this_process_has_not_flushed(tmp_path: Path) 
         "print('before', flush=False)\n"
         "print(sum(x for x, _ in s.spread(lambda x: (x, x), list(range(400)), 4)))\n"
     )
-    done = _fresh(script, tmp_path)
+    done = in_fresh_python(script, tmp_path)
     assert done.stdout == f"before\n{sum(range(400))}\natexit ran True\n", done.stderr
     assert done.stderr == ""

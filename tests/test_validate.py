@@ -6,8 +6,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -16,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import CORPUS, ROOT
+from tests.helpers.spread_cases import in_fresh_python
 
 INVALID = sorted((CORPUS / "invalid").glob("*.yaml"))
 VALID = sorted((CORPUS / "valid").glob("*.yaml"))
@@ -171,15 +170,8 @@ def test_many_files_are_checked_alike_in_parallel(tmp_path: Path) -> None:
         "    reports.append(checker.check_paths([Path('models')], Catalog.default()).to_json())\n"
         "print(json.dumps({'reports': reports, 'forks': len(forks)}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=300,
-        check=True,
-    )
+    done = in_fresh_python(script, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout)
     one_by_one, parallel = got["reports"]
     assert got["forks"] == min(len(os.sched_getaffinity(0)), 40) - 1  # one per other CPU

@@ -23,7 +23,7 @@ from aimc.core.settings import DEFAULT_PORT
 from aimc.domain.engine_args import check_arg, is_secret, shown_set
 from aimc.domain.recipe import Hardware, Recipe, default_backend
 from aimc.plan.candidates import Candidate
-from aimc.plan.precedence import LAYERS, Layer, _kept, merge, merge_scoped
+from aimc.plan.precedence import LAYERS, Layer, _kept, merge_scoped
 from aimc.plan.request import NEUTRAL, Request, parse_set
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "hardware_display",
     "hardware_layer",
     "layers_of",
-    "merge",
     "merge_scoped",
     "recipe_display",
     "recipe_layer",

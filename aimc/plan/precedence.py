@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from aimc.plan.model import Setting
 
-__all__ = ["LAYERS", "Layer", "merge", "merge_scoped"]
+__all__ = ["LAYERS", "Layer", "merge_scoped"]
 
 _T = TypeVar("_T")
 
@@ -63,19 +63,11 @@ class Layer:
         self.values: dict[str, tuple[Any, str]] = {} if values is None else values
 
     @_kept
-    def settings(self) -> _Settings:
-        """Each value as the :class:`~aimc.plan.model.Setting` it merges as (None: one that
-        removes what a lower layer set)."""
-        return {
-            key: None if value is None else Setting(value, self.name, source)
-            for key, (value, source) in self.values.items()
-        }
-
-    @_kept
     def scoped(self) -> tuple[_Settings, _Settings, _Settings]:
-        """:attr:`settings` (made afresh: the merge reads no other) split as
-        :func:`merge_scoped` merges them: the neutral ones by key, the ``args.*`` by flag,
-        the ``env.*`` by variable name; made once for every merge of the layer."""
+        """Each value as the :class:`~aimc.plan.model.Setting` it merges as (None: one that
+        removes what a lower layer set), split as :func:`merge_scoped` merges them: the
+        neutral ones by key, the ``args.*`` by flag, the ``env.*`` by variable name; made
+        once for every merge of the layer."""
         neutral: _Settings = {}
         args: _Settings = {}
         env: _Settings = {}
@@ -147,17 +139,6 @@ def _sorted(settings: _Settings, removes: bool) -> dict[str, Setting]:
     if len(settings) < 2 and not removes:
         return settings  # type: ignore[return-value]  # no None among them
     return {k: v for k in sorted(settings) if (v := settings[k]) is not None}
-
-
-def merge(layers: Sequence[Layer]) -> dict[str, Setting]:
-    """:func:`merge_scoped` of ``layers``, by key: neutral settings, ``args.<flag>`` and
-    ``env.<NAME>``."""
-    neutral, args, env = merge_scoped(layers)
-    return {
-        **neutral,
-        **{f"args.{flag}": setting for flag, setting in args.items()},
-        **{f"env.{name}": setting for name, setting in env.items()},
-    }
 
 
 #: A layer's rank, the key :func:`merge_scoped` sorts by (in C: no Python call per layer).

@@ -1,19 +1,38 @@
 """The cases of tests/test_spread.py that fork: each runs in a fresh interpreter (one
 thread, as the command line is; a pytest-xdist worker runs two, where spread forks
 nothing), started by the test with ``python -c "from tests.helpers.spread_cases import
-NAME; NAME()"``. A case fails with an AssertionError (a non-zero exit)."""
+NAME; NAME()"`` (:func:`in_fresh_python`, which tests/test_validate.py uses too). A case
+fails with an AssertionError (a non-zero exit)."""
 
 from __future__ import annotations
 
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from aimc.core import spread as spread_module
 from aimc.core.spread import spread
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def in_fresh_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter (one thread: spread forks there), with aimc
+    and the tests importable, in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
 
 
 def _square(x: int) -> tuple[int, int]:
